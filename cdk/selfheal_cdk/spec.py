@@ -1,0 +1,197 @@
+"""The one reader of the convention files (events/, state_machines/, functions/).
+
+The CDK app and the local runtime both build the pipeline from what this module
+returns, so the two cannot drift apart. Pure stdlib on purpose: the local runtime
+imports it without aws_cdk installed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: Shared resources every workflow may name by placeholder.
+TOPICS: tuple[str, ...] = ("ops", "l1", "l2", "l3")
+TABLES: tuple[str, ...] = ("audit", "idempotency", "guard_state")
+
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+_KINDS = ("Function", "Topic", "Table")
+
+
+class SpecError(ValueError):
+    """A convention file is inconsistent; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    path: Path
+    handler: str
+    description: str
+    timeout_seconds: int
+    memory_mb: int
+    tables: tuple[str, ...]
+    topics: tuple[str, ...]
+    permissions: tuple[dict[str, Any], ...]
+
+    @property
+    def placeholder(self) -> str:
+        return f"Function_{self.name}"
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    name: str
+    path: Path
+    description: str
+    event_bus: str
+    event_pattern: dict[str, Any]
+    workflow: str
+    input_transformer: dict[str, Any] | None
+    catalog: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WorkflowSpec:
+    name: str
+    path: Path
+    definition_text: str
+    placeholders: frozenset[str] = field(default_factory=frozenset)
+
+    def render(self, bindings: dict[str, str]) -> dict[str, Any]:
+        """Substitute placeholders the way CloudFormation's DefinitionSubstitutions does."""
+        missing = self.placeholders - bindings.keys()
+        if missing:
+            raise SpecError(f"{self.path.name}: unbound placeholders {sorted(missing)}")
+        text = PLACEHOLDER.sub(lambda m: bindings[m.group(1)], self.definition_text)
+        return json.loads(text)
+
+    @property
+    def functions(self) -> frozenset[str]:
+        return frozenset(p.split("_", 1)[1] for p in self.placeholders if p.startswith("Function_"))
+
+    @property
+    def topics(self) -> frozenset[str]:
+        return frozenset(p.split("_", 1)[1] for p in self.placeholders if p.startswith("Topic_"))
+
+    @property
+    def tables(self) -> frozenset[str]:
+        return frozenset(p.split("_", 1)[1] for p in self.placeholders if p.startswith("Table_"))
+
+
+@dataclass(frozen=True)
+class Spec:
+    root: Path
+    functions: dict[str, FunctionSpec]
+    rules: dict[str, RuleSpec]
+    workflows: dict[str, WorkflowSpec]
+
+    @property
+    def layer_path(self) -> Path:
+        return self.root / "functions" / "shared"
+
+    def problems(self) -> list[str]:
+        """Every wiring mistake, so a test can show them all at once."""
+        out: list[str] = []
+        for rule in self.rules.values():
+            if rule.workflow not in self.workflows:
+                out.append(f"rule {rule.name}: target workflow {rule.workflow!r} does not exist")
+        for wf in self.workflows.values():
+            for ph in sorted(wf.placeholders):
+                kind, _, name = ph.partition("_")
+                if kind not in _KINDS or not name:
+                    out.append(f"workflow {wf.name}: unknown placeholder ${{{ph}}}")
+                elif kind == "Function" and name not in self.functions:
+                    out.append(f"workflow {wf.name}: calls missing function {name!r}")
+                elif kind == "Topic" and name not in TOPICS:
+                    out.append(f"workflow {wf.name}: unknown topic {name!r}")
+                elif kind == "Table" and name not in TABLES:
+                    out.append(f"workflow {wf.name}: unknown table {name!r}")
+        for fn in self.functions.values():
+            out += [f"function {fn.name}: unknown table {t!r}" for t in fn.tables if t not in TABLES]
+            out += [f"function {fn.name}: unknown topic {t!r}" for t in fn.topics if t not in TOPICS]
+        return out
+
+    def bindings(self, *, function_arn, topic_arn, table_name) -> dict[str, str]:  # type: ignore[no-untyped-def]
+        """Placeholder values, given how a deployer names each kind of resource."""
+        out: dict[str, str] = {}
+        for fn in self.functions:
+            out[f"Function_{fn}"] = function_arn(fn)
+        for t in TOPICS:
+            out[f"Topic_{t}"] = topic_arn(t)
+        for t in TABLES:
+            out[f"Table_{t}"] = table_name(t)
+        return out
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"{path}: invalid JSON: {exc}") from exc
+
+
+def _load_function(path: Path) -> FunctionSpec:
+    meta_path = path / "function.json"
+    meta = _read_json(meta_path) if meta_path.exists() else {}
+    return FunctionSpec(
+        name=path.name,
+        path=path,
+        handler=meta.get("handler", "app.handler"),
+        description=meta.get("description", ""),
+        timeout_seconds=int(meta.get("timeoutSeconds", 30)),
+        memory_mb=int(meta.get("memoryMb", 256)),
+        tables=tuple(meta.get("tables", ())),
+        topics=tuple(meta.get("topics", ())),
+        permissions=tuple(meta.get("permissions", ())),
+    )
+
+
+def _load_rule(path: Path) -> RuleSpec:
+    raw = _read_json(path)
+    name = path.stem
+    for key in ("eventPattern", "target"):
+        if key not in raw:
+            raise SpecError(f"{path.name}: missing field {key!r}")
+    target = raw["target"]
+    if "workflow" not in target:
+        raise SpecError(f"{path.name}: missing field 'target.workflow'")
+    return RuleSpec(
+        name=name,
+        path=path,
+        description=raw.get("description", ""),
+        event_bus=raw.get("eventBus", "default"),
+        event_pattern=raw["eventPattern"],
+        workflow=target["workflow"],
+        input_transformer=target.get("inputTransformer"),
+        catalog=tuple(raw.get("catalog", ())),
+    )
+
+
+def _load_workflow(path: Path) -> WorkflowSpec:
+    text = path.read_text()
+    name = path.name.removesuffix(".asl.json")
+    return WorkflowSpec(
+        name=name, path=path, definition_text=text,
+        placeholders=frozenset(PLACEHOLDER.findall(text)),
+    )
+
+
+def load(root: Path = ROOT) -> Spec:
+    fn_dir = root / "functions"
+    functions = {
+        p.name: _load_function(p)
+        for p in sorted(fn_dir.iterdir())
+        if p.is_dir() and (p / "app.py").exists()
+    }
+    rules = {p.stem: _load_rule(p) for p in sorted((root / "events" / "rules").glob("*.json"))}
+    workflows = {
+        wf.name: wf
+        for wf in (_load_workflow(p) for p in sorted((root / "state_machines").glob("*.asl.json")))
+    }
+    return Spec(root=root, functions=functions, rules=rules, workflows=workflows)

@@ -1,0 +1,37 @@
+"""Read an alarm's state for the bounded verification loop in the workflow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from selfheal_shared.clients import client
+from selfheal_shared.errors import InputInvalid
+from selfheal_shared.models import parse
+from selfheal_shared.observability import logger, tracer
+
+
+class CheckRequest(BaseModel):
+    alarmName: str = Field(min_length=1)
+    attempt: int = Field(default=0, ge=0)
+    maxAttempts: int = Field(ge=1, le=60)
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    req = parse(CheckRequest, event, "alarm check")
+    alarms = client("cloudwatch").describe_alarms(AlarmNames=[req.alarmName])["MetricAlarms"]
+    if not alarms:
+        raise InputInvalid(f"alarmName: alarm {req.alarmName!r} does not exist")
+    state = alarms[0]["StateValue"]
+    attempt = req.attempt + 1
+    return {
+        "alarmName": req.alarmName,
+        "state": state,
+        "recovered": state == "OK",
+        "attempt": attempt,
+        "maxAttempts": req.maxAttempts,
+        "exhausted": state != "OK" and attempt >= req.maxAttempts,
+    }

@@ -1,0 +1,70 @@
+"""Hand an incident to people: page the right level with what happened and why.
+
+This is the one failure path of every workflow, so it must work with whatever it
+is given: a resolved incident, or only the raw input and the error that stopped it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from selfheal_shared import audit, notify
+from selfheal_shared.models import parse
+from selfheal_shared.observability import logger, metrics, tracer
+from selfheal_shared.outcomes import Outcome
+
+
+class EscalateRequest(BaseModel):
+    automation: str = Field(min_length=1)
+    outcome: Outcome
+    executionName: str = Field(min_length=1)
+    reason: str = ""
+    #: The workflow state when it gave up: holds `incident` once resolved and `error` when caught.
+    state: dict[str, Any] = Field(default_factory=dict)
+    levels: list[str] | None = None
+
+
+def describe_error(error: dict[str, Any] | None) -> str:
+    """`Error: message` from a Step Functions Catch result (Cause is the Lambda error JSON)."""
+    if not error:
+        return ""
+    name, cause = str(error.get("Error", "Error")), error.get("Cause", "")
+    try:
+        cause = json.loads(cause).get("errorMessage", cause)
+    except (TypeError, ValueError, AttributeError):
+        pass
+    return f"{name}: {cause}" if cause else name
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    req = parse(EscalateRequest, event, "escalation")
+    incident = req.state.get("incident") if isinstance(req.state.get("incident"), dict) else None
+    error = req.state.get("error") if isinstance(req.state.get("error"), dict) else None
+    incident_id = (incident or {}).get("incidentId") or f"{req.automation}-{req.executionName}"
+    logger.set_correlation_id(incident_id)
+    reason = "; ".join(p for p in (req.reason, describe_error(error)) if p) or "no reason given"
+    levels = req.levels or list(notify.LEVELS_FOR[req.outcome])
+    if req.outcome in (Outcome.FAILED, Outcome.NOT_FIXED):
+        audit.record(
+            incident_id=incident_id, action=req.automation, actor="escalate", why=reason,
+            result=req.outcome.lower(), outcome=req.outcome,
+        )
+    message = {"incidentId": incident_id, "automation": req.automation, "outcome": req.outcome,
+               "reason": reason, "execution": req.executionName, "incident": incident}
+    for level in levels:
+        notify.publish(level, subject=f"[selfheal] ESCALATION {req.automation}: {req.outcome}",
+                       message=message)
+    audit.record(
+        incident_id=incident_id, action="escalate", actor="escalate", why=reason,
+        result=f"paged {', '.join(levels)}", outcome=Outcome.ESCALATED,
+    )
+    metrics.add_dimension(name="automation", value=req.automation)
+    metrics.add_metric(name="Escalations", unit="Count", value=1)
+    metrics.flush_metrics()
+    logger.warning("escalated", extra={"levels": levels, "reason": reason})
+    return {"incidentId": incident_id, "outcome": req.outcome, "reason": reason, "levels": levels}

@@ -1,0 +1,45 @@
+"""Tell the ops topic how an incident ended and write its final outcome to the audit trail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from selfheal_shared import audit, notify
+from selfheal_shared.models import parse
+from selfheal_shared.observability import logger, metrics, tracer
+from selfheal_shared.outcomes import Outcome
+
+
+class NotifyRequest(BaseModel):
+    incidentId: str = Field(min_length=1)
+    automation: str = Field(min_length=1)
+    outcome: Outcome
+    summary: str
+    #: Results of the actions taken; each changed action gets this outcome in the audit trail.
+    actions: list[dict[str, Any]] = Field(default_factory=list)
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    req = parse(NotifyRequest, event, "notification")
+    logger.set_correlation_id(req.incidentId)
+    for act in req.actions:
+        if act.get("changed"):
+            audit.record(
+                incident_id=req.incidentId, action=str(act["action"]), actor="notify",
+                why="verification after the action", result=req.summary, outcome=req.outcome,
+            )
+    levels = notify.LEVELS_FOR[req.outcome]
+    message = {"incidentId": req.incidentId, "automation": req.automation,
+               "outcome": req.outcome, "summary": req.summary, "actions": req.actions,
+               "details": req.details}
+    for level in levels:
+        notify.publish(level, subject=f"[selfheal] {req.automation}: {req.outcome}", message=message)
+    metrics.add_dimension(name="automation", value=req.automation)
+    metrics.add_metric(name=f"Outcome{req.outcome.title().replace('_', '')}", unit="Count", value=1)
+    metrics.flush_metrics()
+    return {"incidentId": req.incidentId, "outcome": req.outcome, "notified": list(levels)}

@@ -1,0 +1,41 @@
+"""Guards in front of every action (kill switch, maintenance, dry-run, cooldown)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from selfheal_shared import audit, guards
+from selfheal_shared.models import parse
+from selfheal_shared.observability import logger, tracer
+from selfheal_shared.outcomes import Outcome
+
+
+class GuardRequest(BaseModel):
+    automation: str = Field(min_length=1)
+    resource: str = Field(min_length=1)
+    incidentId: str = Field(min_length=1)
+    cooldownMinutes: int = Field(ge=0, le=24 * 60)
+    dryRun: bool = False
+    plan: dict[str, Any] = Field(default_factory=dict)
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    req = parse(GuardRequest, event, "guard request")
+    logger.set_correlation_id(req.incidentId)
+    decision = guards.evaluate(
+        automation=req.automation, resource=req.resource, incident_id=req.incidentId,
+        cooldown_minutes=req.cooldownMinutes, dry_run_requested=req.dryRun,
+    )
+    if not decision.proceed:
+        audit.record(
+            incident_id=req.incidentId, action=req.automation, actor="remediation_guards",
+            why=decision.reason, result=f"skipped: {decision.guard}",
+            outcome=Outcome.SKIPPED_BY_GUARD,
+            details={"guard": decision.guard, "wouldDo": req.plan},
+        )
+    logger.info("guards evaluated", extra=decision.to_dict())
+    return decision.to_dict()

@@ -1,0 +1,81 @@
+"""Resolve a 5xx alarm into an incident: which function, which alias, what was deployed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from selfheal_shared import clock, rollback
+from selfheal_shared.clients import client
+from selfheal_shared.config import settings
+from selfheal_shared.errors import InputInvalid
+from selfheal_shared.models import AlarmStateChangeEvent, Deployment, Incident, parse
+from selfheal_shared.observability import logger, tracer
+
+
+def _tags(function_arn: str) -> dict[str, str]:
+    return dict(client("lambda").list_tags(Resource=function_arn).get("Tags", {}))
+
+
+def _versions(function_name: str) -> list[str]:
+    pages = client("lambda").get_paginator("list_versions_by_function").paginate(
+        FunctionName=function_name
+    )
+    return [v["Version"] for page in pages for v in page["Versions"]]
+
+
+def _find_deployment(function_name: str, alias: str, tags: dict[str, str]) -> Deployment:
+    app, group = tags.get(rollback.TAG_CODEDEPLOY_APP), tags.get(rollback.TAG_CODEDEPLOY_GROUP)
+    if app and group:
+        running = client("codedeploy").list_deployments(
+            applicationName=app, deploymentGroupName=group,
+            includeOnlyStatuses=list(rollback.ACTIVE_CODEDEPLOY),
+        )["deployments"]
+        if running:
+            return Deployment(
+                kind="codedeploy", deploymentId=running[0],
+                reason=f"CodeDeploy deployment {running[0]} is in progress",
+            )
+    lam = client("lambda")
+    try:
+        current = lam.get_alias(FunctionName=function_name, Name=alias)["FunctionVersion"]
+    except lam.exceptions.ResourceNotFoundException:
+        return Deployment(kind="none", reason=f"function {function_name} has no alias {alias!r}")
+    published = lam.get_function_configuration(FunctionName=function_name, Qualifier=current)
+    return rollback.alias_deployment(
+        current=current,
+        versions=_versions(function_name),
+        published_at=datetime.fromisoformat(published["LastModified"].replace("+0000", "+00:00")),
+        now=clock.now(),
+        recent_hours=settings().recent_deploy_hours,
+    )
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    alarm = parse(AlarmStateChangeEvent, event, "CloudWatch alarm event")
+    name = rollback.function_name(alarm)
+    incident_id = rollback.incident_id(alarm)
+    logger.set_correlation_id(incident_id)
+    lam = client("lambda")
+    try:
+        arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    except lam.exceptions.ResourceNotFoundException:
+        raise InputInvalid(
+            f"dimensions.FunctionName: function {name!r} does not exist in this account/region"
+        ) from None
+    tags = _tags(arn)
+    alias = rollback.alias_for(alarm, tags)
+    incident = Incident(
+        incidentId=incident_id,
+        automation=rollback.AUTOMATION,
+        alarmName=alarm.detail.alarmName,
+        functionName=name,
+        alias=alias,
+        detectedAt=alarm.detail.state.timestamp,
+        deployment=_find_deployment(name, alias, tags),
+        featureFlags=rollback.feature_flags(tags),
+    )
+    logger.info("incident resolved", extra={"deployment": incident.deployment.model_dump()})
+    return incident.model_dump()

@@ -1,0 +1,1 @@
+"""Shared library for selfheal remediators, deployed as a Lambda layer."""

@@ -1,0 +1,72 @@
+"""Append-only audit trail: who did what, why, with what result, and how to undo it.
+
+Records are written with a conditional put so nothing is ever overwritten; the
+remediators' IAM roles are granted PutItem only (no Update/Delete).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from . import clock
+from .clients import client
+from .config import settings
+
+
+def record(
+    *,
+    incident_id: str,
+    action: str,
+    actor: str,
+    why: str,
+    result: str,
+    outcome: str | None = None,
+    inverse: dict[str, Any] | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write one record. The sort key is time-ordered and unique per action so a
+    retried Lambda that already wrote its record does not write a second one."""
+    at = clock.now().isoformat(timespec="microseconds")
+    item: dict[str, Any] = {
+        "incidentId": {"S": incident_id},
+        "seq": {"S": f"{at}#{action}#{result}"},
+        "at": {"S": at},
+        "action": {"S": action},
+        "actor": {"S": actor},
+        "why": {"S": why},
+        "result": {"S": result},
+        "details": {"S": json.dumps(details or {}, sort_keys=True, default=str)},
+        "inverse": {"S": json.dumps(inverse or {}, sort_keys=True, default=str)},
+    }
+    if outcome is not None:
+        item["outcome"] = {"S": outcome}
+    try:
+        client("dynamodb").put_item(
+            TableName=settings().audit_table,
+            Item=item,
+            ConditionExpression="attribute_not_exists(incidentId) AND attribute_not_exists(seq)",
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+    return {k: next(iter(v.values())) for k, v in item.items()}
+
+
+def history(incident_id: str) -> list[dict[str, Any]]:
+    """All records of one incident, oldest first."""
+    pages = client("dynamodb").get_paginator("query").paginate(
+        TableName=settings().audit_table,
+        KeyConditionExpression="incidentId = :i",
+        ExpressionAttributeValues={":i": {"S": incident_id}},
+    )
+    out = []
+    for page in pages:
+        for item in page["Items"]:
+            row = {k: next(iter(v.values())) for k, v in item.items()}
+            row["details"] = json.loads(row.get("details", "{}"))
+            row["inverse"] = json.loads(row.get("inverse", "{}"))
+            out.append(row)
+    return out

@@ -1,0 +1,142 @@
+"""Guards every remediator passes before it acts, in this order:
+
+kill switch → maintenance window → dry-run → per-resource cooldown.
+
+State lives in one DynamoDB table so operators can flip it without a deploy
+(`selfheal guard ...` locally, or a PutItem in AWS). The cooldown is claimed with a
+conditional write, so two concurrent executions cannot both act; the same incident
+re-claiming its own cooldown (a duplicate event) is let through, because the action
+behind the guard is idempotent on the incident id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from . import clock
+from .clients import client
+from .config import settings
+
+KILL_SWITCH = "kill-switch"
+DRY_RUN = "dry-run"
+
+
+@dataclass(frozen=True)
+class GuardDecision:
+    proceed: bool
+    guard: str | None
+    reason: str
+    dryRun: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _get(pk: str) -> dict[str, Any] | None:
+    resp = client("dynamodb").get_item(
+        TableName=settings().guard_table, Key={"pk": {"S": pk}}, ConsistentRead=True
+    )
+    item = resp.get("Item")
+    return {k: next(iter(v.values())) for k, v in item.items()} if item else None
+
+
+def _put(item: dict[str, Any]) -> None:
+    client("dynamodb").put_item(TableName=settings().guard_table, Item=item)
+
+
+def set_switch(name: str, *, enabled: bool, reason: str, actor: str) -> None:
+    """Turn the global kill switch or dry-run flag on or off."""
+    if name not in (KILL_SWITCH, DRY_RUN):
+        raise ValueError(f"unknown switch {name!r}")
+    _put({
+        "pk": {"S": name}, "enabled": {"BOOL": enabled}, "reason": {"S": reason},
+        "actor": {"S": actor}, "at": {"S": clock.now().isoformat()},
+    })
+
+
+def set_maintenance(scope: str, *, starts: datetime, ends: datetime, reason: str) -> None:
+    if not scope or scope in {"*", "all"}:
+        raise ValueError("maintenance scope must name a resource or be 'global'")
+    if ends <= starts:
+        raise ValueError("maintenance window ends before it starts")
+    _put({
+        "pk": {"S": f"maintenance#{scope}"}, "startsAt": {"S": starts.isoformat()},
+        "endsAt": {"S": ends.isoformat()}, "reason": {"S": reason},
+        "ttl": {"N": str(int(ends.timestamp()) + 86400)},
+    })
+
+
+def _switch_on(name: str) -> dict[str, Any] | None:
+    item = _get(name)
+    return item if item and item.get("enabled") else None
+
+
+def _in_maintenance(resource: str, now: datetime) -> dict[str, Any] | None:
+    for scope in (resource, "global"):
+        item = _get(f"maintenance#{scope}")
+        if item and datetime.fromisoformat(item["startsAt"]) <= now < datetime.fromisoformat(
+            item["endsAt"]
+        ):
+            return item
+    return None
+
+
+def _claim_cooldown(
+    automation: str, resource: str, incident_id: str, minutes: int, now: datetime
+) -> str | None:
+    """Claim the cooldown; return the holder's incident id when someone else holds it."""
+    expires = now + timedelta(minutes=minutes)
+    try:
+        client("dynamodb").put_item(
+            TableName=settings().guard_table,
+            Item={
+                "pk": {"S": f"cooldown#{automation}#{resource}"},
+                "incidentId": {"S": incident_id},
+                "expiresAt": {"N": str(int(expires.timestamp()))},
+                "ttl": {"N": str(int(expires.timestamp()))},
+            },
+            ConditionExpression="attribute_not_exists(pk) OR expiresAt <= :now OR incidentId = :me",
+            ExpressionAttributeValues={
+                ":now": {"N": str(int(now.timestamp()))}, ":me": {"S": incident_id},
+            },
+        )
+        return None
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+    holder = _get(f"cooldown#{automation}#{resource}") or {}
+    return str(holder.get("incidentId", "unknown"))
+
+
+def evaluate(
+    *,
+    automation: str,
+    resource: str,
+    incident_id: str,
+    cooldown_minutes: int,
+    dry_run_requested: bool = False,
+) -> GuardDecision:
+    if not resource or resource in {"*", "all"}:
+        raise ValueError("guards need one named resource; empty or wildcard targets are refused")
+    now = clock.now()
+    if kill := _switch_on(KILL_SWITCH):
+        return GuardDecision(False, "kill_switch", f"kill switch on: {kill.get('reason', '')}")
+    if window := _in_maintenance(resource, now):
+        return GuardDecision(
+            False, "maintenance_window",
+            f"maintenance window until {window['endsAt']}: {window.get('reason', '')}",
+        )
+    if dry_run_requested or settings().dry_run or _switch_on(DRY_RUN):
+        return GuardDecision(False, "dry_run", "dry-run: recording what would happen", dryRun=True)
+    holder = _claim_cooldown(automation, resource, incident_id, cooldown_minutes, now)
+    if holder is not None:
+        return GuardDecision(
+            False, "cooldown",
+            f"{automation} already acted on {resource} in the last {cooldown_minutes} min "
+            f"(incident {holder})",
+        )
+    return GuardDecision(True, None, "all guards passed")
