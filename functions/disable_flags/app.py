@@ -58,7 +58,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         Description=f"selfheal {incident.incidentId}",
     )
     audit.record(
-        incident_id=incident.incidentId, action="disable_flags", actor=ACTOR,
+        incident_id=incident.incidentId, execution=incident.executionId,
+        action="disable_flags", actor=ACTOR,
         why=f"flags named by {incident.functionName}'s tags while {incident.alarmName} is in ALARM",
         result=f"disabled {', '.join(changed)} (configuration version {new_version})",
         inverse={"api": "appconfig:StartDeployment", "ConfigurationVersion": str(latest),

@@ -20,7 +20,7 @@ from selfheal_shared.outcomes import Outcome
 class EscalateRequest(BaseModel):
     automation: str = Field(min_length=1)
     outcome: Outcome
-    executionName: str = Field(min_length=1)
+    executionId: str = Field(min_length=1)
     reason: str = ""
     #: The workflow state when it gave up: holds `incident` once resolved and `error` when caught.
     state: dict[str, Any] = Field(default_factory=dict)
@@ -45,22 +45,22 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     req = parse(EscalateRequest, event, "escalation")
     incident = req.state.get("incident") if isinstance(req.state.get("incident"), dict) else None
     error = req.state.get("error") if isinstance(req.state.get("error"), dict) else None
-    incident_id = (incident or {}).get("incidentId") or f"{req.automation}-{req.executionName}"
+    incident_id = (incident or {}).get("incidentId") or f"{req.automation}-{req.executionId.rsplit(':', 1)[-1]}"
     logger.set_correlation_id(incident_id)
     reason = "; ".join(p for p in (req.reason, describe_error(error)) if p) or "no reason given"
     levels = req.levels or list(notify.LEVELS_FOR[req.outcome])
     if req.outcome in (Outcome.FAILED, Outcome.NOT_FIXED):
         audit.record(
-            incident_id=incident_id, action=req.automation, actor="escalate", why=reason,
+            incident_id=incident_id, execution=req.executionId, action=req.automation, actor="escalate", why=reason,
             result=req.outcome.lower(), outcome=req.outcome,
         )
     message = {"incidentId": incident_id, "automation": req.automation, "outcome": req.outcome,
-               "reason": reason, "execution": req.executionName, "incident": incident}
+               "reason": reason, "execution": req.executionId, "incident": incident}
     for level in levels:
         notify.publish(level, subject=f"[selfheal] ESCALATION {req.automation}: {req.outcome}",
                        message=message)
     audit.record(
-        incident_id=incident_id, action="escalate", actor="escalate", why=reason,
+        incident_id=incident_id, execution=req.executionId, action="escalate", actor="escalate", why=reason,
         result=f"paged {', '.join(levels)}", outcome=Outcome.ESCALATED,
     )
     metrics.add_dimension(name="automation", value=req.automation)

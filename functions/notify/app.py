@@ -14,6 +14,7 @@ from selfheal_shared.outcomes import Outcome
 
 class NotifyRequest(BaseModel):
     incidentId: str = Field(min_length=1)
+    executionId: str = Field(min_length=1)
     automation: str = Field(min_length=1)
     outcome: Outcome
     summary: str
@@ -30,8 +31,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     for act in req.actions:
         if act.get("changed"):
             audit.record(
-                incident_id=req.incidentId, action=str(act["action"]), actor="notify",
-                why="verification after the action", result=req.summary, outcome=req.outcome,
+                incident_id=req.incidentId, execution=req.executionId,
+                action=str(act["action"]), actor="notify",
+                why=req.summary, result=str(act.get("result", "")), outcome=req.outcome,
             )
     levels = notify.LEVELS_FOR[req.outcome]
     message = {"incidentId": req.incidentId, "automation": req.automation,

@@ -16,6 +16,7 @@ class GuardRequest(BaseModel):
     automation: str = Field(min_length=1)
     resource: str = Field(min_length=1)
     incidentId: str = Field(min_length=1)
+    executionId: str = Field(min_length=1)
     cooldownMinutes: int = Field(ge=0, le=24 * 60)
     dryRun: bool = False
     plan: dict[str, Any] = Field(default_factory=dict)
@@ -28,11 +29,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.set_correlation_id(req.incidentId)
     decision = guards.evaluate(
         automation=req.automation, resource=req.resource, incident_id=req.incidentId,
-        cooldown_minutes=req.cooldownMinutes, dry_run_requested=req.dryRun,
+        execution_id=req.executionId, cooldown_minutes=req.cooldownMinutes, dry_run_requested=req.dryRun,
     )
     if not decision.proceed:
         audit.record(
-            incident_id=req.incidentId, action=req.automation, actor="remediation_guards",
+            incident_id=req.incidentId, execution=req.executionId, action=req.automation, actor="remediation_guards",
             why=decision.reason, result=f"skipped: {decision.guard}",
             outcome=Outcome.SKIPPED_BY_GUARD,
             details={"guard": decision.guard, "wouldDo": req.plan},

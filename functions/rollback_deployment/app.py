@@ -43,7 +43,8 @@ def _roll_alias(incident: Incident) -> dict[str, Any]:
         FunctionName=incident.functionName, Name=incident.alias, FunctionVersion=str(dep.toVersion)
     )
     audit.record(
-        incident_id=incident.incidentId, action="rollback_alias", actor=ACTOR,
+        incident_id=incident.incidentId, execution=incident.executionId,
+        action="rollback_alias", actor=ACTOR,
         why=f"alarm {incident.alarmName} in ALARM after {dep.reason}",
         result=f"alias {incident.alias}: {dep.fromVersion} -> {dep.toVersion}",
         inverse={"api": "lambda:UpdateAlias", "FunctionName": incident.functionName,
@@ -62,7 +63,8 @@ def _stop_codedeploy(incident: Incident) -> dict[str, Any]:
                 "result": f"deployment {dep_id} already {status}"}
     resp = cd.stop_deployment(deploymentId=dep_id, autoRollbackEnabled=True)
     audit.record(
-        incident_id=incident.incidentId, action="stop_codedeploy", actor=ACTOR,
+        incident_id=incident.incidentId, execution=incident.executionId,
+        action="stop_codedeploy", actor=ACTOR,
         why=f"alarm {incident.alarmName} in ALARM during {dep_id}",
         result=f"stop requested with rollback: {resp.get('status')}",
         inverse={"api": "codedeploy:CreateDeployment", "note": f"redeploy the revision of {dep_id}"},

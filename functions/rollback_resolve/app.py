@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
+
+from pydantic import BaseModel, Field
 
 from selfheal_shared import clock, rollback
 from selfheal_shared.clients import client
@@ -11,6 +12,12 @@ from selfheal_shared.config import settings
 from selfheal_shared.errors import InputInvalid
 from selfheal_shared.models import AlarmStateChangeEvent, Deployment, Incident, parse
 from selfheal_shared.observability import logger, tracer
+
+
+class ResolveRequest(BaseModel):
+    #: The execution input as EventBridge delivered it (or as an operator started it).
+    event: dict[str, Any]
+    executionId: str = Field(min_length=1)
 
 
 def _tags(function_arn: str) -> dict[str, str]:
@@ -45,7 +52,7 @@ def _find_deployment(function_name: str, alias: str, tags: dict[str, str]) -> De
     return rollback.alias_deployment(
         current=current,
         versions=_versions(function_name),
-        published_at=datetime.fromisoformat(published["LastModified"].replace("+0000", "+00:00")),
+        published_at=clock.parse_aws_time(published["LastModified"]),
         now=clock.now(),
         recent_hours=settings().recent_deploy_hours,
     )
@@ -54,7 +61,8 @@ def _find_deployment(function_name: str, alias: str, tags: dict[str, str]) -> De
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    alarm = parse(AlarmStateChangeEvent, event, "CloudWatch alarm event")
+    request = parse(ResolveRequest, event, "resolve request")
+    alarm = parse(AlarmStateChangeEvent, request.event, "CloudWatch alarm event")
     name = rollback.function_name(alarm)
     incident_id = rollback.incident_id(alarm)
     logger.set_correlation_id(incident_id)
@@ -69,6 +77,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     alias = rollback.alias_for(alarm, tags)
     incident = Incident(
         incidentId=incident_id,
+        executionId=request.executionId,
         automation=rollback.AUTOMATION,
         alarmName=alarm.detail.alarmName,
         functionName=name,

@@ -7,6 +7,7 @@ remediators' IAM roles are granted PutItem only (no Update/Delete).
 from __future__ import annotations
 
 import json
+import itertools
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -15,10 +16,13 @@ from . import clock
 from .clients import client
 from .config import settings
 
+_counter = itertools.count()
+
 
 def record(
     *,
     incident_id: str,
+    execution: str,
     action: str,
     actor: str,
     why: str,
@@ -27,14 +31,16 @@ def record(
     inverse: dict[str, Any] | None = None,
     details: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write one record. The sort key is time-ordered and unique per action so a
-    retried Lambda that already wrote its record does not write a second one."""
+    """Write one record; the conditional put means an existing record is never replaced."""
     at = clock.now().isoformat(timespec="microseconds")
+    # The counter keeps records of one instant in the order they were written.
+    seq = f"{at}#{next(_counter):08d}#{action}"
     item: dict[str, Any] = {
         "incidentId": {"S": incident_id},
-        "seq": {"S": f"{at}#{action}#{result}"},
+        "seq": {"S": seq},
         "at": {"S": at},
         "action": {"S": action},
+        "execution": {"S": execution},
         "actor": {"S": actor},
         "why": {"S": why},
         "result": {"S": result},

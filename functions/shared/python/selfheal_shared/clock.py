@@ -16,3 +16,14 @@ def now() -> datetime:
 def install(source: Callable[[], datetime] | None) -> None:
     global _source
     _source = source
+
+
+def parse_aws_time(text: str) -> datetime:
+    """AWS writes timestamps several ways ("...+0000", "...Z", nanoseconds); read them all."""
+    import re
+
+    text = text.strip().replace("Z", "+00:00")
+    text = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", text)
+    text = re.sub(r"\.(\d{6})\d+", r".\1", text)
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -5,8 +5,9 @@ kill switch → maintenance window → dry-run → per-resource cooldown.
 State lives in one DynamoDB table so operators can flip it without a deploy
 (`selfheal guard ...` locally, or a PutItem in AWS). The cooldown is claimed with a
 conditional write, so two concurrent executions cannot both act; the same incident
-re-claiming its own cooldown (a duplicate event) is let through, because the action
-behind the guard is idempotent on the incident id.
+retrying its claim is let through; another execution for the same incident (a
+duplicate event) is skipped as a duplicate, and the action behind the guard is
+idempotent on the incident id as a second line of defence.
 """
 
 from __future__ import annotations
@@ -86,9 +87,10 @@ def _in_maintenance(resource: str, now: datetime) -> dict[str, Any] | None:
 
 
 def _claim_cooldown(
-    automation: str, resource: str, incident_id: str, minutes: int, now: datetime
-) -> str | None:
-    """Claim the cooldown; return the holder's incident id when someone else holds it."""
+    automation: str, resource: str, incident_id: str, execution_id: str, minutes: int,
+    now: datetime,
+) -> dict[str, Any] | None:
+    """Claim the cooldown; return the holder's record when another execution holds it."""
     expires = now + timedelta(minutes=minutes)
     try:
         client("dynamodb").put_item(
@@ -96,20 +98,20 @@ def _claim_cooldown(
             Item={
                 "pk": {"S": f"cooldown#{automation}#{resource}"},
                 "incidentId": {"S": incident_id},
+                "executionId": {"S": execution_id},
                 "expiresAt": {"N": str(int(expires.timestamp()))},
                 "ttl": {"N": str(int(expires.timestamp()))},
             },
-            ConditionExpression="attribute_not_exists(pk) OR expiresAt <= :now OR incidentId = :me",
+            ConditionExpression="attribute_not_exists(pk) OR expiresAt <= :now OR executionId = :me",
             ExpressionAttributeValues={
-                ":now": {"N": str(int(now.timestamp()))}, ":me": {"S": incident_id},
+                ":now": {"N": str(int(now.timestamp()))}, ":me": {"S": execution_id},
             },
         )
         return None
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
-    holder = _get(f"cooldown#{automation}#{resource}") or {}
-    return str(holder.get("incidentId", "unknown"))
+    return _get(f"cooldown#{automation}#{resource}") or {"incidentId": "unknown"}
 
 
 def evaluate(
@@ -117,6 +119,7 @@ def evaluate(
     automation: str,
     resource: str,
     incident_id: str,
+    execution_id: str,
     cooldown_minutes: int,
     dry_run_requested: bool = False,
 ) -> GuardDecision:
@@ -132,11 +135,16 @@ def evaluate(
         )
     if dry_run_requested or settings().dry_run or _switch_on(DRY_RUN):
         return GuardDecision(False, "dry_run", "dry-run: recording what would happen", dryRun=True)
-    holder = _claim_cooldown(automation, resource, incident_id, cooldown_minutes, now)
+    holder = _claim_cooldown(automation, resource, incident_id, execution_id, cooldown_minutes, now)
+    if holder is not None and holder.get("incidentId") == incident_id:
+        return GuardDecision(
+            False, "duplicate",
+            f"duplicate event: incident {incident_id} is already handled by {holder.get('executionId')}",
+        )
     if holder is not None:
         return GuardDecision(
             False, "cooldown",
             f"{automation} already acted on {resource} in the last {cooldown_minutes} min "
-            f"(incident {holder})",
+            f"(incident {holder.get('incidentId')})",
         )
     return GuardDecision(True, None, "all guards passed")

@@ -86,6 +86,7 @@ class Incident(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     incidentId: str
+    executionId: str
     automation: str
     alarmName: str
     functionName: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from . import clock
 from .clients import client
 from .config import settings
 
@@ -23,7 +24,7 @@ def publish(level: str, *, subject: str, message: dict[str, Any]) -> str:
     resp = client("sns").publish(
         TopicArn=settings().topic(level),
         Subject=subject[:99],
-        Message=json.dumps(message, sort_keys=True, default=str),
+        Message=json.dumps({"at": clock.now().isoformat(), **message}, sort_keys=True, default=str),
         MessageAttributes={"level": {"DataType": "String", "StringValue": level}},
     )
     return str(resp["MessageId"])

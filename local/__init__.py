@@ -1,0 +1,1 @@
+"""Local runtime: the deployed pipeline, built from the same files, inside moto."""

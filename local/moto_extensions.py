@@ -1,0 +1,92 @@
+"""The few AWS calls the remediators make that moto 5.2 does not implement.
+
+Each is a small, faithful stand-in (request and response shapes from the AWS API
+reference) served in front of moto's own dispatcher, reading and writing moto's
+backends so the rest of moto sees the effect. Anything else falls through to moto.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from unittest import mock
+
+from moto.appconfig.models import appconfig_backends
+from moto.codedeploy.models import codedeploy_backends
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.botocore_stubber import BotocoreStubber
+
+Response = tuple[int, dict[str, str], str]
+
+
+@dataclass
+class Extensions:
+    region: str
+    #: AppConfig deployments started, in order (moto has no deployment model).
+    appconfig_deployments: list[dict[str, Any]] = field(default_factory=list)
+
+    def _routes(self) -> list[tuple[str, re.Pattern[str], str | None, Callable[..., Response]]]:
+        host = r"https://{svc}\.[^/]+\.amazonaws\.com"
+        return [
+            ("GET", re.compile(host.format(svc="appconfig") + r"/applications/([^/]+)/configurationprofiles/([^/]+)/hostedconfigurationversions$"),
+             None, self._list_hosted_versions),
+            ("POST", re.compile(host.format(svc="appconfig") + r"/applications/([^/]+)/environments/([^/]+)/deployments$"),
+             None, self._start_deployment),
+            ("POST", re.compile(host.format(svc="codedeploy") + r"/$"),
+             "CodeDeploy_20141006.StopDeployment", self._stop_deployment),
+        ]
+
+    def _list_hosted_versions(self, match: re.Match[str], body: dict[str, Any]) -> Response:
+        backend = appconfig_backends[DEFAULT_ACCOUNT_ID][self.region]
+        profile = backend.get_configuration_profile(match.group(1), match.group(2))
+        items = [
+            {"ApplicationId": v.app_id, "ConfigurationProfileId": v.config_id,
+             "VersionNumber": v.version, "Description": v.description, "ContentType": v.content_type}
+            for v in sorted(profile.config_versions.values(), key=lambda v: -v.version)
+        ]
+        return 200, {}, json.dumps({"Items": items})
+
+    def _start_deployment(self, match: re.Match[str], body: dict[str, Any]) -> Response:
+        backend = appconfig_backends[DEFAULT_ACCOUNT_ID][self.region]
+        backend.get_configuration_profile(match.group(1), body["ConfigurationProfileId"])
+        deployment = {
+            "ApplicationId": match.group(1), "EnvironmentId": match.group(2),
+            "DeploymentStrategyId": body["DeploymentStrategyId"],
+            "ConfigurationProfileId": body["ConfigurationProfileId"],
+            "ConfigurationVersion": body["ConfigurationVersion"],
+            "DeploymentNumber": len(self.appconfig_deployments) + 1,
+            "State": "COMPLETE",
+        }
+        self.appconfig_deployments.append(deployment)
+        return 201, {}, json.dumps(deployment)
+
+    def _stop_deployment(self, match: re.Match[str], body: dict[str, Any]) -> Response:
+        backend = codedeploy_backends[DEFAULT_ACCOUNT_ID][self.region]
+        deployment = backend.get_deployment(body["deploymentId"])
+        deployment.status = "Stopped"
+        deployment.rollback_requested = bool(body.get("autoRollbackEnabled"))
+        return 200, {}, json.dumps({"status": "Succeeded", "statusMessage": "stopped"})
+
+    @contextmanager
+    def installed(self) -> Iterator[Extensions]:
+        original = BotocoreStubber.process_request
+        routes = self._routes()
+
+        def process_request(stubber: BotocoreStubber, request: Any) -> Any:
+            url = request.url.split("?", 1)[0]
+            target = request.headers.get("X-Amz-Target")
+            target = target.decode() if isinstance(target, bytes) else target
+            for method, pattern, want_target, handler in routes:
+                match = pattern.match(url)
+                if request.method == method and match and (want_target is None or want_target == target):
+                    raw = request.body or b"{}"
+                    body = json.loads(raw.decode() if isinstance(raw, bytes) else raw or "{}")
+                    return handler(match, body)
+            return original(stubber, request)
+
+        with mock.patch.object(BotocoreStubber, "process_request", process_request):
+            yield self

@@ -1,0 +1,357 @@
+"""The deployed pipeline, built inside moto from the same convention files the CDK reads.
+
+`Pipeline` is a context manager: it starts moto (with the real Step Functions
+interpreter), creates the tables, topics, functions and state machines the CDK
+would, installs the virtual clock and the in-process Lambda adapter, seeds the
+simulated world, and then routes events through the real rule patterns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+import uuid
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from selfheal_cdk import spec as spec_mod
+
+from . import routing
+from .clock import VirtualClock
+from .lambda_adapter import InProcessLambdas
+from .moto_extensions import Extensions
+from .world import World
+
+REGION = "us-east-1"
+PREFIX = "selfheal"
+LAYER_PATH = spec_mod.ROOT / "functions" / "shared" / "python"
+
+
+def deployed_name(kind: str, name: str) -> str:
+    """Local resource names; the CDK lets CloudFormation name them in AWS."""
+    return f"{PREFIX}-{kind}-{name}".replace("_", "-")
+
+
+@dataclass
+class JournalEntry:
+    at: datetime
+    kind: str  # event | route | alarm | wait | invoke | audit | notify | execution
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class ExecutionTimeout(RuntimeError):
+    pass
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        world: World | None = None,
+        scale: float = 0.0,
+        dry_run: bool = False,
+        log_level: str = "ERROR",
+        spec: spec_mod.Spec | None = None,
+    ) -> None:
+        self.spec = spec or spec_mod.load()
+        problems = self.spec.problems()
+        if problems:
+            raise spec_mod.SpecError("; ".join(problems))
+        self.world = world if world is not None else World.load()
+        self.clock = VirtualClock(scale=scale)
+        self.lambdas = InProcessLambdas()
+        self.extensions = Extensions(region=REGION)
+        self.journal: list[JournalEntry] = []
+        self._journal_lock = threading.Lock()
+        self._dry_run = dry_run
+        self._log_level = log_level
+        self._stack = ExitStack()
+        self._saved_env: dict[str, str | None] = {}
+        self.state_machines: dict[str, str] = {}  # workflow -> ARN
+        self.topics: dict[str, str] = {}
+        self.tables: dict[str, str] = {}
+        self.role_arn = ""
+        self._capture_queue = ""
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def __enter__(self) -> Pipeline:
+        try:
+            self._set_env()
+            if str(LAYER_PATH) not in sys.path:
+                sys.path.insert(0, str(LAYER_PATH))  # what the layer is at /opt/python in AWS
+            from selfheal_shared import clients
+
+            self._stack.enter_context(mock_aws(config={
+                "stepfunctions": {"execute_state_machine": True},
+                "core": {"reset_boto3_session": False},
+            }))
+            clients.reset()
+            self._stack.callback(clients.reset)
+            self._stack.enter_context(self.clock.installed())
+            self._stack.enter_context(self.lambdas.installed())
+            self._stack.enter_context(self.extensions.installed())
+            self._build()
+            self.world.seed(self)
+            self.clock.listeners.append(self._on_time_passed)
+        except BaseException:
+            self.__exit__(*sys.exc_info())
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._stack.close()
+        finally:
+            for key, value in self._saved_env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    def _set_env(self) -> None:
+        env = {
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "POWERTOOLS_SERVICE_NAME": "selfheal",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": self._log_level,
+            "SELFHEAL_DRY_RUN": "true" if self._dry_run else "false",
+        }
+        env.update({f"SELFHEAL_TABLE_{t.upper()}": deployed_name("table", t) for t in spec_mod.TABLES})
+        for key, value in env.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+
+    # -- building the pipeline from the convention files -------------------------------
+
+    def _build(self) -> None:
+        iam = self.client("iam")
+        self.role_arn = iam.create_role(
+            RoleName=f"{PREFIX}-local",
+            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Action": "sts:AssumeRole",
+                "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]}}]}),
+        )["Role"]["Arn"]
+        ddb = self.client("dynamodb")
+        keys = {"audit": [("incidentId", "HASH"), ("seq", "RANGE")], "idempotency": [("id", "HASH")],
+                "guard_state": [("pk", "HASH")]}
+        for table in spec_mod.TABLES:
+            name = deployed_name("table", table)
+            ddb.create_table(
+                TableName=name, BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in keys[table]],
+                AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k, _ in keys[table]],
+            )
+            self.tables[table] = name
+        sns, sqs = self.client("sns"), self.client("sqs")
+        self._capture_queue = sqs.create_queue(QueueName=f"{PREFIX}-notifications")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(
+            QueueUrl=self._capture_queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        for level in spec_mod.TOPICS:
+            arn = sns.create_topic(Name=deployed_name("topic", level))["TopicArn"]
+            sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
+            self.topics[level] = arn
+            os.environ[f"SELFHEAL_TOPIC_{level.upper()}"] = arn
+            self._saved_env.setdefault(f"SELFHEAL_TOPIC_{level.upper()}", None)
+        lam = self.client("lambda")
+        function_arns: dict[str, str] = {}
+        for fn in self.spec.functions.values():
+            name = deployed_name("fn", fn.name)
+            function_arns[fn.name] = lam.create_function(
+                FunctionName=name, Runtime="python3.12", Role=self.role_arn, Handler=fn.handler,
+                Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18}, Timeout=fn.timeout_seconds,
+                MemorySize=fn.memory_mb,
+            )["FunctionArn"]
+            self.lambdas.register(name, fn)
+        bindings = self.spec.bindings(
+            function_arn=function_arns.__getitem__,
+            topic_arn=self.topics.__getitem__,
+            table_name=self.tables.__getitem__,
+        )
+        sfn = self.client("stepfunctions")
+        for wf in self.spec.workflows.values():
+            definition = wf.render(bindings)
+            self.state_machines[wf.name] = sfn.create_state_machine(
+                name=deployed_name("sm", wf.name), definition=json.dumps(definition),
+                roleArn=self.role_arn, type="STANDARD",
+            )["stateMachineArn"]
+
+    # -- events ------------------------------------------------------------------------
+
+    def log(self, kind: str, text: str, **data: Any) -> None:
+        with self._journal_lock:
+            self.journal.append(JournalEntry(self.clock.now(), kind, text, data))
+
+    def put_event(self, event: dict[str, Any]) -> list[str]:
+        """Route one event like EventBridge: every matching rule starts its workflow."""
+        self.log("event", _describe_event(event), event=event)
+        started = []
+        for rule in self.spec.rules.values():
+            if not routing.matches(rule.event_pattern, event):
+                continue
+            arn = self.client("stepfunctions").start_execution(
+                stateMachineArn=self.state_machines[rule.workflow],
+                name=f"{rule.name}-{uuid.uuid4().hex[:12]}",
+                input=routing.transform(event, rule.input_transformer),
+            )["executionArn"]
+            self.log("route", f"rule {rule.name} -> workflow {rule.workflow}", execution=arn)
+            started.append(arn)
+        if not started:
+            self.log("route", "matched no rule; nothing started")
+        return started
+
+    def start_manual(self, workflow: str, payload: dict[str, Any]) -> str:
+        """What an operator does from the console: start a workflow with their own input."""
+        if workflow not in self.state_machines:
+            raise KeyError(f"no workflow {workflow!r}; have {sorted(self.state_machines)}")
+        arn = self.client("stepfunctions").start_execution(
+            stateMachineArn=self.state_machines[workflow],
+            name=f"manual-{uuid.uuid4().hex[:12]}", input=json.dumps(payload),
+        )["executionArn"]
+        self.log("route", f"manual execution of {workflow}", execution=arn)
+        return arn
+
+    def set_alarm_state(self, name: str, value: str, reason: str) -> list[str]:
+        """Move an alarm and emit the EventBridge event CloudWatch would (moto emits none)."""
+        cw = self.client("cloudwatch")
+        alarm = cw.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
+        previous = alarm["StateValue"]
+        cw.set_alarm_state(AlarmName=name, StateValue=value, StateReason=reason)
+        self.log("alarm", f"alarm {name}: {previous} -> {value} ({reason})")
+        return self.put_event(alarm_event(alarm, value, previous, reason, self.clock.now()))
+
+    def _on_time_passed(self, now: datetime) -> None:
+        self.world.evaluate(self)
+
+    # -- running -----------------------------------------------------------------------
+
+    def wait(self, arns: list[str], timeout: float = 60.0) -> None:
+        sfn = self.client("stepfunctions")
+        deadline = time.monotonic() + timeout
+        pending = list(arns)
+        while pending:
+            pending = [a for a in pending
+                       if sfn.describe_execution(executionArn=a)["status"] == "RUNNING"]
+            if pending and time.monotonic() > deadline:
+                raise ExecutionTimeout(f"still running after {timeout:.0f} s: {pending}")
+            if pending:
+                time.sleep(0.02)
+
+    def run_event(self, event: dict[str, Any], timeout: float = 60.0) -> list[dict[str, Any]]:
+        started = time.monotonic()
+        arns = self.put_event(event)
+        self.wait(arns, timeout)
+        return [self.execution_summary(a, wall_ms=(time.monotonic() - started) * 1000) for a in arns]
+
+    # -- reading results ---------------------------------------------------------------
+
+    def audit_records(self, execution: str | None = None) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        for page in self.client("dynamodb").get_paginator("scan").paginate(TableName=self.tables["audit"]):
+            for item in page["Items"]:
+                row = {k: next(iter(v.values())) for k, v in item.items()}
+                if execution is None or row.get("execution") == execution:
+                    items.append(row)
+        return sorted(items, key=lambda r: r["seq"])
+
+    def notifications(self) -> list[dict[str, Any]]:
+        """Every SNS message published so far, in order, with the topic level it went to."""
+        if not hasattr(self, "_notified"):
+            self._notified: list[dict[str, Any]] = []
+        sqs = self.client("sqs")
+        by_arn = {arn: level for level, arn in self.topics.items()}
+        while True:
+            msgs = sqs.receive_message(QueueUrl=self._capture_queue, MaxNumberOfMessages=10).get("Messages", [])
+            if not msgs:
+                break
+            for m in msgs:
+                body = json.loads(m["Body"])
+                self._notified.append({"level": by_arn.get(body.get("TopicArn"), "?"),
+                                       "subject": body.get("Subject"),
+                                       "message": json.loads(body["Message"])})
+                sqs.delete_message(QueueUrl=self._capture_queue, ReceiptHandle=m["ReceiptHandle"])
+        return list(self._notified)
+
+    def execution_summary(self, arn: str, wall_ms: float | None = None) -> dict[str, Any]:
+        sfn = self.client("stepfunctions")
+        desc = sfn.describe_execution(executionArn=arn)
+        events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        states = [e["stateEnteredEventDetails"]["name"] for e in events
+                  if "stateEnteredEventDetails" in e]
+        workflow = next(w for w, sm in self.state_machines.items() if sm == desc["stateMachineArn"])
+        actions = [{"name": r["action"], "outcome": r["outcome"], "result": r["result"], "why": r["why"]}
+                   for r in self.audit_records(arn) if r.get("outcome")]
+        stop = desc.get("stopDate") or datetime.now(UTC)
+        out: dict[str, Any] = {
+            "workflow": workflow,
+            "executionArn": arn,
+            "status": desc["status"],
+            "states": states,
+            "actions": actions,
+            "duration_ms": round(wall_ms if wall_ms is not None
+                                 else (stop - desc["startDate"]).total_seconds() * 1000),
+        }
+        if desc["status"] != "SUCCEEDED":
+            out["error"] = desc.get("error")
+            out["cause"] = desc.get("cause")
+        return out
+
+
+def _describe_event(event: dict[str, Any]) -> str:
+    detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
+    if event.get("detail-type") == "CloudWatch Alarm State Change":
+        state = (detail.get("state") or {}).get("value")
+        return f"{event.get('detail-type')}: {detail.get('alarmName')} -> {state}"
+    return f"{event.get('detail-type', 'event')} from {event.get('source', '?')}"
+
+
+def alarm_event(alarm: dict[str, Any], value: str, previous: str, reason: str,
+                at: datetime) -> dict[str, Any]:
+    """The documented "CloudWatch Alarm State Change" event for a metric alarm."""
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+0000"
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch",
+        "account": alarm["AlarmArn"].split(":")[4],
+        "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": alarm["AlarmArn"].split(":")[3],
+        "resources": [alarm["AlarmArn"]],
+        "detail": {
+            "alarmName": alarm["AlarmName"],
+            "state": {"value": value, "reason": reason, "timestamp": stamp},
+            "previousState": {"value": previous, "reason": alarm.get("StateReason", ""),
+                              "timestamp": stamp},
+            "configuration": {
+                "description": alarm.get("AlarmDescription", ""),
+                "metrics": [{
+                    "id": "m1",
+                    "metricStat": {
+                        "metric": {
+                            "namespace": alarm.get("Namespace"), "name": alarm.get("MetricName"),
+                            "dimensions": {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])},
+                        },
+                        "period": alarm.get("Period"), "stat": alarm.get("Statistic"),
+                    },
+                    "returnData": True,
+                }],
+            },
+        },
+    }
