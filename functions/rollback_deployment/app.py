@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
-from selfheal_shared import audit
+from selfheal_shared import audit, guards
 from selfheal_shared.clients import client
 from selfheal_shared.errors import ConcurrentChange, InputInvalid
 from selfheal_shared.models import Incident, parse
@@ -42,6 +42,7 @@ def _roll_alias(incident: Incident) -> dict[str, Any]:
     lam.update_alias(
         FunctionName=incident.functionName, Name=incident.alias, FunctionVersion=str(dep.toVersion)
     )
+    guards.mark_bad_version(incident.functionName, str(dep.fromVersion))
     audit.record(
         incident_id=incident.incidentId, execution=incident.executionId,
         action="rollback_alias", actor=ACTOR,

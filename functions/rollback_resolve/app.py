@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from selfheal_shared import clock, rollback
+from selfheal_shared import clock, guards, rollback
 from selfheal_shared.clients import client
 from selfheal_shared.config import settings
 from selfheal_shared.errors import InputInvalid
@@ -55,6 +55,7 @@ def _find_deployment(function_name: str, alias: str, tags: dict[str, str]) -> De
         published_at=clock.parse_aws_time(published["LastModified"]),
         now=clock.now(),
         recent_hours=settings().recent_deploy_hours,
+        known_bad=guards.bad_versions(function_name),
     )
 
 

@@ -71,6 +71,19 @@ def set_maintenance(scope: str, *, starts: datetime, ends: datetime, reason: str
     })
 
 
+def mark_bad_version(function_name: str, version: str) -> None:
+    """Remember a version we rolled away from, so no later rollback returns to it."""
+    client("dynamodb").update_item(
+        TableName=settings().guard_table, Key={"pk": {"S": f"known-bad#{function_name}"}},
+        UpdateExpression="ADD versions :v", ExpressionAttributeValues={":v": {"SS": [version]}},
+    )
+
+
+def bad_versions(function_name: str) -> frozenset[str]:
+    item = _get(f"known-bad#{function_name}")
+    return frozenset(item["versions"]) if item else frozenset()
+
+
 def _switch_on(name: str) -> dict[str, Any] | None:
     item = _get(name)
     return item if item and item.get("enabled") else None

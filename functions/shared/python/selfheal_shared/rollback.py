@@ -51,9 +51,12 @@ def alias_for(alarm: AlarmStateChangeEvent, tags: dict[str, str]) -> str:
     return tags.get(TAG_ALIAS, DEFAULT_ALIAS)
 
 
-def previous_version(versions: list[str], current: str) -> str | None:
-    """The newest published version older than `current`; never $LATEST."""
-    numbered = sorted(int(v) for v in versions if v.isdigit())
+def previous_version(
+    versions: list[str], current: str, known_bad: frozenset[str] = frozenset()
+) -> str | None:
+    """The newest published version older than `current`, skipping versions we already
+    rolled away from (they were bad once); never $LATEST."""
+    numbered = sorted(int(v) for v in versions if v.isdigit() and v not in known_bad)
     if not current.isdigit():
         return None
     older = [v for v in numbered if v < int(current)]
@@ -61,13 +64,17 @@ def previous_version(versions: list[str], current: str) -> str | None:
 
 
 def alias_deployment(
-    *, current: str, versions: list[str], published_at: datetime, now: datetime, recent_hours: int
+    *, current: str, versions: list[str], published_at: datetime, now: datetime, recent_hours: int,
+    known_bad: frozenset[str] = frozenset(),
 ) -> Deployment:
     if current == "$LATEST":
         return Deployment(kind="none", reason="alias points at $LATEST; nothing published to return to")
-    previous = previous_version(versions, current)
+    previous = previous_version(versions, current, known_bad)
     if previous is None:
-        return Deployment(kind="none", reason=f"version {current} has no earlier published version")
+        skipped = f" (skipping known-bad {', '.join(sorted(known_bad))})" if known_bad else ""
+        return Deployment(
+            kind="none", reason=f"version {current} has no earlier published version{skipped}"
+        )
     age = now - published_at
     if age > timedelta(hours=recent_hours):
         return Deployment(
