@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--dry-run", action="store_true", help="guards record, nothing acts")
     rp.add_argument("--verbose", action="store_true", help="remediator logs on stderr")
     sub.add_parser("list", help="each automation with its trigger and workflow")
+    cp = sub.add_parser("catalog", help="the runbook catalog with a status per row")
+    cp.add_argument("--write", action="store_true", help="write docs/CATALOG.md")
     dp = sub.add_parser("demo", help="replay every sample event with its timeline")
     dp.add_argument("--scale", type=float, default=0.0)
     args = parser.parse_args(argv)
@@ -89,6 +91,15 @@ def main(argv: list[str] | None = None) -> int:
                        dry_run=args.dry_run, verbose=args.verbose)
     if args.command == "list":
         return _list()
+    if args.command == "catalog":
+        from . import catalog
+
+        text = catalog.render()
+        if args.write:
+            catalog.DOC.write_text(text)
+        else:
+            print(text)
+        return 0
     return _demo(args.scale)
 
 
