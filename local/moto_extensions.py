@@ -19,6 +19,7 @@ from moto.appconfig.models import appconfig_backends
 from moto.codedeploy.models import codedeploy_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.botocore_stubber import BotocoreStubber
+from moto.stepfunctions.parser.backend.execution import Execution
 
 Response = tuple[int, dict[str, str], str]
 
@@ -88,5 +89,17 @@ class Extensions:
                     return handler(match, body)
             return original(stubber, request)
 
-        with mock.patch.object(BotocoreStubber, "process_request", process_request):
+        original_stop = Execution.stop
+
+        def stop(execution: Execution, stop_date: Any, error: str | None, cause: str | None) -> None:
+            # moto's StopExecution leaves an execution parked on a task token RUNNING
+            # forever; AWS aborts it. Wake its callbacks so the interpreter sees the stop.
+            original_stop(execution, stop_date, error, cause)
+            worker = execution.exec_worker
+            if worker is not None:
+                for endpoint in list(worker.env.callback_pool_manager._pool.values()):
+                    endpoint.interrupt_all()
+
+        with mock.patch.object(BotocoreStubber, "process_request", process_request), \
+                mock.patch.object(Execution, "stop", stop):
             yield self

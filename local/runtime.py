@@ -9,6 +9,7 @@ simulated world, and then routes events through the real rule patterns.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import threading
@@ -23,6 +24,7 @@ import boto3
 from moto import mock_aws
 
 from selfheal_cdk import spec as spec_mod
+from selfheal_shared import clock as shared_clock
 
 from . import routing
 from .clock import VirtualClock
@@ -43,9 +45,10 @@ def deployed_name(kind: str, name: str) -> str:
 @dataclass
 class JournalEntry:
     at: datetime
-    kind: str  # event | route | alarm | wait | invoke | audit | notify | execution
+    kind: str  # event | route | alarm | gate
     text: str
     data: dict[str, Any] = field(default_factory=dict)
+    seq: int = field(default_factory=shared_clock.sequence)
 
 
 class ExecutionTimeout(RuntimeError):
@@ -87,6 +90,9 @@ class Pipeline:
     def __enter__(self) -> Pipeline:
         try:
             self._set_env()
+            if self._log_level != "DEBUG":
+                # moto logs every Fail state as an ERROR; the summary reports them properly.
+                logging.getLogger("moto").setLevel(logging.CRITICAL)
             if str(LAYER_PATH) not in sys.path:
                 sys.path.insert(0, str(LAYER_PATH))  # what the layer is at /opt/python in AWS
             from selfheal_shared import clients
@@ -241,22 +247,57 @@ class Pipeline:
 
     # -- running -----------------------------------------------------------------------
 
-    def wait(self, arns: list[str], timeout: float = 60.0) -> None:
+    def parked(self) -> dict[str, str]:
+        """Executions waiting at a human gate: execution ARN -> incident id."""
+        from selfheal_shared import approvals
+
+        return {g["details"].get("executionId", ""): g["incidentId"] for g in approvals.pending()}
+
+    def wait(self, arns: list[str], timeout: float = 60.0, *, until_parked: bool = False) -> list[str]:
+        """Wait until every execution has finished (or, with `until_parked`, is waiting
+        at a human gate). Returns the parked ones."""
         sfn = self.client("stepfunctions")
         deadline = time.monotonic() + timeout
         pending = list(arns)
+        parked: list[str] = []
         while pending:
-            pending = [a for a in pending
+            running = [a for a in pending
                        if sfn.describe_execution(executionArn=a)["status"] == "RUNNING"]
+            gates = self.parked() if until_parked and running else {}
+            parked = [a for a in running if a in gates]
+            pending = [a for a in running if a not in gates]
             if pending and time.monotonic() > deadline:
                 raise ExecutionTimeout(f"still running after {timeout:.0f} s: {pending}")
             if pending:
                 time.sleep(0.02)
+        return parked
 
-    def run_event(self, event: dict[str, Any], timeout: float = 60.0) -> list[dict[str, Any]]:
+    def decide(self, execution_arn: str, decision: str, operator: str, reason: str = "") -> None:
+        """Answer the gate an execution waits at, as `selfheal approve` would."""
+        from selfheal_shared import approvals
+
+        incident = self.parked()[execution_arn]
+        approvals.decide(incident, decision, operator, reason)
+        self.log("gate", f"{operator} decided {decision!r} for {incident}"
+                 + (f": {reason}" if reason else ""))
+
+    def run_event(
+        self, event: dict[str, Any], timeout: float = 60.0, *,
+        gate_decision: str | None = None, operator: str = "local-operator",
+        decision_after_minutes: float = 12,
+    ) -> list[dict[str, Any]]:
+        """Route an event and wait. With `gate_decision`, answer any human gate with it;
+        without, an execution at a gate is reported RUNNING (awaiting a decision)."""
         started = time.monotonic()
         arns = self.put_event(event)
-        self.wait(arns, timeout)
+        parked = self.wait(arns, timeout, until_parked=True)
+        while parked and gate_decision:
+            for arn in parked:
+                self.log("gate", f"awaiting a human decision ({arn.rsplit(':', 1)[-1]})")
+            self.clock.advance(decision_after_minutes * 60)  # people take a while to answer
+            for arn in parked:
+                self.decide(arn, gate_decision, operator, reason="answered by the local runtime")
+            parked = self.wait(arns, timeout, until_parked=True)
         return [self.execution_summary(a, wall_ms=(time.monotonic() - started) * 1000) for a in arns]
 
     # -- reading results ---------------------------------------------------------------
@@ -295,8 +336,10 @@ class Pipeline:
         states = [e["stateEnteredEventDetails"]["name"] for e in events
                   if "stateEnteredEventDetails" in e]
         workflow = next(w for w, sm in self.state_machines.items() if sm == desc["stateMachineArn"])
+        records = self.audit_records(arn)
         actions = [{"name": r["action"], "outcome": r["outcome"], "result": r["result"], "why": r["why"]}
-                   for r in self.audit_records(arn) if r.get("outcome")]
+                   for r in records if r.get("outcome")]
+        steps = [{"name": r["action"], "result": r["result"]} for r in records if not r.get("outcome")]
         stop = desc.get("stopDate") or datetime.now(UTC)
         out: dict[str, Any] = {
             "workflow": workflow,
@@ -304,10 +347,13 @@ class Pipeline:
             "status": desc["status"],
             "states": states,
             "actions": actions,
+            "steps": steps,
             "duration_ms": round(wall_ms if wall_ms is not None
                                  else (stop - desc["startDate"]).total_seconds() * 1000),
         }
-        if desc["status"] != "SUCCEEDED":
+        if desc["status"] == "RUNNING" and arn in self.parked():
+            out["awaiting"] = f"human decision for {self.parked()[arn]}"
+        elif desc["status"] != "SUCCEEDED":
             out["error"] = desc.get("error")
             out["cause"] = desc.get("cause")
         return out

@@ -8,8 +8,7 @@ from typing import Any
 
 from .runtime import Pipeline
 
-_MARK = {"event": "EVENT", "route": "ROUTE", "alarm": "ALARM", "audit": "ACTION",
-         "outcome": "OUTCOME", "notify": "NOTIFY"}
+_MARK = {"event": "EVENT", "route": "ROUTE", "alarm": "ALARM", "gate": "GATE"}
 
 
 def _offset(at: datetime, start: datetime) -> str:
@@ -18,21 +17,22 @@ def _offset(at: datetime, start: datetime) -> str:
 
 
 def entries(p: Pipeline) -> list[tuple[datetime, int, str, str]]:
+    """(virtual time, sequence, mark, text): the sequence orders what happened in one instant."""
     rows: list[tuple[datetime, int, str, str]] = []
-    for n, j in enumerate(p.journal):
-        rows.append((j.at, n, _MARK[j.kind], j.text))
+    for j in p.journal:
+        rows.append((j.at, j.seq, _MARK[j.kind], j.text))
     for r in p.audit_records():
-        at = datetime.fromisoformat(r["at"])
+        at, seq = datetime.fromisoformat(r["at"]), int(r["seq"].split("#")[1])
         if r.get("outcome"):
-            text = f"{r['action']}: {r['outcome']} - {r['why']}"
-            rows.append((at, 10_000, "OUTCOME", text))
+            rows.append((at, seq, "OUTCOME", f"{r['action']}: {r['outcome']} - {r['why']}"))
         else:
             undo = json.loads(r.get("inverse") or "{}")
-            hint = f"  (undo: {undo.get('api')})" if undo else ""
-            rows.append((at, 10_000, "ACTION", f"{r['action']}: {r['result']}{hint}"))
+            hint = f"  (undo: {undo['api']})" if undo.get("api") else ""
+            rows.append((at, seq, "ACTION", f"{r['action']}: {r['result']}{hint}"))
     for m in p.notifications():
-        at = datetime.fromisoformat(m["message"]["at"])
-        rows.append((at, 20_000, "NOTIFY", f"{m['level']}: {m['subject']}"))
+        msg = m["message"]
+        rows.append((datetime.fromisoformat(msg["at"]), int(msg.get("seq", 0)), "NOTIFY",
+                     f"{m['level']}: {m['subject']}"))
     return sorted(rows, key=lambda r: (r[0], r[1]))
 
 
@@ -46,6 +46,8 @@ def render(p: Pipeline, summaries: list[dict[str, Any]], start: datetime) -> str
                   "    path:    " + " -> ".join(s["states"])]
         acts = ", ".join(f"{a['name']} {a['outcome']}" for a in s["actions"]) or "none"
         lines.append(f"    actions: {acts}")
+        if s.get("awaiting"):
+            lines.append(f"    waiting: {s['awaiting']}")
         if s.get("error"):
             lines.append(f"    error:   {s['error']}: {s.get('cause')}")
     return "\n".join(lines) + "\n"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,9 +54,30 @@ class ServiceSpec(BaseModel):
     codedeploy: CodeDeploySpec | None = None
 
 
+class IngestionSpec(BaseModel):
+    """A data platform's ingestion for one scope, plus look-alikes that must be left alone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scope: str
+    rules: list[str]
+    untaggedRules: list[str] = Field(default_factory=list)
+    stateMachine: str
+    runningExecutions: int = 1
+    untaggedStateMachine: str | None = None
+    loaderFunction: str
+    untaggedLoaderFunction: str | None = None
+    processedBucket: str
+    backupBucket: str
+    #: Objects per source per day over the last 8 days; `todayFactor` skews today's count.
+    objectsPerDay: dict[str, int]
+    todayFactor: dict[str, float] = Field(default_factory=dict)
+
+
 class WorldSpec(BaseModel):
     description: str = ""
-    services: list[ServiceSpec]
+    services: list[ServiceSpec] = Field(default_factory=list)
+    ingestion: list[IngestionSpec] = Field(default_factory=list)
 
 
 def _zip(marker: str) -> bytes:
@@ -80,6 +102,52 @@ class World:
     def seed(self, p: Pipeline) -> None:
         for svc in self.spec.services:
             self._seed_service(p, svc)
+        for ing in self.spec.ingestion:
+            self._seed_ingestion(p, ing)
+
+    def _seed_ingestion(self, p: Pipeline, ing: IngestionSpec) -> None:
+        tag = {"selfheal:ingestion": ing.scope, "selfheal:managed": "true"}
+        events, sfn, lam, sqs, s3 = (p.client(s) for s in ("events", "stepfunctions", "lambda", "sqs", "s3"))
+        for name in ing.rules + ing.untaggedRules:
+            arn = events.put_rule(Name=name, EventPattern=json.dumps({"source": [f"{ing.scope}.ingest"]}),
+                                  State="ENABLED")["RuleArn"]
+            if name in ing.rules:
+                events.tag_resource(ResourceARN=arn, Tags=[{"Key": k, "Value": v} for k, v in tag.items()])
+        # A processing workflow that stays RUNNING until someone stops it (it waits on a callback).
+        queue = sqs.create_queue(QueueName=f"{ing.scope}-work")["QueueUrl"]
+        definition = json.dumps({"StartAt": "Process", "States": {"Process": {
+            "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+            "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}}, "End": True}}})
+        for name, tagged in ((ing.stateMachine, True), (ing.untaggedStateMachine, False)):
+            if not name:
+                continue
+            arn = sfn.create_state_machine(
+                name=name, definition=definition, roleArn=p.role_arn,
+                tags=[{"key": k, "value": v} for k, v in tag.items()] if tagged else [])["stateMachineArn"]
+            for n in range(ing.runningExecutions):
+                sfn.start_execution(stateMachineArn=arn, name=f"{name}-batch-{n}", input="{}")
+        for name, tagged in ((ing.loaderFunction, True), (ing.untaggedLoaderFunction, False)):
+            if not name:
+                continue
+            lam.create_function(FunctionName=name, Runtime="python3.12", Role=p.role_arn,
+                                Handler="app.handler", Code={"ZipFile": _zip(name)},
+                                Tags=tag if tagged else {})
+            source = sqs.create_queue(QueueName=f"{name}-in")["QueueUrl"]
+            source_arn = sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            lam.create_event_source_mapping(EventSourceArn=source_arn, FunctionName=name, Enabled=True)
+        for bucket, role in ((ing.processedBucket, "processed"), (ing.backupBucket, "backup")):
+            s3.create_bucket(Bucket=bucket)
+            s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [
+                {"Key": "selfheal:ingestion", "Value": ing.scope},
+                {"Key": "selfheal:ingestion-bucket", "Value": role}]})
+        today = p.clock.now().date()
+        for source, per_day in ing.objectsPerDay.items():
+            for days_ago in range(8):
+                day = today - timedelta(days=days_ago)
+                count = per_day if days_ago else round(per_day * ing.todayFactor.get(source, 1.0))
+                for n in range(count):
+                    s3.put_object(Bucket=ing.processedBucket, Key=f"{source}/{day:%Y/%m/%d}/{n:04d}.json",
+                                  Body=json.dumps({"source": source, "day": str(day), "n": n}).encode())
 
     def _seed_service(self, p: Pipeline, svc: ServiceSpec) -> None:
         lam, cw = p.client("lambda"), p.client("cloudwatch")
@@ -182,3 +250,15 @@ class World:
 
     def describe(self, p: Pipeline) -> dict[str, Any]:
         return {svc.function: {"live": self.live_version(p, svc)} for svc in self.spec.services}
+
+    def ingestion_state(self, p: Pipeline, ing: IngestionSpec) -> dict[str, Any]:
+        """What is running: rules' states, RUNNING executions, mappings' states, by name."""
+        events, sfn, lam = p.client("events"), p.client("stepfunctions"), p.client("lambda")
+        machines = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
+        return {
+            "rules": {n: events.describe_rule(Name=n)["State"] for n in ing.rules + ing.untaggedRules},
+            "running": {n: len(sfn.list_executions(stateMachineArn=machines[n], statusFilter="RUNNING")["executions"])
+                        for n in (ing.stateMachine, ing.untaggedStateMachine) if n},
+            "mappings": {n: lam.list_event_source_mappings(FunctionName=n)["EventSourceMappings"][0]["State"]
+                         for n in (ing.loaderFunction, ing.untaggedLoaderFunction) if n},
+        }

@@ -29,8 +29,19 @@ def alarm_event() -> dict[str, Any]:
 
 @pytest.fixture
 def world_spec() -> WorldSpec:
-    """The demo world, as a model a test may change before the pipeline starts."""
-    return World.load().spec.model_copy(deep=True)
+    """The demo world's services (no ingestion: faster to seed), as a model a test may
+    change before the pipeline starts."""
+    spec = World.load().spec.model_copy(deep=True)
+    spec.ingestion = []
+    return spec
+
+
+@pytest.fixture
+def ingestion_world_spec() -> WorldSpec:
+    """The demo world's data platform only."""
+    spec = World.load().spec.model_copy(deep=True)
+    spec.services = []
+    return spec
 
 
 @pytest.fixture

@@ -49,12 +49,16 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.set_correlation_id(incident_id)
     reason = "; ".join(p for p in (req.reason, describe_error(error)) if p) or "no reason given"
     levels = req.levels or list(notify.LEVELS_FOR[req.outcome])
+    # What the workflow had done before it stopped, so people know what to undo or finish.
+    progress = req.state.get("progress") if isinstance(req.state.get("progress"), dict) else {}
     if req.outcome in (Outcome.FAILED, Outcome.NOT_FIXED):
         audit.record(
             incident_id=incident_id, execution=req.executionId, action=req.automation, actor="escalate", why=reason,
             result=req.outcome.lower(), outcome=req.outcome,
+            details={"doneBeforeStopping": progress, "error": error},
         )
     message = {"incidentId": incident_id, "automation": req.automation, "outcome": req.outcome,
+               "doneBeforeStopping": progress,
                "reason": reason, "execution": req.executionId, "incident": incident}
     for level in levels:
         notify.publish(level, subject=f"[selfheal] ESCALATION {req.automation}: {req.outcome}",

@@ -21,6 +21,8 @@ class NotifyRequest(BaseModel):
     #: Results of the actions taken; each changed action gets this outcome in the audit trail.
     actions: list[dict[str, Any]] = Field(default_factory=list)
     details: dict[str, Any] = Field(default_factory=dict)
+    #: Who to tell, when not the default for the outcome (e.g. a freeze tells L1 and L2).
+    levels: list[str] | None = None
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -35,7 +37,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 action=str(act["action"]), actor="notify",
                 why=req.summary, result=str(act.get("result", "")), outcome=req.outcome,
             )
-    levels = notify.LEVELS_FOR[req.outcome]
+    levels = req.levels or list(notify.LEVELS_FOR[req.outcome])
     message = {"incidentId": req.incidentId, "automation": req.automation,
                "outcome": req.outcome, "summary": req.summary, "actions": req.actions,
                "details": req.details}

@@ -7,7 +7,6 @@ remediators' IAM roles are granted PutItem only (no Update/Delete).
 from __future__ import annotations
 
 import json
-import itertools
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -15,8 +14,6 @@ from botocore.exceptions import ClientError
 from . import clock
 from .clients import client
 from .config import settings
-
-_counter = itertools.count()
 
 
 def record(
@@ -34,7 +31,7 @@ def record(
     """Write one record; the conditional put means an existing record is never replaced."""
     at = clock.now().isoformat(timespec="microseconds")
     # The counter keeps records of one instant in the order they were written.
-    seq = f"{at}#{next(_counter):08d}#{action}"
+    seq = f"{at}#{clock.sequence():08d}#{action}"
     item: dict[str, Any] = {
         "incidentId": {"S": incident_id},
         "seq": {"S": seq},

@@ -3,10 +3,19 @@ virtual clock so a 60-minute ladder runs in seconds against the same code."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 _source: Callable[[], datetime] | None = None
+
+
+_sequence = itertools.count()
+
+
+def sequence() -> int:
+    """A process-wide counter that orders records written within the same instant."""
+    return next(_sequence)
 
 
 def now() -> datetime:

@@ -32,3 +32,20 @@ class ConcurrentChange(SelfhealError):
 
 class ActionFailed(SelfhealError):
     """The action ran but its effect could not be confirmed."""
+
+
+class NothingFound(SelfhealError):
+    """Discovery found no target. Never read as "everything": the workflow escalates."""
+
+
+_TRANSIENT_CODES = frozenset({
+    "Throttling", "ThrottlingException", "SlowDown", "RequestLimitExceeded",
+    "TooManyRequestsException", "ServiceUnavailable", "InternalError", "RequestTimeout",
+})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A ClientError the workflow should retry with backoff rather than escalate."""
+    response = getattr(exc, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return code in _TRANSIENT_CODES

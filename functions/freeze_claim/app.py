@@ -1,0 +1,40 @@
+"""Take the scope's freeze lock: freezing twice is one freeze."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from selfheal_shared import clock, ingestion
+from selfheal_shared.clients import client
+from selfheal_shared.config import settings
+from selfheal_shared.models import parse
+from selfheal_shared.observability import logger, tracer
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    incident = parse(ingestion.FreezeIncident, event, "freeze incident")
+    logger.set_correlation_id(incident.incidentId)
+    ddb = client("dynamodb")
+    key = {"pk": {"S": f"frozen#{incident.scope}"}}
+    try:
+        ddb.put_item(
+            TableName=settings().guard_table,
+            Item={**key, "incidentId": {"S": incident.incidentId},
+                  "executionId": {"S": incident.executionId},
+                  "status": {"S": "freezing"}, "since": {"S": clock.now().isoformat()}},
+            # A retry of this same execution may re-take its own lock.
+            ConditionExpression="attribute_not_exists(pk) OR executionId = :me",
+            ExpressionAttributeValues={":me": {"S": incident.executionId}},
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        holder = ddb.get_item(TableName=settings().guard_table, Key=key, ConsistentRead=True)["Item"]
+        return {"alreadyFrozen": True,
+                "reason": f"already frozen: scope {incident.scope} is {holder['status']['S']} "
+                          f"since {holder['since']['S']} by incident {holder['incidentId']['S']}"}
+    return {"alreadyFrozen": False, "reason": f"scope {incident.scope} lock taken"}

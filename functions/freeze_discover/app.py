@@ -1,0 +1,96 @@
+"""Find what ingests for a scope, by tag. An empty result is an error, never "all"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from selfheal_shared import ingestion
+from selfheal_shared.clients import client
+from selfheal_shared.errors import NothingFound
+from selfheal_shared.models import parse
+from selfheal_shared.observability import logger, tracer
+
+
+def _tagged(tags: dict[str, str], scope: str) -> bool:
+    return tags.get(ingestion.TAG_SCOPE) == scope
+
+
+def _rules(scope: str) -> list[dict[str, Any]]:
+    events = client("events")
+    out = []
+    for bus in events.list_event_buses()["EventBuses"]:
+        for page in events.get_paginator("list_rules").paginate(EventBusName=bus["Name"]):
+            for rule in page["Rules"]:
+                tags = {t["Key"]: t["Value"] for t in
+                        events.list_tags_for_resource(ResourceARN=rule["Arn"])["Tags"]}
+                if _tagged(tags, scope):
+                    out.append({"arn": rule["Arn"], "name": rule["Name"], "bus": bus["Name"],
+                                "state": rule["State"]})
+    return out
+
+
+def _state_machines(scope: str) -> list[str]:
+    sfn = client("stepfunctions")
+    out = []
+    for page in sfn.get_paginator("list_state_machines").paginate():
+        for sm in page["stateMachines"]:
+            tags = {t["key"]: t["value"] for t in
+                    sfn.list_tags_for_resource(resourceArn=sm["stateMachineArn"])["tags"]}
+            if _tagged(tags, scope):
+                out.append(sm["stateMachineArn"])
+    return out
+
+
+def _mappings(scope: str) -> list[dict[str, Any]]:
+    lam = client("lambda")
+    out = []
+    for page in lam.get_paginator("list_functions").paginate():
+        for fn in page["Functions"]:
+            if not _tagged(lam.list_tags(Resource=fn["FunctionArn"]).get("Tags", {}), scope):
+                continue
+            for m in lam.list_event_source_mappings(FunctionName=fn["FunctionName"])["EventSourceMappings"]:
+                out.append({"uuid": m["UUID"], "function": fn["FunctionName"],
+                            "source": m.get("EventSourceArn", ""), "state": m["State"]})
+    return out
+
+
+def _buckets(scope: str) -> dict[str, str]:
+    s3 = client("s3")
+    found: dict[str, str] = {}
+    for bucket in s3.list_buckets()["Buckets"]:
+        try:
+            tagset = s3.get_bucket_tagging(Bucket=bucket["Name"])["TagSet"]
+        except s3.exceptions.ClientError:
+            continue  # untagged bucket
+        tags = {t["Key"]: t["Value"] for t in tagset}
+        role = tags.get(ingestion.TAG_BUCKET)
+        if _tagged(tags, scope) and role in ("processed", "backup"):
+            if role in found:
+                raise NothingFound(f"scope {scope!r} has two {role} buckets; tag exactly one")
+            found[role] = bucket["Name"]
+    return found
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    incident = parse(ingestion.FreezeIncident, event, "freeze incident")
+    logger.set_correlation_id(incident.incidentId)
+    scope = incident.scope
+    rules, machines, mappings = _rules(scope), _state_machines(scope), _mappings(scope)
+    if not (rules or machines or mappings):
+        raise NothingFound(
+            f"scope {scope!r}: no EventBridge rule, state machine or function tagged "
+            f"{ingestion.TAG_SCOPE}={scope}; refusing to guess what to stop"
+        )
+    buckets = _buckets(scope)
+    for role in ("processed", "backup"):
+        if role not in buckets:
+            raise NothingFound(
+                f"scope {scope!r}: no bucket tagged {ingestion.TAG_BUCKET}={role}; "
+                "cannot snapshot before freezing"
+            )
+    found = {"rules": rules, "stateMachines": machines, "mappings": mappings,
+             "processedBucket": buckets["processed"], "backupBucket": buckets["backup"]}
+    logger.info("discovered", extra=found)
+    return found

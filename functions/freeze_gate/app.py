@@ -1,0 +1,43 @@
+"""Park the workflow at the human gate and ask L1/L2 to decide: resume or keep frozen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from selfheal_shared import approvals, ingestion, notify
+from selfheal_shared.models import parse
+from selfheal_shared.observability import logger, tracer
+
+
+class GateRequest(BaseModel):
+    taskToken: str = Field(min_length=1)
+    incident: ingestion.FreezeIncident
+    manifest: dict[str, Any]
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    req = parse(GateRequest, event, "gate request")
+    inc = req.incident
+    logger.set_correlation_id(inc.incidentId)
+    message = {
+        "incidentId": inc.incidentId, "scope": inc.scope, "reason": inc.reason,
+        "manifest": req.manifest,
+        "decide": {
+            "resume": f"selfheal approve {inc.incidentId} --operator <you>",
+            "keep frozen": f"selfheal reject {inc.incidentId} --operator <you> --reason <why>",
+            "aws cli": "aws stepfunctions send-task-success --task-token <token from the "
+                       "guard-state table, gate#<incident>> --task-output "
+                       "'{\"decision\":\"resume\",\"operator\":\"<you>\"}'",
+        },
+    }
+    for level in ("l1", "l2"):
+        notify.publish(level, subject=f"[selfheal] ingestion FROZEN ({inc.scope}): decision needed",
+                       message=message)
+    # Park last: once the token is visible, the request for a decision has gone out.
+    approvals.park(inc.incidentId, req.taskToken, {"scope": inc.scope, "reason": inc.reason,
+                                                           "executionId": inc.executionId})
+    return {"parked": True}

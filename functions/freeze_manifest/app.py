@@ -1,0 +1,57 @@
+"""Write the freeze manifest: exactly what was stopped, so a resume turns on that and
+nothing more. It is an audit record (append-only), and the lock points at it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from selfheal_shared import audit, clock, ingestion
+from selfheal_shared.clients import client
+from selfheal_shared.config import settings
+from selfheal_shared.models import parse
+from selfheal_shared.observability import logger, tracer
+
+
+class ManifestRequest(BaseModel):
+    incident: ingestion.FreezeIncident
+    progress: dict[str, Any]
+    snapshot: dict[str, Any]
+    verification: dict[str, Any]
+    integrity: dict[str, Any]
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    req = parse(ManifestRequest, event, "freeze manifest")
+    inc = req.incident
+    logger.set_correlation_id(inc.incidentId)
+    manifest = {
+        "incidentId": inc.incidentId, "scope": inc.scope, "reason": inc.reason,
+        "requestedBy": inc.requestedBy, "frozenAt": clock.now().isoformat(),
+        "rules": req.progress["rules"]["items"],
+        "executions": req.progress["executions"]["items"],
+        "mappings": req.progress["mappings"]["items"],
+        "snapshot": {"bucket": req.snapshot["backupBucket"], "prefix": req.snapshot["prefix"],
+                     "objects": req.verification["objects"],
+                     "verified": req.verification["verified"], "storageClass": "GLACIER"},
+        "integrity": {"suspicious": req.integrity["suspicious"], "day": req.integrity["day"]},
+    }
+    record = audit.record(
+        incident_id=inc.incidentId, execution=inc.executionId, action="freeze_manifest",
+        actor="freeze_manifest", why=inc.reason,
+        result=(f"frozen: {len(manifest['rules'])} rules, {len(manifest['executions'])} executions, "
+                f"{len(manifest['mappings'])} mappings; snapshot {manifest['snapshot']['objects']} objects"),
+        details=manifest,
+    )
+    client("dynamodb").update_item(
+        TableName=settings().guard_table, Key={"pk": {"S": f"frozen#{inc.scope}"}},
+        UpdateExpression="SET #s = :s, manifestSeq = :m",
+        ConditionExpression="incidentId = :i",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": "frozen"}, ":m": {"S": record["seq"]},
+                                   ":i": {"S": inc.incidentId}},
+    )
+    return {"manifestSeq": record["seq"], **manifest}

@@ -1,0 +1,36 @@
+"""Turn a data-quality alarm or an operator's request into a freeze incident."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from selfheal_shared import ingestion
+from selfheal_shared.models import AlarmStateChangeEvent, parse
+from selfheal_shared.observability import logger, tracer
+
+
+class FreezeStart(BaseModel):
+    input: dict[str, Any]
+    executionId: str = Field(min_length=1)
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    start = parse(FreezeStart, event, "freeze start")
+    raw = start.input
+    if "detail-type" in raw or "detail" in raw:
+        alarm = parse(AlarmStateChangeEvent, raw, "data-quality alarm event")
+        incident = parse(
+            ingestion.FreezeIncident,
+            ingestion.incident_from_alarm(alarm, start.executionId).model_dump(),
+            f"alarm (dimension {ingestion.SCOPE_DIMENSION} names the scope)",
+        )
+    else:
+        request = parse(ingestion.ManualFreeze, raw, "manual freeze input")
+        incident = ingestion.incident_from_manual(request, start.executionId)
+    logger.set_correlation_id(incident.incidentId)
+    logger.info("freeze requested", extra=incident.model_dump())
+    return incident.model_dump()
