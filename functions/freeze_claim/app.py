@@ -6,11 +6,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from selfheal_shared import clock, ingestion
+from selfheal_shared import audit, clock, ingestion
 from selfheal_shared.clients import client
 from selfheal_shared.config import settings
 from selfheal_shared.models import parse
 from selfheal_shared.observability import logger, tracer
+from selfheal_shared.outcomes import Outcome
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -34,7 +35,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
         holder = ddb.get_item(TableName=settings().guard_table, Key=key, ConsistentRead=True)["Item"]
-        return {"alreadyFrozen": True,
-                "reason": f"already frozen: scope {incident.scope} is {holder['status']['S']} "
-                          f"since {holder['since']['S']} by incident {holder['incidentId']['S']}"}
+        reason = (f"already frozen: scope {incident.scope} is {holder['status']['S']} "
+                  f"since {holder['since']['S']} by incident {holder['incidentId']['S']}")
+        audit.record(
+            incident_id=incident.incidentId, execution=incident.executionId,
+            action=ingestion.AUTOMATION, actor="freeze_claim", why=reason,
+            result="skipped: already frozen", outcome=Outcome.SKIPPED_BY_GUARD,
+        )
+        return {"alreadyFrozen": True, "reason": reason}
     return {"alreadyFrozen": False, "reason": f"scope {incident.scope} lock taken"}

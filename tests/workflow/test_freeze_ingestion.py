@@ -1,0 +1,242 @@
+"""freeze_ingestion end to end: real rule and ASL on moto, the human gate answered
+the way an operator would (`selfheal approve` / send-task-success)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from local.runtime import Pipeline
+from local.world import WorldSpec
+from tests.conftest import SAMPLES, load_event
+
+ALARM = SAMPLES / "freeze_ingestion.coverage_alarm.json"
+MANUAL = {"reason": "values doubled since 03:00", "scope": "ons-platform", "requestedBy": "ops-oncall"}
+
+
+@pytest.fixture
+def p(make_pipeline: Any, ingestion_world_spec: WorldSpec) -> Pipeline:
+    return make_pipeline(world_spec=ingestion_world_spec)
+
+
+def state(p: Pipeline) -> dict[str, Any]:
+    return p.world.ingestion_state(p, p.world.spec.ingestion[0])
+
+
+def manifest(p: Pipeline) -> dict[str, Any]:
+    [rec] = [r for r in p.audit_records() if r["action"] == "freeze_manifest"]
+    return json.loads(rec["details"])
+
+
+RUNNING_BEFORE = {"ons-processing": 2, "ons-reporting": 2}
+
+
+def test_freeze_stops_tagged_ingestion_only_and_waits_at_the_gate(p: Pipeline) -> None:
+    before = state(p)
+    assert before["running"] == RUNNING_BEFORE
+    [arn] = p.put_event(load_event(ALARM))
+    assert p.wait([arn], until_parked=True) == [arn]
+
+    after = state(p)
+    assert after["rules"] == {"ons-s3-processing-rule": "DISABLED", "ons-api-ingest-rule": "DISABLED",
+                              "ons-reporting-rule": "ENABLED"}
+    assert after["running"] == {"ons-processing": 0, "ons-reporting": 2}
+    assert after["mappings"] == {"ons-influxdb-loader": "Disabled", "ons-metrics-loader": "Enabled"}
+    m = manifest(p)
+    assert sorted(r["name"] for r in m["rules"]) == ["ons-api-ingest-rule", "ons-s3-processing-rule"]
+    assert len(m["executions"]) == 2 and all("ons-processing" in e["stateMachineArn"] for e in m["executions"])
+    assert [x["function"] for x in m["mappings"]] == ["ons-influxdb-loader"]
+    assert m["integrity"]["suspicious"] == ["ons-geracao"]
+    assert {n["level"] for n in p.notifications()} == {"l1", "l2"}
+    assert p.execution_summary(arn)["status"] == "RUNNING"
+
+
+def test_snapshot_is_verified_object_by_object_in_glacier(p: Pipeline) -> None:
+    [arn] = p.put_event(load_event(ALARM))
+    p.wait([arn], until_parked=True)
+    s3 = p.client("s3")
+    snap = manifest(p)["snapshot"]
+    source = {o["Key"]: o for o in s3.list_objects_v2(Bucket="ons-processed")["Contents"]}
+    copies = {o["Key"][len(snap["prefix"]):]: o
+              for o in s3.list_objects_v2(Bucket=snap["bucket"], Prefix=snap["prefix"])["Contents"]}
+    assert snap["objects"] == snap["verified"] == len(source) == len(copies)
+    for key, obj in source.items():
+        assert copies[key]["ETag"] == obj["ETag"] and copies[key]["Size"] == obj["Size"]
+        assert copies[key]["StorageClass"] == "GLACIER"
+    assert snap["prefix"].startswith("ons-platform/") and "/freeze_ingestion-" in snap["prefix"]
+
+
+def test_snapshot_copies_in_pages(p: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from local.lambda_adapter import load_handler
+
+    load_handler(p.spec.functions["snapshot_bucket"])
+    monkeypatch.setattr(sys.modules["selfheal_fn_snapshot_bucket"], "PAGE", 40)
+    [arn] = p.put_event(load_event(ALARM))
+    p.wait([arn], until_parked=True)
+    states = p.execution_summary(arn)["states"]
+    assert states.count("SnapshotPage") == 4  # 137 objects, 40 a page
+    assert manifest(p)["snapshot"]["verified"] == 137
+
+
+def test_approve_resumes_exactly_the_manifest(p: Pipeline) -> None:
+    events = p.client("events")
+    events.disable_rule(Name="ons-api-ingest-rule")  # off before the freeze: must stay off
+    [run] = p.run_event(load_event(ALARM), gate_decision="resume", operator="ana")
+
+    assert run["status"] == "SUCCEEDED"
+    after = state(p)
+    assert after["rules"] == {"ons-s3-processing-rule": "ENABLED", "ons-api-ingest-rule": "DISABLED",
+                              "ons-reporting-rule": "ENABLED"}
+    assert after["mappings"]["ons-influxdb-loader"] == "Enabled"
+    assert [r["name"] for r in manifest(p)["rules"]] == ["ons-s3-processing-rule"]
+    assert {"name": "resume_ingestion", "outcome": "FIXED"}.items() <= run["actions"][-1].items()
+    resume = next(r for r in p.audit_records() if r["action"] == "resume_ingestion")
+    assert "ana" in resume["actor"]
+    assert "frozen#ons-platform" not in _guard_keys(p), "the freeze lock is released"
+
+
+def _guard_keys(p: Pipeline) -> set[str]:
+    return {i["pk"]["S"] for i in p.client("dynamodb").scan(TableName=p.tables["guard_state"])["Items"]}
+
+
+def test_reject_keeps_it_frozen_and_escalates(p: Pipeline) -> None:
+    [run] = p.run_event(load_event(ALARM), gate_decision="keep_frozen", operator="bruno")
+
+    assert run["status"] == "FAILED" and run["error"] == "selfheal.KeptFrozen"
+    assert state(p)["rules"]["ons-s3-processing-rule"] == "DISABLED"
+    assert state(p)["mappings"]["ons-influxdb-loader"] == "Disabled"
+    pages = [n for n in p.notifications() if "ESCALATION" in (n["subject"] or "")]
+    assert {n["level"] for n in pages} == {"l1", "l2"}
+    assert "bruno kept ons-platform frozen" in pages[0]["message"]["reason"]
+
+
+def test_gate_timeout_escalates_never_resumes(p: Pipeline) -> None:
+    [arn] = p.put_event(load_event(ALARM))
+    p.wait([arn], until_parked=True)
+    p.clock.advance(25 * 3600)
+    p.wait([arn])
+    run = p.execution_summary(arn)
+
+    assert run["status"] == "FAILED" and run["error"] == "selfheal.GateTimedOut"
+    assert "Resume" not in run["states"]
+    assert state(p)["rules"]["ons-s3-processing-rule"] == "DISABLED"
+    assert {n["level"] for n in p.notifications() if "ESCALATION" in n["subject"]} == {"l1", "l2", "l3"}
+
+
+def test_duplicate_alarm_is_one_freeze(p: Pipeline) -> None:
+    first = load_event(ALARM)
+    second = copy.deepcopy(first)
+    second["id"] = "redelivered"
+    [a] = p.put_event(first)
+    p.wait([a], until_parked=True)
+    [b] = p.put_event(second)
+    p.wait([b], until_parked=True)
+
+    run = p.execution_summary(b)
+    assert run["status"] == "SUCCEEDED" and run["states"][-1] == "WasAlreadyFrozen"
+    assert [x["outcome"] for x in run["actions"]] == ["SKIPPED_BY_GUARD"]
+    assert "already frozen" in run["actions"][0]["why"]
+    assert len([r for r in p.audit_records() if r["action"] == "freeze_rules"]) == 1
+
+
+def test_manual_freeze_with_valid_input(p: Pipeline) -> None:
+    arn = p.start_manual("freeze_ingestion", MANUAL)
+    assert p.wait([arn], until_parked=True) == [arn]
+    assert state(p)["rules"]["ons-s3-processing-rule"] == "DISABLED"
+    assert manifest(p)["requestedBy"] == "ops-oncall"
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({**MANUAL, "scope": "*"}, "scope"),
+        ({**MANUAL, "scope": ""}, "scope"),
+        ({k: v for k, v in MANUAL.items() if k != "requestedBy"}, "requestedBy"),
+        ({**MANUAL, "reason": 42}, "reason"),
+        ({**MANUAL, "force": True}, "force"),
+    ],
+    ids=["wildcard-scope", "empty-scope", "no-requester", "reason-not-text", "unknown-field"],
+)
+def test_bad_manual_input_fails_naming_the_field(p: Pipeline, payload: dict, field: str) -> None:
+    arn = p.start_manual("freeze_ingestion", payload)
+    p.wait([arn])
+    run = p.execution_summary(arn)
+
+    assert run["status"] == "FAILED"
+    failed = next(a for a in run["actions"] if a["outcome"] == "FAILED")
+    assert "InputInvalid" in failed["why"] and field in failed["why"]
+    assert state(p)["rules"]["ons-s3-processing-rule"] == "ENABLED"
+    assert run["states"][:1] == ["Normalize"] and "DisableRules" not in run["states"]
+
+
+def test_empty_discovery_is_an_error_and_changes_nothing(p: Pipeline) -> None:
+    arn = p.start_manual("freeze_ingestion", {**MANUAL, "scope": "no-such-platform"})
+    p.wait([arn])
+    run = p.execution_summary(arn)
+
+    assert run["status"] == "FAILED"
+    assert "NothingFound" in next(a["why"] for a in run["actions"] if a["outcome"] == "FAILED")
+    assert state(p)["rules"] == {"ons-s3-processing-rule": "ENABLED", "ons-api-ingest-rule": "ENABLED",
+                                 "ons-reporting-rule": "ENABLED"}
+    assert state(p)["running"] == RUNNING_BEFORE
+
+
+def test_throttled_copy_is_retried_then_escalated_with_what_was_done(
+    p: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from local.lambda_adapter import load_handler
+    from selfheal_shared import clients
+
+    load_handler(p.spec.functions["snapshot_bucket"])
+    real_client = clients.client
+    attempts: list[int] = []
+
+    class ThrottledS3:
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+
+        def copy_object(self, **kwargs: Any) -> Any:
+            attempts.append(1)
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}},
+                              "CopyObject")
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._inner, name)
+
+    monkeypatch.setattr(sys.modules["selfheal_fn_snapshot_bucket"], "client",
+                        lambda service: ThrottledS3(real_client("s3")) if service == "s3" else real_client(service))
+    [run] = p.run_event(load_event(ALARM))
+
+    assert run["status"] == "FAILED" and run["error"] == "selfheal.Failed"
+    assert len(attempts) == 4, "first try and three retries with backoff"
+    failed = next(r for r in p.audit_records(run["executionArn"]) if r.get("outcome") == "FAILED")
+    done = json.loads(failed["details"])["doneBeforeStopping"]
+    assert done["rules"]["count"] == 2 and done["executions"]["count"] == 2
+    assert done["mappings"]["count"] == 1 and "verification" not in done
+    assert "Transient" in failed["why"] and "throttled" in failed["why"]
+    assert state(p)["rules"]["ons-s3-processing-rule"] == "DISABLED", "stays frozen for people to finish"
+
+
+def test_kill_switch_freezes_nothing(p: Pipeline) -> None:
+    from selfheal_shared import guards
+
+    guards.set_switch(guards.KILL_SWITCH, enabled=True, reason="drill", actor="test")
+    [run] = p.run_event(load_event(ALARM))
+    assert [a["outcome"] for a in run["actions"]] == ["SKIPPED_BY_GUARD"]
+    assert state(p)["rules"]["ons-s3-processing-rule"] == "ENABLED"
+
+
+def test_no_object_is_deleted(p: Pipeline) -> None:
+    s3 = p.client("s3")
+    before = {o["Key"] for o in s3.list_objects_v2(Bucket="ons-processed")["Contents"]}
+    p.run_event(load_event(ALARM), gate_decision="resume", operator="ana")
+    after = {o["Key"] for o in s3.list_objects_v2(Bucket="ons-processed")["Contents"]}
+    assert after == before
