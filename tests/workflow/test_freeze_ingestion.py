@@ -240,3 +240,46 @@ def test_no_object_is_deleted(p: Pipeline) -> None:
     p.run_event(load_event(ALARM), gate_decision="resume", operator="ana")
     after = {o["Key"] for o in s3.list_objects_v2(Bucket="ons-processed")["Contents"]}
     assert after == before
+
+
+def test_cli_approve_answers_the_gate_and_refuses_a_second_answer(
+    p: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from local.cli import main
+
+    [arn] = p.put_event(load_event(ALARM))
+    p.wait([arn], until_parked=True)
+    incident = p.parked()[arn]
+    assert main(["gates"]) == 0 and incident in capsys.readouterr().out
+    assert main(["approve", incident, "--operator", "carla"]) == 0
+    p.wait([arn])
+    assert p.execution_summary(arn)["status"] == "SUCCEEDED"
+    with pytest.raises(SystemExit, match="already decided"):
+        main(["reject", incident, "--operator", "dave", "--reason", "late"])
+
+
+def test_aws_cli_style_send_task_success_works(p: Pipeline) -> None:
+    """An operator without selfheal: the token from the guard table and send-task-success."""
+    [arn] = p.put_event(load_event(ALARM))
+    p.wait([arn], until_parked=True)
+    incident = p.parked()[arn]
+    item = p.client("dynamodb").get_item(TableName=p.tables["guard_state"],
+                                         Key={"pk": {"S": f"gate#{incident}"}})["Item"]
+    p.client("stepfunctions").send_task_success(
+        taskToken=item["token"]["S"], output=json.dumps({"decision": "resume", "operator": "eve"}))
+    p.wait([arn])
+    assert p.execution_summary(arn)["status"] == "SUCCEEDED"
+    assert state(p)["rules"]["ons-s3-processing-rule"] == "ENABLED"
+
+
+def test_gate_answer_with_a_bad_decision_never_resumes(p: Pipeline) -> None:
+    [arn] = p.put_event(load_event(ALARM))
+    p.wait([arn], until_parked=True)
+    incident = p.parked()[arn]
+    token = p.client("dynamodb").get_item(TableName=p.tables["guard_state"],
+                                          Key={"pk": {"S": f"gate#{incident}"}})["Item"]["token"]["S"]
+    p.client("stepfunctions").send_task_success(taskToken=token, output=json.dumps({"decision": "yolo"}))
+    p.wait([arn])
+    run = p.execution_summary(arn)
+    assert run["status"] == "FAILED" and "Resume" not in run["states"]
+    assert state(p)["rules"]["ons-s3-processing-rule"] == "DISABLED"

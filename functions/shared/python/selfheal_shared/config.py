@@ -29,9 +29,9 @@ class Settings:
 def settings() -> Settings:
     env = os.environ
     return Settings(
-        audit_table=env["SELFHEAL_TABLE_AUDIT"],
-        idempotency_table=env["SELFHEAL_TABLE_IDEMPOTENCY"],
-        guard_table=env["SELFHEAL_TABLE_GUARD_STATE"],
+        audit_table=env.get("SELFHEAL_TABLE_AUDIT", ""),
+        idempotency_table=env.get("SELFHEAL_TABLE_IDEMPOTENCY", ""),
+        guard_table=env.get("SELFHEAL_TABLE_GUARD_STATE", ""),
         topics={
             level: env[f"SELFHEAL_TOPIC_{level.upper()}"]
             for level in ("ops", "l1", "l2", "l3")
