@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from selfheal_shared import audit, notify
 from selfheal_shared.models import parse
-from selfheal_shared.observability import logger, metrics, tracer
+from selfheal_shared.observability import count, logger, tracer
 from selfheal_shared.outcomes import Outcome
 
 
@@ -67,8 +67,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         incident_id=incident_id, execution=req.executionId, action="escalate", actor="escalate", why=reason,
         result=f"paged {', '.join(levels)}", outcome=Outcome.ESCALATED,
     )
-    metrics.add_dimension(name="automation", value=req.automation)
-    metrics.add_metric(name="Escalations", unit="Count", value=1)
-    metrics.flush_metrics()
+    count("Escalations", automation=req.automation)
     logger.warning("escalated", extra={"levels": levels, "reason": reason})
     return {"incidentId": incident_id, "outcome": req.outcome, "reason": reason, "levels": levels}

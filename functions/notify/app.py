@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from selfheal_shared import audit, notify
 from selfheal_shared.models import parse
-from selfheal_shared.observability import logger, metrics, tracer
+from selfheal_shared.observability import count, logger, tracer
 from selfheal_shared.outcomes import Outcome
 
 
@@ -43,7 +43,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                "details": req.details}
     for level in levels:
         notify.publish(level, subject=f"[selfheal] {req.automation}: {req.outcome}", message=message)
-    metrics.add_dimension(name="automation", value=req.automation)
-    metrics.add_metric(name=f"Outcome{req.outcome.title().replace('_', '')}", unit="Count", value=1)
-    metrics.flush_metrics()
+    count(f"Outcome{req.outcome.title().replace('_', '')}", automation=req.automation)
     return {"incidentId": req.incidentId, "outcome": req.outcome, "notified": list(levels)}

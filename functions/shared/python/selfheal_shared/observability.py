@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 
 logger = Logger(service="selfheal")
 metrics = Metrics(namespace="selfheal", service="selfheal")
 tracer = Tracer(service="selfheal")
+
+
+def count(name: str, *, automation: str) -> None:
+    """One EMF data point per call, dimensioned by automation (no state kept between calls)."""
+    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace="selfheal") as metric:
+        metric.add_dimension(name="automation", value=automation)
