@@ -33,8 +33,10 @@ def render() -> str:
     for r in rows:
         wired = by_row.get(r["id"])
         status = "automated" if wired else "not yet"
-        out.append(f"| {r['id']} | {r['runbook']} | {r['procedure']} | {r['trigger']} | {status} | "
-                   f"{', '.join(wired) if wired else '-'} |")
+        out.append(
+            f"| {r['id']} | {r['runbook']} | {r['procedure']} | {r['trigger']} | {status} | "
+            f"{', '.join(wired) if wired else '-'} |"
+        )
     done = sum(1 for r in rows if r["id"] in by_row)
     out += ["", f"{done} of {len(rows)} procedures automated.", ""]
     return "\n".join(out)

@@ -23,16 +23,28 @@ def _load_event(path: Path) -> dict[str, Any]:
     return data
 
 
-def _replay(paths: list[Path], *, as_json: bool, world: Path | None, scale: float,
-            dry_run: bool, verbose: bool, decide: str | None = None) -> int:
+def _replay(
+    paths: list[Path],
+    *,
+    as_json: bool,
+    world: Path | None,
+    scale: float,
+    dry_run: bool,
+    verbose: bool,
+    decide: str | None = None,
+) -> int:
     from .runtime import Pipeline
     from .timeline import render
     from .world import World
 
     events = [(p, _load_event(p)) for p in paths]
     summaries: list[dict[str, Any]] = []
-    with Pipeline(world=World.load(world) if world else None, scale=scale, dry_run=dry_run,
-                  log_level="INFO" if verbose else "ERROR") as pipeline:
+    with Pipeline(
+        world=World.load(world) if world else None,
+        scale=scale,
+        dry_run=dry_run,
+        log_level="INFO" if verbose else "ERROR",
+    ) as pipeline:
         start = pipeline.clock.now()
         for _, event in events:
             summaries += pipeline.run_event(event, gate_decision=decide, operator="replay-operator")
@@ -65,8 +77,10 @@ def _decide(args: argparse.Namespace) -> int:
     if args.guard_table:
         os.environ["SELFHEAL_TABLE_GUARD_STATE"] = args.guard_table
     if not os.environ.get("SELFHEAL_TABLE_GUARD_STATE"):
-        raise SystemExit("selfheal: give --guard-table (the stack's guard-state table) "
-                         "or set SELFHEAL_TABLE_GUARD_STATE")
+        raise SystemExit(
+            "selfheal: give --guard-table (the stack's guard-state table) "
+            "or set SELFHEAL_TABLE_GUARD_STATE"
+        )
     from selfheal_shared import approvals
 
     if args.command == "gates":
@@ -88,8 +102,18 @@ def _demo(scale: float) -> int:
     worst = 0
     for sample in samples:
         print(f"=== {sample.relative_to(spec_mod.ROOT)}")
-        worst = max(worst, _replay([sample], as_json=False, world=None, scale=scale,
-                                   dry_run=False, verbose=False, decide="resume"))
+        worst = max(
+            worst,
+            _replay(
+                [sample],
+                as_json=False,
+                world=None,
+                scale=scale,
+                dry_run=False,
+                verbose=False,
+                decide="resume",
+            ),
+        )
     return worst
 
 
@@ -100,14 +124,23 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("events", nargs="+", type=Path)
     rp.add_argument("--json", action="store_true", help="print one machine-readable summary")
     rp.add_argument("--world", type=Path, help="world file (default: local/worlds/demo.json)")
-    rp.add_argument("--scale", type=float, default=0.0,
-                    help="real seconds slept per virtual second in Wait states (default 0)")
+    rp.add_argument(
+        "--scale",
+        type=float,
+        default=0.0,
+        help="real seconds slept per virtual second in Wait states (default 0)",
+    )
     rp.add_argument("--dry-run", action="store_true", help="guards record, nothing acts")
     rp.add_argument("--verbose", action="store_true", help="remediator logs on stderr")
-    rp.add_argument("--decide", choices=["resume", "keep_frozen"],
-                    help="answer human gates with this (default: leave them waiting)")
-    for name, text in (("approve", "resume: answer a human gate in AWS"),
-                       ("reject", "keep frozen: answer a human gate in AWS")):
+    rp.add_argument(
+        "--decide",
+        choices=["resume", "keep_frozen"],
+        help="answer human gates with this (default: leave them waiting)",
+    )
+    for name, text in (
+        ("approve", "resume: answer a human gate in AWS"),
+        ("reject", "keep frozen: answer a human gate in AWS"),
+    ):
         gp = sub.add_parser(name, help=text)
         gp.add_argument("incident")
         gp.add_argument("--operator", required=True)
@@ -122,8 +155,15 @@ def main(argv: list[str] | None = None) -> int:
     dp.add_argument("--scale", type=float, default=0.0)
     args = parser.parse_args(argv)
     if args.command == "replay":
-        return _replay(args.events, as_json=args.json, world=args.world, scale=args.scale,
-                       dry_run=args.dry_run, verbose=args.verbose, decide=args.decide)
+        return _replay(
+            args.events,
+            as_json=args.json,
+            world=args.world,
+            scale=args.scale,
+            dry_run=args.dry_run,
+            verbose=args.verbose,
+            decide=args.decide,
+        )
     if args.command in ("approve", "reject", "gates"):
         return _decide(args)
     if args.command == "list":

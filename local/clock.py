@@ -22,9 +22,7 @@ from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import (
     WaitFunction,
 )
-
 from moto.stepfunctions.parser.asl.eval.callback import callback
-
 from selfheal_shared import clock as shared_clock
 
 #: Task timeouts shorter than this measure real work (a Lambda running) and stay in
@@ -99,10 +97,12 @@ class VirtualClock:
         threading_shim = SimpleNamespace(Event=lambda: _VirtualEvent(clock))
         shared_clock.install(self.now)
         try:
-            with mock.patch.object(WaitFunction, "_wait_interval", wait_interval), \
-                    mock.patch.object(retrier_decl, "time", sleeper), \
-                    mock.patch.object(execute_state, "threading", threading_shim), \
-                    mock.patch.object(callback, "Event", lambda: _VirtualEvent(clock)):
+            with (
+                mock.patch.object(WaitFunction, "_wait_interval", wait_interval),
+                mock.patch.object(retrier_decl, "time", sleeper),
+                mock.patch.object(execute_state, "threading", threading_shim),
+                mock.patch.object(callback, "Event", lambda: _VirtualEvent(clock)),
+            ):
                 yield self
         finally:
             shared_clock.install(None)

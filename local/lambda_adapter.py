@@ -20,7 +20,6 @@ from typing import Any
 from unittest import mock
 
 from moto.awslambda.models import LambdaFunction
-
 from selfheal_cdk.spec import FunctionSpec
 
 Handler = Callable[[dict[str, Any], Any], Any]

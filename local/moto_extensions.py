@@ -29,24 +29,50 @@ class Extensions:
     region: str
     #: AppConfig deployments started, in order (moto has no deployment model).
     appconfig_deployments: list[dict[str, Any]] = field(default_factory=list)
+    #: CodeDeploy StopDeployment calls, in order.
+    codedeploy_stops: list[dict[str, Any]] = field(default_factory=list)
 
     def _routes(self) -> list[tuple[str, re.Pattern[str], str | None, Callable[..., Response]]]:
         host = r"https://{svc}\.[^/]+\.amazonaws\.com"
         return [
-            ("GET", re.compile(host.format(svc="appconfig") + r"/applications/([^/]+)/configurationprofiles/([^/]+)/hostedconfigurationversions$"),
-             None, self._list_hosted_versions),
-            ("POST", re.compile(host.format(svc="appconfig") + r"/applications/([^/]+)/environments/([^/]+)/deployments$"),
-             None, self._start_deployment),
-            ("POST", re.compile(host.format(svc="codedeploy") + r"/$"),
-             "CodeDeploy_20141006.StopDeployment", self._stop_deployment),
+            (
+                "GET",
+                re.compile(
+                    host.format(svc="appconfig")
+                    + r"/applications/([^/]+)/configurationprofiles/([^/]+)"
+                    + r"/hostedconfigurationversions$"
+                ),
+                None,
+                self._list_hosted_versions,
+            ),
+            (
+                "POST",
+                re.compile(
+                    host.format(svc="appconfig")
+                    + r"/applications/([^/]+)/environments/([^/]+)/deployments$"
+                ),
+                None,
+                self._start_deployment,
+            ),
+            (
+                "POST",
+                re.compile(host.format(svc="codedeploy") + r"/$"),
+                "CodeDeploy_20141006.StopDeployment",
+                self._stop_deployment,
+            ),
         ]
 
     def _list_hosted_versions(self, match: re.Match[str], body: dict[str, Any]) -> Response:
         backend = appconfig_backends[DEFAULT_ACCOUNT_ID][self.region]
         profile = backend.get_configuration_profile(match.group(1), match.group(2))
         items = [
-            {"ApplicationId": v.app_id, "ConfigurationProfileId": v.config_id,
-             "VersionNumber": v.version, "Description": v.description, "ContentType": v.content_type}
+            {
+                "ApplicationId": v.app_id,
+                "ConfigurationProfileId": v.config_id,
+                "VersionNumber": v.version,
+                "Description": v.description,
+                "ContentType": v.content_type,
+            }
             for v in sorted(profile.config_versions.values(), key=lambda v: -v.version)
         ]
         return 200, {}, json.dumps({"Items": items})
@@ -55,7 +81,8 @@ class Extensions:
         backend = appconfig_backends[DEFAULT_ACCOUNT_ID][self.region]
         backend.get_configuration_profile(match.group(1), body["ConfigurationProfileId"])
         deployment = {
-            "ApplicationId": match.group(1), "EnvironmentId": match.group(2),
+            "ApplicationId": match.group(1),
+            "EnvironmentId": match.group(2),
             "DeploymentStrategyId": body["DeploymentStrategyId"],
             "ConfigurationProfileId": body["ConfigurationProfileId"],
             "ConfigurationVersion": body["ConfigurationVersion"],
@@ -69,7 +96,12 @@ class Extensions:
         backend = codedeploy_backends[DEFAULT_ACCOUNT_ID][self.region]
         deployment = backend.get_deployment(body["deploymentId"])
         deployment.status = "Stopped"
-        deployment.rollback_requested = bool(body.get("autoRollbackEnabled"))
+        self.codedeploy_stops.append(
+            {
+                "deploymentId": body["deploymentId"],
+                "autoRollbackEnabled": bool(body.get("autoRollbackEnabled")),
+            }
+        )
         return 200, {}, json.dumps({"status": "Succeeded", "statusMessage": "stopped"})
 
     @contextmanager
@@ -83,7 +115,11 @@ class Extensions:
             target = target.decode() if isinstance(target, bytes) else target
             for method, pattern, want_target, handler in routes:
                 match = pattern.match(url)
-                if request.method == method and match and (want_target is None or want_target == target):
+                if (
+                    request.method == method
+                    and match
+                    and (want_target is None or want_target == target)
+                ):
                     raw = request.body or b"{}"
                     body = json.loads(raw.decode() if isinstance(raw, bytes) else raw or "{}")
                     return handler(match, body)
@@ -91,15 +127,19 @@ class Extensions:
 
         original_stop = Execution.stop
 
-        def stop(execution: Execution, stop_date: Any, error: str | None, cause: str | None) -> None:
+        def stop(
+            execution: Execution, stop_date: Any, error: str | None, cause: str | None
+        ) -> None:
             # moto's StopExecution leaves an execution parked on a task token RUNNING
             # forever; AWS aborts it. Wake its callbacks so the interpreter sees the stop.
             original_stop(execution, stop_date, error, cause)
             worker = execution.exec_worker
-            if worker is not None:
+            if worker is not None and worker.env is not None:
                 for endpoint in list(worker.env.callback_pool_manager._pool.values()):
                     endpoint.interrupt_all()
 
-        with mock.patch.object(BotocoreStubber, "process_request", process_request), \
-                mock.patch.object(Execution, "stop", stop):
+        with (
+            mock.patch.object(BotocoreStubber, "process_request", process_request),
+            mock.patch.object(Execution, "stop", stop),
+        ):
             yield self

@@ -22,7 +22,6 @@ from typing import Any
 
 import boto3
 from moto import mock_aws
-
 from selfheal_cdk import spec as spec_mod
 from selfheal_shared import clock as shared_clock
 
@@ -97,10 +96,14 @@ class Pipeline:
                 sys.path.insert(0, str(LAYER_PATH))  # what the layer is at /opt/python in AWS
             from selfheal_shared import clients
 
-            self._stack.enter_context(mock_aws(config={
-                "stepfunctions": {"execute_state_machine": True},
-                "core": {"reset_boto3_session": False},
-            }))
+            self._stack.enter_context(
+                mock_aws(
+                    config={
+                        "stepfunctions": {"execute_state_machine": True},
+                        "core": {"reset_boto3_session": False},
+                    }
+                )
+            )
             clients.reset()
             self._stack.callback(clients.reset)
             self._stack.enter_context(self.clock.installed())
@@ -136,7 +139,9 @@ class Pipeline:
             "POWERTOOLS_LOG_LEVEL": self._log_level,
             "SELFHEAL_DRY_RUN": "true" if self._dry_run else "false",
         }
-        env.update({f"SELFHEAL_TABLE_{t.upper()}": deployed_name("table", t) for t in spec_mod.TABLES})
+        env.update(
+            {f"SELFHEAL_TABLE_{t.upper()}": deployed_name("table", t) for t in spec_mod.TABLES}
+        )
         for key, value in env.items():
             self._saved_env.setdefault(key, os.environ.get(key))
             os.environ[key] = value
@@ -150,25 +155,43 @@ class Pipeline:
         iam = self.client("iam")
         self.role_arn = iam.create_role(
             RoleName=f"{PREFIX}-local",
-            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Action": "sts:AssumeRole",
-                "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]}}]}),
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": "sts:AssumeRole",
+                            "Principal": {
+                                "Service": ["lambda.amazonaws.com", "states.amazonaws.com"]
+                            },
+                        }
+                    ],
+                }
+            ),
         )["Role"]["Arn"]
         ddb = self.client("dynamodb")
-        keys = {"audit": [("incidentId", "HASH"), ("seq", "RANGE")], "idempotency": [("id", "HASH")],
-                "guard_state": [("pk", "HASH")]}
+        keys = {
+            "audit": [("incidentId", "HASH"), ("seq", "RANGE")],
+            "idempotency": [("id", "HASH")],
+            "guard_state": [("pk", "HASH")],
+        }
         for table in spec_mod.TABLES:
             name = deployed_name("table", table)
             ddb.create_table(
-                TableName=name, BillingMode="PAY_PER_REQUEST",
+                TableName=name,
+                BillingMode="PAY_PER_REQUEST",
                 KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in keys[table]],
-                AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k, _ in keys[table]],
+                AttributeDefinitions=[
+                    {"AttributeName": k, "AttributeType": "S"} for k, _ in keys[table]
+                ],
             )
             self.tables[table] = name
         sns, sqs = self.client("sns"), self.client("sqs")
         self._capture_queue = sqs.create_queue(QueueName=f"{PREFIX}-notifications")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(
-            QueueUrl=self._capture_queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            QueueUrl=self._capture_queue, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
         for level in spec_mod.TOPICS:
             arn = sns.create_topic(Name=deployed_name("topic", level))["TopicArn"]
             sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
@@ -180,8 +203,12 @@ class Pipeline:
         for fn in self.spec.functions.values():
             name = deployed_name("fn", fn.name)
             function_arns[fn.name] = lam.create_function(
-                FunctionName=name, Runtime="python3.12", Role=self.role_arn, Handler=fn.handler,
-                Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18}, Timeout=fn.timeout_seconds,
+                FunctionName=name,
+                Runtime="python3.12",
+                Role=self.role_arn,
+                Handler=fn.handler,
+                Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+                Timeout=fn.timeout_seconds,
                 MemorySize=fn.memory_mb,
             )["FunctionArn"]
             self.lambdas.register(name, fn)
@@ -194,8 +221,10 @@ class Pipeline:
         for wf in self.spec.workflows.values():
             definition = wf.render(bindings)
             self.state_machines[wf.name] = sfn.create_state_machine(
-                name=deployed_name("sm", wf.name), definition=json.dumps(definition),
-                roleArn=self.role_arn, type="STANDARD",
+                name=deployed_name("sm", wf.name),
+                definition=json.dumps(definition),
+                roleArn=self.role_arn,
+                type="STANDARD",
             )["stateMachineArn"]
 
     # -- events ------------------------------------------------------------------------
@@ -228,7 +257,8 @@ class Pipeline:
             raise KeyError(f"no workflow {workflow!r}; have {sorted(self.state_machines)}")
         arn = self.client("stepfunctions").start_execution(
             stateMachineArn=self.state_machines[workflow],
-            name=f"manual-{uuid.uuid4().hex[:12]}", input=json.dumps(payload),
+            name=f"manual-{uuid.uuid4().hex[:12]}",
+            input=json.dumps(payload),
         )["executionArn"]
         self.log("route", f"manual execution of {workflow}", execution=arn)
         return arn
@@ -253,7 +283,9 @@ class Pipeline:
 
         return {g["details"].get("executionId", ""): g["incidentId"] for g in approvals.pending()}
 
-    def wait(self, arns: list[str], timeout: float = 60.0, *, until_parked: bool = False) -> list[str]:
+    def wait(
+        self, arns: list[str], timeout: float = 60.0, *, until_parked: bool = False
+    ) -> list[str]:
         """Wait until every execution has finished (or, with `until_parked`, is waiting
         at a human gate). Returns the parked ones."""
         sfn = self.client("stepfunctions")
@@ -261,8 +293,9 @@ class Pipeline:
         pending = list(arns)
         parked: list[str] = []
         while pending:
-            running = [a for a in pending
-                       if sfn.describe_execution(executionArn=a)["status"] == "RUNNING"]
+            running = [
+                a for a in pending if sfn.describe_execution(executionArn=a)["status"] == "RUNNING"
+            ]
             gates = self.parked() if until_parked and running else {}
             parked = [a for a in running if a in gates]
             pending = [a for a in running if a not in gates]
@@ -278,12 +311,18 @@ class Pipeline:
 
         incident = self.parked()[execution_arn]
         approvals.decide(incident, decision, operator, reason)
-        self.log("gate", f"{operator} decided {decision!r} for {incident}"
-                 + (f": {reason}" if reason else ""))
+        self.log(
+            "gate",
+            f"{operator} decided {decision!r} for {incident}" + (f": {reason}" if reason else ""),
+        )
 
     def run_event(
-        self, event: dict[str, Any], timeout: float = 60.0, *,
-        gate_decision: str | None = None, operator: str = "local-operator",
+        self,
+        event: dict[str, Any],
+        timeout: float = 60.0,
+        *,
+        gate_decision: str | None = None,
+        operator: str = "local-operator",
         decision_after_minutes: float = 12,
     ) -> list[dict[str, Any]]:
         """Route an event and wait. With `gate_decision`, answer any human gate with it;
@@ -298,13 +337,17 @@ class Pipeline:
             for arn in parked:
                 self.decide(arn, gate_decision, operator, reason="answered by the local runtime")
             parked = self.wait(arns, timeout, until_parked=True)
-        return [self.execution_summary(a, wall_ms=(time.monotonic() - started) * 1000) for a in arns]
+        return [
+            self.execution_summary(a, wall_ms=(time.monotonic() - started) * 1000) for a in arns
+        ]
 
     # -- reading results ---------------------------------------------------------------
 
     def audit_records(self, execution: str | None = None) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
-        for page in self.client("dynamodb").get_paginator("scan").paginate(TableName=self.tables["audit"]):
+        for page in (
+            self.client("dynamodb").get_paginator("scan").paginate(TableName=self.tables["audit"])
+        ):
             for item in page["Items"]:
                 row = {k: next(iter(v.values())) for k, v in item.items()}
                 if execution is None or row.get("execution") == execution:
@@ -318,14 +361,20 @@ class Pipeline:
         sqs = self.client("sqs")
         by_arn = {arn: level for level, arn in self.topics.items()}
         while True:
-            msgs = sqs.receive_message(QueueUrl=self._capture_queue, MaxNumberOfMessages=10).get("Messages", [])
+            msgs = sqs.receive_message(QueueUrl=self._capture_queue, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
             if not msgs:
                 break
             for m in msgs:
                 body = json.loads(m["Body"])
-                self._notified.append({"level": by_arn.get(body.get("TopicArn"), "?"),
-                                       "subject": body.get("Subject"),
-                                       "message": json.loads(body["Message"])})
+                self._notified.append(
+                    {
+                        "level": by_arn.get(body.get("TopicArn"), "?"),
+                        "subject": body.get("Subject"),
+                        "message": json.loads(body["Message"]),
+                    }
+                )
                 sqs.delete_message(QueueUrl=self._capture_queue, ReceiptHandle=m["ReceiptHandle"])
         return list(self._notified)
 
@@ -333,13 +382,19 @@ class Pipeline:
         sfn = self.client("stepfunctions")
         desc = sfn.describe_execution(executionArn=arn)
         events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-        states = [e["stateEnteredEventDetails"]["name"] for e in events
-                  if "stateEnteredEventDetails" in e]
+        states = [
+            e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e
+        ]
         workflow = next(w for w, sm in self.state_machines.items() if sm == desc["stateMachineArn"])
         records = self.audit_records(arn)
-        actions = [{"name": r["action"], "outcome": r["outcome"], "result": r["result"], "why": r["why"]}
-                   for r in records if r.get("outcome")]
-        steps = [{"name": r["action"], "result": r["result"]} for r in records if not r.get("outcome")]
+        actions = [
+            {"name": r["action"], "outcome": r["outcome"], "result": r["result"], "why": r["why"]}
+            for r in records
+            if r.get("outcome")
+        ]
+        steps = [
+            {"name": r["action"], "result": r["result"]} for r in records if not r.get("outcome")
+        ]
         stop = desc.get("stopDate") or datetime.now(UTC)
         out: dict[str, Any] = {
             "workflow": workflow,
@@ -348,8 +403,11 @@ class Pipeline:
             "states": states,
             "actions": actions,
             "steps": steps,
-            "duration_ms": round(wall_ms if wall_ms is not None
-                                 else (stop - desc["startDate"]).total_seconds() * 1000),
+            "duration_ms": round(
+                wall_ms
+                if wall_ms is not None
+                else (stop - desc["startDate"]).total_seconds() * 1000
+            ),
         }
         if desc["status"] == "RUNNING" and arn in self.parked():
             out["awaiting"] = f"human decision for {self.parked()[arn]}"
@@ -360,15 +418,17 @@ class Pipeline:
 
 
 def _describe_event(event: dict[str, Any]) -> str:
-    detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
+    raw = event.get("detail")
+    detail: dict[str, Any] = raw if isinstance(raw, dict) else {}
     if event.get("detail-type") == "CloudWatch Alarm State Change":
         state = (detail.get("state") or {}).get("value")
         return f"{event.get('detail-type')}: {detail.get('alarmName')} -> {state}"
     return f"{event.get('detail-type', 'event')} from {event.get('source', '?')}"
 
 
-def alarm_event(alarm: dict[str, Any], value: str, previous: str, reason: str,
-                at: datetime) -> dict[str, Any]:
+def alarm_event(
+    alarm: dict[str, Any], value: str, previous: str, reason: str, at: datetime
+) -> dict[str, Any]:
     """The documented "CloudWatch Alarm State Change" event for a metric alarm."""
     stamp = at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+0000"
     return {
@@ -383,21 +443,30 @@ def alarm_event(alarm: dict[str, Any], value: str, previous: str, reason: str,
         "detail": {
             "alarmName": alarm["AlarmName"],
             "state": {"value": value, "reason": reason, "timestamp": stamp},
-            "previousState": {"value": previous, "reason": alarm.get("StateReason", ""),
-                              "timestamp": stamp},
+            "previousState": {
+                "value": previous,
+                "reason": alarm.get("StateReason", ""),
+                "timestamp": stamp,
+            },
             "configuration": {
                 "description": alarm.get("AlarmDescription", ""),
-                "metrics": [{
-                    "id": "m1",
-                    "metricStat": {
-                        "metric": {
-                            "namespace": alarm.get("Namespace"), "name": alarm.get("MetricName"),
-                            "dimensions": {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])},
+                "metrics": [
+                    {
+                        "id": "m1",
+                        "metricStat": {
+                            "metric": {
+                                "namespace": alarm.get("Namespace"),
+                                "name": alarm.get("MetricName"),
+                                "dimensions": {
+                                    d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])
+                                },
+                            },
+                            "period": alarm.get("Period"),
+                            "stat": alarm.get("Statistic"),
                         },
-                        "period": alarm.get("Period"), "stat": alarm.get("Statistic"),
-                    },
-                    "returnData": True,
-                }],
+                        "returnData": True,
+                    }
+                ],
             },
         },
     }

@@ -31,8 +31,14 @@ def entries(p: Pipeline) -> list[tuple[datetime, int, str, str]]:
             rows.append((at, seq, "ACTION", f"{r['action']}: {r['result']}{hint}"))
     for m in p.notifications():
         msg = m["message"]
-        rows.append((datetime.fromisoformat(msg["at"]), int(msg.get("seq", 0)), "NOTIFY",
-                     f"{m['level']}: {m['subject']}"))
+        rows.append(
+            (
+                datetime.fromisoformat(msg["at"]),
+                int(msg.get("seq", 0)),
+                "NOTIFY",
+                f"{m['level']}: {m['subject']}",
+            )
+        )
     return sorted(rows, key=lambda r: (r[0], r[1]))
 
 
@@ -42,8 +48,11 @@ def render(p: Pipeline, summaries: list[dict[str, Any]], start: datetime) -> str
         lines.append(f"  {_offset(at, start)}  {mark:<7}  {text}")
     for s in summaries:
         name = s["executionArn"].rsplit(":", 1)[-1]
-        lines += ["", f"  execution {name}: {s['status']} in {s['duration_ms']} ms",
-                  "    path:    " + " -> ".join(s["states"])]
+        lines += [
+            "",
+            f"  execution {name}: {s['status']} in {s['duration_ms']} ms",
+            "    path:    " + " -> ".join(s["states"]),
+        ]
         acts = ", ".join(f"{a['name']} {a['outcome']}" for a in s["actions"]) or "none"
         lines.append(f"    actions: {acts}")
         if s.get("awaiting"):

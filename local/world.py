@@ -107,47 +107,88 @@ class World:
 
     def _seed_ingestion(self, p: Pipeline, ing: IngestionSpec) -> None:
         tag = {"selfheal:ingestion": ing.scope, "selfheal:managed": "true"}
-        events, sfn, lam, sqs, s3 = (p.client(s) for s in ("events", "stepfunctions", "lambda", "sqs", "s3"))
+        events, sfn, lam, sqs, s3 = (
+            p.client(s) for s in ("events", "stepfunctions", "lambda", "sqs", "s3")
+        )
         for name in ing.rules + ing.untaggedRules:
-            arn = events.put_rule(Name=name, EventPattern=json.dumps({"source": [f"{ing.scope}.ingest"]}),
-                                  State="ENABLED")["RuleArn"]
+            arn = events.put_rule(
+                Name=name,
+                EventPattern=json.dumps({"source": [f"{ing.scope}.ingest"]}),
+                State="ENABLED",
+            )["RuleArn"]
             if name in ing.rules:
-                events.tag_resource(ResourceARN=arn, Tags=[{"Key": k, "Value": v} for k, v in tag.items()])
+                events.tag_resource(
+                    ResourceARN=arn, Tags=[{"Key": k, "Value": v} for k, v in tag.items()]
+                )
         # A processing workflow that stays RUNNING until someone stops it (it waits on a callback).
         queue = sqs.create_queue(QueueName=f"{ing.scope}-work")["QueueUrl"]
-        definition = json.dumps({"StartAt": "Process", "States": {"Process": {
-            "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-            "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}}, "End": True}}})
-        for name, tagged in ((ing.stateMachine, True), (ing.untaggedStateMachine, False)):
-            if not name:
+        definition = json.dumps(
+            {
+                "StartAt": "Process",
+                "States": {
+                    "Process": {
+                        "Type": "Task",
+                        "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                        "Parameters": {
+                            "QueueUrl": queue,
+                            "MessageBody": {"token.$": "$$.Task.Token"},
+                        },
+                        "End": True,
+                    }
+                },
+            }
+        )
+        for machine, tagged in ((ing.stateMachine, True), (ing.untaggedStateMachine, False)):
+            if not machine:
                 continue
             arn = sfn.create_state_machine(
-                name=name, definition=definition, roleArn=p.role_arn,
-                tags=[{"key": k, "value": v} for k, v in tag.items()] if tagged else [])["stateMachineArn"]
+                name=machine,
+                definition=definition,
+                roleArn=p.role_arn,
+                tags=[{"key": k, "value": v} for k, v in tag.items()] if tagged else [],
+            )["stateMachineArn"]
             for n in range(ing.runningExecutions):
-                sfn.start_execution(stateMachineArn=arn, name=f"{name}-batch-{n}", input="{}")
-        for name, tagged in ((ing.loaderFunction, True), (ing.untaggedLoaderFunction, False)):
-            if not name:
+                sfn.start_execution(stateMachineArn=arn, name=f"{machine}-batch-{n}", input="{}")
+        for loader, tagged in ((ing.loaderFunction, True), (ing.untaggedLoaderFunction, False)):
+            if not loader:
                 continue
-            lam.create_function(FunctionName=name, Runtime="python3.12", Role=p.role_arn,
-                                Handler="app.handler", Code={"ZipFile": _zip(name)},
-                                Tags=tag if tagged else {})
-            source = sqs.create_queue(QueueName=f"{name}-in")["QueueUrl"]
-            source_arn = sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            lam.create_event_source_mapping(EventSourceArn=source_arn, FunctionName=name, Enabled=True)
+            lam.create_function(
+                FunctionName=loader,
+                Runtime="python3.12",
+                Role=p.role_arn,
+                Handler="app.handler",
+                Code={"ZipFile": _zip(loader)},
+                Tags=tag if tagged else {},
+            )
+            source = sqs.create_queue(QueueName=f"{loader}-in")["QueueUrl"]
+            source_arn = sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
+            lam.create_event_source_mapping(
+                EventSourceArn=source_arn, FunctionName=loader, Enabled=True
+            )
         for bucket, role in ((ing.processedBucket, "processed"), (ing.backupBucket, "backup")):
             s3.create_bucket(Bucket=bucket)
-            s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [
-                {"Key": "selfheal:ingestion", "Value": ing.scope},
-                {"Key": "selfheal:ingestion-bucket", "Value": role}]})
+            s3.put_bucket_tagging(
+                Bucket=bucket,
+                Tagging={
+                    "TagSet": [
+                        {"Key": "selfheal:ingestion", "Value": ing.scope},
+                        {"Key": "selfheal:ingestion-bucket", "Value": role},
+                    ]
+                },
+            )
         today = p.clock.now().date()
         for source, per_day in ing.objectsPerDay.items():
             for days_ago in range(8):
                 day = today - timedelta(days=days_ago)
                 count = per_day if days_ago else round(per_day * ing.todayFactor.get(source, 1.0))
                 for n in range(count):
-                    s3.put_object(Bucket=ing.processedBucket, Key=f"{source}/{day:%Y/%m/%d}/{n:04d}.json",
-                                  Body=json.dumps({"source": source, "day": str(day), "n": n}).encode())
+                    s3.put_object(
+                        Bucket=ing.processedBucket,
+                        Key=f"{source}/{day:%Y/%m/%d}/{n:04d}.json",
+                        Body=json.dumps({"source": source, "day": str(day), "n": n}).encode(),
+                    )
 
     def _seed_service(self, p: Pipeline, svc: ServiceSpec) -> None:
         lam, cw = p.client("lambda"), p.client("cloudwatch")
@@ -157,30 +198,48 @@ class World:
         if svc.codedeploy:
             tags.update(self._seed_codedeploy(p, svc))
         lam.create_function(
-            FunctionName=svc.function, Runtime="python3.12", Role=p.role_arn,
-            Handler="app.handler", Code={"ZipFile": _zip("v0")}, Tags=tags,
+            FunctionName=svc.function,
+            Runtime="python3.12",
+            Role=p.role_arn,
+            Handler="app.handler",
+            Code={"ZipFile": _zip("v0")},
+            Tags=tags,
         )
         for n in range(1, svc.versions + 1):
             lam.update_function_code(FunctionName=svc.function, ZipFile=_zip(f"v{n}"))
             lam.publish_version(FunctionName=svc.function, Description=f"release {n}")
         lam.create_alias(FunctionName=svc.function, Name=svc.alias, FunctionVersion=svc.live)
         cw.put_metric_alarm(
-            AlarmName=svc.alarm.name, Namespace=svc.alarm.namespace, MetricName=svc.alarm.metric,
-            Dimensions=[{"Name": "FunctionName", "Value": svc.function},
-                        {"Name": "Resource", "Value": f"{svc.function}:{svc.alias}"}],
-            Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=svc.alarm.threshold,
+            AlarmName=svc.alarm.name,
+            Namespace=svc.alarm.namespace,
+            MetricName=svc.alarm.metric,
+            Dimensions=[
+                {"Name": "FunctionName", "Value": svc.function},
+                {"Name": "Resource", "Value": f"{svc.function}:{svc.alias}"},
+            ],
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=svc.alarm.threshold,
             ComparisonOperator="GreaterThanOrEqualToThreshold",
             AlarmDescription=f"{svc.function} errors >= {svc.alarm.threshold:g} per minute",
         )
         # Seeding sets the starting state quietly; the scenario's own event says what happened.
-        cw.set_alarm_state(AlarmName=svc.alarm.name, StateValue=self.desired_state(p, svc),
-                           StateReason="initial state of the simulated world")
+        cw.set_alarm_state(
+            AlarmName=svc.alarm.name,
+            StateValue=self.desired_state(p, svc),
+            StateReason="initial state of the simulated world",
+        )
 
     def _seed_appconfig(self, p: Pipeline, function: str, ac: AppConfigSpec) -> str:
         client = p.client("appconfig")
-        app_id = client.create_application(Name=ac.application, Tags={"selfheal:managed": "true"})["Id"]
+        app_id = client.create_application(Name=ac.application, Tags={"selfheal:managed": "true"})[
+            "Id"
+        ]
         profile_id = client.create_configuration_profile(
-            ApplicationId=app_id, Name=ac.profile, LocationUri="hosted",
+            ApplicationId=app_id,
+            Name=ac.profile,
+            LocationUri="hosted",
             Type="AWS.AppConfig.FeatureFlags",
         )["Id"]
         document = {
@@ -189,11 +248,16 @@ class World:
             "values": {name: {"enabled": on} for name, on in ac.flags.items()},
         }
         client.create_hosted_configuration_version(
-            ApplicationId=app_id, ConfigurationProfileId=profile_id,
-            Content=json.dumps(document).encode(), ContentType="application/json",
+            ApplicationId=app_id,
+            ConfigurationProfileId=profile_id,
+            Content=json.dumps(document).encode(),
+            ContentType="application/json",
         )
-        self.appconfig_ids[function] = {"application": app_id, "profile": profile_id,
-                                        "environment": ac.environment}
+        self.appconfig_ids[function] = {
+            "application": app_id,
+            "profile": profile_id,
+            "environment": ac.environment,
+        }
         return f"{app_id}/{ac.environment}/{profile_id}"
 
     def _seed_codedeploy(self, p: Pipeline, svc: ServiceSpec) -> dict[str, str]:
@@ -201,17 +265,21 @@ class World:
         cd, cdspec = p.client("codedeploy"), svc.codedeploy
         cd.create_application(applicationName=cdspec.application, computePlatform="Lambda")
         cd.create_deployment_group(
-            applicationName=cdspec.application, deploymentGroupName=cdspec.group,
+            applicationName=cdspec.application,
+            deploymentGroupName=cdspec.group,
             serviceRoleArn=p.role_arn,
         )
         if cdspec.inProgress:
             dep = cd.create_deployment(
-                applicationName=cdspec.application, deploymentGroupName=cdspec.group,
+                applicationName=cdspec.application,
+                deploymentGroupName=cdspec.group,
                 revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": "{}"}},
             )
             self.codedeploy_ids[svc.function] = dep["deploymentId"]
-        return {"selfheal:codedeploy-app": cdspec.application,
-                "selfheal:codedeploy-group": cdspec.group}
+        return {
+            "selfheal:codedeploy-app": cdspec.application,
+            "selfheal:codedeploy-group": cdspec.group,
+        }
 
     def live_version(self, p: Pipeline, svc: ServiceSpec) -> str:
         alias = p.client("lambda").get_alias(FunctionName=svc.function, Name=svc.alias)
@@ -220,7 +288,8 @@ class World:
     def desired_state(self, p: Pipeline, svc: ServiceSpec) -> str:
         if svc.codedeploy and svc.function in self.codedeploy_ids:
             status = p.client("codedeploy").get_deployment(
-                deploymentId=self.codedeploy_ids[svc.function])["deploymentInfo"]["status"]
+                deploymentId=self.codedeploy_ids[svc.function]
+            )["deploymentInfo"]["status"]
             if status == "Stopped":
                 return "OK" if svc.live in svc.healthyVersions else "ALARM"
             return "ALARM"
@@ -231,10 +300,15 @@ class World:
         cw = p.client("cloudwatch")
         for svc in self.spec.services:
             desired = self.desired_state(p, svc)
-            current = cw.describe_alarms(AlarmNames=[svc.alarm.name])["MetricAlarms"][0]["StateValue"]
+            current = cw.describe_alarms(AlarmNames=[svc.alarm.name])["MetricAlarms"][0][
+                "StateValue"
+            ]
             if desired != current:
-                reason = ("errors back under the threshold" if desired == "OK"
-                          else "errors at or over the threshold")
+                reason = (
+                    "errors back under the threshold"
+                    if desired == "OK"
+                    else "errors at or over the threshold"
+                )
                 p.set_alarm_state(svc.alarm.name, desired, reason)
 
     def deploy(self, p: Pipeline, function: str, *, healthy: bool) -> str:
@@ -254,11 +328,25 @@ class World:
     def ingestion_state(self, p: Pipeline, ing: IngestionSpec) -> dict[str, Any]:
         """What is running: rules' states, RUNNING executions, mappings' states, by name."""
         events, sfn, lam = p.client("events"), p.client("stepfunctions"), p.client("lambda")
-        machines = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
+        machines = {
+            m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]
+        }
         return {
-            "rules": {n: events.describe_rule(Name=n)["State"] for n in ing.rules + ing.untaggedRules},
-            "running": {n: len(sfn.list_executions(stateMachineArn=machines[n], statusFilter="RUNNING")["executions"])
-                        for n in (ing.stateMachine, ing.untaggedStateMachine) if n},
-            "mappings": {n: lam.list_event_source_mappings(FunctionName=n)["EventSourceMappings"][0]["State"]
-                         for n in (ing.loaderFunction, ing.untaggedLoaderFunction) if n},
+            "rules": {
+                n: events.describe_rule(Name=n)["State"] for n in ing.rules + ing.untaggedRules
+            },
+            "running": {
+                n: len(
+                    sfn.list_executions(stateMachineArn=machines[n], statusFilter="RUNNING")[
+                        "executions"
+                    ]
+                )
+                for n in (ing.stateMachine, ing.untaggedStateMachine)
+                if n
+            },
+            "mappings": {
+                n: lam.list_event_source_mappings(FunctionName=n)["EventSourceMappings"][0]["State"]
+                for n in (ing.loaderFunction, ing.untaggedLoaderFunction)
+                if n
+            },
         }

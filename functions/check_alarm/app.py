@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-
 from selfheal_shared.clients import client
 from selfheal_shared.errors import InputInvalid
 from selfheal_shared.models import parse

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from botocore.exceptions import ClientError
-
 from selfheal_shared import audit, rollback
 from selfheal_shared.clients import client
 from selfheal_shared.errors import ConcurrentChange
@@ -37,12 +36,17 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     document = json.loads(current["Content"].read())
     updated, changed = rollback.disable_flags(document, ff.flags)
     if not changed:
-        return {"action": "disable_flags", "changed": [],
-                "result": f"flags {ff.flags} already off or unknown"}
+        return {
+            "action": "disable_flags",
+            "changed": [],
+            "result": f"flags {ff.flags} already off or unknown",
+        }
     try:
         created = ac.create_hosted_configuration_version(
-            ApplicationId=ff.application, ConfigurationProfileId=ff.profile,
-            Content=json.dumps(updated).encode(), ContentType="application/json",
+            ApplicationId=ff.application,
+            ConfigurationProfileId=ff.profile,
+            Content=json.dumps(updated).encode(),
+            ContentType="application/json",
             LatestVersionNumber=latest,
             Description=f"selfheal {incident.incidentId}: disable {' '.join(changed)}",
         )
@@ -52,19 +56,30 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise
     new_version = str(created["VersionNumber"])
     ac.start_deployment(
-        ApplicationId=ff.application, EnvironmentId=ff.environment,
-        DeploymentStrategyId=ff.strategy, ConfigurationProfileId=ff.profile,
+        ApplicationId=ff.application,
+        EnvironmentId=ff.environment,
+        DeploymentStrategyId=ff.strategy,
+        ConfigurationProfileId=ff.profile,
         ConfigurationVersion=new_version,
         Description=f"selfheal {incident.incidentId}",
     )
     audit.record(
-        incident_id=incident.incidentId, execution=incident.executionId,
-        action="disable_flags", actor=ACTOR,
+        incident_id=incident.incidentId,
+        execution=incident.executionId,
+        action="disable_flags",
+        actor=ACTOR,
         why=f"flags named by {incident.functionName}'s tags while {incident.alarmName} is in ALARM",
         result=f"disabled {', '.join(changed)} (configuration version {new_version})",
-        inverse={"api": "appconfig:StartDeployment", "ConfigurationVersion": str(latest),
-                 "ApplicationId": ff.application, "EnvironmentId": ff.environment,
-                 "ConfigurationProfileId": ff.profile},
+        inverse={
+            "api": "appconfig:StartDeployment",
+            "ConfigurationVersion": str(latest),
+            "ApplicationId": ff.application,
+            "EnvironmentId": ff.environment,
+            "ConfigurationProfileId": ff.profile,
+        },
     )
-    return {"action": "disable_flags", "changed": changed,
-            "result": f"disabled {', '.join(changed)}"}
+    return {
+        "action": "disable_flags",
+        "changed": changed,
+        "result": f"disabled {', '.join(changed)}",
+    }

@@ -6,11 +6,11 @@ is given: a resolved incident, or only the raw input and the error that stopped 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
 from pydantic import BaseModel, Field
-
 from selfheal_shared import audit, notify
 from selfheal_shared.models import parse
 from selfheal_shared.observability import count, logger, tracer
@@ -32,10 +32,8 @@ def describe_error(error: dict[str, Any] | None) -> str:
     if not error:
         return ""
     name, cause = str(error.get("Error", "Error")), error.get("Cause", "")
-    try:
+    with contextlib.suppress(TypeError, ValueError, AttributeError):
         cause = json.loads(cause).get("errorMessage", cause)
-    except (TypeError, ValueError, AttributeError):
-        pass
     return f"{name}: {cause}" if cause else name
 
 
@@ -45,7 +43,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     req = parse(EscalateRequest, event, "escalation")
     incident = req.state.get("incident") if isinstance(req.state.get("incident"), dict) else None
     error = req.state.get("error") if isinstance(req.state.get("error"), dict) else None
-    incident_id = (incident or {}).get("incidentId") or f"{req.automation}-{req.executionId.rsplit(':', 1)[-1]}"
+    incident_id = (incident or {}).get(
+        "incidentId"
+    ) or f"{req.automation}-{req.executionId.rsplit(':', 1)[-1]}"
     logger.set_correlation_id(incident_id)
     reason = "; ".join(p for p in (req.reason, describe_error(error)) if p) or "no reason given"
     levels = req.levels or list(notify.LEVELS_FOR[req.outcome])
@@ -53,19 +53,36 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     progress = req.state.get("progress") if isinstance(req.state.get("progress"), dict) else {}
     if req.outcome in (Outcome.FAILED, Outcome.NOT_FIXED):
         audit.record(
-            incident_id=incident_id, execution=req.executionId, action=req.automation, actor="escalate", why=reason,
-            result=req.outcome.lower(), outcome=req.outcome,
+            incident_id=incident_id,
+            execution=req.executionId,
+            action=req.automation,
+            actor="escalate",
+            why=reason,
+            result=req.outcome.lower(),
+            outcome=req.outcome,
             details={"doneBeforeStopping": progress, "error": error},
         )
-    message = {"incidentId": incident_id, "automation": req.automation, "outcome": req.outcome,
-               "doneBeforeStopping": progress,
-               "reason": reason, "execution": req.executionId, "incident": incident}
+    message = {
+        "incidentId": incident_id,
+        "automation": req.automation,
+        "outcome": req.outcome,
+        "doneBeforeStopping": progress,
+        "reason": reason,
+        "execution": req.executionId,
+        "incident": incident,
+    }
     for level in levels:
-        notify.publish(level, subject=f"[selfheal] ESCALATION {req.automation}: {req.outcome}",
-                       message=message)
+        notify.publish(
+            level, subject=f"[selfheal] ESCALATION {req.automation}: {req.outcome}", message=message
+        )
     audit.record(
-        incident_id=incident_id, execution=req.executionId, action="escalate", actor="escalate", why=reason,
-        result=f"paged {', '.join(levels)}", outcome=Outcome.ESCALATED,
+        incident_id=incident_id,
+        execution=req.executionId,
+        action="escalate",
+        actor="escalate",
+        why=reason,
+        result=f"paged {', '.join(levels)}",
+        outcome=Outcome.ESCALATED,
     )
     count("Escalations", automation=req.automation)
     logger.warning("escalated", extra={"levels": levels, "reason": reason})

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from botocore.exceptions import ClientError
-
 from selfheal_shared import audit, clock, ingestion
 from selfheal_shared.clients import client
 from selfheal_shared.config import settings
@@ -24,9 +23,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         ddb.put_item(
             TableName=settings().guard_table,
-            Item={**key, "incidentId": {"S": incident.incidentId},
-                  "executionId": {"S": incident.executionId},
-                  "status": {"S": "freezing"}, "since": {"S": clock.now().isoformat()}},
+            Item={
+                **key,
+                "incidentId": {"S": incident.incidentId},
+                "executionId": {"S": incident.executionId},
+                "status": {"S": "freezing"},
+                "since": {"S": clock.now().isoformat()},
+            },
             # A retry of this same execution may re-take its own lock.
             ConditionExpression="attribute_not_exists(pk) OR executionId = :me",
             ExpressionAttributeValues={":me": {"S": incident.executionId}},
@@ -34,13 +37,21 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
-        holder = ddb.get_item(TableName=settings().guard_table, Key=key, ConsistentRead=True)["Item"]
-        reason = (f"already frozen: scope {incident.scope} is {holder['status']['S']} "
-                  f"since {holder['since']['S']} by incident {holder['incidentId']['S']}")
+        holder = ddb.get_item(TableName=settings().guard_table, Key=key, ConsistentRead=True)[
+            "Item"
+        ]
+        reason = (
+            f"already frozen: scope {incident.scope} is {holder['status']['S']} "
+            f"since {holder['since']['S']} by incident {holder['incidentId']['S']}"
+        )
         audit.record(
-            incident_id=incident.incidentId, execution=incident.executionId,
-            action=ingestion.AUTOMATION, actor="freeze_claim", why=reason,
-            result="skipped: already frozen", outcome=Outcome.SKIPPED_BY_GUARD,
+            incident_id=incident.incidentId,
+            execution=incident.executionId,
+            action=ingestion.AUTOMATION,
+            actor="freeze_claim",
+            why=reason,
+            result="skipped: already frozen",
+            outcome=Outcome.SKIPPED_BY_GUARD,
         )
         return {"alreadyFrozen": True, "reason": reason}
     return {"alreadyFrozen": False, "reason": f"scope {incident.scope} lock taken"}

@@ -21,11 +21,19 @@ def _rules(scope: str) -> list[dict[str, Any]]:
     for bus in events.list_event_buses()["EventBuses"]:
         for page in events.get_paginator("list_rules").paginate(EventBusName=bus["Name"]):
             for rule in page["Rules"]:
-                tags = {t["Key"]: t["Value"] for t in
-                        events.list_tags_for_resource(ResourceARN=rule["Arn"])["Tags"]}
+                tags = {
+                    t["Key"]: t["Value"]
+                    for t in events.list_tags_for_resource(ResourceARN=rule["Arn"])["Tags"]
+                }
                 if _tagged(tags, scope):
-                    out.append({"arn": rule["Arn"], "name": rule["Name"], "bus": bus["Name"],
-                                "state": rule["State"]})
+                    out.append(
+                        {
+                            "arn": rule["Arn"],
+                            "name": rule["Name"],
+                            "bus": bus["Name"],
+                            "state": rule["State"],
+                        }
+                    )
     return out
 
 
@@ -34,8 +42,10 @@ def _state_machines(scope: str) -> list[str]:
     out = []
     for page in sfn.get_paginator("list_state_machines").paginate():
         for sm in page["stateMachines"]:
-            tags = {t["key"]: t["value"] for t in
-                    sfn.list_tags_for_resource(resourceArn=sm["stateMachineArn"])["tags"]}
+            tags = {
+                t["key"]: t["value"]
+                for t in sfn.list_tags_for_resource(resourceArn=sm["stateMachineArn"])["tags"]
+            }
             if _tagged(tags, scope):
                 out.append(sm["stateMachineArn"])
     return out
@@ -48,9 +58,17 @@ def _mappings(scope: str) -> list[dict[str, Any]]:
         for fn in page["Functions"]:
             if not _tagged(lam.list_tags(Resource=fn["FunctionArn"]).get("Tags", {}), scope):
                 continue
-            for m in lam.list_event_source_mappings(FunctionName=fn["FunctionName"])["EventSourceMappings"]:
-                out.append({"uuid": m["UUID"], "function": fn["FunctionName"],
-                            "source": m.get("EventSourceArn", ""), "state": m["State"]})
+            for m in lam.list_event_source_mappings(FunctionName=fn["FunctionName"])[
+                "EventSourceMappings"
+            ]:
+                out.append(
+                    {
+                        "uuid": m["UUID"],
+                        "function": fn["FunctionName"],
+                        "source": m.get("EventSourceArn", ""),
+                        "state": m["State"],
+                    }
+                )
     return out
 
 
@@ -90,7 +108,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 f"scope {scope!r}: no bucket tagged {ingestion.TAG_BUCKET}={role}; "
                 "cannot snapshot before freezing"
             )
-    found = {"rules": rules, "stateMachines": machines, "mappings": mappings,
-             "processedBucket": buckets["processed"], "backupBucket": buckets["backup"]}
+    found = {
+        "rules": rules,
+        "stateMachines": machines,
+        "mappings": mappings,
+        "processedBucket": buckets["processed"],
+        "backupBucket": buckets["backup"],
+    }
     logger.info("discovered", extra=found)
     return found

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-
 from selfheal_shared import approvals, ingestion, notify
 from selfheal_shared.models import parse
 from selfheal_shared.observability import logger, tracer
@@ -24,20 +23,28 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     inc = req.incident
     logger.set_correlation_id(inc.incidentId)
     message = {
-        "incidentId": inc.incidentId, "scope": inc.scope, "reason": inc.reason,
+        "incidentId": inc.incidentId,
+        "scope": inc.scope,
+        "reason": inc.reason,
         "manifest": req.manifest,
         "decide": {
             "resume": f"selfheal approve {inc.incidentId} --operator <you>",
             "keep frozen": f"selfheal reject {inc.incidentId} --operator <you> --reason <why>",
             "aws cli": "aws stepfunctions send-task-success --task-token <token from the "
-                       "guard-state table, gate#<incident>> --task-output "
-                       "'{\"decision\":\"resume\",\"operator\":\"<you>\"}'",
+            "guard-state table, gate#<incident>> --task-output "
+            '\'{"decision":"resume","operator":"<you>"}\'',
         },
     }
     for level in ("l1", "l2"):
-        notify.publish(level, subject=f"[selfheal] ingestion FROZEN ({inc.scope}): decision needed",
-                       message=message)
+        notify.publish(
+            level,
+            subject=f"[selfheal] ingestion FROZEN ({inc.scope}): decision needed",
+            message=message,
+        )
     # Park last: once the token is visible, the request for a decision has gone out.
-    approvals.park(inc.incidentId, req.taskToken, {"scope": inc.scope, "reason": inc.reason,
-                                                           "executionId": inc.executionId})
+    approvals.park(
+        inc.incidentId,
+        req.taskToken,
+        {"scope": inc.scope, "reason": inc.reason, "executionId": inc.executionId},
+    )
     return {"parked": True}

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-
 from selfheal_shared import audit, clock, ingestion
 from selfheal_shared.clients import client
 from selfheal_shared.config import settings
@@ -29,29 +28,46 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     inc = req.incident
     logger.set_correlation_id(inc.incidentId)
     manifest = {
-        "incidentId": inc.incidentId, "scope": inc.scope, "reason": inc.reason,
-        "requestedBy": inc.requestedBy, "frozenAt": clock.now().isoformat(),
+        "incidentId": inc.incidentId,
+        "scope": inc.scope,
+        "reason": inc.reason,
+        "requestedBy": inc.requestedBy,
+        "frozenAt": clock.now().isoformat(),
         "rules": req.progress["rules"]["items"],
         "executions": req.progress["executions"]["items"],
         "mappings": req.progress["mappings"]["items"],
-        "snapshot": {"bucket": req.snapshot["backupBucket"], "prefix": req.snapshot["prefix"],
-                     "objects": req.verification["objects"],
-                     "verified": req.verification["verified"], "storageClass": "GLACIER"},
+        "snapshot": {
+            "bucket": req.snapshot["backupBucket"],
+            "prefix": req.snapshot["prefix"],
+            "objects": req.verification["objects"],
+            "verified": req.verification["verified"],
+            "storageClass": "GLACIER",
+        },
         "integrity": {"suspicious": req.integrity["suspicious"], "day": req.integrity["day"]},
     }
     record = audit.record(
-        incident_id=inc.incidentId, execution=inc.executionId, action="freeze_manifest",
-        actor="freeze_manifest", why=inc.reason,
-        result=(f"frozen: {len(manifest['rules'])} rules, {len(manifest['executions'])} executions, "
-                f"{len(manifest['mappings'])} mappings; snapshot {manifest['snapshot']['objects']} objects"),
+        incident_id=inc.incidentId,
+        execution=inc.executionId,
+        action="freeze_manifest",
+        actor="freeze_manifest",
+        why=inc.reason,
+        result=(
+            f"frozen: {len(manifest['rules'])} rules, {len(manifest['executions'])} executions, "
+            f"{len(manifest['mappings'])} mappings; "
+            f"snapshot {manifest['snapshot']['objects']} objects"
+        ),
         details=manifest,
     )
     client("dynamodb").update_item(
-        TableName=settings().guard_table, Key={"pk": {"S": f"frozen#{inc.scope}"}},
+        TableName=settings().guard_table,
+        Key={"pk": {"S": f"frozen#{inc.scope}"}},
         UpdateExpression="SET #s = :s, manifestSeq = :m",
         ConditionExpression="incidentId = :i",
         ExpressionAttributeNames={"#s": "status"},
-        ExpressionAttributeValues={":s": {"S": "frozen"}, ":m": {"S": record["seq"]},
-                                   ":i": {"S": inc.incidentId}},
+        ExpressionAttributeValues={
+            ":s": {"S": "frozen"},
+            ":m": {"S": record["seq"]},
+            ":i": {"S": inc.incidentId},
+        },
     )
     return {"manifestSeq": record["seq"], **manifest}

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-
 from selfheal_shared import ingestion
 from selfheal_shared.models import AlarmStateChangeEvent, parse
 from selfheal_shared.observability import logger, tracer

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel
-
 from selfheal_shared import audit, ingestion
 from selfheal_shared.clients import client
 from selfheal_shared.models import parse
@@ -39,11 +38,13 @@ def _executions(req: FreezeKind) -> list[dict[str, Any]]:
     done = []
     for machine in req.discovery["stateMachines"]:
         pages = sfn.get_paginator("list_executions").paginate(
-            stateMachineArn=machine, statusFilter="RUNNING")
+            stateMachineArn=machine, statusFilter="RUNNING"
+        )
         for page in pages:
             for ex in page["executions"]:
                 sfn.stop_execution(
-                    executionArn=ex["executionArn"], error="selfheal.IngestionFrozen",
+                    executionArn=ex["executionArn"],
+                    error="selfheal.IngestionFrozen",
                     cause=f"{req.incident.incidentId}: {req.incident.reason}"[:32768],
                 )
                 done.append({"executionArn": ex["executionArn"], "stateMachineArn": machine})
@@ -64,7 +65,8 @@ def _mappings(req: FreezeKind) -> list[dict[str, Any]]:
 
 _INVERSE = {
     "rules": "events:EnableRule",
-    "executions": "states:StartExecution (re-drive with the original input; a stopped execution cannot resume)",
+    "executions": "states:StartExecution (re-drive with the original input; "
+    "a stopped execution cannot resume)",
     "mappings": "lambda:UpdateEventSourceMapping Enabled=true",
 }
 
@@ -76,9 +78,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.set_correlation_id(req.incident.incidentId)
     done = {"rules": _rules, "executions": _executions, "mappings": _mappings}[req.kind](req)
     audit.record(
-        incident_id=req.incident.incidentId, execution=req.incident.executionId,
-        action=f"freeze_{req.kind}", actor=ACTOR, why=req.incident.reason,
+        incident_id=req.incident.incidentId,
+        execution=req.incident.executionId,
+        action=f"freeze_{req.kind}",
+        actor=ACTOR,
+        why=req.incident.reason,
         result=f"{len(done)} {req.kind} stopped",
-        inverse={"api": _INVERSE[req.kind], "items": done}, details={"items": done},
+        inverse={"api": _INVERSE[req.kind], "items": done},
+        details={"items": done},
     )
     return {"kind": req.kind, "count": len(done), "items": done}

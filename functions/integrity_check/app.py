@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-
 from selfheal_shared import audit, clock, ingestion
 from selfheal_shared.clients import client
 from selfheal_shared.models import parse
@@ -30,21 +29,32 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     keys: list[str] = []
     s3 = client("s3")
     # Only the days compared are listed, per source prefix, not the whole bucket.
-    sources = [p["Prefix"].rstrip("/") for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=req.processedBucket, Delimiter="/") for p in page.get("CommonPrefixes", [])]
+    sources = [
+        p["Prefix"].rstrip("/")
+        for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=req.processedBucket, Delimiter="/"
+        )
+        for p in page.get("CommonPrefixes", [])
+    ]
     for source in sources:
         for n in range(HISTORY_DAYS + 1):
             day = today - timedelta(days=n)
             prefix = f"{source}/{day:%Y/%m/%d}/"
             for page in s3.get_paginator("list_objects_v2").paginate(
-                    Bucket=req.processedBucket, Prefix=prefix):
+                Bucket=req.processedBucket, Prefix=prefix
+            ):
                 keys += [o["Key"] for o in page.get("Contents", [])]
-    report = ingestion.integrity_report(ingestion.daily_counts(keys), today,
-                                        history_days=HISTORY_DAYS)
+    report = ingestion.integrity_report(
+        ingestion.daily_counts(keys), today, history_days=HISTORY_DAYS
+    )
     audit.record(
-        incident_id=req.incident.incidentId, execution=req.incident.executionId,
-        action="integrity_check", actor="integrity_check", why="records in the last 24 h by source",
-        result=f"{len(report['suspicious'])} suspicious sources: {', '.join(report['suspicious']) or 'none'}",
+        incident_id=req.incident.incidentId,
+        execution=req.incident.executionId,
+        action="integrity_check",
+        actor="integrity_check",
+        why="records in the last 24 h by source",
+        result=f"{len(report['suspicious'])} suspicious sources: "
+        f"{', '.join(report['suspicious']) or 'none'}",
         details=report,
     )
     return report

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-
 from selfheal_shared import audit, notify
 from selfheal_shared.models import parse
 from selfheal_shared.observability import count, logger, tracer
@@ -33,15 +32,26 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     for act in req.actions:
         if act.get("changed"):
             audit.record(
-                incident_id=req.incidentId, execution=req.executionId,
-                action=str(act["action"]), actor="notify",
-                why=req.summary, result=str(act.get("result", "")), outcome=req.outcome,
+                incident_id=req.incidentId,
+                execution=req.executionId,
+                action=str(act["action"]),
+                actor="notify",
+                why=req.summary,
+                result=str(act.get("result", "")),
+                outcome=req.outcome,
             )
     levels = req.levels or list(notify.LEVELS_FOR[req.outcome])
-    message = {"incidentId": req.incidentId, "automation": req.automation,
-               "outcome": req.outcome, "summary": req.summary, "actions": req.actions,
-               "details": req.details}
+    message = {
+        "incidentId": req.incidentId,
+        "automation": req.automation,
+        "outcome": req.outcome,
+        "summary": req.summary,
+        "actions": req.actions,
+        "details": req.details,
+    }
     for level in levels:
-        notify.publish(level, subject=f"[selfheal] {req.automation}: {req.outcome}", message=message)
+        notify.publish(
+            level, subject=f"[selfheal] {req.automation}: {req.outcome}", message=message
+        )
     count(f"Outcome{req.outcome.title().replace('_', '')}", automation=req.automation)
     return {"incidentId": req.incidentId, "outcome": req.outcome, "notified": list(levels)}

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-
 from selfheal_shared import audit, guards
 from selfheal_shared.models import parse
 from selfheal_shared.observability import logger, tracer
@@ -28,13 +27,21 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     req = parse(GuardRequest, event, "guard request")
     logger.set_correlation_id(req.incidentId)
     decision = guards.evaluate(
-        automation=req.automation, resource=req.resource, incident_id=req.incidentId,
-        execution_id=req.executionId, cooldown_minutes=req.cooldownMinutes, dry_run_requested=req.dryRun,
+        automation=req.automation,
+        resource=req.resource,
+        incident_id=req.incidentId,
+        execution_id=req.executionId,
+        cooldown_minutes=req.cooldownMinutes,
+        dry_run_requested=req.dryRun,
     )
     if not decision.proceed:
         audit.record(
-            incident_id=req.incidentId, execution=req.executionId, action=req.automation, actor="remediation_guards",
-            why=decision.reason, result=f"skipped: {decision.guard}",
+            incident_id=req.incidentId,
+            execution=req.executionId,
+            action=req.automation,
+            actor="remediation_guards",
+            why=decision.reason,
+            result=f"skipped: {decision.guard}",
             outcome=Outcome.SKIPPED_BY_GUARD,
             details={"guard": decision.guard, "wouldDo": req.plan},
         )

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-
 from selfheal_shared import audit, ingestion
 from selfheal_shared.clients import client
 from selfheal_shared.config import settings
@@ -42,27 +41,44 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         events.enable_rule(Name=rule["name"], EventBusName=rule["bus"])
     for m in manifest["mappings"]:
         lam.update_event_source_mapping(UUID=m["uuid"], Enabled=True)
-    not_on = [r["name"] for r in manifest["rules"]
-              if events.describe_rule(Name=r["name"], EventBusName=r["bus"])["State"] != "ENABLED"]
-    not_on += [m["uuid"] for m in manifest["mappings"]
-               if lam.get_event_source_mapping(UUID=m["uuid"])["State"] not in ("Enabled", "Enabling")]
+    not_on = [
+        r["name"]
+        for r in manifest["rules"]
+        if events.describe_rule(Name=r["name"], EventBusName=r["bus"])["State"] != "ENABLED"
+    ]
+    not_on += [
+        m["uuid"]
+        for m in manifest["mappings"]
+        if lam.get_event_source_mapping(UUID=m["uuid"])["State"] not in ("Enabled", "Enabling")
+    ]
     if not_on:
         raise ActionFailed(f"resume did not take for: {', '.join(not_on)}")
     client("dynamodb").delete_item(
-        TableName=settings().guard_table, Key={"pk": {"S": f"frozen#{inc.scope}"}},
-        ConditionExpression="incidentId = :i", ExpressionAttributeValues={":i": {"S": inc.incidentId}},
+        TableName=settings().guard_table,
+        Key={"pk": {"S": f"frozen#{inc.scope}"}},
+        ConditionExpression="incidentId = :i",
+        ExpressionAttributeValues={":i": {"S": inc.incidentId}},
     )
-    result = {"rules": [r["name"] for r in manifest["rules"]],
-              "mappings": [m["uuid"] for m in manifest["mappings"]],
-              "executionsToRedrive": [e["executionArn"] for e in manifest["executions"]]}
+    result = {
+        "rules": [r["name"] for r in manifest["rules"]],
+        "mappings": [m["uuid"] for m in manifest["mappings"]],
+        "executionsToRedrive": [e["executionArn"] for e in manifest["executions"]],
+    }
     audit.record(
-        incident_id=inc.incidentId, execution=inc.executionId, action="resume_ingestion",
+        incident_id=inc.incidentId,
+        execution=inc.executionId,
+        action="resume_ingestion",
         actor=f"resume_ingestion (approved by {req.decision.operator})",
         why=req.decision.reason or "operator approved the resume",
         result=f"re-enabled {len(result['rules'])} rules and {len(result['mappings'])} mappings "
-               f"from the manifest; {len(result['executionsToRedrive'])} executions to re-drive",
-        inverse={"api": "selfheal freeze_ingestion", "scope": inc.scope}, details=result,
+        f"from the manifest; {len(result['executionsToRedrive'])} executions to re-drive",
+        inverse={"api": "selfheal freeze_ingestion", "scope": inc.scope},
+        details=result,
     )
-    return {"action": "resume_ingestion", "changed": True,
-            "result": f"resumed exactly the manifest ({len(result['rules'])} rules, "
-                      f"{len(result['mappings'])} mappings)", **result}
+    return {
+        "action": "resume_ingestion",
+        "changed": True,
+        "result": f"resumed exactly the manifest ({len(result['rules'])} rules, "
+        f"{len(result['mappings'])} mappings)",
+        **result,
+    }

@@ -11,7 +11,6 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
-
 from selfheal_shared import audit, guards
 from selfheal_shared.clients import client
 from selfheal_shared.errors import ConcurrentChange, InputInvalid
@@ -32,8 +31,11 @@ def _roll_alias(incident: Incident) -> dict[str, Any]:
     lam = client("lambda")
     live = lam.get_alias(FunctionName=incident.functionName, Name=incident.alias)["FunctionVersion"]
     if live == dep.toVersion:
-        return {"action": "rollback_alias", "changed": False,
-                "result": f"alias {incident.alias} already on version {live}"}
+        return {
+            "action": "rollback_alias",
+            "changed": False,
+            "result": f"alias {incident.alias} already on version {live}",
+        }
     if live != dep.fromVersion:
         raise ConcurrentChange(
             f"alias {incident.functionName}:{incident.alias} moved to {live} after the alarm "
@@ -44,15 +46,24 @@ def _roll_alias(incident: Incident) -> dict[str, Any]:
     )
     guards.mark_bad_version(incident.functionName, str(dep.fromVersion))
     audit.record(
-        incident_id=incident.incidentId, execution=incident.executionId,
-        action="rollback_alias", actor=ACTOR,
+        incident_id=incident.incidentId,
+        execution=incident.executionId,
+        action="rollback_alias",
+        actor=ACTOR,
         why=f"alarm {incident.alarmName} in ALARM after {dep.reason}",
         result=f"alias {incident.alias}: {dep.fromVersion} -> {dep.toVersion}",
-        inverse={"api": "lambda:UpdateAlias", "FunctionName": incident.functionName,
-                 "Name": incident.alias, "FunctionVersion": dep.fromVersion},
+        inverse={
+            "api": "lambda:UpdateAlias",
+            "FunctionName": incident.functionName,
+            "Name": incident.alias,
+            "FunctionVersion": dep.fromVersion,
+        },
     )
-    return {"action": "rollback_alias", "changed": True,
-            "result": f"alias {incident.alias}: {dep.fromVersion} -> {dep.toVersion}"}
+    return {
+        "action": "rollback_alias",
+        "changed": True,
+        "result": f"alias {incident.alias}: {dep.fromVersion} -> {dep.toVersion}",
+    }
 
 
 def _stop_codedeploy(incident: Incident) -> dict[str, Any]:
@@ -60,21 +71,34 @@ def _stop_codedeploy(incident: Incident) -> dict[str, Any]:
     cd = client("codedeploy")
     status = cd.get_deployment(deploymentId=dep_id)["deploymentInfo"]["status"]
     if status in ("Stopped", "Failed"):
-        return {"action": "stop_codedeploy", "changed": False,
-                "result": f"deployment {dep_id} already {status}"}
+        return {
+            "action": "stop_codedeploy",
+            "changed": False,
+            "result": f"deployment {dep_id} already {status}",
+        }
     resp = cd.stop_deployment(deploymentId=dep_id, autoRollbackEnabled=True)
     audit.record(
-        incident_id=incident.incidentId, execution=incident.executionId,
-        action="stop_codedeploy", actor=ACTOR,
+        incident_id=incident.incidentId,
+        execution=incident.executionId,
+        action="stop_codedeploy",
+        actor=ACTOR,
         why=f"alarm {incident.alarmName} in ALARM during {dep_id}",
         result=f"stop requested with rollback: {resp.get('status')}",
-        inverse={"api": "codedeploy:CreateDeployment", "note": f"redeploy the revision of {dep_id}"},
+        inverse={
+            "api": "codedeploy:CreateDeployment",
+            "note": f"redeploy the revision of {dep_id}",
+        },
     )
-    return {"action": "stop_codedeploy", "changed": True,
-            "result": f"deployment {dep_id} stopped with rollback ({resp.get('status')})"}
+    return {
+        "action": "stop_codedeploy",
+        "changed": True,
+        "result": f"deployment {dep_id} stopped with rollback ({resp.get('status')})",
+    }
 
 
-@idempotent_function(data_keyword_argument="incident", persistence_store=_persistence, config=_config)
+@idempotent_function(
+    data_keyword_argument="incident", persistence_store=_persistence, config=_config
+)
 def roll_back(incident: dict[str, Any]) -> dict[str, Any]:
     inc = parse(Incident, incident, "incident")
     if inc.deployment.kind == "alias":

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-
 from selfheal_shared import clock, guards, rollback
 from selfheal_shared.clients import client
 from selfheal_shared.config import settings
@@ -25,8 +24,10 @@ def _tags(function_arn: str) -> dict[str, str]:
 
 
 def _versions(function_name: str) -> list[str]:
-    pages = client("lambda").get_paginator("list_versions_by_function").paginate(
-        FunctionName=function_name
+    pages = (
+        client("lambda")
+        .get_paginator("list_versions_by_function")
+        .paginate(FunctionName=function_name)
     )
     return [v["Version"] for page in pages for v in page["Versions"]]
 
@@ -35,12 +36,14 @@ def _find_deployment(function_name: str, alias: str, tags: dict[str, str]) -> De
     app, group = tags.get(rollback.TAG_CODEDEPLOY_APP), tags.get(rollback.TAG_CODEDEPLOY_GROUP)
     if app and group:
         running = client("codedeploy").list_deployments(
-            applicationName=app, deploymentGroupName=group,
+            applicationName=app,
+            deploymentGroupName=group,
             includeOnlyStatuses=list(rollback.ACTIVE_CODEDEPLOY),
         )["deployments"]
         if running:
             return Deployment(
-                kind="codedeploy", deploymentId=running[0],
+                kind="codedeploy",
+                deploymentId=running[0],
                 reason=f"CodeDeploy deployment {running[0]} is in progress",
             )
     lam = client("lambda")

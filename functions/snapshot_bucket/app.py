@@ -10,7 +10,6 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
-
 from selfheal_shared import audit, clock, ingestion
 from selfheal_shared.clients import client
 from selfheal_shared.errors import Transient, is_transient
@@ -35,7 +34,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     req = parse(SnapshotRequest, event, "snapshot request")
     logger.set_correlation_id(req.incident.incidentId)
     prefix = req.prefix or ingestion.snapshot_prefix(
-        req.incident.scope, req.incident.incidentId, clock.now().date())
+        req.incident.scope, req.incident.incidentId, clock.now().date()
+    )
     s3 = client("s3")
     kwargs: dict[str, Any] = {"Bucket": req.processedBucket, "MaxKeys": PAGE}
     if req.continuationToken:
@@ -45,9 +45,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         for obj in page.get("Contents", []):
             s3.copy_object(
-                Bucket=req.backupBucket, Key=prefix + obj["Key"],
+                Bucket=req.backupBucket,
+                Key=prefix + obj["Key"],
                 CopySource={"Bucket": req.processedBucket, "Key": obj["Key"]},
-                StorageClass="GLACIER", MetadataDirective="COPY", TaggingDirective="COPY",
+                StorageClass="GLACIER",
+                MetadataDirective="COPY",
+                TaggingDirective="COPY",
             )
             copied += 1
     except ClientError as exc:
@@ -57,11 +60,19 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
     if token is None:
         audit.record(
-            incident_id=req.incident.incidentId, execution=req.incident.executionId,
-            action="snapshot", actor="snapshot_bucket", why="back up before anything else",
+            incident_id=req.incident.incidentId,
+            execution=req.incident.executionId,
+            action="snapshot",
+            actor="snapshot_bucket",
+            why="back up before anything else",
             result=f"{copied} objects copied to s3://{req.backupBucket}/{prefix} (GLACIER)",
             inverse={"note": "none needed: a copy; the source is untouched"},
         )
-    return {"prefix": prefix, "copied": copied, "continuationToken": token,
-            "done": token is None, "processedBucket": req.processedBucket,
-            "backupBucket": req.backupBucket}
+    return {
+        "prefix": prefix,
+        "copied": copied,
+        "continuationToken": token,
+        "done": token is None,
+        "processedBucket": req.processedBucket,
+        "backupBucket": req.backupBucket,
+    }

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-
 from selfheal_shared import audit, ingestion
 from selfheal_shared.clients import client
 from selfheal_shared.errors import ActionFailed
@@ -23,9 +22,11 @@ class VerifyRequest(BaseModel):
 
 def _listing(bucket: str, prefix: str = "") -> dict[str, tuple[int, str]]:
     out = {}
-    for page in client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+    for page in (
+        client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    ):
         for obj in page.get("Contents", []):
-            out[obj["Key"][len(prefix):]] = (obj["Size"], obj["ETag"])
+            out[obj["Key"][len(prefix) :]] = (obj["Size"], obj["ETag"])
     return out
 
 
@@ -39,11 +40,18 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     missing = sorted(k for k in source if k not in copy)
     different = sorted(k for k in source if k in copy and copy[k] != source[k])
     verified = len(source) - len(missing) - len(different)
-    result = {"objects": len(source), "verified": verified, "missing": missing[:50],
-              "different": different[:50]}
+    result = {
+        "objects": len(source),
+        "verified": verified,
+        "missing": missing[:50],
+        "different": different[:50],
+    }
     audit.record(
-        incident_id=req.incident.incidentId, execution=req.incident.executionId,
-        action="verify_snapshot", actor="verify_snapshot", why="a backup is only one when checked",
+        incident_id=req.incident.incidentId,
+        execution=req.incident.executionId,
+        action="verify_snapshot",
+        actor="verify_snapshot",
+        why="a backup is only one when checked",
         result=f"{verified}/{len(source)} objects verified (size and checksum)",
         details=result,
     )

@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from selfheal_cdk import spec as spec_mod
 
 from local import routing
-from selfheal_cdk import spec as spec_mod
 from tests.conftest import NEAR_MISS, SAMPLES, load_event
 
 SPEC = spec_mod.load()
@@ -53,8 +53,11 @@ def test_flatten_collects_leaves_across_arrays() -> None:
 
 def test_input_transformer_builds_the_template() -> None:
     event = {"detail": {"alarmName": "a1", "state": {"value": "ALARM"}}}
-    text = routing.transform(event, {
-        "inputPathsMap": {"name": "$.detail.alarmName", "state": "$.detail.state"},
-        "inputTemplate": '{"alarm": <name>, "state": <state>}',
-    })
+    text = routing.transform(
+        event,
+        {
+            "inputPathsMap": {"name": "$.detail.alarmName", "state": "$.detail.state"},
+            "inputTemplate": '{"alarm": <name>, "state": <state>}',
+        },
+    )
     assert text == '{"alarm": "a1", "state": {"value": "ALARM"}}'

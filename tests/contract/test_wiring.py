@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from selfheal_cdk import spec as spec_mod
 
 SPEC = spec_mod.load()
@@ -21,8 +20,11 @@ def test_repository_wiring_has_no_problems() -> None:
 @pytest.mark.parametrize("name", sorted(SPEC.workflows))
 def test_every_workflow_renders_to_valid_asl(name: str) -> None:
     wf = SPEC.workflows[name]
-    bindings = SPEC.bindings(function_arn=lambda f: f"arn:fn:{f}", topic_arn=lambda t: f"arn:topic:{t}",
-                             table_name=lambda t: f"table-{t}")
+    bindings = SPEC.bindings(
+        function_arn=lambda f: f"arn:fn:{f}",
+        topic_arn=lambda t: f"arn:topic:{t}",
+        table_name=lambda t: f"table-{t}",
+    )
     definition = wf.render(bindings)
     assert definition["StartAt"] in definition["States"]
     assert "TimeoutSeconds" in definition, "every workflow needs an overall timeout"
@@ -34,15 +36,17 @@ def test_every_workflow_renders_to_valid_asl(name: str) -> None:
             assert state.get("Retry"), f"{state_name} has no Retry"
             assert state.get("Catch"), f"{state_name} has no Catch"
             assert state.get("TimeoutSeconds"), f"{state_name} has no timeout"
-            assert all(r["ErrorEquals"] != ["States.ALL"] for r in state["Retry"]), \
+            assert all(r["ErrorEquals"] != ["States.ALL"] for r in state["Retry"]), (
                 f"{state_name} retries everything; retry only named errors"
+            )
 
 
 @pytest.fixture
 def broken_tree(tmp_path: Path) -> Path:
     for part in ("events", "state_machines", "functions"):
-        shutil.copytree(spec_mod.ROOT / part, tmp_path / part,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            spec_mod.ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__")
+        )
     return tmp_path
 
 
@@ -63,8 +67,11 @@ def test_workflow_calling_a_missing_function_is_reported(broken_tree: Path) -> N
 
 def test_unknown_placeholder_is_reported_and_unbound_render_fails(broken_tree: Path) -> None:
     asl = broken_tree / "state_machines" / "rollback_on_5xx.asl.json"
-    asl.write_text(asl.read_text().replace("${Topic_ops}", "${Bucket_reports}", 1)
-                   .replace('"Comment": "', '"Comment": "${Secret_x} ', 1))
+    asl.write_text(
+        asl.read_text()
+        .replace("${Topic_ops}", "${Bucket_reports}", 1)
+        .replace('"Comment": "', '"Comment": "${Secret_x} ', 1)
+    )
     spec = spec_mod.load(broken_tree)
     assert any("${Secret_x}" in p for p in spec.problems())
     with pytest.raises(spec_mod.SpecError, match="unbound placeholders"):

@@ -15,7 +15,11 @@ from local.world import WorldSpec
 from tests.conftest import SAMPLES, load_event
 
 ALARM = SAMPLES / "freeze_ingestion.coverage_alarm.json"
-MANUAL = {"reason": "values doubled since 03:00", "scope": "ons-platform", "requestedBy": "ops-oncall"}
+MANUAL = {
+    "reason": "values doubled since 03:00",
+    "scope": "ons-platform",
+    "requestedBy": "ops-oncall",
+}
 
 
 @pytest.fixture
@@ -42,13 +46,21 @@ def test_freeze_stops_tagged_ingestion_only_and_waits_at_the_gate(p: Pipeline) -
     assert p.wait([arn], until_parked=True) == [arn]
 
     after = state(p)
-    assert after["rules"] == {"ons-s3-processing-rule": "DISABLED", "ons-api-ingest-rule": "DISABLED",
-                              "ons-reporting-rule": "ENABLED"}
+    assert after["rules"] == {
+        "ons-s3-processing-rule": "DISABLED",
+        "ons-api-ingest-rule": "DISABLED",
+        "ons-reporting-rule": "ENABLED",
+    }
     assert after["running"] == {"ons-processing": 0, "ons-reporting": 2}
     assert after["mappings"] == {"ons-influxdb-loader": "Disabled", "ons-metrics-loader": "Enabled"}
     m = manifest(p)
-    assert sorted(r["name"] for r in m["rules"]) == ["ons-api-ingest-rule", "ons-s3-processing-rule"]
-    assert len(m["executions"]) == 2 and all("ons-processing" in e["stateMachineArn"] for e in m["executions"])
+    assert sorted(r["name"] for r in m["rules"]) == [
+        "ons-api-ingest-rule",
+        "ons-s3-processing-rule",
+    ]
+    assert len(m["executions"]) == 2 and all(
+        "ons-processing" in e["stateMachineArn"] for e in m["executions"]
+    )
     assert [x["function"] for x in m["mappings"]] == ["ons-influxdb-loader"]
     assert m["integrity"]["suspicious"] == ["ons-geracao"]
     assert {n["level"] for n in p.notifications()} == {"l1", "l2"}
@@ -61,8 +73,10 @@ def test_snapshot_is_verified_object_by_object_in_glacier(p: Pipeline) -> None:
     s3 = p.client("s3")
     snap = manifest(p)["snapshot"]
     source = {o["Key"]: o for o in s3.list_objects_v2(Bucket="ons-processed")["Contents"]}
-    copies = {o["Key"][len(snap["prefix"]):]: o
-              for o in s3.list_objects_v2(Bucket=snap["bucket"], Prefix=snap["prefix"])["Contents"]}
+    copies = {
+        o["Key"][len(snap["prefix"]) :]: o
+        for o in s3.list_objects_v2(Bucket=snap["bucket"], Prefix=snap["prefix"])["Contents"]
+    }
     assert snap["objects"] == snap["verified"] == len(source) == len(copies)
     for key, obj in source.items():
         assert copies[key]["ETag"] == obj["ETag"] and copies[key]["Size"] == obj["Size"]
@@ -91,8 +105,11 @@ def test_approve_resumes_exactly_the_manifest(p: Pipeline) -> None:
 
     assert run["status"] == "SUCCEEDED"
     after = state(p)
-    assert after["rules"] == {"ons-s3-processing-rule": "ENABLED", "ons-api-ingest-rule": "DISABLED",
-                              "ons-reporting-rule": "ENABLED"}
+    assert after["rules"] == {
+        "ons-s3-processing-rule": "ENABLED",
+        "ons-api-ingest-rule": "DISABLED",
+        "ons-reporting-rule": "ENABLED",
+    }
     assert after["mappings"]["ons-influxdb-loader"] == "Enabled"
     assert [r["name"] for r in manifest(p)["rules"]] == ["ons-s3-processing-rule"]
     assert {"name": "resume_ingestion", "outcome": "FIXED"}.items() <= run["actions"][-1].items()
@@ -102,7 +119,9 @@ def test_approve_resumes_exactly_the_manifest(p: Pipeline) -> None:
 
 
 def _guard_keys(p: Pipeline) -> set[str]:
-    return {i["pk"]["S"] for i in p.client("dynamodb").scan(TableName=p.tables["guard_state"])["Items"]}
+    return {
+        i["pk"]["S"] for i in p.client("dynamodb").scan(TableName=p.tables["guard_state"])["Items"]
+    }
 
 
 def test_reject_keeps_it_frozen_and_escalates(p: Pipeline) -> None:
@@ -126,7 +145,11 @@ def test_gate_timeout_escalates_never_resumes(p: Pipeline) -> None:
     assert run["status"] == "FAILED" and run["error"] == "selfheal.GateTimedOut"
     assert "Resume" not in run["states"]
     assert state(p)["rules"]["ons-s3-processing-rule"] == "DISABLED"
-    assert {n["level"] for n in p.notifications() if "ESCALATION" in n["subject"]} == {"l1", "l2", "l3"}
+    assert {n["level"] for n in p.notifications() if "ESCALATION" in n["subject"]} == {
+        "l1",
+        "l2",
+        "l3",
+    }
 
 
 def test_duplicate_alarm_is_one_freeze(p: Pipeline) -> None:
@@ -182,8 +205,11 @@ def test_empty_discovery_is_an_error_and_changes_nothing(p: Pipeline) -> None:
 
     assert run["status"] == "FAILED"
     assert "NothingFound" in next(a["why"] for a in run["actions"] if a["outcome"] == "FAILED")
-    assert state(p)["rules"] == {"ons-s3-processing-rule": "ENABLED", "ons-api-ingest-rule": "ENABLED",
-                                 "ons-reporting-rule": "ENABLED"}
+    assert state(p)["rules"] == {
+        "ons-s3-processing-rule": "ENABLED",
+        "ons-api-ingest-rule": "ENABLED",
+        "ons-reporting-rule": "ENABLED",
+    }
     assert state(p)["running"] == RUNNING_BEFORE
 
 
@@ -192,8 +218,9 @@ def test_throttled_copy_is_retried_then_escalated_with_what_was_done(
 ) -> None:
     import sys
 
-    from local.lambda_adapter import load_handler
     from selfheal_shared import clients
+
+    from local.lambda_adapter import load_handler
 
     load_handler(p.spec.functions["snapshot_bucket"])
     real_client = clients.client
@@ -205,14 +232,19 @@ def test_throttled_copy_is_retried_then_escalated_with_what_was_done(
 
         def copy_object(self, **kwargs: Any) -> Any:
             attempts.append(1)
-            raise ClientError({"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}},
-                              "CopyObject")
+            raise ClientError(
+                {"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}},
+                "CopyObject",
+            )
 
         def __getattr__(self, name: str) -> Any:
             return getattr(self._inner, name)
 
-    monkeypatch.setattr(sys.modules["selfheal_fn_snapshot_bucket"], "client",
-                        lambda service: ThrottledS3(real_client("s3")) if service == "s3" else real_client(service))
+    monkeypatch.setattr(
+        sys.modules["selfheal_fn_snapshot_bucket"],
+        "client",
+        lambda service: ThrottledS3(real_client("s3")) if service == "s3" else real_client(service),
+    )
     [run] = p.run_event(load_event(ALARM))
 
     assert run["status"] == "FAILED" and run["error"] == "selfheal.Failed"
@@ -222,7 +254,9 @@ def test_throttled_copy_is_retried_then_escalated_with_what_was_done(
     assert done["rules"]["count"] == 2 and done["executions"]["count"] == 2
     assert done["mappings"]["count"] == 1 and "verification" not in done
     assert "Transient" in failed["why"] and "throttled" in failed["why"]
-    assert state(p)["rules"]["ons-s3-processing-rule"] == "DISABLED", "stays frozen for people to finish"
+    assert state(p)["rules"]["ons-s3-processing-rule"] == "DISABLED", (
+        "stays frozen for people to finish"
+    )
 
 
 def test_kill_switch_freezes_nothing(p: Pipeline) -> None:
@@ -263,10 +297,12 @@ def test_aws_cli_style_send_task_success_works(p: Pipeline) -> None:
     [arn] = p.put_event(load_event(ALARM))
     p.wait([arn], until_parked=True)
     incident = p.parked()[arn]
-    item = p.client("dynamodb").get_item(TableName=p.tables["guard_state"],
-                                         Key={"pk": {"S": f"gate#{incident}"}})["Item"]
+    item = p.client("dynamodb").get_item(
+        TableName=p.tables["guard_state"], Key={"pk": {"S": f"gate#{incident}"}}
+    )["Item"]
     p.client("stepfunctions").send_task_success(
-        taskToken=item["token"]["S"], output=json.dumps({"decision": "resume", "operator": "eve"}))
+        taskToken=item["token"]["S"], output=json.dumps({"decision": "resume", "operator": "eve"})
+    )
     p.wait([arn])
     assert p.execution_summary(arn)["status"] == "SUCCEEDED"
     assert state(p)["rules"]["ons-s3-processing-rule"] == "ENABLED"
@@ -276,9 +312,12 @@ def test_gate_answer_with_a_bad_decision_never_resumes(p: Pipeline) -> None:
     [arn] = p.put_event(load_event(ALARM))
     p.wait([arn], until_parked=True)
     incident = p.parked()[arn]
-    token = p.client("dynamodb").get_item(TableName=p.tables["guard_state"],
-                                          Key={"pk": {"S": f"gate#{incident}"}})["Item"]["token"]["S"]
-    p.client("stepfunctions").send_task_success(taskToken=token, output=json.dumps({"decision": "yolo"}))
+    token = p.client("dynamodb").get_item(
+        TableName=p.tables["guard_state"], Key={"pk": {"S": f"gate#{incident}"}}
+    )["Item"]["token"]["S"]
+    p.client("stepfunctions").send_task_success(
+        taskToken=token, output=json.dumps({"decision": "yolo"})
+    )
     p.wait([arn])
     run = p.execution_summary(arn)
     assert run["status"] == "FAILED" and "Resume" not in run["states"]

@@ -20,7 +20,8 @@ def park(incident_id: str, token: str, details: dict[str, Any]) -> None:
     client("dynamodb").put_item(
         TableName=settings().guard_table,
         Item={
-            "pk": {"S": f"gate#{incident_id}"}, "token": {"S": token},
+            "pk": {"S": f"gate#{incident_id}"},
+            "token": {"S": token},
             "details": {"S": json.dumps(details, default=str)},
             "parkedAt": {"S": clock.now().isoformat()},
         },
@@ -34,16 +35,25 @@ def pending() -> list[dict[str, Any]]:
         FilterExpression="begins_with(pk, :g) AND attribute_not_exists(decidedAt)",
         ExpressionAttributeValues={":g": {"S": "gate#"}},
     )["Items"]
-    return [{"incidentId": i["pk"]["S"].removeprefix("gate#"), "parkedAt": i["parkedAt"]["S"],
-             "details": json.loads(i["details"]["S"])} for i in items]
+    return [
+        {
+            "incidentId": i["pk"]["S"].removeprefix("gate#"),
+            "parkedAt": i["parkedAt"]["S"],
+            "details": json.loads(i["details"]["S"]),
+        }
+        for i in items
+    ]
 
 
 def decide(incident_id: str, decision: str, operator: str, reason: str = "") -> dict[str, Any]:
     """Answer a gate. Refuses a second answer, and an answer nobody asked for."""
     answer = Decision(decision=decision, operator=operator, reason=reason)  # type: ignore[arg-type]
     ddb = client("dynamodb")
-    item = ddb.get_item(TableName=settings().guard_table,
-                        Key={"pk": {"S": f"gate#{incident_id}"}}, ConsistentRead=True).get("Item")
+    item = ddb.get_item(
+        TableName=settings().guard_table,
+        Key={"pk": {"S": f"gate#{incident_id}"}},
+        ConsistentRead=True,
+    ).get("Item")
     if not item:
         raise LookupError(f"no gate is waiting for incident {incident_id!r}")
     if "decidedAt" in item:
@@ -52,10 +62,14 @@ def decide(incident_id: str, decision: str, operator: str, reason: str = "") -> 
         taskToken=item["token"]["S"], output=answer.model_dump_json()
     )
     ddb.update_item(
-        TableName=settings().guard_table, Key={"pk": {"S": f"gate#{incident_id}"}},
+        TableName=settings().guard_table,
+        Key={"pk": {"S": f"gate#{incident_id}"}},
         UpdateExpression="SET decidedAt = :t, decision = :d, #op = :o",
         ExpressionAttributeNames={"#op": "operator"},
-        ExpressionAttributeValues={":t": {"S": clock.now().isoformat()},
-                                   ":d": {"S": answer.decision}, ":o": {"S": answer.operator}},
+        ExpressionAttributeValues={
+            ":t": {"S": clock.now().isoformat()},
+            ":d": {"S": answer.decision},
+            ":o": {"S": answer.operator},
+        },
     )
     return answer.model_dump()

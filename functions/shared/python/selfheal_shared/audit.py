@@ -60,10 +60,14 @@ def record(
 
 def history(incident_id: str) -> list[dict[str, Any]]:
     """All records of one incident, oldest first."""
-    pages = client("dynamodb").get_paginator("query").paginate(
-        TableName=settings().audit_table,
-        KeyConditionExpression="incidentId = :i",
-        ExpressionAttributeValues={":i": {"S": incident_id}},
+    pages = (
+        client("dynamodb")
+        .get_paginator("query")
+        .paginate(
+            TableName=settings().audit_table,
+            KeyConditionExpression="incidentId = :i",
+            ExpressionAttributeValues={":i": {"S": incident_id}},
+        )
     )
     out = []
     for page in pages:

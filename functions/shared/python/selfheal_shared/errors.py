@@ -38,10 +38,18 @@ class NothingFound(SelfhealError):
     """Discovery found no target. Never read as "everything": the workflow escalates."""
 
 
-_TRANSIENT_CODES = frozenset({
-    "Throttling", "ThrottlingException", "SlowDown", "RequestLimitExceeded",
-    "TooManyRequestsException", "ServiceUnavailable", "InternalError", "RequestTimeout",
-})
+_TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "SlowDown",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ServiceUnavailable",
+        "InternalError",
+        "RequestTimeout",
+    }
+)
 
 
 def is_transient(exc: BaseException) -> bool:

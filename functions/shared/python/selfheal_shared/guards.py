@@ -53,10 +53,15 @@ def set_switch(name: str, *, enabled: bool, reason: str, actor: str) -> None:
     """Turn the global kill switch or dry-run flag on or off."""
     if name not in (KILL_SWITCH, DRY_RUN):
         raise ValueError(f"unknown switch {name!r}")
-    _put({
-        "pk": {"S": name}, "enabled": {"BOOL": enabled}, "reason": {"S": reason},
-        "actor": {"S": actor}, "at": {"S": clock.now().isoformat()},
-    })
+    _put(
+        {
+            "pk": {"S": name},
+            "enabled": {"BOOL": enabled},
+            "reason": {"S": reason},
+            "actor": {"S": actor},
+            "at": {"S": clock.now().isoformat()},
+        }
+    )
 
 
 def set_maintenance(scope: str, *, starts: datetime, ends: datetime, reason: str) -> None:
@@ -64,18 +69,24 @@ def set_maintenance(scope: str, *, starts: datetime, ends: datetime, reason: str
         raise ValueError("maintenance scope must name a resource or be 'global'")
     if ends <= starts:
         raise ValueError("maintenance window ends before it starts")
-    _put({
-        "pk": {"S": f"maintenance#{scope}"}, "startsAt": {"S": starts.isoformat()},
-        "endsAt": {"S": ends.isoformat()}, "reason": {"S": reason},
-        "ttl": {"N": str(int(ends.timestamp()) + 86400)},
-    })
+    _put(
+        {
+            "pk": {"S": f"maintenance#{scope}"},
+            "startsAt": {"S": starts.isoformat()},
+            "endsAt": {"S": ends.isoformat()},
+            "reason": {"S": reason},
+            "ttl": {"N": str(int(ends.timestamp()) + 86400)},
+        }
+    )
 
 
 def mark_bad_version(function_name: str, version: str) -> None:
     """Remember a version we rolled away from, so no later rollback returns to it."""
     client("dynamodb").update_item(
-        TableName=settings().guard_table, Key={"pk": {"S": f"known-bad#{function_name}"}},
-        UpdateExpression="ADD versions :v", ExpressionAttributeValues={":v": {"SS": [version]}},
+        TableName=settings().guard_table,
+        Key={"pk": {"S": f"known-bad#{function_name}"}},
+        UpdateExpression="ADD versions :v",
+        ExpressionAttributeValues={":v": {"SS": [version]}},
     )
 
 
@@ -100,7 +111,11 @@ def _in_maintenance(resource: str, now: datetime) -> dict[str, Any] | None:
 
 
 def _claim_cooldown(
-    automation: str, resource: str, incident_id: str, execution_id: str, minutes: int,
+    automation: str,
+    resource: str,
+    incident_id: str,
+    execution_id: str,
+    minutes: int,
     now: datetime,
 ) -> dict[str, Any] | None:
     """Claim the cooldown; return the holder's record when another execution holds it."""
@@ -115,9 +130,12 @@ def _claim_cooldown(
                 "expiresAt": {"N": str(int(expires.timestamp()))},
                 "ttl": {"N": str(int(expires.timestamp()))},
             },
-            ConditionExpression="attribute_not_exists(pk) OR expiresAt <= :now OR executionId = :me",
+            ConditionExpression=(
+                "attribute_not_exists(pk) OR expiresAt <= :now OR executionId = :me"
+            ),
             ExpressionAttributeValues={
-                ":now": {"N": str(int(now.timestamp()))}, ":me": {"S": execution_id},
+                ":now": {"N": str(int(now.timestamp()))},
+                ":me": {"S": execution_id},
             },
         )
         return None
@@ -143,7 +161,8 @@ def evaluate(
         return GuardDecision(False, "kill_switch", f"kill switch on: {kill.get('reason', '')}")
     if window := _in_maintenance(resource, now):
         return GuardDecision(
-            False, "maintenance_window",
+            False,
+            "maintenance_window",
             f"maintenance window until {window['endsAt']}: {window.get('reason', '')}",
         )
     if dry_run_requested or settings().dry_run or _switch_on(DRY_RUN):
@@ -151,12 +170,15 @@ def evaluate(
     holder = _claim_cooldown(automation, resource, incident_id, execution_id, cooldown_minutes, now)
     if holder is not None and holder.get("incidentId") == incident_id:
         return GuardDecision(
-            False, "duplicate",
-            f"duplicate event: incident {incident_id} is already handled by {holder.get('executionId')}",
+            False,
+            "duplicate",
+            f"duplicate event: incident {incident_id} is already handled by "
+            f"{holder.get('executionId')}",
         )
     if holder is not None:
         return GuardDecision(
-            False, "cooldown",
+            False,
+            "cooldown",
             f"{automation} already acted on {resource} in the last {cooldown_minutes} min "
             f"(incident {holder.get('incidentId')})",
         )

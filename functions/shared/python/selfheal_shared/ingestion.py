@@ -58,7 +58,9 @@ class Decision(BaseModel):
 
 def incident_from_alarm(alarm: AlarmStateChangeEvent, execution_id: str) -> FreezeIncident:
     scope = alarm.metric_dimensions().get(SCOPE_DIMENSION, "")
-    basis = f"{alarm.account}|{alarm.region}|{alarm.detail.alarmName}|{alarm.detail.state.timestamp}"
+    basis = (
+        f"{alarm.account}|{alarm.region}|{alarm.detail.alarmName}|{alarm.detail.state.timestamp}"
+    )
     return FreezeIncident(
         incidentId=f"{AUTOMATION}-{hashlib.sha256(basis.encode()).hexdigest()[:16]}",
         executionId=execution_id,
@@ -72,8 +74,11 @@ def incident_from_alarm(alarm: AlarmStateChangeEvent, execution_id: str) -> Free
 def incident_from_manual(request: ManualFreeze, execution_id: str) -> FreezeIncident:
     name = execution_id.rsplit(":", 1)[-1]
     return FreezeIncident(
-        incidentId=f"{AUTOMATION}-{request.scope}-{name}", executionId=execution_id,
-        scope=request.scope, reason=request.reason, requestedBy=request.requestedBy,
+        incidentId=f"{AUTOMATION}-{request.scope}-{name}",
+        executionId=execution_id,
+        scope=request.scope,
+        reason=request.reason,
+        requestedBy=request.requestedBy,
         trigger="manual",
     )
 
@@ -96,8 +101,12 @@ def daily_counts(keys: list[str]) -> dict[str, dict[date, int]]:
 
 
 def integrity_report(
-    counts: dict[str, dict[date, int]], today: date, *, history_days: int = 7,
-    low: float = 0.5, high: float = 2.0,
+    counts: dict[str, dict[date, int]],
+    today: date,
+    *,
+    history_days: int = 7,
+    low: float = 0.5,
+    high: float = 2.0,
 ) -> dict[str, Any]:
     """Records of the last day per source against the mean of the days before.
 
@@ -114,9 +123,18 @@ def integrity_report(
         suspicious = bool(baseline) and (ratio is not None and not (low <= ratio <= high))
         if not baseline and current:
             suspicious = False  # a new source: nothing to compare with
-        sources.append({
-            "source": source, "last24h": current, "baseline": round(baseline, 2),
-            "ratio": None if ratio is None else round(ratio, 3), "suspicious": suspicious,
-        })
-    return {"day": today.isoformat(), "historyDays": history_days, "sources": sources,
-            "suspicious": [s["source"] for s in sources if s["suspicious"]]}
+        sources.append(
+            {
+                "source": source,
+                "last24h": current,
+                "baseline": round(baseline, 2),
+                "ratio": None if ratio is None else round(ratio, 3),
+                "suspicious": suspicious,
+            }
+        )
+    return {
+        "day": today.isoformat(),
+        "historyDays": history_days,
+        "sources": sources,
+        "suspicious": [s["source"] for s in sources if s["suspicious"]],
+    }

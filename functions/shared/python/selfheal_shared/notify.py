@@ -24,7 +24,11 @@ def publish(level: str, *, subject: str, message: dict[str, Any]) -> str:
     resp = client("sns").publish(
         TopicArn=settings().topic(level),
         Subject=subject[:99],
-        Message=json.dumps({"at": clock.now().isoformat(), "seq": clock.sequence(), **message}, sort_keys=True, default=str),
+        Message=json.dumps(
+            {"at": clock.now().isoformat(), "seq": clock.sequence(), **message},
+            sort_keys=True,
+            default=str,
+        ),
         MessageAttributes={"level": {"DataType": "String", "StringValue": level}},
     )
     return str(resp["MessageId"])

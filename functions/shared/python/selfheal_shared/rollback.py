@@ -22,7 +22,9 @@ ACTIVE_CODEDEPLOY = ("Created", "Queued", "InProgress", "Ready")
 
 def incident_id(alarm: AlarmStateChangeEvent) -> str:
     """Same alarm transition → same id, however many times EventBridge delivers it."""
-    basis = f"{alarm.account}|{alarm.region}|{alarm.detail.alarmName}|{alarm.detail.state.timestamp}"
+    basis = (
+        f"{alarm.account}|{alarm.region}|{alarm.detail.alarmName}|{alarm.detail.state.timestamp}"
+    )
     digest = hashlib.sha256(basis.encode()).hexdigest()[:16]
     return f"{AUTOMATION}-{digest}"
 
@@ -64,11 +66,18 @@ def previous_version(
 
 
 def alias_deployment(
-    *, current: str, versions: list[str], published_at: datetime, now: datetime, recent_hours: int,
+    *,
+    current: str,
+    versions: list[str],
+    published_at: datetime,
+    now: datetime,
+    recent_hours: int,
     known_bad: frozenset[str] = frozenset(),
 ) -> Deployment:
     if current == "$LATEST":
-        return Deployment(kind="none", reason="alias points at $LATEST; nothing published to return to")
+        return Deployment(
+            kind="none", reason="alias points at $LATEST; nothing published to return to"
+        )
     previous = previous_version(versions, current, known_bad)
     if previous is None:
         skipped = f" (skipping known-bad {', '.join(sorted(known_bad))})" if known_bad else ""
@@ -83,7 +92,9 @@ def alias_deployment(
             f"not a recent deployment (window {recent_hours} h)",
         )
     return Deployment(
-        kind="alias", fromVersion=current, toVersion=previous,
+        kind="alias",
+        fromVersion=current,
+        toVersion=previous,
         reason=f"alias moved to version {current} {int(age.total_seconds() // 60)} min ago",
     )
 
@@ -96,7 +107,9 @@ def feature_flags(tags: dict[str, str]) -> FeatureFlags | None:
         return None
     parts = location.split("/")
     if len(parts) != 3 or not all(parts):
-        raise InputInvalid(f"tag {TAG_APPCONFIG}: expected 'application/environment/profile', got {location!r}")
+        raise InputInvalid(
+            f"tag {TAG_APPCONFIG}: expected 'application/environment/profile', got {location!r}"
+        )
     return FeatureFlags(application=parts[0], environment=parts[1], profile=parts[2], flags=names)
 
 
