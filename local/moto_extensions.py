@@ -46,6 +46,15 @@ class Extensions:
                 self._list_hosted_versions,
             ),
             (
+                "GET",
+                re.compile(
+                    host.format(svc="appconfig")
+                    + r"/applications/([^/]+)/environments/([^/]+)/deployments$"
+                ),
+                None,
+                self._list_deployments,
+            ),
+            (
                 "POST",
                 re.compile(
                     host.format(svc="appconfig")
@@ -74,6 +83,14 @@ class Extensions:
                 "ContentType": v.content_type,
             }
             for v in sorted(profile.config_versions.values(), key=lambda v: -v.version)
+        ]
+        return 200, {}, json.dumps({"Items": items})
+
+    def _list_deployments(self, match: re.Match[str], body: dict[str, Any]) -> Response:
+        items = [
+            d
+            for d in reversed(self.appconfig_deployments)
+            if d["ApplicationId"] == match.group(1) and d["EnvironmentId"] == match.group(2)
         ]
         return 200, {}, json.dumps({"Items": items})
 

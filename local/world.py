@@ -253,6 +253,13 @@ class World:
             Content=json.dumps(document).encode(),
             ContentType="application/json",
         )
+        client.start_deployment(
+            ApplicationId=app_id,
+            EnvironmentId=ac.environment,
+            DeploymentStrategyId="AppConfig.AllAtOnce",
+            ConfigurationProfileId=profile_id,
+            ConfigurationVersion="1",
+        )
         self.appconfig_ids[function] = {
             "application": app_id,
             "profile": profile_id,

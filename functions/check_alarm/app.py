@@ -7,8 +7,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 from selfheal_shared.clients import client
 from selfheal_shared.errors import InputInvalid
+from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
-from selfheal_shared.observability import logger, tracer
 
 
 class CheckRequest(BaseModel):
@@ -17,8 +17,7 @@ class CheckRequest(BaseModel):
     maxAttempts: int = Field(ge=1, le=60)
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+@remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     req = parse(CheckRequest, event, "alarm check")
     alarms = client("cloudwatch").describe_alarms(AlarmNames=[req.alarmName])["MetricAlarms"]

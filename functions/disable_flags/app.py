@@ -9,14 +9,35 @@ from botocore.exceptions import ClientError
 from selfheal_shared import audit, rollback
 from selfheal_shared.clients import client
 from selfheal_shared.errors import ConcurrentChange
+from selfheal_shared.handler import remediator
 from selfheal_shared.models import Incident, parse
-from selfheal_shared.observability import logger, tracer
+from selfheal_shared.observability import logger
 
 ACTOR = "disable_flags"
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+def _deployed_version(ac: Any, application: str, environment: str, profile: str) -> int | None:
+    """The configuration version of the newest deployment of this profile, if any."""
+    items = ac.list_deployments(ApplicationId=application, EnvironmentId=environment)["Items"]
+    mine = [
+        d
+        for d in items
+        if d.get("ConfigurationProfileId") == profile
+        and d.get("State") in ("COMPLETE", "DEPLOYING", "BAKING")
+    ]
+    if not mine:
+        return None
+    return int(max(mine, key=lambda d: d["DeploymentNumber"])["ConfigurationVersion"])
+
+
+def _document(ac: Any, application: str, profile: str, version: int) -> dict[str, Any]:
+    resp = ac.get_hosted_configuration_version(
+        ApplicationId=application, ConfigurationProfileId=profile, VersionNumber=version
+    )
+    return dict(json.loads(resp["Content"].read()))
+
+
+@remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     incident = parse(Incident, event, "incident")
     logger.set_correlation_id(incident.incidentId)
@@ -24,37 +45,48 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if ff is None:
         return {"action": "disable_flags", "changed": [], "result": "no flags implicated"}
     ac = client("appconfig")
-    versions = ac.list_hosted_configuration_versions(
+    deployed = _deployed_version(ac, ff.application, ff.environment, ff.profile)
+    saved = ac.list_hosted_configuration_versions(
         ApplicationId=ff.application, ConfigurationProfileId=ff.profile
     )["Items"]
-    if not versions:
+    if not saved:
         return {"action": "disable_flags", "changed": [], "result": "profile has no configuration"}
-    latest = max(int(v["VersionNumber"]) for v in versions)
-    current = ac.get_hosted_configuration_version(
-        ApplicationId=ff.application, ConfigurationProfileId=ff.profile, VersionNumber=latest
-    )
-    document = json.loads(current["Content"].read())
-    updated, changed = rollback.disable_flags(document, ff.flags)
-    if not changed:
+    latest = max(int(v["VersionNumber"]) for v in saved)
+    # What production runs is the deployed version; the newest saved one may never have
+    # been deployed (an earlier attempt that failed between saving and deploying).
+    live_doc = _document(ac, ff.application, ff.profile, deployed or latest)
+    _, live_changed = rollback.disable_flags(json.loads(json.dumps(live_doc)), ff.flags)
+    if not live_changed:
         return {
             "action": "disable_flags",
             "changed": [],
-            "result": f"flags {ff.flags} already off or unknown",
+            "result": f"flags {ff.flags} already off or unknown in the deployed configuration",
         }
-    try:
-        created = ac.create_hosted_configuration_version(
-            ApplicationId=ff.application,
-            ConfigurationProfileId=ff.profile,
-            Content=json.dumps(updated).encode(),
-            ContentType="application/json",
-            LatestVersionNumber=latest,
-            Description=f"selfheal {incident.incidentId}: disable {' '.join(changed)}",
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("ConflictException", "PreconditionFailedException"):
-            raise ConcurrentChange(f"flags of {ff.profile} changed while we edited them") from exc
-        raise
-    new_version = str(created["VersionNumber"])
+    updated, changed = rollback.disable_flags(
+        _document(ac, ff.application, ff.profile, latest), ff.flags
+    )
+    if changed:
+        try:
+            created = ac.create_hosted_configuration_version(
+                ApplicationId=ff.application,
+                ConfigurationProfileId=ff.profile,
+                Content=json.dumps(updated).encode(),
+                ContentType="application/json",
+                LatestVersionNumber=latest,
+                Description=f"selfheal {incident.incidentId}: disable {' '.join(changed)}",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in (
+                "ConflictException",
+                "PreconditionFailedException",
+            ):
+                raise ConcurrentChange(
+                    f"flags of {ff.profile} changed while we edited them"
+                ) from exc
+            raise
+        new_version = str(created["VersionNumber"])
+    else:
+        new_version, changed = str(latest), live_changed  # saved earlier, never deployed
     ac.start_deployment(
         ApplicationId=ff.application,
         EnvironmentId=ff.environment,
@@ -72,7 +104,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         result=f"disabled {', '.join(changed)} (configuration version {new_version})",
         inverse={
             "api": "appconfig:StartDeployment",
-            "ConfigurationVersion": str(latest),
+            "ConfigurationVersion": str(deployed or latest),
             "ApplicationId": ff.application,
             "EnvironmentId": ff.environment,
             "ConfigurationProfileId": ff.profile,

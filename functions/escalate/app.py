@@ -12,8 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from selfheal_shared import audit, notify
+from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
-from selfheal_shared.observability import count, logger, tracer
+from selfheal_shared.observability import count, logger
 from selfheal_shared.outcomes import Outcome
 
 
@@ -37,8 +38,7 @@ def describe_error(error: dict[str, Any] | None) -> str:
     return f"{name}: {cause}" if cause else name
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+@remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     req = parse(EscalateRequest, event, "escalation")
     incident = req.state.get("incident") if isinstance(req.state.get("incident"), dict) else None

@@ -8,13 +8,13 @@ from botocore.exceptions import ClientError
 from selfheal_shared import audit, clock, ingestion
 from selfheal_shared.clients import client
 from selfheal_shared.config import settings
+from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
-from selfheal_shared.observability import logger, tracer
+from selfheal_shared.observability import logger
 from selfheal_shared.outcomes import Outcome
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+@remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     incident = parse(ingestion.FreezeIncident, event, "freeze incident")
     logger.set_correlation_id(incident.incidentId)

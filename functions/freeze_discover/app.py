@@ -7,8 +7,9 @@ from typing import Any
 from selfheal_shared import ingestion
 from selfheal_shared.clients import client
 from selfheal_shared.errors import NothingFound
+from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
-from selfheal_shared.observability import logger, tracer
+from selfheal_shared.observability import logger
 
 
 def _tagged(tags: dict[str, str], scope: str) -> bool:
@@ -89,8 +90,7 @@ def _buckets(scope: str) -> dict[str, str]:
     return found
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+@remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     incident = parse(ingestion.FreezeIncident, event, "freeze incident")
     logger.set_correlation_id(incident.incidentId)

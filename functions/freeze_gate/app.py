@@ -6,8 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from selfheal_shared import approvals, ingestion, notify
+from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
-from selfheal_shared.observability import logger, tracer
+from selfheal_shared.observability import logger
 
 
 class GateRequest(BaseModel):
@@ -16,8 +17,7 @@ class GateRequest(BaseModel):
     manifest: dict[str, Any]
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+@remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     req = parse(GateRequest, event, "gate request")
     inc = req.incident

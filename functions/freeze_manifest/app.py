@@ -9,8 +9,9 @@ from pydantic import BaseModel
 from selfheal_shared import audit, clock, ingestion
 from selfheal_shared.clients import client
 from selfheal_shared.config import settings
+from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
-from selfheal_shared.observability import logger, tracer
+from selfheal_shared.observability import logger
 
 
 class ManifestRequest(BaseModel):
@@ -21,8 +22,7 @@ class ManifestRequest(BaseModel):
     integrity: dict[str, Any]
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+@remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     req = parse(ManifestRequest, event, "freeze manifest")
     inc = req.incident

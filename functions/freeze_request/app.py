@@ -6,8 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from selfheal_shared import ingestion
+from selfheal_shared.handler import remediator
 from selfheal_shared.models import AlarmStateChangeEvent, parse
-from selfheal_shared.observability import logger, tracer
+from selfheal_shared.observability import logger
 
 
 class FreezeStart(BaseModel):
@@ -15,8 +16,7 @@ class FreezeStart(BaseModel):
     executionId: str = Field(min_length=1)
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+@remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     start = parse(FreezeStart, event, "freeze start")
     raw = start.input

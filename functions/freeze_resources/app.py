@@ -9,8 +9,9 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from selfheal_shared import audit, ingestion
 from selfheal_shared.clients import client
+from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
-from selfheal_shared.observability import logger, tracer
+from selfheal_shared.observability import logger
 
 ACTOR = "freeze_resources"
 
@@ -71,8 +72,7 @@ _INVERSE = {
 }
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+@remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     req = parse(FreezeKind, event, "freeze step")
     logger.set_correlation_id(req.incident.incidentId)

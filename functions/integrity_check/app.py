@@ -9,8 +9,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 from selfheal_shared import audit, clock, ingestion
 from selfheal_shared.clients import client
+from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
-from selfheal_shared.observability import logger, tracer
+from selfheal_shared.observability import logger
 
 HISTORY_DAYS = 7
 
@@ -20,8 +21,7 @@ class IntegrityRequest(BaseModel):
     processedBucket: str = Field(min_length=3)
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+@remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     req = parse(IntegrityRequest, event, "integrity check")
     logger.set_correlation_id(req.incident.incidentId)

@@ -6,8 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from selfheal_shared import audit, notify
+from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
-from selfheal_shared.observability import count, logger, tracer
+from selfheal_shared.observability import count, logger
 from selfheal_shared.outcomes import Outcome
 
 
@@ -24,8 +25,7 @@ class NotifyRequest(BaseModel):
     levels: list[str] | None = None
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+@remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     req = parse(NotifyRequest, event, "notification")
     logger.set_correlation_id(req.incidentId)

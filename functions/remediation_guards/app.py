@@ -6,8 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from selfheal_shared import audit, guards
+from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
-from selfheal_shared.observability import logger, tracer
+from selfheal_shared.observability import logger
 from selfheal_shared.outcomes import Outcome
 
 
@@ -21,8 +22,7 @@ class GuardRequest(BaseModel):
     plan: dict[str, Any] = Field(default_factory=dict)
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+@remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     req = parse(GuardRequest, event, "guard request")
     logger.set_correlation_id(req.incidentId)

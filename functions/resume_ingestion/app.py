@@ -11,8 +11,9 @@ from selfheal_shared import audit, ingestion
 from selfheal_shared.clients import client
 from selfheal_shared.config import settings
 from selfheal_shared.errors import ActionFailed, InputInvalid
+from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
-from selfheal_shared.observability import logger, tracer
+from selfheal_shared.observability import logger
 
 
 class ResumeRequest(BaseModel):
@@ -27,8 +28,7 @@ def _manifest(incident_id: str) -> dict[str, Any]:
     return dict(records[-1]["details"])
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+@remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     req = parse(ResumeRequest, event, "resume request")
     inc = req.incident

@@ -14,8 +14,9 @@ from aws_lambda_powertools.utilities.idempotency import (
 from selfheal_shared import audit, guards
 from selfheal_shared.clients import client
 from selfheal_shared.errors import ConcurrentChange, InputInvalid
+from selfheal_shared.handler import remediator
 from selfheal_shared.models import Incident, parse
-from selfheal_shared.observability import logger, tracer
+from selfheal_shared.observability import logger
 
 ACTOR = "rollback_deployment"
 _persistence = DynamoDBPersistenceLayer(
@@ -31,6 +32,15 @@ def _roll_alias(incident: Incident) -> dict[str, Any]:
     lam = client("lambda")
     live = lam.get_alias(FunctionName=incident.functionName, Name=incident.alias)["FunctionVersion"]
     if live == dep.toVersion:
+        actions = {r["action"] for r in audit.history(incident.incidentId)}
+        if "rollback_alias_intent" in actions and "rollback_alias" not in actions:
+            # Our earlier attempt moved the alias but died before its audit record.
+            _record_rollback(incident)
+            return {
+                "action": "rollback_alias",
+                "changed": True,
+                "result": f"alias {incident.alias}: {dep.fromVersion} -> {dep.toVersion}",
+            }
         return {
             "action": "rollback_alias",
             "changed": False,
@@ -41,9 +51,27 @@ def _roll_alias(incident: Incident) -> dict[str, Any]:
             f"alias {incident.functionName}:{incident.alias} moved to {live} after the alarm "
             f"(expected {dep.fromVersion}); refusing to overwrite someone else's change"
         )
+    audit.record(
+        incident_id=incident.incidentId,
+        execution=incident.executionId,
+        action="rollback_alias_intent",
+        actor=ACTOR,
+        why="written before acting, so a crash between act and record is never silent",
+        result=f"moving alias {incident.alias}: {dep.fromVersion} -> {dep.toVersion}",
+    )
     lam.update_alias(
         FunctionName=incident.functionName, Name=incident.alias, FunctionVersion=str(dep.toVersion)
     )
+    _record_rollback(incident)
+    return {
+        "action": "rollback_alias",
+        "changed": True,
+        "result": f"alias {incident.alias}: {dep.fromVersion} -> {dep.toVersion}",
+    }
+
+
+def _record_rollback(incident: Incident) -> None:
+    dep = incident.deployment
     guards.mark_bad_version(incident.functionName, str(dep.fromVersion))
     audit.record(
         incident_id=incident.incidentId,
@@ -59,11 +87,6 @@ def _roll_alias(incident: Incident) -> dict[str, Any]:
             "FunctionVersion": dep.fromVersion,
         },
     )
-    return {
-        "action": "rollback_alias",
-        "changed": True,
-        "result": f"alias {incident.alias}: {dep.fromVersion} -> {dep.toVersion}",
-    }
 
 
 def _stop_codedeploy(incident: Incident) -> dict[str, Any]:
@@ -108,8 +131,7 @@ def roll_back(incident: dict[str, Any]) -> dict[str, Any]:
     raise InputInvalid("deployment.kind: 'none' has nothing to roll back")
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+@remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.set_correlation_id(event.get("incidentId"))
     _config.register_lambda_context(context)

@@ -9,8 +9,9 @@ from selfheal_shared import clock, guards, rollback
 from selfheal_shared.clients import client
 from selfheal_shared.config import settings
 from selfheal_shared.errors import InputInvalid
+from selfheal_shared.handler import remediator
 from selfheal_shared.models import AlarmStateChangeEvent, Deployment, Incident, parse
-from selfheal_shared.observability import logger, tracer
+from selfheal_shared.observability import logger
 
 
 class ResolveRequest(BaseModel):
@@ -62,8 +63,7 @@ def _find_deployment(function_name: str, alias: str, tags: dict[str, str]) -> De
     )
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+@remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = parse(ResolveRequest, event, "resolve request")
     alarm = parse(AlarmStateChangeEvent, request.event, "CloudWatch alarm event")

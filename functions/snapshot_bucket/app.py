@@ -13,8 +13,9 @@ from pydantic import BaseModel, Field
 from selfheal_shared import audit, clock, ingestion
 from selfheal_shared.clients import client
 from selfheal_shared.errors import Transient, is_transient
+from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
-from selfheal_shared.observability import logger, tracer
+from selfheal_shared.observability import logger
 
 PAGE = 200
 
@@ -28,8 +29,7 @@ class SnapshotRequest(BaseModel):
     copied: int = 0
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+@remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     req = parse(SnapshotRequest, event, "snapshot request")
     logger.set_correlation_id(req.incident.incidentId)

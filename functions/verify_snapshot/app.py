@@ -9,8 +9,9 @@ from pydantic import BaseModel, Field
 from selfheal_shared import audit, ingestion
 from selfheal_shared.clients import client
 from selfheal_shared.errors import ActionFailed
+from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
-from selfheal_shared.observability import logger, tracer
+from selfheal_shared.observability import logger
 
 
 class VerifyRequest(BaseModel):
@@ -30,8 +31,7 @@ def _listing(bucket: str, prefix: str = "") -> dict[str, tuple[int, str]]:
     return out
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+@remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     req = parse(VerifyRequest, event, "snapshot verification")
     logger.set_correlation_id(req.incident.incidentId)

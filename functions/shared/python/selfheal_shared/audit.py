@@ -7,9 +7,8 @@ remediators' IAM roles are granted PutItem only (no Update/Delete).
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
-
-from botocore.exceptions import ClientError
 
 from . import clock
 from .clients import client
@@ -31,7 +30,8 @@ def record(
     """Write one record; the conditional put means an existing record is never replaced."""
     at = clock.now().isoformat(timespec="microseconds")
     # The counter keeps records of one instant in the order they were written.
-    seq = f"{at}#{clock.sequence():08d}#{action}"
+    # Time, then process order, then a random part: two writers never share a key.
+    seq = f"{at}#{clock.sequence():08d}#{action}#{uuid.uuid4().hex[:8]}"
     item: dict[str, Any] = {
         "incidentId": {"S": incident_id},
         "seq": {"S": seq},
@@ -46,15 +46,13 @@ def record(
     }
     if outcome is not None:
         item["outcome"] = {"S": outcome}
-    try:
-        client("dynamodb").put_item(
-            TableName=settings().audit_table,
-            Item=item,
-            ConditionExpression="attribute_not_exists(incidentId) AND attribute_not_exists(seq)",
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
+    # The condition can only fail if a record already has this key: then we must not
+    # replace it, and the error surfaces (never a silent loss).
+    client("dynamodb").put_item(
+        TableName=settings().audit_table,
+        Item=item,
+        ConditionExpression="attribute_not_exists(incidentId) AND attribute_not_exists(seq)",
+    )
     return {k: next(iter(v.values())) for k, v in item.items()}
 
 

@@ -84,7 +84,7 @@ def alias_deployment(
         return Deployment(
             kind="none", reason=f"version {current} has no earlier published version{skipped}"
         )
-    age = now - published_at
+    age = max(now - published_at, timedelta(0))  # clock skew never makes it negative
     if age > timedelta(hours=recent_hours):
         return Deployment(
             kind="none",
