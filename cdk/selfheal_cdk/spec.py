@@ -113,8 +113,12 @@ class Spec:
                 elif kind == "Table" and name not in TABLES:
                     out.append(f"workflow {wf.name}: unknown table {name!r}")
         for fn in self.functions.values():
-            out += [f"function {fn.name}: unknown table {t!r}" for t in fn.tables if t not in TABLES]
-            out += [f"function {fn.name}: unknown topic {t!r}" for t in fn.topics if t not in TOPICS]
+            out += [
+                f"function {fn.name}: unknown table {t!r}" for t in fn.tables if t not in TABLES
+            ]
+            out += [
+                f"function {fn.name}: unknown topic {t!r}" for t in fn.topics if t not in TOPICS
+            ]
         return out
 
     def bindings(self, *, function_arn, topic_arn, table_name) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -177,7 +181,9 @@ def _load_workflow(path: Path) -> WorkflowSpec:
     text = path.read_text()
     name = path.name.removesuffix(".asl.json")
     return WorkflowSpec(
-        name=name, path=path, definition_text=text,
+        name=name,
+        path=path,
+        definition_text=text,
         placeholders=frozenset(PLACEHOLDER.findall(text)),
     )
 

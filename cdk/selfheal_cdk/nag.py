@@ -1,0 +1,61 @@
+"""cdk-nag (v3) helpers: acknowledgements that name the exact finding they accept and say why.
+
+cdk-nag 3 is a CDK policy-validation plugin: findings fail the synth (errors) or land in
+`validation-report.json` (warnings), and are accepted with `Validations.of(c).acknowledge`
+on the construct or an ancestor. IAM5 findings are acknowledged one by one
+(`AwsSolutions-IAM5[Resource::...]`), so an accepted wildcard never hides a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aws_cdk import Acknowledgment, Validations
+from cdk_nag import AwsSolutionsChecks
+from constructs import IConstruct
+
+IAM5 = "AwsSolutions-IAM5"
+
+#: X-Ray has no resource-level permissions: AWS requires `Resource: *` for these actions.
+XRAY_REASON = (
+    "X-Ray PutTraceSegments/PutTelemetryRecords and sampling reads do not support "
+    "resource-level permissions; AWS requires Resource '*'."
+)
+LOG_DELIVERY_REASON = (
+    "Step Functions vended-log delivery (logs:CreateLogDelivery, PutResourcePolicy, ...) only "
+    "accepts Resource '*'; the destination itself is the state machine's own log group."
+)
+KMS_REASON = (
+    "CDK's SNS publish grant on an encrypted topic: kms:GenerateDataKey* covers the data-key "
+    "variants SNS asks for, and the resource is the one topic key, not any key."
+)
+
+
+def nag_resource(resource: str) -> str:
+    """How IAM5 spells a `Fn::Sub` resource in a finding: `${X}` becomes `<X>`."""
+    return "Resource::" + resource.replace("${", "<").replace("}", ">")
+
+
+def acknowledge_iam5(construct: IConstruct, findings: Iterable[tuple[str, str]]) -> None:
+    """Accept each `(finding, reason)` IAM5 finding on `construct` and everything under it;
+    a finding with several causes (X-Ray and a declared `*` read) keeps every reason."""
+    reasons: dict[str, list[str]] = {}
+    for finding, reason in findings:
+        if reason not in reasons.setdefault(finding, []):
+            reasons[finding].append(reason)
+    for finding, why in reasons.items():
+        Validations.of(construct).acknowledge(
+            Acknowledgment(id=f"{IAM5}[{finding}]", reason=" | ".join(why))
+        )
+
+
+def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
+    """Accept one whole (non-granular) rule on `construct` and everything under it."""
+    Validations.of(construct).acknowledge(Acknowledgment(id=rule, reason=reason))
+
+
+def add_checks(scope: IConstruct) -> None:
+    """Run the AWS Solutions pack on every stack under `scope` at synth time."""
+    Validations.of(scope).add_plugins(
+        AwsSolutionsChecks(scope, verbose=True, write_suppressions_to_cloud_formation=True)
+    )

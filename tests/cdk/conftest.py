@@ -1,0 +1,30 @@
+"""Synthesize the CDK app once per session; every CDK test reads that one cloud assembly."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from aws_cdk.assertions import Template
+from cdk_synth import Synth
+from selfheal_cdk.stack import STACK_ID, SelfhealStack, build_app
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    # Explicit default, so the tests pin the safe choice whatever cdk.json says later.
+    app = build_app(context={"selfheal:dryRun": "true"}, outdir=outdir)
+    stack = app.node.find_child(STACK_ID)
+    assert isinstance(stack, SelfhealStack)
+    assembly = app.synth()
+    template = assembly.get_stack_artifact(stack.artifact_id).template
+    yield Synth(
+        spec=stack.spec,
+        stack=stack,
+        template=template,
+        assertions=Template.from_json(template),
+        outdir=outdir,
+        validation_report=json.loads((outdir / "validation-report.json").read_text()),
+    )
