@@ -1,10 +1,17 @@
 """A virtual clock for moto's Step Functions interpreter.
 
-moto really sleeps in Wait states and between retries. The runtime replaces those
-two sleeps so that a wait advances virtual time (and lets the simulated world
-react) instead of wall time, which lets a 60-minute ladder run in seconds with the
-deployed ASL unchanged. `scale` > 0 also sleeps that fraction of the real wait,
-for a demo that should feel like time passes.
+moto really sleeps in Wait states and between retries, and times tasks out in real
+time. The runtime replaces those sleeps so that time is virtual: a 60-minute ladder
+runs in seconds with the deployed ASL unchanged.
+
+Two ways to move time:
+- immediate (default): a Wait state advances the clock by its own duration. Simple and
+  exact for one workflow at a time.
+- scheduler: a Wait state sleeps until virtual time reaches its deadline, and a driver
+  thread jumps the clock to the earliest deadline once every running execution is
+  asleep (in a Wait, or parked on a callback) and nothing has happened for a short
+  real-time settle. Many concurrent workflows (an edge storm) then share one timeline,
+  and real MQTT round trips get to finish before time jumps.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
+from typing import Any
 from unittest import mock
 
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
@@ -23,6 +31,7 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_funct
     WaitFunction,
 )
 from moto.stepfunctions.parser.asl.eval.callback import callback
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from selfheal_shared import clock as shared_clock
 
 #: Task timeouts shorter than this measure real work (a Lambda running) and stay in
@@ -32,12 +41,14 @@ VIRTUAL_TIMEOUT_FROM_SECONDS = 300
 
 class _VirtualEvent(threading.Event):
     """An Event whose long timed waits end by virtual time, so a 24 h approval gate
-    can time out in a test without waiting a day."""
+    can time out in a test without waiting a day. `parks` marks a callback wait (the
+    execution is idle), as opposed to a task's own timeout (it is working)."""
 
-    def __init__(self, clock: VirtualClock) -> None:
+    def __init__(self, clock: VirtualClock, *, parks: bool) -> None:
         super().__init__()
         self._clock = clock
         self._wake = threading.Event()
+        self.parks = parks
 
     def set(self) -> None:
         super().set()
@@ -50,7 +61,7 @@ class _VirtualEvent(threading.Event):
         if timeout is None or timeout < VIRTUAL_TIMEOUT_FROM_SECONDS:
             return super().wait(timeout)
         deadline = self._clock.now() + timedelta(seconds=timeout)
-        self._clock.waiters.add(self)
+        self._clock.park(self)
         try:
             while True:
                 if self.is_set():
@@ -60,48 +71,157 @@ class _VirtualEvent(threading.Event):
                 self._wake.wait(1.0)  # woken by set() or by the clock moving
                 self._wake.clear()
         finally:
-            self._clock.waiters.discard(self)
+            self._clock.unpark(self)
 
 
 class VirtualClock:
-    def __init__(self, start: datetime | None = None, scale: float = 0.0) -> None:
+    def __init__(
+        self,
+        start: datetime | None = None,
+        scale: float = 0.0,
+        *,
+        scheduler: bool = False,
+        settle_seconds: float = 0.15,
+    ) -> None:
         self._now = start or datetime.now(UTC)
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
         self.scale = scale
+        self.scheduler = scheduler
+        self.settle_seconds = settle_seconds
         self.listeners: list[Callable[[datetime], None]] = []
         self.waiters: set[_VirtualEvent] = set()
+        self._sleeping: list[datetime] = []
+        self.active_executions = 0
+        self._last_change = time.monotonic()
 
     def now(self) -> datetime:
-        with self._lock:
+        with self._cond:
             return self._now
 
     def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._now += timedelta(seconds=seconds)
-            now = self._now
+        self.advance_to(self.now() + timedelta(seconds=seconds))
+
+    def advance_to(self, when: datetime) -> None:
+        with self._cond:
+            if when <= self._now:
+                return
+            seconds = (when - self._now).total_seconds()
+            self._now = when
+            self._cond.notify_all()
         if self.scale > 0:
             time.sleep(seconds * self.scale)
         for waiter in list(self.waiters):
             waiter.wake()
         for listener in list(self.listeners):
-            listener(now)
+            listener(when)
+
+    # -- scheduler mode ---------------------------------------------------------------
+
+    def sleep(self, seconds: float) -> None:
+        """A Wait state in scheduler mode: block until virtual time reaches the deadline."""
+        with self._cond:
+            deadline = self._now + timedelta(seconds=seconds)
+            self._sleeping.append(deadline)
+            self._touch()
+            try:
+                while self._now < deadline:
+                    self._cond.wait(0.5)
+            finally:
+                self._sleeping.remove(deadline)
+                self._touch()
+
+    def park(self, event: _VirtualEvent) -> None:
+        with self._cond:
+            self.waiters.add(event)
+            self._touch()
+
+    def unpark(self, event: _VirtualEvent) -> None:
+        with self._cond:
+            self.waiters.discard(event)
+            self._touch()
+
+    def execution_started(self) -> None:
+        with self._cond:
+            self.active_executions += 1
+            self._touch()
+
+    def execution_finished(self) -> None:
+        with self._cond:
+            self.active_executions -= 1
+            self._touch()
+
+    def _touch(self) -> None:
+        self._last_change = time.monotonic()
+        self._cond.notify_all()
+
+    def next_jump(self) -> datetime | None:
+        """The deadline to jump to, if everything is asleep and has been for the settle time."""
+        with self._cond:
+            asleep = len(self._sleeping) + sum(1 for w in self.waiters if w.parks)
+            if not self._sleeping or asleep < self.active_executions:
+                return None
+            if time.monotonic() - self._last_change < self.settle_seconds:
+                return None
+            return min(self._sleeping)
+
+    @contextmanager
+    def driving(self) -> Iterator[None]:
+        """Run the scheduler's driver thread for the duration of the block."""
+        stop = threading.Event()
+
+        def drive() -> None:
+            while not stop.wait(0.02):
+                when = self.next_jump()
+                if when is not None:
+                    self.advance_to(when)
+
+        thread = threading.Thread(target=drive, name="virtual-clock-driver", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=2)
+
+    # -- installing into moto ---------------------------------------------------------
 
     @contextmanager
     def installed(self) -> Iterator[VirtualClock]:
         clock = self
 
         def wait_interval(self: WaitFunction, env: object, wait_seconds: int) -> None:
-            clock.advance(max(0, wait_seconds))
+            if clock.scheduler:
+                clock.sleep(max(0, wait_seconds))
+            else:
+                clock.advance(max(0, wait_seconds))
 
-        sleeper = SimpleNamespace(sleep=lambda seconds: clock.advance(seconds), time=time.time)
-        threading_shim = SimpleNamespace(Event=lambda: _VirtualEvent(clock))
+        original_start = ExecutionWorker.start
+
+        def start(worker: ExecutionWorker) -> None:
+            logic = worker._execution_logic
+
+            def counted() -> Any:
+                try:
+                    return logic()
+                finally:
+                    clock.execution_finished()
+
+            clock.execution_started()
+            worker._execution_logic = counted  # type: ignore[method-assign]
+            original_start(worker)
+
+        retry_sleep = SimpleNamespace(
+            sleep=lambda s: clock.sleep(s) if clock.scheduler else clock.advance(s), time=time.time
+        )
+        threading_shim = SimpleNamespace(Event=lambda: _VirtualEvent(clock, parks=False))
         shared_clock.install(self.now)
         try:
             with (
                 mock.patch.object(WaitFunction, "_wait_interval", wait_interval),
-                mock.patch.object(retrier_decl, "time", sleeper),
+                mock.patch.object(retrier_decl, "time", retry_sleep),
                 mock.patch.object(execute_state, "threading", threading_shim),
-                mock.patch.object(callback, "Event", lambda: _VirtualEvent(clock)),
+                mock.patch.object(callback, "Event", lambda: _VirtualEvent(clock, parks=True)),
+                mock.patch.object(ExecutionWorker, "start", start),
             ):
                 yield self
         finally:

@@ -67,6 +67,20 @@ class InProcessLambdas:
     def register(self, deployed_name: str, fn: FunctionSpec) -> None:
         self._handlers[deployed_name] = (fn, load_handler(fn))
 
+    def handler_for(self, name: str) -> Handler:
+        """Call a function directly, as an AWS service integration would (IoT rule -> Lambda)."""
+        for spec, handler in self._handlers.values():
+            if spec.name == name:
+                ctx = LambdaContext(
+                    function_name=name,
+                    invoked_function_arn=f"local:{name}",
+                    memory_limit_in_mb=spec.memory_mb,
+                    timeout_seconds=spec.timeout_seconds,
+                    aws_request_id=str(uuid.uuid4()),
+                )
+                return lambda event, _context: handler(event, ctx)
+        raise KeyError(f"no function {name!r}")
+
     def _run(self, fn_model: LambdaFunction, event: Any) -> tuple[str, bool, str]:
         entry = self._handlers.get(fn_model.function_name)
         if entry is None:

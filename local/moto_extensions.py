@@ -31,6 +31,12 @@ class Extensions:
     appconfig_deployments: list[dict[str, Any]] = field(default_factory=list)
     #: CodeDeploy StopDeployment calls, in order.
     codedeploy_stops: list[dict[str, Any]] = field(default_factory=list)
+    #: Where EventBridge PutEvents entries go (moto cannot deliver to Step Functions).
+    on_put_events: Callable[[list[dict[str, Any]]], None] | None = None
+    #: Where IoT data-plane publishes go (the local bridge sends them to the MQTT broker).
+    on_iot_publish: Callable[[str, bytes], None] | None = None
+    #: Every IoT publish, in order: (topic, payload).
+    iot_published: list[tuple[str, bytes]] = field(default_factory=list)
 
     def _routes(self) -> list[tuple[str, re.Pattern[str], str | None, Callable[..., Response]]]:
         host = r"https://{svc}\.[^/]+\.amazonaws\.com"
@@ -62,6 +68,20 @@ class Extensions:
                 ),
                 None,
                 self._start_deployment,
+            ),
+            (
+                "POST",
+                re.compile(
+                    r"https://data(-ats)?\.iot\.[^/]+\.amazonaws\.com/topics/(?P<topic>.+)$"
+                ),
+                None,
+                self._iot_publish,
+            ),
+            (
+                "POST",
+                re.compile(host.format(svc="events") + r"/$"),
+                "AWSEvents.PutEvents",
+                self._put_events,
             ),
             (
                 "POST",
@@ -109,6 +129,23 @@ class Extensions:
         self.appconfig_deployments.append(deployment)
         return 201, {}, json.dumps(deployment)
 
+    def _put_events(self, match: re.Match[str], body: dict[str, Any]) -> Response:
+        entries = body.get("Entries", [])
+        if self.on_put_events is not None:
+            self.on_put_events(entries)
+        ids = [{"EventId": f"local-{n}"} for n, _ in enumerate(entries)]
+        return 200, {}, json.dumps({"FailedEntryCount": 0, "Entries": ids})
+
+    def _iot_publish(self, match: re.Match[str], body: Any) -> Response:
+        from urllib.parse import unquote
+
+        topic = unquote(match.group("topic"))
+        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.iot_published.append((topic, payload))
+        if self.on_iot_publish is not None:
+            self.on_iot_publish(topic, payload)
+        return 200, {}, "{}"
+
     def _stop_deployment(self, match: re.Match[str], body: dict[str, Any]) -> Response:
         backend = codedeploy_backends[DEFAULT_ACCOUNT_ID][self.region]
         deployment = backend.get_deployment(body["deploymentId"])
@@ -138,6 +175,8 @@ class Extensions:
                     and (want_target is None or want_target == target)
                 ):
                     raw = request.body or b"{}"
+                    if handler == self._iot_publish:
+                        return handler(match, raw if isinstance(raw, bytes) else raw.encode())
                     body = json.loads(raw.decode() if isinstance(raw, bytes) else raw or "{}")
                     return handler(match, body)
             return original(stubber, request)

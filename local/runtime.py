@@ -60,6 +60,7 @@ class Pipeline:
         *,
         world: World | None = None,
         scale: float = 0.0,
+        scheduler: bool = False,
         dry_run: bool = False,
         log_level: str = "ERROR",
         spec: spec_mod.Spec | None = None,
@@ -69,7 +70,7 @@ class Pipeline:
         if problems:
             raise spec_mod.SpecError("; ".join(problems))
         self.world = world if world is not None else World.load()
-        self.clock = VirtualClock(scale=scale)
+        self.clock = VirtualClock(scale=scale, scheduler=scheduler)
         self.lambdas = InProcessLambdas()
         self.extensions = Extensions(region=REGION)
         self.journal: list[JournalEntry] = []
@@ -108,10 +109,13 @@ class Pipeline:
             self._stack.callback(clients.reset)
             self._stack.enter_context(self.clock.installed())
             self._stack.enter_context(self.lambdas.installed())
+            self.extensions.on_put_events = self._put_events
             self._stack.enter_context(self.extensions.installed())
             self._build()
             self.world.seed(self)
             self.clock.listeners.append(self._on_time_passed)
+            if self.clock.scheduler:
+                self._stack.enter_context(self.clock.driving())
         except BaseException:
             self.__exit__(*sys.exc_info())
             raise
@@ -217,6 +221,16 @@ class Pipeline:
             topic_arn=self.topics.__getitem__,
             table_name=self.tables.__getitem__,
         )
+        iot = self.client("iot")
+        iot.create_policy(
+            policyName="selfheal-edge",
+            policyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}],
+                }
+            ),
+        )
         sfn = self.client("stepfunctions")
         for wf in self.spec.workflows.values():
             definition = wf.render(bindings)
@@ -233,12 +247,12 @@ class Pipeline:
         with self._journal_lock:
             self.journal.append(JournalEntry(self.clock.now(), kind, text, data))
 
-    def put_event(self, event: dict[str, Any]) -> list[str]:
-        """Route one event like EventBridge: every matching rule starts its workflow."""
+    def put_event(self, event: dict[str, Any], bus: str = "default") -> list[str]:
+        """Route one event like EventBridge: every matching rule on the bus starts its workflow."""
         self.log("event", _describe_event(event), event=event)
         started = []
         for rule in self.spec.rules.values():
-            if not routing.matches(rule.event_pattern, event):
+            if rule.event_bus != bus or not routing.matches(rule.event_pattern, event):
                 continue
             arn = self.client("stepfunctions").start_execution(
                 stateMachineArn=self.state_machines[rule.workflow],
@@ -250,6 +264,23 @@ class Pipeline:
         if not started:
             self.log("route", "matched no rule; nothing started")
         return started
+
+    def _put_events(self, entries: list[dict[str, Any]]) -> None:
+        """What EventBridge does with PutEvents: wrap each entry as an event and route it."""
+        for entry in entries:
+            now = self.clock.now()
+            event = {
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": entry.get("DetailType"),
+                "source": entry.get("Source"),
+                "account": "123456789012",
+                "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "region": REGION,
+                "resources": entry.get("Resources", []),
+                "detail": json.loads(entry.get("Detail") or "{}"),
+            }
+            self.put_event(event, bus=entry.get("EventBusName") or "default")
 
     def start_manual(self, workflow: str, payload: dict[str, Any]) -> str:
         """What an operator does from the console: start a workflow with their own input."""
@@ -423,6 +454,9 @@ def _describe_event(event: dict[str, Any]) -> str:
     if event.get("detail-type") == "CloudWatch Alarm State Change":
         state = (detail.get("state") or {}).get("value")
         return f"{event.get('detail-type')}: {detail.get('alarmName')} -> {state}"
+    if event.get("detail-type") == "Edge Connectivity Changed":
+        edge, state = detail.get("edgeId"), detail.get("state")
+        return f"Edge Connectivity Changed: {edge} -> {state} ({detail.get('reason')})"
     return f"{event.get('detail-type', 'event')} from {event.get('source', '?')}"
 
 

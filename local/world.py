@@ -74,10 +74,22 @@ class IngestionSpec(BaseModel):
     todayFactor: dict[str, float] = Field(default_factory=dict)
 
 
+class EdgeSiteSpec(BaseModel):
+    """Edge controllers registered in IoT Core (things with a `siteId` attribute)."""
+
+    siteId: str
+    prefix: str
+    count: int = Field(ge=1, le=5000)
+
+    def edge_ids(self) -> list[str]:
+        return [f"{self.prefix}-{n:03d}" for n in range(1, self.count + 1)]
+
+
 class WorldSpec(BaseModel):
     description: str = ""
     services: list[ServiceSpec] = Field(default_factory=list)
     ingestion: list[IngestionSpec] = Field(default_factory=list)
+    edgeSites: list[EdgeSiteSpec] = Field(default_factory=list)
 
 
 def _zip(marker: str) -> bytes:
@@ -104,6 +116,13 @@ class World:
             self._seed_service(p, svc)
         for ing in self.spec.ingestion:
             self._seed_ingestion(p, ing)
+        iot = p.client("iot") if self.spec.edgeSites else None
+        for site in self.spec.edgeSites:
+            for edge_id in site.edge_ids():
+                assert iot is not None
+                iot.create_thing(
+                    thingName=edge_id, attributePayload={"attributes": {"siteId": site.siteId}}
+                )
 
     def _seed_ingestion(self, p: Pipeline, ing: IngestionSpec) -> None:
         tag = {"selfheal:ingestion": ing.scope, "selfheal:managed": "true"}

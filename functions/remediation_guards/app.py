@@ -20,6 +20,8 @@ class GuardRequest(BaseModel):
     cooldownMinutes: int = Field(ge=0, le=24 * 60)
     dryRun: bool = False
     plan: dict[str, Any] = Field(default_factory=dict)
+    #: Wider scopes whose silences also apply (e.g. `site:<id>`, `fleet`).
+    scopes: list[str] = Field(default_factory=list)
 
 
 @remediator
@@ -33,6 +35,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         execution_id=req.executionId,
         cooldown_minutes=req.cooldownMinutes,
         dry_run_requested=req.dryRun,
+        scopes=tuple(req.scopes),
     )
     if not decision.proceed:
         audit.record(

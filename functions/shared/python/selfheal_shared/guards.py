@@ -95,19 +95,35 @@ def bad_versions(function_name: str) -> frozenset[str]:
     return frozenset(item["versions"]) if item else frozenset()
 
 
-def _switch_on(name: str) -> dict[str, Any] | None:
-    item = _get(name)
-    return item if item and item.get("enabled") else None
+def silence(scope: str, *, minutes: int, reason: str) -> dict[str, Any]:
+    """A silence (runbook 000 §6): no automated action and no page for the scope until it
+    expires by itself. Scopes: an edge id, `site:<id>`, or `fleet`."""
+    if not 1 <= minutes <= 7 * 24 * 60:
+        raise ValueError("durationMinutes: must be between 1 and 10080 (one week)")
+    now = clock.now()
+    set_maintenance(scope, starts=now, ends=now + timedelta(minutes=minutes), reason=reason)
+    return {
+        "scope": scope,
+        "until": (now + timedelta(minutes=minutes)).isoformat(),
+        "reason": reason,
+    }
 
 
-def _in_maintenance(resource: str, now: datetime) -> dict[str, Any] | None:
-    for scope in (resource, "global"):
+def silenced(scopes: list[str]) -> dict[str, Any] | None:
+    """The silence or maintenance window covering any of these scopes (or everything)."""
+    now = clock.now()
+    for scope in [*scopes, "global"]:
         item = _get(f"maintenance#{scope}")
         if item and datetime.fromisoformat(item["startsAt"]) <= now < datetime.fromisoformat(
             item["endsAt"]
         ):
-            return item
+            return {"scope": scope, **item}
     return None
+
+
+def _switch_on(name: str) -> dict[str, Any] | None:
+    item = _get(name)
+    return item if item and item.get("enabled") else None
 
 
 def _claim_cooldown(
@@ -153,17 +169,19 @@ def evaluate(
     execution_id: str,
     cooldown_minutes: int,
     dry_run_requested: bool = False,
+    scopes: tuple[str, ...] = (),
 ) -> GuardDecision:
     if not resource or resource in {"*", "all"}:
         raise ValueError("guards need one named resource; empty or wildcard targets are refused")
     now = clock.now()
     if kill := _switch_on(KILL_SWITCH):
         return GuardDecision(False, "kill_switch", f"kill switch on: {kill.get('reason', '')}")
-    if window := _in_maintenance(resource, now):
+    if window := silenced([resource, *scopes]):
         return GuardDecision(
             False,
             "maintenance_window",
-            f"maintenance window until {window['endsAt']}: {window.get('reason', '')}",
+            f"silenced / maintenance window on {window['scope']} until {window['endsAt']}: "
+            f"{window.get('reason', '')}",
         )
     if dry_run_requested or settings().dry_run or _switch_on(DRY_RUN):
         return GuardDecision(False, "dry_run", "dry-run: recording what would happen", dryRun=True)

@@ -1,0 +1,40 @@
+"""Look at an edge: is it back, did it acknowledge our command, what did it report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from selfheal_shared import clock, edge_registry
+from selfheal_shared.handler import remediator
+from selfheal_shared.models import parse
+
+
+class Incident(BaseModel):
+    incidentId: str
+    edgeId: str
+    siteId: str
+    offlineSince: str
+
+
+class CheckRequest(BaseModel):
+    incident: Incident
+    commandId: str | None = None
+
+
+@remediator
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    req = parse(CheckRequest, event, "edge check")
+    edge = edge_registry.get(f"edge#{req.incident.edgeId}") or {}
+    ack = edge_registry.get(f"ack#{req.commandId}") if req.commandId else None
+    offline = clock.now() - datetime.fromisoformat(req.incident.offlineSince)
+    return {
+        "online": edge.get("state") == "online",
+        "acked": ack is not None,
+        "ackResult": (ack or {}).get("result", "none"),
+        "ackDetail": (ack or {}).get("detail", ""),
+        "certificate": edge.get("certificate", "unknown"),
+        "partition": edge.get("partition", "unknown"),
+        "offlineMinutes": round(offline.total_seconds() / 60, 2),
+    }

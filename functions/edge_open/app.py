@@ -1,0 +1,90 @@
+"""Open the edge incident: one ladder per edge incident, however many signals arrive.
+An edge in autonomous mode (the site lost internet) is recorded, not treated."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from selfheal_shared import audit, edge_registry, edges
+from selfheal_shared.handler import remediator
+from selfheal_shared.models import parse
+from selfheal_shared.observability import logger
+from selfheal_shared.outcomes import Outcome
+
+
+class EdgeDetail(BaseModel):
+    edgeId: str = Field(pattern=f"^{edges.EDGE_ID}$")
+    siteId: str = Field(min_length=1, max_length=64)
+    state: Literal["offline", "autonomous", "online"] = "offline"
+    reason: str = ""
+    at: str
+
+
+class OpenRequest(BaseModel):
+    event: dict[str, Any]
+    executionId: str = Field(min_length=1)
+
+
+@remediator
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    req = parse(OpenRequest, event, "ladder start")
+    detail = parse(EdgeDetail, req.event.get("detail"), "edge event detail")
+    edge = edge_registry.get(f"edge#{detail.edgeId}") or {}
+    since = edge.get("offlineSince") or detail.at
+    incident_id = edges.incident_id(detail.edgeId, datetime.fromisoformat(since))
+    logger.set_correlation_id(incident_id)
+    incident = {
+        "incidentId": incident_id,
+        "executionId": req.executionId,
+        "edgeId": detail.edgeId,
+        "siteId": detail.siteId,
+        "offlineSince": since,
+        "severity": "P2",
+        "reason": detail.reason,
+    }
+    if edge.get("state") == "online":
+        return {"incident": incident, "verdict": "back", "reason": "edge is already back online"}
+    if detail.state == "autonomous" or edge.get("mode") == "autonomous":
+        audit.record(
+            incident_id=incident_id,
+            execution=req.executionId,
+            action=edges.AUTOMATION,
+            actor="edge_open",
+            why="autonomous mode: the site lost internet; the edge runs on its cached config",
+            result="recorded as P4, not an incident; no restart",
+            outcome=Outcome.SKIPPED_BY_GUARD,
+        )
+        return {
+            "incident": {**incident, "severity": "P4"},
+            "verdict": "autonomous",
+            "reason": "autonomous mode is by design (runbook 000 §1); not an incident",
+        }
+    holder = edge_registry.claim(
+        f"edge-incident#{detail.edgeId}",
+        {
+            "incidentId": incident_id,
+            "executionId": req.executionId,
+            "offlineSince": since,
+            "siteId": detail.siteId,
+            "paged": "",
+            "replacementRequested": "",
+        },
+    )
+    if holder is not None:
+        audit.record(
+            incident_id=holder.get("incidentId", incident_id),
+            execution=req.executionId,
+            action=edges.AUTOMATION,
+            actor="edge_open",
+            why=f"another signal for an open incident (ladder {holder.get('executionId')})",
+            result="duplicate signal ignored",
+            outcome=Outcome.SKIPPED_BY_GUARD,
+        )
+        return {
+            "incident": incident,
+            "verdict": "duplicate",
+            "reason": f"ladder already running: {holder.get('executionId')}",
+        }
+    return {"incident": incident, "verdict": "open", "reason": detail.reason}

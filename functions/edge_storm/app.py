@@ -1,0 +1,92 @@
+"""Many edges of one site (or a share of the fleet) down together: one site/fleet
+incident, paged once, and no edge restarted one by one."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from selfheal_shared import audit, clock, edge_registry, edges, guards, notify
+from selfheal_shared.handler import remediator
+from selfheal_shared.models import parse
+from selfheal_shared.outcomes import Outcome
+
+
+class Incident(BaseModel):
+    incidentId: str
+    executionId: str
+    edgeId: str
+    siteId: str
+
+
+class StormRequest(BaseModel):
+    incident: Incident
+
+
+@remediator
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    inc = parse(StormRequest, event, "storm check").incident
+    window = timedelta(minutes=int(os.environ.get("SELFHEAL_STORM_WINDOW_MINUTES", "10")))
+    since = clock.now() - window
+
+    def recent_offline(e: dict[str, Any]) -> bool:
+        went = e.get("offlineSince")
+        return e.get("state") == "offline" and bool(went) and datetime.fromisoformat(went) >= since
+
+    site_edges = edge_registry.edges_where(inc.siteId)
+    site_offline = sum(1 for e in site_edges if recent_offline(e))
+    fleet_offline = sum(1 for e in edge_registry.edges_where() if recent_offline(e))
+    site_size, fleet_size = edge_registry.fleet_sizes(inc.siteId)
+    kind = edges.storm(
+        site_offline=site_offline,
+        site_size=max(site_size, len(site_edges)),
+        fleet_offline=fleet_offline,
+        fleet_size=fleet_size,
+        site_min_edges=int(os.environ.get("SELFHEAL_STORM_SITE_MIN_EDGES", "5")),
+        fleet_fraction=float(os.environ.get("SELFHEAL_STORM_FLEET_PERCENT", "20")) / 100,
+    )
+    counts = {
+        "siteOffline": site_offline,
+        "siteSize": site_size,
+        "fleetOffline": fleet_offline,
+        "fleetSize": fleet_size,
+    }
+    if kind is None:
+        return {"storm": False, **counts}
+    scope = inc.siteId if kind == "site" else "fleet"
+    storm_id = f"{edges.AUTOMATION}-{kind}-{scope}-{clock.now():%Y%m%dT%H%M}"
+    holder = edge_registry.claim(
+        f"{kind}-incident#{scope}",
+        {"incidentId": storm_id, "since": clock.now().isoformat(), "kind": kind},
+    )
+    first = holder is None
+    storm_id = storm_id if first else str(holder.get("incidentId", storm_id))  # type: ignore[union-attr]
+    why = (
+        f"{site_offline} of {site_size} edges at site {inc.siteId} offline "
+        f"({fleet_offline} of {fleet_size} in the fleet): likely ISP or broker, not the edges"
+    )
+    silenced = guards.silenced([inc.edgeId, f"site:{inc.siteId}", "fleet"])
+    if first and not silenced:
+        notify.publish(
+            "l1",
+            subject=f"[selfheal] P2 {kind} incident: {scope} edges offline",
+            message={"incidentId": storm_id, "kind": kind, "scope": scope, "reason": why, **counts},
+        )
+    audit.record(
+        incident_id=inc.incidentId,
+        execution=inc.executionId,
+        action=edges.AUTOMATION,
+        actor="edge_storm",
+        why=why,
+        result=f"part of {kind} incident {storm_id}; no per-edge restart",
+        outcome=Outcome.SKIPPED_BY_GUARD,
+    )
+    return {
+        "storm": True,
+        "kind": kind,
+        "stormIncidentId": storm_id,
+        "pagedNow": first and not silenced,
+        **counts,
+    }

@@ -1,0 +1,123 @@
+"""The paging side of the ladder: page L1/L2/L3 as the outage crosses 10/30/60 minutes
+(by severity, configurable), send the hardware replacement request once, and tell the
+workflow how long to wait before looking again. Silences suppress every page."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from selfheal_shared import audit, clock, edge_registry, edges, guards, notify
+from selfheal_shared.handler import remediator
+from selfheal_shared.models import parse
+from selfheal_shared.outcomes import Outcome
+
+#: Never sleep longer than this between looks: a reconnect ends the ladder within it.
+MAX_WAIT_SECONDS = 60
+
+
+class Incident(BaseModel):
+    incidentId: str
+    executionId: str
+    edgeId: str
+    siteId: str
+    offlineSince: str
+    severity: str = "P2"
+
+
+class WatchRequest(BaseModel):
+    incident: Incident
+    requestReplacement: bool = False
+    reason: str = ""
+
+
+@remediator
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    req = parse(WatchRequest, event, "ladder watch")
+    inc = req.incident
+    pk = f"edge-incident#{inc.edgeId}"
+    record = edge_registry.get(pk) or {}
+    edge = edge_registry.get(f"edge#{inc.edgeId}") or {}
+    if edge.get("state") == "online":
+        return {"online": True, "exhausted": False, "waitSeconds": 0, "paged": None}
+    minutes = (clock.now() - datetime.fromisoformat(inc.offlineSince)).total_seconds() / 60
+    silence = guards.silenced([inc.edgeId, f"site:{inc.siteId}", "fleet"])
+    paged = [p for p in str(record.get("paged", "")).split(",") if p]
+    overrides = edges.parse_page_minutes(os.environ.get("SELFHEAL_EDGE_PAGE_MINUTES", "")) or None
+    message = {
+        "incidentId": inc.incidentId,
+        "edgeId": inc.edgeId,
+        "siteId": inc.siteId,
+        "offlineMinutes": round(minutes, 1),
+        "severity": inc.severity,
+        "ladderSoFar": req.reason,
+    }
+    if req.requestReplacement and not record.get("replacementRequested") and not silence:
+        notify.publish(
+            "l2",
+            subject=f"[selfheal] {inc.edgeId}: hardware replacement request",
+            message={
+                **message,
+                "request": "replace the edge controller; it provisions itself on power-up",
+            },
+        )
+        edge_registry._set(pk, {"replacementRequested": clock.now().isoformat()})
+        audit.record(
+            incident_id=inc.incidentId,
+            execution=inc.executionId,
+            action="hardware_replacement",
+            actor="edge_watch",
+            why=req.reason or "restart, renewal and rollback did not bring it back",
+            result="replacement requested from L2 / field maintenance",
+            outcome=Outcome.ESCALATED,
+        )
+    level, next_at = edges.page_due(inc.severity, minutes, paged, overrides)
+    sent = None
+    if level and silence:
+        audit.record(
+            incident_id=inc.incidentId,
+            execution=inc.executionId,
+            action=f"page_{level}",
+            actor="edge_watch",
+            why=f"silenced on {silence['scope']}: {silence.get('reason', '')}",
+            result="page suppressed",
+            outcome=Outcome.SKIPPED_BY_GUARD,
+        )
+        paged.append(level)
+    elif level:
+        notify.publish(
+            level,
+            subject=f"[selfheal] {inc.severity} {inc.edgeId} offline {int(minutes)} min",
+            message=message,
+        )
+        audit.record(
+            incident_id=inc.incidentId,
+            execution=inc.executionId,
+            action=f"page_{level}",
+            actor="edge_watch",
+            why=f"offline {minutes:.0f} min ({inc.severity} ladder)",
+            result=f"paged {level}",
+            outcome=Outcome.ESCALATED,
+        )
+        paged.append(level)
+        sent = level
+    if level:
+        edge_registry._set(pk, {"paged": ",".join(paged)})
+        level, next_at = edges.page_due(inc.severity, minutes, paged, overrides)
+    exhausted = next_at is None and level is None
+    wait = (
+        MAX_WAIT_SECONDS
+        if next_at is None
+        else max(1, min(MAX_WAIT_SECONDS, int((next_at - minutes) * 60) + 1))
+    )
+    return {
+        "online": False,
+        "exhausted": exhausted,
+        "waitSeconds": wait,
+        "paged": sent,
+        "pagedSoFar": json.dumps(paged),
+        "offlineMinutes": round(minutes, 2),
+    }

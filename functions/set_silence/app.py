@@ -1,0 +1,40 @@
+"""Start a silence from the console: `{scope, durationMinutes, reason}` (runbook 000 §6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from selfheal_shared import audit, guards
+from selfheal_shared.handler import remediator
+from selfheal_shared.models import parse
+
+
+class SilenceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scope: str = Field(pattern=r"^(fleet|site:[A-Za-z0-9_-]{1,64}|[A-Za-z0-9][A-Za-z0-9_-]{0,63})$")
+    durationMinutes: int = Field(ge=1, le=7 * 24 * 60)
+    reason: str = Field(min_length=3, max_length=300)
+
+
+class Start(BaseModel):
+    input: dict[str, Any]
+    executionId: str
+
+
+@remediator
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    start = parse(Start, event, "silence start")
+    req = parse(SilenceRequest, start.input, "silence input")
+    result = guards.silence(req.scope, minutes=req.durationMinutes, reason=req.reason)
+    audit.record(
+        incident_id=f"silence-{req.scope}",
+        execution=start.executionId,
+        action="silence",
+        actor="set_silence",
+        why=req.reason,
+        result=f"silenced {req.scope} until {result['until']}",
+        inverse={"api": "DeleteItem maintenance#" + req.scope + " (or let it expire)"},
+    )
+    return result

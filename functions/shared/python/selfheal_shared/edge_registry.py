@@ -1,0 +1,266 @@
+"""What selfheal knows about each edge, kept in the guard-state table: its site, its
+connectivity state, last telemetry, command acknowledgements, open incidents.
+
+A scan finds a site's edges; fine for fleets of a few thousand. Past that, a GSI on
+siteId is the change to make (noted in the README)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from . import clock, edges
+from .clients import client
+from .config import settings
+
+
+def _table() -> str:
+    return settings().guard_table
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: next(iter(v.values())) for k, v in item.items()}
+
+
+def get(pk: str) -> dict[str, Any] | None:
+    item = client("dynamodb").get_item(
+        TableName=_table(), Key={"pk": {"S": pk}}, ConsistentRead=True
+    )
+    return _plain(item["Item"]) if "Item" in item else None
+
+
+def site_of(edge_id: str) -> str:
+    """The edge's site, from its IoT thing's `siteId` attribute ("unknown" if unregistered)."""
+    known = get(f"edge#{edge_id}")
+    if known and known.get("siteId"):
+        return str(known["siteId"])
+    try:
+        attrs = client("iot").describe_thing(thingName=edge_id).get("attributes", {})
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+            return "unknown"
+        raise
+    return str(attrs.get("siteId", "unknown"))
+
+
+def _save_edge(edge_id: str, fields: dict[str, Any]) -> None:
+    names = {f"#{k}": k for k in fields}
+    values = {f":{k}": {"S": str(v)} for k, v in fields.items()}
+    client("dynamodb").update_item(
+        TableName=_table(),
+        Key={"pk": {"S": f"edge#{edge_id}"}},
+        UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+    )
+
+
+def _event(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
+    return {"Source": edges.SOURCE, "DetailType": detail_type, "Detail": detail}
+
+
+def record_signal(signal: edges.Signal) -> list[dict[str, Any]]:
+    """Update the edge's state; return the domain events the change implies."""
+    now = clock.now()
+    edge_id = signal.edgeId
+    state = get(f"edge#{edge_id}") or {}
+    site = state.get("siteId") or site_of(edge_id)
+    was = state.get("state", "unknown")
+    autonomous = state.get("mode") == "autonomous"
+    p = signal.payload
+    if signal.kind == "ack":
+        client("dynamodb").put_item(
+            TableName=_table(),
+            Item={
+                "pk": {"S": f"ack#{p['commandId']}"},
+                "edgeId": {"S": edge_id},
+                "command": {"S": p["command"]},
+                "result": {"S": p["result"]},
+                "detail": {"S": p["detail"]},
+                "at": {"S": now.isoformat()},
+                "ttl": {"N": str(int((now + timedelta(days=2)).timestamp()))},
+            },
+        )
+        return []
+    fields: dict[str, Any] = {"siteId": site, "lastSeenAt": now.isoformat()}
+    going: str | None = None
+    reason = ""
+    if signal.kind == "telemetry":
+        fields["lastTelemetryAt"] = now.isoformat()
+        going = "online" if was in ("offline", "autonomous") else None
+        reason = "telemetry resumed"
+    elif signal.kind == "presence":
+        going = (
+            "online" if p["state"] == "connected" else ("autonomous" if autonomous else "offline")
+        )
+        reason = f"presence {p['state']}" + (
+            f" ({p.get('disconnectReason')})" if p.get("disconnectReason") else ""
+        )
+    else:
+        status = p["status"]
+        for key in ("certificate", "partition"):
+            if p.get(key):
+                fields[key] = p[key]
+        if status == "autonomous":
+            fields["mode"] = "autonomous"
+            going = "autonomous"
+        elif status == "offline":
+            going = "autonomous" if autonomous else "offline"
+        else:
+            fields["mode"] = "normal"
+            going = "online"
+        reason = p.get("reason") or f"status {status}"
+    if going is None or going == was:
+        _save_edge(edge_id, fields)
+        return []
+    fields.update(state=going, since=now.isoformat())
+    if going != "online":
+        fields["offlineSince"] = now.isoformat()
+        fields["lastTelemetryBefore"] = state.get("lastTelemetryAt", "")
+    _save_edge(edge_id, fields)
+    detail = {
+        "edgeId": edge_id,
+        "siteId": site,
+        "state": going,
+        "previous": was,
+        "reason": reason,
+        "at": now.isoformat(),
+    }
+    if going == "online":
+        detail["bufferedSamples"] = int(p.get("bufferedSamples", 0) or 0)
+    return [_event(edges.CONNECTIVITY, detail)]
+
+
+def sweep() -> list[dict[str, Any]]:
+    """Edges that look online but have sent no telemetry for > 30 s are offline."""
+    now = clock.now()
+    out = []
+    for e in edges_where():
+        last = e.get("lastTelemetryAt")
+        if e.get("state") != "online" or not last:
+            continue
+        silent = now - datetime.fromisoformat(last)
+        if silent <= edges.STALE_AFTER:
+            continue
+        edge_id = e["pk"].removeprefix("edge#")
+        _save_edge(
+            edge_id,
+            {
+                "state": "offline",
+                "since": now.isoformat(),
+                "offlineSince": now.isoformat(),
+                "lastTelemetryBefore": last,
+            },
+        )
+        base = {"edgeId": edge_id, "siteId": e.get("siteId", "unknown"), "at": now.isoformat()}
+        out.append(
+            _event(
+                edges.STALE,
+                {**base, "lastTelemetryAt": last, "silentSeconds": int(silent.total_seconds())},
+            )
+        )
+        out.append(
+            _event(
+                edges.CONNECTIVITY,
+                {
+                    **base,
+                    "state": "offline",
+                    "previous": "online",
+                    "reason": f"no telemetry for {int(silent.total_seconds())} s",
+                },
+            )
+        )
+    return out
+
+
+def edges_where(site: str | None = None) -> list[dict[str, Any]]:
+    expr, values = "begins_with(pk, :p)", {":p": {"S": "edge#"}}
+    if site is not None:
+        expr += " AND siteId = :s"
+        values[":s"] = {"S": site}
+    items: list[dict[str, Any]] = []
+    for page in (
+        client("dynamodb")
+        .get_paginator("scan")
+        .paginate(TableName=_table(), FilterExpression=expr, ExpressionAttributeValues=values)
+    ):
+        items += [_plain(i) for i in page["Items"]]
+    return items
+
+
+def fleet_sizes(site: str) -> tuple[int, int]:
+    """(edges registered at the site, edges in the fleet), from the IoT registry."""
+    iot = client("iot")
+    fleet = sum(len(p["things"]) for p in iot.get_paginator("list_things").paginate())
+    at_site = sum(
+        len(p["things"])
+        for p in iot.get_paginator("list_things").paginate(
+            attributeName="siteId", attributeValue=site
+        )
+    )
+    return at_site, fleet
+
+
+def claim(pk: str, fields: dict[str, Any], *, unless_open: bool = True) -> dict[str, Any] | None:
+    """Create an incident record; return the existing open one instead if there is one."""
+    item = {
+        "pk": {"S": pk},
+        **{k: {"S": str(v)} for k, v in fields.items()},
+        "status": {"S": "open"},
+    }
+    try:
+        client("dynamodb").put_item(
+            TableName=_table(),
+            Item=item,
+            ConditionExpression="attribute_not_exists(pk) OR #st = :closed",
+            ExpressionAttributeNames={"#st": "status"},
+            ExpressionAttributeValues={":closed": {"S": "closed"}},
+        )
+        return None
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+    return get(pk)
+
+
+def close(pk: str, fields: dict[str, Any]) -> None:
+    _set(pk, {**fields, "status": "closed"})
+
+
+def _set(pk: str, fields: dict[str, Any]) -> None:
+    client("dynamodb").update_item(
+        TableName=_table(),
+        Key={"pk": {"S": pk}},
+        UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+        ExpressionAttributeNames={f"#{k}": k for k in fields},
+        ExpressionAttributeValues={
+            f":{k}": {"S": str(v) if not isinstance(v, (list, dict)) else json.dumps(v)}
+            for k, v in fields.items()
+        },
+    )
+
+
+def take_restart_slot(cap_per_minute: int) -> bool:
+    """Fleet-wide restart budget: at most `cap_per_minute` restarts in any clock minute."""
+    minute = int(clock.now().timestamp() // 60)
+    try:
+        client("dynamodb").update_item(
+            TableName=_table(),
+            Key={"pk": {"S": f"restart-budget#{minute}"}},
+            UpdateExpression="ADD used :one SET #ttl = :ttl",
+            ConditionExpression="attribute_not_exists(used) OR used < :cap",
+            ExpressionAttributeNames={"#ttl": "ttl"},
+            ExpressionAttributeValues={
+                ":one": {"N": "1"},
+                ":cap": {"N": str(cap_per_minute)},
+                ":ttl": {"N": str((minute + 60) * 60)},
+            },
+        )
+        return True
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        return False

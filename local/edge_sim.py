@@ -1,0 +1,174 @@
+"""Simulated edge controllers on a real MQTT broker (paho-mqtt).
+
+Each edge has two connections, as the real controller has two processes:
+- the controller (`<edgeId>`): publishes status and telemetry, and sets a last will
+  (`{"status": "offline"}` on `lifo4/<edgeId>/status`) at connect;
+- the management agent (`<edgeId>-agent`): receives `lifo4/<edgeId>/commands/<cmd>`
+  and acknowledges on `lifo4/<edgeId>/commands/ack`; it restarts the controller.
+
+`failure` says what is wrong with it: None (the process hung: a restart fixes it),
+"certificate_expired" (restarting fails until a renewed certificate arrives),
+"partition_bad" (fails until an OTA rollback), "hardware" (nothing answers).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any, Literal
+
+import paho.mqtt.client as mqtt
+
+from .broker import Broker
+
+Failure = Literal["certificate_expired", "partition_bad", "hardware"] | None
+
+
+class EdgeSim:
+    def __init__(
+        self,
+        edge_id: str,
+        broker: Broker,
+        *,
+        failure: Failure = None,
+        agent: bool = True,
+        buffered_per_outage: int = 0,
+    ) -> None:
+        self.edge_id = edge_id
+        self.broker = broker
+        self.failure: Failure = failure
+        self.with_agent = agent
+        self.buffered_per_outage = buffered_per_outage
+        self.commands: list[dict[str, Any]] = []
+        self.restarts = 0
+        self.connected = threading.Event()
+        self._controller: mqtt.Client | None = None
+        self._agent: mqtt.Client | None = None
+
+    # -- controller process -------------------------------------------------------------
+
+    def _new_controller(self) -> mqtt.Client:
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.edge_id)
+        c.will_set(f"lifo4/{self.edge_id}/status", json.dumps({"status": "offline"}), qos=1)
+        c.on_connect = lambda *a: self.connected.set()
+        c.on_disconnect = lambda *a: self.connected.clear()
+        return c
+
+    def start(self, buffered: int = 0) -> EdgeSim:
+        if self.with_agent and self._agent is None:
+            self._start_agent()
+        c = self._new_controller()
+        c.connect(self.broker.host, self.broker.port, keepalive=30)
+        c.loop_start()
+        if not self.connected.wait(5):
+            raise TimeoutError(f"{self.edge_id} could not connect to the broker")
+        self._controller = c
+        self.publish_status("online", bufferedSamples=buffered)
+        self.publish_telemetry()
+        return self
+
+    def publish_status(self, status: str, **extra: Any) -> None:
+        assert self._controller is not None
+        self._controller.publish(
+            f"lifo4/{self.edge_id}/status", json.dumps({"status": status, **extra}), qos=1
+        ).wait_for_publish(5)
+
+    def publish_telemetry(self, soc: float = 64.0, power_kw: float = 12.5) -> None:
+        assert self._controller is not None
+        self._controller.publish(
+            f"lifo4/{self.edge_id}/telemetry",
+            json.dumps({"ts": time.time(), "soc": soc, "powerKw": power_kw}),
+            qos=1,
+        ).wait_for_publish(5)
+
+    def kill(self) -> None:
+        """The controller dies without a clean DISCONNECT: the broker sends its last will."""
+        c = self._controller
+        if c is None:
+            return
+        c.loop_stop()
+        sock = c.socket()
+        if sock is not None:
+            sock.close()
+        self.connected.clear()
+        self._controller = None
+
+    def go_autonomous(self) -> None:
+        """The site loses internet: the edge says so, then drops off (by design)."""
+        self.publish_status("autonomous", reason="site internet down; running on cached config")
+        self.kill()
+
+    def stop(self) -> None:
+        for c in (self._controller, self._agent):
+            if c is not None:
+                c.loop_stop()
+                c.disconnect()
+        self._controller = self._agent = None
+
+    # -- management agent ---------------------------------------------------------------
+
+    def _start_agent(self) -> None:
+        a = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{self.edge_id}-agent")
+        a.on_message = self._on_command
+        ready = threading.Event()
+        a.on_subscribe = lambda *args: ready.set()
+        a.connect(self.broker.host, self.broker.port, keepalive=30)
+        a.subscribe(f"lifo4/{self.edge_id}/commands/+", qos=1)
+        a.loop_start()
+        ready.wait(5)
+        self._agent = a
+
+    def _ack(self, cmd: dict[str, Any], result: str, detail: str = "") -> None:
+        assert self._agent is not None
+        self._agent.publish(
+            f"lifo4/{self.edge_id}/commands/ack",
+            json.dumps(
+                {
+                    "commandId": cmd.get("commandId"),
+                    "command": cmd.get("command"),
+                    "result": result,
+                    "detail": detail,
+                }
+            ),
+            qos=1,
+        )
+
+    def _on_command(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        name = msg.topic.rsplit("/", 1)[-1]
+        if name == "ack":
+            return
+        cmd = json.loads(msg.payload)
+        self.commands.append(cmd)
+        if self.failure == "hardware":
+            return  # nothing on the box answers
+        threading.Thread(target=self._handle, args=(name, cmd), daemon=True).start()
+
+    def _handle(self, name: str, cmd: dict[str, Any]) -> None:
+        if name == "restart":
+            if self.failure == "certificate_expired":
+                self._ack(cmd, "error", "certificate_expired")
+            elif self.failure == "partition_bad":
+                self._ack(cmd, "error", "partition_bad")
+            else:
+                self._ack(cmd, "ok")
+                self._restart()
+        elif name == "renew":
+            if self.failure == "certificate_expired" and cmd.get("certificatePem"):
+                self.failure = None
+            self._ack(cmd, "ok")
+            self._restart()
+        elif name == "ota-rollback":
+            if self.failure == "partition_bad":
+                self.failure = None
+            self._ack(cmd, "ok")
+            self._restart()
+        elif name == "probe":
+            self._ack(cmd, "ok")
+
+    def _restart(self) -> None:
+        if self.failure is not None:
+            return  # still broken: the controller cannot come up
+        self.kill()
+        self.restarts += 1
+        self.start(buffered=self.buffered_per_outage)
