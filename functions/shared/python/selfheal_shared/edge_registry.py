@@ -111,6 +111,7 @@ def record_signal(signal: edges.Signal) -> list[dict[str, Any]]:
             going = "autonomous" if autonomous else "offline"
         else:
             fields["mode"] = "normal"
+            fields["bufferedSamples"] = int(p.get("bufferedSamples", 0) or 0)
             going = "online"
         reason = p.get("reason") or f"status {status}"
     if going is None or going == was:

@@ -1,0 +1,97 @@
+"""A real mosquitto, the local pipeline in scheduler-clock mode, the IoT bridge and
+simulated edges."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from local.broker import Broker, mosquitto
+from local.edge_sim import EdgeSim, Failure
+from local.mqtt_bridge import Bridge
+from local.runtime import Pipeline
+from local.world import EdgeSiteSpec, World, WorldSpec
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[Broker]:
+    with mosquitto() as b:
+        yield b
+
+
+@dataclass
+class EdgeWorld:
+    pipeline: Pipeline
+    bridge: Bridge
+    broker: Broker
+    sims: dict[str, EdgeSim] = field(default_factory=dict)
+
+    def start_edges(self, ids: list[str], *, failure: Failure = None, agent: bool = True,
+                    buffered: int = 0) -> list[EdgeSim]:
+        sims = [EdgeSim(e, self.broker, failure=failure, agent=agent,
+                        buffered_per_outage=buffered).start() for e in ids]
+        self.sims.update({s.edge_id: s for s in sims})
+        self.settle()
+        return sims
+
+    def settle(self) -> None:
+        time.sleep(0.2)
+        self.bridge.drain()
+
+    def ladders(self, *, finished: int, timeout: float = 60.0) -> list[dict[str, Any]]:
+        """Summaries of ladder executions, once `finished` of them have ended."""
+        sfn = self.pipeline.client("stepfunctions")
+        arn = self.pipeline.state_machines["edge_offline_ladder"]
+        deadline = time.monotonic() + timeout
+        while True:
+            runs = [e for p in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn)
+                    for e in p["executions"]]
+            done = [r for r in runs if r["status"] != "RUNNING"]
+            if len(done) >= finished:
+                time.sleep(0.3)  # let any ladder that is about to start, start
+                return [self.pipeline.execution_summary(r["executionArn"]) for r in runs]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(done)} of {finished} ladders finished; clock at "
+                                   f"{self.pipeline.clock.now()}")
+            time.sleep(0.05)
+
+    def pages(self) -> list[dict[str, Any]]:
+        return [n for n in self.pipeline.notifications() if n["level"] in ("l1", "l2", "l3")]
+
+    def commands_sent(self) -> list[str]:
+        return [t for t, _ in self.pipeline.extensions.iot_published]
+
+
+@pytest.fixture
+def edge_world_spec() -> WorldSpec:
+    return WorldSpec(edgeSites=[EdgeSiteSpec(siteId="site-campinas", prefix="edge-cps", count=4),
+                                EdgeSiteSpec(siteId="site-recife", prefix="edge-rec", count=3)])
+
+
+@pytest.fixture
+def make_edge_world(broker: Broker) -> Iterator[Any]:
+    made: list[tuple[Pipeline, Bridge, EdgeWorld]] = []
+
+    def make(spec: WorldSpec) -> EdgeWorld:
+        p = Pipeline(world=World(spec), scheduler=True)
+        p.__enter__()
+        bridge = Bridge(p, broker).start()
+        world = EdgeWorld(p, bridge, broker)
+        made.append((p, bridge, world))
+        return world
+
+    yield make
+    for p, bridge, world in made:
+        for sim in world.sims.values():
+            sim.stop()
+        bridge.stop()
+        p.__exit__(None, None, None)
+
+
+@pytest.fixture
+def edge_world(make_edge_world: Any, edge_world_spec: WorldSpec) -> EdgeWorld:
+    return make_edge_world(edge_world_spec)

@@ -1,0 +1,207 @@
+"""edge_offline_ladder end to end: real broker, last wills, simulated edges, the
+deployed ASL on moto, an hour of ladder in virtual time."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from local.world import EdgeSiteSpec, WorldSpec
+from tests.edge.conftest import EdgeWorld
+
+E1, E2 = "edge-cps-001", "edge-cps-002"
+
+
+def outcome(run: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(a["name"], a["outcome"]) for a in run["actions"]]
+
+
+def closed_gap(w: EdgeWorld) -> dict[str, Any]:
+    rec = next(r for r in w.pipeline.audit_records() if r.get("outcome") == "FIXED")
+    return dict(json.loads(rec["details"]))
+
+
+def test_killed_edge_is_restarted_and_the_incident_closed_with_downtime(edge_world: EdgeWorld) -> None:
+    w = edge_world
+    [sim] = w.start_edges([E1], buffered=10)
+    sim.kill()  # the broker publishes the last will
+    [run] = w.ladders(finished=1)
+
+    assert run["status"] == "SUCCEEDED" and run["states"][-1] == "Closed"
+    assert "Restart" in run["states"] and "RenewCertificate" not in run["states"]
+    assert [c["command"] for c in sim.commands] == ["restart"]
+    assert sim.restarts == 1 and sim.connected.is_set()
+    assert outcome(run)[-1] == ("edge_offline_ladder", "FIXED")
+    gap = closed_gap(w)
+    assert 2.0 <= gap["downtimeMinutes"] <= 3.0, "grace 2 min + restart ack"
+    assert gap["samplesBuffered"] == 10 and gap["samplesLost"] == gap["samplesExpected"] - 10
+    assert w.pages() == [], "fixed before the 10-minute page"
+
+
+def test_expired_certificate_takes_the_renewal_path(edge_world: EdgeWorld) -> None:
+    w = edge_world
+    [sim] = w.start_edges([E1], failure="certificate_expired")
+    sim.kill()
+    [run] = w.ladders(finished=1)
+
+    assert run["status"] == "SUCCEEDED"
+    assert [c["command"] for c in sim.commands] == ["restart", "renew"]
+    assert "RenewCertificate" in run["states"] and "OtaRollback" not in run["states"]
+    iot = w.pipeline.client("iot")
+    principals = iot.list_thing_principals(thingName=E1)["principals"]
+    assert len(principals) == 1, "the new certificate is attached to the edge's thing"
+    cert_id = principals[0].rsplit("/", 1)[-1]
+    assert iot.describe_certificate(certificateId=cert_id)["certificateDescription"]["status"] == "ACTIVE"
+    assert iot.list_attached_policies(target=principals[0])["policies"][0]["policyName"] == "selfheal-edge"
+
+
+def test_bad_partition_takes_the_ota_rollback_path(edge_world: EdgeWorld) -> None:
+    w = edge_world
+    [sim] = w.start_edges([E1], failure="partition_bad")
+    sim.kill()
+    [run] = w.ladders(finished=1)
+
+    assert run["status"] == "SUCCEEDED"
+    assert [c["command"] for c in sim.commands] == ["restart", "ota-rollback"]
+    assert "OtaRollback" in run["states"] and "RenewCertificate" not in run["states"]
+
+
+def test_never_comes_back_pages_l1_l2_l3_at_10_30_60_minutes(edge_world: EdgeWorld) -> None:
+    w = edge_world
+    [sim] = w.start_edges([E1], failure="hardware")
+    sim.kill()
+    [run] = w.ladders(finished=1)
+
+    assert run["status"] == "FAILED" and run["error"] == "selfheal.Escalated"
+    pages = [(p["level"], p["message"]["offlineMinutes"]) for p in w.pages() if "offline" in p["subject"]]
+    assert [lvl for lvl, _ in pages] == ["l1", "l2", "l3"]
+    for (level, minutes), due in zip(pages, (10, 30, 60), strict=True):
+        assert due <= minutes < due + 1.5, f"{level} paged at {minutes} min"
+    replacement = [p for p in w.pages() if "replacement" in p["subject"]]
+    assert len(replacement) == 1 and replacement[0]["level"] == "l2"
+    assert [c["command"] for c in sim.commands] == ["restart"], "sent, never acknowledged"
+    # The whole hour ran in virtual time.
+    assert (w.pipeline.clock.now() - w.pipeline.journal[0].at).total_seconds() >= 3600
+
+
+def test_autonomous_mode_is_recorded_and_never_restarted(edge_world: EdgeWorld) -> None:
+    w = edge_world
+    [sim] = w.start_edges([E1])
+    sim.go_autonomous()
+    runs = w.ladders(finished=1)
+
+    assert all(r["status"] == "SUCCEEDED" for r in runs)
+    assert runs[0]["states"][-1] == "Autonomous"
+    assert sim.commands == [] and w.commands_sent() == []
+    assert w.pages() == []
+    [note] = [n for n in w.pipeline.notifications() if n["level"] == "ops"]
+    assert "autonomous mode" in note["message"]["summary"]
+
+
+def test_duplicate_offline_signals_run_one_ladder(edge_world: EdgeWorld) -> None:
+    w = edge_world
+    [sim] = w.start_edges([E1])
+    sim.kill()
+    ingress = w.pipeline.lambdas.handler_for("edge_ingress")
+    w.settle()
+    # The same outage reported again: presence disconnected and a repeated last will.
+    ingress({"topic": f"$aws/events/presence/disconnected/{E1}",
+             "payload": {"clientId": E1, "eventType": "disconnected", "disconnectReason": "CONNECTION_LOST"}}, None)
+    ingress({"topic": f"lifo4/{E1}/status", "payload": {"status": "offline"}}, None)
+    runs = w.ladders(finished=1)
+
+    assert len(runs) == 1
+    assert [c["command"] for c in sim.commands] == ["restart"]
+
+
+def test_two_ladders_started_for_one_outage_are_one_incident(edge_world: EdgeWorld) -> None:
+    """Even if EventBridge delivers the offline event twice, one ladder acts."""
+    w = edge_world
+    [sim] = w.start_edges([E1])
+    sim.kill()
+    w.settle()
+    event = next(j.data["event"] for j in w.pipeline.journal
+                 if j.kind == "event" and j.data["event"]["detail"].get("state") == "offline")
+    w.pipeline.put_event(event, bus="selfheal-edge")
+    runs = w.ladders(finished=2)
+
+    assert sorted(r["states"][-1] for r in runs) == ["Closed", "Duplicate"]
+    assert [c["command"] for c in sim.commands] == ["restart"]
+
+
+def test_site_storm_is_one_incident_and_no_restarts(make_edge_world: Any) -> None:
+    w = make_edge_world(WorldSpec(edgeSites=[EdgeSiteSpec(siteId="site-big", prefix="edge-big", count=200)]))
+    sims = w.start_edges([f"edge-big-{n:03d}" for n in range(1, 201)], agent=False)
+    for s in sims:
+        s.kill()
+    runs = w.ladders(finished=200, timeout=240)
+
+    assert len(runs) == 200
+    assert all(r["status"] == "SUCCEEDED" for r in runs)
+    assert sum(1 for r in runs if r["states"][-1] == "PartOfStorm") == 200
+    assert not [t for t in w.commands_sent() if t.endswith("/restart")], "no per-edge restart"
+    site_pages = [p for p in w.pages() if "site incident" in p["subject"]]
+    assert len(site_pages) == 1, "paged once"
+
+
+def test_silence_means_no_actions_and_no_pages(edge_world: EdgeWorld) -> None:
+    w = edge_world
+    arn = w.pipeline.start_manual("edge_silence", {"scope": "site:site-campinas", "durationMinutes": 120,
+                                                   "reason": "manutenção preventiva"})
+    w.pipeline.wait([arn])
+    [sim] = w.start_edges([E1], failure="hardware")
+    sim.kill()
+    [run] = [r for r in w.ladders(finished=1) if r["workflow"] == "edge_offline_ladder"]
+
+    assert run["status"] == "SUCCEEDED" and run["states"][-1] == "Skipped"
+    assert w.commands_sent() == [] and w.pages() == []
+    assert ("edge_offline_ladder", "SKIPPED_BY_GUARD") in outcome(run)
+
+
+def test_silence_expires_by_itself(edge_world: EdgeWorld) -> None:
+    from selfheal_shared import guards
+
+    w = edge_world
+    guards.silence(E1, minutes=5, reason="swap battery module")
+    assert guards.silenced([E1]) is not None
+    w.pipeline.clock.advance(5 * 60)
+    assert guards.silenced([E1]) is None
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "error"),
+    [
+        (f"lifo4/{E1}/status", json.dumps({"status": 5}), "status"),
+        (f"lifo4/{E1}/status", json.dumps({"status": "offline", "bufferedSamples": "many"}), "bufferedSamples"),
+        (f"lifo4/{E1}/telemetry", json.dumps({"ts": 1, "soc": 250, "powerKw": 1}), "soc"),
+        (f"lifo4/{E1}/status", "not json at all", "not JSON"),
+        (f"lifo4/{E1}/status", "[1, 2, 3]", "JSON object"),
+        (f"lifo4/{E1}/status", json.dumps({"status": "offline", "pad": "x" * 1_000_000}), "byte limit"),
+    ],
+    ids=["status-wrong-type", "buffered-wrong-type", "soc-out-of-range", "not-json", "not-object", "1MB"],
+)
+def test_hostile_payloads_are_rejected_with_a_clear_error_and_no_action(
+    edge_world: EdgeWorld, topic: str, payload: str, error: str
+) -> None:
+    w = edge_world
+    w.start_edges([E1])
+    w.bridge._client.publish(topic, payload, qos=1).wait_for_publish(5)
+    w.settle()
+
+    assert [(t, e) for t, e in w.bridge.rejected if error in e], w.bridge.rejected
+    assert w.ladders(finished=0) == [], "no workflow started"
+    rejected = [r for r in w.pipeline.audit_records() if r["action"] == "ingress_rejected"]
+    assert rejected and error in rejected[-1]["why"], "kept for inspection with the reason"
+
+
+@pytest.mark.parametrize("topic", ["lifo4/+/status", "lifo4/#", "lifo4/a+b/status", "other/edge-1/status",
+                                   "$aws/events/presence/disconnected/edge#1"])
+def test_wildcards_and_foreign_topics_are_not_edge_ids(edge_world: EdgeWorld, topic: str) -> None:
+    from selfheal_shared.errors import InputInvalid
+
+    ingress = edge_world.pipeline.lambdas.handler_for("edge_ingress")
+    with pytest.raises(InputInvalid, match="topic"):
+        ingress({"topic": topic, "payload": {"status": "offline"}}, None)
+    assert edge_world.ladders(finished=0) == []
