@@ -64,6 +64,11 @@ def _list() -> int:
         print(f"{'':<24} workflow: {rule.workflow}   catalog: {', '.join(rule.catalog) or '-'}")
         if rule.description:
             print(f"{'':<24} {rule.description}")
+    for sch in spec.schedules.values():
+        print(f"{sch.name:<24} trigger: schedule {sch.expression} ({sch.timezone})")
+        print(f"{'':<24} workflow: {sch.workflow}   catalog: {', '.join(sch.catalog) or '-'}")
+        if sch.description:
+            print(f"{'':<24} {sch.description}")
     problems = spec.problems()
     for p in problems:
         print(f"WIRING PROBLEM: {p}", file=sys.stderr)
@@ -117,6 +122,50 @@ def _demo(scale: float) -> int:
     return worst
 
 
+def _schedules(count: int) -> int:
+    from datetime import UTC, datetime
+
+    from .schedules import occurrences
+
+    spec = spec_mod.load()
+    now = datetime.now(UTC)
+    for sch in spec.schedules.values():
+        fires = ", ".join(t.isoformat() for t in occurrences(sch, now, count))
+        print(f"{sch.name:<28} {sch.expression} {sch.timezone} -> {sch.workflow}")
+        print(f"{'':<28} next: {fires}")
+    return 0
+
+
+def _fire(name: str, at: str | None, world: Path | None, as_json: bool) -> int:
+    """Fire a schedule in the local pipeline (at its next occurrence, or `--at`)."""
+    from datetime import UTC, datetime
+
+    from .runtime import Pipeline
+    from .schedules import fire, occurrences
+    from .timeline import render
+    from .world import World
+
+    spec = spec_mod.load()
+    if name not in spec.schedules:
+        raise SystemExit(f"selfheal: no schedule {name!r}; have {sorted(spec.schedules)}")
+    when = datetime.fromisoformat(at) if at else None
+    if when is not None and when.tzinfo is None:
+        from zoneinfo import ZoneInfo
+
+        when = when.replace(tzinfo=ZoneInfo(spec.schedules[name].timezone))
+    with Pipeline(world=World.load(world) if world else None) as pipeline:
+        when = when or occurrences(spec.schedules[name], pipeline.clock.now())[0]
+        start = max(when.astimezone(UTC), pipeline.clock.now())
+        arn = fire(pipeline, name, when)
+        pipeline.wait([arn], timeout=300)
+        summary = pipeline.execution_summary(arn)
+        if as_json:
+            print(json.dumps({"executions": [summary]}, indent=2, default=str))
+        else:
+            print(render(pipeline, [summary], start))
+    return 0 if summary["status"] == "SUCCEEDED" else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="selfheal", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -151,6 +200,14 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("list", help="each automation with its trigger and workflow")
     cp = sub.add_parser("catalog", help="the runbook catalog with a status per row")
     cp.add_argument("--write", action="store_true", help="write docs/CATALOG.md")
+    sp = sub.add_parser("schedules", help="each schedule with its next fire times")
+    sp.add_argument("--count", type=int, default=3)
+    fp = sub.add_parser("fire", help="fire a schedule in the local pipeline and print the run")
+    fp.add_argument("schedule")
+    fp.add_argument("--at", help="fire time, ISO 8601 (default: the next occurrence); "
+                    "without an offset it is read in the schedule's time zone")  # fmt: skip
+    fp.add_argument("--world", type=Path, help="world file (default: local/worlds/demo.json)")
+    fp.add_argument("--json", action="store_true")
     dp = sub.add_parser("demo", help="replay every sample event with its timeline")
     dp.add_argument("--scale", type=float, default=0.0)
     args = parser.parse_args(argv)
@@ -166,6 +223,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.command in ("approve", "reject", "gates"):
         return _decide(args)
+    if args.command == "schedules":
+        return _schedules(args.count)
+    if args.command == "fire":
+        return _fire(args.schedule, args.at, args.world, args.json)
     if args.command == "list":
         return _list()
     if args.command == "catalog":

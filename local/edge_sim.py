@@ -87,7 +87,9 @@ class EdgeSim:
         c = self._controller
         if c is None:
             return
-        c.loop_stop()
+        # Tell paho's network thread to end instead of reconnecting, then cut the socket;
+        # the thread exits by itself (joining it would take up to a second per edge).
+        c._thread_terminate = True
         sock = c.socket()
         if sock is not None:
             sock.close()

@@ -40,10 +40,17 @@ class Bridge:
         self._client.loop_start()
         self._worker.start()
         self.pipeline.extensions.on_iot_publish = self.publish
+        self.pipeline.clock.busy_probes.append(self.busy)
         return self
+
+    def busy(self) -> bool:
+        """Messages received but not yet handed to the ingress: time must not jump past them."""
+        return self._inbox.unfinished_tasks > 0
 
     def stop(self) -> None:
         self.pipeline.extensions.on_iot_publish = None
+        if self.busy in self.pipeline.clock.busy_probes:
+            self.pipeline.clock.busy_probes.remove(self.busy)
         self._inbox.put(None)
         self._client.loop_stop()
         self._client.disconnect()

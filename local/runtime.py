@@ -25,10 +25,11 @@ from moto import mock_aws
 from selfheal_cdk import spec as spec_mod
 from selfheal_shared import clock as shared_clock
 
-from . import routing
+from . import buckets, routing
 from .clock import VirtualClock
 from .lambda_adapter import InProcessLambdas
 from .moto_extensions import Extensions
+from .sagemaker_local import TrainingJobs
 from .world import World
 
 REGION = "us-east-1"
@@ -73,6 +74,8 @@ class Pipeline:
         self.clock = VirtualClock(scale=scale, scheduler=scheduler)
         self.lambdas = InProcessLambdas()
         self.extensions = Extensions(region=REGION)
+        self.training = TrainingJobs(self.clock)  # SageMaker jobs that train (scheduled jobs)
+        self.buckets: dict[str, str] = {}
         self.journal: list[JournalEntry] = []
         self._journal_lock = threading.Lock()
         self._dry_run = dry_run
@@ -111,6 +114,7 @@ class Pipeline:
             self._stack.enter_context(self.lambdas.installed())
             self.extensions.on_put_events = self._put_events
             self._stack.enter_context(self.extensions.installed())
+            self._stack.enter_context(self.training.installed())
             self._build()
             self.world.seed(self)
             self.clock.listeners.append(self._on_time_passed)
@@ -146,6 +150,7 @@ class Pipeline:
         env.update(
             {f"SELFHEAL_TABLE_{t.upper()}": deployed_name("table", t) for t in spec_mod.TABLES}
         )
+        env.update(buckets.environment(f"arn:aws:iam::123456789012:role/{PREFIX}-local"))
         for key, value in env.items():
             self._saved_env.setdefault(key, os.environ.get(key))
             os.environ[key] = value
@@ -216,10 +221,12 @@ class Pipeline:
                 MemorySize=fn.memory_mb,
             )["FunctionArn"]
             self.lambdas.register(name, fn)
+        self.buckets = buckets.create(self)
         bindings = self.spec.bindings(
             function_arn=function_arns.__getitem__,
             topic_arn=self.topics.__getitem__,
             table_name=self.tables.__getitem__,
+            bucket_name=self.buckets.__getitem__,
         )
         iot = self.client("iot")
         iot.create_policy(

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .world_reports import FiscalWorld, ForecastWorld, seed_scheduled_jobs
+
 if TYPE_CHECKING:
     from .runtime import Pipeline
 
@@ -90,6 +92,8 @@ class WorldSpec(BaseModel):
     services: list[ServiceSpec] = Field(default_factory=list)
     ingestion: list[IngestionSpec] = Field(default_factory=list)
     edgeSites: list[EdgeSiteSpec] = Field(default_factory=list)
+    fiscal: FiscalWorld | None = None  # local/world_reports.py
+    forecasting: ForecastWorld | None = None  # local/world_reports.py
 
 
 def _zip(marker: str) -> bytes:
@@ -123,6 +127,7 @@ class World:
                 iot.create_thing(
                     thingName=edge_id, attributePayload={"attributes": {"siteId": site.siteId}}
                 )
+        seed_scheduled_jobs(p, self.spec.fiscal, self.spec.forecasting)
 
     def _seed_ingestion(self, p: Pipeline, ing: IngestionSpec) -> None:
         tag = {"selfheal:ingestion": ing.scope, "selfheal:managed": "true"}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from selfheal_cdk import spec as spec_mod
 
 from local.runtime import Pipeline
 from local.world import World, WorldSpec
@@ -33,6 +35,7 @@ def world_spec() -> WorldSpec:
     change before the pipeline starts."""
     spec = World.load().spec.model_copy(deep=True)
     spec.ingestion = []
+    spec.fiscal = spec.forecasting = None
     return spec
 
 
@@ -41,7 +44,35 @@ def ingestion_world_spec() -> WorldSpec:
     """The demo world's data platform only."""
     spec = World.load().spec.model_copy(deep=True)
     spec.services = []
+    spec.fiscal = spec.forecasting = None
     return spec
+
+
+@pytest.fixture
+def jobs_world_spec() -> WorldSpec:
+    """The demo world's scheduled-job data only (organizations, systems, forecasts)."""
+    spec = World.load().spec.model_copy(deep=True)
+    spec.services, spec.ingestion, spec.edgeSites = [], [], []
+    return spec
+
+
+JOB_WORKFLOWS = ("fiscal_report", "retrain_model")
+
+
+@pytest.fixture(scope="session")
+def jobs_spec() -> spec_mod.Spec:
+    """The scheduled jobs' workflows, rule, schedules and functions only: every state
+    machine costs moto an ASL parse (~0.3 s) and every function a create call, per test."""
+    full = spec_mod.load()
+    workflows = {k: v for k, v in full.workflows.items() if k in JOB_WORKFLOWS}
+    used = set().union(*(wf.functions for wf in workflows.values()))
+    return dataclasses.replace(
+        full,
+        workflows=workflows,
+        functions={k: v for k, v in full.functions.items() if k in used},
+        rules={k: v for k, v in full.rules.items() if v.workflow in JOB_WORKFLOWS},
+        schedules={k: v for k, v in full.schedules.items() if v.workflow in JOB_WORKFLOWS},
+    )
 
 
 @pytest.fixture

@@ -3,10 +3,16 @@ least-privilege roles built only from each function's `function.json`."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from aws_cdk import Duration, Fn
+import jsii
+from aws_cdk import BundlingOptions, Duration, Fn, ILocalBundling
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -15,6 +21,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from . import nag
+from .buckets import DataBuckets
 from .spec import TABLES, FunctionSpec, Spec, SpecError
 from .storage import Storage
 
@@ -28,10 +35,73 @@ DESCRIPTION_MAX = 256
 #: Some discovery calls (lambda:ListFunctions, s3:ListAllMyBuckets, ...) exist only on `*`;
 #: reading is allowed there, acting never is.
 READ_ONLY_VERBS: tuple[str, ...] = ("List", "Get", "Describe")
+#: Writes that AWS authorises only on Resource "*" (no resource-level permissions exist).
+NO_RESOURCE_ACTIONS = frozenset({"iot:CreateKeysAndCertificate"})
 RUNTIME_REASON = (
     "python3.12 on purpose: the Powertools layer is resolved from its python3.12 parameter and "
     "the remediators are tested on that runtime; moving up is a deliberate change (RUNTIME)."
 )
+
+
+#: Where pip finds wheels for the Lambda platform (arm64, CPython 3.12).
+PIP_PLATFORM = ("--platform", "manylinux_2_28_aarch64", "--platform", "manylinux2014_aarch64",
+                "--implementation", "cp",
+                "--python-version", "3.12", "--only-binary=:all:")  # fmt: skip
+#: Environment of a function that passes the SageMaker training role.
+TRAINING_ROLE_ENV, TRAINING_IMAGE_ENV = "SELFHEAL_TRAINING_ROLE_ARN", "SELFHEAL_TRAINING_IMAGE"
+
+
+@jsii.implements(ILocalBundling)
+class PipBundling:
+    """Bundle a function with its `requirements.txt` without Docker: copy the source, then
+    `pip install --target` the Lambda platform's wheels (Pillow for fpdf2 is native code).
+    CDK falls back to the Docker bundling image when this returns False."""
+
+    def __init__(self, source: Path, requirements: Path) -> None:
+        self.source, self.requirements = source, requirements
+
+    def try_bundle(self, output_dir: str, *args: Any, **options: Any) -> bool:
+        skip = shutil.ignore_patterns(*ASSET_EXCLUDES, "requirements.txt")
+        shutil.copytree(self.source, output_dir, dirs_exist_ok=True, ignore=skip)
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile",
+             "--requirement", str(self.requirements), "--target", output_dir, *PIP_PLATFORM],
+            check=False,
+        )  # fmt: skip
+        return done.returncode == 0
+
+
+def function_code(fn: FunctionSpec) -> lambda_.Code:
+    """The function's folder; with a requirements.txt, bundled with those packages (skipped
+    when the `aws:cdk:bundling-stacks` context excludes the stack, as the tests do)."""
+    if fn.requirements is None:
+        return lambda_.Code.from_asset(str(fn.path), exclude=ASSET_EXCLUDES)
+    return lambda_.Code.from_asset(
+        str(fn.path),
+        exclude=ASSET_EXCLUDES,
+        bundling=BundlingOptions(
+            image=RUNTIME.bundling_image,
+            platform="linux/arm64",
+            command=["bash", "-c", "pip install -r requirements.txt -t /asset-output "
+                     "&& cp -au . /asset-output && rm -f /asset-output/requirements.txt"],
+            local=PipBundling(fn.path, fn.requirements),
+        ),
+    )  # fmt: skip
+
+
+def staged_layer(spec: Spec) -> Path:
+    """The shared layer plus every published input schema (`state_machines/<workflow>
+    .input.schema.json` -> `selfheal_shared/schemas/`), so a function validates manual input
+    against the very file published next to the workflow."""
+    stage = Path(tempfile.mkdtemp(prefix="selfheal-layer-"))
+    shutil.copytree(spec.layer_path, stage, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns(*ASSET_EXCLUDES))  # fmt: skip
+    schemas = stage / "python" / "selfheal_shared" / "schemas"
+    schemas.mkdir(parents=True, exist_ok=True)
+    for wf in spec.workflows.values():
+        if wf.input_schema is not None:
+            shutil.copy2(wf.input_schema, schemas / wf.input_schema.name)
+    return stage
 
 
 def env_name(kind: str, name: str) -> str:
@@ -51,7 +121,8 @@ def permission_statement(fn: FunctionSpec, entry: Mapping[str, Any]) -> iam.Poli
     for action in actions:
         if action == "*" or action.endswith(":*"):
             raise SpecError(f"{where}: wildcard action {action!r}")
-    writes = [a for a in actions if not a.split(":", 1)[-1].startswith(READ_ONLY_VERBS)]
+    writes = [a for a in actions if not a.split(":", 1)[-1].startswith(READ_ONLY_VERBS)
+              and a not in NO_RESOURCE_ACTIONS]
     for resource in resources:
         if resource.strip() in {"*", "arn:*", "arn:${AWS::Partition}:*"} and writes:
             raise SpecError(
@@ -90,14 +161,19 @@ class Remediators(Construct):
         topics: Mapping[str, sns.ITopic],
         dry_run: bool,
         reserved_concurrency: int,
+        buckets: DataBuckets | None = None,
+        pass_roles: Mapping[str, iam.IRole] | None = None,
+        training_image: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
         self._storage, self._topics = storage, topics
         self._dry_run, self._reserved = dry_run, reserved_concurrency
+        self._buckets, self._pass_roles = buckets, dict(pass_roles or {})
+        self._training_image = training_image
         self.shared_layer = lambda_.LayerVersion(
             self,
             "SharedLayer",
-            code=lambda_.Code.from_asset(str(spec.layer_path), exclude=ASSET_EXCLUDES),
+            code=lambda_.Code.from_asset(str(staged_layer(spec)), exclude=ASSET_EXCLUDES),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],
             description="selfheal_shared: guards, audit, notify, models used by every remediator",
@@ -123,7 +199,7 @@ class Remediators(Construct):
         function = lambda_.Function(
             scope,
             "Function",
-            code=lambda_.Code.from_asset(str(fn.path), exclude=ASSET_EXCLUDES),
+            code=function_code(fn),
             handler=fn.handler,
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
@@ -147,6 +223,13 @@ class Remediators(Construct):
         # Every table name (settings() reads all three); only the topics the function may use.
         env = {env_name("table", t): self._storage.tables[t].table_name for t in TABLES}
         env |= {env_name("topic", t): self._topics[t].topic_arn for t in fn.topics}
+        if self._buckets is not None:
+            env |= {
+                env_name("bucket", b): self._buckets.buckets[b].bucket_name for b in fn.buckets
+            }
+        if "sagemaker_training" in fn.pass_roles:
+            env[TRAINING_ROLE_ENV] = self._pass_roles["sagemaker_training"].role_arn
+            env[TRAINING_IMAGE_ENV] = self._training_image
         env |= {
             "SELFHEAL_DRY_RUN": "true" if self._dry_run else "false",
             "POWERTOOLS_SERVICE_NAME": "selfheal",
@@ -162,6 +245,21 @@ class Remediators(Construct):
             self._topics[topic].grant_publish(role)
         if fn.topics:
             findings.append(("Action::kms:GenerateDataKey*", nag.KMS_REASON))
+        for bucket, access in fn.buckets.items():
+            if self._buckets is None:
+                raise SpecError(f"functions/{fn.name}: uses bucket {bucket!r}; no buckets given")
+            findings += [
+                (finding, f"{fn.name}: {why}")
+                for finding, why in self._buckets.grant(bucket, role, access)
+            ]
+        for name in fn.pass_roles:
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["iam:PassRole"],
+                    resources=[self._pass_roles[name].role_arn],
+                    conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+                )
+            )
         for entry in fn.permissions:
             role.add_to_policy(permission_statement(fn, entry))
             findings += [

@@ -117,7 +117,8 @@ class Routing(Construct):
         if name == "default":
             return None
         if name not in self._buses:
-            self._buses[name] = events.EventBus.from_event_bus_name(self, f"Bus-{name}", name)
+            # A custom bus named by a rule file is ours (e.g. the edge bus fed by IoT ingress).
+            self._buses[name] = events.EventBus(self, f"Bus-{name}", event_bus_name=name)
         return self._buses[name]
 
     def _rule(self, rule: RuleSpec, machine: sfn.IStateMachine) -> events.Rule:

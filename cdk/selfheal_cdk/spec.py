@@ -16,11 +16,26 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 
 #: Shared resources every workflow may name by placeholder.
-TOPICS: tuple[str, ...] = ("ops", "l1", "l2", "l3")
+#: Escalation levels, and `reports`: deliveries to organizations (filtered by organizationId).
+TOPICS: tuple[str, ...] = ("ops", "l1", "l2", "l3", "reports")
 TABLES: tuple[str, ...] = ("audit", "idempotency", "guard_state")
+#: S3 buckets: the EMS exports the jobs read, the fiscal reports, the ML models.
+BUCKETS: tuple[str, ...] = ("data", "reports", "models")
+#: How a function may use a bucket (`function.json` "buckets": {"data": "read"}).
+BUCKET_ACCESS: tuple[str, ...] = ("read", "write")
+#: Service roles a function may pass (`function.json` "passRoles").
+PASS_ROLES: tuple[str, ...] = ("sagemaker_training",)
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
-_KINDS = ("Function", "Topic", "Table")
+_KINDS = ("Function", "Topic", "Table", "Bucket")
+#: `<aws.scheduler.*>` context attributes EventBridge Scheduler fills into a target's input.
+SCHEDULER_CONTEXT = (
+    "aws.scheduler.schedule-arn",
+    "aws.scheduler.scheduled-time",
+    "aws.scheduler.execution-id",
+    "aws.scheduler.attempt-number",
+)
+_SCHEDULE_EXPRESSION = re.compile(r"^(cron\([^)]+\)|rate\(\d+ (minute|hour|day)s?\)|at\([^)]+\))$")
 
 
 class SpecError(ValueError):
@@ -38,10 +53,19 @@ class FunctionSpec:
     tables: tuple[str, ...]
     topics: tuple[str, ...]
     permissions: tuple[dict[str, Any], ...]
+    #: bucket kind -> "read" | "write" (write includes read; never delete).
+    buckets: dict[str, str] = field(default_factory=dict)
+    pass_roles: tuple[str, ...] = ()
 
     @property
     def placeholder(self) -> str:
         return f"Function_{self.name}"
+
+    @property
+    def requirements(self) -> Path | None:
+        """`requirements.txt` next to app.py: third-party packages bundled with the function."""
+        path = self.path / "requirements.txt"
+        return path if path.is_file() else None
 
 
 @dataclass(frozen=True)
@@ -54,6 +78,25 @@ class RuleSpec:
     workflow: str
     input_transformer: dict[str, Any] | None
     catalog: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """`events/schedules/<name>.json`: an EventBridge Scheduler schedule starting a workflow."""
+
+    name: str
+    path: Path
+    description: str
+    expression: str
+    timezone: str
+    workflow: str
+    input: dict[str, Any]
+    catalog: tuple[str, ...]
+    enabled: bool = True
+
+    def input_text(self) -> str:
+        """The target input as Scheduler receives it (context attributes left for it to fill)."""
+        return json.dumps(self.input, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -83,6 +126,12 @@ class WorkflowSpec:
     def tables(self) -> frozenset[str]:
         return frozenset(p.split("_", 1)[1] for p in self.placeholders if p.startswith("Table_"))
 
+    @property
+    def input_schema(self) -> Path | None:
+        """`<workflow>.input.schema.json` beside the ASL: the published manual-input schema."""
+        path = self.path.with_name(f"{self.name}.input.schema.json")
+        return path if path.is_file() else None
+
 
 @dataclass(frozen=True)
 class Spec:
@@ -90,6 +139,7 @@ class Spec:
     functions: dict[str, FunctionSpec]
     rules: dict[str, RuleSpec]
     workflows: dict[str, WorkflowSpec]
+    schedules: dict[str, ScheduleSpec] = field(default_factory=dict)
 
     @property
     def layer_path(self) -> Path:
@@ -112,6 +162,8 @@ class Spec:
                     out.append(f"workflow {wf.name}: unknown topic {name!r}")
                 elif kind == "Table" and name not in TABLES:
                     out.append(f"workflow {wf.name}: unknown table {name!r}")
+                elif kind == "Bucket" and name not in BUCKETS:
+                    out.append(f"workflow {wf.name}: unknown bucket {name!r}")
         for fn in self.functions.values():
             out += [
                 f"function {fn.name}: unknown table {t!r}" for t in fn.tables if t not in TABLES
@@ -119,9 +171,22 @@ class Spec:
             out += [
                 f"function {fn.name}: unknown topic {t!r}" for t in fn.topics if t not in TOPICS
             ]
+            for bucket, access in fn.buckets.items():
+                if bucket not in BUCKETS:
+                    out.append(f"function {fn.name}: unknown bucket {bucket!r}")
+                if access not in BUCKET_ACCESS:
+                    out.append(f"function {fn.name}: bucket {bucket!r} access {access!r} is not "
+                               f"one of {BUCKET_ACCESS}")  # fmt: skip
+            out += [
+                f"function {fn.name}: unknown role to pass {r!r}"
+                for r in fn.pass_roles
+                if r not in PASS_ROLES
+            ]
+        for sch in self.schedules.values():
+            out += _schedule_problems(sch, self.workflows)
         return out
 
-    def bindings(self, *, function_arn, topic_arn, table_name) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    def bindings(self, *, function_arn, topic_arn, table_name, bucket_name=None) -> dict[str, str]:  # type: ignore[no-untyped-def]
         """Placeholder values, given how a deployer names each kind of resource."""
         out: dict[str, str] = {}
         for fn in self.functions:
@@ -130,7 +195,31 @@ class Spec:
             out[f"Topic_{t}"] = topic_arn(t)
         for t in TABLES:
             out[f"Table_{t}"] = table_name(t)
+        if bucket_name is not None:
+            for b in BUCKETS:
+                out[f"Bucket_{b}"] = bucket_name(b)
         return out
+
+
+def _schedule_problems(sch: ScheduleSpec, workflows: dict[str, WorkflowSpec]) -> list[str]:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    out = []
+    where = f"schedule {sch.name}"
+    if sch.workflow not in workflows:
+        out.append(f"{where}: target workflow {sch.workflow!r} does not exist")
+    if not _SCHEDULE_EXPRESSION.match(sch.expression):
+        out.append(f"{where}: {sch.expression!r} is not a cron(), rate() or at() expression")
+    elif sch.expression.startswith("cron(") and len(sch.expression[5:-1].split()) != 6:
+        out.append(f"{where}: cron needs 6 fields (min hour day-of-month month day-of-week year)")
+    try:
+        ZoneInfo(sch.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        out.append(f"{where}: unknown time zone {sch.timezone!r}")
+    for ctx in re.findall(r"<([^>]+)>", sch.input_text()):
+        if ctx not in SCHEDULER_CONTEXT:
+            out.append(f"{where}: input names <{ctx}>, not a Scheduler context attribute")
+    return out
 
 
 def _read_json(path: Path) -> Any:
@@ -153,6 +242,31 @@ def _load_function(path: Path) -> FunctionSpec:
         tables=tuple(meta.get("tables", ())),
         topics=tuple(meta.get("topics", ())),
         permissions=tuple(meta.get("permissions", ())),
+        buckets=dict(meta.get("buckets", {})),
+        pass_roles=tuple(meta.get("passRoles", ())),
+    )
+
+
+def _load_schedule(path: Path) -> ScheduleSpec:
+    raw = _read_json(path)
+    for key in ("scheduleExpression", "timezone", "target"):
+        if key not in raw:
+            raise SpecError(f"{path.name}: missing field {key!r}")
+    target = raw["target"]
+    if "workflow" not in target:
+        raise SpecError(f"{path.name}: missing field 'target.workflow'")
+    if not isinstance(target.get("input", {}), dict):
+        raise SpecError(f"{path.name}: 'target.input' must be a JSON object")
+    return ScheduleSpec(
+        name=path.stem,
+        path=path,
+        description=raw.get("description", ""),
+        expression=raw["scheduleExpression"],
+        timezone=raw["timezone"],
+        workflow=target["workflow"],
+        input=dict(target.get("input", {})),
+        catalog=tuple(raw.get("catalog", ())),
+        enabled=raw.get("state", "ENABLED") == "ENABLED",
     )
 
 
@@ -196,8 +310,13 @@ def load(root: Path = ROOT) -> Spec:
         if p.is_dir() and (p / "app.py").exists()
     }
     rules = {p.stem: _load_rule(p) for p in sorted((root / "events" / "rules").glob("*.json"))}
+    schedules = {
+        p.stem: _load_schedule(p) for p in sorted((root / "events" / "schedules").glob("*.json"))
+    }
     workflows = {
         wf.name: wf
         for wf in (_load_workflow(p) for p in sorted((root / "state_machines").glob("*.asl.json")))
     }
-    return Spec(root=root, functions=functions, rules=rules, workflows=workflows)
+    return Spec(
+        root=root, functions=functions, rules=rules, workflows=workflows, schedules=schedules
+    )

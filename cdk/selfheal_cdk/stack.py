@@ -16,16 +16,20 @@ from constructs import Construct
 
 from . import nag
 from .alerting import Alerting
+from .buckets import DataBuckets
 from .functions import Remediators
 from .routing import Routing
-from .spec import ROOT, TABLES, TOPICS, Spec, SpecError, load
+from .schedules import Schedules
+from .spec import BUCKETS, ROOT, TABLES, TOPICS, Spec, SpecError, load
 from .storage import Storage
+from .training import TrainingJobs
 from .workflows import Workflows
 
 STACK_ID = "Selfheal"
 CDK_JSON = ROOT / "cdk.json"
 CTX_DRY_RUN = "selfheal:dryRun"
 CTX_RESERVED_CONCURRENCY = "selfheal:reservedConcurrency"
+CTX_TRAINING_IMAGE_TAG = "selfheal:trainingImageTag"
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class DeploySettings:
 
     dry_run: bool = True
     reserved_concurrency: int = 5
+    training_image_tag: str = "latest"
 
     @classmethod
     def from_context(cls, scope: Construct) -> DeploySettings:
@@ -43,7 +48,12 @@ class DeploySettings:
         raw_rc = _context(scope, CTX_RESERVED_CONCURRENCY, cls.reserved_concurrency)
         if not raw_rc.isdigit() or int(raw_rc) < 1:
             raise ValueError(f"context {CTX_RESERVED_CONCURRENCY} must be an integer >= 1")
-        return cls(dry_run=raw_dry == "true", reserved_concurrency=int(raw_rc))
+        tag = _context(scope, CTX_TRAINING_IMAGE_TAG, cls.training_image_tag)
+        if not tag or any(c in tag for c in " /:@"):
+            raise ValueError(f"context {CTX_TRAINING_IMAGE_TAG} must be an image tag, got {tag!r}")
+        return cls(
+            dry_run=raw_dry == "true", reserved_concurrency=int(raw_rc), training_image_tag=tag
+        )
 
 
 def _context(scope: Construct, key: str, default: object) -> str:
@@ -71,6 +81,10 @@ class SelfhealStack(Stack):
         self.spec, self.settings = spec, settings
         self.storage = Storage(self, "Storage", names=TABLES)
         self.alerting = Alerting(self, "Alerting", levels=TOPICS)
+        self.buckets = DataBuckets(self, "Buckets", kinds=BUCKETS)
+        self.training = TrainingJobs(
+            self, "Training", buckets=self.buckets, image_tag=settings.training_image_tag
+        )
         self.remediators = Remediators(
             self,
             "Remediators",
@@ -79,6 +93,9 @@ class SelfhealStack(Stack):
             topics=self.alerting.topics,
             dry_run=settings.dry_run,
             reserved_concurrency=settings.reserved_concurrency,
+            buckets=self.buckets,
+            pass_roles={"sagemaker_training": self.training.role},
+            training_image=self.training.image_uri,
         )
         self.workflows = Workflows(
             self,
@@ -87,6 +104,7 @@ class SelfhealStack(Stack):
             functions=self.remediators.functions,
             topics=self.alerting.topics,
             storage=self.storage,
+            buckets=self.buckets,
         )
         self.routing = Routing(
             self,
@@ -94,6 +112,13 @@ class SelfhealStack(Stack):
             spec=spec,
             state_machines=self.workflows.state_machines,
             ops_topic=self.alerting.topics["ops"],
+        )
+        self.schedules = Schedules(
+            self,
+            "Schedules",
+            spec=spec,
+            state_machines=self.workflows.state_machines,
+            dead_letters=self.routing.dead_letters,
         )
         Tags.of(self).add("project", "selfheal")
 

@@ -19,6 +19,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from . import asl, nag
+from .buckets import DataBuckets
 from .functions import LOG_RETENTION
 from .spec import Spec, WorkflowSpec
 from .storage import Storage
@@ -36,6 +37,7 @@ class Workflows(Construct):
         functions: Mapping[str, lambda_.IFunction],
         topics: Mapping[str, sns.ITopic],
         storage: Storage,
+        buckets: DataBuckets | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._functions, self._topics, self._storage = functions, topics, storage
@@ -43,6 +45,7 @@ class Workflows(Construct):
             function_arn=lambda name: functions[name].function_arn,
             topic_arn=lambda name: topics[name].topic_arn,
             table_name=lambda name: storage.tables[name].table_name,
+            bucket_name=(lambda name: buckets.buckets[name].bucket_name) if buckets else None,
         )
         self.state_machines: dict[str, sfn.StateMachine] = {
             name: self._state_machine(wf) for name, wf in spec.workflows.items()

@@ -4,7 +4,6 @@ incident, paged once, and no edge restarted one by one."""
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -28,20 +27,11 @@ class StormRequest(BaseModel):
 @remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     inc = parse(StormRequest, event, "storm check").incident
-    window = timedelta(minutes=int(os.environ.get("SELFHEAL_STORM_WINDOW_MINUTES", "10")))
-    since = clock.now() - window
-
-    def recent_offline(e: dict[str, Any]) -> bool:
-        went = e.get("offlineSince")
-        return e.get("state") == "offline" and bool(went) and datetime.fromisoformat(went) >= since
-
-    site_edges = edge_registry.edges_where(inc.siteId)
-    site_offline = sum(1 for e in site_edges if recent_offline(e))
-    fleet_offline = sum(1 for e in edge_registry.edges_where() if recent_offline(e))
+    site_offline, fleet_offline = edge_registry.recent_offline(inc.siteId)
     site_size, fleet_size = edge_registry.fleet_sizes(inc.siteId)
     kind = edges.storm(
         site_offline=site_offline,
-        site_size=max(site_size, len(site_edges)),
+        site_size=site_size,
         fleet_offline=fleet_offline,
         fleet_size=fleet_size,
         site_min_edges=int(os.environ.get("SELFHEAL_STORM_SITE_MIN_EDGES", "5")),

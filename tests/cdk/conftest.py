@@ -15,7 +15,10 @@ from selfheal_cdk.stack import STACK_ID, SelfhealStack, build_app
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
     outdir = tmp_path_factory.mktemp("cdk.out")
     # Explicit default, so the tests pin the safe choice whatever cdk.json says later.
-    app = build_app(context={"selfheal:dryRun": "true"}, outdir=outdir)
+    # Bundling skipped: functions with a requirements.txt would pip-download wheels here.
+    app = build_app(
+        context={"selfheal:dryRun": "true", "aws:cdk:bundling-stacks": []}, outdir=outdir
+    )
     stack = app.node.find_child(STACK_ID)
     assert isinstance(stack, SelfhealStack)
     assembly = app.synth()

@@ -38,9 +38,17 @@ class EdgeWorld:
         self.settle()
         return sims
 
+    def outage(self, sims: list[EdgeSim]) -> None:
+        """These edges drop at the same instant: virtual time stands still until every
+        last will has been through the ingress."""
+        with self.pipeline.clock.held():
+            for sim in sims:
+                sim.kill()
+            self.settle()
+
     def settle(self) -> None:
-        time.sleep(0.2)
-        self.bridge.drain()
+        time.sleep(0.3)
+        self.bridge.drain(timeout=60)
 
     def ladders(self, *, finished: int, timeout: float = 60.0) -> list[dict[str, Any]]:
         """Summaries of ladder executions, once `finished` of them have ended."""

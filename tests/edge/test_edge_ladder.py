@@ -134,8 +134,7 @@ def test_two_ladders_started_for_one_outage_are_one_incident(edge_world: EdgeWor
 def test_site_storm_is_one_incident_and_no_restarts(make_edge_world: Any) -> None:
     w = make_edge_world(WorldSpec(edgeSites=[EdgeSiteSpec(siteId="site-big", prefix="edge-big", count=200)]))
     sims = w.start_edges([f"edge-big-{n:03d}" for n in range(1, 201)], agent=False)
-    for s in sims:
-        s.kill()
+    w.outage(sims)
     runs = w.ladders(finished=200, timeout=240)
 
     assert len(runs) == 200

@@ -18,7 +18,7 @@ from local.world import World, WorldSpec
 
 @pytest.fixture(scope="session")
 def functions_only_spec() -> spec_mod.Spec:
-    return dataclasses.replace(spec_mod.load(), rules={}, workflows={})
+    return dataclasses.replace(spec_mod.load(), rules={}, workflows={}, schedules={})
 
 
 @pytest.fixture

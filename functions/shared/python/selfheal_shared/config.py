@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 def _flag(name: str, default: str) -> bool:
@@ -18,12 +18,20 @@ class Settings:
     topics: dict[str, str]
     dry_run: bool
     recent_deploy_hours: int
+    #: S3 buckets by kind (`spec.BUCKETS`): data (EMS exports), reports, models.
+    buckets: dict[str, str] = field(default_factory=dict)
 
     def topic(self, level: str) -> str:
         try:
             return self.topics[level]
         except KeyError:
             raise KeyError(f"no SNS topic configured for level {level!r}") from None
+
+    def bucket(self, kind: str) -> str:
+        name = self.buckets.get(kind)
+        if not name:
+            raise KeyError(f"no S3 bucket configured for {kind!r} (SELFHEAL_BUCKET_{kind.upper()})")
+        return name
 
 
 def settings() -> Settings:
@@ -34,10 +42,15 @@ def settings() -> Settings:
         guard_table=env.get("SELFHEAL_TABLE_GUARD_STATE", ""),
         topics={
             level: env[f"SELFHEAL_TOPIC_{level.upper()}"]
-            for level in ("ops", "l1", "l2", "l3")
+            for level in ("ops", "l1", "l2", "l3", "reports")
             if f"SELFHEAL_TOPIC_{level.upper()}" in env
         },
         # Safe default: a deployment without an explicit choice records but does not act.
         dry_run=_flag("SELFHEAL_DRY_RUN", "true"),
         recent_deploy_hours=int(env.get("SELFHEAL_RECENT_DEPLOY_HOURS", "24")),
+        buckets={
+            kind: env[f"SELFHEAL_BUCKET_{kind.upper()}"]
+            for kind in ("data", "reports", "models")
+            if env.get(f"SELFHEAL_BUCKET_{kind.upper()}")
+        },
     )

@@ -58,6 +58,44 @@ def _save_edge(edge_id: str, fields: dict[str, Any]) -> None:
     )
 
 
+#: Offline transitions are counted per site and fleet-wide in 10-minute buckets, so a
+#: storm check is two reads however large the fleet is.
+BUCKET_MINUTES = 10
+
+
+def _bucket(at: datetime) -> int:
+    return int(at.timestamp() // (BUCKET_MINUTES * 60))
+
+
+def _count_offline(site: str, at: datetime) -> None:
+    ddb = client("dynamodb")
+    bucket = _bucket(at)
+    for key in (f"offline-count#site#{site}#{bucket}", f"offline-count#fleet#{bucket}"):
+        ddb.update_item(
+            TableName=_table(),
+            Key={"pk": {"S": key}},
+            UpdateExpression="ADD n :one SET #ttl = :ttl",
+            ExpressionAttributeNames={"#ttl": "ttl"},
+            ExpressionAttributeValues={
+                ":one": {"N": "1"},
+                ":ttl": {"N": str(int(at.timestamp()) + 86400)},
+            },
+        )
+
+
+def recent_offline(site: str) -> tuple[int, int]:
+    """Edges that went offline in this and the previous bucket: (at the site, fleet-wide)."""
+    bucket = _bucket(clock.now())
+    keys = [f"offline-count#site#{site}#{b}" for b in (bucket - 1, bucket)]
+    keys += [f"offline-count#fleet#{b}" for b in (bucket - 1, bucket)]
+    request = {_table(): {"Keys": [{"pk": {"S": k}} for k in keys], "ConsistentRead": True}}
+    got = client("dynamodb").batch_get_item(RequestItems=request)["Responses"].get(_table(), [])
+    counts = {i["pk"]["S"]: int(i["n"]["N"]) for i in got}
+    site_n = sum(counts.get(k, 0) for k in keys[:2])
+    fleet_n = sum(counts.get(k, 0) for k in keys[2:])
+    return site_n, fleet_n
+
+
 def _event(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
     return {"Source": edges.SOURCE, "DetailType": detail_type, "Detail": detail}
 
@@ -122,6 +160,8 @@ def record_signal(signal: edges.Signal) -> list[dict[str, Any]]:
         fields["offlineSince"] = now.isoformat()
         fields["lastTelemetryBefore"] = state.get("lastTelemetryAt", "")
     _save_edge(edge_id, fields)
+    if going == "offline":
+        _count_offline(site, now)
     detail = {
         "edgeId": edge_id,
         "siteId": site,
@@ -156,6 +196,7 @@ def sweep() -> list[dict[str, Any]]:
                 "lastTelemetryBefore": last,
             },
         )
+        _count_offline(e.get("siteId", "unknown"), now)
         base = {"edgeId": edge_id, "siteId": e.get("siteId", "unknown"), "at": now.isoformat()}
         out.append(
             _event(
@@ -192,8 +233,21 @@ def edges_where(site: str | None = None) -> list[dict[str, Any]]:
     return items
 
 
+_sizes: dict[str, tuple[float, tuple[int, int]]] = {}
+
+
 def fleet_sizes(site: str) -> tuple[int, int]:
-    """(edges registered at the site, edges in the fleet), from the IoT registry."""
+    """(edges registered at the site, edges in the fleet), from the IoT registry; kept for
+    five minutes per warm container, since a storm asks the same question many times."""
+    cached = _sizes.get(site)
+    if cached and cached[0] > clock.now().timestamp():
+        return cached[1]
+    sizes = _registry_sizes(site)
+    _sizes[site] = (clock.now().timestamp() + 300, sizes)
+    return sizes
+
+
+def _registry_sizes(site: str) -> tuple[int, int]:
     iot = client("iot")
     fleet = sum(len(p["things"]) for p in iot.get_paginator("list_things").paginate())
     at_site = sum(

@@ -1,0 +1,87 @@
+"""Decide what a fiscal_report run covers: the previous month for every organization (the
+day-1 schedule), or one organization and month (a manual run, checked against the JSON
+Schema published with the workflow)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from selfheal_shared import audit, clock, datalake, fanout, fiscal, input_schema
+from selfheal_shared.errors import InputInvalid, NothingFound
+from selfheal_shared.handler import remediator
+from selfheal_shared.models import parse
+from selfheal_shared.observability import logger
+
+
+class PlanRequest(BaseModel):
+    input: dict[str, Any]
+    executionId: str = Field(min_length=1)
+
+
+class ScheduledRun(BaseModel):
+    """What `events/schedules/fiscal_report_monthly.json` passes (Scheduler fills the time)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trigger: Literal["schedule"]
+    scheduledTime: str = Field(min_length=1)
+    formats: list[Literal["pdf", "csv"]] = Field(default=["pdf", "csv"], min_length=1)
+    toleratedFailurePercentage: float = Field(default=20, ge=0, le=100)
+
+
+@remediator
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    req = parse(PlanRequest, event, "fiscal_report start")
+    raw = req.input
+    run_id = req.executionId.rsplit(":", 1)[-1]
+    if raw.get("trigger") == "schedule":
+        run = parse(ScheduledRun, raw, "scheduled fiscal_report input")
+        try:
+            at = clock.parse_aws_time(run.scheduledTime)
+        except ValueError:
+            raise InputInvalid(f"scheduledTime: {run.scheduledTime!r} is not a time") from None
+        period = fiscal.previous_period(at)
+        organizations = datalake.list_ids("orgs/")
+        if not organizations:
+            raise NothingFound("no organizations under orgs/ in the data bucket")
+        formats, percentage = list(run.formats), run.toleratedFailurePercentage
+        requested_by = "eventbridge-scheduler"
+    else:
+        data = input_schema.check("fiscal_report", raw)
+        period = data["period"]
+        fiscal.require_closed(period, clock.now())
+        try:
+            datalake.read(datalake.profile_key(data["organizationId"]))
+        except NothingFound:
+            raise InputInvalid(
+                f"organizationId: no organization {data['organizationId']!r}"
+            ) from None
+        # one organization: its failure is the run's, never "systemic"
+        organizations, formats, percentage = [data["organizationId"]], [data["format"]], 100.0
+        requested_by = str(data.get("requestedBy") or "console")
+    incident_id = f"{fiscal.AUTOMATION}-{period}-{run_id}"
+    logger.set_correlation_id(incident_id)
+    tolerated = fanout.tolerated(len(organizations), percentage)
+    fanout.open_run(
+        run_id, automation=fiscal.AUTOMATION, total=len(organizations), tolerated_failures=tolerated
+    )
+    audit.record(
+        incident_id=incident_id,
+        execution=req.executionId,
+        action="fiscal_plan",
+        actor=requested_by,
+        why=f"{'scheduled' if raw.get('trigger') == 'schedule' else 'manual'} run for {period}",
+        result=f"{len(organizations)} organizations, formats {', '.join(formats)}, "
+        f"tolerating {tolerated} failures",
+        details={"organizations": organizations},
+    )
+    return {
+        "runId": run_id,
+        "incidentId": incident_id,
+        "trigger": "schedule" if raw.get("trigger") == "schedule" else "manual",
+        "period": period,
+        "formats": formats,
+        "organizations": organizations,
+        "toleratedFailures": tolerated,
+    }

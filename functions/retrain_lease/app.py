@@ -1,0 +1,69 @@
+"""Take or release a system's training lease: never two trainings (or a training and a
+rollback) of the same system at once. A refused run is recorded, not an error."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from selfheal_shared import audit, fanout, forecast, leases
+from selfheal_shared.handler import remediator
+from selfheal_shared.models import parse
+from selfheal_shared.observability import logger
+from selfheal_shared.outcomes import Outcome
+
+#: Longer than a bounded training (poll limit) plus evaluation; expires on its own after.
+LEASE_MINUTES = 180
+
+
+class LeaseRequest(BaseModel):
+    op: Literal["acquire", "release"]
+    systemId: str = Field(min_length=1)
+    runId: str = Field(min_length=1)
+    incidentId: str = Field(min_length=1)
+    executionId: str = Field(min_length=1)
+
+
+@remediator
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    req = parse(LeaseRequest, event, "lease request")
+    logger.set_correlation_id(req.incidentId)
+    name = f"{forecast.AUTOMATION}#{req.systemId}"
+    if req.op == "release":
+        released = leases.release(name, req.executionId)
+        return {"released": released}
+    proceed, why = fanout.may_proceed(req.runId)
+    if not proceed:
+        audit.record(
+            incident_id=req.incidentId,
+            execution=req.executionId,
+            action="retrain_lease",
+            actor="retrain_lease",
+            why=why,
+            result=f"{req.systemId}: not attempted",
+            outcome=Outcome.SKIPPED_BY_GUARD,
+        )
+        return {
+            "acquired": False,
+            "status": fanout.NOT_ATTEMPTED,
+            "item": req.systemId,
+            "reason": why,
+        }
+    taken, holder = leases.acquire(name, req.executionId, minutes=LEASE_MINUTES)
+    if taken:
+        return {"acquired": True, "status": "LEASED", "item": req.systemId, "reason": ""}
+    reason = (
+        f"refused: a training of {req.systemId} is already running "
+        f"(execution {str(holder.get('holder', '?')).rsplit(':', 1)[-1]}, "
+        f"since {holder.get('since', '?')})"
+    )
+    audit.record(
+        incident_id=req.incidentId,
+        execution=req.executionId,
+        action="retrain_model",
+        actor="retrain_lease",
+        why=reason,
+        result="refused: lease held",
+        outcome=Outcome.SKIPPED_BY_GUARD,
+    )
+    return {"acquired": False, "status": fanout.REFUSED, "item": req.systemId, "reason": reason}

@@ -1,0 +1,196 @@
+"""Decide what a retrain_model run does, per system: retrain (weekly schedule for every
+system, a manual request, or the MAPE alarm) or roll back (the accuracy alarm within the
+probation window after a promotion: the new model is the likely cause)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field
+from selfheal_shared import audit, clock, datalake, fanout, forecast, input_schema, registry
+from selfheal_shared.clients import client
+from selfheal_shared.config import settings
+from selfheal_shared.errors import InputInvalid, NothingFound
+from selfheal_shared.handler import remediator
+from selfheal_shared.models import AlarmStateChangeEvent, parse
+from selfheal_shared.observability import logger
+from selfheal_shared.outcomes import Outcome
+
+
+class PlanRequest(BaseModel):
+    input: dict[str, Any]
+    executionId: str = Field(min_length=1)
+
+
+class ScheduledRun(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    trigger: Literal["schedule"]
+    scheduledTime: str = Field(min_length=1)
+    toleratedFailurePercentage: float = Field(default=25, ge=0, le=100)
+
+
+def system_config(system: str) -> datalake.SystemConfig:
+    try:
+        raw = datalake.read_json(datalake.system_key(system))
+    except NothingFound:
+        raise InputInvalid(f"systemId: no system {system!r}") from None
+    return parse(datalake.SystemConfig, raw, f"system settings {datalake.system_key(system)}")
+
+
+def item(cfg: datalake.SystemConfig, incident: str, **overrides: Any) -> dict[str, Any]:
+    return {
+        "systemId": cfg.systemId,
+        "modelType": overrides.get("modelType", cfg.modelType),
+        "trainingWindowDays": int(overrides.get("trainingWindowDays", cfg.trainingWindowDays)),
+        "timezone": cfg.timezone,
+        "action": overrides.get("action", "retrain"),
+        "reason": overrides.get("reason", ""),
+        "incidentId": incident,
+    }
+
+
+def recently_promoted(system: str) -> tuple[bool, str]:
+    """Whether the serving model was promoted within the probation window and has a
+    predecessor to return to."""
+    found = registry.approved(system)
+    if len(found) < 2:
+        return False, "no earlier approved model to return to"
+    serving = registry.describe(found[0]["ModelPackageArn"])
+    promoted = serving.get("CustomerMetadataProperties", {}).get("promotedAt")
+    if not promoted:
+        return False, "serving model has no promotion time"
+    age = clock.now() - clock.parse_aws_time(promoted)
+    if age > timedelta(days=forecast.PROBATION_DAYS):
+        return False, f"serving model promoted {age.days} days ago, past the probation window"
+    return True, (
+        f"serving model version {serving.get('ModelPackageVersion')} was promoted "
+        f"{age.total_seconds() / 3600:.1f} h ago"
+    )
+
+
+def claim_incident(incident: str, execution: str) -> str | None:
+    """One run per alarm transition: None when this execution owns it, else the owner."""
+    ddb = client("dynamodb")
+    key = {"pk": {"S": f"alarm-incident#{incident}"}}
+    try:
+        ddb.put_item(
+            TableName=settings().guard_table,
+            Item={
+                **key,
+                "executionId": {"S": execution},
+                "ttl": {"N": str(int((clock.now() + timedelta(days=30)).timestamp()))},
+            },
+            ConditionExpression="attribute_not_exists(pk) OR executionId = :me",
+            ExpressionAttributeValues={":me": {"S": execution}},
+        )
+        return None
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+    item = ddb.get_item(TableName=settings().guard_table, Key=key, ConsistentRead=True)["Item"]
+    return str(item["executionId"]["S"]).rsplit(":", 1)[-1]
+
+
+@remediator
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    req = parse(PlanRequest, event, "retrain_model start")
+    raw, run_id = req.input, req.executionId.rsplit(":", 1)[-1]
+    percentage = 100.0  # one item: its failure is the run's, never "systemic"
+    if raw.get("trigger") == "schedule":
+        run = parse(ScheduledRun, raw, "scheduled retrain_model input")
+        trigger, percentage, actor = (
+            "schedule",
+            run.toleratedFailurePercentage,
+            "eventbridge-scheduler",
+        )
+        systems = datalake.list_ids("systems/")
+        if not systems:
+            raise NothingFound("no systems under systems/ in the data bucket")
+        items = [
+            item(
+                system_config(s), f"{forecast.AUTOMATION}-{s}-{run_id}", reason="weekly retraining"
+            )
+            for s in systems
+        ]
+    elif "detail-type" in raw or "detail" in raw:
+        alarm = parse(AlarmStateChangeEvent, raw, "forecast accuracy alarm event")
+        if alarm.detail.state.value != "ALARM":
+            raise InputInvalid(
+                f"detail.state.value: expected 'ALARM', got {alarm.detail.state.value!r}"
+            )
+        system = alarm.metric_dimensions().get(forecast.DIMENSION, "").strip()
+        if not system:
+            raise InputInvalid(
+                f"detail.configuration.metrics[].metricStat.metric.dimensions.{forecast.DIMENSION}:"
+                " missing; cannot tell which system"
+            )
+        trigger, actor = "alarm", f"cloudwatch:{alarm.detail.alarmName}"
+        d = alarm.detail
+        basis = f"{alarm.account}|{alarm.region}|{d.alarmName}|{d.state.timestamp}"
+        incident = f"{forecast.AUTOMATION}-{hashlib.sha256(basis.encode()).hexdigest()[:16]}"
+        cfg = system_config(system)
+        reason = f"alarm {alarm.detail.alarmName}: {alarm.detail.state.reason}"[:300]
+        holder = claim_incident(incident, req.executionId)
+        if holder:
+            items = [
+                item(
+                    cfg,
+                    incident,
+                    action="skip",
+                    reason=f"duplicate alarm: incident {incident} is handled by {holder}",
+                )
+            ]
+        else:
+            rollback, why = recently_promoted(system)
+            items = [
+                item(
+                    cfg,
+                    incident,
+                    action="rollback" if rollback else "retrain",
+                    reason=f"{reason}; {why}",
+                )
+            ]
+    else:
+        data = input_schema.check("retrain_model", raw)
+        cfg = system_config(data["systemId"])
+        trigger, actor = "manual", str(data.get("requestedBy") or "console")
+        items = [
+            item(
+                cfg,
+                f"{forecast.AUTOMATION}-{cfg.systemId}-{run_id}",
+                modelType=data["modelType"],
+                trainingWindowDays=data["trainingWindowDays"],
+                reason=f"manual request by {actor}",
+            )
+        ]
+    logger.set_correlation_id(items[0]["incidentId"])
+    tolerated = fanout.tolerated(len(items), percentage)
+    fanout.open_run(
+        run_id, automation=forecast.AUTOMATION, total=len(items), tolerated_failures=tolerated
+    )
+    for it in items:
+        skip = it["action"] == "skip"
+        audit.record(
+            incident_id=it["incidentId"],
+            execution=req.executionId,
+            action="retrain_plan",
+            actor=actor,
+            why=it["reason"] or trigger,
+            result=f"skip {it['systemId']}"
+            if skip
+            else f"{it['action']} {it['systemId']} "
+            f"({it['modelType']}, {it['trainingWindowDays']} days)",
+            outcome=Outcome.SKIPPED_BY_GUARD if skip else None,
+        )
+    incident = items[0]["incidentId"] if len(items) == 1 else f"{forecast.AUTOMATION}-{run_id}"
+    return {
+        "runId": run_id,
+        "incidentId": incident,
+        "trigger": trigger,
+        "items": items,
+        "toleratedFailures": tolerated,
+    }

@@ -1,0 +1,59 @@
+"""Poll the training job once (the workflow's Wait loop calls this, a bounded number of
+times); on the last poll a job still running is stopped rather than waited for forever."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+from selfheal_shared import audit
+from selfheal_shared.clients import client
+from selfheal_shared.handler import remediator
+from selfheal_shared.models import parse
+from selfheal_shared.observability import logger
+
+
+class Job(BaseModel, extra="allow"):
+    """What retrain_start returned, carried through the loop (extra fields kept)."""
+
+    jobName: str = Field(min_length=1)
+    polls: int = Field(ge=0)
+
+
+class PollRequest(BaseModel):
+    job: Job
+    maxPolls: int = Field(ge=1, le=100)
+    incidentId: str = Field(min_length=1)
+    executionId: str = Field(min_length=1)
+
+
+@remediator
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    req = parse(PollRequest, event, "training poll")
+    logger.set_correlation_id(req.incidentId)
+    sm = client("sagemaker")
+    name = req.job.jobName
+    job = sm.describe_training_job(TrainingJobName=name)
+    status = job["TrainingJobStatus"]  # InProgress | Completed | Failed | Stopping | Stopped
+    polls = req.job.polls + 1
+    if status in ("InProgress", "Stopping") and polls >= req.maxPolls:
+        sm.stop_training_job(TrainingJobName=name)
+        audit.record(
+            incident_id=req.incidentId,
+            execution=req.executionId,
+            action="stop_training",
+            actor="retrain_poll",
+            why=f"training job still {status} after {polls} polls",
+            result=f"stopped {name}",
+        )
+        status = "TimedOut"
+    return {
+        **req.job.model_dump(),
+        "status": status,
+        "secondaryStatus": job.get("SecondaryStatus", ""),
+        "failureReason": job.get("FailureReason", ""),
+        "artifact": job.get("ModelArtifacts", {}).get("S3ModelArtifacts", ""),
+        "image": job.get("AlgorithmSpecification", {}).get("TrainingImage", ""),
+        "finalMetrics": {m["MetricName"]: m["Value"] for m in job.get("FinalMetricDataList", [])},
+        "polls": polls,
+    }

@@ -1,0 +1,160 @@
+"""Roll back a system's forecast model (runbook 003 B3): the accuracy alarm fired within
+the probation window after a promotion, so the newly promoted model is marked Rejected and
+the one approved before it serves again; then verify on the last 7 days of actuals."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, Field
+from selfheal_shared import audit, clock, datalake, forecast, guards, registry
+from selfheal_shared.clients import client
+from selfheal_shared.config import settings
+from selfheal_shared.handler import remediator
+from selfheal_shared.models import parse
+from selfheal_shared.observability import logger
+from selfheal_shared.outcomes import Outcome
+
+
+class RollbackRequest(BaseModel):
+    systemId: str = Field(min_length=1)
+    reason: str = ""
+    incidentId: str = Field(min_length=1)
+    executionId: str = Field(min_length=1)
+
+
+def _claim(incident: str, execution: str) -> bool:
+    """One rollback per alarm transition, however often the event is delivered."""
+    try:
+        client("dynamodb").put_item(
+            TableName=settings().guard_table,
+            Item={"pk": {"S": f"model-rollback#{incident}"}, "executionId": {"S": execution}},
+            ConditionExpression="attribute_not_exists(pk) OR executionId = :me",
+            ExpressionAttributeValues={":me": {"S": execution}},
+        )
+        return True
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        return False
+
+
+def _result(outcome: Outcome, req: RollbackRequest, why: str, **extra: Any) -> dict[str, Any]:
+    status = {Outcome.FIXED: "OK", Outcome.SKIPPED_BY_GUARD: "SKIPPED"}.get(outcome, "NOT_FIXED")
+    return {"status": status, "item": req.systemId, "decision": "rollback", "reason": why, **extra}
+
+
+@remediator
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    req = parse(RollbackRequest, event, "rollback request")
+    logger.set_correlation_id(req.incidentId)
+    if not _claim(req.incidentId, req.executionId):
+        why = f"duplicate alarm: incident {req.incidentId} was already rolled back"
+        audit.record(
+            incident_id=req.incidentId,
+            execution=req.executionId,
+            action="rollback_model",
+            actor="retrain_rollback",
+            why=why,
+            result="skipped: duplicate",
+            outcome=Outcome.SKIPPED_BY_GUARD,
+        )
+        return _result(Outcome.SKIPPED_BY_GUARD, req, why)
+    found = registry.approved(req.systemId)
+    if len(found) < 2:
+        why = f"{req.systemId} has no earlier approved model to return to"
+        audit.record(
+            incident_id=req.incidentId,
+            execution=req.executionId,
+            action="rollback_model",
+            actor="retrain_rollback",
+            why=why,
+            result="nothing to roll back to",
+            outcome=Outcome.NOT_FIXED,
+        )
+        return _result(Outcome.NOT_FIXED, req, why)
+    bad, previous = (registry.describe(f["ModelPackageArn"]) for f in found[:2])
+    gate = guards.evaluate(
+        automation=forecast.AUTOMATION,
+        resource=req.systemId,
+        incident_id=req.incidentId,
+        execution_id=req.executionId,
+        cooldown_minutes=0,
+    )
+    if not gate.proceed:
+        audit.record(
+            incident_id=req.incidentId,
+            execution=req.executionId,
+            action="rollback_model",
+            actor="retrain_rollback",
+            why=gate.reason,
+            result=f"would reject version {bad['ModelPackageVersion']}",
+            outcome=Outcome.SKIPPED_BY_GUARD,
+        )
+        return _result(Outcome.SKIPPED_BY_GUARD, req, gate.reason)
+    registry.set_status(
+        bad["ModelPackageArn"],
+        "Rejected",
+        f"rolled back: {req.reason}"[:1000],
+        {"rolledBackAt": clock.now().isoformat(), "rolledBackBy": req.incidentId[:256]},
+    )
+    serving = registry.serving(req.systemId)
+    if not serving or serving["ModelPackageArn"] != previous["ModelPackageArn"]:
+        raise RuntimeError(
+            f"after the rollback {req.systemId} serves {serving and serving['ModelPackageArn']}"
+        )
+    # Verify on what the demoted model served: the actuals since its promotion (at least a
+    # day), both models on the same hours; the rollback fixed it if the restored one is better.
+    end = clock.now().replace(minute=0, second=0, microsecond=0)
+    promoted = bad.get("CustomerMetadataProperties", {}).get("promotedAt")
+    since = (
+        min(clock.parse_aws_time(promoted), end - timedelta(days=1))
+        if promoted
+        else (end - timedelta(days=1))
+    )
+    actuals = datalake.load_series(req.systemId, since - timedelta(days=7), end)
+    served = {t: v for t, v in actuals.items() if t >= since}
+    restored = demoted = None
+    if served:
+        restored = forecast.evaluate(
+            registry.load_model(registry.model_url(previous)), served, actuals
+        )
+        demoted = forecast.evaluate(registry.load_model(registry.model_url(bad)), served, actuals)
+    ok = restored is not None and demoted is not None and restored.mape < demoted.mape
+    why = (
+        f"since the promotion ({len(served)} h of actuals): restored version "
+        f"{previous['ModelPackageVersion']} MAPE "
+        + (
+            f"{restored.mape:.2f} % vs rolled-back version {bad['ModelPackageVersion']} "
+            f"{demoted.mape:.2f} %"
+            if restored and demoted
+            else "unknown (no actuals)"
+        )
+        + ("" if ok else "; the restored model is not better")
+    )
+    outcome = Outcome.FIXED if ok else Outcome.NOT_FIXED
+    audit.record(
+        incident_id=req.incidentId,
+        execution=req.executionId,
+        action="rollback_model",
+        actor="retrain_rollback",
+        why=req.reason or "accuracy alarm after a promotion",
+        result=f"{req.systemId}: version {bad['ModelPackageVersion']} Rejected, version "
+        f"{previous['ModelPackageVersion']} serves again; {why}",
+        outcome=outcome,
+        inverse={
+            "api": "sagemaker:UpdateModelPackage",
+            "ModelPackageArn": bad["ModelPackageArn"],
+            "ModelApprovalStatus": "Approved",
+        },
+    )
+    return _result(
+        outcome,
+        req,
+        why,
+        restored=previous["ModelPackageArn"],
+        rolledBack=bad["ModelPackageArn"],
+        restoredMape=round(restored.mape, 4) if restored else None,
+    )

@@ -1,0 +1,121 @@
+"""Start the SageMaker training job for one system: export the window's hourly load as the
+job's `train` channel, then CreateTrainingJob with the forecasting image."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field
+from selfheal_shared import audit, clock, datalake, forecast
+from selfheal_shared.clients import client
+from selfheal_shared.config import settings
+from selfheal_shared.errors import ActionFailed, InputInvalid
+from selfheal_shared.forecast_train import METRIC_REGEX
+from selfheal_shared.handler import remediator
+from selfheal_shared.models import parse
+from selfheal_shared.observability import logger
+
+INSTANCE_TYPE = "ml.m5.large"
+MAX_RUNTIME_SECONDS = 3000
+
+
+class StartRequest(BaseModel):
+    systemId: str = Field(pattern=datalake.ID_PATTERN)
+    modelType: str
+    trainingWindowDays: int = Field(ge=14, le=365)
+    timezone: str
+    incidentId: str = Field(min_length=1)
+    executionId: str = Field(min_length=1)
+
+
+def job_name(system: str, at: Any) -> str:
+    """`fc-<system>-<UTC time>`, within SageMaker's 63 characters and alphabet."""
+    base = re.sub(r"[^A-Za-z0-9-]", "-", f"fc-{system}")[:44].strip("-")
+    return f"{base}-{at:%Y%m%d%H%M%S}"
+
+
+@remediator
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    req = parse(StartRequest, event, "training request")
+    logger.set_correlation_id(req.incidentId)
+    image = os.environ.get("SELFHEAL_TRAINING_IMAGE", "")
+    role = os.environ.get("SELFHEAL_TRAINING_ROLE_ARN", "")
+    if not image or not role:
+        raise ActionFailed(
+            "no training image/role configured (deploy with -c selfheal:trainingImage=<ECR URI>)"
+        )
+    now = clock.now()
+    end = now.replace(minute=0, second=0, microsecond=0)
+    start = end - timedelta(days=req.trainingWindowDays)
+    series = datalake.load_series(req.systemId, start, end)
+    needed = (forecast.HOLDOUT_DAYS + 7) * 24
+    if len(series) < needed:
+        raise InputInvalid(
+            f"trainingWindowDays: only {len(series)} hours of load for {req.systemId} in the "
+            f"last {req.trainingWindowDays} days; need at least {needed}"
+        )
+    name = job_name(req.systemId, now)
+    models = settings().bucket("models")
+    channel = f"training/{req.systemId}/{name}/"
+    client("s3").put_object(
+        Bucket=models,
+        Key=channel + "train.csv",
+        Body=forecast.series_csv(series).encode(),
+        ServerSideEncryption="AES256",
+    )
+    client("sagemaker").create_training_job(
+        TrainingJobName=name,
+        AlgorithmSpecification={
+            "TrainingImage": image,
+            "TrainingInputMode": "File",
+            "MetricDefinitions": [{"Name": k, "Regex": v} for k, v in METRIC_REGEX.items()],
+        },
+        HyperParameters={
+            "modelType": req.modelType,
+            "holdoutDays": str(forecast.HOLDOUT_DAYS),
+            "timezone": req.timezone,
+            "systemId": req.systemId,
+        },
+        RoleArn=role,
+        InputDataConfig=[
+            {
+                "ChannelName": "train",
+                "ContentType": "text/csv",
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": f"s3://{models}/{channel}",
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+            }
+        ],
+        OutputDataConfig={"S3OutputPath": f"s3://{models}/artifacts/{req.systemId}/"},
+        ResourceConfig={"InstanceType": INSTANCE_TYPE, "InstanceCount": 1, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": MAX_RUNTIME_SECONDS},
+        Tags=[
+            {"Key": "selfheal:system", "Value": req.systemId},
+            {"Key": "selfheal:incident", "Value": req.incidentId[:256]},
+        ],
+    )
+    audit.record(
+        incident_id=req.incidentId,
+        execution=req.executionId,
+        action="start_training",
+        actor="retrain_start",
+        why=f"retrain {req.systemId} ({req.modelType}) on {req.trainingWindowDays} days",
+        result=f"training job {name} started on {len(series)} hours "
+        f"({start.isoformat()} to {end.isoformat()})",
+        inverse={"api": "sagemaker:StopTrainingJob", "TrainingJobName": name},
+    )
+    return {
+        "jobName": name,
+        "trainingData": f"s3://{models}/{channel}train.csv",
+        "windowStart": start.isoformat(),
+        "windowEnd": end.isoformat(),
+        "hours": len(series),
+        "polls": 0,
+    }

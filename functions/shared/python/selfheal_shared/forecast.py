@@ -1,0 +1,264 @@
+"""Load forecasting models and their error metrics (runbook 000 section 3, E3/B3). No I/O.
+
+The models are deliberately simple and deterministic, so a test can know the expected
+MAPE of a series in advance:
+- `profile`: the mean load per hour of the week (168 values) over the training data;
+- `seasonal_naive`: the load one week earlier, falling back to the profile;
+- `ensemble`: the mean of the two (the runbook's default model type).
+Metrics: MAPE (%, over hours with non-zero load), RMSE (kW) and accuracy by hour of day
+(100 - that hour's MAPE, floored at 0). A candidate is promoted only when its MAPE on the
+held-back period is lower than the current model's on the same hours.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+AUTOMATION = "retrain_model"
+ModelType = Literal["seasonal_naive", "profile", "ensemble"]
+MODEL_TYPES: tuple[str, ...] = ("seasonal_naive", "profile", "ensemble")
+HOURS_PER_WEEK = 168
+WEEK = timedelta(days=7)
+HOUR = timedelta(hours=1)
+#: Runbook: retrain when MAPE over the last 7 days exceeds 8 %.
+MAPE_ALARM_PERCENT = 8.0
+HOLDOUT_DAYS = 7
+#: An accuracy alarm this soon after a promotion blames the new model: roll back.
+PROBATION_DAYS = 7
+METRIC_NAMESPACE = "LIFO4/Forecast"
+METRIC_NAME = "ForecastMAPE7d"
+DIMENSION = "SystemId"
+
+Series = dict[datetime, float]
+
+
+def hour_of_week(at: datetime, tz: ZoneInfo) -> int:
+    local = at.astimezone(tz)
+    return local.weekday() * 24 + local.hour
+
+
+@dataclass(frozen=True)
+class Model:
+    modelType: str
+    timezone: str
+    profile: tuple[float, ...]
+    trainedFrom: str
+    trainedTo: str
+    points: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "modelType": self.modelType,
+            "timezone": self.timezone,
+            "profile": list(self.profile),
+            "trainedFrom": self.trainedFrom,
+            "trainedTo": self.trainedTo,
+            "points": self.points,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Model:
+        profile = tuple(float(v) for v in data["profile"])
+        if len(profile) != HOURS_PER_WEEK:
+            raise ValueError(f"model profile has {len(profile)} values, expected 168")
+        if data["modelType"] not in MODEL_TYPES:
+            raise ValueError(f"unknown modelType {data['modelType']!r}")
+        return cls(
+            modelType=data["modelType"],
+            timezone=data["timezone"],
+            profile=profile,
+            trainedFrom=data["trainedFrom"],
+            trainedTo=data["trainedTo"],
+            points=int(data["points"]),
+        )
+
+
+def parse_series(text: str) -> Series:
+    """`timestamp,kw` rows (hourly, ISO 8601 with offset) into a series keyed by UTC hour."""
+    out: Series = {}
+    for row in csv.DictReader(io.StringIO(text)):
+        at = datetime.fromisoformat(row["timestamp"])
+        if at.tzinfo is None:
+            raise ValueError(f"timestamp {row['timestamp']!r} has no time zone")
+        out[at.astimezone(UTC)] = float(row["kw"])
+    return out
+
+
+def series_csv(series: Series) -> str:
+    lines = ["timestamp,kw"]
+    lines += [f"{at.isoformat()},{kw:.4f}" for at, kw in sorted(series.items())]
+    return "\n".join(lines) + "\n"
+
+
+def split_holdout(series: Series, days: int = HOLDOUT_DAYS) -> tuple[Series, Series]:
+    """(training part, the last `days` days held back for evaluation)."""
+    if not series:
+        raise ValueError("empty series")
+    end = max(series) + HOUR
+    cut = end - timedelta(days=days)
+    train = {t: v for t, v in series.items() if t < cut}
+    hold = {t: v for t, v in series.items() if t >= cut}
+    return train, hold
+
+
+def fit(series: Series, model_type: str, tz_name: str) -> Model:
+    if model_type not in MODEL_TYPES:
+        raise ValueError(f"modelType: {model_type!r} is not one of {', '.join(MODEL_TYPES)}")
+    if not series:
+        raise ValueError("no training data")
+    tz = ZoneInfo(tz_name)
+    sums = [0.0] * HOURS_PER_WEEK
+    counts = [0] * HOURS_PER_WEEK
+    by_hour: dict[int, list[float]] = {}
+    for at, kw in series.items():
+        how = hour_of_week(at, tz)
+        sums[how] += kw
+        counts[how] += 1
+        by_hour.setdefault(how % 24, []).append(kw)
+    overall = sum(series.values()) / len(series)
+    profile = []
+    for how in range(HOURS_PER_WEEK):
+        if counts[how]:
+            profile.append(sums[how] / counts[how])
+        else:  # an hour of the week never seen: that hour of day, else the mean
+            same = by_hour.get(how % 24)
+            profile.append(sum(same) / len(same) if same else overall)
+    return Model(
+        modelType=model_type,
+        timezone=tz_name,
+        profile=tuple(round(v, 6) for v in profile),
+        trainedFrom=min(series).isoformat(),
+        trainedTo=(max(series) + HOUR).isoformat(),
+        points=len(series),
+    )
+
+
+def predict(model: Model, hours: Iterable[datetime], history: Series) -> list[float]:
+    """Forecast each hour; `history` holds the actuals known a week before (for naive)."""
+    tz = ZoneInfo(model.timezone)
+    out = []
+    for at in hours:
+        base = model.profile[hour_of_week(at, tz)]
+        naive = history.get(at - WEEK)
+        if model.modelType == "profile" or naive is None:
+            out.append(base)
+        elif model.modelType == "seasonal_naive":
+            out.append(naive)
+        else:
+            out.append((base + naive) / 2)
+    return out
+
+
+@dataclass(frozen=True)
+class Metrics:
+    mape: float
+    rmse: float
+    points: int
+    zeroActuals: int
+    accuracyByHour: dict[int, float]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mape": round(self.mape, 4),
+            "rmse": round(self.rmse, 4),
+            "points": self.points,
+            "zeroActuals": self.zeroActuals,
+            "accuracyByHour": {str(h): round(a, 2) for h, a in sorted(self.accuracyByHour.items())},
+        }
+
+
+def metrics(
+    actual: Sequence[float], predicted: Sequence[float], hours: Sequence[datetime], tz_name: str
+) -> Metrics:
+    """MAPE skips hours whose actual is 0 (undefined); RMSE uses every hour."""
+    if not (len(actual) == len(predicted) == len(hours)) or not actual:
+        raise ValueError("metrics need equally long, non-empty actual/predicted/hours")
+    tz = ZoneInfo(tz_name)
+    ape: list[float] = []
+    per_hour: dict[int, list[float]] = {}
+    sq = 0.0
+    zeros = 0
+    for a, p, at in zip(actual, predicted, hours, strict=True):
+        sq += (a - p) ** 2
+        if a == 0:
+            zeros += 1
+            continue
+        err = abs(a - p) / abs(a) * 100
+        ape.append(err)
+        per_hour.setdefault(at.astimezone(tz).hour, []).append(err)
+    mape = sum(ape) / len(ape) if ape else math.inf
+    return Metrics(
+        mape=mape,
+        rmse=math.sqrt(sq / len(actual)),
+        points=len(actual),
+        zeroActuals=zeros,
+        accuracyByHour={h: max(0.0, 100 - sum(v) / len(v)) for h, v in per_hour.items()},
+    )
+
+
+def evaluate(model: Model, holdout: Series, history: Series) -> Metrics:
+    hours = sorted(holdout)
+    known = {**history, **holdout}
+    return metrics([holdout[h] for h in hours], predict(model, hours, known), hours, model.timezone)
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reason: str
+
+
+def decide(candidate: Metrics, current: Metrics | None) -> Decision:
+    """Promote only a candidate that beats the serving model on the same held-back hours."""
+    if not math.isfinite(candidate.mape):
+        return Decision(False, "candidate MAPE is undefined (held-back load is all zero)")
+    if current is None:
+        return Decision(True, f"no current model; candidate MAPE {candidate.mape:.2f} %")
+    if candidate.mape < current.mape:
+        return Decision(
+            True,
+            f"candidate MAPE {candidate.mape:.2f} % < current {current.mape:.2f} % "
+            f"(RMSE {candidate.rmse:.2f} vs {current.rmse:.2f} kW)",
+        )
+    return Decision(
+        False,
+        f"candidate MAPE {candidate.mape:.2f} % is not better than current "
+        f"{current.mape:.2f} % (RMSE {candidate.rmse:.2f} vs {current.rmse:.2f} kW); "
+        "keeping the current model",
+    )
+
+
+def model_json_bytes(model: Model) -> bytes:
+    return json.dumps(model.to_json(), sort_keys=True).encode()
+
+
+def pack_model(model: dict[str, Any]) -> bytes:
+    """model.tar.gz as SageMaker writes it from /opt/ml/model (deterministic bytes)."""
+    import gzip
+    import tarfile
+
+    body = json.dumps(model, sort_keys=True).encode()
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        info = tarfile.TarInfo("model.json")
+        info.size = len(body)
+        tar.addfile(info, io.BytesIO(body))
+    return gzip.compress(raw.getvalue(), mtime=0)
+
+
+def unpack_model(blob: bytes) -> Model:
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+        member = tar.extractfile("model.json")
+        if member is None:
+            raise ValueError("model.tar.gz has no model.json")
+        return Model.from_json(json.loads(member.read()))
