@@ -28,7 +28,7 @@ demo: setup
 	$(VENV)/bin/selfheal demo
 
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -18,6 +18,7 @@ from . import nag
 from .alerting import Alerting
 from .buckets import DataBuckets
 from .functions import Remediators
+from .iot import EdgeIoT
 from .routing import Routing
 from .schedules import Schedules
 from .spec import BUCKETS, ROOT, TABLES, TOPICS, Spec, SpecError, load
@@ -106,6 +107,8 @@ class SelfhealStack(Stack):
             storage=self.storage,
             buckets=self.buckets,
         )
+        if "edge_ingress" in self.remediators.functions:
+            self.edge_iot = EdgeIoT(self, "EdgeIoT", ingress=self.remediators.functions["edge_ingress"])
         self.routing = Routing(
             self,
             "Routing",

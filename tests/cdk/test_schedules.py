@@ -47,7 +47,7 @@ def test_one_schedule_per_file_with_its_cron_time_zone_target_and_input(synth: S
     schedules = synth.resources("AWS::Scheduler::Schedule")
     assert len(schedules) == len(synth.spec.schedules) == 2
     machines = machine_ids(synth)
-    (queue_id,) = synth.resources("AWS::SQS::Queue")
+    (queue_id,) = [q for q in synth.resources("AWS::SQS::Queue") if not q.startswith("EdgeIoT")]
     for name, sch in synth.spec.schedules.items():
         matching = [
             r["Properties"]
@@ -78,7 +78,7 @@ def test_fiscal_report_runs_day_1_at_3am_sao_paulo_and_retraining_weekly() -> No
 
 def test_schedule_roles_may_start_only_their_target(synth: Synth) -> None:
     machines = machine_ids(synth)
-    (queue_id,) = synth.resources("AWS::SQS::Queue")
+    (queue_id,) = [q for q in synth.resources("AWS::SQS::Queue") if not q.startswith("EdgeIoT")]
     for name, role in synth.stack.schedules.roles.items():
         role_id = synth.logical_id(role)
         trust = synth.template["Resources"][role_id]["Properties"]["AssumeRolePolicyDocument"]

@@ -240,7 +240,7 @@ def test_one_rule_per_rule_file_targets_its_workflow_with_a_dlq(synth: Synth) ->
     queues = synth.resources("AWS::SQS::Queue")
     for name, rule in synth.spec.rules.items():
         matching = [
-            r for r in rules.values() if r["Properties"]["EventPattern"] == rule.event_pattern
+            r for r in rules.values() if r["Properties"].get("EventPattern") == rule.event_pattern
         ]
         assert len(matching) == 1, f"{name}: {len(matching)} rules with the file's pattern"
         props = matching[0]["Properties"]
@@ -251,8 +251,9 @@ def test_one_rule_per_rule_file_targets_its_workflow_with_a_dlq(synth: Synth) ->
         assert target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0] in queues, name
         assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0, name
         assert ("InputTransformer" in target) == bool(rule.input_transformer), name
-    # The spec's rules and the failure backstop, nothing else.
-    assert len(rules) == len(synth.spec.rules) + 1
+    # The spec's rules, the failure backstop and (with edges) the telemetry sweep.
+    sweep = 1 if "edge_ingress" in synth.spec.functions else 0
+    assert len(rules) == len(synth.spec.rules) + 1 + sweep
 
 
 def test_failed_executions_of_this_stack_notify_ops(synth: Synth) -> None:
@@ -277,8 +278,8 @@ def test_failed_executions_of_this_stack_notify_ops(synth: Synth) -> None:
 
 
 def test_dead_letters_are_encrypted_tls_only_and_alarmed(synth: Synth) -> None:
-    (queue_id,) = synth.resources("AWS::SQS::Queue")
-    assert synth.template["Resources"][queue_id]["Properties"]["SqsManagedSseEnabled"] is True
+    for queue_id in synth.resources("AWS::SQS::Queue"):
+        assert synth.template["Resources"][queue_id]["Properties"]["SqsManagedSseEnabled"] is True
     synth.assertions.has_resource_properties(
         "AWS::SQS::QueuePolicy",
         {
@@ -587,3 +588,20 @@ def test_integrations_without_a_grant_rule_are_refused() -> None:
     wf = WorkflowSpec(name="probe", path=Path("probe.asl.json"), definition_text=text)
     with pytest.raises(SpecError, match="does not know how to grant"):
         asl.calls(wf)
+
+
+def test_iot_rules_feed_the_ingress_and_keep_rejects(synth: Synth) -> None:
+    rules = synth.resources("AWS::IoT::TopicRule")
+    sql = sorted(r["Properties"]["TopicRulePayload"]["Sql"] for r in rules.values())
+    assert any("'lifo4/+/status'" in s for s in sql) and any("presence" in s for s in sql)
+    for rule in rules.values():
+        payload = rule["Properties"]["TopicRulePayload"]
+        assert "Lambda" in payload["Actions"][0]
+        assert "Sqs" in payload["ErrorAction"], "rejected messages are kept for inspection"
+
+
+def test_iot_policy_limits_each_edge_to_its_own_topics(synth: Synth) -> None:
+    (policy,) = synth.resources("AWS::IoT::Policy").values()
+    text = json.dumps(policy["Properties"]["PolicyDocument"])
+    assert "${iot:Connection.Thing.ThingName}" in text
+    assert "lifo4/+" not in text and "lifo4/#" not in text and '"*"' not in text

@@ -17,8 +17,10 @@ from local.runtime import Pipeline
 from local.world import EdgeSiteSpec, World, WorldSpec
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def broker() -> Iterator[Broker]:
+    """A broker per test: a client id reused across tests would otherwise take over a
+    lingering session, and the broker would publish that session's last will."""
     with mosquitto() as b:
         yield b
 
@@ -30,10 +32,15 @@ class EdgeWorld:
     broker: Broker
     sims: dict[str, EdgeSim] = field(default_factory=dict)
 
-    def start_edges(self, ids: list[str], *, failure: Failure = None, agent: bool = True,
-                    buffered: int = 0) -> list[EdgeSim]:
-        sims = [EdgeSim(e, self.broker, failure=failure, agent=agent,
-                        buffered_per_outage=buffered).start() for e in ids]
+    def start_edges(
+        self, ids: list[str], *, failure: Failure = None, agent: bool = True, buffered: int = 0
+    ) -> list[EdgeSim]:
+        sims = [
+            EdgeSim(
+                e, self.broker, failure=failure, agent=agent, buffered_per_outage=buffered
+            ).start()
+            for e in ids
+        ]
         self.sims.update({s.edge_id: s for s in sims})
         self.settle()
         return sims
@@ -46,6 +53,16 @@ class EdgeWorld:
                 sim.kill()
             self.settle()
 
+    def wait_for_event(self, match: Any, timeout: float = 15.0) -> dict[str, Any]:
+        """The first routed event that matches (the broker and bridge take real time)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for j in list(self.pipeline.journal):
+                if j.kind == "event" and match(j.data["event"]):
+                    return dict(j.data["event"])
+            time.sleep(0.05)
+        raise TimeoutError("no matching event was routed")
+
     def settle(self) -> None:
         time.sleep(0.3)
         self.bridge.drain(timeout=60)
@@ -56,15 +73,20 @@ class EdgeWorld:
         arn = self.pipeline.state_machines["edge_offline_ladder"]
         deadline = time.monotonic() + timeout
         while True:
-            runs = [e for p in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn)
-                    for e in p["executions"]]
+            runs = [
+                e
+                for p in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn)
+                for e in p["executions"]
+            ]
             done = [r for r in runs if r["status"] != "RUNNING"]
             if len(done) >= finished:
                 time.sleep(0.3)  # let any ladder that is about to start, start
                 return [self.pipeline.execution_summary(r["executionArn"]) for r in runs]
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(done)} of {finished} ladders finished; clock at "
-                                   f"{self.pipeline.clock.now()}")
+                raise TimeoutError(
+                    f"{len(done)} of {finished} ladders finished; clock at "
+                    f"{self.pipeline.clock.now()}"
+                )
             time.sleep(0.05)
 
     def pages(self) -> list[dict[str, Any]]:
@@ -76,8 +98,12 @@ class EdgeWorld:
 
 @pytest.fixture
 def edge_world_spec() -> WorldSpec:
-    return WorldSpec(edgeSites=[EdgeSiteSpec(siteId="site-campinas", prefix="edge-cps", count=4),
-                                EdgeSiteSpec(siteId="site-recife", prefix="edge-rec", count=3)])
+    return WorldSpec(
+        edgeSites=[
+            EdgeSiteSpec(siteId="site-campinas", prefix="edge-cps", count=4),
+            EdgeSiteSpec(siteId="site-recife", prefix="edge-rec", count=3),
+        ]
+    )
 
 
 @pytest.fixture

@@ -23,7 +23,9 @@ def closed_gap(w: EdgeWorld) -> dict[str, Any]:
     return dict(json.loads(rec["details"]))
 
 
-def test_killed_edge_is_restarted_and_the_incident_closed_with_downtime(edge_world: EdgeWorld) -> None:
+def test_killed_edge_is_restarted_and_the_incident_closed_with_downtime(
+    edge_world: EdgeWorld,
+) -> None:
     w = edge_world
     [sim] = w.start_edges([E1], buffered=10)
     sim.kill()  # the broker publishes the last will
@@ -53,8 +55,14 @@ def test_expired_certificate_takes_the_renewal_path(edge_world: EdgeWorld) -> No
     principals = iot.list_thing_principals(thingName=E1)["principals"]
     assert len(principals) == 1, "the new certificate is attached to the edge's thing"
     cert_id = principals[0].rsplit("/", 1)[-1]
-    assert iot.describe_certificate(certificateId=cert_id)["certificateDescription"]["status"] == "ACTIVE"
-    assert iot.list_attached_policies(target=principals[0])["policies"][0]["policyName"] == "selfheal-edge"
+    assert (
+        iot.describe_certificate(certificateId=cert_id)["certificateDescription"]["status"]
+        == "ACTIVE"
+    )
+    assert (
+        iot.list_attached_policies(target=principals[0])["policies"][0]["policyName"]
+        == "selfheal-edge"
+    )
 
 
 def test_bad_partition_takes_the_ota_rollback_path(edge_world: EdgeWorld) -> None:
@@ -75,7 +83,9 @@ def test_never_comes_back_pages_l1_l2_l3_at_10_30_60_minutes(edge_world: EdgeWor
     [run] = w.ladders(finished=1)
 
     assert run["status"] == "FAILED" and run["error"] == "selfheal.Escalated"
-    pages = [(p["level"], p["message"]["offlineMinutes"]) for p in w.pages() if "offline" in p["subject"]]
+    pages = [
+        (p["level"], p["message"]["offlineMinutes"]) for p in w.pages() if "offline" in p["subject"]
+    ]
     assert [lvl for lvl, _ in pages] == ["l1", "l2", "l3"]
     for (level, minutes), due in zip(pages, (10, 30, 60), strict=True):
         assert due <= minutes < due + 1.5, f"{level} paged at {minutes} min"
@@ -107,8 +117,17 @@ def test_duplicate_offline_signals_run_one_ladder(edge_world: EdgeWorld) -> None
     ingress = w.pipeline.lambdas.handler_for("edge_ingress")
     w.settle()
     # The same outage reported again: presence disconnected and a repeated last will.
-    ingress({"topic": f"$aws/events/presence/disconnected/{E1}",
-             "payload": {"clientId": E1, "eventType": "disconnected", "disconnectReason": "CONNECTION_LOST"}}, None)
+    ingress(
+        {
+            "topic": f"$aws/events/presence/disconnected/{E1}",
+            "payload": {
+                "clientId": E1,
+                "eventType": "disconnected",
+                "disconnectReason": "CONNECTION_LOST",
+            },
+        },
+        None,
+    )
     ingress({"topic": f"lifo4/{E1}/status", "payload": {"status": "offline"}}, None)
     runs = w.ladders(finished=1)
 
@@ -121,9 +140,7 @@ def test_two_ladders_started_for_one_outage_are_one_incident(edge_world: EdgeWor
     w = edge_world
     [sim] = w.start_edges([E1])
     sim.kill()
-    w.settle()
-    event = next(j.data["event"] for j in w.pipeline.journal
-                 if j.kind == "event" and j.data["event"]["detail"].get("state") == "offline")
+    event = w.wait_for_event(lambda e: e["detail"].get("state") == "offline")
     w.pipeline.put_event(event, bus="selfheal-edge")
     runs = w.ladders(finished=2)
 
@@ -132,7 +149,9 @@ def test_two_ladders_started_for_one_outage_are_one_incident(edge_world: EdgeWor
 
 
 def test_site_storm_is_one_incident_and_no_restarts(make_edge_world: Any) -> None:
-    w = make_edge_world(WorldSpec(edgeSites=[EdgeSiteSpec(siteId="site-big", prefix="edge-big", count=200)]))
+    w = make_edge_world(
+        WorldSpec(edgeSites=[EdgeSiteSpec(siteId="site-big", prefix="edge-big", count=200)])
+    )
     sims = w.start_edges([f"edge-big-{n:03d}" for n in range(1, 201)], agent=False)
     w.outage(sims)
     runs = w.ladders(finished=200, timeout=240)
@@ -147,8 +166,10 @@ def test_site_storm_is_one_incident_and_no_restarts(make_edge_world: Any) -> Non
 
 def test_silence_means_no_actions_and_no_pages(edge_world: EdgeWorld) -> None:
     w = edge_world
-    arn = w.pipeline.start_manual("edge_silence", {"scope": "site:site-campinas", "durationMinutes": 120,
-                                                   "reason": "manutenção preventiva"})
+    arn = w.pipeline.start_manual(
+        "edge_silence",
+        {"scope": "site:site-campinas", "durationMinutes": 120, "reason": "manutenção preventiva"},
+    )
     w.pipeline.wait([arn])
     [sim] = w.start_edges([E1], failure="hardware")
     sim.kill()
@@ -173,13 +194,28 @@ def test_silence_expires_by_itself(edge_world: EdgeWorld) -> None:
     ("topic", "payload", "error"),
     [
         (f"lifo4/{E1}/status", json.dumps({"status": 5}), "status"),
-        (f"lifo4/{E1}/status", json.dumps({"status": "offline", "bufferedSamples": "many"}), "bufferedSamples"),
+        (
+            f"lifo4/{E1}/status",
+            json.dumps({"status": "offline", "bufferedSamples": "many"}),
+            "bufferedSamples",
+        ),
         (f"lifo4/{E1}/telemetry", json.dumps({"ts": 1, "soc": 250, "powerKw": 1}), "soc"),
         (f"lifo4/{E1}/status", "not json at all", "not JSON"),
         (f"lifo4/{E1}/status", "[1, 2, 3]", "JSON object"),
-        (f"lifo4/{E1}/status", json.dumps({"status": "offline", "pad": "x" * 1_000_000}), "byte limit"),
+        (
+            f"lifo4/{E1}/status",
+            json.dumps({"status": "offline", "pad": "x" * 1_000_000}),
+            "byte limit",
+        ),
     ],
-    ids=["status-wrong-type", "buffered-wrong-type", "soc-out-of-range", "not-json", "not-object", "1MB"],
+    ids=[
+        "status-wrong-type",
+        "buffered-wrong-type",
+        "soc-out-of-range",
+        "not-json",
+        "not-object",
+        "1MB",
+    ],
 )
 def test_hostile_payloads_are_rejected_with_a_clear_error_and_no_action(
     edge_world: EdgeWorld, topic: str, payload: str, error: str
@@ -195,8 +231,16 @@ def test_hostile_payloads_are_rejected_with_a_clear_error_and_no_action(
     assert rejected and error in rejected[-1]["why"], "kept for inspection with the reason"
 
 
-@pytest.mark.parametrize("topic", ["lifo4/+/status", "lifo4/#", "lifo4/a+b/status", "other/edge-1/status",
-                                   "$aws/events/presence/disconnected/edge#1"])
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "lifo4/+/status",
+        "lifo4/#",
+        "lifo4/a+b/status",
+        "other/edge-1/status",
+        "$aws/events/presence/disconnected/edge#1",
+    ],
+)
 def test_wildcards_and_foreign_topics_are_not_edge_ids(edge_world: EdgeWorld, topic: str) -> None:
     from selfheal_shared.errors import InputInvalid
 

@@ -156,16 +156,23 @@ def storm(
     fleet_fraction: float = 0.2,
 ) -> Literal["fleet", "site"] | None:
     """Many edges of one site (or of the fleet) down together is one cause (ISP,
-    broker), not N broken edges: open one incident and restart nobody."""
-    if (
-        fleet_size
-        and fleet_offline / fleet_size > fleet_fraction
+    broker), not N broken edges: open one incident and restart nobody. A fleet-wide
+    outage that is all at one site is that site's incident."""
+    fleet_storm = (
+        bool(fleet_size)
         and fleet_offline >= site_min_edges
-    ):
+        and (fleet_offline / fleet_size > fleet_fraction)
+    )
+    site_storm = (
+        bool(site_size)
+        and site_offline >= site_min_edges
+        and (site_offline / site_size >= site_fraction)
+    )
+    if fleet_storm and fleet_offline > site_offline:
         return "fleet"
-    if site_size and site_offline >= site_min_edges and site_offline / site_size >= site_fraction:
+    if site_storm:
         return "site"
-    return None
+    return "fleet" if fleet_storm else None
 
 
 def data_gap(

@@ -1,0 +1,126 @@
+"""IoT Core for the edges: topic rules feeding the ingress function, the per-device
+policy (each edge only its own topics, by the thing-name policy variable), and the
+one-minute sweep that finds edges whose telemetry went silent."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_iot as iot
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from . import nag
+
+POLICY_NAME = "selfheal-edge"
+THING = "${iot:Connection.Thing.ThingName}"
+#: topic rule name -> IoT SQL. `SELECT *, topic() AS topic` keeps the payload's fields
+#: beside the topic, which is the shape the ingress validates.
+RULES = {
+    "selfheal_edge_status": "SELECT *, topic() AS topic FROM 'lifo4/+/status'",
+    "selfheal_edge_telemetry": "SELECT *, topic() AS topic FROM 'lifo4/+/telemetry'",
+    "selfheal_edge_ack": "SELECT *, topic() AS topic FROM 'lifo4/+/commands/ack'",
+    "selfheal_edge_presence": "SELECT *, topic() AS topic FROM '$aws/events/presence/+/+'",
+}
+
+
+class EdgeIoT(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, ingress: lambda_.IFunction) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.rejected = sqs.Queue(
+            self,
+            "RejectedMessages",
+            retention_period=Duration.days(14),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
+        nag.acknowledge(
+            self.rejected,
+            "AwsSolutions-SQS3",
+            "this queue is the IoT rules' error destination (the dead-letter queue)",
+        )
+        role = iam.Role(self, "RuleErrorRole", assumed_by=iam.ServicePrincipal("iot.amazonaws.com"))
+        self.rejected.grant_send_messages(role)
+        for name, sql in RULES.items():
+            rule = iot.CfnTopicRule(
+                self,
+                name,
+                rule_name=name,
+                topic_rule_payload=iot.CfnTopicRule.TopicRulePayloadProperty(
+                    sql=sql,
+                    aws_iot_sql_version="2016-03-23",
+                    rule_disabled=False,
+                    actions=[
+                        iot.CfnTopicRule.ActionProperty(
+                            lambda_=iot.CfnTopicRule.LambdaActionProperty(
+                                function_arn=ingress.function_arn
+                            )
+                        )
+                    ],
+                    error_action=iot.CfnTopicRule.ActionProperty(
+                        sqs=iot.CfnTopicRule.SqsActionProperty(
+                            queue_url=self.rejected.queue_url, role_arn=role.role_arn
+                        )
+                    ),
+                ),
+            )
+            ingress.add_permission(
+                f"Invoke-{name}",
+                principal=iam.ServicePrincipal("iot.amazonaws.com"),
+                source_arn=rule.attr_arn,
+                source_account=stack.account,
+            )
+        arn = f"arn:{stack.partition}:iot:{stack.region}:{stack.account}"
+        own = f"lifo4/{THING}"
+        document = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "iot:Connect",
+                    "Resource": [f"{arn}:client/{THING}", f"{arn}:client/{THING}-agent"],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": "iot:Publish",
+                    "Resource": [
+                        f"{arn}:topic/{own}/status",
+                        f"{arn}:topic/{own}/telemetry",
+                        f"{arn}:topic/{own}/commands/ack",
+                    ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": "iot:Subscribe",
+                    "Resource": [f"{arn}:topicfilter/{own}/commands/*"],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": "iot:Receive",
+                    "Resource": [f"{arn}:topic/{own}/commands/*"],
+                },
+            ],
+        }
+        self.policy = iot.CfnPolicy(
+            self,
+            "EdgePolicy",
+            policy_name=POLICY_NAME,
+            policy_document=json.loads(json.dumps(document)),
+        )
+        sweep = events.Rule(
+            self,
+            "TelemetrySweep",
+            schedule=events.Schedule.rate(Duration.minutes(1)),
+            description="selfheal: find edges with no telemetry for > 30 s",
+        )
+        sweep.add_target(
+            targets.LambdaFunction(
+                ingress, event=events.RuleTargetInput.from_object({"sweep": True}), retry_attempts=2
+            )
+        )
