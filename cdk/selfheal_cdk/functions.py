@@ -121,8 +121,11 @@ def permission_statement(fn: FunctionSpec, entry: Mapping[str, Any]) -> iam.Poli
     for action in actions:
         if action == "*" or action.endswith(":*"):
             raise SpecError(f"{where}: wildcard action {action!r}")
-    writes = [a for a in actions if not a.split(":", 1)[-1].startswith(READ_ONLY_VERBS)
-              and a not in NO_RESOURCE_ACTIONS]
+    writes = [
+        a
+        for a in actions
+        if not a.split(":", 1)[-1].startswith(READ_ONLY_VERBS) and a not in NO_RESOURCE_ACTIONS
+    ]
     for resource in resources:
         if resource.strip() in {"*", "arn:*", "arn:${AWS::Partition}:*"} and writes:
             raise SpecError(
@@ -224,9 +227,7 @@ class Remediators(Construct):
         env = {env_name("table", t): self._storage.tables[t].table_name for t in TABLES}
         env |= {env_name("topic", t): self._topics[t].topic_arn for t in fn.topics}
         if self._buckets is not None:
-            env |= {
-                env_name("bucket", b): self._buckets.buckets[b].bucket_name for b in fn.buckets
-            }
+            env |= {env_name("bucket", b): self._buckets.buckets[b].bucket_name for b in fn.buckets}
         if "sagemaker_training" in fn.pass_roles:
             env[TRAINING_ROLE_ENV] = self._pass_roles["sagemaker_training"].role_arn
             env[TRAINING_IMAGE_ENV] = self._training_image

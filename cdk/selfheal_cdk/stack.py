@@ -108,7 +108,9 @@ class SelfhealStack(Stack):
             buckets=self.buckets,
         )
         if "edge_ingress" in self.remediators.functions:
-            self.edge_iot = EdgeIoT(self, "EdgeIoT", ingress=self.remediators.functions["edge_ingress"])
+            self.edge_iot = EdgeIoT(
+                self, "EdgeIoT", ingress=self.remediators.functions["edge_ingress"]
+            )
         self.routing = Routing(
             self,
             "Routing",
