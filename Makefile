@@ -8,7 +8,7 @@ STAMP := $(VENV)/.selfheal-installed
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test lint bench broker setup
+.PHONY: demo test lint broker setup
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,5 +34,3 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-bench: $(STAMP)
-	$(PY) benchmarks/run.py

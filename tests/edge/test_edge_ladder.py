@@ -248,3 +248,17 @@ def test_wildcards_and_foreign_topics_are_not_edge_ids(edge_world: EdgeWorld, to
     with pytest.raises(InputInvalid, match="topic"):
         ingress({"topic": topic, "payload": {"status": "offline"}}, None)
     assert edge_world.ladders(finished=0) == []
+
+
+def test_silent_telemetry_is_found_by_the_sweep_after_30_seconds(edge_world: EdgeWorld) -> None:
+    w = edge_world
+    w.start_edges([E1])
+    ingress = w.pipeline.lambdas.handler_for("edge_ingress")
+    with w.pipeline.clock.held():
+        w.pipeline.clock.advance(29)
+        assert ingress({"sweep": True}, None)["events"] == [], "29 s of silence is not stale"
+        w.pipeline.clock.advance(2)
+        found = ingress({"sweep": True}, None)["events"]
+    assert [e["type"] for e in found] == ["Edge Telemetry Stale", "Edge Connectivity Changed"]
+    assert found[0]["edgeId"] == E1 and found[0]["silentSeconds"] >= 31
+    assert ingress({"sweep": True}, None)["events"] == [], "reported once"
