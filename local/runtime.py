@@ -255,11 +255,13 @@ class Pipeline:
             self.journal.append(JournalEntry(self.clock.now(), kind, text, data))
 
     def put_event(self, event: dict[str, Any], bus: str = "default") -> list[str]:
-        """Route one event like EventBridge: every matching rule on the bus starts its workflow."""
+        """Route one event like EventBridge: every matching rule on the bus starts its workflow.
+        `bus="*"` (replaying a saved event) tries the rules of every bus."""
         self.log("event", _describe_event(event), event=event)
         started = []
         for rule in self.spec.rules.values():
-            if rule.event_bus != bus or not routing.matches(rule.event_pattern, event):
+            on_bus = bus == "*" or rule.event_bus == bus
+            if not on_bus or not routing.matches(rule.event_pattern, event):
                 continue
             arn = self.client("stepfunctions").start_execution(
                 stateMachineArn=self.state_machines[rule.workflow],
@@ -362,11 +364,12 @@ class Pipeline:
         gate_decision: str | None = None,
         operator: str = "local-operator",
         decision_after_minutes: float = 12,
+        bus: str = "*",
     ) -> list[dict[str, Any]]:
         """Route an event and wait. With `gate_decision`, answer any human gate with it;
         without, an execution at a gate is reported RUNNING (awaiting a decision)."""
         started = time.monotonic()
-        arns = self.put_event(event)
+        arns = self.put_event(event, bus=bus)
         parked = self.wait(arns, timeout, until_parked=True)
         while parked and gate_decision:
             for arn in parked:
