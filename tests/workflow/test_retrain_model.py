@@ -318,6 +318,10 @@ def test_manual_runs_concurrent_refusal_invalid_input_and_training_failure(
         assert serving_version(p, "bess-610") == 2
         retry = p.start_manual("retrain_model", {**request, "systemId": "bess-610"})
         p.wait([retry], timeout=60)
-        assert p.execution_summary(retry)["status"] == "SUCCEEDED", "the lease was released"
+        retried = p.execution_summary(retry)
+        assert retried["status"] == "SUCCEEDED", (
+            "the lease was released",
+            [n["message"].get("reason") for n in p.notifications()][-3:],
+        )
     finally:
         p.__exit__(None, None, None)
