@@ -7,15 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel
 from selfheal_shared import clock, edge_registry
+from selfheal_shared.edges import EdgeIncident as Incident
 from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
-
-
-class Incident(BaseModel):
-    incidentId: str
-    edgeId: str
-    siteId: str
-    offlineSince: str
 
 
 class CheckRequest(BaseModel):

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from selfheal_shared import audit, clock, edge_registry
 from selfheal_shared.clients import client
 from selfheal_shared.edges import AUTOMATION
+from selfheal_shared.edges import EdgeIncident as Incident
 from selfheal_shared.errors import SelfhealError
 from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
@@ -19,12 +20,6 @@ from selfheal_shared.models import parse
 
 class RateLimited(SelfhealError):
     """The fleet-wide restart budget for this minute is spent; the workflow retries later."""
-
-
-class Incident(BaseModel):
-    incidentId: str
-    executionId: str
-    edgeId: str
 
 
 class CommandRequest(BaseModel):

@@ -11,14 +11,9 @@ from typing import Any
 from pydantic import BaseModel
 from selfheal_shared import audit, clock
 from selfheal_shared.clients import client
+from selfheal_shared.edges import EdgeIncident as Incident
 from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
-
-
-class Incident(BaseModel):
-    incidentId: str
-    executionId: str
-    edgeId: str
 
 
 class RenewRequest(BaseModel):

@@ -8,16 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel
 from selfheal_shared import audit, clock, edge_registry, edges, guards, notify
+from selfheal_shared.edges import EdgeIncident as Incident
 from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
 from selfheal_shared.outcomes import Outcome
-
-
-class Incident(BaseModel):
-    incidentId: str
-    executionId: str
-    edgeId: str
-    siteId: str
 
 
 class StormRequest(BaseModel):

@@ -11,21 +11,13 @@ from typing import Any
 
 from pydantic import BaseModel
 from selfheal_shared import audit, clock, edge_registry, edges, guards, notify
+from selfheal_shared.edges import EdgeIncident as Incident
 from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
 from selfheal_shared.outcomes import Outcome
 
 #: Never sleep longer than this between looks: a reconnect ends the ladder within it.
 MAX_WAIT_SECONDS = 60
-
-
-class Incident(BaseModel):
-    incidentId: str
-    executionId: str
-    edgeId: str
-    siteId: str
-    offlineSince: str
-    severity: str = "P2"
 
 
 class WatchRequest(BaseModel):

@@ -67,6 +67,19 @@ class AckPayload(BaseModel):
     detail: Literal["", "certificate_expired", "partition_bad", "busy"] = ""
 
 
+class EdgeIncident(BaseModel):
+    """The incident every ladder step receives (as `edge_open` made it)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    incidentId: str = Field(min_length=1)
+    executionId: str = Field(min_length=1)
+    edgeId: str = Field(pattern=f"^{EDGE_ID}$")
+    siteId: str = Field(min_length=1)
+    offlineSince: str = Field(min_length=1)
+    severity: str = "P2"
+
+
 class Signal(BaseModel):
     """One normalized message from or about an edge."""
 
