@@ -46,35 +46,31 @@ def _result(outcome: Outcome, req: RollbackRequest, why: str, **extra: Any) -> d
     return {"status": status, "item": req.systemId, "decision": "rollback", "reason": why, **extra}
 
 
+def _ended(req: RollbackRequest, outcome: Outcome, why: str, result: str) -> dict[str, Any]:
+    """Record why the rollback stops here and return that outcome."""
+    audit.record(
+        incident_id=req.incidentId,
+        execution=req.executionId,
+        action="rollback_model",
+        actor="retrain_rollback",
+        why=why,
+        result=result,
+        outcome=outcome,
+    )
+    return _result(outcome, req, why)
+
+
 @remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     req = parse(RollbackRequest, event, "rollback request")
     logger.set_correlation_id(req.incidentId)
     if not _claim(req.incidentId, req.executionId):
         why = f"duplicate alarm: incident {req.incidentId} was already rolled back"
-        audit.record(
-            incident_id=req.incidentId,
-            execution=req.executionId,
-            action="rollback_model",
-            actor="retrain_rollback",
-            why=why,
-            result="skipped: duplicate",
-            outcome=Outcome.SKIPPED_BY_GUARD,
-        )
-        return _result(Outcome.SKIPPED_BY_GUARD, req, why)
+        return _ended(req, Outcome.SKIPPED_BY_GUARD, why, "skipped: duplicate")
     found = registry.approved(req.systemId)
     if len(found) < 2:
         why = f"{req.systemId} has no earlier approved model to return to"
-        audit.record(
-            incident_id=req.incidentId,
-            execution=req.executionId,
-            action="rollback_model",
-            actor="retrain_rollback",
-            why=why,
-            result="nothing to roll back to",
-            outcome=Outcome.NOT_FIXED,
-        )
-        return _result(Outcome.NOT_FIXED, req, why)
+        return _ended(req, Outcome.NOT_FIXED, why, "nothing to roll back to")
     bad, previous = (registry.describe(f["ModelPackageArn"]) for f in found[:2])
     gate = guards.evaluate(
         automation=forecast.AUTOMATION,

@@ -214,7 +214,10 @@ def test_accuracy_alarm_retrains_then_rolls_back_a_regressing_promotion(
         p.clock.advance(3 * 86400)
         world_reports.write_load(p, "bess-456", end, world_reports.history_end(p), factor=1.0)
         normal_hours = (world_reports.history_end(p) - end) // timedelta(hours=1)  # 72 or 73
-        assert world_reports.serving_mape(p, "bess-456") == pytest.approx(normal_hours * 25 / 168)
+        # The week holds 167 or 168 landed hours depending on the time of day: 1 % slack.
+        assert world_reports.serving_mape(p, "bess-456") == pytest.approx(
+            normal_hours * 25 / 168, rel=0.01
+        )
         [second] = world_reports.publish_accuracy(p, "bess-456")
         p.wait([second], timeout=120)
         rb = p.execution_summary(second)
