@@ -6,12 +6,12 @@ import json
 from typing import Any
 
 from botocore.exceptions import ClientError
-from selfheal_shared import audit, rollback
+from selfheal_shared import rollback
 from selfheal_shared.clients import client
 from selfheal_shared.errors import ConcurrentChange
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import Incident, parse
-from selfheal_shared.observability import logger
+from selfheal_shared.models import Incident
+from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.rollback import AUTOMATION
 
 ACTOR = "disable_flags"
 
@@ -37,10 +37,9 @@ def _document(ac: Any, application: str, profile: str, version: int) -> dict[str
     return dict(json.loads(resp["Content"].read()))
 
 
-@remediator
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    incident = parse(Incident, event, "incident")
-    logger.set_correlation_id(incident.incidentId)
+@remediator(Incident, actor=ACTOR, automation=AUTOMATION, what="incident")
+def handler(run: Run[Incident]) -> dict[str, Any]:
+    incident = run.request
     ff = incident.featureFlags
     if ff is None:
         return {"action": "disable_flags", "changed": [], "result": "no flags implicated"}
@@ -65,43 +64,55 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     updated, changed = rollback.disable_flags(
         _document(ac, ff.application, ff.profile, latest), ff.flags
     )
-    if changed:
-        try:
-            created = ac.create_hosted_configuration_version(
-                ApplicationId=ff.application,
-                ConfigurationProfileId=ff.profile,
-                Content=json.dumps(updated).encode(),
-                ContentType="application/json",
-                LatestVersionNumber=latest,
-                Description=f"selfheal {incident.incidentId}: disable {' '.join(changed)}",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in (
-                "ConflictException",
-                "PreconditionFailedException",
-            ):
-                raise ConcurrentChange(
-                    f"flags of {ff.profile} changed while we edited them"
-                ) from exc
-            raise
-        new_version = str(created["VersionNumber"])
-    else:
-        new_version, changed = str(latest), live_changed  # saved earlier, never deployed
-    ac.start_deployment(
-        ApplicationId=ff.application,
-        EnvironmentId=ff.environment,
-        DeploymentStrategyId=ff.strategy,
-        ConfigurationProfileId=ff.profile,
-        ConfigurationVersion=new_version,
-        Description=f"selfheal {incident.incidentId}",
-    )
-    audit.record(
-        incident_id=incident.incidentId,
-        execution=incident.executionId,
-        action="disable_flags",
-        actor=ACTOR,
-        why=f"flags named by {incident.functionName}'s tags while {incident.alarmName} is in ALARM",
-        result=f"disabled {', '.join(changed)} (configuration version {new_version})",
+
+    def turn_off() -> str:
+        if changed:
+            try:
+                created = ac.create_hosted_configuration_version(
+                    ApplicationId=ff.application,
+                    ConfigurationProfileId=ff.profile,
+                    Content=json.dumps(updated).encode(),
+                    ContentType="application/json",
+                    LatestVersionNumber=latest,
+                    Description=f"selfheal {incident.incidentId}: disable {' '.join(changed)}",
+                )
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] in (
+                    "ConflictException",
+                    "PreconditionFailedException",
+                ):
+                    raise ConcurrentChange(
+                        f"flags of {ff.profile} changed while we edited them"
+                    ) from exc
+                raise
+            version = str(created["VersionNumber"])
+        else:
+            version = str(latest)  # saved by an earlier attempt, never deployed
+        ac.start_deployment(
+            ApplicationId=ff.application,
+            EnvironmentId=ff.environment,
+            DeploymentStrategyId=ff.strategy,
+            ConfigurationProfileId=ff.profile,
+            ConfigurationVersion=version,
+            Description=f"selfheal {incident.incidentId}",
+        )
+        return version
+
+    names = changed or live_changed
+
+    def deployed_now(version: str) -> str | None:
+        now = _deployed_version(ac, ff.application, ff.environment, ff.profile)
+        return None if str(now) == version else f"the deployed version is {now}, not {version}"
+
+    new_version = run.act(
+        "disable_flags",
+        target=incident.functionName,
+        why=f"flags named by {incident.functionName}'s tags while {incident.alarmName} "
+        "is in ALARM",
+        plan=f"disable {', '.join(names)} in {ff.application}/{ff.environment}/{ff.profile}",
+        do=turn_off,
+        verify=deployed_now,
+        result=lambda v: f"disabled {', '.join(names)} (configuration version {v})",
         inverse={
             "api": "appconfig:StartDeployment",
             "ConfigurationVersion": str(deployed or latest),
@@ -112,6 +123,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     return {
         "action": "disable_flags",
-        "changed": changed,
-        "result": f"disabled {', '.join(changed)}",
+        "changed": names,
+        "result": f"disabled {', '.join(names)} (configuration version {new_version})",
     }

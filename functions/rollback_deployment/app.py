@@ -14,9 +14,10 @@ from aws_lambda_powertools.utilities.idempotency import (
 from selfheal_shared import audit, guards
 from selfheal_shared.clients import client
 from selfheal_shared.errors import ConcurrentChange, InputInvalid
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import Incident, parse
+from selfheal_shared.models import Incident
 from selfheal_shared.observability import logger
+from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.rollback import AUTOMATION
 
 ACTOR = "rollback_deployment"
 _persistence = DynamoDBPersistenceLayer(
@@ -27,20 +28,21 @@ _persistence = DynamoDBPersistenceLayer(
 _config = IdempotencyConfig(event_key_jmespath="incidentId", expires_after_seconds=24 * 3600)
 
 
-def _roll_alias(incident: Incident) -> dict[str, Any]:
+def _roll_alias(run: Run[Incident]) -> dict[str, Any]:
+    incident = run.request
     dep = incident.deployment
     lam = client("lambda")
+    moved = f"alias {incident.alias}: {dep.fromVersion} -> {dep.toVersion}"
     live = lam.get_alias(FunctionName=incident.functionName, Name=incident.alias)["FunctionVersion"]
     if live == dep.toVersion:
         actions = {r["action"] for r in audit.history(incident.incidentId)}
         if "rollback_alias_intent" in actions and "rollback_alias" not in actions:
             # Our earlier attempt moved the alias but died before its audit record.
-            _record_rollback(incident)
-            return {
-                "action": "rollback_alias",
-                "changed": True,
-                "result": f"alias {incident.alias}: {dep.fromVersion} -> {dep.toVersion}",
-            }
+            guards.mark_bad_version(incident.functionName, str(dep.fromVersion))
+            run.record(
+                "rollback_alias", why=_why(incident), result=moved, inverse=_alias_inverse(incident)
+            )
+            return {"action": "rollback_alias", "changed": True, "result": moved}
         return {
             "action": "rollback_alias",
             "changed": False,
@@ -51,45 +53,50 @@ def _roll_alias(incident: Incident) -> dict[str, Any]:
             f"alias {incident.functionName}:{incident.alias} moved to {live} after the alarm "
             f"(expected {dep.fromVersion}); refusing to overwrite someone else's change"
         )
-    audit.record(
-        incident_id=incident.incidentId,
-        execution=incident.executionId,
-        action="rollback_alias_intent",
-        actor=ACTOR,
-        why="written before acting, so a crash between act and record is never silent",
-        result=f"moving alias {incident.alias}: {dep.fromVersion} -> {dep.toVersion}",
+
+    def move() -> str:
+        lam.update_alias(
+            FunctionName=incident.functionName,
+            Name=incident.alias,
+            FunctionVersion=str(dep.toVersion),
+        )
+        guards.mark_bad_version(incident.functionName, str(dep.fromVersion))
+        return str(
+            lam.get_alias(FunctionName=incident.functionName, Name=incident.alias)[
+                "FunctionVersion"
+            ]
+        )
+
+    run.act(
+        "rollback_alias",
+        target=incident.functionName,
+        why=_why(incident),
+        plan=f"move {moved}",
+        do=move,
+        verify=lambda now_live: None
+        if now_live == dep.toVersion
+        else f"alias serves {now_live} after the update",
+        result=moved,
+        inverse=_alias_inverse(incident),
     )
-    lam.update_alias(
-        FunctionName=incident.functionName, Name=incident.alias, FunctionVersion=str(dep.toVersion)
-    )
-    _record_rollback(incident)
+    return {"action": "rollback_alias", "changed": True, "result": moved}
+
+
+def _why(incident: Incident) -> str:
+    return f"alarm {incident.alarmName} in ALARM after {incident.deployment.reason}"
+
+
+def _alias_inverse(incident: Incident) -> dict[str, Any]:
     return {
-        "action": "rollback_alias",
-        "changed": True,
-        "result": f"alias {incident.alias}: {dep.fromVersion} -> {dep.toVersion}",
+        "api": "lambda:UpdateAlias",
+        "FunctionName": incident.functionName,
+        "Name": incident.alias,
+        "FunctionVersion": incident.deployment.fromVersion,
     }
 
 
-def _record_rollback(incident: Incident) -> None:
-    dep = incident.deployment
-    guards.mark_bad_version(incident.functionName, str(dep.fromVersion))
-    audit.record(
-        incident_id=incident.incidentId,
-        execution=incident.executionId,
-        action="rollback_alias",
-        actor=ACTOR,
-        why=f"alarm {incident.alarmName} in ALARM after {dep.reason}",
-        result=f"alias {incident.alias}: {dep.fromVersion} -> {dep.toVersion}",
-        inverse={
-            "api": "lambda:UpdateAlias",
-            "FunctionName": incident.functionName,
-            "Name": incident.alias,
-            "FunctionVersion": dep.fromVersion,
-        },
-    )
-
-
-def _stop_codedeploy(incident: Incident) -> dict[str, Any]:
+def _stop_codedeploy(run: Run[Incident]) -> dict[str, Any]:
+    incident = run.request
     dep_id = str(incident.deployment.deploymentId)
     cd = client("codedeploy")
     status = cd.get_deployment(deploymentId=dep_id)["deploymentInfo"]["status"]
@@ -99,14 +106,13 @@ def _stop_codedeploy(incident: Incident) -> dict[str, Any]:
             "changed": False,
             "result": f"deployment {dep_id} already {status}",
         }
-    resp = cd.stop_deployment(deploymentId=dep_id, autoRollbackEnabled=True)
-    audit.record(
-        incident_id=incident.incidentId,
-        execution=incident.executionId,
-        action="stop_codedeploy",
-        actor=ACTOR,
+    resp = run.act(
+        "stop_codedeploy",
+        target=incident.functionName,
         why=f"alarm {incident.alarmName} in ALARM during {dep_id}",
-        result=f"stop requested with rollback: {resp.get('status')}",
+        plan=f"stop deployment {dep_id} with rollback",
+        do=lambda: cd.stop_deployment(deploymentId=dep_id, autoRollbackEnabled=True),
+        result=lambda r: f"stop requested with rollback: {r.get('status')}",
         inverse={
             "api": "codedeploy:CreateDeployment",
             "note": f"redeploy the revision of {dep_id}",
@@ -123,18 +129,19 @@ def _stop_codedeploy(incident: Incident) -> dict[str, Any]:
     data_keyword_argument="incident", persistence_store=_persistence, config=_config
 )
 def roll_back(incident: dict[str, Any]) -> dict[str, Any]:
-    inc = parse(Incident, incident, "incident")
-    if inc.deployment.kind == "alias":
-        return _roll_alias(inc)
-    if inc.deployment.kind == "codedeploy":
-        return _stop_codedeploy(inc)
+    """Idempotent on the incident id: a duplicate delivery returns the first result."""
+    inc = Incident.model_validate(incident)
+    run = Run(inc, ACTOR, AUTOMATION, inc.incidentId, inc.executionId)
+    if run.request.deployment.kind == "alias":
+        return _roll_alias(run)
+    if run.request.deployment.kind == "codedeploy":
+        return _stop_codedeploy(run)
     raise InputInvalid("deployment.kind: 'none' has nothing to roll back")
 
 
-@remediator
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    logger.set_correlation_id(event.get("incidentId"))
-    _config.register_lambda_context(context)
-    result = roll_back(incident=event)
+@remediator(Incident, actor=ACTOR, automation=AUTOMATION, what="incident")
+def handler(run: Run[Incident]) -> dict[str, Any]:
+    _config.register_lambda_context(run.context)
+    result = roll_back(incident=run.request.model_dump())
     logger.info("rollback done", extra=result)
     return result

@@ -354,7 +354,8 @@ def test_disable_flags_writes_a_new_version_and_deploys_it(
     assert deployment["ApplicationId"] == ids["application"]
     assert deployment["ConfigurationProfileId"] == ids["profile"]
     assert deployment["EnvironmentId"] == "prod"
-    [row] = audit.history(incident["incidentId"])
+    intent, row = audit.history(incident["incidentId"])
+    assert intent["action"] == "disable_flags_intent", "the intent is written before acting"
     assert row["action"] == "disable_flags"
     assert row["inverse"]["ConfigurationVersion"] == str(before)
 
@@ -371,7 +372,8 @@ def test_disable_flags_second_time_is_a_no_op(
     assert "already off" in again["result"]
     assert flag_document(pipeline)[0] == version
     assert len(pipeline.extensions.appconfig_deployments) == 2  # the seeded one and ours
-    assert len(audit.history(incident["incidentId"])) == 1
+    actions = [r["action"] for r in audit.history(incident["incidentId"])]
+    assert actions == ["disable_flags_intent", "disable_flags"], "the no-op records nothing"
 
 
 class _DeployFails:

@@ -10,6 +10,8 @@ import json
 import uuid
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from . import clock
 from .clients import client
 from .config import settings
@@ -47,12 +49,28 @@ def record(
     if outcome is not None:
         item["outcome"] = {"S": outcome}
     # The condition can only fail if a record already has this key: then we must not
-    # replace it, and the error surfaces (never a silent loss).
-    client("dynamodb").put_item(
-        TableName=settings().audit_table,
-        Item=item,
-        ConditionExpression="attribute_not_exists(incidentId) AND attribute_not_exists(seq)",
-    )
+    # replace it. The key holds a random part, so the one record it can find is our own,
+    # written by a first attempt whose response was lost and which botocore retried:
+    # that write landed, and counts as written. Anything else surfaces (never a silent loss).
+    ddb = client("dynamodb")
+    try:
+        ddb.put_item(
+            TableName=settings().audit_table,
+            Item=item,
+            ConditionExpression="attribute_not_exists(incidentId) AND attribute_not_exists(seq)",
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+        # Query, not GetItem: the audit trail grants PutItem and Query only.
+        found = ddb.query(
+            TableName=settings().audit_table,
+            KeyConditionExpression="incidentId = :i AND seq = :s",
+            ExpressionAttributeValues={":i": item["incidentId"], ":s": item["seq"]},
+            ConsistentRead=True,
+        ).get("Items", [])
+        if found != [item]:
+            raise
     return {k: next(iter(v.values())) for k, v in item.items()}
 
 

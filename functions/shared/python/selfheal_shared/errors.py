@@ -3,7 +3,28 @@ can Retry on `Transient` and Catch everything else into escalation."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import ValidationError
+
+#: Longest excerpt of a bad value an error may carry: a 100 KB field echoed whole would
+#: push the execution past Step Functions' 256 KB state limit and hide the real cause.
+EXCERPT_CHARS = 80
+#: Longest message any remediator error carries into the execution history.
+MESSAGE_CHARS = 2000
+
+
+def excerpt(value: Any, limit: int = EXCERPT_CHARS) -> str:
+    """A bounded, printable excerpt of a bad value (never the whole value)."""
+    try:
+        text = repr(value)
+    except Exception:  # a hostile object's repr must not hide the validation error
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
+
+
+def bounded(message: str, limit: int = MESSAGE_CHARS) -> str:
+    return message if len(message) <= limit else f"{message[:limit]}... (truncated)"
 
 
 class SelfhealError(Exception):
@@ -20,10 +41,21 @@ class InputInvalid(SelfhealError):
     @classmethod
     def from_validation(cls, what: str, exc: ValidationError) -> InputInvalid:
         parts = []
-        for err in exc.errors():
+        for err in exc.errors(include_url=False)[:10]:
             loc = ".".join(str(p) for p in err["loc"]) or "<root>"
-            parts.append(f"{loc}: {err['msg']}")
-        return cls(f"invalid {what}: " + "; ".join(parts))
+            got = f" (got {excerpt(err['input'])})" if "input" in err else ""
+            parts.append(f"{loc}: {err['msg']}{got}")
+        return cls(bounded(f"invalid {what}: " + "; ".join(parts)))
+
+
+class TargetInvalid(InputInvalid):
+    """The input names a target that does not exist or is not in the state the trigger
+    claims (an alarm that is not in ALARM): refused before any action."""
+
+
+class GuardRefused(SelfhealError):
+    """A guard (kill switch, silence, dry-run) turned on after the workflow's guard step
+    refused the next action; what was done before stays recorded, and people are told."""
 
 
 class ConcurrentChange(SelfhealError):

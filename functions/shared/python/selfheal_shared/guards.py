@@ -121,6 +121,52 @@ def silenced(scopes: list[str]) -> dict[str, Any] | None:
     return None
 
 
+def _batch_get(pks: list[str]) -> dict[str, dict[str, Any]]:
+    """Several guard items in one consistent round trip (the pre-action check runs often)."""
+    table = settings().guard_table
+    keys = [{"pk": {"S": pk}} for pk in dict.fromkeys(pks)]
+    found: dict[str, dict[str, Any]] = {}
+    request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
+    while request:
+        resp = client("dynamodb").batch_get_item(RequestItems=request)
+        for item in resp.get("Responses", {}).get(table, []):
+            row = {k: next(iter(v.values())) for k, v in item.items()}
+            found[str(row["pk"])] = row
+        request = resp.get("UnprocessedKeys") or {}
+    return found
+
+
+def before_action(
+    resource: str, *, scopes: tuple[str, ...] = (), dry_run_requested: bool = False
+) -> GuardDecision:
+    """The switches read again right before an action: a kill switch, dry-run or silence
+    set after the workflow's guard step stops the very next action, not the next incident.
+    (Cooldown and duplicates were claimed once, by the guard step.)"""
+    if not resource or resource in {"*", "all"}:
+        raise ValueError("an action needs one named target; empty or wildcard targets are refused")
+    scoped = [resource, *scopes, "global"]
+    items = _batch_get([KILL_SWITCH, DRY_RUN, *(f"maintenance#{s}" for s in scoped)])
+    kill = items.get(KILL_SWITCH)
+    if kill and kill.get("enabled"):
+        return GuardDecision(False, "kill_switch", f"kill switch on: {kill.get('reason', '')}")
+    now = clock.now()
+    for scope in scoped:
+        window = items.get(f"maintenance#{scope}")
+        if window and datetime.fromisoformat(window["startsAt"]) <= now < datetime.fromisoformat(
+            window["endsAt"]
+        ):
+            return GuardDecision(
+                False,
+                "maintenance_window",
+                f"silenced / maintenance window on {scope} until {window['endsAt']}: "
+                f"{window.get('reason', '')}",
+            )
+    dry = items.get(DRY_RUN)
+    if dry_run_requested or settings().dry_run or (dry and dry.get("enabled")):
+        return GuardDecision(False, "dry_run", "dry-run: recording what would happen", dryRun=True)
+    return GuardDecision(True, None, "all guards passed")
+
+
 def _switch_on(name: str) -> dict[str, Any] | None:
     item = _get(name)
     return item if item and item.get("enabled") else None

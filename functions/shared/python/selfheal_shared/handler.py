@@ -1,6 +1,7 @@
-"""The one decorator every remediator handler wears: structured logs, traces, and
-throttling turned into `Transient`, which the workflows retry with backoff (any
-other error escalates)."""
+"""The one decorator every remediator handler wears: structured logs, traces,
+throttling turned into `Transient` (which the workflows retry with backoff), input errors
+turned into `InputInvalid`, and every message bounded: an error that echoed a 100 KB field
+would push the execution past the state size limit and hide its cause."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
-from .errors import Transient, is_transient
+from .errors import InputInvalid, SelfhealError, Transient, bounded, is_transient
 from .observability import logger, tracer
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -23,7 +25,16 @@ def remediator(fn: Handler) -> Handler:
             return fn(event, context)
         except ClientError as exc:
             if is_transient(exc):
-                raise Transient(f"AWS throttled or was unavailable: {exc}") from exc
+                raise Transient(bounded(f"AWS throttled or was unavailable: {exc}")) from exc
+            raise
+        except ValidationError as exc:  # a model built after the request was parsed
+            raise InputInvalid.from_validation(exc.title, exc) from None
+        except RecursionError:
+            raise InputInvalid("<root>: input nested too deep to read") from None
+        except SelfhealError as exc:
+            text = str(exc)
+            if len(text) > len(bounded(text)):
+                raise type(exc)(bounded(text)) from exc
             raise
 
     wrapped: Handler = tracer.capture_lambda_handler(run)
