@@ -107,8 +107,7 @@ def handler(run: Run[Incident]) -> dict[str, Any]:
     new_version = run.act(
         "disable_flags",
         target=incident.functionName,
-        why=f"flags named by {incident.functionName}'s tags while {incident.alarmName} "
-        "is in ALARM",
+        why=f"flags named by {incident.functionName}'s tags while {incident.alarmName} is in ALARM",
         plan=f"disable {', '.join(names)} in {ff.application}/{ff.environment}/{ff.profile}",
         do=turn_off,
         verify=deployed_now,

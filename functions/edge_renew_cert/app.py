@@ -9,50 +9,61 @@ import uuid
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared import audit, clock
+from selfheal_shared import clock, edges
 from selfheal_shared.clients import client
+from selfheal_shared.edges import AUTOMATION
 from selfheal_shared.edges import EdgeIncident as Incident
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
+from selfheal_shared.protocol import Run, remediator
 
 
 class RenewRequest(BaseModel):
     incident: Incident
 
 
-@remediator
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    inc = parse(RenewRequest, event, "certificate renewal").incident
-    iot = client("iot")
-    cert = iot.create_keys_and_certificate(setAsActive=True)
-    iot.attach_policy(
-        policyName=os.environ.get("SELFHEAL_EDGE_POLICY", "selfheal-edge"),
-        target=cert["certificateArn"],
-    )
-    iot.attach_thing_principal(thingName=inc.edgeId, principal=cert["certificateArn"])
+@remediator(
+    RenewRequest,
+    actor="edge_renew_cert",
+    automation=AUTOMATION,
+    what="certificate renewal",
+    scopes=lambda r: edges.silence_scopes(r.incident),
+)
+def handler(run: Run[RenewRequest]) -> dict[str, Any]:
+    inc = run.request.incident
     command_id = f"renew-{uuid.uuid4().hex[:12]}"
-    body = {
-        "commandId": command_id,
-        "command": "renew",
-        "issuedAt": clock.now().isoformat(),
-        "certificateArn": cert["certificateArn"],
-        "certificatePem": cert["certificatePem"],
-        "privateKey": cert["keyPair"]["PrivateKey"],
-    }
-    client("iot-data").publish(
-        topic=f"lifo4/{inc.edgeId}/commands/renew", qos=1, payload=json.dumps(body).encode()
-    )
-    audit.record(
-        incident_id=inc.incidentId,
-        execution=inc.executionId,
-        action="edge_renew_certificate",
-        actor="edge_renew_cert",
+
+    def renew() -> dict[str, Any]:
+        iot = client("iot")
+        cert: dict[str, Any] = iot.create_keys_and_certificate(setAsActive=True)
+        iot.attach_policy(
+            policyName=os.environ.get("SELFHEAL_EDGE_POLICY", "selfheal-edge"),
+            target=cert["certificateArn"],
+        )
+        iot.attach_thing_principal(thingName=inc.edgeId, principal=cert["certificateArn"])
+        body = {
+            "commandId": command_id,
+            "command": "renew",
+            "issuedAt": clock.now().isoformat(),
+            "certificateArn": cert["certificateArn"],
+            "certificatePem": cert["certificatePem"],
+            "privateKey": cert["keyPair"]["PrivateKey"],
+        }
+        client("iot-data").publish(
+            topic=f"lifo4/{inc.edgeId}/commands/renew", qos=1, payload=json.dumps(body).encode()
+        )
+        return cert
+
+    cert = run.act(
+        "edge_renew_certificate",
+        target=inc.edgeId,
         why=f"{inc.edgeId} reported an expired MQTT certificate",
-        result=f"issued {cert['certificateId'][:12]}..., attached to {inc.edgeId}, "
-        "config published",
-        inverse={
+        plan=f"issue a certificate for {inc.edgeId}, attach it and publish the config",
+        do=renew,
+        result=lambda c: (
+            f"issued {c['certificateId'][:12]}..., attached to {inc.edgeId}, config published"
+        ),
+        inverse=lambda c: {
             "api": "iot:UpdateCertificate",
-            "certificateId": cert["certificateId"],
+            "certificateId": c["certificateId"],
             "newStatus": "INACTIVE",
         },
     )

@@ -51,7 +51,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         f"{site_offline} of {site_size} edges at site {inc.siteId} offline "
         f"({fleet_offline} of {fleet_size} in the fleet): likely ISP or broker, not the edges"
     )
-    silenced = guards.silenced([inc.edgeId, f"site:{inc.siteId}", "fleet"])
+    silenced = guards.silenced([inc.edgeId, *edges.silence_scopes(inc)])
     if first and not silenced:
         notify.publish(
             "l1",

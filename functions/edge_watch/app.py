@@ -36,7 +36,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if edge.get("state") == "online":
         return {"online": True, "exhausted": False, "waitSeconds": 0, "paged": None}
     minutes = (clock.now() - datetime.fromisoformat(inc.offlineSince)).total_seconds() / 60
-    silence = guards.silenced([inc.edgeId, f"site:{inc.siteId}", "fleet"])
+    silence = guards.silenced([inc.edgeId, *edges.silence_scopes(inc)])
     paged = [p for p in str(record.get("paged", "")).split(",") if p]
     overrides = edges.parse_page_minutes(os.environ.get("SELFHEAL_EDGE_PAGE_MINUTES", "")) or None
     message = {

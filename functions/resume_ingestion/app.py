@@ -10,10 +10,8 @@ from pydantic import BaseModel
 from selfheal_shared import audit, ingestion
 from selfheal_shared.clients import client
 from selfheal_shared.config import settings
-from selfheal_shared.errors import ActionFailed, InputInvalid
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
-from selfheal_shared.observability import logger
+from selfheal_shared.errors import InputInvalid
+from selfheal_shared.protocol import Run, remediator
 
 
 class ResumeRequest(BaseModel):
@@ -28,31 +26,49 @@ def _manifest(incident_id: str) -> dict[str, Any]:
     return dict(records[-1]["details"])
 
 
-@remediator
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    req = parse(ResumeRequest, event, "resume request")
+@remediator(
+    ResumeRequest, actor="resume_ingestion", automation=ingestion.AUTOMATION, what="resume request"
+)
+def handler(run: Run[ResumeRequest]) -> dict[str, Any]:
+    req = run.request
     inc = req.incident
-    logger.set_correlation_id(inc.incidentId)
     if req.decision.decision != "resume":
         raise InputInvalid(f"decision.decision: {req.decision.decision!r} does not resume")
     manifest = _manifest(inc.incidentId)
     events, lam = client("events"), client("lambda")
+    why = f"{req.decision.operator} approved the resume" + (
+        f": {req.decision.reason}" if req.decision.reason else ""
+    )
     for rule in manifest["rules"]:
-        events.enable_rule(Name=rule["name"], EventBusName=rule["bus"])
+        run.act(
+            "resume_rules",
+            target=inc.scope,
+            why=why,
+            plan=f"enable rule {rule['name']}",
+            do=lambda r=rule: events.enable_rule(Name=r["name"], EventBusName=r["bus"]),
+            verify=lambda _, r=rule: (
+                None
+                if events.describe_rule(Name=r["name"], EventBusName=r["bus"])["State"] == "ENABLED"
+                else "the rule is still not ENABLED"
+            ),
+            result=f"enabled rule {rule['name']}",
+            inverse={"api": "events:DisableRule", "Name": rule["name"], "bus": rule["bus"]},
+        )
     for m in manifest["mappings"]:
-        lam.update_event_source_mapping(UUID=m["uuid"], Enabled=True)
-    not_on = [
-        r["name"]
-        for r in manifest["rules"]
-        if events.describe_rule(Name=r["name"], EventBusName=r["bus"])["State"] != "ENABLED"
-    ]
-    not_on += [
-        m["uuid"]
-        for m in manifest["mappings"]
-        if lam.get_event_source_mapping(UUID=m["uuid"])["State"] not in ("Enabled", "Enabling")
-    ]
-    if not_on:
-        raise ActionFailed(f"resume did not take for: {', '.join(not_on)}")
+        run.act(
+            "resume_mappings",
+            target=inc.scope,
+            why=why,
+            plan=f"enable mapping {m['uuid']} of {m['function']}",
+            do=lambda u=m["uuid"]: lam.update_event_source_mapping(UUID=u, Enabled=True),
+            verify=lambda _, u=m["uuid"]: (
+                None
+                if lam.get_event_source_mapping(UUID=u)["State"] in ("Enabled", "Enabling")
+                else "the mapping is still not enabled"
+            ),
+            result=f"enabled mapping {m['uuid']}",
+            inverse={"api": "lambda:UpdateEventSourceMapping Enabled=false", "UUID": m["uuid"]},
+        )
     client("dynamodb").delete_item(
         TableName=settings().guard_table,
         Key={"pk": {"S": f"frozen#{inc.scope}"}},
@@ -64,12 +80,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "mappings": [m["uuid"] for m in manifest["mappings"]],
         "executionsToRedrive": [e["executionArn"] for e in manifest["executions"]],
     }
-    audit.record(
-        incident_id=inc.incidentId,
-        execution=inc.executionId,
-        action="resume_ingestion",
-        actor=f"resume_ingestion (approved by {req.decision.operator})",
-        why=req.decision.reason or "operator approved the resume",
+    run.record(
+        "resume_ingestion",
+        why=why,
         result=f"re-enabled {len(result['rules'])} rules and {len(result['mappings'])} mappings "
         f"from the manifest; {len(result['executionsToRedrive'])} executions to re-drive",
         inverse={"api": "selfheal freeze_ingestion", "scope": inc.scope},

@@ -6,11 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import audit
+from selfheal_shared import forecast
 from selfheal_shared.clients import client
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
-from selfheal_shared.observability import logger
+from selfheal_shared.protocol import Run, remediator
 
 
 class Job(BaseModel, extra="allow"):
@@ -27,24 +25,23 @@ class PollRequest(BaseModel):
     executionId: str = Field(min_length=1)
 
 
-@remediator
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    req = parse(PollRequest, event, "training poll")
-    logger.set_correlation_id(req.incidentId)
+@remediator(PollRequest, actor="retrain_poll", automation=forecast.AUTOMATION, what="training poll")
+def handler(run: Run[PollRequest]) -> dict[str, Any]:
+    req = run.request
     sm = client("sagemaker")
     name = req.job.jobName
     job = sm.describe_training_job(TrainingJobName=name)
     status = job["TrainingJobStatus"]  # InProgress | Completed | Failed | Stopping | Stopped
     polls = req.job.polls + 1
     if status in ("InProgress", "Stopping") and polls >= req.maxPolls:
-        sm.stop_training_job(TrainingJobName=name)
-        audit.record(
-            incident_id=req.incidentId,
-            execution=req.executionId,
-            action="stop_training",
-            actor="retrain_poll",
+        run.act(
+            "stop_training",
+            target=name,
             why=f"training job still {status} after {polls} polls",
+            plan=f"stop {name}",
+            do=lambda: sm.stop_training_job(TrainingJobName=name),
             result=f"stopped {name}",
+            inverse={"note": "none: start a new training run"},
         )
         status = "TimedOut"
     return {

@@ -9,14 +9,12 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import audit, clock, datalake, forecast
+from selfheal_shared import clock, datalake, forecast
 from selfheal_shared.clients import client
 from selfheal_shared.config import settings
 from selfheal_shared.errors import ActionFailed, InputInvalid
 from selfheal_shared.forecast_train import METRIC_REGEX
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
-from selfheal_shared.observability import logger
+from selfheal_shared.protocol import Run, remediator
 
 INSTANCE_TYPE = "ml.m5.large"
 MAX_RUNTIME_SECONDS = 3000
@@ -37,10 +35,11 @@ def job_name(system: str, at: Any) -> str:
     return f"{base}-{at:%Y%m%d%H%M%S}"
 
 
-@remediator
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    req = parse(StartRequest, event, "training request")
-    logger.set_correlation_id(req.incidentId)
+@remediator(
+    StartRequest, actor="retrain_start", automation=forecast.AUTOMATION, what="training request"
+)
+def handler(run: Run[StartRequest]) -> dict[str, Any]:
+    req = run.request
     image = os.environ.get("SELFHEAL_TRAINING_IMAGE", "")
     role = os.environ.get("SELFHEAL_TRAINING_ROLE_ARN", "")
     if not image or not role:
@@ -68,7 +67,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         Body=forecast.series_csv(series).encode(),
         ServerSideEncryption="AES256",
     )
-    client("sagemaker").create_training_job(
+    job = dict(
         TrainingJobName=name,
         AlgorithmSpecification={
             "TrainingImage": image,
@@ -103,12 +102,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             {"Key": "selfheal:incident", "Value": req.incidentId[:256]},
         ],
     )
-    audit.record(
-        incident_id=req.incidentId,
-        execution=req.executionId,
-        action="start_training",
-        actor="retrain_start",
+    run.act(
+        "start_training",
+        target=req.systemId,
         why=f"retrain {req.systemId} ({req.modelType}) on {req.trainingWindowDays} days",
+        plan=f"start training job {name}",
+        do=lambda: client("sagemaker").create_training_job(**job),
         result=f"training job {name} started on {len(series)} hours "
         f"({start.isoformat()} to {end.isoformat()})",
         inverse={"api": "sagemaker:StopTrainingJob", "TrainingJobName": name},

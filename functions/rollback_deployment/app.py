@@ -73,9 +73,9 @@ def _roll_alias(run: Run[Incident]) -> dict[str, Any]:
         why=_why(incident),
         plan=f"move {moved}",
         do=move,
-        verify=lambda now_live: None
-        if now_live == dep.toVersion
-        else f"alias serves {now_live} after the update",
+        verify=lambda now_live: (
+            None if now_live == dep.toVersion else f"alias serves {now_live} after the update"
+        ),
         result=moved,
         inverse=_alias_inverse(incident),
     )

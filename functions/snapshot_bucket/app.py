@@ -10,12 +10,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
-from selfheal_shared import audit, clock, ingestion
+from selfheal_shared import clock, ingestion
 from selfheal_shared.clients import client
 from selfheal_shared.errors import Transient, is_transient
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
-from selfheal_shared.observability import logger
+from selfheal_shared.protocol import Run, remediator
 
 PAGE = 200
 
@@ -29,10 +27,11 @@ class SnapshotRequest(BaseModel):
     copied: int = 0
 
 
-@remediator
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    req = parse(SnapshotRequest, event, "snapshot request")
-    logger.set_correlation_id(req.incident.incidentId)
+@remediator(
+    SnapshotRequest, actor="snapshot_bucket", automation=ingestion.AUTOMATION, what="snapshot"
+)
+def handler(run: Run[SnapshotRequest]) -> dict[str, Any]:
+    req = run.request
     prefix = req.prefix or ingestion.snapshot_prefix(
         req.incident.scope, req.incident.incidentId, clock.now().date()
     )
@@ -41,33 +40,40 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if req.continuationToken:
         kwargs["ContinuationToken"] = req.continuationToken
     page = s3.list_objects_v2(**kwargs)
-    copied = req.copied
-    try:
-        for obj in page.get("Contents", []):
-            s3.copy_object(
-                Bucket=req.backupBucket,
-                Key=prefix + obj["Key"],
-                CopySource={"Bucket": req.processedBucket, "Key": obj["Key"]},
-                StorageClass="GLACIER",
-                MetadataDirective="COPY",
-                TaggingDirective="COPY",
-            )
-            copied += 1
-    except ClientError as exc:
-        if is_transient(exc):
-            raise Transient(f"S3 throttled the snapshot after {copied} objects: {exc}") from exc
-        raise
+    objects = page.get("Contents", [])
+    target = f"s3://{req.backupBucket}/{prefix}"
+
+    def copy_page() -> int:
+        done = 0
+        try:
+            for obj in objects:
+                s3.copy_object(
+                    Bucket=req.backupBucket,
+                    Key=prefix + obj["Key"],
+                    CopySource={"Bucket": req.processedBucket, "Key": obj["Key"]},
+                    StorageClass="GLACIER",
+                    MetadataDirective="COPY",
+                    TaggingDirective="COPY",
+                )
+                done += 1
+        except ClientError as exc:
+            if is_transient(exc):
+                raise Transient(
+                    f"S3 throttled the snapshot after {req.copied + done} objects: {exc}"
+                ) from exc
+            raise
+        return done
+
+    copied = req.copied + run.act(
+        "snapshot",
+        target=req.incident.scope,
+        why="back up before anything else",
+        plan=f"copy {len(objects)} objects of s3://{req.processedBucket} to {target} (GLACIER)",
+        do=copy_page,
+        result=lambda n: f"{n} objects copied to {target} (GLACIER)",
+        inverse={"note": "none needed: a copy; the source is untouched"},
+    )
     token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
-    if token is None:
-        audit.record(
-            incident_id=req.incident.incidentId,
-            execution=req.incident.executionId,
-            action="snapshot",
-            actor="snapshot_bucket",
-            why="back up before anything else",
-            result=f"{copied} objects copied to s3://{req.backupBucket}/{prefix} (GLACIER)",
-            inverse={"note": "none needed: a copy; the source is untouched"},
-        )
     return {
         "prefix": prefix,
         "copied": copied,

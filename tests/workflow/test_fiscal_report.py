@@ -354,6 +354,8 @@ def test_bad_manual_input_fails_at_once_naming_the_field(
         for field, arn in arns.items():
             run = p.execution_summary(arn)
             assert run["status"] == "FAILED" and run["states"] == [
+                "Claim",
+                "IsDuplicate",
                 "Plan",
                 "EscalateFailure",
                 "Failed",

@@ -114,7 +114,7 @@ def test_approve_resumes_exactly_the_manifest(p: Pipeline) -> None:
     assert [r["name"] for r in manifest(p)["rules"]] == ["ons-s3-processing-rule"]
     assert {"name": "resume_ingestion", "outcome": "FIXED"}.items() <= run["actions"][-1].items()
     resume = next(r for r in p.audit_records() if r["action"] == "resume_ingestion")
-    assert "ana" in resume["actor"]
+    assert "ana" in resume["why"]
     assert "frozen#ons-platform" not in _guard_keys(p), "the freeze lock is released"
 
 
@@ -162,10 +162,27 @@ def test_duplicate_alarm_is_one_freeze(p: Pipeline) -> None:
     p.wait([b], until_parked=True)
 
     run = p.execution_summary(b)
+    assert run["status"] == "SUCCEEDED"
+    assert run["states"] == ["Claim", "IsDuplicate", "Duplicate"], "the redelivery ends at once"
+    assert run["actions"] == [] and run["steps"] == []
+    frozen = [r for r in p.audit_records() if r["action"] == "freeze_rules"]
+    assert len(frozen) == 2, "each of the two enabled rules stopped once"
+
+
+def test_second_alarm_on_a_frozen_scope_is_already_frozen(p: Pipeline) -> None:
+    first = load_event(ALARM)
+    second = copy.deepcopy(first)
+    second["detail"]["state"]["timestamp"] = "2026-11-20T06:30:00.000+0000"  # a new transition
+    [a] = p.put_event(first)
+    p.wait([a], until_parked=True)
+    [b] = p.put_event(second)
+    p.wait([b], until_parked=True)
+
+    run = p.execution_summary(b)
     assert run["status"] == "SUCCEEDED" and run["states"][-1] == "WasAlreadyFrozen"
     assert [x["outcome"] for x in run["actions"]] == ["SKIPPED_BY_GUARD"]
     assert "already frozen" in run["actions"][0]["why"]
-    assert len([r for r in p.audit_records() if r["action"] == "freeze_rules"]) == 1
+    assert len([r for r in p.audit_records() if r["action"] == "freeze_rules"]) == 2
 
 
 def test_manual_freeze_with_valid_input(p: Pipeline) -> None:
@@ -195,7 +212,10 @@ def test_bad_manual_input_fails_naming_the_field(p: Pipeline, payload: dict, fie
     failed = next(a for a in run["actions"] if a["outcome"] == "FAILED")
     assert "InputInvalid" in failed["why"] and field in failed["why"]
     assert state(p)["rules"]["ons-s3-processing-rule"] == "ENABLED"
-    assert run["states"][:1] == ["Normalize"] and "DisableRules" not in run["states"]
+    assert (
+        run["states"][:3] == ["Claim", "IsDuplicate", "Normalize"]
+        and "DisableRules" not in run["states"]
+    )
 
 
 def test_empty_discovery_is_an_error_and_changes_nothing(p: Pipeline) -> None:

@@ -301,7 +301,13 @@ def test_manual_runs_concurrent_refusal_invalid_input_and_training_failure(
         p.wait(list(arns.values()), timeout=60)
         for field, arn in arns.items():
             r = p.execution_summary(arn)
-            assert r["status"] == "FAILED" and r["states"] == ["Plan", "EscalateFailure", "Failed"]
+            assert r["status"] == "FAILED" and r["states"] == [
+                "Claim",
+                "IsDuplicate",
+                "Plan",
+                "EscalateFailure",
+                "Failed",
+            ]
             why = next(a["why"] for a in r["actions"] if a["outcome"] == "FAILED")
             assert "InputInvalid" in why and f"{field}:" in why, why
 

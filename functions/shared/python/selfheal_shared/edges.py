@@ -80,6 +80,11 @@ class EdgeIncident(BaseModel):
     severity: str = "P2"
 
 
+def silence_scopes(incident: EdgeIncident) -> tuple[str, ...]:
+    """The wider scopes whose silences also cover an edge (runbook 000 §6)."""
+    return (f"site:{incident.siteId}", "fleet")
+
+
 class Signal(BaseModel):
     """One normalized message from or about an edge."""
 
