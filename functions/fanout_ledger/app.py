@@ -11,6 +11,7 @@ from selfheal_shared.errors import InputInvalid
 from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
 from selfheal_shared.observability import logger
+from selfheal_shared.outcomes import Outcome
 
 
 class LedgerRequest(BaseModel):
@@ -28,5 +29,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if not req.item:
             raise InputInvalid("item: required for op 'fail'")
         failures = fanout.record_failure(req.runId, str(req.item))
-        return {"status": fanout.FAILED, "item": req.item, "failures": failures}
+        return {"outcome": Outcome.FAILED, "item": req.item, "failures": failures}
     return fanout.summarize(req.runId, req.results)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import audit, clock, fanout, fiscal
+from selfheal_shared import audit, clock, fiscal
 from selfheal_shared.clients import client
 from selfheal_shared.config import settings
 from selfheal_shared.handler import remediator
@@ -85,7 +85,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         outcome=Outcome.FIXED,
     )
     return {
-        "status": fanout.OK,
+        "outcome": Outcome.FIXED,
         "item": req.organizationId,
         "formats": [o.format for o in req.objects],
         "expiresAt": expires.isoformat(),

@@ -96,7 +96,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             result=f"{org}: not attempted",
             outcome=Outcome.SKIPPED_BY_GUARD,
         )
-        return {"status": fanout.NOT_ATTEMPTED, "item": org, "reason": why}
+        return {"outcome": Outcome.SKIPPED_BY_GUARD, "item": org, "reason": why}
     profile_raw = datalake.read(datalake.profile_key(org))
     profile = parse(
         fiscal.OrgProfile,
@@ -138,7 +138,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             details=obj,
         )
     return {
-        "status": fanout.OK,
+        "outcome": Outcome.FIXED,
         "item": org,
         "organizationId": org,
         "period": req.period,

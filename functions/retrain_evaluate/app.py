@@ -8,15 +8,11 @@ import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from selfheal_shared import audit, clock, forecast, guards, registry
+from selfheal_shared import clock, forecast, registry
 from selfheal_shared.clients import client
 from selfheal_shared.config import settings
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
-from selfheal_shared.observability import logger
 from selfheal_shared.outcomes import Outcome
-
-STATUS = {Outcome.FIXED: "OK", Outcome.SKIPPED_BY_GUARD: "SKIPPED", Outcome.NOT_FIXED: "NOT_FIXED"}
+from selfheal_shared.protocol import Run, remediator
 
 
 class EvaluateRequest(BaseModel):
@@ -31,10 +27,14 @@ class EvaluateRequest(BaseModel):
     executionId: str = Field(min_length=1)
 
 
-@remediator
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    req = parse(EvaluateRequest, event, "evaluation request")
-    logger.set_correlation_id(req.incidentId)
+@remediator(
+    EvaluateRequest,
+    actor="retrain_evaluate",
+    automation=forecast.AUTOMATION,
+    what="evaluation request",
+)
+def handler(run: Run[EvaluateRequest]) -> dict[str, Any]:
+    req = run.request
     candidate = registry.load_model(req.artifact)
     bucket, key = registry.split_s3(req.trainingData)
     text = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode()
@@ -49,18 +49,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     decision = forecast.decide(cand, current)
     outcome, status_text = Outcome.FIXED, "Approved"
     reason = decision.reason
-    if decision.promote:
-        gate = guards.evaluate(
-            automation=forecast.AUTOMATION,
-            resource=req.systemId,
-            incident_id=req.incidentId,
-            execution_id=req.executionId,
-            cooldown_minutes=0,
-        )
-        if not gate.proceed:
-            outcome, status_text = Outcome.SKIPPED_BY_GUARD, "PendingManualApproval"
-            reason = f"would promote ({decision.reason}) but {gate.reason}"
-    else:
+    if not decision.promote:
         status_text = "Rejected"
         outcome = Outcome.NOT_FIXED if req.trigger == "alarm" else Outcome.SKIPPED_BY_GUARD
     evaluation = {
@@ -93,43 +82,55 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metadata |= {"currentMape": f"{current.mape:.4f}", "currentRmse": f"{current.rmse:.4f}"}
     if status_text == "Approved":
         metadata["promotedAt"] = clock.now().isoformat()
-    arn = registry.register(
-        req.systemId,
-        model_data_url=req.artifact,
-        image=req.image,
-        approve=status_text == "Approved",
-        description=reason,
-        metadata=metadata,
-        metrics_uri=f"s3://{models}/{eval_key}",
-    )
-    if status_text != "Approved":
-        registry.set_status(arn, status_text, reason, {})
-    audit.record(
-        incident_id=req.incidentId,
-        execution=req.executionId,
-        action="promote_model" if status_text == "Approved" else "keep_model",
-        actor="retrain_evaluate",
-        why=reason,
-        result=(
-            f"{req.systemId}: promoted {registry.group_name(req.systemId)} version "
-            f"{arn.rsplit('/', 1)[-1]}"
-            if status_text == "Approved"
-            else f"{req.systemId}: kept the serving model; candidate {status_text}"
-        ),
-        outcome=outcome,
-        inverse=(
-            {
+
+    def register(approve: bool) -> str:
+        return registry.register(
+            req.systemId,
+            model_data_url=req.artifact,
+            image=req.image,
+            approve=approve,
+            description=reason,
+            metadata=metadata,
+            metrics_uri=f"s3://{models}/{eval_key}",
+        )
+
+    if status_text == "Approved":
+        arn = run.act(
+            "promote_model",
+            target=req.systemId,
+            why=reason,
+            plan=f"register and approve the candidate of {req.jobName} for {req.systemId}",
+            do=lambda: register(True),
+            verify=lambda a: (
+                None
+                if (registry.serving(req.systemId) or {}).get("ModelPackageArn") == a
+                else "the registry does not serve the promoted version"
+            ),
+            result=lambda a: (
+                f"{req.systemId}: promoted {registry.group_name(req.systemId)} "
+                f"version {a.rsplit('/', 1)[-1]}"
+            ),
+            inverse=lambda a: {
                 "api": "sagemaker:UpdateModelPackage",
-                "ModelPackageArn": arn,
+                "ModelPackageArn": a,
                 "ModelApprovalStatus": "Rejected",
-            }
-            if status_text == "Approved"
-            else {}
-        ),
-        details=evaluation,
-    )
+            },
+            details=lambda _: evaluation,
+            outcome=outcome,
+        )
+    else:
+        # A rejected candidate is registered for the record; the serving model is untouched.
+        arn = register(False)
+        registry.set_status(arn, status_text, reason, {})
+        run.record(
+            "keep_model",
+            why=reason,
+            result=f"{req.systemId}: kept the serving model; candidate {status_text}",
+            outcome=outcome,
+            details=evaluation,
+        )
     return {
-        "status": STATUS[outcome],
+        "outcome": outcome,
         "item": req.systemId,
         "decision": evaluation["decision"],
         "reason": reason,

@@ -45,13 +45,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
         return {
             "acquired": False,
-            "status": fanout.NOT_ATTEMPTED,
+            "outcome": Outcome.SKIPPED_BY_GUARD,
             "item": req.systemId,
             "reason": why,
         }
     taken, holder = leases.acquire(name, req.executionId, minutes=LEASE_MINUTES)
     if taken:
-        return {"acquired": True, "status": "LEASED", "item": req.systemId, "reason": ""}
+        return {"acquired": True, "item": req.systemId, "reason": ""}
     reason = (
         f"refused: a training of {req.systemId} is already running "
         f"(execution {str(holder.get('holder', '?')).rsplit(':', 1)[-1]}, "
@@ -66,4 +66,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         result="refused: lease held",
         outcome=Outcome.SKIPPED_BY_GUARD,
     )
-    return {"acquired": False, "status": fanout.REFUSED, "item": req.systemId, "reason": reason}
+    return {
+        "acquired": False,
+        "outcome": Outcome.SKIPPED_BY_GUARD,
+        "item": req.systemId,
+        "reason": reason,
+    }

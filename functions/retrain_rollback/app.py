@@ -9,13 +9,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
-from selfheal_shared import audit, clock, datalake, forecast, guards, registry
+from selfheal_shared import clock, datalake, forecast, registry
 from selfheal_shared.clients import client
 from selfheal_shared.config import settings
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
-from selfheal_shared.observability import logger
 from selfheal_shared.outcomes import Outcome
+from selfheal_shared.protocol import Run, remediator
 
 
 class RollbackRequest(BaseModel):
@@ -42,65 +40,63 @@ def _claim(incident: str, execution: str) -> bool:
 
 
 def _result(outcome: Outcome, req: RollbackRequest, why: str, **extra: Any) -> dict[str, Any]:
-    status = {Outcome.FIXED: "OK", Outcome.SKIPPED_BY_GUARD: "SKIPPED"}.get(outcome, "NOT_FIXED")
-    return {"status": status, "item": req.systemId, "decision": "rollback", "reason": why, **extra}
+    return {
+        "outcome": outcome,
+        "item": req.systemId,
+        "decision": "rollback",
+        "reason": why,
+        **extra,
+    }
 
 
-def _ended(req: RollbackRequest, outcome: Outcome, why: str, result: str) -> dict[str, Any]:
+def _ended(run: Run[RollbackRequest], outcome: Outcome, why: str, result: str) -> dict[str, Any]:
     """Record why the rollback stops here and return that outcome."""
-    audit.record(
-        incident_id=req.incidentId,
-        execution=req.executionId,
-        action="rollback_model",
-        actor="retrain_rollback",
-        why=why,
-        result=result,
-        outcome=outcome,
-    )
-    return _result(outcome, req, why)
+    run.record("rollback_model", why=why, result=result, outcome=outcome)
+    return _result(outcome, run.request, why)
 
 
-@remediator
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    req = parse(RollbackRequest, event, "rollback request")
-    logger.set_correlation_id(req.incidentId)
+@remediator(
+    RollbackRequest,
+    actor="retrain_rollback",
+    automation=forecast.AUTOMATION,
+    what="rollback request",
+)
+def handler(run: Run[RollbackRequest]) -> dict[str, Any]:
+    req = run.request
     if not _claim(req.incidentId, req.executionId):
         why = f"duplicate alarm: incident {req.incidentId} was already rolled back"
-        return _ended(req, Outcome.SKIPPED_BY_GUARD, why, "skipped: duplicate")
+        return _ended(run, Outcome.SKIPPED_BY_GUARD, why, "skipped: duplicate")
     found = registry.approved(req.systemId)
     if len(found) < 2:
         why = f"{req.systemId} has no earlier approved model to return to"
-        return _ended(req, Outcome.NOT_FIXED, why, "nothing to roll back to")
+        return _ended(run, Outcome.NOT_FIXED, why, "nothing to roll back to")
     bad, previous = (registry.describe(f["ModelPackageArn"]) for f in found[:2])
-    gate = guards.evaluate(
-        automation=forecast.AUTOMATION,
-        resource=req.systemId,
-        incident_id=req.incidentId,
-        execution_id=req.executionId,
-        cooldown_minutes=0,
+    run.act(
+        "reject_model",
+        target=req.systemId,
+        why=req.reason or "accuracy alarm after a promotion",
+        plan=f"mark version {bad['ModelPackageVersion']} Rejected so version "
+        f"{previous['ModelPackageVersion']} serves again",
+        do=lambda: registry.set_status(
+            bad["ModelPackageArn"],
+            "Rejected",
+            f"rolled back: {req.reason}"[:1000],
+            {"rolledBackAt": clock.now().isoformat(), "rolledBackBy": req.incidentId[:256]},
+        ),
+        verify=lambda _: (
+            None
+            if (registry.serving(req.systemId) or {}).get("ModelPackageArn")
+            == previous["ModelPackageArn"]
+            else f"{req.systemId} does not serve version {previous['ModelPackageVersion']}"
+        ),
+        result=f"{req.systemId}: version {bad['ModelPackageVersion']} Rejected, version "
+        f"{previous['ModelPackageVersion']} serves again",
+        inverse={
+            "api": "sagemaker:UpdateModelPackage",
+            "ModelPackageArn": bad["ModelPackageArn"],
+            "ModelApprovalStatus": "Approved",
+        },
     )
-    if not gate.proceed:
-        audit.record(
-            incident_id=req.incidentId,
-            execution=req.executionId,
-            action="rollback_model",
-            actor="retrain_rollback",
-            why=gate.reason,
-            result=f"would reject version {bad['ModelPackageVersion']}",
-            outcome=Outcome.SKIPPED_BY_GUARD,
-        )
-        return _result(Outcome.SKIPPED_BY_GUARD, req, gate.reason)
-    registry.set_status(
-        bad["ModelPackageArn"],
-        "Rejected",
-        f"rolled back: {req.reason}"[:1000],
-        {"rolledBackAt": clock.now().isoformat(), "rolledBackBy": req.incidentId[:256]},
-    )
-    serving = registry.serving(req.systemId)
-    if not serving or serving["ModelPackageArn"] != previous["ModelPackageArn"]:
-        raise RuntimeError(
-            f"after the rollback {req.systemId} serves {serving and serving['ModelPackageArn']}"
-        )
     # Verify on what the demoted model served: the actuals since its promotion (at least a
     # day), both models on the same hours; the rollback fixed it if the restored one is better.
     end = clock.now().replace(minute=0, second=0, microsecond=0)
@@ -131,11 +127,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         + ("" if ok else "; the restored model is not better")
     )
     outcome = Outcome.FIXED if ok else Outcome.NOT_FIXED
-    audit.record(
-        incident_id=req.incidentId,
-        execution=req.executionId,
-        action="rollback_model",
-        actor="retrain_rollback",
+    run.record(
+        "rollback_model",
         why=req.reason or "accuracy alarm after a promotion",
         result=f"{req.systemId}: version {bad['ModelPackageVersion']} Rejected, version "
         f"{previous['ModelPackageVersion']} serves again; {why}",

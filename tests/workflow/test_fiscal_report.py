@@ -381,8 +381,8 @@ def check_tolerated_failure_limit() -> None:
     assert not ok and "3 items of this run already failed, over the tolerated 2 of 10" in why
     tally = fanout.summarize(
         "probe",
-        [{"status": "FAILED", "item": x} for x in "abc"]
-        + [{"status": "NOT_ATTEMPTED", "item": "d"}],
+        [{"outcome": "FAILED", "item": x} for x in "abc"]
+        + [{"outcome": "SKIPPED_BY_GUARD", "item": "d"}],
     )
     assert (
         tally["overLimit"] and tally["outcome"] == "FAILED" and tally["failed"] == ["a", "b", "c"]

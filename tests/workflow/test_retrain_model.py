@@ -191,7 +191,10 @@ def test_worse_candidate_is_kept_out_and_the_reason_reported(weekly: WeeklyRun) 
     done = next(
         n for n in weekly.notifications if n["subject"] == "[selfheal] retrain_model: FIXED"
     )
-    assert done["message"]["details"]["byStatus"] == {"OK": ["bess-456"], "SKIPPED": ["bess-610"]}
+    assert done["message"]["details"]["byStatus"] == {
+        "FIXED": ["bess-456"],
+        "SKIPPED_BY_GUARD": ["bess-610"],
+    }
 
 
 def test_accuracy_alarm_retrains_then_rolls_back_a_regressing_promotion(

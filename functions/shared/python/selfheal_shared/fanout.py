@@ -18,16 +18,11 @@ from botocore.exceptions import ClientError
 from . import clock
 from .clients import client
 from .config import settings
+from .outcomes import Outcome
 
-#: Item statuses a run's items end with; only OK and SKIPPED count as done.
-OK, SKIPPED, REFUSED, NOT_FIXED, FAILED, NOT_ATTEMPTED = (
-    "OK",
-    "SKIPPED",
-    "REFUSED",
-    "NOT_FIXED",
-    "FAILED",
-    "NOT_ATTEMPTED",
-)
+#: Each item ends with an `outcome` from the project's one vocabulary; an item the run did
+#: not attempt (over its failure limit, or another run holds the lease) is SKIPPED_BY_GUARD
+#: with its reason.
 
 
 def tolerated(total: int, percentage: float) -> int:
@@ -117,19 +112,22 @@ def summarize(run_id: str, results: list[dict[str, Any]]) -> dict[str, Any]:
     state = ledger(run_id)
     by_status: dict[str, list[str]] = {}
     for r in results:
-        by_status.setdefault(str(r.get("status", FAILED)), []).append(str(r.get("item", "?")))
-    failed = by_status.get(FAILED, [])
-    not_attempted = by_status.get(NOT_ATTEMPTED, [])
-    not_fixed = by_status.get(NOT_FIXED, [])
+        # An item whose outcome is missing or outside the vocabulary did not say it
+        # succeeded: it counts as failed.
+        said = str(r.get("outcome", ""))
+        status = said if said in Outcome.__members__ else Outcome.FAILED
+        by_status.setdefault(status, []).append(str(r.get("item", "?")))
+    failed = by_status.get(Outcome.FAILED, [])
+    not_fixed = by_status.get(Outcome.NOT_FIXED, []) + by_status.get(Outcome.ESCALATED, [])
     over = len(failed) > state["tolerated"]
-    if over or failed or not_attempted:
-        outcome = "FAILED"
+    if over or failed:
+        outcome = Outcome.FAILED
     elif not_fixed:
-        outcome = "NOT_FIXED"
-    elif by_status.get(OK):
-        outcome = "FIXED"
+        outcome = Outcome.NOT_FIXED
+    elif by_status.get(Outcome.FIXED):
+        outcome = Outcome.FIXED
     else:
-        outcome = "SKIPPED_BY_GUARD"
+        outcome = Outcome.SKIPPED_BY_GUARD
     parts = [f"{len(v)} {k.lower().replace('_', ' ')}" for k, v in sorted(by_status.items())]
     summary = f"{len(results)} items: " + ", ".join(parts)
     if failed:

@@ -85,6 +85,7 @@ class Run(Generic[M]):
         result: str | Callable[[T], str],
         verify: Callable[[T], str | None] | None = None,
         details: Callable[[T], dict[str, Any]] | None = None,
+        outcome: Outcome | None = None,
     ) -> T:
         """Guards again → intent record → `do()` → `verify(value)` (a problem or None) →
         the record with its inverse. A refused guard records what would have been done and
@@ -112,6 +113,7 @@ class Run(Generic[M]):
             action,
             why=why,
             result=text if problem is None else f"{text}; NOT VERIFIED: {problem}",
+            outcome=outcome if problem is None else None,
             inverse=inverse(value) if callable(inverse) else inverse,
             details={"target": target, **(details(value) if details else {})},
         )
