@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from selfheal_shared import audit, clock, edge_registry, edges, notify
@@ -17,6 +17,9 @@ from selfheal_shared.outcomes import Outcome
 
 class CloseRequest(BaseModel):
     incident: Incident
+    #: FIXED: the edge is back. SKIPPED_BY_GUARD: a guard refused the ladder; the incident
+    #: is closed for automation (a later outage opens a new one), not resolved.
+    outcome: Literal[Outcome.FIXED, Outcome.SKIPPED_BY_GUARD] = Outcome.FIXED
     resolvedBy: str = "reconnected"
 
 
@@ -24,6 +27,8 @@ class CloseRequest(BaseModel):
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     req = parse(CloseRequest, event, "incident close")
     inc = req.incident
+    if req.outcome == Outcome.SKIPPED_BY_GUARD:
+        return _not_handled(req)
     edge = edge_registry.get(f"edge#{inc.edgeId}") or {}
     back_at = datetime.fromisoformat(edge.get("since") or clock.now().isoformat())
     gap = edges.data_gap(
@@ -53,3 +58,23 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             message={"incidentId": inc.incidentId, "edgeId": inc.edgeId, **gap},
         )
     return {"closed": True, **gap}
+
+
+def _not_handled(req: CloseRequest) -> dict[str, Any]:
+    inc = req.incident
+    edge_registry.close(f"edge-incident#{inc.edgeId}", {"closedAt": clock.now().isoformat()})
+    audit.record(
+        incident_id=inc.incidentId,
+        execution=inc.executionId,
+        action=edges.AUTOMATION,
+        actor="edge_close",
+        why=req.resolvedBy,
+        result=f"not handled: {inc.edgeId} is still offline; no action taken",
+        outcome=Outcome.SKIPPED_BY_GUARD,
+    )
+    notify.publish(
+        "ops",
+        subject=f"[selfheal] {inc.edgeId} offline, not handled by automation",
+        message={"incidentId": inc.incidentId, "edgeId": inc.edgeId, "reason": req.resolvedBy},
+    )
+    return {"closed": True, "handled": False}

@@ -45,7 +45,22 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "reason": detail.reason,
     }
     if edge.get("state") == "online":
-        return {"incident": incident, "verdict": "back", "reason": "edge is already back online"}
+        why = "edge is already back online"
+        audit.record(
+            incident_id=incident_id,
+            execution=req.executionId,
+            action=edges.AUTOMATION,
+            actor="edge_open",
+            why=why,
+            result="nothing to do",
+            outcome=Outcome.SKIPPED_BY_GUARD,
+        )
+        return {
+            "incident": incident,
+            "verdict": "back",
+            "reason": why,
+            "outcome": Outcome.SKIPPED_BY_GUARD,
+        }
     if detail.state == "autonomous" or edge.get("mode") == "autonomous":
         audit.record(
             incident_id=incident_id,
@@ -60,6 +75,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "incident": {**incident, "severity": "P4"},
             "verdict": "autonomous",
             "reason": "autonomous mode is by design (runbook 000 §1); not an incident",
+            "outcome": Outcome.SKIPPED_BY_GUARD,
         }
     holder = edge_registry.claim(
         f"edge-incident#{detail.edgeId}",
@@ -86,5 +102,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "incident": incident,
             "verdict": "duplicate",
             "reason": f"ladder already running: {holder.get('executionId')}",
+            "outcome": Outcome.SKIPPED_BY_GUARD,
         }
-    return {"incident": incident, "verdict": "open", "reason": detail.reason}
+    return {"incident": incident, "verdict": "open", "reason": detail.reason, "outcome": None}

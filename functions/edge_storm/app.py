@@ -38,7 +38,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "fleetSize": fleet_size,
     }
     if kind is None:
-        return {"storm": False, **counts}
+        return {"storm": False, "outcome": None, **counts}
     scope = inc.siteId if kind == "site" else "fleet"
     storm_id = f"{edges.AUTOMATION}-{kind}-{scope}-{clock.now():%Y%m%dT%H%M}"
     holder = edge_registry.claim(
@@ -69,6 +69,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     return {
         "storm": True,
+        "outcome": Outcome.SKIPPED_BY_GUARD,
         "kind": kind,
         "stormIncidentId": storm_id,
         "pagedNow": first and not silenced,

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared import audit, clock, edge_registry, edges, guards, notify
+from selfheal_shared import audit, clock, edge_registry, edges, guards, notify, protocol
 from selfheal_shared.edges import EdgeIncident as Incident
 from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
@@ -23,7 +23,6 @@ MAX_WAIT_SECONDS = 60
 class WatchRequest(BaseModel):
     incident: Incident
     requestReplacement: bool = False
-    reason: str = ""
 
 
 @remediator
@@ -45,7 +44,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "siteId": inc.siteId,
         "offlineMinutes": round(minutes, 1),
         "severity": inc.severity,
-        "ladderSoFar": req.reason,
+        "ladderSoFar": protocol.recorded_steps(inc.incidentId),
     }
     if req.requestReplacement and not record.get("replacementRequested") and not silence:
         notify.publish(
@@ -62,7 +61,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             execution=inc.executionId,
             action="hardware_replacement",
             actor="edge_watch",
-            why=req.reason or "restart, renewal and rollback did not bring it back",
+            why="still offline after: " + ("; ".join(message["ladderSoFar"]) or "no step"),
             result="replacement requested from L2 / field maintenance",
             outcome=Outcome.ESCALATED,
         )

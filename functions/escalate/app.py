@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import audit, notify
+from selfheal_shared import audit, notify, protocol
 from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
 from selfheal_shared.observability import count, logger
@@ -67,6 +67,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "automation": req.automation,
         "outcome": req.outcome,
         "doneBeforeStopping": progress,
+        # What was done, from the audit trail: never a constant that names steps.
+        "done": protocol.recorded_steps(incident_id),
         "reason": reason,
         "execution": req.executionId,
         "incident": incident,

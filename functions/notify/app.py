@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import audit, notify
+from selfheal_shared import audit, notify, protocol
 from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
 from selfheal_shared.observability import count, logger
@@ -46,6 +46,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "automation": req.automation,
         "outcome": req.outcome,
         "summary": req.summary,
+        # What was done, from the audit trail: never a constant that names steps.
+        "done": protocol.recorded_steps(req.incidentId),
         "actions": req.actions,
         "details": req.details,
     }
