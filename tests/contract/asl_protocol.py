@@ -1,0 +1,281 @@
+"""The remediator protocol as rules over a workflow's ASL and its functions' `function.json`,
+so they hold for automations not written yet (DESIGN.md, "How a remediator looks").
+
+`violations(definition, functions)` returns one line per broken rule:
+
+1. a task whose function may change something outside selfheal (a mutating IAM action in
+   its `function.json`) is reachable only through a guard decision's "proceed" branch;
+2. outcomes use the one vocabulary: every Choice on an `outcome` variable, and every
+   constant `outcome`, is an `Outcome`; fan-out items end with an `outcome`;
+3. a `Succeed` is reached only from a recorded, allowed outcome (a notify/record task given
+   FIXED or SKIPPED_BY_GUARD, a Choice that tests such an outcome) or from the claim's
+   duplicate branch;
+4. every failure path escalates and audits: every Task but the escalation catches
+   `States.ALL` into a path that reaches an escalation, and every `Fail` is reached only
+   from an escalation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from selfheal_shared.outcomes import Outcome
+
+ALLOWED_TO_SUCCEED = {Outcome.FIXED.value, Outcome.SKIPPED_BY_GUARD.value}
+VOCABULARY = {o.value for o in Outcome}
+GUARD_FUNCTION = "remediation_guards"
+ESCALATE_FUNCTION = "escalate"
+CLAIM_FUNCTION = "claim_incident"
+#: Verbs of IAM actions that change something.
+MUTATING = re.compile(
+    r"^(Add|Attach|Cancel|Create|Delete|Deregister|Detach|Disable|Enable|Invoke|Modify|Publish|"
+    r"Put|Reboot|Register|Remove|Reset|Restore|Send|Set|Start|Stop|Tag|Terminate|Untag|Update)"
+)
+#: Mutations of selfheal's own plumbing, not of a target: domain events onto its own bus.
+NOT_ACTING = {"events:PutEvents"}
+
+
+def acting_actions(function_json: dict[str, Any]) -> list[str]:
+    return [
+        action
+        for statement in function_json.get("permissions", [])
+        for action in statement.get("actions", [])
+        if action not in NOT_ACTING and MUTATING.match(action.split(":", 1)[-1])
+    ]
+
+
+def function_of(state: dict[str, Any]) -> str | None:
+    params = state.get("Parameters")
+    name = params.get("FunctionName", "") if isinstance(params, dict) else ""
+    match = re.fullmatch(r"\$\{Function_(\w+)\}", str(name))
+    return match.group(1) if match else None
+
+
+def _payload(state: dict[str, Any]) -> dict[str, Any]:
+    params = state.get("Parameters")
+    payload = params.get("Payload", {}) if isinstance(params, dict) else {}
+    return payload if isinstance(payload, dict) else {}
+
+
+def _rules(rule: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """A Choice rule and every rule nested in it (And / Or / Not)."""
+    yield rule
+    for key in ("And", "Or"):
+        for sub in rule.get(key, []):
+            yield from _rules(sub)
+    if "Not" in rule:
+        yield from _rules(rule["Not"])
+
+
+def _edges(state: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any] | None, str]]:
+    """(target, Choice rule or None, kind) for every transition out of a state."""
+    if state.get("Next"):
+        yield state["Next"], None, "next"
+    for rule in state.get("Choices", []):
+        yield rule["Next"], rule, "choice"
+    if state.get("Default"):
+        yield state["Default"], None, "default"
+    for catch in state.get("Catch", []):
+        yield catch["Next"], None, "catch"
+
+
+def _is_guard_decision(states: dict[str, Any], name: str) -> bool:
+    state = states[name]
+    return state["Type"] == "Choice" and any(
+        r.get("Variable") == "$.guard.proceed"
+        for rule in state.get("Choices", [])
+        for r in _rules(rule)
+    )
+
+
+def _proceeds(state: dict[str, Any], rule: dict[str, Any] | None, kind: str) -> bool:
+    """Whether this edge out of a guard decision is the branch that goes on to act."""
+    if kind == "default":
+        # The default proceeds when the Choice routes `proceed == false` away.
+        return any(
+            r.get("Variable") == "$.guard.proceed" and r.get("BooleanEquals") is False
+            for rule in state.get("Choices", [])
+            for r in _rules(rule)
+        )
+    return rule is not None and any(
+        r.get("Variable") == "$.guard.proceed" and r.get("BooleanEquals") is True
+        for r in _rules(rule)
+    )
+
+
+def _processors(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, state in states.items():
+        if state["Type"] == "Map":
+            yield name, state.get("ItemProcessor") or state["Iterator"]
+        for n, branch in enumerate(state.get("Branches", [])):
+            yield f"{name}[{n}]", branch
+
+
+def _unguarded(graph: dict[str, Any]) -> set[str]:
+    """States reachable from the start without taking a guard decision's proceed branch."""
+    states = graph["States"]
+    seen, todo = set(), [graph["StartAt"]]
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in states:
+            continue
+        seen.add(name)
+        for target, rule, kind in _edges(states[name]):
+            if _is_guard_decision(states, name) and _proceeds(states[name], rule, kind):
+                continue
+            todo.append(target)
+    return seen
+
+
+def _check_guarded(
+    graph: dict[str, Any], functions: dict[str, dict[str, Any]], where: str
+) -> list[str]:
+    out = []
+    states = graph["States"]
+    reachable = _unguarded(graph)
+    for name in sorted(reachable):
+        fn = function_of(states[name])
+        acts = acting_actions(functions.get(fn or "", {}))
+        if acts:
+            out.append(
+                f"{where}{name}: calls {fn}, which may {', '.join(acts)}, without passing "
+                "a guard decision ($.guard.proceed)"
+            )
+    for name, processor in _processors(states):
+        if name in reachable:  # a fan-out reached unguarded must guard each item itself
+            out += _check_guarded(processor, functions, f"{where}{name}/")
+    return out
+
+
+def _check_vocabulary(graph: dict[str, Any], where: str, *, in_map: bool = False) -> list[str]:
+    out = []
+    for name, state in graph["States"].items():
+        for rule in state.get("Choices", []):
+            for r in _rules(rule):
+                var = str(r.get("Variable", ""))
+                if var.endswith(".outcome") and r.get("StringEquals") not in VOCABULARY:
+                    out.append(f"{where}{name}: {var} compared to {r.get('StringEquals')!r}")
+                if var.endswith(".status") and r.get("StringEquals") in {"OK", "SKIPPED"}:
+                    out.append(f"{where}{name}: {var} uses a second vocabulary")
+        for holder in (_payload(state), state.get("Parameters") or {}):
+            if "outcome" in holder and holder["outcome"] not in VOCABULARY:
+                out.append(f"{where}{name}: outcome {holder['outcome']!r}")
+        if in_map and state["Type"] == "Pass" and state.get("End"):
+            params = state.get("Parameters") or {}
+            if "outcome" not in params and "outcome.$" not in params:
+                out.append(f"{where}{name}: a fan-out item ends without an outcome")
+    for name, processor in _processors(graph["States"]):
+        out += _check_vocabulary(processor, f"{where}{name}/", in_map=True)
+    return out
+
+
+def _predecessors(states: dict[str, Any], target: str) -> Iterator[tuple[str, Any, str]]:
+    for name, state in states.items():
+        for to, rule, kind in _edges(state):
+            if to == target:
+                yield name, rule, kind
+
+
+def _records_allowed_outcome(states: dict[str, Any], name: str, rule: Any, kind: str) -> bool:
+    state = states[name]
+    if state["Type"] == "Task" and kind == "next":
+        if function_of(state) == CLAIM_FUNCTION:
+            return False
+        payload = _payload(state)
+        if "outcome.$" in payload:  # recorded as computed: only on an allowed branch
+            preds = list(_predecessors(states, name))
+            return bool(preds) and all(
+                states[p]["Type"] == "Choice" and _records_allowed_outcome(states, p, r, k)
+                for p, r, k in preds
+            )
+        return payload.get("outcome") in ALLOWED_TO_SUCCEED
+    if state["Type"] == "Choice" and rule is not None:
+        tests = list(_rules(rule))
+        if any(
+            str(r.get("Variable", "")).endswith(".outcome")
+            and r.get("StringEquals") in ALLOWED_TO_SUCCEED
+            for r in tests
+        ):
+            return "Or" not in rule or all(
+                str(r.get("Variable", "")).endswith(".outcome")
+                and r.get("StringEquals") in ALLOWED_TO_SUCCEED
+                for r in rule["Or"]
+            )
+        # The claim's duplicate branch: another execution owns the incident.
+        return any(r.get("Variable") == "$.claim.duplicate" for r in tests)
+    return False
+
+
+def _escalates(state: dict[str, Any]) -> bool:
+    return function_of(state) == ESCALATE_FUNCTION
+
+
+def _reaches_escalation(states: dict[str, Any], start: str) -> bool:
+    seen, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in states:
+            continue
+        seen.add(name)
+        if _escalates(states[name]):
+            return True
+        todo += [to for to, _, kind in _edges(states[name]) if kind != "catch"]
+    return False
+
+
+def _after_escalation(states: dict[str, Any]) -> set[str]:
+    """States that run only once an escalation has paged and audited (bookkeeping of it)."""
+    seen: set[str] = set()
+    todo = [to for s in states.values() if _escalates(s) for to, _, _ in _edges(s)]
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in states:
+            continue
+        seen.add(name)
+        todo += [to for to, _, _ in _edges(states[name])]
+    return seen
+
+
+def _check_endings(graph: dict[str, Any], where: str) -> list[str]:
+    out = []
+    states = graph["States"]
+    escalated = _after_escalation(states)
+    for name, state in states.items():
+        if state["Type"] == "Succeed":
+            for pred, rule, kind in _predecessors(states, name):
+                if not _records_allowed_outcome(states, pred, rule, kind):
+                    out.append(
+                        f"{where}{name}: Succeed reached from {pred} without a recorded "
+                        f"FIXED or SKIPPED_BY_GUARD outcome"
+                    )
+        if state["Type"] == "Fail":
+            for pred, _, _ in _predecessors(states, name):
+                if not _escalates(states[pred]):
+                    out.append(f"{where}{name}: Fail reached from {pred}, not an escalation")
+        if state["Type"] in ("Task", "Map", "Parallel") and not (
+            _escalates(state) or name in escalated
+        ):
+            catch_all = [c for c in state.get("Catch", []) if "States.ALL" in c["ErrorEquals"]]
+            if not catch_all:
+                out.append(f"{where}{name}: no Catch of States.ALL")
+            elif not any(_reaches_escalation(states, c["Next"]) for c in catch_all):
+                out.append(f"{where}{name}: its Catch does not lead to an escalation")
+    for name, processor in _processors(states):
+        out += _check_endings(processor, f"{where}{name}/")
+    return out
+
+
+def violations(definition: dict[str, Any], functions: dict[str, dict[str, Any]]) -> list[str]:
+    """Every way this workflow breaks the protocol; empty when it follows it."""
+    problems = []
+    first = definition["States"][definition["StartAt"]]
+    if function_of(first) != CLAIM_FUNCTION:
+        problems.append(f"{definition['StartAt']}: the first state must claim the incident")
+    return (
+        problems
+        + _check_guarded(definition, functions, "")
+        + _check_vocabulary(definition, "")
+        + _check_endings(definition, "")
+    )

@@ -1,0 +1,103 @@
+"""The protocol holds for every workflow, today's and future ones (asl_protocol.py), and the
+rules catch a deliberately broken workflow: a rule that cannot fail proves nothing."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from selfheal_cdk import spec as spec_mod
+
+from tests.contract.asl_protocol import acting_actions, violations
+
+SPEC = spec_mod.load()
+FUNCTIONS = {name: {"permissions": list(fn.permissions)} for name, fn in SPEC.functions.items()}
+
+
+def definition(workflow: str) -> dict[str, Any]:
+    return json.loads(SPEC.workflows[workflow].definition_text)
+
+
+@pytest.mark.parametrize("workflow", sorted(SPEC.workflows))
+def test_workflow_follows_the_protocol(workflow: str) -> None:
+    assert violations(definition(workflow), FUNCTIONS) == []
+
+
+def test_the_acting_functions_are_the_ones_that_change_things() -> None:
+    acting = {name for name, fn in FUNCTIONS.items() if acting_actions(fn)}
+    assert {"rollback_deployment", "disable_flags", "freeze_resources", "edge_command"} <= acting
+    assert not acting & {"rollback_resolve", "check_alarm", "edge_ingress", "notify", "escalate"}
+
+
+def _skip_guards(d: dict[str, Any]) -> None:
+    d["States"]["Resolve"]["Next"] = "RollBack"  # straight from resolving to acting
+
+
+def _succeed_when_not_fixed(d: dict[str, Any]) -> None:
+    d["States"]["Recovered"]["Choices"][1]["Next"] = "Fixed"
+
+
+def _second_vocabulary(d: dict[str, Any]) -> None:
+    d["States"]["NotifyFixed"]["Parameters"]["Payload"]["outcome"] = "OK"
+
+
+def _silent_failure(d: dict[str, Any]) -> None:
+    d["States"]["RollBack"]["Catch"][0]["Next"] = "Failed"
+
+
+def _no_catch(d: dict[str, Any]) -> None:
+    del d["States"]["DisableFlags"]["Catch"]
+
+
+def _no_claim(d: dict[str, Any]) -> None:
+    d["StartAt"] = "Resolve"
+
+
+@pytest.mark.parametrize(
+    ("breakage", "expected"),
+    [
+        (_skip_guards, "RollBack: calls rollback_deployment"),
+        (_succeed_when_not_fixed, "Fixed: Succeed reached from Recovered"),
+        (_second_vocabulary, "NotifyFixed: outcome 'OK'"),
+        (_silent_failure, "RollBack: its Catch does not lead to an escalation"),
+        (_no_catch, "DisableFlags: no Catch of States.ALL"),
+        (_no_claim, "the first state must claim the incident"),
+    ],
+    ids=[
+        "unguarded-action",
+        "succeed-not-fixed",
+        "second-vocabulary",
+        "silent",
+        "no-catch",
+        "no-claim",
+    ],
+)
+def test_a_broken_workflow_is_caught(
+    breakage: Callable[[dict[str, Any]], None], expected: str
+) -> None:
+    broken = copy.deepcopy(definition("rollback_on_5xx"))
+    breakage(broken)
+    found = violations(broken, FUNCTIONS)
+    assert any(expected in v for v in found), found
+
+
+def test_an_unguarded_fan_out_item_is_caught() -> None:
+    broken = copy.deepcopy(definition("retrain_model"))
+    items = broken["States"]["Systems"]["ItemProcessor"]["States"]
+    for rule in items["Leased"]["Choices"]:
+        rule["Next"] = "Action"  # around the per-system guard
+    found = violations(broken, FUNCTIONS)
+    assert any("Systems/Rollback: calls retrain_rollback" in v for v in found), found
+    assert any("Systems/StartTraining: calls retrain_start" in v for v in found), found
+
+
+def test_a_fan_out_item_without_an_outcome_is_caught() -> None:
+    broken = copy.deepcopy(definition("fiscal_report"))
+    broken["States"]["Reports"]["ItemProcessor"]["States"]["OrgDone"]["Parameters"].pop("outcome")
+    assert any(
+        "OrgDone: a fan-out item ends without an outcome" in v
+        for v in violations(broken, FUNCTIONS)
+    )
