@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import clock, guards, rollback
+from selfheal_shared import clock, guards, rollback, targets
 from selfheal_shared.clients import client
 from selfheal_shared.config import settings
 from selfheal_shared.errors import InputInvalid
@@ -68,6 +68,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = parse(ResolveRequest, event, "resolve request")
     alarm = parse(AlarmStateChangeEvent, request.event, "CloudWatch alarm event")
     name = rollback.function_name(alarm)
+    targets.alarm_in_alarm(alarm)
     incident_id = rollback.incident_id(alarm)
     logger.set_correlation_id(incident_id)
     lam = client("lambda")

@@ -111,13 +111,32 @@ def test_resolve_is_stable_across_deliveries(invoke: Invoke, alarm_event: dict[s
     assert first["incidentId"] == second["incidentId"]
 
 
-def test_resolve_function_without_flags(invoke: Invoke, alarm_event: dict[str, Any]) -> None:
+def in_alarm(pipeline: Pipeline, name: str, **dimensions: str) -> None:
+    """Put an alarm of the simulated world into ALARM (watching other dimensions if given)."""
+    cw = pipeline.client("cloudwatch")
+    if dimensions:
+        alarm = cw.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
+        keep = ("Namespace", "MetricName", "Statistic", "Period", "EvaluationPeriods")
+        cw.put_metric_alarm(
+            AlarmName=name,
+            Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
+            Threshold=alarm["Threshold"],
+            ComparisonOperator=alarm["ComparisonOperator"],
+            **{k: alarm[k] for k in keep},
+        )
+    cw.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="test")
+
+
+def test_resolve_function_without_flags(
+    pipeline: Pipeline, invoke: Invoke, alarm_event: dict[str, Any]
+) -> None:
     event = copy.deepcopy(alarm_event)
     event["detail"]["alarmName"] = "billing-api-errors"
     event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"] = {
         "FunctionName": "billing-api",
         "Resource": "billing-api:live",
     }
+    in_alarm(pipeline, "billing-api-errors")
 
     incident = invoke("rollback_resolve", resolve_request(event))
 
@@ -139,12 +158,13 @@ def test_resolve_old_deployment_is_nothing_to_roll_back(
 
 
 def test_resolve_alias_missing_is_nothing_to_roll_back(
-    invoke: Invoke, alarm_event: dict[str, Any]
+    pipeline: Pipeline, invoke: Invoke, alarm_event: dict[str, Any]
 ) -> None:
     event = copy.deepcopy(alarm_event)
     event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"][
         "Resource"
     ] = "orders-api:canary"
+    in_alarm(pipeline, "orders-api-errors", FunctionName="orders-api", Resource="orders-api:canary")
 
     incident = invoke("rollback_resolve", resolve_request(event))
 
@@ -207,7 +227,7 @@ def test_resolve_unknown_function_says_it_does_not_exist(
 ) -> None:
     _unknown_function(alarm_event)
 
-    with pytest.raises(InputInvalid, match="'ghost-api' does not exist"):
+    with pytest.raises(InputInvalid, match="watches 'orders-api', not 'ghost-api'"):
         invoke("rollback_resolve", resolve_request(alarm_event))
 
 

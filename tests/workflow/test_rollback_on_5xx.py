@@ -234,6 +234,9 @@ def test_nothing_to_roll_back_escalates(pipeline: Pipeline, alarm_event: dict) -
     ]
     dims.update(FunctionName="billing-api", Resource="billing-api:live")
     alarm_event["detail"]["alarmName"] = "billing-api-errors"
+    pipeline.client("cloudwatch").set_alarm_state(
+        AlarmName="billing-api-errors", StateValue="ALARM", StateReason="errors"
+    )
     pipeline.client("lambda").update_alias(
         FunctionName="billing-api", Name="live", FunctionVersion="1"
     )

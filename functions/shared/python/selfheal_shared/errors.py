@@ -48,11 +48,6 @@ class InputInvalid(SelfhealError):
         return cls(bounded(f"invalid {what}: " + "; ".join(parts)))
 
 
-class TargetInvalid(InputInvalid):
-    """The input names a target that does not exist or is not in the state the trigger
-    claims (an alarm that is not in ALARM): refused before any action."""
-
-
 class GuardRefused(SelfhealError):
     """A guard (kill switch, silence, dry-run) turned on after the workflow's guard step
     refused the next action; what was done before stays recorded, and people are told."""

@@ -1,0 +1,35 @@
+"""Refuse a trigger whose target does not exist or is not in the state it claims, before
+anything acts: an event naming `" "`, `*orders-api` or an alarm that is back to OK must
+never roll back the function the event's other fields happen to name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .clients import client
+from .errors import InputInvalid, excerpt
+from .models import AlarmStateChangeEvent
+
+DIMENSIONS = "detail.configuration.metrics[].metricStat.metric.dimensions"
+
+
+def alarm_in_alarm(event: AlarmStateChangeEvent) -> dict[str, Any]:
+    """The alarm as CloudWatch has it now. It must exist, be in ALARM, and watch the
+    dimensions the event claims: the workflow acts on what the alarm watches."""
+    name = event.detail.alarmName
+    found = client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"]
+    if not found:
+        raise InputInvalid(f"detail.alarmName: no alarm named {excerpt(name)}")
+    alarm: dict[str, Any] = found[0]
+    if alarm["StateValue"] != "ALARM":
+        raise InputInvalid(
+            f"detail.alarmName: alarm {excerpt(name)} is {alarm['StateValue']} now, not ALARM"
+        )
+    watched = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
+    for key, claimed in event.metric_dimensions().items():
+        if watched and watched.get(key) != claimed:
+            raise InputInvalid(
+                f"{DIMENSIONS}.{key}: the alarm watches {excerpt(watched.get(key))}, "
+                f"not {excerpt(claimed)}"
+            )
+    return alarm
