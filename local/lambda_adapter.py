@@ -63,6 +63,9 @@ class InProcessLambdas:
     def __init__(self) -> None:
         self._handlers: dict[str, tuple[FunctionSpec, Handler]] = {}
         self.invocations: list[tuple[str, str]] = []  # (function, "ok" | errorType)
+        #: Called with (function, event) before each invocation: tests change the world
+        #: "between two steps" (a kill switch set while a workflow runs).
+        self.before_invoke: list[Callable[[str, Any], None]] = []
 
     def register(self, deployed_name: str, fn: FunctionSpec) -> None:
         self._handlers[deployed_name] = (fn, load_handler(fn))
@@ -96,6 +99,8 @@ class InProcessLambdas:
             aws_request_id=str(uuid.uuid4()),
             log_group_name=f"/aws/lambda/{fn_model.function_name}",
         )
+        for hook in list(self.before_invoke):
+            hook(spec.name, event)
         try:
             result = handler(event, context)
         except Exception as exc:  # a Lambda turns every exception into a FunctionError
