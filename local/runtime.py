@@ -462,7 +462,8 @@ def _describe_event(event: dict[str, Any]) -> str:
     raw = event.get("detail")
     detail: dict[str, Any] = raw if isinstance(raw, dict) else {}
     if event.get("detail-type") == "CloudWatch Alarm State Change":
-        state = (detail.get("state") or {}).get("value")
+        raw_state = detail.get("state")  # hostile events carry anything here
+        state = raw_state.get("value") if isinstance(raw_state, dict) else raw_state
         return f"{event.get('detail-type')}: {detail.get('alarmName')} -> {state}"
     if event.get("detail-type") == "Edge Connectivity Changed":
         edge, state = detail.get("edgeId"), detail.get("state")
