@@ -63,7 +63,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     else:
         status_text = "Rejected"
         outcome = Outcome.NOT_FIXED if req.trigger == "alarm" else Outcome.SKIPPED_BY_GUARD
-    evaluation = {
+    evaluation: dict[str, Any] = {
         "systemId": req.systemId,
         "trainingJob": req.jobName,
         "heldBackFrom": min(held).isoformat(),
