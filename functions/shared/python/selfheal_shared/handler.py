@@ -26,5 +26,4 @@ def remediator(fn: Handler) -> Handler:
                 raise Transient(f"AWS throttled or was unavailable: {exc}") from exc
             raise
 
-    wrapped: Handler = tracer.capture_lambda_handler(run)
-    return logger.inject_lambda_context(wrapped, log_event=False)  # type: ignore[no-any-return]
+    return logger.inject_lambda_context(tracer.capture_lambda_handler(run), log_event=False)
