@@ -8,7 +8,7 @@ STAMP := $(VENV)/.selfheal-installed
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test lint broker setup
+.PHONY: demo test lint bench broker setup
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,7 +30,14 @@ demo: setup
 test: setup
 	$(PY) -m pytest -n 2
 
+# ruff (lint + formatting) over the tree; mypy over what [tool.mypy] lists in pyproject.toml.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# JSON on stdout: cold init per remediator, the edge ladder's virtual-time replay, state
+# transitions per workflow path (benchmarks/). The ladder needs mosquitto, hence setup.
+bench: setup
+	$(PY) -m benchmarks.run
 

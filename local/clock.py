@@ -218,7 +218,7 @@ class VirtualClock:
             else:
                 clock.advance(max(0, wait_seconds))
 
-        original_start = ExecutionWorker.start
+        original_start: Callable[[ExecutionWorker], None] = ExecutionWorker.start
         original_entrypoint = ExecutionWorker._get_evaluation_entrypoint
         parsed: dict[str, Any] = {}
 
@@ -234,7 +234,7 @@ class VirtualClock:
             return parsed[definition]
 
         def start(worker: ExecutionWorker) -> None:
-            logic = worker._execution_logic
+            logic: Callable[[], Any] = worker._execution_logic
 
             def counted() -> Any:
                 try:

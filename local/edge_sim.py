@@ -19,6 +19,7 @@ import time
 from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from .broker import Broker
 
@@ -49,7 +50,7 @@ class EdgeSim:
     # -- controller process -------------------------------------------------------------
 
     def _new_controller(self) -> mqtt.Client:
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.edge_id)
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.edge_id)
         c.will_set(f"lifo4/{self.edge_id}/status", json.dumps({"status": "offline"}), qos=1)
         c.on_connect = lambda *a: self.connected.set()
         c.on_disconnect = lambda *a: self.connected.clear()
@@ -111,7 +112,7 @@ class EdgeSim:
     # -- management agent ---------------------------------------------------------------
 
     def _start_agent(self) -> None:
-        a = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{self.edge_id}-agent")
+        a = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{self.edge_id}-agent")
         a.on_message = self._on_command
         ready = threading.Event()
         a.on_subscribe = lambda *args: ready.set()

@@ -17,8 +17,8 @@ from unittest import mock
 
 from moto.appconfig.models import appconfig_backends
 from moto.codedeploy.models import codedeploy_backends
-from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.botocore_stubber import BotocoreStubber
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.stepfunctions.parser.backend.execution import Execution
 
 Response = tuple[int, dict[str, str], str]

@@ -10,6 +10,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from .broker import Broker
 
@@ -26,10 +27,8 @@ class Bridge:
         self.rejected: list[tuple[str, str]] = []  # (topic, error)
         self.delivered = 0
         self._inbox: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
-        self._client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id="selfheal-iot-bridge"
-        )
-        self._client.on_message = lambda c, u, msg: self._inbox.put((msg.topic, msg.payload))
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="selfheal-iot-bridge")
+        self._client.on_message = lambda c, u, msg: self._inbox.put((msg.topic, bytes(msg.payload)))
         self._worker = threading.Thread(target=self._work, name="iot-rule-bridge", daemon=True)
         self._idle = threading.Event()
 
@@ -79,5 +78,10 @@ class Bridge:
     def drain(self, timeout: float = 5.0) -> None:
         """Wait until every message received so far has been handed to the ingress."""
         done = threading.Event()
-        threading.Thread(target=lambda: (self._inbox.join(), done.set()), daemon=True).start()
+
+        def join() -> None:
+            self._inbox.join()
+            done.set()
+
+        threading.Thread(target=join, daemon=True).start()
         done.wait(timeout)

@@ -42,7 +42,7 @@ def transform(event: dict[str, Any], transformer: dict[str, Any] | None) -> str:
         for part in path.removeprefix("$").strip(".").split("."):
             node = node.get(part) if isinstance(node, dict) and part else node
         values[key] = node
-    text = transformer["inputTemplate"]
+    text: str = transformer["inputTemplate"]
     for key, value in values.items():
         # Quoted placeholders take the raw string; bare ones take JSON.
         text = text.replace(f'"<{key}>"', json.dumps(value)).replace(f"<{key}>", json.dumps(value))

@@ -156,7 +156,7 @@ class Pipeline:
             os.environ[key] = value
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+        return boto3.client(service, region_name=REGION)
 
     # -- building the pipeline from the convention files -------------------------------
 
@@ -295,7 +295,7 @@ class Pipeline:
         """What an operator does from the console: start a workflow with their own input."""
         if workflow not in self.state_machines:
             raise KeyError(f"no workflow {workflow!r}; have {sorted(self.state_machines)}")
-        arn = self.client("stepfunctions").start_execution(
+        arn: str = self.client("stepfunctions").start_execution(
             stateMachineArn=self.state_machines[workflow],
             name=f"manual-{uuid.uuid4().hex[:12]}",
             input=json.dumps(payload),

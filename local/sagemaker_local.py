@@ -108,7 +108,7 @@ class TrainingJobs:
             if done_at is not None and stand_in.clock.now() >= done_at:
                 del stand_in.running[training_job_name]
                 stand_in._finish(backend, backend.training_jobs[training_job_name])
-            return original_describe(backend, training_job_name)  # type: ignore[no-any-return]
+            return original_describe(backend, training_job_name)
 
         def stop_training_job(response: SageMakerResponse) -> ActionResult:
             name = response._get_param("TrainingJobName")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,15 +11,7 @@ from selfheal_cdk import spec as spec_mod
 
 from local.runtime import Pipeline
 from local.world import World, WorldSpec
-
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT / "events" / "samples"
-NEAR_MISS = ROOT / "events" / "near_miss"
-FIVE_XX = SAMPLES / "rollback_on_5xx.lambda_errors_alarm.json"
-
-
-def load_event(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text())
+from tests.helpers import FIVE_XX, load_event
 
 
 @pytest.fixture

@@ -112,7 +112,8 @@ class WorkflowSpec:
         if missing:
             raise SpecError(f"{self.path.name}: unbound placeholders {sorted(missing)}")
         text = PLACEHOLDER.sub(lambda m: bindings[m.group(1)], self.definition_text)
-        return json.loads(text)
+        definition: dict[str, Any] = json.loads(text)
+        return definition
 
     @property
     def functions(self) -> frozenset[str]:

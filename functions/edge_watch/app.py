@@ -38,13 +38,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     silence = guards.silenced([inc.edgeId, *edges.silence_scopes(inc)])
     paged = [p for p in str(record.get("paged", "")).split(",") if p]
     overrides = edges.parse_page_minutes(os.environ.get("SELFHEAL_EDGE_PAGE_MINUTES", "")) or None
+    ladder = protocol.recorded_steps(inc.incidentId)
     message = {
         "incidentId": inc.incidentId,
         "edgeId": inc.edgeId,
         "siteId": inc.siteId,
         "offlineMinutes": round(minutes, 1),
         "severity": inc.severity,
-        "ladderSoFar": protocol.recorded_steps(inc.incidentId),
+        "ladderSoFar": ladder,
     }
     if req.requestReplacement and not record.get("replacementRequested") and not silence:
         notify.publish(
@@ -61,7 +62,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             execution=inc.executionId,
             action="hardware_replacement",
             actor="edge_watch",
-            why="still offline after: " + ("; ".join(message["ladderSoFar"]) or "no step"),
+            why="still offline after: " + ("; ".join(ladder) or "no step"),
             result="replacement requested from L2 / field maintenance",
             outcome=Outcome.ESCALATED,
         )

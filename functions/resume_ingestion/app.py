@@ -26,6 +26,44 @@ def _manifest(incident_id: str) -> dict[str, Any]:
     return dict(records[-1]["details"])
 
 
+def _enable_rule(run: Run[ResumeRequest], rule: dict[str, Any], why: str) -> None:
+    events = client("events")
+    name, bus = rule["name"], rule["bus"]
+    run.act(
+        "resume_rules",
+        target=run.request.incident.scope,
+        why=why,
+        plan=f"enable rule {name}",
+        do=lambda: events.enable_rule(Name=name, EventBusName=bus),
+        verify=lambda _: (
+            None
+            if events.describe_rule(Name=name, EventBusName=bus)["State"] == "ENABLED"
+            else "the rule is still not ENABLED"
+        ),
+        result=f"enabled rule {name}",
+        inverse={"api": "events:DisableRule", "Name": name, "bus": bus},
+    )
+
+
+def _enable_mapping(run: Run[ResumeRequest], m: dict[str, Any], why: str) -> None:
+    lam = client("lambda")
+    uuid = m["uuid"]
+    run.act(
+        "resume_mappings",
+        target=run.request.incident.scope,
+        why=why,
+        plan=f"enable mapping {uuid} of {m['function']}",
+        do=lambda: lam.update_event_source_mapping(UUID=uuid, Enabled=True),
+        verify=lambda _: (
+            None
+            if lam.get_event_source_mapping(UUID=uuid)["State"] in ("Enabled", "Enabling")
+            else "the mapping is still not enabled"
+        ),
+        result=f"enabled mapping {uuid}",
+        inverse={"api": "lambda:UpdateEventSourceMapping Enabled=false", "UUID": uuid},
+    )
+
+
 @remediator(
     ResumeRequest, actor="resume_ingestion", automation=ingestion.AUTOMATION, what="resume request"
 )
@@ -35,40 +73,13 @@ def handler(run: Run[ResumeRequest]) -> dict[str, Any]:
     if req.decision.decision != "resume":
         raise InputInvalid(f"decision.decision: {req.decision.decision!r} does not resume")
     manifest = _manifest(inc.incidentId)
-    events, lam = client("events"), client("lambda")
     why = f"{req.decision.operator} approved the resume" + (
         f": {req.decision.reason}" if req.decision.reason else ""
     )
     for rule in manifest["rules"]:
-        run.act(
-            "resume_rules",
-            target=inc.scope,
-            why=why,
-            plan=f"enable rule {rule['name']}",
-            do=lambda r=rule: events.enable_rule(Name=r["name"], EventBusName=r["bus"]),
-            verify=lambda _, r=rule: (
-                None
-                if events.describe_rule(Name=r["name"], EventBusName=r["bus"])["State"] == "ENABLED"
-                else "the rule is still not ENABLED"
-            ),
-            result=f"enabled rule {rule['name']}",
-            inverse={"api": "events:DisableRule", "Name": rule["name"], "bus": rule["bus"]},
-        )
+        _enable_rule(run, rule, why)
     for m in manifest["mappings"]:
-        run.act(
-            "resume_mappings",
-            target=inc.scope,
-            why=why,
-            plan=f"enable mapping {m['uuid']} of {m['function']}",
-            do=lambda u=m["uuid"]: lam.update_event_source_mapping(UUID=u, Enabled=True),
-            verify=lambda _, u=m["uuid"]: (
-                None
-                if lam.get_event_source_mapping(UUID=u)["State"] in ("Enabled", "Enabling")
-                else "the mapping is still not enabled"
-            ),
-            result=f"enabled mapping {m['uuid']}",
-            inverse={"api": "lambda:UpdateEventSourceMapping Enabled=false", "UUID": m["uuid"]},
-        )
+        _enable_mapping(run, m, why)
     client("dynamodb").delete_item(
         TableName=settings().guard_table,
         Key={"pk": {"S": f"frozen#{inc.scope}"}},

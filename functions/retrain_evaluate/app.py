@@ -52,7 +52,7 @@ def handler(run: Run[EvaluateRequest]) -> dict[str, Any]:
     if not decision.promote:
         status_text = "Rejected"
         outcome = Outcome.NOT_FIXED if req.trigger == "alarm" else Outcome.SKIPPED_BY_GUARD
-    evaluation = {
+    evaluation: dict[str, Any] = {
         "systemId": req.systemId,
         "trainingJob": req.jobName,
         "heldBackFrom": min(held).isoformat(),

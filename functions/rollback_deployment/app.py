@@ -6,24 +6,20 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 from selfheal_shared import audit, guards
 from selfheal_shared.clients import client
 from selfheal_shared.errors import ConcurrentChange, InputInvalid
+from selfheal_shared.idempotency import LazyDynamoDBPersistenceLayer, idempotent_function
 from selfheal_shared.models import Incident
 from selfheal_shared.observability import logger
 from selfheal_shared.protocol import Run, remediator
 from selfheal_shared.rollback import AUTOMATION
 
 ACTOR = "rollback_deployment"
-_persistence = DynamoDBPersistenceLayer(
+_persistence = LazyDynamoDBPersistenceLayer(
     table_name=os.environ.get("SELFHEAL_TABLE_IDEMPOTENCY", "unset"),
     key_attr="id",
-    boto3_client=None,
 )
 _config = IdempotencyConfig(event_key_jmespath="incidentId", expires_after_seconds=24 * 3600)
 

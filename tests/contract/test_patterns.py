@@ -11,7 +11,7 @@ import pytest
 from selfheal_cdk import spec as spec_mod
 
 from local import routing
-from tests.conftest import NEAR_MISS, SAMPLES, load_event
+from tests.helpers import NEAR_MISS, SAMPLES, load_event
 
 SPEC = spec_mod.load()
 

@@ -19,7 +19,7 @@ from selfheal_shared.rollback import function_name
 
 from local.runtime import Pipeline
 from local.world import World
-from tests.conftest import FIVE_XX, load_event
+from tests.helpers import FIVE_XX, load_event
 
 ORIGINAL = load_event(FIVE_XX)
 #: Mutated events per run: 150 in the suite (under a minute), 500 or more by hand with

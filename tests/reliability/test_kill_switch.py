@@ -12,7 +12,7 @@ from selfheal_shared import guards
 
 from local.runtime import Pipeline
 from local.world import WorldSpec
-from tests.conftest import FIVE_XX, SAMPLES, load_event
+from tests.helpers import FIVE_XX, SAMPLES, load_event
 
 FREEZE_ALARM = SAMPLES / "freeze_ingestion.coverage_alarm.json"
 

@@ -15,7 +15,7 @@ from selfheal_shared import clients
 
 from local.runtime import Pipeline
 from local.world import WorldSpec
-from tests.conftest import FIVE_XX, SAMPLES, load_event
+from tests.helpers import FIVE_XX, SAMPLES, load_event
 
 
 class LosesFirstResponse:

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from local.runtime import Pipeline
 from local.world import WorldSpec
-from tests.conftest import SAMPLES, load_event
+from tests.helpers import SAMPLES, load_event
 
 ALARM = SAMPLES / "freeze_ingestion.coverage_alarm.json"
 MANUAL = {

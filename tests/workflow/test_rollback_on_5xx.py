@@ -267,7 +267,7 @@ def test_codedeploy_deployment_is_stopped_with_rollback(
 
 def test_replay_json_summary(capsys: pytest.CaptureFixture[str]) -> None:
     from local.cli import main
-    from tests.conftest import FIVE_XX
+    from tests.helpers import FIVE_XX
 
     assert main(["replay", str(FIVE_XX), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)

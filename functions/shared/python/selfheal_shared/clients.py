@@ -15,7 +15,7 @@ _RETRIES = Config(
 
 @cache
 def client(service: str) -> Any:
-    return boto3.client(service, config=_RETRIES)  # type: ignore[call-overload]
+    return boto3.client(service, config=_RETRIES)
 
 
 def reset() -> None:

@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from .basemodel import Model
 from .clients import client
 from .config import settings
 from .errors import NothingFound
@@ -45,7 +46,7 @@ def load_key(system: str, month: str) -> str:
     return f"systems/{system}/load/{month}.csv"
 
 
-class SystemConfig(BaseModel):
+class SystemConfig(Model):
     model_config = ConfigDict(extra="forbid")
 
     systemId: str = Field(pattern=ID_PATTERN)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .basemodel import Model
 from .errors import InputInvalid
 
 AUTOMATION = "edge_offline_ladder"
@@ -39,7 +40,7 @@ PAGE_MINUTES: dict[str, dict[str, int]] = {
 }
 
 
-class StatusPayload(BaseModel):
+class StatusPayload(Model):
     model_config = ConfigDict(extra="ignore")
 
     status: Literal["online", "offline", "autonomous"]
@@ -50,7 +51,7 @@ class StatusPayload(BaseModel):
     bufferedSamples: int = Field(default=0, ge=0, le=10_000_000)
 
 
-class TelemetryPayload(BaseModel):
+class TelemetryPayload(Model):
     model_config = ConfigDict(extra="ignore")
 
     ts: float = Field(gt=0)
@@ -58,7 +59,7 @@ class TelemetryPayload(BaseModel):
     powerKw: float = Field(ge=-100_000, le=100_000)
 
 
-class AckPayload(BaseModel):
+class AckPayload(Model):
     model_config = ConfigDict(extra="ignore")
 
     commandId: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")
@@ -67,7 +68,7 @@ class AckPayload(BaseModel):
     detail: Literal["", "certificate_expired", "partition_bad", "busy"] = ""
 
 
-class EdgeIncident(BaseModel):
+class EdgeIncident(Model):
     """The incident every ladder step receives (as `edge_open` made it)."""
 
     model_config = ConfigDict(extra="ignore")
@@ -85,7 +86,7 @@ def silence_scopes(incident: EdgeIncident) -> tuple[str, ...]:
     return (f"site:{incident.siteId}", "fleet")
 
 
-class Signal(BaseModel):
+class Signal(Model):
     """One normalized message from or about an edge."""
 
     edgeId: str
@@ -125,9 +126,13 @@ def parse_signal(message: dict[str, Any]) -> Signal:
             f"topic: {topic[:80]!r} is not lifo4/<edgeId>/(telemetry|status|commands/ack)"
         )
     kind = {"telemetry": "telemetry", "status": "status", "commands/ack": "ack"}[m["kind"]]
-    model = {"telemetry": TelemetryPayload, "status": StatusPayload, "ack": AckPayload}[kind]
+    models: dict[str, type[BaseModel]] = {
+        "telemetry": TelemetryPayload,
+        "status": StatusPayload,
+        "ack": AckPayload,
+    }
     try:
-        payload = model.model_validate(raw).model_dump()
+        payload = models[kind].model_validate(raw).model_dump()
     except ValidationError as exc:
         raise InputInvalid.from_validation(f"{kind} payload", exc) from None
     return Signal(edgeId=m["edge"], kind=kind, payload=payload)  # type: ignore[arg-type]

@@ -103,7 +103,7 @@ def record_failure(run_id: str, item: str) -> int:
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
-        return ledger(run_id)["failures"]
+        return int(ledger(run_id)["failures"])
     return int(resp["Attributes"]["failures"]["N"])
 
 

@@ -25,8 +25,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
+from .basemodel import Model
 from .errors import InputInvalid
 
 AUTOMATION = "fiscal_report"
@@ -75,7 +76,7 @@ def energy(value: Decimal) -> Decimal:
 # -- inputs -------------------------------------------------------------------------------
 
 
-class Tariff(BaseModel):
+class Tariff(Model):
     """The distributor's peak window (local time, weekdays) and prices per kWh."""
 
     model_config = ConfigDict(extra="forbid")
@@ -95,7 +96,7 @@ class Tariff(BaseModel):
         return v
 
 
-class OrgProfile(BaseModel):
+class OrgProfile(Model):
     model_config = ConfigDict(extra="forbid")
 
     organizationId: str = Field(pattern=ORG_PATTERN)
@@ -123,7 +124,7 @@ class Interval:
     loadKwh: Decimal
 
 
-class Invoice(BaseModel):
+class Invoice(Model):
     """An NF-e for the energy of one consumer unit in the period."""
 
     model_config = ConfigDict(extra="forbid")

@@ -37,5 +37,4 @@ def remediator(fn: Handler) -> Handler:
                 raise type(exc)(bounded(text)) from exc
             raise
 
-    wrapped: Handler = tracer.capture_lambda_handler(run)
-    return logger.inject_lambda_context(wrapped, log_event=False)  # type: ignore[no-any-return]
+    return logger.inject_lambda_context(tracer.capture_lambda_handler(run), log_event=False)

@@ -7,11 +7,14 @@ import hashlib
 import re
 from datetime import date, timedelta
 from statistics import mean
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from .models import AlarmStateChangeEvent
+from .basemodel import Model
+
+if TYPE_CHECKING:
+    from .alarm_event import AlarmStateChangeEvent
 
 AUTOMATION = "freeze_ingestion"
 #: On EventBridge rules, Step Functions state machines and Lambda functions (their
@@ -25,7 +28,7 @@ SCOPE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 KEY_PATTERN = re.compile(r"^(?P<source>[^/]+)/(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/")
 
 
-class ManualFreeze(BaseModel):
+class ManualFreeze(Model):
     """What an operator passes when starting `freeze_ingestion` from the console."""
 
     model_config = ConfigDict(extra="forbid")
@@ -35,7 +38,7 @@ class ManualFreeze(BaseModel):
     requestedBy: str = Field(min_length=1, max_length=128)
 
 
-class FreezeIncident(BaseModel):
+class FreezeIncident(Model):
     model_config = ConfigDict(extra="forbid")
 
     incidentId: str
@@ -46,7 +49,7 @@ class FreezeIncident(BaseModel):
     trigger: Literal["alarm", "manual"]
 
 
-class Decision(BaseModel):
+class Decision(Model):
     """The operator's answer at the human gate."""
 
     model_config = ConfigDict(extra="forbid")

@@ -2,67 +2,57 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .basemodel import Model
 from .errors import InputInvalid
+
+if TYPE_CHECKING:
+    from .alarm_event import AlarmStateChangeEvent as AlarmStateChangeEvent
 
 AlarmStateValue = Literal["OK", "ALARM", "INSUFFICIENT_DATA"]
 
 
-class MetricDefinition(BaseModel):
+class MetricDefinition(Model):
     namespace: str | None = None
     name: str
     dimensions: dict[str, str] = Field(default_factory=dict)
 
 
-class MetricStat(BaseModel):
+class MetricStat(Model):
     metric: MetricDefinition
     period: int | None = None
     stat: str | None = None
 
 
-class AlarmMetric(BaseModel):
+class AlarmMetric(Model):
     id: str
     metricStat: MetricStat | None = None
     expression: str | None = None
     returnData: bool | None = None
 
 
-class AlarmState(BaseModel):
+class AlarmState(Model):
     value: AlarmStateValue
     reason: str = ""
     timestamp: str = Field(min_length=1)
 
 
-class AlarmConfiguration(BaseModel):
+class AlarmConfiguration(Model):
     description: str | None = None
     metrics: list[AlarmMetric] = Field(default_factory=list)
 
 
-class AlarmStateChangeDetail(BaseModel):
+class AlarmStateChangeDetail(Model):
     alarmName: str = Field(min_length=1, max_length=255)
     state: AlarmState
     previousState: AlarmState | None = None
     configuration: AlarmConfiguration
 
 
-class AlarmStateChangeEvent(EventBridgeModel):
-    """EventBridge "CloudWatch Alarm State Change" (the documented shape)."""
-
-    detail: AlarmStateChangeDetail  # type: ignore[assignment]
-
-    def metric_dimensions(self) -> dict[str, str]:
-        """Dimensions of the first metric that has any, which is where the resource lives."""
-        for m in self.detail.configuration.metrics:
-            if m.metricStat and m.metricStat.metric.dimensions:
-                return m.metricStat.metric.dimensions
-        return {}
-
-
-class Deployment(BaseModel):
+class Deployment(Model):
     """What the last deployment was and how to undo it."""
 
     kind: Literal["alias", "codedeploy", "none"]
@@ -72,7 +62,7 @@ class Deployment(BaseModel):
     reason: str = ""
 
 
-class FeatureFlags(BaseModel):
+class FeatureFlags(Model):
     application: str
     environment: str
     profile: str
@@ -80,7 +70,7 @@ class FeatureFlags(BaseModel):
     strategy: str = "AppConfig.AllAtOnce"
 
 
-class Incident(BaseModel):
+class Incident(Model):
     """The unit of idempotency, audit and correlation: one alarm transition, one incident."""
 
     model_config = ConfigDict(extra="forbid")
@@ -105,3 +95,14 @@ def parse(model: type[M], data: Any, what: str) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise InputInvalid.from_validation(what, exc) from None
+
+
+def __getattr__(name: str) -> Any:
+    """`AlarmStateChangeEvent` is imported on first use: it extends powertools'
+    `EventBridgeModel`, and importing that (the parser package) is cold start that only
+    the few handlers parsing alarm events need."""
+    if name == "AlarmStateChangeEvent":
+        from .alarm_event import AlarmStateChangeEvent
+
+        return AlarmStateChangeEvent
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import InputInvalid
-from .models import AlarmStateChangeEvent, Deployment, FeatureFlags
+from .models import Deployment, FeatureFlags
+
+if TYPE_CHECKING:
+    from .alarm_event import AlarmStateChangeEvent
 
 AUTOMATION = "rollback_on_5xx"
 COOLDOWN_MINUTES = 30

@@ -4,11 +4,13 @@ never roll back the function the event's other fields happen to name."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .clients import client
 from .errors import InputInvalid, excerpt
-from .models import AlarmStateChangeEvent
+
+if TYPE_CHECKING:
+    from .alarm_event import AlarmStateChangeEvent
 
 DIMENSIONS = "detail.configuration.metrics[].metricStat.metric.dimensions"
 

@@ -1,0 +1,112 @@
+"""Cold init of each remediator: a fresh interpreter that imports its handler module, as
+Lambda's init phase does, against a fresh interpreter that imports boto3 alone.
+
+The figures are CPU time (user + sys) of the child process: importing is CPU-bound once
+the files are in the page cache, and CPU time is what other processes on a shared machine
+disturb least (wall time is reported alongside). Both sides run interleaved, round by
+round, so a machine that gets busier halfway moves both medians alike. One warm-up run of
+each first caches bytecode (in a temporary PYTHONPYCACHEPREFIX, never in the tree) and the
+page cache: the figure is import work, not compilation or disk reads.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+FUNCTIONS = ROOT / "functions"
+LAYER = FUNCTIONS / "shared" / "python"  # /opt/python in Lambda
+BASELINE = "_baseline"
+
+
+def function_folders() -> list[str]:
+    """Every remediator: a folder under functions/ with an app.py."""
+    return sorted(p.parent.name for p in FUNCTIONS.glob("*/app.py"))
+
+
+def _environment(pycache: str) -> dict[str, str]:
+    """The parent's environment minus what would make a child differ from a Lambda sandbox
+    (our own PYTHONPATH, powertools and selfheal settings), with tracing off."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("POWERTOOLS_", "SELFHEAL_"))
+        and k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
+    }
+    env.update(
+        POWERTOOLS_TRACE_DISABLED="true",
+        POWERTOOLS_SERVICE_NAME="selfheal",
+        AWS_REGION=env.get("AWS_REGION", "us-east-1"),
+        AWS_DEFAULT_REGION=env.get("AWS_DEFAULT_REGION", env.get("AWS_REGION", "us-east-1")),
+        PYTHONPYCACHEPREFIX=pycache,
+    )
+    return env
+
+
+@dataclass(frozen=True)
+class Sample:
+    cpu_s: float
+    wall_s: float
+
+
+def _run_once(code: str, path: Sequence[Path], env: dict[str, str], cwd: str) -> Sample:
+    """One interpreter that runs `code`, from spawn to exit."""
+    env = {**env, "PYTHONPATH": os.pathsep.join(str(p) for p in path)}
+    with tempfile.TemporaryFile() as stderr:
+        started = time.perf_counter()
+        child = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=cwd, stderr=stderr)
+        _, status, usage = os.wait4(child.pid, 0)  # wait4: the child's own resource usage
+        wall = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            stderr.seek(0)
+            raise RuntimeError(
+                f"{code!r} with PYTHONPATH={env['PYTHONPATH']} failed:\n"
+                + stderr.read().decode(errors="replace")
+            )
+    return Sample(cpu_s=usage.ru_utime + usage.ru_stime, wall_s=wall)
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+def measure(functions: Sequence[str] | None = None, n: int = 7) -> dict[str, Any]:
+    """`{function: {ratio, median_ms, wall_ratio, wall_median_ms}, "_baseline": {...}}`,
+    medians of n runs each; ratios are against the boto3 baseline of this same call."""
+    names = list(function_folders() if functions is None else functions)
+    runs: dict[str, tuple[str, list[Path]]] = {BASELINE: ("import boto3", [])}
+    runs |= {fn: ("import app", [FUNCTIONS / fn, LAYER]) for fn in names}
+    samples: dict[str, list[Sample]] = {key: [] for key in runs}
+    with tempfile.TemporaryDirectory(prefix="selfheal-bench-") as tmp:
+        env = _environment(pycache=tmp)
+        for code, path in runs.values():
+            _run_once(code, path, env, tmp)  # warm-up: bytecode and page cache
+        for _ in range(n):
+            for key, (code, path) in runs.items():
+                samples[key].append(_run_once(code, path, env, tmp))
+    cpu = {k: statistics.median(s.cpu_s for s in v) for k, v in samples.items()}
+    wall = {k: statistics.median(s.wall_s for s in v) for k, v in samples.items()}
+    result: dict[str, Any] = {
+        fn: {
+            "ratio": round(cpu[fn] / cpu[BASELINE], 2),
+            "median_ms": _ms(cpu[fn]),
+            "wall_ratio": round(wall[fn] / wall[BASELINE], 2),
+            "wall_median_ms": _ms(wall[fn]),
+        }
+        for fn in names
+    }
+    result[BASELINE] = {
+        "import_boto3_median_ms": _ms(cpu[BASELINE]),
+        "import_boto3_wall_median_ms": _ms(wall[BASELINE]),
+    }
+    return result

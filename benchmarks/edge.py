@@ -1,0 +1,81 @@
+"""The edge offline ladder driven as tests/edge drives it: Debian's mosquitto, the local
+IoT bridge, simulated edges and the pipeline in scheduler-clock mode.
+
+`replay_hour` is the 60-minute ladder (an edge that never comes back: pages at 10, 30
+and 60 minutes) in wall seconds; `back_after_restart` is the common path.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from local.broker import Broker, mosquitto
+from local.edge_sim import EdgeSim, Failure
+from local.mqtt_bridge import Bridge
+from local.runtime import Pipeline
+from local.world import EdgeSiteSpec, World, WorldSpec
+
+from .transitions import state_transitions
+
+WORKFLOW = "edge_offline_ladder"
+EDGE = "edge-cps-001"
+MODELLED_S = 3600  # the ladder's last page, L3, is due 60 minutes into the outage
+SPEC = WorldSpec(edgeSites=[EdgeSiteSpec(siteId="site-campinas", prefix="edge-cps", count=4)])
+
+
+@dataclass
+class Outage:
+    summary: dict[str, Any]
+    transitions: int
+    wall_s: float
+    virtual_s: float
+
+
+@contextmanager
+def _edge_world() -> Iterator[tuple[Pipeline, Broker, Bridge]]:
+    """The whole spec, as tests/edge has it: the bridge calls edge_ingress, which no ASL
+    names, and the ladder's events may start other workflows."""
+    with mosquitto() as broker, Pipeline(world=World(SPEC), scheduler=True) as p:
+        bridge = Bridge(p, broker).start()
+        try:
+            yield p, broker, bridge
+        finally:
+            bridge.stop()
+
+
+def _finished(p: Pipeline, timeout: float) -> list[dict[str, Any]]:
+    """Ladder executions once at least one has started and none is still running."""
+    sfn, arn = p.client("stepfunctions"), p.state_machines[WORKFLOW]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = sfn.list_executions(stateMachineArn=arn)["executions"]
+        if runs and all(r["status"] != "RUNNING" for r in runs):
+            return [p.execution_summary(r["executionArn"]) for r in runs]
+        time.sleep(0.05)
+    raise TimeoutError(f"the ladder did not finish in {timeout:.0f} s")
+
+
+def outage(failure: Failure, timeout: float = 600.0) -> Outage:
+    """Kill one edge's controller (its last will goes out) and time the ladder to its end."""
+    with _edge_world() as (p, broker, bridge):
+        sim = EdgeSim(EDGE, broker, failure=failure).start()
+        try:
+            time.sleep(0.3)  # let the online status reach the bridge
+            bridge.drain(timeout=60)
+            virtual_start = p.clock.now()
+            started = time.perf_counter()
+            sim.kill()
+            [summary] = _finished(p, timeout)
+            wall = time.perf_counter() - started
+            return Outage(
+                summary=summary,
+                transitions=state_transitions(p, summary["executionArn"]),
+                wall_s=wall,
+                virtual_s=(p.clock.now() - virtual_start).total_seconds(),
+            )
+        finally:
+            sim.stop()

@@ -1,0 +1,69 @@
+"""`make bench`: one JSON object on stdout, every figure a ratio or count from this run.
+
+- cold_init: per remediator, a fresh interpreter importing its handler against one
+  importing boto3 alone (cold_init.py);
+- ladder_replay: wall seconds of the 60-minute edge offline ladder in virtual time;
+- transitions: Step Functions state transitions per incident, per workflow and path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from . import cold_init, edge, transitions
+
+SECTIONS = ("cold_init", "ladder_replay", "transitions")
+
+
+def ladder_replay() -> tuple[dict[str, Any], int]:
+    """The replay's figures, and its state transitions (the `never_back` path)."""
+    hour = edge.outage("hardware")
+    if hour.summary.get("error") != "selfheal.Escalated":
+        raise AssertionError(f"the ladder did not escalate: {hour.summary}")
+    figures = {
+        "wall_s": round(hour.wall_s, 2),
+        "modelled_s": edge.MODELLED_S,
+        "virtual_s": round(hour.virtual_s),
+        "speedup": round(edge.MODELLED_S / hour.wall_s, 1),
+    }
+    return figures, hour.transitions
+
+
+def back_after_restart() -> int:
+    back = edge.outage(None)
+    if back.summary["status"] != "SUCCEEDED" or "Restart" not in back.summary["states"]:
+        raise AssertionError(f"the edge did not come back after a restart: {back.summary}")
+    return back.transitions
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
+    parser.add_argument("--n", type=int, default=7, help="cold-init runs per function (median)")
+    parser.add_argument("--only", choices=SECTIONS, action="append", help="repeatable")
+    parser.add_argument("--function", action="append", help="cold_init: only these folders")
+    args = parser.parse_args(argv)
+    sections = args.only or list(SECTIONS)
+
+    out: dict[str, Any] = {}
+    if "cold_init" in sections:
+        out["cold_init"] = cold_init.measure(args.function, n=args.n)
+    never_back = None
+    if "ladder_replay" in sections:
+        out["ladder_replay"], never_back = ladder_replay()
+    if "transitions" in sections:
+        counts = transitions.measure()
+        ladder = counts.setdefault(edge.WORKFLOW, {})
+        ladder["back_after_restart"] = back_after_restart()
+        if never_back is not None:
+            ladder["never_back"] = never_back
+        out["transitions"] = counts
+    json.dump(out, sys.stdout, indent=2)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
