@@ -10,11 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared import audit, clock, edge_registry, edges, guards, notify, protocol
+from selfheal_shared import clock, edge_registry, edges, guards, notify
 from selfheal_shared.edges import EdgeIncident as Incident
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
 from selfheal_shared.outcomes import Outcome
+from selfheal_shared.protocol import Run, recorded_steps, remediator
 
 #: Never sleep longer than this between looks: a reconnect ends the ladder within it.
 MAX_WAIT_SECONDS = 60
@@ -25,9 +24,9 @@ class WatchRequest(BaseModel):
     requestReplacement: bool = False
 
 
-@remediator
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    req = parse(WatchRequest, event, "ladder watch")
+@remediator(WatchRequest, actor="edge_watch", automation=edges.AUTOMATION, what="ladder watch")
+def handler(run: Run[WatchRequest]) -> dict[str, Any]:
+    req = run.request
     inc = req.incident
     pk = f"edge-incident#{inc.edgeId}"
     record = edge_registry.get(pk) or {}
@@ -44,7 +43,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "siteId": inc.siteId,
         "offlineMinutes": round(minutes, 1),
         "severity": inc.severity,
-        "ladderSoFar": protocol.recorded_steps(inc.incidentId),
+        "ladderSoFar": recorded_steps(inc.incidentId),
     }
     if req.requestReplacement and not record.get("replacementRequested") and not silence:
         notify.publish(
@@ -56,11 +55,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             },
         )
         edge_registry._set(pk, {"replacementRequested": clock.now().isoformat()})
-        audit.record(
-            incident_id=inc.incidentId,
-            execution=inc.executionId,
-            action="hardware_replacement",
-            actor="edge_watch",
+        run.record(
+            "hardware_replacement",
             why="still offline after: " + ("; ".join(message["ladderSoFar"]) or "no step"),
             result="replacement requested from L2 / field maintenance",
             outcome=Outcome.ESCALATED,
@@ -68,11 +64,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     level, next_at = edges.page_due(inc.severity, minutes, paged, overrides)
     sent = None
     if level and silence:
-        audit.record(
-            incident_id=inc.incidentId,
-            execution=inc.executionId,
-            action=f"page_{level}",
-            actor="edge_watch",
+        run.record(
+            f"page_{level}",
             why=f"silenced on {silence['scope']}: {silence.get('reason', '')}",
             result="page suppressed",
             outcome=Outcome.SKIPPED_BY_GUARD,
@@ -84,11 +77,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             subject=f"[selfheal] {inc.severity} {inc.edgeId} offline {int(minutes)} min",
             message=message,
         )
-        audit.record(
-            incident_id=inc.incidentId,
-            execution=inc.executionId,
-            action=f"page_{level}",
-            actor="edge_watch",
+        run.record(
+            f"page_{level}",
             why=f"offline {minutes:.0f} min ({inc.severity} ladder)",
             result=f"paged {level}",
             outcome=Outcome.ESCALATED,
