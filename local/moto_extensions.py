@@ -7,6 +7,7 @@ backends so the rest of moto sees the effect. Anything else falls through to mot
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -19,6 +20,8 @@ from moto.appconfig.models import appconfig_backends
 from moto.codedeploy.models import codedeploy_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.botocore_stubber import BotocoreStubber
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.backend.execution import Execution
 
 Response = tuple[int, dict[str, str], str]
@@ -194,8 +197,23 @@ class Extensions:
                 for endpoint in list(worker.env.callback_pool_manager._pool.values()):
                     endpoint.interrupt_all()
 
+        # Speed only: moto parses every JSONPath again (a new PLY parser each time) and builds
+        # a boto3 client for every Lambda task; a 60-minute ladder makes hundreds of both.
+        clients: dict[tuple[str, str], Any] = {}
+        original_client = lambda_eval_utils.boto_client_for
+
+        def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+            # moto's own ignores the credentials too: one client per region and service
+            if (region, service) not in clients:
+                clients[(region, service)] = original_client(region, service)
+            return clients[(region, service)]
+
         with (
             mock.patch.object(BotocoreStubber, "process_request", process_request),
             mock.patch.object(Execution, "stop", stop),
+            mock.patch.object(
+                json_path, "parse", functools.lru_cache(maxsize=4096)(json_path.parse)
+            ),
+            mock.patch.object(lambda_eval_utils, "boto_client_for", boto_client_for),
         ):
             yield self
