@@ -68,6 +68,9 @@ DEFAULT_START = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 #: Task timeouts shorter than this measure real work (a Lambda running) and stay in
 #: real time; longer ones are human gates and callbacks, which follow virtual time.
 VIRTUAL_TIMEOUT_FROM_SECONDS = 300
+#: moto's default when a Task gives no TimeoutSeconds (99999999 s): no deadline at all, or
+#: an idle scheduler would jump three years to it.
+NO_DEADLINE_FROM_SECONDS = 99_999_999
 
 
 class _Block:
@@ -439,6 +442,8 @@ class _CountedEvent(threading.Event):
 
     def wait(self, timeout: float | None = None) -> bool:
         clock = self._clock
+        if timeout is not None and timeout >= NO_DEADLINE_FROM_SECONDS:
+            timeout = None
         virtual = timeout is not None and timeout >= VIRTUAL_TIMEOUT_FROM_SECONDS
         with clock._cond:
             if self.is_set():

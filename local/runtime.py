@@ -36,9 +36,11 @@ from .world import World
 
 REGION = "us-east-1"
 PREFIX = "selfheal"
-#: Seeds moto's identifiers and every uuid4 (execution names, command ids) in a pipeline:
-#: the same run prints the same timeline.
+#: Seeds moto's identifiers and the uuid4s of the runtime and the remediators (execution
+#: names, command ids) in a pipeline: the same run prints the same timeline.
 ID_SEED = 20261120
+_SEEDED_CALLERS = ("local.", "selfheal_fn_", "selfheal_shared")
+_real_uuid4 = uuid.uuid4
 LAYER_PATH = spec_mod.ROOT / "functions" / "shared" / "python"
 
 
@@ -97,7 +99,9 @@ class Pipeline:
         self.tables: dict[str, str] = {}
         self.role_arn = ""
         self._capture_queue = ""
-        self._ids = random.Random(ID_SEED)
+        self._id_streams: dict[str, random.Random] = {}
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
         self._ids_lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------
@@ -122,6 +126,7 @@ class Pipeline:
             )
             clients.reset()
             self._stack.callback(clients.reset)
+            _cold_containers()
             mock_random.seed(ID_SEED)
             self._stack.enter_context(mock.patch.object(uuid, "uuid4", self._uuid4))
             self._stack.enter_context(self.clock.installed())
@@ -142,6 +147,7 @@ class Pipeline:
     def __exit__(self, *exc: object) -> None:
         try:
             self._stack.close()
+            self._clients.clear()
         finally:
             for key, value in self._saved_env.items():
                 if value is None:
@@ -170,11 +176,22 @@ class Pipeline:
             os.environ[key] = value
 
     def _uuid4(self) -> uuid.UUID:
+        """One seeded stream per calling module, so concurrent callers (botocore numbers
+        every request) cannot shift each other's ids; code outside selfheal stays random."""
+        caller = str(sys._getframe(1).f_globals.get("__name__", ""))
+        if not caller.startswith(_SEEDED_CALLERS):
+            return _real_uuid4()
         with self._ids_lock:
-            return uuid.UUID(int=self._ids.getrandbits(128), version=4)
+            stream = self._id_streams.setdefault(caller, random.Random(f"{ID_SEED}:{caller}"))
+            return uuid.UUID(int=stream.getrandbits(128), version=4)
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+        """One boto3 client per service for the pipeline's life (they are thread-safe;
+        building one costs ~15 ms, and the world asks for some at every tick)."""
+        with self._clients_lock:
+            if service not in self._clients:
+                self._clients[service] = boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+            return self._clients[service]
 
     # -- building the pipeline from the convention files -------------------------------
 
@@ -498,6 +515,16 @@ class Pipeline:
                 summary["cause"] = desc.get("cause")
             out.append(summary)
         return out
+
+
+def _cold_containers() -> None:
+    """A new pipeline is a new deployment: no warm-container cache survives from the last one
+    (every pipeline starts at the same virtual instant, so a cache's expiry cannot tell)."""
+    from selfheal_shared import edge_registry
+
+    cache = getattr(edge_registry, "_sizes", None)  # site -> (expiry, sizes)
+    if isinstance(cache, dict):
+        cache.clear()
 
 
 def _describe_event(event: dict[str, Any]) -> str:
