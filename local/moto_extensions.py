@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,11 +21,52 @@ from moto.appconfig.models import appconfig_backends
 from moto.codedeploy.models import codedeploy_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.botocore_stubber import BotocoreStubber
+from moto.dynamodb.models import DynamoDBBackend
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.backend.execution import Execution
 
 Response = tuple[int, dict[str, str], str]
+
+#: moto's DynamoDB writes, each a condition check then a write (a transaction also snapshots
+#: and may restore whole tables): not atomic across threads, as they are in AWS.
+DYNAMODB_WRITES = (
+    "put_item",
+    "update_item",
+    "delete_item",
+    "transact_write_items",
+    "batch_write_item",  # moto's responses write a batch item by item through the above
+    "execute_statement",
+    "execute_transaction",
+    "batch_execute_statement",
+)
+
+
+@contextmanager
+def atomic_dynamodb_writes() -> Iterator[None]:
+    """Serialise moto's DynamoDB writes with one lock, so a conditional write is atomic as in
+    AWS (40 threads against a cap of 10 otherwise get more than 10 slots)."""
+    lock = threading.RLock()
+
+    def serialised(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def write(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return method(*args, **kwargs)
+
+        return write
+
+    patches = [
+        mock.patch.object(DynamoDBBackend, name, serialised(getattr(DynamoDBBackend, name)))
+        for name in DYNAMODB_WRITES
+    ]
+    for patch in patches:
+        patch.start()
+    try:
+        yield
+    finally:
+        for patch in reversed(patches):
+            patch.stop()
 
 
 @dataclass
@@ -209,6 +251,7 @@ class Extensions:
             return clients[(region, service)]
 
         with (
+            atomic_dynamodb_writes(),
             mock.patch.object(BotocoreStubber, "process_request", process_request),
             mock.patch.object(Execution, "stop", stop),
             mock.patch.object(
