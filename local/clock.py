@@ -21,6 +21,7 @@ Two ways to move time:
 from __future__ import annotations
 
 import datetime as datetime_module
+import logging
 import sys
 import threading
 import time
@@ -58,6 +59,8 @@ from moto.stepfunctions.parser.backend import execution as sfn_execution
 from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from selfheal_shared import clock as shared_clock
+
+log = logging.getLogger(__name__)
 
 #: Where virtual time starts unless `start` is given: a fixed instant, so dates never depend
 #: on when a test runs. Midday in Brasilia (12:00 BRT), ten days from the month's end, hours
@@ -311,7 +314,10 @@ class VirtualClock:
                         continue
                     seconds = max(0.0, (when - self._now).total_seconds())
                     due = self._jump_locked(when)
-                self._after_jump(when, seconds, due)
+                try:
+                    self._after_jump(when, seconds, due)
+                except Exception:  # a broken timer or listener must not stop time for all
+                    log.exception("virtual clock: a timer or listener failed at %s", when)
 
         thread = threading.Thread(target=drive, name="virtual-clock-driver", daemon=True)
         thread.start()
@@ -338,8 +344,6 @@ class VirtualClock:
                 clock.advance(max(0, wait_seconds))
 
         original_entrypoint = ExecutionWorker._get_evaluation_entrypoint
-        parsed: dict[str, Any] = {}
-        parsing = threading.Lock()
 
         def entrypoint(worker: ExecutionWorker) -> Any:
             # Parsing the ASL costs ~0.15 s per execution; an edge storm starts hundreds.
@@ -348,10 +352,10 @@ class VirtualClock:
             definition = worker._evaluation_details.state_machine_details.definition
             if '"Map"' in definition or '"Parallel"' in definition:
                 return original_entrypoint(worker)
-            with parsing:  # once, even when a storm starts hundreds at the same moment
-                if definition not in parsed:
-                    parsed[definition] = original_entrypoint(worker)
-            return parsed[definition]
+            with _parsing:  # once, even when a storm starts hundreds at the same moment
+                if definition not in _programs:
+                    _programs[definition] = original_entrypoint(worker)
+            return _programs[definition]
 
         retry_time = SimpleNamespace(
             sleep=lambda s: clock.sleep(s) if clock.scheduler else clock.advance(s),
@@ -359,7 +363,7 @@ class VirtualClock:
         )
         threads = _ThreadingShim(Thread=self._thread_class, Event=self.event)
         dates = _datetime_shim(self.now)
-        patches = [
+        patches: list[Any] = [
             mock.patch.object(WaitFunction, "_wait_interval", wait_interval),
             mock.patch.object(retrier_decl, "time", retry_time),
             mock.patch.object(ExecutionWorker, "_get_evaluation_entrypoint", entrypoint),
@@ -400,6 +404,10 @@ class VirtualClock:
             _source = None
             shared_clock.install(None)
 
+
+#: Parsed ASL programs by definition, for every pipeline in the process (see `entrypoint`).
+_programs: dict[str, Any] = {}
+_parsing = threading.Lock()
 
 #: The installed clock's `now`, for moto's own timestamps (LastModified of a Lambda version,
 #: an alarm's state time, an object's date): virtual while a pipeline runs.

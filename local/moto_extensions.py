@@ -25,8 +25,12 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.backend.execution import Execution
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 Response = tuple[int, dict[str, str], str]
+
+#: ASL definitions moto already parsed without error, in any pipeline of this process.
+_VALID_DEFINITIONS: set[str] = set()
 
 #: moto's DynamoDB writes, each a condition check then a write (a transaction also snapshots
 #: and may restore whole tables): not atomic across threads, as they are in AWS.
@@ -244,6 +248,14 @@ class Extensions:
         clients: dict[tuple[str, str], Any] = {}
         original_client = lambda_eval_utils.boto_client_for
 
+        original_validate = StepFunctionsParserBackend._validate_definition
+
+        def validate_definition(definition: str) -> None:
+            # Every pipeline creates the same state machines; each parse costs ~0.2 s.
+            if definition not in _VALID_DEFINITIONS:
+                original_validate(definition)
+                _VALID_DEFINITIONS.add(definition)
+
         def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
             # moto's own ignores the credentials too: one client per region and service
             if (region, service) not in clients:
@@ -255,8 +267,15 @@ class Extensions:
             mock.patch.object(BotocoreStubber, "process_request", process_request),
             mock.patch.object(Execution, "stop", stop),
             mock.patch.object(
-                json_path, "parse", functools.lru_cache(maxsize=4096)(json_path.parse)
+                json_path,
+                "parse",
+                functools.lru_cache(maxsize=4096)(json_path.parse),
             ),
             mock.patch.object(lambda_eval_utils, "boto_client_for", boto_client_for),
+            mock.patch.object(
+                StepFunctionsParserBackend,
+                "_validate_definition",
+                staticmethod(validate_definition),
+            ),
         ):
             yield self

@@ -55,7 +55,9 @@ class Bridge:
         self._client.loop_start()
         with lock:
             for topic in RULE_TOPICS:
-                mids[self._client.subscribe(topic, qos=1)[1]] = topic
+                mid = self._client.subscribe(topic, qos=1)[1]
+                assert mid is not None
+                mids[mid] = topic
         if not acked.wait(timeout):
             raise TimeoutError(f"the broker did not acknowledge {sorted(pending)}")
         self._worker.start()
@@ -87,7 +89,7 @@ class Bridge:
         self._client.publish(topic, payload, qos=1)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put((msg.topic, msg.payload))  # busy() from here on
+        self._inbox.put((msg.topic, bytes(msg.payload)))  # busy() from here on
         self.broker.inflight.handled(CLIENT_ID, msg.topic)
 
     def _work(self) -> None:

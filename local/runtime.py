@@ -190,7 +190,7 @@ class Pipeline:
         building one costs ~15 ms, and the world asks for some at every tick)."""
         with self._clients_lock:
             if service not in self._clients:
-                self._clients[service] = boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+                self._clients[service] = boto3.client(service, region_name=REGION)
             return self._clients[service]
 
     # -- building the pipeline from the convention files -------------------------------
