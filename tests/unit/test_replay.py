@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 
 from local.replay import rebase
-from tests.conftest import FIVE_XX, SAMPLES, load_event
+from tests.helpers import FIVE_XX, SAMPLES, load_event
 
 NOW = datetime(2027, 3, 10, 12, 0, tzinfo=UTC)
 
