@@ -16,6 +16,10 @@ from pathlib import Path
 
 from paho.mqtt.client import topic_matches_sub
 
+#: MQTT keepalive of every local client. Outages are simulated explicitly (a killed
+#: controller's socket); a keepalive lapse on a loaded machine would be an unplanned one.
+KEEPALIVE_SECONDS = 900
+
 
 class BrokerUnavailable(RuntimeError):
     pass
@@ -30,7 +34,7 @@ class InFlight:
     says `handled`."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._filters: dict[str, list[str]] = {}  # subscriber -> topic filters
         self._pending: Counter[tuple[str, str]] = Counter()
         self.total = 0  # read without the lock by the clock's probe
@@ -76,7 +80,25 @@ class InFlight:
     def busy(self) -> bool:
         return self.total > 0
 
+    def describe(self) -> str:
+        with self._lock:
+            pending = ", ".join(f"{s} {t} x{n}" for (s, t), n in sorted(self._pending.items()))
+        return f"in flight: {pending or 'nothing'}"
+
+    def wait_delivered(self, topic: str, timeout: float) -> bool:
+        """Until every counted message on `topic` has been handled. False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while any(t == topic for _, t in self._pending):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._lock.wait(remaining)
+            return True
+
     def _notify(self) -> None:
+        with self._lock:
+            self._lock.notify_all()
         for listener in list(self.listeners):
             listener()
 
@@ -108,7 +130,7 @@ def mosquitto() -> Iterator[Broker]:
         conf = Path(tmp) / "mosquitto.conf"
         conf.write_text(
             f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            "max_keepalive 60\nlog_dest none\n"
+            "log_dest none\n"
             # Nothing is dropped: a message counted as in flight must arrive (a 200-edge
             # storm queues hundreds of QoS 1 messages for the bridge at once).
             "max_queued_messages 0\nmax_inflight_messages 0\n"

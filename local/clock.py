@@ -252,6 +252,18 @@ class VirtualClock:
         with self._cond:
             return self._quiet_locked()
 
+    def describe(self) -> str:
+        """The counts, for a timeout's message."""
+        with self._cond:
+            deadlines = sorted(b.deadline for b in self._blocks if b.deadline is not None)
+            busy = [getattr(p, "__qualname__", repr(p)) for p in self.busy_probes if p()]
+            return (
+                f"virtual {self._now.isoformat()}; working {self._working}; "
+                f"blocked {len(self._blocks)} (next deadline "
+                f"{deadlines[0].isoformat() if deadlines else 'none'}); "
+                f"timers {len(self._timers)}; holds {self._holds}; busy probes {busy or 'none'}"
+            )
+
     def quiet_epoch(self) -> int:
         """How many times nothing was working so far (see `wait_quiet`)."""
         with self._cond:

@@ -17,7 +17,9 @@ of virtual time (a controller does not come back in the instant its command arri
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -25,7 +27,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from selfheal_shared import clock as shared_clock
 
-from .broker import Broker
+from .broker import KEEPALIVE_SECONDS, Broker
 
 if TYPE_CHECKING:
     from .clock import VirtualClock
@@ -72,9 +74,9 @@ class EdgeSim:
         if self.with_agent and self._agent is None:
             self._start_agent()
         c = self._new_controller()
-        c.connect(self.broker.host, self.broker.port, keepalive=30)
+        c.connect(self.broker.host, self.broker.port, keepalive=KEEPALIVE_SECONDS)
         c.loop_start()
-        if not self.connected.wait(5):
+        if not self.connected.wait(30):
             raise TimeoutError(f"{self.edge_id} could not connect to the broker")
         self._controller = c
         self.publish_status("online", bufferedSamples=buffered)
@@ -83,7 +85,7 @@ class EdgeSim:
 
     def _publish(self, client: mqtt.Client, topic: str, payload: str) -> None:
         self.broker.inflight.published(topic)
-        client.publish(topic, payload, qos=1).wait_for_publish(5)
+        client.publish(topic, payload, qos=1).wait_for_publish(30)
 
     def publish_status(self, status: str, **extra: Any) -> None:
         assert self._controller is not None
@@ -113,6 +115,9 @@ class EdgeSim:
         sock = c.socket()
         if sock is not None:
             self.broker.inflight.published(f"lifo4/{self.edge_id}/status")  # the last will
+            with contextlib.suppress(OSError):
+                # the FIN now, even while paho's select holds it (a plain socket here)
+                sock.shutdown(socket.SHUT_RDWR)  # type: ignore[attr-defined]
             sock.close()
         self.connected.clear()
         self._controller = None
@@ -143,10 +148,10 @@ class EdgeSim:
         ready = threading.Event()
         topic = f"lifo4/{self.edge_id}/commands/+"
         a.on_subscribe = lambda *args: ready.set()
-        a.connect(self.broker.host, self.broker.port, keepalive=30)
+        a.connect(self.broker.host, self.broker.port, keepalive=KEEPALIVE_SECONDS)
         a.subscribe(topic, qos=1)
         a.loop_start()
-        if not ready.wait(5):
+        if not ready.wait(30):
             raise TimeoutError(f"{self._agent_id} could not subscribe to its commands")
         self.broker.inflight.subscribed(self._agent_id, topic)
         self._agent = a
@@ -209,5 +214,9 @@ class EdgeSim:
         if self.failure is not None or self._stopped:
             return  # still broken: the controller cannot come up
         self.kill()
+        # Reconnect only once the broker has sent the old connection's last will: a new
+        # connection with the same client id taking over first would make mosquitto drop it.
+        if not self.broker.inflight.wait_delivered(f"lifo4/{self.edge_id}/status", 30):
+            raise TimeoutError(f"{self.edge_id}: the broker never sent the last will")
         self.restarts += 1
         self.start(buffered=self.buffered_per_outage)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from .broker import Broker
+from .broker import KEEPALIVE_SECONDS, Broker
 
 if TYPE_CHECKING:
     from .runtime import Pipeline
@@ -28,11 +28,14 @@ class Bridge:
         self.rejected: list[tuple[str, str]] = []  # (topic, error)
         self.delivered = 0
         self._inbox: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=CLIENT_ID)
+        # A durable session, as an IoT rule's subscription is: a reconnect loses nothing.
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=CLIENT_ID, clean_session=False
+        )
         self._client.on_message = self._on_message
         self._worker = threading.Thread(target=self._work, name="iot-rule-bridge", daemon=True)
 
-    def start(self, timeout: float = 10.0) -> Bridge:
+    def start(self, timeout: float = 30.0) -> Bridge:
         clock, inflight = self.pipeline.clock, self.broker.inflight
         inflight.listeners.append(clock.touch)
         clock.busy_probes += [inflight.busy, self.busy]
@@ -52,7 +55,7 @@ class Bridge:
                     acked.set()
 
         self._client.on_subscribe = on_subscribe
-        self._client.connect(self.broker.host, self.broker.port, keepalive=30)
+        self._client.connect(self.broker.host, self.broker.port, keepalive=KEEPALIVE_SECONDS)
         self._client.loop_start()
         with lock:
             for topic in RULE_TOPICS:

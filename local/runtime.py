@@ -383,7 +383,9 @@ class Pipeline:
             return not pending
 
         if not self.clock.wait_until(settled, timeout):
-            raise ExecutionTimeout(f"still running after {timeout:.0f} s: {pending}")
+            raise ExecutionTimeout(
+                f"still running after {timeout:.0f} s: {pending}; {self.clock.describe()}"
+            )
         return parked
 
     def decide(self, execution_arn: str, decision: str, operator: str, reason: str = "") -> None:

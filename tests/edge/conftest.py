@@ -59,7 +59,7 @@ class EdgeWorld:
                 sim.kill()
             self.settle()
 
-    def wait_for_event(self, match: Any, timeout: float = 15.0) -> dict[str, Any]:
+    def wait_for_event(self, match: Any, timeout: float = 120.0) -> dict[str, Any]:
         """The first routed event that matches (the broker and bridge take real time)."""
         found: list[dict[str, Any]] = []
 
@@ -83,7 +83,10 @@ class EdgeWorld:
         """Until every message in flight has been handled and every execution is parked or
         done."""
         if not self.pipeline.clock.wait_quiet(timeout):
-            raise TimeoutError(f"still working after {timeout:.0f} s")
+            raise TimeoutError(f"still working after {timeout:.0f} s: {self._state()}")
+
+    def _state(self) -> str:
+        return f"{self.pipeline.clock.describe()}; {self.broker.inflight.describe()}"
 
     def _ladder_runs(self) -> list[dict[str, Any]]:
         sfn = self.pipeline.client("stepfunctions")
@@ -94,7 +97,7 @@ class EdgeWorld:
             for e in p["executions"]
         ]
 
-    def ladders(self, *, finished: int, timeout: float = 60.0) -> list[dict[str, Any]]:
+    def ladders(self, *, finished: int, timeout: float = 300.0) -> list[dict[str, Any]]:
         """Summaries of ladder executions, once `finished` of them have ended and nothing
         else is on its way (a ladder about to start has started)."""
         clock = self.pipeline.clock
@@ -104,7 +107,7 @@ class EdgeWorld:
             # Look again only after a moment when nothing was working, newer than the last look.
             if not clock.wait_quiet(max(0.0, deadline - time.monotonic()), after=epoch):
                 done = sum(1 for r in self._ladder_runs() if r["status"] != "RUNNING")
-                raise TimeoutError(f"{done} of {finished} ladders finished; clock at {clock.now()}")
+                raise TimeoutError(f"{done} of {finished} ladders finished; {self._state()}")
             epoch = clock.quiet_epoch()
             runs = self._ladder_runs()
             if sum(1 for r in runs if r["status"] != "RUNNING") >= finished:
