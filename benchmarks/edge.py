@@ -1,8 +1,8 @@
 """The edge offline ladder driven as tests/edge drives it: Debian's mosquitto, the local
 IoT bridge, simulated edges and the pipeline in scheduler-clock mode.
 
-`replay_hour` is the 60-minute ladder (an edge that never comes back: pages at 10, 30
-and 60 minutes) in wall seconds; `back_after_restart` is the common path.
+`outage("hardware")` is the 60-minute ladder (an edge that never comes back: pages at 10,
+30 and 60 minutes); `outage(None)` the common path, an edge back after its restart.
 """
 
 from __future__ import annotations
