@@ -48,7 +48,7 @@ def deliver(p: Pipeline, n: int) -> list[dict[str, Any]]:
     with ThreadPoolExecutor(max_workers=THREADS) as pool:
         arns = [a for started in pool.map(p.put_event, events) for a in started]
     p.wait(arns, timeout=1200)
-    return [p.execution_summary(a) for a in arns]
+    return p.execution_summaries(arns)
 
 
 def figures(p: Pipeline, runs: list[dict[str, Any]]) -> dict[str, Any]:
