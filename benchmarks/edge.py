@@ -48,24 +48,27 @@ def _edge_world() -> Iterator[tuple[Pipeline, Broker, Bridge]]:
 
 
 def _finished(p: Pipeline, timeout: float) -> list[dict[str, Any]]:
-    """Ladder executions once at least one has started and none is still running."""
+    """Ladder executions once at least one has started and none is still running (checked
+    on the runtime's own signals, not on a timer)."""
     sfn, arn = p.client("stepfunctions"), p.state_machines[WORKFLOW]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def done() -> bool:
         runs = sfn.list_executions(stateMachineArn=arn)["executions"]
-        if runs and all(r["status"] != "RUNNING" for r in runs):
-            return [p.execution_summary(r["executionArn"]) for r in runs]
-        time.sleep(0.05)
-    raise TimeoutError(f"the ladder did not finish in {timeout:.0f} s")
+        return bool(runs) and all(r["status"] != "RUNNING" for r in runs)
+
+    if not p.clock.wait_until(done, timeout):
+        raise TimeoutError(f"the ladder did not finish in {timeout:.0f} s")
+    runs = sfn.list_executions(stateMachineArn=arn)["executions"]
+    return [p.execution_summary(r["executionArn"]) for r in runs]
 
 
 def outage(failure: Failure, timeout: float = 600.0) -> Outage:
     """Kill one edge's controller (its last will goes out) and time the ladder to its end."""
-    with _edge_world() as (p, broker, bridge):
-        sim = EdgeSim(EDGE, broker, failure=failure).start()
+    with _edge_world() as (p, broker, _bridge):
+        sim = EdgeSim(EDGE, broker, failure=failure, clock=p.clock).start()
         try:
-            time.sleep(0.3)  # let the online status reach the bridge
-            bridge.drain(timeout=60)
+            if not p.clock.wait_quiet(60):  # the online status has been through the ingress
+                raise TimeoutError("the edge's online status never settled")
             virtual_start = p.clock.now()
             started = time.perf_counter()
             sim.kill()

@@ -3,7 +3,9 @@
 - cold_init: per remediator, a fresh interpreter importing its handler against one
   importing boto3 alone (cold_init.py);
 - ladder_replay: wall seconds of the 60-minute edge offline ladder in virtual time;
-- transitions: Step Functions state transitions per incident, per workflow and path.
+- transitions: Step Functions state transitions per incident, per workflow and path;
+- duplicate_storm: 200 incidents x 5 copies from 8 threads (storm.py): executions that
+  acted, duplicate actions and notifications (the suite runs it at 25).
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import json
 import sys
 from typing import Any
 
-from . import cold_init, edge, transitions
+from . import cold_init, edge, storm, transitions
 
-SECTIONS = ("cold_init", "ladder_replay", "transitions")
+SECTIONS = ("cold_init", "ladder_replay", "transitions", "duplicate_storm")
 
 
 def ladder_replay() -> tuple[dict[str, Any], int]:
@@ -44,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=7, help="cold-init runs per function (median)")
     parser.add_argument("--only", choices=SECTIONS, action="append", help="repeatable")
     parser.add_argument("--function", action="append", help="cold_init: only these folders")
+    parser.add_argument("--storm-incidents", type=int, default=200, help="duplicate_storm size")
     args = parser.parse_args(argv)
     sections = args.only or list(SECTIONS)
 
@@ -60,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         if never_back is not None:
             ladder["never_back"] = never_back
         out["transitions"] = counts
+    if "duplicate_storm" in sections:
+        out["duplicate_storm"] = storm.measure(args.storm_incidents)
     json.dump(out, sys.stdout, indent=2)
     print()
     return 0

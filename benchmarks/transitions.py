@@ -97,6 +97,18 @@ def _manual(workflow: str, path: Path) -> Callable[[Pipeline], dict[str, Any]]:
     return drive
 
 
+def _delivered_twice(path: Path) -> Callable[[Pipeline], dict[str, Any]]:
+    """The second delivery of one trigger: it ends at the incident's claim."""
+
+    def drive(p: Pipeline) -> dict[str, Any]:
+        event = load(path)
+        p.run_event(event, timeout=300, rebase=False)
+        [again] = p.run_event(event, timeout=300, rebase=False)
+        return again
+
+    return drive
+
+
 def _kill_switch_then(
     drive: Callable[[Pipeline], dict[str, Any]],
 ) -> Callable[[Pipeline], dict[str, Any]]:
@@ -136,6 +148,13 @@ CASES: tuple[Case, ...] = (
         "services",
         _kill_switch_then(_event(FIVE_XX)),
         lambda s: s["status"] == "SUCCEEDED" and outcomes(s) == {"SKIPPED_BY_GUARD"},
+    ),
+    Case(
+        "rollback_on_5xx",
+        "duplicate",
+        "services",
+        _delivered_twice(FIVE_XX),
+        lambda s: s["status"] == "SUCCEEDED" and s["states"][-1] == "Duplicate",
     ),
     Case(
         "freeze_ingestion",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,10 @@ def _replay(
     dry_run: bool,
     verbose: bool,
     decide: str | None = None,
+    start: datetime | None = None,
 ) -> int:
+    """Each event is rebased: it happens at the clock's start (or right after the previous
+    one's run), whatever date it was captured on."""
     from .runtime import Pipeline
     from .timeline import render
     from .world import World
@@ -41,6 +45,7 @@ def _replay(
     summaries: list[dict[str, Any]] = []
     with Pipeline(
         world=World.load(world) if world else None,
+        start=start,
         scale=scale,
         dry_run=dry_run,
         log_level="INFO" if verbose else "ERROR",
@@ -101,10 +106,8 @@ def _decide(args: argparse.Namespace) -> int:
     return 0
 
 
-def _edge_demo() -> int:
+def _edge_demo(start: datetime | None = None) -> int:
     """A real broker, simulated edges, one of them dies; the ladder brings it back."""
-    import time
-
     from .broker import BrokerUnavailable, mosquitto
     from .edge_sim import EdgeSim
     from .mqtt_bridge import Bridge
@@ -116,27 +119,36 @@ def _edge_demo() -> int:
     spec.services, spec.ingestion = [], []
     print("=== edge controller goes silent (mosquitto + simulated edges)")
     try:
-        with mosquitto() as broker, Pipeline(world=World(spec), scheduler=True) as p:
+        with (
+            mosquitto() as broker,
+            Pipeline(world=World(spec), start=start, scheduler=True) as p,
+        ):
             bridge = Bridge(p, broker).start()
             site = spec.edgeSites[0]
-            sims = [EdgeSim(e, broker, buffered_per_outage=12).start() for e in site.edge_ids()]
-            time.sleep(0.3)
-            bridge.drain()
+            sims = [
+                EdgeSim(e, broker, buffered_per_outage=12, clock=p.clock).start()
+                for e in site.edge_ids()
+            ]
+            if not p.clock.wait_quiet(60):
+                raise SystemExit("selfheal: the edges' first messages were not handled in 60 s")
             p.journal.clear()
-            start = p.clock.now()
+            begin = p.clock.now()
             print(
                 f"{len(sims)} edges online at {site.siteId}; killing {sims[0].edge_id}'s controller"
             )
             sims[0].kill()
             sfn, arn = p.client("stepfunctions"), p.state_machines["edge_offline_ladder"]
-            deadline = time.monotonic() + 60
             runs: list[dict[str, Any]] = []
-            while time.monotonic() < deadline:
+
+            def ended() -> bool:
+                nonlocal runs
                 runs = sfn.list_executions(stateMachineArn=arn)["executions"]
-                if runs and all(r["status"] != "RUNNING" for r in runs):
-                    break
-                time.sleep(0.1)
-            print(render(p, [p.execution_summary(r["executionArn"]) for r in runs], start))
+                return bool(runs) and all(r["status"] != "RUNNING" for r in runs)
+
+            if not p.clock.wait_until(ended, 60):
+                print("the ladder did not finish within 60 s", file=sys.stderr)
+            p.clock.wait_quiet(60)
+            print(render(p, [p.execution_summary(r["executionArn"]) for r in runs], begin))
             for sim in sims:
                 sim.stop()
             bridge.stop()
@@ -146,7 +158,7 @@ def _edge_demo() -> int:
     return 0
 
 
-def _demo(scale: float) -> int:
+def _demo(scale: float, start: datetime | None = None) -> int:
     samples = sorted((spec_mod.ROOT / "events" / "samples").glob("*.json"))
     print("selfheal demo: each sample event replayed through the local pipeline (moto)\n")
     worst = 0
@@ -162,18 +174,18 @@ def _demo(scale: float) -> int:
                 dry_run=False,
                 verbose=False,
                 decide="resume",
+                start=start,
             ),
         )
-    return max(worst, _edge_demo())
+    return max(worst, _edge_demo(start))
 
 
-def _schedules(count: int) -> int:
-    from datetime import UTC, datetime
-
+def _schedules(count: int, after: datetime | None) -> int:
+    """The next real fire times: the one command that reads the wall clock (unless --after)."""
     from .schedules import occurrences
 
     spec = spec_mod.load()
-    now = datetime.now(UTC)
+    now = after or datetime.now(UTC)
     for sch in spec.schedules.values():
         fires = ", ".join(t.isoformat() for t in occurrences(sch, now, count))
         print(f"{sch.name:<28} {sch.expression} {sch.timezone} -> {sch.workflow}")
@@ -181,10 +193,11 @@ def _schedules(count: int) -> int:
     return 0
 
 
-def _fire(name: str, at: str | None, world: Path | None, as_json: bool) -> int:
-    """Fire a schedule in the local pipeline (at its next occurrence, or `--at`)."""
-    from datetime import UTC, datetime
-
+def _fire(
+    name: str, at: str | None, world: Path | None, as_json: bool, start: datetime | None = None
+) -> int:
+    """Fire a schedule in the local pipeline (at its next occurrence after the clock's
+    start, or `--at`)."""
     from .runtime import Pipeline
     from .schedules import fire, occurrences
     from .timeline import render
@@ -198,7 +211,7 @@ def _fire(name: str, at: str | None, world: Path | None, as_json: bool) -> int:
         from zoneinfo import ZoneInfo
 
         when = when.replace(tzinfo=ZoneInfo(spec.schedules[name].timezone))
-    with Pipeline(world=World.load(world) if world else None) as pipeline:
+    with Pipeline(world=World.load(world) if world else None, start=start) as pipeline:
         when = when or occurrences(spec.schedules[name], pipeline.clock.now())[0]
         start = max(when.astimezone(UTC), pipeline.clock.now())
         arn = fire(pipeline, name, when)
@@ -209,6 +222,18 @@ def _fire(name: str, at: str | None, world: Path | None, as_json: bool) -> int:
         else:
             print(render(pipeline, [summary], start))
     return 0 if summary["status"] == "SUCCEEDED" else 1
+
+
+def _instant(text: str) -> datetime:
+    """An ISO 8601 instant for --start / --after; without an offset it is UTC."""
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+START_HELP = "virtual time at the start, ISO 8601 (default: the fixed local/clock.py DEFAULT_START)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="real seconds slept per virtual second in Wait states (default 0)",
     )
+    rp.add_argument("--start", type=_instant, help=START_HELP)
     rp.add_argument("--dry-run", action="store_true", help="guards record, nothing acts")
     rp.add_argument("--verbose", action="store_true", help="remediator logs on stderr")
     rp.add_argument(
@@ -247,14 +273,17 @@ def main(argv: list[str] | None = None) -> int:
     cp.add_argument("--write", action="store_true", help="write docs/CATALOG.md")
     sp = sub.add_parser("schedules", help="each schedule with its next fire times")
     sp.add_argument("--count", type=int, default=3)
+    sp.add_argument("--after", type=_instant, help="list fire times after this (default: now)")
     fp = sub.add_parser("fire", help="fire a schedule in the local pipeline and print the run")
     fp.add_argument("schedule")
     fp.add_argument("--at", help="fire time, ISO 8601 (default: the next occurrence); "
                     "without an offset it is read in the schedule's time zone")  # fmt: skip
     fp.add_argument("--world", type=Path, help="world file (default: local/worlds/demo.json)")
     fp.add_argument("--json", action="store_true")
+    fp.add_argument("--start", type=_instant, help=START_HELP)
     dp = sub.add_parser("demo", help="replay every sample event with its timeline")
     dp.add_argument("--scale", type=float, default=0.0)
+    dp.add_argument("--start", type=_instant, help=START_HELP)
     args = parser.parse_args(argv)
     if args.command == "replay":
         return _replay(
@@ -265,13 +294,14 @@ def main(argv: list[str] | None = None) -> int:
             dry_run=args.dry_run,
             verbose=args.verbose,
             decide=args.decide,
+            start=args.start,
         )
     if args.command in ("approve", "reject", "gates"):
         return _decide(args)
     if args.command == "schedules":
-        return _schedules(args.count)
+        return _schedules(args.count, args.after)
     if args.command == "fire":
-        return _fire(args.schedule, args.at, args.world, args.json)
+        return _fire(args.schedule, args.at, args.world, args.json, args.start)
     if args.command == "list":
         return _list()
     if args.command == "catalog":
@@ -283,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(text)
         return 0
-    return _demo(args.scale)
+    return _demo(args.scale, args.start)
 
 
 if __name__ == "__main__":

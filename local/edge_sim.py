@@ -9,19 +9,28 @@ Each edge has two connections, as the real controller has two processes:
 `failure` says what is wrong with it: None (the process hung: a restart fixes it),
 "certificate_expired" (restarting fails until a renewed certificate arrives),
 "partition_bad" (fails until an OTA rollback), "hardware" (nothing answers).
+
+Every message is counted in the broker's `InFlight` ledger, so the virtual clock knows
+what is still on its way. Given the pipeline's clock, a restart takes `restart_seconds`
+of virtual time (a controller does not come back in the instant its command arrives).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
-import time
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from selfheal_shared import clock as shared_clock
 
-from .broker import Broker
+from .broker import KEEPALIVE_SECONDS, Broker
+
+if TYPE_CHECKING:
+    from .clock import VirtualClock
 
 Failure = Literal["certificate_expired", "partition_bad", "hardware"] | None
 
@@ -35,15 +44,20 @@ class EdgeSim:
         failure: Failure = None,
         agent: bool = True,
         buffered_per_outage: int = 0,
+        clock: VirtualClock | None = None,
+        restart_seconds: float = 20.0,
     ) -> None:
         self.edge_id = edge_id
         self.broker = broker
+        self.clock = clock
+        self.restart_seconds = restart_seconds
         self.failure: Failure = failure
         self.with_agent = agent
         self.buffered_per_outage = buffered_per_outage
         self.commands: list[dict[str, Any]] = []
         self.restarts = 0
         self.connected = threading.Event()
+        self._stopped = False
         self._controller: mqtt.Client | None = None
         self._agent: mqtt.Client | None = None
 
@@ -60,28 +74,35 @@ class EdgeSim:
         if self.with_agent and self._agent is None:
             self._start_agent()
         c = self._new_controller()
-        c.connect(self.broker.host, self.broker.port, keepalive=30)
+        c.connect(self.broker.host, self.broker.port, keepalive=KEEPALIVE_SECONDS)
         c.loop_start()
-        if not self.connected.wait(5):
+        if not self.connected.wait(30):
             raise TimeoutError(f"{self.edge_id} could not connect to the broker")
         self._controller = c
         self.publish_status("online", bufferedSamples=buffered)
         self.publish_telemetry()
         return self
 
+    def _publish(self, client: mqtt.Client, topic: str, payload: str) -> None:
+        self.broker.inflight.published(topic)
+        client.publish(topic, payload, qos=1).wait_for_publish(30)
+
     def publish_status(self, status: str, **extra: Any) -> None:
         assert self._controller is not None
-        self._controller.publish(
-            f"lifo4/{self.edge_id}/status", json.dumps({"status": status, **extra}), qos=1
-        ).wait_for_publish(5)
+        self._publish(
+            self._controller,
+            f"lifo4/{self.edge_id}/status",
+            json.dumps({"status": status, **extra}),
+        )
 
     def publish_telemetry(self, soc: float = 64.0, power_kw: float = 12.5) -> None:
         assert self._controller is not None
-        self._controller.publish(
+        ts = shared_clock.now().timestamp()  # the pipeline's clock when one is installed
+        self._publish(
+            self._controller,
             f"lifo4/{self.edge_id}/telemetry",
-            json.dumps({"ts": time.time(), "soc": soc, "powerKw": power_kw}),
-            qos=1,
-        ).wait_for_publish(5)
+            json.dumps({"ts": ts, "soc": soc, "powerKw": power_kw}),
+        )
 
     def kill(self) -> None:
         """The controller dies without a clean DISCONNECT: the broker sends its last will."""
@@ -93,6 +114,10 @@ class EdgeSim:
         c._thread_terminate = True
         sock = c.socket()
         if sock is not None:
+            self.broker.inflight.published(f"lifo4/{self.edge_id}/status")  # the last will
+            with contextlib.suppress(OSError):
+                # the FIN now, even while paho's select holds it (a plain socket here)
+                sock.shutdown(socket.SHUT_RDWR)  # type: ignore[attr-defined]
             sock.close()
         self.connected.clear()
         self._controller = None
@@ -103,75 +128,95 @@ class EdgeSim:
         self.kill()
 
     def stop(self) -> None:
+        self._stopped = True
         for c in (self._controller, self._agent):
             if c is not None:
+                c.disconnect()  # first: the network loop then ends at once
                 c.loop_stop()
-                c.disconnect()
         self._controller = self._agent = None
+        self.broker.inflight.gone(self._agent_id)
 
     # -- management agent ---------------------------------------------------------------
 
+    @property
+    def _agent_id(self) -> str:
+        return f"{self.edge_id}-agent"
+
     def _start_agent(self) -> None:
-        a = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{self.edge_id}-agent")
+        a = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self._agent_id)
         a.on_message = self._on_command
         ready = threading.Event()
+        topic = f"lifo4/{self.edge_id}/commands/+"
         a.on_subscribe = lambda *args: ready.set()
-        a.connect(self.broker.host, self.broker.port, keepalive=30)
-        a.subscribe(f"lifo4/{self.edge_id}/commands/+", qos=1)
+        a.connect(self.broker.host, self.broker.port, keepalive=KEEPALIVE_SECONDS)
+        a.subscribe(topic, qos=1)
         a.loop_start()
-        ready.wait(5)
+        if not ready.wait(30):
+            raise TimeoutError(f"{self._agent_id} could not subscribe to its commands")
+        self.broker.inflight.subscribed(self._agent_id, topic)
         self._agent = a
 
     def _ack(self, cmd: dict[str, Any], result: str, detail: str = "") -> None:
         assert self._agent is not None
-        self._agent.publish(
-            f"lifo4/{self.edge_id}/commands/ack",
-            json.dumps(
-                {
-                    "commandId": cmd.get("commandId"),
-                    "command": cmd.get("command"),
-                    "result": result,
-                    "detail": detail,
-                }
-            ),
-            qos=1,
-        )
+        body = {
+            "commandId": cmd.get("commandId"),
+            "command": cmd.get("command"),
+            "result": result,
+            "detail": detail,
+        }
+        self._publish(self._agent, f"lifo4/{self.edge_id}/commands/ack", json.dumps(body))
 
     def _on_command(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         name = msg.topic.rsplit("/", 1)[-1]
-        if name == "ack":
+        if name == "ack" or self.failure == "hardware":  # its own ack; a dead box
+            if name != "ack":
+                self.commands.append(json.loads(msg.payload))
+            self.broker.inflight.handled(self._agent_id, msg.topic)
             return
         cmd = json.loads(msg.payload)
         self.commands.append(cmd)
-        if self.failure == "hardware":
-            return  # nothing on the box answers
-        threading.Thread(target=self._handle, args=(name, cmd), daemon=True).start()
+        threading.Thread(target=self._handle, args=(name, cmd, msg.topic), daemon=True).start()
 
-    def _handle(self, name: str, cmd: dict[str, Any]) -> None:
-        if name == "restart":
-            if self.failure == "certificate_expired":
-                self._ack(cmd, "error", "certificate_expired")
-            elif self.failure == "partition_bad":
-                self._ack(cmd, "error", "partition_bad")
-            else:
+    def _handle(self, name: str, cmd: dict[str, Any], topic: str) -> None:
+        """Acknowledge, and restart when the command calls for it; the command counts as
+        in flight until then, so virtual time waits for the answer."""
+        try:
+            if name == "restart":
+                if self.failure == "certificate_expired":
+                    self._ack(cmd, "error", "certificate_expired")
+                elif self.failure == "partition_bad":
+                    self._ack(cmd, "error", "partition_bad")
+                else:
+                    self._ack(cmd, "ok")
+                    self._restart_later()
+            elif name == "renew":
+                if self.failure == "certificate_expired" and cmd.get("certificatePem"):
+                    self.failure = None
                 self._ack(cmd, "ok")
-                self._restart()
-        elif name == "renew":
-            if self.failure == "certificate_expired" and cmd.get("certificatePem"):
-                self.failure = None
-            self._ack(cmd, "ok")
+                self._restart_later()
+            elif name == "ota-rollback":
+                if self.failure == "partition_bad":
+                    self.failure = None
+                self._ack(cmd, "ok")
+                self._restart_later()
+            elif name == "probe":
+                self._ack(cmd, "ok")
+        finally:
+            self.broker.inflight.handled(self._agent_id, topic)
+
+    def _restart_later(self) -> None:
+        if self.clock is None:
             self._restart()
-        elif name == "ota-rollback":
-            if self.failure == "partition_bad":
-                self.failure = None
-            self._ack(cmd, "ok")
-            self._restart()
-        elif name == "probe":
-            self._ack(cmd, "ok")
+        else:
+            self.clock.call_later(self.restart_seconds, self._restart)
 
     def _restart(self) -> None:
-        if self.failure is not None:
+        if self.failure is not None or self._stopped:
             return  # still broken: the controller cannot come up
         self.kill()
+        # Reconnect only once the broker has sent the old connection's last will: a new
+        # connection with the same client id taking over first would make mosquitto drop it.
+        if not self.broker.inflight.wait_delivered(f"lifo4/{self.edge_id}/status", 30):
+            raise TimeoutError(f"{self.edge_id}: the broker never sent the last will")
         self.restarts += 1
         self.start(buffered=self.buffered_per_outage)

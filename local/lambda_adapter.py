@@ -13,7 +13,7 @@ import sys
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -60,9 +60,11 @@ def load_handler(fn: FunctionSpec) -> Handler:
 class InProcessLambdas:
     """Maps deployed function names to our handlers; unknown functions answer a stub OK."""
 
-    def __init__(self) -> None:
+    def __init__(self, activity: Callable[[], AbstractContextManager[None]] = nullcontext) -> None:
         self._handlers: dict[str, tuple[FunctionSpec, Handler]] = {}
         self.invocations: list[tuple[str, str]] = []  # (function, "ok" | errorType)
+        #: Entered around every invocation: the virtual clock counts a running Lambda as work.
+        self._activity = activity
         #: Called with (function, event) before each invocation: tests change the world
         #: "between two steps" (a kill switch set while a workflow runs).
         self.before_invoke: list[Callable[[str, Any], None]] = []
@@ -81,8 +83,15 @@ class InProcessLambdas:
                     timeout_seconds=spec.timeout_seconds,
                     aws_request_id=str(uuid.uuid4()),
                 )
-                return lambda event, _context: handler(event, ctx)
+                return self._counted(handler, ctx)
         raise KeyError(f"no function {name!r}")
+
+    def _counted(self, handler: Handler, ctx: LambdaContext) -> Handler:
+        def invoke(event: dict[str, Any], _context: Any) -> Any:
+            with self._activity():
+                return handler(event, ctx)
+
+        return invoke
 
     def _run(self, fn_model: LambdaFunction, event: Any) -> tuple[str, bool, str]:
         entry = self._handlers.get(fn_model.function_name)
@@ -102,7 +111,8 @@ class InProcessLambdas:
         for hook in list(self.before_invoke):
             hook(spec.name, event)
         try:
-            result = handler(event, context)
+            with self._activity():
+                result = handler(event, context)
         except Exception as exc:  # a Lambda turns every exception into a FunctionError
             self.invocations.append((spec.name, type(exc).__name__))
             payload = {

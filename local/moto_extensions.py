@@ -7,8 +7,10 @@ backends so the rest of moto sees the effect. Anything else falls through to mot
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,9 +21,56 @@ from moto.appconfig.models import appconfig_backends
 from moto.codedeploy.models import codedeploy_backends
 from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.dynamodb.models import DynamoDBBackend
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.backend.execution import Execution
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 Response = tuple[int, dict[str, str], str]
+
+#: ASL definitions moto already parsed without error, in any pipeline of this process.
+_VALID_DEFINITIONS: set[str] = set()
+
+#: moto's DynamoDB writes, each a condition check then a write (a transaction also snapshots
+#: and may restore whole tables): not atomic across threads, as they are in AWS.
+DYNAMODB_WRITES = (
+    "put_item",
+    "update_item",
+    "delete_item",
+    "transact_write_items",
+    "batch_write_item",  # moto's responses write a batch item by item through the above
+    "execute_statement",
+    "execute_transaction",
+    "batch_execute_statement",
+)
+
+
+@contextmanager
+def atomic_dynamodb_writes() -> Iterator[None]:
+    """Serialise moto's DynamoDB writes with one lock, so a conditional write is atomic as in
+    AWS (40 threads against a cap of 10 otherwise get more than 10 slots)."""
+    lock = threading.RLock()
+
+    def serialised(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def write(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return method(*args, **kwargs)
+
+        return write
+
+    patches = [
+        mock.patch.object(DynamoDBBackend, name, serialised(getattr(DynamoDBBackend, name)))
+        for name in DYNAMODB_WRITES
+    ]
+    for patch in patches:
+        patch.start()
+    try:
+        yield
+    finally:
+        for patch in reversed(patches):
+            patch.stop()
 
 
 @dataclass
@@ -194,8 +243,39 @@ class Extensions:
                 for endpoint in list(worker.env.callback_pool_manager._pool.values()):
                     endpoint.interrupt_all()
 
+        # Speed only: moto parses every JSONPath again (a new PLY parser each time) and builds
+        # a boto3 client for every Lambda task; a 60-minute ladder makes hundreds of both.
+        clients: dict[tuple[str, str], Any] = {}
+        original_client = lambda_eval_utils.boto_client_for  # type: ignore[attr-defined]
+
+        original_validate = StepFunctionsParserBackend._validate_definition
+
+        def validate_definition(definition: str) -> None:
+            # Every pipeline creates the same state machines; each parse costs ~0.2 s.
+            if definition not in _VALID_DEFINITIONS:
+                original_validate(definition)
+                _VALID_DEFINITIONS.add(definition)
+
+        def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+            # moto's own ignores the credentials too: one client per region and service
+            if (region, service) not in clients:
+                clients[(region, service)] = original_client(region, service)
+            return clients[(region, service)]
+
         with (
+            atomic_dynamodb_writes(),
             mock.patch.object(BotocoreStubber, "process_request", process_request),
             mock.patch.object(Execution, "stop", stop),
+            mock.patch.object(
+                json_path,
+                "parse",
+                functools.lru_cache(maxsize=4096)(json_path.parse),  # type: ignore[attr-defined]
+            ),
+            mock.patch.object(lambda_eval_utils, "boto_client_for", boto_client_for),
+            mock.patch.object(
+                StepFunctionsParserBackend,
+                "_validate_definition",
+                staticmethod(validate_definition),
+            ),
         ):
             yield self

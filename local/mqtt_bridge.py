@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from .broker import Broker
+from .broker import KEEPALIVE_SECONDS, Broker
 
 if TYPE_CHECKING:
     from .runtime import Pipeline
 
 RULE_TOPICS = ("lifo4/+/telemetry", "lifo4/+/status", "lifo4/+/commands/ack")
+CLIENT_ID = "selfheal-iot-bridge"
 
 
 class Bridge:
@@ -27,19 +28,44 @@ class Bridge:
         self.rejected: list[tuple[str, str]] = []  # (topic, error)
         self.delivered = 0
         self._inbox: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="selfheal-iot-bridge")
-        self._client.on_message = lambda c, u, msg: self._inbox.put((msg.topic, bytes(msg.payload)))
+        # A durable session, as an IoT rule's subscription is: a reconnect loses nothing.
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=CLIENT_ID, clean_session=False
+        )
+        self._client.on_message = self._on_message
         self._worker = threading.Thread(target=self._work, name="iot-rule-bridge", daemon=True)
-        self._idle = threading.Event()
 
-    def start(self) -> Bridge:
-        self._client.connect(self.broker.host, self.broker.port, keepalive=30)
-        for topic in RULE_TOPICS:
-            self._client.subscribe(topic, qos=1)
+    def start(self, timeout: float = 30.0) -> Bridge:
+        clock, inflight = self.pipeline.clock, self.broker.inflight
+        inflight.listeners.append(clock.touch)
+        clock.busy_probes += [inflight.busy, self.busy]
+        acked = threading.Event()
+        pending = set(RULE_TOPICS)
+        mids: dict[int, str] = {}
+        lock = threading.Lock()
+
+        def on_subscribe(client: mqtt.Client, userdata: Any, mid: int, *rest: Any) -> None:
+            with lock:
+                topic = mids.pop(mid, None)
+                if topic is None:
+                    return
+                inflight.subscribed(CLIENT_ID, topic)
+                pending.discard(topic)
+                if not pending:
+                    acked.set()
+
+        self._client.on_subscribe = on_subscribe
+        self._client.connect(self.broker.host, self.broker.port, keepalive=KEEPALIVE_SECONDS)
         self._client.loop_start()
+        with lock:
+            for topic in RULE_TOPICS:
+                mid = self._client.subscribe(topic, qos=1)[1]
+                assert mid is not None
+                mids[mid] = topic
+        if not acked.wait(timeout):
+            raise TimeoutError(f"the broker did not acknowledge {sorted(pending)}")
         self._worker.start()
         self.pipeline.extensions.on_iot_publish = self.publish
-        self.pipeline.clock.busy_probes.append(self.busy)
         return self
 
     def busy(self) -> bool:
@@ -47,16 +73,28 @@ class Bridge:
         return self._inbox.unfinished_tasks > 0
 
     def stop(self) -> None:
+        clock, inflight = self.pipeline.clock, self.broker.inflight
         self.pipeline.extensions.on_iot_publish = None
-        if self.busy in self.pipeline.clock.busy_probes:
-            self.pipeline.clock.busy_probes.remove(self.busy)
+        inflight.gone(CLIENT_ID)
+        for probe in (inflight.busy, self.busy):
+            if probe in clock.busy_probes:
+                clock.busy_probes.remove(probe)
+        if clock.touch in inflight.listeners:
+            inflight.listeners.remove(clock.touch)
         self._inbox.put(None)
-        self._client.loop_stop()
         self._client.disconnect()
+        self._client.loop_stop()
         self._worker.join(timeout=5)
 
     def publish(self, topic: str, payload: bytes) -> None:
+        """Publish on the broker (the workflows' commands; tests' raw messages), counted as
+        in flight until every subscriber handled it."""
+        self.broker.inflight.published(topic)
         self._client.publish(topic, payload, qos=1)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self._inbox.put((msg.topic, bytes(msg.payload)))  # busy() from here on
+        self.broker.inflight.handled(CLIENT_ID, msg.topic)
 
     def _work(self) -> None:
         ingress = self.pipeline.lambdas.handler_for("edge_ingress")
@@ -74,14 +112,4 @@ class Bridge:
                 self.rejected.append((topic, f"{type(exc).__name__}: {exc}"))
             finally:
                 self._inbox.task_done()
-
-    def drain(self, timeout: float = 5.0) -> None:
-        """Wait until every message received so far has been handed to the ingress."""
-        done = threading.Event()
-
-        def join() -> None:
-            self._inbox.join()
-            done.set()
-
-        threading.Thread(target=join, daemon=True).start()
-        done.wait(timeout)
+                self.pipeline.clock.touch()

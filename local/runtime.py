@@ -11,21 +11,23 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import sys
 import threading
-import time
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+from unittest import mock
 
 import boto3
 from moto import mock_aws
+from moto.moto_api._internal import mock_random
 from selfheal_cdk import spec as spec_mod
 from selfheal_shared import clock as shared_clock
 
-from . import buckets, routing
+from . import buckets, replay, routing
 from .clock import VirtualClock
 from .lambda_adapter import InProcessLambdas
 from .moto_extensions import Extensions
@@ -34,6 +36,11 @@ from .world import World
 
 REGION = "us-east-1"
 PREFIX = "selfheal"
+#: Seeds moto's identifiers and the uuid4s of the runtime and the remediators (execution
+#: names, command ids) in a pipeline: the same run prints the same timeline.
+ID_SEED = 20261120
+_SEEDED_CALLERS = ("local.", "selfheal_fn_", "selfheal_shared")
+_real_uuid4 = uuid.uuid4
 LAYER_PATH = spec_mod.ROOT / "functions" / "shared" / "python"
 
 
@@ -56,10 +63,15 @@ class ExecutionTimeout(RuntimeError):
 
 
 class Pipeline:
+    """`start`: where virtual time begins (default `clock.DEFAULT_START`, a fixed instant:
+    nothing here reads the wall clock). `scheduler=True` runs concurrent workflows on one
+    counted timeline (see local/clock.py)."""
+
     def __init__(
         self,
         *,
         world: World | None = None,
+        start: datetime | None = None,
         scale: float = 0.0,
         scheduler: bool = False,
         dry_run: bool = False,
@@ -71,8 +83,8 @@ class Pipeline:
         if problems:
             raise spec_mod.SpecError("; ".join(problems))
         self.world = world if world is not None else World.load()
-        self.clock = VirtualClock(scale=scale, scheduler=scheduler)
-        self.lambdas = InProcessLambdas()
+        self.clock = VirtualClock(start, scale=scale, scheduler=scheduler)
+        self.lambdas = InProcessLambdas(activity=self.clock.busy)
         self.extensions = Extensions(region=REGION)
         self.training = TrainingJobs(self.clock)  # SageMaker jobs that train (scheduled jobs)
         self.buckets: dict[str, str] = {}
@@ -87,6 +99,10 @@ class Pipeline:
         self.tables: dict[str, str] = {}
         self.role_arn = ""
         self._capture_queue = ""
+        self._id_streams: dict[str, random.Random] = {}
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
+        self._ids_lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -110,6 +126,9 @@ class Pipeline:
             )
             clients.reset()
             self._stack.callback(clients.reset)
+            _cold_containers()
+            mock_random.seed(ID_SEED)
+            self._stack.enter_context(mock.patch.object(uuid, "uuid4", self._uuid4))
             self._stack.enter_context(self.clock.installed())
             self._stack.enter_context(self.lambdas.installed())
             self.extensions.on_put_events = self._put_events
@@ -128,6 +147,7 @@ class Pipeline:
     def __exit__(self, *exc: object) -> None:
         try:
             self._stack.close()
+            self._clients.clear()
         finally:
             for key, value in self._saved_env.items():
                 if value is None:
@@ -155,8 +175,23 @@ class Pipeline:
             self._saved_env.setdefault(key, os.environ.get(key))
             os.environ[key] = value
 
+    def _uuid4(self) -> uuid.UUID:
+        """One seeded stream per calling module, so concurrent callers (botocore numbers
+        every request) cannot shift each other's ids; code outside selfheal stays random."""
+        caller = str(sys._getframe(1).f_globals.get("__name__", ""))
+        if not caller.startswith(_SEEDED_CALLERS):
+            return _real_uuid4()
+        with self._ids_lock:
+            stream = self._id_streams.setdefault(caller, random.Random(f"{ID_SEED}:{caller}"))
+            return uuid.UUID(int=stream.getrandbits(128), version=4)
+
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=REGION)
+        """One boto3 client per service for the pipeline's life (they are thread-safe;
+        building one costs ~15 ms, and the world asks for some at every tick)."""
+        with self._clients_lock:
+            if service not in self._clients:
+                self._clients[service] = boto3.client(service, region_name=REGION)
+            return self._clients[service]
 
     # -- building the pipeline from the convention files -------------------------------
 
@@ -254,9 +289,14 @@ class Pipeline:
         with self._journal_lock:
             self.journal.append(JournalEntry(self.clock.now(), kind, text, data))
 
-    def put_event(self, event: dict[str, Any], bus: str = "default") -> list[str]:
+    def put_event(
+        self, event: dict[str, Any], bus: str = "default", *, rebase: bool = False
+    ) -> list[str]:
         """Route one event like EventBridge: every matching rule on the bus starts its workflow.
-        `bus="*"` (replaying a saved event) tries the rules of every bus."""
+        `bus="*"` (replaying a saved event) tries the rules of every bus; `rebase` moves a
+        saved event's timestamps so it happens now (local/replay.py)."""
+        if rebase:
+            event = replay.rebase(event, self.clock.now())
         self.log("event", _describe_event(event), event=event)
         started = []
         for rule in self.spec.rules.values():
@@ -329,20 +369,23 @@ class Pipeline:
         """Wait until every execution has finished (or, with `until_parked`, is waiting
         at a human gate). Returns the parked ones."""
         sfn = self.client("stepfunctions")
-        deadline = time.monotonic() + timeout
         pending = list(arns)
         parked: list[str] = []
-        while pending:
+
+        def settled() -> bool:
+            nonlocal pending, parked
             running = [
                 a for a in pending if sfn.describe_execution(executionArn=a)["status"] == "RUNNING"
             ]
             gates = self.parked() if until_parked and running else {}
             parked = [a for a in running if a in gates]
             pending = [a for a in running if a not in gates]
-            if pending and time.monotonic() > deadline:
-                raise ExecutionTimeout(f"still running after {timeout:.0f} s: {pending}")
-            if pending:
-                time.sleep(0.02)
+            return not pending
+
+        if not self.clock.wait_until(settled, timeout):
+            raise ExecutionTimeout(
+                f"still running after {timeout:.0f} s: {pending}; {self.clock.describe()}"
+            )
         return parked
 
     def decide(self, execution_arn: str, decision: str, operator: str, reason: str = "") -> None:
@@ -365,11 +408,12 @@ class Pipeline:
         operator: str = "local-operator",
         decision_after_minutes: float = 12,
         bus: str = "*",
+        rebase: bool = True,
     ) -> list[dict[str, Any]]:
-        """Route an event and wait. With `gate_decision`, answer any human gate with it;
-        without, an execution at a gate is reported RUNNING (awaiting a decision)."""
-        started = time.monotonic()
-        arns = self.put_event(event, bus=bus)
+        """Replay a saved event (rebased to now unless `rebase=False`) and wait. With
+        `gate_decision`, answer any human gate with it; without, an execution at a gate is
+        reported RUNNING (awaiting a decision)."""
+        arns = self.put_event(event, bus=bus, rebase=rebase)
         parked = self.wait(arns, timeout, until_parked=True)
         while parked and gate_decision:
             for arn in parked:
@@ -378,9 +422,7 @@ class Pipeline:
             for arn in parked:
                 self.decide(arn, gate_decision, operator, reason="answered by the local runtime")
             parked = self.wait(arns, timeout, until_parked=True)
-        return [
-            self.execution_summary(a, wall_ms=(time.monotonic() - started) * 1000) for a in arns
-        ]
+        return [self.execution_summary(a) for a in arns]
 
     # -- reading results ---------------------------------------------------------------
 
@@ -419,43 +461,72 @@ class Pipeline:
                 sqs.delete_message(QueueUrl=self._capture_queue, ReceiptHandle=m["ReceiptHandle"])
         return list(self._notified)
 
-    def execution_summary(self, arn: str, wall_ms: float | None = None) -> dict[str, Any]:
+    def execution_summary(self, arn: str) -> dict[str, Any]:
+        """`duration_ms` is virtual time (the clock runs the executions' dates too)."""
+        return self.execution_summaries([arn])[0]
+
+    def execution_summaries(self, arns: list[str]) -> list[dict[str, Any]]:
+        """`execution_summary` of each, reading the audit table once (a storm has hundreds)."""
         sfn = self.client("stepfunctions")
-        desc = sfn.describe_execution(executionArn=arn)
-        events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-        states = [
-            e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e
-        ]
-        workflow = next(w for w, sm in self.state_machines.items() if sm == desc["stateMachineArn"])
-        records = self.audit_records(arn)
-        actions = [
-            {"name": r["action"], "outcome": r["outcome"], "result": r["result"], "why": r["why"]}
-            for r in records
-            if r.get("outcome")
-        ]
-        steps = [
-            {"name": r["action"], "result": r["result"]} for r in records if not r.get("outcome")
-        ]
-        stop = desc.get("stopDate") or datetime.now(UTC)
-        out: dict[str, Any] = {
-            "workflow": workflow,
-            "executionArn": arn,
-            "status": desc["status"],
-            "states": states,
-            "actions": actions,
-            "steps": steps,
-            "duration_ms": round(
-                wall_ms
-                if wall_ms is not None
-                else (stop - desc["startDate"]).total_seconds() * 1000
-            ),
-        }
-        if desc["status"] == "RUNNING" and arn in self.parked():
-            out["awaiting"] = f"human decision for {self.parked()[arn]}"
-        elif desc["status"] != "SUCCEEDED":
-            out["error"] = desc.get("error")
-            out["cause"] = desc.get("cause")
+        by_execution: dict[str, list[dict[str, Any]]] = {}
+        for r in self.audit_records():
+            by_execution.setdefault(r.get("execution", ""), []).append(r)
+        gates: dict[str, str] | None = None
+        out: list[dict[str, Any]] = []
+        for arn in arns:
+            desc = sfn.describe_execution(executionArn=arn)
+            events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+            states = [
+                e["stateEnteredEventDetails"]["name"]
+                for e in events
+                if "stateEnteredEventDetails" in e
+            ]
+            workflow = next(
+                w for w, sm in self.state_machines.items() if sm == desc["stateMachineArn"]
+            )
+            records = by_execution.get(arn, [])
+            stop = desc.get("stopDate") or self.clock.now()
+            summary: dict[str, Any] = {
+                "workflow": workflow,
+                "executionArn": arn,
+                "status": desc["status"],
+                "states": states,
+                "actions": [
+                    {
+                        "name": r["action"],
+                        "outcome": r["outcome"],
+                        "result": r["result"],
+                        "why": r["why"],
+                    }
+                    for r in records
+                    if r.get("outcome")
+                ],
+                "steps": [
+                    {"name": r["action"], "result": r["result"]}
+                    for r in records
+                    if not r.get("outcome")
+                ],
+                "duration_ms": round((stop - desc["startDate"]).total_seconds() * 1000),
+            }
+            if desc["status"] == "RUNNING":
+                gates = self.parked() if gates is None else gates
+            if desc["status"] == "RUNNING" and gates and arn in gates:
+                summary["awaiting"] = f"human decision for {gates[arn]}"
+            elif desc["status"] != "SUCCEEDED":
+                summary["error"] = desc.get("error")
+                summary["cause"] = desc.get("cause")
+            out.append(summary)
         return out
+
+
+def _cold_containers() -> None:
+    """A new pipeline is a new deployment: no warm-container cache survives from the last one
+    (every pipeline starts at the same virtual instant, so a cache's expiry cannot tell)."""
+    from selfheal_shared import edge_registry
+
+    cache = getattr(edge_registry, "_sizes", None)  # site -> (expiry, sizes)
+    if isinstance(cache, dict):
+        cache.clear()
 
 
 def _describe_event(event: dict[str, Any]) -> str:

@@ -16,6 +16,11 @@ def _offset(at: datetime, start: datetime) -> str:
     return f"+{seconds // 60:>3d}:{seconds % 60:02d}"
 
 
+def _duration(ms: int) -> str:
+    seconds = round(ms / 1000)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
 def entries(p: Pipeline) -> list[tuple[datetime, int, str, str]]:
     """(virtual time, sequence, mark, text): the sequence orders what happened in one instant."""
     rows: list[tuple[datetime, int, str, str]] = []
@@ -50,7 +55,7 @@ def render(p: Pipeline, summaries: list[dict[str, Any]], start: datetime) -> str
         name = s["executionArn"].rsplit(":", 1)[-1]
         lines += [
             "",
-            f"  execution {name}: {s['status']} in {s['duration_ms']} ms",
+            f"  execution {name}: {s['status']} after {_duration(s['duration_ms'])} (virtual)",
             "    path:    " + " -> ".join(s["states"]),
         ]
         acts = ", ".join(f"{a['name']} {a['outcome']}" for a in s["actions"]) or "none"

@@ -173,6 +173,9 @@ class World:
             )["stateMachineArn"]
             for n in range(ing.runningExecutions):
                 sfn.start_execution(stateMachineArn=arn, name=f"{machine}-batch-{n}", input="{}")
+            # The world stands still before the first event: every batch at its callback.
+            if not p.clock.wait_quiet(60):
+                raise RuntimeError(f"{machine}'s batches did not reach their callback in 60 s")
         for loader, tagged in ((ing.loaderFunction, True), (ing.untaggedLoaderFunction, False)):
             if not loader:
                 continue

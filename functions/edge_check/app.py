@@ -6,10 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared import clock, edge_registry
+from selfheal_shared import clock, edge_registry, edges
 from selfheal_shared.edges import EdgeIncident as Incident
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
+from selfheal_shared.protocol import Run, remediator
 
 
 class CheckRequest(BaseModel):
@@ -17,9 +16,9 @@ class CheckRequest(BaseModel):
     commandId: str | None = None
 
 
-@remediator
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    req = parse(CheckRequest, event, "edge check")
+@remediator(CheckRequest, actor="edge_check", automation=edges.AUTOMATION, what="edge check")
+def handler(run: Run[CheckRequest]) -> dict[str, Any]:
+    req = run.request
     edge = edge_registry.get(f"edge#{req.incident.edgeId}") or {}
     ack = edge_registry.get(f"ack#{req.commandId}") if req.commandId else None
     offline = clock.now() - datetime.fromisoformat(req.incident.offlineSince)

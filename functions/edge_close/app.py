@@ -8,11 +8,10 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from selfheal_shared import audit, clock, edge_registry, edges, notify
+from selfheal_shared import clock, edge_registry, edges, notify
 from selfheal_shared.edges import EdgeIncident as Incident
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
 from selfheal_shared.outcomes import Outcome
+from selfheal_shared.protocol import Run, remediator
 
 
 class CloseRequest(BaseModel):
@@ -23,12 +22,12 @@ class CloseRequest(BaseModel):
     resolvedBy: str = "reconnected"
 
 
-@remediator
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    req = parse(CloseRequest, event, "incident close")
+@remediator(CloseRequest, actor="edge_close", automation=edges.AUTOMATION, what="incident close")
+def handler(run: Run[CloseRequest]) -> dict[str, Any]:
+    req = run.request
     inc = req.incident
     if req.outcome == Outcome.SKIPPED_BY_GUARD:
-        return _not_handled(req)
+        return _not_handled(run)
     edge = edge_registry.get(f"edge#{inc.edgeId}") or {}
     back_at = datetime.fromisoformat(edge.get("since") or clock.now().isoformat())
     gap = edges.data_gap(
@@ -40,11 +39,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     pk = f"edge-incident#{inc.edgeId}"
     record = edge_registry.get(pk) or {}
     edge_registry.close(pk, {"closedAt": clock.now().isoformat(), **gap})
-    audit.record(
-        incident_id=inc.incidentId,
-        execution=inc.executionId,
-        action=edges.AUTOMATION,
-        actor="edge_close",
+    run.record(
+        edges.AUTOMATION,
         why=f"{inc.edgeId} reconnected ({req.resolvedBy})",
         result=f"closed: down {gap['downtimeMinutes']} min, {gap['samplesLost']} samples lost",
         outcome=Outcome.FIXED,
@@ -60,14 +56,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"closed": True, **gap}
 
 
-def _not_handled(req: CloseRequest) -> dict[str, Any]:
+def _not_handled(run: Run[CloseRequest]) -> dict[str, Any]:
+    req = run.request
     inc = req.incident
     edge_registry.close(f"edge-incident#{inc.edgeId}", {"closedAt": clock.now().isoformat()})
-    audit.record(
-        incident_id=inc.incidentId,
-        execution=inc.executionId,
-        action=edges.AUTOMATION,
-        actor="edge_close",
+    run.record(
+        edges.AUTOMATION,
         why=req.resolvedBy,
         result=f"not handled: {inc.edgeId} is still offline; no action taken",
         outcome=Outcome.SKIPPED_BY_GUARD,

@@ -7,10 +7,9 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from selfheal_shared import audit, edge_registry, edges
+from selfheal_shared import audit, edge_registry, edges, protocol
 from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
-from selfheal_shared.observability import logger
 from selfheal_shared.outcomes import Outcome
 
 
@@ -34,7 +33,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     edge = edge_registry.get(f"edge#{detail.edgeId}") or {}
     since = edge.get("offlineSince") or detail.at
     incident_id = edges.incident_id(detail.edgeId, datetime.fromisoformat(since))
-    logger.set_correlation_id(incident_id)
+    run = protocol.begin(
+        req,
+        actor="edge_open",
+        automation=edges.AUTOMATION,
+        incident_id=incident_id,
+        execution_id=req.executionId,
+        context=context,
+    )
     incident = {
         "incidentId": incident_id,
         "executionId": req.executionId,
@@ -46,11 +52,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     }
     if edge.get("state") == "online":
         why = "edge is already back online"
-        audit.record(
-            incident_id=incident_id,
-            execution=req.executionId,
-            action=edges.AUTOMATION,
-            actor="edge_open",
+        run.record(
+            edges.AUTOMATION,
             why=why,
             result="nothing to do",
             outcome=Outcome.SKIPPED_BY_GUARD,
@@ -62,11 +65,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "outcome": Outcome.SKIPPED_BY_GUARD,
         }
     if detail.state == "autonomous" or edge.get("mode") == "autonomous":
-        audit.record(
-            incident_id=incident_id,
-            execution=req.executionId,
-            action=edges.AUTOMATION,
-            actor="edge_open",
+        run.record(
+            edges.AUTOMATION,
             why="autonomous mode: the site lost internet; the edge runs on its cached config",
             result="recorded as P4, not an incident; no restart",
             outcome=Outcome.SKIPPED_BY_GUARD,
@@ -89,6 +89,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         },
     )
     if holder is not None:
+        # Recorded on the incident that holds the ladder, not on this run's.
         audit.record(
             incident_id=holder.get("incidentId", incident_id),
             execution=req.executionId,

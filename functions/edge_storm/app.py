@@ -7,20 +7,19 @@ import os
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared import audit, clock, edge_registry, edges, guards, notify
+from selfheal_shared import clock, edge_registry, edges, guards, notify
 from selfheal_shared.edges import EdgeIncident as Incident
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
 from selfheal_shared.outcomes import Outcome
+from selfheal_shared.protocol import Run, remediator
 
 
 class StormRequest(BaseModel):
     incident: Incident
 
 
-@remediator
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    inc = parse(StormRequest, event, "storm check").incident
+@remediator(StormRequest, actor="edge_storm", automation=edges.AUTOMATION, what="storm check")
+def handler(run: Run[StormRequest]) -> dict[str, Any]:
+    inc = run.request.incident
     site_offline, fleet_offline = edge_registry.recent_offline(inc.siteId)
     site_size, fleet_size = edge_registry.fleet_sizes(inc.siteId)
     kind = edges.storm(
@@ -58,11 +57,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             subject=f"[selfheal] P2 {kind} incident: {scope} edges offline",
             message={"incidentId": storm_id, "kind": kind, "scope": scope, "reason": why, **counts},
         )
-    audit.record(
-        incident_id=inc.incidentId,
-        execution=inc.executionId,
-        action=edges.AUTOMATION,
-        actor="edge_storm",
+    run.record(
+        edges.AUTOMATION,
         why=why,
         result=f"part of {kind} incident {storm_id}; no per-edge restart",
         outcome=Outcome.SKIPPED_BY_GUARD,

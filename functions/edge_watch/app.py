@@ -10,11 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared import audit, clock, edge_registry, edges, guards, notify, protocol
+from selfheal_shared import clock, edge_registry, edges, guards, notify
 from selfheal_shared.edges import EdgeIncident as Incident
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
 from selfheal_shared.outcomes import Outcome
+from selfheal_shared.protocol import Run, recorded_steps, remediator
 
 #: Never sleep longer than this between looks: a reconnect ends the ladder within it.
 MAX_WAIT_SECONDS = 60
@@ -25,9 +24,9 @@ class WatchRequest(BaseModel):
     requestReplacement: bool = False
 
 
-@remediator
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    req = parse(WatchRequest, event, "ladder watch")
+@remediator(WatchRequest, actor="edge_watch", automation=edges.AUTOMATION, what="ladder watch")
+def handler(run: Run[WatchRequest]) -> dict[str, Any]:
+    req = run.request
     inc = req.incident
     pk = f"edge-incident#{inc.edgeId}"
     record = edge_registry.get(pk) or {}
@@ -38,7 +37,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     silence = guards.silenced([inc.edgeId, *edges.silence_scopes(inc)])
     paged = [p for p in str(record.get("paged", "")).split(",") if p]
     overrides = edges.parse_page_minutes(os.environ.get("SELFHEAL_EDGE_PAGE_MINUTES", "")) or None
-    ladder = protocol.recorded_steps(inc.incidentId)
+    ladder = recorded_steps(inc.incidentId)
     message = {
         "incidentId": inc.incidentId,
         "edgeId": inc.edgeId,
@@ -57,11 +56,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             },
         )
         edge_registry._set(pk, {"replacementRequested": clock.now().isoformat()})
-        audit.record(
-            incident_id=inc.incidentId,
-            execution=inc.executionId,
-            action="hardware_replacement",
-            actor="edge_watch",
+        run.record(
+            "hardware_replacement",
             why="still offline after: " + ("; ".join(ladder) or "no step"),
             result="replacement requested from L2 / field maintenance",
             outcome=Outcome.ESCALATED,
@@ -69,11 +65,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     level, next_at = edges.page_due(inc.severity, minutes, paged, overrides)
     sent = None
     if level and silence:
-        audit.record(
-            incident_id=inc.incidentId,
-            execution=inc.executionId,
-            action=f"page_{level}",
-            actor="edge_watch",
+        run.record(
+            f"page_{level}",
             why=f"silenced on {silence['scope']}: {silence.get('reason', '')}",
             result="page suppressed",
             outcome=Outcome.SKIPPED_BY_GUARD,
@@ -85,11 +78,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             subject=f"[selfheal] {inc.severity} {inc.edgeId} offline {int(minutes)} min",
             message=message,
         )
-        audit.record(
-            incident_id=inc.incidentId,
-            execution=inc.executionId,
-            action=f"page_{level}",
-            actor="edge_watch",
+        run.record(
+            f"page_{level}",
             why=f"offline {minutes:.0f} min ({inc.severity} ladder)",
             result=f"paged {level}",
             outcome=Outcome.ESCALATED,

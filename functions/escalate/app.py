@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import audit, notify, protocol
+from selfheal_shared import notify, protocol
 from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
 from selfheal_shared.observability import count, logger
@@ -46,17 +46,21 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     incident_id = (incident or {}).get(
         "incidentId"
     ) or f"{req.automation}-{req.executionId.rsplit(':', 1)[-1]}"
-    logger.set_correlation_id(incident_id)
+    run = protocol.begin(
+        req,
+        actor="escalate",
+        automation=req.automation,
+        incident_id=incident_id,
+        execution_id=req.executionId,
+        context=context,
+    )
     reason = "; ".join(p for p in (req.reason, describe_error(error)) if p) or "no reason given"
     levels = req.levels or list(notify.LEVELS_FOR[req.outcome])
     # What the workflow had done before it stopped, so people know what to undo or finish.
     progress = req.state.get("progress") if isinstance(req.state.get("progress"), dict) else {}
     if req.outcome in (Outcome.FAILED, Outcome.NOT_FIXED):
-        audit.record(
-            incident_id=incident_id,
-            execution=req.executionId,
-            action=req.automation,
-            actor="escalate",
+        run.record(
+            req.automation,
             why=reason,
             result=req.outcome.lower(),
             outcome=req.outcome,
@@ -77,11 +81,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         notify.publish(
             level, subject=f"[selfheal] ESCALATION {req.automation}: {req.outcome}", message=message
         )
-    audit.record(
-        incident_id=incident_id,
-        execution=req.executionId,
-        action="escalate",
-        actor="escalate",
+    run.record(
+        "escalate",
         why=reason,
         result=f"paged {', '.join(levels)}",
         outcome=Outcome.ESCALATED,

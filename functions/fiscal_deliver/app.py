@@ -7,13 +7,11 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import audit, clock, fiscal
+from selfheal_shared import clock, fiscal
 from selfheal_shared.clients import client
 from selfheal_shared.config import settings
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
-from selfheal_shared.observability import logger
 from selfheal_shared.outcomes import Outcome
+from selfheal_shared.protocol import Run, remediator
 
 #: A presigned link lives at most as long as the signing role's session; re-running the
 #: same org and period returns the same object with a fresh link.
@@ -43,10 +41,14 @@ def presigner() -> Any:
     return boto3.client("s3", config=Config(signature_version="s3v4"))
 
 
-@remediator
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    req = parse(DeliverRequest, event, "report delivery")
-    logger.set_correlation_id(req.incidentId)
+@remediator(
+    DeliverRequest,
+    actor="fiscal_deliver",
+    automation=fiscal.AUTOMATION,
+    what="report delivery",
+)
+def handler(run: Run[DeliverRequest]) -> dict[str, Any]:
+    req = run.request
     bucket = settings().bucket("reports")
     expires = clock.now() + timedelta(seconds=LINK_SECONDS)
     downloads = []
@@ -74,11 +76,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         },
     )
     changed = [o.format for o in req.objects if o.changed]
-    audit.record(
-        incident_id=req.incidentId,
-        execution=req.executionId,
-        action="deliver_report",
-        actor="fiscal_deliver",
+    run.record(
+        "deliver_report",
         why=f"fiscal report of {req.organizationId} for {req.period}",
         result=f"sent {len(downloads)} link(s) valid until {expires.isoformat()}"
         + (f"; new: {', '.join(changed)}" if changed else "; unchanged since the last run"),

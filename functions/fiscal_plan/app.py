@@ -7,11 +7,10 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from selfheal_shared import audit, clock, datalake, fanout, fiscal, input_schema
+from selfheal_shared import clock, datalake, fanout, fiscal, input_schema, protocol
 from selfheal_shared.errors import InputInvalid, NothingFound
 from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
-from selfheal_shared.observability import logger
 
 
 class PlanRequest(BaseModel):
@@ -36,16 +35,18 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     raw = req.input
     run_id = req.executionId.rsplit(":", 1)[-1]
     if raw.get("trigger") == "schedule":
-        run = parse(ScheduledRun, raw, "scheduled fiscal_report input")
+        scheduled = parse(ScheduledRun, raw, "scheduled fiscal_report input")
         try:
-            at = clock.parse_aws_time(run.scheduledTime)
+            at = clock.parse_aws_time(scheduled.scheduledTime)
         except ValueError:
-            raise InputInvalid(f"scheduledTime: {run.scheduledTime!r} is not a time") from None
+            raise InputInvalid(
+                f"scheduledTime: {scheduled.scheduledTime!r} is not a time"
+            ) from None
         period = fiscal.previous_period(at)
         organizations = datalake.list_ids("orgs/")
         if not organizations:
             raise NothingFound("no organizations under orgs/ in the data bucket")
-        formats, percentage = list(run.formats), run.toleratedFailurePercentage
+        formats, percentage = list(scheduled.formats), scheduled.toleratedFailurePercentage
         requested_by = "eventbridge-scheduler"
     else:
         data = input_schema.check("fiscal_report", raw)
@@ -61,16 +62,20 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         organizations, formats, percentage = [data["organizationId"]], [data["format"]], 100.0
         requested_by = str(data.get("requestedBy") or "console")
     incident_id = f"{fiscal.AUTOMATION}-{period}-{run_id}"
-    logger.set_correlation_id(incident_id)
+    run = protocol.begin(
+        req,
+        actor=requested_by,
+        automation=fiscal.AUTOMATION,
+        incident_id=incident_id,
+        execution_id=req.executionId,
+        context=context,
+    )
     tolerated = fanout.tolerated(len(organizations), percentage)
     fanout.open_run(
         run_id, automation=fiscal.AUTOMATION, total=len(organizations), tolerated_failures=tolerated
     )
-    audit.record(
-        incident_id=incident_id,
-        execution=req.executionId,
-        action="fiscal_plan",
-        actor=requested_by,
+    run.record(
+        "fiscal_plan",
         why=f"{'scheduled' if raw.get('trigger') == 'schedule' else 'manual'} run for {period}",
         result=f"{len(organizations)} organizations, formats {', '.join(formats)}, "
         f"tolerating {tolerated} failures",

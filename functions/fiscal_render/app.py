@@ -13,13 +13,12 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
-from selfheal_shared import audit, datalake, fanout, fiscal
+from selfheal_shared import datalake, fanout, fiscal
 from selfheal_shared.clients import client
 from selfheal_shared.config import settings
-from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
-from selfheal_shared.observability import logger
 from selfheal_shared.outcomes import Outcome
+from selfheal_shared.protocol import Run, remediator
 
 CONTENT_TYPE = {"pdf": "application/pdf", "csv": "text/csv; charset=utf-8"}
 
@@ -80,18 +79,19 @@ def store(key: str, body: bytes, fmt: str, digest: str, req: RenderRequest) -> d
     }
 
 
-@remediator
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    req = parse(RenderRequest, event, "fiscal report request")
+@remediator(
+    RenderRequest,
+    actor="fiscal_render",
+    automation=fiscal.AUTOMATION,
+    what="fiscal report request",
+)
+def handler(run: Run[RenderRequest]) -> dict[str, Any]:
+    req = run.request
     org = req.organizationId
-    logger.set_correlation_id(req.incidentId)
     proceed, why = fanout.may_proceed(req.runId)
     if not proceed:
-        audit.record(
-            incident_id=req.incidentId,
-            execution=req.executionId,
-            action="fiscal_render",
-            actor="fiscal_render",
+        run.record(
+            "fiscal_render",
             why=why,
             result=f"{org}: not attempted",
             outcome=Outcome.SKIPPED_BY_GUARD,
@@ -123,11 +123,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             body = fiscal.render_csv(report)
         obj = store(fiscal.report_key(org, req.period, fmt), body, fmt, digest, req)
         objects.append(obj)
-        audit.record(
-            incident_id=req.incidentId,
-            execution=req.executionId,
-            action="store_report",
-            actor="fiscal_render",
+        run.record(
+            "store_report",
             why=f"fiscal report of {org} for {req.period} (source {digest[:12]})",
             result=(
                 f"{obj['key']} version {obj['versionId']}: "

@@ -5,19 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from botocore.exceptions import ClientError
-from selfheal_shared import audit, clock, ingestion
+from selfheal_shared import clock, ingestion
 from selfheal_shared.clients import client
 from selfheal_shared.config import settings
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
-from selfheal_shared.observability import logger
 from selfheal_shared.outcomes import Outcome
+from selfheal_shared.protocol import Run, remediator
 
 
-@remediator
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    incident = parse(ingestion.FreezeIncident, event, "freeze incident")
-    logger.set_correlation_id(incident.incidentId)
+@remediator(
+    ingestion.FreezeIncident,
+    actor="freeze_claim",
+    automation=ingestion.AUTOMATION,
+    what="freeze incident",
+)
+def handler(run: Run[ingestion.FreezeIncident]) -> dict[str, Any]:
+    incident = run.request
     ddb = client("dynamodb")
     key = {"pk": {"S": f"frozen#{incident.scope}"}}
     try:
@@ -44,11 +46,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             f"already frozen: scope {incident.scope} is {holder['status']['S']} "
             f"since {holder['since']['S']} by incident {holder['incidentId']['S']}"
         )
-        audit.record(
-            incident_id=incident.incidentId,
-            execution=incident.executionId,
-            action=ingestion.AUTOMATION,
-            actor="freeze_claim",
+        run.record(
+            ingestion.AUTOMATION,
             why=reason,
             result="skipped: already frozen",
             outcome=Outcome.SKIPPED_BY_GUARD,

@@ -7,9 +7,8 @@ from typing import Any
 from selfheal_shared import ingestion
 from selfheal_shared.clients import client
 from selfheal_shared.errors import NothingFound
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
 from selfheal_shared.observability import logger
+from selfheal_shared.protocol import Run, remediator
 
 
 def _tagged(tags: dict[str, str], scope: str) -> bool:
@@ -90,11 +89,14 @@ def _buckets(scope: str) -> dict[str, str]:
     return found
 
 
-@remediator
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    incident = parse(ingestion.FreezeIncident, event, "freeze incident")
-    logger.set_correlation_id(incident.incidentId)
-    scope = incident.scope
+@remediator(
+    ingestion.FreezeIncident,
+    actor="freeze_discover",
+    automation=ingestion.AUTOMATION,
+    what="freeze incident",
+)
+def handler(run: Run[ingestion.FreezeIncident]) -> dict[str, Any]:
+    scope = run.request.scope
     rules, machines, mappings = _rules(scope), _state_machines(scope), _mappings(scope)
     if not (rules or machines or mappings):
         raise NothingFound(

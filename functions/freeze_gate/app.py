@@ -6,9 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from selfheal_shared import approvals, ingestion, notify
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
-from selfheal_shared.observability import logger
+from selfheal_shared.protocol import Run, remediator
 
 
 class GateRequest(BaseModel):
@@ -17,11 +15,10 @@ class GateRequest(BaseModel):
     manifest: dict[str, Any]
 
 
-@remediator
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    req = parse(GateRequest, event, "gate request")
+@remediator(GateRequest, actor="freeze_gate", automation=ingestion.AUTOMATION, what="gate request")
+def handler(run: Run[GateRequest]) -> dict[str, Any]:
+    req = run.request
     inc = req.incident
-    logger.set_correlation_id(inc.incidentId)
     message = {
         "incidentId": inc.incidentId,
         "scope": inc.scope,

@@ -6,12 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared import audit, clock, ingestion
+from selfheal_shared import clock, ingestion
 from selfheal_shared.clients import client
 from selfheal_shared.config import settings
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
-from selfheal_shared.observability import logger
+from selfheal_shared.protocol import Run, remediator
 
 
 class ManifestRequest(BaseModel):
@@ -22,11 +20,15 @@ class ManifestRequest(BaseModel):
     integrity: dict[str, Any]
 
 
-@remediator
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    req = parse(ManifestRequest, event, "freeze manifest")
+@remediator(
+    ManifestRequest,
+    actor="freeze_manifest",
+    automation=ingestion.AUTOMATION,
+    what="freeze manifest",
+)
+def handler(run: Run[ManifestRequest]) -> dict[str, Any]:
+    req = run.request
     inc = req.incident
-    logger.set_correlation_id(inc.incidentId)
     manifest = {
         "incidentId": inc.incidentId,
         "scope": inc.scope,
@@ -45,11 +47,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         },
         "integrity": {"suspicious": req.integrity["suspicious"], "day": req.integrity["day"]},
     }
-    record = audit.record(
-        incident_id=inc.incidentId,
-        execution=inc.executionId,
-        action="freeze_manifest",
-        actor="freeze_manifest",
+    record = run.record(
+        "freeze_manifest",
         why=inc.reason,
         result=(
             f"frozen: {len(manifest['rules'])} rules, {len(manifest['executions'])} executions, "

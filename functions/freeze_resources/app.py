@@ -93,7 +93,7 @@ def _mappings(run: Run[FreezeKind]) -> list[dict[str, Any]]:
         done.append(
             _stop(
                 run,
-                f"mapping {m['uuid']} of {m['function']}",
+                ingestion.describe_mapping(m),
                 lambda u=m["uuid"]: lam.update_event_source_mapping(UUID=u, Enabled=False),
                 item,
             )

@@ -7,11 +7,9 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import audit, clock, ingestion
+from selfheal_shared import clock, ingestion
 from selfheal_shared.clients import client
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
-from selfheal_shared.observability import logger
+from selfheal_shared.protocol import Run, remediator
 
 HISTORY_DAYS = 7
 
@@ -21,10 +19,14 @@ class IntegrityRequest(BaseModel):
     processedBucket: str = Field(min_length=3)
 
 
-@remediator
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    req = parse(IntegrityRequest, event, "integrity check")
-    logger.set_correlation_id(req.incident.incidentId)
+@remediator(
+    IntegrityRequest,
+    actor="integrity_check",
+    automation=ingestion.AUTOMATION,
+    what="integrity check",
+)
+def handler(run: Run[IntegrityRequest]) -> dict[str, Any]:
+    req = run.request
     today = clock.now().date()
     keys: list[str] = []
     s3 = client("s3")
@@ -47,11 +49,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     report = ingestion.integrity_report(
         ingestion.daily_counts(keys), today, history_days=HISTORY_DAYS
     )
-    audit.record(
-        incident_id=req.incident.incidentId,
-        execution=req.incident.executionId,
-        action="integrity_check",
-        actor="integrity_check",
+    run.record(
+        "integrity_check",
         why="records in the last 24 h by source",
         result=f"{len(report['suspicious'])} suspicious sources: "
         f"{', '.join(report['suspicious']) or 'none'}",

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import audit, notify, protocol
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
-from selfheal_shared.observability import count, logger
+from selfheal_shared import notify
+from selfheal_shared.observability import count
 from selfheal_shared.outcomes import Outcome
+from selfheal_shared.protocol import Run, recorded_steps, remediator
 
 
 class NotifyRequest(BaseModel):
@@ -25,17 +24,14 @@ class NotifyRequest(BaseModel):
     levels: list[str] | None = None
 
 
-@remediator
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    req = parse(NotifyRequest, event, "notification")
-    logger.set_correlation_id(req.incidentId)
+# The last step of every workflow, whichever automation: the request names it.
+@remediator(NotifyRequest, actor="notify", automation="*", what="notification")
+def handler(run: Run[NotifyRequest]) -> dict[str, Any]:
+    req = run.request
     for act in req.actions:
         if act.get("changed"):
-            audit.record(
-                incident_id=req.incidentId,
-                execution=req.executionId,
-                action=str(act["action"]),
-                actor="notify",
+            run.record(
+                str(act["action"]),
                 why=req.summary,
                 result=str(act.get("result", "")),
                 outcome=req.outcome,
@@ -47,7 +43,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "outcome": req.outcome,
         "summary": req.summary,
         # What was done, from the audit trail: never a constant that names steps.
-        "done": protocol.recorded_steps(req.incidentId),
+        "done": recorded_steps(req.incidentId),
         "actions": req.actions,
         "details": req.details,
     }

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import audit, guards
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
+from selfheal_shared import guards
 from selfheal_shared.observability import logger
 from selfheal_shared.outcomes import Outcome
+from selfheal_shared.protocol import Run, remediator
 
 
 class GuardRequest(BaseModel):
@@ -24,10 +23,10 @@ class GuardRequest(BaseModel):
     scopes: list[str] = Field(default_factory=list)
 
 
-@remediator
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    req = parse(GuardRequest, event, "guard request")
-    logger.set_correlation_id(req.incidentId)
+# The guard step of every workflow, whichever automation: the request names it.
+@remediator(GuardRequest, actor="remediation_guards", automation="*", what="guard request")
+def handler(run: Run[GuardRequest]) -> dict[str, Any]:
+    req = run.request
     decision = guards.evaluate(
         automation=req.automation,
         resource=req.resource,
@@ -38,11 +37,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         scopes=tuple(req.scopes),
     )
     if not decision.proceed:
-        audit.record(
-            incident_id=req.incidentId,
-            execution=req.executionId,
-            action=req.automation,
-            actor="remediation_guards",
+        run.record(
+            req.automation,
             why=decision.reason,
             result=f"skipped: {decision.guard}",
             outcome=Outcome.SKIPPED_BY_GUARD,

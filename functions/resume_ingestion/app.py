@@ -52,14 +52,14 @@ def _enable_mapping(run: Run[ResumeRequest], m: dict[str, Any], why: str) -> Non
         "resume_mappings",
         target=run.request.incident.scope,
         why=why,
-        plan=f"enable mapping {uuid} of {m['function']}",
+        plan=f"enable {ingestion.describe_mapping(m)}",
         do=lambda: lam.update_event_source_mapping(UUID=uuid, Enabled=True),
         verify=lambda _: (
             None
             if lam.get_event_source_mapping(UUID=uuid)["State"] in ("Enabled", "Enabling")
             else "the mapping is still not enabled"
         ),
-        result=f"enabled mapping {uuid}",
+        result=f"enabled {ingestion.describe_mapping(m)}",
         inverse={"api": "lambda:UpdateEventSourceMapping Enabled=false", "UUID": uuid},
     )
 

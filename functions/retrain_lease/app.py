@@ -6,11 +6,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from selfheal_shared import audit, fanout, forecast, leases
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
-from selfheal_shared.observability import logger
+from selfheal_shared import fanout, forecast, leases
 from selfheal_shared.outcomes import Outcome
+from selfheal_shared.protocol import Run, remediator
 
 #: Longer than a bounded training (poll limit) plus evaluation; expires on its own after.
 LEASE_MINUTES = 180
@@ -24,21 +22,22 @@ class LeaseRequest(BaseModel):
     executionId: str = Field(min_length=1)
 
 
-@remediator
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    req = parse(LeaseRequest, event, "lease request")
-    logger.set_correlation_id(req.incidentId)
+@remediator(
+    LeaseRequest,
+    actor="retrain_lease",
+    automation=forecast.AUTOMATION,
+    what="lease request",
+)
+def handler(run: Run[LeaseRequest]) -> dict[str, Any]:
+    req = run.request
     name = f"{forecast.AUTOMATION}#{req.systemId}"
     if req.op == "release":
         released = leases.release(name, req.executionId)
         return {"released": released}
     proceed, why = fanout.may_proceed(req.runId)
     if not proceed:
-        audit.record(
-            incident_id=req.incidentId,
-            execution=req.executionId,
-            action="retrain_lease",
-            actor="retrain_lease",
+        run.record(
+            "retrain_lease",
             why=why,
             result=f"{req.systemId}: not attempted",
             outcome=Outcome.SKIPPED_BY_GUARD,
@@ -57,11 +56,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         f"(execution {str(holder.get('holder', '?')).rsplit(':', 1)[-1]}, "
         f"since {holder.get('since', '?')})"
     )
-    audit.record(
-        incident_id=req.incidentId,
-        execution=req.executionId,
-        action="retrain_model",
-        actor="retrain_lease",
+    run.record(
+        "retrain_model",
         why=reason,
         result="refused: lease held",
         outcome=Outcome.SKIPPED_BY_GUARD,

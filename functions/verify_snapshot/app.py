@@ -6,12 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import audit, ingestion
+from selfheal_shared import ingestion
 from selfheal_shared.clients import client
 from selfheal_shared.errors import ActionFailed
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
-from selfheal_shared.observability import logger
+from selfheal_shared.protocol import Run, remediator
 
 
 class VerifyRequest(BaseModel):
@@ -31,10 +29,14 @@ def _listing(bucket: str, prefix: str = "") -> dict[str, tuple[int, str]]:
     return out
 
 
-@remediator
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    req = parse(VerifyRequest, event, "snapshot verification")
-    logger.set_correlation_id(req.incident.incidentId)
+@remediator(
+    VerifyRequest,
+    actor="verify_snapshot",
+    automation=ingestion.AUTOMATION,
+    what="snapshot verification",
+)
+def handler(run: Run[VerifyRequest]) -> dict[str, Any]:
+    req = run.request
     source = _listing(req.processedBucket)
     copy = _listing(req.backupBucket, req.prefix)
     missing = sorted(k for k in source if k not in copy)
@@ -46,11 +48,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "missing": missing[:50],
         "different": different[:50],
     }
-    audit.record(
-        incident_id=req.incident.incidentId,
-        execution=req.incident.executionId,
-        action="verify_snapshot",
-        actor="verify_snapshot",
+    run.record(
+        "verify_snapshot",
         why="a backup is only one when checked",
         result=f"{verified}/{len(source)} objects verified (size and checksum)",
         details=result,

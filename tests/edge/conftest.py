@@ -1,5 +1,6 @@
 """A real mosquitto, the local pipeline in scheduler-clock mode, the IoT bridge and
-simulated edges."""
+simulated edges. Helpers wait on the runtime's own signals (the clock's count of work and
+messages in flight), never on real-time pauses."""
 
 from __future__ import annotations
 
@@ -37,7 +38,12 @@ class EdgeWorld:
     ) -> list[EdgeSim]:
         sims = [
             EdgeSim(
-                e, self.broker, failure=failure, agent=agent, buffered_per_outage=buffered
+                e,
+                self.broker,
+                failure=failure,
+                agent=agent,
+                buffered_per_outage=buffered,
+                clock=self.pipeline.clock,
             ).start()
             for e in ids
         ]
@@ -53,41 +59,59 @@ class EdgeWorld:
                 sim.kill()
             self.settle()
 
-    def wait_for_event(self, match: Any, timeout: float = 15.0) -> dict[str, Any]:
+    def wait_for_event(self, match: Any, timeout: float = 120.0) -> dict[str, Any]:
         """The first routed event that matches (the broker and bridge take real time)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for j in list(self.pipeline.journal):
-                if j.kind == "event" and match(j.data["event"]):
-                    return dict(j.data["event"])
-            time.sleep(0.05)
-        raise TimeoutError("no matching event was routed")
+        found: list[dict[str, Any]] = []
 
-    def settle(self) -> None:
-        time.sleep(0.3)
-        self.bridge.drain(timeout=60)
+        def routed() -> bool:
+            found[:] = [
+                dict(j.data["event"])
+                for j in list(self.pipeline.journal)
+                if j.kind == "event" and match(j.data["event"])
+            ][:1]
+            return bool(found)
 
-    def ladders(self, *, finished: int, timeout: float = 60.0) -> list[dict[str, Any]]:
-        """Summaries of ladder executions, once `finished` of them have ended."""
+        if not self.pipeline.clock.wait_until(routed, timeout):
+            raise TimeoutError("no matching event was routed")
+        return found[0]
+
+    def publish(self, topic: str, payload: str) -> None:
+        """A raw message on the broker, as if an edge had sent it."""
+        self.bridge.publish(topic, payload.encode())
+
+    def settle(self, timeout: float = 300.0) -> None:
+        """Until every message in flight has been handled and every execution is parked or
+        done."""
+        if not self.pipeline.clock.wait_quiet(timeout):
+            raise TimeoutError(f"still working after {timeout:.0f} s: {self._state()}")
+
+    def _state(self) -> str:
+        return f"{self.pipeline.clock.describe()}; {self.broker.inflight.describe()}"
+
+    def _ladder_runs(self) -> list[dict[str, Any]]:
         sfn = self.pipeline.client("stepfunctions")
         arn = self.pipeline.state_machines["edge_offline_ladder"]
+        return [
+            e
+            for p in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn)
+            for e in p["executions"]
+        ]
+
+    def ladders(self, *, finished: int, timeout: float = 300.0) -> list[dict[str, Any]]:
+        """Summaries of ladder executions, once `finished` of them have ended and nothing
+        else is on its way (a ladder about to start has started)."""
+        clock = self.pipeline.clock
         deadline = time.monotonic() + timeout
+        epoch: int | None = None
         while True:
-            runs = [
-                e
-                for p in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn)
-                for e in p["executions"]
-            ]
-            done = [r for r in runs if r["status"] != "RUNNING"]
-            if len(done) >= finished:
-                time.sleep(0.3)  # let any ladder that is about to start, start
-                return [self.pipeline.execution_summary(r["executionArn"]) for r in runs]
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"{len(done)} of {finished} ladders finished; clock at "
-                    f"{self.pipeline.clock.now()}"
-                )
-            time.sleep(0.05)
+            # Look again only after a moment when nothing was working, newer than the last look.
+            if not clock.wait_quiet(max(0.0, deadline - time.monotonic()), after=epoch):
+                done = sum(1 for r in self._ladder_runs() if r["status"] != "RUNNING")
+                raise TimeoutError(f"{done} of {finished} ladders finished; {self._state()}")
+            epoch = clock.quiet_epoch()
+            runs = self._ladder_runs()
+            if sum(1 for r in runs if r["status"] != "RUNNING") >= finished:
+                return self.pipeline.execution_summaries([r["executionArn"] for r in runs])
 
     def pages(self) -> list[dict[str, Any]]:
         return [n for n in self.pipeline.notifications() if n["level"] in ("l1", "l2", "l3")]

@@ -154,7 +154,7 @@ def test_site_storm_is_one_incident_and_no_restarts(make_edge_world: Any) -> Non
     )
     sims = w.start_edges([f"edge-big-{n:03d}" for n in range(1, 201)], agent=False)
     w.outage(sims)
-    runs = w.ladders(finished=200, timeout=240)
+    runs = w.ladders(finished=200, timeout=600)  # a bound for a hang, not a speed test
 
     assert len(runs) == 200
     assert all(r["status"] == "SUCCEEDED" for r in runs)
@@ -222,7 +222,7 @@ def test_hostile_payloads_are_rejected_with_a_clear_error_and_no_action(
 ) -> None:
     w = edge_world
     w.start_edges([E1])
-    w.bridge._client.publish(topic, payload, qos=1).wait_for_publish(5)
+    w.publish(topic, payload)
     w.settle()
 
     assert [(t, e) for t, e in w.bridge.rejected if error in e], w.bridge.rejected

@@ -63,7 +63,9 @@ def retrain_world(base: WorldSpec) -> WorldSpec:
 
 
 def start(jobs_spec: spec_mod.Spec, world: WorldSpec) -> Pipeline:
-    p = Pipeline(world=World(world), spec=jobs_spec)
+    # The scheduler clock: the Map's two training polls share one timeline exactly (in
+    # immediate mode each Wait would move the clock for both).
+    p = Pipeline(world=World(world), spec=jobs_spec, scheduler=True)
     p.__enter__()
     return p
 
@@ -151,10 +153,10 @@ def test_weekly_schedule_trains_every_system_on_sagemaker(weekly: WeeklyRun) -> 
         hp["modelType"] == "profile" and hp["holdoutDays"] == "7" for _, hp in weekly.started
     )
     states = weekly.summary["states"]
-    # 15-minute jobs polled after 5-minute waits (the two share one virtual clock, so
-    # together they need 3 to 6 polls), never more than the 12-poll budget each
+    # 15-minute jobs polled after 5-minute waits: three polls each, in parallel on one
+    # virtual clock, never more than the 12-poll budget each
     polls = states.count("PollTraining")
-    assert polls == states.count("WaitForTraining") and 3 <= polls <= 6
+    assert polls == states.count("WaitForTraining") == 6
     assert states[-2:] == ["NotifyDone", "Done"]
 
 
@@ -216,11 +218,9 @@ def test_accuracy_alarm_retrains_then_rolls_back_a_regressing_promotion(
         end = world_reports.history_end(p)
         p.clock.advance(3 * 86400)
         world_reports.write_load(p, "bess-456", end, world_reports.history_end(p), factor=1.0)
-        normal_hours = (world_reports.history_end(p) - end) // timedelta(hours=1)  # 72 or 73
-        # The week holds 167 or 168 landed hours depending on the time of day: 1 % slack.
-        assert world_reports.serving_mape(p, "bess-456") == pytest.approx(
-            normal_hours * 25 / 168, rel=0.01
-        )
+        normal_hours = (world_reports.history_end(p) - end) // timedelta(hours=1)
+        assert normal_hours == 72
+        assert world_reports.serving_mape(p, "bess-456") == pytest.approx(normal_hours * 25 / 168)
         [second] = world_reports.publish_accuracy(p, "bess-456")
         p.wait([second], timeout=120)
         rb = p.execution_summary(second)
@@ -245,7 +245,7 @@ def test_accuracy_alarm_retrains_then_rolls_back_a_regressing_promotion(
         # came after the 15-minute training): 0 % restored vs 25 % demoted
         promoted = datetime.fromisoformat(demoted["CustomerMetadataProperties"]["promotedAt"])
         served = sum(1 for n in range(normal_hours) if end + timedelta(hours=n) >= promoted)
-        assert 70 <= served <= 72
+        assert served == 71  # the promotion came 15 min into the first of the 72 hours
         assert f"since the promotion ({served} h of actuals)" in act["result"], act
         assert "MAPE 0.00 % vs rolled-back version 3 25.00 %" in act["result"]
         record = next(r for r in p.audit_records(second) if r["action"] == "rollback_model")

@@ -59,6 +59,13 @@ class Decision(Model):
     reason: str = Field(default="", max_length=500)
 
 
+def describe_mapping(mapping: dict[str, Any]) -> str:
+    """An event source mapping by what it connects (its UUID stays in the record's inverse:
+    a random id in the text would make every timeline differ)."""
+    source = str(mapping.get("source", "")).rsplit(":", 1)[-1]
+    return f"mapping {source} -> {mapping.get('function')}"
+
+
 def incident_from_alarm(alarm: AlarmStateChangeEvent, execution_id: str) -> FreezeIncident:
     scope = alarm.metric_dimensions().get(SCOPE_DIMENSION, "")
     basis = (

@@ -9,6 +9,8 @@ the function a `Run`. The function writes only its decision and its action:
   intent record, acts, verifies the effect, and writes the record with the inverse action.
 - `Run.record` writes a decision that is not an action (a refusal, a skip, an outcome).
 
+A remediator whose incident id is computed from its raw input gets its `Run` from `begin`.
+
 Outcome and notification texts are built from these records (`recorded_steps`), never from
 constants that name steps.
 """
@@ -132,6 +134,32 @@ def _ids(request: BaseModel) -> tuple[str, str]:
     raise TypeError(f"{type(request).__name__} names no incidentId/executionId")
 
 
+def begin(
+    request: M,
+    *,
+    actor: str,
+    automation: str,
+    incident_id: str,
+    execution_id: str,
+    scopes: tuple[str, ...] = (),
+    context: Any = None,
+) -> Run[M]:
+    """The `Run` of a request already parsed: sets the correlation id to its incident. For a
+    remediator whose incident id is computed from its raw input (the first step of a
+    workflow, or the escalation that must work with whatever it is given), so it cannot
+    wear `remediator(...)` but still writes its decisions with `run.record`."""
+    logger.set_correlation_id(incident_id)
+    return Run(
+        request=request,
+        actor=actor,
+        automation=automation,
+        incident_id=incident_id,
+        execution_id=execution_id,
+        scopes=scopes,
+        context=context,
+    )
+
+
 def remediator(
     request: type[M],
     *,
@@ -147,9 +175,8 @@ def remediator(
         def handler(event: dict[str, Any], context: Any) -> Any:
             req = parse(request, event, what)
             incident_id, execution_id = _ids(req)
-            logger.set_correlation_id(incident_id)
-            run = Run(
-                request=req,
+            run = begin(
+                req,
                 actor=actor,
                 automation=automation,
                 incident_id=incident_id,
