@@ -185,6 +185,7 @@ def pdf_text(blob: bytes) -> str:
 # -- the scheduled run ------------------------------------------------------------------------
 
 
+@pytest.mark.procedure("E4", "monthly schedule for the previous month")
 def test_new_year_run_reports_december_for_every_organization(run: Run) -> None:
     assert run.summary["status"] == "SUCCEEDED", run.summary
     assert run.summary["states"][-2:] == ["NotifyDone", "Done"]
@@ -290,6 +291,8 @@ def test_one_failing_organization_is_escalated_and_the_others_complete(
         p.__exit__(None, None, None)
 
 
+@pytest.mark.procedure("E4", "manual request")
+@pytest.mark.procedure("E4", "idempotent per organization and period")
 def test_manual_runs_are_idempotent_and_a_changed_source_is_a_new_version(
     jobs_spec: spec_mod.Spec, jobs_world_spec: WorldSpec
 ) -> None:
