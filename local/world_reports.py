@@ -155,12 +155,13 @@ def site_invoice(
     """The distributor's NF-e for the site's month: ICMS "por dentro" (in its own base)."""
     kwh = sum((r.gridImportKwh for r in rows), D(0))
     net = D(0)
+    billed = fiscal.billing_tariff(profile.tariff, period)  # holidays are off-peak
     for tp, price in (
         ("ponta", profile.tariff.pricePeak),
         ("fora_ponta", profile.tariff.priceOffPeak),
     ):
         part = sum(
-            (r.gridImportKwh for r in rows if fiscal.tariff_period(r.start, profile.tariff) == tp),
+            (r.gridImportKwh for r in rows if fiscal.tariff_period(r.start, billed) == tp),
             D(0),
         )
         net += part * price
