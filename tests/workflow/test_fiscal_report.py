@@ -201,6 +201,7 @@ def pdf_text(blob: bytes) -> str:
 # -- the scheduled run ------------------------------------------------------------------------
 
 
+@pytest.mark.procedure("E4", "day-1 schedule: previous month, every organization")
 def test_new_year_run_reports_december_for_every_organization(run: Run) -> None:
     assert run.summary["status"] == "SUCCEEDED", run.summary
     assert run.summary["states"][-2:] == ["NotifyDone", "Done"]
@@ -225,6 +226,7 @@ def test_only_the_local_month_is_counted(run: Run) -> None:
     assert (grid["ponta"], grid["fora_ponta"]) == (exp["ponta_kwh"], exp["fora_kwh"])
 
 
+@pytest.mark.procedure("E4", "ICMS credit memo, NF-e proof, tariff periods (Presumido, Real)")
 @pytest.mark.parametrize("org", ["org-789", "org-456"])
 def test_pdf_figures_match_an_independent_calculation(run: Run, org: str) -> None:
     text = pdf_text(run.stored(org, "pdf"))
@@ -248,6 +250,7 @@ def test_pdf_figures_match_an_independent_calculation(run: Run, org: str) -> Non
         assert "Lucro Presumido" in text and "PIS/COFINS do per" not in text
 
 
+@pytest.mark.procedure("E4", "Simples Nacional regime")
 def test_simples_nacional_takes_no_credit_in_pdf_or_csv(run: Run) -> None:
     text = pdf_text(run.stored("org-123", "pdf"))
     assert "Simples Nacional" in text and "R$ 0,00 (Simples Nacional)" in text
@@ -324,6 +327,7 @@ def test_an_organizations_municipal_holiday_is_off_peak_too(run: Run) -> None:
     assert f"exceto feriados {MUNICIPAL_HOLIDAY}, 2026-12-25" in text
 
 
+@pytest.mark.procedure("E4", "download the report")
 def test_each_organization_gets_a_time_limited_link_to_its_encrypted_report(run: Run) -> None:
     sent = [n for n in run.notifications if n["level"] == "reports"]
     assert sorted(n["message"]["organizationId"] for n in sent) == list(ORGS)
@@ -340,6 +344,7 @@ def test_each_organization_gets_a_time_limited_link_to_its_encrypted_report(run:
 # -- failures, manual runs, re-runs ----------------------------------------------------------
 
 
+@pytest.mark.procedure("E4", "one organization fails: escalated, others complete")
 def test_one_failing_organization_is_escalated_and_the_others_complete(
     jobs_spec: spec_mod.Spec, jobs_world_spec: WorldSpec
 ) -> None:
@@ -370,6 +375,7 @@ def test_one_failing_organization_is_escalated_and_the_others_complete(
         p.__exit__(None, None, None)
 
 
+@pytest.mark.procedure("E4", "manual generation")
 def test_manual_runs_are_idempotent_and_a_changed_source_is_a_new_version(
     jobs_spec: spec_mod.Spec, jobs_world_spec: WorldSpec
 ) -> None:
@@ -415,6 +421,7 @@ def test_manual_runs_are_idempotent_and_a_changed_source_is_a_new_version(
         p.__exit__(None, None, None)
 
 
+@pytest.mark.procedure("E4", "manual request with bad input")
 def test_bad_manual_input_fails_at_once_naming_the_field(
     jobs_spec: spec_mod.Spec, jobs_world_spec: WorldSpec
 ) -> None:
