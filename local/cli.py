@@ -269,7 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     gl = sub.add_parser("gates", help="list human gates waiting for an answer (AWS)")
     gl.add_argument("--guard-table")
     sub.add_parser("list", help="each automation with its trigger and workflow")
-    cp = sub.add_parser("catalog", help="the runbook catalog with a status per row, from wiring and tests")
+    cp = sub.add_parser(
+        "catalog", help="the runbook catalog with a status per row, from wiring and tests"
+    )
     cp.add_argument("--write", action="store_true", help="write docs/CATALOG.md")
     sp = sub.add_parser("schedules", help="each schedule with its next fire times")
     sp.add_argument("--count", type=int, default=3)
