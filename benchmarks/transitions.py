@@ -160,14 +160,20 @@ CASES: tuple[Case, ...] = (
         "freeze_ingestion",
         "resume",
         "ingestion",
-        _event(EVENTS / "samples" / "freeze_ingestion.coverage_alarm.json", decision="resume"),
+        _event(
+            EVENTS / "samples" / "freeze_ingestion.validation_failures_alarm.json",
+            decision="resume",
+        ),
         lambda s: s["status"] == "SUCCEEDED",
     ),
     Case(
         "freeze_ingestion",
         "keep_frozen",
         "ingestion",
-        _event(EVENTS / "samples" / "freeze_ingestion.coverage_alarm.json", decision="keep_frozen"),
+        _event(
+            EVENTS / "samples" / "freeze_ingestion.validation_failures_alarm.json",
+            decision="keep_frozen",
+        ),
         lambda s: s["status"] == "FAILED",
     ),
     Case(

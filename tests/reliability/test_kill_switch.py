@@ -14,7 +14,7 @@ from local.runtime import Pipeline
 from local.world import WorldSpec
 from tests.helpers import FIVE_XX, SAMPLES, load_event
 
-FREEZE_ALARM = SAMPLES / "freeze_ingestion.coverage_alarm.json"
+FREEZE_ALARM = SAMPLES / "freeze_ingestion.validation_failures_alarm.json"
 
 
 def intents(p: Pipeline) -> list[dict[str, Any]]:

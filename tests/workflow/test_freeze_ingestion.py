@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from local.runtime import Pipeline
 from local.world import WorldSpec
 from tests.helpers import SAMPLES, load_event
 
-ALARM = SAMPLES / "freeze_ingestion.coverage_alarm.json"
+ALARM = SAMPLES / "freeze_ingestion.validation_failures_alarm.json"
 MANUAL = {
     "reason": "values doubled since 03:00",
     "scope": "ons-platform",
@@ -65,6 +66,27 @@ def test_freeze_stops_tagged_ingestion_only_and_waits_at_the_gate(p: Pipeline) -
     assert m["integrity"]["suspicious"] == ["ons-geracao"]
     assert {n["level"] for n in p.notifications()} == {"l1", "l2"}
     assert p.execution_summary(arn)["status"] == "RUNNING"
+
+
+@pytest.mark.procedure("D3", "verify integrity over the last 24 h rolling")
+def test_integrity_at_two_in_the_morning_reads_the_last_24_hours(
+    make_pipeline: Any, ingestion_world_spec: WorldSpec
+) -> None:
+    """Runbook 001 "Verificar integridade dos dados": `|> range(start: -24h)`. At 02:00 UTC
+    the calendar day holds two hours; the last 24 h against the same 24 h of the previous
+    days flags only the source whose volume really changed."""
+    p = make_pipeline(world_spec=ingestion_world_spec, start=datetime(2026, 11, 20, 2, tzinfo=UTC))
+    [arn] = p.put_event(load_event(ALARM), rebase=True)
+    p.wait([arn], until_parked=True)
+
+    integrity = manifest(p)["integrity"]
+    assert integrity["window"] == {
+        "start": "2026-11-19T02:00:00+00:00",
+        "end": "2026-11-20T02:00:00+00:00",
+    }
+    assert integrity["suspicious"] == ["ons-geracao"]
+    ratios = {s["source"]: s["ratio"] for s in integrity["sources"]}
+    assert ratios == {"ons-carga": 1.0, "ons-geracao": 2.5, "ons-intercambio": 1.0}
 
 
 def test_snapshot_is_verified_object_by_object_in_glacier(p: Pipeline) -> None:
