@@ -140,6 +140,56 @@ def test_approve_resumes_exactly_the_manifest(p: Pipeline) -> None:
     assert "frozen#ons-platform" not in _guard_keys(p), "the freeze lock is released"
 
 
+@pytest.mark.procedure("D3", "resume re-drives the stopped executions")
+def test_resume_re_drives_the_stopped_executions_with_their_input(p: Pipeline) -> None:
+    """Runbook 001 "Parar execuções do Step Functions ... stop-execution": what was stopped
+    is started again on resume, with its original input, or the outcome is not FIXED."""
+    sfn = p.client("stepfunctions")
+    [arn] = p.put_event(load_event(ALARM))
+    p.wait([arn], until_parked=True)
+    stopped = manifest(p)["executions"]
+    inputs = {
+        e["executionArn"]: sfn.describe_execution(executionArn=e["executionArn"])["input"]
+        for e in stopped
+    }
+    p.decide(arn, "resume", "ana", "values checked with the source")
+    p.wait([arn])
+
+    run = p.execution_summary(arn)
+    assert run["status"] == "SUCCEEDED"
+    assert state(p)["running"] == RUNNING_BEFORE
+    redrives = [
+        json.loads(r["details"]) for r in p.audit_records() if r["action"] == "redrive_executions"
+    ]
+    assert sorted(r["from"] for r in redrives) == sorted(inputs)
+    for r in redrives:
+        assert sfn.describe_execution(executionArn=r["to"])["input"] == inputs[r["from"]]
+    resume = next(r for r in p.audit_records() if r["action"] == "resume_ingestion")
+    assert "re-drove 2 of 2 stopped executions" in resume["result"]
+
+
+@pytest.mark.procedure("D3", "re-drive impossible: NOT_FIXED with the list")
+def test_executions_that_cannot_be_re_driven_are_not_fixed_with_the_list(p: Pipeline) -> None:
+    """Runbook 001: what was stopped must come back; when it cannot, people get the list."""
+    sfn = p.client("stepfunctions")
+    [arn] = p.put_event(load_event(ALARM))
+    p.wait([arn], until_parked=True)
+    machine = manifest(p)["executions"][0]["stateMachineArn"]
+    sfn.delete_state_machine(stateMachineArn=machine)  # redeployed while frozen
+    p.decide(arn, "resume", "ana", "values checked with the source")
+    p.wait([arn])
+
+    run = p.execution_summary(arn)
+    assert run["status"] == "FAILED" and run["error"] == "selfheal.ResumeIncomplete"
+    assert "NotifyResumed" not in run["states"]
+    assert "FIXED" not in [a["outcome"] for a in run["actions"]]
+    [page, *_] = [n for n in p.notifications() if "ESCALATION" in (n["subject"] or "")]
+    assert page["message"]["outcome"] == "NOT_FIXED"
+    assert "re-drove 0 of 2" in page["message"]["reason"]
+    assert "ons-processing-batch-0" in page["message"]["reason"]
+    assert p.client("events").describe_rule(Name="ons-s3-processing-rule")["State"] == "ENABLED"
+
+
 def _guard_keys(p: Pipeline) -> set[str]:
     return {
         i["pk"]["S"] for i in p.client("dynamodb").scan(TableName=p.tables["guard_state"])["Items"]
