@@ -80,6 +80,11 @@ class Case:
     tweak: Callable[[WorldSpec], None] = lambda _spec: None
 
 
+def _clean_integrity(spec: WorldSpec) -> None:
+    for ing in spec.ingestion:
+        ing.todayFactor = {}
+
+
 def _event(path: Path, *, decision: str | None = None) -> Callable[[Pipeline], dict[str, Any]]:
     def drive(p: Pipeline) -> dict[str, Any]:
         [summary] = p.run_event(load(path), gate_decision=decision, timeout=300)
@@ -165,6 +170,8 @@ CASES: tuple[Case, ...] = (
             decision="resume",
         ),
         lambda s: s["status"] == "SUCCEEDED",
+        # An automatic "resume" is refused over an integrity failure: a clean world.
+        _clean_integrity,
     ),
     Case(
         "freeze_ingestion",
@@ -175,6 +182,13 @@ CASES: tuple[Case, ...] = (
             decision="keep_frozen",
         ),
         lambda s: s["status"] == "FAILED",
+    ),
+    Case(
+        "partial_data",
+        "silent_sources_escalated",
+        "ingestion",
+        _event(EVENTS / "samples" / "partial_data.coverage_alarm.json"),
+        lambda s: s["status"] == "FAILED" and "NOT_FIXED" in outcomes(s),
     ),
     Case(
         "fiscal_report",

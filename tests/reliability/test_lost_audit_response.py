@@ -79,6 +79,7 @@ def test_freeze_survives_a_lost_response_on_every_audit_write(
     [run] = p.run_event(
         load_event(SAMPLES / "freeze_ingestion.validation_failures_alarm.json"),
         gate_decision="resume",
+        acknowledge=("ons-geracao",),
     )
 
     assert network.lost >= 10

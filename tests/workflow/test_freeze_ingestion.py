@@ -38,6 +38,8 @@ def manifest(p: Pipeline) -> dict[str, Any]:
 
 
 RUNNING_BEFORE = {"ons-processing": 2, "ons-reporting": 2}
+#: What the integrity check flags in the demo world (ons-geracao sends 2.5x its usual).
+FLAGGED = ("ons-geracao",)
 
 
 def test_freeze_stops_tagged_ingestion_only_and_waits_at_the_gate(p: Pipeline) -> None:
@@ -123,7 +125,9 @@ def test_snapshot_copies_in_pages(p: Pipeline, monkeypatch: pytest.MonkeyPatch) 
 def test_approve_resumes_exactly_the_manifest(p: Pipeline) -> None:
     events = p.client("events")
     events.disable_rule(Name="ons-api-ingest-rule")  # off before the freeze: must stay off
-    [run] = p.run_event(load_event(ALARM), gate_decision="resume", operator="ana")
+    [run] = p.run_event(
+        load_event(ALARM), gate_decision="resume", operator="ana", acknowledge=FLAGGED
+    )
 
     assert run["status"] == "SUCCEEDED"
     after = state(p)
@@ -152,7 +156,7 @@ def test_resume_re_drives_the_stopped_executions_with_their_input(p: Pipeline) -
         e["executionArn"]: sfn.describe_execution(executionArn=e["executionArn"])["input"]
         for e in stopped
     }
-    p.decide(arn, "resume", "ana", "values checked with the source")
+    p.decide(arn, "resume", "ana", "values checked with the source", FLAGGED)
     p.wait([arn])
 
     run = p.execution_summary(arn)
@@ -176,7 +180,7 @@ def test_executions_that_cannot_be_re_driven_are_not_fixed_with_the_list(p: Pipe
     p.wait([arn], until_parked=True)
     machine = manifest(p)["executions"][0]["stateMachineArn"]
     sfn.delete_state_machine(stateMachineArn=machine)  # redeployed while frozen
-    p.decide(arn, "resume", "ana", "values checked with the source")
+    p.decide(arn, "resume", "ana", "values checked with the source", FLAGGED)
     p.wait([arn])
 
     run = p.execution_summary(arn)
@@ -363,7 +367,7 @@ def test_kill_switch_freezes_nothing(p: Pipeline) -> None:
 def test_no_object_is_deleted(p: Pipeline) -> None:
     s3 = p.client("s3")
     before = {o["Key"] for o in s3.list_objects_v2(Bucket="ons-processed")["Contents"]}
-    p.run_event(load_event(ALARM), gate_decision="resume", operator="ana")
+    p.run_event(load_event(ALARM), gate_decision="resume", operator="ana", acknowledge=FLAGGED)
     after = {o["Key"] for o in s3.list_objects_v2(Bucket="ons-processed")["Contents"]}
     assert after == before
 
@@ -377,7 +381,8 @@ def test_cli_approve_answers_the_gate_and_refuses_a_second_answer(
     p.wait([arn], until_parked=True)
     incident = p.parked()[arn]
     assert main(["gates"]) == 0 and incident in capsys.readouterr().out
-    assert main(["approve", incident, "--operator", "carla"]) == 0
+    assert main(["approve", incident, "--operator", "carla", "--reason", "checked",
+                 "--acknowledge", "ons-geracao"]) == 0  # fmt: skip
     p.wait([arn])
     assert p.execution_summary(arn)["status"] == "SUCCEEDED"
     with pytest.raises(SystemExit, match="already decided"):
@@ -393,24 +398,88 @@ def test_aws_cli_style_send_task_success_works(p: Pipeline) -> None:
         TableName=p.tables["guard_state"], Key={"pk": {"S": f"gate#{incident}"}}
     )["Item"]
     p.client("stepfunctions").send_task_success(
-        taskToken=item["token"]["S"], output=json.dumps({"decision": "resume", "operator": "eve"})
+        taskToken=item["token"]["S"],
+        output=json.dumps(
+            {
+                "decision": "resume",
+                "operator": "eve",
+                "reason": "source re-sent clean data",
+                "acknowledge": ["ons-geracao"],
+            }
+        ),
     )
     p.wait([arn])
     assert p.execution_summary(arn)["status"] == "SUCCEEDED"
     assert state(p)["rules"]["ons-s3-processing-rule"] == "ENABLED"
 
 
-def test_gate_answer_with_a_bad_decision_never_resumes(p: Pipeline) -> None:
+def _gate_token(p: Pipeline, arn: str) -> str:
+    incident = p.parked()[arn]
+    item = p.client("dynamodb").get_item(
+        TableName=p.tables["guard_state"], Key={"pk": {"S": f"gate#{incident}"}}
+    )["Item"]
+    return str(item["token"]["S"])
+
+
+@pytest.mark.procedure("D3", "malformed gate answer: rejected, paged, gate open")
+@pytest.mark.parametrize(
+    ("answer", "field"),
+    [
+        ({"decision": "keep_frozen", "operator": "bruno"}, "reason"),
+        ({"decision": "keep_frozen", "operator": 42, "reason": "bad data"}, "operator"),
+        ({"decision": "yolo", "operator": "bruno", "reason": "why not"}, "decision"),
+        ({"decision": ["resume"], "operator": "bruno", "reason": "why not"}, "decision"),
+        ("resume", "<root>"),
+    ],
+    ids=["no-reason", "operator-not-text", "unknown-decision", "decision-not-text", "not-object"],
+)
+def test_a_malformed_gate_answer_is_rejected_paged_and_the_gate_stays_open(
+    p: Pipeline, answer: Any, field: str
+) -> None:
+    """DESIGN: "Bad input gets a clear validation error naming the field"; runbook 001's
+    freeze is lifted only by a human decision: a malformed one changes nothing."""
     [arn] = p.put_event(load_event(ALARM))
     p.wait([arn], until_parked=True)
-    incident = p.parked()[arn]
-    token = p.client("dynamodb").get_item(
-        TableName=p.tables["guard_state"], Key={"pk": {"S": f"gate#{incident}"}}
-    )["Item"]["token"]["S"]
-    p.client("stepfunctions").send_task_success(
-        taskToken=token, output=json.dumps({"decision": "yolo"})
-    )
-    p.wait([arn])
+    first = _gate_token(p, arn)
+    p.client("stepfunctions").send_task_success(taskToken=first, output=json.dumps(answer))
+    # Answered around selfheal (no gate record marked): the new question is the signal.
+    assert p.clock.wait_until(lambda: _gate_token(p, arn) != first, 60), "asked again"
+    assert p.wait([arn], until_parked=True) == [arn]
+
     run = p.execution_summary(arn)
-    assert run["status"] == "FAILED" and "Resume" not in run["states"]
+    assert run["status"] == "RUNNING" and "Resume" not in run["states"]
+    [page] = [n for n in p.notifications() if "ESCALATION" in (n["subject"] or "")][:1]
+    assert f"{field}:" in page["message"]["reason"]
+    assert "the gate is open again" in page["message"]["reason"]
+    assert {n["level"] for n in p.notifications() if "ESCALATION" in n["subject"]} == {"l1", "l2"}
+    rejected = next(r for r in p.audit_records() if r["action"] == "gate_answer_rejected")
+    assert field in rejected["why"]
     assert state(p)["rules"]["ons-s3-processing-rule"] == "DISABLED"
+
+    p.decide(arn, "keep_frozen", "bruno", "bad data confirmed")  # the gate still answers
+    p.wait([arn])
+    assert p.execution_summary(arn)["error"] == "selfheal.KeptFrozen"
+
+
+@pytest.mark.procedure("D3", "auto-answer never resumes over an integrity failure")
+def test_an_auto_answer_never_resumes_over_an_integrity_failure(p: Pipeline) -> None:
+    """Runbook 001 "Verificar integridade dos dados": a resume that does not name what the
+    check flagged (an answer given without reading it) is refused; the gate asks again."""
+    [run] = p.run_event(load_event(ALARM), gate_decision="resume", operator="auto")
+
+    assert run["status"] == "RUNNING" and "Resume" not in run["states"]
+    assert run["awaiting"].startswith("human decision for freeze_ingestion-")
+    assert state(p)["rules"]["ons-s3-processing-rule"] == "DISABLED"
+    page = next(n for n in p.notifications() if "ESCALATION" in (n["subject"] or ""))
+    assert "acknowledge: the integrity check flagged ons-geracao" in page["message"]["reason"]
+    assert not [r for r in p.audit_records() if r["action"] == "resume_ingestion"]
+
+
+def test_a_clean_integrity_check_needs_no_acknowledgement(
+    make_pipeline: Any, ingestion_world_spec: WorldSpec
+) -> None:
+    ingestion_world_spec.ingestion[0].todayFactor = {}
+    p = make_pipeline(world_spec=ingestion_world_spec)
+    [run] = p.run_event(load_event(ALARM), gate_decision="resume")
+    assert run["status"] == "SUCCEEDED"
+    assert manifest(p)["integrity"]["suspicious"] == []

@@ -55,13 +55,25 @@ class FreezeIncident(Model):
 
 
 class Decision(Model):
-    """The operator's answer at the human gate."""
+    """The operator's answer at the human gate. `reason` is required either way (it goes
+    into the record and the page); `acknowledge` names the sources the integrity check
+    flagged that the operator checked: a resume over an integrity failure needs all of them,
+    so an answer given without reading the report (an auto-answer) never resumes."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     decision: Literal["resume", "keep_frozen"]
     operator: str = Field(min_length=1, max_length=128)
-    reason: str = Field(default="", max_length=500)
+    reason: str = Field(min_length=3, max_length=500)
+    acknowledge: list[str] = Field(default_factory=list, max_length=100)
+
+
+def unacknowledged(decision: Decision, integrity: dict[str, Any]) -> list[str]:
+    """Sources the integrity check flagged that a resume does not acknowledge."""
+    if decision.decision != "resume":
+        return []
+    flagged = integrity.get("suspicious") or []
+    return [str(s) for s in flagged if s not in decision.acknowledge]
 
 
 def describe_mapping(mapping: dict[str, Any]) -> str:
