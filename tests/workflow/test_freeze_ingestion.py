@@ -42,6 +42,8 @@ RUNNING_BEFORE = {"ons-processing": 2, "ons-reporting": 2}
 FLAGGED = ("ons-geracao",)
 
 
+@pytest.mark.procedure("D3", "stop processing: rules, executions, mappings of the scope only")
+@pytest.mark.procedure("B4", "stop services: ingestion frozen")
 def test_freeze_stops_tagged_ingestion_only_and_waits_at_the_gate(p: Pipeline) -> None:
     before = state(p)
     assert before["running"] == RUNNING_BEFORE
@@ -71,6 +73,7 @@ def test_freeze_stops_tagged_ingestion_only_and_waits_at_the_gate(p: Pipeline) -
 
 
 @pytest.mark.procedure("D3", "verify integrity over the last 24 h rolling")
+@pytest.mark.procedure("B4", "identify corruption: integrity over the last 24 h rolling")
 def test_integrity_at_two_in_the_morning_reads_the_last_24_hours(
     make_pipeline: Any, ingestion_world_spec: WorldSpec
 ) -> None:
@@ -91,6 +94,7 @@ def test_integrity_at_two_in_the_morning_reads_the_last_24_hours(
     assert ratios == {"ons-carga": 1.0, "ons-geracao": 2.5, "ons-intercambio": 1.0}
 
 
+@pytest.mark.procedure("D3", "snapshot the processed bucket (GLACIER), verified object by object")
 def test_snapshot_is_verified_object_by_object_in_glacier(p: Pipeline) -> None:
     [arn] = p.put_event(load_event(ALARM))
     p.wait([arn], until_parked=True)
@@ -122,6 +126,7 @@ def test_snapshot_copies_in_pages(p: Pipeline, monkeypatch: pytest.MonkeyPatch) 
     assert manifest(p)["snapshot"]["verified"] == 137
 
 
+@pytest.mark.procedure("D3", "human resume: exactly the manifest re-enabled")
 def test_approve_resumes_exactly_the_manifest(p: Pipeline) -> None:
     events = p.client("events")
     events.disable_rule(Name="ons-api-ingest-rule")  # off before the freeze: must stay off
@@ -200,6 +205,7 @@ def _guard_keys(p: Pipeline) -> set[str]:
     }
 
 
+@pytest.mark.procedure("D3", "human keeps it frozen: escalated")
 def test_reject_keeps_it_frozen_and_escalates(p: Pipeline) -> None:
     [run] = p.run_event(load_event(ALARM), gate_decision="keep_frozen", operator="bruno")
 
@@ -211,6 +217,7 @@ def test_reject_keeps_it_frozen_and_escalates(p: Pipeline) -> None:
     assert "bruno kept ons-platform frozen" in pages[0]["message"]["reason"]
 
 
+@pytest.mark.procedure("D3", "no answer in 24 h: escalated, stays frozen")
 def test_gate_timeout_escalates_never_resumes(p: Pipeline) -> None:
     [arn] = p.put_event(load_event(ALARM))
     p.wait([arn], until_parked=True)
@@ -228,6 +235,7 @@ def test_gate_timeout_escalates_never_resumes(p: Pipeline) -> None:
     }
 
 
+@pytest.mark.procedure("D3", "alarm delivered twice: one freeze")
 def test_duplicate_alarm_is_one_freeze(p: Pipeline) -> None:
     first = load_event(ALARM)
     second = copy.deepcopy(first)
@@ -245,6 +253,7 @@ def test_duplicate_alarm_is_one_freeze(p: Pipeline) -> None:
     assert len(frozen) == 2, "each of the two enabled rules stopped once"
 
 
+@pytest.mark.procedure("D3", "scope already frozen: skipped, said so")
 def test_second_alarm_on_a_frozen_scope_is_already_frozen(p: Pipeline) -> None:
     first = load_event(ALARM)
     second = copy.deepcopy(first)
@@ -261,6 +270,7 @@ def test_second_alarm_on_a_frozen_scope_is_already_frozen(p: Pipeline) -> None:
     assert len([r for r in p.audit_records() if r["action"] == "freeze_rules"]) == 2
 
 
+@pytest.mark.procedure("D3", "manual trigger")
 def test_manual_freeze_with_valid_input(p: Pipeline) -> None:
     arn = p.start_manual("freeze_ingestion", MANUAL)
     assert p.wait([arn], until_parked=True) == [arn]
@@ -279,6 +289,7 @@ def test_manual_freeze_with_valid_input(p: Pipeline) -> None:
     ],
     ids=["wildcard-scope", "empty-scope", "no-requester", "reason-not-text", "unknown-field"],
 )
+@pytest.mark.procedure("D3", "bad manual input: rejected naming the field")
 def test_bad_manual_input_fails_naming_the_field(p: Pipeline, payload: dict, field: str) -> None:
     arn = p.start_manual("freeze_ingestion", payload)
     p.wait([arn])
@@ -294,6 +305,7 @@ def test_bad_manual_input_fails_naming_the_field(p: Pipeline, payload: dict, fie
     )
 
 
+@pytest.mark.procedure("D3", "nothing tagged for the scope: error, nothing changed")
 def test_empty_discovery_is_an_error_and_changes_nothing(p: Pipeline) -> None:
     arn = p.start_manual("freeze_ingestion", {**MANUAL, "scope": "no-such-platform"})
     p.wait([arn])
@@ -309,6 +321,7 @@ def test_empty_discovery_is_an_error_and_changes_nothing(p: Pipeline) -> None:
     assert state(p)["running"] == RUNNING_BEFORE
 
 
+@pytest.mark.procedure("D3", "snapshot fails: escalated with what was done, stays frozen")
 def test_throttled_copy_is_retried_then_escalated_with_what_was_done(
     p: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -355,6 +368,7 @@ def test_throttled_copy_is_retried_then_escalated_with_what_was_done(
     )
 
 
+@pytest.mark.procedure("D3", "kill switch: nothing frozen")
 def test_kill_switch_freezes_nothing(p: Pipeline) -> None:
     from selfheal_shared import guards
 
