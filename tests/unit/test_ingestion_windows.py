@@ -59,3 +59,12 @@ def test_silence_is_measured_against_the_usual_gap() -> None:
 def test_silence_window_reads_only_the_days_needed() -> None:
     days = ingestion.days_to_list(TWO_AM, 7)
     assert days[0] == (TWO_AM - timedelta(days=8)).date() and days[-1] == TWO_AM.date()
+
+
+def test_a_resume_must_acknowledge_every_flagged_source() -> None:
+    integrity = {"suspicious": ["a", "b"]}
+    answer = {"decision": "resume", "operator": "ana", "reason": "checked"}
+    resume = ingestion.Decision.model_validate({**answer, "acknowledge": ["a"]})
+    assert ingestion.unacknowledged(resume, integrity) == ["b"]
+    keep = ingestion.Decision.model_validate({**answer, "decision": "keep_frozen"})
+    assert ingestion.unacknowledged(keep, integrity) == []
