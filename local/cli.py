@@ -110,7 +110,10 @@ def _decide(args: argparse.Namespace) -> int:
         )
     except (LookupError, InputInvalid) as exc:
         raise SystemExit(f"selfheal: {exc}") from None
-    print(f"{args.incident}: {answer['decision']} by {answer['operator']}")
+    print(
+        f"{args.incident}: {answer['decision']} by {answer['operator']} sent; the workflow "
+        "checks it (a refused answer is paged and the gate asks again: see `selfheal gates`)"
+    )
     return 0
 
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from selfheal_shared import audit, ingestion
 from selfheal_shared.clients import client
 from selfheal_shared.config import settings
-from selfheal_shared.errors import ActionFailed, InputInvalid
+from selfheal_shared.errors import ActionFailed, InputInvalid, Transient, is_transient
 from selfheal_shared.outcomes import Outcome
 from selfheal_shared.protocol import Run, remediator
 
@@ -121,6 +121,8 @@ def _redrive_all(
         try:
             done.append(_redrive(run, item, why))
         except (ClientError, ActionFailed) as exc:
+            if is_transient(exc):  # throttled: the whole resume retries (each step idempotent)
+                raise Transient(f"re-drive of {item['executionArn']} throttled: {exc}") from exc
             failed.append({"executionArn": item["executionArn"], "problem": str(exc)[:300]})
     return done, failed
 
