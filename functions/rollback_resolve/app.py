@@ -79,6 +79,27 @@ def _find_deployment(function_name: str, alias: str, tags: dict[str, str]) -> De
     )
 
 
+def _managed(route: alarm_routes.Route) -> alarm_routes.Route:
+    """A function found behind an API stage or a composite may be outside selfheal's care:
+    only one tagged `selfheal:managed=true` may be changed (the IAM condition says so too),
+    so any other is for people, with the reason, before anything is tried."""
+    lam = client("lambda")
+    try:
+        arn = lam.get_function(FunctionName=route.function)["Configuration"]["FunctionArn"]
+    except lam.exceptions.ResourceNotFoundException:
+        return alarm_routes.Route(
+            via=route.via,
+            unroutable=f"{'; '.join(route.via)}: function {route.function!r} does not exist",
+        )
+    if _tags(arn).get(rollback.TAG_MANAGED) != "true":
+        return alarm_routes.Route(
+            via=route.via,
+            unroutable=f"{'; '.join(route.via)}: function {route.function} is not tagged "
+            f"{rollback.TAG_MANAGED}=true; selfheal may not change it",
+        )
+    return route
+
+
 @remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = parse(ResolveRequest, event, "resolve request")
@@ -98,6 +119,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         execution_id=request.executionId,
         context=context,
     )
+    if not route.unroutable and route.via:
+        route = _managed(route)
     if route.unroutable:
         run.record(
             "resolve_target",

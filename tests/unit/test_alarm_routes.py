@@ -126,6 +126,20 @@ def test_a_stage_that_leads_to_no_single_alias_is_unroutable_with_the_reason(
     assert "functionName" not in answer, "nothing to act on"
 
 
+def test_a_function_behind_the_stage_outside_selfheals_care_is_unroutable(
+    make_pipeline: Any, world_spec: WorldSpec
+) -> None:
+    """An API may front a function selfheal may not change (not tagged selfheal:managed)."""
+    next(s for s in world_spec.services if s.function == "catalog-api").tags = {}
+    p = make_pipeline(world_spec=world_spec)
+
+    answer = resolve(p, "storefront-prod-5xx")
+
+    assert answer["unroutable"].endswith(
+        "function catalog-api is not tagged selfheal:managed=true; selfheal may not change it"
+    )
+
+
 def test_unknown_api_stage_and_http_api_are_unroutable(pipeline: Pipeline) -> None:
     ghost = api_alarm(pipeline, "ghost-5xx", ApiName="ghost", Stage="prod")
     stage = api_alarm(pipeline, "beta-5xx", ApiName="storefront", Stage="beta")

@@ -17,6 +17,7 @@ AUTOMATION = "rollback_on_5xx"
 COOLDOWN_MINUTES = 30
 DEFAULT_ALIAS = "live"
 TAG_ALIAS = "selfheal:alias"
+TAG_MANAGED = "selfheal:managed"
 TAG_APPCONFIG = "selfheal:appconfig"
 TAG_FLAGS = "selfheal:flags"
 TAG_CODEDEPLOY_APP = "selfheal:codedeploy-app"
