@@ -145,6 +145,26 @@ def test_rollback_first_then_the_flag_and_only_the_flag_is_credited(
     assert [a["action"] for a in note["message"]["notFixed"]] == ["rollback_alias"]
 
 
+def test_implicated_flag_already_off_changes_nothing_and_pages(
+    make_pipeline: Any, world_spec: WorldSpec, alarm_event: dict
+) -> None:
+    """The configuration branch with nothing to turn off: no "verified" wait, no FIXED; L1
+    hears that turning the flags off changed nothing."""
+    svc = world_spec.services[0]
+    assert svc.appconfig is not None
+    svc.healthyVersions, svc.appconfig.flags["new_checkout"] = ["1", "2"], False
+    p = make_pipeline(world_spec=world_spec)
+    p.clock.advance(NOT_RECENT_SECONDS)
+    [run] = p.run_event(alarm_event)
+
+    assert run["status"] == "FAILED" and run["error"] == "selfheal.NotFixed"
+    assert run["states"][-3:] == ["FlagsChanged", "EscalateFlagsUnchanged", "NotFixed"]
+    assert outcomes(run) == {"rollback_on_5xx": "NOT_FIXED", "escalate": "ESCALATED"}
+    assert live(p) == "3" and len(p.extensions.appconfig_deployments) == 1
+    [page] = [n for n in p.notifications() if n["level"] == "l1"]
+    assert "changed nothing: flags new_checkout already off" in page["message"]["reason"]
+
+
 @pytest.mark.procedure("D1", "neither action brings the alarm back -> escalate NOT_FIXED")
 def test_not_recovered_escalates_and_never_reports_success(
     make_pipeline: Any, world_spec: WorldSpec, alarm_event: dict
