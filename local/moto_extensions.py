@@ -18,6 +18,7 @@ from typing import Any
 from unittest import mock
 
 from moto.appconfig.models import appconfig_backends
+from moto.cloudwatch.models import cloudwatch_backends
 from moto.codedeploy.models import codedeploy_backends
 from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.models import DEFAULT_ACCOUNT_ID
@@ -206,6 +207,24 @@ class Extensions:
             }
         )
         return 200, {}, json.dumps({"status": "Succeeded", "statusMessage": "stopped"})
+
+    def put_composite_alarm(self, name: str, rule: str, description: str = "") -> None:
+        """moto 5.2 answers PutCompositeAlarm with NotImplementedError; its backend keeps a
+        composite as an alarm with a rule (DescribeAlarms lists it under CompositeAlarms)."""
+        cloudwatch_backends[DEFAULT_ACCOUNT_ID][self.region].put_metric_alarm(
+            name=name,
+            namespace=None,  # type: ignore[arg-type]
+            metric_name=None,  # type: ignore[arg-type]
+            comparison_operator=None,  # type: ignore[arg-type]
+            evaluation_periods=None,  # type: ignore[arg-type]
+            period=None,  # type: ignore[arg-type]
+            threshold=None,  # type: ignore[arg-type]
+            statistic=None,  # type: ignore[arg-type]
+            description=description,
+            dimensions=[],
+            alarm_actions=[],
+            rule=rule,
+        )
 
     @contextmanager
     def installed(self) -> Iterator[Extensions]:

@@ -346,11 +346,13 @@ class Pipeline:
     def set_alarm_state(self, name: str, value: str, reason: str) -> list[str]:
         """Move an alarm and emit the EventBridge event CloudWatch would (moto emits none)."""
         cw = self.client("cloudwatch")
-        alarm = cw.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
+        found = cw.describe_alarms(AlarmNames=[name], AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+        alarm = (found["MetricAlarms"] + found["CompositeAlarms"])[0]
         previous = alarm["StateValue"]
         cw.set_alarm_state(AlarmName=name, StateValue=value, StateReason=reason)
         self.log("alarm", f"alarm {name}: {previous} -> {value} ({reason})")
-        return self.put_event(alarm_event(alarm, value, previous, reason, self.clock.now()))
+        make = composite_alarm_event if "AlarmRule" in alarm else alarm_event
+        return self.put_event(make(alarm, value, previous, reason, self.clock.now()))
 
     def _on_time_passed(self, now: datetime) -> None:
         self.world.evaluate(self)
@@ -603,3 +605,16 @@ def alarm_event(
             },
         },
     }
+
+
+def composite_alarm_event(
+    alarm: dict[str, Any], value: str, previous: str, reason: str, at: datetime
+) -> dict[str, Any]:
+    """The documented "CloudWatch Alarm State Change" event for a composite alarm: the same
+    detail-type, with `configuration.alarmRule` instead of metrics."""
+    event = alarm_event({**alarm, "Dimensions": []}, value, previous, reason, at)
+    event["detail"]["configuration"] = {
+        "alarmRule": alarm["AlarmRule"],
+        "description": alarm.get("AlarmDescription", ""),
+    }
+    return event

@@ -1,7 +1,10 @@
 """A small simulated world for the local runtime: functions with versions and a live
-alias, their error alarms, feature flags. Its one rule: an alarm is OK exactly when
-the alias serves a healthy version, re-evaluated whenever virtual time passes, the
-way CloudWatch would re-evaluate the metric."""
+alias, their error alarms, feature flags, REST APIs in front of them, composite alarms.
+Its one rule: a function's alarm is OK exactly when the alias serves a healthy version and
+none of its bad flags is on in the deployed configuration; an API stage's 5XX alarm is OK
+when every function it integrates is; a composite (an OR of `ALARM(child)` terms) is in
+ALARM when a child is. Re-evaluated whenever virtual time passes, the way CloudWatch would
+re-evaluate the metrics."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from selfheal_shared.rollback import alarm_rule_children
 
 from .world_reports import FiscalWorld, ForecastWorld, seed_scheduled_jobs
 
@@ -54,6 +58,40 @@ class ServiceSpec(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict)
     appconfig: AppConfigSpec | None = None
     codedeploy: CodeDeploySpec | None = None
+    #: Flags that make the function fail while on (a configuration problem, runbook 001 D1).
+    badFlags: list[str] = Field(default_factory=list)
+
+
+class ApiRouteSpec(BaseModel):
+    """One method of a REST API: a Lambda proxy integration, or `uri` for an HTTP one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(min_length=1)
+    method: str = "GET"
+    function: str = ""
+    #: The qualifier in the integration URI (may be `${stageVariables.x}`); "" = unqualified.
+    qualifier: str = "live"
+    uri: str | None = None
+
+
+class ApiSpec(BaseModel):
+    """A REST API with one stage and its 5XXError alarm (dimensions ApiName, Stage)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    stage: str = "prod"
+    stageVariables: dict[str, str] = Field(default_factory=dict)
+    routes: list[ApiRouteSpec]
+    alarm: str
+    threshold: float = 5
+
+
+class CompositeAlarmSpec(BaseModel):
+    name: str
+    rule: str
+    description: str = ""
 
 
 class IngestionSpec(BaseModel):
@@ -94,6 +132,8 @@ class WorldSpec(BaseModel):
     services: list[ServiceSpec] = Field(default_factory=list)
     ingestion: list[IngestionSpec] = Field(default_factory=list)
     edgeSites: list[EdgeSiteSpec] = Field(default_factory=list)
+    apis: list[ApiSpec] = Field(default_factory=list)
+    compositeAlarms: list[CompositeAlarmSpec] = Field(default_factory=list)
     fiscal: FiscalWorld | None = None  # local/world_reports.py
     forecasting: ForecastWorld | None = None  # local/world_reports.py
 
@@ -137,6 +177,15 @@ class World:
     def seed(self, p: Pipeline) -> None:
         for svc in self.spec.services:
             self._seed_service(p, svc)
+        for api in self.spec.apis:
+            self._seed_api(p, api)
+        for composite in self.spec.compositeAlarms:
+            p.extensions.put_composite_alarm(composite.name, composite.rule, composite.description)
+            p.client("cloudwatch").set_alarm_state(
+                AlarmName=composite.name,
+                StateValue=self.composite_state(p, composite),
+                StateReason="initial state of the simulated world",
+            )
         for ing in self.spec.ingestion:
             self._seed_ingestion(p, ing)
         iot = p.client("iot") if self.spec.edgeSites else None
@@ -272,6 +321,69 @@ class World:
             StateReason="initial state of the simulated world",
         )
 
+    def _seed_api(self, p: Pipeline, api: ApiSpec) -> None:
+        ag, cw = p.client("apigateway"), p.client("cloudwatch")
+        api_id = ag.create_rest_api(name=api.name)["id"]
+        root = next(
+            r["id"] for r in ag.get_resources(restApiId=api_id)["items"] if r["path"] == "/"
+        )
+        resources: dict[str, str] = {}
+        for route in api.routes:
+            if route.path not in resources:
+                resources[route.path] = ag.create_resource(
+                    restApiId=api_id, parentId=root, pathPart=route.path.strip("/")
+                )["id"]
+            ag.put_method(
+                restApiId=api_id,
+                resourceId=resources[route.path],
+                httpMethod=route.method,
+                authorizationType="NONE",
+            )
+            if route.uri:
+                kind, uri = "HTTP_PROXY", route.uri
+            else:
+                region, qualifier = (
+                    p.extensions.region,
+                    f":{route.qualifier}" if route.qualifier else "",
+                )
+                # The ARN, not a lookup: an integration may name a function that is not there.
+                account = p.role_arn.split(":")[4]
+                fn = f"arn:aws:lambda:{region}:{account}:function:{route.function}"
+                kind = "AWS_PROXY"
+                uri = (
+                    f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/"
+                    f"{fn}{qualifier}/invocations"
+                )
+            ag.put_integration(
+                restApiId=api_id,
+                resourceId=resources[route.path],
+                httpMethod=route.method,
+                type=kind,
+                integrationHttpMethod="POST" if kind == "AWS_PROXY" else route.method,
+                uri=uri,
+            )
+        ag.create_deployment(restApiId=api_id, stageName=api.stage, variables=api.stageVariables)
+        cw.put_metric_alarm(
+            AlarmName=api.alarm,
+            Namespace="AWS/ApiGateway",
+            MetricName="5XXError",
+            Dimensions=[
+                {"Name": "ApiName", "Value": api.name},
+                {"Name": "Stage", "Value": api.stage},
+            ],
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=api.threshold,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            AlarmDescription=f"{api.name} ({api.stage}) 5XX >= {api.threshold:g} per minute",
+        )
+        cw.set_alarm_state(
+            AlarmName=api.alarm,
+            StateValue=self.api_state(p, api),
+            StateReason="initial state of the simulated world",
+        )
+
     def _seed_appconfig(self, p: Pipeline, function: str, ac: AppConfigSpec) -> str:
         client = p.client("appconfig")
         app_id = client.create_application(Name=ac.application, Tags={"selfheal:managed": "true"})[
@@ -334,6 +446,8 @@ class World:
         return str(alias["FunctionVersion"])
 
     def desired_state(self, p: Pipeline, svc: ServiceSpec) -> str:
+        if any(self._flag_on(p, svc, flag) for flag in svc.badFlags):
+            return "ALARM"
         if svc.codedeploy and svc.function in self.codedeploy_ids:
             status = p.client("codedeploy").get_deployment(
                 deploymentId=self.codedeploy_ids[svc.function]
@@ -343,21 +457,74 @@ class World:
             return "ALARM"
         return "OK" if self.live_version(p, svc) in svc.healthyVersions else "ALARM"
 
+    def _flag_on(self, p: Pipeline, svc: ServiceSpec, flag: str) -> bool:
+        """Whether a flag is on in the configuration AppConfig last deployed."""
+        ids = self.appconfig_ids.get(svc.function)
+        if ids is None:
+            return False
+        deployed = [
+            d
+            for d in p.extensions.appconfig_deployments
+            if d["ApplicationId"] == ids["application"]
+            and d["ConfigurationProfileId"] == ids["profile"]
+        ]
+        if not deployed:
+            return False
+        version = max(deployed, key=lambda d: d["DeploymentNumber"])["ConfigurationVersion"]
+        doc = json.loads(
+            p.client("appconfig")
+            .get_hosted_configuration_version(
+                ApplicationId=ids["application"],
+                ConfigurationProfileId=ids["profile"],
+                VersionNumber=int(version),
+            )["Content"]
+            .read()
+        )
+        return bool(doc.get("values", {}).get(flag, {}).get("enabled", False))
+
+    def api_state(self, p: Pipeline, api: ApiSpec) -> str:
+        """5XX at the stage when a function it integrates fails."""
+        failing = [
+            r.function
+            for r in api.routes
+            if r.function in self.services
+            and self.desired_state(p, self.services[r.function]) == "ALARM"
+        ]
+        return "ALARM" if failing else "OK"
+
+    def composite_state(self, p: Pipeline, composite: CompositeAlarmSpec) -> str:
+        """An OR of `ALARM(child)` terms (the only rule the world's composites use)."""
+        children = alarm_rule_children(composite.rule)
+        found = p.client("cloudwatch").describe_alarms(AlarmNames=children)["MetricAlarms"]
+        return "ALARM" if any(a["StateValue"] == "ALARM" for a in found) else "OK"
+
     def evaluate(self, p: Pipeline) -> None:
         """CloudWatch's part: move each alarm to the state the service's health implies."""
         cw = p.client("cloudwatch")
-        for svc in self.spec.services:
-            desired = self.desired_state(p, svc)
-            current = cw.describe_alarms(AlarmNames=[svc.alarm.name])["MetricAlarms"][0][
-                "StateValue"
-            ]
+        # In this order: an API's alarm follows its functions', a composite its children's.
+        alarms: list[tuple[str, ServiceSpec | ApiSpec | CompositeAlarmSpec]] = [
+            *((svc.alarm.name, svc) for svc in self.spec.services),
+            *((api.alarm, api) for api in self.spec.apis),
+            *((c.name, c) for c in self.spec.compositeAlarms),
+        ]
+        for name, thing in alarms:
+            if isinstance(thing, ServiceSpec):
+                desired = self.desired_state(p, thing)
+            elif isinstance(thing, ApiSpec):
+                desired = self.api_state(p, thing)
+            else:
+                desired = self.composite_state(p, thing)
+            found = cw.describe_alarms(
+                AlarmNames=[name], AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+            )
+            current = (found["MetricAlarms"] + found["CompositeAlarms"])[0]["StateValue"]
             if desired != current:
                 reason = (
                     "errors back under the threshold"
                     if desired == "OK"
                     else "errors at or over the threshold"
                 )
-                p.set_alarm_state(svc.alarm.name, desired, reason)
+                p.set_alarm_state(name, desired, reason)
 
     def deploy(self, p: Pipeline, function: str, *, healthy: bool) -> str:
         """Publish a new version and point the alias at it, as a release pipeline would."""

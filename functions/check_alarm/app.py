@@ -1,4 +1,5 @@
-"""Read an alarm's state for the bounded verification loop in the workflow."""
+"""Read an alarm's state (metric or composite) for the bounded verification loop in the
+workflow."""
 
 from __future__ import annotations
 
@@ -20,7 +21,10 @@ class CheckRequest(BaseModel):
 @remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     req = parse(CheckRequest, event, "alarm check")
-    alarms = client("cloudwatch").describe_alarms(AlarmNames=[req.alarmName])["MetricAlarms"]
+    resp = client("cloudwatch").describe_alarms(
+        AlarmNames=[req.alarmName], AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+    )
+    alarms = resp.get("MetricAlarms", []) + resp.get("CompositeAlarms", [])
     if not alarms:
         raise InputInvalid(f"alarmName: alarm {req.alarmName!r} does not exist")
     state = alarms[0]["StateValue"]

@@ -1,4 +1,6 @@
-"""Turn off the AppConfig feature flags a function's tags name as implicated."""
+"""Turn off the AppConfig feature flags a function's tags name as implicated (runbook 001 D1,
+"Se problema de configuração"): the workflow calls it when the diagnosis picks the
+configuration branch, or when the alarm stays in ALARM after rolling back."""
 
 from __future__ import annotations
 
@@ -42,14 +44,24 @@ def handler(run: Run[Incident]) -> dict[str, Any]:
     incident = run.request
     ff = incident.featureFlags
     if ff is None:
-        return {"action": "disable_flags", "changed": [], "result": "no flags implicated"}
+        return {
+            "action": "disable_flags",
+            "changed": False,
+            "flags": [],
+            "result": "no flags implicated",
+        }
     ac = client("appconfig")
     deployed = _deployed_version(ac, ff.application, ff.environment, ff.profile)
     saved = ac.list_hosted_configuration_versions(
         ApplicationId=ff.application, ConfigurationProfileId=ff.profile
     )["Items"]
     if not saved:
-        return {"action": "disable_flags", "changed": [], "result": "profile has no configuration"}
+        return {
+            "action": "disable_flags",
+            "changed": False,
+            "flags": [],
+            "result": "profile has no configuration",
+        }
     latest = max(int(v["VersionNumber"]) for v in saved)
     # What production runs is the deployed version; the newest saved one may never have
     # been deployed (an earlier attempt that failed between saving and deploying).
@@ -58,8 +70,10 @@ def handler(run: Run[Incident]) -> dict[str, Any]:
     if not live_changed:
         return {
             "action": "disable_flags",
-            "changed": [],
-            "result": f"flags {ff.flags} already off or unknown in the deployed configuration",
+            "changed": False,
+            "flags": [],
+            "result": f"flags {' '.join(ff.flags)} already off or unknown in the deployed "
+            "configuration",
         }
     updated, changed = rollback.disable_flags(
         _document(ac, ff.application, ff.profile, latest), ff.flags
@@ -107,7 +121,7 @@ def handler(run: Run[Incident]) -> dict[str, Any]:
     new_version = run.act(
         "disable_flags",
         target=incident.functionName,
-        why=f"flags named by {incident.functionName}'s tags while {incident.alarmName} is in ALARM",
+        why=_why(incident),
         plan=f"disable {', '.join(names)} in {ff.application}/{ff.environment}/{ff.profile}",
         do=turn_off,
         verify=deployed_now,
@@ -122,6 +136,19 @@ def handler(run: Run[Incident]) -> dict[str, Any]:
     )
     return {
         "action": "disable_flags",
-        "changed": names,
+        "changed": True,
+        "flags": names,
         "result": f"disabled {', '.join(names)} (configuration version {new_version})",
     }
+
+
+def _why(incident: Incident) -> str:
+    """The evidence that chose this branch, as the diagnosis recorded it."""
+    d = incident.diagnosis
+    if d is None:
+        return (
+            f"flags named by {incident.functionName}'s tags while {incident.alarmName} is in ALARM"
+        )
+    if d.first == "rollback":
+        return f"{d.configuration}; alarm {incident.alarmName} still in ALARM after the rollback"
+    return f"{d.configuration}; {d.deployment}; alarm {incident.alarmName} in ALARM"

@@ -19,6 +19,10 @@ class NotifyRequest(BaseModel):
     summary: str
     #: Results of the actions taken; each changed action gets this outcome in the audit trail.
     actions: list[dict[str, Any]] = Field(default_factory=list)
+    #: Actions taken before, after which recovery was NOT observed: recorded NOT_FIXED with
+    #: `notFixedWhy`, so only the action that was followed by recovery is credited.
+    notFixed: list[dict[str, Any]] = Field(default_factory=list)
+    notFixedWhy: str = ""
     details: dict[str, Any] = Field(default_factory=dict)
     #: Who to tell, when not the default for the outcome (e.g. a freeze tells L1 and L2).
     levels: list[str] | None = None
@@ -28,6 +32,14 @@ class NotifyRequest(BaseModel):
 @remediator(NotifyRequest, actor="notify", automation="*", what="notification")
 def handler(run: Run[NotifyRequest]) -> dict[str, Any]:
     req = run.request
+    for act in req.notFixed:
+        if act.get("changed"):
+            run.record(
+                str(act["action"]),
+                why=req.notFixedWhy or "recovery was not observed after this action",
+                result=str(act.get("result", "")),
+                outcome=Outcome.NOT_FIXED,
+            )
     for act in req.actions:
         if act.get("changed"):
             run.record(
@@ -45,6 +57,7 @@ def handler(run: Run[NotifyRequest]) -> dict[str, Any]:
         # What was done, from the audit trail: never a constant that names steps.
         "done": recorded_steps(req.incidentId),
         "actions": req.actions,
+        "notFixed": req.notFixed,
         "details": req.details,
     }
     for level in levels:

@@ -1,17 +1,33 @@
-"""Resolve a 5xx alarm into an incident: which function, which alias, what was deployed."""
+"""Resolve a 5xx alarm into an incident: which function (named by a Lambda alarm, or found
+behind an API Gateway stage or a composite alarm's children), which alias, what was
+deployed, which flags are implicated, and which branch of the runbook that evidence picks.
+An alarm that leads to no single function becomes an `Unroutable` answer with the reason,
+which the workflow pages people with."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import clock, guards, rollback, targets
+from selfheal_shared import alarm_routes, clock, guards, protocol, rollback, targets
 from selfheal_shared.clients import client
 from selfheal_shared.config import settings
 from selfheal_shared.errors import InputInvalid
 from selfheal_shared.handler import remediator
 from selfheal_shared.models import AlarmStateChangeEvent, Deployment, Incident, parse
 from selfheal_shared.observability import logger
+
+
+class Unroutable(BaseModel):
+    """An alarm in ALARM that leads to no single function: people must decide."""
+
+    incidentId: str
+    executionId: str
+    automation: str
+    alarmName: str
+    detectedAt: str
+    unroutable: str
+    resolvedVia: list[str]
 
 
 class ResolveRequest(BaseModel):
@@ -63,23 +79,77 @@ def _find_deployment(function_name: str, alias: str, tags: dict[str, str]) -> De
     )
 
 
+def _managed(route: alarm_routes.Route) -> alarm_routes.Route:
+    """A function found behind an API stage or a composite may be outside selfheal's care:
+    only one tagged `selfheal:managed=true` may be changed (the IAM condition says so too),
+    so any other is for people, with the reason, before anything is tried."""
+    lam = client("lambda")
+    try:
+        arn = lam.get_function(FunctionName=route.function)["Configuration"]["FunctionArn"]
+    except lam.exceptions.ResourceNotFoundException:
+        return alarm_routes.Route(
+            via=route.via,
+            unroutable=f"{'; '.join(route.via)}: function {route.function!r} does not exist",
+        )
+    if _tags(arn).get(rollback.TAG_MANAGED) != "true":
+        return alarm_routes.Route(
+            via=route.via,
+            unroutable=f"{'; '.join(route.via)}: function {route.function} is not tagged "
+            f"{rollback.TAG_MANAGED}=true; selfheal may not change it",
+        )
+    return route
+
+
 @remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = parse(ResolveRequest, event, "resolve request")
     alarm = parse(AlarmStateChangeEvent, request.event, "CloudWatch alarm event")
-    name = rollback.function_name(alarm)
-    targets.alarm_in_alarm(alarm)
+    if alarm.detail.state.value != "ALARM":
+        raise InputInvalid(
+            f"detail.state.value: expected 'ALARM', got {alarm.detail.state.value!r}"
+        )
     incident_id = rollback.incident_id(alarm)
     logger.set_correlation_id(incident_id)
+    route = alarm_routes.of_event(alarm, targets.alarm_in_alarm(alarm))
+    run = protocol.begin(
+        request,
+        actor="rollback_resolve",
+        automation=rollback.AUTOMATION,
+        incident_id=incident_id,
+        execution_id=request.executionId,
+        context=context,
+    )
+    if not route.unroutable and route.via:
+        route = _managed(route)
+    if route.unroutable:
+        run.record(
+            "resolve_target",
+            why=f"alarm {alarm.detail.alarmName} in ALARM",
+            result=f"no single function to act on: {route.unroutable}",
+        )
+        return Unroutable(
+            incidentId=incident_id,
+            executionId=request.executionId,
+            automation=rollback.AUTOMATION,
+            alarmName=alarm.detail.alarmName,
+            detectedAt=alarm.detail.state.timestamp,
+            unroutable=route.unroutable,
+            resolvedVia=route.via,
+        ).model_dump()
+    name = route.function
     lam = client("lambda")
     try:
         arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
     except lam.exceptions.ResourceNotFoundException:
+        where = "; ".join(route.via) or "dimensions.FunctionName"
         raise InputInvalid(
-            f"dimensions.FunctionName: function {name!r} does not exist in this account/region"
+            f"{where}: function {name!r} does not exist in this account/region"
         ) from None
     tags = _tags(arn)
-    alias = rollback.alias_for(alarm, tags)
+    alias = route.alias or rollback.alias_for(alarm, tags)
+    deployment = _find_deployment(name, alias, tags)
+    flags = rollback.feature_flags(tags)
+    diagnosis = rollback.diagnose(deployment, flags)
     incident = Incident(
         incidentId=incident_id,
         executionId=request.executionId,
@@ -88,8 +158,17 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         functionName=name,
         alias=alias,
         detectedAt=alarm.detail.state.timestamp,
-        deployment=_find_deployment(name, alias, tags),
-        featureFlags=rollback.feature_flags(tags),
+        deployment=deployment,
+        featureFlags=flags,
+        diagnosis=diagnosis,
+        resolvedVia=route.via,
     )
-    logger.info("incident resolved", extra={"deployment": incident.deployment.model_dump()})
+    # The evidence and the branch it picks, before anything acts (runbook 001 D1).
+    run.record(
+        "diagnose",
+        why="; ".join([diagnosis.deployment, diagnosis.configuration]),
+        result="; ".join([*route.via, diagnosis.summary]),
+        details={"target": name, "first": diagnosis.first, "then": diagnosis.then},
+    )
+    logger.info("incident resolved", extra={"diagnosis": diagnosis.model_dump()})
     return incident.model_dump()

@@ -37,11 +37,11 @@ def _skip_guards(d: dict[str, Any]) -> None:
 
 
 def _succeed_when_not_fixed(d: dict[str, Any]) -> None:
-    d["States"]["Recovered"]["Choices"][1]["Next"] = "Fixed"
+    d["States"]["RecoveredAfterRollback"]["Choices"][2]["Next"] = "Fixed"
 
 
 def _second_vocabulary(d: dict[str, Any]) -> None:
-    d["States"]["NotifyFixed"]["Parameters"]["Payload"]["outcome"] = "OK"
+    d["States"]["NotifyFixedByRollback"]["Parameters"]["Payload"]["outcome"] = "OK"
 
 
 def _silent_failure(d: dict[str, Any]) -> None:
@@ -60,8 +60,8 @@ def _no_claim(d: dict[str, Any]) -> None:
     ("breakage", "expected"),
     [
         (_skip_guards, "RollBack: calls rollback_deployment"),
-        (_succeed_when_not_fixed, "Fixed: Succeed reached from Recovered"),
-        (_second_vocabulary, "NotifyFixed: outcome 'OK'"),
+        (_succeed_when_not_fixed, "Fixed: Succeed reached from RecoveredAfterRollback"),
+        (_second_vocabulary, "NotifyFixedByRollback: outcome 'OK'"),
         (_silent_failure, "RollBack: its Catch does not lead to an escalation"),
         (_no_catch, "DisableFlags: no Catch of States.ALL"),
         (_no_claim, "the first state must claim the incident"),

@@ -47,6 +47,11 @@ def call_in(p: Pipeline, name: str, event: dict[str, Any]) -> dict[str, Any]:
     return result  # type: ignore[no-any-return]
 
 
+def history(incident_id: str) -> list[dict[str, Any]]:
+    """The incident's records after the diagnosis `rollback_resolve` writes first."""
+    return [r for r in audit.history(incident_id) if r["actor"] != "rollback_resolve"]
+
+
 def resolve_request(event: dict[str, Any], execution: str = EXECUTION) -> dict[str, Any]:
     return {"event": event, "executionId": execution}
 
@@ -257,7 +262,7 @@ def test_rollback_moves_the_alias_and_audits_the_inverse(
 
     assert result == {"action": "rollback_alias", "changed": True, "result": "alias live: 3 -> 2"}
     assert live(pipeline) == "2"
-    [intent, row] = audit.history(incident["incidentId"])
+    [intent, row] = history(incident["incidentId"])
     assert intent["action"] == "rollback_alias_intent", "the intent is written before acting"
     assert row["action"] == "rollback_alias"
     assert row["execution"] == EXECUTION
@@ -279,7 +284,7 @@ def test_rollback_is_idempotent_on_the_incident(
 
     assert second == first
     assert live(pipeline) == "1"
-    assert [r["action"] for r in audit.history(incident["incidentId"])] == [
+    assert [r["action"] for r in history(incident["incidentId"])] == [
         "rollback_alias_intent",
         "rollback_alias",
     ]
@@ -294,7 +299,7 @@ def test_rollback_refuses_to_overwrite_someone_elses_change(
         invoke("rollback_deployment", incident)
 
     assert live(pipeline) == "1"
-    assert audit.history(incident["incidentId"]) == []
+    assert history(incident["incidentId"]) == []
 
 
 def test_rollback_after_a_refusal_is_not_poisoned_by_idempotency(
@@ -321,7 +326,7 @@ def test_rollback_already_on_target_is_a_no_op(
     assert result["changed"] is False
     assert "already on version 2" in result["result"]
     assert live(pipeline) == "2"
-    assert audit.history(incident["incidentId"]) == []
+    assert history(incident["incidentId"]) == []
 
 
 def test_rollback_with_nothing_to_roll_back_is_invalid(
@@ -363,7 +368,7 @@ def test_disable_flags_writes_a_new_version_and_deploys_it(
 
     result = invoke("disable_flags", incident)
 
-    assert result["changed"] == ["new_checkout"]
+    assert result["changed"] is True and result["flags"] == ["new_checkout"]
     version, doc = flag_document(pipeline)
     assert version == before + 1
     assert doc["values"]["new_checkout"]["enabled"] is False
@@ -374,7 +379,7 @@ def test_disable_flags_writes_a_new_version_and_deploys_it(
     assert deployment["ApplicationId"] == ids["application"]
     assert deployment["ConfigurationProfileId"] == ids["profile"]
     assert deployment["EnvironmentId"] == "prod"
-    intent, row = audit.history(incident["incidentId"])
+    intent, row = history(incident["incidentId"])
     assert intent["action"] == "disable_flags_intent", "the intent is written before acting"
     assert row["action"] == "disable_flags"
     assert row["inverse"]["ConfigurationVersion"] == str(before)
@@ -388,11 +393,11 @@ def test_disable_flags_second_time_is_a_no_op(
 
     again = invoke("disable_flags", incident)
 
-    assert again["changed"] == []
+    assert again["changed"] is False and again["flags"] == []
     assert "already off" in again["result"]
     assert flag_document(pipeline)[0] == version
     assert len(pipeline.extensions.appconfig_deployments) == 2  # the seeded one and ours
-    actions = [r["action"] for r in audit.history(incident["incidentId"])]
+    actions = [r["action"] for r in history(incident["incidentId"])]
     assert actions == ["disable_flags_intent", "disable_flags"], "the no-op records nothing"
 
 
@@ -455,7 +460,7 @@ def test_disable_flags_without_implicated_flags(
 
     result = invoke("disable_flags", incident)
 
-    assert result["changed"] == []
+    assert result["changed"] is False
     assert result["result"] == "no flags implicated"
     assert len(pipeline.extensions.appconfig_deployments) == 1  # only the seeded one
 
@@ -568,7 +573,7 @@ def test_escalate_pages_the_levels_and_audits(
         assert n["message"]["outcome"] == outcome
         assert n["message"]["reason"] == "alarm still in ALARM"
         assert outcome in n["subject"]
-    rows = audit.history(incident["incidentId"])
+    rows = history(incident["incidentId"])
     assert [(r["action"], r.get("outcome")) for r in rows] == [
         (rollback.AUTOMATION, outcome),
         ("escalate", "ESCALATED"),
@@ -591,7 +596,7 @@ def test_escalate_with_only_a_caught_error(pipeline: Pipeline, invoke: Invoke) -
     assert result["incidentId"] == expected_id
     assert result["reason"] == "InputInvalid: invalid alarm: detail.alarmName: Field required"
     assert [n["level"] for n in pipeline.notifications()] == ["l1", "l2"]
-    assert audit.history(expected_id)[-1]["outcome"] == "ESCALATED"
+    assert history(expected_id)[-1]["outcome"] == "ESCALATED"
 
 
 def test_escalate_to_explicit_levels(pipeline: Pipeline, invoke: Invoke) -> None:
@@ -600,7 +605,7 @@ def test_escalate_to_explicit_levels(pipeline: Pipeline, invoke: Invoke) -> None
     assert result["levels"] == ["l3"]
     assert result["reason"] == "no reason given"
     assert [n["level"] for n in pipeline.notifications()] == ["l3"]
-    rows = audit.history(result["incidentId"])
+    rows = history(result["incidentId"])
     assert [r["outcome"] for r in rows] == ["ESCALATED"]
 
 
@@ -669,7 +674,7 @@ def test_rollback_completes_its_audit_after_a_crash_between_act_and_record(
     result = invoke("rollback_deployment", {**incident, "incidentId": incident["incidentId"]})
 
     assert result["changed"] is True
-    assert [r["action"] for r in audit.history(incident["incidentId"])] == [
+    assert [r["action"] for r in history(incident["incidentId"])] == [
         "rollback_alias_intent",
         "rollback_alias",
     ]
@@ -683,4 +688,4 @@ def test_alias_moved_back_by_someone_else_is_not_claimed(
     )
     result = invoke("rollback_deployment", incident)
     assert result["changed"] is False
-    assert audit.history(incident["incidentId"]) == []
+    assert history(incident["incidentId"]) == []

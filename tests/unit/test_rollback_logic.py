@@ -422,3 +422,105 @@ def test_parse_aws_time_keeps_the_offset() -> None:
     assert parsed.utcoffset() == timedelta(hours=-3)
     assert parsed == datetime(2019, 10, 26, 21, 10, 55, 123000, tzinfo=UTC)
     assert parsed.tzinfo == timezone(timedelta(hours=-3))
+
+
+# -- diagnose: which branch of the runbook the evidence picks ---------------------------------
+
+RECENT = Deployment(kind="alias", fromVersion="3", toVersion="2", reason="alias moved 5 min ago")
+OLD = Deployment(kind="none", reason="version 3 went live 30.0 h ago")
+FLAGS = FeatureFlags(application="a", environment="e", profile="p", flags=["new_checkout"])
+
+
+@pytest.mark.parametrize(
+    ("deployment", "flags", "first", "then"),
+    [
+        (RECENT, FLAGS, "rollback", "disable_flags"),  # "1. Verificar implantações recentes"
+        (RECENT, None, "rollback", "none"),
+        (OLD, FLAGS, "disable_flags", "none"),  # "2. Se problema de configuração"
+        (OLD, None, "none", "none"),
+    ],
+    ids=["both", "deployment-only", "configuration-only", "neither"],
+)
+def test_diagnose_follows_the_runbook_order(
+    deployment: Deployment, flags: FeatureFlags | None, first: str, then: str
+) -> None:
+    d = rollback.diagnose(deployment, flags)
+
+    assert (d.first, d.then) == (first, then)
+    assert deployment.reason in d.deployment, "the record says which evidence chose it"
+    assert ("new_checkout" in d.configuration) is (flags is not None)
+
+
+def test_diagnose_neither_says_why_nothing_is_done() -> None:
+    d = rollback.diagnose(OLD, None)
+
+    assert d.summary.startswith("nothing to roll back or turn off: version 3 went live 30.0 h")
+    assert "no configuration implicated" in d.summary
+
+
+# -- composite alarm rules and API Gateway integrations -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rule", "children"),
+    [
+        ('ALARM("a") OR ALARM("b")', ["a", "b"]),
+        ("ALARM(a) AND NOT OK(b)", ["a"]),  # OK(...) never points at a cause
+        ('(ALARM("x y") OR ALARM(x-5xx)) AND ALARM("x y")', ["x y", "x-5xx"]),
+        ("ALARM(arn:aws:cloudwatch:us-east-1:123456789012:alarm:c)", ["c"]),
+        ("INSUFFICIENT_DATA(a) OR TRUE", []),
+    ],
+)
+def test_alarm_rule_children_are_the_alarm_terms(rule: str, children: list[str]) -> None:
+    assert rollback.alarm_rule_children(rule) == children
+
+
+LAMBDA_URI = (
+    "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+    "arn:aws:lambda:us-east-1:123456789012:function:{fn}/invocations"
+)
+
+
+@pytest.mark.parametrize(
+    ("fn", "variables", "expected"),
+    [
+        ("orders-api:live", {}, ("orders-api", "live")),
+        ("orders-api", {}, ("orders-api", None)),
+        ("orders-api:7", {}, ("orders-api", "7")),
+        ("orders-api:${stageVariables.alias}", {"alias": "blue"}, ("orders-api", "blue")),
+        ("${stageVariables.fn}:live", {"fn": "billing-api"}, ("billing-api", "live")),
+    ],
+)
+def test_lambda_of_integration(
+    fn: str, variables: dict[str, str], expected: tuple[str, str | None]
+) -> None:
+    assert rollback.lambda_of_integration(LAMBDA_URI.format(fn=fn), variables) == expected
+
+
+def test_lambda_of_integration_names_a_missing_stage_variable() -> None:
+    uri = LAMBDA_URI.format(fn="orders-api:${stageVariables.alias}")
+
+    with pytest.raises(InputInvalid, match="stage variable\\(s\\) alias not set"):
+        rollback.lambda_of_integration(uri, {})
+
+
+def test_lambda_of_integration_refuses_a_non_lambda_uri() -> None:
+    with pytest.raises(InputInvalid, match="does not invoke a Lambda function"):
+        rollback.lambda_of_integration("https://backend.example/orders", {})
+
+
+@pytest.mark.parametrize(
+    ("namespace", "name", "dimensions", "kind"),
+    [
+        ("AWS/Lambda", "Errors", {"FunctionName": "f"}, "lambda"),
+        ("AWS/ApiGateway", "5XXError", {"ApiName": "a", "Stage": "prod"}, "rest_api"),
+        ("AWS/ApiGateway", "5xx", {"ApiId": "abc123"}, "http_api"),
+        ("AWS/ApiGateway", "4XXError", {"ApiName": "a"}, None),
+        ("AWS/Lambda", "Errors", {"ApiName": "a"}, None),
+        ("AWS/Lambda", "Throttles", {"FunctionName": "f"}, None),
+    ],
+)
+def test_d1_metric_kinds(
+    namespace: str, name: str, dimensions: dict[str, str], kind: str | None
+) -> None:
+    assert rollback.d1_metric(namespace, name, dimensions) == kind

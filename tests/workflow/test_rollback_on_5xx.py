@@ -1,4 +1,9 @@
-"""rollback_on_5xx end to end through the local runtime: real rule, real ASL, moto."""
+"""rollback_on_5xx end to end through the local runtime: real rule, real ASL, moto.
+
+Runbook 001 ("Problema: Alta Taxa de Erro nas Funções Lambda"), Resolução:
+  1. **Se implantação recente causou problemas:** rollback-function
+  2. **Se problema de configuração:** desabilitar feature flag problemática
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,14 @@ from typing import Any
 import pytest
 
 from local.runtime import Pipeline
-from local.world import CodeDeploySpec, WorldSpec
+from local.timeline import render
+from local.world import ApiRouteSpec, CodeDeploySpec, WorldSpec
+from tests.helpers import SAMPLES, load_event
+
+API_5XX = SAMPLES / "rollback_on_5xx.apigateway_5xx_alarm.json"
+COMPOSITE_5XX = SAMPLES / "rollback_on_5xx.composite_5xx_alarm.json"
+#: Past the window in which a deployment counts as recent (SELFHEAL_RECENT_DEPLOY_HOURS).
+NOT_RECENT_SECONDS = 25 * 3600
 
 
 def live(p: Pipeline, function: str = "orders-api") -> str:
@@ -43,15 +55,19 @@ def outcomes(summary: dict[str, Any]) -> dict[str, str]:
     return {a["name"]: a["outcome"] for a in summary["actions"]}
 
 
+@pytest.mark.procedure("D1", "recent deployment -> roll back, verify")
 def test_rollback_happens_and_is_verified(pipeline: Pipeline, alarm_event: dict) -> None:
+    """ "1. Se implantação recente causou problemas: ... --action rollback-function": the
+    rollback is verified, and the implicated flag is left on because the alarm recovered."""
     [run] = pipeline.run_event(alarm_event)
 
     assert run["status"] == "SUCCEEDED"
     assert live(pipeline) == "2"
-    assert not flag_enabled(pipeline, "new_checkout")
-    assert flag_enabled(pipeline, "dark_mode"), "only the implicated flag is turned off"
-    assert outcomes(run) == {"rollback_alias": "FIXED", "disable_flags": "FIXED"}
-    assert run["states"][-3:] == ["Recovered", "NotifyFixed", "Fixed"]
+    assert flag_enabled(pipeline, "new_checkout"), "recovered after the rollback: flag untouched"
+    assert flag_enabled(pipeline, "dark_mode")
+    assert outcomes(run) == {"rollback_alias": "FIXED"}
+    assert run["states"][-3:] == ["RecoveredAfterRollback", "NotifyFixedByRollback", "Fixed"]
+    assert "DisableFlags" not in run["states"]
     [record] = rollbacks(pipeline)
     assert json.loads(record["inverse"]) == {
         "api": "lambda:UpdateAlias",
@@ -59,27 +75,118 @@ def test_rollback_happens_and_is_verified(pipeline: Pipeline, alarm_event: dict)
         "Name": "live",
         "FunctionVersion": "3",
     }
+    [diagnosis] = [s for s in run["steps"] if s["name"] == "diagnose"]
+    assert diagnosis["result"].startswith("roll back first (alias moved to version 3")
+    assert "turn off new_checkout only if the alarm stays in ALARM" in diagnosis["result"]
     levels = [n["level"] for n in pipeline.notifications()]
     assert levels == ["ops"], "a fixed incident informs ops and pages nobody"
-    assert pipeline.extensions.appconfig_deployments[-1]["ConfigurationVersion"] == "2"
+    assert len(pipeline.extensions.appconfig_deployments) == 1, "only the world's own deployment"
 
 
+@pytest.mark.procedure("D1", "configuration problem (no recent deployment) -> flag off, verify")
+def test_configuration_problem_turns_the_implicated_flag_off(
+    make_pipeline: Any, world_spec: WorldSpec, alarm_event: dict
+) -> None:
+    """ "2. Se problema de configuração: # Desabilitar feature flag problemática": with no
+    recent deployment, the flag the function's tags implicate is turned off (today the
+    incident escalated without touching it), verified, and credited alone."""
+    svc = world_spec.services[0]
+    svc.healthyVersions, svc.badFlags = ["1", "2", "3"], ["new_checkout"]
+    p = make_pipeline(world_spec=world_spec)
+    p.clock.advance(NOT_RECENT_SECONDS)  # version 3 went live a day ago
+    [run] = p.run_event(alarm_event)
+
+    assert run["status"] == "SUCCEEDED", run
+    assert live(p) == "3", "no recent deployment: the alias is not rolled back"
+    assert not flag_enabled(p, "new_checkout") and flag_enabled(p, "dark_mode")
+    assert outcomes(run) == {"disable_flags": "FIXED"}
+    assert "RollBack" not in run["states"]
+    [diagnosis] = [s for s in run["steps"] if s["name"] == "diagnose"]
+    assert diagnosis["result"].startswith("turn off new_checkout: no recent deployment")
+    assert "25.0 h ago" in diagnosis["result"]
+    [flags] = [
+        r for r in p.audit_records() if r["action"] == "disable_flags" and not r.get("outcome")
+    ]
+    assert "flags new_checkout named as implicated" in flags["why"]
+    assert "no recent deployment" in flags["why"], "the record says which evidence chose it"
+    assert [n["level"] for n in p.notifications()] == ["ops"]
+
+
+@pytest.mark.procedure(
+    "D1", "recent deployment and flag -> roll back first, then flag if still failing"
+)
+def test_rollback_first_then_the_flag_and_only_the_flag_is_credited(
+    make_pipeline: Any, world_spec: WorldSpec, alarm_event: dict
+) -> None:
+    """Both branches of "Resolução" apply: the runbook checks recent deployments first
+    ("1. Verificar implantações recentes"), so the rollback goes first and is verified; the
+    alarm stays in ALARM (the flag is the cause), so "2. Se problema de configuração" turns
+    the flag off. Only the action followed by recovery is FIXED (today both were)."""
+    world_spec.services[0].badFlags = ["new_checkout"]
+    p = make_pipeline(world_spec=world_spec)
+    [run] = p.run_event(alarm_event)
+
+    assert run["status"] == "SUCCEEDED", run
+    assert live(p) == "2" and not flag_enabled(p, "new_checkout")
+    assert outcomes(run) == {"rollback_alias": "NOT_FIXED", "disable_flags": "FIXED"}
+    states = run["states"]
+    assert states.index("RollBack") < states.index("DisableFlags")
+    assert states.count("CheckAfterRollback") == 10, "the rollback was verified before"
+    not_fixed = next(a for a in run["actions"] if a["outcome"] == "NOT_FIXED")
+    assert "still ALARM after 10 checks following the rollback" in not_fixed["why"]
+    fixed = next(a for a in run["actions"] if a["outcome"] == "FIXED")
+    assert "after turning the implicated flags off" in fixed["why"]
+    [flags] = [
+        r for r in p.audit_records() if r["action"] == "disable_flags" and not r.get("outcome")
+    ]
+    assert "still in ALARM after the rollback" in flags["why"]
+    [note] = p.notifications()
+    assert note["level"] == "ops" and note["message"]["outcome"] == "FIXED"
+    assert [a["action"] for a in note["message"]["notFixed"]] == ["rollback_alias"]
+
+
+def test_implicated_flag_already_off_changes_nothing_and_pages(
+    make_pipeline: Any, world_spec: WorldSpec, alarm_event: dict
+) -> None:
+    """The configuration branch with nothing to turn off: no "verified" wait, no FIXED; L1
+    hears that turning the flags off changed nothing."""
+    svc = world_spec.services[0]
+    assert svc.appconfig is not None
+    svc.healthyVersions, svc.appconfig.flags["new_checkout"] = ["1", "2"], False
+    p = make_pipeline(world_spec=world_spec)
+    p.clock.advance(NOT_RECENT_SECONDS)
+    [run] = p.run_event(alarm_event)
+
+    assert run["status"] == "FAILED" and run["error"] == "selfheal.NotFixed"
+    assert run["states"][-3:] == ["FlagsChanged", "EscalateFlagsUnchanged", "NotFixed"]
+    assert outcomes(run) == {"rollback_on_5xx": "NOT_FIXED", "escalate": "ESCALATED"}
+    assert live(p) == "3" and len(p.extensions.appconfig_deployments) == 1
+    [page] = [n for n in p.notifications() if n["level"] == "l1"]
+    assert "changed nothing: flags new_checkout already off" in page["message"]["reason"]
+
+
+@pytest.mark.procedure("D1", "neither action brings the alarm back -> escalate NOT_FIXED")
 def test_not_recovered_escalates_and_never_reports_success(
     make_pipeline: Any, world_spec: WorldSpec, alarm_event: dict
 ) -> None:
+    """Rolled back and verified, flag turned off and verified: still ALARM, so people."""
     world_spec.services[0].healthyVersions = ["1"]  # the previous version is bad too
     p = make_pipeline(world_spec=world_spec)
     [run] = p.run_event(alarm_event)
 
     assert run["status"] == "FAILED"
     assert run["error"] == "selfheal.NotFixed"
-    assert live(p) == "2", "the rollback itself happened"
+    assert live(p) == "2" and not flag_enabled(p, "new_checkout"), "both actions happened"
     assert outcomes(run) == {"rollback_on_5xx": "NOT_FIXED", "escalate": "ESCALATED"}
-    assert run["states"].count("CheckAlarm") == 10, "bounded verification: 10 checks"
+    assert run["states"].count("CheckAfterRollback") == 10, "bounded verification: 10 checks"
+    assert run["states"].count("CheckAfterFlags") == 10, "and 10 after the flag"
     pages = [n for n in p.notifications() if n["level"] == "l1"]
     assert pages and "still ALARM" in pages[0]["message"]["reason"]
-    # Ten minutes of checks ran in virtual time.
-    assert (p.clock.now() - p.journal[0].at).total_seconds() == pytest.approx(600)
+    done = pages[0]["message"]["done"]
+    assert any(d.startswith("rollback_alias:") for d in done)
+    assert any(d.startswith("disable_flags:") for d in done)
+    # Twenty minutes of checks ran in virtual time.
+    assert (p.clock.now() - p.journal[0].at).total_seconds() == pytest.approx(1200)
 
 
 def test_second_alarm_within_30_minutes_is_skipped_by_guard(
@@ -93,11 +200,13 @@ def test_second_alarm_within_30_minutes_is_skipped_by_guard(
     run = pipeline.execution_summary(arn)
 
     assert run["status"] == "SUCCEEDED"
-    assert outcomes(run) == {"rollback_on_5xx": "SKIPPED_BY_GUARD"}
+    assert outcomes(run) == {"rollback_on_5xx": "SKIPPED_BY_GUARD", "escalate": "ESCALATED"}
     assert live(pipeline) == "4", "the guard left the alias alone"
     assert len(rollbacks(pipeline)) == 1
     skip = next(r for r in pipeline.audit_records(arn) if r.get("outcome") == "SKIPPED_BY_GUARD")
     assert "30 min" in skip["why"]
+    [page] = [n for n in pipeline.notifications() if n["level"] == "l1"]
+    assert "the cooldown guard refused" in page["message"]["reason"]
 
 
 def test_after_the_cooldown_a_new_alarm_acts_again(pipeline: Pipeline, alarm_event: dict) -> None:
@@ -119,29 +228,67 @@ def test_dry_run_changes_nothing_and_says_what_it_would_do(
     [run] = p.run_event(alarm_event)
 
     assert run["status"] == "SUCCEEDED"
-    assert outcomes(run) == {"rollback_on_5xx": "SKIPPED_BY_GUARD"}
+    assert outcomes(run) == {"rollback_on_5xx": "SKIPPED_BY_GUARD", "escalate": "ESCALATED"}
     assert live(p) == "3" and flag_enabled(p, "new_checkout")
-    [skip] = p.audit_records(run["executionArn"])
+    [skip] = [r for r in p.audit_records(run["executionArn"]) if r["action"] == "rollback_on_5xx"]
     details = json.loads(skip["details"])
     assert details["guard"] == "dry_run"
-    assert details["wouldDo"] == {
+    assert details["wouldDo"]["deployment"] == {
         "kind": "alias",
         "fromVersion": "3",
         "toVersion": "2",
         "deploymentId": None,
-        "reason": details["wouldDo"]["reason"],
+        "reason": details["wouldDo"]["deployment"]["reason"],
     }
+    assert details["wouldDo"]["diagnosis"]["first"] == "rollback"
+    assert details["wouldDo"]["diagnosis"]["then"] == "disable_flags"
 
 
-def test_kill_switch_changes_nothing(pipeline: Pipeline, alarm_event: dict) -> None:
+GUARDS = {
+    "kill switch": "kill_switch",
+    "dry-run": "dry_run",
+    "maintenance window": "maintenance_window",
+    "silence": "maintenance_window",  # a silence is a window the operator opens now
+}
+
+
+@pytest.mark.parametrize("guard", sorted(GUARDS))
+def test_a_spike_skipped_by_a_guard_pages_l1_and_says_which_guard(
+    make_pipeline: Any, alarm_event: dict, guard: str
+) -> None:
+    """A skipped spike is not green silence: the alarm is still in ALARM and nothing was
+    done, so L1 ("Nível 1 - Equipe de Operações", runbook 001 "Matriz de Escalação") is
+    paged, and the timeline names the guard that refused."""
+    from datetime import timedelta
+
     from selfheal_shared import guards
 
-    guards.set_switch(guards.KILL_SWITCH, enabled=True, reason="incident review", actor="test")
-    [run] = pipeline.run_event(alarm_event)
+    p = make_pipeline()
+    now = p.clock.now()
+    if guard == "kill switch":
+        guards.set_switch(guards.KILL_SWITCH, enabled=True, reason="incident review", actor="t")
+    elif guard == "dry-run":
+        guards.set_switch(guards.DRY_RUN, enabled=True, reason="rehearsal", actor="t")
+    elif guard == "maintenance window":
+        guards.set_maintenance(
+            "orders-api", starts=now, ends=now + timedelta(hours=2), reason="db upgrade"
+        )
+    else:
+        guards.silence("orders-api", minutes=60, reason="manutenção preventiva")
+    [run] = p.run_event(alarm_event)
 
-    assert outcomes(run) == {"rollback_on_5xx": "SKIPPED_BY_GUARD"}
-    assert live(pipeline) == "3" and flag_enabled(pipeline, "new_checkout")
-    assert "kill switch" in pipeline.audit_records(run["executionArn"])[0]["why"]
+    assert run["status"] == "SUCCEEDED"
+    assert outcomes(run) == {"rollback_on_5xx": "SKIPPED_BY_GUARD", "escalate": "ESCALATED"}
+    assert live(p) == "3" and flag_enabled(p, "new_checkout"), "nothing was changed"
+    [page] = [n for n in p.notifications() if n["level"] == "l1"]
+    assert page["message"]["outcome"] == "SKIPPED_BY_GUARD"
+    reason = page["message"]["reason"]
+    assert "alarm orders-api-errors is still in ALARM and nothing was changed" in reason
+    assert f"the {GUARDS[guard]} guard refused" in reason
+    timeline = render(p, [run], p.journal[0].at)
+    assert "escalate: ESCALATED - alarm orders-api-errors is still in ALARM" in timeline
+    assert f"the {GUARDS[guard]} guard refused" in timeline
+    assert run["states"][-3:] == ["WhichGuard", "EscalateSkipped", "SkippedAndPaged"]
 
 
 def test_duplicate_event_rolls_back_once(pipeline: Pipeline, alarm_event: dict) -> None:
@@ -154,7 +301,7 @@ def test_duplicate_event_rolls_back_once(pipeline: Pipeline, alarm_event: dict) 
     assert len(rollbacks(pipeline)) == 1
     assert live(pipeline) == "2"
     first, second = sorted(runs, key=lambda r: len(r["states"]), reverse=True)
-    assert sorted(outcomes(first).values()) == ["FIXED", "FIXED"]
+    assert outcomes(first) == {"rollback_alias": "FIXED"}
     assert second["states"] == ["Claim", "IsDuplicate", "Duplicate"], "ends at its claim"
     assert outcomes(second) == {} and second["steps"] == []
     assert [n["subject"] for n in pipeline.notifications()] == [
@@ -228,6 +375,7 @@ def test_failure_half_way_escalates_and_leaves_the_other_change_alone(
     assert "ESCALATED" in outcomes(run).values()
 
 
+@pytest.mark.procedure("D1", "no recent deployment and no flag -> escalate")
 def test_nothing_to_roll_back_escalates(pipeline: Pipeline, alarm_event: dict) -> None:
     dims = alarm_event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"][
         "dimensions"
@@ -247,8 +395,10 @@ def test_nothing_to_roll_back_escalates(pipeline: Pipeline, alarm_event: dict) -
     assert live(pipeline, "billing-api") == "1"
     [page] = [n for n in pipeline.notifications() if n["level"] == "l1"]
     assert "no earlier published version" in page["message"]["reason"]
+    assert "no configuration implicated" in page["message"]["reason"]
 
 
+@pytest.mark.procedure("D1", "deployment in progress -> stop it with rollback, verify")
 def test_codedeploy_deployment_is_stopped_with_rollback(
     make_pipeline: Any, world_spec: WorldSpec, alarm_event: dict
 ) -> None:
@@ -280,3 +430,87 @@ def test_replay_json_summary(capsys: pytest.CaptureFixture[str]) -> None:
         "IsDuplicate",
         "Resolve",
     ]
+
+
+# -- API Gateway and composite alarms (runbook 001: "API retornando erros 5xx") ---------------
+
+
+def diagnosis_of(run: dict[str, Any]) -> str:
+    [step] = [s for s in run["steps"] if s["name"] == "diagnose"]
+    return str(step["result"])
+
+
+@pytest.mark.procedure("D1", "API Gateway 5XX alarm -> the stage's integration function")
+def test_api_gateway_5xx_alarm_rolls_back_the_stage_integration(pipeline: Pipeline) -> None:
+    """Sintomas: "API retornando erros 5xx" — a 5XXError alarm names an API and a stage, no
+    function (today it matched the rule's metric list and nothing happened, not even a
+    page). The stage's Lambda integration (its alias from a stage variable) is the function
+    whose recent deployment is rolled back."""
+    [run] = pipeline.run_event(load_event(API_5XX))
+
+    assert run["status"] == "SUCCEEDED", run
+    assert outcomes(run) == {"rollback_alias": "FIXED"}
+    assert live(pipeline, "catalog-api") == "2" and live(pipeline) == "3"
+    assert diagnosis_of(run).startswith(
+        "REST API storefront stage prod: GET /catalog, POST /catalog invoke catalog-api:live"
+    )
+    [note] = pipeline.notifications()
+    assert (
+        note["message"]["summary"] == "alarm storefront-prod-5xx returned to OK after the rollback"
+    )
+
+
+@pytest.mark.procedure("D1", "API stage with several functions -> page L1 with the reason")
+def test_api_stage_with_several_functions_pages_why(
+    make_pipeline: Any, world_spec: WorldSpec
+) -> None:
+    """The stage's 5XXError cannot say which of two functions fails: nothing is guessed or
+    rolled back, and L1 is paged with the reason (today: nothing at all happened)."""
+    world_spec.apis[0].routes.append(ApiRouteSpec(path="orders", function="orders-api"))
+    p = make_pipeline(world_spec=world_spec)
+    [run] = p.run_event(load_event(API_5XX))
+
+    assert run["status"] == "FAILED" and run["error"] == "selfheal.Escalated"
+    assert run["states"][-3:] == ["Routable", "EscalateCannotRoute", "CannotRoute"]
+    assert outcomes(run) == {"escalate": "ESCALATED"}
+    assert live(p, "catalog-api") == "3" and live(p) == "3", "nothing was rolled back"
+    [page] = [n for n in p.notifications() if n["level"] == "l1"]
+    reason = page["message"]["reason"]
+    assert "REST API storefront stage prod integrates several functions" in reason
+    assert "catalog-api:live (GET /catalog, POST /catalog)" in reason
+    assert "orders-api:live (GET /orders)" in reason
+
+
+@pytest.mark.procedure("D1", "composite alarm over 5XX alarms -> its child's function")
+def test_composite_alarm_routes_through_its_child(pipeline: Pipeline) -> None:
+    """A composite alarm (its rule names the child alarms) routes the same way: through the
+    child in ALARM to the stage's integration function."""
+    [run] = pipeline.run_event(load_event(COMPOSITE_5XX))
+
+    assert run["status"] == "SUCCEEDED", run
+    assert outcomes(run) == {"rollback_alias": "FIXED"}
+    assert live(pipeline, "catalog-api") == "2"
+    assert diagnosis_of(run).startswith(
+        "composite alarm storefront-5xx: child storefront-prod-5xx in ALARM; "
+        "REST API storefront stage prod"
+    )
+    checks = [s for s in run["states"] if s == "CheckAfterRollback"]
+    assert checks, "recovery is verified on the composite itself"
+    [note] = pipeline.notifications()
+    assert note["message"]["summary"] == "alarm storefront-5xx returned to OK after the rollback"
+
+
+def test_composite_whose_children_point_at_two_functions_pages_why(
+    make_pipeline: Any, world_spec: WorldSpec
+) -> None:
+    world_spec.compositeAlarms[0].rule = 'ALARM("storefront-prod-5xx") OR ALARM(orders-api-errors)'
+    p = make_pipeline(world_spec=world_spec)
+    [run] = p.run_event(load_event(COMPOSITE_5XX))
+
+    assert run["status"] == "FAILED" and run["error"] == "selfheal.Escalated"
+    assert live(p, "catalog-api") == "3" and live(p) == "3"
+    [page] = [n for n in p.notifications() if n["level"] == "l1"]
+    assert (
+        "point at several functions (catalog-api:live, orders-api:live)"
+        in page["message"]["reason"]
+    )

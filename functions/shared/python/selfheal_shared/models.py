@@ -37,12 +37,16 @@ class AlarmMetric(Model):
 class AlarmState(Model):
     value: AlarmStateValue
     reason: str = ""
+    #: JSON text; a composite alarm's names the `triggeringAlarms`.
+    reasonData: str = ""
     timestamp: str = Field(min_length=1)
 
 
 class AlarmConfiguration(Model):
     description: str | None = None
     metrics: list[AlarmMetric] = Field(default_factory=list)
+    #: A composite alarm's rule (`ALARM(child) OR ...`); metric alarms have none.
+    alarmRule: str | None = None
 
 
 class AlarmStateChangeDetail(Model):
@@ -70,6 +74,19 @@ class FeatureFlags(Model):
     strategy: str = "AppConfig.AllAtOnce"
 
 
+class Diagnosis(Model):
+    """Which branch of the runbook the evidence picks (runbook 001 D1, "Resolução"): a recent
+    deployment is rolled back first; the implicated flags are turned off only when there is
+    no recent deployment, or when the alarm stays in ALARM after the rollback."""
+
+    first: Literal["rollback", "disable_flags", "none"]
+    then: Literal["disable_flags", "none"] = "none"
+    #: The evidence for and against each branch, as recorded.
+    deployment: str
+    configuration: str
+    summary: str
+
+
 class Incident(Model):
     """The unit of idempotency, audit and correlation: one alarm transition, one incident."""
 
@@ -84,6 +101,10 @@ class Incident(Model):
     detectedAt: str
     deployment: Deployment
     featureFlags: FeatureFlags | None = None
+    diagnosis: Diagnosis | None = None
+    #: How the function was found from the alarm (an API stage's integration, a composite's
+    #: child), when the alarm does not name it.
+    resolvedVia: list[str] = Field(default_factory=list)
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import InputInvalid
-from .models import Deployment, FeatureFlags
+from .models import Deployment, Diagnosis, FeatureFlags
 
 if TYPE_CHECKING:
     from .alarm_event import AlarmStateChangeEvent
@@ -16,11 +17,28 @@ AUTOMATION = "rollback_on_5xx"
 COOLDOWN_MINUTES = 30
 DEFAULT_ALIAS = "live"
 TAG_ALIAS = "selfheal:alias"
+TAG_MANAGED = "selfheal:managed"
 TAG_APPCONFIG = "selfheal:appconfig"
 TAG_FLAGS = "selfheal:flags"
 TAG_CODEDEPLOY_APP = "selfheal:codedeploy-app"
 TAG_CODEDEPLOY_GROUP = "selfheal:codedeploy-group"
 ACTIVE_CODEDEPLOY = ("Created", "Queued", "InProgress", "Ready")
+
+#: The metrics a D1 alarm watches, by namespace, and the dimension that names its target.
+LAMBDA_ERRORS = ("AWS/Lambda", "Errors", "FunctionName")
+REST_API_5XX = ("AWS/ApiGateway", "5XXError", "ApiName")
+HTTP_API_5XX = ("AWS/ApiGateway", "5xx", "ApiId")
+#: `ALARM(name)` / `ALARM("name")` in a composite alarm's rule: the children whose ALARM
+#: state raises it (OK(...) and INSUFFICIENT_DATA(...) terms never point at a cause).
+_ALARM_TERM = re.compile(r"""\bALARM\(\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([^\s()"']+))\s*\)""")
+#: A Lambda integration's URI: `arn:...:apigateway:<region>:lambda:path/2015-03-31/functions/
+#: <function ARN>/invocations`; the function ARN may end in `:<alias or version>`.
+_LAMBDA_URI = re.compile(
+    r"^arn:[^:]+:apigateway:[^:]*:lambda:path/[^/]+/functions/"
+    r"arn:[^:]+:lambda:[^:]*:[^:]*:function:(?P<name>[^:/]+)(?::(?P<qualifier>[^/]+))?"
+    r"/invocations$"
+)
+_STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_]+)\}")
 
 
 def incident_id(alarm: AlarmStateChangeEvent) -> str:
@@ -128,3 +146,87 @@ def disable_flags(document: dict[str, Any], flags: list[str]) -> tuple[dict[str,
             current["enabled"] = False
             changed.append(name)
     return document, changed
+
+
+def diagnose(deployment: Deployment, flags: FeatureFlags | None) -> Diagnosis:
+    """The runbook's order: "Verificar implantações recentes" comes first, so a recent
+    deployment is rolled back first; the implicated flags ("problema de configuração") are
+    turned off first only without a recent deployment, else only if the rollback does not
+    bring the alarm back. Neither: nothing to do but tell people."""
+    recent = deployment.kind != "none"
+    first: Literal["rollback", "disable_flags", "none"]
+    then: Literal["disable_flags", "none"]
+    on_deployment = (
+        f"recent deployment: {deployment.reason}"
+        if recent
+        else f"no recent deployment to roll back: {deployment.reason}"
+    )
+    on_configuration = (
+        f"configuration: flags {' '.join(flags.flags)} named as implicated by the tag {TAG_FLAGS}"
+        if flags
+        else f"no configuration implicated: no {TAG_FLAGS} / {TAG_APPCONFIG} tags"
+    )
+    if recent and flags:
+        first, then = "rollback", "disable_flags"
+        summary = (
+            f"roll back first ({deployment.reason}); turn off {' '.join(flags.flags)} "
+            "only if the alarm stays in ALARM"
+        )
+    elif recent:
+        first, then = "rollback", "none"
+        summary = f"roll back ({deployment.reason}); no flag is implicated"
+    elif flags:
+        first, then = "disable_flags", "none"
+        summary = f"turn off {' '.join(flags.flags)}: {on_deployment}"
+    else:
+        first, then = "none", "none"
+        summary = f"nothing to roll back or turn off: {deployment.reason}; {on_configuration}"
+    return Diagnosis(
+        first=first,
+        then=then,
+        deployment=on_deployment,
+        configuration=on_configuration,
+        summary=summary,
+    )
+
+
+def alarm_rule_children(rule: str) -> list[str]:
+    """The alarms a composite's rule raises on (its `ALARM(...)` terms), in order, once each;
+    names may be quoted or bare, or be alarm ARNs (the name is the ARN's last part)."""
+    names: list[str] = []
+    for match in _ALARM_TERM.finditer(rule):
+        raw = next(g for g in match.groups() if g is not None)
+        name = raw.replace('\\"', '"')
+        if name.startswith("arn:") and ":alarm:" in name:
+            name = name.split(":alarm:", 1)[1]
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def lambda_of_integration(uri: str, stage_variables: dict[str, str]) -> tuple[str, str | None]:
+    """(function name, qualifier) an API Gateway Lambda integration invokes, with the stage's
+    variables substituted; InputInvalid when the URI is not a Lambda invocation or names a
+    stage variable the stage does not set."""
+    missing = [v for v in _STAGE_VARIABLE.findall(uri) if v not in stage_variables]
+    if missing:
+        raise InputInvalid(
+            f"integration uri: stage variable(s) {', '.join(missing)} not set on the stage"
+        )
+    resolved = _STAGE_VARIABLE.sub(lambda m: stage_variables[m.group(1)], uri)
+    match = _LAMBDA_URI.match(resolved)
+    if not match:
+        raise InputInvalid(f"integration uri: {resolved[:160]!r} does not invoke a Lambda function")
+    return match.group("name"), match.group("qualifier")
+
+
+def d1_metric(namespace: str | None, name: str, dimensions: dict[str, str]) -> str | None:
+    """Which kind of D1 alarm a metric makes: `lambda`, `rest_api`, `http_api`, or None."""
+    for kind, (ns, metric, key) in (
+        ("lambda", LAMBDA_ERRORS),
+        ("rest_api", REST_API_5XX),
+        ("http_api", HTTP_API_5XX),
+    ):
+        if namespace == ns and name == metric and dimensions.get(key):
+            return kind
+    return None

@@ -16,10 +16,14 @@ DIMENSIONS = "detail.configuration.metrics[].metricStat.metric.dimensions"
 
 
 def alarm_in_alarm(event: AlarmStateChangeEvent) -> dict[str, Any]:
-    """The alarm as CloudWatch has it now. It must exist, be in ALARM, and watch the
-    dimensions the event claims: the workflow acts on what the alarm watches."""
+    """The alarm as CloudWatch has it now (a metric or a composite alarm). It must exist, be
+    in ALARM, and watch the dimensions the event claims: the workflow acts on what the alarm
+    watches."""
     name = event.detail.alarmName
-    found = client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"]
+    resp = client("cloudwatch").describe_alarms(
+        AlarmNames=[name], AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+    )
+    found = resp.get("MetricAlarms", []) + resp.get("CompositeAlarms", [])
     if not found:
         raise InputInvalid(f"detail.alarmName: no alarm named {excerpt(name)}")
     alarm: dict[str, Any] = found[0]
