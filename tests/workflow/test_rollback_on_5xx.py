@@ -145,6 +145,7 @@ def test_rollback_first_then_the_flag_and_only_the_flag_is_credited(
     assert [a["action"] for a in note["message"]["notFixed"]] == ["rollback_alias"]
 
 
+@pytest.mark.procedure("D1", "implicated flag already off -> nothing changed, page L1")
 def test_implicated_flag_already_off_changes_nothing_and_pages(
     make_pipeline: Any, world_spec: WorldSpec, alarm_event: dict
 ) -> None:
@@ -252,6 +253,7 @@ GUARDS = {
 }
 
 
+@pytest.mark.procedure("D1", "guard refused while in ALARM -> page L1 naming the guard")
 @pytest.mark.parametrize("guard", sorted(GUARDS))
 def test_a_spike_skipped_by_a_guard_pages_l1_and_says_which_guard(
     make_pipeline: Any, alarm_event: dict, guard: str
