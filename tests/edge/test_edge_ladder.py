@@ -122,7 +122,9 @@ def test_duplicate_offline_signals_run_one_ladder(edge_world: EdgeWorld) -> None
             "topic": f"$aws/events/presence/disconnected/{E1}",
             "payload": {
                 "clientId": E1,
+                "timestamp": int(w.pipeline.clock.now().timestamp() * 1000),
                 "eventType": "disconnected",
+                "sessionIdentifier": "a4666d2a7d844ae4ac5d7b38c9cb7967",
                 "disconnectReason": "CONNECTION_LOST",
             },
         },
@@ -194,11 +196,6 @@ def test_silence_expires_by_itself(edge_world: EdgeWorld) -> None:
     ("topic", "payload", "error"),
     [
         (f"lifo4/{E1}/status", json.dumps({"status": 5}), "status"),
-        (
-            f"lifo4/{E1}/status",
-            json.dumps({"status": "offline", "bufferedSamples": "many"}),
-            "bufferedSamples",
-        ),
         (f"lifo4/{E1}/telemetry", json.dumps({"ts": 1, "soc": 250, "powerKw": 1}), "soc"),
         (f"lifo4/{E1}/status", "not json at all", "not JSON"),
         (f"lifo4/{E1}/status", "[1, 2, 3]", "JSON object"),
