@@ -17,7 +17,12 @@ from .broker import KEEPALIVE_SECONDS, Broker
 if TYPE_CHECKING:
     from .runtime import Pipeline
 
-RULE_TOPICS = ("lifo4/+/telemetry", "lifo4/+/status", "lifo4/+/commands/ack")
+RULE_TOPICS = (
+    "lifo4/+/telemetry",
+    "lifo4/+/status",
+    "lifo4/+/commands/ack",
+    "lifo4/provision/+/csr",
+)
 CLIENT_ID = "selfheal-iot-bridge"
 
 
