@@ -1,7 +1,8 @@
 """An edge outage under a silence or maintenance window (runbook 000 §6): the ladder
 waits it out instead of ending. No action and no page while it lasts; if the edge comes
 back meanwhile the incident closes as not handled (never FIXED, never "RESOLVED"); when
-it ends and the edge is still offline, the ladder resumes from its guards."""
+it ends and the edge is still offline, the ladder resumes from its guards. A silence set
+while the ladder runs stops its next action (GuardRefused), which lands here too."""
 
 from __future__ import annotations
 
@@ -50,6 +51,15 @@ def handler(run: Run[SilencedRequest]) -> dict[str, Any]:
             outcome=Outcome.SKIPPED_BY_GUARD,
         )
         return _out("silenced", wait=max(1, min(MAX_WAIT_SECONDS, int(left) + 1)))
+    if not edge_incidents.silenced(record):
+        # Here from an action a guard refused that is not a silence (kill switch, dry-run):
+        # the guard step reads them again and decides.
+        run.record(
+            "guards_recheck",
+            why="an action was refused by a guard that is not a silence",
+            result="guards read again",
+        )
+        return _out("over")
     edge_registry._set(pk, {"resumedAt": clock.now().isoformat()})
     run.record(
         "silence_ended",

@@ -111,3 +111,34 @@ def test_a_silence_never_overwrites_a_maintenance_window(edge_world: EdgeWorld) 
         still = guards.silenced([E1])
     assert still is not None and still["guard"] == "maintenance_window"
     assert guards.before_action(E1).guard == "maintenance_window"
+
+
+@pytest.mark.procedure("E9", "silence set while the ladder runs: no action, no page, resumes")
+def test_a_silence_set_while_the_ladder_runs_stops_it_without_an_escalation(
+    edge_world: EdgeWorld,
+) -> None:
+    """Runbook 000 §6: a silence set mid-outage stands automation down from the next
+    action on; that refusal is not a failure to page about, and the ladder takes the
+    outage up again when the silence ends."""
+    from selfheal_shared import guards
+
+    w = edge_world
+    [sim] = w.start_edges([E1])
+    sim.kill()
+    ends: list[datetime] = []
+
+    def operator_silences() -> None:  # during the 2-minute grace, after the guard step
+        guards.silence(E1, minutes=30, reason="técnico no local")
+        ends.append(w.pipeline.clock.now() + timedelta(minutes=30))
+
+    w.pipeline.clock.call_later(60, operator_silences)
+    run = ladder(w)
+
+    assert run["status"] == "SUCCEEDED" and run["states"][-1] == "Closed"
+    assert run["states"].count("Restart") == 2, "refused once, then done after the silence"
+    assert "WhileSilenced" in run["states"]
+    [restart] = sim.commands
+    assert datetime.fromisoformat(restart["issuedAt"]) >= ends[0]
+    subjects = [n["subject"] for n in w.pipeline.notifications()]
+    assert not [s for s in subjects if "ESCALATION" in s], subjects
+    assert w.pages() == []
