@@ -58,16 +58,18 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 event,
             )
         out = edge_registry.record_signal(signal)
-        for e in out:
-            if e["Detail"].get("state") == "online":
-                edge_incidents.close_on_return(
-                    signal.edgeId,
-                    actor="edge_ingress",
-                    execution="iot-rule",
-                    resolved_by=str(e["Detail"].get("reason", "reconnected")),
-                )
     if out:
         _publish(out)
+    for e in out:
+        if e["Detail"].get("state") == "online":
+            # The edge is back: its incident closes now, whatever its ladder is doing or
+            # however it ended, so the next outage is a new incident.
+            edge_incidents.close_on_return(
+                str(e["Detail"]["edgeId"]),
+                actor="edge_ingress",
+                execution="iot-rule",
+                resolved_by=str(e["Detail"].get("reason", "reconnected")),
+            )
     return {"events": [{"type": e["DetailType"], **e["Detail"]} for e in out]}
 
 
