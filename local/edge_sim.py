@@ -6,8 +6,14 @@ Each edge has two connections, as the real controller has two processes:
 - the management agent (`<edgeId>-agent`): receives `lifo4/<edgeId>/commands/<cmd>`
   and acknowledges on `lifo4/<edgeId>/commands/ack`; it restarts the controller.
 
+A third, the provisioning client (`<edgeId>-claim`), connects with the fleet's claim
+certificate, not the edge's own: it is how an edge whose certificate expired gets a new
+one. The edge generates the private key itself and sends only a CSR
+(`lifo4/provision/<edgeId>-claim/csr`); the certificate comes back on
+`.../certificate`. No private key ever travels over MQTT.
+
 `failure` says what is wrong with it: None (the process hung: a restart fixes it),
-"certificate_expired" (restarting fails until a renewed certificate arrives),
+"certificate_expired" (restarting fails until a certificate issued for its CSR arrives),
 "partition_bad" (fails until an OTA rollback), "hardware" (nothing answers).
 
 Every message is counted in the broker's `InFlight` ledger, so the virtual clock knows
@@ -21,9 +27,14 @@ import contextlib
 import json
 import socket
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import paho.mqtt.client as mqtt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 from selfheal_shared import clock as shared_clock
 
@@ -60,6 +71,12 @@ class EdgeSim:
         self._stopped = False
         self._controller: mqtt.Client | None = None
         self._agent: mqtt.Client | None = None
+        self._claim: mqtt.Client | None = None
+        #: The key the edge generated for its next certificate (never sent anywhere).
+        self._pending_key: ec.EllipticCurvePrivateKey | None = None
+        self.csrs_sent = 0
+        #: PEM of the certificate the edge installed after a renewal.
+        self.certificate_pem: str | None = None
 
     # -- controller process -------------------------------------------------------------
 
@@ -129,12 +146,13 @@ class EdgeSim:
 
     def stop(self) -> None:
         self._stopped = True
-        for c in (self._controller, self._agent):
+        for c in (self._controller, self._agent, self._claim):
             if c is not None:
                 c.disconnect()  # first: the network loop then ends at once
                 c.loop_stop()
-        self._controller = self._agent = None
+        self._controller = self._agent = self._claim = None
         self.broker.inflight.gone(self._agent_id)
+        self.broker.inflight.gone(self._claim_id)
 
     # -- management agent ---------------------------------------------------------------
 
@@ -142,19 +160,73 @@ class EdgeSim:
     def _agent_id(self) -> str:
         return f"{self.edge_id}-agent"
 
-    def _start_agent(self) -> None:
-        a = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self._agent_id)
-        a.on_message = self._on_command
+    def _subscribed_client(
+        self, client_id: str, topic: str, on_message: Callable[..., None]
+    ) -> mqtt.Client:
+        a = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        a.on_message = on_message
         ready = threading.Event()
-        topic = f"lifo4/{self.edge_id}/commands/+"
         a.on_subscribe = lambda *args: ready.set()
         a.connect(self.broker.host, self.broker.port, keepalive=KEEPALIVE_SECONDS)
         a.subscribe(topic, qos=1)
         a.loop_start()
         if not ready.wait(30):
-            raise TimeoutError(f"{self._agent_id} could not subscribe to its commands")
-        self.broker.inflight.subscribed(self._agent_id, topic)
-        self._agent = a
+            raise TimeoutError(f"{client_id} could not subscribe to {topic}")
+        self.broker.inflight.subscribed(client_id, topic)
+        return a
+
+    def _start_agent(self) -> None:
+        self._agent = self._subscribed_client(
+            self._agent_id, f"lifo4/{self.edge_id}/commands/+", self._on_command
+        )
+        self._claim = self._subscribed_client(
+            self._claim_id, f"lifo4/provision/{self._claim_id}/certificate", self._on_certificate
+        )
+
+    # -- provisioning client (claim certificate) ----------------------------------------
+
+    @property
+    def _claim_id(self) -> str:
+        return f"{self.edge_id}-claim"
+
+    def drop_claim_connection(self) -> None:
+        """The provisioning client is down (or the claim certificate was revoked)."""
+        if self._claim is not None:
+            self._claim.disconnect()
+            self._claim.loop_stop()
+            self._claim = None
+        self.broker.inflight.gone(self._claim_id)
+
+    def _request_certificate(self) -> None:
+        """A new key, kept here; its CSR goes out over the claim connection."""
+        if self._claim is None:
+            return  # nobody to send it
+        key = ec.generate_private_key(ec.SECP256R1())
+        csr = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, self.edge_id)]))
+            .sign(key, hashes.SHA256())
+        )
+        self._pending_key = key
+        self.csrs_sent += 1
+        body = {"csr": csr.public_bytes(serialization.Encoding.PEM).decode()}
+        self._publish(self._claim, f"lifo4/provision/{self._claim_id}/csr", json.dumps(body))
+
+    def _on_certificate(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            body = json.loads(msg.payload)
+            if "privateKey" in body or "PrivateKey" in body:
+                raise AssertionError("a private key arrived over MQTT")
+            cert = x509.load_pem_x509_certificate(str(body["certificatePem"]).encode())
+            cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+            if self._pending_key is not None and cn == self.edge_id:
+                self.certificate_pem = body["certificatePem"]
+                self._pending_key = None
+                if self.failure == "certificate_expired":
+                    self.failure = None
+                self._restart_later()
+        finally:
+            self.broker.inflight.handled(self._claim_id, msg.topic)
 
     def _ack(self, cmd: dict[str, Any], result: str, detail: str = "") -> None:
         assert self._agent is not None
@@ -184,16 +256,12 @@ class EdgeSim:
             if name == "restart":
                 if self.failure == "certificate_expired":
                     self._ack(cmd, "error", "certificate_expired")
+                    self._request_certificate()
                 elif self.failure == "partition_bad":
                     self._ack(cmd, "error", "partition_bad")
                 else:
                     self._ack(cmd, "ok")
                     self._restart_later()
-            elif name == "renew":
-                if self.failure == "certificate_expired" and cmd.get("certificatePem"):
-                    self.failure = None
-                self._ack(cmd, "ok")
-                self._restart_later()
             elif name == "ota-rollback":
                 if self.failure == "partition_bad":
                     self.failure = None

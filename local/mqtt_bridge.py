@@ -17,7 +17,12 @@ from .broker import KEEPALIVE_SECONDS, Broker
 if TYPE_CHECKING:
     from .runtime import Pipeline
 
-RULE_TOPICS = ("lifo4/+/telemetry", "lifo4/+/status", "lifo4/+/commands/ack")
+RULE_TOPICS = (
+    "lifo4/+/telemetry",
+    "lifo4/+/status",
+    "lifo4/+/commands/ack",
+    "lifo4/provision/+/csr",
+)
 CLIENT_ID = "selfheal-iot-bridge"
 
 
@@ -26,8 +31,10 @@ class Bridge:
         self.pipeline = pipeline
         self.broker = broker
         self.rejected: list[tuple[str, str]] = []  # (topic, error)
+        #: Retained messages the broker replayed at subscribe time: not fresh signals.
+        self.retained: list[str] = []
         self.delivered = 0
-        self._inbox: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
+        self._inbox: queue.Queue[tuple[str, bytes, bool] | None] = queue.Queue()
         # A durable session, as an IoT rule's subscription is: a reconnect loses nothing.
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=CLIENT_ID, clean_session=False
@@ -93,23 +100,34 @@ class Bridge:
         self._client.publish(topic, payload, qos=1)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put((msg.topic, bytes(msg.payload)))  # busy() from here on
+        self._inbox.put((msg.topic, bytes(msg.payload), bool(msg.retain)))  # busy() from here on
         self.broker.inflight.handled(CLIENT_ID, msg.topic)
 
     def _work(self) -> None:
         ingress = self.pipeline.lambdas.handler_for("edge_ingress")
         while (item := self._inbox.get()) is not None:
-            topic, raw = item
+            topic, raw, retained = item
             try:
-                text = raw.decode("utf-8")
-                payload: Any = json.loads(text)
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                payload = raw.decode("utf-8", errors="replace")
-            try:
-                ingress({"topic": topic, "payload": payload}, None)
+                if retained:
+                    # IoT Core rules fire on a publish, never on a retained copy replayed
+                    # to a new subscription: an old "offline" is not news.
+                    self.retained.append(topic)
+                    continue
+                ingress({"topic": topic, "payload": _decode(raw)}, None)
                 self.delivered += 1
             except Exception as exc:  # the IoT rule's error action: keep it, move on
-                self.rejected.append((topic, f"{type(exc).__name__}: {exc}"))
+                self.rejected.append((topic, f"{type(exc).__name__}: {exc}"[:500]))
             finally:
                 self._inbox.task_done()
                 self.pipeline.clock.touch()
+
+
+def _decode(raw: bytes) -> Any:
+    """The payload as the IoT SQL `SELECT *` hands it over: a JSON value when it decodes,
+    else the text (the ingress rejects it, naming why). Never raises: a message the
+    parser chokes on (nesting deep enough for a RecursionError) must not end the worker."""
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return text

@@ -26,7 +26,15 @@ RULES = {
     "selfheal_edge_telemetry": "SELECT *, topic() AS topic FROM 'lifo4/+/telemetry'",
     "selfheal_edge_ack": "SELECT *, topic() AS topic FROM 'lifo4/+/commands/ack'",
     "selfheal_edge_presence": "SELECT *, topic() AS topic FROM '$aws/events/presence/+/+'",
+    # CSRs from edges' provisioning clients (claim certificate); see CLAIM_POLICY_NAME.
+    "selfheal_edge_csr": "SELECT *, topic() AS topic FROM 'lifo4/provision/+/csr'",
 }
+#: The policy of the fleet's claim certificate: an edge whose own certificate expired
+#: connects as `<thing>-claim` and may only send a CSR and receive its certificate, on
+#: topics named by its client id. The ladder issues a certificate only for an edge it
+#: diagnosed with an expired certificate, from a fresh CSR, attached to that thing alone.
+CLAIM_POLICY_NAME = "selfheal-edge-claim"
+CLIENT = "${iot:ClientId}"
 
 
 class EdgeIoT(Construct):
@@ -112,6 +120,37 @@ class EdgeIoT(Construct):
             "EdgePolicy",
             policy_name=POLICY_NAME,
             policy_document=json.loads(json.dumps(document)),
+        )
+        claim = f"lifo4/provision/{CLIENT}"
+        self.claim_policy = iot.CfnPolicy(
+            self,
+            "EdgeClaimPolicy",
+            policy_name=CLAIM_POLICY_NAME,
+            policy_document={
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "iot:Connect",
+                        "Resource": [f"{arn}:client/*-claim"],
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Action": "iot:Publish",
+                        "Resource": [f"{arn}:topic/{claim}/csr"],
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Action": "iot:Subscribe",
+                        "Resource": [f"{arn}:topicfilter/{claim}/certificate"],
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Action": "iot:Receive",
+                        "Resource": [f"{arn}:topic/{claim}/certificate"],
+                    },
+                ],
+            },
         )
         sweep = events.Rule(
             self,

@@ -1,5 +1,6 @@
 """The edge is back: close the incident with downtime and data-gap size, and tell
-everyone who was paged that it is over."""
+everyone who was paged that it is over (once: the ingress may have closed it at the
+reconnect already, see `edge_incidents`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from selfheal_shared import clock, edge_registry, edges, notify
+from selfheal_shared import clock, edge_incidents, edge_registry, edges, notify
 from selfheal_shared.edges import EdgeIncident as Incident
 from selfheal_shared.outcomes import Outcome
 from selfheal_shared.protocol import Run, remediator
@@ -28,17 +29,16 @@ def handler(run: Run[CloseRequest]) -> dict[str, Any]:
     inc = req.incident
     if req.outcome == Outcome.SKIPPED_BY_GUARD:
         return _not_handled(run)
-    edge = edge_registry.get(f"edge#{inc.edgeId}") or {}
-    back_at = datetime.fromisoformat(edge.get("since") or clock.now().isoformat())
-    gap = edges.data_gap(
-        datetime.fromisoformat(inc.offlineSince),
-        back_at,
-        interval_seconds=float(os.environ.get("SELFHEAL_TELEMETRY_INTERVAL_SECONDS", "5")),
-        buffered=int(edge.get("bufferedSamples", 0) or 0),
+    closed = edge_incidents.close_on_return(
+        inc.edgeId,
+        actor="edge_close",
+        execution=inc.executionId,
+        resolved_by=req.resolvedBy,
+        incident_id=inc.incidentId,
     )
-    pk = f"edge-incident#{inc.edgeId}"
-    record = edge_registry.get(pk) or {}
-    edge_registry.close(pk, {"closedAt": clock.now().isoformat(), **gap})
+    # Closed already (the ingress saw the reconnect first): that closure's numbers.
+    gap = closed or edge_incidents.closure(inc.incidentId) or _gap_now(inc)
+    gap = {k: gap[k] for k in GAP_FIELDS if k in gap}
     run.record(
         edges.AUTOMATION,
         why=f"{inc.edgeId} reconnected ({req.resolvedBy})",
@@ -46,14 +46,20 @@ def handler(run: Run[CloseRequest]) -> dict[str, Any]:
         outcome=Outcome.FIXED,
         details=gap,
     )
-    paged = [p for p in str(record.get("paged", "")).split(",") if p]
-    for level in ["ops", *paged]:
-        notify.publish(
-            level,
-            subject=f"[selfheal] RESOLVED {inc.edgeId} back after {gap['downtimeMinutes']} min",
-            message={"incidentId": inc.incidentId, "edgeId": inc.edgeId, **gap},
-        )
     return {"closed": True, **gap}
+
+
+GAP_FIELDS = ("downtimeMinutes", "gapSeconds", "samplesExpected", "samplesBuffered", "samplesLost")
+
+
+def _gap_now(inc: Incident) -> dict[str, Any]:
+    edge = edge_registry.get(f"edge#{inc.edgeId}") or {}
+    return edges.data_gap(
+        datetime.fromisoformat(inc.offlineSince),
+        datetime.fromisoformat(edge.get("since") or clock.now().isoformat()),
+        interval_seconds=float(os.environ.get("SELFHEAL_TELEMETRY_INTERVAL_SECONDS", "5")),
+        buffered=int(edge.get("bufferedSamples", 0) or 0),
+    )
 
 
 def _not_handled(run: Run[CloseRequest]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from selfheal_shared import audit, clock, edge_registry, edges
+from selfheal_shared import audit, clock, edge_incidents, edge_registry, edges
 from selfheal_shared.clients import client
 from selfheal_shared.errors import InputInvalid
 from selfheal_shared.handler import remediator
@@ -47,20 +47,52 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         try:
             signal = edges.parse_signal(_message(event))
         except InputInvalid as exc:
-            sample = json.dumps(event, default=str)[:512]
-            day = clock.now().date().isoformat()
-            audit.record(
-                incident_id=f"edge-ingress-rejected-{day}",
-                execution="iot-rule",
-                action="ingress_rejected",
-                actor="edge_ingress",
-                why=str(exc),
-                result="rejected; no action taken",
-                details={"sample": sample},
-            )
+            _keep("ingress_rejected", str(exc), "rejected; no action taken", event)
             logger.warning("rejected edge message", extra={"error": str(exc)})
             raise
+        if signal.invalid:
+            _keep(
+                "ingress_partial",
+                "invalid optional field(s): " + "; ".join(signal.invalid),
+                f"{signal.payload.get('status', signal.kind)} kept; invalid field(s) dropped",
+                event,
+            )
         out = edge_registry.record_signal(signal)
     if out:
         _publish(out)
+    for e in out:
+        if e["Detail"].get("state") == "online":
+            # The edge is back: its incident closes now, whatever its ladder is doing or
+            # however it ended, so the next outage is a new incident.
+            edge_incidents.close_on_return(
+                str(e["Detail"]["edgeId"]),
+                actor="edge_ingress",
+                execution="iot-rule",
+                resolved_by=str(e["Detail"].get("reason", "reconnected")),
+            )
     return {"events": [{"type": e["DetailType"], **e["Detail"]} for e in out]}
+
+
+def _sample(event: dict[str, Any]) -> str:
+    """An excerpt of the message to keep; never fails, whatever the message is."""
+    raw = event.get("payload", event)
+    if isinstance(raw, str):
+        return raw[:512]
+    try:
+        return json.dumps(event, default=str)[:512]
+    except (ValueError, RecursionError):
+        return repr(type(raw))
+
+
+def _keep(action: str, why: str, result: str, event: dict[str, Any]) -> None:
+    """Bad input is kept for inspection with the reason (the IoT rule's error action also
+    keeps the whole message in its dead-letter queue)."""
+    audit.record(
+        incident_id=f"edge-ingress-rejected-{clock.now().date().isoformat()}",
+        execution="iot-rule",
+        action=action,
+        actor="edge_ingress",
+        why=why,
+        result=result,
+        details={"topic": str(event.get("topic", ""))[:200], "sample": _sample(event)},
+    )

@@ -1,23 +1,42 @@
-"""Renew an edge's expired MQTT certificate: new keys and certificate in IoT Core,
-the edge policy and thing attached, the new config published to the edge's agent."""
+"""Renew an edge's expired MQTT certificate over a channel that does not need it
+(runbook 000 §1 "Certificado MQTT expirado → Renovar certificado via API e publicar novo
+config").
+
+The edge's own certificate is expired, so nothing authenticated by it (the controller,
+the agent's commands) can carry the renewal. The edge's provisioning client connects with
+the fleet's claim certificate, generates a new private key on the edge and sends only a
+certificate signing request; here IoT Core issues the certificate from that CSR
+(CreateCertificateFromCsr), it is attached to the edge's thing and policy, and the
+certificate (public) goes back on the claim channel. No private key is ever created here
+or sent over MQTT. Without a fresh CSR the edge's provisioning client cannot be reached:
+that is recorded, and nothing is pretended."""
 
 from __future__ import annotations
 
 import json
 import os
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared import clock, edges
+from selfheal_shared import clock, edge_registry, edges
 from selfheal_shared.clients import client
 from selfheal_shared.edges import AUTOMATION
 from selfheal_shared.edges import EdgeIncident as Incident
+from selfheal_shared.outcomes import Outcome
 from selfheal_shared.protocol import Run, remediator
+
+#: A CSR older than this is not an answer to this outage.
+CSR_MAX_AGE = timedelta(hours=1)
 
 
 class RenewRequest(BaseModel):
     incident: Incident
+
+
+def certificate_topic(edge_id: str) -> str:
+    return f"lifo4/provision/{edge_id}-claim/certificate"
 
 
 @remediator(
@@ -29,42 +48,80 @@ class RenewRequest(BaseModel):
 )
 def handler(run: Run[RenewRequest]) -> dict[str, Any]:
     inc = run.request.incident
-    command_id = f"renew-{uuid.uuid4().hex[:12]}"
+    renewal_id = f"renew-{uuid.uuid4().hex[:12]}"
+    pending = edge_registry.get(f"csr#{inc.edgeId}")
+    fresh = (
+        pending is not None
+        and not pending.get("usedBy")
+        and clock.now() - datetime.fromisoformat(pending["at"]) <= CSR_MAX_AGE
+    )
+    if pending is None or not fresh:
+        run.record(
+            "edge_renew_certificate",
+            why=f"{inc.edgeId} reported an expired MQTT certificate",
+            result=(
+                f"not renewed: no certificate signing request from {inc.edgeId}-claim "
+                f"in the last {int(CSR_MAX_AGE.total_seconds() // 60)} min; the edge's "
+                "provisioning client cannot be reached"
+            ),
+            outcome=Outcome.NOT_FIXED,
+        )
+        return {"commandId": renewal_id, "renewed": False, "certificateId": ""}
+    csr = str(pending["csr"])
 
     def renew() -> dict[str, Any]:
         iot = client("iot")
-        cert: dict[str, Any] = iot.create_keys_and_certificate(setAsActive=True)
+        cert: dict[str, Any] = iot.create_certificate_from_csr(
+            certificateSigningRequest=csr, setAsActive=True
+        )
         iot.attach_policy(
             policyName=os.environ.get("SELFHEAL_EDGE_POLICY", "selfheal-edge"),
             target=cert["certificateArn"],
         )
         iot.attach_thing_principal(thingName=inc.edgeId, principal=cert["certificateArn"])
         body = {
-            "commandId": command_id,
-            "command": "renew",
+            "renewalId": renewal_id,
             "issuedAt": clock.now().isoformat(),
-            "certificateArn": cert["certificateArn"],
+            "certificateId": cert["certificateId"],
             "certificatePem": cert["certificatePem"],
-            "privateKey": cert["keyPair"]["PrivateKey"],
         }
         client("iot-data").publish(
-            topic=f"lifo4/{inc.edgeId}/commands/renew", qos=1, payload=json.dumps(body).encode()
+            topic=certificate_topic(inc.edgeId), qos=1, payload=json.dumps(body).encode()
         )
         return cert
+
+    def verify(cert: dict[str, Any]) -> str | None:
+        iot = client("iot")
+        status = iot.describe_certificate(certificateId=cert["certificateId"])[
+            "certificateDescription"
+        ]["status"]
+        principals = iot.list_thing_principals(thingName=inc.edgeId)["principals"]
+        if status != "ACTIVE":
+            return f"certificate is {status}"
+        if cert["certificateArn"] not in principals:
+            return f"certificate not attached to {inc.edgeId}"
+        return None
 
     cert = run.act(
         "edge_renew_certificate",
         target=inc.edgeId,
         why=f"{inc.edgeId} reported an expired MQTT certificate",
-        plan=f"issue a certificate for {inc.edgeId}, attach it and publish the config",
+        plan=(
+            f"issue a certificate for {inc.edgeId}'s CSR, attach it and send it to "
+            f"{certificate_topic(inc.edgeId)}"
+        ),
         do=renew,
+        verify=verify,
         result=lambda c: (
-            f"issued {c['certificateId'][:12]}..., attached to {inc.edgeId}, config published"
+            f"issued {c['certificateId'][:12]}... from the edge's CSR (its key never left "
+            f"it), attached to {inc.edgeId}, sent on the claim channel"
         ),
         inverse=lambda c: {
-            "api": "iot:UpdateCertificate",
+            "api": "iot:UpdateCertificate + iot:DetachThingPrincipal",
             "certificateId": c["certificateId"],
             "newStatus": "INACTIVE",
         },
+        details=lambda c: {"certificateId": c["certificateId"], "renewalId": renewal_id},
     )
-    return {"commandId": command_id, "certificateId": cert["certificateId"]}
+    edge_registry._set(f"csr#{inc.edgeId}", {"usedBy": renewal_id})  # one certificate per CSR
+    return {"commandId": renewal_id, "renewed": True, "certificateId": cert["certificateId"]}

@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared import clock, edge_registry, edges, guards, notify
+from selfheal_shared import audit, clock, edge_registry, edges, guards, notify
 from selfheal_shared.edges import EdgeIncident as Incident
 from selfheal_shared.outcomes import Outcome
 from selfheal_shared.protocol import Run, recorded_steps, remediator
 
 #: Never sleep longer than this between looks: a reconnect ends the ladder within it.
 MAX_WAIT_SECONDS = 60
+UNANSWERED = "agent_unreachable"
 
 
 class WatchRequest(BaseModel):
@@ -31,12 +33,15 @@ def handler(run: Run[WatchRequest]) -> dict[str, Any]:
     pk = f"edge-incident#{inc.edgeId}"
     record = edge_registry.get(pk) or {}
     edge = edge_registry.get(f"edge#{inc.edgeId}") or {}
-    if edge.get("state") == "online":
+    if edge.get("state") == "online" or _closed(record, inc):
+        # Back (the reconnect may have closed the incident already, and the edge may even
+        # be down again: that is a new incident with its own ladder, not this one's).
         return {"online": True, "exhausted": False, "waitSeconds": 0, "paged": None}
     minutes = (clock.now() - datetime.fromisoformat(inc.offlineSince)).total_seconds() / 60
     silence = guards.silenced([inc.edgeId, *edges.silence_scopes(inc)])
     paged = [p for p in str(record.get("paged", "")).split(",") if p]
     overrides = edges.parse_page_minutes(os.environ.get("SELFHEAL_EDGE_PAGE_MINUTES", "")) or None
+    _note_unanswered(run, inc)
     ladder = recorded_steps(inc.incidentId)
     message = {
         "incidentId": inc.incidentId,
@@ -71,7 +76,8 @@ def handler(run: Run[WatchRequest]) -> dict[str, Any]:
             result="page suppressed",
             outcome=Outcome.SKIPPED_BY_GUARD,
         )
-        paged.append(level)
+        # Not marked as paged: once the silence ends, the page still goes out.
+        level = None
     elif level:
         notify.publish(
             level,
@@ -103,3 +109,38 @@ def handler(run: Run[WatchRequest]) -> dict[str, Any]:
         "pagedSoFar": json.dumps(paged),
         "offlineMinutes": round(minutes, 2),
     }
+
+
+def _closed(record: dict[str, Any], inc: Incident) -> bool:
+    return bool(record) and (
+        record.get("incidentId") != inc.incidentId or record.get("status") != "open"
+    )
+
+
+#: A command the edge's agent acknowledges within this many seconds, or it was not heard.
+ACK_SECONDS = 30
+_SENT = re.compile(r"^sent (?P<command>[\w-]+) \((?P<id>[\w.:-]+)\)")
+
+
+def _note_unanswered(run: Run[WatchRequest], inc: Incident) -> None:
+    """A command nobody acknowledged is not "sent, pending": say the agent cannot be
+    reached (once per command), so pages and the escalation tell what really happened."""
+    history = audit.history(inc.incidentId)
+    noted = {r["details"].get("commandId") for r in history if r["action"] == UNANSWERED}
+    for rec in history:
+        sent = _SENT.match(str(rec.get("result", "")))
+        if not sent or sent["id"] in noted or edge_registry.get(f"ack#{sent['id']}"):
+            continue
+        age = (clock.now() - datetime.fromisoformat(rec["at"])).total_seconds()
+        if age < ACK_SECONDS:
+            continue
+        run.record(
+            UNANSWERED,
+            why=f"{sent['command']} {sent['id']}: no acknowledgement in {int(age)} s",
+            result=(
+                f"{inc.edgeId}-agent cannot be reached: {sent['command']} was not "
+                "delivered or not executed"
+            ),
+            outcome=Outcome.NOT_FIXED,
+            details={"commandId": sent["id"], "command": sent["command"]},
+        )

@@ -35,6 +35,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         actor="set_silence",
         why=req.reason,
         result=f"silenced {req.scope} until {result['until']}",
-        inverse={"api": "DeleteItem maintenance#" + req.scope + " (or let it expire)"},
+        inverse={"api": "DeleteItem silence#" + req.scope + " (or let it expire)"},
     )
     return result

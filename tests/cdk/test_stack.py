@@ -33,7 +33,7 @@ STAR_ONLY_ACTIONS = frozenset({
     "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
     "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
     "ecr:GetAuthorizationToken",
-    "iot:CreateKeysAndCertificate",
+    "iot:CreateCertificateFromCsr",
     # no resource-level permissions; the grant carries a cloudwatch:namespace condition
     # (tests/cdk/test_forecast_accuracy.py)
     "cloudwatch:PutMetricData",
@@ -604,7 +604,23 @@ def test_iot_rules_feed_the_ingress_and_keep_rejects(synth: Synth) -> None:
 
 
 def test_iot_policy_limits_each_edge_to_its_own_topics(synth: Synth) -> None:
-    (policy,) = synth.resources("AWS::IoT::Policy").values()
-    text = json.dumps(policy["Properties"]["PolicyDocument"])
+    policies = {
+        p["Properties"]["PolicyName"]: p for p in synth.resources("AWS::IoT::Policy").values()
+    }
+    text = json.dumps(policies["selfheal-edge"]["Properties"]["PolicyDocument"])
     assert "${iot:Connection.Thing.ThingName}" in text
     assert "lifo4/+" not in text and "lifo4/#" not in text and '"*"' not in text
+
+
+def test_claim_policy_only_sends_a_csr_and_receives_a_certificate(synth: Synth) -> None:
+    """The claim certificate renews an expired one (runbook 000 §1): it can do nothing else."""
+    policies = {
+        p["Properties"]["PolicyName"]: p for p in synth.resources("AWS::IoT::Policy").values()
+    }
+    statements = policies["selfheal-edge-claim"]["Properties"]["PolicyDocument"]["Statement"]
+    by_action = {s["Action"]: json.dumps(s["Resource"]) for s in statements}
+    assert set(by_action) == {"iot:Connect", "iot:Publish", "iot:Subscribe", "iot:Receive"}
+    assert "lifo4/provision/${iot:ClientId}/csr" in by_action["iot:Publish"]
+    assert by_action["iot:Publish"].count("topic/") == 1, "one topic: its own CSR"
+    for action in ("iot:Subscribe", "iot:Receive"):
+        assert "lifo4/provision/${iot:ClientId}/certificate" in by_action[action]

@@ -93,6 +93,11 @@ def test_edge_command_refuses_under_the_kill_switch(make_pipeline: Any) -> None:
         "siteId": "site-campinas",
         "offlineSince": "2026-11-20T05:00:00+00:00",
     }
+    # The edge asked for a certificate (a CSR over its claim channel): renewal would act.
+    p.lambdas.handler_for("edge_ingress")(
+        {"topic": "lifo4/provision/edge-0042-claim/csr", "payload": {"csr": _csr("edge-0042")}},
+        None,
+    )
     for fn, event in [
         ("edge_command", {"incident": incident, "command": "restart"}),
         ("edge_renew_cert", {"incident": incident}),
@@ -104,3 +109,15 @@ def test_edge_command_refuses_under_the_kill_switch(make_pipeline: Any) -> None:
     assert intents(p) == []
     refused = [r for r in p.audit_records() if r.get("outcome") == "SKIPPED_BY_GUARD"]
     assert {r["action"] for r in refused} == {"edge_restart", "edge_renew_certificate"}
+
+
+def _csr(edge_id: str) -> str:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, edge_id)])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM).decode()

@@ -249,7 +249,6 @@ GUARDS = {
     "kill switch": "kill_switch",
     "dry-run": "dry_run",
     "maintenance window": "maintenance_window",
-    "silence": "maintenance_window",  # a silence is a window the operator opens now
 }
 
 
@@ -275,8 +274,6 @@ def test_a_spike_skipped_by_a_guard_pages_l1_and_says_which_guard(
         guards.set_maintenance(
             "orders-api", starts=now, ends=now + timedelta(hours=2), reason="db upgrade"
         )
-    else:
-        guards.silence("orders-api", minutes=60, reason="manutenção preventiva")
     [run] = p.run_event(alarm_event)
 
     assert run["status"] == "SUCCEEDED"
@@ -291,6 +288,29 @@ def test_a_spike_skipped_by_a_guard_pages_l1_and_says_which_guard(
     assert "escalate: ESCALATED - alarm orders-api-errors is still in ALARM" in timeline
     assert f"the {GUARDS[guard]} guard refused" in timeline
     assert run["states"][-3:] == ["WhichGuard", "EscalateSkipped", "SkippedAndPaged"]
+
+
+@pytest.mark.procedure("D1", "scope silenced -> nothing changed, ops told, no page")
+def test_a_silenced_scope_is_told_to_ops_without_a_page(
+    make_pipeline: Any, alarm_event: dict
+) -> None:
+    """ "Silence {durationMinutes, reason} suppresses automation and paging for that scope"
+    (catalog E9; runbook 000 "Silenciar alarme (manutenção programada)"): nothing changes
+    and nobody is paged, but ops still get the notification naming the silence."""
+    from selfheal_shared import guards
+
+    p = make_pipeline()
+    guards.silence("orders-api", minutes=60, reason="manutenção preventiva")
+    [run] = p.run_event(alarm_event)
+
+    assert run["status"] == "SUCCEEDED"
+    assert outcomes(run) == {"rollback_on_5xx": "SKIPPED_BY_GUARD"}
+    assert live(p) == "3" and flag_enabled(p, "new_checkout"), "nothing was changed"
+    assert [n for n in p.notifications() if n["level"] != "ops"] == [], "no page"
+    [note] = p.notifications()
+    assert note["message"]["outcome"] == "SKIPPED_BY_GUARD"
+    assert "silenced on orders-api" in json.dumps(note["message"])
+    assert run["states"][-3:] == ["WhichGuard", "NotifySkipped", "Skipped"]
 
 
 def test_duplicate_event_rolls_back_once(pipeline: Pipeline, alarm_event: dict) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import clock, edges
+from . import audit, clock, edges
 from .clients import client
 from .config import settings
 
@@ -109,6 +109,33 @@ def record_signal(signal: edges.Signal) -> list[dict[str, Any]]:
     was = state.get("state", "unknown")
     autonomous = state.get("mode") == "autonomous"
     p = signal.payload
+    if signal.kind == "agent_presence":
+        # `<thing>-agent` / `<thing>-claim`: the edge's other processes, not a new edge.
+        role = str(p["role"])
+        _save_edge(edge_id, {"siteId": site, role: p["state"], f"{role}SeenAt": now.isoformat()})
+        return []
+    if signal.kind == "csr":
+        client("dynamodb").put_item(
+            TableName=_table(),
+            Item={
+                "pk": {"S": f"csr#{edge_id}"},
+                "csr": {"S": p["csr"]},
+                "at": {"S": now.isoformat()},
+                "ttl": {"N": str(int((now + timedelta(days=1)).timestamp()))},
+            },
+        )
+        return []
+    if signal.kind == "presence" and (stale := _stale_presence(p, state)):
+        audit.record(
+            incident_id=f"edge-ingress-ignored-{now.date().isoformat()}",
+            execution="iot-rule",
+            action="presence_out_of_order",
+            actor="edge_ingress",
+            why=stale,
+            result=f"{edge_id}: presence {p['state']} ignored; nothing opened or closed",
+            details={k: p[k] for k in ("timestamp", "sessionIdentifier", "state")},
+        )
+        return []
     if signal.kind == "ack":
         client("dynamodb").put_item(
             TableName=_table(),
@@ -131,6 +158,9 @@ def record_signal(signal: edges.Signal) -> list[dict[str, Any]]:
         going = "online" if was in ("offline", "autonomous") else None
         reason = "telemetry resumed"
     elif signal.kind == "presence":
+        fields["presenceAt"] = p["timestamp"]
+        if p["state"] == "connected" or not state.get("sessionId"):
+            fields["sessionId"] = p["sessionIdentifier"]
         going = (
             "online" if p["state"] == "connected" else ("autonomous" if autonomous else "offline")
         )
@@ -173,6 +203,24 @@ def record_signal(signal: edges.Signal) -> list[dict[str, Any]]:
     if going == "online":
         detail["bufferedSamples"] = int(p.get("bufferedSamples", 0) or 0)
     return [_event(edges.CONNECTIVITY, detail)]
+
+
+def _stale_presence(p: dict[str, Any], state: dict[str, Any]) -> str | None:
+    """Why a lifecycle event is older than what we know (None if it is news). IoT Core
+    does not order them: a disconnect of the previous session can arrive after the
+    current session's connect, even with a later timestamp."""
+    seen = int(state.get("presenceAt") or 0)
+    if p["timestamp"] < seen:
+        return f"lifecycle event at {p['timestamp']} is older than the last one seen ({seen})"
+    session = state.get("sessionId")
+    if (
+        p["state"] == "disconnected"
+        and session
+        and p["sessionIdentifier"]
+        and p["sessionIdentifier"] != session
+    ):
+        return f"disconnect of session {p['sessionIdentifier']}, not the current one ({session})"
+    return None
 
 
 def sweep() -> list[dict[str, Any]]:

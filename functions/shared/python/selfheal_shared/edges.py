@@ -28,6 +28,16 @@ MAX_PAYLOAD_BYTES = 16 * 1024
 EDGE_ID = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
 TOPIC = re.compile(rf"^lifo4/(?P<edge>{EDGE_ID})/(?P<kind>telemetry|status|commands/ack)$")
 PRESENCE = re.compile(r"^\$aws/events/presence/(?P<kind>connected|disconnected)/(?P<edge>[^/]+)$")
+#: The provisioning (claim) channel: a connection authenticated by the fleet's claim
+#: certificate, client id `<edgeId>-claim`, so it works when the edge's own certificate has
+#: expired. The edge sends a CSR (its private key never leaves it); the cloud answers with
+#: the certificate on `.../certificate`.
+PROVISION = re.compile(rf"^lifo4/provision/(?P<edge>{EDGE_ID})-claim/csr$")
+#: Client ids of an edge's other processes: `<thing>-agent` (the management agent) and
+#: `<thing>-claim` (the provisioning client). Their presence is not the edge's.
+ROLE_SUFFIXES = ("-agent", "-claim")
+#: Deeper JSON than this is not an edge message (and would exhaust a recursive parser).
+MAX_DEPTH = 16
 STALE_AFTER = timedelta(seconds=30)
 COMMANDS = ("probe", "restart", "renew", "ota-rollback")
 
@@ -41,7 +51,10 @@ PAGE_MINUTES: dict[str, dict[str, int]] = {
 
 
 class StatusPayload(Model):
-    model_config = ConfigDict(extra="ignore")
+    """`status` is what counts; a bad optional field is dropped and reported, never a
+    reason to lose an `offline` (see `parse_status`)."""
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     status: Literal["online", "offline", "autonomous"]
     reason: str = Field(default="", max_length=200)
@@ -51,8 +64,27 @@ class StatusPayload(Model):
     bufferedSamples: int = Field(default=0, ge=0, le=10_000_000)
 
 
-class TelemetryPayload(Model):
+class PresencePayload(Model):
+    """An IoT Core lifecycle event (`$aws/events/presence/...`). `timestamp` (ms) and
+    `sessionIdentifier` order events that arrive out of order."""
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+    clientId: str = Field(min_length=1, max_length=128)
+    timestamp: int = Field(ge=0)
+    eventType: Literal["connected", "disconnected"]
+    sessionIdentifier: str = Field(default="", max_length=128)
+    disconnectReason: str = Field(default="", max_length=64)
+
+
+class CsrPayload(Model):
     model_config = ConfigDict(extra="ignore")
+
+    csr: str = Field(min_length=100, max_length=8192, pattern=r"^-----BEGIN CERTIFICATE REQUEST")
+
+
+class TelemetryPayload(Model):
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     ts: float = Field(gt=0)
     soc: float = Field(ge=0, le=100)
@@ -60,7 +92,7 @@ class TelemetryPayload(Model):
 
 
 class AckPayload(Model):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     commandId: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")
     command: Literal["probe", "restart", "renew", "ota-rollback"]
@@ -90,8 +122,71 @@ class Signal(Model):
     """One normalized message from or about an edge."""
 
     edgeId: str
-    kind: Literal["telemetry", "status", "ack", "presence"]
+    kind: Literal["telemetry", "status", "ack", "presence", "agent_presence", "csr"]
     payload: dict[str, Any]
+    #: Optional fields that were invalid and dropped: `field: error` (reported, kept).
+    invalid: list[str] = Field(default_factory=list)
+
+
+def nesting_depth(text: str) -> int:
+    """How deep the brackets of a JSON text go, without parsing it (strings skipped), so
+    a hostile nesting is refused before a recursive parser sees it."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def _value_depth(value: Any) -> int:
+    """The nesting depth of an already-decoded value, iteratively (no recursion)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth > MAX_DEPTH:
+                break
+            todo += [(v, depth + 1) for v in (item.values() if isinstance(item, dict) else item)]
+    return deepest
+
+
+def parse_status(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The status, with every optional field that is invalid dropped and named: an edge
+    saying `offline` with a malformed `bufferedSamples` is still offline."""
+    try:
+        return StatusPayload.model_validate(raw).model_dump(), []
+    except ValidationError as exc:
+        bad = {str(e["loc"][0]) for e in exc.errors(include_url=False) if e["loc"]}
+        if "status" in bad or not bad:
+            raise InputInvalid.from_validation("status payload", exc) from None
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        ]
+    kept = {k: v for k, v in raw.items() if k not in bad}
+    return StatusPayload.model_validate(kept).model_dump(), problems
+
+
+def role_of(client_id: str) -> tuple[str, str]:
+    """(thing name, role) for a client id: `edge-1-agent` is edge-1's agent, not an edge."""
+    for suffix in ROLE_SUFFIXES:
+        if client_id.endswith(suffix) and len(client_id) > len(suffix):
+            return client_id[: -len(suffix)], suffix[1:]
+    return client_id, "controller"
 
 
 def parse_signal(message: dict[str, Any]) -> Signal:
@@ -101,23 +196,30 @@ def parse_signal(message: dict[str, Any]) -> Signal:
     if not isinstance(topic, str) or not topic:
         raise InputInvalid("topic: missing")
     raw = message.get("payload")
+    if not isinstance(raw, str) and _value_depth(raw) > MAX_DEPTH:
+        raise InputInvalid(f"payload: nested deeper than {MAX_DEPTH} levels")
     text = raw if isinstance(raw, str) else json.dumps(raw, default=str)
     if len(text.encode()) > MAX_PAYLOAD_BYTES:
         raise InputInvalid(
             f"payload: {len(text.encode())} bytes is over the {MAX_PAYLOAD_BYTES} byte limit"
         )
     if isinstance(raw, str):
+        if nesting_depth(raw) > MAX_DEPTH:
+            raise InputInvalid(f"payload: nested deeper than {MAX_DEPTH} levels")
         try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError:
+            raw = json.loads(raw)  # NaN / Infinity decode; the models refuse them by field
+        except (json.JSONDecodeError, RecursionError):
             raise InputInvalid("payload: not JSON") from None
     if not isinstance(raw, dict):
         raise InputInvalid("payload: must be a JSON object")
     if m := PRESENCE.match(topic):
-        edge = m["edge"]
-        if not re.fullmatch(EDGE_ID, edge):
-            raise InputInvalid(f"topic: edge id {edge!r} is not a valid edge id")
-        return Signal(edgeId=edge, kind="presence", payload={"state": m["kind"], **raw})
+        return _presence(m["edge"], m["kind"], raw)
+    if m := PROVISION.match(topic):
+        try:
+            csr = CsrPayload.model_validate(raw).model_dump()
+        except ValidationError as exc:
+            raise InputInvalid.from_validation("csr payload", exc) from None
+        return Signal(edgeId=m["edge"], kind="csr", payload=csr)
     m = TOPIC.match(topic)
     if not m:
         if any(c in topic for c in "+#"):
@@ -126,16 +228,34 @@ def parse_signal(message: dict[str, Any]) -> Signal:
             f"topic: {topic[:80]!r} is not lifo4/<edgeId>/(telemetry|status|commands/ack)"
         )
     kind = {"telemetry": "telemetry", "status": "status", "commands/ack": "ack"}[m["kind"]]
-    models: dict[str, type[BaseModel]] = {
-        "telemetry": TelemetryPayload,
-        "status": StatusPayload,
-        "ack": AckPayload,
-    }
+    if kind == "status":
+        status, invalid = parse_status(raw)
+        return Signal(edgeId=m["edge"], kind="status", payload=status, invalid=invalid)
+    models: dict[str, type[BaseModel]] = {"telemetry": TelemetryPayload, "ack": AckPayload}
     try:
         payload = models[kind].model_validate(raw).model_dump()
     except ValidationError as exc:
         raise InputInvalid.from_validation(f"{kind} payload", exc) from None
     return Signal(edgeId=m["edge"], kind=kind, payload=payload)  # type: ignore[arg-type]
+
+
+def _presence(client: str, kind: str, raw: dict[str, Any]) -> Signal:
+    if not re.fullmatch(EDGE_ID, client):
+        raise InputInvalid(f"topic: edge id {client!r} is not a valid edge id")
+    try:
+        event = PresencePayload.model_validate({"eventType": kind, "clientId": client, **raw})
+    except ValidationError as exc:
+        raise InputInvalid.from_validation("presence event", exc) from None
+    if event.clientId != client or event.eventType != kind:
+        raise InputInvalid(
+            f"presence event: clientId/eventType {event.clientId!r}/{event.eventType!r} "
+            f"disagree with the topic ({client!r}/{kind!r})"
+        )
+    thing, role = role_of(client)
+    payload = {"state": kind, "role": role, **event.model_dump()}
+    return Signal(
+        edgeId=thing, kind="presence" if role == "controller" else "agent_presence", payload=payload
+    )
 
 
 def incident_id(edge_id: str, offline_since: datetime) -> str:

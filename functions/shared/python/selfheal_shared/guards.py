@@ -95,30 +95,59 @@ def bad_versions(function_name: str) -> frozenset[str]:
     return frozenset(item["versions"]) if item else frozenset()
 
 
+#: Guard-state key prefixes of the two things that stand automation down for a scope:
+#: planned maintenance windows and silences (runbook 000 §6). Separate records, so a
+#: silence never overwrites (shortens, or ends) a maintenance window.
+QUIET_KINDS = {"maintenance": "maintenance_window", "silence": "silence"}
+
+
 def silence(scope: str, *, minutes: int, reason: str) -> dict[str, Any]:
     """A silence (runbook 000 §6): no automated action and no page for the scope until it
     expires by itself. Scopes: an edge id, `site:<id>`, or `fleet`."""
     if not 1 <= minutes <= 7 * 24 * 60:
         raise ValueError("durationMinutes: must be between 1 and 10080 (one week)")
+    if not scope or scope in {"*", "all"}:
+        raise ValueError("a silence must name an edge, a site:<id> or the fleet")
     now = clock.now()
-    set_maintenance(scope, starts=now, ends=now + timedelta(minutes=minutes), reason=reason)
-    return {
-        "scope": scope,
-        "until": (now + timedelta(minutes=minutes)).isoformat(),
-        "reason": reason,
-    }
+    ends = now + timedelta(minutes=minutes)
+    _put(
+        {
+            "pk": {"S": f"silence#{scope}"},
+            "startsAt": {"S": now.isoformat()},
+            "endsAt": {"S": ends.isoformat()},
+            "reason": {"S": reason},
+            "ttl": {"N": str(int(ends.timestamp()) + 86400)},
+        }
+    )
+    return {"scope": scope, "until": ends.isoformat(), "reason": reason}
+
+
+def _quiet_keys(scopes: list[str]) -> list[str]:
+    return [f"{kind}#{scope}" for scope in scopes for kind in QUIET_KINDS]
+
+
+def _covering(items: dict[str, dict[str, Any]], scopes: list[str]) -> dict[str, Any] | None:
+    """The first maintenance window or silence in force over these scopes, with its scope
+    and its guard name; the one that lasts longest when several cover the same scope."""
+    now = clock.now()
+    for scope in scopes:
+        live = [
+            {"scope": scope, "kind": kind, "guard": guard, **item}
+            for kind, guard in QUIET_KINDS.items()
+            if (item := items.get(f"{kind}#{scope}"))
+            and datetime.fromisoformat(item["startsAt"])
+            <= now
+            < datetime.fromisoformat(item["endsAt"])
+        ]
+        if live:
+            return max(live, key=lambda w: datetime.fromisoformat(w["endsAt"]))
+    return None
 
 
 def silenced(scopes: list[str]) -> dict[str, Any] | None:
     """The silence or maintenance window covering any of these scopes (or everything)."""
-    now = clock.now()
-    for scope in [*scopes, "global"]:
-        item = _get(f"maintenance#{scope}")
-        if item and datetime.fromisoformat(item["startsAt"]) <= now < datetime.fromisoformat(
-            item["endsAt"]
-        ):
-            return {"scope": scope, **item}
-    return None
+    scoped = [*scopes, "global"]
+    return _covering(_batch_get(_quiet_keys(scoped)), scoped)
 
 
 def _batch_get(pks: list[str]) -> dict[str, dict[str, Any]]:
@@ -145,26 +174,25 @@ def before_action(
     if not resource or resource in {"*", "all"}:
         raise ValueError("an action needs one named target; empty or wildcard targets are refused")
     scoped = [resource, *scopes, "global"]
-    items = _batch_get([KILL_SWITCH, DRY_RUN, *(f"maintenance#{s}" for s in scoped)])
+    items = _batch_get([KILL_SWITCH, DRY_RUN, *_quiet_keys(scoped)])
     kill = items.get(KILL_SWITCH)
     if kill and kill.get("enabled"):
         return GuardDecision(False, "kill_switch", f"kill switch on: {kill.get('reason', '')}")
-    now = clock.now()
-    for scope in scoped:
-        window = items.get(f"maintenance#{scope}")
-        if window and datetime.fromisoformat(window["startsAt"]) <= now < datetime.fromisoformat(
-            window["endsAt"]
-        ):
-            return GuardDecision(
-                False,
-                "maintenance_window",
-                f"silenced / maintenance window on {scope} until {window['endsAt']}: "
-                f"{window.get('reason', '')}",
-            )
+    if window := _covering(items, scoped):
+        return _quiet_decision(window)
     dry = items.get(DRY_RUN)
     if dry_run_requested or settings().dry_run or (dry and dry.get("enabled")):
         return GuardDecision(False, "dry_run", "dry-run: recording what would happen", dryRun=True)
     return GuardDecision(True, None, "all guards passed")
+
+
+def _quiet_decision(window: dict[str, Any]) -> GuardDecision:
+    what = "silenced" if window["kind"] == "silence" else "maintenance window"
+    return GuardDecision(
+        False,
+        window["guard"],
+        f"{what} on {window['scope']} until {window['endsAt']}: {window.get('reason', '')}",
+    )
 
 
 def _switch_on(name: str) -> dict[str, Any] | None:
@@ -223,12 +251,7 @@ def evaluate(
     if kill := _switch_on(KILL_SWITCH):
         return GuardDecision(False, "kill_switch", f"kill switch on: {kill.get('reason', '')}")
     if window := silenced([resource, *scopes]):
-        return GuardDecision(
-            False,
-            "maintenance_window",
-            f"silenced / maintenance window on {window['scope']} until {window['endsAt']}: "
-            f"{window.get('reason', '')}",
-        )
+        return _quiet_decision(window)
     if dry_run_requested or settings().dry_run or _switch_on(DRY_RUN):
         return GuardDecision(False, "dry_run", "dry-run: recording what would happen", dryRun=True)
     holder = _claim_cooldown(automation, resource, incident_id, execution_id, cooldown_minutes, now)
