@@ -200,7 +200,9 @@ class EdgeSim:
                 self._ack(cmd, "ok")
                 self._restart_later()
             elif name == "probe":
-                self._ack(cmd, "ok")
+                # The agent reports what it can see of the controller (diagnosis evidence).
+                known = ("certificate_expired", "partition_bad")
+                self._ack(cmd, "ok", self.failure if self.failure in known else "")
         finally:
             self.broker.inflight.handled(self._agent_id, topic)
 
