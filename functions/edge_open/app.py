@@ -60,6 +60,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "severity": edges.opening_severity(edge.get("alarms")),
         "reason": detail.reason,
     }
+    if incident["severity"] == "P1":
+        run.record(
+            "severity",
+            why=f"the edge's last report had battery/safety alarms active: {edge.get('alarms')}",
+            result="P1 (runbook 000 §6: over-temp, E-Stop, cell failure)",
+        )
     if detail.siteId != site:
         run.record(
             "site_from_registry",

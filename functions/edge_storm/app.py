@@ -39,7 +39,7 @@ def handler(run: Run[StormRequest]) -> dict[str, Any]:
         "fleetOffline": fleet_offline,
         "fleetSize": fleet_size,
     }
-    if kind != "fleet":
+    if kind != "fleet" or fleet_offline <= site_offline:  # a "fleet" storm all at this site
         site_edges = edge_registry.edges_where(inc.siteId)
         since = edges.site_silent(site_edges, site_size)
         if since is not None:

@@ -11,7 +11,7 @@ import os
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from selfheal_shared import clock, edge_registry, edges, guards, notify
 from selfheal_shared.edges import EdgeIncident as Incident
 from selfheal_shared.outcomes import Outcome
@@ -25,6 +25,8 @@ class WatchRequest(BaseModel):
     incident: Incident
     #: Kept for old inputs; a replacement is requested only when the evidence says hardware.
     requestReplacement: bool = False
+    #: Look again no later than this (a queued restart's next slot).
+    maxWaitSeconds: int = Field(default=MAX_WAIT_SECONDS, ge=1, le=MAX_WAIT_SECONDS)
 
 
 @remediator(WatchRequest, actor="edge_watch", automation=edges.AUTOMATION, what="ladder watch")
@@ -50,6 +52,14 @@ def handler(run: Run[WatchRequest]) -> dict[str, Any]:
         "severity": severity,
         "ladderSoFar": ladder,
     }
+    was = str(record.get("severity") or inc.severity)
+    if severity != was:
+        edge_registry._set(pk, {"severity": severity})
+        run.record(
+            "severity",
+            why=f"offline {minutes:.1f} min: P2 is an edge offline > 10 min (runbook 000 §6)",
+            result=f"{was} -> {severity}",
+        )
     if not record.get("replacementRequested") and not silence:
         _maybe_request_replacement(run, record, minutes, message)
     sent = None
@@ -79,11 +89,8 @@ def handler(run: Run[WatchRequest]) -> dict[str, Any]:
         edge_registry._set(pk, {"paged": ",".join(paged)})
         severity, level, next_at = edges.next_page(inc.severity, minutes, paged, overrides)
     exhausted = next_at is None and level is None
-    wait = (
-        MAX_WAIT_SECONDS
-        if next_at is None
-        else max(1, min(MAX_WAIT_SECONDS, int((next_at - minutes) * 60) + 1))
-    )
+    cap = req.maxWaitSeconds
+    wait = cap if next_at is None else max(1, min(cap, int((next_at - minutes) * 60) + 1))
     return {
         "online": False,
         "exhausted": exhausted,
