@@ -416,8 +416,10 @@ class Pipeline:
         arns = self.put_event(event, bus=bus, rebase=rebase)
         parked = self.wait(arns, timeout, until_parked=True)
         while parked and gate_decision:
+            gates = self.parked()
             for arn in parked:
-                self.log("gate", f"awaiting a human decision ({arn.rsplit(':', 1)[-1]})")
+                # The incident id, as `selfheal gates` lists it and `selfheal approve` takes it.
+                self.log("gate", f"awaiting a human decision for {gates[arn]}")
             self.clock.advance(decision_after_minutes * 60)  # people take a while to answer
             for arn in parked:
                 self.decide(arn, gate_decision, operator, reason="answered by the local runtime")
@@ -489,6 +491,8 @@ class Pipeline:
             summary: dict[str, Any] = {
                 "workflow": workflow,
                 "executionArn": arn,
+                # The incident this execution handled, by the id every record and gate uses.
+                "incidentId": records[0]["incidentId"] if records else arn.rsplit(":", 1)[-1],
                 "status": desc["status"],
                 "states": states,
                 "actions": [

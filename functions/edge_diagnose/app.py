@@ -18,8 +18,8 @@ FIX = {
     "hung_process": "restart the edge process",
     "certificate_expired": "renew the MQTT certificate",
     "partition_bad": "OTA rollback",
-    "unreachable": "no command can reach it: page by severity; a hardware replacement "
-    "only once the site is seen online while the edge stays silent",
+    "unreachable": "nothing can reach it: page by severity; hardware replacement only if "
+    "it stays silent while its site is online",
     "undetermined": "no fix points to it: page by severity",
 }
 
@@ -55,7 +55,7 @@ def handler(run: Run[DiagnoseRequest]) -> dict[str, Any]:
     run.record(
         "diagnosis",
         why="; ".join(evidence),
-        result=f"cause: {cause} -> {FIX[cause]}",
+        result=f"cause: {cause} ({'; '.join(evidence)}) -> {FIX[cause]}",
         details={"cause": cause, "evidence": evidence, "siteOnline": site_online},
     )
     return {"cause": cause, "evidence": evidence, "siteOnline": site_online}

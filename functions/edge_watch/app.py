@@ -58,7 +58,7 @@ def handler(run: Run[WatchRequest]) -> dict[str, Any]:
         run.record(
             "severity",
             why=f"offline {minutes:.1f} min: P2 is an edge offline > 10 min (runbook 000 §6)",
-            result=f"{was} -> {severity}",
+            result=f"{was} -> {severity} (offline {minutes:.1f} min)",
         )
     if not record.get("replacementRequested") and not silence:
         _maybe_request_replacement(run, record, minutes, message)

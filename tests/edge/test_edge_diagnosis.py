@@ -103,7 +103,7 @@ def test_an_outage_is_p3_until_it_has_lasted_ten_minutes(edge_world: EdgeWorld) 
     w.ladders(finished=1)
 
     [change] = [r for r in w.pipeline.audit_records() if r["action"] == "severity"]
-    assert change["result"] == "P3 -> P2" and "offline 10.0 min" in change["why"]
+    assert change["result"].startswith("P3 -> P2") and "offline 10.0 min" in change["why"]
     pages = offline_pages(w)
     assert pages[0][1].startswith("[selfheal] P2 ") and pages[0][2] >= 10
     first_p2 = min(
