@@ -39,7 +39,10 @@ def handler(run: Run[StormRequest]) -> dict[str, Any]:
         "fleetOffline": fleet_offline,
         "fleetSize": fleet_size,
     }
-    if kind != "fleet" or fleet_offline <= site_offline:  # a "fleet" storm all at this site
+    # Every edge of the site went offline recently (the counters, two reads) and it is not a
+    # fleet storm spread over other sites: then read the site's edges to be sure.
+    candidate = site_size >= 2 and site_offline >= site_size
+    if candidate and (kind != "fleet" or fleet_offline <= site_offline):
         site_edges = edge_registry.edges_where(inc.siteId)
         since = edges.site_silent(site_edges, site_size)
         if since is not None:
