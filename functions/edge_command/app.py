@@ -11,7 +11,7 @@ import os
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from selfheal_shared import clock, edge_registry, edges
 from selfheal_shared.clients import client
 from selfheal_shared.edges import AUTOMATION
@@ -22,6 +22,8 @@ from selfheal_shared.protocol import Run, remediator
 class CommandRequest(BaseModel):
     incident: Incident
     command: Literal["probe", "restart", "ota-rollback"]
+    #: What the diagnosis found, so the action's record says why this fix (runbook 000 §1).
+    evidence: list[str] = Field(default_factory=list, max_length=10)
 
 
 def publish(edge_id: str, command: str, body: dict[str, Any]) -> None:
@@ -53,7 +55,8 @@ def handler(run: Run[CommandRequest]) -> dict[str, Any]:
     run.act(
         f"edge_{req.command}",
         target=inc.edgeId,
-        why=f"{AUTOMATION}: {inc.edgeId} offline",
+        why=f"{AUTOMATION}: {inc.edgeId} offline"
+        + (f"; diagnosis: {'; '.join(req.evidence)}" if req.evidence else ""),
         plan=f"send {req.command} ({command_id}) to {topic}",
         do=lambda: publish(inc.edgeId, req.command, body),
         result=f"sent {req.command} ({command_id}) to {topic}",

@@ -42,6 +42,8 @@ def test_killed_edge_is_restarted_and_the_incident_closed_with_downtime(
     [diagnosis] = [r for r in w.pipeline.audit_records() if r["action"] == "diagnosis"]
     assert diagnosis["result"].startswith("cause: hung_process")
     assert "answered probe" in diagnosis["why"], "the record says which evidence"
+    [restart] = [r for r in w.pipeline.audit_records() if r["action"] == "edge_restart"]
+    assert "diagnosis: the agent answered probe" in restart["why"]
     gap = closed_gap(w)
     assert 2.5 <= gap["downtimeMinutes"] <= 3.5, "grace 2 min + probe 30 s + restart"
     assert gap["samplesBuffered"] == 10 and gap["samplesLost"] == gap["samplesExpected"] - 10
