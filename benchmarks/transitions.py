@@ -80,6 +80,11 @@ class Case:
     tweak: Callable[[WorldSpec], None] = lambda _spec: None
 
 
+def _clean_integrity(spec: WorldSpec) -> None:
+    for ing in spec.ingestion:
+        ing.todayFactor = {}
+
+
 def _event(path: Path, *, decision: str | None = None) -> Callable[[Pipeline], dict[str, Any]]:
     def drive(p: Pipeline) -> dict[str, Any]:
         [summary] = p.run_event(load(path), gate_decision=decision, timeout=300)
@@ -160,15 +165,30 @@ CASES: tuple[Case, ...] = (
         "freeze_ingestion",
         "resume",
         "ingestion",
-        _event(EVENTS / "samples" / "freeze_ingestion.coverage_alarm.json", decision="resume"),
+        _event(
+            EVENTS / "samples" / "freeze_ingestion.validation_failures_alarm.json",
+            decision="resume",
+        ),
         lambda s: s["status"] == "SUCCEEDED",
+        # An automatic "resume" is refused over an integrity failure: a clean world.
+        _clean_integrity,
     ),
     Case(
         "freeze_ingestion",
         "keep_frozen",
         "ingestion",
-        _event(EVENTS / "samples" / "freeze_ingestion.coverage_alarm.json", decision="keep_frozen"),
+        _event(
+            EVENTS / "samples" / "freeze_ingestion.validation_failures_alarm.json",
+            decision="keep_frozen",
+        ),
         lambda s: s["status"] == "FAILED",
+    ),
+    Case(
+        "partial_data",
+        "silent_sources_escalated",
+        "ingestion",
+        _event(EVENTS / "samples" / "partial_data.coverage_alarm.json"),
+        lambda s: s["status"] == "FAILED" and "NOT_FIXED" in outcomes(s),
     ),
     Case(
         "fiscal_report",

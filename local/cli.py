@@ -97,12 +97,23 @@ def _decide(args: argparse.Namespace) -> int:
         for gate in approvals.pending():
             print(f"{gate['incidentId']}  parked {gate['parkedAt']}  {json.dumps(gate['details'])}")
         return 0
+    from selfheal_shared.errors import InputInvalid
+
     decision = "resume" if args.command == "approve" else "keep_frozen"
     try:
-        answer = approvals.decide(args.incident, decision, args.operator, args.reason)
-    except LookupError as exc:
+        answer = approvals.decide(
+            args.incident,
+            decision,
+            args.operator,
+            args.reason,
+            getattr(args, "acknowledge", []),
+        )
+    except (LookupError, InputInvalid) as exc:
         raise SystemExit(f"selfheal: {exc}") from None
-    print(f"{args.incident}: {answer['decision']} by {answer['operator']}")
+    print(
+        f"{args.incident}: {answer['decision']} by {answer['operator']} sent; the workflow "
+        "checks it (a refused answer is paged and the gate asks again: see `selfheal gates`)"
+    )
     return 0
 
 
@@ -264,12 +275,23 @@ def main(argv: list[str] | None = None) -> int:
         gp = sub.add_parser(name, help=text)
         gp.add_argument("incident")
         gp.add_argument("--operator", required=True)
-        gp.add_argument("--reason", default="", required=name == "reject")
+        gp.add_argument("--reason", required=True, help="why (kept in the audit trail)")
+        if name == "approve":
+            gp.add_argument(
+                "--acknowledge",
+                action="append",
+                default=[],
+                metavar="SOURCE",
+                help="a source the integrity check flagged that you checked (each of them "
+                "is needed to resume over it)",
+            )
         gp.add_argument("--guard-table")
     gl = sub.add_parser("gates", help="list human gates waiting for an answer (AWS)")
     gl.add_argument("--guard-table")
     sub.add_parser("list", help="each automation with its trigger and workflow")
-    cp = sub.add_parser("catalog", help="the runbook catalog with a status per row")
+    cp = sub.add_parser(
+        "catalog", help="the runbook catalog with a status per row, from wiring and tests"
+    )
     cp.add_argument("--write", action="store_true", help="write docs/CATALOG.md")
     sp = sub.add_parser("schedules", help="each schedule with its next fire times")
     sp.add_argument("--count", type=int, default=3)

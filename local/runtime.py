@@ -388,12 +388,19 @@ class Pipeline:
             )
         return parked
 
-    def decide(self, execution_arn: str, decision: str, operator: str, reason: str = "") -> None:
+    def decide(
+        self,
+        execution_arn: str,
+        decision: str,
+        operator: str,
+        reason: str = "",
+        acknowledge: tuple[str, ...] = (),
+    ) -> None:
         """Answer the gate an execution waits at, as `selfheal approve` would."""
         from selfheal_shared import approvals
 
         incident = self.parked()[execution_arn]
-        approvals.decide(incident, decision, operator, reason)
+        approvals.decide(incident, decision, operator, reason, list(acknowledge))
         self.log(
             "gate",
             f"{operator} decided {decision!r} for {incident}" + (f": {reason}" if reason else ""),
@@ -409,20 +416,30 @@ class Pipeline:
         decision_after_minutes: float = 12,
         bus: str = "*",
         rebase: bool = True,
+        acknowledge: tuple[str, ...] = (),
     ) -> list[dict[str, Any]]:
         """Replay a saved event (rebased to now unless `rebase=False`) and wait. With
-        `gate_decision`, answer any human gate with it; without, an execution at a gate is
-        reported RUNNING (awaiting a decision)."""
+        `gate_decision`, answer each execution's human gate once with it (and `acknowledge`);
+        a gate that refuses the answer and asks again, and any gate without
+        `gate_decision`, is reported RUNNING (awaiting a decision)."""
         arns = self.put_event(event, bus=bus, rebase=rebase)
         parked = self.wait(arns, timeout, until_parked=True)
-        while parked and gate_decision:
+        answered: set[str] = set()
+        while gate_decision and (todo := [a for a in parked if a not in answered]):
             gates = self.parked()
-            for arn in parked:
+            for arn in todo:
                 # The incident id, as `selfheal gates` lists it and `selfheal approve` takes it.
                 self.log("gate", f"awaiting a human decision for {gates[arn]}")
             self.clock.advance(decision_after_minutes * 60)  # people take a while to answer
-            for arn in parked:
-                self.decide(arn, gate_decision, operator, reason="answered by the local runtime")
+            for arn in todo:
+                self.decide(
+                    arn,
+                    gate_decision,
+                    operator,
+                    reason="answered by the local runtime",
+                    acknowledge=acknowledge,
+                )
+            answered.update(todo)
             parked = self.wait(arns, timeout, until_parked=True)
         return [self.execution_summary(a) for a in arns]
 

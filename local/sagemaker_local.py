@@ -65,7 +65,7 @@ class TrainingJobs:
                 raise RuntimeError(f"ClientError: no data under s3://{bucket}/{prefix}")
             texts = [s3.get_object(bucket, k).value.decode() for k in keys]  # type: ignore[union-attr]
             text = texts[0] + "".join(t.split("\n", 1)[1] for t in texts[1:])
-            model, metrics = train(text, hp)
+            model, backtest, metrics = train(text, hp)
         except Exception as exc:  # the job fails with the reason, like SageMaker reports it
             job.training_job_status = "Failed"
             job.secondary_status = "Failed"
@@ -73,7 +73,7 @@ class TrainingJobs:
             return
         out_bucket, out_prefix = _split(job.output_data_config["S3OutputPath"])
         key = f"{out_prefix.rstrip('/')}/{job.training_job_name}/output/model.tar.gz".lstrip("/")
-        s3.put_object(out_bucket, key, forecast.pack_model(model))
+        s3.put_object(out_bucket, key, forecast.pack_model(model, backtest))
         job.model_artifacts = {"S3ModelArtifacts": f"s3://{out_bucket}/{key}"}
         job.training_job_status = "Completed"
         job.secondary_status = "Completed"

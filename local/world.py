@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,9 +71,11 @@ class IngestionSpec(BaseModel):
     untaggedLoaderFunction: str | None = None
     processedBucket: str
     backupBucket: str
-    #: Objects per source per day over the last 8 days; `todayFactor` skews today's count.
+    #: Objects per source per 24 h over the last 8 days, evenly spread in time up to now;
+    #: `todayFactor` skews the last 24 h; a source in `silentForHours` sent nothing lately.
     objectsPerDay: dict[str, int]
     todayFactor: dict[str, float] = Field(default_factory=dict)
+    silentForHours: dict[str, float] = Field(default_factory=dict)
 
 
 class EdgeSiteSpec(BaseModel):
@@ -94,6 +96,23 @@ class WorldSpec(BaseModel):
     edgeSites: list[EdgeSiteSpec] = Field(default_factory=list)
     fiscal: FiscalWorld | None = None  # local/world_reports.py
     forecasting: ForecastWorld | None = None  # local/world_reports.py
+
+
+def ingestion_keys(ing: IngestionSpec, now: datetime) -> list[str]:
+    """The processed bucket's keys: each source's records evenly spaced back from `now`
+    over 8 rolling 24 h windows, in `<source>/<YYYY>/<MM>/<DD>/<HH>/` folders (the time of
+    day matters: a source's last 24 h at 02:00 spans two calendar days)."""
+    keys = []
+    for source, per_day in ing.objectsPerDay.items():
+        quiet_since = now - timedelta(hours=ing.silentForHours.get(source, 0))
+        for days_ago in range(8):
+            count = per_day if days_ago else round(per_day * ing.todayFactor.get(source, 1.0))
+            gap = timedelta(days=1) / max(count, 1)
+            for n in range(count):
+                at = now - timedelta(days=days_ago) - gap * (n + 0.5)
+                if at <= quiet_since:
+                    keys.append(f"{source}/{at:%Y/%m/%d/%H}/{at:%Y%m%dT%H%M%S}-{n:04d}.json")
+    return keys
 
 
 def _zip(marker: str) -> bytes:
@@ -205,17 +224,12 @@ class World:
                     ]
                 },
             )
-        today = p.clock.now().date()
-        for source, per_day in ing.objectsPerDay.items():
-            for days_ago in range(8):
-                day = today - timedelta(days=days_ago)
-                count = per_day if days_ago else round(per_day * ing.todayFactor.get(source, 1.0))
-                for n in range(count):
-                    s3.put_object(
-                        Bucket=ing.processedBucket,
-                        Key=f"{source}/{day:%Y/%m/%d}/{n:04d}.json",
-                        Body=json.dumps({"source": source, "day": str(day), "n": n}).encode(),
-                    )
+        for key in ingestion_keys(ing, p.clock.now()):
+            s3.put_object(
+                Bucket=ing.processedBucket,
+                Key=key,
+                Body=json.dumps({"key": key}).encode(),
+            )
 
     def _seed_service(self, p: Pipeline, svc: ServiceSpec) -> None:
         lam, cw = p.client("lambda"), p.client("cloudwatch")

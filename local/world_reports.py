@@ -155,12 +155,13 @@ def site_invoice(
     """The distributor's NF-e for the site's month: ICMS "por dentro" (in its own base)."""
     kwh = sum((r.gridImportKwh for r in rows), D(0))
     net = D(0)
+    billed = fiscal.billing_tariff(profile.tariff, period)  # holidays are off-peak
     for tp, price in (
         ("ponta", profile.tariff.pricePeak),
         ("fora_ponta", profile.tariff.priceOffPeak),
     ):
         part = sum(
-            (r.gridImportKwh for r in rows if fiscal.tariff_period(r.start, profile.tariff) == tp),
+            (r.gridImportKwh for r in rows if fiscal.tariff_period(r.start, billed) == tp),
             D(0),
         )
         net += part * price
@@ -356,18 +357,8 @@ def seed_forecasting(p: Pipeline, world: ForecastWorld) -> None:
                     metadata={"promotedAt": promoted.isoformat(), "decision": "promote"},
                     metrics_uri=f"s3://{models}/evaluations/{system.systemId}/seed.json",
                 )
-        cw.put_metric_alarm(
-            AlarmName=alarm_name(system.systemId),
-            Namespace=forecast.METRIC_NAMESPACE,
-            MetricName=forecast.METRIC_NAME,
-            Dimensions=[{"Name": forecast.DIMENSION, "Value": system.systemId}],
-            Statistic="Maximum",
-            Period=86400,
-            EvaluationPeriods=1,
-            Threshold=forecast.MAPE_ALARM_PERCENT,
-            ComparisonOperator="GreaterThanThreshold",
-            AlarmDescription=f"{system.systemId} load forecast MAPE over the last 7 days > 8 %",
-        )
+        # The alarm the CDK deploys, from the same definition (selfheal_shared/forecast_alarm.json).
+        cw.put_metric_alarm(**forecast.accuracy_alarm(system.systemId))
         mape = serving_mape(p, system.systemId)
         cw.set_alarm_state(  # the starting state, quietly (like the other seeded alarms)
             AlarmName=alarm_name(system.systemId),
@@ -400,40 +391,26 @@ def write_load(p: Pipeline, system_id: str, start: datetime, end: datetime, fact
 
 
 def alarm_name(system: str) -> str:
-    return f"forecast-mape-{system}"
+    return forecast.alarm_name(system)
 
 
 def serving_mape(p: Pipeline, system: str) -> float | None:
-    """The serving model's MAPE over the last 7 days of actuals (what the EMS publishes)."""
-    from selfheal_shared import registry
+    """The serving model's MAPE over the last 7 days of actuals (what the publisher
+    publishes: the same computation, `selfheal_shared.forecast_accuracy`)."""
+    from selfheal_shared import forecast_accuracy
 
-    serving = registry.serving(system)
-    if not serving:
-        return None
-    end = history_end(p)
-    recent = datalake.load_series(system, end - timedelta(days=14), end)
-    history, last = forecast.split_holdout(recent)
-    model = registry.load_model(registry.model_url(serving))
-    return forecast.evaluate(model, last, history).mape
+    metrics, _ = forecast_accuracy.serving_metrics(system, history_end(p))
+    return metrics.mape if metrics else None
 
 
 def publish_accuracy(p: Pipeline, system: str) -> list[str]:
-    """The EMS's part: publish the 7-day MAPE and let the alarm move (CloudWatch's part),
-    emitting its state-change event when it does. Returns the executions it started."""
-    mape = serving_mape(p, system)
+    """The deployed publisher's daily run (`functions/retrain_accuracy`, in-process) for one
+    system, then CloudWatch's part: the alarm moves when the published value crosses its
+    threshold, emitting its state-change event. Returns the executions it started."""
+    done = p.lambdas.handler_for("retrain_accuracy")({"systemId": system}, None)
+    mape = done["published"].get(system)
     if mape is None:
         return []
-    p.client("cloudwatch").put_metric_data(
-        Namespace=forecast.METRIC_NAMESPACE,
-        MetricData=[
-            {
-                "MetricName": forecast.METRIC_NAME,
-                "Value": mape,
-                "Unit": "Percent",
-                "Dimensions": [{"Name": forecast.DIMENSION, "Value": system}],
-            }
-        ],
-    )
     desired = "ALARM" if mape > forecast.MAPE_ALARM_PERCENT else "OK"
     alarm = p.client("cloudwatch").describe_alarms(AlarmNames=[alarm_name(system)])
     if alarm["MetricAlarms"][0]["StateValue"] == desired:

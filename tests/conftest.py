@@ -56,6 +56,9 @@ def jobs_spec() -> spec_mod.Spec:
     full = spec_mod.load()
     workflows = {k: v for k, v in full.workflows.items() if k in JOB_WORKFLOWS}
     used = set().union(*(wf.functions for wf in workflows.values()))
+    # Functions no workflow calls are invoked directly (a schedule, an IoT rule): kept, so
+    # the jobs' world can run them (retrain_accuracy publishes the accuracy metric).
+    used |= set(full.functions) - set().union(*(wf.functions for wf in full.workflows.values()))
     return dataclasses.replace(
         full,
         workflows=workflows,

@@ -36,7 +36,7 @@ DESCRIPTION_MAX = 256
 #: reading is allowed there, acting never is.
 READ_ONLY_VERBS: tuple[str, ...] = ("List", "Get", "Describe")
 #: Writes that AWS authorises only on Resource "*" (no resource-level permissions exist).
-NO_RESOURCE_ACTIONS = frozenset({"iot:CreateKeysAndCertificate"})
+NO_RESOURCE_ACTIONS = frozenset({"iot:CreateKeysAndCertificate", "cloudwatch:PutMetricData"})
 RUNTIME_REASON = (
     "python3.12 on purpose: the Powertools layer is resolved from its python3.12 parameter and "
     "the remediators are tested on that runtime; moving up is a deliberate change (RUNTIME)."

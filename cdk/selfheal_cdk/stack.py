@@ -6,6 +6,7 @@ Nothing here lists automations: adding a rule, a workflow or a function is addin
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from constructs import Construct
 from . import nag
 from .alerting import Alerting
 from .buckets import DataBuckets
+from .forecast_accuracy import PUBLISHER, ForecastAccuracy
 from .functions import Remediators
 from .iot import EdgeIoT
 from .routing import Routing
@@ -31,6 +33,9 @@ CDK_JSON = ROOT / "cdk.json"
 CTX_DRY_RUN = "selfheal:dryRun"
 CTX_RESERVED_CONCURRENCY = "selfheal:reservedConcurrency"
 CTX_TRAINING_IMAGE_TAG = "selfheal:trainingImageTag"
+#: Comma-separated ids of the systems whose forecast accuracy is alarmed (one alarm each).
+CTX_FORECAST_SYSTEMS = "selfheal:forecastSystems"
+SYSTEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class DeploySettings:
     dry_run: bool = True
     reserved_concurrency: int = 5
     training_image_tag: str = "latest"
+    forecast_systems: tuple[str, ...] = ()
 
     @classmethod
     def from_context(cls, scope: Construct) -> DeploySettings:
@@ -52,8 +58,19 @@ class DeploySettings:
         tag = _context(scope, CTX_TRAINING_IMAGE_TAG, cls.training_image_tag)
         if not tag or any(c in tag for c in " /:@"):
             raise ValueError(f"context {CTX_TRAINING_IMAGE_TAG} must be an image tag, got {tag!r}")
+        systems = tuple(
+            s.strip() for s in _context(scope, CTX_FORECAST_SYSTEMS, "").split(",") if s.strip()
+        )
+        bad = [s for s in systems if not SYSTEM_ID.match(s)]
+        if bad or len(set(systems)) != len(systems):
+            raise ValueError(
+                f"context {CTX_FORECAST_SYSTEMS} must be distinct system ids, got {systems!r}"
+            )
         return cls(
-            dry_run=raw_dry == "true", reserved_concurrency=int(raw_rc), training_image_tag=tag
+            dry_run=raw_dry == "true",
+            reserved_concurrency=int(raw_rc),
+            training_image_tag=tag,
+            forecast_systems=systems,
         )
 
 
@@ -118,6 +135,15 @@ class SelfhealStack(Stack):
             state_machines=self.workflows.state_machines,
             ops_topic=self.alerting.topics["ops"],
         )
+        if PUBLISHER in self.remediators.functions:
+            self.forecast_accuracy = ForecastAccuracy(
+                self,
+                "ForecastAccuracy",
+                spec=spec,
+                systems=settings.forecast_systems,
+                publisher=self.remediators.functions[PUBLISHER],
+                dead_letters=self.routing.dead_letters,
+            )
         self.schedules = Schedules(
             self,
             "Schedules",

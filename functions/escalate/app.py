@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from selfheal_shared import notify, protocol
@@ -26,6 +26,13 @@ class EscalateRequest(BaseModel):
     #: The workflow state when it gave up: holds `incident` once resolved and `error` when caught.
     state: dict[str, Any] = Field(default_factory=dict)
     levels: list[str] | None = None
+    #: Runbook 000 §6 severity, when the workflow knows it (P4: next business day, a ticket
+    #: for ops rather than a page).
+    severity: Literal["P1", "P2", "P3", "P4"] | None = None
+
+
+#: Runbook 000 §6, "Níveis de severidade": the response each severity asks for.
+RESPONSE = {"P1": "15 minutes", "P2": "1 hour", "P3": "4 hours", "P4": "next business day"}
 
 
 def describe_error(error: dict[str, Any] | None) -> str:
@@ -77,14 +84,16 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "execution": req.executionId,
         "incident": incident,
     }
+    subject = f"[selfheal] ESCALATION {req.automation}: {req.outcome}"
+    if req.severity:
+        message |= {"severity": req.severity, "respondWithin": RESPONSE[req.severity]}
+        subject = f"[selfheal] {req.severity} {req.automation}: {req.outcome}"
     for level in levels:
-        notify.publish(
-            level, subject=f"[selfheal] ESCALATION {req.automation}: {req.outcome}", message=message
-        )
+        notify.publish(level, subject=subject, message=message)
     run.record(
         "escalate",
         why=reason,
-        result=f"paged {', '.join(levels)}",
+        result=f"{req.severity + ' to' if req.severity else 'paged'} {', '.join(levels)}",
         outcome=Outcome.ESCALATED,
     )
     count("Escalations", automation=req.automation)

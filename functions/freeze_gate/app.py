@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -19,17 +20,23 @@ class GateRequest(BaseModel):
 def handler(run: Run[GateRequest]) -> dict[str, Any]:
     req = run.request
     inc = req.incident
+    flagged = list(req.manifest.get("integrity", {}).get("suspicious", []))
+    acknowledge = "".join(f" --acknowledge {s}" for s in flagged)
     message = {
         "incidentId": inc.incidentId,
         "scope": inc.scope,
         "reason": inc.reason,
         "manifest": req.manifest,
+        "integrityFlagged": flagged,
         "decide": {
-            "resume": f"selfheal approve {inc.incidentId} --operator <you>",
+            "resume": f"selfheal approve {inc.incidentId} --operator <you> --reason <why>"
+            + acknowledge,
             "keep frozen": f"selfheal reject {inc.incidentId} --operator <you> --reason <why>",
             "aws cli": "aws stepfunctions send-task-success --task-token <token from the "
             "guard-state table, gate#<incident>> --task-output "
-            '\'{"decision":"resume","operator":"<you>"}\'',
+            '\'{"decision":"resume","operator":"<you>","reason":"<why>","acknowledge":'
+            + json.dumps(flagged)
+            + "}'",
         },
     }
     for level in ("l1", "l2"):

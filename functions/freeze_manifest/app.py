@@ -45,7 +45,11 @@ def handler(run: Run[ManifestRequest]) -> dict[str, Any]:
             "verified": req.verification["verified"],
             "storageClass": "GLACIER",
         },
-        "integrity": {"suspicious": req.integrity["suspicious"], "day": req.integrity["day"]},
+        "integrity": {
+            "suspicious": req.integrity["suspicious"],
+            "window": req.integrity["window"],
+            "sources": req.integrity["sources"],
+        },
     }
     record = run.record(
         "freeze_manifest",

@@ -1,16 +1,20 @@
-"""Resume after a human said so: re-enable exactly what the manifest lists, verify
-it is on again, release the freeze lock. Stopped executions are listed for re-drive,
-never restarted blindly."""
+"""Resume after a human said so: re-enable exactly what the manifest lists, verify it is
+on again, re-drive the executions the freeze stopped (a stopped execution cannot resume:
+each starts again with its original input), release the freeze lock. An execution that
+could not be re-driven makes the outcome NOT_FIXED, with the list."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel
 from selfheal_shared import audit, ingestion
 from selfheal_shared.clients import client
 from selfheal_shared.config import settings
-from selfheal_shared.errors import InputInvalid
+from selfheal_shared.errors import ActionFailed, InputInvalid, Transient, is_transient
+from selfheal_shared.outcomes import Outcome
 from selfheal_shared.protocol import Run, remediator
 
 
@@ -64,6 +68,65 @@ def _enable_mapping(run: Run[ResumeRequest], m: dict[str, Any], why: str) -> Non
     )
 
 
+def redrive_name(incident_id: str, execution_arn: str) -> str:
+    """The same name on every retry of this resume (a second start is refused, not doubled),
+    unique per incident and execution; at most 80 characters, as Step Functions allows."""
+    tag = hashlib.sha256(f"{incident_id}|{execution_arn}".encode()).hexdigest()[:8]
+    return f"{execution_arn.rsplit(':', 1)[-1][:62]}-redrive-{tag}"
+
+
+def _redrive(run: Run[ResumeRequest], stopped: dict[str, Any], why: str) -> str:
+    """Start the stopped execution again with its original input; returns the new ARN."""
+    sfn = client("stepfunctions")
+    arn, machine = stopped["executionArn"], stopped["stateMachineArn"]
+    original = sfn.describe_execution(executionArn=arn)
+    name = redrive_name(run.request.incident.incidentId, arn)
+    old = arn.rsplit(":", 1)[-1]
+
+    def start() -> str:
+        try:
+            new: str = sfn.start_execution(
+                stateMachineArn=machine, name=name, input=original.get("input") or "{}"
+            )["executionArn"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
+                raise
+            # A retry of this resume: the first attempt started it.
+            new = machine.replace(":stateMachine:", ":execution:", 1) + ":" + name
+        return new
+
+    def started(new: str) -> str | None:
+        status = sfn.describe_execution(executionArn=new)["status"]
+        return None if status in ("RUNNING", "SUCCEEDED") else f"the re-drive is {status}"
+
+    return run.act(
+        "redrive_executions",
+        target=run.request.incident.scope,
+        why=why,
+        plan=f"re-drive execution {old} with its original input",
+        do=start,
+        verify=started,
+        result=lambda new: f"re-drove execution {old} as {new.rsplit(':', 1)[-1]}",
+        inverse=lambda new: {"api": "states:StopExecution", "executionArn": new},
+        details=lambda new: {"from": arn, "to": new},
+    )
+
+
+def _redrive_all(
+    run: Run[ResumeRequest], stopped: list[dict[str, Any]], why: str
+) -> tuple[list[str], list[dict[str, str]]]:
+    """Every stopped execution is tried; one that fails is listed, not hidden."""
+    done, failed = [], []
+    for item in stopped:
+        try:
+            done.append(_redrive(run, item, why))
+        except (ClientError, ActionFailed) as exc:
+            if is_transient(exc):  # throttled: the whole resume retries (each step idempotent)
+                raise Transient(f"re-drive of {item['executionArn']} throttled: {exc}") from exc
+            failed.append({"executionArn": item["executionArn"], "problem": str(exc)[:300]})
+    return done, failed
+
+
 @remediator(
     ResumeRequest, actor="resume_ingestion", automation=ingestion.AUTOMATION, what="resume request"
 )
@@ -80,6 +143,7 @@ def handler(run: Run[ResumeRequest]) -> dict[str, Any]:
         _enable_rule(run, rule, why)
     for m in manifest["mappings"]:
         _enable_mapping(run, m, why)
+    redriven, failed = _redrive_all(run, manifest["executions"], why)
     client("dynamodb").delete_item(
         TableName=settings().guard_table,
         Key={"pk": {"S": f"frozen#{inc.scope}"}},
@@ -89,20 +153,29 @@ def handler(run: Run[ResumeRequest]) -> dict[str, Any]:
     result = {
         "rules": [r["name"] for r in manifest["rules"]],
         "mappings": [m["uuid"] for m in manifest["mappings"]],
-        "executionsToRedrive": [e["executionArn"] for e in manifest["executions"]],
+        "redriven": redriven,
+        "notRedriven": failed,
     }
+    stopped = len(manifest["executions"])
+    text = (
+        f"re-enabled {len(result['rules'])} rules and {len(result['mappings'])} mappings "
+        f"from the manifest; re-drove {len(redriven)} of {stopped} stopped executions"
+    )
+    if failed:
+        names = ", ".join(f["executionArn"].rsplit(":", 1)[-1] for f in failed)
+        text += f"; NOT re-driven (re-drive them by hand): {names}"
+    outcome = Outcome.NOT_FIXED if failed else Outcome.FIXED
     run.record(
         "resume_ingestion",
         why=why,
-        result=f"re-enabled {len(result['rules'])} rules and {len(result['mappings'])} mappings "
-        f"from the manifest; {len(result['executionsToRedrive'])} executions to re-drive",
+        result=text,
         inverse={"api": "selfheal freeze_ingestion", "scope": inc.scope},
         details=result,
     )
     return {
         "action": "resume_ingestion",
         "changed": True,
-        "result": f"resumed exactly the manifest ({len(result['rules'])} rules, "
-        f"{len(result['mappings'])} mappings)",
+        "outcome": outcome,
+        "result": text,
         **result,
     }

@@ -1,6 +1,7 @@
-"""Evaluate the trained candidate against the serving model on the same held-back days
-(MAPE, RMSE, accuracy by hour of day) and promote it only when it is better; otherwise
-register it Rejected with the reason and keep the serving model."""
+"""Evaluate the trained candidate against the serving model on the runbook's backtest, the
+last 30 days of the window (MAPE, RMSE, accuracy by hour of day), and promote it only when
+it is better; otherwise register it Rejected with the reason and keep the serving model.
+A promoted model still above 8 % is NOT_FIXED: it improved, the accuracy is still degraded."""
 
 from __future__ import annotations
 
@@ -35,10 +36,11 @@ class EvaluateRequest(BaseModel):
 )
 def handler(run: Run[EvaluateRequest]) -> dict[str, Any]:
     req = run.request
-    candidate = registry.load_model(req.artifact)
+    # What the job backtested: the candidate fitted before the last 30 days, scored on them.
+    candidate = registry.load_model(req.artifact, forecast.BACKTEST_MEMBER)
     bucket, key = registry.split_s3(req.trainingData)
     text = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode()
-    part, held = forecast.split_holdout(forecast.parse_series(text))
+    part, held = forecast.split_holdout(forecast.parse_series(text), forecast.BACKTEST_DAYS)
     cand = forecast.evaluate(candidate, held, part)
     serving = registry.serving(req.systemId)
     current = (
@@ -49,12 +51,16 @@ def handler(run: Run[EvaluateRequest]) -> dict[str, Any]:
     decision = forecast.decide(cand, current)
     outcome, status_text = Outcome.FIXED, "Approved"
     reason = decision.reason
+    degraded = forecast.still_degraded(cand, current) if decision.promote else None
+    if degraded:
+        outcome, reason = Outcome.NOT_FIXED, f"{decision.reason}; {degraded}"
     if not decision.promote:
         status_text = "Rejected"
         outcome = Outcome.NOT_FIXED if req.trigger == "alarm" else Outcome.SKIPPED_BY_GUARD
     evaluation: dict[str, Any] = {
         "systemId": req.systemId,
         "trainingJob": req.jobName,
+        "backtestDays": forecast.BACKTEST_DAYS,
         "heldBackFrom": min(held).isoformat(),
         "heldBackTo": max(held).isoformat(),
         "candidate": cand.to_json(),
@@ -108,7 +114,8 @@ def handler(run: Run[EvaluateRequest]) -> dict[str, Any]:
             ),
             result=lambda a: (
                 f"{req.systemId}: promoted {registry.group_name(req.systemId)} "
-                f"version {a.rsplit('/', 1)[-1]}"
+                f"version {a.rsplit('/', 1)[-1]} (backtest MAPE {cand.mape:.2f} %"
+                + (f", still above {forecast.MAPE_ALARM_PERCENT:g} %)" if degraded else ")")
             ),
             inverse=lambda a: {
                 "api": "sagemaker:UpdateModelPackage",

@@ -23,7 +23,8 @@ MAX_RUNTIME_SECONDS = 3000
 class StartRequest(BaseModel):
     systemId: str = Field(pattern=datalake.ID_PATTERN)
     modelType: str
-    trainingWindowDays: int = Field(ge=14, le=365)
+    #: The 30-day backtest and at least a week before it to fit.
+    trainingWindowDays: int = Field(ge=forecast.BACKTEST_DAYS + forecast.MIN_FIT_DAYS, le=365)
     timezone: str
     incidentId: str = Field(min_length=1)
     executionId: str = Field(min_length=1)
@@ -50,9 +51,9 @@ def handler(run: Run[StartRequest]) -> dict[str, Any]:
     end = now.replace(minute=0, second=0, microsecond=0)
     start = end - timedelta(days=req.trainingWindowDays)
     series = datalake.load_series(req.systemId, start, end)
-    # Two weeks of hours (a week to fit, a week held back); a few missing hours are
+    # The backtest's 30 days and a week to fit before them; a few missing hours are
     # normal (ingestion gaps, the current hour not landed yet) and are tolerated.
-    needed = int((forecast.HOLDOUT_DAYS + 7) * 24 * 0.95)
+    needed = int((forecast.BACKTEST_DAYS + forecast.MIN_FIT_DAYS) * 24 * 0.95)
     if len(series) < needed:
         raise InputInvalid(
             f"trainingWindowDays: only {len(series)} hours of load for {req.systemId} in the "

@@ -45,7 +45,8 @@ def role_statements(synth: Synth, role_id: str) -> list[dict[str, Any]]:
 
 def test_one_schedule_per_file_with_its_cron_time_zone_target_and_input(synth: Synth) -> None:
     schedules = synth.resources("AWS::Scheduler::Schedule")
-    assert len(schedules) == len(synth.spec.schedules) == 2
+    # The files' two, plus the accuracy publisher's (tests/cdk/test_forecast_accuracy.py).
+    assert len(schedules) == len(synth.spec.schedules) + 1 == 3
     machines = machine_ids(synth)
     (queue_id,) = [q for q in synth.resources("AWS::SQS::Queue") if not q.startswith("EdgeIoT")]
     for name, sch in synth.spec.schedules.items():
@@ -243,3 +244,29 @@ def test_function_requirements_pin_what_pyproject_pins() -> None:
                 assert pins.get(name) == version, f"{fn.name}: {line} vs pyproject"
                 found += 1
     assert found >= 2
+
+
+def test_the_function_that_builds_the_fiscal_report_bundles_the_holiday_calendar() -> None:
+    """`fiscal.build_report` imports `holidays` (not in the layer, not in the Lambda runtime):
+    every function calling it bundles it with its dependencies, pinned."""
+    from importlib.metadata import requires
+
+    deps = {"holidays"} | {
+        re.split(r"[<>=!~;\s\[]", r, maxsplit=1)[0].lower()
+        for r in requires("holidays") or []
+        if "extra ==" not in r
+    }
+    callers = [
+        fn
+        for fn in spec_mod.load().functions.values()
+        if "build_report(" in (fn.path / "app.py").read_text()
+    ]
+    assert [fn.name for fn in callers] == ["fiscal_render"]
+    for fn in callers:
+        assert fn.requirements is not None, fn.name
+        bundled = {
+            line.partition("==")[0].strip().lower()
+            for line in fn.requirements.read_text().splitlines()
+            if line.strip() and not line.startswith("#")
+        }
+        assert deps <= bundled, f"{fn.name} does not bundle {deps - bundled}"

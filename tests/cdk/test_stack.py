@@ -34,6 +34,9 @@ STAR_ONLY_ACTIONS = frozenset({
     "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
     "ecr:GetAuthorizationToken",
     "iot:CreateKeysAndCertificate",
+    # no resource-level permissions; the grant carries a cloudwatch:namespace condition
+    # (tests/cdk/test_forecast_accuracy.py)
+    "cloudwatch:PutMetricData",
 })  # fmt: skip
 AUDIT_ALLOWED = {"dynamodb:PutItem", "dynamodb:Query"}
 #: cfn-lint warnings CDK itself produces and that change nothing at deploy time.

@@ -76,11 +76,3 @@ def test_unknown_placeholder_is_reported_and_unbound_render_fails(broken_tree: P
     assert any("${Secret_x}" in p for p in spec.problems())
     with pytest.raises(spec_mod.SpecError, match="unbound placeholders"):
         spec.workflows["rollback_on_5xx"].render({})
-
-
-def test_catalog_doc_is_generated_from_the_wiring() -> None:
-    from local import catalog
-
-    text = catalog.render()
-    assert catalog.DOC.read_text() == text, "run `selfheal catalog --write`"
-    assert "| D1 | 001 |" in text and "| automated | `rollback_on_5xx`" in text

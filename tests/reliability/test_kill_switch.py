@@ -14,7 +14,7 @@ from local.runtime import Pipeline
 from local.world import WorldSpec
 from tests.helpers import FIVE_XX, SAMPLES, load_event
 
-FREEZE_ALARM = SAMPLES / "freeze_ingestion.coverage_alarm.json"
+FREEZE_ALARM = SAMPLES / "freeze_ingestion.validation_failures_alarm.json"
 
 
 def intents(p: Pipeline) -> list[dict[str, Any]]:
@@ -66,7 +66,9 @@ def test_freeze_stops_at_the_kill_switch(
 ) -> None:
     p = make_pipeline(world_spec=ingestion_world_spec)
     seen = kill_before(p, step)
-    [run] = p.run_event(load_event(FREEZE_ALARM), gate_decision="resume")
+    [run] = p.run_event(
+        load_event(FREEZE_ALARM), gate_decision="resume", acknowledge=("ons-geracao",)
+    )
 
     assert seen, f"{step} never ran"
     assert len(intents(p)) == seen["intents"], "no action after the kill switch"

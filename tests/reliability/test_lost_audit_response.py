@@ -77,7 +77,9 @@ def test_freeze_survives_a_lost_response_on_every_audit_write(
 ) -> None:
     p, network = lossy(world_spec=ingestion_world_spec)
     [run] = p.run_event(
-        load_event(SAMPLES / "freeze_ingestion.coverage_alarm.json"), gate_decision="resume"
+        load_event(SAMPLES / "freeze_ingestion.validation_failures_alarm.json"),
+        gate_decision="resume",
+        acknowledge=("ons-geracao",),
     )
 
     assert network.lost >= 10

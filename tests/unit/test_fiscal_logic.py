@@ -118,6 +118,39 @@ def test_tariff_period_is_peak_window_on_weekdays_only(local: datetime, expected
     assert fiscal.tariff_period(at, TARIFF) == expected
 
 
+def test_national_holidays_come_from_the_library_calendar() -> None:
+    """Movable feasts and recent laws included: Good Friday 2026 is 3 April, and
+    20 November (Lei 14.759/2023) is national since 2024."""
+    year = fiscal.national_holidays(date(2026, 1, 1), date(2027, 1, 1))
+    assert {date(2026, 4, 3), date(2026, 11, 20), date(2026, 12, 25)} <= set(year)
+    assert fiscal.national_holidays(date(2026, 12, 1), date(2027, 1, 1)) == {
+        date(2026, 12, 25): year[date(2026, 12, 25)]
+    }
+    assert fiscal.national_holidays(date(2026, 8, 1), date(2026, 9, 1)) == {}
+
+
+def test_billing_tariff_adds_the_national_holidays_to_the_organizations_own() -> None:
+    """A municipal holiday listed by the organization stays; the month's national ones join."""
+    own = TARIFF.model_copy(update={"holidays": [date(2026, 12, 8)]})
+    billed = fiscal.billing_tariff(own, "2026-12")
+    assert billed.holidays == [date(2026, 12, 8), date(2026, 12, 25)]
+    assert own.holidays == [date(2026, 12, 8)]  # the organization's record is not changed
+    friday = datetime(2026, 12, 25, 19, 0, tzinfo=BRT)
+    assert fiscal.tariff_period(friday, own) == "ponta"
+    assert fiscal.tariff_period(friday, billed) == "fora_ponta"
+    assert fiscal.tariff_period(datetime(2026, 12, 8, 19, 0, tzinfo=BRT), billed) == "fora_ponta"
+
+
+def test_report_bills_a_weekday_national_holiday_off_peak() -> None:
+    """The organization lists no holiday; Christmas 2026 (a Friday) is still fora de ponta."""
+    bare = profile().model_copy(update={"tariff": TARIFF.model_copy(update={"holidays": []})})
+    rows = [iv(datetime(2026, 12, 25, 19, 0), "10"), iv(datetime(2026, 12, 24, 19, 0), "4")]
+    r = fiscal.build_report(bare, "2026-12", rows, [], "d")
+    assert r.totals["ponta"].gridImportKwh == D("4.000")
+    assert r.totals["fora_ponta"].gridImportKwh == D("10.000")
+    assert date(2026, 12, 25) in r.profile.tariff.holidays
+
+
 def test_peak_window_must_end_after_it_starts() -> None:
     with pytest.raises(ValueError, match="peakEnd must be after peakStart"):
         fiscal.Tariff(peakStart=time(18), peakEnd=time(17), pricePeak=1, priceOffPeak=1)

@@ -129,9 +129,56 @@ def test_model_artifact_round_trip_is_deterministic() -> None:
 
 
 def test_training_entry_point_refuses_a_too_short_window() -> None:
-    text = forecast.series_csv(series(10))  # 3 days before the 7 held back
-    with pytest.raises(ValueError, match="only 72 hours before the 7-day held-back period"):
+    text = forecast.series_csv(series(33))  # 3 days before the 30 backtested
+    with pytest.raises(ValueError, match="only 72 hours before the 30-day held-back period"):
         forecast_train.train(text, {"modelType": "profile"})
+
+
+def test_training_backtests_30_days_and_serves_a_model_fitted_on_the_whole_window() -> None:
+    """Runbook 000 §3: "Backtesting nos últimos 30 dias". Load 25 % up for the last 30 days
+    of 44: the backtest model (the first 14 days) is 20 % off on all 30; the model that would
+    serve is fitted on all 44 days."""
+    text = forecast.series_csv(series(44, factor_after=(14, 1.25)))
+    model, backtest, metrics = forecast_train.train(text, {"modelType": "profile"})
+    assert backtest["points"] == 14 * 24 and model["points"] == 44 * 24
+    assert metrics["points"] == 30 * 24 and metrics["mape"] == pytest.approx(20.0)
+    blob = forecast.pack_model(model, backtest)
+    assert forecast.unpack_model(blob).points == 44 * 24
+    assert forecast.unpack_model(blob, forecast.BACKTEST_MEMBER).points == 14 * 24
+    with pytest.raises(ValueError, match=r"no backtest\.json"):
+        forecast.unpack_model(forecast.pack_model(model), forecast.BACKTEST_MEMBER)
+
+
+@pytest.mark.parametrize(
+    ("promoted", "previous", "degraded"),
+    [
+        (9.5, 20.0, "improved from 20.00 % to 9.50 %"),
+        (9.5, None, "improved to 9.50 %"),
+        (8.0, 20.0, None),  # the runbook's threshold is "> 8 %"
+        (3.0, 20.0, None),
+    ],
+)
+def test_a_promoted_model_above_8_percent_is_still_degraded(
+    promoted: float, previous: float | None, degraded: str | None
+) -> None:
+    def m(mape: float) -> forecast.Metrics:
+        return forecast.Metrics(mape=mape, rmse=1.0, points=1, zeroActuals=0, accuracyByHour={})
+
+    why = forecast.still_degraded(m(promoted), m(previous) if previous is not None else None)
+    if degraded is None:
+        assert why is None
+    else:
+        assert why is not None and degraded in why and "P4" in why
+
+
+def test_accuracy_alarm_is_the_runbooks_mape_over_7_days_above_8() -> None:
+    """Runbook 000 §3: "MAPE > 8% nos últimos 7 dias", one alarm per system."""
+    alarm = forecast.accuracy_alarm("bess-9")
+    assert alarm["AlarmName"] == "forecast-mape-bess-9"
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("LIFO4/Forecast", "ForecastMAPE7d")
+    assert alarm["Dimensions"] == [{"Name": "SystemId", "Value": "bess-9"}]
+    assert alarm["Threshold"] == 8 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert forecast.MAPE_WINDOW_DAYS == 7
 
 
 def test_training_entry_point_as_sagemaker_runs_it(
@@ -147,9 +194,13 @@ def test_training_entry_point_as_sagemaker_runs_it(
     )
     assert forecast_train.main(str(tmp_path)) == 0
     model = forecast.Model.from_json(json.loads((tmp_path / "model/model.json").read_text()))
-    assert model.points == 14 * 24 and model.modelType == "profile"
+    backtest = json.loads((tmp_path / "model/backtest.json").read_text())
+    assert model.points == 21 * 24 and model.modelType == "profile"
+    assert backtest["points"] == 14 * 24
     assert "holdout:mape=20.0;" in capsys.readouterr().out
 
-    (tmp_path / "input/config/hyperparameters.json").write_text(json.dumps({"modelType": "x"}))
+    (tmp_path / "input/config/hyperparameters.json").write_text(
+        json.dumps({"modelType": "x", "holdoutDays": "7"})
+    )
     assert forecast_train.main(str(tmp_path)) == 1
     assert "modelType" in (tmp_path / "output/failure").read_text()

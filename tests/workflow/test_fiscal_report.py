@@ -27,6 +27,12 @@ BRT = ZoneInfo("America/Sao_Paulo")
 NEW_YEAR_RUN = datetime(2027, 1, 1, 3, 0, tzinfo=BRT)  # the schedule's own slot
 ORGS = ("org-123", "org-456", "org-789")
 D = Decimal
+#: Written here from the federal calendar, not read from the `holidays` library the code
+#: uses: the national holidays of December 2026 (Natal, a Friday).
+NATIONAL_HOLIDAYS = {"2026-12-25"}
+#: org-123's own addition in its record: Imaculada Conceição, a municipal holiday of Belo
+#: Horizonte (a Tuesday in 2026).
+MUNICIPAL_HOLIDAY = "2026-12-08"
 
 
 def fiscal_world(base: WorldSpec) -> WorldSpec:
@@ -34,6 +40,8 @@ def fiscal_world(base: WorldSpec) -> WorldSpec:
     spec.forecasting = None
     assert spec.fiscal is not None
     spec.fiscal.months = ["2026-11", "2026-12"]
+    org = next(o for o in spec.fiscal.organizations if o.organizationId == "org-123")
+    org.tariff["holidays"] = [MUNICIPAL_HOLIDAY]
     return spec
 
 
@@ -133,6 +141,12 @@ def cents(v: Decimal) -> Decimal:
     return v.quantize(D("0.01"), rounding=ROUND_HALF_UP)
 
 
+def peak_window(local: datetime, tariff: dict[str, Any]) -> bool:
+    """The distributor's window on a weekday, holidays aside."""
+    hhmm = f"{local:%H:%M}"
+    return local.weekday() < 5 and tariff["peakStart"][:5] <= hhmm < tariff["peakEnd"][:5]
+
+
 def expected(run: Run, org: str, period: str = "2026-12") -> dict[str, Any]:
     profile = json.loads(run.data[f"orgs/{org}/profile.json"])
     nfe = json.loads(run.data[f"orgs/{org}/nfe/{period}.json"])
@@ -146,8 +160,10 @@ def expected(run: Run, org: str, period: str = "2026-12") -> dict[str, Any]:
             continue
         n += 1
         days.add(f"{local:%Y-%m-%d}")
-        hhmm = f"{local:%H:%M}"
-        peak = local.weekday() < 5 and tariff["peakStart"][:5] <= hhmm < tariff["peakEnd"][:5]
+        peak = peak_window(local, tariff) and f"{local:%Y-%m-%d}" not in {
+            *NATIONAL_HOLIDAYS,
+            *tariff["holidays"],
+        }
         grid["ponta" if peak else "fora"] += D(row["gridImportKwh"])
     share = D(profile["productionShare"])
     icms = [cents(D(i["icmsBaseBrl"]) * D(i["icmsRate"])) for i in nfe]
@@ -185,6 +201,7 @@ def pdf_text(blob: bytes) -> str:
 # -- the scheduled run ------------------------------------------------------------------------
 
 
+@pytest.mark.procedure("E4", "day-1 schedule: previous month, every organization")
 def test_new_year_run_reports_december_for_every_organization(run: Run) -> None:
     assert run.summary["status"] == "SUCCEEDED", run.summary
     assert run.summary["states"][-2:] == ["NotifyDone", "Done"]
@@ -209,6 +226,7 @@ def test_only_the_local_month_is_counted(run: Run) -> None:
     assert (grid["ponta"], grid["fora_ponta"]) == (exp["ponta_kwh"], exp["fora_kwh"])
 
 
+@pytest.mark.procedure("E4", "ICMS credit memo, NF-e proof, tariff periods (Presumido, Real)")
 @pytest.mark.parametrize("org", ["org-789", "org-456"])
 def test_pdf_figures_match_an_independent_calculation(run: Run, org: str) -> None:
     text = pdf_text(run.stored(org, "pdf"))
@@ -232,6 +250,7 @@ def test_pdf_figures_match_an_independent_calculation(run: Run, org: str) -> Non
         assert "Lucro Presumido" in text and "PIS/COFINS do per" not in text
 
 
+@pytest.mark.procedure("E4", "Simples Nacional regime")
 def test_simples_nacional_takes_no_credit_in_pdf_or_csv(run: Run) -> None:
     text = pdf_text(run.stored("org-123", "pdf"))
     assert "Simples Nacional" in text and "R$ 0,00 (Simples Nacional)" in text
@@ -244,6 +263,71 @@ def test_simples_nacional_takes_no_credit_in_pdf_or_csv(run: Run) -> None:
     assert D(by[("tariff_period", "fora_ponta", "grid import")]["amount_brl"]) == exp["fora_cost"]
 
 
+def report_csv(run: Run, org: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(run.stored(org, "csv").decode())))
+
+
+def day_peak_window_kwh(run: Run, org: str, day: str) -> Decimal:
+    """The grid import of `day` inside the peak window, from the raw export."""
+    tariff = json.loads(run.data[f"orgs/{org}/profile.json"])["tariff"]
+    total = D(0)
+    for row in csv.DictReader(io.StringIO(run.raw(org))):
+        local = datetime.fromisoformat(row["start"]).astimezone(BRT)
+        if f"{local:%Y-%m-%d}" == day and peak_window(local, tariff):
+            total += D(row["gridImportKwh"])
+    return total
+
+
+@pytest.mark.procedure("E4", "holiday on a weekday billed off-peak")
+def test_a_national_holiday_on_a_weekday_is_off_peak(run: Run) -> None:
+    """Runbook 000 §4: o relatório inclui o "Histórico de transações com horário-tarifário".
+    Natal (25/12/2026, a Friday) is a national holiday: no *ponta* that day. org-456 lists no
+    holiday of its own; the national calendar applies anyway, so the month's *ponta* is the
+    weekdays' peak window less exactly that day's peak-window import (341 kWh before)."""
+    rows = report_csv(run, "org-456")
+    daily = {(r[1], r[2]): D(r[3]) for r in rows if r[0] == "daily"}
+    christmas = day_peak_window_kwh(run, "org-456", "2026-12-25")
+    assert christmas > 300  # the 341 kWh once billed at the peak rate
+    assert daily[("2026-12-25", "grid import ponta")] == 0
+    assert daily[("2026-12-24", "grid import ponta")] > 0  # the day before is a working day
+    day_total = sum(
+        (
+            D(r["gridImportKwh"])
+            for r in csv.DictReader(io.StringIO(run.raw("org-456")))
+            if f"{datetime.fromisoformat(r['start']).astimezone(BRT):%Y-%m-%d}" == "2026-12-25"
+        ),
+        D(0),
+    )
+    assert daily[("2026-12-25", "grid import fora_ponta")] == day_total
+    tariff = json.loads(run.data["orgs/org-456/profile.json"])["tariff"]
+    weekdays_window = sum(
+        (
+            D(r["gridImportKwh"])
+            for r in csv.DictReader(io.StringIO(run.raw("org-456")))
+            if peak_window(datetime.fromisoformat(r["start"]).astimezone(BRT), tariff)
+        ),
+        D(0),
+    )
+    grid = {r[1]: D(r[3]) for r in rows if r[0] == "tariff_period" and r[2] == "grid import"}
+    assert grid["ponta"] == weekdays_window - christmas
+    text = pdf_text(run.stored("org-456", "pdf"))
+    assert "exceto feriados 2026-12-25" in text
+
+
+@pytest.mark.procedure("E4", "organization's own holiday billed off-peak")
+def test_an_organizations_municipal_holiday_is_off_peak_too(run: Run) -> None:
+    """Runbook 000 §4: "Histórico de transações com horário-tarifário". A municipal holiday
+    in the organization's record (org-123, Belo Horizonte, 08/12) adds to the national ones."""
+    daily = {(r[1], r[2]): D(r[3]) for r in report_csv(run, "org-123") if r[0] == "daily"}
+    assert day_peak_window_kwh(run, "org-123", MUNICIPAL_HOLIDAY) > 0
+    assert daily[(MUNICIPAL_HOLIDAY, "grid import ponta")] == 0
+    assert daily[("2026-12-25", "grid import ponta")] == 0
+    assert daily[("2026-12-07", "grid import ponta")] > 0
+    text = pdf_text(run.stored("org-123", "pdf"))
+    assert f"exceto feriados {MUNICIPAL_HOLIDAY}, 2026-12-25" in text
+
+
+@pytest.mark.procedure("E4", "download the report")
 def test_each_organization_gets_a_time_limited_link_to_its_encrypted_report(run: Run) -> None:
     sent = [n for n in run.notifications if n["level"] == "reports"]
     assert sorted(n["message"]["organizationId"] for n in sent) == list(ORGS)
@@ -260,6 +344,7 @@ def test_each_organization_gets_a_time_limited_link_to_its_encrypted_report(run:
 # -- failures, manual runs, re-runs ----------------------------------------------------------
 
 
+@pytest.mark.procedure("E4", "one organization fails: escalated, others complete")
 def test_one_failing_organization_is_escalated_and_the_others_complete(
     jobs_spec: spec_mod.Spec, jobs_world_spec: WorldSpec
 ) -> None:
@@ -290,6 +375,8 @@ def test_one_failing_organization_is_escalated_and_the_others_complete(
         p.__exit__(None, None, None)
 
 
+@pytest.mark.procedure("E4", "manual generation")
+@pytest.mark.procedure("E4", "idempotent per organization and period")
 def test_manual_runs_are_idempotent_and_a_changed_source_is_a_new_version(
     jobs_spec: spec_mod.Spec, jobs_world_spec: WorldSpec
 ) -> None:
@@ -335,6 +422,7 @@ def test_manual_runs_are_idempotent_and_a_changed_source_is_a_new_version(
         p.__exit__(None, None, None)
 
 
+@pytest.mark.procedure("E4", "manual request with bad input")
 def test_bad_manual_input_fails_at_once_naming_the_field(
     jobs_spec: spec_mod.Spec, jobs_world_spec: WorldSpec
 ) -> None:

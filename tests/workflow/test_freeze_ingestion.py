@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from local.runtime import Pipeline
 from local.world import WorldSpec
 from tests.helpers import SAMPLES, load_event
 
-ALARM = SAMPLES / "freeze_ingestion.coverage_alarm.json"
+ALARM = SAMPLES / "freeze_ingestion.validation_failures_alarm.json"
 MANUAL = {
     "reason": "values doubled since 03:00",
     "scope": "ons-platform",
@@ -37,8 +38,12 @@ def manifest(p: Pipeline) -> dict[str, Any]:
 
 
 RUNNING_BEFORE = {"ons-processing": 2, "ons-reporting": 2}
+#: What the integrity check flags in the demo world (ons-geracao sends 2.5x its usual).
+FLAGGED = ("ons-geracao",)
 
 
+@pytest.mark.procedure("D3", "stop processing: rules, executions, mappings of the scope only")
+@pytest.mark.procedure("B4", "stop services: ingestion frozen")
 def test_freeze_stops_tagged_ingestion_only_and_waits_at_the_gate(p: Pipeline) -> None:
     before = state(p)
     assert before["running"] == RUNNING_BEFORE
@@ -67,6 +72,29 @@ def test_freeze_stops_tagged_ingestion_only_and_waits_at_the_gate(p: Pipeline) -
     assert p.execution_summary(arn)["status"] == "RUNNING"
 
 
+@pytest.mark.procedure("D3", "verify integrity over the last 24 h rolling")
+@pytest.mark.procedure("B4", "identify corruption: integrity over the last 24 h rolling")
+def test_integrity_at_two_in_the_morning_reads_the_last_24_hours(
+    make_pipeline: Any, ingestion_world_spec: WorldSpec
+) -> None:
+    """Runbook 001 "Verificar integridade dos dados": `|> range(start: -24h)`. At 02:00 UTC
+    the calendar day holds two hours; the last 24 h against the same 24 h of the previous
+    days flags only the source whose volume really changed."""
+    p = make_pipeline(world_spec=ingestion_world_spec, start=datetime(2026, 11, 20, 2, tzinfo=UTC))
+    [arn] = p.put_event(load_event(ALARM), rebase=True)
+    p.wait([arn], until_parked=True)
+
+    integrity = manifest(p)["integrity"]
+    assert integrity["window"] == {
+        "start": "2026-11-19T02:00:00+00:00",
+        "end": "2026-11-20T02:00:00+00:00",
+    }
+    assert integrity["suspicious"] == ["ons-geracao"]
+    ratios = {s["source"]: s["ratio"] for s in integrity["sources"]}
+    assert ratios == {"ons-carga": 1.0, "ons-geracao": 2.5, "ons-intercambio": 1.0}
+
+
+@pytest.mark.procedure("D3", "snapshot the processed bucket (GLACIER), verified object by object")
 def test_snapshot_is_verified_object_by_object_in_glacier(p: Pipeline) -> None:
     [arn] = p.put_event(load_event(ALARM))
     p.wait([arn], until_parked=True)
@@ -98,10 +126,13 @@ def test_snapshot_copies_in_pages(p: Pipeline, monkeypatch: pytest.MonkeyPatch) 
     assert manifest(p)["snapshot"]["verified"] == 137
 
 
+@pytest.mark.procedure("D3", "human resume: exactly the manifest re-enabled")
 def test_approve_resumes_exactly_the_manifest(p: Pipeline) -> None:
     events = p.client("events")
     events.disable_rule(Name="ons-api-ingest-rule")  # off before the freeze: must stay off
-    [run] = p.run_event(load_event(ALARM), gate_decision="resume", operator="ana")
+    [run] = p.run_event(
+        load_event(ALARM), gate_decision="resume", operator="ana", acknowledge=FLAGGED
+    )
 
     assert run["status"] == "SUCCEEDED"
     after = state(p)
@@ -118,12 +149,63 @@ def test_approve_resumes_exactly_the_manifest(p: Pipeline) -> None:
     assert "frozen#ons-platform" not in _guard_keys(p), "the freeze lock is released"
 
 
+@pytest.mark.procedure("D3", "resume re-drives the stopped executions")
+def test_resume_re_drives_the_stopped_executions_with_their_input(p: Pipeline) -> None:
+    """Runbook 001 "Parar execuções do Step Functions ... stop-execution": what was stopped
+    is started again on resume, with its original input, or the outcome is not FIXED."""
+    sfn = p.client("stepfunctions")
+    [arn] = p.put_event(load_event(ALARM))
+    p.wait([arn], until_parked=True)
+    stopped = manifest(p)["executions"]
+    inputs = {
+        e["executionArn"]: sfn.describe_execution(executionArn=e["executionArn"])["input"]
+        for e in stopped
+    }
+    p.decide(arn, "resume", "ana", "values checked with the source", FLAGGED)
+    p.wait([arn])
+
+    run = p.execution_summary(arn)
+    assert run["status"] == "SUCCEEDED"
+    assert state(p)["running"] == RUNNING_BEFORE
+    redrives = [
+        json.loads(r["details"]) for r in p.audit_records() if r["action"] == "redrive_executions"
+    ]
+    assert sorted(r["from"] for r in redrives) == sorted(inputs)
+    for r in redrives:
+        assert sfn.describe_execution(executionArn=r["to"])["input"] == inputs[r["from"]]
+    resume = next(r for r in p.audit_records() if r["action"] == "resume_ingestion")
+    assert "re-drove 2 of 2 stopped executions" in resume["result"]
+
+
+@pytest.mark.procedure("D3", "re-drive impossible: NOT_FIXED with the list")
+def test_executions_that_cannot_be_re_driven_are_not_fixed_with_the_list(p: Pipeline) -> None:
+    """Runbook 001: what was stopped must come back; when it cannot, people get the list."""
+    sfn = p.client("stepfunctions")
+    [arn] = p.put_event(load_event(ALARM))
+    p.wait([arn], until_parked=True)
+    machine = manifest(p)["executions"][0]["stateMachineArn"]
+    sfn.delete_state_machine(stateMachineArn=machine)  # redeployed while frozen
+    p.decide(arn, "resume", "ana", "values checked with the source", FLAGGED)
+    p.wait([arn])
+
+    run = p.execution_summary(arn)
+    assert run["status"] == "FAILED" and run["error"] == "selfheal.ResumeIncomplete"
+    assert "NotifyResumed" not in run["states"]
+    assert "FIXED" not in [a["outcome"] for a in run["actions"]]
+    [page, *_] = [n for n in p.notifications() if "ESCALATION" in (n["subject"] or "")]
+    assert page["message"]["outcome"] == "NOT_FIXED"
+    assert "re-drove 0 of 2" in page["message"]["reason"]
+    assert "ons-processing-batch-0" in page["message"]["reason"]
+    assert p.client("events").describe_rule(Name="ons-s3-processing-rule")["State"] == "ENABLED"
+
+
 def _guard_keys(p: Pipeline) -> set[str]:
     return {
         i["pk"]["S"] for i in p.client("dynamodb").scan(TableName=p.tables["guard_state"])["Items"]
     }
 
 
+@pytest.mark.procedure("D3", "human keeps it frozen: escalated")
 def test_reject_keeps_it_frozen_and_escalates(p: Pipeline) -> None:
     [run] = p.run_event(load_event(ALARM), gate_decision="keep_frozen", operator="bruno")
 
@@ -135,6 +217,7 @@ def test_reject_keeps_it_frozen_and_escalates(p: Pipeline) -> None:
     assert "bruno kept ons-platform frozen" in pages[0]["message"]["reason"]
 
 
+@pytest.mark.procedure("D3", "no answer in 24 h: escalated, stays frozen")
 def test_gate_timeout_escalates_never_resumes(p: Pipeline) -> None:
     [arn] = p.put_event(load_event(ALARM))
     p.wait([arn], until_parked=True)
@@ -152,6 +235,7 @@ def test_gate_timeout_escalates_never_resumes(p: Pipeline) -> None:
     }
 
 
+@pytest.mark.procedure("D3", "alarm delivered twice: one freeze")
 def test_duplicate_alarm_is_one_freeze(p: Pipeline) -> None:
     first = load_event(ALARM)
     second = copy.deepcopy(first)
@@ -169,6 +253,7 @@ def test_duplicate_alarm_is_one_freeze(p: Pipeline) -> None:
     assert len(frozen) == 2, "each of the two enabled rules stopped once"
 
 
+@pytest.mark.procedure("D3", "scope already frozen: skipped, said so")
 def test_second_alarm_on_a_frozen_scope_is_already_frozen(p: Pipeline) -> None:
     first = load_event(ALARM)
     second = copy.deepcopy(first)
@@ -185,6 +270,7 @@ def test_second_alarm_on_a_frozen_scope_is_already_frozen(p: Pipeline) -> None:
     assert len([r for r in p.audit_records() if r["action"] == "freeze_rules"]) == 2
 
 
+@pytest.mark.procedure("D3", "manual trigger")
 def test_manual_freeze_with_valid_input(p: Pipeline) -> None:
     arn = p.start_manual("freeze_ingestion", MANUAL)
     assert p.wait([arn], until_parked=True) == [arn]
@@ -203,6 +289,7 @@ def test_manual_freeze_with_valid_input(p: Pipeline) -> None:
     ],
     ids=["wildcard-scope", "empty-scope", "no-requester", "reason-not-text", "unknown-field"],
 )
+@pytest.mark.procedure("D3", "bad manual input: rejected naming the field")
 def test_bad_manual_input_fails_naming_the_field(p: Pipeline, payload: dict, field: str) -> None:
     arn = p.start_manual("freeze_ingestion", payload)
     p.wait([arn])
@@ -218,6 +305,7 @@ def test_bad_manual_input_fails_naming_the_field(p: Pipeline, payload: dict, fie
     )
 
 
+@pytest.mark.procedure("D3", "nothing tagged for the scope: error, nothing changed")
 def test_empty_discovery_is_an_error_and_changes_nothing(p: Pipeline) -> None:
     arn = p.start_manual("freeze_ingestion", {**MANUAL, "scope": "no-such-platform"})
     p.wait([arn])
@@ -233,6 +321,7 @@ def test_empty_discovery_is_an_error_and_changes_nothing(p: Pipeline) -> None:
     assert state(p)["running"] == RUNNING_BEFORE
 
 
+@pytest.mark.procedure("D3", "snapshot fails: escalated with what was done, stays frozen")
 def test_throttled_copy_is_retried_then_escalated_with_what_was_done(
     p: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -279,6 +368,7 @@ def test_throttled_copy_is_retried_then_escalated_with_what_was_done(
     )
 
 
+@pytest.mark.procedure("D3", "kill switch: nothing frozen")
 def test_kill_switch_freezes_nothing(p: Pipeline) -> None:
     from selfheal_shared import guards
 
@@ -291,7 +381,7 @@ def test_kill_switch_freezes_nothing(p: Pipeline) -> None:
 def test_no_object_is_deleted(p: Pipeline) -> None:
     s3 = p.client("s3")
     before = {o["Key"] for o in s3.list_objects_v2(Bucket="ons-processed")["Contents"]}
-    p.run_event(load_event(ALARM), gate_decision="resume", operator="ana")
+    p.run_event(load_event(ALARM), gate_decision="resume", operator="ana", acknowledge=FLAGGED)
     after = {o["Key"] for o in s3.list_objects_v2(Bucket="ons-processed")["Contents"]}
     assert after == before
 
@@ -305,7 +395,8 @@ def test_cli_approve_answers_the_gate_and_refuses_a_second_answer(
     p.wait([arn], until_parked=True)
     incident = p.parked()[arn]
     assert main(["gates"]) == 0 and incident in capsys.readouterr().out
-    assert main(["approve", incident, "--operator", "carla"]) == 0
+    assert main(["approve", incident, "--operator", "carla", "--reason", "checked",
+                 "--acknowledge", "ons-geracao"]) == 0  # fmt: skip
     p.wait([arn])
     assert p.execution_summary(arn)["status"] == "SUCCEEDED"
     with pytest.raises(SystemExit, match="already decided"):
@@ -321,24 +412,88 @@ def test_aws_cli_style_send_task_success_works(p: Pipeline) -> None:
         TableName=p.tables["guard_state"], Key={"pk": {"S": f"gate#{incident}"}}
     )["Item"]
     p.client("stepfunctions").send_task_success(
-        taskToken=item["token"]["S"], output=json.dumps({"decision": "resume", "operator": "eve"})
+        taskToken=item["token"]["S"],
+        output=json.dumps(
+            {
+                "decision": "resume",
+                "operator": "eve",
+                "reason": "source re-sent clean data",
+                "acknowledge": ["ons-geracao"],
+            }
+        ),
     )
     p.wait([arn])
     assert p.execution_summary(arn)["status"] == "SUCCEEDED"
     assert state(p)["rules"]["ons-s3-processing-rule"] == "ENABLED"
 
 
-def test_gate_answer_with_a_bad_decision_never_resumes(p: Pipeline) -> None:
+def _gate_token(p: Pipeline, arn: str) -> str:
+    incident = p.parked()[arn]
+    item = p.client("dynamodb").get_item(
+        TableName=p.tables["guard_state"], Key={"pk": {"S": f"gate#{incident}"}}
+    )["Item"]
+    return str(item["token"]["S"])
+
+
+@pytest.mark.procedure("D3", "malformed gate answer: rejected, paged, gate open")
+@pytest.mark.parametrize(
+    ("answer", "field"),
+    [
+        ({"decision": "keep_frozen", "operator": "bruno"}, "reason"),
+        ({"decision": "keep_frozen", "operator": 42, "reason": "bad data"}, "operator"),
+        ({"decision": "yolo", "operator": "bruno", "reason": "why not"}, "decision"),
+        ({"decision": ["resume"], "operator": "bruno", "reason": "why not"}, "decision"),
+        ("resume", "<root>"),
+    ],
+    ids=["no-reason", "operator-not-text", "unknown-decision", "decision-not-text", "not-object"],
+)
+def test_a_malformed_gate_answer_is_rejected_paged_and_the_gate_stays_open(
+    p: Pipeline, answer: Any, field: str
+) -> None:
+    """DESIGN: "Bad input gets a clear validation error naming the field"; runbook 001's
+    freeze is lifted only by a human decision: a malformed one changes nothing."""
     [arn] = p.put_event(load_event(ALARM))
     p.wait([arn], until_parked=True)
-    incident = p.parked()[arn]
-    token = p.client("dynamodb").get_item(
-        TableName=p.tables["guard_state"], Key={"pk": {"S": f"gate#{incident}"}}
-    )["Item"]["token"]["S"]
-    p.client("stepfunctions").send_task_success(
-        taskToken=token, output=json.dumps({"decision": "yolo"})
-    )
-    p.wait([arn])
+    first = _gate_token(p, arn)
+    p.client("stepfunctions").send_task_success(taskToken=first, output=json.dumps(answer))
+    # Answered around selfheal (no gate record marked): the new question is the signal.
+    assert p.clock.wait_until(lambda: _gate_token(p, arn) != first, 60), "asked again"
+    assert p.wait([arn], until_parked=True) == [arn]
+
     run = p.execution_summary(arn)
-    assert run["status"] == "FAILED" and "Resume" not in run["states"]
+    assert run["status"] == "RUNNING" and "Resume" not in run["states"]
+    [page] = [n for n in p.notifications() if "ESCALATION" in (n["subject"] or "")][:1]
+    assert f"{field}:" in page["message"]["reason"]
+    assert "the gate is open again" in page["message"]["reason"]
+    assert {n["level"] for n in p.notifications() if "ESCALATION" in n["subject"]} == {"l1", "l2"}
+    rejected = next(r for r in p.audit_records() if r["action"] == "gate_answer_rejected")
+    assert field in rejected["why"]
     assert state(p)["rules"]["ons-s3-processing-rule"] == "DISABLED"
+
+    p.decide(arn, "keep_frozen", "bruno", "bad data confirmed")  # the gate still answers
+    p.wait([arn])
+    assert p.execution_summary(arn)["error"] == "selfheal.KeptFrozen"
+
+
+@pytest.mark.procedure("D3", "auto-answer never resumes over an integrity failure")
+def test_an_auto_answer_never_resumes_over_an_integrity_failure(p: Pipeline) -> None:
+    """Runbook 001 "Verificar integridade dos dados": a resume that does not name what the
+    check flagged (an answer given without reading it) is refused; the gate asks again."""
+    [run] = p.run_event(load_event(ALARM), gate_decision="resume", operator="auto")
+
+    assert run["status"] == "RUNNING" and "Resume" not in run["states"]
+    assert run["awaiting"].startswith("human decision for freeze_ingestion-")
+    assert state(p)["rules"]["ons-s3-processing-rule"] == "DISABLED"
+    page = next(n for n in p.notifications() if "ESCALATION" in (n["subject"] or ""))
+    assert "acknowledge: the integrity check flagged ons-geracao" in page["message"]["reason"]
+    assert not [r for r in p.audit_records() if r["action"] == "resume_ingestion"]
+
+
+def test_a_clean_integrity_check_needs_no_acknowledgement(
+    make_pipeline: Any, ingestion_world_spec: WorldSpec
+) -> None:
+    ingestion_world_spec.ingestion[0].todayFactor = {}
+    p = make_pipeline(world_spec=ingestion_world_spec)
+    [run] = p.run_event(load_event(ALARM), gate_decision="resume")
+    assert run["status"] == "SUCCEEDED"
+    assert manifest(p)["integrity"]["suspicious"] == []

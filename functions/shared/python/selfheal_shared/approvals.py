@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from . import clock
 from .clients import client
 from .config import settings
 from .ingestion import Decision
+from .models import parse
 
 
 def park(incident_id: str, token: str, details: dict[str, Any]) -> None:
@@ -45,9 +48,25 @@ def pending() -> list[dict[str, Any]]:
     ]
 
 
-def decide(incident_id: str, decision: str, operator: str, reason: str = "") -> dict[str, Any]:
-    """Answer a gate. Refuses a second answer, and an answer nobody asked for."""
-    answer = Decision(decision=decision, operator=operator, reason=reason)  # type: ignore[arg-type]
+def decide(
+    incident_id: str,
+    decision: str,
+    operator: str,
+    reason: str = "",
+    acknowledge: list[str] | None = None,
+) -> dict[str, Any]:
+    """Answer a gate. Refuses a second answer, an answer nobody asked for, and a malformed
+    one (InputInvalid naming the field; the workflow checks again whatever it receives)."""
+    answer = parse(
+        Decision,
+        {
+            "decision": decision,
+            "operator": operator,
+            "reason": reason,
+            "acknowledge": list(acknowledge or []),
+        },
+        "gate answer",
+    )
     ddb = client("dynamodb")
     item = ddb.get_item(
         TableName=settings().guard_table,
@@ -58,18 +77,24 @@ def decide(incident_id: str, decision: str, operator: str, reason: str = "") -> 
         raise LookupError(f"no gate is waiting for incident {incident_id!r}")
     if "decidedAt" in item:
         raise LookupError(f"incident {incident_id!r} was already decided: {item['decision']['S']}")
-    client("stepfunctions").send_task_success(
-        taskToken=item["token"]["S"], output=answer.model_dump_json()
-    )
-    ddb.update_item(
-        TableName=settings().guard_table,
-        Key={"pk": {"S": f"gate#{incident_id}"}},
-        UpdateExpression="SET decidedAt = :t, decision = :d, #op = :o",
-        ExpressionAttributeNames={"#op": "operator"},
-        ExpressionAttributeValues={
-            ":t": {"S": clock.now().isoformat()},
-            ":d": {"S": answer.decision},
-            ":o": {"S": answer.operator},
-        },
-    )
+    token = item["token"]["S"]
+    client("stepfunctions").send_task_success(taskToken=token, output=answer.model_dump_json())
+    try:
+        ddb.update_item(
+            TableName=settings().guard_table,
+            Key={"pk": {"S": f"gate#{incident_id}"}},
+            UpdateExpression="SET decidedAt = :t, decision = :d, #op = :o",
+            # Only the gate answered: a rejected answer re-parks a new token at once.
+            ConditionExpression="#tk = :tk",
+            ExpressionAttributeNames={"#op": "operator", "#tk": "token"},
+            ExpressionAttributeValues={
+                ":t": {"S": clock.now().isoformat()},
+                ":d": {"S": answer.decision},
+                ":o": {"S": answer.operator},
+                ":tk": {"S": token},
+            },
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
     return answer.model_dump()

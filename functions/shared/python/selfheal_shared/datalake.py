@@ -52,7 +52,8 @@ class SystemConfig(Model):
     systemId: str = Field(pattern=ID_PATTERN)
     organizationId: str = Field(pattern=ID_PATTERN)
     modelType: str = Field(pattern="^(" + "|".join(MODEL_TYPES) + ")$")
-    trainingWindowDays: int = Field(ge=14, le=365)
+    #: The 30-day backtest and a week before it to fit (runbook 000 section 3).
+    trainingWindowDays: int = Field(ge=37, le=365)
     timezone: str = "America/Sao_Paulo"
 
 

@@ -132,6 +132,14 @@ def summarize(run_id: str, results: list[dict[str, Any]]) -> dict[str, Any]:
     summary = f"{len(results)} items: " + ", ".join(parts)
     if failed:
         summary += f"; failed: {', '.join(sorted(failed))}"
+    # Why each item was not fixed, in its own words (e.g. "improved from 20 % to 9 %").
+    why_not = [
+        f"{r.get('item', '?')}: {str(r['reason'])[:400]}"
+        for r in results
+        if r.get("outcome") in (Outcome.NOT_FIXED, Outcome.ESCALATED) and r.get("reason")
+    ]
+    if why_not:
+        summary += "; not fixed: " + "; ".join(why_not)
     if over:
         summary += f"; over the tolerated {state['tolerated']} failures, the rest not attempted"
     return {

@@ -2,7 +2,8 @@
 
 What the accountant checks, computed with `Decimal` and rounded half-up to the cent:
 - transactions (15-minute intervals) split by tariff period: *ponta* is the distributor's
-  peak window on weekdays (holidays excluded), everything else *fora de ponta*;
+  peak window on weekdays (national holidays, from the pinned `holidays` library, and the
+  organization's own listed holidays excluded), everything else *fora de ponta*;
 - the self-consumption proof: battery discharge never exported (discharge <= load in
   every interval), reconciled against the energy the NF-e invoices bill;
 - the ICMS credit memo per NF-e: base x rate = ICMS, x production share = credit, with
@@ -85,6 +86,7 @@ class Tariff(Model):
     peakEnd: time
     pricePeak: Decimal = Field(gt=0)
     priceOffPeak: Decimal = Field(gt=0)
+    #: The organization's additions to the national calendar (municipal, state holidays).
     holidays: list[date] = Field(default_factory=list)
 
     @field_validator("peakEnd")
@@ -171,6 +173,25 @@ def require_closed(period: str, now: datetime) -> None:
     _, end = period_bounds(period)
     if now < end:
         raise InputInvalid(f"period: {period} is not over yet (ends {end.isoformat()})")
+
+
+def national_holidays(start: date, end: date) -> dict[date, str]:
+    """Brazil's national (public) holidays in [start, end), from the `holidays` library:
+    a maintained calendar (movable feasts, new laws such as 20 November since 2024)
+    rather than a list kept here. Imported here so only the fiscal functions ship it."""
+    import holidays
+
+    years = range(start.year, end.year + 1)
+    calendar = holidays.country_holidays("BR", years=years, categories=holidays.PUBLIC)
+    return {d: str(name) for d, name in sorted(calendar.items()) if start <= d < end}
+
+
+def billing_tariff(tariff: Tariff, period: str) -> Tariff:
+    """The tariff the month is billed with: the organization's listed holidays plus the
+    national ones of the month (a holiday on a weekday is all *fora de ponta*)."""
+    start, end = period_bounds(period)
+    national = national_holidays(start.date(), end.date())
+    return tariff.model_copy(update={"holidays": sorted({*tariff.holidays, *national})})
 
 
 def tariff_period(at: datetime, tariff: Tariff) -> TariffPeriod:
@@ -302,6 +323,7 @@ def build_report(
     digest: str,
 ) -> FiscalReport:
     start, end = period_bounds(period)
+    profile = profile.model_copy(update={"tariff": billing_tariff(profile.tariff, period)})
     rows = [i for i in intervals if start <= i.start < end and i.systemId in profile.systems]
     if not rows:
         raise InputInvalid(

@@ -2,9 +2,12 @@
 
 SageMaker gives the job its channel under /opt/ml/input/data/train/, its hyperparameters
 in /opt/ml/input/config/hyperparameters.json, and tars /opt/ml/model/ into model.tar.gz.
-The job fits the model on the window less the held-back days and prints the held-back
-metrics in the `name=value;` form the job's MetricDefinitions read. The local runtime
-calls `train` in-process for the same result (local/sagemaker_local.py).
+The job backtests (fits on the window less the last `holdoutDays`, the runbook's 30, and
+scores those days), prints the backtest metrics in the `name=value;` form the job's
+MetricDefinitions read, and writes the model fitted on the whole window (`model.json`, what
+serves if promoted) beside the backtest one (`backtest.json`, what the evaluation
+re-scores). The local runtime calls `train` in-process for the same result
+(local/sagemaker_local.py).
 """
 
 from __future__ import annotations
@@ -14,10 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .forecast import HOLDOUT_DAYS, evaluate, fit, parse_series, split_holdout
+from .forecast import HOLDOUT_DAYS, MIN_FIT_DAYS, evaluate, fit, parse_series, split_holdout
 
 #: A week to fit, less the few hours a real feed misses (gaps, the hour not landed yet).
-MIN_TRAINING_HOURS = int(7 * 24 * 0.95)
+MIN_TRAINING_HOURS = int(MIN_FIT_DAYS * 24 * 0.95)
 DEFAULT_TZ = "America/Sao_Paulo"
 #: What the training job's MetricDefinitions match in its log.
 METRIC_REGEX = {
@@ -26,8 +29,10 @@ METRIC_REGEX = {
 }
 
 
-def train(csv_text: str, hyperparameters: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(model JSON, held-back metrics) for the window in `csv_text`."""
+def train(
+    csv_text: str, hyperparameters: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(model fitted on the whole window, backtest model, its backtest metrics)."""
     series = parse_series(csv_text)
     holdout_days = int(hyperparameters.get("holdoutDays", HOLDOUT_DAYS))
     part, held = split_holdout(series, holdout_days)
@@ -36,8 +41,13 @@ def train(csv_text: str, hyperparameters: dict[str, str]) -> tuple[dict[str, Any
             f"only {len(part)} hours before the {holdout_days}-day held-back period; "
             f"need at least {MIN_TRAINING_HOURS}"
         )
-    model = fit(part, hyperparameters["modelType"], hyperparameters.get("timezone", DEFAULT_TZ))
-    return model.to_json(), evaluate(model, held, part).to_json()
+    kind, tz = hyperparameters["modelType"], hyperparameters.get("timezone", DEFAULT_TZ)
+    backtest = fit(part, kind, tz)
+    return (
+        fit(series, kind, tz).to_json(),
+        backtest.to_json(),
+        evaluate(backtest, held, part).to_json(),
+    )
 
 
 def main(root: str = "/opt/ml") -> int:
@@ -48,7 +58,7 @@ def main(root: str = "/opt/ml") -> int:
             p.read_text() if i == 0 else p.read_text().split("\n", 1)[1]
             for i, p in enumerate(sorted((base / "input/data/train").glob("*.csv")))
         )
-        model, metrics = train(text, hp)
+        model, backtest, metrics = train(text, hp)
     except Exception as exc:  # SageMaker reads the reason from this file
         (base / "output").mkdir(parents=True, exist_ok=True)
         (base / "output/failure").write_text(f"{type(exc).__name__}: {exc}")
@@ -56,6 +66,7 @@ def main(root: str = "/opt/ml") -> int:
         return 1
     (base / "model").mkdir(parents=True, exist_ok=True)
     (base / "model/model.json").write_text(json.dumps(model, sort_keys=True))
+    (base / "model/backtest.json").write_text(json.dumps(backtest, sort_keys=True))
     print(f"holdout:mape={metrics['mape']};holdout:rmse={metrics['rmse']};")
     return 0
 

@@ -70,10 +70,10 @@ def split_s3(url: str) -> tuple[str, str]:
     return bucket, key
 
 
-def load_model(url: str) -> forecast.Model:
+def load_model(url: str, member: str = forecast.MODEL_MEMBER) -> forecast.Model:
     bucket, key = split_s3(url)
     blob = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-    return forecast.unpack_model(blob)
+    return forecast.unpack_model(blob, member)
 
 
 def register(

@@ -1,0 +1,61 @@
+"""Check the answer given at the human gate before anything acts on it.
+
+Whatever `send-task-success` carried (no `reason`, a number for a name, an unknown
+decision, a resume over sources the integrity check flagged) is rejected here with the
+field named, never left to crash a later state: the workflow pages and asks again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from selfheal_shared import ingestion
+from selfheal_shared.errors import InputInvalid
+from selfheal_shared.models import parse
+from selfheal_shared.protocol import Run, remediator
+
+
+class AnswerRequest(BaseModel):
+    incident: ingestion.FreezeIncident
+    #: The gate's output exactly as it came: anything at all.
+    answer: Any = None
+    integrity: dict[str, Any]
+
+
+def _problem(req: AnswerRequest) -> tuple[ingestion.Decision | None, str]:
+    try:
+        decision = parse(ingestion.Decision, req.answer, "gate answer")
+    except InputInvalid as exc:
+        return None, str(exc)
+    missing = ingestion.unacknowledged(decision, req.integrity)
+    if missing:
+        ratios = {s["source"]: s.get("ratio") for s in req.integrity.get("sources", [])}
+        flagged = ", ".join(f"{s} ({ratios.get(s)}x its usual 24 h)" for s in missing)
+        return decision, (
+            f"invalid gate answer: acknowledge: the integrity check flagged {flagged}; "
+            f"a resume over it must name them (selfheal approve ... --acknowledge "
+            f"{' --acknowledge '.join(missing)})"
+        )
+    return decision, ""
+
+
+@remediator(
+    AnswerRequest, actor="freeze_decision", automation=ingestion.AUTOMATION, what="gate answer"
+)
+def handler(run: Run[AnswerRequest]) -> dict[str, Any]:
+    decision, problem = _problem(run.request)
+    if problem:
+        run.record(
+            "gate_answer_rejected",
+            why=problem,
+            result="rejected; ingestion stays frozen and the gate is asked again",
+        )
+        return {"valid": False, "problem": problem, "decision": None}
+    assert decision is not None
+    run.record(
+        "gate_answer",
+        why=decision.reason,
+        result=f"{decision.decision} by {decision.operator}",
+        details=decision.model_dump(),
+    )
+    return {"valid": True, "problem": "", "decision": decision.model_dump()}

@@ -1,0 +1,32 @@
+"""Turn a coverage or good-quality alarm (runbook 004 "dados parciais") into an incident."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+from selfheal_shared import ingestion
+from selfheal_shared.handler import remediator
+from selfheal_shared.models import AlarmStateChangeEvent, parse
+from selfheal_shared.observability import logger
+
+
+class PartialDataStart(BaseModel):
+    input: dict[str, Any]
+    executionId: str = Field(min_length=1)
+
+
+@remediator
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    start = parse(PartialDataStart, event, "partial-data start")
+    alarm = parse(AlarmStateChangeEvent, start.input, "data-quality alarm event")
+    incident = parse(
+        ingestion.FreezeIncident,
+        ingestion.incident_from_alarm(
+            alarm, start.executionId, ingestion.PARTIAL_DATA
+        ).model_dump(),
+        f"alarm (dimension {ingestion.SCOPE_DIMENSION} names the scope)",
+    )
+    logger.set_correlation_id(incident.incidentId)
+    logger.info("partial data reported", extra=incident.model_dump())
+    return incident.model_dump()

@@ -1,0 +1,48 @@
+"""Reads of a scope's processed bucket (the I/O beside `ingestion`'s pure logic): only the
+day folders a window needs, per source prefix, never the whole bucket."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from . import ingestion
+from .clients import client
+from .errors import NothingFound
+
+
+def processed_bucket(scope: str) -> str:
+    """The scope's bucket tagged `processed`; none or two is an error, never a guess."""
+    s3 = client("s3")
+    found = []
+    for bucket in s3.list_buckets()["Buckets"]:
+        try:
+            tagset = s3.get_bucket_tagging(Bucket=bucket["Name"])["TagSet"]
+        except s3.exceptions.ClientError:
+            continue  # untagged bucket
+        tags = {t["Key"]: t["Value"] for t in tagset}
+        if tags.get(ingestion.TAG_SCOPE) == scope and tags.get(ingestion.TAG_BUCKET) == "processed":
+            found.append(bucket["Name"])
+    if len(found) != 1:
+        raise NothingFound(
+            f"scope {scope!r}: {len(found)} buckets tagged {ingestion.TAG_BUCKET}=processed "
+            "(need exactly one to see which sources send data)"
+        )
+    return str(found[0])
+
+
+def recent_keys(bucket: str, now: datetime, history_days: int) -> list[str]:
+    """Keys of the day folders holding the last 24 h and the `history_days` before it."""
+    s3 = client("s3")
+    sources = [
+        p["Prefix"].rstrip("/")
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Delimiter="/")
+        for p in page.get("CommonPrefixes", [])
+    ]
+    keys: list[str] = []
+    for source in sources:
+        for day in ingestion.days_to_list(now, history_days):
+            for page in s3.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=f"{source}/{day:%Y/%m/%d}/"
+            ):
+                keys += [o["Key"] for o in page.get("Contents", [])]
+    return keys
