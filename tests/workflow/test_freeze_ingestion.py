@@ -43,7 +43,6 @@ FLAGGED = ("ons-geracao",)
 
 
 @pytest.mark.procedure("D3", "stop processing: rules, executions, mappings of the scope only")
-@pytest.mark.procedure("B4", "stop services: ingestion frozen")
 def test_freeze_stops_tagged_ingestion_only_and_waits_at_the_gate(p: Pipeline) -> None:
     before = state(p)
     assert before["running"] == RUNNING_BEFORE
@@ -73,7 +72,6 @@ def test_freeze_stops_tagged_ingestion_only_and_waits_at_the_gate(p: Pipeline) -
 
 
 @pytest.mark.procedure("D3", "verify integrity over the last 24 h rolling")
-@pytest.mark.procedure("B4", "identify corruption: integrity over the last 24 h rolling")
 def test_integrity_at_two_in_the_morning_reads_the_last_24_hours(
     make_pipeline: Any, ingestion_world_spec: WorldSpec
 ) -> None:
