@@ -23,7 +23,8 @@ def closed_gap(w: EdgeWorld) -> dict[str, Any]:
     return dict(json.loads(rec["details"]))
 
 
-@pytest.mark.procedure("E1", "hung process -> restart")
+@pytest.mark.procedure("E1", "hung process: restart")
+@pytest.mark.procedure("E1", "reconnect closes the incident with downtime and data gap")
 def test_killed_edge_is_restarted_and_the_incident_closed_with_downtime(
     edge_world: EdgeWorld,
 ) -> None:
@@ -50,7 +51,7 @@ def test_killed_edge_is_restarted_and_the_incident_closed_with_downtime(
     assert w.pages() == [], "fixed before the 10-minute page"
 
 
-@pytest.mark.procedure("E1", "expired MQTT certificate -> renew")
+@pytest.mark.procedure("E1", "expired MQTT certificate: renew")
 def test_expired_certificate_takes_the_renewal_path(edge_world: EdgeWorld) -> None:
     """Runbook 000 §1: "Certificado MQTT expirado | Renovar certificado via API e publicar
     novo config" - diagnosed from the agent's answer, so no restart is tried first."""
@@ -77,7 +78,7 @@ def test_expired_certificate_takes_the_renewal_path(edge_world: EdgeWorld) -> No
     )
 
 
-@pytest.mark.procedure("E1", "bad partition -> OTA rollback")
+@pytest.mark.procedure("E1", "bad partition: OTA rollback")
 def test_bad_partition_takes_the_ota_rollback_path(edge_world: EdgeWorld) -> None:
     """Runbook 000 §1: "Partição com problema | Forçar rollback OTA via API"."""
     w = edge_world
@@ -91,8 +92,9 @@ def test_bad_partition_takes_the_ota_rollback_path(edge_world: EdgeWorld) -> Non
     assert "Restart" not in run["states"]
 
 
-@pytest.mark.procedure("E1", "hardware failure -> replacement")
-@pytest.mark.procedure("E9", "P2: L1/L2/L3 at 10/30/60 min")
+@pytest.mark.procedure("E1", "hardware failure: replacement ticket")
+@pytest.mark.procedure("E1", "escalation: P2 at 10 min, L2 at 30, L3 at 60")
+@pytest.mark.procedure("E9", "P2 within 1 h")
 def test_never_comes_back_pages_l1_l2_l3_at_10_30_60_minutes(edge_world: EdgeWorld) -> None:
     """Runbook 000 §1: "Hardware com falha | Trocar hardware; provisioning automático ao
     ligar" - requested once the box stays silent while its site's network works; §6:
@@ -119,7 +121,7 @@ def test_never_comes_back_pages_l1_l2_l3_at_10_30_60_minutes(edge_world: EdgeWor
     assert (w.pipeline.clock.now() - w.pipeline.journal[0].at).total_seconds() >= 3600
 
 
-@pytest.mark.procedure("E1", "edge reports autonomous mode -> not an incident")
+@pytest.mark.procedure("E1", "no internet at the site: autonomous, not an incident")
 def test_autonomous_mode_is_recorded_and_never_restarted(edge_world: EdgeWorld) -> None:
     """Runbook 000 §1: "Edge em modo autônomo (sem internet) - Não é incidente"."""
     w = edge_world

@@ -15,7 +15,7 @@ from local.world import EdgeSiteSpec, WorldSpec
 SITES, PER_SITE = 20, 5
 
 
-@pytest.mark.procedure("E1", "restart budget full -> queued, not failed")
+@pytest.mark.procedure("E1", "hung process: restart")
 def test_a_full_restart_budget_queues_restarts_and_every_ladder_closes(
     make_edge_world: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
