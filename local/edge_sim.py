@@ -13,7 +13,8 @@ one. The edge generates the private key itself and sends only a CSR
 `.../certificate`. No private key ever travels over MQTT.
 
 `failure` says what is wrong with it: None (the process hung: a restart fixes it),
-"certificate_expired" (restarting fails until a certificate issued for its CSR arrives),
+"certificate_expired" (restarting fails until a certificate issued for its CSR arrives; the
+CSR goes out once the agent sees the expiry, on a probe or a failed restart),
 "partition_bad" (fails until an OTA rollback), "hardware" (nothing answers).
 
 Every message is counted in the broker's `InFlight` ledger, so the virtual clock knows
@@ -268,7 +269,13 @@ class EdgeSim:
                 self._ack(cmd, "ok")
                 self._restart_later()
             elif name == "probe":
-                self._ack(cmd, "ok")
+                # The agent reports what it can see of the controller (diagnosis evidence).
+                known = ("certificate_expired", "partition_bad")
+                self._ack(cmd, "ok", self.failure if self.failure in known else "")
+                if self.failure == "certificate_expired":
+                    # The agent sees the controller's TLS handshake refused: the edge's
+                    # provisioning client asks for a new certificate on its own.
+                    self._request_certificate()
         finally:
             self.broker.inflight.handled(self._agent_id, topic)
 

@@ -428,8 +428,10 @@ class Pipeline:
         parked = self.wait(arns, timeout, until_parked=True)
         answered: set[str] = set()
         while gate_decision and (todo := [a for a in parked if a not in answered]):
+            gates = self.parked()
             for arn in todo:
-                self.log("gate", f"awaiting a human decision ({arn.rsplit(':', 1)[-1]})")
+                # The incident id, as `selfheal gates` lists it and `selfheal approve` takes it.
+                self.log("gate", f"awaiting a human decision for {gates[arn]}")
             self.clock.advance(decision_after_minutes * 60)  # people take a while to answer
             for arn in todo:
                 self.decide(
@@ -508,6 +510,8 @@ class Pipeline:
             summary: dict[str, Any] = {
                 "workflow": workflow,
                 "executionArn": arn,
+                # The incident this execution handled, by the id every record and gate uses.
+                "incidentId": records[0]["incidentId"] if records else arn.rsplit(":", 1)[-1],
                 "status": desc["status"],
                 "states": states,
                 "actions": [

@@ -53,9 +53,11 @@ def render(p: Pipeline, summaries: list[dict[str, Any]], start: datetime) -> str
         lines.append(f"  {_offset(at, start)}  {mark:<7}  {text}")
     for s in summaries:
         name = s["executionArn"].rsplit(":", 1)[-1]
+        incident = s.get("incidentId") or name
         lines += [
             "",
-            f"  execution {name}: {s['status']} after {_duration(s['duration_ms'])} (virtual)",
+            f"  incident {incident}: {s['status']} after {_duration(s['duration_ms'])} (virtual)",
+            f"    run:     execution {name}",
             "    path:    " + " -> ".join(s["states"]),
         ]
         acts = ", ".join(f"{a['name']} {a['outcome']}" for a in s["actions"]) or "none"

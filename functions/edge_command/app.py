@@ -1,29 +1,29 @@
 """Send a command to an edge over MQTT (IoT Core data plane), with a command id the
-edge acknowledges. Restarts are capped per minute across the fleet."""
+edge acknowledges. Restarts are capped fleet-wide (per clock minute, and to a share of the
+fleet in any sliding 60 s); a restart over budget is queued, not failed: the workflow
+waits the seconds returned and asks again, its own timing going on meanwhile."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from selfheal_shared import clock, edge_registry, edges
 from selfheal_shared.clients import client
 from selfheal_shared.edges import AUTOMATION
 from selfheal_shared.edges import EdgeIncident as Incident
-from selfheal_shared.errors import SelfhealError
 from selfheal_shared.protocol import Run, remediator
-
-
-class RateLimited(SelfhealError):
-    """The fleet-wide restart budget for this minute is spent; the workflow retries later."""
 
 
 class CommandRequest(BaseModel):
     incident: Incident
     command: Literal["probe", "restart", "ota-rollback"]
+    #: What the diagnosis found, so the action's record says why this fix (runbook 000 §1).
+    evidence: list[str] = Field(default_factory=list, max_length=10)
 
 
 def publish(edge_id: str, command: str, body: dict[str, Any]) -> None:
@@ -42,9 +42,8 @@ def publish(edge_id: str, command: str, body: dict[str, Any]) -> None:
 def handler(run: Run[CommandRequest]) -> dict[str, Any]:
     req = run.request
     inc = req.incident
-    cap = int(os.environ.get("SELFHEAL_EDGE_RESTARTS_PER_MINUTE", "10"))
-    if req.command == "restart" and not edge_registry.take_restart_slot(cap):
-        raise RateLimited(f"fleet restart budget ({cap}/min) spent; {inc.edgeId} waits")
+    if req.command == "restart" and (wait := _restart_budget(run)) > 0:
+        return {"commandId": None, "command": req.command, "queued": True, "waitSeconds": wait}
     command_id = f"{req.command}-{uuid.uuid4().hex[:12]}"
     topic = f"lifo4/{inc.edgeId}/commands/{req.command}"
     body = {
@@ -56,7 +55,8 @@ def handler(run: Run[CommandRequest]) -> dict[str, Any]:
     run.act(
         f"edge_{req.command}",
         target=inc.edgeId,
-        why=f"{AUTOMATION}: {inc.edgeId} offline",
+        why=f"{AUTOMATION}: {inc.edgeId} offline"
+        + (f"; diagnosis: {'; '.join(req.evidence)}" if req.evidence else ""),
         plan=f"send {req.command} ({command_id}) to {topic}",
         do=lambda: publish(inc.edgeId, req.command, body),
         result=f"sent {req.command} ({command_id}) to {topic}",
@@ -64,4 +64,24 @@ def handler(run: Run[CommandRequest]) -> dict[str, Any]:
         if req.command != "ota-rollback"
         else {"api": "OTA update to the version rolled back from"},
     )
-    return {"commandId": command_id, "command": req.command}
+    return {"commandId": command_id, "command": req.command, "queued": False, "waitSeconds": 0}
+
+
+def _restart_budget(run: Run[CommandRequest]) -> int:
+    """Take a restart slot; else record the queueing once per wait and say how long."""
+    inc = run.request.incident
+    per_minute = int(os.environ.get("SELFHEAL_EDGE_RESTARTS_PER_MINUTE", "10"))
+    percent = float(os.environ.get("SELFHEAL_EDGE_RESTART_FLEET_PERCENT", "5"))
+    _, fleet = edge_registry.fleet_sizes(inc.siteId)
+    per_window = edges.restart_cap(fleet, percent)
+    wait = edge_registry.take_restart_slot(per_minute, per_window)
+    if wait <= 0:
+        return 0
+    seconds = max(1, math.ceil(wait))
+    run.record(
+        "edge_restart_queued",
+        why=f"fleet restart budget spent: {per_minute}/min and {per_window} per 60 s "
+        f"({percent:g}% of {fleet} edges)",
+        result=f"{inc.edgeId} waits {seconds} s for the next slot",
+    )
+    return seconds

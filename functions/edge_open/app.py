@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from selfheal_shared import audit, edge_registry, edges, protocol
+from selfheal_shared.errors import InputInvalid
 from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
 from selfheal_shared.outcomes import Outcome
@@ -31,7 +32,16 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     req = parse(OpenRequest, event, "ladder start")
     detail = parse(EdgeDetail, req.event.get("detail"), "edge event detail")
     edge = edge_registry.get(f"edge#{detail.edgeId}") or {}
-    since = edge.get("offlineSince") or detail.at
+    # The site is the registry's, never the event's: an event naming another site must not
+    # slip past this site's storm count.
+    site = edge_registry.site_of(detail.edgeId)
+    if site == "unknown":
+        raise InputInvalid(
+            f"detail.edgeId: {detail.edgeId!r} is not in the edge registry "
+            f"(the event names site {detail.siteId!r}); no ladder for an unknown edge"
+        )
+    # When the outage started: the registry saw it happen; the event only says so.
+    since = (edge.get("state") != "online" and edge.get("offlineSince")) or detail.at
     incident_id = edges.incident_id(detail.edgeId, datetime.fromisoformat(since))
     run = protocol.begin(
         req,
@@ -45,11 +55,23 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "incidentId": incident_id,
         "executionId": req.executionId,
         "edgeId": detail.edgeId,
-        "siteId": detail.siteId,
+        "siteId": site,
         "offlineSince": since,
-        "severity": "P2",
+        "severity": edges.opening_severity(edge.get("alarms")),
         "reason": detail.reason,
     }
+    if incident["severity"] == "P1":
+        run.record(
+            "severity",
+            why=f"the edge's last report had battery/safety alarms active: {edge.get('alarms')}",
+            result="P1 (runbook 000 §6: over-temp, E-Stop, cell failure)",
+        )
+    if detail.siteId != site:
+        run.record(
+            "site_from_registry",
+            why=f"the event names site {detail.siteId}; the edge registry says {site}",
+            result=f"the incident is at {site}, the registry's site",
+        )
     if edge.get("state") == "online":
         why = "edge is already back online"
         run.record(
@@ -83,7 +105,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "incidentId": incident_id,
             "executionId": req.executionId,
             "offlineSince": since,
-            "siteId": detail.siteId,
+            "siteId": site,
             "paged": "",
             "replacementRequested": "",
         },

@@ -1,9 +1,12 @@
 """Many edges of one site (or a share of the fleet) down together: one site/fleet
-incident, paged once, and no edge restarted one by one."""
+incident, paged once, and no edge restarted one by one. Every edge of a site silent
+together is the site without internet: not an incident (runbook 000 §1), ops are told once
+to check the site's router/ISP, nobody is restarted or paged."""
 
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -36,8 +39,16 @@ def handler(run: Run[StormRequest]) -> dict[str, Any]:
         "fleetOffline": fleet_offline,
         "fleetSize": fleet_size,
     }
+    # Every edge of the site went offline recently (the counters, two reads) and it is not a
+    # fleet storm spread over other sites: then read the site's edges to be sure.
+    candidate = site_size >= 2 and site_offline >= site_size
+    if candidate and (kind != "fleet" or fleet_offline <= site_offline):
+        site_edges = edge_registry.edges_where(inc.siteId)
+        since = edges.site_silent(site_edges, site_size)
+        if since is not None:
+            return _site_offline(run, since, len(site_edges), counts)
     if kind is None:
-        return {"storm": False, "outcome": None, **counts}
+        return {"storm": False, "outcome": None, "kind": None, **counts}
     scope = inc.siteId if kind == "site" else "fleet"
     storm_id = f"{edges.AUTOMATION}-{kind}-{scope}-{clock.now():%Y%m%dT%H%M}"
     holder = edge_registry.claim(
@@ -51,10 +62,12 @@ def handler(run: Run[StormRequest]) -> dict[str, Any]:
         f"({fleet_offline} of {fleet_size} in the fleet): likely ISP or broker, not the edges"
     )
     silenced = guards.silenced([inc.edgeId, *edges.silence_scopes(inc)])
+    minutes = (clock.now() - datetime.fromisoformat(inc.offlineSince)).total_seconds() / 60
+    sev = edges.severity(inc.severity, minutes)
     if first and not silenced:
         notify.publish(
             "l1",
-            subject=f"[selfheal] P2 {kind} incident: {scope} edges offline",
+            subject=f"[selfheal] {sev} {kind} incident: {scope} edges offline",
             message={"incidentId": storm_id, "kind": kind, "scope": scope, "reason": why, **counts},
         )
     run.record(
@@ -69,5 +82,45 @@ def handler(run: Run[StormRequest]) -> dict[str, Any]:
         "kind": kind,
         "stormIncidentId": storm_id,
         "pagedNow": first and not silenced,
+        **counts,
+    }
+
+
+def _site_offline(
+    run: Run[StormRequest], since: str, silent: int, counts: dict[str, int]
+) -> dict[str, Any]:
+    """The site lost its internet: record it on this edge's incident; tell ops once per
+    site outage (the first ladder to see it), as the runbook asks: check router/ISP."""
+    inc = run.request.incident
+    site_id = f"{edges.AUTOMATION}-site-offline-{inc.siteId}-{since}"
+    first = edge_registry.claim(f"site-offline#{inc.siteId}#{since}", {"incidentId": site_id})
+    silence = guards.silenced([inc.edgeId, *edges.silence_scopes(inc)])
+    evidence = f"all {silent} edges of site {inc.siteId} went silent together (the last at {since})"
+    if first is None and not silence:
+        notify.publish(
+            "ops",
+            subject=f"[selfheal] {inc.siteId} without internet: edges autonomous, not an incident",
+            message={
+                "siteId": inc.siteId,
+                "reason": evidence,
+                "request": "check the site's router / ISP; the edges run on their cached "
+                "config and sync their data when back (runbook 000 §1)",
+                **counts,
+            },
+        )
+    run.record(
+        edges.AUTOMATION,
+        why=evidence,
+        result="site without internet: the edge runs autonomously, not an incident; "
+        "no restart, no replacement, no page",
+        outcome=Outcome.SKIPPED_BY_GUARD,
+        details={"evidence": evidence, "siteIncidentId": site_id, **counts},
+    )
+    return {
+        "storm": True,
+        "outcome": Outcome.SKIPPED_BY_GUARD,
+        "kind": "site_offline",
+        "stormIncidentId": site_id,
+        "pagedNow": False,
         **counts,
     }

@@ -1,6 +1,8 @@
-"""The paging side of the ladder: page L1/L2/L3 as the outage crosses 10/30/60 minutes
-(by severity, configurable), send the hardware replacement request once, and tell the
-workflow how long to wait before looking again. Silences suppress every page."""
+"""The paging side of the ladder: page L1/L2/L3 on the schedule of the incident's severity
+now (runbook 000 §6: P3 until the edge has been offline more than 10 minutes, then P2; P1
+from the start when a battery/safety alarm was active; per-severity override), send the
+hardware replacement request once the evidence points to hardware, and tell the workflow
+how long to wait before looking again. Silences suppress every page."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from selfheal_shared import audit, clock, edge_registry, edges, guards, notify
 from selfheal_shared.edges import EdgeIncident as Incident
 from selfheal_shared.outcomes import Outcome
@@ -23,7 +25,10 @@ UNANSWERED = "agent_unreachable"
 
 class WatchRequest(BaseModel):
     incident: Incident
+    #: Kept for old inputs; a replacement is requested only when the evidence says hardware.
     requestReplacement: bool = False
+    #: Look again no later than this (a queued restart's next slot).
+    maxWaitSeconds: int = Field(default=MAX_WAIT_SECONDS, ge=1, le=MAX_WAIT_SECONDS)
 
 
 @remediator(WatchRequest, actor="edge_watch", automation=edges.AUTOMATION, what="ladder watch")
@@ -40,34 +45,28 @@ def handler(run: Run[WatchRequest]) -> dict[str, Any]:
     minutes = (clock.now() - datetime.fromisoformat(inc.offlineSince)).total_seconds() / 60
     silence = guards.silenced([inc.edgeId, *edges.silence_scopes(inc)])
     paged = [p for p in str(record.get("paged", "")).split(",") if p]
-    overrides = edges.parse_page_minutes(os.environ.get("SELFHEAL_EDGE_PAGE_MINUTES", "")) or None
+    overrides = edges.parse_page_minutes(os.environ.get("SELFHEAL_EDGE_PAGE_MINUTES", ""))
     _note_unanswered(run, inc)
+    severity, level, next_at = edges.next_page(inc.severity, minutes, paged, overrides)
     ladder = recorded_steps(inc.incidentId)
     message = {
         "incidentId": inc.incidentId,
         "edgeId": inc.edgeId,
         "siteId": inc.siteId,
         "offlineMinutes": round(minutes, 1),
-        "severity": inc.severity,
+        "severity": severity,
         "ladderSoFar": ladder,
     }
-    if req.requestReplacement and not record.get("replacementRequested") and not silence:
-        notify.publish(
-            "l2",
-            subject=f"[selfheal] {inc.edgeId}: hardware replacement request",
-            message={
-                **message,
-                "request": "replace the edge controller; it provisions itself on power-up",
-            },
-        )
-        edge_registry._set(pk, {"replacementRequested": clock.now().isoformat()})
+    was = str(record.get("severity") or inc.severity)
+    if severity != was:
+        edge_registry._set(pk, {"severity": severity})
         run.record(
-            "hardware_replacement",
-            why="still offline after: " + ("; ".join(ladder) or "no step"),
-            result="replacement requested from L2 / field maintenance",
-            outcome=Outcome.ESCALATED,
+            "severity",
+            why=f"offline {minutes:.1f} min: P2 is an edge offline > 10 min (runbook 000 §6)",
+            result=f"{was} -> {severity} (offline {minutes:.1f} min)",
         )
-    level, next_at = edges.page_due(inc.severity, minutes, paged, overrides)
+    if not record.get("replacementRequested") and not silence:
+        _maybe_request_replacement(run, record, minutes, message)
     sent = None
     if level and silence:
         run.record(
@@ -81,12 +80,12 @@ def handler(run: Run[WatchRequest]) -> dict[str, Any]:
     elif level:
         notify.publish(
             level,
-            subject=f"[selfheal] {inc.severity} {inc.edgeId} offline {int(minutes)} min",
+            subject=f"[selfheal] {severity} {inc.edgeId} offline {int(minutes)} min",
             message=message,
         )
         run.record(
             f"page_{level}",
-            why=f"offline {minutes:.0f} min ({inc.severity} ladder)",
+            why=f"offline {minutes:.0f} min ({severity} ladder)",
             result=f"paged {level}",
             outcome=Outcome.ESCALATED,
         )
@@ -94,13 +93,10 @@ def handler(run: Run[WatchRequest]) -> dict[str, Any]:
         sent = level
     if level:
         edge_registry._set(pk, {"paged": ",".join(paged)})
-        level, next_at = edges.page_due(inc.severity, minutes, paged, overrides)
+        severity, level, next_at = edges.next_page(inc.severity, minutes, paged, overrides)
     exhausted = next_at is None and level is None
-    wait = (
-        MAX_WAIT_SECONDS
-        if next_at is None
-        else max(1, min(MAX_WAIT_SECONDS, int((next_at - minutes) * 60) + 1))
-    )
+    cap = req.maxWaitSeconds
+    wait = cap if next_at is None else max(1, min(cap, int((next_at - minutes) * 60) + 1))
     return {
         "online": False,
         "exhausted": exhausted,
@@ -144,3 +140,42 @@ def _note_unanswered(run: Run[WatchRequest], inc: Incident) -> None:
             outcome=Outcome.NOT_FIXED,
             details={"commandId": sent["id"], "command": sent["command"]},
         )
+
+
+def _maybe_request_replacement(
+    run: Run[WatchRequest], record: dict[str, Any], minutes: float, message: dict[str, Any]
+) -> None:
+    """Runbook 000 §1 "Hardware com falha → Trocar hardware": only when the diagnosis found
+    the edge unreachable and, now, its site's network is seen working for long enough."""
+    inc = run.request.incident
+    cause = str(record.get("cause", ""))
+    if cause != "unreachable":
+        return
+    site_online = sum(
+        1
+        for e in edge_registry.edges_where(inc.siteId)
+        if e["pk"] != f"edge#{inc.edgeId}" and e.get("state") == "online"
+    )
+    after = float(os.environ.get("SELFHEAL_EDGE_REPLACE_AFTER_MINUTES", "30"))
+    evidence = edges.hardware_evidence(cause, minutes, site_online, after)
+    if evidence is None:
+        return
+    notify.publish(
+        "l2",
+        subject=f"[selfheal] {inc.edgeId}: hardware replacement request",
+        message={
+            **message,
+            "evidence": evidence,
+            "request": "replace the edge controller; it provisions itself on power-up",
+        },
+    )
+    edge_registry._set(
+        f"edge-incident#{inc.edgeId}", {"replacementRequested": clock.now().isoformat()}
+    )
+    run.record(
+        "hardware_replacement",
+        why=f"{evidence}; diagnosis: {record.get('evidence', '')}",
+        result="replacement requested from L2 / field maintenance",
+        outcome=Outcome.ESCALATED,
+        details={"evidence": evidence, "ladderSoFar": message["ladderSoFar"]},
+    )

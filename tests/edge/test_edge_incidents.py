@@ -52,6 +52,7 @@ def test_one_edge_two_outages_with_a_failed_ladder_between(edge_world: EdgeWorld
 
     assert "Duplicate" not in second["states"]
     assert "Restart" in second["states"] and second["states"][-1] == "Closed"
-    assert [c["command"] for c in sim.commands] == ["restart", "restart"]
+    # outage 1: the probe went unanswered (dead box); outage 2: probed, then restarted
+    assert [c["command"] for c in sim.commands] == ["probe", "probe", "restart"]
     assert incident()["incidentId"] != outage_1["incidentId"], "a new incident"
     assert incident()["status"] == "closed"

@@ -27,13 +27,12 @@ def test_expired_certificate_is_renewed_from_the_edges_csr(edge_world: EdgeWorld
     [sim] = w.start_edges([E1], failure="certificate_expired")
     sim.kill()
     [run] = w.ladders(finished=1)
-
     assert run["status"] == "SUCCEEDED" and run["states"][-1] == "Closed"
     assert sim.csrs_sent == 1 and sim.certificate_pem, "the edge installed its certificate"
     # Nothing went over the edge's own (expired) command channel for the renewal ...
-    assert [c["command"] for c in sim.commands] == ["restart"]
+    assert [c["command"] for c in sim.commands] == ["probe"]
     topics = [t for t, _ in w.pipeline.extensions.iot_published]
-    assert topics == [f"lifo4/{E1}/commands/restart", f"lifo4/provision/{E1}-claim/certificate"]
+    assert topics == [f"lifo4/{E1}/commands/probe", f"lifo4/provision/{E1}-claim/certificate"]
     # ... and no private key anywhere on the wire.
     for _, payload in w.pipeline.extensions.iot_published:
         assert b"PRIVATE KEY" not in payload and b"privateKey" not in payload
@@ -69,12 +68,13 @@ def test_no_csr_means_the_provisioning_client_cannot_be_reached_and_says_so(
 
 
 @pytest.mark.procedure("E1", "agent unreachable: command unacknowledged, said so")
-def test_an_unacknowledged_restart_is_reported_as_agent_unreachable(
+def test_an_unacknowledged_command_is_reported_as_agent_unreachable(
     edge_world: EdgeWorld,
 ) -> None:
-    """Runbook 000 §1 "Processo edge travado → restart": a restart nobody acknowledged was
-    not done; the record and the escalation say the agent cannot be reached instead of
-    leaving "sent" pending forever."""
+    """Runbook 000 §1 "Verificar logs do edge via SSH (se acessível na rede)": a command
+    nobody acknowledged (here the diagnosis probe) was not done; the record and the
+    escalation say the agent cannot be reached instead of leaving "sent" pending forever,
+    and nothing is restarted on no evidence."""
     w = edge_world
     [sim] = w.start_edges([E1], agent=False)
     sim.kill()
@@ -83,7 +83,9 @@ def test_an_unacknowledged_restart_is_reported_as_agent_unreachable(
     assert run["status"] == "FAILED"
     [note] = audit(w, "agent_unreachable")
     assert note["outcome"] == "NOT_FIXED"
-    assert note["result"].startswith(f"{E1}-agent cannot be reached: restart")
+    assert note["result"].startswith(f"{E1}-agent cannot be reached: probe")
+    assert [c["command"] for c in sim.commands] == [], "the agent heard nothing"
+    assert "Restart" not in run["states"]
     escalation = [
         n for n in w.pipeline.notifications() if n["subject"].startswith("[selfheal] ESCALATION")
     ]

@@ -54,9 +54,10 @@ def test_when_the_silence_ends_and_the_edge_is_still_offline_the_ladder_resumes(
 
     assert run["status"] == "SUCCEEDED" and run["states"][-1] == "Closed"
     states = run["states"]
-    assert states.index("WhileSilenced") < states.index("Restart")
-    [restart] = sim.commands
-    assert datetime.fromisoformat(restart["issuedAt"]) >= ends, "nothing while silenced"
+    assert states.index("WhileSilenced") < states.index("Probe") < states.index("Restart")
+    assert [c["command"] for c in sim.commands] == ["probe", "restart"]
+    for command in sim.commands:
+        assert datetime.fromisoformat(command["issuedAt"]) >= ends, "nothing while silenced"
     steps = [(r["action"], r.get("outcome")) for r in records(w)]
     assert ("silenced", "SKIPPED_BY_GUARD") in steps and ("silence_ended", None) in steps
     silences = [
@@ -135,10 +136,11 @@ def test_a_silence_set_while_the_ladder_runs_stops_it_without_an_escalation(
     run = ladder(w)
 
     assert run["status"] == "SUCCEEDED" and run["states"][-1] == "Closed"
-    assert run["states"].count("Restart") == 2, "refused once, then done after the silence"
-    assert "WhileSilenced" in run["states"]
-    [restart] = sim.commands
-    assert datetime.fromisoformat(restart["issuedAt"]) >= ends[0]
+    assert run["states"].count("Probe") == 2, "refused once, then done after the silence"
+    assert "WhileSilenced" in run["states"] and "Restart" in run["states"]
+    assert [c["command"] for c in sim.commands] == ["probe", "restart"]
+    for command in sim.commands:
+        assert datetime.fromisoformat(command["issuedAt"]) >= ends[0]
     subjects = [n["subject"] for n in w.pipeline.notifications()]
     assert not [s for s in subjects if "ESCALATION" in s], subjects
     assert w.pages() == []

@@ -172,6 +172,8 @@ def record_signal(signal: edges.Signal) -> list[dict[str, Any]]:
         for key in ("certificate", "partition"):
             if p.get(key):
                 fields[key] = p[key]
+        if status != "offline":  # a last will knows nothing of the battery's alarms
+            fields["alarms"] = ",".join(p.get("alarms") or [])
         if status == "autonomous":
             fields["mode"] = "autonomous"
             going = "autonomous"
@@ -346,24 +348,65 @@ def _set(pk: str, fields: dict[str, Any]) -> None:
     )
 
 
-def take_restart_slot(cap_per_minute: int) -> bool:
-    """Fleet-wide restart budget: at most `cap_per_minute` restarts in any clock minute."""
-    minute = int(clock.now().timestamp() // 60)
-    try:
-        client("dynamodb").update_item(
-            TableName=_table(),
-            Key={"pk": {"S": f"restart-budget#{minute}"}},
-            UpdateExpression="ADD used :one SET #ttl = :ttl",
-            ConditionExpression="attribute_not_exists(used) OR used < :cap",
-            ExpressionAttributeNames={"#ttl": "ttl"},
-            ExpressionAttributeValues={
-                ":one": {"N": "1"},
-                ":cap": {"N": str(cap_per_minute)},
-                ":ttl": {"N": str((minute + 60) * 60)},
-            },
-        )
-        return True
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
-        return False
+def take_restart_slot(cap_per_minute: int, cap_per_window: int) -> float:
+    """Take one restart from the fleet-wide budgets, or say how long to wait for one:
+    at most `cap_per_minute` restarts in any clock minute and `cap_per_window` in any
+    sliding 60 s (the runbook-safe share of the fleet). Both are taken in one transaction,
+    so concurrent ladders never overrun either. Returns 0 when the slot was taken."""
+    ddb = client("dynamodb")
+    for _ in range(8):
+        now = clock.now().timestamp()
+        minute = int(now // 60)
+        window = get("restart-window") or {}
+        times = [float(t) for t in json.loads(str(window.get("times") or "[]"))]
+        version = int(window.get("version") or 0)
+        used = int((get(f"restart-budget#{minute}") or {}).get("used") or 0)
+        wait = edges.slot_wait(times, now, cap_per_window)
+        if used >= cap_per_minute:
+            wait = max(wait, (minute + 1) * 60 - now)
+        if wait > 0:
+            return wait
+        kept = [t for t in times if t > now - 60] + [now]
+        try:
+            ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": _table(),
+                            "Key": {"pk": {"S": "restart-window"}},
+                            "UpdateExpression": "SET #times = :times, #v = :next",
+                            "ConditionExpression": "attribute_not_exists(#v) OR #v = :v",
+                            "ExpressionAttributeNames": {"#times": "times", "#v": "version"},
+                            "ExpressionAttributeValues": {
+                                ":times": {"S": json.dumps(kept)},
+                                ":v": {"S": str(version)},
+                                ":next": {"S": str(version + 1)},
+                            },
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": _table(),
+                            "Key": {"pk": {"S": f"restart-budget#{minute}"}},
+                            "UpdateExpression": "ADD used :one SET #ttl = :ttl",
+                            "ConditionExpression": "attribute_not_exists(used) OR used < :cap",
+                            "ExpressionAttributeNames": {"#ttl": "ttl"},
+                            "ExpressionAttributeValues": {
+                                ":one": {"N": "1"},
+                                ":cap": {"N": str(cap_per_minute)},
+                                ":ttl": {"N": str((minute + 60) * 60)},
+                            },
+                        }
+                    },
+                ]
+            )
+            return 0.0
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+    return 1.0  # lost every race for the last slot: look again in a second
+
+
+def site_states(site: str) -> list[str]:
+    """The connectivity state of each edge the registry knows at the site."""
+    return [str(e.get("state", "unknown")) for e in edges_where(site)]

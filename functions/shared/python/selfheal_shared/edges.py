@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -62,6 +62,10 @@ class StatusPayload(Model):
     partition: Literal["ok", "bad"] | None = None
     #: Samples kept locally while offline and synced on reconnect.
     bufferedSamples: int = Field(default=0, ge=0, le=10_000_000)
+    #: Alarms active on the battery system (runbook 000 §5 names), e.g. OVER_TEMPERATURE.
+    alarms: list[Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,39}$")]] = Field(
+        default_factory=list, max_length=16
+    )
 
 
 class PresencePayload(Model):
@@ -263,12 +267,40 @@ def incident_id(edge_id: str, offline_since: datetime) -> str:
     return f"{AUTOMATION}-{edge_id}-{digest}"
 
 
+#: Runbook 000 §6: "P2 - HIGH | < 1h | Edge offline > 10min".
+P2_AFTER_MINUTES = 10.0
+#: Alarms of runbook 000 §5 ("P1 = Impacto crítico em bateria ou segurança"): losing sight
+#: of an edge that last reported one of them is P1 from the first minute.
+P1_ALARMS = frozenset({"OVER_TEMPERATURE", "EMERGENCY_STOP", "CELL_VOLTAGE_IMBALANCE"})
+
+
+def opening_severity(alarms: object) -> str:
+    """P1 when the edge's last report had a battery/safety alarm active (stored by the
+    registry as a comma-separated text), else P3 until the outage lasts 10 minutes."""
+    active = set(str(alarms or "").split(","))
+    return "P1" if active & P1_ALARMS else "P3"
+
+
+def severity(base: str, offline_minutes: float) -> str:
+    """The incident's severity now (runbook 000 §6). `base` is what the edge's last report
+    made it at open: P1 (a battery/safety alarm was active) stays P1, P4 (autonomous) stays
+    P4; otherwise an outage is P3 ("MQTT instável") until it has lasted more than 10 minutes,
+    then P2 ("Edge offline > 10min")."""
+    if base in ("P1", "P4"):
+        return base
+    return "P2" if offline_minutes > P2_AFTER_MINUTES else "P3"
+
+
 def page_due(
-    severity: str, offline_minutes: float, paged: list[str], overrides: dict[str, int] | None = None
+    severity: str,
+    offline_minutes: float,
+    paged: list[str],
+    overrides: dict[str, dict[str, int]] | None = None,
 ) -> tuple[str | None, float | None]:
-    """The level to page now (if any) and the minutes offline at which the next page falls."""
-    schedule = sorted((overrides or PAGE_MINUTES.get(severity, {})).items(), key=lambda kv: kv[1])
-    for level, minutes in schedule:
+    """The level to page now (if any) and the minutes offline at which the next page falls,
+    on the schedule of `severity` (an operator's override for that severity, or the default)."""
+    chosen = (overrides or {}).get(severity) or PAGE_MINUTES.get(severity, {})
+    for level, minutes in sorted(chosen.items(), key=lambda kv: kv[1]):
         if level in paged:
             continue
         if offline_minutes >= minutes:
@@ -277,15 +309,143 @@ def page_due(
     return None, None
 
 
-def parse_page_minutes(text: str) -> dict[str, int]:
-    """`l1=10,l2=30,l3=60` (how operators configure the ladder per deployment)."""
-    out: dict[str, int] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        level, _, minutes = part.partition("=")
-        if level not in ("l1", "l2", "l3") or not minutes.isdigit():
-            raise ValueError(f"page schedule {text!r}: expected like l1=10,l2=30,l3=60")
-        out[level] = int(minutes)
+def next_page(
+    base: str,
+    offline_minutes: float,
+    paged: list[str],
+    overrides: dict[str, dict[str, int]] | None = None,
+) -> tuple[str, str | None, float | None]:
+    """(severity now, level to page now, minutes offline of the next page), counting the
+    moment a P3 outage becomes P2 (its first P2 page falls just after 10 minutes)."""
+    now = severity(base, offline_minutes)
+    level, next_at = page_due(now, offline_minutes, paged, overrides)
+    if now == "P3" and level is None:
+        becomes_p2 = P2_AFTER_MINUTES + 1 / 60
+        p2_level, p2_at = page_due("P2", becomes_p2, paged, overrides)
+        at = becomes_p2 if p2_level else p2_at
+        if at is not None:
+            next_at = at if next_at is None else min(next_at, at)
+    return now, level, next_at
+
+
+def parse_page_minutes(text: str) -> dict[str, dict[str, int]]:
+    """`P1:l1=0,l2=15;P2:l1=10,l2=30,l3=60` (how operators change the ladder per deployment,
+    per severity; a severity not named keeps the runbook's schedule)."""
+    out: dict[str, dict[str, int]] = {}
+    expected = f"page schedule {text!r}: expected like P2:l1=10,l2=30,l3=60;P3:l1=60"
+    for block in filter(None, (b.strip() for b in text.split(";"))):
+        sev, sep, levels = block.partition(":")
+        if not sep or sev.strip() not in PAGE_MINUTES:
+            raise ValueError(expected)
+        schedule: dict[str, int] = {}
+        for part in filter(None, (p.strip() for p in levels.split(","))):
+            level, _, minutes = part.partition("=")
+            if level not in ("l1", "l2", "l3") or not minutes.isdigit():
+                raise ValueError(expected)
+            schedule[level] = int(minutes)
+        out[sev.strip()] = schedule
     return out
+
+
+def restart_cap(fleet_size: int, percent: float) -> int:
+    """Restarts allowed in any sliding 60 s: `percent` of the fleet, at least one (a fleet
+    of 7 edges could otherwise never restart one)."""
+    return max(1, int(fleet_size * percent / 100))
+
+
+def slot_wait(window: list[float], now: float, cap: int) -> float:
+    """Seconds until the sliding 60 s window of restart times has room (0: room now)."""
+    recent = sorted(t for t in window if t > now - 60)
+    if len(recent) < cap:
+        return 0.0
+    return recent[len(recent) - cap] + 60 - now
+
+
+Cause = Literal[
+    "back", "hung_process", "certificate_expired", "partition_bad", "unreachable", "undetermined"
+]
+
+
+def diagnose(
+    *,
+    online: bool,
+    probe: dict[str, Any] | None,
+    probe_id: str | None,
+    certificate: str,
+    partition: str,
+    site_online: int,
+    site_size: int,
+) -> tuple[Cause, list[str]]:
+    """The runbook's causes (000 §1, "Resolução") from the evidence, and the evidence that
+    points to the cause. The site-without-internet cause is decided earlier (the storm
+    check), from the whole site; this is one edge whose site is not all silent."""
+    if online:
+        return "back", ["the edge is online again"]
+    site = (
+        f"{site_online} of {site_size} edges at the site are online (its network works)"
+        if site_online
+        else f"no other edge of the site is known online ({site_size} registered)"
+    )
+    detail = (probe or {}).get("detail", "")
+    if certificate == "expired" or detail == "certificate_expired":
+        how = (
+            f"the agent answered probe {probe_id}: certificate_expired"
+            if detail == "certificate_expired"
+            else "the edge's last status reported its MQTT certificate expired"
+        )
+        return "certificate_expired", [how, site]
+    if partition == "bad" or detail == "partition_bad":
+        how = (
+            f"the agent answered probe {probe_id}: partition_bad"
+            if detail == "partition_bad"
+            else "the edge's last status reported a bad partition"
+        )
+        return "partition_bad", [how, site]
+    if probe is not None and probe.get("result") == "ok":
+        return "hung_process", [
+            f"the agent answered probe {probe_id} while the controller stays offline",
+            site,
+        ]
+    if probe is not None:
+        return "undetermined", [
+            f"the agent answered probe {probe_id} with {probe.get('result')} "
+            f"{detail or '(no detail)'}",
+            site,
+        ]
+    return "unreachable", [f"no answer to probe {probe_id} (controller and agent silent)", site]
+
+
+def hardware_evidence(
+    cause: str, offline_minutes: float, site_online: int, after_minutes: float
+) -> str | None:
+    """Why a hardware replacement is due, or None: only for an edge whose agent and
+    controller are both silent while the site's network works (another edge of the site is
+    online), for `after_minutes` — not after one unanswered restart."""
+    if cause != "unreachable" or site_online < 1 or offline_minutes < after_minutes:
+        return None
+    return (
+        f"controller and agent silent for {offline_minutes:.0f} min while {site_online} "
+        "other edge(s) of the site are online: the site's network works, the box does not"
+    )
+
+
+#: Edges of one site that went silent within this many minutes went silent together.
+TOGETHER_MINUTES = 10
+
+
+def site_silent(site_edges: list[dict[str, Any]], site_size: int) -> str | None:
+    """When every edge of the site (two or more) went silent together, the moment the last
+    one did (the site lost its internet: the edges run autonomously, runbook 000 §1 "Não é
+    incidente"); else None. One edge alone silent is not evidence about its site, nor are
+    edges that died days apart."""
+    silent = [e for e in site_edges if e.get("state") in ("offline", "autonomous")]
+    if site_size < 2 or len(silent) < site_size:
+        return None
+    since = sorted(str(e.get("offlineSince") or "") for e in silent)
+    if not since[0]:
+        return None
+    spread = datetime.fromisoformat(since[-1]) - datetime.fromisoformat(since[0])
+    return since[-1] if spread <= timedelta(minutes=TOGETHER_MINUTES) else None
 
 
 def storm(
