@@ -197,6 +197,7 @@ def test_site_storm_is_one_incident_and_no_restarts(make_edge_world: Any) -> Non
     assert site_pages[0]["subject"].startswith("[selfheal] P3"), "2 min offline is not P2"
 
 
+@pytest.mark.procedure("E9", "silence suppresses automation and paging")
 def test_silence_means_no_actions_and_no_pages(edge_world: EdgeWorld) -> None:
     """Runbook 000 §6: while silenced, no action and no page; the outage is still there
     when the silence ends, and the ladder takes it up then."""

@@ -358,6 +358,7 @@ def test_manual_runs_concurrent_refusal_invalid_input_and_training_failure(
 
 
 @pytest.mark.procedure("E3", "alarm: a better model still above 8 % is not fixed, P4")
+@pytest.mark.procedure("E9", "P4 next business day")
 def test_a_promoted_model_still_above_8_percent_is_improved_but_degraded_p4(
     jobs_spec: spec_mod.Spec, jobs_world_spec: WorldSpec
 ) -> None:
