@@ -15,15 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Aws
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from .schedules import MAX_EVENT_AGE_SECONDS, RETRY_ATTEMPTS
+from .schedules import MAX_EVENT_AGE_SECONDS, RETRY_ATTEMPTS, scheduler_role
 from .spec import Spec
 
 PUBLISHER = "retrain_accuracy"
@@ -80,21 +78,14 @@ class ForecastAccuracy(Construct):
             )
             for system in systems
         }
-        role = iam.Role(
+        role = scheduler_role(
             self,
             "PublishRole",
-            assumed_by=iam.ServicePrincipal(
-                "scheduler.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
-            ),
             description=f"selfheal: invoke {PUBLISHER} only (forecast accuracy metric)",
+            action="lambda:InvokeFunction",
+            resource=publisher.function_arn,
+            dead_letters=dead_letters,
         )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["lambda:InvokeFunction"], resources=[publisher.function_arn]
-            )
-        )
-        dead_letters.grant_send_messages(role)
         when = definition["publishSchedule"]
         self.schedule = scheduler.CfnSchedule(
             self,

@@ -24,6 +24,31 @@ MAX_EVENT_AGE_SECONDS = 86400
 RETRY_ATTEMPTS = 8
 
 
+def scheduler_role(
+    scope: Construct,
+    construct_id: str,
+    *,
+    description: str,
+    action: str,
+    resource: str,
+    dead_letters: sqs.IQueue,
+) -> iam.Role:
+    """A role only Scheduler in this account assumes, allowed one action on one target and
+    its dead-letter queue: every schedule's role, so none can grow past its target."""
+    role = iam.Role(
+        scope,
+        construct_id,
+        assumed_by=iam.ServicePrincipal(
+            "scheduler.amazonaws.com",
+            conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+        ),
+        description=description,
+    )
+    role.add_to_policy(iam.PolicyStatement(actions=[action], resources=[resource]))
+    dead_letters.grant_send_messages(role)
+    return role
+
+
 class Schedules(Construct):
     def __init__(
         self,
@@ -45,21 +70,14 @@ class Schedules(Construct):
         self, sch: ScheduleSpec, machine: sfn.IStateMachine, dead_letters: sqs.IQueue
     ) -> scheduler.CfnSchedule:
         scope = Construct(self, sch.name)
-        role = iam.Role(
+        role = scheduler_role(
             scope,
             "Role",
-            assumed_by=iam.ServicePrincipal(
-                "scheduler.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
-            ),
             description=f"selfheal schedule {sch.name}: start {sch.workflow} only",
+            action="states:StartExecution",
+            resource=machine.state_machine_arn,
+            dead_letters=dead_letters,
         )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["states:StartExecution"], resources=[machine.state_machine_arn]
-            )
-        )
-        dead_letters.grant_send_messages(role)
         self.roles[sch.name] = role
         return scheduler.CfnSchedule(
             scope,

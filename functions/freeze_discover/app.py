@@ -7,6 +7,7 @@ from typing import Any
 from selfheal_shared import ingestion
 from selfheal_shared.clients import client
 from selfheal_shared.errors import NothingFound
+from selfheal_shared.ingestion_store import scope_buckets
 from selfheal_shared.observability import logger
 from selfheal_shared.protocol import Run, remediator
 
@@ -72,23 +73,6 @@ def _mappings(scope: str) -> list[dict[str, Any]]:
     return out
 
 
-def _buckets(scope: str) -> dict[str, str]:
-    s3 = client("s3")
-    found: dict[str, str] = {}
-    for bucket in s3.list_buckets()["Buckets"]:
-        try:
-            tagset = s3.get_bucket_tagging(Bucket=bucket["Name"])["TagSet"]
-        except s3.exceptions.ClientError:
-            continue  # untagged bucket
-        tags = {t["Key"]: t["Value"] for t in tagset}
-        role = tags.get(ingestion.TAG_BUCKET)
-        if _tagged(tags, scope) and role in ("processed", "backup"):
-            if role in found:
-                raise NothingFound(f"scope {scope!r} has two {role} buckets; tag exactly one")
-            found[role] = bucket["Name"]
-    return found
-
-
 @remediator(
     ingestion.FreezeIncident,
     actor="freeze_discover",
@@ -103,7 +87,7 @@ def handler(run: Run[ingestion.FreezeIncident]) -> dict[str, Any]:
             f"scope {scope!r}: no EventBridge rule, state machine or function tagged "
             f"{ingestion.TAG_SCOPE}={scope}; refusing to guess what to stop"
         )
-    buckets = _buckets(scope)
+    buckets = scope_buckets(scope, ("processed", "backup"))
     for role in ("processed", "backup"):
         if role not in buckets:
             raise NothingFound(

@@ -10,24 +10,34 @@ from .clients import client
 from .errors import NothingFound
 
 
-def processed_bucket(scope: str) -> str:
-    """The scope's bucket tagged `processed`; none or two is an error, never a guess."""
+def scope_buckets(scope: str, roles: tuple[str, ...]) -> dict[str, str]:
+    """The scope's buckets by their `TAG_BUCKET` role; two with one role is an error, never
+    a guess (the freeze and the partial-data survey both act on what this names)."""
     s3 = client("s3")
-    found = []
+    found: dict[str, str] = {}
     for bucket in s3.list_buckets()["Buckets"]:
         try:
             tagset = s3.get_bucket_tagging(Bucket=bucket["Name"])["TagSet"]
         except s3.exceptions.ClientError:
             continue  # untagged bucket
         tags = {t["Key"]: t["Value"] for t in tagset}
-        if tags.get(ingestion.TAG_SCOPE) == scope and tags.get(ingestion.TAG_BUCKET) == "processed":
-            found.append(bucket["Name"])
-    if len(found) != 1:
+        role = tags.get(ingestion.TAG_BUCKET, "")
+        if tags.get(ingestion.TAG_SCOPE) == scope and role in roles:
+            if role in found:
+                raise NothingFound(f"scope {scope!r} has two {role} buckets; tag exactly one")
+            found[role] = bucket["Name"]
+    return found
+
+
+def processed_bucket(scope: str) -> str:
+    """The scope's bucket tagged `processed`: the one that shows which sources send data."""
+    found = scope_buckets(scope, ("processed",))
+    if "processed" not in found:
         raise NothingFound(
-            f"scope {scope!r}: {len(found)} buckets tagged {ingestion.TAG_BUCKET}=processed "
+            f"scope {scope!r}: no bucket tagged {ingestion.TAG_BUCKET}=processed "
             "(need exactly one to see which sources send data)"
         )
-    return str(found[0])
+    return found["processed"]
 
 
 def recent_keys(bucket: str, now: datetime, history_days: int) -> list[str]:
