@@ -8,7 +8,7 @@ STAMP := $(VENV)/.selfheal-installed
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test lint bench broker setup
+.PHONY: demo test lint bench broker setup serve
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ broker:
 
 demo: setup
 	$(VENV)/bin/selfheal demo
+
+# The local pipeline behind a moto server on 127.0.0.1 for the AWS CLI (README: selfheal serve).
+# ARGS passes options: make serve ARGS="--port 4566 --mqtt"
+serve: setup
+	$(VENV)/bin/selfheal serve $(ARGS)
 
 test: setup
 	$(PY) -m pytest -n 2

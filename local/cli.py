@@ -244,6 +244,30 @@ def _instant(text: str) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
+ENDPOINT_HELP = "the AWS endpoint (default: $AWS_ENDPOINT_URL, else AWS itself)"
+
+
+def _clock(action: str, seconds: float, endpoint_url: str | None) -> int:
+    """The virtual clock of a running `selfheal serve` (its control path)."""
+    import os
+    import urllib.error
+    import urllib.request
+
+    endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint:
+        raise SystemExit("selfheal: give --endpoint-url (the `selfheal serve` endpoint)")
+    url = endpoint.rstrip("/") + "/_selfheal/clock"
+    request = urllib.request.Request(url)
+    if action == "advance":
+        request = urllib.request.Request(f"{url}/advance?seconds={seconds}", method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            print(json.loads(response.read())["now"])
+    except (urllib.error.URLError, KeyError, ValueError) as exc:
+        raise SystemExit(f"selfheal: no `selfheal serve` clock at {url}: {exc}") from None
+    return 0
+
+
 START_HELP = "virtual time at the start, ISO 8601 (default: the fixed local/clock.py DEFAULT_START)"
 
 
@@ -303,6 +327,23 @@ def main(argv: list[str] | None = None) -> int:
     fp.add_argument("--world", type=Path, help="world file (default: local/worlds/demo.json)")
     fp.add_argument("--json", action="store_true")
     fp.add_argument("--start", type=_instant, help=START_HELP)
+    sv = sub.add_parser(
+        "serve", help="the local pipeline behind a moto server on 127.0.0.1, for AWS clients"
+    )
+    sv.add_argument("--port", type=int, default=0, help="default: a free port")
+    sv.add_argument(
+        "--speed",
+        type=float,
+        default=0.0,
+        help="virtual seconds per real second in Wait states (default 0: they pass at once)",
+    )
+    sv.add_argument("--world", type=Path, help="world file (default: local/worlds/demo.json)")
+    sv.add_argument("--dry-run", action="store_true", help="guards record, nothing acts")
+    sv.add_argument("--mqtt", action="store_true", help="also mosquitto and the IoT bridge")
+    ck = sub.add_parser("clock", help="read or advance the virtual clock of `selfheal serve`")
+    ck.add_argument("action", choices=["now", "advance"])
+    ck.add_argument("seconds", type=float, nargs="?", default=0.0)
+    ck.add_argument("--endpoint-url", help=ENDPOINT_HELP)
     dp = sub.add_parser("demo", help="replay every sample event with its timeline")
     dp.add_argument("--scale", type=float, default=0.0)
     dp.add_argument("--start", type=_instant, help=START_HELP)
@@ -326,6 +367,18 @@ def main(argv: list[str] | None = None) -> int:
         return _fire(args.schedule, args.at, args.world, args.json, args.start)
     if args.command == "list":
         return _list()
+    if args.command == "serve":
+        from . import serve
+
+        return serve.run(
+            port=args.port,
+            speed=args.speed,
+            world=args.world,
+            dry_run=args.dry_run,
+            mqtt=args.mqtt,
+        )
+    if args.command == "clock":
+        return _clock(args.action, args.seconds, args.endpoint_url)
     if args.command == "catalog":
         from . import catalog
 

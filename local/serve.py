@@ -1,0 +1,232 @@
+"""`selfheal serve`: the local pipeline behind a moto server on 127.0.0.1.
+
+The `Pipeline` (moto with the real Step Functions interpreter, the in-process Lambdas,
+the virtual clock, the simulated world) runs in this process; moto's
+`ThreadedMotoServer` serves the same backends over HTTP, so unchanged AWS clients
+(the AWS CLI, boto3 scripts, the `selfheal` operator commands) reach it. Executions
+started through the server run exactly as the runtime's own: same interpreter, same
+patched Lambdas, same clock.
+
+A thin WSGI layer in front of moto does what moto's server does not:
+- `PutEvents` is routed by the real rule patterns (moto cannot deliver to Step Functions);
+- `StartExecution` without a name gets a unique one, as in AWS (moto names it `None`);
+- `/_selfheal/clock` reads and `/_selfheal/clock/advance?seconds=N` moves virtual time.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
+
+from .runtime import REGION, ExecutionTimeout, Pipeline
+
+CONTROL = "/_selfheal"
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def _json(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> list[bytes]:
+    data = json.dumps(body, default=str).encode()
+    start_response(
+        status,
+        [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(data)))],
+    )
+    return [data]
+
+
+class Front:
+    """The WSGI application the server runs: the few things moto's server lacks, then moto."""
+
+    def __init__(self, pipeline: Pipeline, moto_app: WSGIApp) -> None:
+        self.pipeline = pipeline
+        self.moto_app = moto_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(CONTROL):
+            return self._control(environ, start_response, path.removeprefix(CONTROL))
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target == "AWSEvents.PutEvents":
+            body = self._body(environ)
+            entries = body.get("Entries", [])
+            if self.pipeline.extensions.on_put_events is not None:
+                self.pipeline.extensions.on_put_events(entries)
+            ids = [{"EventId": str(uuid.uuid4())} for _ in entries]
+            return _json(start_response, "200 OK", {"FailedEntryCount": 0, "Entries": ids})
+        if target == "AWSStepFunctions.StartExecution":
+            body = self._body(environ)
+            if not body.get("name"):
+                body["name"] = str(uuid.uuid4())  # what AWS does; moto would name it None
+            self._rewind(environ, body)
+        return self.moto_app(environ, start_response)
+
+    @staticmethod
+    def _body(environ: dict[str, Any]) -> dict[str, Any]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(raw)
+        try:
+            parsed = json.loads(raw or b"{}")
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+
+    @staticmethod
+    def _rewind(environ: dict[str, Any], body: dict[str, Any]) -> None:
+        raw = json.dumps(body).encode()
+        environ["wsgi.input"] = io.BytesIO(raw)
+        environ["CONTENT_LENGTH"] = str(len(raw))
+
+    def _control(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], path: str
+    ) -> list[bytes]:
+        clock = self.pipeline.clock
+        if path == "/clock/advance" and environ.get("REQUEST_METHOD") == "POST":
+            query = parse_qs(environ.get("QUERY_STRING", ""))
+            try:
+                seconds = float(query.get("seconds", [""])[0])
+            except ValueError:
+                return _json(start_response, "400 Bad Request", {"error": "seconds: a number"})
+            if seconds < 0:
+                return _json(start_response, "400 Bad Request", {"error": "seconds: >= 0"})
+            clock.advance(seconds)
+            return _json(start_response, "200 OK", {"now": clock.now().isoformat()})
+        if path == "/wait":
+            return self._wait(parse_qs(environ.get("QUERY_STRING", "")), start_response)
+        if path == "/clock":
+            return _json(start_response, "200 OK", {"now": clock.now().isoformat()})
+        return _json(start_response, "404 Not Found", {"error": f"no control {path!r}"})
+
+    def _wait(self, query: dict[str, list[str]], start_response: Callable[..., Any]) -> list[bytes]:
+        """Until the execution ends (or, with `parked=1`, waits at a human gate), on the
+        runtime's own signals: its summary (status, states, actions, awaiting)."""
+        arn = query.get("execution", [""])[0]
+        parked = query.get("parked", ["0"])[0] == "1"
+        try:
+            timeout = float(query.get("timeout", ["60"])[0])
+            self.pipeline.wait([arn], timeout, until_parked=parked)
+            summary = self.pipeline.execution_summary(arn)
+        except ExecutionTimeout as exc:
+            return _json(start_response, "504 Gateway Timeout", {"error": str(exc)})
+        except Exception as exc:  # an unknown ARN, a bad number: say so, never a traceback
+            return _json(start_response, "400 Bad Request", {"error": f"{exc}"})
+        return _json(start_response, "200 OK", summary)
+
+
+@dataclass
+class Served:
+    endpoint: str
+    pipeline: Pipeline
+
+
+class _Server(ThreadedMotoServer):
+    """moto's threaded server with our front in place of its bare dispatcher."""
+
+    def __init__(self, pipeline: Pipeline, port: int) -> None:
+        super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
+        self._pipeline = pipeline
+
+    def _server_entry(self) -> None:
+        app = Front(self._pipeline, DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(
+            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
+@contextmanager
+def serving(
+    *, port: int = 0, speed: float = 0.0, world: Path | None = None, dry_run: bool = False
+) -> Iterator[Served]:
+    """The pipeline, served. `speed` > 0: a Wait state takes 1/speed real second per
+    virtual second (0: Wait states pass at once, as in `replay`)."""
+    from .world import World
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+    # The pipeline's own clients must stay in-process (moto's stubber), not loop over HTTP.
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    with ExitStack() as stack:
+        pipeline = stack.enter_context(
+            Pipeline(
+                world=World.load(world) if world else None,
+                scale=1.0 / speed if speed > 0 else 0.0,
+                dry_run=dry_run,
+            )
+        )
+        server = _Server(pipeline, port)
+        server.start()
+        stack.callback(server.stop)
+        host, bound = server.get_host_and_port()
+        yield Served(f"http://{host}:{bound}", pipeline)
+
+
+def describe(served: Served) -> str:
+    """What a user needs to point a client at it."""
+    p = served.pipeline
+    lines = [
+        f"endpoint: {served.endpoint}   region: {REGION}   "
+        "credentials: any (e.g. AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing)",
+        f"wait: GET {served.endpoint}{CONTROL}/wait?execution=ARN[&parked=1]",
+        f"clock: {p.clock.now().isoformat()} (POST {served.endpoint}{CONTROL}/clock/advance"
+        "?seconds=N, or `selfheal clock advance N`)",
+        "state machines:",
+        *(f"  {wf:<28} {arn}" for wf, arn in sorted(p.state_machines.items())),
+        "tables:",
+        *(f"  {t:<28} {name}" for t, name in sorted(p.tables.items())),
+        "topics:",
+        *(f"  {t:<28} {arn}" for t, arn in sorted(p.topics.items())),
+        f"ready: {served.endpoint}",
+    ]
+    return "\n".join(lines)
+
+
+def run(
+    *,
+    port: int,
+    speed: float,
+    world: Path | None,
+    dry_run: bool,
+    mqtt: bool,
+    stop: threading.Event | None = None,
+) -> int:
+    """Serve until interrupted (or `stop` is set)."""
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with (
+        serving(port=port, speed=speed, world=world, dry_run=dry_run) as served,
+        ExitStack() as extra,
+    ):
+        if mqtt:
+            from .broker import mosquitto
+            from .mqtt_bridge import Bridge
+
+            broker = extra.enter_context(mosquitto())
+            bridge = Bridge(served.pipeline, broker).start()
+            extra.callback(bridge.stop)
+            print(f"mqtt broker: {broker.host}:{broker.port} (IoT bridge running)")
+        print(describe(served), flush=True)
+        with suppress(KeyboardInterrupt):
+            stop.wait()
+    print("selfheal serve: stopped", file=sys.stderr)
+    return 0

@@ -1,0 +1,205 @@
+"""The real AWS CLI against `selfheal serve` in a subprocess: what a user types works.
+
+One server for the module (its start, ~5 s, is the cost); each test uses its own
+incident, scope or workflow so they do not see each other's executions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import load_event
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "events" / "samples"
+AWS = Path(sys.executable).parent / "aws"
+FLAGGED = ["ons-geracao"]  # what the demo world's integrity check flags
+
+
+class Served:
+    def __init__(self, endpoint: str, arns: dict[str, str], tables: dict[str, str]) -> None:
+        self.endpoint = endpoint
+        self.arns = arns
+        self.tables = tables
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_ENDPOINT_URL": endpoint,
+        }
+
+    def aws(self, *args: str, check: bool = True) -> Any:
+        """The AWS CLI, unchanged: only its endpoint (AWS_ENDPOINT_URL) points here."""
+        done = subprocess.run(
+            [str(AWS), *args, "--output", "json"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if check:
+            assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout) if done.stdout.strip() else {}
+
+    def wait(self, arn: str, *, parked: bool = False) -> dict[str, Any]:
+        """The server's wait (its scheduler's signals, never a sleep): the run's summary."""
+        query = f"execution={arn}&parked={int(parked)}&timeout=60"
+        with urllib.request.urlopen(f"{self.endpoint}/_selfheal/wait?{query}", timeout=90) as r:
+            summary: dict[str, Any] = json.loads(r.read())
+        return summary
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[Served]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT), str(ROOT / "cdk"), str(ROOT / "functions" / "shared" / "python")]
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-W", "ignore", "-m", "local.cli", "serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    arns: dict[str, str] = {}
+    tables: dict[str, str] = {}
+    section = ""
+    try:
+        for line in proc.stdout:  # blocks on the server's own output: no sleep, no polling
+            if line.startswith("ready: "):
+                endpoint = line.removeprefix("ready: ").strip()
+                break
+            if line.rstrip().endswith(":") and not line.startswith(" "):
+                section = line.strip().rstrip(":")
+            elif line.startswith("  ") and section in ("state machines", "tables"):
+                key, value = line.split()
+                (arns if section == "state machines" else tables)[key] = value
+        else:
+            pytest.fail(f"selfheal serve exited ({proc.wait()}) before it was ready")
+        yield Served(endpoint, arns, tables)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_lists_the_state_machines(served: Served) -> None:
+    names = {m["name"] for m in served.aws("stepfunctions", "list-state-machines")["stateMachines"]}
+    assert {"selfheal-sm-freeze-ingestion", "selfheal-sm-rollback-on-5xx"} <= names
+
+
+def test_manual_execution_runs_and_bad_input_fails_naming_the_field(served: Served) -> None:
+    """Started from the CLI without --name (each gets its own, unlike moto's `None`)."""
+    arn = served.arns["retrain_model"]
+    good = served.aws(
+        "stepfunctions", "start-execution", "--state-machine-arn", arn,
+        "--input", f"file://{ROOT / 'events/manual/retrain_model.manual_request.json'}",
+    )["executionArn"]  # fmt: skip
+    bad_input = {"systemId": "bess-456", "modelType": "ensemble", "trainingWindowDays": 90,
+                 "requestedBy": 7}  # fmt: skip
+    bad = served.aws(
+        "stepfunctions", "start-execution", "--state-machine-arn", arn,
+        "--input", json.dumps(bad_input),
+    )["executionArn"]  # fmt: skip
+    assert good != bad and not good.endswith(":None")
+
+    run = served.wait(good)
+    assert run["status"] == "SUCCEEDED", run
+    failed = served.wait(bad)
+    assert failed["status"] == "FAILED"
+    why = next(a["why"] for a in failed["actions"] if a["outcome"] == "FAILED")
+    assert "InputInvalid" in why and "requestedBy" in why
+    described = served.aws("stepfunctions", "describe-execution", "--execution-arn", bad)
+    assert described["status"] == "FAILED"
+    history = served.aws("stepfunctions", "get-execution-history", "--execution-arn", good)
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history["events"]
+               if "stateEnteredEventDetails" in e]  # fmt: skip
+    assert entered[0] == "Claim" and entered == run["states"]
+
+
+def _gate_token(served: Served, incident: str) -> str:
+    item = served.aws(
+        "dynamodb", "get-item", "--table-name", served.tables["guard_state"],
+        "--key", json.dumps({"pk": {"S": f"gate#{incident}"}}),
+    )["Item"]  # fmt: skip
+    token: str = item["token"]["S"]
+    return token
+
+
+def test_alarm_put_events_freezes_and_send_task_success_resumes(served: Served) -> None:
+    """A real-shaped CloudWatch alarm event, put with the CLI, is routed by the rule's own
+    pattern; the gate answered with send-task-success resumes."""
+    event = load_event(SAMPLES / "freeze_ingestion.validation_failures_alarm.json")
+    entry = {
+        "Source": event["source"],
+        "DetailType": event["detail-type"],
+        "Detail": json.dumps(event["detail"]),
+        "Resources": event["resources"],
+    }
+    out = served.aws("events", "put-events", "--entries", json.dumps([entry]))
+    assert out["FailedEntryCount"] == 0
+    runs = served.aws(
+        "stepfunctions", "list-executions", "--state-machine-arn", served.arns["freeze_ingestion"]
+    )["executions"]
+    [arn] = [r["executionArn"] for r in runs if r["status"] == "RUNNING"]
+    parked = served.wait(arn, parked=True)
+    assert parked["status"] == "RUNNING" and "awaiting" in parked
+    incident = parked["incidentId"]
+
+    answer = {"decision": "resume", "operator": "ana", "reason": "checked", "acknowledge": FLAGGED}
+    served.aws(
+        "stepfunctions", "send-task-success", "--task-token", _gate_token(served, incident),
+        "--task-output", json.dumps(answer),
+    )  # fmt: skip
+    run = served.wait(arn)
+    assert run["status"] == "SUCCEEDED", run
+    assert "resume_ingestion" in " ".join(a["name"] for a in run["actions"]) or any(
+        "resum" in a["name"] for a in run["actions"]
+    )
+
+
+def test_kill_switch_put_with_the_cli_stops_the_next_action(served: Served) -> None:
+    """The kill switch written with `aws dynamodb put-item` is read before the act."""
+    switch = {
+        "pk": {"S": "kill-switch"},
+        "enabled": {"BOOL": True},
+        "reason": {"S": "drill"},
+        "actor": {"S": "cli"},
+        "at": {"S": "2026-11-20T15:00:00+00:00"},
+    }
+    table = served.tables["guard_state"]
+    served.aws("dynamodb", "put-item", "--table-name", table, "--item", json.dumps(switch))
+    try:
+        event = load_event(SAMPLES / "rollback_on_5xx.apigateway_5xx_alarm.json")
+        entry = {
+            "Source": event["source"],
+            "DetailType": event["detail-type"],
+            "Detail": json.dumps(event["detail"]),
+            "Resources": event["resources"],
+        }
+        served.aws("events", "put-events", "--entries", json.dumps([entry]))
+        runs = served.aws(
+            "stepfunctions", "list-executions", "--state-machine-arn",
+            served.arns["rollback_on_5xx"],
+        )["executions"]  # fmt: skip
+        assert runs
+        run = served.wait(runs[0]["executionArn"])
+        assert "SKIPPED_BY_GUARD" in [a["outcome"] for a in run["actions"]], run
+        assert "FIXED" not in [a["outcome"] for a in run["actions"]]
+    finally:
+        switch["enabled"] = {"BOOL": False}
+        served.aws("dynamodb", "put-item", "--table-name", table, "--item", json.dumps(switch))
