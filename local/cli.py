@@ -11,6 +11,9 @@ from typing import Any
 
 from selfheal_cdk import spec as spec_mod
 
+from . import operator_cli
+from .operator_cli import ENDPOINT_HELP
+
 
 def _load_event(path: Path) -> dict[str, Any]:
     try:
@@ -78,43 +81,6 @@ def _list() -> int:
     for p in problems:
         print(f"WIRING PROBLEM: {p}", file=sys.stderr)
     return 1 if problems else 0
-
-
-def _decide(args: argparse.Namespace) -> int:
-    """Answer a human gate in AWS (or wherever boto3 points): same as send-task-success."""
-    import os
-
-    if args.guard_table:
-        os.environ["SELFHEAL_TABLE_GUARD_STATE"] = args.guard_table
-    if not os.environ.get("SELFHEAL_TABLE_GUARD_STATE"):
-        raise SystemExit(
-            "selfheal: give --guard-table (the stack's guard-state table) "
-            "or set SELFHEAL_TABLE_GUARD_STATE"
-        )
-    from selfheal_shared import approvals
-
-    if args.command == "gates":
-        for gate in approvals.pending():
-            print(f"{gate['incidentId']}  parked {gate['parkedAt']}  {json.dumps(gate['details'])}")
-        return 0
-    from selfheal_shared.errors import InputInvalid
-
-    decision = "resume" if args.command == "approve" else "keep_frozen"
-    try:
-        answer = approvals.decide(
-            args.incident,
-            decision,
-            args.operator,
-            args.reason,
-            getattr(args, "acknowledge", []),
-        )
-    except (LookupError, InputInvalid) as exc:
-        raise SystemExit(f"selfheal: {exc}") from None
-    print(
-        f"{args.incident}: {answer['decision']} by {answer['operator']} sent; the workflow "
-        "checks it (a refused answer is paged and the gate asks again: see `selfheal gates`)"
-    )
-    return 0
 
 
 def _edge_demo(start: datetime | None = None) -> int:
@@ -244,9 +210,6 @@ def _instant(text: str) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-ENDPOINT_HELP = "the AWS endpoint (default: $AWS_ENDPOINT_URL, else AWS itself)"
-
-
 def _clock(action: str, seconds: float, endpoint_url: str | None) -> int:
     """The virtual clock of a running `selfheal serve` (its control path)."""
     import os
@@ -292,26 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=["resume", "keep_frozen"],
         help="answer human gates with this (default: leave them waiting)",
     )
-    for name, text in (
-        ("approve", "resume: answer a human gate in AWS"),
-        ("reject", "keep frozen: answer a human gate in AWS"),
-    ):
-        gp = sub.add_parser(name, help=text)
-        gp.add_argument("incident")
-        gp.add_argument("--operator", required=True)
-        gp.add_argument("--reason", required=True, help="why (kept in the audit trail)")
-        if name == "approve":
-            gp.add_argument(
-                "--acknowledge",
-                action="append",
-                default=[],
-                metavar="SOURCE",
-                help="a source the integrity check flagged that you checked (each of them "
-                "is needed to resume over it)",
-            )
-        gp.add_argument("--guard-table")
-    gl = sub.add_parser("gates", help="list human gates waiting for an answer (AWS)")
-    gl.add_argument("--guard-table")
+    operator_cli.add_parsers(sub)
     sub.add_parser("list", help="each automation with its trigger and workflow")
     cp = sub.add_parser(
         "catalog", help="the runbook catalog with a status per row, from wiring and tests"
@@ -359,8 +303,8 @@ def main(argv: list[str] | None = None) -> int:
             decide=args.decide,
             start=args.start,
         )
-    if args.command in ("approve", "reject", "gates"):
-        return _decide(args)
+    if args.command in operator_cli.COMMANDS:
+        return operator_cli.run(args)
     if args.command == "schedules":
         return _schedules(args.count, args.after)
     if args.command == "fire":

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared import ingestion
+from selfheal_shared import approvals, ingestion
 from selfheal_shared.errors import InputInvalid
 from selfheal_shared.models import parse
 from selfheal_shared.protocol import Run, remediator
@@ -43,6 +43,10 @@ def _problem(req: AnswerRequest) -> tuple[ingestion.Decision | None, str]:
     AnswerRequest, actor="freeze_decision", automation=ingestion.AUTOMATION, what="gate answer"
 )
 def handler(run: Run[AnswerRequest]) -> dict[str, Any]:
+    # Whatever the answer and however it came (`selfheal approve`, the AWS CLI's
+    # send-task-success), this parking of the gate is answered: `selfheal gates` drops it.
+    # A refused answer parks the gate again at once, and it is listed again.
+    approvals.close(run.request.incident.incidentId)
     decision, problem = _problem(run.request)
     if problem:
         run.record(

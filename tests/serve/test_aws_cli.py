@@ -22,6 +22,9 @@ from tests.helpers import load_event
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "events" / "samples"
 AWS = Path(sys.executable).parent / "aws"
+PYTHONPATH = os.pathsep.join(
+    [str(ROOT), str(ROOT / "cdk"), str(ROOT / "functions" / "shared" / "python")]
+)
 FLAGGED = ["ons-geracao"]  # what the demo world's integrity check flags
 
 
@@ -53,6 +56,16 @@ class Served:
             assert done.returncode == 0, done.stderr
         return json.loads(done.stdout) if done.stdout.strip() else {}
 
+    def selfheal(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """An operator command, pointed here by --endpoint-url only."""
+        env = {k: v for k, v in self.env.items() if k != "AWS_ENDPOINT_URL"}
+        env["PYTHONPATH"] = PYTHONPATH
+        return subprocess.run(
+            [sys.executable, "-W", "ignore", "-m", "local.cli", *args,
+             "--endpoint-url", self.endpoint],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
     def wait(self, arn: str, *, parked: bool = False) -> dict[str, Any]:
         """The server's wait (its scheduler's signals, never a sleep): the run's summary."""
         query = f"execution={arn}&parked={int(parked)}&timeout=60"
@@ -64,9 +77,7 @@ class Served:
 @pytest.fixture(scope="module")
 def served() -> Iterator[Served]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT), str(ROOT / "cdk"), str(ROOT / "functions" / "shared" / "python")]
-    )
+    env["PYTHONPATH"] = PYTHONPATH
     proc = subprocess.Popen(
         [sys.executable, "-W", "ignore", "-m", "local.cli", "serve"],
         cwd=ROOT,
@@ -159,6 +170,7 @@ def test_alarm_put_events_freezes_and_send_task_success_resumes(served: Served) 
     parked = served.wait(arn, parked=True)
     assert parked["status"] == "RUNNING" and "awaiting" in parked
     incident = parked["incidentId"]
+    assert incident in served.selfheal("gates").stdout
 
     answer = {"decision": "resume", "operator": "ana", "reason": "checked", "acknowledge": FLAGGED}
     served.aws(
@@ -167,9 +179,11 @@ def test_alarm_put_events_freezes_and_send_task_success_resumes(served: Served) 
     )  # fmt: skip
     run = served.wait(arn)
     assert run["status"] == "SUCCEEDED", run
-    assert "resume_ingestion" in " ".join(a["name"] for a in run["actions"]) or any(
-        "resum" in a["name"] for a in run["actions"]
-    )
+    assert incident not in served.selfheal("gates").stdout, "answered with the CLI: not listed"
+    again = served.selfheal("approve", incident, "--operator", "bruno", "--reason", "late",
+                            "--acknowledge", "ons-geracao")  # fmt: skip
+    assert again.returncode != 0 and "Traceback" not in again.stderr
+    assert "already" in again.stderr and incident in again.stderr, again.stderr
 
 
 def test_kill_switch_put_with_the_cli_stops_the_next_action(served: Served) -> None:

@@ -423,10 +423,38 @@ def test_aws_cli_style_send_task_success_works(p: Pipeline) -> None:
     p.wait([arn])
     assert p.execution_summary(arn)["status"] == "SUCCEEDED"
     assert state(p)["rules"]["ons-s3-processing-rule"] == "ENABLED"
+    assert incident not in p.parked().values(), "answered: `selfheal gates` lists it no more"
 
 
-def _gate_token(p: Pipeline, arn: str) -> str:
+def test_approve_after_a_cli_answer_says_the_gate_no_longer_waits(
+    p: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A gate answered with send-task-success whose record `selfheal approve` still reads
+    (the workflow has not closed it yet): a clear refusal, not an InvalidToken traceback."""
+    from local.cli import main
+
+    [arn] = p.put_event(load_event(ALARM))
+    p.wait([arn], until_parked=True)
     incident = p.parked()[arn]
+    token = _gate_token(p, incident)
+    p.client("stepfunctions").send_task_failure(taskToken=token, error="Operator", cause="no")
+    p.wait([arn])
+    p.client("dynamodb").update_item(  # as if read before the workflow closed it
+        TableName=p.tables["guard_state"],
+        Key={"pk": {"S": f"gate#{incident}"}},
+        UpdateExpression="REMOVE decidedAt",
+    )
+    assert incident in p.parked().values()
+    with pytest.raises(SystemExit, match="no longer waits: it was already answered"):
+        main(["approve", incident, "--operator", "carla", "--reason", "late",
+              "--acknowledge", "ons-geracao"])  # fmt: skip
+    assert incident not in p.parked().values(), "closed by the refused approve"
+    assert main(["gates"]) == 0 and incident not in capsys.readouterr().out
+
+
+def _gate_token(p: Pipeline, incident: str) -> str:
+    """Read by incident: between an answer and the gate's next question the gate is closed
+    (not `parked()`), and a refused answer parks it again with a new token."""
     item = p.client("dynamodb").get_item(
         TableName=p.tables["guard_state"], Key={"pk": {"S": f"gate#{incident}"}}
     )["Item"]
@@ -452,10 +480,11 @@ def test_a_malformed_gate_answer_is_rejected_paged_and_the_gate_stays_open(
     freeze is lifted only by a human decision: a malformed one changes nothing."""
     [arn] = p.put_event(load_event(ALARM))
     p.wait([arn], until_parked=True)
-    first = _gate_token(p, arn)
+    incident = p.parked()[arn]
+    first = _gate_token(p, incident)
     p.client("stepfunctions").send_task_success(taskToken=first, output=json.dumps(answer))
-    # Answered around selfheal (no gate record marked): the new question is the signal.
-    assert p.clock.wait_until(lambda: _gate_token(p, arn) != first, 60), "asked again"
+    # Answered around selfheal: the new question (a new token) is the signal.
+    assert p.clock.wait_until(lambda: _gate_token(p, incident) != first, 60), "asked again"
     assert p.wait([arn], until_parked=True) == [arn]
 
     run = p.execution_summary(arn)

@@ -78,7 +78,18 @@ def decide(
     if "decidedAt" in item:
         raise LookupError(f"incident {incident_id!r} was already decided: {item['decision']['S']}")
     token = item["token"]["S"]
-    client("stepfunctions").send_task_success(taskToken=token, output=answer.model_dump_json())
+    try:
+        client("stepfunctions").send_task_success(taskToken=token, output=answer.model_dump_json())
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        if code not in ("InvalidToken", "TaskTimedOut", "TaskDoesNotExist"):
+            raise
+        # Answered another way (the AWS CLI, the console) or timed out: the gate is closed.
+        close(incident_id, token)
+        raise LookupError(
+            f"the gate of incident {incident_id!r} no longer waits: it was already answered "
+            f"(e.g. with the AWS CLI) or timed out ({code}); see `selfheal gates`"
+        ) from None
     try:
         ddb.update_item(
             TableName=settings().guard_table,
@@ -98,3 +109,26 @@ def decide(
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
     return answer.model_dump()
+
+
+def close(incident_id: str, token: str | None = None, decision: str = "answered") -> None:
+    """Mark a gate answered when the answer came some other way than `decide` (the AWS CLI's
+    send-task-success, the console): `selfheal gates` lists it no more. With `token`, only
+    that parking of the gate; a gate already marked keeps its first answer."""
+    condition = "attribute_exists(pk) AND attribute_not_exists(decidedAt)"
+    values: dict[str, Any] = {":t": {"S": clock.now().isoformat()}, ":d": {"S": decision}}
+    if token is not None:
+        condition += " AND #tk = :tk"
+        values[":tk"] = {"S": token}
+    try:
+        client("dynamodb").update_item(
+            TableName=settings().guard_table,
+            Key={"pk": {"S": f"gate#{incident_id}"}},
+            UpdateExpression="SET decidedAt = :t, decision = :d",
+            ConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            **({"ExpressionAttributeNames": {"#tk": "token"}} if token is not None else {}),
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
