@@ -12,6 +12,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +187,36 @@ def test_alarm_put_events_freezes_and_send_task_success_resumes(served: Served) 
     assert "already" in again.stderr and incident in again.stderr, again.stderr
 
 
+def test_send_task_failure_at_the_gate_escalates_and_stays_frozen(served: Served) -> None:
+    """The gate answered with send-task-failure: never a resume; the incident is escalated
+    (L1 and L2 paged) and ingestion stays frozen for people to finish."""
+    event = load_event(SAMPLES / "freeze_ingestion.validation_failures_alarm.json")
+    event["detail"]["state"]["timestamp"] = "2026-11-20T14:59:00.000+0000"  # a new incident
+    entry = {
+        "Source": event["source"],
+        "DetailType": event["detail-type"],
+        "Detail": json.dumps(event["detail"]),
+        "Resources": event["resources"],
+    }
+    served.aws("events", "put-events", "--entries", json.dumps([entry]))
+    runs = served.aws(
+        "stepfunctions", "list-executions", "--state-machine-arn", served.arns["freeze_ingestion"],
+        "--status-filter", "RUNNING",
+    )["executions"]  # fmt: skip
+    [arn] = [r["executionArn"] for r in runs]
+    incident = served.wait(arn, parked=True)["incidentId"]
+    served.aws(
+        "stepfunctions", "send-task-failure", "--task-token", _gate_token(served, incident),
+        "--error", "Operator.Refused", "--cause", "not now",
+    )  # fmt: skip
+    run = served.wait(arn)
+    assert run["status"] == "FAILED" and "Resume" not in run["states"], run
+    assert any(s.startswith("Escalate") for s in run["states"]), run["states"]
+    rule = served.aws("events", "describe-rule", "--name", "ons-s3-processing-rule")
+    assert rule["State"] == "DISABLED", "stays frozen"
+    assert incident not in served.selfheal("gates").stdout
+
+
 def test_kill_switch_put_with_the_cli_stops_the_next_action(served: Served) -> None:
     """The kill switch written with `aws dynamodb put-item` is read before the act."""
     switch = {
@@ -217,3 +248,41 @@ def test_kill_switch_put_with_the_cli_stops_the_next_action(served: Served) -> N
     finally:
         switch["enabled"] = {"BOOL": False}
         served.aws("dynamodb", "put-item", "--table-name", table, "--item", json.dumps(switch))
+
+
+def test_operator_commands_take_the_endpoint(served: Served) -> None:
+    """`selfheal start`, `timeline`, `silence`, `kill-switch` with --endpoint-url only: the
+    tables are found by name, the silence starts at the server's virtual "now"."""
+    started = served.selfheal(
+        "start", "fiscal_report",
+        "--input", str(ROOT / "events/manual/fiscal_report.manual_request.json"),
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    arn = started.stdout.strip()
+    run = served.wait(arn)
+    timeline = served.selfheal("timeline", arn)
+    assert timeline.returncode == 0, timeline.stderr
+    assert f"{arn}  {run['status']}" in timeline.stdout and "STATE    Claim" in timeline.stdout
+    for action in run["actions"]:
+        assert f"OUTCOME  {action['name']}: {action['outcome']}" in timeline.stdout
+
+    with urllib.request.urlopen(f"{served.endpoint}/_selfheal/clock", timeout=30) as r:
+        now = datetime.fromisoformat(json.loads(r.read())["now"])
+    silenced = served.selfheal("silence", "site:serve-test", "--minutes", "30", "--reason", "drill")
+    assert silenced.returncode == 0, silenced.stderr
+    until = (now + timedelta(minutes=30)).isoformat()
+    assert f"until {until}" in silenced.stdout, "the server's virtual now, not the wall clock"
+    bad = served.selfheal("silence", "*", "--minutes", "30", "--reason", "drill")
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+
+    on = served.selfheal("kill-switch", "on", "--operator", "cli", "--reason", "drill")
+    assert on.returncode == 0, on.stderr
+    item = served.aws(
+        "dynamodb", "get-item", "--table-name", served.tables["guard_state"],
+        "--key", json.dumps({"pk": {"S": "kill-switch"}}),
+    )["Item"]  # fmt: skip
+    assert item["enabled"] == {"BOOL": True}
+    assert (
+        served.selfheal("kill-switch", "off", "--operator", "cli", "--reason", "done").returncode
+        == 0
+    )
