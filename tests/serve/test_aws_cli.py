@@ -286,3 +286,39 @@ def test_operator_commands_take_the_endpoint(served: Served) -> None:
         served.selfheal("kill-switch", "off", "--operator", "cli", "--reason", "done").returncode
         == 0
     )
+
+
+@pytest.mark.parametrize(
+    "manual", sorted(p.name for p in (ROOT / "events" / "manual").glob("*.json"))
+)
+def test_every_manual_input_runs_and_without_its_first_field_fails_naming_it(
+    served: Served, manual: str
+) -> None:
+    """Each workflow's manual input (events/manual), as the README says to start it; the
+    same input without a required field fails naming that field. A run that stops at a
+    human gate is answered with `selfheal reject` over the endpoint."""
+    workflow = manual.split(".", 1)[0]
+    payload = json.loads((ROOT / "events" / "manual" / manual).read_text())
+    start = ("stepfunctions", "start-execution", "--state-machine-arn", served.arns[workflow])
+    arn = served.aws(*start, "--input", f"file://{ROOT / 'events' / 'manual' / manual}")[
+        "executionArn"
+    ]
+    run = served.wait(arn, parked=True)
+    expected = ("SUCCEEDED", None)
+    if run["status"] == "RUNNING":
+        assert "awaiting" in run, run
+        rejected = served.selfheal(
+            "reject", run["incidentId"], "--operator", "cli", "--reason", "test over"
+        )
+        assert rejected.returncode == 0, rejected.stderr
+        run = served.wait(arn)
+        expected = ("FAILED", "selfheal.KeptFrozen")  # the operator's answer, as designed
+    assert (run["status"], run.get("error")) == expected, run
+
+    field = next(iter(payload))
+    missing = {k: v for k, v in payload.items() if k != field}
+    bad = served.aws(*start, "--input", json.dumps(missing))["executionArn"]
+    failed = served.wait(bad)
+    assert failed["status"] == "FAILED"
+    why = next(a["why"] for a in failed["actions"] if a["outcome"] == "FAILED")
+    assert "InputInvalid" in why and field in why, why
