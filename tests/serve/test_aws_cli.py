@@ -112,6 +112,8 @@ def served() -> Iterator[Served]:
 def test_lists_the_state_machines(served: Served) -> None:
     names = {m["name"] for m in served.aws("stepfunctions", "list-state-machines")["stateMachines"]}
     assert {"selfheal-sm-freeze-ingestion", "selfheal-sm-rollback-on-5xx"} <= names
+    topics = {t["TopicArn"].rsplit(":", 1)[1] for t in served.aws("sns", "list-topics")["Topics"]}
+    assert {"selfheal-topic-l1", "selfheal-topic-ops"} <= topics
 
 
 def test_manual_execution_runs_and_bad_input_fails_naming_the_field(served: Served) -> None:
@@ -274,6 +276,10 @@ def test_operator_commands_take_the_endpoint(served: Served) -> None:
     assert f"until {until}" in silenced.stdout, "the server's virtual now, not the wall clock"
     bad = served.selfheal("silence", "*", "--minutes", "30", "--reason", "drill")
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
+
+    advanced = served.selfheal("clock", "advance", "90")
+    assert advanced.returncode == 0, advanced.stderr
+    assert datetime.fromisoformat(advanced.stdout.strip()) == now + timedelta(seconds=90)
 
     on = served.selfheal("kill-switch", "on", "--operator", "cli", "--reason", "drill")
     assert on.returncode == 0, on.stderr
