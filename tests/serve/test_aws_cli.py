@@ -116,6 +116,29 @@ def test_lists_the_state_machines(served: Served) -> None:
     assert {"selfheal-topic-l1", "selfheal-topic-ops"} <= topics
 
 
+def test_a_cli_run_has_the_timeline_of_the_in_process_run(served: Served) -> None:
+    """The target: a manual execution started with the AWS CLI runs as `Pipeline` runs it
+    in-process (same states, same actions and outcomes, same virtual duration)."""
+    from local.runtime import Pipeline
+
+    manual = ROOT / "events" / "manual" / "retrain_model.manual_request.json"
+    arn = served.aws(
+        "stepfunctions", "start-execution", "--state-machine-arn", served.arns["retrain_model"],
+        "--input", f"file://{manual}",
+    )["executionArn"]  # fmt: skip
+    remote = served.wait(arn)
+    with Pipeline() as p:
+        local_arn = p.start_manual("retrain_model", json.loads(manual.read_text()))
+        p.wait([local_arn])
+        local = p.execution_summary(local_arn)
+
+    def shape(run: dict[str, Any]) -> Any:
+        actions = [(a["name"], a["outcome"], a["result"]) for a in run["actions"]]
+        return run["status"], run["states"], actions, run["duration_ms"]
+
+    assert shape(remote) == shape(local)
+
+
 def test_manual_execution_runs_and_bad_input_fails_naming_the_field(served: Served) -> None:
     """Started from the CLI without --name (each gets its own, unlike moto's `None`)."""
     arn = served.arns["retrain_model"]
