@@ -332,10 +332,11 @@ def claim(pk: str, fields: dict[str, Any], *, unless_open: bool = True) -> dict[
 
 
 def close(pk: str, fields: dict[str, Any]) -> None:
-    _set(pk, {**fields, "status": "closed"})
+    update(pk, {**fields, "status": "closed"})
 
 
-def _set(pk: str, fields: dict[str, Any]) -> None:
+def update(pk: str, fields: dict[str, Any]) -> None:
+    """Set these fields on one registry item (created if missing); values kept as strings."""
     client("dynamodb").update_item(
         TableName=_table(),
         Key={"pk": {"S": pk}},
