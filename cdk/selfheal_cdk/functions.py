@@ -9,7 +9,7 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsii
 from aws_cdk import BundlingOptions, Duration, Fn, ILocalBundling
@@ -17,18 +17,22 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from . import nag
 from .buckets import DataBuckets
-from .spec import TABLES, FunctionSpec, Spec, SpecError
+from .spec import LAMBDA_PYTHON, LAMBDA_RUNTIME, TABLES, FunctionSpec, Spec, SpecError
 from .storage import Storage
 
-RUNTIME = lambda_.Runtime.PYTHON_3_12
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+if RUNTIME.name != LAMBDA_RUNTIME:  # one version for the CDK, the layer and the local runtime
+    raise SpecError(f"functions.RUNTIME is {RUNTIME.name}, spec.LAMBDA_RUNTIME {LAMBDA_RUNTIME}")
 ARCHITECTURE = lambda_.Architecture.ARM_64
-#: AWS publishes the Powertools layer ARN here for every region; no account id in our code.
-POWERTOOLS_PARAMETER = "/aws/service/powertools/python/arm64/python3.12/3.37.0"
+#: AWS publishes the Powertools layer ARN here for every region and Python version (the
+#: layer is built per version); no account id in our code.
+POWERTOOLS_PARAMETER = f"/aws/service/powertools/python/arm64/{LAMBDA_RUNTIME}/3.37.0"
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "function.json", "tests"]
 DESCRIPTION_MAX = 256
@@ -37,16 +41,17 @@ DESCRIPTION_MAX = 256
 READ_ONLY_VERBS: tuple[str, ...] = ("List", "Get", "Describe")
 #: Writes that AWS authorises only on Resource "*" (no resource-level permissions exist).
 NO_RESOURCE_ACTIONS = frozenset({"iot:CreateCertificateFromCsr", "cloudwatch:PutMetricData"})
-RUNTIME_REASON = (
-    "python3.12 on purpose: the Powertools layer is resolved from its python3.12 parameter and "
-    "the remediators are tested on that runtime; moving up is a deliberate change (RUNTIME)."
+SYNC_ONLY_REASON = (
+    "Only invoked synchronously (RequestResponse) by Step Functions tasks, whose Retry/Catch "
+    "handle a failure and escalate; a Lambda dead-letter queue only receives failed "
+    "asynchronous invocations, so it would never receive anything."
 )
 
 
-#: Where pip finds wheels for the Lambda platform (arm64, CPython 3.12).
+#: Where pip finds wheels for the Lambda platform (arm64, the runtime's CPython).
 PIP_PLATFORM = ("--platform", "manylinux_2_28_aarch64", "--platform", "manylinux2014_aarch64",
                 "--implementation", "cp",
-                "--python-version", "3.12", "--only-binary=:all:")  # fmt: skip
+                "--python-version", LAMBDA_PYTHON, "--only-binary=:all:")  # fmt: skip
 #: Environment of a function that passes the SageMaker training role.
 TRAINING_ROLE_ENV, TRAINING_IMAGE_ENV = "SELFHEAL_TRAINING_ROLE_ARN", "SELFHEAL_TRAINING_IMAGE"
 
@@ -139,6 +144,23 @@ def permission_statement(fn: FunctionSpec, entry: Mapping[str, Any]) -> iam.Poli
     )
 
 
+def dead_letter_async_failures(function: lambda_.IFunction, queue: sqs.IQueue) -> None:
+    """For a function something invokes asynchronously (an IoT rule, an EventBridge rule, a
+    Scheduler schedule): the event it still fails on after Lambda's retries goes to `queue`
+    (its depth alarm pages ops) instead of being dropped."""
+    cfn = cast(lambda_.CfnFunction, function.node.default_child)
+    cfn.dead_letter_config = lambda_.CfnFunction.DeadLetterConfigProperty(
+        target_arn=queue.queue_arn
+    )
+    if function.role is None:
+        raise SpecError(f"{function.node.path}: a dead-letter queue needs the function's role")
+    queue.grant_send_messages(function.role)
+
+
+def has_dead_letter_queue(function: lambda_.IFunction) -> bool:
+    return cast(lambda_.CfnFunction, function.node.default_child).dead_letter_config is not None
+
+
 def _sub(value: Any) -> Any:
     """Resolve `${AWS::Partition}`-style parameters in a string, or in every string of a
     condition block, the way CloudFormation's Fn::Sub does."""
@@ -219,7 +241,6 @@ class Remediators(Construct):
         )
         log_group.grant_write(role)
         self._grant(fn, role)
-        nag.acknowledge(function, "AwsSolutions-L1", RUNTIME_REASON)
         return function
 
     def _environment(self, fn: FunctionSpec) -> dict[str, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from aws_cdk import Acknowledgment, Validations
-from cdk_nag import AwsSolutionsChecks
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from constructs import IConstruct
 
 IAM5 = "AwsSolutions-IAM5"
@@ -55,7 +55,9 @@ def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
 
 
 def add_checks(scope: IConstruct) -> None:
-    """Run the AWS Solutions pack on every stack under `scope` at synth time."""
+    """Run the AWS Solutions and Serverless packs on every stack under `scope` at synth time
+    (an unacknowledged error of either fails the synth)."""
     Validations.of(scope).add_plugins(
-        AwsSolutionsChecks(scope, verbose=True, write_suppressions_to_cloud_formation=True)
+        AwsSolutionsChecks(scope, verbose=True, write_suppressions_to_cloud_formation=True),
+        ServerlessChecks(scope, verbose=True),
     )
