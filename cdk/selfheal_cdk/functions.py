@@ -3,6 +3,7 @@ least-privilege roles built only from each function's `function.json`."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -56,40 +57,60 @@ PIP_PLATFORM = ("--platform", "manylinux_2_28_aarch64", "--platform", "manylinux
 TRAINING_ROLE_ENV, TRAINING_IMAGE_ENV = "SELFHEAL_TRAINING_ROLE_ARN", "SELFHEAL_TRAINING_IMAGE"
 
 
+#: Where a layer's Python packages go (Lambda puts `/opt/python` on sys.path).
+LAYER_PYTHON = "python"
+
+
 @jsii.implements(ILocalBundling)
 class PipBundling:
-    """Bundle a function with its `requirements.txt` without Docker: copy the source, then
-    `pip install --target` the Lambda platform's wheels (Pillow for fpdf2 is native code).
-    CDK falls back to the Docker bundling image when this returns False."""
+    """Bundle a requirements set without Docker: `pip install --target <asset>/python` the
+    Lambda platform's wheels (Pillow for fpdf2 is native code). CDK falls back to the Docker
+    bundling image when this returns False."""
 
-    def __init__(self, source: Path, requirements: Path) -> None:
-        self.source, self.requirements = source, requirements
+    def __init__(self, requirements: Path) -> None:
+        self.requirements = requirements
 
     def try_bundle(self, output_dir: str, *args: Any, **options: Any) -> bool:
-        skip = shutil.ignore_patterns(*ASSET_EXCLUDES, "requirements.txt")
-        shutil.copytree(self.source, output_dir, dirs_exist_ok=True, ignore=skip)
         done = subprocess.run(
             [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile",
-             "--requirement", str(self.requirements), "--target", output_dir, *PIP_PLATFORM],
+             "--requirement", str(self.requirements),
+             "--target", str(Path(output_dir) / LAYER_PYTHON), *PIP_PLATFORM],
             check=False,
         )  # fmt: skip
         return done.returncode == 0
 
 
+def requirement_set(requirements: Path) -> tuple[str, ...]:
+    """The pins of a requirements.txt, sorted, without comments: two functions asking for
+    the same packages share one bundle whatever their comments or order say."""
+    lines = (line.split("#", 1)[0].strip() for line in requirements.read_text().splitlines())
+    return tuple(sorted({line for line in lines if line}))
+
+
+def requirements_id(pins: tuple[str, ...]) -> str:
+    return hashlib.sha256("\n".join(pins).encode()).hexdigest()[:12]
+
+
 def function_code(fn: FunctionSpec) -> lambda_.Code:
-    """The function's folder; with a requirements.txt, bundled with those packages (skipped
-    when the `aws:cdk:bundling-stacks` context excludes the stack, as the tests do)."""
-    if fn.requirements is None:
-        return lambda_.Code.from_asset(str(fn.path), exclude=ASSET_EXCLUDES)
+    """The function's own folder; its third-party packages come in its requirements layer."""
+    return lambda_.Code.from_asset(str(fn.path), exclude=[*ASSET_EXCLUDES, "requirements.txt"])
+
+
+def requirements_code(pins: tuple[str, ...]) -> lambda_.Code:
+    """One requirements set, pip-installed once into a layer (skipped when the
+    `aws:cdk:bundling-stacks` context excludes the stack, as the tests do). The staged
+    folder holds only the pins, so the asset hash is the set's."""
+    stage = Path(tempfile.mkdtemp(prefix="selfheal-requirements-"))
+    requirements = stage / "requirements.txt"
+    requirements.write_text("".join(f"{pin}\n" for pin in pins))
     return lambda_.Code.from_asset(
-        str(fn.path),
-        exclude=ASSET_EXCLUDES,
+        str(stage),
         bundling=BundlingOptions(
             image=RUNTIME.bundling_image,
             platform="linux/arm64",
-            command=["bash", "-c", "pip install -r requirements.txt -t /asset-output "
-                     "&& cp -au . /asset-output && rm -f /asset-output/requirements.txt"],
-            local=PipBundling(fn.path, fn.requirements),
+            command=["bash", "-c",
+                     f"pip install -r requirements.txt -t /asset-output/{LAYER_PYTHON}"],
+            local=PipBundling(requirements),
         ),
     )  # fmt: skip
 
@@ -208,9 +229,28 @@ class Remediators(Construct):
             "PowertoolsLayer",
             ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_PARAMETER),
         )
+        #: requirements set -> its layer: one bundle per distinct set, not per function.
+        self.requirements_layers: dict[tuple[str, ...], lambda_.LayerVersion] = {}
         self.functions: dict[str, lambda_.Function] = {
             name: self._function(fn) for name, fn in spec.functions.items()
         }
+
+    def _requirements_layer(self, fn: FunctionSpec) -> list[lambda_.ILayerVersion]:
+        if fn.requirements is None:
+            return []
+        pins = requirement_set(fn.requirements)
+        if not pins:
+            return []
+        if pins not in self.requirements_layers:
+            self.requirements_layers[pins] = lambda_.LayerVersion(
+                self,
+                f"Requirements-{requirements_id(pins)}",
+                code=requirements_code(pins),
+                compatible_runtimes=[RUNTIME],
+                compatible_architectures=[ARCHITECTURE],
+                description=("selfheal requirements: " + " ".join(pins))[:DESCRIPTION_MAX],
+            )
+        return [self.requirements_layers[pins]]
 
     def _function(self, fn: FunctionSpec) -> lambda_.Function:
         scope = Construct(self, fn.name)
@@ -236,7 +276,9 @@ class Remediators(Construct):
             log_group=log_group,
             logging_format=lambda_.LoggingFormat.JSON,
             reserved_concurrent_executions=self._reserved,
-            layers=[self.powertools_layer, self.shared_layer],
+            # CDK orders layers by construct path: Powertools, Requirements-*, Shared; a later
+            # layer's files win, so the pinned packages win over Powertools' own copies.
+            layers=[self.powertools_layer, self.shared_layer, *self._requirements_layer(fn)],
             environment=self._environment(fn),
         )
         log_group.grant_write(role)
