@@ -299,6 +299,10 @@ class EdgeSim:
                     self.failure = None
                 self._ack(cmd, "ok")
                 self._restart_later()
+            elif name == "reset-emergency-stop":
+                self._ack(cmd, "ok")
+                if self._controller is not None:
+                    self.raise_alarm("EMERGENCY_STOP", "cleared", reason="reset")
             elif name == "stop":
                 self._ack(cmd, "ok")
                 if self.clock is None:

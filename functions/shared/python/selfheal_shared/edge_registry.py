@@ -223,6 +223,11 @@ def _alarm(
     if p["state"] == "active":
         active.append(p["alarm"])
     _save_edge(edge_id, {"siteId": site, "alarms": ",".join(active)})
+    # The last event of each kind (runbook 000 §5c "Ver motivo do E-Stop": its cause).
+    update(
+        f"alarm#{edge_id}#{p['alarm']}",
+        {"state": p["state"], "reason": p.get("reason", ""), "ts": p["ts"], "at": now.isoformat()},
+    )
     return _event(
         edges.ALARM,
         {

@@ -41,7 +41,15 @@ ROLE_SUFFIXES = ("-agent", "-claim")
 #: Deeper JSON than this is not an edge message (and would exhaust a recursive parser).
 MAX_DEPTH = 16
 STALE_AFTER = timedelta(seconds=30)
-COMMANDS = ("probe", "restart", "renew", "ota-rollback", "equalize", "stop")
+COMMANDS = (
+    "probe",
+    "restart",
+    "renew",
+    "ota-rollback",
+    "equalize",
+    "stop",
+    "reset-emergency-stop",
+)
 
 #: Minutes offline at which each level is paged, by severity (runbook 000 §6, 003 B5).
 PAGE_MINUTES: dict[str, dict[str, int]] = {
@@ -140,7 +148,9 @@ class AckPayload(Model):
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     commandId: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")
-    command: Literal["probe", "restart", "renew", "ota-rollback", "equalize", "stop"]
+    command: Literal[
+        "probe", "restart", "renew", "ota-rollback", "equalize", "stop", "reset-emergency-stop"
+    ]
     result: Literal["ok", "error"]
     detail: Literal["", "certificate_expired", "partition_bad", "busy"] = ""
 
