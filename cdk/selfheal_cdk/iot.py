@@ -30,6 +30,7 @@ RULES = {
     "selfheal_edge_status": "SELECT *, topic() AS topic FROM 'lifo4/+/status'",
     "selfheal_edge_telemetry": "SELECT *, topic() AS topic FROM 'lifo4/+/telemetry'",
     "selfheal_edge_ack": "SELECT *, topic() AS topic FROM 'lifo4/+/commands/ack'",
+    "selfheal_edge_alarms": "SELECT *, topic() AS topic FROM 'lifo4/+/alarms'",
     "selfheal_edge_presence": "SELECT *, topic() AS topic FROM '$aws/events/presence/+/+'",
     # CSRs from edges' provisioning clients (claim certificate); see CLAIM_POLICY_NAME.
     "selfheal_edge_csr": "SELECT *, topic() AS topic FROM 'lifo4/provision/+/csr'",
@@ -120,6 +121,7 @@ class EdgeIoT(Construct):
                         f"{arn}:topic/{own}/status",
                         f"{arn}:topic/{own}/telemetry",
                         f"{arn}:topic/{own}/commands/ack",
+                        f"{arn}:topic/{own}/alarms",
                     ],
                 },
                 {
