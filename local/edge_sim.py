@@ -67,6 +67,12 @@ class EdgeSim:
         self.with_agent = agent
         self.buffered_per_outage = buffered_per_outage
         self.commands: list[dict[str, Any]] = []
+        #: Cell voltages (mV) sent with each telemetry; an equalize brings them together.
+        self.cells_mv: list[int] | None = None
+        self.equalize_seconds = 120.0
+        #: Power flow (kW) and temperature (°C) the telemetry reports; a stop zeroes the power.
+        self.power_kw = 12.5
+        self.temperature_c: float | None = None
         self.restarts = 0
         self.connected = threading.Event()
         self._stopped = False
@@ -113,14 +119,39 @@ class EdgeSim:
             json.dumps({"status": status, **extra}),
         )
 
-    def publish_telemetry(self, soc: float = 64.0, power_kw: float = 12.5) -> None:
+    def publish_telemetry(self, soc: float = 64.0, power_kw: float | None = None) -> None:
         assert self._controller is not None
         ts = shared_clock.now().timestamp()  # the pipeline's clock when one is installed
+        power = self.power_kw if power_kw is None else power_kw
+        body: dict[str, Any] = {"ts": ts, "soc": soc, "powerKw": power}
+        if self.temperature_c is not None:
+            body["temperatureC"] = self.temperature_c
+        if self.cells_mv:
+            body["cellsMv"] = self.cells_mv
+        self._publish(self._controller, f"lifo4/{self.edge_id}/telemetry", json.dumps(body))
+
+    def raise_alarm(self, alarm: str, state: str = "active", reason: str = "") -> None:
+        """The controller reports a battery alarm on `lifo4/<edgeId>/alarms`."""
+        assert self._controller is not None
+        body = {"alarm": alarm, "state": state, "ts": shared_clock.now().timestamp()}
         self._publish(
             self._controller,
-            f"lifo4/{self.edge_id}/telemetry",
-            json.dumps({"ts": ts, "soc": soc, "powerKw": power_kw}),
+            f"lifo4/{self.edge_id}/alarms",
+            json.dumps({**body, "reason": reason}),
         )
+
+    def _stopped_power(self) -> None:
+        self.power_kw = 0.0
+        if self._controller is not None and not self._stopped:
+            self.publish_telemetry()
+
+    def _equalized(self) -> None:
+        """Balancing done: every cell within a few mV of the lowest; the next telemetry says so."""
+        if self.cells_mv and not self._stopped:
+            low = min(self.cells_mv)
+            self.cells_mv = [low + (v - low) // 10 for v in self.cells_mv]
+            if self._controller is not None:
+                self.publish_telemetry()
 
     def kill(self) -> None:
         """The controller dies without a clean DISCONNECT: the broker sends its last will."""
@@ -268,6 +299,22 @@ class EdgeSim:
                     self.failure = None
                 self._ack(cmd, "ok")
                 self._restart_later()
+            elif name == "reset-emergency-stop":
+                self._ack(cmd, "ok")
+                if self._controller is not None:
+                    self.raise_alarm("EMERGENCY_STOP", "cleared", reason="reset")
+            elif name == "stop":
+                self._ack(cmd, "ok")
+                if self.clock is None:
+                    self._stopped_power()
+                else:  # the inverter ramps down over a few seconds
+                    self.clock.call_later(5, self._stopped_power)
+            elif name == "equalize":
+                self._ack(cmd, "ok")
+                if self.clock is None:
+                    self._equalized()
+                else:
+                    self.clock.call_later(self.equalize_seconds, self._equalized)
             elif name == "probe":
                 # The agent reports what it can see of the controller (diagnosis evidence).
                 known = ("certificate_expired", "partition_bad")

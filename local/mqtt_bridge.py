@@ -21,6 +21,7 @@ RULE_TOPICS = (
     "lifo4/+/telemetry",
     "lifo4/+/status",
     "lifo4/+/commands/ack",
+    "lifo4/+/alarms",
     "lifo4/provision/+/csr",
 )
 CLIENT_ID = "selfheal-iot-bridge"

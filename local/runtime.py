@@ -248,7 +248,7 @@ class Pipeline:
             name = deployed_name("fn", fn.name)
             function_arns[fn.name] = lam.create_function(
                 FunctionName=name,
-                Runtime="python3.12",
+                Runtime=spec_mod.LAMBDA_RUNTIME,
                 Role=self.role_arn,
                 Handler=fn.handler,
                 Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},

@@ -21,6 +21,7 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from .functions import dead_letter_async_failures
 from .schedules import MAX_EVENT_AGE_SECONDS, RETRY_ATTEMPTS, scheduler_role
 from .spec import Spec
 
@@ -78,6 +79,8 @@ class ForecastAccuracy(Construct):
             )
             for system in systems
         }
+        # Scheduler invokes the publisher asynchronously: a failed run is kept, not dropped.
+        dead_letter_async_failures(publisher, dead_letters)
         role = scheduler_role(
             self,
             "PublishRole",

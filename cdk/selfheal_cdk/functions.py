@@ -3,13 +3,14 @@ least-privilege roles built only from each function's `function.json`."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsii
 from aws_cdk import BundlingOptions, Duration, Fn, ILocalBundling
@@ -17,18 +18,22 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from . import nag
 from .buckets import DataBuckets
-from .spec import TABLES, FunctionSpec, Spec, SpecError
+from .spec import LAMBDA_PYTHON, LAMBDA_RUNTIME, TABLES, FunctionSpec, Spec, SpecError
 from .storage import Storage
 
-RUNTIME = lambda_.Runtime.PYTHON_3_12
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+if RUNTIME.name != LAMBDA_RUNTIME:  # one version for the CDK, the layer and the local runtime
+    raise SpecError(f"functions.RUNTIME is {RUNTIME.name}, spec.LAMBDA_RUNTIME {LAMBDA_RUNTIME}")
 ARCHITECTURE = lambda_.Architecture.ARM_64
-#: AWS publishes the Powertools layer ARN here for every region; no account id in our code.
-POWERTOOLS_PARAMETER = "/aws/service/powertools/python/arm64/python3.12/3.37.0"
+#: AWS publishes the Powertools layer ARN here for every region and Python version (the
+#: layer is built per version); no account id in our code.
+POWERTOOLS_PARAMETER = f"/aws/service/powertools/python/arm64/{LAMBDA_RUNTIME}/3.37.0"
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "function.json", "tests"]
 DESCRIPTION_MAX = 256
@@ -37,54 +42,75 @@ DESCRIPTION_MAX = 256
 READ_ONLY_VERBS: tuple[str, ...] = ("List", "Get", "Describe")
 #: Writes that AWS authorises only on Resource "*" (no resource-level permissions exist).
 NO_RESOURCE_ACTIONS = frozenset({"iot:CreateCertificateFromCsr", "cloudwatch:PutMetricData"})
-RUNTIME_REASON = (
-    "python3.12 on purpose: the Powertools layer is resolved from its python3.12 parameter and "
-    "the remediators are tested on that runtime; moving up is a deliberate change (RUNTIME)."
+SYNC_ONLY_REASON = (
+    "Only invoked synchronously (RequestResponse) by Step Functions tasks, whose Retry/Catch "
+    "handle a failure and escalate; a Lambda dead-letter queue only receives failed "
+    "asynchronous invocations, so it would never receive anything."
 )
 
 
-#: Where pip finds wheels for the Lambda platform (arm64, CPython 3.12).
+#: Where pip finds wheels for the Lambda platform (arm64, the runtime's CPython).
 PIP_PLATFORM = ("--platform", "manylinux_2_28_aarch64", "--platform", "manylinux2014_aarch64",
                 "--implementation", "cp",
-                "--python-version", "3.12", "--only-binary=:all:")  # fmt: skip
+                "--python-version", LAMBDA_PYTHON, "--only-binary=:all:")  # fmt: skip
 #: Environment of a function that passes the SageMaker training role.
 TRAINING_ROLE_ENV, TRAINING_IMAGE_ENV = "SELFHEAL_TRAINING_ROLE_ARN", "SELFHEAL_TRAINING_IMAGE"
 
 
+#: Where a layer's Python packages go (Lambda puts `/opt/python` on sys.path).
+LAYER_PYTHON = "python"
+
+
 @jsii.implements(ILocalBundling)
 class PipBundling:
-    """Bundle a function with its `requirements.txt` without Docker: copy the source, then
-    `pip install --target` the Lambda platform's wheels (Pillow for fpdf2 is native code).
-    CDK falls back to the Docker bundling image when this returns False."""
+    """Bundle a requirements set without Docker: `pip install --target <asset>/python` the
+    Lambda platform's wheels (Pillow for fpdf2 is native code). CDK falls back to the Docker
+    bundling image when this returns False."""
 
-    def __init__(self, source: Path, requirements: Path) -> None:
-        self.source, self.requirements = source, requirements
+    def __init__(self, requirements: Path) -> None:
+        self.requirements = requirements
 
     def try_bundle(self, output_dir: str, *args: Any, **options: Any) -> bool:
-        skip = shutil.ignore_patterns(*ASSET_EXCLUDES, "requirements.txt")
-        shutil.copytree(self.source, output_dir, dirs_exist_ok=True, ignore=skip)
         done = subprocess.run(
             [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile",
-             "--requirement", str(self.requirements), "--target", output_dir, *PIP_PLATFORM],
+             "--requirement", str(self.requirements),
+             "--target", str(Path(output_dir) / LAYER_PYTHON), *PIP_PLATFORM],
             check=False,
         )  # fmt: skip
         return done.returncode == 0
 
 
+def requirement_set(requirements: Path) -> tuple[str, ...]:
+    """The pins of a requirements.txt, sorted, without comments: two functions asking for
+    the same packages share one bundle whatever their comments or order say."""
+    lines = (line.split("#", 1)[0].strip() for line in requirements.read_text().splitlines())
+    return tuple(sorted({line for line in lines if line}))
+
+
+def requirements_id(pins: tuple[str, ...]) -> str:
+    return hashlib.sha256("\n".join(pins).encode()).hexdigest()[:12]
+
+
 def function_code(fn: FunctionSpec) -> lambda_.Code:
-    """The function's folder; with a requirements.txt, bundled with those packages (skipped
-    when the `aws:cdk:bundling-stacks` context excludes the stack, as the tests do)."""
-    if fn.requirements is None:
-        return lambda_.Code.from_asset(str(fn.path), exclude=ASSET_EXCLUDES)
+    """The function's own folder; its third-party packages come in its requirements layer."""
+    return lambda_.Code.from_asset(str(fn.path), exclude=[*ASSET_EXCLUDES, "requirements.txt"])
+
+
+def requirements_code(pins: tuple[str, ...]) -> lambda_.Code:
+    """One requirements set, pip-installed once into a layer (skipped when the
+    `aws:cdk:bundling-stacks` context excludes the stack, as the tests do). The staged
+    folder holds only the pins, so the asset hash is the set's."""
+    stage = Path(tempfile.mkdtemp(prefix="selfheal-requirements-"))
+    requirements = stage / "requirements.txt"
+    requirements.write_text("".join(f"{pin}\n" for pin in pins))
     return lambda_.Code.from_asset(
-        str(fn.path),
-        exclude=ASSET_EXCLUDES,
+        str(stage),
         bundling=BundlingOptions(
             image=RUNTIME.bundling_image,
             platform="linux/arm64",
-            command=["bash", "-c", "pip install -r requirements.txt -t /asset-output "
-                     "&& cp -au . /asset-output && rm -f /asset-output/requirements.txt"],
-            local=PipBundling(fn.path, fn.requirements),
+            command=["bash", "-c",
+                     f"pip install -r requirements.txt -t /asset-output/{LAYER_PYTHON}"],
+            local=PipBundling(requirements),
         ),
     )  # fmt: skip
 
@@ -139,6 +165,23 @@ def permission_statement(fn: FunctionSpec, entry: Mapping[str, Any]) -> iam.Poli
     )
 
 
+def dead_letter_async_failures(function: lambda_.IFunction, queue: sqs.IQueue) -> None:
+    """For a function something invokes asynchronously (an IoT rule, an EventBridge rule, a
+    Scheduler schedule): the event it still fails on after Lambda's retries goes to `queue`
+    (its depth alarm pages ops) instead of being dropped."""
+    cfn = cast(lambda_.CfnFunction, function.node.default_child)
+    cfn.dead_letter_config = lambda_.CfnFunction.DeadLetterConfigProperty(
+        target_arn=queue.queue_arn
+    )
+    if function.role is None:
+        raise SpecError(f"{function.node.path}: a dead-letter queue needs the function's role")
+    queue.grant_send_messages(function.role)
+
+
+def has_dead_letter_queue(function: lambda_.IFunction) -> bool:
+    return cast(lambda_.CfnFunction, function.node.default_child).dead_letter_config is not None
+
+
 def _sub(value: Any) -> Any:
     """Resolve `${AWS::Partition}`-style parameters in a string, or in every string of a
     condition block, the way CloudFormation's Fn::Sub does."""
@@ -186,9 +229,28 @@ class Remediators(Construct):
             "PowertoolsLayer",
             ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_PARAMETER),
         )
+        #: requirements set -> its layer: one bundle per distinct set, not per function.
+        self.requirements_layers: dict[tuple[str, ...], lambda_.LayerVersion] = {}
         self.functions: dict[str, lambda_.Function] = {
             name: self._function(fn) for name, fn in spec.functions.items()
         }
+
+    def _requirements_layer(self, fn: FunctionSpec) -> list[lambda_.ILayerVersion]:
+        if fn.requirements is None:
+            return []
+        pins = requirement_set(fn.requirements)
+        if not pins:
+            return []
+        if pins not in self.requirements_layers:
+            self.requirements_layers[pins] = lambda_.LayerVersion(
+                self,
+                f"Requirements-{requirements_id(pins)}",
+                code=requirements_code(pins),
+                compatible_runtimes=[RUNTIME],
+                compatible_architectures=[ARCHITECTURE],
+                description=("selfheal requirements: " + " ".join(pins))[:DESCRIPTION_MAX],
+            )
+        return [self.requirements_layers[pins]]
 
     def _function(self, fn: FunctionSpec) -> lambda_.Function:
         scope = Construct(self, fn.name)
@@ -214,12 +276,13 @@ class Remediators(Construct):
             log_group=log_group,
             logging_format=lambda_.LoggingFormat.JSON,
             reserved_concurrent_executions=self._reserved,
-            layers=[self.powertools_layer, self.shared_layer],
+            # CDK orders layers by construct path: Powertools, Requirements-*, Shared; a later
+            # layer's files win, so the pinned packages win over Powertools' own copies.
+            layers=[self.powertools_layer, self.shared_layer, *self._requirements_layer(fn)],
             environment=self._environment(fn),
         )
         log_group.grant_write(role)
         self._grant(fn, role)
-        nag.acknowledge(function, "AwsSolutions-L1", RUNTIME_REASON)
         return function
 
     def _environment(self, fn: FunctionSpec) -> dict[str, str]:

@@ -1,6 +1,10 @@
 """IoT Core for the edges: topic rules feeding the ingress function, the per-device
 policy (each edge only its own topics, by the thing-name policy variable), and the
-one-minute sweep that finds edges whose telemetry went silent."""
+one-minute sweep that finds edges whose telemetry went silent.
+
+IoT rules and the sweep invoke the ingress asynchronously: a message IoT cannot hand over
+goes to `RejectedMessages`, a sweep EventBridge cannot deliver and an invocation that still
+fails after Lambda's retries go to the stack's dead-letter queue."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from . import nag
+from .functions import dead_letter_async_failures
 
 POLICY_NAME = "selfheal-edge"
 THING = "${iot:Connection.Thing.ThingName}"
@@ -25,6 +30,7 @@ RULES = {
     "selfheal_edge_status": "SELECT *, topic() AS topic FROM 'lifo4/+/status'",
     "selfheal_edge_telemetry": "SELECT *, topic() AS topic FROM 'lifo4/+/telemetry'",
     "selfheal_edge_ack": "SELECT *, topic() AS topic FROM 'lifo4/+/commands/ack'",
+    "selfheal_edge_alarms": "SELECT *, topic() AS topic FROM 'lifo4/+/alarms'",
     "selfheal_edge_presence": "SELECT *, topic() AS topic FROM '$aws/events/presence/+/+'",
     # CSRs from edges' provisioning clients (claim certificate); see CLAIM_POLICY_NAME.
     "selfheal_edge_csr": "SELECT *, topic() AS topic FROM 'lifo4/provision/+/csr'",
@@ -38,7 +44,14 @@ CLIENT = "${iot:ClientId}"
 
 
 class EdgeIoT(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, ingress: lambda_.IFunction) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        ingress: lambda_.IFunction,
+        dead_letters: sqs.IQueue,
+    ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.rejected = sqs.Queue(
@@ -53,6 +66,13 @@ class EdgeIoT(Construct):
             "AwsSolutions-SQS3",
             "this queue is the IoT rules' error destination (the dead-letter queue)",
         )
+        nag.acknowledge(
+            self.rejected,
+            "Serverless-SQSRedrivePolicy",
+            "this queue is the IoT rules' error destination (a dead-letter queue): nothing "
+            "consumes it automatically, so no message is ever redriven from it to another.",
+        )
+        dead_letter_async_failures(ingress, dead_letters)
         role = iam.Role(self, "RuleErrorRole", assumed_by=iam.ServicePrincipal("iot.amazonaws.com"))
         self.rejected.grant_send_messages(role)
         for name, sql in RULES.items():
@@ -101,6 +121,7 @@ class EdgeIoT(Construct):
                         f"{arn}:topic/{own}/status",
                         f"{arn}:topic/{own}/telemetry",
                         f"{arn}:topic/{own}/commands/ack",
+                        f"{arn}:topic/{own}/alarms",
                     ],
                 },
                 {
@@ -160,6 +181,9 @@ class EdgeIoT(Construct):
         )
         sweep.add_target(
             targets.LambdaFunction(
-                ingress, event=events.RuleTargetInput.from_object({"sweep": True}), retry_attempts=2
+                ingress,
+                event=events.RuleTargetInput.from_object({"sweep": True}),
+                retry_attempts=2,
+                dead_letter_queue=dead_letters,
             )
         )

@@ -3,7 +3,9 @@
 cdk-nag 3 is a CDK policy-validation plugin: findings fail the synth (errors) or land in
 `validation-report.json` (warnings), and are accepted with `Validations.of(c).acknowledge`
 on the construct or an ancestor. IAM5 findings are acknowledged one by one
-(`AwsSolutions-IAM5[Resource::...]`), so an accepted wildcard never hides a new one.
+(`AwsSolutions-IAM5[Resource::...]`), so an accepted wildcard never hides a new one, and on
+the policy that holds them (not the role or state machine above it, which have no finding of
+their own and where the acknowledgement would also cover a future inline policy).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from aws_cdk import Acknowledgment, Validations
-from cdk_nag import AwsSolutionsChecks
+from aws_cdk import aws_iam as iam
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from constructs import IConstruct
 
 IAM5 = "AwsSolutions-IAM5"
@@ -36,9 +39,20 @@ def nag_resource(resource: str) -> str:
     return "Resource::" + resource.replace("${", "<").replace("}", ">")
 
 
+def policy_of(construct: IConstruct) -> IConstruct:
+    """Where a role's (or a state machine's role's) IAM findings are: its default policy."""
+    role = construct if isinstance(construct, iam.Role) else getattr(construct, "role", None)
+    policy = role.node.try_find_child("DefaultPolicy") if isinstance(role, iam.Role) else None
+    if policy is None:
+        raise ValueError(f"{construct.node.path}: no role default policy to acknowledge on")
+    return policy
+
+
 def acknowledge_iam5(construct: IConstruct, findings: Iterable[tuple[str, str]]) -> None:
-    """Accept each `(finding, reason)` IAM5 finding on `construct` and everything under it;
-    a finding with several causes (X-Ray and a declared `*` read) keeps every reason."""
+    """Accept each `(finding, reason)` IAM5 finding on the default policy of `construct`'s
+    role (see `policy_of`); a finding with several causes (X-Ray and a declared `*` read)
+    keeps every reason."""
+    construct = policy_of(construct)
     reasons: dict[str, list[str]] = {}
     for finding, reason in findings:
         if reason not in reasons.setdefault(finding, []):
@@ -55,7 +69,9 @@ def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
 
 
 def add_checks(scope: IConstruct) -> None:
-    """Run the AWS Solutions pack on every stack under `scope` at synth time."""
+    """Run the AWS Solutions and Serverless packs on every stack under `scope` at synth time
+    (an unacknowledged error of either fails the synth)."""
     Validations.of(scope).add_plugins(
-        AwsSolutionsChecks(scope, verbose=True, write_suppressions_to_cloud_formation=True)
+        AwsSolutionsChecks(scope, verbose=True, write_suppressions_to_cloud_formation=True),
+        ServerlessChecks(scope, verbose=True),
     )

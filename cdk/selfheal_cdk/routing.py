@@ -92,6 +92,7 @@ class Routing(Construct):
             retention_period=Duration.days(14),
         )
         nag.acknowledge(self.dead_letters, "AwsSolutions-SQS3", DLQ_REASON)
+        nag.acknowledge(self.dead_letters, "Serverless-SQSRedrivePolicy", DLQ_REASON)
         self._buses: dict[str, events.IEventBus] = {}
         self.rules: dict[str, events.Rule] = {
             name: self._rule(rule, state_machines[rule.workflow])
@@ -101,8 +102,9 @@ class Routing(Construct):
         self.dead_letter_alarm = cloudwatch.Alarm(
             self,
             "DeadLettersAlarm",
-            alarm_description="selfheal: an event could not be delivered to its workflow; "
-            "it is kept in the dead-letter queue (message attributes name the rule).",
+            alarm_description="selfheal: an event could not be delivered to its workflow, or "
+            "an asynchronously invoked function failed on it; it is kept in the dead-letter "
+            "queue (message attributes name the rule or the error).",
             metric=self.dead_letters.metric_approximate_number_of_messages_visible(
                 period=Duration.minutes(5), statistic="Maximum"
             ),

@@ -15,6 +15,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
+#: The Python every remediator runs on in Lambda: the newest that Lambda supports and the
+#: pinned aws-cdk-lib knows (cdk-nag's LambdaLatestVersion and AwsSolutions-L1 check it).
+#: The CDK (runtime, Powertools layer parameter, wheels) and the local runtime read it here.
+LAMBDA_PYTHON = "3.14"
+LAMBDA_RUNTIME = f"python{LAMBDA_PYTHON}"
+
 #: Shared resources every workflow may name by placeholder.
 #: Escalation levels, and `reports`: deliveries to organizations (filtered by organizationId).
 TOPICS: tuple[str, ...] = ("ops", "l1", "l2", "l3", "reports")

@@ -19,7 +19,7 @@ from . import nag
 from .alerting import Alerting
 from .buckets import DataBuckets
 from .forecast_accuracy import PUBLISHER, ForecastAccuracy
-from .functions import Remediators
+from .functions import SYNC_ONLY_REASON, Remediators, has_dead_letter_queue
 from .iot import EdgeIoT
 from .routing import Routing
 from .schedules import Schedules
@@ -124,10 +124,6 @@ class SelfhealStack(Stack):
             storage=self.storage,
             buckets=self.buckets,
         )
-        if "edge_ingress" in self.remediators.functions:
-            self.edge_iot = EdgeIoT(
-                self, "EdgeIoT", ingress=self.remediators.functions["edge_ingress"]
-            )
         self.routing = Routing(
             self,
             "Routing",
@@ -135,6 +131,13 @@ class SelfhealStack(Stack):
             state_machines=self.workflows.state_machines,
             ops_topic=self.alerting.topics["ops"],
         )
+        if "edge_ingress" in self.remediators.functions:
+            self.edge_iot = EdgeIoT(
+                self,
+                "EdgeIoT",
+                ingress=self.remediators.functions["edge_ingress"],
+                dead_letters=self.routing.dead_letters,
+            )
         if PUBLISHER in self.remediators.functions:
             self.forecast_accuracy = ForecastAccuracy(
                 self,
@@ -151,6 +154,11 @@ class SelfhealStack(Stack):
             state_machines=self.workflows.state_machines,
             dead_letters=self.routing.dead_letters,
         )
+        # Whatever invokes a function asynchronously gave it a dead-letter queue above; the
+        # rest are only called by state machine tasks, where Lambda's DLQ does not apply.
+        for function in self.remediators.functions.values():
+            if not has_dead_letter_queue(function):
+                nag.acknowledge(function, "Serverless-LambdaDLQ", SYNC_ONLY_REASON)
         Tags.of(self).add("project", "selfheal")
 
 
@@ -178,8 +186,8 @@ def build_app(
     outdir: str | Path | None = None,
     loaded: Spec | None = None,
 ) -> App:
-    """An app with the stack and the AWS Solutions checks; `context` overrides cdk.json and
-    the CLI's `-c` values (tests use it), `outdir` defaults to the CLI's choice."""
+    """An app with the stack and the AWS Solutions and Serverless checks; `context` overrides
+    cdk.json and the CLI's `-c` values (tests use it), `outdir` defaults to the CLI's choice."""
     app = App(
         context=cdk_json_context(),
         post_cli_context=dict(context or {}),

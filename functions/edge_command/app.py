@@ -12,10 +12,12 @@ import uuid
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from selfheal_shared import clock, edge_registry, edges
+from selfheal_shared import battery, clock, edge_registry, edges
 from selfheal_shared.clients import client
 from selfheal_shared.edges import AUTOMATION
 from selfheal_shared.edges import EdgeIncident as Incident
+from selfheal_shared.errors import GuardRefused
+from selfheal_shared.outcomes import Outcome
 from selfheal_shared.protocol import Run, remediator
 
 
@@ -42,6 +44,19 @@ def publish(edge_id: str, command: str, body: dict[str, Any]) -> None:
 def handler(run: Run[CommandRequest]) -> dict[str, Any]:
     req = run.request
     inc = req.incident
+    if req.command in battery.RESTARTING and (locked := battery.restart_lock(inc.edgeId)):
+        # Runbook 000 §5a "NÃO religar até normalizar temperatura": no restart or OTA
+        # while the over-temperature lock is held; a restart waits for its release.
+        run.record(
+            f"edge_{req.command}",
+            why=locked,
+            result=f"not sent: {inc.edgeId} is under a restart lock",
+            outcome=Outcome.SKIPPED_BY_GUARD,
+            details={"guard": "restart_lock"},
+        )
+        if req.command != "restart":
+            raise GuardRefused(f"restart_lock: {locked}; not done: {req.command}")
+        return {"commandId": None, "command": req.command, "queued": True, "waitSeconds": 300}
     if req.command == "restart" and (wait := _restart_budget(run)) > 0:
         return {"commandId": None, "command": req.command, "queued": True, "waitSeconds": wait}
     command_id = f"{req.command}-{uuid.uuid4().hex[:12]}"

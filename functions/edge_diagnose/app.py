@@ -48,7 +48,7 @@ def handler(run: Run[DiagnoseRequest]) -> dict[str, Any]:
         site_online=site_online,
         site_size=site_size,
     )
-    edge_registry._set(
+    edge_registry.update(
         f"edge-incident#{inc.edgeId}",
         {"cause": cause, "evidence": "; ".join(evidence)},
     )

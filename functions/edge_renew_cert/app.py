@@ -123,5 +123,5 @@ def handler(run: Run[RenewRequest]) -> dict[str, Any]:
         },
         details=lambda c: {"certificateId": c["certificateId"], "renewalId": renewal_id},
     )
-    edge_registry._set(f"csr#{inc.edgeId}", {"usedBy": renewal_id})  # one certificate per CSR
+    edge_registry.update(f"csr#{inc.edgeId}", {"usedBy": renewal_id})  # one certificate per CSR
     return {"commandId": renewal_id, "renewed": True, "certificateId": cert["certificateId"]}

@@ -36,7 +36,7 @@ def handler(run: Run[SilencedRequest]) -> dict[str, Any]:
     edge = edge_registry.get(f"edge#{inc.edgeId}") or {}
     window = guards.silenced([inc.edgeId, *edges.silence_scopes(inc)])
     if window and ours and record.get("silencedUntil") != window["endsAt"]:
-        edge_registry._set(pk, {"silencedUntil": window["endsAt"], "resumedAt": ""})
+        edge_registry.update(pk, {"silencedUntil": window["endsAt"], "resumedAt": ""})
         record = {**record, "silencedUntil": window["endsAt"], "resumedAt": ""}
     if not ours or record.get("status") != "open" or edge.get("state") == "online":
         return _back(run, inc, ours)
@@ -60,7 +60,7 @@ def handler(run: Run[SilencedRequest]) -> dict[str, Any]:
             result="guards read again",
         )
         return _out("over")
-    edge_registry._set(pk, {"resumedAt": clock.now().isoformat()})
+    edge_registry.update(pk, {"resumedAt": clock.now().isoformat()})
     run.record(
         "silence_ended",
         why=f"the silence ended and {inc.edgeId} is still offline",

@@ -59,7 +59,7 @@ def handler(run: Run[WatchRequest]) -> dict[str, Any]:
     }
     was = str(record.get("severity") or inc.severity)
     if severity != was:
-        edge_registry._set(pk, {"severity": severity})
+        edge_registry.update(pk, {"severity": severity})
         run.record(
             "severity",
             why=f"offline {minutes:.1f} min: P2 is an edge offline > 10 min (runbook 000 §6)",
@@ -92,7 +92,7 @@ def handler(run: Run[WatchRequest]) -> dict[str, Any]:
         paged.append(level)
         sent = level
     if level:
-        edge_registry._set(pk, {"paged": ",".join(paged)})
+        edge_registry.update(pk, {"paged": ",".join(paged)})
         severity, level, next_at = edges.next_page(inc.severity, minutes, paged, overrides)
     exhausted = next_at is None and level is None
     cap = req.maxWaitSeconds
@@ -169,7 +169,7 @@ def _maybe_request_replacement(
             "request": "replace the edge controller; it provisions itself on power-up",
         },
     )
-    edge_registry._set(
+    edge_registry.update(
         f"edge-incident#{inc.edgeId}", {"replacementRequested": clock.now().isoformat()}
     )
     run.record(

@@ -20,7 +20,15 @@ from cdk_synth import ROOT, Synth
 from cfnlint.api import ManualArgs, lint_file
 from selfheal_cdk import asl
 from selfheal_cdk.functions import env_name, permission_statement
-from selfheal_cdk.spec import TABLES, TOPICS, FunctionSpec, Spec, SpecError, WorkflowSpec
+from selfheal_cdk.spec import (
+    LAMBDA_RUNTIME,
+    TABLES,
+    TOPICS,
+    FunctionSpec,
+    Spec,
+    SpecError,
+    WorkflowSpec,
+)
 from selfheal_cdk.stack import CTX_DRY_RUN, STACK_ID, DeploySettings, build_app
 
 PLACEHOLDER = re.compile(r"^\$\{([A-Za-z0-9_]+)\}$")
@@ -338,7 +346,7 @@ def test_functions_are_configured_from_function_json(synth: Synth, check: str) -
         fn: FunctionSpec = synth.spec.functions[name]
         props = synth.template["Resources"][logical_id]["Properties"]
         if check == "runtime":
-            assert props["Runtime"] == "python3.12", name
+            assert props["Runtime"] == LAMBDA_RUNTIME, name
             assert props["Architectures"] == ["arm64"], name
             assert props["TracingConfig"] == {"Mode": "Active"}, name
             assert props["Handler"] == fn.handler, name
@@ -370,7 +378,7 @@ def test_functions_are_configured_from_function_json(synth: Synth, check: str) -
             assert any(
                 params.get(layer.get("Ref"), {})
                 .get("Default", "")
-                .startswith("/aws/service/powertools/python/arm64/python3.12/")
+                .startswith(f"/aws/service/powertools/python/arm64/{LAMBDA_RUNTIME}/")
                 for layer in layers
             ), name
 
@@ -537,14 +545,24 @@ def test_every_acknowledgement_is_specific_and_says_why(synth: Synth) -> None:
         assert len(rule["reason"]) >= 40, f"{logical_id}: {rule}"
 
 
-def test_cdk_nag_is_really_wired_into_build_app(tmp_path: Path) -> None:
-    """Guards the test above against passing because the checks never ran: an unencrypted,
-    plain-HTTP queue added to a (spec-less, fast) app must fail its synth."""
+@pytest.mark.parametrize(
+    ("encryption", "finding"),
+    [
+        (sqs.QueueEncryption.UNENCRYPTED, "AwsSolutions-SQS"),
+        # encrypted and TLS-only, so only the Serverless pack objects (no redrive policy)
+        (sqs.QueueEncryption.SQS_MANAGED, "Serverless-SQSRedrivePolicy"),
+    ],
+)
+def test_cdk_nag_is_really_wired_into_build_app(
+    tmp_path: Path, encryption: sqs.QueueEncryption, finding: str
+) -> None:
+    """Guards the test above against passing because the checks never ran: a queue added to
+    a (spec-less, fast) app fails its synth, under the AWS Solutions and Serverless packs."""
     empty = Spec(root=ROOT, functions={}, rules={}, workflows={})
     app = build_app(outdir=tmp_path, loaded=empty)
     stack = cast(Stack, app.node.find_child(STACK_ID))
-    sqs.Queue(stack, "Unsafe", encryption=sqs.QueueEncryption.UNENCRYPTED)
-    with pytest.raises(RuntimeError, match="AwsSolutions-SQS"):
+    sqs.Queue(stack, "Unsafe", encryption=encryption, enforce_ssl=True)
+    with pytest.raises(RuntimeError, match=finding):
         app.synth()
 
 

@@ -88,28 +88,30 @@ class EdgeWorld:
     def _state(self) -> str:
         return f"{self.pipeline.clock.describe()}; {self.broker.inflight.describe()}"
 
-    def _ladder_runs(self) -> list[dict[str, Any]]:
+    def _ladder_runs(self, workflow: str = "edge_offline_ladder") -> list[dict[str, Any]]:
         sfn = self.pipeline.client("stepfunctions")
-        arn = self.pipeline.state_machines["edge_offline_ladder"]
+        arn = self.pipeline.state_machines[workflow]
         return [
             e
             for p in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn)
             for e in p["executions"]
         ]
 
-    def ladders(self, *, finished: int, timeout: float = 300.0) -> list[dict[str, Any]]:
-        """Summaries of ladder executions, once `finished` of them have ended and nothing
-        else is on its way (a ladder about to start has started)."""
+    def ladders(
+        self, *, finished: int, timeout: float = 300.0, workflow: str = "edge_offline_ladder"
+    ) -> list[dict[str, Any]]:
+        """Summaries of `workflow`'s executions (the ladder's by default), once `finished` of
+        them have ended and nothing else is on its way (one about to start has started)."""
         clock = self.pipeline.clock
         deadline = time.monotonic() + timeout
         epoch: int | None = None
         while True:
             # Look again only after a moment when nothing was working, newer than the last look.
             if not clock.wait_quiet(max(0.0, deadline - time.monotonic()), after=epoch):
-                done = sum(1 for r in self._ladder_runs() if r["status"] != "RUNNING")
-                raise TimeoutError(f"{done} of {finished} ladders finished; {self._state()}")
+                done = sum(1 for r in self._ladder_runs(workflow) if r["status"] != "RUNNING")
+                raise TimeoutError(f"{done} of {finished} {workflow} finished; {self._state()}")
             epoch = clock.quiet_epoch()
-            runs = self._ladder_runs()
+            runs = self._ladder_runs(workflow)
             if sum(1 for r in runs if r["status"] != "RUNNING") >= finished:
                 return self.pipeline.execution_summaries([r["executionArn"] for r in runs])
 

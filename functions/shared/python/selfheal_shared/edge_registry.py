@@ -7,7 +7,7 @@ siteId is the change to make (noted in the README)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -150,11 +150,18 @@ def record_signal(signal: edges.Signal) -> list[dict[str, Any]]:
             },
         )
         return []
+    if signal.kind == "alarm":
+        return [_alarm(edge_id, site, state, p, now)]
     fields: dict[str, Any] = {"siteId": site, "lastSeenAt": now.isoformat()}
     going: str | None = None
     reason = ""
     if signal.kind == "telemetry":
         fields["lastTelemetryAt"] = now.isoformat()
+        fields["powerKw"] = p["powerKw"]
+        if p.get("cellsMv"):
+            fields.update(cellsMv=",".join(map(str, p["cellsMv"])), cellsAt=now.isoformat())
+        if p.get("temperatureC") is not None:
+            fields.update(temperatureC=p["temperatureC"], temperatureAt=now.isoformat())
         going = "online" if was in ("offline", "autonomous") else None
         reason = "telemetry resumed"
     elif signal.kind == "presence":
@@ -205,6 +212,35 @@ def record_signal(signal: edges.Signal) -> list[dict[str, Any]]:
     if going == "online":
         detail["bufferedSamples"] = int(p.get("bufferedSamples", 0) or 0)
     return [_event(edges.CONNECTIVITY, detail)]
+
+
+def _alarm(
+    edge_id: str, site: str, state: dict[str, Any], p: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """Keep the edge's set of active alarms (an active E-Stop blocks commands) and say
+    what changed, with the runbook's severity for that kind (000 §6)."""
+    active = [a for a in str(state.get("alarms") or "").split(",") if a and a != p["alarm"]]
+    if p["state"] == "active":
+        active.append(p["alarm"])
+    _save_edge(edge_id, {"siteId": site, "alarms": ",".join(active)})
+    # The last event of each kind (runbook 000 §5c "Ver motivo do E-Stop": its cause).
+    update(
+        f"alarm#{edge_id}#{p['alarm']}",
+        {"state": p["state"], "reason": p.get("reason", ""), "ts": p["ts"], "at": now.isoformat()},
+    )
+    return _event(
+        edges.ALARM,
+        {
+            "edgeId": edge_id,
+            "siteId": site,
+            "alarm": p["alarm"],
+            "state": p["state"],
+            "severity": edges.ALARM_SEVERITY[p["alarm"]],
+            "reason": p.get("reason", ""),
+            "raisedAt": datetime.fromtimestamp(p["ts"], UTC).isoformat(),
+            "at": now.isoformat(),
+        },
+    )
 
 
 def _stale_presence(p: dict[str, Any], state: dict[str, Any]) -> str | None:
@@ -332,10 +368,11 @@ def claim(pk: str, fields: dict[str, Any], *, unless_open: bool = True) -> dict[
 
 
 def close(pk: str, fields: dict[str, Any]) -> None:
-    _set(pk, {**fields, "status": "closed"})
+    update(pk, {**fields, "status": "closed"})
 
 
-def _set(pk: str, fields: dict[str, Any]) -> None:
+def update(pk: str, fields: dict[str, Any]) -> None:
+    """Set these fields on one registry item (created if missing); values kept as strings."""
     client("dynamodb").update_item(
         TableName=_table(),
         Key={"pk": {"S": pk}},

@@ -26,7 +26,9 @@ STALE = "Edge Telemetry Stale"
 #: IoT Core accepts 128 KB; nothing an edge legitimately sends is near that.
 MAX_PAYLOAD_BYTES = 16 * 1024
 EDGE_ID = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
-TOPIC = re.compile(rf"^lifo4/(?P<edge>{EDGE_ID})/(?P<kind>telemetry|status|commands/ack)$")
+TOPIC = re.compile(rf"^lifo4/(?P<edge>{EDGE_ID})/(?P<kind>telemetry|status|commands/ack|alarms)$")
+#: An edge raised or cleared a battery alarm (`lifo4/{edgeId}/alarms`, runbook 000 §5/§6).
+ALARM = "Edge Alarm Changed"
 PRESENCE = re.compile(r"^\$aws/events/presence/(?P<kind>connected|disconnected)/(?P<edge>[^/]+)$")
 #: The provisioning (claim) channel: a connection authenticated by the fleet's claim
 #: certificate, client id `<edgeId>-claim`, so it works when the edge's own certificate has
@@ -39,7 +41,15 @@ ROLE_SUFFIXES = ("-agent", "-claim")
 #: Deeper JSON than this is not an edge message (and would exhaust a recursive parser).
 MAX_DEPTH = 16
 STALE_AFTER = timedelta(seconds=30)
-COMMANDS = ("probe", "restart", "renew", "ota-rollback")
+COMMANDS = (
+    "probe",
+    "restart",
+    "renew",
+    "ota-rollback",
+    "equalize",
+    "stop",
+    "reset-emergency-stop",
+)
 
 #: Minutes offline at which each level is paged, by severity (runbook 000 §6, 003 B5).
 PAGE_MINUTES: dict[str, dict[str, int]] = {
@@ -93,13 +103,54 @@ class TelemetryPayload(Model):
     ts: float = Field(gt=0)
     soc: float = Field(ge=0, le=100)
     powerKw: float = Field(ge=-100_000, le=100_000)
+    #: Cell voltages in mV (runbook 000 §5b "Ver detalhes de células"), when the edge sends them.
+    cellsMv: list[Annotated[int, Field(ge=0, le=10_000)]] | None = Field(
+        default=None, min_length=2, max_length=1024
+    )
+    temperatureC: float | None = Field(default=None, ge=-60, le=200)
+
+
+class AlarmPayload(Model):
+    """`lifo4/{edgeId}/alarms`: one alarm raised (`active`) or cleared."""
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+    alarm: Literal[
+        "OVER_TEMPERATURE",
+        "CELL_VOLTAGE_IMBALANCE",
+        "EMERGENCY_STOP",
+        "COMMUNICATION_LOSS",
+        "SOC_CRITICAL",
+        "HIGH_LATENCY",
+        "MQTT_UNSTABLE",
+        "MAINTENANCE_WARNING",
+    ]
+    state: Literal["active", "cleared"] = "active"
+    ts: float = Field(gt=0)
+    reason: str = Field(default="", max_length=200)
+
+
+#: Runbook 000 §6 "Níveis de severidade" by alarm kind (P1 battery/safety, P2 SOC critical,
+#: P3 latency/MQTT unstable, P4 maintenance warning).
+ALARM_SEVERITY = {
+    "OVER_TEMPERATURE": "P1",
+    "CELL_VOLTAGE_IMBALANCE": "P1",
+    "EMERGENCY_STOP": "P1",
+    "COMMUNICATION_LOSS": "P2",
+    "SOC_CRITICAL": "P2",
+    "HIGH_LATENCY": "P3",
+    "MQTT_UNSTABLE": "P3",
+    "MAINTENANCE_WARNING": "P4",
+}
 
 
 class AckPayload(Model):
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     commandId: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")
-    command: Literal["probe", "restart", "renew", "ota-rollback"]
+    command: Literal[
+        "probe", "restart", "renew", "ota-rollback", "equalize", "stop", "reset-emergency-stop"
+    ]
     result: Literal["ok", "error"]
     detail: Literal["", "certificate_expired", "partition_bad", "busy"] = ""
 
@@ -126,7 +177,7 @@ class Signal(Model):
     """One normalized message from or about an edge."""
 
     edgeId: str
-    kind: Literal["telemetry", "status", "ack", "presence", "agent_presence", "csr"]
+    kind: Literal["telemetry", "status", "ack", "presence", "agent_presence", "csr", "alarm"]
     payload: dict[str, Any]
     #: Optional fields that were invalid and dropped: `field: error` (reported, kept).
     invalid: list[str] = Field(default_factory=list)
@@ -229,13 +280,19 @@ def parse_signal(message: dict[str, Any]) -> Signal:
         if any(c in topic for c in "+#"):
             raise InputInvalid(f"topic: wildcards are not an edge id: {topic[:80]!r}")
         raise InputInvalid(
-            f"topic: {topic[:80]!r} is not lifo4/<edgeId>/(telemetry|status|commands/ack)"
+            f"topic: {topic[:80]!r} is not lifo4/<edgeId>/(telemetry|status|commands/ack|alarms)"
         )
-    kind = {"telemetry": "telemetry", "status": "status", "commands/ack": "ack"}[m["kind"]]
+    kind = {"telemetry": "telemetry", "status": "status", "commands/ack": "ack", "alarms": "alarm"}[
+        m["kind"]
+    ]
     if kind == "status":
         status, invalid = parse_status(raw)
         return Signal(edgeId=m["edge"], kind="status", payload=status, invalid=invalid)
-    models: dict[str, type[BaseModel]] = {"telemetry": TelemetryPayload, "ack": AckPayload}
+    models: dict[str, type[BaseModel]] = {
+        "telemetry": TelemetryPayload,
+        "ack": AckPayload,
+        "alarm": AlarmPayload,
+    }
     try:
         payload = models[kind].model_validate(raw).model_dump()
     except ValidationError as exc:

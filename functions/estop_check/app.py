@@ -1,0 +1,43 @@
+"""Verify the reset: acknowledged ok and the edge cleared its EMERGENCY_STOP alarm."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+from selfheal_shared import edge_registry
+from selfheal_shared.cell_imbalance import Incident
+from selfheal_shared.estop import AUTOMATION
+from selfheal_shared.outcomes import Outcome
+from selfheal_shared.protocol import Run, remediator
+
+
+class CheckRequest(BaseModel):
+    incident: Incident
+    commandId: str = Field(min_length=1, max_length=128)
+
+
+@remediator(CheckRequest, actor="estop_check", automation=AUTOMATION, what="reset check")
+def handler(run: Run[CheckRequest]) -> dict[str, Any]:
+    req = run.request
+    ack = edge_registry.get(f"ack#{req.commandId}")
+    edge = edge_registry.get(f"edge#{req.incident.edgeId}") or {}
+    active = "EMERGENCY_STOP" in str(edge.get("alarms") or "").split(",")
+    if ack is None or ack.get("result") != "ok":
+        problem = f"reset {req.commandId} not acknowledged ok"
+    elif active:
+        problem = "EMERGENCY_STOP still active"
+    else:
+        problem = None
+    summary = (
+        f"{req.incident.edgeId}: E-Stop reset verified (alarm cleared)"
+        if problem is None
+        else f"{req.incident.edgeId}: reset not verified: {problem}"
+    )
+    run.record(
+        "reset_verified" if problem is None else "reset_not_verified",
+        why=f"after {req.commandId}",
+        result=summary,
+        outcome=Outcome.FIXED if problem is None else Outcome.NOT_FIXED,
+    )
+    return {"cleared": problem is None, "summary": summary}

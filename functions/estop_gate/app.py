@@ -1,0 +1,38 @@
+"""Park the E-Stop workflow at the human gate (runbook 000 §5c: reset only after the cause
+is found and resolved, with `{"confirmedSafe": true, "operator": ...}`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+from selfheal_shared import approvals, notify
+from selfheal_shared.cell_imbalance import Incident
+from selfheal_shared.estop import AUTOMATION
+from selfheal_shared.protocol import Run, remediator
+
+
+class GateRequest(BaseModel):
+    taskToken: str = Field(min_length=1)
+    incident: Incident
+    cause: str = Field(max_length=500)
+
+
+@remediator(GateRequest, actor="estop_gate", automation=AUTOMATION, what="gate request")
+def handler(run: Run[GateRequest]) -> dict[str, Any]:
+    req = run.request
+    inc = req.incident
+    notify.publish(
+        "l1",
+        subject=f"[selfheal] {inc.edgeId} E-Stop: reset needs your confirmation",
+        message={
+            "incidentId": inc.incidentId,
+            "automation": AUTOMATION,
+            "cause": req.cause,
+            "decide": "aws stepfunctions send-task-success --task-token <gate#<incident> in "
+            "the guard-state table> --task-output "
+            '\'{"confirmedSafe": true, "operator": "<you>"}\'',
+        },
+    )
+    approvals.park(inc.incidentId, req.taskToken, {"edgeId": inc.edgeId, "cause": req.cause})
+    return {"parked": True}

@@ -1,0 +1,58 @@
+"""Send the E-Stop reset a human approved (runbook 000 §5c `commands/reset-emergency-stop`
+with `{"confirmedSafe": true, "operator": ...}`); the record names who approved it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, Field
+from selfheal_shared import battery, clock
+from selfheal_shared.cell_imbalance import Incident, scopes
+from selfheal_shared.clients import client
+from selfheal_shared.errors import GuardRefused
+from selfheal_shared.estop import AUTOMATION
+from selfheal_shared.protocol import Run, remediator
+
+COMMAND = "reset-emergency-stop"
+
+
+class ResetRequest(BaseModel):
+    incident: Incident
+    operator: str = Field(min_length=1, max_length=128)
+
+
+@remediator(
+    ResetRequest,
+    actor="estop_reset",
+    automation=AUTOMATION,
+    what="reset request",
+    scopes=lambda r: scopes(r.incident),
+)
+def handler(run: Run[ResetRequest]) -> dict[str, Any]:
+    req = run.request
+    inc = req.incident
+    if locked := battery.restart_lock(inc.edgeId):
+        raise GuardRefused(f"restart_lock: {locked}; not done: {COMMAND}")
+    command_id = f"estop-reset-{uuid.uuid4().hex[:12]}"
+    topic = f"lifo4/{inc.edgeId}/commands/{COMMAND}"
+    issued = clock.now().isoformat()
+    body = {
+        "commandId": command_id,
+        "command": COMMAND,
+        "issuedAt": issued,
+        "confirmedSafe": True,
+        "operator": req.operator,
+    }
+    run.act(
+        "edge_reset_emergency_stop",
+        target=inc.edgeId,
+        why=f"approved by {req.operator} (confirmedSafe: true) at the human gate",
+        plan=f"send {COMMAND} ({command_id}) to {topic}",
+        do=lambda: client("iot-data").publish(topic=topic, qos=1, payload=json.dumps(body)),
+        result=f"sent {COMMAND} ({command_id}) approved by {req.operator}",
+        inverse={"note": "none: an E-Stop is raised again by the hardware, not by selfheal"},
+        details=lambda _: {"operator": req.operator},
+    )
+    return {"commandId": command_id, "issuedAt": issued}

@@ -1,0 +1,44 @@
+"""Verify the stop: acknowledged, and telemetry after the command shows no power flow."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+from selfheal_shared import battery, edge_registry
+from selfheal_shared.cell_imbalance import Incident
+from selfheal_shared.outcomes import Outcome
+from selfheal_shared.over_temperature import AUTOMATION
+from selfheal_shared.protocol import Run, remediator
+
+
+class CheckRequest(BaseModel):
+    incident: Incident
+    commandId: str = Field(min_length=1, max_length=128)
+    issuedAt: str = Field(min_length=1)
+
+
+@remediator(CheckRequest, actor="over_temperature_check", automation=AUTOMATION, what="check")
+def handler(run: Run[CheckRequest]) -> dict[str, Any]:
+    req = run.request
+    ack = edge_registry.get(f"ack#{req.commandId}")
+    edge = edge_registry.get(f"edge#{req.incident.edgeId}") or {}
+    at = str(edge.get("lastTelemetryAt") or "")
+    fresh = bool(at) and datetime.fromisoformat(at) > datetime.fromisoformat(req.issuedAt)
+    power = float(edge.get("powerKw") or 0.0)
+    if ack is None or ack.get("result") != "ok":
+        problem = f"stop {req.commandId} not acknowledged ok"
+    elif not fresh:
+        problem = "no telemetry since the stop command"
+    elif abs(power) > battery.STOPPED_KW:
+        problem = f"power still {power:g} kW"
+    else:
+        problem = None
+    run.record(
+        "stop_verified" if problem is None else "stop_not_verified",
+        why=f"telemetry at {at or 'never'} after stop {req.commandId}",
+        result=f"power {power:g} kW: no power flow" if problem is None else problem,
+        outcome=None if problem is None else Outcome.NOT_FIXED,
+    )
+    return {"stopped": problem is None, "reason": problem or ""}

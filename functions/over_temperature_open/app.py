@@ -1,0 +1,76 @@
+"""Open an over-temperature incident (runbook 000 §5a): hold the restart lock at once (no
+automation, OTA or command may restart the system: "NÃO religar até normalizar
+temperatura"), then read the telemetry: is power still flowing?"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+from selfheal_shared import battery, clock, edge_registry
+from selfheal_shared.cell_imbalance import Incident
+from selfheal_shared.handler import remediator
+from selfheal_shared.models import parse
+from selfheal_shared.over_temperature import AUTOMATION, AlarmDetail
+from selfheal_shared.protocol import begin
+
+
+class OpenRequest(BaseModel):
+    executionId: str = Field(min_length=1)
+    event: dict[str, Any]
+
+
+@remediator
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    req = parse(OpenRequest, event, "over-temperature request")
+    alarm = parse(AlarmDetail, req.event.get("detail"), "detail")
+    incident = Incident(
+        incidentId=battery.incident_id(AUTOMATION, alarm.edgeId, alarm.raisedAt),
+        executionId=req.executionId,
+        edgeId=alarm.edgeId,
+        siteId=alarm.siteId,
+        severity=alarm.severity,
+        raisedAt=alarm.raisedAt,
+    )
+    run = begin(
+        incident,
+        actor="over_temperature_open",
+        automation=AUTOMATION,
+        incident_id=incident.incidentId,
+        execution_id=req.executionId,
+        context=context,
+    )
+    now = clock.now().isoformat()
+    held = edge_registry.get(battery.lock_key(alarm.edgeId)) or {}
+    since = held.get("since") if held.get("state") == "held" else now
+    edge_registry.update(
+        battery.lock_key(alarm.edgeId),
+        {
+            "state": "held",
+            "since": since,
+            "reason": f"OVER_TEMPERATURE raised at {alarm.raisedAt}",
+            "incidentId": incident.incidentId,
+            "normalSince": "",
+        },
+    )
+    run.record(
+        "restart_lock_held",
+        why="runbook 000 §5a: NÃO religar até normalizar temperatura",
+        result=f"{alarm.edgeId}: restart, OTA and equalize refused until the temperature is "
+        f"below {battery.SAFE_TEMPERATURE_C:g} °C for {battery.SUSTAIN_MINUTES} min",
+    )
+    edge = edge_registry.get(f"edge#{alarm.edgeId}") or {}
+    power = float(edge["powerKw"]) if edge.get("powerKw") not in (None, "") else None
+    running = power is None or abs(power) > battery.STOPPED_KW
+    run.record(
+        "telemetry_read",
+        why="runbook 000 §5a: Sistema já deve ter parado automaticamente",
+        result=(
+            f"power {power:g} kW, temperature {edge.get('temperatureC', '?')} °C at "
+            f"{edge.get('lastTelemetryAt', 'never')}: "
+            if power is not None
+            else "no power reading: "
+        )
+        + ("system still running" if running else "system already stopped (no power flow)"),
+    )
+    return {"incident": incident.model_dump(), "running": running, "powerKw": power}

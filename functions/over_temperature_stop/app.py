@@ -1,0 +1,46 @@
+"""Runbook 000 §5a: the system should have stopped by itself; it did not, so send the stop
+command to the edge's agent (verified by the next step from telemetry)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from pydantic import BaseModel
+from selfheal_shared import clock
+from selfheal_shared.cell_imbalance import Incident, scopes
+from selfheal_shared.clients import client
+from selfheal_shared.over_temperature import AUTOMATION
+from selfheal_shared.protocol import Run, remediator
+
+
+class StopRequest(BaseModel):
+    incident: Incident
+
+
+@remediator(
+    StopRequest,
+    actor="over_temperature_stop",
+    automation=AUTOMATION,
+    what="stop request",
+    scopes=lambda r: scopes(r.incident),
+)
+def handler(run: Run[StopRequest]) -> dict[str, Any]:
+    inc = run.request.incident
+    command_id = f"stop-{uuid.uuid4().hex[:12]}"
+    topic = f"lifo4/{inc.edgeId}/commands/stop"
+    issued = clock.now().isoformat()
+    body = {"commandId": command_id, "command": "stop", "issuedAt": issued}
+    run.act(
+        "edge_stop",
+        target=inc.edgeId,
+        why="OVER_TEMPERATURE and power still flowing (runbook 000 §5a)",
+        plan=f"send stop ({command_id}) to {topic}",
+        do=lambda: client("iot-data").publish(
+            topic=topic, qos=1, payload=json.dumps({**body, "incidentId": inc.incidentId})
+        ),
+        result=f"sent stop ({command_id}) to {topic}",
+        inverse={"note": "none by automation: only after the restart lock is released"},
+    )
+    return {"commandId": command_id, "issuedAt": issued}

@@ -1,0 +1,56 @@
+"""Hold the restart lock until telemetry shows the temperature below the safe limit for a
+sustained period (runbook 000 §5a "NÃO religar até normalizar temperatura"); then release
+it and say so. Nothing is restarted by automation."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from selfheal_shared import battery, clock, edge_registry
+from selfheal_shared.cell_imbalance import Incident
+from selfheal_shared.outcomes import Outcome
+from selfheal_shared.over_temperature import AUTOMATION
+from selfheal_shared.protocol import Run, remediator
+
+POLL_SECONDS = 300
+GIVE_UP_HOURS = 24
+
+
+class WatchRequest(BaseModel):
+    incident: Incident
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(str(value)) if value else None
+
+
+@remediator(WatchRequest, actor="over_temperature_watch", automation=AUTOMATION, what="watch")
+def handler(run: Run[WatchRequest]) -> dict[str, Any]:
+    inc = run.request.incident
+    key = battery.lock_key(inc.edgeId)
+    lock = edge_registry.get(key) or {}
+    edge = edge_registry.get(f"edge#{inc.edgeId}") or {}
+    now = clock.now()
+    temp = edge.get("temperatureC")
+    release, since, why = battery.release_due(
+        temperature=float(temp) if temp not in (None, "") else None,
+        read_at=_time(edge.get("temperatureAt")),
+        normal_since=_time(lock.get("normalSince")),
+        now=now,
+    )
+    if release:
+        edge_registry.update(key, {"state": "released", "releasedAt": now.isoformat()})
+        run.record(
+            "restart_lock_released",
+            why=why,
+            result=f"{inc.edgeId}: restart lock released; the system was not restarted by "
+            "automation",
+            outcome=Outcome.FIXED,
+        )
+        return {"released": True, "exhausted": False, "waitSeconds": 0, "why": why}
+    edge_registry.update(key, {"normalSince": since.isoformat() if since else ""})
+    held_since = _time(lock.get("since")) or now
+    exhausted = now - held_since >= timedelta(hours=GIVE_UP_HOURS)
+    return {"released": False, "exhausted": exhausted, "waitSeconds": POLL_SECONDS, "why": why}
