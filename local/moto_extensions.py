@@ -45,12 +45,16 @@ DYNAMODB_WRITES = (
     "execute_transaction",
     "batch_execute_statement",
 )
+#: moto's reads iterate the table's dict: a write from another thread in the middle raises
+#: "dictionary changed size during iteration" (a crashed Lambda), where AWS just answers.
+DYNAMODB_READS = ("get_item", "batch_get_item", "query", "scan", "transact_get_items")
 
 
 @contextmanager
 def atomic_dynamodb_writes() -> Iterator[None]:
-    """Serialise moto's DynamoDB writes with one lock, so a conditional write is atomic as in
-    AWS (40 threads against a cap of 10 otherwise get more than 10 slots)."""
+    """Serialise moto's DynamoDB calls with one lock, so a conditional write is atomic as in
+    AWS (40 threads against a cap of 10 otherwise get more than 10 slots) and a read never
+    walks a table another thread is changing."""
     lock = threading.RLock()
 
     def serialised(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -63,7 +67,7 @@ def atomic_dynamodb_writes() -> Iterator[None]:
 
     patches = [
         mock.patch.object(DynamoDBBackend, name, serialised(getattr(DynamoDBBackend, name)))
-        for name in DYNAMODB_WRITES
+        for name in DYNAMODB_WRITES + DYNAMODB_READS
     ]
     for patch in patches:
         patch.start()
