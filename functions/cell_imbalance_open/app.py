@@ -6,39 +6,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
 from selfheal_shared import battery, edge_registry
-from selfheal_shared.cell_imbalance import AUTOMATION, AlarmDetail, Incident
+from selfheal_shared.cell_imbalance import AUTOMATION, AlarmDetail, open_incident
 from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
-from selfheal_shared.protocol import begin
-
-
-class OpenRequest(BaseModel):
-    executionId: str = Field(min_length=1)
-    event: dict[str, Any]
 
 
 @remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    req = parse(OpenRequest, event, "cell imbalance request")
-    alarm = parse(AlarmDetail, req.event.get("detail"), "detail")
-    incident = Incident(
-        incidentId=battery.incident_id(AUTOMATION, alarm.edgeId, alarm.raisedAt),
-        executionId=req.executionId,
-        edgeId=alarm.edgeId,
-        siteId=alarm.siteId,
-        severity=alarm.severity,
-        raisedAt=alarm.raisedAt,
-    )
-    run = begin(
-        incident,
-        actor="cell_imbalance_open",
+    run, alarm = open_incident(
+        event,
+        context,
+        AlarmDetail,
         automation=AUTOMATION,
-        incident_id=incident.incidentId,
-        execution_id=req.executionId,
-        context=context,
+        actor="cell_imbalance_open",
+        what="cell imbalance request",
     )
+    incident = run.request
     edge = edge_registry.get(f"edge#{alarm.edgeId}") or {}
     values = battery.cells(edge)
     delta = battery.delta_mv(values)

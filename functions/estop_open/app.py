@@ -5,41 +5,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
-from selfheal_shared import battery, edge_registry, edges, notify
-from selfheal_shared.cell_imbalance import Incident
+from selfheal_shared import edge_registry, edges, notify
+from selfheal_shared.cell_imbalance import open_incident
 from selfheal_shared.estop import AUTOMATION, AlarmDetail
 from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
 from selfheal_shared.outcomes import Outcome
-from selfheal_shared.protocol import begin
-
-
-class OpenRequest(BaseModel):
-    executionId: str = Field(min_length=1)
-    event: dict[str, Any]
 
 
 @remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    req = parse(OpenRequest, event, "emergency-stop request")
-    alarm = parse(AlarmDetail, req.event.get("detail"), "detail")
-    inc = Incident(
-        incidentId=battery.incident_id(AUTOMATION, alarm.edgeId, alarm.raisedAt),
-        executionId=req.executionId,
-        edgeId=alarm.edgeId,
-        siteId=alarm.siteId,
-        severity=alarm.severity,
-        raisedAt=alarm.raisedAt,
-    )
-    run = begin(
-        inc,
-        actor="estop_open",
+    run, alarm = open_incident(
+        event,
+        context,
+        AlarmDetail,
         automation=AUTOMATION,
-        incident_id=inc.incidentId,
-        execution_id=req.executionId,
-        context=context,
+        actor="estop_open",
+        what="emergency-stop request",
     )
+    inc = run.request
     last = edge_registry.get(f"alarm#{alarm.edgeId}#EMERGENCY_STOP") or {}
     cause = str(last.get("reason") or "") or "no cause reported by the edge"
     run.record(

@@ -6,40 +6,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
 from selfheal_shared import battery, clock, edge_registry
-from selfheal_shared.cell_imbalance import Incident
+from selfheal_shared.cell_imbalance import open_incident
 from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
 from selfheal_shared.over_temperature import AUTOMATION, AlarmDetail
-from selfheal_shared.protocol import begin
-
-
-class OpenRequest(BaseModel):
-    executionId: str = Field(min_length=1)
-    event: dict[str, Any]
 
 
 @remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    req = parse(OpenRequest, event, "over-temperature request")
-    alarm = parse(AlarmDetail, req.event.get("detail"), "detail")
-    incident = Incident(
-        incidentId=battery.incident_id(AUTOMATION, alarm.edgeId, alarm.raisedAt),
-        executionId=req.executionId,
-        edgeId=alarm.edgeId,
-        siteId=alarm.siteId,
-        severity=alarm.severity,
-        raisedAt=alarm.raisedAt,
-    )
-    run = begin(
-        incident,
-        actor="over_temperature_open",
+    run, alarm = open_incident(
+        event,
+        context,
+        AlarmDetail,
         automation=AUTOMATION,
-        incident_id=incident.incidentId,
-        execution_id=req.executionId,
-        context=context,
+        actor="over_temperature_open",
+        what="over-temperature request",
     )
+    incident = run.request
     now = clock.now().isoformat()
     held = edge_registry.get(battery.lock_key(alarm.edgeId)) or {}
     since = held.get("since") if held.get("state") == "held" else now

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, TypeVar
+
 from pydantic import ConfigDict, Field
 
 from .basemodel import Model
 from .edges import EDGE_ID
+
+if TYPE_CHECKING:
+    from .protocol import Run
 
 AUTOMATION = "cell_imbalance"
 
@@ -23,6 +28,9 @@ class AlarmDetail(Model):
     raisedAt: str = Field(min_length=1, max_length=64)
 
 
+A = TypeVar("A", bound=AlarmDetail)
+
+
 class Incident(Model):
     model_config = ConfigDict(extra="ignore")
 
@@ -36,3 +44,46 @@ class Incident(Model):
 
 def scopes(incident: Incident) -> tuple[str, ...]:
     return (f"site:{incident.siteId}", "fleet")
+
+
+class OpenRequest(Model):
+    """What each battery workflow's first step gets: its execution and the routed event."""
+
+    executionId: str = Field(min_length=1)
+    event: dict[str, Any]
+
+
+def open_incident(
+    event: dict[str, Any],
+    context: Any,
+    alarm_model: type[A],
+    *,
+    automation: str,
+    actor: str,
+    what: str,
+) -> tuple[Run[Incident], A]:
+    """The incident of a battery alarm (one id per edge and raise time) and its `Run`: the
+    same first step for the cell-imbalance, over-temperature and E-Stop workflows."""
+    from . import battery
+    from .models import parse
+    from .protocol import begin
+
+    req = parse(OpenRequest, event, what)
+    alarm = parse(alarm_model, req.event.get("detail"), "detail")
+    incident = Incident(
+        incidentId=battery.incident_id(automation, alarm.edgeId, alarm.raisedAt),
+        executionId=req.executionId,
+        edgeId=alarm.edgeId,
+        siteId=alarm.siteId,
+        severity=alarm.severity,
+        raisedAt=alarm.raisedAt,
+    )
+    run = begin(
+        incident,
+        actor=actor,
+        automation=automation,
+        incident_id=incident.incidentId,
+        execution_id=req.executionId,
+        context=context,
+    )
+    return run, alarm
