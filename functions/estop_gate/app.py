@@ -34,5 +34,10 @@ def handler(run: Run[GateRequest]) -> dict[str, Any]:
             '\'{"confirmedSafe": true, "operator": "<you>"}\'',
         },
     )
-    approvals.park(inc.incidentId, req.taskToken, {"edgeId": inc.edgeId, "cause": req.cause})
+    # The execution id lets `selfheal gates`, the demo and `serve` see who waits here.
+    approvals.park(
+        inc.incidentId,
+        req.taskToken,
+        {"edgeId": inc.edgeId, "cause": req.cause, "executionId": inc.executionId},
+    )
     return {"parked": True}

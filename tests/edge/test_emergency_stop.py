@@ -67,6 +67,8 @@ def test_an_estop_is_never_reset_without_approval_and_a_false_confirmation_is_re
 
         [run] = runs(w)
         assert run["status"] == "RUNNING" and sim.commands == []
+        # Listed where operators look (`selfheal gates`), by execution and incident.
+        assert w.pipeline.parked() == {run["executionArn"]: incident}
         [gathered] = [r for r in steps(w, incident) if r["action"] == "cause_gathered"]
         assert CAUSE in gathered["result"]
         [page] = [n for n in w.pipeline.notifications() if n["message"].get("cause")][:1]
