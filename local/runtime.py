@@ -402,11 +402,17 @@ class Pipeline:
         from selfheal_shared import approvals
 
         incident = self.parked()[execution_arn]
-        approvals.decide(incident, decision, operator, reason, list(acknowledge))
+        # Logged before the answer goes out: the workflow's next step may record something in
+        # the same virtual second, and the timeline must read in the same order every run.
         self.log(
             "gate",
             f"{operator} decided {decision!r} for {incident}" + (f": {reason}" if reason else ""),
         )
+        try:
+            approvals.decide(incident, decision, operator, reason, list(acknowledge))
+        except Exception as exc:
+            self.log("gate", f"the answer for {incident} was not delivered: {exc}")
+            raise
 
     def run_event(
         self,
