@@ -91,7 +91,8 @@ def test_unwired_row_with_no_tests_is_not_yet(tree: Path) -> None:
         ),
         (
             "tests/workflow",
-            '@pytest.mark.skip(reason="later")\n@pytest.mark.procedure("D1", "roll back")\n'
+            '@pytest.mark.skip(reason="fixture: a skipped test is no evidence")\n'
+            '@pytest.mark.procedure("D1", "roll back")\n'
             "def test_a() -> None: ...\n",
             "skipped or xfail",
         ),
