@@ -13,7 +13,8 @@ A thin WSGI layer in front of moto does what moto's server does not:
 - `/_selfheal/clock` reads and `/_selfheal/clock/advance?seconds=N` moves virtual time;
 - with `--mqtt`, `/_selfheal/mqtt/wait?handled=N` waits until the IoT bridge has taken N
   messages from the broker (delivered, rejected or ignored as retained) and the work they
-  started is parked or done: a client publishing on the broker has no other signal.
+  started is parked or done: a client publishing on the broker has no other signal;
+- with `--mqtt`, `aws iot-data publish` goes onto the broker, as IoT Core's would.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import (
@@ -71,6 +72,12 @@ class Front:
         path = environ.get("PATH_INFO", "")
         if path.startswith(CONTROL):
             return self._control(environ, start_response, path.removeprefix(CONTROL))
+        if path.startswith("/topics/") and self.bridge is not None:
+            # `aws iot-data publish`: onto the broker, where the topic rules pick it up
+            topic = unquote(path.removeprefix("/topics/"))
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            self.bridge.publish(topic, environ["wsgi.input"].read(length) if length else b"")
+            return _json(start_response, "200 OK", {})
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target == "AWSEvents.PutEvents":
             body = self._body(environ)

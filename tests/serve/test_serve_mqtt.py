@@ -83,3 +83,25 @@ def test_the_mqtt_wait_is_refused_on_a_server_without_mqtt() -> None:
             plain.control("mqtt/wait?handled=1")
         assert refused.value.code == 404
         assert "--mqtt" in json.loads(refused.value.read())["error"]
+
+
+def test_aws_iot_data_publish_reaches_the_topic_rules(served: Served) -> None:
+    """What an operator would type to replay an edge's message: `aws iot-data publish`
+    lands on the broker and the IoT rule path starts the workflow (here the over-temperature
+    response, which takes its restart lock first)."""
+    edge = "edge-rec-003"
+    now = datetime.fromisoformat(served.control("clock")["now"]).timestamp()
+    before = served.control("mqtt/wait?handled=0")
+    taken = before["delivered"] + len(before["rejected"]) + len(before["retained"])
+    alarm = {"alarm": "OVER_TEMPERATURE", "state": "active", "ts": now, "reason": "52 C"}
+    served.aws(
+        "iot-data", "publish", "--topic", f"lifo4/{edge}/alarms", "--qos", "1",
+        "--payload", json.dumps(alarm),
+    )  # fmt: skip
+    after = served.control(f"mqtt/wait?handled={taken + 1}&timeout=120")
+    assert after["delivered"] == before["delivered"] + 1
+    runs = served.aws(
+        "stepfunctions", "list-executions", "--state-machine-arn", served.arns["over_temperature"]
+    )["executions"]
+    assert [edge in served.aws("stepfunctions", "describe-execution", "--execution-arn",
+                               r["executionArn"])["input"] for r in runs] == [True]  # fmt: skip
