@@ -10,7 +10,7 @@ A restarted instance comes back in the mode it was started with, as `.env` says
 (`--mode`), which is how the primary returns in production next to the backup.
 
 `Processes` starts them (free ports: bind 0, the child prints its port), waits on the real
-signal (that line, then the port answering), and kills every one it started.
+signal (the line it prints once listening), and kills every one it started.
 """
 
 from __future__ import annotations
@@ -109,13 +109,13 @@ class Process:
             text=True,
         )
         assert self.popen.stdout is not None
-        line = self.popen.stdout.readline()  # the child's own signal: bound and serving
+        # The child's own signal, printed once its socket is bound and listening: a connection
+        # from now on is accepted (and queued until it serves).
+        line = self.popen.stdout.readline()
         if not line.startswith(READY):
             self.kill()
             raise RuntimeError(f"{self.args} did not start: {line!r}")
         self.port = int(line[len(READY) :])
-        with urllib.request.urlopen(f"{self.url}/health", timeout=5) as resp:
-            resp.read()
         return self
 
     def kill(self) -> None:
