@@ -21,6 +21,8 @@ ACTOR = "ingestion_failover_survey"
 class SurveyStart(BaseModel):
     input: dict[str, Any]
     executionId: str = Field(min_length=1)
+    #: 1 when surveyed again because the lease moved since the first survey.
+    attempt: int = Field(default=0, ge=0, le=1)
 
 
 def describe(observed: list[inst.Observed]) -> str:
@@ -55,11 +57,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     run.record(
         "survey_instances",
-        why=f"{incident.reason} ({incident.trigger})",
+        why=f"{incident.reason} ({incident.trigger})"
+        + (", again: the lease moved since the first survey" if start.attempt else ""),
         result=result,
         details={"observed": [o.to_dict() for o in observed], "lease": lease and lease.to_dict()},
     )
     return {
+        "attempt": start.attempt,
         "incident": incident.model_dump(),
         "keep": keep,
         "leaseToken": lease.token if lease else None,

@@ -224,3 +224,24 @@ def test_a_holder_that_stalls_past_its_lease_is_fenced(group: tuple[Pipeline, Pr
         ingestion_instances.set_mode(backup, "standby", stalled.token)
     assert mode_of(procs.started["backup"].url) == "production"
     assert holder() == "backup"
+
+
+@pytest.mark.procedure("M2", "fail over to the backup under a lease")
+def test_concurrent_runs_leave_one_holder_and_one_instance_in_production(
+    group: tuple[Pipeline, Processes],
+) -> None:
+    """Runbook 004: "Evitar 2 instâncias em production simultaneamente!", also when the
+    health alarm and the P2002 alarm start two runs at once: the lease's conditional write
+    lets one take it; the other reads again and acts on what is true then."""
+    p, procs = group
+    procs.started["primary"].kill()
+    arns = p.put_event(load_event(DOWN), rebase=True) + p.put_event(load_event(P2002), rebase=True)
+    p.wait(arns)
+    runs = p.execution_summaries(arns)
+
+    assert [r["status"] for r in runs] == ["SUCCEEDED", "SUCCEEDED"], runs
+    assert modes(procs) == {"primary": None, "backup": "production"}
+    lease = ingestion_lease.read(GROUP)
+    assert lease is not None and (lease.holder, lease.token) == ("backup", 2)
+    taken = [r for r in p.audit_records() if r["action"] == "take_lease"]
+    assert len(taken) == 1, "one takeover; the other run renewed the lease it found"
