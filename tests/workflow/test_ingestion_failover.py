@@ -245,3 +245,38 @@ def test_concurrent_runs_leave_one_holder_and_one_instance_in_production(
     assert lease is not None and (lease.holder, lease.token) == ("backup", 2)
     taken = [r for r in p.audit_records() if r["action"] == "take_lease"]
     assert len(taken) == 1, "one takeover; the other run renewed the lease it found"
+
+
+def test_kill_switch_stops_the_failover_before_any_switch(
+    group: tuple[Pipeline, Processes],
+) -> None:
+    """DESIGN safety rules: one kill switch stops every remediator; the refusal is recorded
+    and L1 is paged with what the survey read (the backup is NOT in production)."""
+    from selfheal_shared import guards
+
+    p, procs = group
+    guards.set_switch(guards.KILL_SWITCH, enabled=True, reason="drill", actor="test")
+    procs.started["primary"].kill()
+    [run] = p.run_event(load_event(DOWN))
+
+    assert run["status"] == "SUCCEEDED" and "Skipped" in run["states"], run
+    assert modes(procs) == {"primary": None, "backup": "standby"}
+    assert holder() == "primary"
+    [page] = [n for n in p.notifications() if n["level"] == "l1"]
+    assert "nothing switched: the kill_switch guard refused" in page["message"]["reason"]
+    assert "primary DOWN" in page["message"]["reason"]
+
+
+def test_a_bad_group_name_fails_naming_the_field_and_acts_on_nothing(
+    group: tuple[Pipeline, Processes],
+) -> None:
+    p, procs = group
+    event = load_event(P2002)
+    metric = event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]
+    metric["dimensions"]["IngestionGroup"] = "Not A Group!"
+    [run] = p.run_event(event)
+
+    assert run["status"] == "FAILED" and run["error"] == "selfheal.Failed"
+    reason = next(n for n in p.notifications() if n["level"] == "l1")["message"]["reason"]
+    assert "InputInvalid" in reason and "group" in reason
+    assert modes(procs) == {"primary": "production", "backup": "standby"}

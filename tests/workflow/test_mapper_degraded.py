@@ -151,3 +151,19 @@ def test_a_mapper_that_never_recovers_keeps_the_fallback_on_and_pages(start: Any
     assert [a for a, _ in switches(p)] == ["fallback_mapper_on"]
     [page] = [n for n in p.notifications() if n["level"] == "l1"]
     assert "the fallback mapper stays ON" in page["message"]["reason"]
+
+
+def test_an_unregistered_mapper_fails_naming_its_parameter_and_switches_nothing(
+    start: Any,
+) -> None:
+    p, target = start(mapper())
+    event = load_event(ALARM)
+    metric = event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]
+    metric["dimensions"]["Mapper"] = "llm"
+    [run] = p.run_event(event)
+
+    assert run["status"] == "FAILED" and run["error"] == "selfheal.Failed"
+    reason = next(n for n in p.notifications() if n["level"] == "l1")["message"]["reason"]
+    assert "NothingFound" in reason and "/selfheal/mapper/llm" in reason
+    assert not mapper_mode.flag_on(target, "fallbackMapper")
+    assert switches(p) == []
