@@ -10,12 +10,15 @@ P2002"): which alarm transition asked for what, on which ingestion group.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from .alarm_event import AlarmStateChangeEvent
 from .errors import InputInvalid
 from .ingestion_instances import CONFLICT, FAILOVER, HANDBACK
+
+if TYPE_CHECKING:  # only the alarm parsers import powertools' parser (cold start)
+    from .alarm_event import AlarmStateChangeEvent
 
 AUTOMATION = "ingestion_failover"
 NAMESPACE = "Aupus/Ingestion"
