@@ -179,8 +179,9 @@ def test_no_healthy_instance_escalates_and_switches_nothing(
 
 
 def test_sixteen_concurrent_takers_get_one_holder(group: tuple[Pipeline, Processes]) -> None:
-    """16 threads take the same lease over the same token through the runtime's DynamoDB:
-    exactly one wins, and the token moves by one."""
+    """Runbook 004: "IMPORTANTE: Evitar 2 instâncias em production simultaneamente!" — 16
+    threads take the same lease over the same token through the runtime's DynamoDB: exactly
+    one wins, and the token moves by one."""
     before = ingestion_lease.read(GROUP)
     assert before is not None
     won: list[str] = []
@@ -206,8 +207,9 @@ def test_sixteen_concurrent_takers_get_one_holder(group: tuple[Pipeline, Process
 
 
 def test_a_holder_that_stalls_past_its_lease_is_fenced(group: tuple[Pipeline, Processes]) -> None:
-    """A holder that stalls past the expiry loses the lease: its renewal is refused, and a
-    mode change it sends with its old token is refused by the instance itself."""
+    """Runbook 004: "Apenas 1 instância deve estar em production!" — a holder that stalls
+    past the expiry loses the lease: its renewal is refused, and a mode change it sends with
+    its old token is refused by the instance itself."""
     p, procs = group
     stalled = ingestion_lease.read(GROUP)
     assert stalled is not None and stalled.holder == "primary"
