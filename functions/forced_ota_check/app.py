@@ -71,7 +71,13 @@ def handler(run: Run[CheckRequest]) -> dict[str, Any]:
     want = req.incident.version
     updated = [e for e in req.edges if reported_version(e) == want]
     missing = [e for e in req.edges if e not in updated]
-    ok = not missing and not exhausted
+    # A stage whose every edge was refused right before its job updated nothing: a canary
+    # that did not run is no evidence, and a rollout with no edge and no canary did nothing.
+    ok = (
+        not missing
+        and not exhausted
+        and bool(req.edges or (req.stage == "rollout" and req.earlier))
+    )
     stuck = (
         f"; still {len(running)} queued or in progress after {req.polls + 1} min"
         if exhausted
