@@ -88,7 +88,8 @@ class EdgeSim:
         self.firmware_version = "1.1.0"
         #: An OTA install fails on this edge (the job execution reports FAILED).
         self.ota_fails = False
-        self.ota_install_seconds = 60.0
+        #: Not a multiple of the workflow's 60 s poll: a poll never races an install.
+        self.ota_install_seconds = 45.0
         self._jobs: mqtt.Client | None = None
 
     # -- controller process -------------------------------------------------------------

@@ -16,6 +16,8 @@ from selfheal_shared.ota_state import reported_version
 from selfheal_shared.outcomes import Outcome
 from selfheal_shared.protocol import Run, remediator
 
+#: Polls fall at 30 s past each minute of a job's life (the workflow waits 30 s first):
+#: never at the instant IoT Jobs notifies its next batch, nor when a 45 s install ends.
 POLL_SECONDS = 60
 #: Past the devices' in-progress timeout (the job's `timeoutConfig`), plus a margin.
 SLACK_POLLS = 40
@@ -97,7 +99,8 @@ def handler(run: Run[CheckRequest]) -> dict[str, Any]:
     )
     run.record(
         f"ota_{req.stage}_verified" if ok else f"ota_{req.stage}_not_verified",
-        why="each edge's own firmware report, not the job status alone",
+        # An outcome's timeline line shows its `why`: the finding, not the method.
+        why="each edge's own firmware report, not the job status alone" if ok else text,
         result=text,
         outcome=None if ok else Outcome.NOT_FIXED,
         details={"updated": updated, "notUpdated": missing, "aborted": aborted},
@@ -128,7 +131,7 @@ def _verify_rollback(run: Run[CheckRequest], req: CheckRequest, exhausted: bool)
     )
     run.record(
         "ota_rollback_verified" if not not_back else "ota_rollback_not_verified",
-        why="each edge's own firmware report after the rollback job",
+        why="each edge's own firmware report after the rollback job" if not not_back else text,
         result=text,
         outcome=None if not not_back else Outcome.NOT_FIXED,
         details={"rolledBack": back, "notRolledBack": not_back},

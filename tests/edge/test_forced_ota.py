@@ -195,7 +195,7 @@ def test_failure_threshold_aborts_the_rollout_and_rolls_back_the_updated_edges(
     ids = ["edge-cps-001", "edge-cps-002", "edge-cps-003", "edge-cps-004", "edge-rec-001"]
     sims = idle_edges(w, ids)
     for sim in sims:
-        sim.ota_install_seconds = 30  # a batch finishes before the next one is due
+        sim.ota_install_seconds = 20  # a batch finishes before the next one is due
     sims[1].ota_fails = True
 
     run = ota(w, ids, skipCanary=True)
