@@ -94,6 +94,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "hasCanary": canary is not None,
             "rest": rest,
             "refused": refused,
+            "refusedCount": len(refused),
             "already": already,
             "previous": previous,
             "summary": _summary(ota_req.version, eligible, refused, already),

@@ -163,6 +163,7 @@ def test_canary_then_rate_capped_rollout_verified_on_each_edge_report(
     assert max(rolled) - start < timedelta(minutes=10)
 
 
+@pytest.mark.procedure("E2", "canary then rate-capped rollout")
 def test_canary_failure_aborts_the_rollout(edge_world: EdgeWorld) -> None:
     """Runbook 000 §2 (the canary is what `skipCanary` skips): a canary that does not take
     the version stops the deployment before any other edge is touched."""
@@ -242,3 +243,30 @@ def test_a_restart_lock_taken_during_the_canary_holds_against_the_rollout(
     assert reported(w, "edge-cps-002") == VERSION
     [refused] = records(w, "ota_refused")
     assert refused["result"].startswith("edge-cps-003: not updated: restart lock held")
+
+
+def test_force_reinstalls_a_version_an_edge_already_reports(edge_world: EdgeWorld) -> None:
+    """Runbook 000 §2 `"force": true`: without it an edge already on the version is left
+    alone (it reports it: nothing to do); with it the version is installed again. It
+    skips no blocker (test above: the window is the system's own setting)."""
+    w = edge_world
+    sim = EdgeSim("edge-cps-001", w.broker, clock=w.pipeline.clock)
+    sim.firmware_version = VERSION
+    w.sims[sim.edge_id] = sim.start()
+    sim.power_kw = 0.0
+    sim.publish_telemetry()
+    window(w, sim.edge_id)
+    w.settle()
+
+    first = ota(w, [sim.edge_id], skipCanary=True)
+    assert first["status"] == "SUCCEEDED" and first["states"][-1] == "AlreadyUpdated"
+    assert not sim.commands and not jobs_of(w)
+
+    w.pipeline.start_manual(
+        "forced_ota",
+        {"version": VERSION, "targetEdgeIds": [sim.edge_id], "skipCanary": True, "force": True},
+    )
+    runs = w.ladders(finished=2, workflow="forced_ota", timeout=600)
+    second = next(r for r in runs if r["executionArn"] != first["executionArn"])
+    assert second["status"] == "SUCCEEDED" and second["states"][-1] == "Updated", second["states"]
+    assert [c["version"] for c in sim.commands] == [VERSION]
