@@ -222,9 +222,13 @@ def run(
             from .mqtt_bridge import Bridge
 
             broker = extra.enter_context(mosquitto())
+            from .iot_jobs import JobsPlane
+
             bridge = Bridge(served.pipeline, broker).start()
             extra.callback(bridge.stop)
-            print(f"mqtt broker: {broker.host}:{broker.port} (IoT bridge running)")
+            jobs = JobsPlane(served.pipeline, broker).start()
+            extra.callback(jobs.stop)
+            print(f"mqtt broker: {broker.host}:{broker.port} (IoT bridge and IoT Jobs running)")
         print(describe(served), flush=True)
         with suppress(KeyboardInterrupt):
             stop.wait()
