@@ -85,3 +85,20 @@ def test_the_rollout_and_abort_configuration_use_the_iot_jobs_field_names(
         "minNumberOfExecutedThings": 2,
     }
     assert len(ota.job_id("forced_ota-" + "x" * 80, "rollback12")) <= 64
+
+
+@pytest.mark.parametrize(
+    ("setting", "tz", "names"),
+    [
+        ({"startHour": "x", "endHour": "5"}, None, "unreadable"),
+        ({"startHour": "3"}, None, "unreadable"),
+        ({"startHour": "25", "endHour": "5"}, None, "25-5"),
+        ({"startHour": "4", "endHour": "4"}, None, "4-4"),
+        (None, "Mars/Olympus", "Mars/Olympus"),
+    ],
+)
+def test_a_bad_window_setting_or_time_zone_is_named_not_guessed(
+    setting: dict[str, str] | None, tz: str | None, names: str
+) -> None:
+    with pytest.raises(ValueError, match=names):
+        ota.window_of(setting, tz)

@@ -82,10 +82,25 @@ class Window:
 
 
 def window_of(setting: dict[str, Any] | None, timezone: str | None) -> Window:
+    """The system's window (the default without a setting). A setting or time zone that
+    cannot be read raises ValueError naming it: that edge is refused, never guessed."""
     start, end = DEFAULT_WINDOW
     if setting:
-        start, end = int(setting["startHour"]), int(setting["endHour"])
-    return Window(start, end, timezone or DEFAULT_TIMEZONE)
+        try:
+            start, end = int(setting["startHour"]), int(setting["endHour"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(
+                f"maintenance window setting unreadable: {str(setting)[:80]}; "
+                "want {startHour: 0-23, endHour: 1-24}"
+            ) from None
+        if not (0 <= start <= 23 and 1 <= end <= 24 and start != end):
+            raise ValueError(f"maintenance window setting {start}-{end}: want 0-23 and 1-24")
+    tz = timezone or DEFAULT_TIMEZONE
+    try:
+        ZoneInfo(tz)
+    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        raise ValueError(f"time zone {tz[:60]!r} unknown") from None
+    return Window(start, end, tz)
 
 
 def blockers(

@@ -32,8 +32,12 @@ def edge_blockers(edge_id: str, edge: dict[str, Any], thing_info: dict[str, Any]
     """Every reason this edge may not be updated now, read again at each call."""
     setting = edge_registry.get(window_key(edge_id))
     attrs = thing_info.get("attributes", {})
-    window = ota.window_of(setting, attrs.get("timezone"))
-    return ota.blockers(edge, lock=battery.restart_lock(edge_id), window=window, now=clock.now())
+    lock = battery.restart_lock(edge_id)
+    try:
+        window = ota.window_of(setting, attrs.get("timezone"))
+    except ValueError as exc:
+        return [f"{exc} (refused: its window cannot be checked)", *([lock] if lock else [])]
+    return ota.blockers(edge, lock=lock, window=window, now=clock.now())
 
 
 def reported_version(edge_id: str) -> str:
