@@ -98,7 +98,8 @@ def test_each_blocker_refuses_its_edge_with_its_reason(edge_world: EdgeWorld) ->
     )
     w.settle()
 
-    run = ota(w, [s.edge_id for s in (busy, alarmed, low, locked, late, garbled)])
+    # `force` reinstalls a version; it skips no blocker.
+    run = ota(w, [s.edge_id for s in (busy, alarmed, low, locked, late, garbled)], force=True)
 
     assert run["status"] == "SUCCEEDED" and run["states"][-1] == "Refused", run["states"]
     why = {r["result"].split(":")[0]: r["result"] for r in records(w, "ota_refused")}
