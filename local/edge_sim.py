@@ -88,6 +88,8 @@ class EdgeSim:
         self.firmware_version = "1.1.0"
         #: An OTA install fails on this edge (the job execution reports FAILED).
         self.ota_fails = False
+        #: The agent starts an OTA job and never reports its end (IoT Jobs times it out).
+        self.ota_hangs = False
         #: Not a multiple of the workflow's 60 s poll: a poll never races an install.
         self.ota_install_seconds = 45.0
         self._jobs: mqtt.Client | None = None
@@ -257,6 +259,8 @@ class EdgeSim:
                 job_id, version = str(execution["jobId"]), str(doc["version"])
                 self.commands.append({"command": "ota", "jobId": job_id, "version": version})
                 self._job_update(job_id, "IN_PROGRESS", step="downloading")
+                if self.ota_hangs:
+                    return
                 if self.clock is None:
                     self._installed(job_id, version)
                 else:

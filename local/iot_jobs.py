@@ -163,6 +163,7 @@ class JobsPlane:
             execution = self.backend.job_executions[(job_id, thing)]
             if execution.status in TERMINAL or status not in ("IN_PROGRESS", *TERMINAL):
                 return
+            started = status == "IN_PROGRESS" and execution.status != "IN_PROGRESS"
             execution.status = status
             execution.status_details_map = {k: str(v) for k, v in details.items()}
             execution.last_updated_at = self.pipeline.clock.now()
@@ -170,6 +171,25 @@ class JobsPlane:
             if status in TERMINAL:
                 self._apply_abort(job)
                 self._maybe_complete(job)
+        minutes = (job.timeout_config or {}).get("inProgressTimeoutInMinutes")
+        if started and minutes:
+            # `timeoutConfig`: an execution still IN_PROGRESS after it is TIMED_OUT.
+            self.pipeline.clock.call_later(
+                float(minutes) * 60, lambda: self._timed_out(job_id, thing)
+            )
+
+    def _timed_out(self, job_id: str, thing: str) -> None:
+        with self._lock:
+            job = self.backend.jobs[job_id]
+            execution = self.backend.job_executions[(job_id, thing)]
+            if execution.status != "IN_PROGRESS":
+                return
+            execution.status = "TIMED_OUT"
+            execution.last_updated_at = self.pipeline.clock.now()
+            self._counts(job)
+            self._apply_abort(job)
+            self._maybe_complete(job)
+        self.pipeline.log("iot", f"IoT job {job_id}: {thing} TIMED_OUT (in progress too long)")
 
     def _apply_abort(self, job: FakeJob) -> None:
         if job.status != "IN_PROGRESS":
@@ -215,6 +235,7 @@ class JobsPlane:
             "FAILED": "numberOfFailedThings",
             "CANCELED": "numberOfCanceledThings",
             "REJECTED": "numberOfRejectedThings",
+            "TIMED_OUT": "numberOfTimedOutThings",
         }
         for status, key in names.items():
             job.job_process_details[key] = statuses.count(status)

@@ -275,3 +275,26 @@ def test_force_reinstalls_a_version_an_edge_already_reports(edge_world: EdgeWorl
     second = next(r for r in runs if r["executionArn"] != first["executionArn"])
     assert second["status"] == "SUCCEEDED" and second["states"][-1] == "Updated", second["states"]
     assert [c["version"] for c in sim.commands] == [VERSION]
+
+
+def test_an_edge_that_never_finishes_times_out_and_the_run_is_not_fixed(
+    edge_world: EdgeWorld,
+) -> None:
+    """Runbook 000 §2 "Monitorar progresso": an edge whose agent starts the update and never
+    reports its end is timed out by IoT Jobs (`timeoutConfig`); below the abort threshold
+    nothing is rolled back, and the run says which edge does not report the version."""
+    w = edge_world
+    ids = ["edge-cps-001", "edge-cps-002", "edge-cps-003"]
+    sims = idle_edges(w, ids)
+    sims[2].ota_hangs = True
+
+    run = ota(w, ids, skipCanary=True)
+
+    assert run["status"] == "FAILED" and run["states"][-1] == "NotFixed", run["states"]
+    iot = w.pipeline.client("iot")
+    [job] = [j["jobId"] for j in iot.list_jobs()["jobs"]]
+    execution = iot.describe_job_execution(jobId=job, thingName="edge-cps-003")["execution"]
+    assert execution["status"] == "TIMED_OUT"
+    assert [reported(w, e) for e in ids] == [VERSION, VERSION, OLD]
+    [page] = [n for n in w.pages() if n["message"].get("automation") == "forced_ota"]
+    assert "not updated: edge-cps-003 (1.1.0)" in str(page["message"])
