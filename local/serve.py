@@ -232,8 +232,11 @@ def serving(
             from .mqtt_bridge import Bridge
 
             broker = stack.enter_context(mosquitto())
+            from .iot_jobs import JobsPlane
+
             front.bridge = Bridge(pipeline, broker).start()
             stack.callback(front.bridge.stop)
+            stack.callback(JobsPlane(pipeline, broker).start().stop)
             broker_at = f"{broker.host}:{broker.port}"
         server = _Server(front, port)
         server.start()
@@ -277,7 +280,7 @@ def run(
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with serving(port=port, speed=speed, world=world, dry_run=dry_run, mqtt=mqtt) as served:
         if served.mqtt:
-            print(f"mqtt broker: {served.mqtt} (IoT bridge running)")
+            print(f"mqtt broker: {served.mqtt} (IoT bridge and IoT Jobs running)")
         print(describe(served), flush=True)
         with suppress(KeyboardInterrupt):
             stop.wait()
