@@ -4,7 +4,8 @@ A row's procedure has branches (`docs/catalog_rows.json`). A branch counts as ha
 only when a workflow test through the local runtime says so with
 `@pytest.mark.procedure("<row>", "<branch>")`; the suite runs those tests, so the document
 is only as true as a green run. A row is "automated" when it is wired (a rule or schedule
-names it and its workflow exists) and every branch has such a test, "partial" when it is
+names it, or a manual-only workflow's published input schema does, and its workflow exists)
+and every branch has such a test, "partial" when it is
 wired or some branches have tests, and "not yet" otherwise.
 """
 
@@ -22,6 +23,8 @@ ROWS = spec_mod.ROOT / "docs" / "catalog_rows.json"
 DOC = spec_mod.ROOT / "docs" / "CATALOG.md"
 # Only tests that drive a workflow through the runtime are evidence.
 EVIDENCE_DIRS = ("tests/workflow", "tests/edge", "tests/reliability")
+#: The input-schema keyword listing the catalog rows a manual-only workflow serves.
+MANUAL_CATALOG = "x-selfheal-catalog"
 SKIPPING_MARKS = frozenset({"skip", "skipif", "xfail"})
 
 
@@ -145,6 +148,12 @@ def load(root: Path = spec_mod.ROOT) -> tuple[list[Row], list[Evidence]]:
                 by_id[rid].wired.append(
                     f"`{sch.workflow}` (schedule `{sch.name}`: `{sch.expression}` {sch.timezone})"
                 )
+    for wf in spec.workflows.values():
+        # A manual-only procedure is wired by its published input schema (what the console
+        # user fills in), which names the rows it serves.
+        schema = json.loads(wf.input_schema.read_text()) if wf.input_schema else {}
+        for rid in schema.get(MANUAL_CATALOG, []):
+            by_id[rid].wired.append(f"`{wf.name}` (manual input `{wf.input_schema.name}`)")
     evidence = scan(root)
     for e in evidence:
         row = by_id.get(e.row)

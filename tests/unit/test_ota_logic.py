@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 from selfheal_shared import ota
+from selfheal_shared.errors import InputInvalid
 
 NOW = datetime(2026, 11, 20, 6, 30, tzinfo=UTC)  # 03:30 in São Paulo
 IDLE = {"state": "online", "lastTelemetryAt": NOW.isoformat(), "powerKw": "0.0", "soc": "64"}
@@ -102,3 +103,23 @@ def test_a_bad_window_setting_or_time_zone_is_named_not_guessed(
 ) -> None:
     with pytest.raises(ValueError, match=names):
         ota.window_of(setting, tz)
+
+
+def test_the_published_input_schema_and_the_request_model_agree() -> None:
+    """What the console user reads (the schema) is what the workflow accepts (the model)."""
+    import json
+    from pathlib import Path
+
+    from selfheal_shared import input_schema
+
+    root = Path(__file__).resolve().parents[2]
+    sample = json.loads((root / "events/manual/forced_ota.manual_request.json").read_text())
+    assert input_schema.check("forced_ota", sample) == sample
+    ota.OtaRequest.model_validate(sample)
+    published = input_schema.schema("forced_ota")
+    assert set(published["properties"]) == set(ota.OtaRequest.model_fields)
+    assert set(published["required"]) == {
+        name for name, f in ota.OtaRequest.model_fields.items() if f.is_required()
+    }
+    with pytest.raises(InputInvalid, match="targetEdgeIds"):
+        input_schema.check("forced_ota", {**sample, "targetEdgeIds": []})
