@@ -151,9 +151,10 @@ def load(root: Path = spec_mod.ROOT) -> tuple[list[Row], list[Evidence]]:
     for wf in spec.workflows.values():
         # A manual-only procedure is wired by its published input schema (what the console
         # user fills in), which names the rows it serves.
-        schema = json.loads(wf.input_schema.read_text()) if wf.input_schema else {}
-        for rid in schema.get(MANUAL_CATALOG, []):
-            by_id[rid].wired.append(f"`{wf.name}` (manual input `{wf.input_schema.name}`)")
+        if (published := wf.input_schema) is None:
+            continue
+        for rid in json.loads(published.read_text()).get(MANUAL_CATALOG, []):
+            by_id[rid].wired.append(f"`{wf.name}` (manual input `{published.name}`)")
     evidence = scan(root)
     for e in evidence:
         row = by_id.get(e.row)
