@@ -151,7 +151,7 @@ def record_signal(signal: edges.Signal) -> list[dict[str, Any]]:
         )
         return []
     if signal.kind == "alarm":
-        return [_alarm(edge_id, site, state, p, now)]
+        return _alarm(edge_id, site, state, p, now)
     fields: dict[str, Any] = {"siteId": site, "lastSeenAt": now.isoformat()}
     going: str | None = None
     reason = ""
@@ -216,31 +216,58 @@ def record_signal(signal: edges.Signal) -> list[dict[str, Any]]:
 
 def _alarm(
     edge_id: str, site: str, state: dict[str, Any], p: dict[str, Any], now: datetime
-) -> dict[str, Any]:
+) -> list[dict[str, Any]]:
     """Keep the edge's set of active alarms (an active E-Stop blocks commands) and say
-    what changed, with the runbook's severity for that kind (000 §6)."""
+    what changed, with the runbook's severity for that kind (000 §6). An active
+    COMMUNICATION_LOSS is also the edge going offline (runbook 000 §5: "COMMUNICATION_LOSS
+    → ver item 1 (edge offline)"), so the offline ladder takes it up."""
     active = [a for a in str(state.get("alarms") or "").split(",") if a and a != p["alarm"]]
     if p["state"] == "active":
         active.append(p["alarm"])
-    _save_edge(edge_id, {"siteId": site, "alarms": ",".join(active)})
+    fields: dict[str, Any] = {"siteId": site, "alarms": ",".join(active)}
+    lost = p["alarm"] == COMMUNICATION_LOSS and p["state"] == "active"
+    was = state.get("state", "unknown")
+    going = "autonomous" if state.get("mode") == "autonomous" else "offline"
+    offline = lost and was not in ("offline", "autonomous")
+    if offline:
+        fields.update(
+            state=going,
+            since=now.isoformat(),
+            offlineSince=now.isoformat(),
+            lastTelemetryBefore=state.get("lastTelemetryAt", ""),
+        )
+    _save_edge(edge_id, fields)
     # The last event of each kind (runbook 000 §5c "Ver motivo do E-Stop": its cause).
     update(
         f"alarm#{edge_id}#{p['alarm']}",
         {"state": p["state"], "reason": p.get("reason", ""), "ts": p["ts"], "at": now.isoformat()},
     )
-    return _event(
-        edges.ALARM,
-        {
-            "edgeId": edge_id,
-            "siteId": site,
-            "alarm": p["alarm"],
-            "state": p["state"],
-            "severity": edges.ALARM_SEVERITY[p["alarm"]],
-            "reason": p.get("reason", ""),
-            "raisedAt": datetime.fromtimestamp(p["ts"], UTC).isoformat(),
-            "at": now.isoformat(),
-        },
-    )
+    out = [
+        _event(
+            edges.ALARM,
+            {
+                "edgeId": edge_id,
+                "siteId": site,
+                "alarm": p["alarm"],
+                "state": p["state"],
+                "severity": edges.ALARM_SEVERITY[p["alarm"]],
+                "reason": p.get("reason", ""),
+                "raisedAt": datetime.fromtimestamp(p["ts"], UTC).isoformat(),
+                "at": now.isoformat(),
+            },
+        )
+    ]
+    if offline:
+        if going == "offline":
+            _count_offline(site, now)
+        reason = f"COMMUNICATION_LOSS alarm: {p.get('reason') or 'no reason given'}"
+        detail = {"edgeId": edge_id, "siteId": site, "state": going, "previous": was}
+        out.append(_event(edges.CONNECTIVITY, {**detail, "reason": reason, "at": now.isoformat()}))
+    return out
+
+
+#: Runbook 000 §5 "COMMUNICATION_LOSS → ver item 1 (edge offline)".
+COMMUNICATION_LOSS = "COMMUNICATION_LOSS"
 
 
 def _stale_presence(p: dict[str, Any], state: dict[str, Any]) -> str | None:
