@@ -96,6 +96,19 @@ def recent_offline(site: str) -> tuple[int, int]:
     return site_n, fleet_n
 
 
+def publish(entries: list[dict[str, Any]]) -> None:
+    """Put domain events on the edge bus, ten per call (PutEvents' limit)."""
+    events = client("events")
+    for start in range(0, len(entries), 10):
+        batch = [
+            {**e, "EventBusName": edges.BUS, "Detail": json.dumps(e["Detail"])}
+            for e in entries[start : start + 10]
+        ]
+        failed = events.put_events(Entries=batch).get("FailedEntryCount", 0)
+        if failed:
+            raise RuntimeError(f"EventBridge refused {failed} of {len(batch)} edge events")
+
+
 def _event(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
     return {"Source": edges.SOURCE, "DetailType": detail_type, "Detail": detail}
 
