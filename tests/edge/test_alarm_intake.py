@@ -128,3 +128,30 @@ def test_a_malformed_cloudwatch_alarm_is_refused_naming_the_field(
         if j.kind == "event" and j.data["event"]["source"] != "aws.cloudwatch"
     ]
     assert not [j for j in routed if j.data["event"]["detail-type"] == "Edge Alarm Changed"]
+
+
+@pytest.mark.procedure("E6", "restart lock or E-Stop active: never equalize")
+def test_an_online_status_does_not_clear_an_alarm_raised_on_the_alarms_topic(
+    edge_world: EdgeWorld,
+) -> None:
+    """Runbook 000 §5c "NUNCA fazer reset sem identificar causa": an E-Stop raised on
+    `lifo4/{edgeId}/alarms` stays active when a later status lists no alarms (the alarms
+    topic is the source of truth), so an imbalance on that system is never equalized; only
+    a `cleared` on the alarms topic ends it."""
+    from selfheal_shared import battery
+
+    w = edge_world
+    [sim] = w.start_edges([E1])
+    sim.cells_mv = [3300, 3320, 3550, 3310]
+    with w.pipeline.clock.held():  # the E-Stop gate waits 24 h; the test does not
+        sim.raise_alarm("EMERGENCY_STOP", reason="button pressed")
+        sim.publish_status("online")
+        sim.publish_telemetry()
+        w.settle()
+        assert "EMERGENCY_STOP" in str(battery.blocker(E1))
+        sim.raise_alarm("CELL_VOLTAGE_IMBALANCE", reason="BMS cell delta")
+        [run] = w.ladders(finished=1, workflow="cell_imbalance")
+        assert run["states"][-1] == "NotEqualized" and sim.commands == []
+        sim.raise_alarm("EMERGENCY_STOP", "cleared", reason="reset at the site")
+        w.settle()
+        assert battery.blocker(E1) is None

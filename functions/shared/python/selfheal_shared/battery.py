@@ -49,7 +49,7 @@ def blocker(edge_id: str) -> str | None:
     if held := restart_lock(edge_id):
         return held
     edge = edge_registry.get(f"edge#{edge_id}") or {}
-    if "EMERGENCY_STOP" in str(edge.get("alarms") or "").split(","):
+    if "EMERGENCY_STOP" in edge_registry.active_alarms(edge):
         return "EMERGENCY_STOP active: never acted on without a human (runbook 000 §5c)"
     return None
 

@@ -25,6 +25,13 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
     return {k: next(iter(v.values())) for k, v in item.items()}
 
 
+def active_alarms(edge: dict[str, Any]) -> frozenset[str]:
+    """The edge's active battery alarms: those raised on `lifo4/{edgeId}/alarms` (until
+    cleared there) and those its last status listed."""
+    both = f"{edge.get('alarms') or ''},{edge.get('statusAlarms') or ''}"
+    return frozenset(a for a in both.split(",") if a)
+
+
 def get(pk: str) -> dict[str, Any] | None:
     item = client("dynamodb").get_item(
         TableName=_table(), Key={"pk": {"S": pk}}, ConsistentRead=True
@@ -193,7 +200,9 @@ def record_signal(signal: edges.Signal) -> list[dict[str, Any]]:
             if p.get(key):
                 fields[key] = p[key]
         if status != "offline":  # a last will knows nothing of the battery's alarms
-            fields["alarms"] = ",".join(p.get("alarms") or [])
+            # Kept beside, never over, the alarms topic's set: a status without an alarm
+            # does not clear one raised on `lifo4/{edgeId}/alarms` (the source of truth).
+            fields["statusAlarms"] = ",".join(p.get("alarms") or [])
         if status == "autonomous":
             fields["mode"] = "autonomous"
             going = "autonomous"
@@ -238,6 +247,9 @@ def _alarm(
     if p["state"] == "active":
         active.append(p["alarm"])
     fields: dict[str, Any] = {"siteId": site, "alarms": ",".join(active)}
+    if p["state"] == "cleared":  # the alarms topic clears what a status reported too
+        listed = [a for a in str(state.get("statusAlarms") or "").split(",") if a]
+        fields["statusAlarms"] = ",".join(a for a in listed if a != p["alarm"])
     lost = p["alarm"] == COMMUNICATION_LOSS and p["state"] == "active"
     was = state.get("state", "unknown")
     going = "autonomous" if state.get("mode") == "autonomous" else "offline"
