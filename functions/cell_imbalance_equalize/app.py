@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import battery, clock, edges, notify
+from selfheal_shared import battery, clock
 from selfheal_shared.cell_imbalance import AUTOMATION, Incident, scopes
 from selfheal_shared.clients import client
 from selfheal_shared.outcomes import Outcome
@@ -65,24 +65,12 @@ def handler(run: Run[EqualizeRequest]) -> dict[str, Any]:
 
 
 def _page(run: Run[EqualizeRequest]) -> None:
-    """The page due at minute 0 on the severity's schedule (runbook 000 §6: P1 < 15 min)."""
+    """The page due at minute 0 on the severity's clock (runbook 000 §6: P1 < 15 min)."""
     inc = run.request.incident
-    level, _ = edges.page_due(inc.severity, 0, [])
-    if level is None:
-        return
-    notify.publish(
-        level,
-        subject=f"[selfheal] {inc.severity} {inc.edgeId} cell imbalance {run.request.deltaMv} mV",
-        message={
-            "incidentId": inc.incidentId,
-            "automation": AUTOMATION,
-            "severity": inc.severity,
-            "summary": f"CELL_VOLTAGE_IMBALANCE on {inc.edgeId}: delta {run.request.deltaMv} mV",
-        },
-    )
-    run.record(
-        f"page_{level}",
+    battery.page(
+        run,
+        inc,
+        subject=f"cell imbalance {run.request.deltaMv} mV",
+        summary=f"CELL_VOLTAGE_IMBALANCE on {inc.edgeId}: delta {run.request.deltaMv} mV",
         why=f"{inc.severity} alarm: its first page is due at once (runbook 000 §6)",
-        result=f"paged {level}",
-        outcome=Outcome.ESCALATED,
     )

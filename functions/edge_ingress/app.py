@@ -10,7 +10,6 @@ import json
 from typing import Any
 
 from selfheal_shared import audit, clock, edge_incidents, edge_registry, edges
-from selfheal_shared.clients import client
 from selfheal_shared.errors import InputInvalid
 from selfheal_shared.handler import remediator
 from selfheal_shared.observability import logger
@@ -25,18 +24,6 @@ def _message(event: dict[str, Any]) -> dict[str, Any]:
         "topic": event.get("topic"),
         "payload": {k: v for k, v in event.items() if k != "topic"},
     }
-
-
-def _publish(entries: list[dict[str, Any]]) -> None:
-    events = client("events")
-    for start in range(0, len(entries), 10):
-        batch = [
-            {**e, "EventBusName": edges.BUS, "Detail": json.dumps(e["Detail"])}
-            for e in entries[start : start + 10]
-        ]
-        failed = events.put_events(Entries=batch).get("FailedEntryCount", 0)
-        if failed:
-            raise RuntimeError(f"EventBridge refused {failed} of {len(batch)} edge events")
 
 
 @remediator
@@ -59,7 +46,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             )
         out = edge_registry.record_signal(signal)
     if out:
-        _publish(out)
+        edge_registry.publish(out)
     for e in out:
         if e["Detail"].get("state") == "online":
             # The edge is back: its incident closes now, whatever its ladder is doing or

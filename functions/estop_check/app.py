@@ -22,7 +22,7 @@ def handler(run: Run[CheckRequest]) -> dict[str, Any]:
     req = run.request
     ack = edge_registry.get(f"ack#{req.commandId}")
     edge = edge_registry.get(f"edge#{req.incident.edgeId}") or {}
-    active = "EMERGENCY_STOP" in str(edge.get("alarms") or "").split(",")
+    active = "EMERGENCY_STOP" in edge_registry.active_alarms(edge)
     if ack is None or ack.get("result") != "ok":
         problem = f"reset {req.commandId} not acknowledged ok"
     elif active:

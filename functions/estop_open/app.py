@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from selfheal_shared import edge_registry, edges, notify
+from selfheal_shared import battery, edge_registry
 from selfheal_shared.cell_imbalance import open_incident
 from selfheal_shared.estop import AUTOMATION, AlarmDetail
 from selfheal_shared.handler import remediator
-from selfheal_shared.outcomes import Outcome
 
 
 @remediator
@@ -30,24 +29,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         why="runbook 000 §5c: NUNCA fazer reset sem identificar causa",
         result=f"last EMERGENCY_STOP on {alarm.edgeId} at {alarm.raisedAt}: {cause}",
     )
-    level, _ = edges.page_due(inc.severity, 0, [])
-    level = level or "ops"
-    notify.publish(
-        level,
-        subject=f"[selfheal] {inc.severity} {inc.edgeId} EMERGENCY_STOP",
-        message={
-            "incidentId": inc.incidentId,
-            "automation": AUTOMATION,
-            "severity": inc.severity,
-            "cause": cause,
-            "summary": f"EMERGENCY_STOP on {inc.edgeId}: {cause}; not reset (a human must "
-            "confirm it is safe)",
-        },
-    )
-    run.record(
-        f"page_{level}",
+    battery.page(
+        run,
+        inc,
+        subject="EMERGENCY_STOP",
+        summary=f"EMERGENCY_STOP on {inc.edgeId}: {cause}; not reset (a human must confirm "
+        "it is safe)",
         why=f"{inc.severity} E-Stop",
-        result=f"paged {level}",
-        outcome=Outcome.ESCALATED,
+        extra={"cause": cause},
     )
     return {"incident": inc.model_dump(), "cause": cause}

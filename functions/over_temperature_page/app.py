@@ -6,39 +6,33 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared import edges, notify
-from selfheal_shared.cell_imbalance import Incident
-from selfheal_shared.outcomes import Outcome
+from selfheal_shared import battery
+from selfheal_shared.cell_imbalance import Incident, scopes
 from selfheal_shared.over_temperature import AUTOMATION
-from selfheal_shared.protocol import Run, recorded_steps, remediator
+from selfheal_shared.protocol import Run, remediator
 
 
 class PageRequest(BaseModel):
     incident: Incident
 
 
-@remediator(PageRequest, actor="over_temperature_page", automation=AUTOMATION, what="page")
+@remediator(
+    PageRequest,
+    actor="over_temperature_page",
+    automation=AUTOMATION,
+    what="page",
+    scopes=lambda r: scopes(r.incident),
+)
 def handler(run: Run[PageRequest]) -> dict[str, Any]:
     inc = run.request.incident
-    level, _ = edges.page_due(inc.severity, 0, [])
-    level = level or "ops"
-    notify.publish(
-        level,
-        subject=f"[selfheal] {inc.severity} {inc.edgeId} OVER_TEMPERATURE: maintenance",
-        message={
-            "incidentId": inc.incidentId,
-            "automation": AUTOMATION,
-            "severity": inc.severity,
-            "summary": f"OVER_TEMPERATURE on {inc.edgeId}: check the cooling (thermal "
-            "cameras); preventive maintenance requested; restart locked",
-            "maintenance": True,
-            "done": recorded_steps(inc.incidentId),
-        },
-    )
-    run.record(
-        "page_maintenance",
+    level = battery.page(
+        run,
+        inc,
+        subject="OVER_TEMPERATURE: maintenance",
+        summary=f"OVER_TEMPERATURE on {inc.edgeId}: check the cooling (thermal cameras); "
+        "preventive maintenance requested; restart locked",
         why=f"{inc.severity}: runbook 000 §5a 'Acionar manutenção preventiva'",
-        result=f"paged {level}",
-        outcome=Outcome.ESCALATED,
+        action="page_maintenance",
+        extra={"maintenance": True},
     )
     return {"paged": level}

@@ -1,4 +1,6 @@
-"""Start a silence from the console: `{scope, durationMinutes, reason}` (runbook 000 §6)."""
+"""Start a silence from the console: `{scope, durationMinutes, reason}` (runbook 000 §6).
+Scopes: an edge (system) id, `site:<siteId>`, `alarm:<edgeId>:<ALARM_TYPE>` (one alarm of
+one edge, the runbook's `/alarms/{alarmId}/silence`) or `fleet`."""
 
 from __future__ import annotations
 
@@ -13,7 +15,10 @@ from selfheal_shared.models import parse
 class SilenceRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    scope: str = Field(pattern=r"^(fleet|site:[A-Za-z0-9_-]{1,64}|[A-Za-z0-9][A-Za-z0-9_-]{0,63})$")
+    scope: str = Field(
+        pattern=r"^(fleet|site:[A-Za-z0-9_-]{1,64}|alarm:[A-Za-z0-9][A-Za-z0-9_-]{0,63}:"
+        r"[A-Z][A-Z0-9_]{0,39}|[A-Za-z0-9][A-Za-z0-9_-]{0,63})$"
+    )
     durationMinutes: int = Field(ge=1, le=7 * 24 * 60)
     reason: str = Field(min_length=3, max_length=300)
 

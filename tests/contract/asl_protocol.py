@@ -46,6 +46,18 @@ def acting_actions(function_json: dict[str, Any]) -> list[str]:
     ]
 
 
+def hands_off(function_json: dict[str, Any]) -> bool:
+    """A function that only passes a normalized event on to one of selfheal's own buses."""
+    bus = function_json.get("handsOffTo")
+    actions = {a for s in function_json.get("permissions", []) for a in s.get("actions", [])}
+    puts_on_bus = any(
+        "events:PutEvents" in s.get("actions", [])
+        and all(str(r).endswith(f":event-bus/{bus}") for r in s.get("resources", []))
+        for s in function_json.get("permissions", [])
+    )
+    return bool(bus) and puts_on_bus and not acting_actions(function_json) and bool(actions)
+
+
 def function_of(state: dict[str, Any]) -> str | None:
     params = state.get("Parameters")
     name = params.get("FunctionName", "") if isinstance(params, dict) else ""
@@ -178,11 +190,19 @@ def _predecessors(states: dict[str, Any], target: str) -> Iterator[tuple[str, An
                 yield name, rule, kind
 
 
-def _records_allowed_outcome(states: dict[str, Any], name: str, rule: Any, kind: str) -> bool:
+def _records_allowed_outcome(
+    states: dict[str, Any],
+    name: str,
+    rule: Any,
+    kind: str,
+    functions: dict[str, dict[str, Any]] | None = None,
+) -> bool:
     state = states[name]
     if state["Type"] == "Task" and kind == "next":
         if function_of(state) == CLAIM_FUNCTION:
             return False
+        if hands_off((functions or {}).get(function_of(state) or "", {})):
+            return True
         payload = _payload(state)
         if "outcome.$" in payload:  # recorded as computed: only on an allowed branch
             preds = list(_predecessors(states, name))
@@ -238,14 +258,16 @@ def _after_escalation(states: dict[str, Any]) -> set[str]:
     return seen
 
 
-def _check_endings(graph: dict[str, Any], where: str) -> list[str]:
+def _check_endings(
+    graph: dict[str, Any], where: str, functions: dict[str, dict[str, Any]] | None = None
+) -> list[str]:
     out = []
     states = graph["States"]
     escalated = _after_escalation(states)
     for name, state in states.items():
         if state["Type"] == "Succeed":
             for pred, rule, kind in _predecessors(states, name):
-                if not _records_allowed_outcome(states, pred, rule, kind):
+                if not _records_allowed_outcome(states, pred, rule, kind, functions):
                     out.append(
                         f"{where}{name}: Succeed reached from {pred} without a recorded "
                         f"FIXED or SKIPPED_BY_GUARD outcome"
@@ -263,7 +285,7 @@ def _check_endings(graph: dict[str, Any], where: str) -> list[str]:
             elif not any(_reaches_escalation(states, c["Next"]) for c in catch_all):
                 out.append(f"{where}{name}: its Catch does not lead to an escalation")
     for name, processor in _processors(states):
-        out += _check_endings(processor, f"{where}{name}/")
+        out += _check_endings(processor, f"{where}{name}/", functions)
     return out
 
 
@@ -277,5 +299,5 @@ def violations(definition: dict[str, Any], functions: dict[str, dict[str, Any]])
         problems
         + _check_guarded(definition, functions, "")
         + _check_vocabulary(definition, "")
-        + _check_endings(definition, "")
+        + _check_endings(definition, "", functions)
     )

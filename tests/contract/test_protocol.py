@@ -14,7 +14,15 @@ from selfheal_cdk import spec as spec_mod
 from tests.contract.asl_protocol import acting_actions, violations
 
 SPEC = spec_mod.load()
-FUNCTIONS = {name: {"permissions": list(fn.permissions)} for name, fn in SPEC.functions.items()}
+
+
+def _function_json(fn: spec_mod.FunctionSpec) -> dict[str, Any]:
+    path = fn.path / "function.json"
+    raw = json.loads(path.read_text()) if path.exists() else {}
+    return {"permissions": list(fn.permissions), "handsOffTo": raw.get("handsOffTo")}
+
+
+FUNCTIONS = {name: _function_json(fn) for name, fn in SPEC.functions.items()}
 
 
 def definition(workflow: str) -> dict[str, Any]:
@@ -101,3 +109,23 @@ def test_a_fan_out_item_without_an_outcome_is_caught() -> None:
         "OrgDone: a fan-out item ends without an outcome" in v
         for v in violations(broken, FUNCTIONS)
     )
+
+
+def test_a_hand_off_that_acts_or_puts_elsewhere_is_not_an_outcome() -> None:
+    """A workflow may end right after handing a normalized event to a selfheal bus (the
+    workflow it routes to records the outcome), but only when that function acts on
+    nothing and puts events on that bus alone."""
+    intake = definition("edge_alarm_intake")
+    assert violations(intake, FUNCTIONS) == []
+    fn = FUNCTIONS["edge_alarm_intake"]
+    acting = {**fn, "permissions": [*fn["permissions"], {"actions": ["iot:Publish"]}]}
+    elsewhere = {
+        **fn,
+        "permissions": [
+            {"actions": ["events:PutEvents"], "resources": ["arn:x:event-bus/default"]}
+        ],
+    }
+    undeclared = {**fn, "handsOffTo": None}
+    for broken in (acting, elsewhere, undeclared):
+        found = violations(intake, {**FUNCTIONS, "edge_alarm_intake": broken})
+        assert any("HandedOn: Succeed reached from HandOn" in v for v in found), found

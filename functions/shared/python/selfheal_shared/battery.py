@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import edge_registry
+from . import edge_registry, guards, notify, severity
+from .outcomes import Outcome
+
+if TYPE_CHECKING:
+    from .cell_imbalance import Incident
+    from .protocol import Run
 
 #: Runbook 000 §5b: "Se delta > 200mV entre células: → Executar equalização".
 IMBALANCE_LIMIT_MV = 200
@@ -44,7 +49,7 @@ def blocker(edge_id: str) -> str | None:
     if held := restart_lock(edge_id):
         return held
     edge = edge_registry.get(f"edge#{edge_id}") or {}
-    if "EMERGENCY_STOP" in str(edge.get("alarms") or "").split(","):
+    if "EMERGENCY_STOP" in edge_registry.active_alarms(edge):
         return "EMERGENCY_STOP active: never acted on without a human (runbook 000 §5c)"
     return None
 
@@ -84,3 +89,50 @@ def release_due(
 def incident_id(automation: str, edge_id: str, raised_at: str) -> str:
     digest = hashlib.sha256(f"{edge_id}|{raised_at}".encode()).hexdigest()[:12]
     return f"{automation}-{edge_id}-{digest}"
+
+
+def page(
+    run: Run[Any],
+    inc: Incident,
+    *,
+    subject: str,
+    summary: str,
+    why: str,
+    minutes: float = 0,
+    paged: tuple[str, ...] = (),
+    action: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> str | None:
+    """Page the level due now on the severity clock (runbook 000 §6, `severity.py`) and
+    record it; None when no page is due or a silence covers the edge, its alarm, its site
+    or the fleet (the suppressed page is recorded, not marked paged: it goes out once the
+    silence ends, if still due)."""
+    from .cell_imbalance import scopes
+    from .protocol import recorded_steps
+
+    level, _ = severity.page_due(inc.severity, minutes, list(paged))
+    if level is None:
+        return None
+    name = action or f"page_{level}"
+    if quiet := guards.silenced([inc.edgeId, *scopes(inc)]):
+        run.record(
+            name,
+            why=f"silenced on {quiet['scope']} until {quiet['endsAt']}: {quiet.get('reason', '')}",
+            result=f"page to {level} suppressed",
+            outcome=Outcome.SKIPPED_BY_GUARD,
+        )
+        return None
+    notify.publish(
+        level,
+        subject=f"[selfheal] {inc.severity} {inc.edgeId} {subject}",
+        message={
+            "incidentId": inc.incidentId,
+            "automation": run.automation,
+            "severity": inc.severity,
+            "summary": summary,
+            "done": recorded_steps(inc.incidentId),
+            **(extra or {}),
+        },
+    )
+    run.record(name, why=why, result=f"paged {level}", outcome=Outcome.ESCALATED)
+    return level

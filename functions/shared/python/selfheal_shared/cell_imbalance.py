@@ -40,10 +40,21 @@ class Incident(Model):
     siteId: str = Field(min_length=1)
     severity: str = "P1"
     raisedAt: str = Field(min_length=1)
+    #: The alarm kind (runbook 000 §6); its silence scope is `alarm:<edgeId>:<kind>`.
+    alarm: str = ""
+
+
+def alarm_scope(edge_id: str, alarm: str) -> str:
+    """The scope a silence on one alarm of one edge names (runbook 000 §6
+    `POST /alarms/{alarmId}/silence`)."""
+    return f"alarm:{edge_id}:{alarm}"
 
 
 def scopes(incident: Incident) -> tuple[str, ...]:
-    return (f"site:{incident.siteId}", "fleet")
+    """The scopes whose silences cover a battery incident besides the edge itself: its
+    alarm, its site and the fleet."""
+    alarm = (alarm_scope(incident.edgeId, incident.alarm),) if incident.alarm else ()
+    return (*alarm, f"site:{incident.siteId}", "fleet")
 
 
 class OpenRequest(Model):
@@ -77,6 +88,7 @@ def open_incident(
         siteId=alarm.siteId,
         severity=alarm.severity,
         raisedAt=alarm.raisedAt,
+        alarm=alarm.alarm,
     )
     run = begin(
         incident,
@@ -84,6 +96,7 @@ def open_incident(
         automation=automation,
         incident_id=incident.incidentId,
         execution_id=req.executionId,
+        scopes=scopes(incident),
         context=context,
     )
     return run, alarm

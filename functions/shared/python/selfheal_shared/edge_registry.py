@@ -25,6 +25,13 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
     return {k: next(iter(v.values())) for k, v in item.items()}
 
 
+def active_alarms(edge: dict[str, Any]) -> frozenset[str]:
+    """The edge's active battery alarms: those raised on `lifo4/{edgeId}/alarms` (until
+    cleared there) and those its last status listed."""
+    both = f"{edge.get('alarms') or ''},{edge.get('statusAlarms') or ''}"
+    return frozenset(a for a in both.split(",") if a)
+
+
 def get(pk: str) -> dict[str, Any] | None:
     item = client("dynamodb").get_item(
         TableName=_table(), Key={"pk": {"S": pk}}, ConsistentRead=True
@@ -96,6 +103,19 @@ def recent_offline(site: str) -> tuple[int, int]:
     return site_n, fleet_n
 
 
+def publish(entries: list[dict[str, Any]]) -> None:
+    """Put domain events on the edge bus, ten per call (PutEvents' limit)."""
+    events = client("events")
+    for start in range(0, len(entries), 10):
+        batch = [
+            {**e, "EventBusName": edges.BUS, "Detail": json.dumps(e["Detail"])}
+            for e in entries[start : start + 10]
+        ]
+        failed = events.put_events(Entries=batch).get("FailedEntryCount", 0)
+        if failed:
+            raise RuntimeError(f"EventBridge refused {failed} of {len(batch)} edge events")
+
+
 def _event(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
     return {"Source": edges.SOURCE, "DetailType": detail_type, "Detail": detail}
 
@@ -151,7 +171,7 @@ def record_signal(signal: edges.Signal) -> list[dict[str, Any]]:
         )
         return []
     if signal.kind == "alarm":
-        return [_alarm(edge_id, site, state, p, now)]
+        return _alarm(edge_id, site, state, p, now)
     fields: dict[str, Any] = {"siteId": site, "lastSeenAt": now.isoformat()}
     going: str | None = None
     reason = ""
@@ -181,7 +201,9 @@ def record_signal(signal: edges.Signal) -> list[dict[str, Any]]:
             if p.get(key):
                 fields[key] = p[key]
         if status != "offline":  # a last will knows nothing of the battery's alarms
-            fields["alarms"] = ",".join(p.get("alarms") or [])
+            # Kept beside, never over, the alarms topic's set: a status without an alarm
+            # does not clear one raised on `lifo4/{edgeId}/alarms` (the source of truth).
+            fields["statusAlarms"] = ",".join(p.get("alarms") or [])
         if status == "autonomous":
             fields["mode"] = "autonomous"
             going = "autonomous"
@@ -217,31 +239,61 @@ def record_signal(signal: edges.Signal) -> list[dict[str, Any]]:
 
 def _alarm(
     edge_id: str, site: str, state: dict[str, Any], p: dict[str, Any], now: datetime
-) -> dict[str, Any]:
+) -> list[dict[str, Any]]:
     """Keep the edge's set of active alarms (an active E-Stop blocks commands) and say
-    what changed, with the runbook's severity for that kind (000 §6)."""
+    what changed, with the runbook's severity for that kind (000 §6). An active
+    COMMUNICATION_LOSS is also the edge going offline (runbook 000 §5: "COMMUNICATION_LOSS
+    → ver item 1 (edge offline)"), so the offline ladder takes it up."""
     active = [a for a in str(state.get("alarms") or "").split(",") if a and a != p["alarm"]]
     if p["state"] == "active":
         active.append(p["alarm"])
-    _save_edge(edge_id, {"siteId": site, "alarms": ",".join(active)})
+    fields: dict[str, Any] = {"siteId": site, "alarms": ",".join(active)}
+    if p["state"] == "cleared":  # the alarms topic clears what a status reported too
+        listed = [a for a in str(state.get("statusAlarms") or "").split(",") if a]
+        fields["statusAlarms"] = ",".join(a for a in listed if a != p["alarm"])
+    lost = p["alarm"] == COMMUNICATION_LOSS and p["state"] == "active"
+    was = state.get("state", "unknown")
+    going = "autonomous" if state.get("mode") == "autonomous" else "offline"
+    offline = lost and was not in ("offline", "autonomous")
+    if offline:
+        fields.update(
+            state=going,
+            since=now.isoformat(),
+            offlineSince=now.isoformat(),
+            lastTelemetryBefore=state.get("lastTelemetryAt", ""),
+        )
+    _save_edge(edge_id, fields)
     # The last event of each kind (runbook 000 §5c "Ver motivo do E-Stop": its cause).
     update(
         f"alarm#{edge_id}#{p['alarm']}",
         {"state": p["state"], "reason": p.get("reason", ""), "ts": p["ts"], "at": now.isoformat()},
     )
-    return _event(
-        edges.ALARM,
-        {
-            "edgeId": edge_id,
-            "siteId": site,
-            "alarm": p["alarm"],
-            "state": p["state"],
-            "severity": edges.ALARM_SEVERITY[p["alarm"]],
-            "reason": p.get("reason", ""),
-            "raisedAt": datetime.fromtimestamp(p["ts"], UTC).isoformat(),
-            "at": now.isoformat(),
-        },
-    )
+    out = [
+        _event(
+            edges.ALARM,
+            {
+                "edgeId": edge_id,
+                "siteId": site,
+                "alarm": p["alarm"],
+                "state": p["state"],
+                "severity": edges.ALARM_SEVERITY[p["alarm"]],
+                "reason": p.get("reason", ""),
+                "raisedAt": datetime.fromtimestamp(p["ts"], UTC).isoformat(),
+                "at": now.isoformat(),
+            },
+        )
+    ]
+    if offline:
+        if going == "offline":
+            _count_offline(site, now)
+        reason = f"COMMUNICATION_LOSS alarm: {p.get('reason') or 'no reason given'}"
+        detail = {"edgeId": edge_id, "siteId": site, "state": going, "previous": was}
+        out.append(_event(edges.CONNECTIVITY, {**detail, "reason": reason, "at": now.isoformat()}))
+    return out
+
+
+#: Runbook 000 §5 "COMMUNICATION_LOSS → ver item 1 (edge offline)".
+COMMUNICATION_LOSS = "COMMUNICATION_LOSS"
 
 
 def _stale_presence(p: dict[str, Any], state: dict[str, Any]) -> str | None:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from . import severity as severity_table
 from .basemodel import Model
 from .errors import InputInvalid
 
@@ -51,13 +52,8 @@ COMMANDS = (
     "reset-emergency-stop",
 )
 
-#: Minutes offline at which each level is paged, by severity (runbook 000 §6, 003 B5).
-PAGE_MINUTES: dict[str, dict[str, int]] = {
-    "P1": {"l1": 0, "l2": 15, "l3": 30},
-    "P2": {"l1": 10, "l2": 30, "l3": 60},
-    "P3": {"l1": 60, "l2": 240},
-    "P4": {},
-}
+#: Minutes offline at which each level is paged, by severity: the one table (severity.py).
+PAGE_MINUTES = severity_table.PAGE_MINUTES
 
 
 class StatusPayload(Model):
@@ -352,22 +348,8 @@ def severity(base: str, offline_minutes: float) -> str:
     return "P2" if offline_minutes > P2_AFTER_MINUTES else "P3"
 
 
-def page_due(
-    severity: str,
-    offline_minutes: float,
-    paged: list[str],
-    overrides: dict[str, dict[str, int]] | None = None,
-) -> tuple[str | None, float | None]:
-    """The level to page now (if any) and the minutes offline at which the next page falls,
-    on the schedule of `severity` (an operator's override for that severity, or the default)."""
-    chosen = (overrides or {}).get(severity) or PAGE_MINUTES.get(severity, {})
-    for level, minutes in sorted(chosen.items(), key=lambda kv: kv[1]):
-        if level in paged:
-            continue
-        if offline_minutes >= minutes:
-            return level, None
-        return None, float(minutes)
-    return None, None
+#: The level to page now and when the next page falls (the one table's clock).
+page_due = severity_table.page_due
 
 
 def next_page(

@@ -1,0 +1,89 @@
+"""Page on the severity's clock while a battery alarm stays active (runbook 000 §6: P1
+< 15 min, P2 < 1h, P3 < 4h; `severity.py` says who when), and say when to look again. The
+response ends when the edge clears the alarm (or raises it anew: a new incident) or once
+every level is paged. A silence on the edge, its alarm, its site or the fleet suppresses
+the page; it goes out when the silence ends if the alarm is still active."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from selfheal_shared import battery, clock, edge_registry, guards, severity
+from selfheal_shared.battery_alarm import AUTOMATION, RESPONSE_TEXT
+from selfheal_shared.cell_imbalance import Incident, scopes
+from selfheal_shared.protocol import Run, remediator
+
+#: Look at the alarm at least this often, so a clear ends the response within it.
+MAX_WAIT_SECONDS = 15 * 60
+
+State = Literal["waiting", "cleared", "exhausted"]
+
+
+class RespondRequest(BaseModel):
+    incident: Incident
+    respondBy: str = Field(min_length=1)
+
+
+@remediator(
+    RespondRequest,
+    actor="battery_alarm_respond",
+    automation=AUTOMATION,
+    what="battery alarm response",
+    scopes=lambda r: scopes(r.incident),
+)
+def handler(run: Run[RespondRequest]) -> dict[str, Any]:
+    inc = run.request.incident
+    pk = f"battery-alarm#{inc.incidentId}"
+    paged = [p for p in str((edge_registry.get(pk) or {}).get("paged", "")).split(",") if p]
+    minutes = (clock.now() - datetime.fromisoformat(inc.raisedAt)).total_seconds() / 60
+    if over := _over(inc):
+        reason = f"{over} after {minutes:.0f} min; paged: {', '.join(paged) or 'nobody'}"
+        run.record("alarm_cleared", why=over, result=reason)
+        return _out("cleared", reason=reason)
+    level = battery.page(
+        run,
+        inc,
+        subject=f"{inc.alarm} ({minutes:.0f} min, respond by {run.request.respondBy})",
+        summary=f"{inc.alarm} active on {inc.edgeId} (site {inc.siteId}) for {minutes:.0f} "
+        f"min; {inc.severity}: respond by {run.request.respondBy}",
+        why=f"{inc.alarm} active {minutes:.0f} min: {inc.severity} "
+        f"'{RESPONSE_TEXT[inc.severity]}' (runbook 000 §6)",
+        minutes=minutes,
+        paged=tuple(paged),
+        extra={"respondBy": run.request.respondBy, "alarm": inc.alarm},
+    )
+    if level:
+        paged.append(level)
+        edge_registry.update(pk, {"paged": ",".join(paged)})
+    due, next_at = severity.page_due(inc.severity, minutes, paged)
+    if due is not None:  # suppressed by a silence: look again when it ends
+        quiet = guards.silenced([inc.edgeId, *scopes(inc)]) or {}
+        ends = datetime.fromisoformat(str(quiet.get("endsAt") or clock.now().isoformat()))
+        wait = (ends - clock.now()).total_seconds() + 1
+        return _out("waiting", wait=wait)
+    if next_at is None:
+        reason = f"{inc.alarm} still active on {inc.edgeId} after paging {', '.join(paged)}"
+        return _out("exhausted", reason=reason)
+    return _out("waiting", wait=(next_at - minutes) * 60 + 1)
+
+
+def _over(inc: Incident) -> str | None:
+    """Why this incident's alarm is no longer the active one, or None while it is."""
+    last = edge_registry.get(f"alarm#{inc.edgeId}#{inc.alarm}") or {}
+    if not last.get("ts"):
+        return None  # never seen by the registry: only the routed event knows it
+    at = datetime.fromtimestamp(float(last["ts"]), UTC)
+    if at < datetime.fromisoformat(inc.raisedAt):
+        return None
+    if last.get("state") == "cleared":
+        return f"{inc.alarm} cleared by {inc.edgeId} at {at.isoformat()}"
+    if at > datetime.fromisoformat(inc.raisedAt):
+        return f"{inc.alarm} raised anew at {at.isoformat()} (a new incident)"
+    return None
+
+
+def _out(state: State, *, wait: float = 0, reason: str = "") -> dict[str, Any]:
+    seconds = int(max(1, min(MAX_WAIT_SECONDS, wait))) if state == "waiting" else 0
+    return {"state": state, "waitSeconds": seconds, "reason": reason}

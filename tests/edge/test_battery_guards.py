@@ -1,0 +1,147 @@
+"""The guards in front of the battery workflows' actions (runbook 000 §5, E5-E7): the kill
+switch and dry-run refuse the stop, the equalize and the E-Stop reset, and people are told;
+an E-Stop nobody confirms within the gate's 24 h is escalated, never reset."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from selfheal_shared import guards
+
+from local.runtime import Pipeline
+from local.world import EdgeSiteSpec, World, WorldSpec
+from tests.edge.conftest import EdgeWorld
+
+E1 = "edge-cps-001"
+
+
+@pytest.fixture
+def p() -> Iterator[Pipeline]:
+    """A pipeline with the edges registered and no broker: the events are put on the edge
+    bus as the ingress would."""
+    spec = WorldSpec(edgeSites=[EdgeSiteSpec(siteId="site-campinas", prefix="edge-cps", count=2)])
+    pipeline = Pipeline(world=World(spec))
+    pipeline.__enter__()
+    yield pipeline
+    pipeline.__exit__(None, None, None)
+
+
+def alarm(p: Pipeline, kind: str) -> str:
+    now = p.clock.now().isoformat()
+    detail = {
+        "edgeId": E1,
+        "siteId": "site-campinas",
+        "alarm": kind,
+        "state": "active",
+        "severity": "P1",
+        "reason": "from the BMS",
+        "raisedAt": now,
+        "at": now,
+    }
+    [arn] = p.put_event(
+        {"source": "selfheal.edge", "detail-type": "Edge Alarm Changed", "detail": detail},
+        bus="selfheal-edge",
+    )
+    return arn
+
+
+def escalations(p: Pipeline) -> set[str]:
+    return {n["level"] for n in p.notifications() if "ESCALATED" in str(n["subject"])} | {
+        n["level"] for n in p.notifications() if "NOT_FIXED" in str(n["subject"])
+    }
+
+
+def test_the_kill_switch_refuses_the_over_temperature_stop_and_pages(p: Pipeline) -> None:
+    """Runbook 000 §5a "Sistema já deve ter parado automaticamente": with the kill switch on,
+    no stop is sent; the restart lock is still held and L1/L2 are paged."""
+    from selfheal_shared import battery
+
+    guards.set_switch(guards.KILL_SWITCH, enabled=True, reason="incident review", actor="ana")
+    arn = alarm(p, "OVER_TEMPERATURE")
+    p.wait([arn])
+    run = p.execution_summary(arn)
+
+    assert run["states"][-2:] == ["EscalateNotStopped", "NotStopped"], run["states"]
+    assert "Stop" not in run["states"]
+    assert p.extensions.iot_published == []
+    assert battery.restart_lock(E1) is not None
+    assert {"l1", "l2"} <= escalations(p)
+    [refused] = [a for a in run["actions"] if a["outcome"] == "SKIPPED_BY_GUARD"]
+    assert "kill switch on: incident review" in refused["why"]
+
+
+def test_dry_run_sends_no_equalize_and_says_what_it_would_do(edge_world: EdgeWorld) -> None:
+    """Runbook 000 §5b "Executar equalização": under dry-run nothing is sent; L1 is told."""
+    w = edge_world
+    [sim] = w.start_edges([E1])
+    sim.cells_mv = [3300, 3320, 3550, 3310]
+    sim.publish_telemetry()
+    w.settle()
+    guards.set_switch(guards.DRY_RUN, enabled=True, reason="rehearsal", actor="ana")
+    sim.raise_alarm("CELL_VOLTAGE_IMBALANCE", reason="BMS cell delta")
+    [run] = w.ladders(finished=1, workflow="cell_imbalance")
+
+    assert run["states"][-1] == "Skipped" and sim.commands == []
+    [told] = [n for n in w.pipeline.notifications() if n["level"] == "l1"]
+    assert "not equalized (dry_run)" in told["message"]["summary"]
+
+
+def answer(p: Pipeline, body: dict[str, Any]) -> None:
+    from selfheal_shared import edge_registry
+
+    [incident] = p.parked().values()
+    token = str((edge_registry.get(f"gate#{incident}") or {}).get("token", ""))
+    p.client("stepfunctions").send_task_success(taskToken=token, output=json.dumps(body))
+
+
+def test_the_kill_switch_refuses_an_approved_estop_reset(p: Pipeline) -> None:
+    """Runbook 000 §5c: even approved, the reset is an action behind the kill switch."""
+    arn = alarm(p, "EMERGENCY_STOP")
+    p.wait([arn], until_parked=True)
+    guards.set_switch(guards.KILL_SWITCH, enabled=True, reason="incident review", actor="ana")
+    answer(p, {"confirmedSafe": True, "operator": "ana"})
+    p.wait([arn])
+    run = p.execution_summary(arn)
+
+    assert run["states"][-2:] == ["EscalateNotReset", "NotReset"], run["states"]
+    assert "Reset" not in run["states"]
+    assert p.extensions.iot_published == []
+    assert "l1" in escalations(p)
+
+
+@pytest.mark.procedure("E7", "never auto-reset: gather the cause")
+def test_an_estop_nobody_confirms_in_24_hours_is_escalated_never_reset(p: Pipeline) -> None:
+    """Runbook 000 §5c "NUNCA fazer reset sem identificar causa": the gate times out after
+    24 h into an escalation to L1, L2 and L3; no reset is ever sent."""
+    arn = alarm(p, "EMERGENCY_STOP")
+    p.wait([arn], until_parked=True)
+    p.clock.advance(25 * 3600)
+    p.wait([arn])
+    run = p.execution_summary(arn)
+
+    assert run["status"] == "FAILED" and run["states"][-2:] == [
+        "EscalateGateTimeout",
+        "GateTimedOut",
+    ], run["states"]
+    assert p.extensions.iot_published == []
+    timeout = [n for n in p.notifications() if "within 24 h" in str(n["message"].get("reason"))]
+    assert {n["level"] for n in timeout} == {"l1", "l2", "l3"}
+
+
+def test_a_silence_never_hides_a_running_over_temperature(p: Pipeline) -> None:
+    """Runbook 000 §5a "NÃO religar até normalizar temperatura" against §6 "Silenciar
+    alarme": a silence on the site stops the automated stop, but a battery still running
+    hot is escalated to people all the same (the one page a silence does not suppress)."""
+    guards.silence("site:site-campinas", minutes=60, reason="manutenção preventiva")
+    arn = alarm(p, "OVER_TEMPERATURE")
+    p.wait([arn])
+    run = p.execution_summary(arn)
+
+    assert run["states"][-2:] == ["EscalateNotStopped", "NotStopped"], run["states"]
+    assert p.extensions.iot_published == []
+    [refused] = [a for a in run["actions"] if a["outcome"] == "SKIPPED_BY_GUARD"]
+    assert "silenced on site:site-campinas" in refused["why"]
+    assert {"l1", "l2"} <= escalations(p)
