@@ -22,7 +22,7 @@ def test_one_layer_per_distinct_requirements_set(synth: Synth) -> None:
         for name, fn in synth.spec.functions.items()
         if fn.requirements is not None
     }
-    layers = synth.stack.remediators.requirements_layers
+    layers = synth.core.layers.requirements
     assert set(layers) == set(sets.values())
     assert len(layers) < len(sets), "today several functions share a set (tzdata)"
     for name, logical_id in function_ids(synth).items():
