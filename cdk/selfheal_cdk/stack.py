@@ -113,7 +113,7 @@ class CoreStack(Stack):
         self.remediators = remediators(
             self, self, {n: f for n, f in spec.functions.items() if placed[n] == CORE}
         )
-        attach_invokers(self, spec, self.remediators.functions, self.dead_letters.queue)
+        attach_invokers(self, spec, settings, self.remediators.functions, self.dead_letters.queue)
         Tags.of(self).add("project", "selfheal")
 
 
@@ -166,7 +166,9 @@ class DomainStack(Stack):
             state_machines=self.workflows.state_machines,
             dead_letters=self.dead_letters.queue,
         )
-        attach_invokers(self, core.spec, self.remediators.functions, self.dead_letters.queue)
+        attach_invokers(
+            self, core.spec, core.settings, self.remediators.functions, self.dead_letters.queue
+        )
         Tags.of(self).add("project", "selfheal")
         Tags.of(self).add("domain", domain)
 
@@ -191,7 +193,11 @@ def remediators(
 
 
 def attach_invokers(
-    stack: Stack, spec: Spec, functions: Mapping[str, lambda_.Function], dead_letters: sqs.IQueue
+    stack: Stack,
+    spec: Spec,
+    settings: DeploySettings,
+    functions: Mapping[str, lambda_.Function],
+    dead_letters: sqs.IQueue,
 ) -> None:
     """What invokes a function asynchronously lives in that function's stack (IoT rules, the
     accuracy publisher's schedule) and gives it a dead-letter queue; the other functions are
@@ -199,13 +205,11 @@ def attach_invokers(
     if "edge_ingress" in functions:
         EdgeIoT(stack, "EdgeIoT", ingress=functions["edge_ingress"], dead_letters=dead_letters)
     if PUBLISHER in functions:
-        settings = cast(CoreStack | DomainStack, stack)
-        systems = (settings if isinstance(settings, CoreStack) else settings.core).settings
         ForecastAccuracy(
             stack,
             "ForecastAccuracy",
             spec=spec,
-            systems=systems.forecast_systems,
+            systems=settings.forecast_systems,
             publisher=functions[PUBLISHER],
             dead_letters=dead_letters,
         )
