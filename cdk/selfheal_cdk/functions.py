@@ -255,15 +255,22 @@ class Remediators(Construct):
         self._dry_run, self._reserved = dry_run, reserved_concurrency
         self._buckets, self._pass_roles = buckets, dict(pass_roles or {})
         self._training_image = training_image
-        # Resolved by each stack from AWS's public parameter (no cross-stack reference).
-        self.powertools_layer = lambda_.LayerVersion.from_layer_version_arn(
-            self,
-            "PowertoolsLayer",
-            ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_PARAMETER),
-        )
+        self._powertools: lambda_.ILayerVersion | None = None
         self.functions: dict[str, lambda_.Function] = {
             name: self._function(fn) for name, fn in functions.items()
         }
+
+    @property
+    def powertools_layer(self) -> lambda_.ILayerVersion:
+        """Resolved in each stack from AWS's public parameter (no cross-stack reference), and
+        only in a stack with functions (an unused template parameter otherwise)."""
+        if self._powertools is None:
+            self._powertools = lambda_.LayerVersion.from_layer_version_arn(
+                self,
+                "PowertoolsLayer",
+                ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_PARAMETER),
+            )
+        return self._powertools
 
     def _function(self, fn: FunctionSpec) -> lambda_.Function:
         scope = Construct(self, fn.name)
