@@ -5,7 +5,8 @@
 - ladder_replay: wall seconds of the 60-minute edge offline ladder in virtual time;
 - transitions: Step Functions state transitions per incident, per workflow and path;
 - duplicate_storm: 200 incidents x 5 copies from 8 threads (storm.py): executions that
-  acted, duplicate actions and notifications (the suite runs it at 25).
+  acted, duplicate actions and notifications (the suite runs it at 25);
+- serve_ready: `selfheal serve` spawn to `ready:` against a bare moto server (serve_ready.py).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import json
 import sys
 from typing import Any
 
-from . import cold_init, edge, storm, transitions
+from . import cold_init, edge, serve_ready, storm, transitions
 
-SECTIONS = ("cold_init", "ladder_replay", "transitions", "duplicate_storm")
+SECTIONS = ("cold_init", "ladder_replay", "transitions", "duplicate_storm", "serve_ready")
 
 
 def ladder_replay() -> tuple[dict[str, Any], int]:
@@ -65,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         out["transitions"] = counts
     if "duplicate_storm" in sections:
         out["duplicate_storm"] = storm.measure(args.storm_incidents)
+    if "serve_ready" in sections:
+        out["serve_ready"] = serve_ready.measure()
     json.dump(out, sys.stdout, indent=2)
     print()
     return 0

@@ -84,6 +84,15 @@ class EdgeSim:
         self.csrs_sent = 0
         #: PEM of the certificate the edge installed after a renewal.
         self.certificate_pem: str | None = None
+        #: The firmware the controller runs and reports in its status; an OTA job changes it.
+        self.firmware_version = "1.1.0"
+        #: An OTA install fails on this edge (the job execution reports FAILED).
+        self.ota_fails = False
+        #: The agent starts an OTA job and never reports its end (IoT Jobs times it out).
+        self.ota_hangs = False
+        #: Not a multiple of the workflow's 60 s poll: a poll never races an install.
+        self.ota_install_seconds = 45.0
+        self._jobs: mqtt.Client | None = None
 
     # -- controller process -------------------------------------------------------------
 
@@ -103,7 +112,9 @@ class EdgeSim:
         if not self.connected.wait(30):
             raise TimeoutError(f"{self.edge_id} could not connect to the broker")
         self._controller = c
-        self.publish_status("online", bufferedSamples=buffered)
+        self.publish_status(
+            "online", bufferedSamples=buffered, firmwareVersion=self.firmware_version
+        )
         self.publish_telemetry()
         return self
 
@@ -178,13 +189,14 @@ class EdgeSim:
 
     def stop(self) -> None:
         self._stopped = True
-        for c in (self._controller, self._agent, self._claim):
+        for c in (self._controller, self._agent, self._claim, self._jobs):
             if c is not None:
                 c.disconnect()  # first: the network loop then ends at once
                 c.loop_stop()
-        self._controller = self._agent = self._claim = None
+        self._controller = self._agent = self._claim = self._jobs = None
         self.broker.inflight.gone(self._agent_id)
         self.broker.inflight.gone(self._claim_id)
+        self.broker.inflight.gone(self._jobs_id)
 
     # -- management agent ---------------------------------------------------------------
 
@@ -214,6 +226,62 @@ class EdgeSim:
         self._claim = self._subscribed_client(
             self._claim_id, f"lifo4/provision/{self._claim_id}/certificate", self._on_certificate
         )
+        self._jobs = self._subscribed_client(
+            self._jobs_id, f"$aws/things/{self.edge_id}/jobs/notify-next", self._on_job
+        )
+
+    # -- AWS IoT Jobs (the agent's OTA side) --------------------------------------------
+
+    @property
+    def _jobs_id(self) -> str:
+        return f"{self.edge_id}-agent-jobs"
+
+    def _job_update(self, job_id: str, status: str, **details: str) -> None:
+        assert self._jobs is not None
+        body = {"status": status, "statusDetails": details}
+        self._publish(
+            self._jobs, f"$aws/things/{self.edge_id}/jobs/{job_id}/update", json.dumps(body)
+        )
+
+    def _on_job(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        payload = bytes(msg.payload)
+        threading.Thread(target=self._start_job, args=(payload, msg.topic), daemon=True).start()
+
+    def _start_job(self, payload: bytes, topic: str) -> None:
+        """A NextNotification: start the job (IN_PROGRESS), install over
+        `ota_install_seconds` of virtual time, then report the new version in the status
+        and the result to the job (the result after the report, as after a reboot). The
+        notification counts as in flight until the job is started."""
+        try:
+            execution = json.loads(payload).get("execution")
+            doc = (execution or {}).get("jobDocument") or {}
+            if execution and doc.get("operation") == "ota" and self.failure != "hardware":
+                job_id, version = str(execution["jobId"]), str(doc["version"])
+                self.commands.append({"command": "ota", "jobId": job_id, "version": version})
+                self._job_update(job_id, "IN_PROGRESS", step="downloading")
+                if self.ota_hangs:
+                    return
+                if self.clock is None:
+                    self._installed(job_id, version)
+                else:
+                    self.clock.call_later(
+                        self.ota_install_seconds, lambda: self._installed(job_id, version)
+                    )
+        finally:
+            self.broker.inflight.handled(self._jobs_id, topic)
+
+    def _installed(self, job_id: str, version: str) -> None:
+        if self._stopped or self._jobs is None:
+            return
+        if self.ota_fails:
+            self._job_update(
+                job_id, "FAILED", reason="image verification failed", version=self.firmware_version
+            )
+            return
+        self.firmware_version = version
+        if self._controller is not None:
+            self.publish_status("online", firmwareVersion=version)
+        self._job_update(job_id, "SUCCEEDED", version=version)
 
     # -- provisioning client (claim certificate) ----------------------------------------
 

@@ -10,7 +10,11 @@ patched Lambdas, same clock.
 A thin WSGI layer in front of moto does what moto's server does not:
 - `PutEvents` is routed by the real rule patterns (moto cannot deliver to Step Functions);
 - `StartExecution` without a name gets a unique one, as in AWS (moto names it `None`);
-- `/_selfheal/clock` reads and `/_selfheal/clock/advance?seconds=N` moves virtual time.
+- `/_selfheal/clock` reads and `/_selfheal/clock/advance?seconds=N` moves virtual time;
+- with `--mqtt`, `/_selfheal/mqtt/wait?handled=N` waits until the IoT bridge has taken N
+  messages from the broker (delivered, rejected or ignored as retained) and the work they
+  started is parked or done: a client publishing on the broker has no other signal;
+- with `--mqtt`, `aws iot-data publish` goes onto the broker, as IoT Core's would.
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import (
@@ -39,6 +43,9 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import make_server
 
 from .runtime import REGION, ExecutionTimeout, Pipeline
+
+if TYPE_CHECKING:
+    from .mqtt_bridge import Bridge
 
 CONTROL = "/_selfheal"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -59,11 +66,18 @@ class Front:
     def __init__(self, pipeline: Pipeline, moto_app: WSGIApp) -> None:
         self.pipeline = pipeline
         self.moto_app = moto_app
+        self.bridge: Bridge | None = None  # set by `serving(mqtt=True)`
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")
         if path.startswith(CONTROL):
             return self._control(environ, start_response, path.removeprefix(CONTROL))
+        if path.startswith("/topics/") and self.bridge is not None:
+            # `aws iot-data publish`: onto the broker, where the topic rules pick it up
+            topic = unquote(path.removeprefix("/topics/"))
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            self.bridge.publish(topic, environ["wsgi.input"].read(length) if length else b"")
+            return _json(start_response, "200 OK", {})
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target == "AWSEvents.PutEvents":
             body = self._body(environ)
@@ -114,6 +128,8 @@ class Front:
             return self._wait(parse_qs(environ.get("QUERY_STRING", "")), start_response)
         if path == "/clock":
             return _json(start_response, "200 OK", {"now": clock.now().isoformat()})
+        if path == "/mqtt/wait":
+            return self._mqtt_wait(parse_qs(environ.get("QUERY_STRING", "")), start_response)
         return _json(start_response, "404 Not Found", {"error": f"no control {path!r}"})
 
     def _wait(self, query: dict[str, list[str]], start_response: Callable[..., Any]) -> list[bytes]:
@@ -131,24 +147,54 @@ class Front:
             return _json(start_response, "400 Bad Request", {"error": f"{exc}"})
         return _json(start_response, "200 OK", summary)
 
+    def _mqtt_wait(
+        self, query: dict[str, list[str]], start_response: Callable[..., Any]
+    ) -> list[bytes]:
+        bridge = self.bridge
+        if bridge is None:
+            return _json(start_response, "404 Not Found", {"error": "serve runs without --mqtt"})
+        try:
+            handled = int(query.get("handled", ["0"])[0])
+            timeout = float(query.get("timeout", ["60"])[0])
+        except ValueError:
+            return _json(start_response, "400 Bad Request", {"error": "handled, timeout: numbers"})
+
+        def taken() -> int:
+            return bridge.delivered + len(bridge.rejected) + len(bridge.retained)
+
+        clock = self.pipeline.clock
+        arrived = clock.wait_until(lambda: taken() >= handled, timeout)
+        if not (arrived and clock.wait_quiet(timeout)):
+            return _json(
+                start_response,
+                "504 Gateway Timeout",
+                {"error": f"{taken()} of {handled} messages handled in {timeout:g} s"},
+            )
+        body = {
+            "delivered": bridge.delivered,
+            "rejected": [{"topic": t, "error": e} for t, e in bridge.rejected],
+            "retained": list(bridge.retained),
+        }
+        return _json(start_response, "200 OK", body)
+
 
 @dataclass
 class Served:
     endpoint: str
     pipeline: Pipeline
+    mqtt: str | None = None  # host:port of the broker with --mqtt
 
 
 class _Server(ThreadedMotoServer):
     """moto's threaded server with our front in place of its bare dispatcher."""
 
-    def __init__(self, pipeline: Pipeline, port: int) -> None:
+    def __init__(self, front: Front, port: int) -> None:
         super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
-        self._pipeline = pipeline
+        self._front = front
 
     def _server_entry(self) -> None:
-        app = Front(self._pipeline, DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
-            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+            self._ip_address, self._port, self._front, True, request_handler=MotoRequestHandler
         )
         self._server_ready_event.set()
         self._server.serve_forever()
@@ -156,10 +202,16 @@ class _Server(ThreadedMotoServer):
 
 @contextmanager
 def serving(
-    *, port: int = 0, speed: float = 0.0, world: Path | None = None, dry_run: bool = False
+    *,
+    port: int = 0,
+    speed: float = 0.0,
+    world: Path | None = None,
+    dry_run: bool = False,
+    mqtt: bool = False,
 ) -> Iterator[Served]:
     """The pipeline, served. `speed` > 0: a Wait state takes 1/speed real second per
-    virtual second (0: Wait states pass at once, as in `replay`)."""
+    virtual second (0: Wait states pass at once, as in `replay`). `mqtt`: mosquitto on
+    127.0.0.1 and the IoT bridge (topic rules → the edge ingress), as IoT Core would."""
     from .world import World
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
@@ -173,11 +225,24 @@ def serving(
                 dry_run=dry_run,
             )
         )
-        server = _Server(pipeline, port)
+        front = Front(pipeline, DomainDispatcherApplication(create_backend_app))
+        broker_at = None
+        if mqtt:
+            from .broker import mosquitto
+            from .mqtt_bridge import Bridge
+
+            broker = stack.enter_context(mosquitto())
+            from .iot_jobs import JobsPlane
+
+            front.bridge = Bridge(pipeline, broker).start()
+            stack.callback(front.bridge.stop)
+            stack.callback(JobsPlane(pipeline, broker).start().stop)
+            broker_at = f"{broker.host}:{broker.port}"
+        server = _Server(front, port)
         server.start()
         stack.callback(server.stop)
         host, bound = server.get_host_and_port()
-        yield Served(f"http://{host}:{bound}", pipeline)
+        yield Served(f"http://{host}:{bound}", pipeline, broker_at)
 
 
 def describe(served: Served) -> str:
@@ -213,18 +278,9 @@ def run(
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with (
-        serving(port=port, speed=speed, world=world, dry_run=dry_run) as served,
-        ExitStack() as extra,
-    ):
-        if mqtt:
-            from .broker import mosquitto
-            from .mqtt_bridge import Bridge
-
-            broker = extra.enter_context(mosquitto())
-            bridge = Bridge(served.pipeline, broker).start()
-            extra.callback(bridge.stop)
-            print(f"mqtt broker: {broker.host}:{broker.port} (IoT bridge running)")
+    with serving(port=port, speed=speed, world=world, dry_run=dry_run, mqtt=mqtt) as served:
+        if served.mqtt:
+            print(f"mqtt broker: {served.mqtt} (IoT bridge and IoT Jobs running)")
         print(describe(served), flush=True)
         with suppress(KeyboardInterrupt):
             stop.wait()

@@ -122,6 +122,8 @@ class EdgeSiteSpec(BaseModel):
     siteId: str
     prefix: str
     count: int = Field(ge=1, le=5000)
+    #: The systems' local time (an OTA's maintenance window is local, runbook 000 §2).
+    timezone: str = "America/Sao_Paulo"
 
     def edge_ids(self) -> list[str]:
         return [f"{self.prefix}-{n:03d}" for n in range(1, self.count + 1)]
@@ -193,7 +195,10 @@ class World:
             for edge_id in site.edge_ids():
                 assert iot is not None
                 iot.create_thing(
-                    thingName=edge_id, attributePayload={"attributes": {"siteId": site.siteId}}
+                    thingName=edge_id,
+                    attributePayload={
+                        "attributes": {"siteId": site.siteId, "timezone": site.timezone}
+                    },
                 )
         seed_scheduled_jobs(p, self.spec.fiscal, self.spec.forecasting)
 

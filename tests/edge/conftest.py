@@ -13,6 +13,7 @@ import pytest
 
 from local.broker import Broker, mosquitto
 from local.edge_sim import EdgeSim, Failure
+from local.iot_jobs import JobsPlane
 from local.mqtt_bridge import Bridge
 from local.runtime import Pipeline
 from local.world import EdgeSiteSpec, World, WorldSpec
@@ -32,6 +33,8 @@ class EdgeWorld:
     bridge: Bridge
     broker: Broker
     sims: dict[str, EdgeSim] = field(default_factory=dict)
+    #: The local AWS IoT Jobs data plane (OTA jobs' rollout, abort criteria).
+    jobs: JobsPlane | None = None
 
     def start_edges(
         self, ids: list[str], *, failure: Failure = None, agent: bool = True, buffered: int = 0
@@ -140,7 +143,7 @@ def make_edge_world(broker: Broker) -> Iterator[Any]:
         p = Pipeline(world=World(spec), scheduler=True)
         p.__enter__()
         bridge = Bridge(p, broker).start()
-        world = EdgeWorld(p, bridge, broker)
+        world = EdgeWorld(p, bridge, broker, jobs=JobsPlane(p, broker).start())
         made.append((p, bridge, world))
         return world
 
@@ -148,6 +151,8 @@ def make_edge_world(broker: Broker) -> Iterator[Any]:
     for p, bridge, world in made:
         for sim in world.sims.values():
             sim.stop()
+        if world.jobs is not None:
+            world.jobs.stop()
         bridge.stop()
         p.__exit__(None, None, None)
 

@@ -7,106 +7,23 @@ incident, scope or workflow so they do not see each other's executions.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.helpers import load_event
+from tests.serve.served import ROOT, SAMPLES, Served, serve
 
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = ROOT / "events" / "samples"
-AWS = Path(sys.executable).parent / "aws"
-PYTHONPATH = os.pathsep.join(
-    [str(ROOT), str(ROOT / "cdk"), str(ROOT / "functions" / "shared" / "python")]
-)
 FLAGGED = ["ons-geracao"]  # what the demo world's integrity check flags
-
-
-class Served:
-    def __init__(self, endpoint: str, arns: dict[str, str], tables: dict[str, str]) -> None:
-        self.endpoint = endpoint
-        self.arns = arns
-        self.tables = tables
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AWS_ENDPOINT_URL": endpoint,
-        }
-
-    def aws(self, *args: str, check: bool = True) -> Any:
-        """The AWS CLI, unchanged: only its endpoint (AWS_ENDPOINT_URL) points here."""
-        done = subprocess.run(
-            [str(AWS), *args, "--output", "json"],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        if check:
-            assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout) if done.stdout.strip() else {}
-
-    def selfheal(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """An operator command, pointed here by --endpoint-url only."""
-        env = {k: v for k, v in self.env.items() if k != "AWS_ENDPOINT_URL"}
-        env["PYTHONPATH"] = PYTHONPATH
-        return subprocess.run(
-            [sys.executable, "-W", "ignore", "-m", "local.cli", *args,
-             "--endpoint-url", self.endpoint],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-
-    def wait(self, arn: str, *, parked: bool = False) -> dict[str, Any]:
-        """The server's wait (its scheduler's signals, never a sleep): the run's summary."""
-        query = f"execution={arn}&parked={int(parked)}&timeout=60"
-        with urllib.request.urlopen(f"{self.endpoint}/_selfheal/wait?{query}", timeout=90) as r:
-            summary: dict[str, Any] = json.loads(r.read())
-        return summary
 
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[Served]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["PYTHONPATH"] = PYTHONPATH
-    proc = subprocess.Popen(
-        [sys.executable, "-W", "ignore", "-m", "local.cli", "serve"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    arns: dict[str, str] = {}
-    tables: dict[str, str] = {}
-    section = ""
-    try:
-        for line in proc.stdout:  # blocks on the server's own output: no sleep, no polling
-            if line.startswith("ready: "):
-                endpoint = line.removeprefix("ready: ").strip()
-                break
-            if line.rstrip().endswith(":") and not line.startswith(" "):
-                section = line.strip().rstrip(":")
-            elif line.startswith("  ") and section in ("state machines", "tables"):
-                key, value = line.split()
-                (arns if section == "state machines" else tables)[key] = value
-        else:
-            pytest.fail(f"selfheal serve exited ({proc.wait()}) before it was ready")
-        yield Served(endpoint, arns, tables)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with serve() as running:
+        yield running
 
 
 def test_lists_the_state_machines(served: Served) -> None:

@@ -43,7 +43,14 @@ for folder in sys.argv[1:]:
 print(json.dumps(report))
 """
 # The handlers that parse a CloudWatch alarm event with powertools' EventBridge model.
-PARSE_ALARMS = {"rollback_resolve", "freeze_request", "partial_data_request", "retrain_plan"}
+PARSE_ALARMS = {
+    "rollback_resolve",
+    "freeze_request",
+    "partial_data_request",
+    "retrain_plan",
+    "ingestion_failover_survey",
+    "mapper_degraded_open",
+}
 
 
 @pytest.fixture(scope="module")

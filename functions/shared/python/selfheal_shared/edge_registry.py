@@ -158,6 +158,7 @@ def record_signal(signal: edges.Signal) -> list[dict[str, Any]]:
     if signal.kind == "telemetry":
         fields["lastTelemetryAt"] = now.isoformat()
         fields["powerKw"] = p["powerKw"]
+        fields["soc"] = p["soc"]
         if p.get("cellsMv"):
             fields.update(cellsMv=",".join(map(str, p["cellsMv"])), cellsAt=now.isoformat())
         if p.get("temperatureC") is not None:
@@ -176,7 +177,7 @@ def record_signal(signal: edges.Signal) -> list[dict[str, Any]]:
         )
     else:
         status = p["status"]
-        for key in ("certificate", "partition"):
+        for key in ("certificate", "partition", "firmwareVersion"):
             if p.get(key):
                 fields[key] = p[key]
         if status != "offline":  # a last will knows nothing of the battery's alarms

@@ -70,6 +70,10 @@ class StatusPayload(Model):
     reason: str = Field(default="", max_length=200)
     certificate: Literal["valid", "expired"] | None = None
     partition: Literal["ok", "bad"] | None = None
+    #: The firmware the controller runs, as it reports it (a forced OTA is verified on it).
+    firmwareVersion: str | None = Field(
+        default=None, pattern=r"^[0-9]+(\.[0-9]+){1,3}([-+][A-Za-z0-9.]{1,32})?$"
+    )
     #: Samples kept locally while offline and synced on reconnect.
     bufferedSamples: int = Field(default=0, ge=0, le=10_000_000)
     #: Alarms active on the battery system (runbook 000 §5 names), e.g. OVER_TEMPERATURE.

@@ -1,0 +1,71 @@
+"""Read the ingestion group as it really is (runbook 004 "Identificar todas as instâncias
+ativas"): each instance's health and mode over HTTP, and the lease. Decides which instance
+keeps production and which must be demoted; changes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+from selfheal_shared import clock, ingestion_lease
+from selfheal_shared import ingestion_instances as inst
+from selfheal_shared.alarm_event import AlarmStateChangeEvent
+from selfheal_shared.handler import remediator
+from selfheal_shared.ingestion_failover import AUTOMATION, incident_from_alarm
+from selfheal_shared.models import parse
+from selfheal_shared.protocol import begin
+
+ACTOR = "ingestion_failover_survey"
+
+
+class SurveyStart(BaseModel):
+    input: dict[str, Any]
+    executionId: str = Field(min_length=1)
+    #: 1 when surveyed again because the lease moved since the first survey.
+    attempt: int = Field(default=0, ge=0, le=1)
+
+
+def describe(observed: list[inst.Observed]) -> str:
+    return ", ".join(
+        f"{o.name} {'healthy' if o.healthy else 'DOWN'} ({o.mode or o.error})" for o in observed
+    )
+
+
+@remediator
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    start = parse(SurveyStart, event, "ingestion failover start")
+    alarm = parse(AlarmStateChangeEvent, start.input, "ingestion alarm event")
+    incident = incident_from_alarm(alarm, start.executionId)
+    run = begin(
+        incident,
+        actor=ACTOR,
+        automation=AUTOMATION,
+        incident_id=incident.incidentId,
+        execution_id=incident.executionId,
+        context=context,
+    )
+    observed = [inst.observe(i) for i in inst.registry(incident.group)]
+    lease = ingestion_lease.read(incident.group)
+    holder = ingestion_lease.holder_of(lease, clock.now())
+    keep = inst.choose(observed, incident.trigger, holder)
+    demote = inst.demotions(observed, keep) if keep else []
+    held = f"lease held by {holder} (token {lease.token})" if lease and holder else "lease free"
+    result = f"{describe(observed)}; {held}; " + (
+        f"keep {keep} in production, demote {', '.join(demote) or 'none'}"
+        if keep
+        else "no healthy instance to put in production"
+    )
+    run.record(
+        "survey_instances",
+        why=f"{incident.reason} ({incident.trigger})"
+        + (", again: the lease moved since the first survey" if start.attempt else ""),
+        result=result,
+        details={"observed": [o.to_dict() for o in observed], "lease": lease and lease.to_dict()},
+    )
+    return {
+        "attempt": start.attempt,
+        "incident": incident.model_dump(),
+        "keep": keep,
+        "leaseToken": lease.token if lease else None,
+        "summary": result,
+    }
