@@ -127,13 +127,13 @@ def add_automation(root: Path, name: str, domain: str) -> None:
 def test_a_new_automation_lands_in_its_domain_stack_without_editing_the_cdk(
     tmp_path: Path,
 ) -> None:
-    """Files only: one automation in the existing `edge` domain, one in a new `api` domain.
-    The first joins Selfheal-edge, the second makes Selfheal-api; nothing new in the core."""
+    """Files only: one automation in the existing `edge` domain, one in a new `probe` domain.
+    The first joins Selfheal-edge, the second makes Selfheal-probe; nothing new in the core."""
     root = tmp_path / "repo"
     for part in ("events", "state_machines", "functions"):
         shutil.copytree(ROOT / part, root / part, ignore=shutil.ignore_patterns("__pycache__"))
     add_automation(root, "probe_edge", "edge")
-    add_automation(root, "api_down", "api")
+    add_automation(root, "probe_down", "probe")
     spec = spec_mod.load(root)
     app = build_app(
         context={"aws:cdk:bundling-stacks": []}, outdir=tmp_path / "cdk.out", loaded=spec
@@ -144,8 +144,8 @@ def test_a_new_automation_lands_in_its_domain_stack_without_editing_the_cdk(
     def template(stack_name: str) -> dict[str, Any]:
         return dict(assembly.get_stack_by_name(stack_name).template)
 
-    assert set(stacks.domains) == set(spec_mod.load().domains) | {"api"}
-    for name, domain in (("probe_edge", "edge"), ("api_down", "api")):
+    assert set(stacks.domains) == set(spec_mod.load().domains) | {"probe"}
+    for name, domain in (("probe_edge", "edge"), ("probe_down", "probe")):
         stack = stacks.domains[domain]
         assert name in stack.workflows.state_machines
         assert name in stack.routing.rules
@@ -159,10 +159,10 @@ def test_a_new_automation_lands_in_its_domain_stack_without_editing_the_cdk(
         assert {"source": [f"probe.{name}"]} in patterns
     # escalate stays in the core (several domains call it); the new stack reads only the core
     assert "escalate" in stacks.core.remediators.functions
-    api = template(domain_stack_id("api"))
-    assert all(arg["StackName"] == STACK_ID for _, arg in reads(api))
+    probe = template(domain_stack_id("probe"))
+    assert all(arg["StackName"] == STACK_ID for _, arg in reads(probe))
     assert not list(reads(template(STACK_ID)))
-    assert len(api["Resources"]) <= MAX_RESOURCES
+    assert len(probe["Resources"]) <= MAX_RESOURCES
 
 
 @pytest.mark.parametrize("missing", ["domain file", "workflow in it"])
@@ -170,11 +170,11 @@ def test_an_automation_without_a_domain_does_not_deploy(tmp_path: Path, missing:
     root = tmp_path / "repo"
     for part in ("events", "state_machines", "functions"):
         shutil.copytree(ROOT / part, root / part, ignore=shutil.ignore_patterns("__pycache__"))
-    add_automation(root, "api_down", "api")
-    domain_file = root / "state_machines" / "domains" / "api.json"
+    add_automation(root, "probe_down", "probe")
+    domain_file = root / "state_machines" / "domains" / "probe.json"
     if missing == "domain file":
         domain_file.unlink()
     else:
         domain_file.write_text(json.dumps({"workflows": []}))
-    with pytest.raises(spec_mod.SpecError, match=r"api_down.asl.json: no domain; .*'workflows'"):
+    with pytest.raises(spec_mod.SpecError, match=r"probe_down.asl.json: no domain; .*'workflows'"):
         build_app(outdir=tmp_path / "cdk.out", loaded=spec_mod.load(root))

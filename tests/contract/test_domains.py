@@ -78,8 +78,8 @@ def test_a_workflow_in_two_domains_or_a_missing_one_is_reported(tree: Path) -> N
     [
         ("Edge_2.json", {"workflows": []}, "Edge_2.json: a domain name is lowercase"),
         ("core.json", {"workflows": []}, "core.json: a domain name"),
-        ("api.json", {"description": "no list"}, "api.json: field 'workflows' must be a list"),
-        ("api.json", {"workflows": "api_down"}, "api.json: field 'workflows' must be a list"),
+        ("probe.json", {"description": "no list"}, "probe.json: field 'workflows' must be a list"),
+        ("probe.json", {"workflows": "probe_down"}, "probe.json: field 'workflows' must be a list"),
     ],
 )
 def test_a_bad_domain_file_is_refused_naming_file_and_field(
