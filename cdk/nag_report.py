@@ -1,4 +1,5 @@
-"""Count cdk-nag's findings and the acknowledgements written to the template.
+"""Count cdk-nag's findings and the acknowledgements written to the templates, and the size
+of each stack's template (CloudFormation allows 500 resources and 1 MB; tests hold 400/800 KB).
 
     python cdk/nag_report.py            # bundling skipped, as the tests synthesize
 
@@ -38,6 +39,12 @@ def main() -> None:
     for (severity, rule), n in sorted(findings.items()):
         print(f"  {severity:7} {rule}: {n}")
     acks: Counter[str] = Counter()
+    print("stacks (resources, minified KB):")
+    for path in sorted(out.glob("*.template.json")):
+        template = json.loads(path.read_text())
+        kb = len(json.dumps(template, separators=(",", ":")).encode()) / 1024
+        name = path.name.removesuffix(".template.json")
+        print(f"  {name:20} {len(template['Resources']):4} {kb:7.1f}")
     for template in out.glob("*.template.json"):
         for resource in json.loads(template.read_text())["Resources"].values():
             nag = resource.get("Metadata", {}).get("cdk_nag", {})

@@ -77,7 +77,7 @@ def _list() -> int:
         print(f"{'':<24} workflow: {sch.workflow}   catalog: {', '.join(sch.catalog) or '-'}")
         if sch.description:
             print(f"{'':<24} {sch.description}")
-    problems = spec.problems()
+    problems = spec.problems() + spec.domain_problems()  # a workflow without a domain won't deploy
     for p in problems:
         print(f"WIRING PROBLEM: {p}", file=sys.stderr)
     return 1 if problems else 0

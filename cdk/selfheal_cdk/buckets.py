@@ -8,12 +8,14 @@ its objects, never `s3:*` or `GetObject*`, and never a delete.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from typing import cast
 
 from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from . import nag
 
@@ -54,12 +56,16 @@ class DataBuckets(Construct):
             for kind in kinds
         }
 
-    def object_finding(self, kind: str) -> str:
-        """How cdk-nag's IAM5 names `<bucket ARN>/*` of this bucket."""
+    def object_finding(self, kind: str, consumer: Stack | None = None) -> str:
+        """How cdk-nag's IAM5 names `<bucket ARN>/*` of this bucket, in the policy of a
+        role of `consumer` (default: the bucket's own stack)."""
         bucket = self.buckets[kind]
         stack = Stack.of(bucket)
         logical_id = stack.resolve(stack.get_logical_id(bucket.node.default_child))  # type: ignore[arg-type]
-        return f"Resource::<{logical_id}.Arn>/*"
+        if consumer is None or consumer is stack:
+            return f"Resource::<{logical_id}.Arn>/*"
+        arn = nag.stack_output(stack, {"Fn::GetAtt": [logical_id, "Arn"]})
+        return f"Resource::{json.dumps(arn, separators=(',', ':'))}/*"
 
     def grant(
         self, kind: str, grantee: iam.IGrantable, access: str, *, prefix: str = "*"
@@ -80,4 +86,5 @@ class DataBuckets(Construct):
             f"{access} on {prefix} objects of the {kind} bucket: keys are per organization, "
             "system and period, named at run time"
         )
-        return [(self.object_finding(kind).removesuffix("/*") + f"/{prefix}", why)]
+        finding = self.object_finding(kind, Stack.of(cast(IConstruct, grantee)))
+        return [(finding.removesuffix("/*") + f"/{prefix}", why)]

@@ -194,15 +194,54 @@ def _sub(value: Any) -> Any:
     return value
 
 
+class Layers(Construct):
+    """The layers every stack's functions share, built once (in the core stack): the shared
+    library, and one layer per distinct requirements set, so each set is bundled once."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, spec: Spec) -> None:
+        super().__init__(scope, construct_id)
+        self.shared = lambda_.LayerVersion(
+            self,
+            "SharedLayer",
+            code=lambda_.Code.from_asset(str(staged_layer(spec)), exclude=ASSET_EXCLUDES),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="selfheal_shared: guards, audit, notify, models used by every remediator",
+        )
+        #: requirements set -> its layer: one bundle per distinct set, not per function.
+        self.requirements: dict[tuple[str, ...], lambda_.LayerVersion] = {}
+        for fn in spec.functions.values():
+            pins = pins_of(fn)
+            if pins and pins not in self.requirements:
+                self.requirements[pins] = lambda_.LayerVersion(
+                    self,
+                    f"Requirements-{requirements_id(pins)}",
+                    code=requirements_code(pins),
+                    compatible_runtimes=[RUNTIME],
+                    compatible_architectures=[ARCHITECTURE],
+                    description=("selfheal requirements: " + " ".join(pins))[:DESCRIPTION_MAX],
+                )
+
+    def of(self, fn: FunctionSpec) -> list[lambda_.ILayerVersion]:
+        """The function's requirements layer, if it has pins."""
+        pins = pins_of(fn)
+        return [self.requirements[pins]] if pins else []
+
+
+def pins_of(fn: FunctionSpec) -> tuple[str, ...]:
+    return requirement_set(fn.requirements) if fn.requirements is not None else ()
+
+
 class Remediators(Construct):
-    """Every remediator the spec finds, each with its own role and log group."""
+    """The remediators a stack deploys, each with its own role and log group."""
 
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        spec: Spec,
+        functions: Mapping[str, FunctionSpec],
+        layers: Layers,
         storage: Storage,
         topics: Mapping[str, sns.ITopic],
         dry_run: bool,
@@ -212,45 +251,26 @@ class Remediators(Construct):
         training_image: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
-        self._storage, self._topics = storage, topics
+        self._storage, self._topics, self._layers = storage, topics, layers
         self._dry_run, self._reserved = dry_run, reserved_concurrency
         self._buckets, self._pass_roles = buckets, dict(pass_roles or {})
         self._training_image = training_image
-        self.shared_layer = lambda_.LayerVersion(
-            self,
-            "SharedLayer",
-            code=lambda_.Code.from_asset(str(staged_layer(spec)), exclude=ASSET_EXCLUDES),
-            compatible_runtimes=[RUNTIME],
-            compatible_architectures=[ARCHITECTURE],
-            description="selfheal_shared: guards, audit, notify, models used by every remediator",
-        )
-        self.powertools_layer = lambda_.LayerVersion.from_layer_version_arn(
-            self,
-            "PowertoolsLayer",
-            ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_PARAMETER),
-        )
-        #: requirements set -> its layer: one bundle per distinct set, not per function.
-        self.requirements_layers: dict[tuple[str, ...], lambda_.LayerVersion] = {}
+        self._powertools: lambda_.ILayerVersion | None = None
         self.functions: dict[str, lambda_.Function] = {
-            name: self._function(fn) for name, fn in spec.functions.items()
+            name: self._function(fn) for name, fn in functions.items()
         }
 
-    def _requirements_layer(self, fn: FunctionSpec) -> list[lambda_.ILayerVersion]:
-        if fn.requirements is None:
-            return []
-        pins = requirement_set(fn.requirements)
-        if not pins:
-            return []
-        if pins not in self.requirements_layers:
-            self.requirements_layers[pins] = lambda_.LayerVersion(
+    @property
+    def powertools_layer(self) -> lambda_.ILayerVersion:
+        """Resolved in each stack from AWS's public parameter (no cross-stack reference), and
+        only in a stack with functions (an unused template parameter otherwise)."""
+        if self._powertools is None:
+            self._powertools = lambda_.LayerVersion.from_layer_version_arn(
                 self,
-                f"Requirements-{requirements_id(pins)}",
-                code=requirements_code(pins),
-                compatible_runtimes=[RUNTIME],
-                compatible_architectures=[ARCHITECTURE],
-                description=("selfheal requirements: " + " ".join(pins))[:DESCRIPTION_MAX],
+                "PowertoolsLayer",
+                ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_PARAMETER),
             )
-        return [self.requirements_layers[pins]]
+        return self._powertools
 
     def _function(self, fn: FunctionSpec) -> lambda_.Function:
         scope = Construct(self, fn.name)
@@ -276,9 +296,8 @@ class Remediators(Construct):
             log_group=log_group,
             logging_format=lambda_.LoggingFormat.JSON,
             reserved_concurrent_executions=self._reserved,
-            # CDK orders layers by construct path: Powertools, Requirements-*, Shared; a later
-            # layer's files win, so the pinned packages win over Powertools' own copies.
-            layers=[self.powertools_layer, self.shared_layer, *self._requirements_layer(fn)],
+            # A later layer's files win: the pinned packages over Powertools' own copies.
+            layers=[self.powertools_layer, self._layers.shared, *self._layers.of(fn)],
             environment=self._environment(fn),
         )
         log_group.grant_write(role)

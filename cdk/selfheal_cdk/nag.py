@@ -10,9 +10,12 @@ their own and where the acknowledgement would also cover a future inline policy)
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
+from typing import Any
 
-from aws_cdk import Acknowledgment, Validations
+from aws_cdk import Acknowledgment, Aws, Stack, Validations
 from aws_cdk import aws_iam as iam
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from constructs import IConstruct
@@ -37,6 +40,25 @@ KMS_REASON = (
 def nag_resource(resource: str) -> str:
     """How IAM5 spells a `Fn::Sub` resource in a finding: `${X}` becomes `<X>`."""
     return "Resource::" + resource.replace("${", "<").replace("}", ">")
+
+
+def stack_output(producer: Stack, reference: dict[str, Any]) -> dict[str, Any]:
+    """How a consumer's template reads `reference` (a Ref/GetAtt of `producer`) with the
+    app's weak cross-stack references (cdk.json `@aws-cdk/core:defaultCrossStackReferences`):
+    `Fn::GetStackOutput` of the output the CDK adds under the producer's `Publish` scope,
+    whose logical id is the CDK's unique id of that path (human part + md5 of the path).
+    An IAM5 finding on a cross-stack ARN is named after it."""
+    text = json.dumps(reference, separators=(",", ":"))
+    path = ["Publish", f"Output{text}"]
+    human = "".join(c for c in "".join(path) if c.isalnum())
+    digest = hashlib.md5("/".join(path).encode(), usedforsecurity=False).hexdigest()
+    return {
+        "Fn::GetStackOutput": {
+            "StackName": producer.stack_name,
+            "Region": producer.resolve(Aws.REGION),
+            "OutputName": human + digest[:8].upper(),
+        }
+    }
 
 
 def policy_of(construct: IConstruct) -> IConstruct:

@@ -1,5 +1,5 @@
 """EventBridge: one rule per `events/rules/<name>.json`, plus the backstop that tells ops when
-any of this stack's executions fails, and a dead-letter queue so no event is dropped."""
+any of a stack's executions fails, and a dead-letter queue per stack so no event is dropped."""
 
 from __future__ import annotations
 
@@ -71,6 +71,52 @@ def input_transformer(rule: RuleSpec) -> dict[str, Any] | None:
     return out
 
 
+class DeadLetters(Construct):
+    """A stack's dead-letter queue and the alarm that pages ops when anything lands in it.
+
+    One per stack: EventBridge may only write to a queue whose policy names the rule, so a
+    core queue for the domains' rules would make the core depend on every domain."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, ops_topic: sns.ITopic) -> None:
+        super().__init__(scope, construct_id)
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        nag.acknowledge(self.queue, "AwsSolutions-SQS3", DLQ_REASON)
+        nag.acknowledge(self.queue, "Serverless-SQSRedrivePolicy", DLQ_REASON)
+        self.alarm = cloudwatch.Alarm(
+            self,
+            "Alarm",
+            alarm_description="selfheal: an event could not be delivered to its workflow, or "
+            "an asynchronously invoked function failed on it; it is kept in the dead-letter "
+            "queue (message attributes name the rule or the error).",
+            metric=self.queue.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(5), statistic="Maximum"
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.alarm.add_alarm_action(cw_actions.SnsAction(ops_topic))
+
+
+class Buses(Construct):
+    """The custom event buses the rule files name (e.g. the edge bus fed by IoT ingress):
+    ours, in the core stack, so every domain's rules can listen on them."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, spec: Spec) -> None:
+        super().__init__(scope, construct_id)
+        names = sorted({r.event_bus for r in spec.rules.values()} - {"default"})
+        self.buses: dict[str, events.IEventBus] = {
+            name: events.EventBus(self, name, event_bus_name=name) for name in names
+        }
+
+
 class Routing(Construct):
     """Rules from the spec to the state machines, and failures to the ops topic."""
 
@@ -82,53 +128,30 @@ class Routing(Construct):
         spec: Spec,
         state_machines: Mapping[str, sfn.IStateMachine],
         ops_topic: sns.ITopic,
+        dead_letters: sqs.IQueue,
+        buses: Mapping[str, events.IEventBus],
     ) -> None:
         super().__init__(scope, construct_id)
-        self.dead_letters = sqs.Queue(
-            self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        nag.acknowledge(self.dead_letters, "AwsSolutions-SQS3", DLQ_REASON)
-        nag.acknowledge(self.dead_letters, "Serverless-SQSRedrivePolicy", DLQ_REASON)
-        self._buses: dict[str, events.IEventBus] = {}
+        self.dead_letters, self._buses = dead_letters, buses
         self.rules: dict[str, events.Rule] = {
             name: self._rule(rule, state_machines[rule.workflow])
             for name, rule in spec.rules.items()
         }
         self.failure_rule = self._failure_rule(state_machines, ops_topic)
-        self.dead_letter_alarm = cloudwatch.Alarm(
-            self,
-            "DeadLettersAlarm",
-            alarm_description="selfheal: an event could not be delivered to its workflow, or "
-            "an asynchronously invoked function failed on it; it is kept in the dead-letter "
-            "queue (message attributes name the rule or the error).",
-            metric=self.dead_letters.metric_approximate_number_of_messages_visible(
-                period=Duration.minutes(5), statistic="Maximum"
-            ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        self.dead_letter_alarm.add_alarm_action(cw_actions.SnsAction(ops_topic))
 
-    def _bus(self, name: str) -> events.IEventBus | None:
-        if name == "default":
+    def _bus(self, rule: RuleSpec) -> events.IEventBus | None:
+        if rule.event_bus == "default":
             return None
-        if name not in self._buses:
-            # A custom bus named by a rule file is ours (e.g. the edge bus fed by IoT ingress).
-            self._buses[name] = events.EventBus(self, f"Bus-{name}", event_bus_name=name)
-        return self._buses[name]
+        if rule.event_bus not in self._buses:
+            raise SpecError(f"{rule.path.name}: eventBus {rule.event_bus!r} is not a core bus")
+        return self._buses[rule.event_bus]
 
     def _rule(self, rule: RuleSpec, machine: sfn.IStateMachine) -> events.Rule:
         construct = events.Rule(
             self,
             rule.name,
             description=(rule.description or f"selfheal {rule.name}")[:512],
-            event_bus=self._bus(rule.event_bus),
+            event_bus=self._bus(rule),
             event_pattern=event_pattern(rule),
             targets=[
                 targets.SfnStateMachine(

@@ -41,6 +41,10 @@ SCHEDULER_CONTEXT = (
     "aws.scheduler.execution-id",
     "aws.scheduler.attempt-number",
 )
+#: The stack every domain shares (tables, keys, topics, buses, layers, shared functions).
+CORE = "core"
+#: A domain's name is its file's stem and part of its stack's name (`Selfheal-<domain>`).
+DOMAIN_NAME = re.compile(r"^[a-z][a-z0-9]{1,23}$")
 _SCHEDULE_EXPRESSION = re.compile(r"^(cron\([^)]+\)|rate\(\d+ (minute|hour|day)s?\)|at\([^)]+\))$")
 
 
@@ -141,12 +145,25 @@ class WorkflowSpec:
 
 
 @dataclass(frozen=True)
+class DomainSpec:
+    """`state_machines/domains/<name>.json`: a domain of automations, deployed as one stack.
+
+    It lists its workflows; their rules, schedules and the functions only they call follow."""
+
+    name: str
+    path: Path
+    description: str
+    workflows: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Spec:
     root: Path
     functions: dict[str, FunctionSpec]
     rules: dict[str, RuleSpec]
     workflows: dict[str, WorkflowSpec]
     schedules: dict[str, ScheduleSpec] = field(default_factory=dict)
+    domains: dict[str, DomainSpec] = field(default_factory=dict)
 
     @property
     def layer_path(self) -> Path:
@@ -192,6 +209,57 @@ class Spec:
         for sch in self.schedules.values():
             out += _schedule_problems(sch, self.workflows)
         return out
+
+    def domain_problems(self) -> list[str]:
+        """Every workflow in exactly one domain file. Kept apart from `problems()`: only the
+        deployment needs domains, so the local runtime runs a workflow that has none yet."""
+        out: list[str] = []
+        owners: dict[str, list[str]] = {}
+        for domain in self.domains.values():
+            for wf in domain.workflows:
+                owners.setdefault(wf, []).append(domain.name)
+                if wf not in self.workflows:
+                    where = f"state_machines/domains/{domain.name}.json"
+                    out.append(f"{where}: field 'workflows' names {wf!r}, not a workflow")
+        for wf in self.workflows:
+            found = owners.get(wf, [])
+            if not found:
+                out.append(f"state_machines/{wf}.asl.json: no domain; list {wf!r} in the field "
+                           "'workflows' of one state_machines/domains/<domain>.json")  # fmt: skip
+            elif len(found) > 1:
+                out.append(f"state_machines/{wf}.asl.json: listed in the field 'workflows' of "
+                           f"several domains {sorted(found)}; one only")  # fmt: skip
+        return out
+
+    def domain_of(self, workflow: str) -> str:
+        """The domain whose file lists `workflow` (see `domain_problems`)."""
+        for domain in self.domains.values():
+            if workflow in domain.workflows:
+                return domain.name
+        raise SpecError(f"state_machines/{workflow}.asl.json: no domain lists it")
+
+    def placement(self) -> dict[str, str]:
+        """function -> the domain whose stack deploys it: the one domain whose workflows call
+        it, else `CORE` (called by several domains, or by no workflow: IoT, schedules)."""
+        users: dict[str, set[str]] = {name: set() for name in self.functions}
+        for wf in self.workflows.values():
+            for fn in wf.functions & users.keys():
+                users[fn].add(self.domain_of(wf.name))
+        return {fn: next(iter(d)) if len(d) == 1 else CORE for fn, d in users.items()}
+
+    def for_domain(self, domain: str) -> Spec:
+        """What one domain's stack deploys: its workflows, their rules and schedules, and
+        every function they may call (its own and the core's)."""
+        placed = self.placement()
+        workflows = {n: wf for n, wf in self.workflows.items() if self.domain_of(n) == domain}
+        return Spec(
+            root=self.root,
+            functions={n: f for n, f in self.functions.items() if placed[n] in {domain, CORE}},
+            rules={n: r for n, r in self.rules.items() if r.workflow in workflows},
+            workflows=workflows,
+            schedules={n: s for n, s in self.schedules.items() if s.workflow in workflows},
+            domains={domain: self.domains[domain]},
+        )
 
     def bindings(self, *, function_arn, topic_arn, table_name, bucket_name=None) -> dict[str, str]:  # type: ignore[no-untyped-def]
         """Placeholder values, given how a deployer names each kind of resource."""
@@ -309,6 +377,23 @@ def _load_workflow(path: Path) -> WorkflowSpec:
     )
 
 
+def _load_domain(path: Path) -> DomainSpec:
+    where = f"state_machines/domains/{path.name}"
+    if not DOMAIN_NAME.match(path.stem) or path.stem == CORE:
+        raise SpecError(f"{where}: a domain name is lowercase letters and digits "
+                        f"(2-24, not {CORE!r}), got {path.stem!r}")  # fmt: skip
+    raw = _read_json(path)
+    workflows = raw.get("workflows") if isinstance(raw, dict) else None
+    if not isinstance(workflows, list) or not all(isinstance(w, str) for w in workflows):
+        raise SpecError(f"{where}: field 'workflows' must be a list of workflow names")
+    return DomainSpec(
+        name=path.stem,
+        path=path,
+        description=str(raw.get("description", "")),
+        workflows=tuple(workflows),
+    )
+
+
 def load(root: Path = ROOT) -> Spec:
     fn_dir = root / "functions"
     functions = {
@@ -324,6 +409,15 @@ def load(root: Path = ROOT) -> Spec:
         wf.name: wf
         for wf in (_load_workflow(p) for p in sorted((root / "state_machines").glob("*.asl.json")))
     }
+    domains = {
+        p.stem: _load_domain(p)
+        for p in sorted((root / "state_machines" / "domains").glob("*.json"))
+    }
     return Spec(
-        root=root, functions=functions, rules=rules, workflows=workflows, schedules=schedules
+        root=root,
+        functions=functions,
+        rules=rules,
+        workflows=workflows,
+        schedules=schedules,
+        domains=domains,
     )

@@ -1,6 +1,8 @@
-"""The selfheal stack: wires the constructs together from what `spec.load()` finds.
+"""The selfheal stacks: a core stack and one stack per domain, wired from `spec.load()`.
 
-Nothing here lists automations: adding a rule, a workflow or a function is adding files.
+Nothing here lists automations or domains: adding a rule, a workflow, a function or a
+domain (`state_machines/domains/<domain>.json`) is adding files. CloudFormation caps a
+template at 500 resources and 1 MB; one stack per domain keeps each far below.
 """
 
 from __future__ import annotations
@@ -13,17 +15,19 @@ from pathlib import Path
 from typing import Any, cast
 
 from aws_cdk import App, Stack, Tags
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from . import nag
 from .alerting import Alerting
 from .buckets import DataBuckets
 from .forecast_accuracy import PUBLISHER, ForecastAccuracy
-from .functions import SYNC_ONLY_REASON, Remediators, has_dead_letter_queue
+from .functions import SYNC_ONLY_REASON, Layers, Remediators, has_dead_letter_queue
 from .iot import EdgeIoT
-from .routing import Routing
+from .routing import Buses, DeadLetters, Routing
 from .schedules import Schedules
-from .spec import BUCKETS, ROOT, TABLES, TOPICS, Spec, SpecError, load
+from .spec import BUCKETS, CORE, ROOT, TABLES, TOPICS, FunctionSpec, Spec, SpecError, load
 from .storage import Storage
 from .training import TrainingJobs
 from .workflows import Workflows
@@ -80,8 +84,10 @@ def _context(scope: Construct, key: str, default: object) -> str:
     return str(default if value is None else value).strip()
 
 
-class SelfhealStack(Stack):
-    """Tables, topics, remediators, workflows and rules for every automation in the spec."""
+class CoreStack(Stack):
+    """What every domain shares: tables, the topic key and topics, buckets, the training
+    role, event buses, the layers, the functions several domains (or no workflow) call and
+    what invokes those (IoT rules, the forecast accuracy publisher)."""
 
     def __init__(
         self,
@@ -93,9 +99,6 @@ class SelfhealStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        problems = spec.problems()
-        if problems:
-            raise SpecError("the convention files disagree:\n  " + "\n  ".join(problems))
         self.spec, self.settings = spec, settings
         self.storage = Storage(self, "Storage", names=TABLES)
         self.alerting = Alerting(self, "Alerting", levels=TOPICS)
@@ -103,63 +106,128 @@ class SelfhealStack(Stack):
         self.training = TrainingJobs(
             self, "Training", buckets=self.buckets, image_tag=settings.training_image_tag
         )
-        self.remediators = Remediators(
-            self,
-            "Remediators",
-            spec=spec,
-            storage=self.storage,
-            topics=self.alerting.topics,
-            dry_run=settings.dry_run,
-            reserved_concurrency=settings.reserved_concurrency,
-            buckets=self.buckets,
-            pass_roles={"sagemaker_training": self.training.role},
-            training_image=self.training.image_uri,
+        self.layers = Layers(self, "Layers", spec=spec)
+        self.buses = Buses(self, "Buses", spec=spec).buses
+        self.dead_letters = DeadLetters(self, "DeadLetters", ops_topic=self.alerting.topics["ops"])
+        placed = spec.placement()
+        self.remediators = remediators(
+            self, self, {n: f for n, f in spec.functions.items() if placed[n] == CORE}
         )
+        attach_invokers(self, spec, settings, self.remediators.functions, self.dead_letters.queue)
+        Tags.of(self).add("project", "selfheal")
+
+
+class DomainStack(Stack):
+    """One domain's automations (`state_machines/domains/<domain>.json`): its workflows,
+    their rules and schedules, the functions only they call; the rest it reads from core."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        domain: str,
+        core: CoreStack,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        spec = core.spec.for_domain(domain)
+        self.domain, self.spec, self.core = domain, spec, core
+        topics = core.alerting.topics
+        self.dead_letters = DeadLetters(self, "DeadLetters", ops_topic=topics["ops"])
+        placed = core.spec.placement()
+        self.remediators = remediators(
+            self, core, {n: f for n, f in spec.functions.items() if placed[n] == domain}
+        )
+        #: what this domain's workflows may call: its own functions and the core's.
+        self.functions = {**core.remediators.functions, **self.remediators.functions}
         self.workflows = Workflows(
             self,
             "Workflows",
             spec=spec,
-            functions=self.remediators.functions,
-            topics=self.alerting.topics,
-            storage=self.storage,
-            buckets=self.buckets,
+            functions=self.functions,
+            topics=topics,
+            storage=core.storage,
+            buckets=core.buckets,
         )
         self.routing = Routing(
             self,
             "Routing",
             spec=spec,
             state_machines=self.workflows.state_machines,
-            ops_topic=self.alerting.topics["ops"],
+            ops_topic=topics["ops"],
+            dead_letters=self.dead_letters.queue,
+            buses=core.buses,
         )
-        if "edge_ingress" in self.remediators.functions:
-            self.edge_iot = EdgeIoT(
-                self,
-                "EdgeIoT",
-                ingress=self.remediators.functions["edge_ingress"],
-                dead_letters=self.routing.dead_letters,
-            )
-        if PUBLISHER in self.remediators.functions:
-            self.forecast_accuracy = ForecastAccuracy(
-                self,
-                "ForecastAccuracy",
-                spec=spec,
-                systems=settings.forecast_systems,
-                publisher=self.remediators.functions[PUBLISHER],
-                dead_letters=self.routing.dead_letters,
-            )
         self.schedules = Schedules(
             self,
             "Schedules",
             spec=spec,
             state_machines=self.workflows.state_machines,
-            dead_letters=self.routing.dead_letters,
+            dead_letters=self.dead_letters.queue,
         )
-        # Whatever invokes a function asynchronously gave it a dead-letter queue above; the
-        # rest are only called by state machine tasks, where Lambda's DLQ does not apply.
-        for function in self.remediators.functions.values():
-            if not has_dead_letter_queue(function):
-                nag.acknowledge(function, "Serverless-LambdaDLQ", SYNC_ONLY_REASON)
+        attach_invokers(
+            self, core.spec, core.settings, self.remediators.functions, self.dead_letters.queue
+        )
         Tags.of(self).add("project", "selfheal")
+        Tags.of(self).add("domain", domain)
+
+
+def remediators(
+    stack: Stack, core: CoreStack, functions: Mapping[str, FunctionSpec]
+) -> Remediators:
+    """A stack's functions, over the core's tables, topics, buckets and layers."""
+    return Remediators(
+        stack,
+        "Remediators",
+        functions=functions,
+        layers=core.layers,
+        storage=core.storage,
+        topics=core.alerting.topics,
+        dry_run=core.settings.dry_run,
+        reserved_concurrency=core.settings.reserved_concurrency,
+        buckets=core.buckets,
+        pass_roles={"sagemaker_training": core.training.role},
+        training_image=core.training.image_uri,
+    )
+
+
+def attach_invokers(
+    stack: Stack,
+    spec: Spec,
+    settings: DeploySettings,
+    functions: Mapping[str, lambda_.Function],
+    dead_letters: sqs.IQueue,
+) -> None:
+    """What invokes a function asynchronously lives in that function's stack (IoT rules, the
+    accuracy publisher's schedule) and gives it a dead-letter queue; the other functions are
+    only called by state machine tasks, where Lambda's DLQ does not apply."""
+    if "edge_ingress" in functions:
+        EdgeIoT(stack, "EdgeIoT", ingress=functions["edge_ingress"], dead_letters=dead_letters)
+    if PUBLISHER in functions:
+        ForecastAccuracy(
+            stack,
+            "ForecastAccuracy",
+            spec=spec,
+            systems=settings.forecast_systems,
+            publisher=functions[PUBLISHER],
+            dead_letters=dead_letters,
+        )
+    for function in functions.values():
+        if not has_dead_letter_queue(function):
+            nag.acknowledge(function, "Serverless-LambdaDLQ", SYNC_ONLY_REASON)
+
+
+@dataclass(frozen=True)
+class SelfhealApp:
+    """The core stack and one stack per domain, as `build_app` made them."""
+
+    core: CoreStack
+    domains: dict[str, DomainStack]
+
+    @property
+    def stacks(self) -> list[Stack]:
+        return [self.core, *self.domains.values()]
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -168,16 +236,35 @@ def cdk_json_context() -> dict[str, Any]:
     return cast(dict[str, Any], json.loads(CDK_JSON.read_text()).get("context", {}))
 
 
-def build_stack(app: App, *, loaded: Spec | None = None) -> SelfhealStack:
-    """The stack, from the convention files (or `loaded`) and the app's context."""
-    return SelfhealStack(
+def domain_stack_id(domain: str) -> str:
+    return f"{STACK_ID}-{domain}"
+
+
+def build_stacks(app: App, *, loaded: Spec | None = None) -> SelfhealApp:
+    """The core stack and one stack per domain file, from the convention files (or
+    `loaded`) and the app's context. Refuses a spec whose files disagree."""
+    spec = loaded if loaded is not None else load()
+    problems = spec.problems() + spec.domain_problems()
+    if problems:
+        raise SpecError("the convention files disagree:\n  " + "\n  ".join(problems))
+    core = CoreStack(
         app,
         STACK_ID,
-        spec=loaded if loaded is not None else load(),
+        spec=spec,
         settings=DeploySettings.from_context(app),
-        description="selfheal: event-driven auto-remediation (EventBridge -> Step Functions "
-        "-> Lambda remediators)",
+        description="selfheal core: tables, topics, buses, layers and shared remediators",
     )
+    domains = {
+        name: DomainStack(
+            app,
+            domain_stack_id(name),
+            domain=name,
+            core=core,
+            description=f"selfheal {name}: {domain.description}"[:1024],
+        )
+        for name, domain in spec.domains.items()
+    }
+    return SelfhealApp(core=core, domains=domains)
 
 
 def build_app(
@@ -186,13 +273,23 @@ def build_app(
     outdir: str | Path | None = None,
     loaded: Spec | None = None,
 ) -> App:
-    """An app with the stack and the AWS Solutions and Serverless checks; `context` overrides
-    cdk.json and the CLI's `-c` values (tests use it), `outdir` defaults to the CLI's choice."""
+    """An app with the stacks (see `build_stacks`) and the AWS Solutions and Serverless
+    checks; `context` overrides cdk.json and the CLI's `-c` values (tests use it), `outdir`
+    defaults to the CLI's choice."""
     app = App(
         context=cdk_json_context(),
         post_cli_context=dict(context or {}),
         outdir=str(outdir) if outdir else None,
     )
-    build_stack(app, loaded=loaded)
+    build_stacks(app, loaded=loaded)
     nag.add_checks(app)
     return app
+
+
+def built(app: App) -> SelfhealApp:
+    """The stacks `build_app` put in `app`."""
+    cores = [c for c in app.node.children if isinstance(c, CoreStack)]
+    if len(cores) != 1:
+        raise ValueError(f"expected one core stack in the app, found {len(cores)}")
+    domains = {c.domain: c for c in app.node.children if isinstance(c, DomainStack)}
+    return SelfhealApp(core=cores[0], domains=domains)

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 from aws_cdk.assertions import Template
-from cdk_synth import Synth
-from selfheal_cdk.stack import STACK_ID, SelfhealStack, build_app
+from cdk_synth import Synth, merged
+from selfheal_cdk.stack import build_app, built
 
 
 @pytest.fixture(scope="session")
@@ -19,15 +19,19 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
     app = build_app(
         context={"selfheal:dryRun": "true", "aws:cdk:bundling-stacks": []}, outdir=outdir
     )
-    stack = app.node.find_child(STACK_ID)
-    assert isinstance(stack, SelfhealStack)
+    stacks = built(app)
     assembly = app.synth()
-    template = assembly.get_stack_artifact(stack.artifact_id).template
+    templates = {
+        stack.stack_name: assembly.get_stack_artifact(stack.artifact_id).template
+        for stack in stacks.stacks
+    }
+    view = merged(templates)
     yield Synth(
-        spec=stack.spec,
-        stack=stack,
-        template=template,
-        assertions=Template.from_json(template),
+        spec=stacks.core.spec,
+        app=stacks,
+        templates=templates,
+        template=view,
+        assertions=Template.from_json(view),
         outdir=outdir,
         validation_report=json.loads((outdir / "validation-report.json").read_text()),
     )

@@ -87,7 +87,7 @@ def test_the_rule_routes_the_alarms_state_change_to_retrain_model(synth: Synth) 
 
 
 def test_the_publisher_runs_daily_and_may_only_publish_its_namespace(synth: Synth) -> None:
-    publisher = synth.logical_id(synth.stack.remediators.functions[PUBLISHER])
+    publisher = synth.logical_id(synth.functions[PUBLISHER])
     [schedule] = [
         r["Properties"]
         for r in synth.resources("AWS::Scheduler::Schedule").values()

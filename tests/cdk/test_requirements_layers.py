@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from aws_cdk import App
-from cdk_synth import ROOT, Synth
+from cdk_synth import Synth
 from selfheal_cdk import functions
 from selfheal_cdk.functions import requirement_set
-from selfheal_cdk.spec import Spec, load
+from selfheal_cdk.spec import load
 from selfheal_cdk.stack import build_app
 from test_stack import function_ids
 
@@ -22,7 +22,7 @@ def test_one_layer_per_distinct_requirements_set(synth: Synth) -> None:
         for name, fn in synth.spec.functions.items()
         if fn.requirements is not None
     }
-    layers = synth.stack.remediators.requirements_layers
+    layers = synth.core.layers.requirements
     assert set(layers) == set(sets.values())
     assert len(layers) < len(sets), "today several functions share a set (tzdata)"
     for name, logical_id in function_ids(synth).items():
@@ -43,9 +43,11 @@ def test_comments_and_order_do_not_make_a_new_set(tmp_path: Path) -> None:
 
 
 def test_bundling_runs_once_per_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With bundling on, pip runs once per distinct set (counted in the local bundler)."""
-    with_pins = {n: fn for n, fn in load().functions.items() if fn.requirements is not None}
-    spec = Spec(root=ROOT, functions=with_pins, rules={}, workflows={})
+    """With bundling on, pip runs once per distinct set (counted in the local bundler), even
+    with the functions asking for them spread over several domain stacks: the layers are
+    the core's."""
+    spec = load()
+    with_pins = {n: fn for n, fn in spec.functions.items() if fn.requirements is not None}
     calls: list[str] = []
 
     def fake_bundle(self: Any, output_dir: str, *args: Any, **options: Any) -> bool:
@@ -58,4 +60,6 @@ def test_bundling_runs_once_per_set(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     app.synth()
     distinct = {requirement_set(fn.requirements) for fn in with_pins.values() if fn.requirements}
     assert len(with_pins) > len(distinct) >= 2
+    placed = spec.placement()
+    assert len({placed[n] for n in with_pins}) >= 2, "spread over several stacks"
     assert sorted(calls) == sorted("".join(f"{p}\n" for p in pins) for pins in distinct)

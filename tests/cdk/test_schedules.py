@@ -29,7 +29,13 @@ def as_list(value: Any) -> list[Any]:
 
 
 def machine_ids(synth: Synth) -> dict[str, str]:
-    return {name: synth.logical_id(sm) for name, sm in synth.stack.workflows.state_machines.items()}
+    return {name: synth.logical_id(sm) for name, sm in synth.state_machines.items()}
+
+
+def dead_letter_queue_of(synth: Synth, workflow: str) -> str:
+    """The logical id of the dead-letter queue of the stack that deploys `workflow`."""
+    domain = synth.domains[synth.spec.domain_of(workflow)]
+    return synth.logical_id(domain.dead_letters.queue)
 
 
 def role_statements(synth: Synth, role_id: str) -> list[dict[str, Any]]:
@@ -48,8 +54,8 @@ def test_one_schedule_per_file_with_its_cron_time_zone_target_and_input(synth: S
     # The files' two, plus the accuracy publisher's (tests/cdk/test_forecast_accuracy.py).
     assert len(schedules) == len(synth.spec.schedules) + 1 == 3
     machines = machine_ids(synth)
-    (queue_id,) = [q for q in synth.resources("AWS::SQS::Queue") if not q.startswith("EdgeIoT")]
     for name, sch in synth.spec.schedules.items():
+        queue_id = dead_letter_queue_of(synth, sch.workflow)
         matching = [
             r["Properties"]
             for r in schedules.values()
@@ -79,8 +85,8 @@ def test_fiscal_report_runs_day_1_at_3am_sao_paulo_and_retraining_weekly() -> No
 
 def test_schedule_roles_may_start_only_their_target(synth: Synth) -> None:
     machines = machine_ids(synth)
-    (queue_id,) = [q for q in synth.resources("AWS::SQS::Queue") if not q.startswith("EdgeIoT")]
-    for name, role in synth.stack.schedules.roles.items():
+    for name, role in synth.schedule_roles.items():
+        queue_id = dead_letter_queue_of(synth, synth.spec.schedules[name].workflow)
         role_id = synth.logical_id(role)
         trust = synth.template["Resources"][role_id]["Properties"]["AssumeRolePolicyDocument"]
         [statement] = trust["Statement"]
@@ -150,8 +156,8 @@ def test_schedule_wiring_mistakes_are_reported(tmp_path: Path) -> None:
 
 
 def test_buckets_are_versioned_encrypted_private_and_logged(synth: Synth) -> None:
-    logs = synth.logical_id(synth.stack.buckets.access_logs)
-    for kind, bucket in synth.stack.buckets.buckets.items():
+    logs = synth.logical_id(synth.core.buckets.access_logs)
+    for kind, bucket in synth.core.buckets.buckets.items():
         props = synth.template["Resources"][synth.logical_id(bucket)]["Properties"]
         assert props["VersioningConfiguration"] == {"Status": "Enabled"}, kind
         [rule] = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
@@ -166,12 +172,12 @@ def test_buckets_are_versioned_encrypted_private_and_logged(synth: Synth) -> Non
             for s in r["Properties"]["PolicyDocument"]["Statement"]
         )
     ]
-    assert len(tls_only) == len(synth.stack.buckets.buckets) + 1
+    assert len(tls_only) == len(synth.core.buckets.buckets) + 1
 
 
 def test_functions_get_exactly_the_buckets_they_declare_and_never_delete(synth: Synth) -> None:
-    refs = {k: {"Ref": synth.logical_id(b)} for k, b in synth.stack.buckets.buckets.items()}
-    for name, fn in synth.stack.remediators.functions.items():
+    refs = {k: {"Ref": synth.logical_id(b)} for k, b in synth.core.buckets.buckets.items()}
+    for name, fn in synth.functions.items():
         spec = synth.spec.functions[name]
         props = synth.template["Resources"][synth.logical_id(fn)]["Properties"]
         env = props["Environment"]["Variables"]
@@ -193,11 +199,11 @@ def test_functions_get_exactly_the_buckets_they_declare_and_never_delete(synth: 
 def test_training_role_is_passed_only_to_sagemaker_by_the_function_that_starts_jobs(
     synth: Synth,
 ) -> None:
-    training = synth.logical_id(synth.stack.training.role)
+    training = synth.logical_id(synth.core.training.role)
     trust = synth.template["Resources"][training]["Properties"]["AssumeRolePolicyDocument"]
     assert trust["Statement"][0]["Principal"] == {"Service": "sagemaker.amazonaws.com"}
     passing = []
-    for name, fn in synth.stack.remediators.functions.items():
+    for name, fn in synth.functions.items():
         role_id = synth.template["Resources"][synth.logical_id(fn)]["Properties"]["Role"][
             "Fn::GetAtt"
         ][0]
@@ -209,16 +215,16 @@ def test_training_role_is_passed_only_to_sagemaker_by_the_function_that_starts_j
                 }
                 passing.append(name)
     assert passing == ["retrain_start"]
-    env = synth.template["Resources"][
-        synth.logical_id(synth.stack.remediators.functions["retrain_start"])
-    ]["Properties"]["Environment"]["Variables"]
+    env = synth.template["Resources"][synth.logical_id(synth.functions["retrain_start"])][
+        "Properties"
+    ]["Environment"]["Variables"]
     assert env["SELFHEAL_TRAINING_ROLE_ARN"] == {"Fn::GetAtt": [training, "Arn"]}
     image = json.dumps(env["SELFHEAL_TRAINING_IMAGE"])
     assert "/selfheal-forecast-train:latest" in image
 
 
 def test_layer_ships_the_input_schemas_published_next_to_the_workflows(synth: Synth) -> None:
-    layer = synth.template["Resources"][synth.logical_id(synth.stack.remediators.shared_layer)]
+    layer = synth.template["Resources"][synth.logical_id(synth.core.layers.shared)]
     asset_hash = layer["Properties"]["Content"]["S3Key"].removesuffix(".zip")
     schemas = synth.outdir / f"asset.{asset_hash}" / "python" / "selfheal_shared" / "schemas"
     published = {wf.input_schema for wf in synth.spec.workflows.values() if wf.input_schema}

@@ -157,13 +157,20 @@ def nag_text(value: Any) -> str:
     if "Fn::Join" in value:
         sep, parts = value["Fn::Join"]
         return str(sep).join(nag_text(p) for p in parts)
+    if "Fn::GetStackOutput" in value:  # a core resource read by a domain stack
+        return json.dumps(value, separators=(",", ":"))
     raise AssertionError(f"cannot spell {value}")
 
 
 def test_iam5_acknowledgements_sit_on_the_policy_that_has_the_wildcard(synth: Synth) -> None:
     """No IAM5 acknowledgement on a role or state machine (they hold no statement), and each
-    one accepts a wildcard its own policy really grants, so none is left over."""
-    for logical_id, res in synth.template["Resources"].items():
+    one accepts a wildcard its own policy really grants, so none is left over. (Read in
+    each stack's own template: cdk-nag names a core resource as the domain stack reads it.)"""
+    for logical_id, res in (
+        (f"{stack}/{lid}", res)
+        for stack, template in synth.templates.items()
+        for lid, res in template["Resources"].items()
+    ):
         iam5 = [rule for rule in acknowledgements(res) if rule.startswith("AwsSolutions-IAM5")]
         if not iam5:
             continue

@@ -110,7 +110,7 @@ def machines_by_workflow(synth: Synth) -> dict[str, tuple[str, dict[str, Any]]]:
 
 def function_ids(synth: Synth) -> dict[str, str]:
     """spec function name -> logical id of its AWS::Lambda::Function."""
-    return {name: synth.logical_id(fn) for name, fn in synth.stack.remediators.functions.items()}
+    return {name: synth.logical_id(fn) for name, fn in synth.functions.items()}
 
 
 def statements(synth: Synth) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -165,8 +165,8 @@ def test_state_machines_log_without_data_and_trace(synth: Synth) -> None:
 
 def test_every_placeholder_is_bound_to_a_resource_of_this_stack(synth: Synth) -> None:
     fn_ids = function_ids(synth)
-    topic_ids = {t: synth.logical_id(synth.stack.alerting.topics[t]) for t in TOPICS}
-    table_ids = {t: synth.logical_id(synth.stack.storage.tables[t]) for t in TABLES}
+    topic_ids = {t: synth.logical_id(synth.core.alerting.topics[t]) for t in TOPICS}
+    table_ids = {t: synth.logical_id(synth.core.storage.tables[t]) for t in TABLES}
     for name, (_, props) in machines_by_workflow(synth).items():
         subs = props.get("DefinitionSubstitutions", {})
         assert set(subs) == set(synth.spec.workflows[name].placeholders), name
@@ -262,30 +262,31 @@ def test_one_rule_per_rule_file_targets_its_workflow_with_a_dlq(synth: Synth) ->
         assert target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0] in queues, name
         assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0, name
         assert ("InputTransformer" in target) == bool(rule.input_transformer), name
-    # The spec's rules, the failure backstop and (with edges) the telemetry sweep.
+    # The spec's rules, a failure backstop per domain and (with edges) the telemetry sweep.
     sweep = 1 if "edge_ingress" in synth.spec.functions else 0
-    assert len(rules) == len(synth.spec.rules) + 1 + sweep
+    assert len(rules) == len(synth.spec.rules) + len(synth.domains) + sweep
 
 
-def test_failed_executions_of_this_stack_notify_ops(synth: Synth) -> None:
-    machines = {logical_id for logical_id, _ in machines_by_workflow(synth).values()}
-    ops = synth.logical_id(synth.stack.alerting.topics["ops"])
-    synth.assertions.has_resource_properties(
-        "AWS::Events::Rule",
-        {
-            "EventPattern": {
-                "source": ["aws.states"],
-                "detail-type": ["Step Functions Execution Status Change"],
-                "detail": {
-                    "status": Match.array_equals(["FAILED", "TIMED_OUT", "ABORTED"]),
-                    "stateMachineArn": Match.array_equals([{"Ref": m} for m in sorted(machines)]),
-                },
-            },
-            "Targets": [
-                Match.object_like({"Arn": {"Ref": ops}, "DeadLetterConfig": Match.object_like({})})
-            ],
-        },
-    )
+def test_failed_executions_of_each_domain_notify_ops(synth: Synth) -> None:
+    """The backstop is per domain stack (a core rule naming every machine would make the
+    core depend on every domain): each lists exactly its own machines."""
+    ops = synth.logical_id(synth.core.alerting.topics["ops"])
+    for name, domain in synth.domains.items():
+        rule = domain.routing.failure_rule
+        assert rule is not None, name
+        machines = [{"Ref": synth.logical_id(m)} for m in domain.workflows.state_machines.values()]
+        props = synth.template["Resources"][synth.logical_id(rule)]["Properties"]
+        pattern = props["EventPattern"]
+        assert pattern["source"] == ["aws.states"], name
+        assert pattern["detail-type"] == ["Step Functions Execution Status Change"], name
+        assert sorted(pattern["detail"]["status"]) == ["ABORTED", "FAILED", "TIMED_OUT"], name
+        assert sorted(pattern["detail"]["stateMachineArn"], key=str) == sorted(machines, key=str)
+        [target] = props["Targets"]
+        assert target["Arn"] == {"Ref": ops}, name
+        queue = synth.logical_id(domain.dead_letters.queue)
+        assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": [queue, "Arn"]}, name
+    every = {m for d in synth.domains.values() for m in d.workflows.state_machines}
+    assert every == set(synth.spec.workflows)
 
 
 def test_dead_letters_are_encrypted_tls_only_and_alarmed(synth: Synth) -> None:
@@ -304,7 +305,7 @@ def test_dead_letters_are_encrypted_tls_only_and_alarmed(synth: Synth) -> None:
             }
         },
     )  # fmt: skip
-    ops = synth.logical_id(synth.stack.alerting.topics["ops"])
+    ops = synth.logical_id(synth.core.alerting.topics["ops"])
     synth.assertions.has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {
@@ -340,8 +341,8 @@ def test_one_function_per_remediator_and_no_hidden_ones(synth: Synth) -> None:
 
 @pytest.mark.parametrize("check", ["runtime", "environment", "logging", "layers"])
 def test_functions_are_configured_from_function_json(synth: Synth, check: str) -> None:
-    table_refs = {t: {"Ref": synth.logical_id(synth.stack.storage.tables[t])} for t in TABLES}
-    topic_refs = {t: {"Ref": synth.logical_id(synth.stack.alerting.topics[t])} for t in TOPICS}
+    table_refs = {t: {"Ref": synth.logical_id(synth.core.storage.tables[t])} for t in TABLES}
+    topic_refs = {t: {"Ref": synth.logical_id(synth.core.alerting.topics[t])} for t in TOPICS}
     for name, logical_id in function_ids(synth).items():
         fn: FunctionSpec = synth.spec.functions[name]
         props = synth.template["Resources"][logical_id]["Properties"]
@@ -371,7 +372,7 @@ def test_functions_are_configured_from_function_json(synth: Synth, check: str) -
             assert group["Properties"]["RetentionInDays"] > 0, name
         else:
             layers = props["Layers"]
-            shared = synth.logical_id(synth.stack.remediators.shared_layer)
+            shared = synth.logical_id(synth.core.layers.shared)
             assert {"Ref": shared} in layers, name
             # Powertools comes from AWS's public SSM parameter, not an account id in code.
             params = synth.template["Parameters"]
@@ -417,7 +418,7 @@ def test_no_action_wildcards_except_kms_data_keys(synth: Synth) -> None:
 
 
 def test_audit_table_is_append_only(synth: Synth) -> None:
-    audit = synth.logical_id(synth.stack.storage.tables["audit"])
+    audit = synth.logical_id(synth.core.storage.tables["audit"])
     granted = [
         set(as_list(st["Action"]))
         for _, st in statements(synth)
@@ -463,7 +464,7 @@ def test_function_json_permissions_are_granted_as_written(synth: Synth) -> None:
 
 
 def test_tables_shapes(synth: Synth) -> None:
-    for name, table in synth.stack.storage.tables.items():
+    for name, table in synth.core.storage.tables.items():
         props = synth.template["Resources"][synth.logical_id(table)]["Properties"]
         assert props["BillingMode"] == "PAY_PER_REQUEST", name
         assert props["SSESpecification"]["SSEEnabled"] is True, name
@@ -473,7 +474,7 @@ def test_tables_shapes(synth: Synth) -> None:
     keys = {
         name: [k["AttributeName"] for k in synth.template["Resources"][
             synth.logical_id(t)]["Properties"]["KeySchema"]]
-        for name, t in synth.stack.storage.tables.items()
+        for name, t in synth.core.storage.tables.items()
     }  # fmt: skip
     assert keys == {"audit": ["incidentId", "seq"], "idempotency": ["id"], "guard_state": ["pk"]}
     synth.assertions.has_resource_properties(
@@ -487,9 +488,9 @@ def test_tables_shapes(synth: Synth) -> None:
 
 
 def test_topics_are_kms_encrypted_and_tls_only(synth: Synth) -> None:
-    key = synth.logical_id(synth.stack.alerting.key)
+    key = synth.logical_id(synth.core.alerting.key)
     assert synth.template["Resources"][key]["Properties"]["EnableKeyRotation"] is True
-    for level, topic in synth.stack.alerting.topics.items():
+    for level, topic in synth.core.alerting.topics.items():
         props = synth.template["Resources"][synth.logical_id(topic)]["Properties"]
         assert props["KmsMasterKeyId"] == {"Fn::GetAtt": [key, "Arn"]}, level
     synth.assertions.resource_count_is("AWS::SNS::Topic", len(TOPICS))
@@ -512,13 +513,19 @@ def test_topics_are_kms_encrypted_and_tls_only(synth: Synth) -> None:
 # --- linters -------------------------------------------------------------------------------
 
 
-def test_cfn_lint_finds_no_errors(synth: Synth) -> None:
-    template_path = synth.outdir / synth.stack.template_file
-    matches = lint_file(Path(template_path), config=ManualArgs(regions=["us-east-1"]))
-    errors = [f"{m.rule.id} {m.message}" for m in matches if m.rule.severity == "error"]
-    assert not errors, "\n".join(errors)
-    warnings = {m.rule.id for m in matches if m.rule.severity == "warning"}
-    assert warnings <= ACCEPTED_CFN_LINT_WARNINGS, warnings - ACCEPTED_CFN_LINT_WARNINGS
+@pytest.mark.parametrize("stack", ["core", "domains"])
+def test_cfn_lint_finds_no_errors(synth: Synth, stack: str) -> None:
+    names = (
+        [synth.core.stack_name]
+        if stack == "core"
+        else [d.stack_name for d in synth.domains.values()]
+    )
+    for name in names:
+        matches = lint_file(synth.template_path(name), config=ManualArgs(regions=["us-east-1"]))
+        errors = [f"{m.rule.id} {m.message}" for m in matches if m.rule.severity == "error"]
+        assert not errors, f"{name}:\n" + "\n".join(errors)
+        warnings = {m.rule.id for m in matches if m.rule.severity == "warning"}
+        assert warnings <= ACCEPTED_CFN_LINT_WARNINGS, (name, warnings)
 
 
 def test_cdk_nag_reports_nothing_unacknowledged(synth: Synth) -> None:
