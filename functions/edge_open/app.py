@@ -57,14 +57,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "edgeId": detail.edgeId,
         "siteId": site,
         "offlineSince": since,
-        "severity": edges.opening_severity(",".join(edge_registry.active_alarms(edge))),
+        "severity": edges.opening_severity(",".join(edges.active_alarms(edge))),
         "reason": detail.reason,
     }
     if incident["severity"] == "P1":
         run.record(
             "severity",
             why="the edge's last report had battery/safety alarms active: "
-            + ",".join(sorted(edge_registry.active_alarms(edge))),
+            + ",".join(sorted(edges.active_alarms(edge))),
             result="P1 (runbook 000 §6: over-temp, E-Stop, cell failure)",
         )
     if detail.siteId != site:

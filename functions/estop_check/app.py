@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import edge_registry
+from selfheal_shared import edge_registry, edges
 from selfheal_shared.cell_imbalance import Incident
 from selfheal_shared.estop import AUTOMATION
 from selfheal_shared.outcomes import Outcome
@@ -22,7 +22,7 @@ def handler(run: Run[CheckRequest]) -> dict[str, Any]:
     req = run.request
     ack = edge_registry.get(f"ack#{req.commandId}")
     edge = edge_registry.get(f"edge#{req.incident.edgeId}") or {}
-    active = "EMERGENCY_STOP" in edge_registry.active_alarms(edge)
+    active = "EMERGENCY_STOP" in edges.active_alarms(edge)
     if ack is None or ack.get("result") != "ok":
         problem = f"reset {req.commandId} not acknowledged ok"
     elif active:

@@ -7,7 +7,7 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from . import edge_registry, guards, notify, severity
+from . import edge_registry, edges, guards, notify, severity
 from .outcomes import Outcome
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def blocker(edge_id: str) -> str | None:
     if held := restart_lock(edge_id):
         return held
     edge = edge_registry.get(f"edge#{edge_id}") or {}
-    if "EMERGENCY_STOP" in edge_registry.active_alarms(edge):
+    if "EMERGENCY_STOP" in edges.active_alarms(edge):
         return "EMERGENCY_STOP active: never acted on without a human (runbook 000 §5c)"
     return None
 

@@ -25,13 +25,6 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
     return {k: next(iter(v.values())) for k, v in item.items()}
 
 
-def active_alarms(edge: dict[str, Any]) -> frozenset[str]:
-    """The edge's active battery alarms: those raised on `lifo4/{edgeId}/alarms` (until
-    cleared there) and those its last status listed."""
-    both = f"{edge.get('alarms') or ''},{edge.get('statusAlarms') or ''}"
-    return frozenset(a for a in both.split(",") if a)
-
-
 def get(pk: str) -> dict[str, Any] | None:
     item = client("dynamodb").get_item(
         TableName=_table(), Key={"pk": {"S": pk}}, ConsistentRead=True

@@ -534,3 +534,10 @@ def data_gap(
         "samplesBuffered": min(buffered, expected),
         "samplesLost": max(0, expected - buffered),
     }
+
+
+def active_alarms(edge: dict[str, Any]) -> frozenset[str]:
+    """The edge's active battery alarms: those raised on `lifo4/{edgeId}/alarms` (until
+    cleared there) and those its last status listed."""
+    both = f"{edge.get('alarms') or ''},{edge.get('statusAlarms') or ''}"
+    return frozenset(a for a in both.split(",") if a)

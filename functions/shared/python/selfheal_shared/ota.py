@@ -115,7 +115,7 @@ def blockers(
     out: list[str] = []
     if lock:
         out.append(lock)
-    alarms = [a for a in str(edge.get("alarms") or "").split(",") if a]
+    alarms = sorted(edges.active_alarms(edge))  # raised on the alarms topic or in a status
     critical = [a for a in alarms if edges.ALARM_SEVERITY.get(a) in CRITICAL_SEVERITIES]
     if critical:
         out.append(f"critical alarm active: {', '.join(critical)}")
