@@ -89,6 +89,7 @@ class Pipeline:
         self.training = TrainingJobs(self.clock)  # SageMaker jobs that train (scheduled jobs)
         self.buckets: dict[str, str] = {}
         self.journal: list[JournalEntry] = []
+        self.started: list[str] = []  # every execution a routed event started, in order
         self._journal_lock = threading.Lock()
         self._dry_run = dry_run
         self._log_level = log_level
@@ -310,6 +311,7 @@ class Pipeline:
             )["executionArn"]
             self.log("route", f"rule {rule.name} -> workflow {rule.workflow}", execution=arn)
             started.append(arn)
+        self.started += started
         if not started:
             self.log("route", "matched no rule; nothing started")
         return started
@@ -430,10 +432,21 @@ class Pipeline:
         `gate_decision`, answer each execution's human gate once with it (and `acknowledge`);
         a gate that refuses the answer and asks again, and any gate without
         `gate_decision`, is reported RUNNING (awaiting a decision)."""
+        before = len(self.started)
         arns = self.put_event(event, bus=bus, rebase=rebase)
         parked = self.wait(arns, timeout, until_parked=True)
         answered: set[str] = set()
-        while gate_decision and (todo := [a for a in parked if a not in answered]):
+        while True:
+            # A workflow that hands the incident on (an event on a selfheal bus) started
+            # the next one before it ended: its run belongs to this event's story too.
+            handed = [a for a in self.started[before:] if a not in arns]
+            if handed:
+                arns += handed
+                parked = self.wait(arns, timeout, until_parked=True)
+                continue
+            todo = [a for a in parked if a not in answered]
+            if not (gate_decision and todo):
+                break
             gates = self.parked()
             for arn in todo:
                 # The incident id, as `selfheal gates` lists it and `selfheal approve` takes it.

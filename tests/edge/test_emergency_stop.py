@@ -109,3 +109,31 @@ def test_the_reset_goes_after_a_valid_confirmation_is_verified_and_audits_the_ap
     assert "ana" in done["reset_approved"]["result"]
     assert "ana" in done["edge_reset_emergency_stop"]["why"]
     assert done["reset_verified"]["outcome"] == "FIXED"
+
+
+@pytest.mark.procedure("E7", "reset only after a human confirms")
+def test_selfheal_reject_then_approve_answer_the_estop_gate_in_its_own_shape(
+    edge_world: EdgeWorld,
+) -> None:
+    """`selfheal reject` / `selfheal approve` on an E-Stop gate send the runbook's body
+    (`confirmedSafe` false / true with the operator), not the freeze's decision: a reject
+    leaves the E-Stop standing and the gate open; an approve resets it, naming who."""
+    from selfheal_shared import approvals, edge_registry
+
+    w = edge_world
+    with w.pipeline.clock.held():
+        sim, incident = estop(w)
+        first = str((edge_registry.get(f"gate#{incident}") or {}).get("token"))
+        approvals.decide(incident, "keep_frozen", "ana", "cause not found yet")
+        assert w.pipeline.clock.wait_until(
+            lambda: (edge_registry.get(f"gate#{incident}") or {}).get("token") != first, 120
+        ), "the gate was not opened again"
+        w.settle()
+        assert sim.commands == []
+        approvals.decide(incident, "resume", "bruno", "breaker checked")
+    [run] = w.ladders(finished=1, workflow="emergency_stop")
+
+    assert run["status"] == "SUCCEEDED" and run["states"][-1] == "ResetDone", run["states"]
+    assert [(c["command"], c["operator"]) for c in sim.commands] == [
+        ("reset-emergency-stop", "bruno")
+    ]

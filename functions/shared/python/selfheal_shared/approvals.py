@@ -18,6 +18,10 @@ from .config import settings
 from .ingestion import Decision
 from .models import parse
 
+#: A gate whose `details.answer` is this takes `{"confirmedSafe", "operator"}` (runbook 000
+#: §5c) instead of the freeze's decision body; `approve` then means "confirmed safe".
+CONFIRMED_SAFE = "confirmedSafe"
+
 
 def park(incident_id: str, token: str, details: dict[str, Any]) -> None:
     client("dynamodb").put_item(
@@ -78,8 +82,14 @@ def decide(
     if "decidedAt" in item:
         raise LookupError(f"incident {incident_id!r} was already decided: {item['decision']['S']}")
     token = item["token"]["S"]
+    output = answer.model_dump_json()
+    if json.loads(item["details"]["S"]).get("answer") == CONFIRMED_SAFE:
+        # The E-Stop gate asks for the runbook's own body: approving says it is safe.
+        output = json.dumps(
+            {"confirmedSafe": answer.decision == "resume", "operator": answer.operator}
+        )
     try:
-        client("stepfunctions").send_task_success(taskToken=token, output=answer.model_dump_json())
+        client("stepfunctions").send_task_success(taskToken=token, output=output)
     except ClientError as exc:
         code = exc.response["Error"]["Code"]
         if code not in ("InvalidToken", "TaskTimedOut", "TaskDoesNotExist"):
