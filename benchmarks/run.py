@@ -6,7 +6,8 @@
 - transitions: Step Functions state transitions per incident, per workflow and path;
 - duplicate_storm: 200 incidents x 5 copies from 8 threads (storm.py): executions that
   acted, duplicate actions and notifications (the suite runs it at 25);
-- serve_ready: `selfheal serve` spawn to `ready:` against a bare moto server (serve_ready.py).
+- serve_ready: `selfheal serve` spawn to `ready:` against a bare moto server (serve_ready.py);
+- cdk_synth: `python cdk/app.py` first and warm, against importing aws_cdk (cdk_synth.py).
 """
 
 from __future__ import annotations
@@ -16,9 +17,16 @@ import json
 import sys
 from typing import Any
 
-from . import cold_init, edge, serve_ready, storm, transitions
+from . import cdk_synth, cold_init, edge, serve_ready, storm, transitions
 
-SECTIONS = ("cold_init", "ladder_replay", "transitions", "duplicate_storm", "serve_ready")
+SECTIONS = (
+    "cold_init",
+    "ladder_replay",
+    "transitions",
+    "duplicate_storm",
+    "serve_ready",
+    "cdk_synth",
+)
 
 
 def ladder_replay() -> tuple[dict[str, Any], int]:
@@ -68,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         out["duplicate_storm"] = storm.measure(args.storm_incidents)
     if "serve_ready" in sections:
         out["serve_ready"] = serve_ready.measure()
+    if "cdk_synth" in sections:
+        out["cdk_synth"] = cdk_synth.measure()
     json.dump(out, sys.stdout, indent=2)
     print()
     return 0
