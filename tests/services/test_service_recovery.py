@@ -5,6 +5,7 @@ verify -> escalation ladder, and a post-incident record for every incident."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -69,3 +70,166 @@ def test_healthy_api_gets_no_action(pipeline: Pipeline, sim: ServiceSim) -> None
     assert sim.commands == [] and restarts(pipeline) == []
     assert record_of(pipeline)["outcome"] == "SKIPPED_BY_GUARD"
     assert not pages(pipeline)
+
+
+@pytest.mark.procedure("Q1", "dependencies checked first")
+def test_api_down_because_postgres_is_down_restarts_postgres_first(
+    pipeline: Pipeline, sim: ServiceSim
+) -> None:
+    """Runbook 002 INCIDENTE 1 passo 3: "Verificar Postgres e Redis" before "Reiniciar":
+    the database restarted and verified brings the API back; the API is not restarted."""
+    sim.start_all()
+    sim.stop("postgres")
+    [run] = pipeline.run_event(load_event(API))
+
+    assert run["status"] == "SUCCEEDED", run
+    assert [c["service"] for c in sim.commands] == ["postgres"]
+    record = record_of(pipeline)
+    assert record["rootCause"].startswith("dependency postgres down")
+    verify = [r for a, r in audit_actions(pipeline) if a == "verify_service"]
+    assert verify == ["postgres: /health answered 200", "equivalence-api: /health answered 200"]
+
+
+@pytest.mark.procedure("B2", "verify status and read logs")
+@pytest.mark.procedure("M5", "escalation ladder 0–30 / 30–60 / 60+ min")
+def test_restart_that_does_not_help_escalates_with_the_logs_up_the_ladder(
+    pipeline: Pipeline, sim: ServiceSim
+) -> None:
+    """Runbook 003 §4.1: "verify_status: systemctl status face_analyzer" → "check_logs:
+    journalctl -u face_analyzer" → "restart_service" → "verify_health: curl
+    http://localhost:8080/health"; runbook 004: "Nível 1 (0-30 min)", "Nível 2 (30-60 min):
+    Acionar Dev Lead", "Nível 3 (60+ min): Acionar DevOps + Gerência"."""
+    sim.start_all()
+    sim.restart_does_not_help("inference", "CUDA error: out of memory loading model v7")
+    sim.stop("inference")
+    [run] = pipeline.run_event(load_event(INFERENCE), timeout=240)
+
+    assert run["status"] == "FAILED" and run["error"] == "selfheal.NotFixed", run
+    assert [c["service"] for c in sim.commands] == ["inference"], "one restart, not a loop"
+    ladder = pages(pipeline)
+    assert [p["level"] for p in ladder] == ["l1", "l2", "l3"]
+    first = ladder[0]["message"]["reason"]
+    assert "NOT recovered: /health answered 503 CUDA error" in first
+    assert "CUDA error: out of memory loading model v7" in first.split("log lines of inference")[1]
+    at = [datetime.fromisoformat(p["message"]["at"]) for p in ladder]
+    assert [round((t - at[0]).total_seconds() / 60) for t in at] == [0, 30, 60]
+    record = record_of(pipeline)
+    assert record["resolved"] is False and record["downtime"].endswith("and counting")
+    assert record["downtimeMinutes"] >= 60
+
+
+@pytest.mark.procedure("B2", "restart and verify health")
+def test_hung_inference_is_restarted_and_verified(pipeline: Pipeline, sim: ServiceSim) -> None:
+    """Runbook 003 §4.1 "restart_service: systemctl restart face_analyzer" then
+    "verify_health": a hung process (accepts, never answers) is found by the timeout."""
+    sim.start_all()
+    sim.hang("inference")
+    [run] = pipeline.run_event(load_event(INFERENCE))
+
+    assert run["status"] == "SUCCEEDED", run
+    assert sim.commands == [{"service": "inference", "command": "systemctl restart face_analyzer"}]
+    assert record_of(pipeline)["rootCause"].startswith("process hung")
+
+
+@pytest.mark.procedure("Q2", "restart the worker and verify the backlog drains")
+def test_stuck_worker_is_restarted_and_the_backlog_drains(
+    pipeline: Pipeline, sim: ServiceSim
+) -> None:
+    """Runbook 002 INCIDENTE 2: "Jobs na fila RQ não são consumidos" → "Reiniciar worker:
+    `docker compose restart worker`"; verified when the queue drains."""
+    sim.start_all(equivalence_worker="stuck")
+    sim.push_jobs(25)
+    [run] = pipeline.run_event(load_event(WORKER))
+
+    assert run["status"] == "SUCCEEDED", run
+    assert [c["service"] for c in sim.commands] == ["equivalence-worker"]
+    verify = [r for a, r in audit_actions(pipeline) if a == "verify_service"]
+    assert verify == ["equivalence-worker: backlog drained: redis empty"]
+    assert record_of(pipeline)["dataLost"].startswith("none: jobs waited")
+
+
+@pytest.mark.procedure("Q2", "cache and queue checked first")
+def test_worker_with_redis_down_gets_redis_first(pipeline: Pipeline, sim: ServiceSim) -> None:
+    """Runbook 002 INCIDENTE 2: "Se Redis estiver down, subir Redis primeiro"."""
+    sim.start_all()
+    sim.stop("redis")
+    [run] = pipeline.run_event(load_event(WORKER))
+
+    assert run["status"] == "SUCCEEDED", run
+    assert [c["service"] for c in sim.commands] == ["redis"], "the worker reconnects by itself"
+    assert record_of(pipeline)["rootCause"].startswith("dependency redis down")
+
+
+@pytest.mark.procedure("M1", "restart the backend and verify data arriving")
+@pytest.mark.procedure("M5", "incident record with downtime, data lost, root cause")
+def test_stale_ingestion_is_restarted_until_data_arrives(
+    pipeline: Pipeline, sim: ServiceSim
+) -> None:
+    """Runbook 004 "Sem Dados MQTT": "Gráficos sem dados nas últimas 2+ horas" → "pm2
+    restart aupus-api" → "hoursSinceLastData": < 0.1 (menos de 6 minutos)"; the
+    "Checklist Pós-Incidente": "Tempo de downtime", "Dados perdidos?", "Causa raiz"."""
+    sim.seed_points(hours_ago=2.5)
+    sim.start_all(aupus_ingestion="stale")
+    [run] = pipeline.run_event(load_event(INGESTION))
+
+    assert run["status"] == "SUCCEEDED", run
+    assert sim.commands == [{"service": "aupus-ingestion", "command": "pm2 restart aupus-api"}]
+    [verify] = [r for a, r in audit_actions(pipeline) if a == "verify_service"]
+    assert verify.startswith("aupus-ingestion: hoursSinceLastData 0.0")
+    record = record_of(pipeline)
+    assert record["rootCause"].startswith("no MQTT topic subscribed (0 topics)")
+    assert record["dataLost"].startswith("2.5 h without data points")
+    assert record["downtime"].endswith("min") and record["resolved"] is True
+
+
+@pytest.mark.procedure("M1", "check backend, broker and database")
+def test_healthy_ingestion_gets_no_action(pipeline: Pipeline, sim: ServiceSim) -> None:
+    """Runbook 004: "Verificar se o backend está rodando" ... "Verificar dados chegando":
+    data arriving, nothing to restart."""
+    sim.start_all()
+    sim.seed_points(hours_ago=0)
+    [run] = pipeline.run_event(load_event(INGESTION))
+
+    assert run["status"] == "SUCCEEDED" and sim.commands == []
+    assert record_of(pipeline)["outcome"] == "SKIPPED_BY_GUARD"
+
+
+def test_restart_command_failing_escalates(pipeline: Pipeline, sim: ServiceSim) -> None:
+    """Runbook 002 INCIDENTE 1: the restart itself fails: escalated with what SSM said."""
+    sim.start_all()
+    sim.stop("equivalence-api")
+    sim.fail_next_restart("equivalence-api")
+    sim.restart_does_not_help("equivalence-api", "still failing", times=0)
+    [run] = pipeline.run_event(load_event(API), timeout=240)
+
+    assert run["error"] == "selfheal.NotFixed"
+    first = pages(pipeline)[0]["message"]["reason"]
+    assert "the command ended Failed: docker compose restart web: exit status 1" in first
+
+
+@pytest.mark.procedure("Q1", "restart budget spent: no fourth restart in the hour")
+def test_no_fourth_restart_in_the_hour_and_the_budget_resets_by_itself(
+    pipeline: Pipeline, sim: ServiceSim
+) -> None:
+    """Issue 12 item 2: "a per-service restart budget (default 3 per hour); when it is
+    spent, no restart — escalate with the history of the last attempts. It resets by
+    itself." (runbook 002 "Reiniciar: docker compose restart web", three times at most)."""
+    sim.start_all()
+
+    def incident() -> dict[str, Any]:
+        sim.stop("equivalence-api")
+        arn = pipeline.start_manual("service_recovery", {"service": "equivalence-api"})
+        pipeline.wait([arn], timeout=240)
+        return pipeline.execution_summary(arn)
+
+    assert [incident()["status"] for _ in range(3)] == ["SUCCEEDED"] * 3
+    fourth = incident()
+    assert fourth["error"] == "selfheal.NotFixed"
+    assert len(sim.commands) == 3, "no fourth restart in the hour"
+    page = next(p for p in pages(pipeline) if p["level"] == "l1")["message"]["reason"]
+    assert (
+        "equivalence-api NOT restarted: restart budget spent (3 in the last hour, limit 3)" in page
+    )
+    assert page.count("recovered)") == 3, "the history of the last attempts"
+    # The fourth incident's ladder took an hour: the first attempts aged out.
+    assert incident()["status"] == "SUCCEEDED" and len(sim.commands) == 4
