@@ -132,11 +132,12 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
                     {
                         "status": "connected",
                         "subscribedTopics": len(state.subscribed),
+                        "configuredTopics": opts.get("topics", []),
                         "topics": state.subscribed,
                     },
                 )
             if path == "/health/metrics":
-                return self._send(200, {"lastDataByTopic": last})
+                return self._send(200, {"lastDataByTopic": last, "now": time.time()})
             self._send(404, {"error": f"no {path}"})
 
     return Handler
@@ -160,6 +161,8 @@ def ingest(state: State) -> None:
             now = time.time()
             with state.data_file.open("a") as out:
                 for topic in state.subscribed:
+                    if topic in state.opts.get("offlineEquipment", []):
+                        continue  # subscribed, but the equipment itself sends nothing
                     out.write(json.dumps({"topic": topic, "at": now}) + "\n")
         time.sleep(TICK)
 

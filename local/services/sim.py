@@ -47,6 +47,7 @@ class Service:
     restarts: int = 0
     error: str = ""
     lost_topics: list[str] = field(default_factory=list)
+    offline: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -84,6 +85,7 @@ class ServiceSim:
             opts |= {
                 "topics": TOPICS,
                 "lostTopics": svc.lost_topics,
+                "offlineEquipment": svc.offline,
                 "dataFile": str(self.data_file),
             }
         return opts
@@ -159,6 +161,10 @@ class ServiceSim:
 
     def lose_topics(self, topics: list[str]) -> None:
         self.services["aupus-ingestion"].lost_topics = topics
+
+    def equipment_offline(self, topics: list[str]) -> None:
+        """Equipment switched off or off the network: subscribed, sends nothing."""
+        self.services["aupus-ingestion"].offline = topics
 
     def seed_points(self, hours_ago: float) -> None:
         """The data the ingestion had written before it went quiet."""

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .clients import client
+from .errors import ActionFailed
 from .service_spec import ServiceSpec, get
 
 #: SSM command states after which nothing changes any more.
@@ -165,3 +166,28 @@ def restart(spec: ServiceSpec, incident_id: str) -> dict[str, Any]:
         if attempt < POLLS - 1:
             time.sleep(1)  # SSM reports in seconds; bounded by POLLS and the Lambda timeout
     return {"via": "ssm:SendCommand", "commandId": command_id, "status": "TimedOut", "output": ""}
+
+
+def equipment_report(spec: ServiceSpec) -> dict[str, Any]:
+    """Runbook 004 "Dados Parciais": "Verificar tópicos MQTT subscritos" (/health/mqtt) and
+    "quais equipamentos estão enviando dados" (/health/metrics): the configured topics, the
+    subscribed ones, and the equipment with no data point within `maxHoursSinceLastData`."""
+    base, wait = spec.base_url(), spec.verify.timeoutSeconds
+    _, mqtt, problem = http_get(f"{base}/health/mqtt", wait)
+    _, metrics, problem2 = http_get(f"{base}/health/metrics", wait)
+    if problem or problem2 or not isinstance(mqtt, dict) or not isinstance(metrics, dict):
+        raise ActionFailed(f"{spec.name}: /health/mqtt or /health/metrics: {problem or problem2}")
+    configured = [str(t) for t in mqtt.get("configuredTopics", [])]
+    subscribed = [str(t) for t in mqtt.get("topics", [])]
+    last = {str(k): float(v) for k, v in metrics.get("lastDataByTopic", {}).items()}
+    limit = spec.verify.maxHoursSinceLastData * 3600
+    now = float(metrics.get("now", 0))
+    silent = [t for t in configured if now - last.get(t, 0.0) >= limit]
+    return {
+        "service": spec.name,
+        "configuredTopics": configured,
+        "subscribedTopics": subscribed,
+        "notSubscribed": [t for t in configured if t not in subscribed],
+        "silent": silent,
+        "sending": [t for t in configured if t not in silent],
+    }

@@ -82,6 +82,9 @@ class ServiceSpec(Strict):
     restartsPerHour: int = Field(default=3, ge=1, le=20)
     #: CloudWatch alarms that mean this service is in trouble (alarm name -> this service).
     alarms: list[str] = Field(default_factory=list)
+    #: Ingestion scopes (the `IngestionScope` of a partial-data alarm) whose subscriptions
+    #: this ingestion service loads: partial data there is reloaded by restarting it.
+    ingestionScopes: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_target(self) -> ServiceSpec:
@@ -145,6 +148,11 @@ def get(name: str) -> ServiceSpec:
     if name not in specs:
         raise InputInvalid(f"service: {name[:60]!r} is not described; have {sorted(specs)}")
     return specs[name]
+
+
+def for_scope(scope: str) -> ServiceSpec | None:
+    """The ingestion service that subscribes a scope's topics, if one is described."""
+    return next((s for s in load().values() if scope in s.ingestionScopes), None)
 
 
 def for_alarm(alarm_name: str) -> ServiceSpec:
