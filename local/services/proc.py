@@ -37,7 +37,9 @@ class State:
         self.cond = threading.Condition()
         topics: list[str] = list(opts.get("topics", []))
         lost = set(opts.get("lostTopics", []))
-        self.subscribed = [] if self.mode == "stale" else [t for t in topics if t not in lost]
+        self.subscribed = (
+            [] if self.mode in ("stale", "broken") else [t for t in topics if t not in lost]
+        )
         self.data_file = Path(opts.get("dataFile", "/dev/null"))
 
 
@@ -176,7 +178,7 @@ def main() -> None:
     print(f"[INFO] {name} starting (mode {state.mode})", flush=True)
     if state.mode == "broken":
         print(f"[ERROR] {name}: {opts.get('error', 'broken')}")
-    if opts["kind"] == "worker" and state.mode != "stuck":
+    if opts["kind"] == "worker" and state.mode == "ok":
         threading.Thread(target=work, args=(state,), daemon=True).start()
     if opts["kind"] == "worker" and state.mode == "stuck":
         print(f"[WARN] {name}: worker started but is not consuming its queue")

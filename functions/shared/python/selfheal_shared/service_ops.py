@@ -87,7 +87,8 @@ def _backlog(spec: ServiceSpec) -> Probe:
 
 
 def _fresh(spec: ServiceSpec) -> Probe:
-    """Runbook 004 "Validação": /health/dados-recentes "hoursSinceLastData": < 0.1."""
+    """Runbook 004 "Validação": /health/dados-recentes "hoursSinceLastData": < 0.1, with at
+    least one topic subscribed (/health/mqtt)."""
     base, wait = spec.base_url(), spec.verify.timeoutSeconds
     status, body, problem = http_get(f"{base}/health/dados-recentes", wait)
     if problem or status != 200 or not isinstance(body, dict):
@@ -96,6 +97,12 @@ def _fresh(spec: ServiceSpec) -> Probe:
     _, mqtt, _ = http_get(f"{base}/health/mqtt", wait)
     data = {"hoursSinceLastData": hours, "mqtt": mqtt if isinstance(mqtt, dict) else {}}
     limit = spec.verify.maxHoursSinceLastData
+    if data["mqtt"].get("subscribedTopics") == 0:
+        # Runbook 004 '"subscribedTopics": XX <-- Deve ser > 0': the last point may be a
+        # minute old, but nothing more will arrive.
+        return Probe(
+            spec.name, False, f"0 MQTT topics subscribed; hoursSinceLastData {hours:.2f}", data
+        )
     if hours >= limit:
         return Probe(spec.name, False, f"hoursSinceLastData {hours:.2f} (>= {limit:g})", data)
     return Probe(spec.name, True, f"hoursSinceLastData {hours:.3f} (< {limit:g})", data)

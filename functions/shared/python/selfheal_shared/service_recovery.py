@@ -44,7 +44,7 @@ def root_cause(spec: ServiceSpec, status: Probe, deps: list[Probe]) -> str:
     detail = status.detail
     topics = status.data.get("mqtt", {}).get("subscribedTopics")
     if spec.kind == "ingestion" and topics == 0:
-        return f"no MQTT topic subscribed (0 topics); {detail}"
+        return f"no MQTT topic subscribed (0 topics); {detail.split('; ')[-1]}"
     if "hung" in detail:
         return f"process hung: {detail}"
     if "not answering" in detail:
