@@ -95,9 +95,10 @@ def _fresh(spec: ServiceSpec) -> Probe:
         return Probe(spec.name, False, f"/health/dados-recentes: {problem or status}")
     hours = float(body.get("hoursSinceLastData", 1e9))
     _, mqtt, _ = http_get(f"{base}/health/mqtt", wait)
-    data = {"hoursSinceLastData": hours, "mqtt": mqtt if isinstance(mqtt, dict) else {}}
+    topics: dict[str, Any] = mqtt if isinstance(mqtt, dict) else {}
+    data = {"hoursSinceLastData": hours, "mqtt": topics}
     limit = spec.verify.maxHoursSinceLastData
-    if data["mqtt"].get("subscribedTopics") == 0:
+    if topics.get("subscribedTopics") == 0:
         # Runbook 004 '"subscribedTopics": XX <-- Deve ser > 0': the last point may be a
         # minute old, but nothing more will arrive.
         return Probe(
