@@ -173,6 +173,9 @@ def serving(
                 dry_run=dry_run,
             )
         )
+        from .services.sim import running
+
+        stack.enter_context(running(pipeline))  # the described services, as real processes
         server = _Server(pipeline, port)
         server.start()
         stack.callback(server.stop)

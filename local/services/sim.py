@@ -17,7 +17,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,3 +227,56 @@ class ServiceSim:
     def _log(self, name: str, lines: list[str]) -> None:
         if self.log_sink is not None and lines:
             self.log_sink(self.services[name].spec, lines)
+
+
+def attach(pipeline: Any, sim: ServiceSim) -> None:
+    """The pipeline answers SendCommand through the simulator, and the processes' log lines
+    land in their CloudWatch Logs groups at the pipeline's time."""
+    logs = pipeline.client("logs")
+    for svc in sim.services.values():
+        logs.create_log_group(logGroupName=svc.spec.logGroup)
+        logs.create_log_stream(logGroupName=svc.spec.logGroup, logStreamName="host")
+
+    def sink(spec: ServiceSpec, lines: list[str]) -> None:
+        at = int(pipeline.clock.now().timestamp() * 1000)
+        logs.put_log_events(
+            logGroupName=spec.logGroup,
+            logStreamName="host",
+            logEvents=[{"timestamp": at, "message": line} for line in lines],
+        )
+
+    sim.log_sink = sink
+    pipeline.extensions.on_ssm_command = sim.run_command
+
+
+@contextmanager
+def running(pipeline: Any) -> Iterator[ServiceSim]:
+    """Every described service up and healthy for `selfheal serve` / `replay`: endpoints in
+    the environment (restored after), log groups, the SSM agent; processes killed at exit."""
+    with tempfile.TemporaryDirectory(prefix="selfheal-services-") as tmp:
+        sim = ServiceSim(Path(tmp))
+        saved = {k: os.environ.get(k) for k in sim.env()}
+        os.environ.update(sim.env())
+        try:
+            attach(pipeline, sim)
+            sim.start_all()
+            yield sim
+        finally:
+            sim.close()
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+def needed_for(event: dict[str, Any]) -> bool:
+    """Whether an event is about a described service (its alarm, or the ingestion scope of
+    a partial-data alarm), so a replay starts the service processes only when they matter."""
+    specs = load().values()
+    detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
+    assert isinstance(detail, dict)
+    if any(detail.get("alarmName") in s.alarms for s in specs):
+        return True
+    text = json.dumps(detail.get("configuration", {}))
+    return any(f'"IngestionScope": "{scope}"' in text for s in specs for scope in s.ingestionScopes)

@@ -12,10 +12,9 @@ from typing import Any
 
 import pytest
 from selfheal_cdk import spec as spec_mod
-from selfheal_shared.service_spec import ServiceSpec
 
 from local.runtime import Pipeline
-from local.services.sim import ServiceSim
+from local.services.sim import ServiceSim, attach
 from local.world import World
 
 WORKFLOWS = ("service_recovery", "partial_data")
@@ -58,26 +57,6 @@ def pipeline(sim: ServiceSim, service_spec: spec_mod.Spec) -> Iterator[Pipeline]
         yield p
     finally:
         p.__exit__(None, None, None)
-
-
-def attach(p: Pipeline, sim: ServiceSim) -> None:
-    """The runtime answers SendCommand through the simulator, and the processes' log lines
-    land in their CloudWatch Logs groups at the pipeline's time."""
-    logs = p.client("logs")
-    for svc in sim.services.values():
-        logs.create_log_group(logGroupName=svc.spec.logGroup)
-        logs.create_log_stream(logGroupName=svc.spec.logGroup, logStreamName="host")
-
-    def sink(spec: ServiceSpec, lines: list[str]) -> None:
-        at = int(p.clock.now().timestamp() * 1000)
-        logs.put_log_events(
-            logGroupName=spec.logGroup,
-            logStreamName="host",
-            logEvents=[{"timestamp": at, "message": line} for line in lines],
-        )
-
-    sim.log_sink = sink
-    p.extensions.on_ssm_command = sim.run_command
 
 
 def audit_actions(p: Pipeline) -> list[tuple[str, str]]:
