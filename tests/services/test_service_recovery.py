@@ -231,3 +231,32 @@ def test_no_fourth_restart_in_the_hour_and_the_budget_resets_by_itself(
     assert page.count("recovered)") == 3, "the history of the last attempts"
     # The fourth incident's ladder took an hour: the first attempts aged out.
     assert incident()["status"] == "SUCCEEDED" and len(sim.commands) == 4
+
+
+@pytest.mark.parametrize(
+    ("payload", "named"),
+    [
+        ({"service": "no-such-service"}, "service: 'no-such-service' is not described"),
+        ({"reason": "restart it"}, "service"),
+        ("alarm", "detail.alarmName: 'billing-api-health' maps to no described service"),
+    ],
+)
+def test_bad_input_fails_naming_the_field_and_acts_on_nothing(
+    pipeline: Pipeline, sim: ServiceSim, payload: Any, named: str
+) -> None:
+    """DESIGN "Bad input gets a clear validation error naming the field, and is kept": the
+    execution fails with the cause and pages; nothing is restarted."""
+    sim.start_all()
+    if payload == "alarm":
+        event = load_event(API)
+        event["detail"]["alarmName"] = "billing-api-health"
+        [run] = pipeline.run_event(event)
+    else:
+        arn = pipeline.start_manual("service_recovery", payload)
+        pipeline.wait([arn])
+        run = pipeline.execution_summary(arn)
+
+    assert run["status"] == "FAILED" and run["error"] == "selfheal.Failed", run
+    reason = pages(pipeline)[0]["message"]["reason"]
+    assert "InputInvalid" in reason and named in reason, reason
+    assert sim.commands == []
