@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from selfheal_shared import guards
 
 from local.runtime import Pipeline
 from local.services.sim import ServiceSim
@@ -260,3 +261,40 @@ def test_bad_input_fails_naming_the_field_and_acts_on_nothing(
     reason = pages(pipeline)[0]["message"]["reason"]
     assert "InputInvalid" in reason and named in reason, reason
     assert sim.commands == []
+
+
+def test_kill_switch_before_the_run_restarts_nothing_and_pages(
+    pipeline: Pipeline, sim: ServiceSim
+) -> None:
+    """DESIGN "One kill switch stops every remediator": the guard step refuses; the API is
+    still down, so L1 hears of it."""
+    sim.start_all()
+    sim.stop("equivalence-api")
+    guards.set_switch(guards.KILL_SWITCH, enabled=True, reason="drill", actor="test")
+    [run] = pipeline.run_event(load_event(API))
+
+    assert run["status"] == "SUCCEEDED" and sim.commands == []
+    [page] = pages(pipeline)
+    assert page["level"] == "l1" and page["message"]["outcome"] == "SKIPPED_BY_GUARD"
+
+
+def test_kill_switch_set_after_the_guard_step_stops_the_restart(
+    pipeline: Pipeline, sim: ServiceSim
+) -> None:
+    """The guards are read again right before the restart (Run.act), not only by the
+    workflow's guard step: no SSM command is sent."""
+    sim.start_all()
+    sim.stop("equivalence-api")
+
+    def hook(name: str, _event: Any) -> None:
+        if name == "service_recover":
+            guards.set_switch(guards.KILL_SWITCH, enabled=True, reason="stop!", actor="test")
+
+    pipeline.lambdas.before_invoke.append(hook)
+    [run] = pipeline.run_event(load_event(API))
+
+    assert sim.commands == []
+    assert not [r for r in pipeline.audit_records() if r["action"] == "restart_service_intent"]
+    refused = [r for r in pipeline.audit_records() if r["action"] == "restart_service"]
+    assert refused[0]["outcome"] == "SKIPPED_BY_GUARD"
+    assert run["status"] == "FAILED" and pages(pipeline), "escalated, never silent"
