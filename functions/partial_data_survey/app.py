@@ -108,18 +108,25 @@ def from_service(run: Run[SurveyRequest], spec: service_spec.ServiceSpec) -> dic
             "expected": configured,
             "summary": summary,
         }
+        gap = max((report["silentHours"].get(t, 0.0) for t in silent), default=0.0)
+        # The post-incident record's input: what the survey found, the data gap so far.
+        answer["check"] = {
+            "rootCause": cause,
+            "status": {"data": {"hoursSinceLastData": round(gap, 2)}},
+            "minutesAtCheck": 0.0,
+        }
         if lost:
             answer["reloadService"] = spec.name
-            answer["serviceIncident"] = {
-                "incidentId": inc.incidentId,
-                "executionId": inc.executionId,
-                "service": spec.name,
-                "severity": spec.severity,
-                "runbook": "004 Dados Parciais - Recarregar tópicos MQTT",
-                "startedAt": clock.now().isoformat(),
-                "reason": inc.reason,
-                "trigger": inc.trigger,
-            }
+        answer["serviceIncident"] = {
+            "incidentId": inc.incidentId,
+            "executionId": inc.executionId,
+            "service": spec.name,
+            "severity": spec.severity,
+            "runbook": "004 Dados Parciais - Recarregar tópicos MQTT",
+            "startedAt": clock.now().isoformat(),
+            "reason": inc.reason,
+            "trigger": inc.trigger,
+        }
         return answer
     came_back = [t for t in req.before if t not in silent]
     summary = (

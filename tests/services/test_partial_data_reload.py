@@ -5,6 +5,7 @@ the report says what came back; what stays silent goes up the ladder."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import pytest
@@ -46,6 +47,11 @@ def test_lost_subscriptions_are_reloaded_and_the_report_says_what_came_back(
         "still silent: none (4 of 4 topics subscribed)"
     )
     assert not pages(pipeline)
+    [record] = [r for r in pipeline.audit_records() if r["action"] == "post_incident_record"]
+    details = json.loads(record["details"])
+    assert details["outcome"] == "FIXED" and details["resolved"] is True
+    assert details["rootCause"].startswith("the broker lost 3 subscriptions")
+    assert details["dataLost"].startswith("1 h without data points")
 
 
 @pytest.mark.procedure("M3", "check the subscribed topics")
@@ -71,3 +77,7 @@ def test_equipment_silent_with_every_topic_subscribed_is_not_reloaded_and_escala
     assert "2 of 4 equipment silent: aupus/inv-03, aupus/meter-01" in reason
     assert "every topic is subscribed" in reason and "not reloaded" in reason
     assert len(results(pipeline, "recheck_silent_equipment")) == 2
+    [record] = [r for r in pipeline.audit_records() if r["action"] == "post_incident_record"]
+    details = json.loads(record["details"])
+    assert details["resolved"] is False and details["postMortemDue"] is False
+    assert details["rootCause"].startswith("every topic is subscribed")

@@ -197,5 +197,6 @@ def equipment_report(spec: ServiceSpec) -> dict[str, Any]:
         "subscribedTopics": subscribed,
         "notSubscribed": [t for t in configured if t not in subscribed],
         "silent": silent,
+        "silentHours": {t: round((now - last.get(t, 0.0)) / 3600, 2) for t in silent},
         "sending": [t for t in configured if t not in silent],
     }
