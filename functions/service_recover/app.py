@@ -37,6 +37,18 @@ def restart_and_verify(run: Run[RecoverRequest], spec: ServiceSpec) -> dict[str,
     """One restart of one service, within its budget, verified. Never raises for a restart
     that did not work: the answer says what happened (the workflow escalates with it)."""
     inc = run.request.incident
+    if not spec.restartable:
+        run.record(
+            "not_restarted",
+            why=f"{spec.name} is not selfheal's to restart ({spec.runbook})",
+            result=f"{spec.name} down; NOT restarted: for {spec.owner}",
+        )
+        return {
+            "service": spec.name,
+            "ok": False,
+            "verdict": "not_ours",
+            "text": f"{spec.name} down and NOT restarted (not selfheal's): for {spec.owner}",
+        }
     now = clock.now().timestamp()
     taken, recent = windows.take(
         budget_key(spec.name), spec.restartsPerHour, HOUR, now, {"incident": inc.incidentId}

@@ -156,17 +156,27 @@ def work(state: State) -> None:
             time.sleep(TICK)  # the queue is down: try again
 
 
+def ingest_once(state: State) -> None:
+    """One data point per subscribed topic, appended, if the broker and the database (the
+    process's `needs`) answer: without them nothing arrives or is saved."""
+    try:
+        for url in state.opts.get("needs", {}).values():
+            _get(url, 0.5)
+    except Exception:
+        return
+    now = time.time()
+    with state.data_file.open("a") as out:
+        for topic in state.subscribed:
+            if topic in state.opts.get("offlineEquipment", []):
+                continue  # subscribed, but the equipment itself sends nothing
+            out.write(json.dumps({"topic": topic, "at": now}) + "\n")
+
+
 def ingest(state: State) -> None:
-    """The ingestion loop: one data point per subscribed topic per tick, appended."""
+    """The ingestion loop: a tick of data points every TICK seconds."""
     while True:
-        if state.subscribed:
-            now = time.time()
-            with state.data_file.open("a") as out:
-                for topic in state.subscribed:
-                    if topic in state.opts.get("offlineEquipment", []):
-                        continue  # subscribed, but the equipment itself sends nothing
-                    out.write(json.dumps({"topic": topic, "at": now}) + "\n")
         time.sleep(TICK)
+        ingest_once(state)
 
 
 def main() -> None:
@@ -184,6 +194,7 @@ def main() -> None:
         print(f"[WARN] {name}: worker started but is not consuming its queue")
     if opts["kind"] == "ingestion":
         print(f"[INFO] [MQTT] Carregando {len(state.subscribed)} tópicos MQTT...")
+        ingest_once(state)  # the first points land before READY: checks never race them
         threading.Thread(target=ingest, args=(state,), daemon=True).start()
     print("READY", flush=True)
     server.serve_forever()

@@ -182,7 +182,6 @@ def test_stale_ingestion_is_restarted_until_data_arrives(
     assert record["downtime"].endswith("min") and record["resolved"] is True
 
 
-@pytest.mark.procedure("M1", "check backend, broker and database")
 def test_healthy_ingestion_gets_no_action(pipeline: Pipeline, sim: ServiceSim) -> None:
     """Runbook 004: "Verificar se o backend está rodando" ... "Verificar dados chegando":
     data arriving, nothing to restart."""
@@ -298,3 +297,27 @@ def test_kill_switch_set_after_the_guard_step_stops_the_restart(
     refused = [r for r in pipeline.audit_records() if r["action"] == "restart_service"]
     assert refused[0]["outcome"] == "SKIPPED_BY_GUARD"
     assert run["status"] == "FAILED" and pages(pipeline), "escalated, never silent"
+
+
+@pytest.mark.procedure("M1", "check backend, broker and database")
+def test_broker_down_is_not_restarted_and_goes_to_its_administrator(
+    pipeline: Pipeline, sim: ServiceSim
+) -> None:
+    """Runbook 004 "Sem Dados MQTT": "1. Verificar se o backend está rodando" ... "4.
+    Verificar broker MQTT ... Se broker offline: Entrar em contato com administrador do
+    broker" ... "5. Verificar banco de dados": the broker is not selfheal's to restart, and
+    restarting the backend would not bring data back."""
+    sim.seed_points(hours_ago=2.5)
+    sim.start_all()
+    sim.stop("mqtt-broker")
+    [run] = pipeline.run_event(load_event(INGESTION), timeout=240)
+
+    assert run["error"] == "selfheal.NotFixed", run
+    assert sim.commands == [], "neither the broker nor the backend restarted"
+    [diagnosis] = [r for a, r in audit_actions(pipeline) if a == "check_service_diagnose"]
+    assert "; mqtt-broker: /health: not answering" in diagnosis
+    assert "; aupus-db: /health answered 200" in diagnosis
+    page = pages(pipeline)[0]["message"]["reason"]
+    assert "mqtt-broker down and NOT restarted (not selfheal's)" in page
+    assert "administrador do broker" in page
+    assert record_of(pipeline)["rootCause"].startswith("dependency mqtt-broker down")

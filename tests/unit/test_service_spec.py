@@ -15,8 +15,8 @@ from selfheal_shared.service_recovery import root_cause
 def test_the_described_services_load_with_dependencies_in_order() -> None:
     specs = service_spec.load()
     assert sorted(specs) == [
-        "aupus-ingestion", "equivalence-api", "equivalence-worker",
-        "inference", "postgres", "redis",
+        "aupus-db", "aupus-ingestion", "equivalence-api", "equivalence-worker",
+        "inference", "mqtt-broker", "postgres", "redis",
     ]  # fmt: skip
     assert specs["equivalence-api"].dependencies == ["postgres", "redis"]
     assert specs["equivalence-worker"].verify.queueService == "redis"

@@ -71,7 +71,11 @@ class ServiceSpec(Strict):
     ssm: SsmTarget | None = None
     ecs: EcsTarget | None = None
     statusCommand: str = Field(min_length=1)
-    restartCommand: str = Field(min_length=1)
+    #: False for what selfheal must not restart (a broker run by someone else): when it is
+    #: down, the workflow escalates to its owner with `owner` and restarts nothing.
+    restartable: bool = True
+    owner: str = ""
+    restartCommand: str = ""
     healthPath: str = Field(default="/health", pattern=r"^/")
     logGroup: str = Field(min_length=1)
     logLines: int = Field(default=20, ge=1, le=200)
@@ -88,8 +92,14 @@ class ServiceSpec(Strict):
 
     @model_validator(mode="after")
     def _one_target(self) -> ServiceSpec:
+        if not self.restartable:
+            if self.ssm or self.ecs or self.restartCommand or not self.owner:
+                raise ValueError("not restartable: no ssm/ecs/restartCommand, an owner")
+            return self
         if (self.ssm is None) == (self.ecs is None):
             raise ValueError("exactly one of ssm / ecs says where the service runs")
+        if not self.restartCommand:
+            raise ValueError("restartable: restartCommand is required")
         return self
 
     def base_url(self) -> str:
