@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from selfheal_shared import clock, service_ops, service_spec, windows
-from selfheal_shared.errors import ActionFailed
+from selfheal_shared.errors import ActionFailed, GuardRefused
 from selfheal_shared.outcomes import Outcome
 from selfheal_shared.protocol import Run, remediator
 from selfheal_shared.service_recovery import AUTOMATION, HOUR, ServiceIncident, budget_key
@@ -88,6 +88,9 @@ def restart_and_verify(run: Run[RecoverRequest], spec: ServiceSpec) -> dict[str,
             ),
             details=lambda a: {"command": a},
         )
+    except GuardRefused:
+        windows.annotate(budget_key(spec.name), now, {"result": "not done (guard)"})
+        raise
     except ActionFailed as exc:
         windows.annotate(budget_key(spec.name), now, {"result": "restart failed"})
         return {

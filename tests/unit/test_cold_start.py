@@ -43,7 +43,9 @@ for folder in sys.argv[1:]:
 print(json.dumps(report))
 """
 # The handlers that parse a CloudWatch alarm event with powertools' EventBridge model.
-PARSE_ALARMS = {"rollback_resolve", "freeze_request", "partial_data_request", "retrain_plan"}
+PARSE_ALARMS = {
+    "rollback_resolve", "freeze_request", "partial_data_request", "retrain_plan", "service_open",
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
