@@ -12,7 +12,7 @@ import pytest
 from local.runtime import Pipeline
 from local.services.sim import ServiceSim
 from tests.helpers import SAMPLES, load_event
-from tests.services.conftest import audit_actions, pages
+from tests.workflow.services.conftest import audit_actions, pages
 
 ALARMS = {
     "equivalence-api": "service_recovery.api_health_alarm.json",

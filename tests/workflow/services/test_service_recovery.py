@@ -14,7 +14,7 @@ from selfheal_shared import guards
 from local.runtime import Pipeline
 from local.services.sim import ServiceSim
 from tests.helpers import SAMPLES, load_event
-from tests.services.conftest import audit_actions, pages
+from tests.workflow.services.conftest import audit_actions, pages
 
 API = SAMPLES / "service_recovery.api_health_alarm.json"
 WORKER = SAMPLES / "service_recovery.worker_backlog_alarm.json"

@@ -13,7 +13,7 @@ import pytest
 from local.runtime import Pipeline
 from local.services.sim import ServiceSim
 from tests.helpers import SAMPLES, load_event
-from tests.services.conftest import audit_actions, pages
+from tests.workflow.services.conftest import audit_actions, pages
 
 AUPUS = SAMPLES / "partial_data.aupus_coverage_alarm.json"
 
