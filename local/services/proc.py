@@ -25,6 +25,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 TICK = 0.1
+#: How long a dependency may take to answer before it counts as unreachable (a loaded
+#: machine answers slowly; a hung one never).
+NEEDS_TIMEOUT = 2.0
 
 
 class State:
@@ -93,7 +96,7 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
                 return self._send(503, {"status": "error", "error": opts.get("error", "broken")})
             for name, url in opts.get("needs", {}).items():
                 try:
-                    _get(url, 0.5)
+                    _get(url, NEEDS_TIMEOUT)
                 except Exception:
                     return self._send(503, {"status": "error", "error": f"{name} unreachable"})
             body: dict[str, Any] = {"status": "ok"}
@@ -161,7 +164,7 @@ def ingest_once(state: State) -> None:
     process's `needs`) answer: without them nothing arrives or is saved."""
     try:
         for url in state.opts.get("needs", {}).values():
-            _get(url, 0.5)
+            _get(url, NEEDS_TIMEOUT)
     except Exception:
         return
     now = time.time()

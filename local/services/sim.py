@@ -162,6 +162,13 @@ class ServiceSim:
         svc.error = error
         svc.next_restarts.extend(["broken"] * times)
 
+    def fixed_by_hand(self, name: str) -> None:
+        """What people do after the page: the service back in working order."""
+        svc = self.services[name]
+        svc.next_restarts.clear()
+        self._kill(svc)
+        self.start(name, "ok")
+
     def lose_topics(self, topics: list[str]) -> None:
         self.services["aupus-ingestion"].lost_topics = topics
 

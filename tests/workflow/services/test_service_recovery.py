@@ -321,3 +321,31 @@ def test_broker_down_is_not_restarted_and_goes_to_its_administrator(
     assert "mqtt-broker down and NOT restarted (not selfheal's)" in page
     assert "administrador do broker" in page
     assert record_of(pipeline)["rootCause"].startswith("dependency mqtt-broker down")
+
+
+def test_service_fixed_by_people_during_the_ladder_is_recorded_not_credited(
+    pipeline: Pipeline, sim: ServiceSim
+) -> None:
+    """Runbook 004 "Nível 1 (0-30 min): Dev disponível tenta resolver": the dev fixes it
+    after the page; the 30-min recheck finds it back, the ladder stops (no L2), and the
+    record says 30 min down, resolved, but not by selfheal's restart."""
+    sim.start_all()
+    sim.restart_does_not_help("inference", "model file missing")
+    sim.stop("inference")
+
+    def dev(name: str, event: Any) -> None:
+        fixed = sim.services["inference"].mode == "ok"
+        if name == "service_check" and event.get("step") == "recheck" and not fixed:
+            sim.fixed_by_hand("inference")
+
+    pipeline.lambdas.before_invoke.append(dev)
+    [run] = pipeline.run_event(load_event(INFERENCE), timeout=240)
+
+    assert run["error"] == "selfheal.NotFixed", run
+    assert [p["level"] for p in pages(pipeline)] == ["l1", "ops"]
+    assert pages(pipeline)[1]["message"]["outcome"] == "NOT_FIXED"
+    record = record_of(pipeline)
+    assert record["resolved"] is True and record["outcome"] == "NOT_FIXED"
+    assert record["downtimeMinutes"] == 30.0
+    assert record["whatFixedIt"] == "back after the escalation, not through selfheal's restart"
+    assert len(sim.commands) == 1, "selfheal restarted once; people did the rest"

@@ -102,7 +102,12 @@ def post_incident_record(
         "downtime": f"{minutes:g} min" + ("" if recovered else " and counting"),
         "dataLost": data_lost,
         "rootCause": check.get("rootCause") or "not identified",
-        "whatFixedIt": recovery.get("summary", "") if recovered else "",
+        # Credited to selfheal only when its own restart was verified (FIXED).
+        "whatFixedIt": recovery.get("summary", "")
+        if outcome == "FIXED"
+        else "back after the escalation, not through selfheal's restart"
+        if recovered
+        else "",
         "actions": actions,
         "postMortemDue": minutes > 60,
     }

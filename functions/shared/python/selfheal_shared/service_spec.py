@@ -51,7 +51,7 @@ class Verify(Strict):
     queueService: str | None = None
     maxHoursSinceLastData: float = 0.1
     #: How long one probe waits for an answer: a hung process accepts and never answers.
-    timeoutSeconds: float = Field(default=2.0, gt=0, le=30)
+    timeoutSeconds: float = Field(default=5.0, gt=0, le=30)
 
     @model_validator(mode="after")
     def _queue_named(self) -> Verify:
