@@ -98,6 +98,9 @@ def from_service(run: Run[SurveyRequest], spec: service_spec.ServiceSpec) -> dic
             if lost
             else "every topic is subscribed: the silent equipment itself sends nothing "
             "(runbook 004 'Equipamentos offline: verificar fisicamente'); not reloaded"
+            if silent
+            else "no equipment silent: the drop is not silence: check the data quality "
+            "(runbook 004 'Verificar qualidade dos dados'); nothing reloaded"
         )
         summary = f"{inc.scope}: {len(silent)} of {configured} equipment silent: " + (
             f"{', '.join(silent) or 'none'}; {topics}; {cause}"
@@ -115,6 +118,8 @@ def from_service(run: Run[SurveyRequest], spec: service_spec.ServiceSpec) -> dic
             "status": {"data": {"hoursSinceLastData": round(gap, 2)}},
             "minutesAtCheck": 0.0,
         }
+        if not silent and not lost:
+            return answer  # nothing silent: the data on-call looks at quality
         if lost:
             answer["reloadService"] = spec.name
         answer["serviceIncident"] = {

@@ -81,3 +81,19 @@ def test_equipment_silent_with_every_topic_subscribed_is_not_reloaded_and_escala
     details = json.loads(record["details"])
     assert details["resolved"] is False and details["postMortemDue"] is False
     assert details["rootCause"].startswith("every topic is subscribed")
+
+
+def test_aupus_scope_with_nothing_silent_says_it_is_quality_not_silence(
+    pipeline: Pipeline, sim: ServiceSim
+) -> None:
+    """Runbook 004 "4. Verificar qualidade dos dados ... goodPercentage: XX% <-- Ideal >
+    80%": every topic subscribed and every equipment sending: no reload, one page."""
+    sim.seed_points(hours_ago=0)
+    sim.start_all()
+    [run] = pipeline.run_event(load_event(AUPUS))
+
+    assert run["error"] == "selfheal.NotFixed" and sim.commands == []
+    [page] = pages(pipeline)
+    assert page["level"] == "l1"
+    assert "0 of 4 equipment silent: none" in page["message"]["reason"]
+    assert "check the data quality" in page["message"]["reason"]
