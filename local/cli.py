@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,13 +47,20 @@ def _replay(
 
     events = [(p, _load_event(p)) for p in paths]
     summaries: list[dict[str, Any]] = []
-    with Pipeline(
-        world=World.load(world) if world else None,
-        start=start,
-        scale=scale,
-        dry_run=dry_run,
-        log_level="INFO" if verbose else "ERROR",
-    ) as pipeline:
+    with (
+        Pipeline(
+            world=World.load(world) if world else None,
+            start=start,
+            scale=scale,
+            dry_run=dry_run,
+            log_level="INFO" if verbose else "ERROR",
+        ) as pipeline,
+        ExitStack() as stack,
+    ):
+        from .services import sim
+
+        if any(sim.needed_for(e) for _, e in events):
+            stack.enter_context(sim.running(pipeline))  # real processes behind the services
         start = pipeline.clock.now()
         for _, event in events:
             summaries += pipeline.run_event(event, gate_decision=decide, operator="replay-operator")

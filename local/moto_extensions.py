@@ -91,6 +91,11 @@ class Extensions:
     on_iot_publish: Callable[[str, bytes], None] | None = None
     #: Every IoT publish, in order: (topic, payload).
     iot_published: list[tuple[str, bytes]] = field(default_factory=list)
+    #: The SSM agent of the simulated hosts: (targets, commands) -> the invocation
+    #: (`Status`, `InstanceId`, `Output`). moto stores commands and runs nothing.
+    on_ssm_command: Callable[[list[dict[str, Any]], list[str]], dict[str, Any]] | None = None
+    #: SendCommand calls answered, by command id: the invocations.
+    ssm_invocations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def _routes(self) -> list[tuple[str, re.Pattern[str], str | None, Callable[..., Response]]]:
         host = r"https://{svc}\.[^/]+\.amazonaws\.com"
@@ -136,6 +141,18 @@ class Extensions:
                 re.compile(host.format(svc="events") + r"/$"),
                 "AWSEvents.PutEvents",
                 self._put_events,
+            ),
+            (
+                "POST",
+                re.compile(host.format(svc="ssm") + r"/$"),
+                "AmazonSSM.SendCommand",
+                self._ssm_send_command,
+            ),
+            (
+                "POST",
+                re.compile(host.format(svc="ssm") + r"/$"),
+                "AmazonSSM.ListCommandInvocations",
+                self._ssm_list_invocations,
             ),
             (
                 "POST",
@@ -199,6 +216,50 @@ class Extensions:
         if self.on_iot_publish is not None:
             self.on_iot_publish(topic, payload)
         return 200, {}, "{}"
+
+    def _ssm_send_command(self, match: re.Match[str], body: dict[str, Any]) -> Response:
+        """Run Command, answered by the local SSM agent synchronously (the command has run
+        when SendCommand returns; ListCommandInvocations then reports it)."""
+        import uuid
+
+        command_id = str(uuid.uuid4())
+        commands = list(body.get("Parameters", {}).get("commands", []))
+        targets = list(body.get("Targets", [])) + [
+            {"Key": "InstanceIds", "Values": [i]} for i in body.get("InstanceIds", [])
+        ]
+        if self.on_ssm_command is None:
+            answer = {"Status": "Undeliverable", "InstanceId": "none", "Output": "no agent"}
+        else:
+            answer = self.on_ssm_command(targets, commands)
+        self.ssm_invocations[command_id] = [
+            {
+                "CommandId": command_id,
+                "InstanceId": answer["InstanceId"],
+                "DocumentName": body.get("DocumentName", ""),
+                "Comment": body.get("Comment", ""),
+                "Status": answer["Status"],
+                "StatusDetails": answer["Status"],
+                "CommandPlugins": [
+                    {
+                        "Name": "aws:runShellScript",
+                        "Status": answer["Status"],
+                        "Output": answer.get("Output", ""),
+                    }
+                ],
+            }
+        ]
+        command = {
+            "CommandId": command_id,
+            "DocumentName": body.get("DocumentName", ""),
+            "Parameters": body.get("Parameters", {}),
+            "Targets": body.get("Targets", []),
+            "Status": answer["Status"],
+        }
+        return 200, {}, json.dumps({"Command": command})
+
+    def _ssm_list_invocations(self, match: re.Match[str], body: dict[str, Any]) -> Response:
+        found = self.ssm_invocations.get(body.get("CommandId", ""), [])
+        return 200, {}, json.dumps({"CommandInvocations": found})
 
     def _stop_deployment(self, match: re.Match[str], body: dict[str, Any]) -> Response:
         backend = codedeploy_backends[DEFAULT_ACCOUNT_ID][self.region]

@@ -225,6 +225,9 @@ def serving(
                 dry_run=dry_run,
             )
         )
+        from .services.sim import running
+
+        stack.enter_context(running(pipeline))  # the described services, as real processes
         front = Front(pipeline, DomainDispatcherApplication(create_backend_app))
         broker_at = None
         if mqtt:

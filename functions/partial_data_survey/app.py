@@ -1,13 +1,16 @@
 """List the silent sources of a scope (runbook 004 "Verificar quais equipamentos estão
-enviando dados") from its processed bucket, read only. Nothing is changed: reloading the
-subscriptions is not automated here, and the summary says so."""
+enviando dados"), read only. A scope whose topics a described ingestion service subscribes
+(services/*.json `ingestionScopes`) is read from that service ("Verificar tópicos MQTT
+subscritos"): topics it lost are reloaded by the workflow (restart through the recovery
+remediator), and after the reload this step reports what came back. Any other scope is
+read from its processed bucket; nothing is reloaded there, and the summary says so."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
-from selfheal_shared import clock, ingestion
+from pydantic import BaseModel, Field
+from selfheal_shared import clock, ingestion, service_ops, service_spec
 from selfheal_shared.ingestion_store import processed_bucket, recent_keys
 from selfheal_shared.protocol import Run, remediator
 
@@ -20,6 +23,9 @@ NOT_DONE = (
 
 class SurveyRequest(BaseModel):
     incident: ingestion.FreezeIncident
+    #: "survey" first; "after_reload" / "recheck" compare with the equipment silent `before`.
+    step: Literal["survey", "after_reload", "recheck"] = "survey"
+    before: list[str] = Field(default_factory=list)
 
 
 def summary(scope: str, report: dict[str, Any], alarm: str) -> str:
@@ -49,6 +55,9 @@ def summary(scope: str, report: dict[str, Any], alarm: str) -> str:
 )
 def handler(run: Run[SurveyRequest]) -> dict[str, Any]:
     inc = run.request.incident
+    spec = service_spec.for_scope(inc.scope)
+    if spec is not None:
+        return from_service(run, spec)
     now = clock.now()
     bucket = processed_bucket(inc.scope)
     report = ingestion.silence_report(
@@ -66,3 +75,80 @@ def handler(run: Run[SurveyRequest]) -> dict[str, Any]:
         details=report,
     )
     return report
+
+
+def from_service(run: Run[SurveyRequest], spec: service_spec.ServiceSpec) -> dict[str, Any]:
+    inc, req = run.request.incident, run.request
+    report = service_ops.equipment_report(spec)
+    silent, lost = report["silent"], report["notSubscribed"]
+    configured = len(report["configuredTopics"])
+    if req.step == "survey":
+        topics = f"{len(report['subscribedTopics'])} of {configured} topics subscribed" + (
+            f" (not subscribed: {', '.join(lost)})" if lost else ""
+        )
+        run.record(
+            "check_subscribed_topics",
+            why=f"{inc.reason}; runbook 004 'Verificar tópicos MQTT subscritos'",
+            result=f"{spec.name}: {topics}; {len(silent)} of {configured} equipment silent: "
+            f"{', '.join(silent) or 'none'}",
+            details=report,
+        )
+        cause = (
+            f"the broker lost {len(lost)} subscriptions: reload them (restart {spec.name})"
+            if lost
+            else "every topic is subscribed: the silent equipment itself sends nothing "
+            "(runbook 004 'Equipamentos offline: verificar fisicamente'); not reloaded"
+            if silent
+            else "no equipment silent: the drop is not silence: check the data quality "
+            "(runbook 004 'Verificar qualidade dos dados'); nothing reloaded"
+        )
+        summary = f"{inc.scope}: {len(silent)} of {configured} equipment silent: " + (
+            f"{', '.join(silent) or 'none'}; {topics}; {cause}"
+        )
+        answer: dict[str, Any] = {
+            **report,
+            "silentCount": len(silent),
+            "expected": configured,
+            "summary": summary,
+        }
+        gap = max((report["silentHours"].get(t, 0.0) for t in silent), default=0.0)
+        # The post-incident record's input: what the survey found, the data gap so far.
+        answer["check"] = {
+            "rootCause": cause,
+            "status": {"data": {"hoursSinceLastData": round(gap, 2)}},
+            "minutesAtCheck": 0.0,
+        }
+        if not silent and not lost:
+            return answer  # nothing silent: the data on-call looks at quality
+        if lost:
+            answer["reloadService"] = spec.name
+        answer["serviceIncident"] = {
+            "incidentId": inc.incidentId,
+            "executionId": inc.executionId,
+            "service": spec.name,
+            "severity": spec.severity,
+            "runbook": "004 Dados Parciais - Recarregar tópicos MQTT",
+            "startedAt": clock.now().isoformat(),
+            "reason": inc.reason,
+            "trigger": inc.trigger,
+        }
+        return answer
+    came_back = [t for t in req.before if t not in silent]
+    summary = (
+        f"{inc.scope} {'after the reload' if req.step == 'after_reload' else 'on recheck'}: "
+        f"came back: {', '.join(came_back) or 'none'}; still silent: {', '.join(silent) or 'none'}"
+        f" ({len(report['subscribedTopics'])} of {configured} topics subscribed)"
+    )
+    run.record(
+        "report_what_came_back" if req.step == "after_reload" else "recheck_silent_equipment",
+        why="runbook 004: 'Verificar logs de reconexão ... Carregando XX tópicos MQTT'",
+        result=summary,
+        details={**report, "cameBack": came_back},
+    )
+    return {
+        **report,
+        "cameBack": came_back,
+        "stillSilent": silent,
+        "summary": summary,
+        "outcome": "FIXED" if not silent else "NOT_FIXED",
+    }

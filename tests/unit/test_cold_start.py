@@ -50,6 +50,7 @@ PARSE_ALARMS = {
     "retrain_plan",
     "ingestion_failover_survey",
     "mapper_degraded_open",
+    "service_open",
 }
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import audit, clock, edges
+from . import audit, clock, edges, windows
 from .clients import client
 from .config import settings
 
@@ -453,20 +453,7 @@ def take_restart_slot(cap_per_minute: int, cap_per_window: int) -> float:
         try:
             ddb.transact_write_items(
                 TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": _table(),
-                            "Key": {"pk": {"S": "restart-window"}},
-                            "UpdateExpression": "SET #times = :times, #v = :next",
-                            "ConditionExpression": "attribute_not_exists(#v) OR #v = :v",
-                            "ExpressionAttributeNames": {"#times": "times", "#v": "version"},
-                            "ExpressionAttributeValues": {
-                                ":times": {"S": json.dumps(kept)},
-                                ":v": {"S": str(version)},
-                                ":next": {"S": str(version + 1)},
-                            },
-                        }
-                    },
+                    windows.update_item("restart-window", kept, version),
                     {
                         "Update": {
                             "TableName": _table(),

@@ -1,0 +1,52 @@
+"""Read only: the service's status, its recent logs and its dependencies' status, in the
+runbooks' order (002 "docker compose ps" / "logs --tail 200" / "Verificar Postgres e
+Redis"; 003 verify_status / check_logs; 004 pm2 status / logs / dados-recentes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from selfheal_shared import service_ops, service_spec
+from selfheal_shared.outcomes import Outcome
+from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.service_recovery import AUTOMATION, ServiceIncident, minutes_since, root_cause
+
+
+class CheckRequest(BaseModel):
+    incident: ServiceIncident
+    #: "diagnose" at the start, "recheck" on the escalation ladder.
+    step: str = "diagnose"
+
+
+@remediator(CheckRequest, actor="service_check", automation=AUTOMATION, what="service check")
+def handler(run: Run[CheckRequest]) -> dict[str, Any]:
+    inc = run.request.incident
+    spec = service_spec.get(inc.service)
+    status = service_ops.probe(spec)
+    deps = [service_ops.probe(service_spec.get(d)) for d in spec.dependencies]
+    logs = [] if status.up else service_ops.recent_logs(spec)
+    cause = root_cause(spec, status, deps)
+    healthy = status.up and all(d.up for d in deps)
+    down = [d.service for d in deps if not d.up]
+    run.record(
+        f"check_service_{run.request.step}",
+        why=f"{inc.reason}; runbook {spec.runbook}: status, logs, dependencies first",
+        result=f"{spec.name}: {status.detail}"
+        + "".join(f"; {d.service}: {d.detail}" for d in deps)
+        + (f"; last log line: {logs[-1]}" if logs else ""),
+        outcome=Outcome.SKIPPED_BY_GUARD if healthy and run.request.step == "diagnose" else None,
+        details={"status": status.to_dict(), "dependencies": [d.to_dict() for d in deps]},
+    )
+    return {
+        "service": spec.name,
+        "verdict": "healthy" if healthy else "down",
+        # Healthy at the first look: nothing to do, and nothing done.
+        "outcome": Outcome.SKIPPED_BY_GUARD.value if healthy else Outcome.NOT_FIXED.value,
+        "status": status.to_dict(),
+        "dependencies": [d.to_dict() for d in deps],
+        "downDependencies": down,
+        "logs": logs,
+        "rootCause": cause,
+        "minutesAtCheck": round(minutes_since(inc.startedAt), 2),
+    }

@@ -1,0 +1,71 @@
+"""The described services as real processes on 127.0.0.1 (local/services) and a pipeline
+holding only the service-recovery workflows, in scheduler-clock mode: the SSM agent of the
+runtime restarts the processes, the checks read them for real. Every process is killed
+at the end of the test, pass or fail."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selfheal_cdk import spec as spec_mod
+
+from local.runtime import Pipeline
+from local.services.sim import ServiceSim, attach
+from local.world import World
+
+WORKFLOWS = ("service_recovery", "partial_data")
+
+
+@pytest.fixture(scope="session")
+def service_spec() -> spec_mod.Spec:
+    full = spec_mod.load()
+    workflows = {k: v for k, v in full.workflows.items() if k in WORKFLOWS}
+    used = set().union(*(wf.functions for wf in workflows.values()))
+    return dataclasses.replace(
+        full,
+        workflows=workflows,
+        functions={k: v for k, v in full.functions.items() if k in used},
+        rules={k: v for k, v in full.rules.items() if v.workflow in WORKFLOWS},
+        schedules={},
+    )
+
+
+@pytest.fixture
+def sim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServiceSim]:
+    s = ServiceSim(tmp_path)
+    for key, value in s.env().items():
+        monkeypatch.setenv(key, value)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def pipeline(sim: ServiceSim, service_spec: spec_mod.Spec) -> Iterator[Pipeline]:
+    world = World.load().spec.model_copy(deep=True)
+    world.services, world.ingestion, world.edgeSites = [], [], []
+    world.fiscal = world.forecasting = None
+    p = Pipeline(world=World(world), scheduler=True, spec=service_spec)
+    p.__enter__()
+    try:
+        attach(p, sim)
+        yield p
+    finally:
+        p.__exit__(None, None, None)
+
+
+def audit_actions(p: Pipeline) -> list[tuple[str, str]]:
+    return [
+        (r["action"], r["result"])
+        for r in sorted(p.audit_records(), key=lambda r: str(r["seq"]))
+        if not r["action"].endswith("_intent")
+    ]
+
+
+def pages(p: Pipeline) -> list[dict[str, Any]]:
+    return [n for n in p.notifications() if "ESCALATION" in (n["subject"] or "")]
