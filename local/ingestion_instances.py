@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +30,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 READY = "listening on "
+#: What `selfheal_shared.ingestion_instances.mode_command` sends to the host.
+MODE_COMMAND = re.compile(
+    r"MQTT_MODE=(?P<mode>production|standby) SELFHEAL_FENCE=(?P<token>\d+) "
+    r"pm2 restart aupus-api --update-env"
+)
 
 
 class _State:
@@ -154,6 +161,48 @@ class Processes:
     def kill_all(self) -> None:
         for proc in self.started.values():
             proc.kill()
+
+    def attach(self, pipeline: Any) -> Processes:
+        """Run Command to these instances' hosts reaches them through `run_command`."""
+        pipeline.extensions.ssm_agents.append(self.run_command)
+        return self
+
+    def run_command(
+        self, targets: list[dict[str, Any]], commands: list[str]
+    ) -> dict[str, Any] | None:
+        """The SSM agent on an instance's host: `MQTT_MODE=<m> SELFHEAL_FENCE=<t> pm2 restart
+        aupus-api` becomes the instance's own mode switch (its `.env` and restart, with the
+        fence it checks). None when the targets name none of these hosts."""
+        from selfheal_shared.ingestion_instances import HOST_TAG
+
+        names = [
+            v for t in targets if t.get("Key") == f"tag:{HOST_TAG}" for v in t.get("Values", [])
+        ]
+        proc = next((self.started[n] for n in names if n in self.started), None)
+        if proc is None:
+            return None
+        host = f"mi-{names[0]}"
+        found = [MODE_COMMAND.fullmatch(c.strip()) for c in commands]
+        if not all(found):
+            return {"Status": "Failed", "InstanceId": host, "Output": f"unknown: {commands}"}
+        for match in found:
+            assert match is not None
+            body = {"mode": match["mode"], "token": int(match["token"])}
+            req = urllib.request.Request(
+                f"{proc.url}/mode",
+                data=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            try:
+                with urllib.request.urlopen(req, timeout=5):
+                    pass
+            except urllib.error.HTTPError as exc:
+                seen = json.loads(exc.read() or b"{}").get("token")
+                why = f"fenced: token {body['token']} < {seen}" if exc.code == 409 else exc.code
+                return {"Status": "Failed", "InstanceId": host, "Output": f"exit 1 ({why})"}
+            except OSError as exc:
+                return {"Status": "Failed", "InstanceId": host, "Output": f"pm2: {exc}"}
+        return {"Status": "Success", "InstanceId": host, "Output": "aupus-api restarted"}
 
 
 def mode_of(url: str) -> str | None:

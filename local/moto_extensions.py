@@ -28,6 +28,9 @@ from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.backend.execution import Execution
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
+#: A simulated host's SSM agent (see `Extensions.ssm_agents`).
+SsmAgent = Callable[[list[dict[str, Any]], list[str]], dict[str, Any] | None]
+
 Response = tuple[int, dict[str, str], str]
 
 #: ASL definitions moto already parsed without error, in any pipeline of this process.
@@ -91,9 +94,10 @@ class Extensions:
     on_iot_publish: Callable[[str, bytes], None] | None = None
     #: Every IoT publish, in order: (topic, payload).
     iot_published: list[tuple[str, bytes]] = field(default_factory=list)
-    #: The SSM agent of the simulated hosts: (targets, commands) -> the invocation
-    #: (`Status`, `InstanceId`, `Output`). moto stores commands and runs nothing.
-    on_ssm_command: Callable[[list[dict[str, Any]], list[str]], dict[str, Any]] | None = None
+    #: The SSM agents of the simulated hosts: (targets, commands) -> the invocation
+    #: (`Status`, `InstanceId`, `Output`), or None when the targets name none of that
+    #: agent's hosts (the next one is asked). moto stores commands and runs nothing.
+    ssm_agents: list[SsmAgent] = field(default_factory=list)
     #: SendCommand calls answered, by command id: the invocations.
     ssm_invocations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
@@ -227,10 +231,12 @@ class Extensions:
         targets = list(body.get("Targets", [])) + [
             {"Key": "InstanceIds", "Values": [i]} for i in body.get("InstanceIds", [])
         ]
-        if self.on_ssm_command is None:
-            answer = {"Status": "Undeliverable", "InstanceId": "none", "Output": "no agent"}
-        else:
-            answer = self.on_ssm_command(targets, commands)
+        answers = (agent(targets, commands) for agent in self.ssm_agents)
+        answer = next((a for a in answers if a is not None), None) or {
+            "Status": "Undeliverable",
+            "InstanceId": "none",
+            "Output": f"no host with an SSM agent matches {targets}"[:500],
+        }
         self.ssm_invocations[command_id] = [
             {
                 "CommandId": command_id,

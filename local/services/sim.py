@@ -195,7 +195,9 @@ class ServiceSim:
 
     # -- the SSM agent -----------------------------------------------------------------
 
-    def run_command(self, targets: list[dict[str, Any]], commands: list[str]) -> dict[str, Any]:
+    def run_command(
+        self, targets: list[dict[str, Any]], commands: list[str]
+    ) -> dict[str, Any] | None:
         """Answer SendCommand as the SSM agent on the targeted host would: run the restart
         command of the service it names. Returns the invocation (Status, Output)."""
         tags = {(t.get("Key", ""), v) for t in targets for v in t.get("Values", [])}
@@ -207,11 +209,7 @@ class ServiceSim:
                 and svc.spec.restartCommand in commands
             ):
                 return self._restart(svc, ssm.tagValue)
-        return {
-            "Status": "Failed",
-            "InstanceId": "mi-unknown",
-            "Output": f"no such command here: {commands}",
-        }
+        return None  # not one of these hosts: another agent's
 
     def _restart(self, svc: Service, host: str) -> dict[str, Any]:
         name = svc.spec.name
@@ -253,7 +251,7 @@ def attach(pipeline: Any, sim: ServiceSim) -> None:
         )
 
     sim.log_sink = sink
-    pipeline.extensions.on_ssm_command = sim.run_command
+    pipeline.extensions.ssm_agents.append(sim.run_command)
 
 
 @contextmanager

@@ -32,7 +32,7 @@ def test_ssm_restart_sends_the_runbook_command_to_the_tagged_host(aws: Extension
         sent.append((targets, commands))
         return {"Status": "Success", "InstanceId": "mi-0001", "Output": "restarted"}
 
-    aws.on_ssm_command = agent
+    aws.ssm_agents = [agent]
     answer = service_ops.restart(service_spec.get("aupus-ingestion"), "inc-1")
 
     assert sent == [
@@ -42,7 +42,7 @@ def test_ssm_restart_sends_the_runbook_command_to_the_tagged_host(aws: Extension
 
 
 def test_a_failed_command_is_reported_as_failed(aws: Extensions) -> None:
-    aws.on_ssm_command = lambda t, c: {"Status": "Failed", "InstanceId": "mi-1", "Output": "exit 1"}
+    aws.ssm_agents = [lambda t, c: {"Status": "Failed", "InstanceId": "mi-1", "Output": "exit 1"}]
     answer = service_ops.restart(service_spec.get("inference"), "inc-2")
     assert answer["status"] == "Failed" and answer["output"] == "exit 1"
 

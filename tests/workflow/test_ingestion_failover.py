@@ -69,6 +69,7 @@ def group(
     primary = processes.instance("primary", "production")
     backup = processes.instance("backup", "standby")
     register(p, primary, backup)
+    processes.attach(p)  # Run Command to their hosts switches them
     ingestion_lease.take(GROUP, "primary")
     return p, processes
 
@@ -117,6 +118,9 @@ def test_primary_down_puts_the_backup_in_production_within_one_run(
     [note] = [n for n in p.notifications() if n["message"].get("outcome") == "FIXED"]
     assert "only backup in production, holding the lease (token 2)" in note["message"]["summary"]
     assert any("backup switched to production" in d for d in note["message"]["done"])
+    # The switch is the runbook's own host command, sent with Run Command to the backup's host.
+    [[sent]] = p.extensions.ssm_invocations.values()
+    assert sent["InstanceId"] == "mi-backup" and sent["Status"] == "Success"
 
 
 @pytest.mark.procedure("M2", "hand back when the primary returns")

@@ -2,11 +2,12 @@
 registered in Parameter Store, read for real over HTTP (`/health`, `/mode`), switched with
 one call, `set_mode`.
 
-`set_mode` is the only way selfheal switches an instance. Locally it POSTs to the
-instance's admin endpoint; in AWS it becomes an SSM Run Command on the VPS
-(`MQTT_MODE=<mode> pm2 restart aupus-api --update-env`), the runbook's "Editar .env ...
-pm2 restart aupus-api". Every switch carries the lease's fencing token; an instance refuses
-a token lower than the highest it has seen.
+`set_mode` is the only way selfheal switches an instance: SSM Run Command on its host (the
+VPS, hybrid-activated, tagged `selfheal:ingestion-instance=<name>`), the runbook's "Editar
+.env ... pm2 restart aupus-api" as `MQTT_MODE=<mode> SELFHEAL_FENCE=<token> pm2 restart
+aupus-api --update-env`. The fencing token travels with it: the host refuses a token
+lower than the highest it has seen (the command fails saying "fenced"). The mode is then
+read back from the instance itself, never taken from the command's status.
 
 The pure part (`choose`, `demotions`, `problem`) decides which instance keeps production.
 """
@@ -21,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from . import run_command
 from .clients import client
 from .errors import NothingFound
 from .ingestion_lease import LeaseLost
@@ -96,17 +98,28 @@ def observe(instance: Instance) -> Observed:
     return Observed(instance.name, instance.priority, status == 200, mode, error)
 
 
+#: The tag that names an ingestion instance's host for Run Command.
+HOST_TAG = "selfheal:ingestion-instance"
+
+
+def mode_command(mode: Mode, token: int) -> str:
+    return f"MQTT_MODE={mode} SELFHEAL_FENCE={token} pm2 restart aupus-api --update-env"
+
+
 def set_mode(instance: Instance, mode: Mode, token: int) -> str:
-    """Switch the instance to `mode` under the lease's fencing `token`; returns the mode the
-    instance reports afterwards. In AWS: SSM Run Command on the host (see the module doc)."""
-    status, body = _call(f"{instance.url}/mode", {"mode": mode, "token": token})
-    if status == 409:
-        raise LeaseLost(
-            f"{instance.name} refused token {token}: it has seen {body.get('token')} (fenced)"
+    """Switch the instance to `mode` under the lease's fencing `token` (Run Command on its
+    host); returns the mode the instance reports afterwards."""
+    done = run_command.run(
+        HOST_TAG, instance.name, [mode_command(mode, token)], f"selfheal ingestion {mode}"
+    )
+    if done["status"] != "Success":
+        if "fenced" in done["output"]:
+            raise LeaseLost(f"{instance.name} refused token {token}: {done['output']}")
+        raise ConnectionError(
+            f"{instance.name}: the mode change ended {done['status']}: {done['output']}"
         )
-    if status != 200:
-        raise ConnectionError(f"{instance.name} answered {status} to the mode change")
-    return str(body.get("mode"))
+    seen = observe(instance)
+    return str(seen.mode)
 
 
 def choose(observed: list[Observed], trigger: str, holder: str | None) -> str | None:

@@ -6,19 +6,17 @@ offers (SSM Run Command on the host, ECS UpdateService for a container) and veri
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from . import run_command
 from .clients import client
 from .errors import ActionFailed
 from .service_spec import ServiceSpec, get
 
 #: SSM command states after which nothing changes any more.
-TERMINAL = {"Success", "Failed", "Cancelled", "TimedOut", "Cancelling", "Undeliverable"}
-POLLS = 30
 
 
 @dataclass(frozen=True)
@@ -145,35 +143,9 @@ def restart(spec: ServiceSpec, incident_id: str) -> dict[str, Any]:
             "output": f"new deployment {deployments[0]['id'] if deployments else '?'}",
         }
     assert spec.ssm is not None
-    ssm = client("ssm")
-    command_id = ssm.send_command(
-        Targets=[{"Key": f"tag:{spec.ssm.tagKey}", "Values": [spec.ssm.tagValue]}],
-        DocumentName="AWS-RunShellScript",
-        Parameters={"commands": [spec.restartCommand]},
-        Comment=f"selfheal {incident_id}"[:100],
-        MaxConcurrency="1",
-        MaxErrors="0",
-        TimeoutSeconds=120,
-    )["Command"]["CommandId"]
-    for attempt in range(POLLS):
-        invocations = ssm.list_command_invocations(CommandId=command_id, Details=True)[
-            "CommandInvocations"
-        ]
-        if invocations and all(i["Status"] in TERMINAL for i in invocations):
-            failed = [i for i in invocations if i["Status"] != "Success"]
-            outputs = [
-                p.get("Output", "") for i in invocations for p in i.get("CommandPlugins", [])
-            ]
-            return {
-                "via": "ssm:SendCommand",
-                "commandId": command_id,
-                "status": failed[0]["Status"] if failed else "Success",
-                "instances": [i["InstanceId"] for i in invocations],
-                "output": " | ".join(o.strip() for o in outputs if o.strip())[:500],
-            }
-        if attempt < POLLS - 1:
-            time.sleep(1)  # SSM reports in seconds; bounded by POLLS and the Lambda timeout
-    return {"via": "ssm:SendCommand", "commandId": command_id, "status": "TimedOut", "output": ""}
+    return run_command.run(
+        spec.ssm.tagKey, spec.ssm.tagValue, [spec.restartCommand], f"selfheal {incident_id}"
+    )
 
 
 def equipment_report(spec: ServiceSpec) -> dict[str, Any]:

@@ -1,0 +1,48 @@
+"""SSM Run Command (`AWS-RunShellScript`) on the hosts a tag names, waited for: how selfheal
+runs the runbooks' own host commands (`pm2 restart`, `docker compose restart`, `systemctl
+restart`) on managed or hybrid-activated hosts, for every automation that needs one."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .clients import client
+
+TERMINAL = {"Success", "Failed", "Cancelled", "TimedOut", "Cancelling", "Undeliverable"}
+POLLS = 30
+
+
+def run(tag_key: str, tag_value: str, commands: list[str], comment: str) -> dict[str, Any]:
+    """Send `commands` to the hosts tagged `tag_key=tag_value`, one at a time, stopping at
+    the first error; wait for every invocation. Returns what SSM said: `status` (`Success`,
+    or the first failed invocation's status, or `TimedOut`), `instances`, `output`."""
+    ssm = client("ssm")
+    command_id = ssm.send_command(
+        Targets=[{"Key": f"tag:{tag_key}", "Values": [tag_value]}],
+        DocumentName="AWS-RunShellScript",
+        Parameters={"commands": commands},
+        Comment=comment[:100],
+        MaxConcurrency="1",
+        MaxErrors="0",
+        TimeoutSeconds=120,
+    )["Command"]["CommandId"]
+    for attempt in range(POLLS):
+        invocations = ssm.list_command_invocations(CommandId=command_id, Details=True)[
+            "CommandInvocations"
+        ]
+        if invocations and all(i["Status"] in TERMINAL for i in invocations):
+            failed = [i for i in invocations if i["Status"] != "Success"]
+            outputs = [
+                p.get("Output", "") for i in invocations for p in i.get("CommandPlugins", [])
+            ]
+            return {
+                "via": "ssm:SendCommand",
+                "commandId": command_id,
+                "status": failed[0]["Status"] if failed else "Success",
+                "instances": [i["InstanceId"] for i in invocations],
+                "output": " | ".join(o.strip() for o in outputs if o.strip())[:500],
+            }
+        if attempt < POLLS - 1:
+            time.sleep(1)  # SSM reports in seconds; bounded by POLLS and the Lambda timeout
+    return {"via": "ssm:SendCommand", "commandId": command_id, "status": "TimedOut", "output": ""}
