@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +10,7 @@ from selfheal_cdk import spec as spec_mod
 
 from local.runtime import Pipeline
 from local.world import World, WorldSpec
-from tests.helpers import FIVE_XX, load_event
+from tests.helpers import FIVE_XX, load_event, spec_for
 
 
 @pytest.fixture
@@ -53,19 +52,7 @@ JOB_WORKFLOWS = ("fiscal_report", "retrain_model")
 def jobs_spec() -> spec_mod.Spec:
     """The scheduled jobs' workflows, rule, schedules and functions only: every state
     machine costs moto an ASL parse (~0.3 s) and every function a create call, per test."""
-    full = spec_mod.load()
-    workflows = {k: v for k, v in full.workflows.items() if k in JOB_WORKFLOWS}
-    used = set().union(*(wf.functions for wf in workflows.values()))
-    # Functions no workflow calls are invoked directly (a schedule, an IoT rule): kept, so
-    # the jobs' world can run them (retrain_accuracy publishes the accuracy metric).
-    used |= set(full.functions) - set().union(*(wf.functions for wf in full.workflows.values()))
-    return dataclasses.replace(
-        full,
-        workflows=workflows,
-        functions={k: v for k, v in full.functions.items() if k in used},
-        rules={k: v for k, v in full.rules.items() if v.workflow in JOB_WORKFLOWS},
-        schedules={k: v for k, v in full.schedules.items() if v.workflow in JOB_WORKFLOWS},
-    )
+    return spec_for(JOB_WORKFLOWS, direct=True)
 
 
 @pytest.fixture

@@ -3,9 +3,14 @@ module to import from)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from selfheal_cdk import spec as spec_mod
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "events" / "samples"
@@ -16,3 +21,24 @@ FIVE_XX = SAMPLES / "rollback_on_5xx.lambda_errors_alarm.json"
 def load_event(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(path.read_text())
     return data
+
+
+def spec_for(workflows: Iterable[str], *, direct: bool = False) -> spec_mod.Spec:
+    """The convention files cut down to `workflows`, their rules, schedules and functions:
+    every state machine costs moto an ASL parse and every function a create call, per test.
+    `direct` keeps the functions no workflow calls (a schedule or an IoT rule invokes them)."""
+    from selfheal_cdk import spec as spec_mod
+
+    names = set(workflows)
+    full = spec_mod.load()
+    kept = {k: v for k, v in full.workflows.items() if k in names}
+    used: set[str] = set().union(*(wf.functions for wf in kept.values()))
+    if direct:
+        used |= set(full.functions) - set().union(*(wf.functions for wf in full.workflows.values()))
+    return dataclasses.replace(
+        full,
+        workflows=kept,
+        functions={k: v for k, v in full.functions.items() if k in used},
+        rules={k: v for k, v in full.rules.items() if v.workflow in names},
+        schedules={k: v for k, v in full.schedules.items() if v.workflow in names},
+    )

@@ -16,12 +16,13 @@ from selfheal_shared.handler import remediator
 
 
 def site_time_zone(edge_id: str) -> str:
-    """The `timeZone` attribute of the edge's IoT thing, else Brazil's official time."""
+    """The `timezone` attribute of the edge's IoT thing (as the forced OTA reads it), else
+    Brazil's official time."""
     try:
         attrs = client("iot").describe_thing(thingName=edge_id).get("attributes", {})
     except ClientError:
         return severity.DEFAULT_TZ
-    return str(attrs.get("timeZone") or severity.DEFAULT_TZ)
+    return str(attrs.get("timezone") or severity.DEFAULT_TZ)
 
 
 @remediator

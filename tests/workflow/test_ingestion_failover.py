@@ -5,7 +5,6 @@ instance in production."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import threading
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from selfheal_shared.ingestion_lease import LeaseLost
 from local.ingestion_instances import Process, Processes, mode_of
 from local.runtime import Pipeline
 from local.world import World, WorldSpec
-from tests.helpers import SAMPLES, load_event
+from tests.helpers import SAMPLES, load_event, spec_for
 
 GROUP = "aupus-mqtt"
 DOWN = SAMPLES / "ingestion_failover.primary_down.json"
@@ -31,16 +30,7 @@ WORKFLOWS = ("ingestion_failover",)
 @pytest.fixture(scope="module")
 def failover_spec() -> spec_mod.Spec:
     """Only this workflow's state machine and functions (each costs moto a parse/create)."""
-    full = spec_mod.load()
-    workflows = {k: v for k, v in full.workflows.items() if k in WORKFLOWS}
-    used = set().union(*(wf.functions for wf in workflows.values()))
-    return dataclasses.replace(
-        full,
-        workflows=workflows,
-        functions={k: v for k, v in full.functions.items() if k in used},
-        rules={k: v for k, v in full.rules.items() if v.workflow in WORKFLOWS},
-        schedules={},
-    )
+    return spec_for(WORKFLOWS)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ period of real probes, off again."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -19,7 +18,7 @@ from local.ingestion_instances import Process, Processes
 from local.mapper_service import mapper
 from local.runtime import Pipeline
 from local.world import World
-from tests.helpers import SAMPLES, load_event
+from tests.helpers import SAMPLES, load_event, spec_for
 
 ALARM = SAMPLES / "mapper_degraded.timeouts_alarm.json"
 WORKFLOWS = ("mapper_degraded",)
@@ -27,16 +26,7 @@ WORKFLOWS = ("mapper_degraded",)
 
 @pytest.fixture(scope="module")
 def mapper_spec() -> spec_mod.Spec:
-    full = spec_mod.load()
-    workflows = {k: v for k, v in full.workflows.items() if k in WORKFLOWS}
-    used = set().union(*(wf.functions for wf in workflows.values()))
-    return dataclasses.replace(
-        full,
-        workflows=workflows,
-        functions={k: v for k, v in full.functions.items() if k in used},
-        rules={k: v for k, v in full.rules.items() if v.workflow in WORKFLOWS},
-        schedules={},
-    )
+    return spec_for(WORKFLOWS)
 
 
 @pytest.fixture

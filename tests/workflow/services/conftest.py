@@ -5,7 +5,6 @@ at the end of the test, pass or fail."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,22 +15,14 @@ from selfheal_cdk import spec as spec_mod
 from local.runtime import Pipeline
 from local.services.sim import ServiceSim, attach
 from local.world import World
+from tests.helpers import spec_for
 
 WORKFLOWS = ("service_recovery", "partial_data")
 
 
 @pytest.fixture(scope="session")
 def service_spec() -> spec_mod.Spec:
-    full = spec_mod.load()
-    workflows = {k: v for k, v in full.workflows.items() if k in WORKFLOWS}
-    used = set().union(*(wf.functions for wf in workflows.values()))
-    return dataclasses.replace(
-        full,
-        workflows=workflows,
-        functions={k: v for k, v in full.functions.items() if k in used},
-        rules={k: v for k, v in full.rules.items() if v.workflow in WORKFLOWS},
-        schedules={},
-    )
+    return spec_for(WORKFLOWS)
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ RESPONSE = {
 }
 #: Where a P4 goes instead of a page.
 TICKET_LEVEL = "ops"
-#: Sites without a `timeZone` attribute are in Brazil's official time.
+#: Sites without a `timezone` thing attribute are in Brazil's official time.
 DEFAULT_TZ = "America/Sao_Paulo"
 #: When the next business day's work starts, site time.
 BUSINESS_START = time(9, 0)
