@@ -15,13 +15,17 @@ sets up the world the sample implies, and the workflow's own checks decide.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from contextlib import ExitStack
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .broker import KEEPALIVE_SECONDS
+
 if TYPE_CHECKING:
+    from .broker import Broker
     from .edge_sim import EdgeSim
     from .ingestion_instances import Process, Processes
     from .runtime import Pipeline
@@ -90,11 +94,42 @@ def _edge(p: Pipeline, stack: ExitStack, *, bridge_first: bool = True, **state: 
     stack.callback(sim.stop)
     sim.start()
     if not bridge_first:
-        sim.kill()  # the controller hangs; its agent still answers
+        with _last_will_seen(broker):
+            sim.kill()  # the controller hangs; its agent still answers
         bridge()
     if not p.clock.wait_quiet(60):
         raise TimeoutError(f"{EDGE}'s first messages were not handled in 60 s")
     return sim
+
+
+@contextmanager
+def _last_will_seen(broker: Broker) -> Iterator[None]:
+    """Returns once the broker has sent the edge's last will (to a watcher that counts for
+    nothing): a bridge subscribing later cannot receive it."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    subscribed, offline = threading.Event(), threading.Event()
+
+    def on_message(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        if json.loads(msg.payload).get("status") == "offline":
+            offline.set()
+
+    watcher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"demo-{EDGE}-watcher")
+    watcher.on_message = on_message
+    watcher.on_subscribe = lambda *args: subscribed.set()
+    watcher.connect(broker.host, broker.port, keepalive=KEEPALIVE_SECONDS)
+    watcher.subscribe(f"lifo4/{EDGE}/status", qos=1)
+    watcher.loop_start()
+    try:
+        if not subscribed.wait(30):
+            raise TimeoutError("the demo's watcher could not subscribe")
+        yield
+        if not offline.wait(30):
+            raise TimeoutError(f"the broker never sent {EDGE}'s last will")
+    finally:
+        watcher.disconnect()
+        watcher.loop_stop()
 
 
 def _readings(p: Pipeline, sim: EdgeSim, temps: list[float], every_min: int = 5) -> None:
