@@ -38,32 +38,49 @@ def _replay(
     verbose: bool,
     decide: str | None = None,
     start: datetime | None = None,
+    scene: bool = False,
 ) -> int:
     """Each event is rebased: it happens at the clock's start (or right after the previous
-    one's run), whatever date it was captured on."""
+    one's run), whatever date it was captured on. With `scene` (the demo: one path), the
+    sample's scene from local/demo_scenes.py sets the world up around it first."""
+    from contextlib import ExitStack
+
+    from .demo_scenes import NONE, scene_for
     from .runtime import Pipeline
     from .timeline import render
     from .world import World
 
     events = [(p, _load_event(p)) for p in paths]
+    stage = scene_for(paths[0]) if scene else NONE
     summaries: list[dict[str, Any]] = []
-    with (
-        Pipeline(
-            world=World.load(world) if world else None,
-            start=start,
-            scale=scale,
-            dry_run=dry_run,
-            log_level="INFO" if verbose else "ERROR",
-        ) as pipeline,
-        ExitStack() as stack,
-    ):
+    with ExitStack() as stack:
+        pipeline = stack.enter_context(
+            Pipeline(
+                world=World.load(world) if world else None,
+                start=start,
+                scale=scale,
+                scheduler=stage.scheduler,
+                dry_run=dry_run,
+                log_level="INFO" if verbose else "ERROR",
+            )
+        )
         from .services import sim
 
         if any(sim.needed_for(e) for _, e in events):
             stack.enter_context(sim.running(pipeline))  # real processes behind the services
+        armed = stage.stage(pipeline, stack)
+        pipeline.journal.clear()  # the story starts with the sample, not the staging
         start = pipeline.clock.now()
         for _, event in events:
-            summaries += pipeline.run_event(event, gate_decision=decide, operator="replay-operator")
+            summaries += pipeline.run_event(
+                event,
+                gate_decision=decide,
+                operator="replay-operator",
+                acknowledge=stage.acknowledge,
+                armed=armed,
+                hold_until_parked=stage.hold_until_gate,
+            )
+            armed = None
         if as_json:
             print(json.dumps({"executions": summaries}, indent=2, default=str))
         else:
@@ -160,6 +177,7 @@ def _demo(scale: float, start: datetime | None = None) -> int:
                 verbose=False,
                 decide="resume",
                 start=start,
+                scene=True,
             ),
         )
     return max(worst, _edge_demo(start))

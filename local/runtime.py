@@ -15,6 +15,7 @@ import random
 import sys
 import threading
 import uuid
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -427,14 +428,48 @@ class Pipeline:
         bus: str = "*",
         rebase: bool = True,
         acknowledge: tuple[str, ...] = (),
+        armed: Callable[[], None] | None = None,
+        hold_until_parked: bool = False,
     ) -> list[dict[str, Any]]:
         """Replay a saved event (rebased to now unless `rebase=False`) and wait. With
         `gate_decision`, answer each execution's human gate once with it (and `acknowledge`);
         a gate that refuses the answer and asks again, and any gate without
-        `gate_decision`, is reported RUNNING (awaiting a decision)."""
+        `gate_decision`, is reported RUNNING (awaiting a decision).
+
+        `armed` runs with virtual time held right before the event is routed (what it
+        schedules starts with the event); `hold_until_parked` keeps virtual time still
+        until the runs park at a gate (scheduler mode: a gate's timeout must not pass
+        before the answer)."""
         before = len(self.started)
-        arns = self.put_event(event, bus=bus, rebase=rebase)
-        parked = self.wait(arns, timeout, until_parked=True)
+        hold = ExitStack()
+        hold.enter_context(self.clock.held())
+        try:
+            if armed is not None:
+                armed()
+            arns = self.put_event(event, bus=bus, rebase=rebase)
+            if not hold_until_parked:
+                hold.close()
+            parked = self.wait(arns, timeout, until_parked=True)
+            return self._answer(
+                arns, parked, before, timeout, gate_decision, operator, decision_after_minutes,
+                acknowledge, hold,
+            )  # fmt: skip
+        finally:
+            hold.close()
+
+    def _answer(
+        self,
+        arns: list[str],
+        parked: list[str],
+        before: int,
+        timeout: float,
+        gate_decision: str | None,
+        operator: str,
+        decision_after_minutes: float,
+        acknowledge: tuple[str, ...],
+        hold: ExitStack,
+    ) -> list[dict[str, Any]]:
+        """`run_event`'s gates: each answered once, `decision_after_minutes` later."""
         answered: set[str] = set()
         while True:
             # A workflow that hands the incident on (an event on a selfheal bus) started
@@ -460,6 +495,7 @@ class Pipeline:
                     reason="answered by the local runtime",
                     acknowledge=acknowledge,
                 )
+            hold.close()  # answered: time runs on
             answered.update(todo)
             parked = self.wait(arns, timeout, until_parked=True)
         return [self.execution_summary(a) for a in arns]

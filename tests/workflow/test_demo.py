@@ -1,14 +1,53 @@
 """`selfheal demo` is reproducible: virtual time starts at a pinned instant, saved events
 are placed on it, ids are seeded, and the timeline prints no wall-clock durations. Its
-numbers are true and each incident has one id in every line (issue 9, item 9)."""
+numbers are true and each incident has one id in every line (issue 9, item 9).
+
+Every sample does its job: its scene (local/demo_scenes.py) gives it what a deployment has
+(its edge on mosquitto, real ingestion instances, a mapper, a person who acknowledges), and
+each incident ends as `EXPECTED` says, from the workflow's own checks."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
+from selfheal_cdk import spec as spec_mod
 
+from local import demo_scenes
 from local.cli import main
+
+FIXED = ("SUCCEEDED", "FIXED")
+#: sample -> each incident's (status, last outcome or the Fail's error), in timeline order.
+#: A new sample needs a row here (and a scene in local/demo_scenes.py if it needs one).
+EXPECTED: dict[str, list[tuple[str, str]]] = {
+    # Runbook 000 §6 "P2 < 1h": no automated fix; the edge clears it at minute 20 and the
+    # response ends with people (Responded is a Fail by design).
+    "battery_alarm.soc_critical": [("FAILED", "selfheal.Escalated")],
+    # "Delta > 200mV: Equalização forçada": 250 mV apart, equalized and verified.
+    "cell_imbalance.imbalance_alarm": [FIXED],
+    # The intake hands on (no action of its own); "NÃO religar até normalizar temperatura".
+    "edge_alarm_intake.over_temperature_alarm": [("SUCCEEDED", ""), FIXED],
+    "edge_alarm_intake.over_temperature_ok": [("SUCCEEDED", "")],
+    # A hung controller: the agent answers the probe, the restart brings it back.
+    "edge_offline_ladder.last_will_offline": [FIXED],
+    # "NUNCA fazer reset sem identificar causa": reset only after the person's approval.
+    "emergency_stop.estop_alarm": [FIXED],
+    "freeze_ingestion.validation_failures_alarm": [FIXED],
+    "ingestion_failover.primary_back": [FIXED],
+    "ingestion_failover.primary_down": [FIXED],
+    "instance_conflict.p2002_alarm": [FIXED],
+    "mapper_degraded.timeouts_alarm": [FIXED],
+    "over_temperature.over_temperature_alarm": [FIXED],
+    # Runbook 004 "Dados Parciais": the survey is paged; reloading is not automated.
+    "partial_data.coverage_alarm": [("FAILED", "selfheal.NotFixed")],
+    "partial_data.good_quality_alarm": [("FAILED", "selfheal.NotFixed")],
+    "retrain_model.mape_alarm": [FIXED],
+    "rollback_on_5xx.apigateway_5xx_alarm": [FIXED],
+    "rollback_on_5xx.composite_5xx_alarm": [FIXED],
+    "rollback_on_5xx.lambda_errors_alarm": [FIXED],
+    "edge controller goes silent": [FIXED],
+}
 
 
 def test_demo_prints_the_same_timelines_on_every_run(capsys: pytest.CaptureFixture[str]) -> None:
@@ -19,9 +58,41 @@ def test_demo_prints_the_same_timelines_on_every_run(capsys: pytest.CaptureFixtu
 
     assert runs[0] == runs[1]
     # The sample edge went offline "now" on the virtual clock, not on its capture date.
-    assert "P2 edge-cps-002 offline 10 min" in runs[0]
+    assert "RESOLVED edge-cps-002 back after 2.8 min" in runs[0]
     assert "=== edge controller goes silent" in runs[0] and "ms\n" not in runs[0]
     check_numbers_and_ids(runs[0])
+    assert outcomes(runs[0]) == EXPECTED
+
+
+def test_every_sample_has_an_expected_outcome_and_scenes_name_real_samples() -> None:
+    samples = {p.name.removesuffix(".json") for p in (spec_mod.ROOT / "events/samples").glob("*")}
+    assert samples <= set(EXPECTED), "add the new sample's row to EXPECTED"
+    for key in demo_scenes.SCENES:
+        assert any(s == key or s.startswith(key + ".") for s in samples), key
+    assert demo_scenes.scene_for(Path("instance_conflict.p2002_alarm.json")).stage is not None
+    assert demo_scenes.scene_for(Path("retrain_model.mape_alarm.json")) is demo_scenes.NONE
+    assert demo_scenes.scene_for(Path("x/freeze_ingestion.any.json")).acknowledge == (
+        "ons-geracao",
+    )
+
+
+def outcomes(out: str) -> dict[str, list[tuple[str, str]]]:
+    """Each demo section's incidents as (status, the last action's outcome, or the error of
+    a run that failed), read from the printed timeline."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for section in out.split("\n=== ")[1:]:
+        title = section.split("\n", 1)[0]
+        name = title.removeprefix("events/samples/").removesuffix(".json").split(" (")[0]
+        found[name] = []
+        incidents = re.findall(
+            r"^  incident [\w-]+: (\w+) after .*\n((?:    .*\n)*)", section, flags=re.M
+        )
+        for status, body in incidents:
+            actions = re.search(r"actions: (.*)", body)
+            last = actions[1].split(", ")[-1].split(" ")[-1] if actions else ""
+            error = re.search(r"error:\s+([\w.]+):", body)
+            found[name].append((status, error[1] if error else "" if last == "none" else last))
+    return found
 
 
 def check_numbers_and_ids(out: str) -> None:
