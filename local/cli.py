@@ -43,8 +43,6 @@ def _replay(
     """Each event is rebased: it happens at the clock's start (or right after the previous
     one's run), whatever date it was captured on. With `scene` (the demo: one path), the
     sample's scene from local/demo_scenes.py sets the world up around it first."""
-    from contextlib import ExitStack
-
     from .demo_scenes import NONE, scene_for
     from .runtime import Pipeline
     from .timeline import render
