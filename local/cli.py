@@ -64,7 +64,7 @@ def _replay(
         )
         from .services import sim
 
-        if any(sim.needed_for(e) for _, e in events):
+        if not stage.services and any(sim.needed_for(e) for _, e in events):
             stack.enter_context(sim.running(pipeline))  # real processes behind the services
         armed = stage.stage(pipeline, stack)
         pipeline.journal.clear()  # the story starts with the sample, not the staging

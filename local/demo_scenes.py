@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .edge_sim import EdgeSim
     from .ingestion_instances import Process, Processes
     from .runtime import Pipeline
+    from .services.sim import ServiceSim
 
 #: The samples' edge and site (events/samples/*: edge-cps-002 at site-campinas).
 EDGE = "edge-cps-002"
@@ -55,6 +56,9 @@ class Scene:
     the answer."""
 
     stage: Stage = _nothing
+    #: The stage starts the described services itself (else a replay that needs them
+    #: starts them healthy).
+    services: bool = False
     scheduler: bool = False
     hold_until_gate: bool = False
     acknowledge: tuple[str, ...] = ()
@@ -249,6 +253,47 @@ def _mapper(p: Pipeline, stack: ExitStack) -> None:
     )
 
 
+# -- services as real processes ------------------------------------------------------------
+
+
+def _services(setup: Callable[[ServiceSim], None]) -> Scene:
+    """The described services on 127.0.0.1, started by `setup` (which breaks one of them as
+    the sample's alarm says), the SSM agent answering the restarts."""
+
+    def stage(p: Pipeline, stack: ExitStack) -> None:
+        from .services.sim import running
+
+        stack.enter_context(running(p, setup))
+
+    return Scene(stage, services=True)
+
+
+def _api_down(sim: ServiceSim) -> None:
+    sim.start_all()
+    sim.stop("equivalence-api")  # runbook 002 "API fora do ar"
+
+
+def _inference_hung(sim: ServiceSim) -> None:
+    sim.start_all()
+    sim.hang("inference")  # accepts connections, never answers: only a timeout sees it
+
+
+def _worker_stuck(sim: ServiceSim) -> None:
+    sim.start_all(equivalence_worker="stuck")
+    sim.push_jobs(25)  # runbook 002 "Worker não consome": the backlog grows
+
+
+def _ingestion_stale(sim: ServiceSim) -> None:
+    sim.seed_points(hours_ago=2.5)  # runbook 004: no data beyond 2 h
+    sim.start_all(aupus_ingestion="stale")
+
+
+def _subscriptions_lost(sim: ServiceSim) -> None:
+    sim.seed_points(hours_ago=1)
+    sim.lose_topics(["aupus/inv-02", "aupus/inv-03", "aupus/meter-01"])
+    sim.start_all()
+
+
 SCENES: dict[str, Scene] = {
     "battery_alarm": Scene(_battery_alarm, scheduler=True),
     "cell_imbalance": Scene(_cell_imbalance, scheduler=True),
@@ -264,4 +309,9 @@ SCENES: dict[str, Scene] = {
     # Someone started the backup in production next to the lease holder.
     "instance_conflict": Scene(_instances("production", "production", "primary")),
     "mapper_degraded": Scene(_mapper),
+    "service_recovery.api_health_alarm": _services(_api_down),
+    "service_recovery.inference_health_alarm": _services(_inference_hung),
+    "service_recovery.worker_backlog_alarm": _services(_worker_stuck),
+    "service_recovery.ingestion_stale_alarm": _services(_ingestion_stale),
+    "partial_data.aupus_coverage_alarm": _services(_subscriptions_lost),
 }

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -255,16 +255,19 @@ def attach(pipeline: Any, sim: ServiceSim) -> None:
 
 
 @contextmanager
-def running(pipeline: Any) -> Iterator[ServiceSim]:
-    """Every described service up and healthy for `selfheal serve` / `replay`: endpoints in
-    the environment (restored after), log groups, the SSM agent; processes killed at exit."""
+def running(
+    pipeline: Any, setup: Callable[[ServiceSim], None] | None = None
+) -> Iterator[ServiceSim]:
+    """Every described service up and healthy for `selfheal serve` / `replay` (or as `setup`
+    starts them: the demo's scenes break one first): endpoints in the environment (restored
+    after), log groups, the SSM agent; processes killed at exit."""
     with tempfile.TemporaryDirectory(prefix="selfheal-services-") as tmp:
         sim = ServiceSim(Path(tmp))
         saved = {k: os.environ.get(k) for k in sim.env()}
         os.environ.update(sim.env())
         try:
             attach(pipeline, sim)
-            sim.start_all()
+            (setup or ServiceSim.start_all)(sim)
             yield sim
         finally:
             sim.close()

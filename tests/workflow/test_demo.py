@@ -46,6 +46,14 @@ EXPECTED: dict[str, list[tuple[str, str]]] = {
     "rollback_on_5xx.apigateway_5xx_alarm": [FIXED],
     "rollback_on_5xx.composite_5xx_alarm": [FIXED],
     "rollback_on_5xx.lambda_errors_alarm": [FIXED],
+    # Runbook 004 "Recarregar tópicos MQTT": three subscriptions lost, reloaded, came back.
+    "partial_data.aupus_coverage_alarm": [FIXED],
+    # Runbooks 002/003/004, each service broken for real on 127.0.0.1 and restarted by SSM:
+    # the API killed, the inference hung, the worker stuck on a backlog, ingestion stale.
+    "service_recovery.api_health_alarm": [FIXED],
+    "service_recovery.inference_health_alarm": [FIXED],
+    "service_recovery.worker_backlog_alarm": [FIXED],
+    "service_recovery.ingestion_stale_alarm": [FIXED],
     "edge controller goes silent": [FIXED],
 }
 
