@@ -33,7 +33,7 @@ serve: setup
 	$(VENV)/bin/selfheal serve $(ARGS)
 
 test: setup
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest -n 2 --durations=15
 
 # ruff (lint + formatting) over the tree; mypy over what [tool.mypy] lists in pyproject.toml.
 lint: $(STAMP)
