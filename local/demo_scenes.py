@@ -229,28 +229,9 @@ def _instances(primary: str | None, backup: str, holder: str) -> Stage:
 def _mapper(p: Pipeline, stack: ExitStack) -> None:
     """The external mapper down for its first 3 probes, then healthy; registered with the
     engine's AppConfig flag profile (`fallbackMapper` off)."""
-    from selfheal_shared import mapper_mode
+    from .mapper_service import mapper, register
 
-    from .mapper_service import mapper
-
-    proc = _processes(stack).add(MAPPER, mapper(fail_first=3))
-    ac = p.client("appconfig")
-    app = ac.create_application(Name="equivalence-engine", Tags={"selfheal:managed": "true"})
-    profile = ac.create_configuration_profile(
-        ApplicationId=app["Id"],
-        Name="feature-flags",
-        LocationUri="hosted",
-        Type="AWS.AppConfig.FeatureFlags",
-    )
-    target = mapper_mode.AppConfigTarget(
-        application=app["Id"], environment="production", profile=profile["Id"]
-    )
-    mapper_mode.set_flag(target, "fallbackMapper", False, "initial configuration")
-    p.client("ssm").put_parameter(
-        Name=mapper_mode.parameter_name(MAPPER),
-        Type="String",
-        Value=json.dumps({"health": f"{proc.url}/health", "appconfig": target.model_dump()}),
-    )
+    register(p, MAPPER, _processes(stack).add(MAPPER, mapper(fail_first=3)))
 
 
 # -- services as real processes ------------------------------------------------------------

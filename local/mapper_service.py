@@ -11,15 +11,45 @@ import argparse
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from local.ingestion_instances import READY, Process
+
+if TYPE_CHECKING:
+    from selfheal_shared.mapper_mode import AppConfigTarget
+
+    from local.runtime import Pipeline
 
 
 def mapper(fail_first: int = 0, fail_at: tuple[int, ...] = ()) -> Process:
     """The process, not started: `Processes.add` starts it and kills it at the end."""
     args = ["-m", "local.mapper_service", "--fail-first", str(fail_first)]
     return Process([*args, "--fail-at", ",".join(map(str, fail_at))])
+
+
+def register(p: Pipeline, name: str, proc: Process) -> AppConfigTarget:
+    """What the engine's deployment has: its AppConfig flag profile (`fallbackMapper` off)
+    and the mapper `name` registered with its health URL and that profile."""
+    from selfheal_shared import mapper_mode
+
+    ac = p.client("appconfig")
+    app = ac.create_application(Name="equivalence-engine", Tags={"selfheal:managed": "true"})
+    profile = ac.create_configuration_profile(
+        ApplicationId=app["Id"],
+        Name="feature-flags",
+        LocationUri="hosted",
+        Type="AWS.AppConfig.FeatureFlags",
+    )
+    target = mapper_mode.AppConfigTarget(
+        application=app["Id"], environment="production", profile=profile["Id"]
+    )
+    mapper_mode.set_flag(target, "fallbackMapper", False, "initial configuration")
+    p.client("ssm").put_parameter(
+        Name=mapper_mode.parameter_name(name),
+        Type="String",
+        Value=json.dumps({"health": f"{proc.url}/health", "appconfig": target.model_dump()}),
+    )
+    return target
 
 
 def serve(port: int, fail_first: int, fail_at: set[int]) -> None:

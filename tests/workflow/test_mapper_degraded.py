@@ -5,7 +5,6 @@ period of real probes, off again."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,7 +14,7 @@ from selfheal_cdk import spec as spec_mod
 from selfheal_shared import mapper_mode
 
 from local.ingestion_instances import Process, Processes
-from local.mapper_service import mapper
+from local.mapper_service import mapper, register
 from local.runtime import Pipeline
 from local.world import World
 from tests.helpers import SAMPLES, load_event, spec_for
@@ -49,23 +48,7 @@ def start(make_pipeline: Any, mapper_spec: spec_mod.Spec, processes: Processes) 
         spec.fiscal = spec.forecasting = None
         p: Pipeline = make_pipeline(world_spec=spec, spec=mapper_spec)
         processes.add("embed", proc)
-        ac = p.client("appconfig")
-        app = ac.create_application(Name="equivalence-engine", Tags={"selfheal:managed": "true"})
-        profile = ac.create_configuration_profile(
-            ApplicationId=app["Id"],
-            Name="feature-flags",
-            LocationUri="hosted",
-            Type="AWS.AppConfig.FeatureFlags",
-        )
-        target = mapper_mode.AppConfigTarget(
-            application=app["Id"], environment="production", profile=profile["Id"]
-        )
-        mapper_mode.set_flag(target, "fallbackMapper", False, "initial configuration")
-        p.client("ssm").put_parameter(
-            Name=mapper_mode.parameter_name("embed"),
-            Type="String",
-            Value=json.dumps({"health": f"{proc.url}/health", "appconfig": target.model_dump()}),
-        )
+        target = register(p, "embed", proc)
         return p, target
 
     return make
