@@ -70,6 +70,16 @@ class Served:
             summary: dict[str, Any] = json.loads(r.read())
         return summary
 
+    def put_events(self, event: dict[str, Any]) -> Any:
+        """`aws events put-events` of a captured event, as its source would send it."""
+        entry = {
+            "Source": event["source"],
+            "DetailType": event["detail-type"],
+            "Detail": json.dumps(event["detail"]),
+            "Resources": event["resources"],
+        }
+        return self.aws("events", "put-events", "--entries", json.dumps([entry]))
+
     def control(self, path: str) -> Any:
         """A `/_selfheal/...` control call (they block on the server's signals)."""
         with urllib.request.urlopen(f"{self.endpoint}/_selfheal/{path}", timeout=90) as r:

@@ -98,13 +98,7 @@ def test_alarm_put_events_freezes_and_send_task_success_resumes(served: Served) 
     """A real-shaped CloudWatch alarm event, put with the CLI, is routed by the rule's own
     pattern; the gate answered with send-task-success resumes."""
     event = load_event(SAMPLES / "freeze_ingestion.validation_failures_alarm.json")
-    entry = {
-        "Source": event["source"],
-        "DetailType": event["detail-type"],
-        "Detail": json.dumps(event["detail"]),
-        "Resources": event["resources"],
-    }
-    out = served.aws("events", "put-events", "--entries", json.dumps([entry]))
+    out = served.put_events(event)
     assert out["FailedEntryCount"] == 0
     runs = served.aws(
         "stepfunctions", "list-executions", "--state-machine-arn", served.arns["freeze_ingestion"]
@@ -134,13 +128,7 @@ def test_send_task_failure_at_the_gate_escalates_and_stays_frozen(served: Served
     (L1 and L2 paged) and ingestion stays frozen for people to finish."""
     event = load_event(SAMPLES / "freeze_ingestion.validation_failures_alarm.json")
     event["detail"]["state"]["timestamp"] = "2026-11-20T14:59:00.000+0000"  # a new incident
-    entry = {
-        "Source": event["source"],
-        "DetailType": event["detail-type"],
-        "Detail": json.dumps(event["detail"]),
-        "Resources": event["resources"],
-    }
-    served.aws("events", "put-events", "--entries", json.dumps([entry]))
+    served.put_events(event)
     runs = served.aws(
         "stepfunctions", "list-executions", "--state-machine-arn", served.arns["freeze_ingestion"],
         "--status-filter", "RUNNING",
@@ -172,13 +160,7 @@ def test_kill_switch_put_with_the_cli_stops_the_next_action(served: Served) -> N
     served.aws("dynamodb", "put-item", "--table-name", table, "--item", json.dumps(switch))
     try:
         event = load_event(SAMPLES / "rollback_on_5xx.apigateway_5xx_alarm.json")
-        entry = {
-            "Source": event["source"],
-            "DetailType": event["detail-type"],
-            "Detail": json.dumps(event["detail"]),
-            "Resources": event["resources"],
-        }
-        served.aws("events", "put-events", "--entries", json.dumps([entry]))
+        served.put_events(event)
         runs = served.aws(
             "stepfunctions", "list-executions", "--state-machine-arn",
             served.arns["rollback_on_5xx"],
