@@ -61,6 +61,10 @@ def _last_points(path: Path) -> dict[str, float]:
     return last
 
 
+class _Server(ThreadingHTTPServer):
+    allow_reuse_port = True  # the simulator holds the port (sim.reserve_port) beside us
+
+
 def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
     opts = state.opts
 
@@ -185,7 +189,7 @@ def ingest(state: State) -> None:
 def main() -> None:
     opts = json.loads(sys.argv[1])
     state = State(opts)
-    server = ThreadingHTTPServer(("127.0.0.1", int(opts["port"])), make_handler(state))
+    server = _Server(("127.0.0.1", int(opts["port"])), make_handler(state))
     server.daemon_threads = True
     name = opts["name"]
     print(f"[INFO] {name} starting (mode {state.mode})", flush=True)

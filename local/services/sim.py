@@ -33,10 +33,15 @@ READY_SECONDS = 15.0
 TOPICS = ["aupus/inv-01", "aupus/inv-02", "aupus/inv-03", "aupus/meter-01"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def reserve_port() -> socket.socket:
+    """A port on 127.0.0.1 held for a service for the simulator's life: a bound socket that
+    never listens, with SO_REUSEPORT so the service process (same option) binds beside it,
+    also after a restart. A port that was only picked and released could be taken by any
+    other process in between (a parallel test worker did: "Address already in use")."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    s.bind(("127.0.0.1", 0))
+    return s
 
 
 @dataclass
@@ -61,7 +66,11 @@ class ServiceSim:
     def __init__(self, workdir: Path, names: list[str] | None = None) -> None:
         specs = load()
         self.workdir = workdir
-        self.services = {n: Service(specs[n], free_port()) for n in (names or sorted(specs))}
+        names = names or sorted(specs)
+        self._reserved = {n: reserve_port() for n in names}
+        self.services = {
+            n: Service(specs[n], int(self._reserved[n].getsockname()[1])) for n in names
+        }
         self.log_sink: Any = None  # (service, [lines]) -> None, set by `attach`
         self.commands: list[dict[str, Any]] = []
         self.data_file = workdir / "aupus-points.jsonl"
@@ -192,6 +201,8 @@ class ServiceSim:
     def close(self) -> None:
         for svc in self.services.values():
             self._kill(svc)
+        for held in self._reserved.values():
+            held.close()
 
     # -- the SSM agent -----------------------------------------------------------------
 
