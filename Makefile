@@ -8,7 +8,7 @@ STAMP := $(VENV)/.selfheal-installed
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test lint bench broker setup serve
+.PHONY: demo test lint bench broker setup serve policies
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,3 +46,8 @@ lint: $(STAMP)
 bench: setup
 	$(PY) -m benchmarks.run
 
+
+# What each function's and state machine's role may do, from `cdk synth`: the local runtime
+# enforces it (local/iam_enforcement.py); tests/cdk fails when it is stale.
+policies: $(STAMP)
+	$(PY) -m selfheal_cdk.role_policies local/role_policies.json

@@ -7,7 +7,9 @@
 - duplicate_storm: 200 incidents x 5 copies from 8 threads (storm.py): executions that
   acted, duplicate actions and notifications (the suite runs it at 25);
 - serve_ready: `selfheal serve` spawn to `ready:` against a bare moto server (serve_ready.py);
-- cdk_synth: `python cdk/app.py` first and warm, against importing aws_cdk (cdk_synth.py).
+- cdk_synth: `python cdk/app.py` first and warm, against importing aws_cdk (cdk_synth.py);
+- iam_cost: the same incidents with every call checked against its role and without
+  (iam_cost.py).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import json
 import sys
 from typing import Any
 
-from . import cdk_synth, cold_init, edge, serve_ready, storm, transitions
+from . import cdk_synth, cold_init, edge, iam_cost, serve_ready, storm, transitions
 
 SECTIONS = (
     "cold_init",
@@ -26,6 +28,7 @@ SECTIONS = (
     "duplicate_storm",
     "serve_ready",
     "cdk_synth",
+    "iam_cost",
 )
 
 
@@ -78,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         out["serve_ready"] = serve_ready.measure()
     if "cdk_synth" in sections:
         out["cdk_synth"] = cdk_synth.measure()
+    if "iam_cost" in sections:
+        out["iam_cost"] = iam_cost.measure()
     json.dump(out, sys.stdout, indent=2)
     print()
     return 0

@@ -68,6 +68,9 @@ class InProcessLambdas:
         #: Called with (function, event) before each invocation: tests change the world
         #: "between two steps" (a kill switch set while a workflow runs).
         self.before_invoke: list[Callable[[str, Any], None]] = []
+        #: Entered around a handler with its function's name: its calls are checked
+        #: against that function's role (local/iam_enforcement.py).
+        self.acting_as: Callable[[str], AbstractContextManager[None]] = lambda _name: nullcontext()
 
     def register(self, deployed_name: str, fn: FunctionSpec) -> None:
         self._handlers[deployed_name] = (fn, load_handler(fn))
@@ -88,7 +91,7 @@ class InProcessLambdas:
 
     def _counted(self, handler: Handler, ctx: LambdaContext) -> Handler:
         def invoke(event: dict[str, Any], _context: Any) -> Any:
-            with self._activity():
+            with self._activity(), self.acting_as(ctx.function_name):
                 return handler(event, ctx)
 
         return invoke
@@ -111,7 +114,7 @@ class InProcessLambdas:
         for hook in list(self.before_invoke):
             hook(spec.name, event)
         try:
-            with self._activity():
+            with self._activity(), self.acting_as(spec.name):
                 result = handler(event, context)
         except Exception as exc:  # a Lambda turns every exception into a FunctionError
             self.invocations.append((spec.name, type(exc).__name__))

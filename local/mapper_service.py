@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from local.ingestion_instances import READY, Process
+from local.world import MANAGED, tag_environment
 
 if TYPE_CHECKING:
     from selfheal_shared.mapper_mode import AppConfigTarget
@@ -33,13 +34,15 @@ def register(p: Pipeline, name: str, proc: Process) -> AppConfigTarget:
     from selfheal_shared import mapper_mode
 
     ac = p.client("appconfig")
-    app = ac.create_application(Name="equivalence-engine", Tags={"selfheal:managed": "true"})
+    app = ac.create_application(Name="equivalence-engine", Tags=MANAGED)
     profile = ac.create_configuration_profile(
         ApplicationId=app["Id"],
         Name="feature-flags",
         LocationUri="hosted",
         Type="AWS.AppConfig.FeatureFlags",
+        Tags=MANAGED,
     )
+    tag_environment(ac, app["Id"], "production")
     target = mapper_mode.AppConfigTarget(
         application=app["Id"], environment="production", profile=profile["Id"]
     )

@@ -90,6 +90,9 @@ class Extensions:
     codedeploy_stops: list[dict[str, Any]] = field(default_factory=list)
     #: Where EventBridge PutEvents entries go (moto cannot deliver to Step Functions).
     on_put_events: Callable[[list[dict[str, Any]]], None] | None = None
+    #: Called with each client the Step Functions interpreter makes and the execution's
+    #: role ARN (the runtime checks the state machine's calls against that role).
+    on_state_client: Callable[[Any, str], None] | None = None
     #: Where IoT data-plane publishes go (the local bridge sends them to the MQTT broker).
     on_iot_publish: Callable[[str, bytes], None] | None = None
     #: Every IoT publish, in order: (topic, payload).
@@ -335,7 +338,7 @@ class Extensions:
 
         # Speed only: moto parses every JSONPath again (a new PLY parser each time) and builds
         # a boto3 client for every Lambda task; a 60-minute ladder makes hundreds of both.
-        clients: dict[tuple[str, str], Any] = {}
+        clients: dict[tuple[str, str, str], Any] = {}
         original_client = lambda_eval_utils.boto_client_for  # type: ignore[attr-defined]
 
         original_validate = StepFunctionsParserBackend._validate_definition
@@ -347,10 +350,15 @@ class Extensions:
                 _VALID_DEFINITIONS.add(definition)
 
         def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-            # moto's own ignores the credentials too: one client per region and service
-            if (region, service) not in clients:
-                clients[(region, service)] = original_client(region, service)
-            return clients[(region, service)]
+            # One client per region, service and the execution's role, whose calls
+            # `on_state_client` may check (local/iam_enforcement.py)
+            role = getattr(state_credentials, "role_arn", "") or ""
+            if (region, service, role) not in clients:
+                made = original_client(region, service)
+                if self.on_state_client is not None:
+                    self.on_state_client(made, role)
+                clients[(region, service, role)] = made
+            return clients[(region, service, role)]
 
         with (
             atomic_dynamodb_writes(),

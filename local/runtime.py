@@ -28,8 +28,9 @@ from moto.moto_api._internal import mock_random
 from selfheal_cdk import spec as spec_mod
 from selfheal_shared import clock as shared_clock
 
-from . import buckets, replay, routing
+from . import buckets, iam_roles, replay, routing
 from .clock import VirtualClock
+from .iam_enforcement import Enforcer
 from .lambda_adapter import InProcessLambdas
 from .moto_extensions import Extensions
 from .sagemaker_local import TrainingJobs
@@ -78,8 +79,12 @@ class Pipeline:
         dry_run: bool = False,
         log_level: str = "ERROR",
         spec: spec_mod.Spec | None = None,
+        enforce_iam: bool = True,
     ) -> None:
+        """`enforce_iam=False` exists for one measurement only: the cost of the IAM check
+        (benchmarks/iam_cost.py). Everything else runs enforced."""
         self.spec = spec or spec_mod.load()
+        self._enforce_iam = enforce_iam
         problems = self.spec.problems()
         if problems:
             raise spec_mod.SpecError("; ".join(problems))
@@ -100,6 +105,8 @@ class Pipeline:
         self.topics: dict[str, str] = {}
         self.tables: dict[str, str] = {}
         self.role_arn = ""
+        #: Every function's and state machine's calls checked against its synthesized role.
+        self.iam: Enforcer | None = None
         self._capture_queue = ""
         self._id_streams: dict[str, random.Random] = {}
         self._clients: dict[str, Any] = {}
@@ -137,6 +144,12 @@ class Pipeline:
             self._stack.enter_context(self.extensions.installed())
             self._stack.enter_context(self.training.installed())
             self._build()
+            if self._enforce_iam:
+                self.iam = iam_roles.enforcer(self, self.role_arn)
+                self._stack.enter_context(self.iam.installed())
+                clients.reset()  # the clients made so far were made unwatched
+                self.lambdas.acting_as = self.iam.acting_as
+                self.extensions.on_state_client = self._watch_state_client
             self.world.seed(self)
             self.clock.listeners.append(self._on_time_passed)
             if self.clock.scheduler:
@@ -176,6 +189,13 @@ class Pipeline:
         for key, value in env.items():
             self._saved_env.setdefault(key, os.environ.get(key))
             os.environ[key] = value
+
+    def _watch_state_client(self, client: Any, role_arn: str) -> None:
+        assert self.iam is not None
+        principal = self.iam.principal_for_role(role_arn)
+        if principal is None:
+            raise RuntimeError(f"execution role {role_arn!r} is no state machine's role")
+        self.iam.watch(client, principal)
 
     def _uuid4(self) -> uuid.UUID:
         """One seeded stream per calling module, so concurrent callers (botocore numbers
@@ -251,7 +271,7 @@ class Pipeline:
             function_arns[fn.name] = lam.create_function(
                 FunctionName=name,
                 Runtime=spec_mod.LAMBDA_RUNTIME,
-                Role=self.role_arn,
+                Role=iam_roles.create(self, "function", fn.name),
                 Handler=fn.handler,
                 Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
                 Timeout=fn.timeout_seconds,
@@ -281,15 +301,20 @@ class Pipeline:
             self.state_machines[wf.name] = sfn.create_state_machine(
                 name=deployed_name("sm", wf.name),
                 definition=json.dumps(definition),
-                roleArn=self.role_arn,
+                roleArn=iam_roles.create(self, "stateMachine", wf.name),
                 type="STANDARD",
             )["stateMachineArn"]
 
     # -- events ------------------------------------------------------------------------
 
-    def log(self, kind: str, text: str, **data: Any) -> None:
+    def log(self, kind: str, text: str, *, seq: int | None = None, **data: Any) -> None:
+        """`seq`: taken before what the line reports started, so that what it started
+        (on other threads) sorts after it in the same instant."""
         with self._journal_lock:
-            self.journal.append(JournalEntry(self.clock.now(), kind, text, data))
+            entry = JournalEntry(self.clock.now(), kind, text, data)
+            if seq is not None:
+                entry.seq = seq
+            self.journal.append(entry)
 
     def put_event(
         self, event: dict[str, Any], bus: str = "default", *, rebase: bool = False
@@ -305,12 +330,15 @@ class Pipeline:
             on_bus = bus == "*" or rule.event_bus == bus
             if not on_bus or not routing.matches(rule.event_pattern, event):
                 continue
+            seq = shared_clock.sequence()  # the route sorts before what its workflow does
             arn = self.client("stepfunctions").start_execution(
                 stateMachineArn=self.state_machines[rule.workflow],
                 name=f"{rule.name}-{uuid.uuid4().hex[:12]}",
                 input=routing.transform(event, rule.input_transformer),
             )["executionArn"]
-            self.log("route", f"rule {rule.name} -> workflow {rule.workflow}", execution=arn)
+            self.log(
+                "route", f"rule {rule.name} -> workflow {rule.workflow}", seq=seq, execution=arn
+            )
             started.append(arn)
         self.started += started
         if not started:
@@ -338,12 +366,13 @@ class Pipeline:
         """What an operator does from the console: start a workflow with their own input."""
         if workflow not in self.state_machines:
             raise KeyError(f"no workflow {workflow!r}; have {sorted(self.state_machines)}")
+        seq = shared_clock.sequence()
         arn: str = self.client("stepfunctions").start_execution(
             stateMachineArn=self.state_machines[workflow],
             name=f"manual-{uuid.uuid4().hex[:12]}",
             input=json.dumps(payload),
         )["executionArn"]
-        self.log("route", f"manual execution of {workflow}", execution=arn)
+        self.log("route", f"manual execution of {workflow}", seq=seq, execution=arn)
         return arn
 
     def set_alarm_state(self, name: str, value: str, reason: str) -> list[str]:

@@ -18,12 +18,26 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 from selfheal_shared.rollback import alarm_rule_children
 
+from .iam_roles import ACCOUNT
 from .world_reports import FiscalWorld, ForecastWorld, seed_scheduled_jobs
 
 if TYPE_CHECKING:
     from .runtime import Pipeline
 
 DEMO_WORLD = Path(__file__).parent / "worlds" / "demo.json"
+#: What marks an AppConfig resource as selfheal's to change: the IAM condition
+#: `aws:ResourceTag/selfheal:managed` is evaluated on each resource a call names (the
+#: application, its environment, its configuration profile), so each carries the tag.
+MANAGED = {"selfheal:managed": "true"}
+
+
+def tag_environment(client: Any, application: str, environment: str) -> None:
+    """moto keeps no AppConfig environments, but keeps tags by ARN: the environment's."""
+    region = client.meta.region_name
+    arn = (
+        f"arn:aws:appconfig:{region}:{ACCOUNT}:application/{application}/environment/{environment}"
+    )
+    client.tag_resource(ResourceArn=arn, Tags=MANAGED)
 
 
 class AlarmSpec(BaseModel):
@@ -391,15 +405,15 @@ class World:
 
     def _seed_appconfig(self, p: Pipeline, function: str, ac: AppConfigSpec) -> str:
         client = p.client("appconfig")
-        app_id = client.create_application(Name=ac.application, Tags={"selfheal:managed": "true"})[
-            "Id"
-        ]
+        app_id = client.create_application(Name=ac.application, Tags=MANAGED)["Id"]
         profile_id = client.create_configuration_profile(
             ApplicationId=app_id,
             Name=ac.profile,
             LocationUri="hosted",
             Type="AWS.AppConfig.FeatureFlags",
+            Tags=MANAGED,
         )["Id"]
+        tag_environment(client, app_id, ac.environment)
         document = {
             "version": "1",
             "flags": {name: {"name": name} for name in ac.flags},

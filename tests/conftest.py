@@ -2,15 +2,49 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from selfheal_cdk import spec as spec_mod
 
+from local.iam_enforcement import RECORD_ENV
 from local.runtime import Pipeline
 from local.world import World, WorldSpec
+from tests import iam_report
 from tests.helpers import FIVE_XX, load_event, spec_for
+
+_IAM_REPORT = pytest.StashKey[iam_report.Report]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every pipeline of the session (xdist workers inherit the variable) records the calls
+    its roles made, for the grants report at the end."""
+    if not hasattr(config, "workerinput") and not os.environ.get(RECORD_ENV):
+        os.environ[RECORD_ENV] = tempfile.mkdtemp(prefix="selfheal-iam-")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A call no grant allows fails the session, even one a handler caught and survived."""
+    if hasattr(session.config, "workerinput"):
+        return
+    report = iam_report.read(Path(os.environ[RECORD_ENV]), spec_mod.load())
+    session.config.stash[_IAM_REPORT] = report
+    if report.denied and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    report = config.stash.get(_IAM_REPORT, None)
+    if report is None:
+        return
+    whole_suite = not config.args or config.args == ["tests"]
+    lines = (report.usage_lines() if whole_suite else []) + report.refused_lines()
+    if lines:
+        terminalreporter.write_line("\n".join(lines))
 
 
 @pytest.fixture

@@ -322,7 +322,7 @@ class Remediators(Construct):
 
     def _grant(self, fn: FunctionSpec, role: iam.Role) -> None:
         for table in fn.tables:
-            self._storage.grant(table, role)
+            self._storage.grant(table, role, read_only=fn.table_access.get(table) == "read")
         findings: list[tuple[str, str]] = [("Resource::*", nag.XRAY_REASON)]
         for topic in fn.topics:
             self._topics[topic].grant_publish(role)

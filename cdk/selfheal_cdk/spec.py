@@ -63,6 +63,8 @@ class FunctionSpec:
     tables: tuple[str, ...]
     topics: tuple[str, ...]
     permissions: tuple[dict[str, Any], ...]
+    #: table -> "read" | "write": `tables` as a list is read/write on each.
+    table_access: dict[str, str] = field(default_factory=dict)
     #: bucket kind -> "read" | "write" (write includes read; never delete).
     buckets: dict[str, str] = field(default_factory=dict)
     pass_roles: tuple[str, ...] = ()
@@ -307,6 +309,15 @@ def _read_json(path: Path) -> Any:
 def _load_function(path: Path) -> FunctionSpec:
     meta_path = path / "function.json"
     meta = _read_json(meta_path) if meta_path.exists() else {}
+    raw_tables = meta.get("tables", ())
+    access = (
+        {str(t): str(a) for t, a in raw_tables.items()}
+        if isinstance(raw_tables, dict)
+        else {str(t): "write" for t in raw_tables}
+    )
+    bad = {t: a for t, a in access.items() if a not in ("read", "write")}
+    if bad:
+        raise SpecError(f"{meta_path}: tables: access must be read or write, got {bad}")
     return FunctionSpec(
         name=path.name,
         path=path,
@@ -314,7 +325,8 @@ def _load_function(path: Path) -> FunctionSpec:
         description=meta.get("description", ""),
         timeout_seconds=int(meta.get("timeoutSeconds", 30)),
         memory_mb=int(meta.get("memoryMb", 256)),
-        tables=tuple(meta.get("tables", ())),
+        tables=tuple(access),
+        table_access=access,
         topics=tuple(meta.get("topics", ())),
         permissions=tuple(meta.get("permissions", ())),
         buckets=dict(meta.get("buckets", {})),

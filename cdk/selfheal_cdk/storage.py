@@ -66,11 +66,19 @@ class Storage(Construct):
             removal_policy=RemovalPolicy.RETAIN if shape.retain else RemovalPolicy.DESTROY,
         )
 
-    def grant(self, name: str, grantee: iam.IGrantable, *, actions: Iterable[str] = ()) -> None:
+    def grant(
+        self,
+        name: str,
+        grantee: iam.IGrantable,
+        *,
+        actions: Iterable[str] = (),
+        read_only: bool = False,
+    ) -> None:
         """Grant `grantee` use of table `name`: exactly `actions` if given, else the table's
-        default (append-only for the audit trail, read/write for the others)."""
+        default (append-only for the audit trail, read/write for the others), or only the
+        reads with `read_only`."""
         table = self.tables[name]
-        wanted = tuple(actions)
+        wanted = tuple(actions) or (("dynamodb:Query",) if read_only and name == "audit" else ())
         if name == "audit":
             extra = set(wanted) - set(AUDIT_ACTIONS)
             if extra:
@@ -78,5 +86,7 @@ class Storage(Construct):
             table.grant(grantee, *(wanted or AUDIT_ACTIONS))
         elif wanted:
             table.grant(grantee, *wanted)
+        elif read_only:
+            table.grant_read_data(grantee)
         else:
             table.grant_read_write_data(grantee)

@@ -4,12 +4,11 @@ reconnect already, see `edge_incidents`)."""
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from selfheal_shared import clock, edge_incidents, edge_registry, edges, notify
+from selfheal_shared import clock, config, edge_incidents, edge_registry, edges, notify
 from selfheal_shared.edges import EdgeIncident as Incident
 from selfheal_shared.outcomes import Outcome
 from selfheal_shared.protocol import Run, remediator
@@ -57,7 +56,7 @@ def _gap_now(inc: Incident) -> dict[str, Any]:
     return edges.data_gap(
         datetime.fromisoformat(inc.offlineSince),
         datetime.fromisoformat(edge.get("since") or clock.now().isoformat()),
-        interval_seconds=float(os.environ.get("SELFHEAL_TELEMETRY_INTERVAL_SECONDS", "5")),
+        interval_seconds=float(config.env("SELFHEAL_TELEMETRY_INTERVAL_SECONDS", "5")),
         buffered=int(edge.get("bufferedSamples", 0) or 0),
     )
 

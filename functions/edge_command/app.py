@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import uuid
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from selfheal_shared import battery, clock, edge_registry, edges
+from selfheal_shared import battery, clock, config, edge_registry, edges
 from selfheal_shared.clients import client
 from selfheal_shared.edges import AUTOMATION
 from selfheal_shared.edges import EdgeIncident as Incident
@@ -85,8 +84,8 @@ def handler(run: Run[CommandRequest]) -> dict[str, Any]:
 def _restart_budget(run: Run[CommandRequest]) -> int:
     """Take a restart slot; else record the queueing once per wait and say how long."""
     inc = run.request.incident
-    per_minute = int(os.environ.get("SELFHEAL_EDGE_RESTARTS_PER_MINUTE", "10"))
-    percent = float(os.environ.get("SELFHEAL_EDGE_RESTART_FLEET_PERCENT", "5"))
+    per_minute = int(config.env("SELFHEAL_EDGE_RESTARTS_PER_MINUTE", "10"))
+    percent = float(config.env("SELFHEAL_EDGE_RESTART_FLEET_PERCENT", "5"))
     _, fleet = edge_registry.fleet_sizes(inc.siteId)
     per_window = edges.restart_cap(fleet, percent)
     wait = edge_registry.take_restart_slot(per_minute, per_window)

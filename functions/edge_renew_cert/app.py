@@ -14,13 +14,12 @@ that is recorded, and nothing is pretended."""
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared import clock, edge_registry, edges
+from selfheal_shared import clock, config, edge_registry, edges
 from selfheal_shared.clients import client
 from selfheal_shared.edges import AUTOMATION
 from selfheal_shared.edges import EdgeIncident as Incident
@@ -75,7 +74,7 @@ def handler(run: Run[RenewRequest]) -> dict[str, Any]:
             certificateSigningRequest=csr, setAsActive=True
         )
         iot.attach_policy(
-            policyName=os.environ.get("SELFHEAL_EDGE_POLICY", "selfheal-edge"),
+            policyName=config.env("SELFHEAL_EDGE_POLICY", "selfheal-edge"),
             target=cert["certificateArn"],
         )
         iot.attach_thing_principal(thingName=inc.edgeId, principal=cert["certificateArn"])

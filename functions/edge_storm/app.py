@@ -5,12 +5,11 @@ to check the site's router/ISP, nobody is restarted or paged."""
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared import clock, edge_registry, edges, guards, notify
+from selfheal_shared import clock, config, edge_registry, edges, guards, notify
 from selfheal_shared.edges import EdgeIncident as Incident
 from selfheal_shared.outcomes import Outcome
 from selfheal_shared.protocol import Run, remediator
@@ -30,8 +29,8 @@ def handler(run: Run[StormRequest]) -> dict[str, Any]:
         site_size=site_size,
         fleet_offline=fleet_offline,
         fleet_size=fleet_size,
-        site_min_edges=int(os.environ.get("SELFHEAL_STORM_SITE_MIN_EDGES", "5")),
-        fleet_fraction=float(os.environ.get("SELFHEAL_STORM_FLEET_PERCENT", "20")) / 100,
+        site_min_edges=int(config.env("SELFHEAL_STORM_SITE_MIN_EDGES", "5")),
+        fleet_fraction=float(config.env("SELFHEAL_STORM_FLEET_PERCENT", "20")) / 100,
     )
     counts = {
         "siteOffline": site_offline,

@@ -7,13 +7,12 @@ how long to wait before looking again. Silences suppress every page."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import audit, clock, edge_registry, edges, guards, notify
+from selfheal_shared import audit, clock, config, edge_registry, edges, guards, notify
 from selfheal_shared.edges import EdgeIncident as Incident
 from selfheal_shared.outcomes import Outcome
 from selfheal_shared.protocol import Run, recorded_steps, remediator
@@ -45,7 +44,7 @@ def handler(run: Run[WatchRequest]) -> dict[str, Any]:
     minutes = (clock.now() - datetime.fromisoformat(inc.offlineSince)).total_seconds() / 60
     silence = guards.silenced([inc.edgeId, *edges.silence_scopes(inc)])
     paged = [p for p in str(record.get("paged", "")).split(",") if p]
-    overrides = edges.parse_page_minutes(os.environ.get("SELFHEAL_EDGE_PAGE_MINUTES", ""))
+    overrides = edges.parse_page_minutes(config.env("SELFHEAL_EDGE_PAGE_MINUTES", ""))
     _note_unanswered(run, inc)
     severity, level, next_at = edges.next_page(inc.severity, minutes, paged, overrides)
     ladder = recorded_steps(inc.incidentId)
@@ -156,7 +155,7 @@ def _maybe_request_replacement(
         for e in edge_registry.edges_where(inc.siteId)
         if e["pk"] != f"edge#{inc.edgeId}" and e.get("state") == "online"
     )
-    after = float(os.environ.get("SELFHEAL_EDGE_REPLACE_AFTER_MINUTES", "30"))
+    after = float(config.env("SELFHEAL_EDGE_REPLACE_AFTER_MINUTES", "30"))
     evidence = edges.hardware_evidence(cause, minutes, site_online, after)
     if evidence is None:
         return

@@ -35,10 +35,9 @@ class DeliverRequest(BaseModel):
 
 def presigner() -> Any:
     """SigV4 links (the legacy query signature is what boto3 would pick for some regions)."""
-    import boto3
-    from botocore.config import Config
+    from selfheal_shared import clients
 
-    return boto3.client("s3", config=Config(signature_version="s3v4"))
+    return clients.client("s3", signature_version="s3v4")
 
 
 @remediator(

@@ -3,13 +3,12 @@ job's `train` channel, then CreateTrainingJob with the forecasting image."""
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import clock, datalake, forecast
+from selfheal_shared import clock, config, datalake, forecast
 from selfheal_shared.clients import client
 from selfheal_shared.config import settings
 from selfheal_shared.errors import ActionFailed, InputInvalid
@@ -41,8 +40,8 @@ def job_name(system: str, at: Any) -> str:
 )
 def handler(run: Run[StartRequest]) -> dict[str, Any]:
     req = run.request
-    image = os.environ.get("SELFHEAL_TRAINING_IMAGE", "")
-    role = os.environ.get("SELFHEAL_TRAINING_ROLE_ARN", "")
+    image = config.env("SELFHEAL_TRAINING_IMAGE", "")
+    role = config.env("SELFHEAL_TRAINING_ROLE_ARN", "")
     if not image or not role:
         raise ActionFailed(
             "no training image/role configured (deploy with -c selfheal:trainingImage=<ECR URI>)"

@@ -8,7 +8,6 @@ Ref/GetAtt in the view points at the resource it really names, whichever stack h
 
 from __future__ import annotations
 
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,50 +22,11 @@ from aws_cdk import aws_iam as iam  # noqa: E402
 from aws_cdk import aws_lambda as lambda_  # noqa: E402
 from aws_cdk import aws_stepfunctions as sfn  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
+from selfheal_cdk.role_policies import merged  # noqa: E402
 from selfheal_cdk.spec import Spec  # noqa: E402
 from selfheal_cdk.stack import CoreStack, DomainStack, SelfhealApp  # noqa: E402
 
-SUB_NAME = re.compile(r"\$\{([A-Za-z0-9]+)((?:\.[A-Za-z0-9.]+)?)\}")
-
-
-def qualify(stack: str, value: Any, local: set[str], outputs: dict[str, dict[str, Any]]) -> Any:
-    """`value` of `stack`'s template with its logical ids (those in `local`) qualified and
-    cross-stack reads resolved through `outputs` (stack -> its qualified Outputs)."""
-    if isinstance(value, list):
-        return [qualify(stack, v, local, outputs) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if "Ref" in value and value["Ref"] in local:
-        return {"Ref": f"{stack}/{value['Ref']}"}
-    if "Fn::GetAtt" in value and value["Fn::GetAtt"][0] in local:
-        return {"Fn::GetAtt": [f"{stack}/{value['Fn::GetAtt'][0]}", *value["Fn::GetAtt"][1:]]}
-    if "Fn::GetStackOutput" in value:
-        ref = value["Fn::GetStackOutput"]
-        return outputs[ref["StackName"]][ref["OutputName"]]["Value"]
-    if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
-        text = SUB_NAME.sub(
-            lambda m: f"${{{stack}/{m.group(1)}{m.group(2)}}}" if m.group(1) in local else m[0],
-            value["Fn::Sub"],
-        )
-        return {"Fn::Sub": text}
-    return {k: qualify(stack, v, local, outputs) for k, v in value.items()}
-
-
-def merged(templates: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """One template for the whole app (see the module docstring). Producers first: the
-    core's outputs are qualified before a domain reads them."""
-    outputs: dict[str, dict[str, Any]] = {}
-    out: dict[str, Any] = {"Resources": {}, "Parameters": {}}
-    for stack, template in templates.items():
-        local = set(template["Resources"]) | set(template.get("Parameters", {}))
-        outputs[stack] = qualify(stack, template.get("Outputs", {}), local, outputs)
-        for section in ("Resources", "Parameters"):
-            for logical_id, body in template.get(section, {}).items():
-                body = qualify(stack, body, local, outputs)
-                if "DependsOn" in body:
-                    body["DependsOn"] = [f"{stack}/{d}" for d in body["DependsOn"]]
-                out[section][f"{stack}/{logical_id}"] = body
-    return out
+__all__ = ["Synth", "merged"]
 
 
 @dataclass(frozen=True)

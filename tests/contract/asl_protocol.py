@@ -33,8 +33,9 @@ MUTATING = re.compile(
     r"^(Add|Attach|Cancel|Create|Delete|Deregister|Detach|Disable|Enable|Invoke|Modify|Publish|"
     r"Put|Reboot|Register|Remove|Reset|Restore|Send|Set|Start|Stop|Tag|Terminate|Untag|Update)"
 )
-#: Mutations of selfheal's own plumbing, not of a target: domain events onto its own bus.
-NOT_ACTING = {"events:PutEvents"}
+#: Mutations of selfheal's own plumbing, not of a target: domain events onto its own bus,
+#: its own metrics (the forecast accuracy the retraining alarm reads).
+NOT_ACTING = {"events:PutEvents", "cloudwatch:PutMetricData"}
 
 
 def acting_actions(function_json: dict[str, Any]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -13,9 +14,24 @@ _RETRIES = Config(
 )
 
 
+#: Called with every new client. Empty in AWS; the local runtime adds the IAM check that
+#: AWS makes for every call (local/iam_enforcement.py).
+observers: list[Callable[[Any], None]] = []
+
+
 @cache
-def client(service: str) -> Any:
-    return boto3.client(service, config=_RETRIES)
+def client(service: str, *, signature_version: str | None = None) -> Any:
+    """`signature_version`: `s3v4` for presigned S3 URLs (the default signs them with the
+    legacy scheme some regions refuse)."""
+    config = (
+        _RETRIES.merge(Config(signature_version=signature_version))
+        if signature_version
+        else _RETRIES
+    )
+    made = boto3.client(service, config=config)
+    for observe in observers:
+        observe(made)
+    return made
 
 
 def reset() -> None:

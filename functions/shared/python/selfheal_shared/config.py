@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 
+#: The function's environment: `os.environ` in AWS. The local runtime swaps it for the
+#: variables the CDK gives the function that is running (local/iam_enforcement.py).
+def _os_environ() -> Mapping[str, str]:
+    return os.environ
+
+
+environ: Callable[[], Mapping[str, str]] = _os_environ
+
+
+def env(name: str, default: str = "") -> str:
+    """One variable of the function's environment (every reader goes through here)."""
+    return environ().get(name, default)
+
+
 def _flag(name: str, default: str) -> bool:
-    return os.environ.get(name, default).strip().lower() in {"1", "true", "yes", "on"}
+    return env(name, default).strip().lower() in {"1", "true", "yes", "on"}
 
 
 @dataclass(frozen=True)
@@ -35,7 +50,7 @@ class Settings:
 
 
 def settings() -> Settings:
-    env = os.environ
+    env = environ()
     return Settings(
         audit_table=env.get("SELFHEAL_TABLE_AUDIT", ""),
         idempotency_table=env.get("SELFHEAL_TABLE_IDEMPOTENCY", ""),

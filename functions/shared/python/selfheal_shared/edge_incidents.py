@@ -8,13 +8,12 @@ never both record or notify."""
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import audit, clock, edge_registry, edges, notify
+from . import audit, clock, config, edge_registry, edges, notify
 from .clients import client
 from .config import settings
 
@@ -26,7 +25,7 @@ def _gap(record: dict[str, Any], edge: dict[str, Any]) -> dict[str, Any]:
     return edges.data_gap(
         datetime.fromisoformat(str(record["offlineSince"])),
         back_at,
-        interval_seconds=float(os.environ.get("SELFHEAL_TELEMETRY_INTERVAL_SECONDS", "5")),
+        interval_seconds=float(config.env("SELFHEAL_TELEMETRY_INTERVAL_SECONDS", "5")),
         buffered=int(edge.get("bufferedSamples", 0) or 0),
     )
 

@@ -7,7 +7,6 @@ refusal has a reason that names the edge's own report."""
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ConfigDict, Field, field_validator
 
-from . import battery, edges
+from . import battery, config, edges
 from .basemodel import Model
 
 AUTOMATION = "forced_ota"
@@ -149,7 +148,7 @@ def incident_id(execution_id: str) -> str:
 
 
 def _env_int(name: str, default: int, low: int, high: int) -> int:
-    return max(low, min(high, int(os.environ.get(name, str(default)))))
+    return max(low, min(high, int(config.env(name, str(default)))))
 
 
 def rollout_config() -> dict[str, Any]:
@@ -160,7 +159,7 @@ def rollout_config() -> dict[str, Any]:
 def abort_config() -> dict[str, Any]:
     """`abortConfig`: IoT Jobs cancels the rest of the rollout once this share of the edges
     that finished failed (after at least `minNumberOfExecutedThings`)."""
-    percent = float(os.environ.get("SELFHEAL_OTA_ABORT_FAILED_PERCENT", "20"))
+    percent = float(config.env("SELFHEAL_OTA_ABORT_FAILED_PERCENT", "20"))
     return {
         "criteriaList": [
             {

@@ -9,13 +9,13 @@ Endpoints are not in the files: the deployment gives each service's base URL in
 from __future__ import annotations
 
 import json
-import os
 from functools import cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from . import config as config
 from .errors import InputInvalid
 
 DIR = Path(__file__).parent / "services"
@@ -104,7 +104,7 @@ class ServiceSpec(Strict):
 
     def base_url(self) -> str:
         key = env_key(self.name)
-        url = os.environ.get(key, "")
+        url = config.env(key, "")
         if not url:
             raise InputInvalid(f"service {self.name}: no endpoint configured ({key})")
         return url.rstrip("/")
