@@ -19,21 +19,31 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
-from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from . import nag
+from . import bundle, nag
 from .buckets import DataBuckets
 from .spec import LAMBDA_PYTHON, LAMBDA_RUNTIME, TABLES, FunctionSpec, Spec, SpecError
 from .storage import Storage
 
-RUNTIME = lambda_.Runtime.PYTHON_3_14
-if RUNTIME.name != LAMBDA_RUNTIME:  # one version for the CDK, the layer and the local runtime
-    raise SpecError(f"functions.RUNTIME is {RUNTIME.name}, spec.LAMBDA_RUNTIME {LAMBDA_RUNTIME}")
+#: spec.LAMBDA_RUNTIME as the CDK's Runtime (one version for the functions, the layers, the
+#: wheels and the local runtime).
+RUNTIME = next(r for r in lambda_.Runtime.ALL if r.name == LAMBDA_RUNTIME)
 ARCHITECTURE = lambda_.Architecture.ARM_64
-#: AWS publishes the Powertools layer ARN here for every region and Python version (the
-#: layer is built per version); no account id in our code.
-POWERTOOLS_PARAMETER = f"/aws/service/powertools/python/arm64/{LAMBDA_RUNTIME}/3.37.0"
+#: The glibc of the runtime's OS (AWS Lambda runtimes: python3.11 runs on Amazon Linux 2, the
+#: newer ones on Amazon Linux 2023): a wheel built for a newer glibc does not load there.
+RUNTIME_GLIBC: dict[str, tuple[int, int]] = {
+    "python3.11": (2, 26),
+    "python3.12": (2, 34),
+    "python3.13": (2, 34),
+    "python3.14": (2, 34),
+}
+LAMBDA_GLIBC = RUNTIME_GLIBC[LAMBDA_RUNTIME]
+RUNTIME_REASON = (
+    f"{LAMBDA_RUNTIME} is the Python the test suite runs the handlers on (CI's, Debian "
+    "bookworm's; tests/cdk/test_runtime.py holds the two equal), supported by Lambda until "
+    "30 June 2027; a newer runtime comes with moving the suite to that Python."
+)
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "function.json", "tests"]
 DESCRIPTION_MAX = 256
@@ -49,10 +59,14 @@ SYNC_ONLY_REASON = (
 )
 
 
-#: Where pip finds wheels for the Lambda platform (arm64, the runtime's CPython).
-PIP_PLATFORM = ("--platform", "manylinux_2_28_aarch64", "--platform", "manylinux2014_aarch64",
-                "--implementation", "cp",
-                "--python-version", LAMBDA_PYTHON, "--only-binary=:all:")  # fmt: skip
+#: Where pip finds wheels for the Lambda platform: arm64, the runtime's CPython, a manylinux
+#: glibc no newer than the runtime's (manylinux2014 is manylinux_2_17).
+PIP_PLATFORM = (
+    *(arg for minor in range(LAMBDA_GLIBC[1], 16, -1)
+      for arg in ("--platform", f"manylinux_{LAMBDA_GLIBC[0]}_{minor}_aarch64")),
+    "--platform", "manylinux2014_aarch64", "--implementation", "cp",
+    "--python-version", LAMBDA_PYTHON, "--only-binary=:all:",
+)  # fmt: skip
 #: Environment of a function that passes the SageMaker training role.
 TRAINING_ROLE_ENV, TRAINING_IMAGE_ENV = "SELFHEAL_TRAINING_ROLE_ARN", "SELFHEAL_TRAINING_IMAGE"
 
@@ -64,20 +78,22 @@ LAYER_PYTHON = "python"
 @jsii.implements(ILocalBundling)
 class PipBundling:
     """Bundle a requirements set without Docker: `pip install --target <asset>/python` the
-    Lambda platform's wheels (Pillow for fpdf2 is native code). CDK falls back to the Docker
-    bundling image when this returns False."""
+    Lambda platform's wheels (pydantic-core and wrapt are native code). `requirements` is a
+    whole set (`bundle.closure`), so pip installs exactly it (`--no-deps`) and resolves
+    nothing; `--constraint constraints.txt` refuses any pin that is not the suite's. CDK falls
+    back to the Docker bundling image when this returns False."""
 
-    def __init__(self, requirements: Path) -> None:
-        self.requirements = requirements
+    def __init__(self, requirements: Path, constraints: Path = bundle.CONSTRAINTS) -> None:
+        self.requirements, self.constraints = requirements, constraints
+
+    def command(self, output_dir: str) -> list[str]:
+        return [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--no-deps",
+                "--requirement", str(self.requirements),
+                "--constraint", str(self.constraints),
+                "--target", str(Path(output_dir) / LAYER_PYTHON), *PIP_PLATFORM]  # fmt: skip
 
     def try_bundle(self, output_dir: str, *args: Any, **options: Any) -> bool:
-        done = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile",
-             "--requirement", str(self.requirements),
-             "--target", str(Path(output_dir) / LAYER_PYTHON), *PIP_PLATFORM],
-            check=False,
-        )  # fmt: skip
-        return done.returncode == 0
+        return subprocess.run(self.command(output_dir), check=False).returncode == 0
 
 
 def requirement_set(requirements: Path) -> tuple[str, ...]:
@@ -96,20 +112,21 @@ def function_code(fn: FunctionSpec) -> lambda_.Code:
     return lambda_.Code.from_asset(str(fn.path), exclude=[*ASSET_EXCLUDES, "requirements.txt"])
 
 
-def requirements_code(pins: tuple[str, ...]) -> lambda_.Code:
-    """One requirements set, pip-installed once into a layer (skipped when the
+def requirements_code(pins: tuple[str, ...]) -> lambda_.AssetCode:
+    """One requirements set and everything it needs on Lambda (`bundle.closure`: every
+    package at its constraints.txt pin), pip-installed once into a layer (skipped when the
     `aws:cdk:bundling-stacks` context excludes the stack, as the tests do). The staged
-    folder holds only the pins, so the asset hash is the set's."""
+    folder holds only that whole pinned set, so the asset hash changes with any of its pins."""
     stage = Path(tempfile.mkdtemp(prefix="selfheal-requirements-"))
     requirements = stage / "requirements.txt"
-    requirements.write_text("".join(f"{pin}\n" for pin in pins))
+    requirements.write_text("".join(f"{pin}\n" for pin in bundle.closure(pins)))
     return lambda_.Code.from_asset(
         str(stage),
         bundling=BundlingOptions(
             image=RUNTIME.bundling_image,
             platform="linux/arm64",
-            command=["bash", "-c",
-                     f"pip install -r requirements.txt -t /asset-output/{LAYER_PYTHON}"],
+            command=["bash", "-c", "pip install --no-deps -r requirements.txt "
+                     f"-t /asset-output/{LAYER_PYTHON}"],
             local=PipBundling(requirements),
         ),
     )  # fmt: skip
@@ -195,11 +212,20 @@ def _sub(value: Any) -> Any:
 
 
 class Layers(Construct):
-    """The layers every stack's functions share, built once (in the core stack): the shared
-    library, and one layer per distinct requirements set, so each set is bundled once."""
+    """The layers every stack's functions share, built once (in the core stack): Powertools
+    (with boto3 and pydantic), the shared library, and one layer per distinct requirements
+    set, so each set is bundled once."""
 
     def __init__(self, scope: Construct, construct_id: str, *, spec: Spec) -> None:
         super().__init__(scope, construct_id)
+        #: each bundled layer and the staged requirements.txt pip installs into it.
+        self.bundled: list[tuple[lambda_.LayerVersion, Path]] = []
+        runtime = bundle.runtime_requirements()
+        self.powertools = self._bundled(
+            "PowertoolsLayer",
+            runtime,
+            ("selfheal runtime: " + " ".join(runtime))[:DESCRIPTION_MAX],
+        )
         self.shared = lambda_.LayerVersion(
             self,
             "SharedLayer",
@@ -213,14 +239,27 @@ class Layers(Construct):
         for fn in spec.functions.values():
             pins = pins_of(fn)
             if pins and pins not in self.requirements:
-                self.requirements[pins] = lambda_.LayerVersion(
-                    self,
+                self.requirements[pins] = self._bundled(
                     f"Requirements-{requirements_id(pins)}",
-                    code=requirements_code(pins),
-                    compatible_runtimes=[RUNTIME],
-                    compatible_architectures=[ARCHITECTURE],
-                    description=("selfheal requirements: " + " ".join(pins))[:DESCRIPTION_MAX],
+                    pins,
+                    ("selfheal requirements: " + " ".join(pins))[:DESCRIPTION_MAX],
                 )
+
+    def _bundled(
+        self, construct_id: str, pins: tuple[str, ...], description: str
+    ) -> lambda_.LayerVersion:
+        """A layer of `pins` and what they need (`requirements_code`), recorded in `bundled`."""
+        code = requirements_code(pins)
+        layer = lambda_.LayerVersion(
+            self,
+            construct_id,
+            code=code,
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description=description,
+        )
+        self.bundled.append((layer, Path(code.path) / "requirements.txt"))
+        return layer
 
     def of(self, fn: FunctionSpec) -> list[lambda_.ILayerVersion]:
         """The function's requirements layer, if it has pins."""
@@ -245,32 +284,18 @@ class Remediators(Construct):
         storage: Storage,
         topics: Mapping[str, sns.ITopic],
         dry_run: bool,
-        reserved_concurrency: int,
         buckets: DataBuckets | None = None,
         pass_roles: Mapping[str, iam.IRole] | None = None,
         training_image: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
         self._storage, self._topics, self._layers = storage, topics, layers
-        self._dry_run, self._reserved = dry_run, reserved_concurrency
+        self._dry_run = dry_run
         self._buckets, self._pass_roles = buckets, dict(pass_roles or {})
         self._training_image = training_image
-        self._powertools: lambda_.ILayerVersion | None = None
         self.functions: dict[str, lambda_.Function] = {
             name: self._function(fn) for name, fn in functions.items()
         }
-
-    @property
-    def powertools_layer(self) -> lambda_.ILayerVersion:
-        """Resolved in each stack from AWS's public parameter (no cross-stack reference), and
-        only in a stack with functions (an unused template parameter otherwise)."""
-        if self._powertools is None:
-            self._powertools = lambda_.LayerVersion.from_layer_version_arn(
-                self,
-                "PowertoolsLayer",
-                ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_PARAMETER),
-            )
-        return self._powertools
 
     def _function(self, fn: FunctionSpec) -> lambda_.Function:
         scope = Construct(self, fn.name)
@@ -295,11 +320,16 @@ class Remediators(Construct):
             role=role,
             log_group=log_group,
             logging_format=lambda_.LoggingFormat.JSON,
-            reserved_concurrent_executions=self._reserved,
-            # A later layer's files win: the pinned packages over Powertools' own copies.
-            layers=[self.powertools_layer, self._layers.shared, *self._layers.of(fn)],
+            # Only where function.json asks for it (a runbook's limit on how many may run at
+            # once): every reservation is taken from the account's unreserved pool.
+            reserved_concurrent_executions=fn.reserved_concurrency,
+            # A later layer's files win (the same pins anyway: every bundle is constraints.txt's).
+            layers=[self._layers.powertools, self._layers.shared, *self._layers.of(fn)],
             environment=self._environment(fn),
         )
+        for rule in ("Serverless-LambdaLatestVersion", "AwsSolutions-L1"):
+            nag.acknowledge(cast(lambda_.CfnFunction, function.node.default_child), rule,
+                            RUNTIME_REASON)  # fmt: skip
         log_group.grant_write(role)
         self._grant(fn, role)
         return function

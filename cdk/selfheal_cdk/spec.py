@@ -15,10 +15,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: The Python every remediator runs on in Lambda: the newest that Lambda supports and the
-#: pinned aws-cdk-lib knows (cdk-nag's LambdaLatestVersion and AwsSolutions-L1 check it).
-#: The CDK (runtime, Powertools layer parameter, wheels) and the local runtime read it here.
-LAMBDA_PYTHON = "3.14"
+#: The Python every remediator runs on in Lambda: the one the test suite runs the handlers on
+#: (CI's, Debian bookworm's 3.11; tests/cdk/test_runtime.py fails when they differ). The CDK
+#: (runtime, layers, the wheels pip picks) and the local runtime read it here.
+LAMBDA_PYTHON = "3.11"
 LAMBDA_RUNTIME = f"python{LAMBDA_PYTHON}"
 
 #: Shared resources every workflow may name by placeholder.
@@ -68,6 +68,11 @@ class FunctionSpec:
     #: bucket kind -> "read" | "write" (write includes read; never delete).
     buckets: dict[str, str] = field(default_factory=dict)
     pass_roles: tuple[str, ...] = ()
+    #: `reservedConcurrency` {"executions": N, "why": ...}: Lambda reserved concurrency, only
+    #: for a function whose runbook limits how many may run at once (none today: the runbooks'
+    #: caps are guards and budgets in DynamoDB). None: the account's unreserved pool.
+    reserved_concurrency: int | None = None
+    reserved_concurrency_why: str = ""
 
     @property
     def placeholder(self) -> str:
@@ -331,7 +336,23 @@ def _load_function(path: Path) -> FunctionSpec:
         permissions=tuple(meta.get("permissions", ())),
         buckets=dict(meta.get("buckets", {})),
         pass_roles=tuple(meta.get("passRoles", ())),
+        **_reserved_concurrency(path.name, meta.get("reservedConcurrency")),
     )
+
+
+def _reserved_concurrency(function: str, raw: Any) -> dict[str, Any]:
+    """function.json `reservedConcurrency`: {"executions": <int >= 1>, "why": <the limit>}."""
+    if raw is None:
+        return {}
+    where = f"functions/{function}/function.json field 'reservedConcurrency'"
+    executions = raw.get("executions") if isinstance(raw, dict) else None
+    if not isinstance(executions, int) or isinstance(executions, bool) or executions < 1:
+        raise SpecError(f"{where}: must be {{\"executions\": <integer >= 1>, \"why\": ...}}, "
+                        f"got {raw!r}")  # fmt: skip
+    why = raw.get("why")
+    if not isinstance(why, str) or not why.strip():
+        raise SpecError(f"{where}: no 'why' (the runbook limit the reservation enforces)")
+    return {"reserved_concurrency": executions, "reserved_concurrency_why": why.strip()}
 
 
 def _load_schedule(path: Path) -> ScheduleSpec:

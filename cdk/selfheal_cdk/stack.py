@@ -35,6 +35,8 @@ from .workflows import Workflows
 STACK_ID = "Selfheal"
 CDK_JSON = ROOT / "cdk.json"
 CTX_DRY_RUN = "selfheal:dryRun"
+#: Retired: one reservation for every function (5 x 71) did not deploy in an account with a
+#: low concurrency quota; a function that needs one says so in its function.json.
 CTX_RESERVED_CONCURRENCY = "selfheal:reservedConcurrency"
 CTX_TRAINING_IMAGE_TAG = "selfheal:trainingImageTag"
 #: Comma-separated ids of the systems whose forecast accuracy is alarmed (one alarm each).
@@ -47,7 +49,6 @@ class DeploySettings:
     """Choices made at deploy time with `-c key=value`, validated so a typo cannot arm it."""
 
     dry_run: bool = True
-    reserved_concurrency: int = 5
     training_image_tag: str = "latest"
     forecast_systems: tuple[str, ...] = ()
 
@@ -56,9 +57,12 @@ class DeploySettings:
         raw_dry = _context(scope, CTX_DRY_RUN, cls.dry_run).lower()
         if raw_dry not in {"true", "false"}:
             raise ValueError(f"context {CTX_DRY_RUN} must be 'true' or 'false', got {raw_dry!r}")
-        raw_rc = _context(scope, CTX_RESERVED_CONCURRENCY, cls.reserved_concurrency)
-        if not raw_rc.isdigit() or int(raw_rc) < 1:
-            raise ValueError(f"context {CTX_RESERVED_CONCURRENCY} must be an integer >= 1")
+        if scope.node.try_get_context(CTX_RESERVED_CONCURRENCY) is not None:
+            raise ValueError(
+                f"context {CTX_RESERVED_CONCURRENCY} is no longer read: reserved concurrency is "
+                'set per function, in its function.json ("reservedConcurrency": '
+                '{"executions": N, "why": ...}), only where a runbook limits concurrency'
+            )
         tag = _context(scope, CTX_TRAINING_IMAGE_TAG, cls.training_image_tag)
         if not tag or any(c in tag for c in " /:@"):
             raise ValueError(f"context {CTX_TRAINING_IMAGE_TAG} must be an image tag, got {tag!r}")
@@ -72,7 +76,6 @@ class DeploySettings:
             )
         return cls(
             dry_run=raw_dry == "true",
-            reserved_concurrency=int(raw_rc),
             training_image_tag=tag,
             forecast_systems=systems,
         )
@@ -185,7 +188,6 @@ def remediators(
         storage=core.storage,
         topics=core.alerting.topics,
         dry_run=core.settings.dry_run,
-        reserved_concurrency=core.settings.reserved_concurrency,
         buckets=core.buckets,
         pass_roles={"sagemaker_training": core.training.role},
         training_image=core.training.image_uri,

@@ -10,6 +10,7 @@ import pytest
 from aws_cdk import App
 from cdk_synth import Synth
 from selfheal_cdk import functions
+from selfheal_cdk.bundle import closure, runtime_requirements
 from selfheal_cdk.functions import requirement_set
 from selfheal_cdk.spec import load
 from selfheal_cdk.stack import build_app
@@ -30,8 +31,8 @@ def test_one_layer_per_distinct_requirements_set(synth: Synth) -> None:
         mine = [{"Ref": synth.logical_id(layers[sets[name]])}] if name in sets else []
         others = [{"Ref": synth.logical_id(layer)} for layer in layers.values()]
         assert [layer for layer in used if layer in others] == mine, name
-        if mine:  # a later layer's files win: the pins over Powertools' own copies
-            powertools = next(i for i, layer in enumerate(used) if "Parameter" in layer["Ref"])
+        if mine:  # a later layer's files win: the function's pins come last
+            powertools = used.index({"Ref": synth.logical_id(synth.core.layers.powertools)})
             assert used.index(mine[0]) > powertools, name
 
 
@@ -45,7 +46,8 @@ def test_comments_and_order_do_not_make_a_new_set(tmp_path: Path) -> None:
 def test_bundling_runs_once_per_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With bundling on, pip runs once per distinct set (counted in the local bundler), even
     with the functions asking for them spread over several domain stacks: the layers are
-    the core's."""
+    the core's. Each set is staged whole (with what it needs on Lambda), and Powertools'
+    layer is one more set."""
     spec = load()
     with_pins = {n: fn for n, fn in spec.functions.items() if fn.requirements is not None}
     calls: list[str] = []
@@ -62,4 +64,5 @@ def test_bundling_runs_once_per_set(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert len(with_pins) > len(distinct) >= 2
     placed = spec.placement()
     assert len({placed[n] for n in with_pins}) >= 2, "spread over several stacks"
-    assert sorted(calls) == sorted("".join(f"{p}\n" for p in pins) for pins in distinct)
+    sets = [*distinct, runtime_requirements()]
+    assert sorted(calls) == sorted("".join(f"{p}\n" for p in closure(pins)) for pins in sets)

@@ -13,10 +13,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from aws_cdk import aws_lambda as lambda_
 from cdk_synth import Synth
-from selfheal_cdk.functions import POWERTOOLS_PARAMETER, RUNTIME
-from selfheal_cdk.spec import LAMBDA_PYTHON, LAMBDA_RUNTIME
 from test_stack import definition_text, function_ids, tasks
 
 #: Resources that make AWS invoke a function asynchronously (Lambda retries, then drops
@@ -58,29 +55,6 @@ def referrers(synth: Synth, logical_id: str) -> set[str]:
 def acknowledgements(resource: dict[str, Any]) -> dict[str, str]:
     rules = resource.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", [])
     return {rule["id"]: rule["reason"] for rule in rules}
-
-
-def test_the_runtime_is_the_newest_python_the_pinned_cdk_knows(synth: Synth) -> None:
-    """What cdk-nag's LambdaLatestVersion and AwsSolutions-L1 compare with: the last Python
-    in the installed aws-cdk-lib's `Runtime.ALL`; the layer is the one built for it."""
-
-    def version(runtime: lambda_.Runtime) -> tuple[int, ...]:
-        return tuple(int(n) for n in runtime.name.removeprefix("python").split("."))
-
-    pythons = [r for r in lambda_.Runtime.ALL if r.family == lambda_.RuntimeFamily.PYTHON]
-    newest = max(pythons, key=version)
-    assert RUNTIME.name == newest.name == LAMBDA_RUNTIME == f"python{LAMBDA_PYTHON}"
-    assert f"/{LAMBDA_RUNTIME}/" in POWERTOOLS_PARAMETER
-    runtimes = {
-        res["Properties"]["Runtime"] for res in synth.resources("AWS::Lambda::Function").values()
-    }
-    assert runtimes == {LAMBDA_RUNTIME}
-    layer_parameters = {
-        p["Default"]
-        for p in synth.template["Parameters"].values()
-        if p.get("Default", "").startswith("/aws/service/powertools/")
-    }
-    assert layer_parameters == {POWERTOOLS_PARAMETER}
 
 
 def test_state_machines_invoke_functions_synchronously(synth: Synth) -> None:
@@ -127,7 +101,8 @@ def test_every_eventbridge_and_scheduler_target_has_a_dead_letter_queue(synth: S
 
 def test_serverless_acknowledgements_say_why_the_rule_does_not_apply(synth: Synth) -> None:
     """Only rules that cannot apply are acknowledged: the LambdaDLQ of synchronous functions
-    and the redrive policy of queues that are themselves dead-letter queues."""
+    and the redrive policy of queues that are themselves dead-letter queues; and one decision,
+    each function's runtime (the suite's Python, not the newest: tests/cdk/test_runtime.py)."""
     acked: dict[str, set[str]] = {}
     for logical_id, res in synth.template["Resources"].items():
         for rule, reason in acknowledgements(res).items():
@@ -136,6 +111,7 @@ def test_serverless_acknowledgements_say_why_the_rule_does_not_apply(synth: Synt
                 acked.setdefault(rule, set()).add(res["Type"])
     assert acked == {
         "Serverless-LambdaDLQ": {"AWS::Lambda::Function"},
+        "Serverless-LambdaLatestVersion": {"AWS::Lambda::Function"},
         "Serverless-SQSRedrivePolicy": {"AWS::SQS::Queue", "AWS::SQS::QueuePolicy"},
     }
     for logical_id, res in synth.resources("AWS::SQS::Queue").items():
