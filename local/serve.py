@@ -46,6 +46,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
+from .clock import check_advance
 from .runtime import REGION, ExecutionTimeout, Pipeline
 
 if TYPE_CHECKING:
@@ -147,13 +148,14 @@ class Front:
     ) -> list[bytes]:
         clock = self.pipeline.clock
         if path == "/clock/advance" and environ.get("REQUEST_METHOD") == "POST":
-            query = parse_qs(environ.get("QUERY_STRING", ""))
+            given = parse_qs(environ.get("QUERY_STRING", "")).get("seconds", [""])[0]
             try:
-                seconds = float(query.get("seconds", [""])[0])
-            except ValueError:
-                return _json(start_response, "400 Bad Request", {"error": "seconds: a number"})
-            if seconds < 0:
-                return _json(start_response, "400 Bad Request", {"error": "seconds: >= 0"})
+                seconds = check_advance(float(given))
+            except ValueError as exc:
+                why = str(exc) if given else "seconds: missing (?seconds=N)"
+                if why.startswith("could not convert"):
+                    why = f"seconds: a number of seconds, not {given!r}"
+                return _json(start_response, "400 Bad Request", {"error": why})
             clock.advance(seconds)
             return _json(start_response, "200 OK", {"now": clock.now().isoformat()})
         if path == "/wait":

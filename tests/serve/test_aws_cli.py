@@ -7,6 +7,7 @@ incident, scope or workflow so they do not see each other's executions.
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -437,3 +438,22 @@ def test_an_array_input_fails_in_the_workflow_with_its_cause_and_pages(served: S
     paged = [p for p in _pages(served) if p.get("execution") == arn]
     assert {p["topic"] for p in paged} >= {"selfheal-topic-l1"}, paged
     assert all(p["outcome"] == "FAILED" and problem in p["reason"] for p in paged), paged
+
+
+@pytest.mark.parametrize("seconds", ["1e12", "nan", "inf", "-5"])
+def test_an_absurd_clock_step_is_refused_saying_why(served: Served, seconds: str) -> None:
+    """The control endpoint answers 400 with a JSON error, `selfheal clock advance` says it
+    and exits non-zero, and virtual time has not moved."""
+    before = served.control("clock")["now"]
+    request = urllib.request.Request(
+        f"{served.endpoint}/_selfheal/clock/advance?seconds={seconds}", method="POST"
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 400
+    why = json.loads(refused.value.read())["error"]
+    assert why.startswith("seconds: ")
+    cli = served.selfheal("clock", "advance", seconds)
+    assert cli.returncode != 0 and "Traceback" not in cli.stderr, cli.stderr
+    assert f"selfheal: clock advance refused: {why}" in cli.stderr, cli.stderr
+    assert served.control("clock")["now"] == before

@@ -4,6 +4,7 @@ checks answering boto3 in-process (tests/serve checks them through the AWS CLI).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local import aws_validation as v
+from local.clock import MAX_ADVANCE_SECONDS, check_advance
 from local.runtime import Pipeline
 
 ENTRY = {"Source": "selfheal.test", "DetailType": "Probe", "Detail": "{}"}
@@ -147,14 +149,34 @@ def test_an_aws_error_has_the_json_protocol_body() -> None:
     assert (error.status, error.body()) == (400, {"__type": "InvalidOutput", "message": "not JSON"})
 
 
+# -- the clock's step ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("seconds", "why"),
+    [
+        (math.nan, "finite"),
+        (math.inf, "finite"),
+        (-1.0, "never goes back"),
+        (1e12, "at most"),
+        (MAX_ADVANCE_SECONDS + 1.0, "at most"),
+    ],
+)
+def test_an_absurd_clock_step_is_refused_saying_why(seconds: float, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        check_advance(seconds)
+    assert check_advance(MAX_ADVANCE_SECONDS) == MAX_ADVANCE_SECONDS
+    assert check_advance(0) == 0
+
+
 # -- the same checks, in-process ------------------------------------------------------------
 
 
 def test_in_process_boto3_gets_the_same_answers(make_pipeline: Callable[..., Pipeline]) -> None:
     """boto3 through moto's stubber meets the same checks as the AWS CLI through serve: a
-    malformed entry fails alone, a bus that does not exist refuses the request. (The core
-    stack's own buses exist locally: the edge tests put their domain events on
-    `selfheal-edge`.)"""
+    malformed entry fails alone, a bus that does not exist refuses the request, a refused
+    clock step leaves the clock where it was. (The core stack's own buses exist locally:
+    the edge tests put their domain events on `selfheal-edge`.)"""
     p = make_pipeline()
     events = p.client("events")
     out = events.put_events(Entries=[{**ENTRY, "Detail": "[1]"}, ENTRY])
@@ -167,3 +189,7 @@ def test_in_process_boto3_gets_the_same_answers(make_pipeline: Callable[..., Pip
     with pytest.raises(ClientError) as caught:
         events.put_events(Entries=[{**ENTRY, "EventBusName": "no-such-bus"}])
     assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    before = p.clock.now()
+    with pytest.raises(ValueError, match="finite"):
+        p.clock.advance(math.nan)
+    assert p.clock.now() == before
