@@ -150,12 +150,14 @@ class Front:
         if path == "/clock/advance" and environ.get("REQUEST_METHOD") == "POST":
             given = parse_qs(environ.get("QUERY_STRING", "")).get("seconds", [""])[0]
             try:
-                seconds = check_advance(float(given))
-            except ValueError as exc:
-                why = str(exc) if given else "seconds: missing (?seconds=N)"
-                if why.startswith("could not convert"):
-                    why = f"seconds: a number of seconds, not {given!r}"
+                seconds = float(given)
+            except ValueError:
+                why = f"seconds: a number of seconds (?seconds=N), not {given!r}"
                 return _json(start_response, "400 Bad Request", {"error": why})
+            try:
+                check_advance(seconds)
+            except ValueError as exc:  # not finite, negative, or more than a year
+                return _json(start_response, "400 Bad Request", {"error": str(exc)})
             clock.advance(seconds)
             return _json(start_response, "200 OK", {"now": clock.now().isoformat()})
         if path == "/wait":
