@@ -250,9 +250,19 @@ def _clock(action: str, seconds: float, endpoint_url: str | None) -> int:
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             print(json.loads(response.read())["now"])
+    except urllib.error.HTTPError as exc:  # the server refused: say why it did
+        raise SystemExit(f"selfheal: clock {action} refused: {_refusal(exc)}") from None
     except (urllib.error.URLError, KeyError, ValueError) as exc:
         raise SystemExit(f"selfheal: no `selfheal serve` clock at {url}: {exc}") from None
     return 0
+
+
+def _refusal(exc: Any) -> str:
+    """The `error` of a control endpoint's JSON answer, else its HTTP status."""
+    try:
+        return str(json.loads(exc.read())["error"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"HTTP {exc.code} {exc.reason}"
 
 
 START_HELP = "virtual time at the start, ISO 8601 (default: the fixed local/clock.py DEFAULT_START)"

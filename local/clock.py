@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as datetime_module
 import logging
+import math
 import sys
 import threading
 import time
@@ -74,6 +75,25 @@ VIRTUAL_TIMEOUT_FROM_SECONDS = 300
 #: moto's default when a Task gives no TimeoutSeconds (99999999 s): no deadline at all, or
 #: an idle scheduler would jump three years to it.
 NO_DEADLINE_FROM_SECONDS = 99_999_999
+#: The longest step `advance` takes: a Standard workflow runs at most one year (Step
+#: Functions quotas), so no Wait, gate or timer of one lies further off; a bigger step is a
+#: typo (1e12 s would be past the calendar's year 9999).
+MAX_ADVANCE_SECONDS = 365 * 24 * 3600
+
+
+def check_advance(seconds: float) -> float:
+    """`seconds` when the clock can move on by it; else a `ValueError` saying why (the
+    control endpoint of `selfheal serve` answers it as a 400)."""
+    if not math.isfinite(seconds):
+        raise ValueError(f"seconds: a finite number of seconds, not {seconds}")
+    if seconds < 0:
+        raise ValueError(f"seconds: virtual time never goes back; {seconds:g} < 0")
+    if seconds > MAX_ADVANCE_SECONDS:
+        raise ValueError(
+            f"seconds: at most {MAX_ADVANCE_SECONDS} (a year, the longest a Standard "
+            f"workflow runs); {seconds:g} is more"
+        )
+    return seconds
 
 
 class _Block:
@@ -119,7 +139,7 @@ class VirtualClock:
         return self._now  # one reference, replaced whole under the lock: no lock to read it
 
     def advance(self, seconds: float) -> None:
-        self.advance_to(self.now() + timedelta(seconds=seconds))
+        self.advance_to(self.now() + timedelta(seconds=check_advance(seconds)))
 
     def advance_to(self, when: datetime) -> None:
         with self._cond:

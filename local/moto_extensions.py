@@ -21,12 +21,17 @@ from moto.appconfig.models import appconfig_backends
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.codedeploy.models import codedeploy_backends
 from moto.core.botocore_stubber import BotocoreStubber
+from moto.core.exceptions import JsonRESTError
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import DynamoDBBackend
+from moto.events.models import events_backends
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.backend.execution import Execution
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+from . import aws_validation, strict_moto
+from .aws_validation import AwsError
 
 #: A simulated host's SSM agent (see `Extensions.ssm_agents`).
 SsmAgent = Callable[[list[dict[str, Any]], list[str]], dict[str, Any] | None]
@@ -88,8 +93,9 @@ class Extensions:
     appconfig_deployments: list[dict[str, Any]] = field(default_factory=list)
     #: CodeDeploy StopDeployment calls, in order.
     codedeploy_stops: list[dict[str, Any]] = field(default_factory=list)
-    #: Where EventBridge PutEvents entries go (moto cannot deliver to Step Functions).
-    on_put_events: Callable[[list[dict[str, Any]]], None] | None = None
+    #: Where the valid EventBridge PutEvents entries go (moto cannot deliver to Step
+    #: Functions): their event ids, in order.
+    on_put_events: Callable[[list[dict[str, Any]]], list[str]] | None = None
     #: Called with each client the Step Functions interpreter makes and the execution's
     #: role ARN (the runtime checks the state machine's calls against that role).
     on_state_client: Callable[[Any, str], None] | None = None
@@ -208,11 +214,33 @@ class Extensions:
         return 201, {}, json.dumps(deployment)
 
     def _put_events(self, match: re.Match[str], body: dict[str, Any]) -> Response:
-        entries = body.get("Entries", [])
-        if self.on_put_events is not None:
-            self.on_put_events(entries)
-        ids = [{"EventId": f"local-{n}"} for n, _ in enumerate(entries)]
-        return 200, {}, json.dumps({"FailedEntryCount": 0, "Entries": ids})
+        return self.put_events(body)
+
+    def put_events(self, body: dict[str, Any]) -> Response:
+        """PutEvents as EventBridge answers it, for boto3 in-process and for `selfheal serve`
+        alike: the whole request refused (`ValidationException`, `ResourceNotFoundException`
+        for a bus that does not exist, checked by moto) or each entry put or failed on its
+        own (`InvalidArgument`, `MalformedDetail`), `FailedEntryCount` counting the failed."""
+        try:
+            entries = aws_validation.put_events_entries(body)
+            for bus in {aws_validation.event_bus_name(e.get("EventBusName")) for e in entries}:
+                self._event_bus(bus)
+        except AwsError as exc:
+            return exc.status, {}, json.dumps(exc.body())
+        errors = [aws_validation.entry_error(e) for e in entries]
+        valid = [e for e, error in zip(entries, errors, strict=True) if error is None]
+        put = self.on_put_events(valid) if self.on_put_events is not None else []
+        ids = iter(put + [f"local-{n}" for n in range(len(put), len(valid))])
+        results = [{"EventId": next(ids)} if error is None else error.result() for error in errors]
+        failed = sum(error is not None for error in errors)
+        return 200, {}, json.dumps({"FailedEntryCount": failed, "Entries": results})
+
+    def _event_bus(self, name: str) -> None:
+        """moto's own check that the bus exists (`ResourceNotFoundException`)."""
+        try:
+            events_backends[DEFAULT_ACCOUNT_ID][self.region].describe_event_bus(name)
+        except JsonRESTError as exc:
+            raise AwsError(exc.error_type, exc.message) from None
 
     def _iot_publish(self, match: re.Match[str], body: Any) -> Response:
         from urllib.parse import unquote
@@ -362,6 +390,7 @@ class Extensions:
 
         with (
             atomic_dynamodb_writes(),
+            strict_moto.step_functions(),
             mock.patch.object(BotocoreStubber, "process_request", process_request),
             mock.patch.object(Execution, "stop", stop),
             mock.patch.object(

@@ -28,7 +28,7 @@ from moto.moto_api._internal import mock_random
 from selfheal_cdk import spec as spec_mod
 from selfheal_shared import clock as shared_clock
 
-from . import buckets, iam_roles, replay, routing
+from . import aws_validation, buckets, iam_roles, replay, routing
 from .clock import VirtualClock
 from .iam_enforcement import Enforcer
 from .lambda_adapter import InProcessLambdas
@@ -285,6 +285,9 @@ class Pipeline:
             table_name=self.tables.__getitem__,
             bucket_name=self.buckets.__getitem__,
         )
+        events = self.client("events")
+        for bus in sorted({rule.event_bus for rule in self.spec.rules.values()} - {"default"}):
+            events.create_event_bus(Name=bus)  # the core stack's buses (cdk routing.py)
         iot = self.client("iot")
         iot.create_policy(
             policyName="selfheal-edge",
@@ -345,8 +348,10 @@ class Pipeline:
             self.log("route", "matched no rule; nothing started")
         return started
 
-    def _put_events(self, entries: list[dict[str, Any]]) -> None:
-        """What EventBridge does with PutEvents: wrap each entry as an event and route it."""
+    def _put_events(self, entries: list[dict[str, Any]]) -> list[str]:
+        """What EventBridge does with PutEvents entries it accepted (`local/aws_validation.py`
+        refused the others): wrap each as an event and route it. Returns the event ids."""
+        ids: list[str] = []
         for entry in entries:
             now = self.clock.now()
             event = {
@@ -358,9 +363,11 @@ class Pipeline:
                 "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "region": REGION,
                 "resources": entry.get("Resources", []),
-                "detail": json.loads(entry.get("Detail") or "{}"),
+                "detail": json.loads(entry["Detail"]),
             }
-            self.put_event(event, bus=entry.get("EventBusName") or "default")
+            self.put_event(event, bus=aws_validation.event_bus_name(entry.get("EventBusName")))
+            ids.append(event["id"])
+        return ids
 
     def start_manual(self, workflow: str, payload: dict[str, Any]) -> str:
         """What an operator does from the console: start a workflow with their own input."""

@@ -8,13 +8,16 @@ started through the server run exactly as the runtime's own: same interpreter, s
 patched Lambdas, same clock.
 
 A thin WSGI layer in front of moto does what moto's server does not:
-- `PutEvents` is routed by the real rule patterns (moto cannot deliver to Step Functions);
+- `PutEvents` is routed by the real rule patterns (moto cannot deliver to Step Functions),
+  checked as EventBridge checks it by the same code as in-process (`local/aws_validation.py`);
 - `StartExecution` without a name gets a unique one, as in AWS (moto names it `None`);
 - `/_selfheal/clock` reads and `/_selfheal/clock/advance?seconds=N` moves virtual time;
 - with `--mqtt`, `/_selfheal/mqtt/wait?handled=N` waits until the IoT bridge has taken N
   messages from the broker (delivered, rejected or ignored as retained) and the work they
   started is parked or done: a client publishing on the broker has no other signal;
-- with `--mqtt`, `aws iot-data publish` goes onto the broker, as IoT Core's would.
+- with `--mqtt`, `aws iot-data publish` goes onto the broker, as IoT Core's would;
+- an error is always an AWS-shaped JSON answer, never an HTML page (an unexpected one is
+  `InternalFailure`, HTTP 500, as AWS's JSON protocol answers it).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
@@ -42,6 +46,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
+from .clock import check_advance
 from .runtime import REGION, ExecutionTimeout, Pipeline
 
 if TYPE_CHECKING:
@@ -51,8 +56,8 @@ CONTROL = "/_selfheal"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def _json(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> list[bytes]:
-    data = json.dumps(body, default=str).encode()
+def _json(start_response: Callable[..., Any], status: str, body: Any) -> list[bytes]:
+    data = body.encode() if isinstance(body, str) else json.dumps(body, default=str).encode()
     start_response(
         status,
         [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(data)))],
@@ -69,6 +74,14 @@ class Front:
         self.bridge: Bridge | None = None  # set by `serving(mqtt=True)`
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        try:
+            return self._route(environ, start_response)
+        except Exception as exc:  # ours or moto's: an AWS-shaped answer, never an HTML page
+            logging.getLogger(__name__).exception("selfheal serve: %s", exc)
+            body = {"__type": "InternalFailure", "message": f"{type(exc).__name__}: {exc}"}
+            return _json(start_response, "500 Internal Server Error", body)
+
+    def _route(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")
         if path.startswith(CONTROL):
             return self._control(environ, start_response, path.removeprefix(CONTROL))
@@ -80,18 +93,38 @@ class Front:
             return _json(start_response, "200 OK", {})
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target == "AWSEvents.PutEvents":
-            body = self._body(environ)
-            entries = body.get("Entries", [])
-            if self.pipeline.extensions.on_put_events is not None:
-                self.pipeline.extensions.on_put_events(entries)
-            ids = [{"EventId": str(uuid.uuid4())} for _ in entries]
-            return _json(start_response, "200 OK", {"FailedEntryCount": 0, "Entries": ids})
+            # The in-process stand-in's own answer: one code path, checked as EventBridge does.
+            code, _, text = self.pipeline.extensions.put_events(self._body(environ))
+            return _json(start_response, f"{code} {HTTPStatus(code).phrase}", text)
         if target == "AWSStepFunctions.StartExecution":
             body = self._body(environ)
             if not body.get("name"):
                 body["name"] = str(uuid.uuid4())  # what AWS does; moto would name it None
             self._rewind(environ, body)
-        return self.moto_app(environ, start_response)
+        return self._moto(environ, start_response)
+
+    def _moto(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        """moto's answer, except that a 5xx it gives as an HTML page (werkzeug's) becomes
+        AWS's JSON `InternalFailure`: a client reads an error, never a page."""
+        answer: list[Any] = []
+        chunks: list[bytes] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            answer[:] = [status, headers]
+            return chunks.append
+
+        result = self.moto_app(environ, capture)
+        try:
+            chunks.extend(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        status, headers = answer
+        kind = next((v for k, v in headers if k.lower() == "content-type"), "")
+        if status.startswith("5") and "html" in kind:
+            return _json(start_response, status, {"__type": "InternalFailure", "message": status})
+        start_response(status, headers)
+        return chunks
 
     @staticmethod
     def _body(environ: dict[str, Any]) -> dict[str, Any]:
@@ -115,13 +148,16 @@ class Front:
     ) -> list[bytes]:
         clock = self.pipeline.clock
         if path == "/clock/advance" and environ.get("REQUEST_METHOD") == "POST":
-            query = parse_qs(environ.get("QUERY_STRING", ""))
+            given = parse_qs(environ.get("QUERY_STRING", "")).get("seconds", [""])[0]
             try:
-                seconds = float(query.get("seconds", [""])[0])
+                seconds = float(given)
             except ValueError:
-                return _json(start_response, "400 Bad Request", {"error": "seconds: a number"})
-            if seconds < 0:
-                return _json(start_response, "400 Bad Request", {"error": "seconds: >= 0"})
+                why = f"seconds: a number of seconds (?seconds=N), not {given!r}"
+                return _json(start_response, "400 Bad Request", {"error": why})
+            try:
+                check_advance(seconds)
+            except ValueError as exc:  # not finite, negative, or more than a year
+                return _json(start_response, "400 Bad Request", {"error": str(exc)})
             clock.advance(seconds)
             return _json(start_response, "200 OK", {"now": clock.now().isoformat()})
         if path == "/wait":

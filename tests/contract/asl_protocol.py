@@ -12,7 +12,11 @@ so they hold for automations not written yet (DESIGN.md, "How a remediator looks
    duplicate branch;
 4. every failure path escalates and audits: every Task but the escalation catches
    `States.ALL` into a path that reaches an escalation, and every `Fail` is reached only
-   from an escalation.
+   from an escalation;
+5. a failed execution keeps its cause: a `Fail` that reads the caught error (`$.error` in
+   its `ErrorPath`/`CausePath`) is reached only on paths that set `$.error`, and the first
+   state's Catch replaces the state (`ResultPath: "$"`) instead of writing into it: the
+   execution input may be any JSON, and an array cannot take an `error` field.
 """
 
 from __future__ import annotations
@@ -290,6 +294,76 @@ def _check_endings(
     return out
 
 
+ERROR = "$.error"
+
+
+def _keeps_error(result_path: Any, has_error: bool, result_has_error: bool = False) -> bool:
+    """Whether `$.error` is set after a result is put at `result_path` (absent: `$`)."""
+    if result_path is None:  # ResultPath null: the input passes on unchanged
+        return has_error
+    if result_path == "$":
+        return result_has_error
+    return True if result_path == ERROR else has_error
+
+
+def _out_has_error(state: dict[str, Any], has_error: bool) -> bool:
+    """Whether a state's output (its Next) holds `$.error`, given whether its input does."""
+    if state.get("OutputPath", "$") != "$":
+        return False
+    kind = state["Type"]
+    if kind in ("Choice", "Wait", "Succeed", "Fail"):
+        return has_error
+    result_path = state.get("ResultPath", "$")
+    if kind == "Pass":
+        result = state.get("Parameters", state.get("Result"))
+        if result is None:  # a Pass without Parameters or Result passes its input on
+            return has_error
+        sets = isinstance(result, dict) and ("error" in result or "error.$" in result)
+        return _keeps_error(result_path, has_error, sets)
+    return _keeps_error(result_path, has_error)
+
+
+def _error_set(graph: dict[str, Any]) -> dict[str, bool]:
+    """For each state, whether every path into it has set `$.error` (a greatest fixed point:
+    loops keep what their entries give)."""
+    states = graph["States"]
+    has = {name: name != graph["StartAt"] for name in states}
+    changed = True
+    while changed:
+        changed = False
+        for name, state in states.items():
+            for target, _, kind in _edges(state):
+                if target not in has or not has[target]:
+                    continue
+                if kind == "catch":
+                    catch = next(c for c in state["Catch"] if c["Next"] == target)
+                    gives = _keeps_error(catch.get("ResultPath", "$"), has[name])
+                else:
+                    gives = _out_has_error(state, has[name])
+                if not gives:
+                    has[target] = False
+                    changed = True
+    return has
+
+
+def _check_causes(graph: dict[str, Any], where: str) -> list[str]:
+    out = []
+    states = graph["States"]
+    has = _error_set(graph)
+    for name, state in states.items():
+        reads = " ".join(str(state.get(k, "")) for k in ("ErrorPath", "CausePath"))
+        if state["Type"] == "Fail" and ERROR in reads and not has[name]:
+            out.append(f"{where}{name}: reads {ERROR}, which a path into it does not set")
+    first = states[graph["StartAt"]]
+    for catch in first.get("Catch", []):
+        if catch.get("ResultPath", "$") != "$":
+            out.append(
+                f"{where}{graph['StartAt']}: its Catch writes into the execution input "
+                f"({catch.get('ResultPath')}), which fails when the input is not an object"
+            )
+    return out
+
+
 def violations(definition: dict[str, Any], functions: dict[str, dict[str, Any]]) -> list[str]:
     """Every way this workflow breaks the protocol; empty when it follows it."""
     problems = []
@@ -301,4 +375,5 @@ def violations(definition: dict[str, Any], functions: dict[str, dict[str, Any]])
         + _check_guarded(definition, functions, "")
         + _check_vocabulary(definition, "")
         + _check_endings(definition, "", functions)
+        + _check_causes(definition, "")
     )

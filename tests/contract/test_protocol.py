@@ -86,6 +86,15 @@ def _no_claim(d: dict[str, Any]) -> None:
     d["StartAt"] = "Resolve"
 
 
+def _cause_not_set(d: dict[str, Any]) -> None:
+    # The escalation's own failure kept apart from `$.error`: Failed would read nothing.
+    d["States"]["EscalateFailure"]["Catch"][0]["ResultPath"] = "$"
+
+
+def _claim_writes_into_input(d: dict[str, Any]) -> None:
+    d["States"]["Claim"]["Catch"][0]["ResultPath"] = "$.error"
+
+
 @pytest.mark.parametrize(
     ("breakage", "expected"),
     [
@@ -95,6 +104,8 @@ def _no_claim(d: dict[str, Any]) -> None:
         (_silent_failure, "RollBack: its Catch does not lead to an escalation"),
         (_no_catch, "DisableFlags: no Catch of States.ALL"),
         (_no_claim, "the first state must claim the incident"),
+        (_cause_not_set, "Failed: reads $.error, which a path into it does not set"),
+        (_claim_writes_into_input, "Claim: its Catch writes into the execution input"),
     ],
     ids=[
         "unguarded-action",
@@ -103,6 +114,8 @@ def _no_claim(d: dict[str, Any]) -> None:
         "silent",
         "no-catch",
         "no-claim",
+        "cause-not-set",
+        "claim-writes-into-input",
     ],
 )
 def test_a_broken_workflow_is_caught(

@@ -42,16 +42,28 @@ class Served:
 
     def aws(self, *args: str, check: bool = True) -> Any:
         """The AWS CLI, unchanged: only its endpoint (AWS_ENDPOINT_URL) points here."""
-        done = subprocess.run(
+        done = self._aws(*args)
+        if check:
+            assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout) if done.stdout.strip() else {}
+
+    def aws_refused(self, code: str, operation: str, *args: str) -> str:
+        """The AWS CLI's own error line for a call the server refuses with `code` (an
+        AWS-shaped JSON error, as the CLI prints AWS's): its message."""
+        done = self._aws(*args)
+        assert done.returncode != 0, done.stdout
+        prefix = f"An error occurred ({code}) when calling the {operation} operation: "
+        assert prefix in done.stderr, done.stderr
+        return done.stderr.split(prefix, 1)[1].strip()
+
+    def _aws(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
             [str(AWS), *args, "--output", "json"],
             env=self.env,
             capture_output=True,
             text=True,
             timeout=60,
         )
-        if check:
-            assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout) if done.stdout.strip() else {}
 
     def selfheal(self, *args: str) -> subprocess.CompletedProcess[str]:
         """An operator command, pointed here by --endpoint-url only."""

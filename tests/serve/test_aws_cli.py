@@ -7,9 +7,11 @@ incident, scope or workflow so they do not see each other's executions.
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -96,7 +98,8 @@ def _gate_token(served: Served, incident: str) -> str:
 
 def test_alarm_put_events_freezes_and_send_task_success_resumes(served: Served) -> None:
     """A real-shaped CloudWatch alarm event, put with the CLI, is routed by the rule's own
-    pattern; the gate answered with send-task-success resumes."""
+    pattern; an answer that is not JSON is refused (`InvalidOutput`) and the token stays
+    valid: the gate still waits, and the right answer then resumes."""
     event = load_event(SAMPLES / "freeze_ingestion.validation_failures_alarm.json")
     out = served.put_events(event)
     assert out["FailedEntryCount"] == 0
@@ -109,9 +112,19 @@ def test_alarm_put_events_freezes_and_send_task_success_resumes(served: Served) 
     incident = parked["incidentId"]
     assert incident in served.selfheal("gates").stdout
 
+    token = _gate_token(served, incident)
+    why = served.aws_refused(
+        "InvalidOutput", "SendTaskSuccess",
+        "stepfunctions", "send-task-success", "--task-token", token, "--task-output", "resume",
+    )  # fmt: skip
+    assert "not valid" in why
+    still = served.wait(arn, parked=True)
+    assert still["status"] == "RUNNING" and "awaiting" in still, "the gate still waits"
+    assert still["states"] == parked["states"], "nothing ran on the refused answer"
+
     answer = {"decision": "resume", "operator": "ana", "reason": "checked", "acknowledge": FLAGGED}
     served.aws(
-        "stepfunctions", "send-task-success", "--task-token", _gate_token(served, incident),
+        "stepfunctions", "send-task-success", "--task-token", token,
         "--task-output", json.dumps(answer),
     )  # fmt: skip
     run = served.wait(arn)
@@ -145,6 +158,17 @@ def test_send_task_failure_at_the_gate_escalates_and_stays_frozen(served: Served
     rule = served.aws("events", "describe-rule", "--name", "ons-s3-processing-rule")
     assert rule["State"] == "DISABLED", "stays frozen"
     assert incident not in served.selfheal("gates").stdout
+    # The error and cause given are kept: on the gate's TaskFailed event, as AWS records
+    # them, and in the execution's cause (the workflow's Fail reads the caught error).
+    history = served.aws("stepfunctions", "get-execution-history", "--execution-arn", arn)
+    failed = [e["taskFailedEventDetails"] for e in history["events"] if e["type"] == "TaskFailed"]
+    assert {"error": "Operator.Refused", "cause": "not now"} in [
+        {k: d.get(k) for k in ("error", "cause")} for d in failed
+    ], failed
+    described = served.aws("stepfunctions", "describe-execution", "--execution-arn", arn)
+    assert described["error"] == "selfheal.Failed"
+    assert "(Operator.Refused: not now)" in described["cause"], described["cause"]
+    assert "failed part way" not in described["cause"]
 
 
 def test_kill_switch_put_with_the_cli_stops_the_next_action(served: Served) -> None:
@@ -250,3 +274,186 @@ def test_every_manual_input_runs_and_without_its_first_field_fails_naming_it(
     assert failed["status"] == "FAILED"
     why = next(a["why"] for a in failed["actions"] if a["outcome"] == "FAILED")
     assert "InputInvalid" in why and field in why, why
+
+
+# -- what AWS refuses, refused here with AWS's error codes (local/aws_validation.py) ----------
+
+#: An entry no rule matches: the validations, not a workflow, are what these tests look at.
+PROBE = {"Source": "selfheal.serve-test", "DetailType": "Probe", "Detail": "{}"}
+
+
+def _execution_arns(served: Served, workflow: str) -> set[str]:
+    runs = served.aws(
+        "stepfunctions", "list-executions", "--state-machine-arn", served.arns[workflow]
+    )["executions"]
+    return {r["executionArn"] for r in runs}
+
+
+def test_put_events_fails_a_bad_entry_alone_and_routes_the_others(served: Served) -> None:
+    """Detail not JSON, or JSON but not an object: `MalformedDetail`; no Source:
+    `InvalidArgument`; each with its message, counted in FailedEntryCount. The good entry
+    is still routed by the rules (a JSON answer throughout, never an HTML page)."""
+    ok = load_event(SAMPLES / "edge_alarm_intake.over_temperature_ok.json")
+    good = {
+        "Source": ok["source"],
+        "DetailType": ok["detail-type"],
+        "Detail": json.dumps(ok["detail"]),
+        "Resources": ok["resources"],
+    }
+    no_source = {k: v for k, v in PROBE.items() if k != "Source"}
+    entries = [{**PROBE, "Detail": "not json"}, {**PROBE, "Detail": "[1, 2]"}, no_source, good]
+    before = _execution_arns(served, "edge_alarm_intake")
+    out = served.aws("events", "put-events", "--entries", json.dumps(entries))
+    assert out["FailedEntryCount"] == 3
+    codes = [e.get("ErrorCode") for e in out["Entries"]]
+    assert codes == ["MalformedDetail", "MalformedDetail", "InvalidArgument", None]
+    assert "not an array" in out["Entries"][1]["ErrorMessage"]
+    assert "Source" in out["Entries"][2]["ErrorMessage"]
+    assert out["Entries"][0]["ErrorMessage"].startswith("Detail is malformed")
+    [started] = _execution_arns(served, "edge_alarm_intake") - before
+    assert served.wait(started)["status"] == "SUCCEEDED"
+    assert "EventId" in out["Entries"][3]
+
+
+def test_put_events_of_more_than_ten_entries_is_refused_whole(served: Served) -> None:
+    why = served.aws_refused(
+        "ValidationException", "PutEvents",
+        "events", "put-events", "--entries", json.dumps([PROBE] * 11),
+    )  # fmt: skip
+    assert "less than or equal to 10" in why
+    assert (
+        served.aws("events", "put-events", "--entries", json.dumps([PROBE] * 10))[
+            "FailedEntryCount"
+        ]
+        == 0
+    )
+
+
+def test_put_events_over_256_kb_of_entries_is_refused_whole(served: Served, tmp_path: Path) -> None:
+    """256 KB counted by EventBridge's formula (Source, DetailType, Detail, Resources as
+    UTF-8 bytes): a request at the limit is taken although its body is larger (the quotes
+    in its Detail are escaped again in the body), one byte more is refused."""
+    fixed = len(PROBE["Source"]) + len(PROBE["DetailType"])
+    base = json.dumps({"q": '"' * 20_000, "p": ""})
+    pad = "x" * (256 * 1024 - fixed - len(base))
+    at_limit = {**PROBE, "Detail": json.dumps({"q": '"' * 20_000, "p": pad})}
+    taken = tmp_path / "at_limit.json"
+    taken.write_text(json.dumps([at_limit]))
+    assert taken.stat().st_size > 256 * 1024
+    out = served.aws("events", "put-events", "--entries", f"file://{taken}")
+    assert out["FailedEntryCount"] == 0
+    over = tmp_path / "over.json"
+    over.write_text(json.dumps([{**at_limit, "Resources": ["x"]}]))
+    why = served.aws_refused(
+        "ValidationException", "PutEvents", "events", "put-events", "--entries", f"file://{over}"
+    )
+    assert "over the limit" in why and "262145" in why
+
+
+def test_put_events_to_a_bus_that_does_not_exist_is_resource_not_found(served: Served) -> None:
+    why = served.aws_refused(
+        "ResourceNotFoundException", "PutEvents",
+        "events", "put-events",
+        "--entries", json.dumps([{**PROBE, "EventBusName": "selfheal-nowhere"}]),
+    )  # fmt: skip
+    assert "selfheal-nowhere does not exist" in why
+    on_edge = [{**PROBE, "EventBusName": "selfheal-edge"}]  # the core stack's bus
+    assert (
+        served.aws("events", "put-events", "--entries", json.dumps(on_edge))["FailedEntryCount"]
+        == 0
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("manual request", "InvalidName"),
+        ("manual/1", "InvalidName"),
+        ("manual\u00071", "InvalidName"),
+        ("m" * 81, "ValidationException"),  # the model's length constraint, as AWS answers it
+    ],
+    ids=["whitespace", "slash", "control", "81-chars"],
+)
+def test_start_execution_refuses_a_bad_name(served: Served, name: str, code: str) -> None:
+    arn = served.arns["retrain_model"]
+    manual = ROOT / "events" / "manual" / "retrain_model.manual_request.json"
+    why = served.aws_refused(
+        code, "StartExecution",
+        "stepfunctions", "start-execution", "--state-machine-arn", arn,
+        "--name", name, "--input", f"file://{manual}",
+    )  # fmt: skip
+    assert "name" in why.lower()
+    names = {a.rsplit(":", 1)[-1] for a in _execution_arns(served, "retrain_model")}
+    assert name not in names
+
+
+def test_start_execution_refuses_input_not_json_or_over_256_kb(
+    served: Served, tmp_path: Path
+) -> None:
+    arn = served.arns["retrain_model"]
+    start = ("stepfunctions", "start-execution", "--state-machine-arn", arn)
+    why = served.aws_refused("InvalidExecutionInput", "StartExecution", *start, "--input", "{no")
+    assert "Invalid State Machine Execution Input" in why
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps({"systemId": "bess-456", "notes": "x" * (256 * 1024)}))
+    why = served.aws_refused(
+        "InvalidExecutionInput", "StartExecution", *start, "--input", f"file://{big}"
+    )
+    assert "at most 262144" in why
+
+
+def _pages(served: Served) -> list[dict[str, Any]]:
+    """The notifications published since the last call: the SNS topics' messages in the
+    capture queue, each with its topic, read with the CLI until the queue is empty. (The
+    CLI's SQS commands take the endpoint as an option: they skip AWS_ENDPOINT_URL.)"""
+    sqs = ("sqs", "--endpoint-url", served.endpoint)
+    url = served.aws(*sqs, "get-queue-url", "--queue-name", "selfheal-notifications")["QueueUrl"]
+    pages = []
+    # Each message read stays hidden for the hour: the loop ends when the queue is empty.
+    receive = ("receive-message", "--queue-url", url, "--max-number-of-messages", "10")
+    while got := served.aws(*sqs, *receive, "--visibility-timeout", "3600").get("Messages", []):
+        for message in got:
+            body = json.loads(message["Body"])
+            topic = body["TopicArn"].rsplit(":", 1)[-1]
+            pages.append(
+                {"topic": topic, "subject": body["Subject"], **json.loads(body["Message"])}
+            )
+    return pages
+
+
+def test_an_array_input_fails_in_the_workflow_with_its_cause_and_pages(served: Served) -> None:
+    """Step Functions takes any JSON as an input; the workflow's first state refuses one that
+    is not an object, naming `$`, pages, and the execution fails keeping that cause."""
+    arn = served.aws(
+        "stepfunctions", "start-execution", "--state-machine-arn", served.arns["retrain_model"],
+        "--input", "[1, 2]",
+    )["executionArn"]  # fmt: skip
+    run = served.wait(arn)
+    assert run["status"] == "FAILED"
+    assert run["states"] == ["Claim", "ClaimFailed", "EscalateFailure", "Failed"], run["states"]
+    problem = "$: a JSON object is required, not an array"
+    described = served.aws("stepfunctions", "describe-execution", "--execution-arn", arn)
+    assert described["error"] == "selfheal.Failed"
+    assert problem in described["cause"] and "InputInvalid" in described["cause"]
+    paged = [p for p in _pages(served) if p.get("execution") == arn]
+    assert {p["topic"] for p in paged} >= {"selfheal-topic-l1"}, paged
+    assert all(p["outcome"] == "FAILED" and problem in p["reason"] for p in paged), paged
+
+
+@pytest.mark.parametrize("seconds", ["1e12", "nan", "inf", "-5"])
+def test_an_absurd_clock_step_is_refused_saying_why(served: Served, seconds: str) -> None:
+    """The control endpoint answers 400 with a JSON error, `selfheal clock advance` says it
+    and exits non-zero, and virtual time has not moved."""
+    before = served.control("clock")["now"]
+    request = urllib.request.Request(
+        f"{served.endpoint}/_selfheal/clock/advance?seconds={seconds}", method="POST"
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 400
+    why = json.loads(refused.value.read())["error"]
+    assert why.startswith("seconds: ")
+    cli = served.selfheal("clock", "advance", seconds)
+    assert cli.returncode != 0 and "Traceback" not in cli.stderr, cli.stderr
+    assert f"selfheal: clock advance refused: {why}" in cli.stderr, cli.stderr
+    assert served.control("clock")["now"] == before
