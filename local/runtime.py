@@ -29,6 +29,7 @@ from selfheal_cdk import spec as spec_mod
 from selfheal_shared import clock as shared_clock
 
 from . import buckets, replay, routing
+from .alarms import Instances, LocalAlarms
 from .clock import VirtualClock
 from .lambda_adapter import InProcessLambdas
 from .moto_extensions import Extensions
@@ -66,7 +67,9 @@ class ExecutionTimeout(RuntimeError):
 class Pipeline:
     """`start`: where virtual time begins (default `clock.DEFAULT_START`, a fixed instant:
     nothing here reads the wall clock). `scheduler=True` runs concurrent workflows on one
-    counted timeline (see local/clock.py)."""
+    counted timeline (see local/clock.py). `alarm_instances` names the instances of
+    templated alarm definitions to create and evaluate ({"lambda-errors": [{"FunctionName":
+    ..., "Alias": ...}]}; local/alarms.py)."""
 
     def __init__(
         self,
@@ -78,6 +81,7 @@ class Pipeline:
         dry_run: bool = False,
         log_level: str = "ERROR",
         spec: spec_mod.Spec | None = None,
+        alarm_instances: Instances | None = None,
     ) -> None:
         self.spec = spec or spec_mod.load()
         problems = self.spec.problems()
@@ -88,6 +92,8 @@ class Pipeline:
         self.lambdas = InProcessLambdas(activity=self.clock.busy)
         self.extensions = Extensions(region=REGION)
         self.training = TrainingJobs(self.clock)  # SageMaker jobs that train (scheduled jobs)
+        #: The alarms of events/alarms/, created and evaluated from metric data (local/alarms.py).
+        self.alarms = LocalAlarms(self, dict(alarm_instances or {}))
         self.buckets: dict[str, str] = {}
         self.journal: list[JournalEntry] = []
         self.started: list[str] = []  # every execution a routed event started, in order
@@ -137,6 +143,8 @@ class Pipeline:
             self._stack.enter_context(self.extensions.installed())
             self._stack.enter_context(self.training.installed())
             self._build()
+            self._stack.enter_context(self.alarms.installed())
+            self.alarms.create()  # before the world: an alarm it finds is not the world's
             self.world.seed(self)
             self.clock.listeners.append(self._on_time_passed)
             if self.clock.scheduler:
@@ -359,6 +367,7 @@ class Pipeline:
 
     def _on_time_passed(self, now: datetime) -> None:
         self.world.evaluate(self)
+        self.alarms.on_time_passed(now)
 
     # -- running -----------------------------------------------------------------------
 

@@ -54,7 +54,10 @@ class ServiceSpec(BaseModel):
     versions: int = Field(ge=1)
     live: str
     healthyVersions: list[str]
-    alarm: AlarmSpec
+    #: The world's own alarm, moved by the world's rule; None when the pipeline creates the
+    #: function's alarm from the `lambda-errors` definition and evaluates it from metric data
+    #: (`Pipeline(alarm_instances=...)`, local/alarms.py).
+    alarm: AlarmSpec | None
     tags: dict[str, str] = Field(default_factory=dict)
     appconfig: AppConfigSpec | None = None
     codedeploy: CodeDeploySpec | None = None
@@ -304,6 +307,8 @@ class World:
             lam.update_function_code(FunctionName=svc.function, ZipFile=_zip(f"v{n}"))
             lam.publish_version(FunctionName=svc.function, Description=f"release {n}")
         lam.create_alias(FunctionName=svc.function, Name=svc.alias, FunctionVersion=svc.live)
+        if svc.alarm is None:
+            return
         cw.put_metric_alarm(
             AlarmName=svc.alarm.name,
             Namespace=svc.alarm.namespace,
@@ -508,7 +513,7 @@ class World:
         cw = p.client("cloudwatch")
         # In this order: an API's alarm follows its functions', a composite its children's.
         alarms: list[tuple[str, ServiceSpec | ApiSpec | CompositeAlarmSpec]] = [
-            *((svc.alarm.name, svc) for svc in self.spec.services),
+            *((svc.alarm.name, svc) for svc in self.spec.services if svc.alarm),
             *((api.alarm, api) for api in self.spec.apis),
             *((c.name, c) for c in self.spec.compositeAlarms),
         ]
