@@ -213,17 +213,17 @@ def _listed(points: Sequence[Period]) -> str:
 
 
 def _crossed(rule: Rule, shown: Sequence[Period], count: int, current: str, to: str) -> str:
+    """AWS's reason: "Threshold Crossed: 2 out of the last 3 datapoints [...] were greater
+    than the threshold (0.0) (minimum 2 datapoints for OK -> ALARM transition)."."""
     m = rule.evaluation_periods
     verb = ("were" if count != 1 else "was") + ("" if to == "ALARM" else " not")
-    text = (
-        f"Threshold Crossed: {count} out of the last {m} datapoint{'s' if m > 1 else ''} "
+    least = rule.datapoints_to_alarm if to == "ALARM" else 1
+    return (
+        f"Threshold Crossed: {count} out of the last {m} datapoints "
         f"[{_listed(shown)}] {verb} {_SYMBOL[rule.comparison]} the threshold "
-        f"({float(rule.threshold)})"
+        f"({float(rule.threshold)}) (minimum {least} datapoint{'s' if least > 1 else ''} "
+        f"for {current} -> {to} transition)."
     )
-    if to == "ALARM" and rule.datapoints_to_alarm < m:
-        n = rule.datapoints_to_alarm
-        text += f" (minimum {n} datapoint{'s' if n > 1 else ''} for {current} -> ALARM transition)"
-    return text + "."
 
 
 def _reason_data(rule: Rule, window: Sequence[Period], at: datetime) -> dict[str, Any]:

@@ -16,12 +16,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from .functions import dead_letter_async_failures
+from .schedules import scheduler_role
 from .spec import ALARM_VALUE, CTX_ALARM_INSTANCES, AlarmSpec, Spec
 
 Instances = dict[str, list[dict[str, str]]]
+#: The function that publishes the metrics of the definitions with publisher `probe`.
+PROBE = "service_probe"
+PROBE_SCHEDULE = "rate(1 minute)"
+PROBE_INPUT = {"trigger": "schedule", "scheduledTime": "<aws.scheduler.scheduled-time>"}
 
 
 def cfn_alarm_properties(args: Mapping[str, Any]) -> dict[str, Any]:
@@ -133,4 +142,48 @@ class Alarms(Construct):
                     or None,
                 )
             ],
+        )
+
+
+class ProbeSchedule(Construct):
+    """EventBridge Scheduler invokes `service_probe` every minute (the probed alarms'
+    periods are one minute); a run that still fails after Scheduler's retries goes to the
+    stack's dead-letter queue, as does a failed asynchronous invocation."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        probe: lambda_.IFunction,
+        dead_letters: sqs.IQueue,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        dead_letter_async_failures(probe, dead_letters)
+        role = scheduler_role(
+            self,
+            "Role",
+            description=f"selfheal: invoke {PROBE} only (service probes)",
+            action="lambda:InvokeFunction",
+            resource=probe.function_arn,
+            dead_letters=dead_letters,
+        )
+        self.schedule = scheduler.CfnSchedule(
+            self,
+            "Schedule",
+            description="selfheal: probe the described services for their alarms' metrics",
+            schedule_expression=PROBE_SCHEDULE,
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=probe.function_arn,
+                role_arn=role.role_arn,
+                input=json.dumps(PROBE_INPUT, sort_keys=True),
+                # A minute's probe is worth nothing later: no retry past the next one.
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
+                    maximum_event_age_in_seconds=60, maximum_retry_attempts=0
+                ),
+                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
+                    arn=dead_letters.queue_arn
+                ),
+            ),
         )

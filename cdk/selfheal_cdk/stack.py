@@ -20,7 +20,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from . import nag
-from .alarms import Alarms, Instances, parse_instances
+from .alarms import PROBE, Alarms, Instances, ProbeSchedule, parse_instances
 from .alerting import Alerting
 from .buckets import DataBuckets
 from .forecast_accuracy import PUBLISHER, ForecastAccuracy
@@ -221,8 +221,9 @@ def attach_invokers(
     dead_letters: sqs.IQueue,
 ) -> None:
     """What invokes a function asynchronously lives in that function's stack (IoT rules, the
-    accuracy publisher's schedule) and gives it a dead-letter queue; the other functions are
-    only called by state machine tasks, where Lambda's DLQ does not apply."""
+    accuracy publisher's and the service probe's schedules) and gives it a dead-letter
+    queue; the other functions are only called by state machine tasks, where Lambda's DLQ
+    does not apply."""
     if "edge_ingress" in functions:
         EdgeIoT(stack, "EdgeIoT", ingress=functions["edge_ingress"], dead_letters=dead_letters)
     if PUBLISHER in functions:
@@ -234,6 +235,8 @@ def attach_invokers(
             publisher=functions[PUBLISHER],
             dead_letters=dead_letters,
         )
+    if PROBE in functions:
+        ProbeSchedule(stack, "ServiceProbe", probe=functions[PROBE], dead_letters=dead_letters)
     for function in functions.values():
         if not has_dead_letter_queue(function):
             nag.acknowledge(function, "Serverless-LambdaDLQ", SYNC_ONLY_REASON)

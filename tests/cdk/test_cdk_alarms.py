@@ -141,3 +141,42 @@ def test_alarm_instances_context_is_validated(bad: object) -> None:
 
     with pytest.raises(ValueError, match=CTX_ALARM_INSTANCES):
         parse_instances(bad, load())
+
+
+def test_the_service_probe_runs_every_minute_and_may_only_publish_its_namespaces(
+    synth: Synth,
+) -> None:
+    from selfheal_cdk.alarms import PROBE, PROBE_INPUT, PROBE_SCHEDULE
+    from selfheal_shared import probes
+
+    from tests.cdk.test_schedules import as_list, role_statements
+
+    probe = synth.logical_id(synth.functions[PROBE])
+    [schedule] = [
+        r["Properties"]
+        for r in synth.resources("AWS::Scheduler::Schedule").values()
+        if r["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": [probe, "Arn"]}
+    ]
+    assert schedule["ScheduleExpression"] == PROBE_SCHEDULE == "rate(1 minute)"
+    import json
+
+    assert json.loads(schedule["Target"]["Input"]) == PROBE_INPUT
+    role_id = schedule["Target"]["RoleArn"]["Fn::GetAtt"][0]
+    invokes = [
+        s
+        for s in role_statements(synth, role_id)
+        if "lambda:InvokeFunction" in as_list(s["Action"])
+    ]
+    assert invokes and all(
+        as_list(s["Resource"]) == [{"Fn::GetAtt": [probe, "Arn"]}] for s in invokes
+    )
+    fn_role = synth.template["Resources"][probe]["Properties"]["Role"]["Fn::GetAtt"][0]
+    [put] = [
+        s
+        for s in role_statements(synth, fn_role)
+        if "cloudwatch:PutMetricData" in as_list(s["Action"])
+    ]
+    namespaces = {p.namespace for p in probes.plan()}
+    assert set(put["Condition"]["StringEquals"]["cloudwatch:namespace"]) == namespaces
+    # a failed asynchronous run is kept, not dropped
+    assert synth.template["Resources"][probe]["Properties"]["DeadLetterConfig"]["TargetArn"]

@@ -154,3 +154,37 @@ def test_every_sample_alarm_event_is_one_a_definition_creates(path: Path) -> Non
     if n_of_m and detail["state"]["value"] == "ALARM":
         n, m = map(int, n_of_m.groups())
         assert m == args["EvaluationPeriods"] and n >= args["DatapointsToAlarm"]
+
+
+def test_the_probe_publishes_what_every_probe_published_alarm_reads() -> None:
+    """A definition whose publisher is the probe names a metric `service_probe` publishes
+    (selfheal_shared/probes.py plans it from the service descriptions), with that check."""
+    from selfheal_shared import probes
+
+    planned = probes.plan()
+    readers = [a for a in SPEC.alarms.values() if a.publisher["kind"] == "probe"]
+    assert readers
+    for alarm in readers:
+        args = alarm.render(example_values(alarm))
+        dims = {d["Name"]: d["Value"] for d in args["Dimensions"]}
+        found = [
+            p
+            for p in planned
+            if (p.namespace, p.metric) == (args["Namespace"], args["MetricName"])
+            and p.dimensions
+            == ({k: v for k, v in dims.items() if k != "Instance"} if "Instance" in dims else dims)
+        ]
+        assert [p.check for p in found] == [alarm.publisher["check"]], alarm.name
+
+
+def test_every_alarm_a_service_description_names_is_defined_for_that_service() -> None:
+    """service_recovery finds the service by the alarm's name (`services/*.json` `alarms`):
+    each such alarm is defined, feeds service_recovery and watches that service."""
+    from selfheal_shared import service_spec
+
+    for spec in service_spec.load().values():
+        for name in spec.alarms:
+            assert name in SPEC.alarms, f"services/{spec.name}.json names {name}: not defined"
+            alarm = SPEC.alarms[name]
+            assert alarm.rule == "service_recovery"
+            assert alarm.dimensions == {"Service": spec.name}
