@@ -4,7 +4,8 @@ Its one rule: a function's alarm is OK exactly when the alias serves a healthy v
 none of its bad flags is on in the deployed configuration; an API stage's 5XX alarm is OK
 when every function it integrates is; a composite (an OR of `ALARM(child)` terms) is in
 ALARM when a child is. Re-evaluated whenever virtual time passes, the way CloudWatch would
-re-evaluate the metrics."""
+re-evaluate the metrics. These are the world's own alarms; the alarms of `events/alarms/`
+are created by the pipeline and evaluated from metric data (local/alarms.py)."""
 
 from __future__ import annotations
 
