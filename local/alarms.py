@@ -63,15 +63,18 @@ class Evaluated:
     #: The last boundary evaluated: nothing at or before it is evaluated again.
     evaluated: datetime
     state: str = "INSUFFICIENT_DATA"
+    #: The state with no data at all (the initial one): nothing to evaluate while it holds
+    #: and no datapoint was ever put.
+    idle: str = "INSUFFICIENT_DATA"
+    metric: tuple[str, str, frozenset[tuple[str, str]]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        dims = frozenset((d["Name"], d["Value"]) for d in self.args["Dimensions"])
+        self.metric = (self.args["Namespace"], self.args["MetricName"], dims)
 
     @property
     def name(self) -> str:
         return str(self.args["AlarmName"])
-
-    @property
-    def metric(self) -> tuple[str, str, frozenset[tuple[str, str]]]:
-        dims = frozenset((d["Name"], d["Value"]) for d in self.args["Dimensions"])
-        return self.args["Namespace"], self.args["MetricName"], dims
 
 
 @dataclass
@@ -110,15 +113,18 @@ class LocalAlarms:
                 rule = ev.Rule.of(args)
                 start = ev.boundary_at_or_before(now, rule.period)
                 first = ev.evaluate(rule, [], start, "INSUFFICIENT_DATA")
-                cw.set_alarm_state(
-                    AlarmName=args["AlarmName"],
-                    StateValue=first.state,
-                    StateReason="Unchecked: Initial alarm creation"
+                # quietly, in moto's backend (moto starts every alarm OK; CloudWatch starts
+                # it INSUFFICIENT_DATA, then the first evaluation of no data decides)
+                self._backend().set_alarm_state(
+                    args["AlarmName"],
+                    "Unchecked: Initial alarm creation"
                     if first.state == "INSUFFICIENT_DATA"
                     else first.reason,
+                    "{}",
+                    first.state,
                 )
                 self.alarms[args["AlarmName"]] = Evaluated(
-                    definition, args, rule, evaluated=start, state=first.state
+                    definition, args, rule, evaluated=start, state=first.state, idle=first.state
                 )
             self._create_filter(definition)
 
@@ -147,9 +153,12 @@ class LocalAlarms:
             log_events: list[dict[str, Any]],
         ) -> Any:
             result = original(backend, log_group_name, log_stream_name, log_events)
-            rejected = result[1] if isinstance(result, tuple) else {}
-            if not rejected:
-                adapter.apply_filters(backend, log_group_name, log_events)
+            # what CloudWatch Logs accepted: from 14 days ago to 2 hours ahead (moto's rule)
+            now = adapter.pipeline.clock.now()
+            oldest = (now - timedelta(days=14)).timestamp() * 1000
+            newest = (now + timedelta(hours=2)).timestamp() * 1000
+            accepted = [e for e in log_events if oldest <= e["timestamp"] <= newest]
+            adapter.apply_filters(backend, log_group_name, accepted)
             return result
 
         with mock.patch.object(LogsBackend, "put_log_events", put_log_events):
@@ -190,9 +199,12 @@ class LocalAlarms:
         return cloudwatch_backends[DEFAULT_ACCOUNT_ID][self.pipeline.extensions.region]
 
     def _samples(self) -> dict[tuple[str, str, frozenset[tuple[str, str]]], list[ev.Sample]]:
-        wanted = {a.metric for a in self.alarms.values()}
         out: dict[tuple[str, str, frozenset[tuple[str, str]]], list[ev.Sample]] = {}
-        for datum in list(self._backend().get_all_metrics()):
+        data = self._backend().get_all_metrics()
+        if not data:
+            return out
+        wanted = {a.metric for a in self.alarms.values()}
+        for datum in list(data):
             key = (
                 datum.namespace,
                 datum.name,
@@ -231,6 +243,12 @@ class LocalAlarms:
         out: list[Transition] = []
         for alarm in self.alarms.values():
             mine = samples.get(alarm.metric, [])
+            if not mine and alarm.state == alarm.idle:
+                # never any data, still in the no-data state: every boundary would agree
+                alarm.evaluated = max(
+                    alarm.evaluated, ev.boundary_at_or_before(now, alarm.rule.period)
+                )
+                continue
             bounds = _worth_evaluating(alarm.evaluated, now, mine, alarm.rule)
             if not bounds:
                 continue
