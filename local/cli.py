@@ -95,15 +95,37 @@ def _list() -> int:
         print(f"{'':<24} workflow: {rule.workflow}   catalog: {', '.join(rule.catalog) or '-'}")
         if rule.description:
             print(f"{'':<24} {rule.description}")
+        for alarm in (a for a in spec.alarms.values() if a.rule == rule.name):
+            print(f"{'':<24} alarm: {_alarm_line(alarm)}")
     for sch in spec.schedules.values():
         print(f"{sch.name:<24} trigger: schedule {sch.expression} ({sch.timezone})")
         print(f"{'':<24} workflow: {sch.workflow}   catalog: {', '.join(sch.catalog) or '-'}")
         if sch.description:
             print(f"{'':<24} {sch.description}")
-    problems = spec.problems() + spec.domain_problems()  # a workflow without a domain won't deploy
+    # a workflow without a domain or an alarm definition that does not hold won't deploy
+    problems = spec.problems() + spec.domain_problems() + spec.alarm_problems()
     for p in problems:
         print(f"WIRING PROBLEM: {p}", file=sys.stderr)
     return 1 if problems else 0
+
+
+_OPERATORS = {
+    "GreaterThanOrEqualToThreshold": ">=",
+    "GreaterThanThreshold": ">",
+    "LessThanThreshold": "<",
+    "LessThanOrEqualToThreshold": "<=",
+}
+
+
+def _alarm_line(alarm: spec_mod.AlarmSpec) -> str:
+    """`equivalence-api-health: Selfheal/Services HealthCheckFailed Maximum > 0, 2 of 3 x 60 s,
+    missing data missing; published by probe`."""
+    return (
+        f"{alarm.alarm_name}: {alarm.namespace} {alarm.metric_name} {alarm.statistic} "
+        f"{_OPERATORS.get(alarm.comparison, alarm.comparison)} {alarm.threshold:g}, "
+        f"{alarm.datapoints_to_alarm} of {alarm.evaluation_periods} x {alarm.period} s, "
+        f"missing data {alarm.treat_missing_data}; published by {alarm.publisher.get('kind')}"
+    )
 
 
 def _edge_demo(start: datetime | None = None) -> int:

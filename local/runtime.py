@@ -29,6 +29,7 @@ from selfheal_cdk import spec as spec_mod
 from selfheal_shared import clock as shared_clock
 
 from . import aws_validation, buckets, iam_roles, replay, routing
+from .alarms import Instances, LocalAlarms
 from .clock import VirtualClock
 from .iam_enforcement import Enforcer
 from .lambda_adapter import InProcessLambdas
@@ -67,7 +68,9 @@ class ExecutionTimeout(RuntimeError):
 class Pipeline:
     """`start`: where virtual time begins (default `clock.DEFAULT_START`, a fixed instant:
     nothing here reads the wall clock). `scheduler=True` runs concurrent workflows on one
-    counted timeline (see local/clock.py)."""
+    counted timeline (see local/clock.py). `alarm_instances` names the instances of
+    templated alarm definitions to create and evaluate ({"lambda-errors": [{"FunctionName":
+    ..., "Alias": ...}]}; local/alarms.py)."""
 
     def __init__(
         self,
@@ -80,6 +83,7 @@ class Pipeline:
         log_level: str = "ERROR",
         spec: spec_mod.Spec | None = None,
         enforce_iam: bool = True,
+        alarm_instances: Instances | None = None,
     ) -> None:
         """`enforce_iam=False` exists for one measurement only: the cost of the IAM check
         (benchmarks/iam_cost.py). Everything else runs enforced."""
@@ -93,6 +97,8 @@ class Pipeline:
         self.lambdas = InProcessLambdas(activity=self.clock.busy)
         self.extensions = Extensions(region=REGION)
         self.training = TrainingJobs(self.clock)  # SageMaker jobs that train (scheduled jobs)
+        #: The alarms of events/alarms/, created and evaluated from metric data (local/alarms.py).
+        self.alarms = LocalAlarms(self, dict(alarm_instances or {}))
         self.buckets: dict[str, str] = {}
         self.journal: list[JournalEntry] = []
         self.started: list[str] = []  # every execution a routed event started, in order
@@ -150,7 +156,14 @@ class Pipeline:
                 clients.reset()  # the clients made so far were made unwatched
                 self.lambdas.acting_as = self.iam.acting_as
                 self.extensions.on_state_client = self._watch_state_client
+            self._stack.enter_context(self.alarms.installed())
+            self.alarms.create()  # before the world: an alarm it finds is not the world's
             self.world.seed(self)
+            # The world's seeding starts executions (the ingestion batches) that call moto
+            # while the next seeding call is answered: both draw moto's seeded ids, in an
+            # order that varies from run to run. Seeded again once it stands still, every id
+            # from here on is the same on every run (the demo prints some).
+            mock_random.seed(ID_SEED + 1)
             self.clock.listeners.append(self._on_time_passed)
             if self.clock.scheduler:
                 self._stack.enter_context(self.clock.driving())
@@ -395,6 +408,7 @@ class Pipeline:
 
     def _on_time_passed(self, now: datetime) -> None:
         self.world.evaluate(self)
+        self.alarms.on_time_passed(now)
 
     # -- running -----------------------------------------------------------------------
 

@@ -4,7 +4,8 @@ Its one rule: a function's alarm is OK exactly when the alias serves a healthy v
 none of its bad flags is on in the deployed configuration; an API stage's 5XX alarm is OK
 when every function it integrates is; a composite (an OR of `ALARM(child)` terms) is in
 ALARM when a child is. Re-evaluated whenever virtual time passes, the way CloudWatch would
-re-evaluate the metrics."""
+re-evaluate the metrics. These are the world's own alarms; the alarms of `events/alarms/`
+are created by the pipeline and evaluated from metric data (local/alarms.py)."""
 
 from __future__ import annotations
 
@@ -68,7 +69,10 @@ class ServiceSpec(BaseModel):
     versions: int = Field(ge=1)
     live: str
     healthyVersions: list[str]
-    alarm: AlarmSpec
+    #: The world's own alarm, moved by the world's rule; None when the pipeline creates the
+    #: function's alarm from the `lambda-errors` definition and evaluates it from metric data
+    #: (`Pipeline(alarm_instances=...)`, local/alarms.py).
+    alarm: AlarmSpec | None
     tags: dict[str, str] = Field(default_factory=dict)
     appconfig: AppConfigSpec | None = None
     codedeploy: CodeDeploySpec | None = None
@@ -318,6 +322,8 @@ class World:
             lam.update_function_code(FunctionName=svc.function, ZipFile=_zip(f"v{n}"))
             lam.publish_version(FunctionName=svc.function, Description=f"release {n}")
         lam.create_alias(FunctionName=svc.function, Name=svc.alias, FunctionVersion=svc.live)
+        if svc.alarm is None:
+            return
         cw.put_metric_alarm(
             AlarmName=svc.alarm.name,
             Namespace=svc.alarm.namespace,
@@ -522,7 +528,7 @@ class World:
         cw = p.client("cloudwatch")
         # In this order: an API's alarm follows its functions', a composite its children's.
         alarms: list[tuple[str, ServiceSpec | ApiSpec | CompositeAlarmSpec]] = [
-            *((svc.alarm.name, svc) for svc in self.spec.services),
+            *((svc.alarm.name, svc) for svc in self.spec.services if svc.alarm),
             *((api.alarm, api) for api in self.spec.apis),
             *((c.name, c) for c in self.spec.compositeAlarms),
         ]

@@ -357,6 +357,8 @@ def seed_forecasting(p: Pipeline, world: ForecastWorld) -> None:
                     metadata={"promotedAt": promoted.isoformat(), "decision": "promote"},
                     metrics_uri=f"s3://{models}/evaluations/{system.systemId}/seed.json",
                 )
+        if cw.describe_alarms(AlarmNames=[alarm_name(system.systemId)])["MetricAlarms"]:
+            continue  # the pipeline created it from its definition: evaluated from the metric
         # The alarm the CDK deploys, from the same definition (selfheal_shared/forecast_alarm.json).
         cw.put_metric_alarm(**forecast.accuracy_alarm(system.systemId))
         mape = serving_mape(p, system.systemId)

@@ -1,9 +1,10 @@
 """The forecast accuracy alarm (runbook 000 section 3, "MAPE > 8% nos últimos 7 dias") and
 the daily publication of the metric it reads.
 
-Both come from ONE definition, `selfheal_shared/forecast_alarm.json` in the shared layer,
-which the local world reads too (`local/world_reports.py`): one alarm per system named in
-the `selfheal:forecastSystems` context, and an EventBridge Scheduler schedule that invokes
+Both come from ONE definition, `selfheal_shared/forecast_alarm.json` in the shared layer
+(wired by `events/alarms/forecast-mape.json`: rule, publisher; read by `spec.py`), which the
+local world reads too (`local/world_reports.py`): one alarm per system named in the
+`selfheal:forecastSystems` context, and an EventBridge Scheduler schedule that invokes
 `functions/retrain_accuracy` every day, which publishes each system's 7-day MAPE. The alarm's
 state change reaches `events/rules/retrain_model.json` on the default bus.
 """
@@ -21,6 +22,7 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from .alarms import cfn_alarm_properties
 from .functions import dead_letter_async_failures
 from .schedules import MAX_EVENT_AGE_SECONDS, RETRY_ATTEMPTS, scheduler_role
 from .spec import Spec
@@ -39,25 +41,14 @@ def load_definition(spec: Spec) -> dict[str, Any]:
     return data
 
 
-def alarm_properties(definition: dict[str, Any], system: str) -> dict[str, Any]:
+#: The forecast alarm's definition in events/alarms/ (its numbers in forecast_alarm.json).
+ALARM_DEFINITION = "forecast-mape"
+
+
+def alarm_properties(spec: Spec, system: str) -> dict[str, Any]:
     """CfnAlarm properties of one system's alarm (the same fields PutMetricAlarm takes)."""
-    return {
-        "alarm_name": definition["alarmName"].format(systemId=system),
-        "alarm_description": definition["description"].format(systemId=system),
-        "namespace": definition["namespace"],
-        "metric_name": definition["metricName"],
-        "dimensions": [
-            cloudwatch.CfnAlarm.DimensionProperty(name=definition["dimension"], value=system)
-        ],
-        "statistic": definition["statistic"],
-        "period": int(definition["periodSeconds"]),
-        "evaluation_periods": int(definition["evaluationPeriods"]),
-        "datapoints_to_alarm": int(definition["datapointsToAlarm"]),
-        "threshold": float(definition["threshold"]),
-        "comparison_operator": definition["comparisonOperator"],
-        "treat_missing_data": definition["treatMissingData"],
-        "unit": definition["unit"],
-    }
+    definition = spec.alarms[ALARM_DEFINITION]
+    return cfn_alarm_properties(definition.render({definition.variables[0]: system}))
 
 
 class ForecastAccuracy(Construct):
@@ -74,9 +65,7 @@ class ForecastAccuracy(Construct):
         super().__init__(scope, construct_id)
         definition = load_definition(spec)
         self.alarms: dict[str, cloudwatch.CfnAlarm] = {
-            system: cloudwatch.CfnAlarm(
-                self, f"Alarm-{system}", **alarm_properties(definition, system)
-            )
+            system: cloudwatch.CfnAlarm(self, f"Alarm-{system}", **alarm_properties(spec, system))
             for system in systems
         }
         # Scheduler invokes the publisher asynchronously: a failed run is kept, not dropped.

@@ -1,4 +1,5 @@
-"""The one reader of the convention files (events/, state_machines/, functions/).
+"""The one reader of the convention files (events/, state_machines/, functions/), alarm
+definitions (`events/alarms/`) included.
 
 The CDK app and the local runtime both build the pipeline from what this module
 returns, so the two cannot drift apart. Pure stdlib on purpose: the local runtime
@@ -163,6 +164,128 @@ class DomainSpec:
     workflows: tuple[str, ...]
 
 
+#: What CloudWatch accepts (metric alarms on one metric; no anomaly bands, no percentiles).
+ALARM_STATISTICS: tuple[str, ...] = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
+ALARM_COMPARISONS: tuple[str, ...] = (
+    "GreaterThanOrEqualToThreshold",
+    "GreaterThanThreshold",
+    "LessThanThreshold",
+    "LessThanOrEqualToThreshold",
+)
+ALARM_MISSING_DATA: tuple[str, ...] = ("breaching", "notBreaching", "ignore", "missing")
+#: Who publishes an alarm's metric in production. Ours: `probe` (functions/service_probe on
+#: a schedule), `logMetricFilter` (a CloudWatch Logs metric filter the stack creates),
+#: `function` (a selfheal function named in `function`). Not ours: `aws` (the service's
+#: own metric, e.g. AWS/Lambda Errors), `external` (the watched system's own metrics:
+#: `by` says which).
+ALARM_PUBLISHERS: tuple[str, ...] = ("probe", "logMetricFilter", "function", "aws", "external")
+#: What `service_probe` reads for a probe-published metric.
+PROBE_CHECKS: tuple[str, ...] = ("service", "instance_health", "ingestion_metrics")
+#: The CDK context naming the instances of templated alarm definitions:
+#: {"<definition>": [{"<Variable>": "<value>", ...}, ...]}.
+CTX_ALARM_INSTANCES = "selfheal:alarmInstances"
+_VARIABLE = re.compile(r"\{([A-Za-z][A-Za-z0-9]*)\}")
+#: A value substituted into an alarm name or dimension (no braces, quotes or spaces).
+ALARM_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    """`events/alarms/<name>.json`: one CloudWatch metric alarm a rule waits for, with what
+    publishes its metric. A templated definition (`variables`) is one alarm per instance
+    (`{Variable}` in the alarm name and dimension values); the deployment names its
+    instances in the `selfheal:alarmInstances` context (or `instancesContext`).
+
+    `defined_in`: the numbers live in another file the functions read at run time too
+    (the forecast alarm's `selfheal_shared/forecast_alarm.json`); `deployed_by`: a construct
+    other than the domain's alarms creates it (there, beside its publisher)."""
+
+    name: str
+    path: Path
+    rule: str
+    alarm_name: str
+    description: str
+    why: str
+    namespace: str
+    metric_name: str
+    dimensions: dict[str, str]
+    statistic: str
+    period: int
+    evaluation_periods: int
+    datapoints_to_alarm: int
+    comparison: str
+    threshold: float
+    treat_missing_data: str
+    publisher: dict[str, Any]
+    unit: str | None = None
+    variables: tuple[str, ...] = ()
+    instances_context: str = CTX_ALARM_INSTANCES
+    defined_in: Path | None = None
+    deployed_by: str | None = None
+
+    @property
+    def templated(self) -> bool:
+        return bool(self.variables)
+
+    def render(self, values: dict[str, str] | None = None) -> dict[str, Any]:
+        """PutMetricAlarm's arguments for one instance (CloudFormation's AWS::CloudWatch::Alarm
+        properties have the same names). `values` gives every variable, or none for a
+        concrete definition."""
+        values = dict(values or {})
+        if set(values) != set(self.variables):
+            raise SpecError(
+                f"events/alarms/{self.name}.json: an instance gives {sorted(values)}, "
+                f"the definition needs {sorted(self.variables)}"
+            )
+        bad = [v for v in values.values() if not ALARM_VALUE.match(v)]
+        if bad:
+            raise SpecError(f"events/alarms/{self.name}.json: instance values {bad!r} are "
+                            f"not names (letters, digits, _ . : / -)")  # fmt: skip
+
+        def fill(text: str) -> str:
+            return _VARIABLE.sub(lambda m: values[m.group(1)], text)
+
+        out: dict[str, Any] = {
+            "AlarmName": fill(self.alarm_name),
+            "AlarmDescription": fill(self.description),
+            "Namespace": self.namespace,
+            "MetricName": self.metric_name,
+            "Dimensions": [{"Name": k, "Value": fill(v)} for k, v in self.dimensions.items()],
+            "Statistic": self.statistic,
+            "Period": self.period,
+            "EvaluationPeriods": self.evaluation_periods,
+            "DatapointsToAlarm": self.datapoints_to_alarm,
+            "Threshold": self.threshold,
+            "ComparisonOperator": self.comparison,
+            "TreatMissingData": self.treat_missing_data,
+        }
+        if self.unit:
+            out["Unit"] = self.unit
+        return out
+
+    @property
+    def filter_name(self) -> str:
+        """Its metric filter's name (publisher `logMetricFilter`), in the stack and locally."""
+        return f"selfheal-{self.name}"
+
+    def metric_transformation(self) -> dict[str, Any]:
+        """PutMetricFilter's metricTransformation of a `logMetricFilter` publisher."""
+        pub = self.publisher
+        out: dict[str, Any] = {
+            "metricName": self.metric_name,
+            "metricNamespace": self.namespace,
+            "metricValue": pub["metricValue"],
+        }
+        if pub.get("dimensions"):
+            out["dimensions"] = dict(pub["dimensions"])
+        return out
+
+    def instances(self, given: dict[str, list[dict[str, str]]]) -> list[dict[str, str]]:
+        """The instances to create: `[{}]` for a concrete definition, else those `given`
+        (the context's, keyed by definition name) names for this one."""
+        return given.get(self.name, []) if self.templated else [{}]
+
+
 @dataclass(frozen=True)
 class Spec:
     root: Path
@@ -171,6 +294,7 @@ class Spec:
     workflows: dict[str, WorkflowSpec]
     schedules: dict[str, ScheduleSpec] = field(default_factory=dict)
     domains: dict[str, DomainSpec] = field(default_factory=dict)
+    alarms: dict[str, AlarmSpec] = field(default_factory=dict)
 
     @property
     def layer_path(self) -> Path:
@@ -216,6 +340,24 @@ class Spec:
         for sch in self.schedules.values():
             out += _schedule_problems(sch, self.workflows)
         return out
+
+    def alarm_problems(self) -> list[str]:
+        """Every mistake in the alarm definitions. Kept apart from `problems()`: a spec cut
+        down to some workflows (tests, benchmarks) keeps every definition, and the local
+        runtime creates only those whose rule it has."""
+        out: list[str] = []
+        for alarm in self.alarms.values():
+            out += _alarm_problems(alarm, self)
+        return out
+
+    def alarms_for(self, workflows: Any) -> dict[str, AlarmSpec]:
+        """The alarm definitions whose rule starts one of `workflows`."""
+        names = set(workflows)
+        return {
+            n: a
+            for n, a in self.alarms.items()
+            if a.rule in self.rules and self.rules[a.rule].workflow in names
+        }
 
     def domain_problems(self) -> list[str]:
         """Every workflow in exactly one domain file. Kept apart from `problems()`: only the
@@ -266,6 +408,7 @@ class Spec:
             workflows=workflows,
             schedules={n: s for n, s in self.schedules.items() if s.workflow in workflows},
             domains={domain: self.domains[domain]},
+            alarms=self.alarms_for(workflows),
         )
 
     def bindings(self, *, function_arn, topic_arn, table_name, bucket_name=None) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -301,6 +444,52 @@ def _schedule_problems(sch: ScheduleSpec, workflows: dict[str, WorkflowSpec]) ->
     for ctx in re.findall(r"<([^>]+)>", sch.input_text()):
         if ctx not in SCHEDULER_CONTEXT:
             out.append(f"{where}: input names <{ctx}>, not a Scheduler context attribute")
+    return out
+
+
+def _alarm_problems(alarm: AlarmSpec, spec: Spec) -> list[str]:
+    where = f"events/alarms/{alarm.name}.json"
+    out = []
+    if alarm.rule not in spec.rules:
+        out.append(f"{where}: field 'rule' names {alarm.rule!r}, not a rule in events/rules/")
+    if alarm.statistic not in ALARM_STATISTICS:
+        out.append(f"{where}: statistic {alarm.statistic!r} is not one of {ALARM_STATISTICS}")
+    if alarm.comparison not in ALARM_COMPARISONS:
+        out.append(f"{where}: comparisonOperator {alarm.comparison!r} is not one of "
+                   f"{ALARM_COMPARISONS}")  # fmt: skip
+    if alarm.treat_missing_data not in ALARM_MISSING_DATA:
+        out.append(f"{where}: treatMissingData {alarm.treat_missing_data!r} is not one of "
+                   f"{ALARM_MISSING_DATA}")  # fmt: skip
+    if alarm.period < 60 or alarm.period % 60:
+        out.append(f"{where}: periodSeconds must be a multiple of 60, got {alarm.period}")
+    if not 1 <= alarm.datapoints_to_alarm <= alarm.evaluation_periods:
+        out.append(f"{where}: datapointsToAlarm must be 1..evaluationPeriods "
+                   f"({alarm.datapoints_to_alarm} of {alarm.evaluation_periods})")  # fmt: skip
+    if alarm.period * alarm.evaluation_periods > 86400:
+        out.append(f"{where}: periodSeconds x evaluationPeriods must be at most one day")
+    if not alarm.why.strip():
+        out.append(f"{where}: field 'why' must say where the threshold comes from")
+    used = set(_VARIABLE.findall(alarm.alarm_name))
+    for value in alarm.dimensions.values():
+        used |= set(_VARIABLE.findall(value))
+    if used != set(alarm.variables):
+        out.append(f"{where}: variables {sorted(alarm.variables)} but the name and dimensions "
+                   f"use {sorted(used)}")  # fmt: skip
+    if not alarm.templated and alarm.alarm_name != alarm.name:
+        out.append(f"{where}: a concrete alarm is named by its file ({alarm.alarm_name!r})")
+    kind = alarm.publisher.get("kind")
+    if kind not in ALARM_PUBLISHERS:
+        out.append(f"{where}: publisher.kind {kind!r} is not one of {ALARM_PUBLISHERS}")
+    elif kind == "logMetricFilter":
+        for key in ("logGroup", "filterPattern", "metricValue"):
+            if not isinstance(alarm.publisher.get(key), str) or not alarm.publisher[key]:
+                out.append(f"{where}: publisher.{key} is required for a logMetricFilter")
+    elif kind == "probe" and alarm.publisher.get("check") not in PROBE_CHECKS:
+        out.append(f"{where}: publisher.check must be one of {PROBE_CHECKS}")
+    elif kind == "function" and alarm.publisher.get("function") not in spec.functions:
+        out.append(f"{where}: publisher.function names no function in functions/")
+    elif kind in ("aws", "external") and not str(alarm.publisher.get("by", "")).strip():
+        out.append(f"{where}: publisher.by must say who publishes the metric")
     return out
 
 
@@ -427,6 +616,64 @@ def _load_domain(path: Path) -> DomainSpec:
     )
 
 
+def _load_alarm(path: Path, root: Path) -> AlarmSpec:
+    where = f"events/alarms/{path.name}"
+    raw = _read_json(path)
+    if not isinstance(raw, dict):
+        raise SpecError(f"{where}: must be a JSON object")
+    numbers = raw
+    defined_in = None
+    if "definedIn" in raw:
+        # The numbers are kept where the functions read them at run time (the layer).
+        defined_in = root / str(raw["definedIn"])
+        if not defined_in.is_file():
+            raise SpecError(f"{where}: field 'definedIn' names {raw['definedIn']!r}, no file")
+        numbers = {**_read_json(defined_in), **raw}
+    for key in ("rule", "metric", "statistic", "periodSeconds", "evaluationPeriods",
+                "datapointsToAlarm", "comparisonOperator", "threshold", "treatMissingData",
+                "publisher", "why"):  # fmt: skip
+        if key not in numbers:
+            raise SpecError(f"{where}: missing field {key!r}")
+    metric = numbers["metric"]
+    if not isinstance(metric, dict) or not {"namespace", "name"} <= metric.keys():
+        raise SpecError(f"{where}: field 'metric' needs 'namespace' and 'name'")
+    dimensions = metric.get("dimensions", {})
+    if not isinstance(dimensions, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in dimensions.items()
+    ):
+        raise SpecError(f"{where}: field 'metric.dimensions' must map names to text")
+    publisher = numbers["publisher"]
+    if not isinstance(publisher, dict):
+        raise SpecError(f"{where}: field 'publisher' must be an object with a 'kind'")
+    try:
+        return AlarmSpec(
+            name=path.stem,
+            path=path,
+            rule=str(numbers["rule"]),
+            alarm_name=str(numbers.get("alarmName", path.stem)),
+            description=str(numbers.get("description", "")),
+            why=str(numbers["why"]),
+            namespace=str(metric["namespace"]),
+            metric_name=str(metric["name"]),
+            dimensions=dict(dimensions),
+            statistic=str(numbers["statistic"]),
+            period=int(numbers["periodSeconds"]),
+            evaluation_periods=int(numbers["evaluationPeriods"]),
+            datapoints_to_alarm=int(numbers["datapointsToAlarm"]),
+            comparison=str(numbers["comparisonOperator"]),
+            threshold=float(numbers["threshold"]),
+            treat_missing_data=str(numbers["treatMissingData"]),
+            publisher=dict(publisher),
+            unit=numbers.get("unit"),
+            variables=tuple(numbers.get("variables", ())),
+            instances_context=str(numbers.get("instancesContext", CTX_ALARM_INSTANCES)),
+            defined_in=defined_in,
+            deployed_by=numbers.get("deployedBy"),
+        )
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"{where}: {exc}") from exc
+
+
 def load(root: Path = ROOT) -> Spec:
     fn_dir = root / "functions"
     functions = {
@@ -446,6 +693,9 @@ def load(root: Path = ROOT) -> Spec:
         p.stem: _load_domain(p)
         for p in sorted((root / "state_machines" / "domains").glob("*.json"))
     }
+    alarms = {
+        p.stem: _load_alarm(p, root) for p in sorted((root / "events" / "alarms").glob("*.json"))
+    }
     return Spec(
         root=root,
         functions=functions,
@@ -453,4 +703,5 @@ def load(root: Path = ROOT) -> Spec:
         workflows=workflows,
         schedules=schedules,
         domains=domains,
+        alarms=alarms,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -20,6 +20,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from . import nag
+from .alarms import PROBE, Alarms, Instances, ProbeSchedule, parse_instances
 from .alerting import Alerting
 from .buckets import DataBuckets
 from .forecast_accuracy import PUBLISHER, ForecastAccuracy
@@ -27,7 +28,18 @@ from .functions import SYNC_ONLY_REASON, Layers, Remediators, has_dead_letter_qu
 from .iot import EdgeIoT
 from .routing import Buses, DeadLetters, Routing
 from .schedules import Schedules
-from .spec import BUCKETS, CORE, ROOT, TABLES, TOPICS, FunctionSpec, Spec, SpecError, load
+from .spec import (
+    BUCKETS,
+    CORE,
+    CTX_ALARM_INSTANCES,
+    ROOT,
+    TABLES,
+    TOPICS,
+    FunctionSpec,
+    Spec,
+    SpecError,
+    load,
+)
 from .storage import Storage
 from .training import TrainingJobs
 from .workflows import Workflows
@@ -51,9 +63,11 @@ class DeploySettings:
     dry_run: bool = True
     training_image_tag: str = "latest"
     forecast_systems: tuple[str, ...] = ()
+    #: The instances of templated alarm definitions (`selfheal:alarmInstances`, alarms.py).
+    alarm_instances: Instances = field(default_factory=dict)
 
     @classmethod
-    def from_context(cls, scope: Construct) -> DeploySettings:
+    def from_context(cls, scope: Construct, spec: Spec | None = None) -> DeploySettings:
         raw_dry = _context(scope, CTX_DRY_RUN, cls.dry_run).lower()
         if raw_dry not in {"true", "false"}:
             raise ValueError(f"context {CTX_DRY_RUN} must be 'true' or 'false', got {raw_dry!r}")
@@ -74,10 +88,14 @@ class DeploySettings:
             raise ValueError(
                 f"context {CTX_FORECAST_SYSTEMS} must be distinct system ids, got {systems!r}"
             )
+        instances = (
+            parse_instances(scope.node.try_get_context(CTX_ALARM_INSTANCES), spec) if spec else {}
+        )
         return cls(
             dry_run=raw_dry == "true",
             training_image_tag=tag,
             forecast_systems=systems,
+            alarm_instances=instances,
         )
 
 
@@ -122,7 +140,8 @@ class CoreStack(Stack):
 
 class DomainStack(Stack):
     """One domain's automations (`state_machines/domains/<domain>.json`): its workflows,
-    their rules and schedules, the functions only they call; the rest it reads from core."""
+    their rules and schedules, the alarms those rules wait for (events/alarms/), the
+    functions only they call; the rest it reads from core."""
 
     def __init__(
         self,
@@ -169,6 +188,8 @@ class DomainStack(Stack):
             state_machines=self.workflows.state_machines,
             dead_letters=self.dead_letters.queue,
         )
+        # The alarms this domain's rules wait for, and the metric filters feeding them.
+        self.alarms = Alarms(self, "Alarms", spec=spec, instances=core.settings.alarm_instances)
         attach_invokers(
             self, core.spec, core.settings, self.remediators.functions, self.dead_letters.queue
         )
@@ -202,8 +223,9 @@ def attach_invokers(
     dead_letters: sqs.IQueue,
 ) -> None:
     """What invokes a function asynchronously lives in that function's stack (IoT rules, the
-    accuracy publisher's schedule) and gives it a dead-letter queue; the other functions are
-    only called by state machine tasks, where Lambda's DLQ does not apply."""
+    accuracy publisher's and the service probe's schedules) and gives it a dead-letter
+    queue; the other functions are only called by state machine tasks, where Lambda's DLQ
+    does not apply."""
     if "edge_ingress" in functions:
         EdgeIoT(stack, "EdgeIoT", ingress=functions["edge_ingress"], dead_letters=dead_letters)
     if PUBLISHER in functions:
@@ -215,6 +237,8 @@ def attach_invokers(
             publisher=functions[PUBLISHER],
             dead_letters=dead_letters,
         )
+    if PROBE in functions:
+        ProbeSchedule(stack, "ServiceProbe", probe=functions[PROBE], dead_letters=dead_letters)
     for function in functions.values():
         if not has_dead_letter_queue(function):
             nag.acknowledge(function, "Serverless-LambdaDLQ", SYNC_ONLY_REASON)
@@ -246,14 +270,14 @@ def build_stacks(app: App, *, loaded: Spec | None = None) -> SelfhealApp:
     """The core stack and one stack per domain file, from the convention files (or
     `loaded`) and the app's context. Refuses a spec whose files disagree."""
     spec = loaded if loaded is not None else load()
-    problems = spec.problems() + spec.domain_problems()
+    problems = spec.problems() + spec.domain_problems() + spec.alarm_problems()
     if problems:
         raise SpecError("the convention files disagree:\n  " + "\n  ".join(problems))
     core = CoreStack(
         app,
         STACK_ID,
         spec=spec,
-        settings=DeploySettings.from_context(app),
+        settings=DeploySettings.from_context(app, spec),
         description="selfheal core: tables, topics, buses, layers and shared remediators",
     )
     domains = {

@@ -146,7 +146,22 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
                     },
                 )
             if path == "/health/metrics":
-                return self._send(200, {"lastDataByTopic": last, "now": time.time()})
+                # runbook 004 "Dados Parciais": dataIngestion.last24h.coverage (the share of
+                # the configured equipment that sent data in the last 24 h) and
+                # quality.last24h.goodPercentage (every point saved here is good)
+                now = time.time()
+                configured = opts.get("topics", [])
+                recent = [t for t in configured if now - last.get(t, 0.0) < 86400]
+                coverage = 100.0 * len(recent) / len(configured) if configured else 0.0
+                return self._send(
+                    200,
+                    {
+                        "lastDataByTopic": last,
+                        "now": now,
+                        "dataIngestion": {"last24h": {"coverage": round(coverage, 1)}},
+                        "quality": {"last24h": {"goodPercentage": 100.0 if recent else 0.0}},
+                    },
+                )
             self._send(404, {"error": f"no {path}"})
 
     return Handler

@@ -139,8 +139,8 @@ def edge_world_spec() -> WorldSpec:
 def make_edge_world(broker: Broker) -> Iterator[Any]:
     made: list[tuple[Pipeline, Bridge, EdgeWorld]] = []
 
-    def make(spec: WorldSpec) -> EdgeWorld:
-        p = Pipeline(world=World(spec), scheduler=True)
+    def make(spec: WorldSpec, **pipeline: Any) -> EdgeWorld:
+        p = Pipeline(world=World(spec), scheduler=True, **pipeline)
         p.__enter__()
         bridge = Bridge(p, broker).start()
         world = EdgeWorld(p, bridge, broker, jobs=JobsPlane(p, broker).start())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -524,3 +524,48 @@ def test_a_clean_integrity_check_needs_no_acknowledgement(
     [run] = p.run_event(load_event(ALARM), gate_decision="resume")
     assert run["status"] == "SUCCEEDED"
     assert manifest(p)["integrity"]["suspicious"] == []
+
+
+@pytest.mark.procedure("D3", "stop processing: rules, executions, mappings of the scope only")
+def test_validation_failures_put_by_the_platform_raise_the_alarm_that_freezes(
+    p: Pipeline,
+) -> None:
+    """From the raw signal: the data platform's own metric (records failing validation per
+    batch, `DataPlatform/Quality ValidationFailures`) summed over 5 minutes reaches 10,
+    `ons-platform-validation` goes to ALARM by evaluation and the freeze runs to its gate.
+    No hand-written alarm event."""
+    cw = p.client("cloudwatch")
+    start = p.clock.now()
+    for seconds, failed in ((30, 4), (90, 5)):
+        cw.put_metric_data(
+            Namespace="DataPlatform/Quality",
+            MetricData=[
+                {
+                    "MetricName": "ValidationFailures",
+                    "Dimensions": [{"Name": "IngestionScope", "Value": "ons-platform"}],
+                    "Value": failed,
+                    "Timestamp": start + timedelta(seconds=seconds),
+                }
+            ],
+        )
+    p.clock.advance(300)
+    assert p.started == [], "9 failing records in 5 minutes: under the threshold"
+
+    cw.put_metric_data(
+        Namespace="DataPlatform/Quality",
+        MetricData=[
+            {
+                "MetricName": "ValidationFailures",
+                "Dimensions": [{"Name": "IngestionScope", "Value": "ons-platform"}],
+                "Value": 37,
+                "Timestamp": p.clock.now() + timedelta(seconds=10),
+            }
+        ],
+    )
+    p.clock.advance(300)
+    [arn] = p.started
+    assert p.wait([arn], until_parked=True) == [arn]
+    assert state(p)["running"] == {"ons-processing": 0, "ons-reporting": 2}
+    [event] = [j.data["event"] for j in p.journal if j.kind == "event"]
+    assert event["detail"]["alarmName"] == "ons-platform-validation"
+    assert json.loads(event["detail"]["state"]["reasonData"])["recentDatapoints"] == [37.0]

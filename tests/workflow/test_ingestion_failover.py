@@ -5,6 +5,7 @@ instance in production."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections.abc import Iterator
@@ -29,8 +30,11 @@ WORKFLOWS = ("ingestion_failover",)
 
 @pytest.fixture(scope="module")
 def failover_spec() -> spec_mod.Spec:
-    """Only this workflow's state machine and functions (each costs moto a parse/create)."""
-    return spec_for(WORKFLOWS)
+    """Only this workflow's state machine and functions (each costs moto a parse/create),
+    and the probe that publishes the instances' health in production."""
+    spec = spec_for(WORKFLOWS)
+    probe = spec_mod.load().functions["service_probe"]
+    return dataclasses.replace(spec, functions={**spec.functions, probe.name: probe})
 
 
 @pytest.fixture
@@ -276,3 +280,103 @@ def test_a_bad_group_name_fails_naming_the_field_and_acts_on_nothing(
     reason = next(n for n in p.notifications() if n["level"] == "l1")["message"]["reason"]
     assert "InputInvalid" in reason and "group" in reason
     assert modes(procs) == {"primary": "production", "backup": "standby"}
+
+
+# --- from the raw signal: the probe's readings and the ingestion log lines ---------------
+
+
+def probe_minute(p: Pipeline) -> None:
+    """The scheduled probe (functions/service_probe) reads every registered instance's
+    /health now, then the minute passes and its boundary is evaluated."""
+    p.lambdas.handler_for("service_probe")({"trigger": "schedule"}, None)
+    p.clock.advance(60)
+
+
+def runs_started(p: Pipeline, since: int) -> list[str]:
+    return [a for a in p.started[since:] if ":ingestion_failover-" in a or ":instance_" in a]
+
+
+@pytest.mark.procedure("M2", "fail over to the backup under a lease")
+@pytest.mark.procedure("M2", "hand back when the primary returns")
+def test_the_probed_primary_health_fails_over_and_hands_back_by_alarm_evaluation(
+    group: tuple[Pipeline, Processes],
+) -> None:
+    """`aupus-mqtt-primary-health` (InstanceHealthy < 1 in 3 of the last 3 minutes) from
+    the probe's real readings: the primary's process dies, three probed minutes later the
+    alarm is in ALARM and the failover runs; the primary comes back, the next probed minute
+    turns the alarm OK and the hand-back runs. No hand-written alarm event."""
+    p, procs = group
+    procs.started["primary"].kill()
+    for _ in range(2):
+        probe_minute(p)
+    assert p.started == []  # 2 of 3 minutes failing: not yet ("Confirmar que está offline")
+    probe_minute(p)
+    [down] = runs_started(p, 0)
+    p.wait([down])
+    run = p.execution_summary(down)
+    assert run["status"] == "SUCCEEDED", run
+    assert modes(procs) == {"primary": None, "backup": "production"} and holder() == "backup"
+    event = next(j.data["event"] for j in p.journal if j.kind == "event")
+    assert event["detail"]["alarmName"] == "aupus-mqtt-primary-health"
+    assert event["detail"]["state"]["reason"].startswith(
+        "Threshold Crossed: 3 out of the last 3 datapoints [0.0"
+    )
+
+    p.clock.advance(3600)  # no probe reading for an hour: the alarm has no data now
+    procs.restart("primary")  # its .env says production: two in production now
+    before = len(p.started)
+    probe_minute(p)
+    [back] = runs_started(p, before)
+    p.wait([back])
+    run = p.execution_summary(back)
+    assert run["status"] == "SUCCEEDED", run
+    assert modes(procs) == {"primary": "production", "backup": "standby"}
+    assert holder() == "primary"
+    states = [
+        (e["detail"]["previousState"]["value"], e["detail"]["state"]["value"])
+        for e in (j.data["event"] for j in p.journal if j.kind == "event")
+    ]
+    assert states == [
+        ("INSUFFICIENT_DATA", "ALARM"),
+        ("ALARM", "INSUFFICIENT_DATA"),  # matches no rule: nothing started
+        ("INSUFFICIENT_DATA", "OK"),
+    ]
+
+
+@pytest.mark.procedure("M4", "demote every production instance but the lease holder")
+def test_p2002_log_lines_raise_the_conflict_alarm_through_the_metric_filter(
+    group: tuple[Pipeline, Processes],
+) -> None:
+    """Runbook 004 "Erro P2002": the instances' logs show "P2002: Unique constraint failed"
+    (shipped as JSON lines by the CloudWatch agent); the Logs metric filter counts them,
+    `aupus-mqtt-p2002` (Sum >= 1 in a minute) goes to ALARM and the backup is demoted."""
+    p, procs = group
+    procs.restart("backup", "production")  # someone started the backup in production
+    logs = p.client("logs")
+    group_name = "/selfheal/services/aupus-ingestion"
+    logs.create_log_group(logGroupName=group_name)
+    logs.create_log_stream(logGroupName=group_name, logStreamName="backup")
+    at = int(p.clock.now().timestamp() * 1000)
+    lines = [
+        {"ingestionGroup": GROUP, "instance": "backup", "message": "[MQTT] MODO PRODUÇÃO"},
+        {
+            "ingestionGroup": GROUP,
+            "instance": "backup",
+            "message": "PrismaClientKnownRequestError P2002: Unique constraint failed",
+        },
+    ]
+    logs.put_log_events(
+        logGroupName=group_name,
+        logStreamName="backup",
+        logEvents=[{"timestamp": at + n, "message": json.dumps(x)} for n, x in enumerate(lines)],
+    )
+    assert p.started == []
+    p.clock.advance(60)
+
+    [arn] = runs_started(p, 0)
+    p.wait([arn])
+    run = p.execution_summary(arn)
+    assert run["status"] == "SUCCEEDED", run
+    assert modes(procs) == {"primary": "production", "backup": "standby"}
+    assert [a["name"] for a in run["actions"]] == ["demote_instance"]
+    assert ":instance_conflict-" in arn  # the P2002 rule, not the health one

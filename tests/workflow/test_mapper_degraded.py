@@ -5,6 +5,7 @@ period of real probes, off again."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -140,3 +141,41 @@ def test_an_unregistered_mapper_fails_naming_its_parameter_and_switches_nothing(
     assert "NothingFound" in reason and "/selfheal/mapper/llm" in reason
     assert not mapper_mode.flag_on(target, "fallbackMapper")
     assert switches(p) == []
+
+
+@pytest.mark.procedure("Q3", "switch to the fallback mapper")
+def test_timeouts_counted_by_the_engine_raise_the_alarm_that_turns_the_fallback_on(
+    start: Any,
+) -> None:
+    """From the raw signal: the engine's own metric (calls to the embed mapper that timed
+    out, `EquivalenceEngine/Mappers MapperTimeouts`) sums to 5 in a 5-minute period,
+    `equivalence-embed-mapper-timeouts` goes to ALARM by evaluation and the workflow turns
+    the fallback on (and, the mapper healthy, off again). No hand-written alarm event."""
+    p, target = start(mapper(fail_first=3))
+    cw = p.client("cloudwatch")
+    for n in range(5):
+        cw.put_metric_data(
+            Namespace="EquivalenceEngine/Mappers",
+            MetricData=[
+                {
+                    "MetricName": "MapperTimeouts",
+                    "Dimensions": [{"Name": "Mapper", "Value": "embed"}],
+                    "Value": 1,
+                    "Timestamp": p.clock.now() + timedelta(seconds=20 + 50 * n),
+                }
+            ],
+        )
+    p.clock.advance(300)
+    [arn] = p.started
+    p.wait([arn], timeout=120)
+    run = p.execution_summary(arn)
+    assert run["status"] == "SUCCEEDED", run
+    assert [a for a, _ in switches(p)] == ["fallback_mapper_on", "fallback_mapper_off"]
+    assert not mapper_mode.flag_on(target, "fallbackMapper")
+    [event] = [
+        j.data["event"]
+        for j in p.journal
+        if j.kind == "event" and j.data["event"]["detail"]["state"]["value"] == "ALARM"
+    ]
+    assert event["detail"]["alarmName"] == "equivalence-embed-mapper-timeouts"
+    assert json.loads(event["detail"]["state"]["reasonData"])["recentDatapoints"] == [5.0]

@@ -4,6 +4,7 @@ good-quality alarm lists the silent sources and pages the data on-call; it never
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -111,3 +112,47 @@ def test_unknown_scope_escalates_the_failure(make_pipeline: Any, silent_world: W
     assert {n["level"] for n in pages(p)} == {"l1", "l2"}
     reason = pages(p)[0]["message"]["reason"]
     assert "NothingFound" in reason and "no-such-platform" in reason
+
+
+def put_coverage(p: Pipeline, percent: float, seconds: int = 30) -> None:
+    """The data platform's own metric: the share of sources that sent data in 24 h."""
+    p.client("cloudwatch").put_metric_data(
+        Namespace="DataPlatform/Quality",
+        MetricData=[
+            {
+                "MetricName": "CoveragePercent",
+                "Dimensions": [{"Name": "IngestionScope", "Value": "ons-platform"}],
+                "Value": percent,
+                "Timestamp": p.clock.now() + timedelta(seconds=seconds),
+            }
+        ],
+    )
+
+
+@pytest.mark.procedure("M3", "silent sources listed, reload not done: escalated")
+def test_coverage_put_by_the_platform_raises_the_alarm_by_evaluation(
+    make_pipeline: Any, silent_world: WorldSpec
+) -> None:
+    """From the raw signal: CoveragePercent under 50 (runbook 004 "cobertura < 50%") in a
+    5-minute period turns `ons-platform-coverage` to ALARM (from INSUFFICIENT_DATA: it had no
+    data), partial_data runs; back over 50 it returns to OK, which starts nothing."""
+    p = make_pipeline(world_spec=silent_world)
+    put_coverage(p, 97)
+    p.clock.advance(300)
+    put_coverage(p, 42)
+    p.clock.advance(300)
+    [arn] = p.started
+    p.wait([arn])
+    run = p.execution_summary(arn)
+    assert run["workflow"] == "partial_data" and run["error"] == "selfheal.NotFixed", run
+    assert state(p) == RUNNING
+
+    put_coverage(p, 61)
+    p.clock.advance(300)
+    moves = [
+        (e["detail"]["previousState"]["value"], e["detail"]["state"]["value"])
+        for e in (j.data["event"] for j in p.journal if j.kind == "event")
+        if e["detail"]["alarmName"] == "ons-platform-coverage"
+    ]
+    assert moves == [("INSUFFICIENT_DATA", "OK"), ("OK", "ALARM"), ("ALARM", "OK")]
+    assert p.started == [arn]

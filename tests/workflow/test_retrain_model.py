@@ -431,3 +431,48 @@ def test_the_publisher_publishes_the_metric_the_alarm_reads(
         assert [d["Maximum"] for d in stats["Datapoints"]] == [pytest.approx(20.0)]
     finally:
         p.__exit__(None, None, None)
+
+
+@pytest.mark.procedure("E3", "MAPE alarm retrains")
+def test_the_published_mape_raises_the_alarm_by_evaluation_and_retrains(
+    jobs_spec: spec_mod.Spec, jobs_world_spec: WorldSpec
+) -> None:
+    """From the raw signal: the pipeline creates `forecast-mape-bess-456` from its definition
+    (so the world leaves it alone), the deployed publisher puts the 7-day MAPE (20 %), and
+    at the end of the alarm's daily period CloudWatch's evaluation (Maximum > 8, 1 of 1)
+    turns it to ALARM and retrain_model starts. (The other tests let the world play
+    CloudWatch at publication; `world_reports.publish_accuracy`.)"""
+    from datetime import UTC
+
+    world = World(retrain_world(jobs_world_spec))
+    p = Pipeline(
+        world=world,
+        spec=jobs_spec,
+        scheduler=True,
+        alarm_instances={"forecast-mape": [{"systemId": "bess-456"}]},
+    )
+    p.__enter__()
+    try:
+        alarm = world_reports.alarm_name("bess-456")
+        [created] = p.client("cloudwatch").describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
+        assert created["StateValue"] == "INSUFFICIENT_DATA"  # no data yet, and not the world's
+        done = p.lambdas.handler_for("retrain_accuracy")({"systemId": "bess-456"}, None)
+        assert done["published"] == {"bess-456": 20.0}
+        assert p.started == []
+        day_end = (p.clock.now() + timedelta(days=1)).replace(hour=0, minute=0, second=0)
+        assert day_end.tzinfo == UTC
+        p.clock.advance_to(day_end)
+
+        [arn] = p.started
+        p.wait([arn], timeout=120)
+        run = p.execution_summary(arn)
+        assert run["status"] == "SUCCEEDED" and "StartTraining" in run["states"], run
+        assert serving_version(p, "bess-456") == 3
+        [event] = [j.data["event"] for j in p.journal if j.kind == "event"]
+        assert event["detail"]["state"]["reason"] == (
+            "Threshold Crossed: 1 out of the last 1 datapoints "
+            f"[20.0 ({day_end - timedelta(days=1):%d/%m/%y} 00:00:00)] was greater than the "
+            "threshold (8.0) (minimum 1 datapoint for INSUFFICIENT_DATA -> ALARM transition)."
+        )
+    finally:
+        p.__exit__(None, None, None)

@@ -536,3 +536,56 @@ def test_composite_whose_children_point_at_two_functions_pages_why(
         "point at several functions (catalog-api:live, orders-api:live)"
         in page["message"]["reason"]
     )
+
+
+# --- from the raw signal: the function's Errors metric, evaluated by the alarm -----------
+
+
+@pytest.mark.procedure("D1", "recent deployment -> roll back, verify")
+def test_errors_put_by_lambda_raise_the_alarm_and_the_rollback_brings_it_back_to_ok(
+    make_pipeline: Any, world_spec: WorldSpec
+) -> None:
+    """The `lambda-errors` alarm of orders-api created from its definition (Errors Sum >= 5
+    in a minute, notBreaching), evaluated from the AWS/Lambda Errors datapoints Lambda would
+    put: 42 errors a minute while the alias serves the bad version 3, none once it serves a
+    healthy one. ALARM starts the workflow; the rollback's verification sees the alarm go
+    back to OK by evaluation. No hand-written alarm event."""
+    orders = next(s for s in world_spec.services if s.function == "orders-api")
+    orders.alarm = None  # not the world's alarm: the definition's, evaluated from data
+    orders.appconfig, orders.tags = None, {"selfheal:managed": "true"}
+    world_spec.services, world_spec.apis, world_spec.compositeAlarms = [orders], [], []
+    p = make_pipeline(
+        alarm_instances={"lambda-errors": [{"FunctionName": "orders-api", "Alias": "live"}]}
+    )
+    dims = [{"Name": "FunctionName", "Value": "orders-api"},
+            {"Name": "Resource", "Value": "orders-api:live"}]  # fmt: skip
+
+    def lambda_publishes_the_minute(now: Any = None) -> None:
+        errors = 0 if live(p) in orders.healthyVersions else 42
+        p.client("cloudwatch").put_metric_data(
+            Namespace="AWS/Lambda",
+            MetricData=[
+                {
+                    "MetricName": "Errors",
+                    "Dimensions": dims,
+                    "Value": errors,
+                    "Timestamp": p.clock.now(),
+                }
+            ],
+        )
+
+    lambda_publishes_the_minute()
+    p.clock.listeners.append(lambda_publishes_the_minute)
+    p.clock.advance(60)
+
+    [arn] = p.started
+    p.wait([arn], timeout=120)
+    run = p.execution_summary(arn)
+    assert run["status"] == "SUCCEEDED", run
+    assert live(p) == "2" and outcomes(run) == {"rollback_alias": "FIXED"}
+    alarm_events = [j.data["event"]["detail"] for j in p.journal if j.kind == "event"]
+    assert [(d["alarmName"], d["previousState"]["value"], d["state"]["value"])
+            for d in alarm_events] == [("orders-api-errors", "OK", "ALARM"),
+                                       ("orders-api-errors", "ALARM", "OK")]  # fmt: skip
+    assert json.loads(alarm_events[0]["state"]["reasonData"])["recentDatapoints"] == [42.0]
+    assert json.loads(alarm_events[1]["state"]["reasonData"])["recentDatapoints"] == [0.0]

@@ -5,6 +5,7 @@ at the end of the test, pass or fail."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,10 @@ WORKFLOWS = ("service_recovery", "partial_data")
 
 @pytest.fixture(scope="session")
 def service_spec() -> spec_mod.Spec:
-    return spec_for(WORKFLOWS)
+    """The workflows' functions, and the probe that publishes their alarms' metrics."""
+    spec = spec_for(WORKFLOWS)
+    probe = spec_mod.load().functions["service_probe"]
+    return dataclasses.replace(spec, functions={**spec.functions, probe.name: probe})
 
 
 @pytest.fixture

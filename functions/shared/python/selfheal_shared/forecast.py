@@ -48,9 +48,9 @@ HOLDOUT_DAYS = BACKTEST_DAYS
 MIN_FIT_DAYS = 7
 #: An accuracy alarm this soon after a promotion blames the new model: roll back.
 PROBATION_DAYS = 7
-METRIC_NAMESPACE = str(ALARM["namespace"])
-METRIC_NAME = str(ALARM["metricName"])
-DIMENSION = str(ALARM["dimension"])
+METRIC_NAMESPACE = str(ALARM["metric"]["namespace"])
+METRIC_NAME = str(ALARM["metric"]["name"])
+DIMENSION = str(next(iter(ALARM["metric"]["dimensions"])))
 
 
 def alarm_name(system: str) -> str:
