@@ -123,13 +123,16 @@ def definition_of(
     return found[0]
 
 
-@pytest.mark.parametrize("path", metric_samples(), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path",
+    # a composite alarm is composed by the owner of its children: no definition of ours
+    [p for p in metric_samples() if p.name not in COMPOSITE_SAMPLES],
+    ids=lambda p: p.name,
+)
 def test_every_sample_alarm_event_is_one_a_definition_creates(path: Path) -> None:
     """The sample stays a replay input; it must be what the deployed alarm would emit:
     same name, metric, dimensions, statistic, period and threshold (and N of M where the
     reason says it)."""
-    if path.name in COMPOSITE_SAMPLES:
-        pytest.skip("a composite alarm: composed by the owner of its children")
     event = load_event(path)
     detail = event["detail"]
     rule = path.name.split(".", 1)[0]
