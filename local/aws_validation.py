@@ -16,8 +16,9 @@ from the API references:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 # -- errors --------------------------------------------------------------------------------
@@ -258,3 +259,33 @@ def check_task_failure(error: str | None, cause: str | None) -> None:
         raise _too_long("error", TASK_ERROR_MAX)
     if cause is not None and len(cause) > TASK_CAUSE_MAX:
         raise _too_long("cause", TASK_CAUSE_MAX)
+
+
+#: ListCommands' filter keys (SSM API reference, CommandFilter).
+SSM_COMMAND_FILTER_KEYS = frozenset(
+    {"InvokedAfter", "InvokedBefore", "Status", "ExecutionStage", "DocumentName"}
+)
+
+
+def ssm_command_filter(filters: list[Mapping[str, Any]]) -> Callable[[Mapping[str, Any]], bool]:
+    """The predicate of ListCommands' `Filters`, or SSM's `InvalidFilterKey` for a key it
+    does not know (the times as SSM takes them: ISO 8601 in UTC)."""
+    wanted: list[tuple[str, str]] = []
+    for f in filters:
+        key, value = str(f.get("key", "")), str(f.get("value", ""))
+        if key not in SSM_COMMAND_FILTER_KEYS:
+            raise AwsError("InvalidFilterKey", f"The specified key is not valid: {key}")
+        wanted.append((key, value))
+
+    def keep(command: Mapping[str, Any]) -> bool:
+        for key, value in wanted:
+            if key in ("InvokedAfter", "InvokedBefore"):
+                at = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+                after = float(command["RequestedDateTime"]) >= at
+                if after != (key == "InvokedAfter"):
+                    return False
+            elif key in ("DocumentName", "Status") and command.get(key) != value:
+                return False
+        return True
+
+    return keep

@@ -46,7 +46,7 @@ def register(p: Pipeline, name: str, proc: Process) -> AppConfigTarget:
     target = mapper_mode.AppConfigTarget(
         application=app["Id"], environment="production", profile=profile["Id"]
     )
-    mapper_mode.set_flag(target, "fallbackMapper", False, "initial configuration")
+    mapper_mode.set_flag(target, "fallbackMapper", False, "seed", "initial configuration")
     p.client("ssm").put_parameter(
         Name=mapper_mode.parameter_name(name),
         Type="String",

@@ -29,6 +29,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda
 from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.backend.execution import Execution
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+from selfheal_shared import clock as shared_clock
 
 from . import aws_validation, strict_moto
 from .aws_validation import AwsError
@@ -109,6 +110,8 @@ class Extensions:
     ssm_agents: list[SsmAgent] = field(default_factory=list)
     #: SendCommand calls answered, by command id: the invocations.
     ssm_invocations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: SendCommand calls answered, in order: what ListCommands returns.
+    ssm_commands: list[dict[str, Any]] = field(default_factory=list)
 
     def _routes(self) -> list[tuple[str, re.Pattern[str], str | None, Callable[..., Response]]]:
         host = r"https://{svc}\.[^/]+\.amazonaws\.com"
@@ -166,6 +169,12 @@ class Extensions:
                 re.compile(host.format(svc="ssm") + r"/$"),
                 "AmazonSSM.ListCommandInvocations",
                 self._ssm_list_invocations,
+            ),
+            (
+                "POST",
+                re.compile(host.format(svc="ssm") + r"/$"),
+                "AmazonSSM.ListCommands",
+                self._ssm_list_commands,
             ),
             (
                 "POST",
@@ -288,11 +297,29 @@ class Extensions:
         command = {
             "CommandId": command_id,
             "DocumentName": body.get("DocumentName", ""),
+            "Comment": body.get("Comment", ""),
             "Parameters": body.get("Parameters", {}),
             "Targets": body.get("Targets", []),
             "Status": answer["Status"],
+            "RequestedDateTime": shared_clock.now().timestamp(),
         }
+        self.ssm_commands.append(command)
         return 200, {}, json.dumps({"Command": command})
+
+    def _ssm_list_commands(self, match: re.Match[str], body: dict[str, Any]) -> Response:
+        """ListCommands as SSM answers it: newest first, `CommandId` or `Filters` (AWS's
+        keys only, else `InvalidFilterKey`); the stand-in keeps every command it ran."""
+        try:
+            keep = aws_validation.ssm_command_filter(body.get("Filters", []))
+        except AwsError as exc:
+            return exc.status, {}, json.dumps(exc.body())
+        wanted = body.get("CommandId")
+        found = [
+            c
+            for c in reversed(self.ssm_commands)
+            if (wanted is None or c["CommandId"] == wanted) and keep(c)
+        ]
+        return 200, {}, json.dumps({"Commands": found})
 
     def _ssm_list_invocations(self, match: re.Match[str], body: dict[str, Any]) -> Response:
         found = self.ssm_invocations.get(body.get("CommandId", ""), [])

@@ -356,6 +356,7 @@ def seed_forecasting(p: Pipeline, world: ForecastWorld) -> None:
                     description=f"seeded serving model {version}",
                     metadata={"promotedAt": promoted.isoformat(), "decision": "promote"},
                     metrics_uri=f"s3://{models}/evaluations/{system.systemId}/seed.json",
+                    key=f"seed-{system.systemId}-{version}",
                 )
         if cw.describe_alarms(AlarmNames=[alarm_name(system.systemId)])["MetricAlarms"]:
             continue  # the pipeline created it from its definition: evaluated from the metric

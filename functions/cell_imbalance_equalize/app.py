@@ -5,7 +5,6 @@ under either is never equalized."""
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -41,23 +40,27 @@ def handler(run: Run[EqualizeRequest]) -> dict[str, Any]:
             outcome=Outcome.SKIPPED_BY_GUARD,
         )
         return {"sent": False, "commandId": None, "issuedAt": None, "reason": blocked}
-    command_id = f"equalize-{uuid.uuid4().hex[:12]}"
+    command_id = f"equalize-{run.effect_key('edge_equalize', inc.edgeId)}"
     topic = f"lifo4/{inc.edgeId}/commands/equalize"
-    issued = clock.now().isoformat()
-    body = {
-        "commandId": command_id,
-        "command": "equalize",
-        "issuedAt": issued,
-        "incidentId": inc.incidentId,
-    }
-    run.act(
+
+    def send(_key: str) -> str:
+        issued = clock.now().isoformat()
+        body = {
+            "commandId": command_id,
+            "command": "equalize",
+            "issuedAt": issued,
+            "incidentId": inc.incidentId,
+        }
+        client("iot-data").publish(topic=topic, qos=1, payload=json.dumps(body).encode())
+        return issued
+
+    issued = run.act(
         "edge_equalize",
         target=inc.edgeId,
         why=f"delta {req.deltaMv} mV > {battery.IMBALANCE_LIMIT_MV} mV (runbook 000 §5b)",
         plan=f"send equalize ({command_id}) to {topic}",
-        do=lambda: client("iot-data").publish(
-            topic=topic, qos=1, payload=json.dumps(body).encode()
-        ),
+        do=send,
+        landed=lambda _key: None,  # a publish leaves no trace; the edge acts on an id once
         result=f"sent equalize ({command_id}) to {topic}",
         inverse={"note": "none: equalization ends by itself when the cells are balanced"},
     )

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from botocore.exceptions import ClientError
-from selfheal_shared import rollback
+from selfheal_shared import appconfig_deploy, rollback
 from selfheal_shared.clients import client
 from selfheal_shared.errors import ConcurrentChange
 from selfheal_shared.models import Incident
@@ -79,38 +79,42 @@ def handler(run: Run[Incident]) -> dict[str, Any]:
         _document(ac, ff.application, ff.profile, latest), ff.flags
     )
 
-    def turn_off() -> str:
-        if changed:
-            try:
-                created = ac.create_hosted_configuration_version(
-                    ApplicationId=ff.application,
-                    ConfigurationProfileId=ff.profile,
-                    Content=json.dumps(updated).encode(),
-                    ContentType="application/json",
-                    LatestVersionNumber=latest,
-                    Description=f"selfheal {incident.incidentId}: disable {' '.join(changed)}",
+    where = appconfig_deploy.Where(ff.application, ff.environment, ff.profile, ff.strategy)
+
+    def turn_off(key: str) -> str:
+        if not changed:  # saved by an earlier attempt, never deployed: deploy that one
+            ac.start_deployment(
+                ApplicationId=ff.application,
+                EnvironmentId=ff.environment,
+                DeploymentStrategyId=ff.strategy,
+                ConfigurationProfileId=ff.profile,
+                ConfigurationVersion=str(latest),
+                Description=f"{key} selfheal {incident.incidentId}",
+            )
+            return str(latest)
+        try:
+            return str(
+                appconfig_deploy.save_and_deploy(
+                    where,
+                    updated,
+                    key,
+                    f"selfheal {incident.incidentId}: disable {' '.join(changed)}",
+                    latest=latest,
                 )
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] in (
-                    "ConflictException",
-                    "PreconditionFailedException",
-                ):
-                    raise ConcurrentChange(
-                        f"flags of {ff.profile} changed while we edited them"
-                    ) from exc
-                raise
-            version = str(created["VersionNumber"])
-        else:
-            version = str(latest)  # saved by an earlier attempt, never deployed
-        ac.start_deployment(
-            ApplicationId=ff.application,
-            EnvironmentId=ff.environment,
-            DeploymentStrategyId=ff.strategy,
-            ConfigurationProfileId=ff.profile,
-            ConfigurationVersion=version,
-            Description=f"selfheal {incident.incidentId}",
-        )
-        return version
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in (
+                "ConflictException",
+                "PreconditionFailedException",
+            ):
+                raise ConcurrentChange(
+                    f"flags of {ff.profile} changed while we edited them"
+                ) from exc
+            raise
+
+    def turned_off(key: str) -> str | None:
+        version = appconfig_deploy.deployed_under(where, key)
+        return None if version is None else str(version)
 
     names = changed or live_changed
 
@@ -124,6 +128,7 @@ def handler(run: Run[Incident]) -> dict[str, Any]:
         why=_why(incident),
         plan=f"disable {', '.join(names)} in {ff.application}/{ff.environment}/{ff.profile}",
         do=turn_off,
+        landed=turned_off,
         verify=deployed_now,
         result=lambda v: f"disabled {', '.join(names)} (configuration version {v})",
         inverse={

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import uuid
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -56,9 +55,13 @@ def handler(run: Run[CommandRequest]) -> dict[str, Any]:
         if req.command != "restart":
             raise GuardRefused(f"restart_lock: {locked}; not done: {req.command}")
         return {"commandId": None, "command": req.command, "queued": True, "waitSeconds": 300}
-    if req.command == "restart" and (wait := _restart_budget(run)) > 0:
+    action = f"edge_{req.command}"
+    # The command id is the effect's key: a retried step sends the same id, and the edge
+    # acts on an id once (a QoS 1 redelivery or a republish is acknowledged, not redone).
+    command_id = f"{req.command}-{run.effect_key(action, inc.edgeId)}"
+    first = not run.begun(action, inc.edgeId)
+    if req.command == "restart" and first and (wait := _restart_budget(run)) > 0:
         return {"commandId": None, "command": req.command, "queued": True, "waitSeconds": wait}
-    command_id = f"{req.command}-{uuid.uuid4().hex[:12]}"
     topic = f"lifo4/{inc.edgeId}/commands/{req.command}"
     body = {
         "commandId": command_id,
@@ -67,12 +70,13 @@ def handler(run: Run[CommandRequest]) -> dict[str, Any]:
         "incidentId": inc.incidentId,
     }
     run.act(
-        f"edge_{req.command}",
+        action,
         target=inc.edgeId,
         why=f"{AUTOMATION}: {inc.edgeId} offline"
         + (f"; diagnosis: {'; '.join(req.evidence)}" if req.evidence else ""),
         plan=f"send {req.command} ({command_id}) to {topic}",
-        do=lambda: publish(inc.edgeId, req.command, body),
+        do=lambda _key: publish(inc.edgeId, req.command, body),
+        landed=lambda _key: None,  # a publish leaves no trace to ask; repeating the id is safe
         result=f"sent {req.command} ({command_id}) to {topic}",
         inverse={"note": "none: commands are acknowledged or time out"}
         if req.command != "ota-rollback"

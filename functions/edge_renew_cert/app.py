@@ -14,12 +14,11 @@ that is recorded, and nothing is pretended."""
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared import clock, config, edge_registry, edges
+from selfheal_shared import certificates, clock, config, edge_registry, edges, effects
 from selfheal_shared.clients import client
 from selfheal_shared.edges import AUTOMATION
 from selfheal_shared.edges import EdgeIncident as Incident
@@ -47,7 +46,7 @@ def certificate_topic(edge_id: str) -> str:
 )
 def handler(run: Run[RenewRequest]) -> dict[str, Any]:
     inc = run.request.incident
-    renewal_id = f"renew-{uuid.uuid4().hex[:12]}"
+    renewal_id = f"renew-{run.effect_key('edge_renew_certificate', inc.edgeId)}"
     pending = edge_registry.get(f"csr#{inc.edgeId}")
     fresh = (
         pending is not None
@@ -68,11 +67,31 @@ def handler(run: Run[RenewRequest]) -> dict[str, Any]:
         return {"commandId": renewal_id, "renewed": False, "certificateId": ""}
     csr = str(pending["csr"])
 
-    def renew() -> dict[str, Any]:
-        iot = client("iot")
-        cert: dict[str, Any] = iot.create_certificate_from_csr(
+    def renew(_key: str) -> dict[str, Any]:
+        cert: dict[str, Any] = client("iot", sdk_retries=False).create_certificate_from_csr(
             certificateSigningRequest=csr, setAsActive=True
         )
+        return deliver(cert)
+
+    def issued(key: str) -> dict[str, Any] | None:
+        """The certificate an earlier attempt issued from this CSR (created since that
+        attempt began, with the CSR's subject), delivered now if it was not yet."""
+        since = effects.began(run.incident_id, key)
+        iot = client("iot")
+        if since is None:
+            return None
+        recent = iot.list_certificates(ascendingOrder=False, pageSize=50)["certificates"]
+        for summary in (c for c in recent if c["creationDate"] >= since):
+            described = iot.describe_certificate(certificateId=summary["certificateId"])
+            pem = described["certificateDescription"]["certificatePem"]
+            if certificates.issued_from(pem, csr):
+                return deliver({**summary, "certificatePem": pem})
+        return None
+
+    def deliver(cert: dict[str, Any]) -> dict[str, Any]:
+        """Attach and send: each step repeatable (attaching twice is one attachment; the
+        edge installs a renewal id once)."""
+        iot = client("iot")
         iot.attach_policy(
             policyName=config.env("SELFHEAL_EDGE_POLICY", "selfheal-edge"),
             target=cert["certificateArn"],
@@ -87,7 +106,7 @@ def handler(run: Run[RenewRequest]) -> dict[str, Any]:
         client("iot-data").publish(
             topic=certificate_topic(inc.edgeId), qos=1, payload=json.dumps(body).encode()
         )
-        return cert
+        return {k: cert[k] for k in ("certificateArn", "certificateId", "certificatePem")}
 
     def verify(cert: dict[str, Any]) -> str | None:
         iot = client("iot")
@@ -110,6 +129,7 @@ def handler(run: Run[RenewRequest]) -> dict[str, Any]:
             f"{certificate_topic(inc.edgeId)}"
         ),
         do=renew,
+        landed=issued,
         verify=verify,
         result=lambda c: (
             f"issued {c['certificateId'][:12]}... from the edge's CSR (its key never left "

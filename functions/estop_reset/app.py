@@ -4,7 +4,6 @@ with `{"confirmedSafe": true, "operator": ...}`); the record names who approved 
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -35,24 +34,24 @@ def handler(run: Run[ResetRequest]) -> dict[str, Any]:
     inc = req.incident
     if locked := battery.restart_lock(inc.edgeId):
         raise GuardRefused(f"restart_lock: {locked}; not done: {COMMAND}")
-    command_id = f"estop-reset-{uuid.uuid4().hex[:12]}"
+    action = "edge_reset_emergency_stop"
+    command_id = f"estop-reset-{run.effect_key(action, inc.edgeId)}"
     topic = f"lifo4/{inc.edgeId}/commands/{COMMAND}"
-    issued = clock.now().isoformat()
-    body = {
-        "commandId": command_id,
-        "command": COMMAND,
-        "issuedAt": issued,
-        "confirmedSafe": True,
-        "operator": req.operator,
-    }
-    run.act(
-        "edge_reset_emergency_stop",
+
+    def send(_key: str) -> dict[str, str]:
+        sent = {"commandId": command_id, "issuedAt": clock.now().isoformat()}
+        body = {**sent, "command": COMMAND, "confirmedSafe": True, "operator": req.operator}
+        client("iot-data").publish(topic=topic, qos=1, payload=json.dumps(body))
+        return sent
+
+    return run.act(
+        action,
         target=inc.edgeId,
         why=f"approved by {req.operator} (confirmedSafe: true) at the human gate",
         plan=f"send {COMMAND} ({command_id}) to {topic}",
-        do=lambda: client("iot-data").publish(topic=topic, qos=1, payload=json.dumps(body)),
+        do=send,
+        landed=lambda _key: None,  # a publish leaves no trace; the edge acts on an id once
         result=f"sent {COMMAND} ({command_id}) approved by {req.operator}",
         inverse={"note": "none: an E-Stop is raised again by the hardware, not by selfheal"},
         details=lambda _: {"operator": req.operator},
     )
-    return {"commandId": command_id, "issuedAt": issued}

@@ -106,12 +106,18 @@ def _create(
     arns = [(thing(e) or {}).get("thingArn", "") for e in edge_ids]
     doc = ota.document(version)
 
-    def do() -> str:
+    def made(_key: str) -> str | None:
+        """The job id is the natural id: IoT refuses a second job by it."""
         try:
-            return str(iot.describe_job(jobId=job)["job"]["status"])  # a retry: already made
+            return str(iot.describe_job(jobId=job)["job"]["status"])
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ResourceNotFoundException":
                 raise
+        return None
+
+    def do(key: str) -> str:
+        if (status := made(key)) is not None:
+            return status
         iot.create_job(
             jobId=job,
             targets=arns,
@@ -137,6 +143,7 @@ def _create(
         why=why,
         plan=f"IoT job {job}: {version} to {', '.join(edge_ids)}{how}",
         do=do,
+        landed=made,
         verify=lambda status: (
             None if status in ("QUEUED", "IN_PROGRESS", "COMPLETED") else f"job {status}"
         ),

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import clock, ingestion_lease
+from selfheal_shared import clock, ingestion_lease, run_command
 from selfheal_shared import ingestion_instances as inst
 from selfheal_shared.errors import NothingFound
 from selfheal_shared.ingestion_failover import AUTOMATION, FailoverIncident
@@ -47,7 +47,9 @@ def _lease(run: Run[ApplyRequest], keep: inst.Instance) -> Lease:
             target=f"{group}/{keep.name}",
             why=f"{keep.name} already holds the lease; renewed before acting under it",
             plan=f"renew lease {group} for {keep.name} (token {current.token})",
-            do=lambda: ingestion_lease.confirm(current),
+            do=lambda _key: ingestion_lease.confirm(current),
+            landed=lambda _key: None,  # renewing again is the same renewal (same token)
+            load=Lease.from_dict,
             inverse={"api": "none", "why": "the lease expires on its own"},
             result=lambda lease: (
                 f"lease {group} renewed for {keep.name} (token {lease.token}, "
@@ -61,12 +63,23 @@ def _lease(run: Run[ApplyRequest], keep: inst.Instance) -> Lease:
         why=f"{req.incident.reason}: {keep.name} is the instance to keep in production "
         f"(lease was {previous})",
         plan=f"take lease {group} for {keep.name} over token {req.leaseToken}",
-        do=lambda: ingestion_lease.take(group, keep.name, over=req.leaseToken),
+        do=lambda _key: ingestion_lease.take(group, keep.name, over=req.leaseToken),
+        landed=lambda _key: _held(group, keep.name, above=req.leaseToken or 0),
+        load=Lease.from_dict,
         inverse={"api": "none", "why": "the lease expires on its own"},
         result=lambda lease: (
             f"lease {group} taken by {keep.name} (token {lease.token}, was {previous})"
         ),
     )
+
+
+def _held(group: str, holder: str, *, above: int) -> Lease | None:
+    """The lease as a landed take or renewal left it: `holder` holds it, valid, with a
+    token above the one it was taken over."""
+    lease = ingestion_lease.read(group)
+    if lease is None or lease.holder != holder or lease.token <= above:
+        return None
+    return lease if lease.valid(clock.now()) else None
 
 
 def _switch(
@@ -75,9 +88,16 @@ def _switch(
     group = run.request.incident.group
     undo: inst.Mode = inst.STANDBY if mode == inst.PRODUCTION else inst.PRODUCTION
 
-    def do() -> str:
+    def do(key: str) -> str:
         ingestion_lease.confirm(lease)  # the fence: a lost lease stops here, before acting
-        return inst.set_mode(instance, mode, lease.token)
+        return inst.set_mode(instance, mode, lease.token, key)
+
+    def switched(key: str) -> str | None:
+        """The command sent under `key` ran and the instance reports the mode."""
+        if run_command.sent(key) is None:
+            return None
+        seen = inst.observe(instance)
+        return seen.mode if seen.mode == mode else None
 
     def verify(_: str) -> str | None:
         seen = inst.observe(instance)
@@ -91,6 +111,7 @@ def _switch(
         why=why,
         plan=f"switch {instance.name} to {mode} under lease token {lease.token}",
         do=do,
+        landed=switched,
         verify=verify,
         inverse={"api": "set_mode", "instance": instance.name, "mode": undo},
         result=text,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared import mapper_mode, notify
+from selfheal_shared import appconfig_deploy, mapper_mode, notify
 from selfheal_shared.mapper_mode import MapperIncident
 from selfheal_shared.protocol import Run, recorded_steps, remediator
 
@@ -50,9 +50,10 @@ def handler(run: Run[SwitchRequest]) -> dict[str, Any]:
         target=f"mapper:{req.incident.mapper}",
         why=req.why,
         plan=f"turn {flag} {state} in {where}",
-        do=lambda: mapper_mode.set_flag(
-            target, flag, req.on, f"selfheal {req.incident.incidentId}: {flag} {state}"
+        do=lambda key: mapper_mode.set_flag(
+            target, flag, req.on, key, f"selfheal {req.incident.incidentId}: {flag} {state}"
         ),
+        landed=lambda key: appconfig_deploy.deployed_under(mapper_mode.where(target), key),
         verify=verify,
         result=result,
         inverse={"api": "appconfig:StartDeployment", "flag": flag, "enabled": not req.on},

@@ -4,7 +4,6 @@ command to the edge's agent (verified by the next step from telemetry)."""
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 from pydantic import BaseModel
@@ -28,19 +27,22 @@ class StopRequest(BaseModel):
 )
 def handler(run: Run[StopRequest]) -> dict[str, Any]:
     inc = run.request.incident
-    command_id = f"stop-{uuid.uuid4().hex[:12]}"
+    command_id = f"stop-{run.effect_key('edge_stop', inc.edgeId)}"
     topic = f"lifo4/{inc.edgeId}/commands/stop"
-    issued = clock.now().isoformat()
-    body = {"commandId": command_id, "command": "stop", "issuedAt": issued}
-    run.act(
+
+    def send(_key: str) -> dict[str, str]:
+        sent = {"commandId": command_id, "issuedAt": clock.now().isoformat()}
+        body = {**sent, "command": "stop", "incidentId": inc.incidentId}
+        client("iot-data").publish(topic=topic, qos=1, payload=json.dumps(body))
+        return sent
+
+    return run.act(
         "edge_stop",
         target=inc.edgeId,
         why="OVER_TEMPERATURE and power still flowing (runbook 000 §5a)",
         plan=f"send stop ({command_id}) to {topic}",
-        do=lambda: client("iot-data").publish(
-            topic=topic, qos=1, payload=json.dumps({**body, "incidentId": inc.incidentId})
-        ),
+        do=send,
+        landed=lambda _key: None,  # a publish leaves no trace; the edge acts on an id once
         result=f"sent stop ({command_id}) to {topic}",
         inverse={"note": "none by automation: only after the restart lock is released"},
     )
-    return {"commandId": command_id, "issuedAt": issued}

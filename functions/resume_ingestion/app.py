@@ -33,17 +33,19 @@ def _manifest(incident_id: str) -> dict[str, Any]:
 def _enable_rule(run: Run[ResumeRequest], rule: dict[str, Any], why: str) -> None:
     events = client("events")
     name, bus = rule["name"], rule["bus"]
+
+    def enabled() -> bool:
+        return bool(events.describe_rule(Name=name, EventBusName=bus)["State"] == "ENABLED")
+
     run.act(
         "resume_rules",
         target=run.request.incident.scope,
+        step=f"rule {bus}/{name}",
         why=why,
         plan=f"enable rule {name}",
-        do=lambda: events.enable_rule(Name=name, EventBusName=bus),
-        verify=lambda _: (
-            None
-            if events.describe_rule(Name=name, EventBusName=bus)["State"] == "ENABLED"
-            else "the rule is still not ENABLED"
-        ),
+        do=lambda _key: events.enable_rule(Name=name, EventBusName=bus),
+        landed=lambda _key: {} if enabled() else None,
+        verify=lambda _: None if enabled() else "the rule is still not ENABLED",
         result=f"enabled rule {name}",
         inverse={"api": "events:DisableRule", "Name": name, "bus": bus},
     )
@@ -52,17 +54,19 @@ def _enable_rule(run: Run[ResumeRequest], rule: dict[str, Any], why: str) -> Non
 def _enable_mapping(run: Run[ResumeRequest], m: dict[str, Any], why: str) -> None:
     lam = client("lambda")
     uuid = m["uuid"]
+
+    def enabled() -> bool:
+        return lam.get_event_source_mapping(UUID=uuid)["State"] in ("Enabled", "Enabling")
+
     run.act(
         "resume_mappings",
         target=run.request.incident.scope,
+        step=f"mapping {uuid}",
         why=why,
         plan=f"enable {ingestion.describe_mapping(m)}",
-        do=lambda: lam.update_event_source_mapping(UUID=uuid, Enabled=True),
-        verify=lambda _: (
-            None
-            if lam.get_event_source_mapping(UUID=uuid)["State"] in ("Enabled", "Enabling")
-            else "the mapping is still not enabled"
-        ),
+        do=lambda _key: lam.update_event_source_mapping(UUID=uuid, Enabled=True),
+        landed=lambda _key: {} if enabled() else None,
+        verify=lambda _: None if enabled() else "the mapping is still not enabled",
         result=f"enabled {ingestion.describe_mapping(m)}",
         inverse={"api": "lambda:UpdateEventSourceMapping Enabled=false", "UUID": uuid},
     )
@@ -83,7 +87,9 @@ def _redrive(run: Run[ResumeRequest], stopped: dict[str, Any], why: str) -> str:
     name = redrive_name(run.request.incident.incidentId, arn)
     old = arn.rsplit(":", 1)[-1]
 
-    def start() -> str:
+    new_arn: str = machine.replace(":stateMachine:", ":execution:", 1) + ":" + name
+
+    def start(_key: str) -> str:
         try:
             new: str = sfn.start_execution(
                 stateMachineArn=machine, name=name, input=original.get("input") or "{}"
@@ -92,8 +98,18 @@ def _redrive(run: Run[ResumeRequest], stopped: dict[str, Any], why: str) -> str:
             if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
                 raise
             # A retry of this resume: the first attempt started it.
-            new = machine.replace(":stateMachine:", ":execution:", 1) + ":" + name
+            new = new_arn
         return new
+
+    def exists(_key: str) -> str | None:
+        """The execution name is the natural id: one start per stopped execution."""
+        try:
+            sfn.describe_execution(executionArn=new_arn)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ExecutionDoesNotExist":
+                raise
+            return None
+        return new_arn
 
     def started(new: str) -> str | None:
         status = sfn.describe_execution(executionArn=new)["status"]
@@ -103,8 +119,10 @@ def _redrive(run: Run[ResumeRequest], stopped: dict[str, Any], why: str) -> str:
         "redrive_executions",
         target=run.request.incident.scope,
         why=why,
+        step=f"execution {arn}",
         plan=f"re-drive execution {old} with its original input",
         do=start,
+        landed=exists,
         verify=started,
         result=lambda new: f"re-drove execution {old} as {new.rsplit(':', 1)[-1]}",
         inverse=lambda new: {"api": "states:StopExecution", "executionArn": new},

@@ -89,7 +89,7 @@ def handler(run: Run[EvaluateRequest]) -> dict[str, Any]:
     if status_text == "Approved":
         metadata["promotedAt"] = clock.now().isoformat()
 
-    def register(approve: bool) -> str:
+    def register(approve: bool, key: str) -> str:
         return registry.register(
             req.systemId,
             model_data_url=req.artifact,
@@ -98,6 +98,7 @@ def handler(run: Run[EvaluateRequest]) -> dict[str, Any]:
             description=reason,
             metadata=metadata,
             metrics_uri=f"s3://{models}/{eval_key}",
+            key=key,
         )
 
     if status_text == "Approved":
@@ -106,7 +107,8 @@ def handler(run: Run[EvaluateRequest]) -> dict[str, Any]:
             target=req.systemId,
             why=reason,
             plan=f"register and approve the candidate of {req.jobName} for {req.systemId}",
-            do=lambda: register(True),
+            do=lambda key: register(True, key),
+            landed=lambda key: registry.registered_under(req.systemId, key),
             verify=lambda a: (
                 None
                 if (registry.serving(req.systemId) or {}).get("ModelPackageArn") == a
@@ -127,7 +129,7 @@ def handler(run: Run[EvaluateRequest]) -> dict[str, Any]:
         )
     else:
         # A rejected candidate is registered for the record; the serving model is untouched.
-        arn = register(False)
+        arn = register(False, run.effect_key("register_candidate", req.systemId))
         registry.set_status(arn, status_text, reason, {})
         run.record(
             "keep_model",

@@ -39,7 +39,13 @@ def handler(run: Run[PollRequest]) -> dict[str, Any]:
             target=name,
             why=f"training job still {status} after {polls} polls",
             plan=f"stop {name}",
-            do=lambda: sm.stop_training_job(TrainingJobName=name),
+            do=lambda _key: sm.stop_training_job(TrainingJobName=name),
+            landed=lambda _key: (
+                {}
+                if sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"]
+                in ("Stopping", "Stopped")
+                else None
+            ),
             result=f"stopped {name}",
             inverse={"note": "none: start a new training run"},
         )

@@ -77,7 +77,12 @@ def handler(run: Run[RollbackRequest]) -> dict[str, Any]:
         why=req.reason or "accuracy alarm after a promotion",
         plan=f"mark version {bad['ModelPackageVersion']} Rejected so version "
         f"{previous['ModelPackageVersion']} serves again",
-        do=lambda: registry.set_status(
+        landed=lambda _key: (
+            {}
+            if registry.describe(bad["ModelPackageArn"]).get("ModelApprovalStatus") == "Rejected"
+            else None
+        ),
+        do=lambda _key: registry.set_status(
             bad["ModelPackageArn"],
             "Rejected",
             f"rolled back: {req.reason}"[:1000],

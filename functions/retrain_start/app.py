@@ -7,6 +7,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 from selfheal_shared import clock, config, datalake, forecast
 from selfheal_shared.clients import client
@@ -33,6 +34,17 @@ def job_name(system: str, at: Any) -> str:
     """`fc-<system>-<UTC time>`, within SageMaker's 63 characters and alphabet."""
     base = re.sub(r"[^A-Za-z0-9-]", "-", f"fc-{system}")[:44].strip("-")
     return f"{base}-{at:%Y%m%d%H%M%S}"
+
+
+def _started(name: str) -> dict[str, Any] | None:
+    """The training job's name is its natural id: SageMaker refuses a second job by it."""
+    try:
+        client("sagemaker").describe_training_job(TrainingJobName=name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("ValidationException", "ResourceNotFound"):
+            raise
+        return None
+    return {"TrainingJobName": name}
 
 
 @remediator(
@@ -107,7 +119,8 @@ def handler(run: Run[StartRequest]) -> dict[str, Any]:
         target=req.systemId,
         why=f"retrain {req.systemId} ({req.modelType}) on {req.trainingWindowDays} days",
         plan=f"start training job {name}",
-        do=lambda: client("sagemaker").create_training_job(**job),
+        do=lambda _key: client("sagemaker").create_training_job(**job),
+        landed=lambda _key: _started(name),
         result=f"training job {name} started on {len(series)} hours "
         f"({start.isoformat()} to {end.isoformat()})",
         inverse={"api": "sagemaker:StopTrainingJob", "TrainingJobName": name},

@@ -9,6 +9,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 from selfheal_shared import audit, guards
 from selfheal_shared.clients import client
+from selfheal_shared.effects import INTENT_SUFFIX
 from selfheal_shared.errors import ConcurrentChange, InputInvalid
 from selfheal_shared.idempotency import LazyDynamoDBPersistenceLayer, idempotent_function
 from selfheal_shared.models import Incident
@@ -29,39 +30,43 @@ def _roll_alias(run: Run[Incident]) -> dict[str, Any]:
     dep = incident.deployment
     lam = client("lambda")
     moved = f"alias {incident.alias}: {dep.fromVersion} -> {dep.toVersion}"
-    live = lam.get_alias(FunctionName=incident.functionName, Name=incident.alias)["FunctionVersion"]
-    if live == dep.toVersion:
-        actions = {r["action"] for r in audit.history(incident.incidentId)}
-        if "rollback_alias_intent" in actions and "rollback_alias" not in actions:
-            # Our earlier attempt moved the alias but died before its audit record.
-            guards.mark_bad_version(incident.functionName, str(dep.fromVersion))
-            run.record(
-                "rollback_alias", why=_why(incident), result=moved, inverse=_alias_inverse(incident)
-            )
-            return {"action": "rollback_alias", "changed": True, "result": moved}
+
+    def live() -> str:
+        return str(
+            lam.get_alias(FunctionName=incident.functionName, Name=incident.alias)[
+                "FunctionVersion"
+            ]
+        )
+
+    now_live = live()
+    if now_live == dep.toVersion and not audit_says_ours(run):
         return {
             "action": "rollback_alias",
             "changed": False,
-            "result": f"alias {incident.alias} already on version {live}",
+            "result": f"alias {incident.alias} already on version {now_live}",
         }
-    if live != dep.fromVersion:
+    if now_live not in (dep.fromVersion, dep.toVersion):
         raise ConcurrentChange(
-            f"alias {incident.functionName}:{incident.alias} moved to {live} after the alarm "
-            f"(expected {dep.fromVersion}); refusing to overwrite someone else's change"
+            f"alias {incident.functionName}:{incident.alias} moved to {now_live} after the "
+            f"alarm (expected {dep.fromVersion}); refusing to overwrite someone else's change"
         )
 
-    def move() -> str:
+    def move(_key: str) -> str:
         lam.update_alias(
             FunctionName=incident.functionName,
             Name=incident.alias,
             FunctionVersion=str(dep.toVersion),
         )
         guards.mark_bad_version(incident.functionName, str(dep.fromVersion))
-        return str(
-            lam.get_alias(FunctionName=incident.functionName, Name=incident.alias)[
-                "FunctionVersion"
-            ]
-        )
+        return live()
+
+    def moved_already(_key: str) -> str | None:
+        """UpdateAlias to a fixed version: the alias on it is the effect, however it got
+        there (a lost response, an attempt that died before its record)."""
+        if live() != dep.toVersion:
+            return None
+        guards.mark_bad_version(incident.functionName, str(dep.fromVersion))
+        return str(dep.toVersion)
 
     run.act(
         "rollback_alias",
@@ -69,6 +74,7 @@ def _roll_alias(run: Run[Incident]) -> dict[str, Any]:
         why=_why(incident),
         plan=f"move {moved}",
         do=move,
+        landed=moved_already,
         verify=lambda now_live: (
             None if now_live == dep.toVersion else f"alias serves {now_live} after the update"
         ),
@@ -76,6 +82,13 @@ def _roll_alias(run: Run[Incident]) -> dict[str, Any]:
         inverse=_alias_inverse(incident),
     )
     return {"action": "rollback_alias", "changed": True, "result": moved}
+
+
+def audit_says_ours(run: Run[Incident]) -> bool:
+    """The alias is already where we would move it: did one of our attempts move it?"""
+    return any(
+        r["action"] == "rollback_alias" + INTENT_SUFFIX for r in audit.history(run.incident_id)
+    )
 
 
 def _why(incident: Incident) -> str:
@@ -107,7 +120,8 @@ def _stop_codedeploy(run: Run[Incident]) -> dict[str, Any]:
         target=incident.functionName,
         why=f"alarm {incident.alarmName} in ALARM during {dep_id}",
         plan=f"stop deployment {dep_id} with rollback",
-        do=lambda: cd.stop_deployment(deploymentId=dep_id, autoRollbackEnabled=True),
+        do=lambda _key: cd.stop_deployment(deploymentId=dep_id, autoRollbackEnabled=True),
+        landed=lambda _key: _stopped(cd, dep_id),
         result=lambda r: f"stop requested with rollback: {r.get('status')}",
         inverse={
             "api": "codedeploy:CreateDeployment",
@@ -119,6 +133,14 @@ def _stop_codedeploy(run: Run[Incident]) -> dict[str, Any]:
         "changed": True,
         "result": f"deployment {dep_id} stopped with rollback ({resp.get('status')})",
     }
+
+
+def _stopped(cd: Any, dep_id: str) -> dict[str, Any] | None:
+    """StopDeployment's effect: the deployment stopping or stopped (with its rollback)."""
+    info = cd.get_deployment(deploymentId=dep_id)["deploymentInfo"]
+    if info["status"] in ("Stopped", "Failed") or info.get("rollbackInfo"):
+        return {"status": "Succeeded", "statusMessage": f"deployment {info['status']}"}
+    return None
 
 
 @idempotent_function(

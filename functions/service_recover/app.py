@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import clock, service_ops, service_spec, windows
+from selfheal_shared import clock, effects, service_ops, service_spec, windows
 from selfheal_shared.errors import ActionFailed, GuardRefused
 from selfheal_shared.outcomes import Outcome
 from selfheal_shared.protocol import Run, remediator
@@ -50,8 +50,14 @@ def restart_and_verify(run: Run[RecoverRequest], spec: ServiceSpec) -> dict[str,
             "text": f"{spec.name} down and NOT restarted (not selfheal's): for {spec.owner}",
         }
     now = clock.now().timestamp()
+    target = "ECS " + spec.ecs.service if spec.ecs else f"tag {spec.ssm.tagKey}={spec.ssm.tagValue}"  # type: ignore[union-attr]
+    effect = run.effect_key("restart_service", f"service:{spec.name}")
     taken, recent = windows.take(
-        budget_key(spec.name), spec.restartsPerHour, HOUR, now, {"incident": inc.incidentId}
+        budget_key(spec.name),
+        spec.restartsPerHour,
+        HOUR,
+        now,
+        {"incident": inc.incidentId, "key": effect},
     )
     if not taken:
         history = _history(recent)
@@ -70,7 +76,6 @@ def restart_and_verify(run: Run[RecoverRequest], spec: ServiceSpec) -> dict[str,
             f"hour, limit {spec.restartsPerHour}); last attempts: {history}",
             "attempts": recent,
         }
-    target = "ECS " + spec.ecs.service if spec.ecs else f"tag {spec.ssm.tagKey}={spec.ssm.tagValue}"  # type: ignore[union-attr]
     why = run.request.purpose or f"{spec.name} down ({spec.runbook})"
     try:
         answer = run.act(
@@ -78,7 +83,10 @@ def restart_and_verify(run: Run[RecoverRequest], spec: ServiceSpec) -> dict[str,
             target=f"service:{spec.name}",
             why=why,
             plan=f"run '{spec.restartCommand}' on {target}",
-            do=lambda: service_ops.restart(spec, inc.incidentId),
+            do=lambda key: service_ops.restart(spec, inc.incidentId, key),
+            landed=lambda key: service_ops.restarted(
+                spec, key, effects.began(run.incident_id, key)
+            ),
             inverse={"action": "none", "why": "a restart has nothing to undo"},
             result=lambda a: f"{a['via']} '{spec.restartCommand}' on {target}: {a['status']}",
             verify=lambda a: (
@@ -89,10 +97,10 @@ def restart_and_verify(run: Run[RecoverRequest], spec: ServiceSpec) -> dict[str,
             details=lambda a: {"command": a},
         )
     except GuardRefused:
-        windows.annotate(budget_key(spec.name), now, {"result": "not done (guard)"})
+        windows.annotate(budget_key(spec.name), effect, {"result": "not done (guard)"})
         raise
     except ActionFailed as exc:
-        windows.annotate(budget_key(spec.name), now, {"result": "restart failed"})
+        windows.annotate(budget_key(spec.name), effect, {"result": "restart failed"})
         return {
             "service": spec.name,
             "ok": False,
@@ -107,7 +115,7 @@ def restart_and_verify(run: Run[RecoverRequest], spec: ServiceSpec) -> dict[str,
         details={"probe": probe.to_dict(), "command": answer},
     )
     windows.annotate(
-        budget_key(spec.name), now, {"result": "recovered" if probe.up else "not recovered"}
+        budget_key(spec.name), effect, {"result": "recovered" if probe.up else "not recovered"}
     )
     return {
         "service": spec.name,

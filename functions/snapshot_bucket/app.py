@@ -43,7 +43,7 @@ def handler(run: Run[SnapshotRequest]) -> dict[str, Any]:
     objects = page.get("Contents", [])
     target = f"s3://{req.backupBucket}/{prefix}"
 
-    def copy_page() -> int:
+    def copy_page(_key: str) -> int:
         done = 0
         try:
             for obj in objects:
@@ -68,8 +68,12 @@ def handler(run: Run[SnapshotRequest]) -> dict[str, Any]:
         "snapshot",
         target=req.incident.scope,
         why="back up before anything else",
+        step=f"page after {kwargs.get('ContinuationToken', '')}",
         plan=f"copy {len(objects)} objects of s3://{req.processedBucket} to {target} (GLACIER)",
         do=copy_page,
+        # A copy to the same key is the same copy: an attempt that left no record copies
+        # its page again (verify_snapshot checks every object afterwards).
+        landed=lambda _key: None,
         result=lambda n: f"{n} objects copied to {target} (GLACIER)",
         inverse={"note": "none needed: a copy; the source is untouched"},
     )

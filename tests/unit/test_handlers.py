@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from selfheal_cdk import spec as spec_mod
-from selfheal_shared import audit, rollback
+from selfheal_shared import appconfig_deploy, audit, rollback
 from selfheal_shared.errors import ConcurrentChange, InputInvalid, Transient
 
 from local.lambda_adapter import LambdaContext, load_handler
@@ -428,16 +428,14 @@ def test_disable_flags_deploys_after_an_earlier_attempt_failed_to(
     not conclude "already off" from an undeployed hosted version."""
     module = sys.modules[load_handler(pipeline.spec.functions["disable_flags"]).__module__]
     real_client = module.client
+
+    def throttled(service: str, **kwargs: Any) -> Any:
+        made = real_client(service, **kwargs)
+        return _DeployFails(made) if service == "appconfig" else made
+
     with monkeypatch.context() as m:
-        m.setattr(
-            module,
-            "client",
-            lambda service: (
-                _DeployFails(real_client(service))
-                if service == "appconfig"
-                else real_client(service)
-            ),
-        )
+        for holder in (module, appconfig_deploy):
+            m.setattr(holder, "client", throttled)
         with pytest.raises(Transient):
             invoke("disable_flags", incident)
     assert (
@@ -656,8 +654,10 @@ def test_describe_error(
 def test_rollback_completes_its_audit_after_a_crash_between_act_and_record(
     pipeline: Pipeline, invoke: Invoke, incident: dict[str, Any]
 ) -> None:
-    """The alias moved, then the Lambda died before the audit record: the retry writes it."""
+    """The alias moved, then the Lambda died before the audit record: the retry asks the
+    world (the alias is on the target), writes the record and moves nothing again."""
     from selfheal_shared import audit as shared_audit
+    from selfheal_shared import effects
 
     shared_audit.record(
         incident_id=incident["incidentId"],
@@ -666,6 +666,10 @@ def test_rollback_completes_its_audit_after_a_crash_between_act_and_record(
         actor="test",
         why="crash simulation",
         result="moving",
+        details={
+            "target": "orders-api",
+            "key": effects.key(incident["incidentId"], "rollback_alias", "orders-api"),
+        },
     )
     pipeline.client("lambda").update_alias(
         FunctionName="orders-api", Name="live", FunctionVersion="2"
@@ -674,10 +678,9 @@ def test_rollback_completes_its_audit_after_a_crash_between_act_and_record(
     result = invoke("rollback_deployment", {**incident, "incidentId": incident["incidentId"]})
 
     assert result["changed"] is True
-    assert [r["action"] for r in history(incident["incidentId"])] == [
-        "rollback_alias_intent",
-        "rollback_alias",
-    ]
+    records = history(incident["incidentId"])
+    assert [r["action"] for r in records] == ["rollback_alias_intent", "rollback_alias"]
+    assert "reconciled" in records[-1]["details"]
 
 
 def test_alias_moved_back_by_someone_else_is_not_claimed(

@@ -33,7 +33,7 @@ def test_ssm_restart_sends_the_runbook_command_to_the_tagged_host(aws: Extension
         return {"Status": "Success", "InstanceId": "mi-0001", "Output": "restarted"}
 
     aws.ssm_agents = [agent]
-    answer = service_ops.restart(service_spec.get("aupus-ingestion"), "inc-1")
+    answer = service_ops.restart(service_spec.get("aupus-ingestion"), "inc-1", "sh-test-1")
 
     assert sent == [
         ([{"Key": "tag:selfheal:host", "Values": ["aupus-vps"]}], ["pm2 restart aupus-api"])
@@ -43,7 +43,7 @@ def test_ssm_restart_sends_the_runbook_command_to_the_tagged_host(aws: Extension
 
 def test_a_failed_command_is_reported_as_failed(aws: Extensions) -> None:
     aws.ssm_agents = [lambda t, c: {"Status": "Failed", "InstanceId": "mi-1", "Output": "exit 1"}]
-    answer = service_ops.restart(service_spec.get("inference"), "inc-2")
+    answer = service_ops.restart(service_spec.get("inference"), "inc-2", "sh-test-2")
     assert answer["status"] == "Failed" and answer["output"] == "exit 1"
 
 
@@ -60,7 +60,7 @@ def test_a_container_service_gets_a_new_ecs_deployment(aws: Extensions) -> None:
         update={"ssm": None, "ecs": service_spec.EcsTarget(cluster="equivalence", service="web")}
     )
 
-    answer = service_ops.restart(spec, "inc-3")
+    answer = service_ops.restart(spec, "inc-3", "sh-test-3")
 
     assert answer["via"] == "ecs:UpdateService" and answer["status"] == "Success"
     assert answer["output"].startswith("new deployment ")

@@ -216,12 +216,15 @@ def test_a_holder_that_stalls_past_its_lease_is_fenced(group: tuple[Pipeline, Pr
     backup = ingestion_instances.Instance(
         name="backup", url=procs.started["backup"].url, priority=1
     )
-    assert ingestion_instances.set_mode(backup, "production", taken.token) == "production"
+    assert (
+        ingestion_instances.set_mode(backup, "production", taken.token, "sh-test-promote")
+        == "production"
+    )
 
     with pytest.raises(LeaseLost, match="no longer current"):
         ingestion_lease.confirm(stalled)
     with pytest.raises(LeaseLost, match="fenced"):
-        ingestion_instances.set_mode(backup, "standby", stalled.token)
+        ingestion_instances.set_mode(backup, "standby", stalled.token, "sh-test-demote")
     assert mode_of(procs.started["backup"].url) == "production"
     assert holder() == "backup"
 

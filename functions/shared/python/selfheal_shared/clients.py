@@ -12,6 +12,9 @@ from botocore.config import Config
 _RETRIES = Config(
     retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=15
 )
+#: For calls that are not idempotent (SendCommand, StartDeployment, a new certificate): an SDK
+#: retry after a lost response would do the work twice. `Run.act` asks the world instead.
+_ONCE = _RETRIES.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
 
 
 #: Called with every new client. Empty in AWS; the local runtime adds the IAM check that
@@ -20,14 +23,13 @@ observers: list[Callable[[Any], None]] = []
 
 
 @cache
-def client(service: str, *, signature_version: str | None = None) -> Any:
+def client(service: str, *, signature_version: str | None = None, sdk_retries: bool = True) -> Any:
     """`signature_version`: `s3v4` for presigned S3 URLs (the default signs them with the
-    legacy scheme some regions refuse)."""
-    config = (
-        _RETRIES.merge(Config(signature_version=signature_version))
-        if signature_version
-        else _RETRIES
-    )
+    legacy scheme some regions refuse). `sdk_retries=False` for a call that must not be
+    repeated blindly: the caller (`Run.act`) asks the world whether it landed."""
+    config = _RETRIES if sdk_retries else _ONCE
+    if signature_version:
+        config = config.merge(Config(signature_version=signature_version))
     made = boto3.client(service, config=config)
     for observe in observers:
         observe(made)

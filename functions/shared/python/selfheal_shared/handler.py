@@ -9,7 +9,8 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from pydantic import ValidationError
 
 from .errors import InputInvalid, SelfhealError, Transient, bounded, is_transient
@@ -27,6 +28,8 @@ def remediator(fn: Handler) -> Handler:
             if is_transient(exc):
                 raise Transient(bounded(f"AWS throttled or was unavailable: {exc}")) from exc
             raise
+        except (HTTPClientError, BotoConnectionError) as exc:  # a timeout, a lost response
+            raise Transient(bounded(f"AWS did not answer: {exc}")) from exc
         except ValidationError as exc:  # a model built after the request was parsed
             raise InputInvalid.from_validation(exc.title, exc) from None
         except RecursionError:

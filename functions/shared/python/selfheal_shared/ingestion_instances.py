@@ -106,11 +106,11 @@ def mode_command(mode: Mode, token: int) -> str:
     return f"MQTT_MODE={mode} SELFHEAL_FENCE={token} pm2 restart aupus-api --update-env"
 
 
-def set_mode(instance: Instance, mode: Mode, token: int) -> str:
+def set_mode(instance: Instance, mode: Mode, token: int, key: str) -> str:
     """Switch the instance to `mode` under the lease's fencing `token` (Run Command on its
-    host); returns the mode the instance reports afterwards."""
+    host, once under the effect `key`); returns the mode the instance reports afterwards."""
     done = run_command.run(
-        HOST_TAG, instance.name, [mode_command(mode, token)], f"selfheal ingestion {mode}"
+        HOST_TAG, instance.name, [mode_command(mode, token)], key, f"selfheal ingestion {mode}"
     )
     if done["status"] != "Success":
         if "fenced" in done["output"]:

@@ -42,6 +42,15 @@ class Lease:
     def valid(self, now: datetime) -> bool:
         return now < self.expires_at
 
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Lease:
+        return cls(
+            group=str(raw["group"]),
+            holder=str(raw["holder"]),
+            token=int(raw["token"]),
+            expires_at=datetime.fromisoformat(str(raw["expiresAt"])),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "group": self.group,

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from . import appconfig_deploy
 from .clients import client
 from .errors import NothingFound
 from .models import parse
@@ -136,27 +137,17 @@ def flag_on(target: AppConfigTarget, flag: str) -> bool:
     return bool(doc.get("values", {}).get(flag, {}).get("enabled", False))
 
 
-def set_flag(target: AppConfigTarget, flag: str, on: bool, description: str) -> int:
-    """Save the deployed document with `flag` set as a new version and deploy it."""
-    ac = client("appconfig")
+def where(target: AppConfigTarget) -> appconfig_deploy.Where:
+    return appconfig_deploy.Where(**target.model_dump())
+
+
+def set_flag(target: AppConfigTarget, flag: str, on: bool, key: str, description: str) -> int:
+    """Save the deployed document with `flag` set as a new version and deploy it, once
+    under `key` (`appconfig_deploy.deployed_under` finds it again)."""
     _, doc = deployed(target)
-    created = ac.create_hosted_configuration_version(
-        ApplicationId=target.application,
-        ConfigurationProfileId=target.profile,
-        Content=json.dumps(with_flag(doc, flag, on)).encode(),
-        ContentType="application/json",
-        Description=description[:1024],
+    return appconfig_deploy.save_and_deploy(
+        where(target), with_flag(doc, flag, on), key, description
     )
-    version = int(created["VersionNumber"])
-    ac.start_deployment(
-        ApplicationId=target.application,
-        EnvironmentId=target.environment,
-        DeploymentStrategyId=target.strategy,
-        ConfigurationProfileId=target.profile,
-        ConfigurationVersion=str(version),
-        Description=description[:1024],
-    )
-    return version
 
 
 AUTOMATION = "mapper_degraded"

@@ -50,6 +50,20 @@ def approved(system: str) -> list[dict[str, Any]]:
     return sorted(items, key=lambda s: int(s.get("ModelPackageVersion", 0)), reverse=True)
 
 
+#: The metadata property that carries the effect key of the registration that made a version.
+EFFECT = "selfhealEffect"
+
+
+def registered_under(system: str, key: str) -> str | None:
+    """The version an earlier attempt registered under `key` (CreateModelPackage keeps no
+    token to look up; the key is in the version's own metadata)."""
+    for summary in approved(system)[:5]:
+        package = describe(summary["ModelPackageArn"])
+        if package.get("CustomerMetadataProperties", {}).get(EFFECT) == key:
+            return str(summary["ModelPackageArn"])
+    return None
+
+
 def describe(arn: str) -> dict[str, Any]:
     return client("sagemaker").describe_model_package(ModelPackageName=arn)  # type: ignore[no-any-return]
 
@@ -85,6 +99,7 @@ def register(
     description: str,
     metadata: dict[str, str],
     metrics_uri: str,
+    key: str,
 ) -> str:
     ensure_group(system)
     return str(
@@ -97,7 +112,8 @@ def register(
                 "SupportedResponseMIMETypes": ["text/csv"],
             },
             ModelApprovalStatus="Approved" if approve else "Rejected",
-            CustomerMetadataProperties=metadata,
+            CustomerMetadataProperties={**metadata, EFFECT: key},
+            ClientToken=key,
             ModelMetrics={
                 "ModelQuality": {
                     "Statistics": {"ContentType": "application/json", "S3Uri": metrics_uri}

@@ -11,22 +11,43 @@ from .clients import client
 
 TERMINAL = {"Success", "Failed", "Cancelled", "TimedOut", "Cancelling", "Undeliverable"}
 POLLS = 30
+DOCUMENT = "AWS-RunShellScript"
+#: SendCommand's limit on `Comment`.
+COMMENT_CHARS = 100
 
 
-def run(tag_key: str, tag_value: str, commands: list[str], comment: str) -> dict[str, Any]:
+def run(tag_key: str, tag_value: str, commands: list[str], key: str, why: str) -> dict[str, Any]:
     """Send `commands` to the hosts tagged `tag_key=tag_value`, one at a time, stopping at
-    the first error; wait for every invocation. Returns what SSM said: `status` (`Success`,
-    or the first failed invocation's status, or `TimedOut`), `instances`, `output`."""
-    ssm = client("ssm")
-    command_id = ssm.send_command(
+    the first error; wait for every invocation. The effect's `key` opens the comment, where
+    `sent` finds the command again. SendCommand has no client token: an SDK retry after a
+    lost response would run the command twice, so the call is made once (`Run.act` asks
+    `sent` before any retry). Returns what SSM said: `status` (`Success`, or the first
+    failed invocation's status, or `TimedOut`), `instances`, `output`."""
+    command_id = client("ssm", sdk_retries=False).send_command(
         Targets=[{"Key": f"tag:{tag_key}", "Values": [tag_value]}],
-        DocumentName="AWS-RunShellScript",
+        DocumentName=DOCUMENT,
         Parameters={"commands": commands},
-        Comment=comment[:100],
+        Comment=f"{key} {why}"[:COMMENT_CHARS],
         MaxConcurrency="1",
         MaxErrors="0",
         TimeoutSeconds=120,
     )["Command"]["CommandId"]
+    return wait(command_id)
+
+
+def sent(key: str) -> dict[str, Any] | None:
+    """The command sent under `key` (its outcome, waited for as `run` does), or None when
+    SSM holds no such command: the question asked before a SendCommand is repeated."""
+    pages = client("ssm").get_paginator("list_commands")
+    for page in pages.paginate(Filters=[{"key": "DocumentName", "value": DOCUMENT}]):
+        for command in page.get("Commands", []):
+            if str(command.get("Comment", "")).split(" ", 1)[0] == key:
+                return wait(command["CommandId"])
+    return None
+
+
+def wait(command_id: str) -> dict[str, Any]:
+    ssm = client("ssm")
     for attempt in range(POLLS):
         invocations = ssm.list_command_invocations(CommandId=command_id, Details=True)[
             "CommandInvocations"

@@ -9,6 +9,7 @@ import json
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 from . import run_command
@@ -129,23 +130,42 @@ def recent_logs(spec: ServiceSpec) -> list[str]:
     return [str(e["message"]) for e in events[-spec.logLines :]]
 
 
-def restart(spec: ServiceSpec, incident_id: str) -> dict[str, Any]:
+def restart(spec: ServiceSpec, incident_id: str, key: str) -> dict[str, Any]:
     """Restart through AWS: SSM Run Command on the host (the runbook's own command), or
     ECS UpdateService with a new deployment. Returns what AWS said."""
     if spec.ecs is not None:
-        resp = client("ecs").update_service(
+        resp = client("ecs", sdk_retries=False).update_service(
             cluster=spec.ecs.cluster, service=spec.ecs.service, forceNewDeployment=True
         )
         deployments = resp["service"].get("deployments", [])
-        return {
-            "via": "ecs:UpdateService",
-            "status": "Success",
-            "output": f"new deployment {deployments[0]['id'] if deployments else '?'}",
-        }
+        return _ecs_answer(deployments[0] if deployments else None)
     assert spec.ssm is not None
     return run_command.run(
-        spec.ssm.tagKey, spec.ssm.tagValue, [spec.restartCommand], f"selfheal {incident_id}"
+        spec.ssm.tagKey, spec.ssm.tagValue, [spec.restartCommand], key, f"selfheal {incident_id}"
     )
+
+
+def restarted(spec: ServiceSpec, key: str, since: datetime | None) -> dict[str, Any] | None:
+    """The restart made under `key`, if it happened: the command SSM holds with the key in
+    its comment, or an ECS deployment started since the attempt began (UpdateService keeps
+    no token; `since` is when the intent was written)."""
+    if spec.ecs is None:
+        return run_command.sent(key)
+    if since is None:
+        return None
+    [service] = client("ecs").describe_services(
+        cluster=spec.ecs.cluster, services=[spec.ecs.service]
+    )["services"]
+    newer = [d for d in service.get("deployments", []) if d["createdAt"] >= since]
+    return _ecs_answer(newer[0]) if newer else None
+
+
+def _ecs_answer(deployment: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "via": "ecs:UpdateService",
+        "status": "Success",
+        "output": f"new deployment {deployment['id'] if deployment else '?'}",
+    }
 
 
 def equipment_report(spec: ServiceSpec) -> dict[str, Any]:

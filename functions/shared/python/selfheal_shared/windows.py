@@ -51,10 +51,13 @@ def take(
 ) -> tuple[bool, list[dict[str, Any]]]:
     """Take one slot if fewer than `cap` were taken in the last `window_seconds`. Returns
     (taken, the slots in the window before this one). Slots older than the window fall out
-    by themselves: the budget resets without anyone resetting it."""
+    by themselves: the budget resets without anyone resetting it. A slot carrying a `key`
+    (an effect's) is taken once: a retried step finds its slot and does not spend another."""
     for _ in range(8):
         slots, version = read(pk)
         recent = [s for s in slots if float(s["at"]) > now - window_seconds]
+        if "key" in slot and any(s.get("key") == slot["key"] for s in recent):
+            return True, [s for s in recent if s.get("key") != slot["key"]]
         if len(recent) >= cap:
             return False, recent
         try:
@@ -68,11 +71,11 @@ def take(
     return False, recent  # lost every race: count it as spent, never overrun
 
 
-def annotate(pk: str, at: float, fields: dict[str, Any]) -> None:
-    """Add what came of a slot (its result) to the slot taken at `at`."""
+def annotate(pk: str, key: str, fields: dict[str, Any]) -> None:
+    """Add what came of a slot (its result) to the slot taken for the effect `key`."""
     for _ in range(8):
         slots, version = read(pk)
-        changed = [{**s, **fields} if float(s["at"]) == at else s for s in slots]
+        changed = [{**s, **fields} if s.get("key") == key else s for s in slots]
         try:
             client("dynamodb").transact_write_items(
                 TransactItems=[update_item(pk, changed, version)]
