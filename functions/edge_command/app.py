@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import uuid
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -25,6 +24,9 @@ class CommandRequest(BaseModel):
     command: Literal["probe", "restart", "ota-rollback"]
     #: What the diagnosis found, so the action's record says why this fix (runbook 000 §1).
     evidence: list[str] = Field(default_factory=list, max_length=10)
+    #: The workflow step sending it (`$$.State.EnteredTime`: one value for all the Retry
+    #: attempts of one entry into the state); with the incident it fixes the command id.
+    step: str = Field(default="", max_length=64)
 
 
 def publish(edge_id: str, command: str, body: dict[str, Any]) -> None:
@@ -58,7 +60,7 @@ def handler(run: Run[CommandRequest]) -> dict[str, Any]:
         return {"commandId": None, "command": req.command, "queued": True, "waitSeconds": 300}
     if req.command == "restart" and (wait := _restart_budget(run)) > 0:
         return {"commandId": None, "command": req.command, "queued": True, "waitSeconds": wait}
-    command_id = f"{req.command}-{uuid.uuid4().hex[:12]}"
+    command_id = edges.command_id(inc.incidentId, req.command, req.step)
     topic = f"lifo4/{inc.edgeId}/commands/{req.command}"
     body = {
         "commandId": command_id,

@@ -324,6 +324,15 @@ def incident_id(edge_id: str, offline_since: datetime) -> str:
     return f"{AUTOMATION}-{edge_id}-{digest}"
 
 
+def command_id(incident_id: str, command: str, step: str = "") -> str:
+    """The id of a command sent to an edge, fixed by the incident and the workflow step that
+    sends it (`step`: the step's entry, the same for every Retry attempt of it), never by
+    the attempt: a retried send carries the same id, and the edge's agent acts on an id
+    once (it drops a QoS 1 redelivery or a second publish of it, and acknowledges it)."""
+    digest = hashlib.sha256(f"{incident_id}|{command}|{step}".encode()).hexdigest()[:16]
+    return f"{command}-{digest}"
+
+
 #: Runbook 000 §6: "P2 - HIGH | < 1h | Edge offline > 10min".
 P2_AFTER_MINUTES = 10.0
 #: Alarms of runbook 000 §5 ("P1 = Impacto crítico em bateria ou segurança"): losing sight
