@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -14,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 from paho.mqtt.client import topic_matches_sub
 
 #: MQTT keepalive of every local client. Outages are simulated explicitly (a killed
@@ -103,17 +106,127 @@ class InFlight:
             listener()
 
 
+class Mosquitto:
+    """One mosquitto process on a fixed loopback port, stoppable and startable again on the
+    same port (a broker restart). Persistence is on: a graceful stop (SIGTERM) writes the
+    persistent sessions (clean session false: their subscriptions and the QoS 1 messages
+    queued or in flight to them) to `mosquitto.db`, and the next start reads them back, as
+    AWS IoT Core keeps a persistent session's QoS 1 messages for a disconnected client.
+    A SIGKILL would lose what arrived since the last save: `stop` never sends one first."""
+
+    def __init__(self, binary: str, port: int, directory: Path) -> None:
+        self.binary = binary
+        self.port = port
+        self.conf = directory / "mosquitto.conf"
+        self.conf.write_text(
+            f"listener {port} 127.0.0.1\nallow_anonymous true\n"
+            f"persistence true\npersistence_location {directory}/\n"
+            # Run as whoever runs the tests: as root mosquitto would otherwise switch to the
+            # `mosquitto` user, which cannot write its database in this directory.
+            f"user {pwd.getpwuid(os.geteuid()).pw_name}\n"
+            "log_dest none\n"
+            # Nothing is dropped: a message counted as in flight must arrive (a 200-edge
+            # storm queues hundreds of QoS 1 messages for the bridge at once).
+            "max_queued_messages 0\nmax_inflight_messages 0\n"
+        )
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self, timeout: float = 10.0) -> None:
+        if self._proc is not None:
+            raise RuntimeError(f"mosquitto is already running on {self.port}")
+        proc = subprocess.Popen(
+            [self.binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        self._proc = proc
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                self._proc = None
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise BrokerUnavailable(f"mosquitto exited ({proc.returncode}): {err.strip()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise BrokerUnavailable(
+                        f"mosquitto did not listen on {self.port} within {timeout:.0f} s"
+                    ) from None
+                time.sleep(0.05)
+        self.starts += 1
+
+    def stop(self) -> None:
+        """SIGTERM and wait: mosquitto saves its persistent sessions on the way out (and, like
+        a server dropping its connections, publishes the last will of every client connected
+        at that moment)."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+
 @dataclass(frozen=True)
 class Broker:
     host: str
     port: int
     inflight: InFlight = field(default_factory=InFlight, compare=False, repr=False)
+    #: The process behind it, when this helper started it (what `stop`/`start` act on).
+    server: Mosquitto | None = field(default=None, compare=False, repr=False)
+
+    def _server(self) -> Mosquitto:
+        if self.server is None:
+            raise BrokerUnavailable("this broker was not started here: it cannot be restarted")
+        return self.server
+
+    def stop(self) -> None:
+        """The broker goes down (gracefully: its persistent sessions are saved). Every client
+        loses its connection; the local ones reconnect by themselves (paho's reconnect)."""
+        self._server().stop()
+
+    def start(self) -> None:
+        """The broker comes back on the same port with the sessions it saved."""
+        self._server().start()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def publish_qos1(client: mqtt.Client, topic: str, payload: str | bytes, timeout: float) -> None:
+    """Publish at QoS 1 and wait (up to `timeout`) for the broker's PUBACK, also across a
+    reconnect: paho keeps a QoS 1 message published while its connection is down and sends
+    it once reconnected, but marks it `MQTT_ERR_NO_CONN`, which `wait_for_publish` would
+    raise on at once."""
+    info = client.publish(topic, payload, qos=1)
+    if info.rc == mqtt.MQTT_ERR_NO_CONN:
+        info.rc = mqtt.MQTT_ERR_SUCCESS  # queued by paho, sent on reconnect
+    info.wait_for_publish(timeout)
+
+
+def reconnecting(client: mqtt.Client) -> mqtt.Client:
+    """Reconnect soon after a lost connection (a broker restart): paho's own loop retries
+    from 1 s, doubling up to 2 s here instead of 2 minutes."""
+    client.reconnect_delay_set(min_delay=1, max_delay=2)
+    return client
 
 
 @contextmanager
@@ -127,36 +240,9 @@ def mosquitto() -> Iterator[Broker]:
         )
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="selfheal-mqtt-") as tmp:
-        conf = Path(tmp) / "mosquitto.conf"
-        conf.write_text(
-            f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            "log_dest none\n"
-            # Nothing is dropped: a message counted as in flight must arrive (a 200-edge
-            # storm queues hundreds of QoS 1 messages for the bridge at once).
-            "max_queued_messages 0\nmax_inflight_messages 0\n"
-        )
-        proc = subprocess.Popen(
-            [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        server = Mosquitto(binary, port, Path(tmp))
+        server.start()
         try:
-            deadline = time.monotonic() + 10
-            while True:
-                if proc.poll() is not None:
-                    err = proc.stderr.read().decode() if proc.stderr else ""
-                    raise BrokerUnavailable(f"mosquitto exited ({proc.returncode}): {err.strip()}")
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise BrokerUnavailable(
-                            f"mosquitto did not listen on {port} within 10 s"
-                        ) from None
-                    time.sleep(0.05)
-            yield Broker("127.0.0.1", port)
+            yield Broker("127.0.0.1", port, server=server)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            server.stop()

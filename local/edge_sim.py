@@ -20,6 +20,15 @@ CSR goes out once the agent sees the expiry, on a probe or a failed restart),
 Every message is counted in the broker's `InFlight` ledger, so the virtual clock knows
 what is still on its way. Given the pipeline's clock, a restart takes `restart_seconds`
 of virtual time (a controller does not come back in the instant its command arrives).
+
+Commands arrive at least once: the agent's subscriptions are persistent sessions (clean
+session false, QoS 1), as on AWS IoT Core, so a command published while the agent is cut
+off (a broker restart) is delivered once it reconnects, and a command whose PUBACK was lost
+comes again. The agent acts on a command id once: it remembers the last ids it took
+(`CommandLog`) and answers a duplicate (a QoS 1 redelivery, the same command published
+again) with the acknowledgement it sent for the first copy, without acting again. Every
+client reconnects by itself (paho's reconnect); the controller says it is online again
+after a reconnect, since the broker sent its last will when the connection dropped.
 """
 
 from __future__ import annotations
@@ -28,6 +37,8 @@ import contextlib
 import json
 import socket
 import threading
+import time
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -39,12 +50,66 @@ from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 from selfheal_shared import clock as shared_clock
 
-from .broker import KEEPALIVE_SECONDS, Broker
+from .broker import KEEPALIVE_SECONDS, Broker, publish_qos1, reconnecting
 
 if TYPE_CHECKING:
     from .clock import VirtualClock
 
 Failure = Literal["certificate_expired", "partition_bad", "hardware"] | None
+
+#: How many command ids an agent remembers (the last ones taken): far more than the
+#: commands one edge gets while a copy of one can still be on its way.
+COMMAND_MEMORY = 256
+
+
+class _Taken:
+    """A command id the agent took: the acknowledgement it sent, once it sent it."""
+
+    __slots__ = ("ack", "answered")
+
+    def __init__(self) -> None:
+        self.ack: dict[str, Any] | None = None
+        self.answered = threading.Event()
+
+
+class CommandLog:
+    """The ids of the last `size` commands an agent took, each with the acknowledgement it
+    sent: the memory that makes a command act once however often it is delivered. Bounded:
+    the oldest id is forgotten when a new one comes in over `size`."""
+
+    def __init__(self, size: int = COMMAND_MEMORY) -> None:
+        if size < 1:
+            raise ValueError("an agent remembers at least one command id")
+        self.size = size
+        self._taken: OrderedDict[str, _Taken] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, command_id: str) -> _Taken | None:
+        """None the first time an id is seen (it is taken now); else what the first copy
+        got (its acknowledgement may still be on its way: wait for `answered`)."""
+        with self._lock:
+            if (taken := self._taken.get(command_id)) is not None:
+                return taken
+            self._taken[command_id] = _Taken()
+            while len(self._taken) > self.size:
+                self._taken.popitem(last=False)
+            return None
+
+    def answered(self, command_id: str, ack: dict[str, Any] | None) -> None:
+        """The first copy was acknowledged with `ack` (None: handled without an answer)."""
+        with self._lock:
+            taken = self._taken.get(command_id)
+        if taken is not None and not taken.answered.is_set():
+            taken.ack = ack
+            taken.answered.set()
+
+    def __contains__(self, command_id: object) -> bool:
+        with self._lock:
+            return command_id in self._taken
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._taken)
 
 
 class EdgeSim:
@@ -58,6 +123,7 @@ class EdgeSim:
         buffered_per_outage: int = 0,
         clock: VirtualClock | None = None,
         restart_seconds: float = 20.0,
+        command_memory: int = COMMAND_MEMORY,
     ) -> None:
         self.edge_id = edge_id
         self.broker = broker
@@ -66,7 +132,22 @@ class EdgeSim:
         self.failure: Failure = failure
         self.with_agent = agent
         self.buffered_per_outage = buffered_per_outage
+        #: Every command taken (the first copy of each command id), in order.
         self.commands: list[dict[str, Any]] = []
+        #: The agent's memory of command ids (see `CommandLog`).
+        self.command_log = CommandLog(command_memory)
+        #: Times the agent acted on each command id (exactly once each, or a bug).
+        self.actions: Counter[str] = Counter()
+        #: Acknowledgements sent per command id (one per copy delivered).
+        self.acks: Counter[str] = Counter()
+        #: Command ids of the copies dropped as duplicates, in order.
+        self.duplicates: list[str] = []
+        #: Connections made per client id (the agent's, the claim's, the jobs'): 2 after
+        #: one reconnect.
+        self.connections: Counter[str] = Counter()
+        #: Notified after every command taken, action, acknowledgement, connection of a
+        #: subscribed client and restart (`wait_until`).
+        self.changed = threading.Condition()
         #: Cell voltages (mV) sent with each telemetry; an equalize brings them together.
         self.cells_mv: list[int] | None = None
         self.equalize_seconds = 120.0
@@ -93,15 +174,28 @@ class EdgeSim:
         #: Not a multiple of the workflow's 60 s poll: a poll never races an install.
         self.ota_install_seconds = 45.0
         self._jobs: mqtt.Client | None = None
+        #: The IoT jobs the agent started: a job notified again is not installed again.
+        self._jobs_taken = CommandLog(command_memory)
 
     # -- controller process -------------------------------------------------------------
 
     def _new_controller(self) -> mqtt.Client:
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.edge_id)
+        c = reconnecting(mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.edge_id))
         c.will_set(f"lifo4/{self.edge_id}/status", json.dumps({"status": "offline"}), qos=1)
-        c.on_connect = lambda *a: self.connected.set()
+        c.on_connect = self._controller_connected
         c.on_disconnect = lambda *a: self.connected.clear()
         return c
+
+    def _controller_connected(self, client: mqtt.Client, *args: Any) -> None:
+        """Connected; after a reconnect (the broker restarted and sent its last will), it
+        says it is online again, as the firmware does on every connect. From paho's network
+        thread: published without waiting for the PUBACK (that thread reads it)."""
+        if client is self._controller and not self._stopped:
+            topic = f"lifo4/{self.edge_id}/status"
+            body = {"status": "online", "firmwareVersion": self.firmware_version}
+            self.broker.inflight.published(topic)
+            client.publish(topic, json.dumps(body), qos=1)
+        self.connected.set()
 
     def start(self, buffered: int = 0) -> EdgeSim:
         if self.with_agent and self._agent is None:
@@ -118,9 +212,16 @@ class EdgeSim:
         self.publish_telemetry()
         return self
 
+    def start_agent(self) -> EdgeSim:
+        """Only the management agent (and the edge's other helper clients) connects: the
+        controller process is hung, never connected; a restart command brings it up."""
+        if self._agent is None:
+            self._start_agent()
+        return self
+
     def _publish(self, client: mqtt.Client, topic: str, payload: str) -> None:
         self.broker.inflight.published(topic)
-        client.publish(topic, payload, qos=1).wait_for_publish(30)
+        publish_qos1(client, topic, payload, timeout=30)
 
     def publish_status(self, status: str, **extra: Any) -> None:
         assert self._controller is not None
@@ -207,12 +308,23 @@ class EdgeSim:
     def _subscribed_client(
         self, client_id: str, topic: str, on_message: Callable[..., None]
     ) -> mqtt.Client:
-        a = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        """A persistent session (clean session false) subscribed at QoS 1: what is published
+        to it while it is disconnected waits for it at the broker. Subscribes on its first
+        connect, and again after a reconnect only if the broker lost the session."""
+        a = reconnecting(
+            mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+        )
         a.on_message = on_message
         ready = threading.Event()
         a.on_subscribe = lambda *args: ready.set()
+
+        def on_connect(client: mqtt.Client, userdata: Any, flags: Any, *rest: Any) -> None:
+            if not ready.is_set() or not flags.session_present:
+                client.subscribe(topic, qos=1)
+            self._noted(self.connections, client_id)
+
+        a.on_connect = on_connect
         a.connect(self.broker.host, self.broker.port, keepalive=KEEPALIVE_SECONDS)
-        a.subscribe(topic, qos=1)
         a.loop_start()
         if not ready.wait(30):
             raise TimeoutError(f"{client_id} could not subscribe to {topic}")
@@ -257,6 +369,10 @@ class EdgeSim:
             doc = (execution or {}).get("jobDocument") or {}
             if execution and doc.get("operation") == "ota" and self.failure != "hardware":
                 job_id, version = str(execution["jobId"]), str(doc["version"])
+                if self._jobs_taken.take(job_id) is not None:
+                    self.duplicates.append(job_id)  # notified again: installing already
+                    self._noted()
+                    return
                 self.commands.append({"command": "ota", "jobId": job_id, "version": version})
                 self._job_update(job_id, "IN_PROGRESS", step="downloading")
                 if self.ota_hangs:
@@ -328,30 +444,87 @@ class EdgeSim:
         finally:
             self.broker.inflight.handled(self._claim_id, msg.topic)
 
-    def _ack(self, cmd: dict[str, Any], result: str, detail: str = "") -> None:
+    def wait_until(self, done: Callable[[], bool], timeout: float) -> bool:
+        """Until `done()` holds, checked after each command taken or dropped, action,
+        acknowledgement, connection of the agent's clients and restart. False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while not done():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self.changed.wait(remaining)
+            return True
+
+    def _noted(self, counter: Counter[str] | None = None, key: str = "") -> None:
+        with self.changed:
+            if counter is not None:
+                counter[key] += 1
+            self.changed.notify_all()
+
+    def _send_ack(self, body: dict[str, Any]) -> None:
         assert self._agent is not None
+        self._publish(self._agent, f"lifo4/{self.edge_id}/commands/ack", json.dumps(body))
+        self._noted(self.acks, str(body.get("commandId")))
+
+    def _ack(self, cmd: dict[str, Any], result: str, detail: str = "") -> None:
         body = {
             "commandId": cmd.get("commandId"),
             "command": cmd.get("command"),
             "result": result,
             "detail": detail,
         }
-        self._publish(self._agent, f"lifo4/{self.edge_id}/commands/ack", json.dumps(body))
+        if isinstance(body["commandId"], str):
+            self.command_log.answered(body["commandId"], body)
+        self._send_ack(body)
 
     def _on_command(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        """From paho's network thread, one message at a time: taking a command id here
+        cannot race a second copy of it."""
         name = msg.topic.rsplit("/", 1)[-1]
-        if name == "ack" or self.failure == "hardware":  # its own ack; a dead box
-            if name != "ack":
-                self.commands.append(json.loads(msg.payload))
+        if name == "ack":  # its own acknowledgement
             self.broker.inflight.handled(self._agent_id, msg.topic)
             return
         cmd = json.loads(msg.payload)
+        command_id = cmd.get("commandId")
+        first = None if not isinstance(command_id, str) else self.command_log.take(command_id)
+        if first is not None:
+            assert isinstance(command_id, str)
+            self.duplicates.append(command_id)
+            self._noted()
+            # A copy the broker delivers again (DUP set) after its first delivery was
+            # counted and handled is not a message of its own in the ledger.
+            counted = not msg.dup
+            if self.failure == "hardware":  # a dead box answers no copy
+                if counted:
+                    self.broker.inflight.handled(self._agent_id, msg.topic)
+                return
+            threading.Thread(
+                target=self._answer_again, args=(first, msg.topic, counted), daemon=True
+            ).start()
+            return
         self.commands.append(cmd)
+        self._noted()
+        if self.failure == "hardware":  # a dead box: nothing acts, nothing answers
+            self.broker.inflight.handled(self._agent_id, msg.topic)
+            return
         threading.Thread(target=self._handle, args=(name, cmd, msg.topic), daemon=True).start()
+
+    def _answer_again(self, first: _Taken, topic: str, counted: bool) -> None:
+        """A duplicate: not acted on; acknowledged with what the first copy was answered
+        (once it was), so the cloud sees the acknowledgement whichever copy it waits on."""
+        try:
+            if first.answered.wait(30) and first.ack is not None and self._agent is not None:
+                self._send_ack(first.ack)
+        finally:
+            if counted:
+                self.broker.inflight.handled(self._agent_id, topic)
 
     def _handle(self, name: str, cmd: dict[str, Any], topic: str) -> None:
         """Acknowledge, and restart when the command calls for it; the command counts as
         in flight until then, so virtual time waits for the answer."""
+        self._noted(self.actions, str(cmd.get("commandId")))
+        command_id = cmd.get("commandId")
         try:
             if name == "restart":
                 if self.failure == "certificate_expired":
@@ -392,6 +565,8 @@ class EdgeSim:
                     # provisioning client asks for a new certificate on its own.
                     self._request_certificate()
         finally:
+            if isinstance(command_id, str):  # a command it does not know: no answer
+                self.command_log.answered(command_id, None)
             self.broker.inflight.handled(self._agent_id, topic)
 
     def _restart_later(self) -> None:
@@ -410,3 +585,4 @@ class EdgeSim:
             raise TimeoutError(f"{self.edge_id}: the broker never sent the last will")
         self.restarts += 1
         self.start(buffered=self.buffered_per_outage)
+        self._noted()

@@ -25,7 +25,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.iot.models import FakeJob, IoTBackend, iot_backends
 from paho.mqtt.enums import CallbackAPIVersion
 
-from .broker import KEEPALIVE_SECONDS, Broker
+from .broker import KEEPALIVE_SECONDS, Broker, reconnecting
 
 if TYPE_CHECKING:
     from .runtime import Pipeline
@@ -54,8 +54,13 @@ class JobsPlane:
         self.broker = broker
         self._rollouts: dict[str, _Rollout] = {}
         self._lock = threading.RLock()
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=CLIENT_ID)
+        # A durable session, as the service's own: a broker restart loses no device update.
+        self._client = reconnecting(
+            mqtt.Client(CallbackAPIVersion.VERSION2, client_id=CLIENT_ID, clean_session=False)
+        )
         self._client.on_message = self._on_update
+        self._client.on_connect = self._on_connect
+        self._subscribed = False
         self._patch = mock.patch.object(IoTBackend, "create_job", self._wrap(IoTBackend.create_job))
         #: (jobId, thing) notified, in order, with the virtual time: what tests read.
         self.notifications: list[tuple[str, str, str]] = []
@@ -72,9 +77,15 @@ class JobsPlane:
         self._client.loop_start()
         if not ready.wait(timeout):
             raise TimeoutError(f"the broker did not acknowledge {UPDATES}")
+        self._subscribed = True
         self.broker.inflight.subscribed(CLIENT_ID, UPDATES)
         self._patch.start()
         return self
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, *rest: Any) -> None:
+        """A reconnect finds its session (persistence on); subscribe again only if lost."""
+        if self._subscribed and not flags.session_present:
+            client.subscribe(UPDATES, qos=1)
 
     def stop(self) -> None:
         self._patch.stop()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from .broker import KEEPALIVE_SECONDS, Broker
+from .broker import KEEPALIVE_SECONDS, Broker, reconnecting
 
 if TYPE_CHECKING:
     from .runtime import Pipeline
@@ -36,11 +36,14 @@ class Bridge:
         self.retained: list[str] = []
         self.delivered = 0
         self._inbox: queue.Queue[tuple[str, bytes, bool] | None] = queue.Queue()
-        # A durable session, as an IoT rule's subscription is: a reconnect loses nothing.
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=CLIENT_ID, clean_session=False
+        # A durable session, as an IoT rule's subscription is: a reconnect (a broker restart)
+        # loses nothing, and what the workflows publish meanwhile waits in paho's queue.
+        self._client = reconnecting(
+            mqtt.Client(CallbackAPIVersion.VERSION2, client_id=CLIENT_ID, clean_session=False)
         )
         self._client.on_message = self._on_message
+        self._client.on_connect = self._on_connect
+        self._subscribed = False
         self._worker = threading.Thread(target=self._work, name="iot-rule-bridge", daemon=True)
 
     def start(self, timeout: float = 30.0) -> Bridge:
@@ -72,9 +75,17 @@ class Bridge:
                 mids[mid] = topic
         if not acked.wait(timeout):
             raise TimeoutError(f"the broker did not acknowledge {sorted(pending)}")
+        self._subscribed = True
         self._worker.start()
         self.pipeline.extensions.on_iot_publish = self.publish
         return self
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, *rest: Any) -> None:
+        """A reconnect finds its session at the broker (persistence on); subscribe again
+        only if the broker lost it."""
+        if self._subscribed and not flags.session_present:
+            for topic in RULE_TOPICS:
+                client.subscribe(topic, qos=1)
 
     def busy(self) -> bool:
         """Messages received but not yet handed to the ingress: time must not jump past them."""

@@ -24,6 +24,9 @@ class CommandRequest(BaseModel):
     command: Literal["probe", "restart", "ota-rollback"]
     #: What the diagnosis found, so the action's record says why this fix (runbook 000 §1).
     evidence: list[str] = Field(default_factory=list, max_length=10)
+    #: The workflow step sending it (`$$.State.EnteredTime`: one value for all the Retry
+    #: attempts of one entry into the state); with the incident it fixes the command id.
+    step: str = Field(default="", max_length=64)
 
 
 def publish(edge_id: str, command: str, body: dict[str, Any]) -> None:
@@ -58,8 +61,8 @@ def handler(run: Run[CommandRequest]) -> dict[str, Any]:
     action = f"edge_{req.command}"
     # The command id is the effect's key: a retried step sends the same id, and the edge
     # acts on an id once (a QoS 1 redelivery or a republish is acknowledged, not redone).
-    command_id = f"{req.command}-{run.effect_key(action, inc.edgeId)}"
-    first = not run.begun(action, inc.edgeId)
+    command_id = f"{req.command}-{run.effect_key(action, inc.edgeId, req.step)}"
+    first = not run.begun(action, inc.edgeId, req.step)
     if req.command == "restart" and first and (wait := _restart_budget(run)) > 0:
         return {"commandId": None, "command": req.command, "queued": True, "waitSeconds": wait}
     topic = f"lifo4/{inc.edgeId}/commands/{req.command}"
@@ -72,6 +75,7 @@ def handler(run: Run[CommandRequest]) -> dict[str, Any]:
     run.act(
         action,
         target=inc.edgeId,
+        step=req.step,
         why=f"{AUTOMATION}: {inc.edgeId} offline"
         + (f"; diagnosis: {'; '.join(req.evidence)}" if req.evidence else ""),
         plan=f"send {req.command} ({command_id}) to {topic}",

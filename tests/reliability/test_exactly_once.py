@@ -165,9 +165,7 @@ def run_sample(name: str, harness: Harness) -> Outcome:
             armed=armed,
             hold_until_parked=scene.hold_until_gate,
         )
-        records = [
-            {**r, "details": json.loads(r.get("details", "{}"))} for r in p.audit_records()
-        ]
+        records = [{**r, "details": json.loads(r.get("details", "{}"))} for r in p.audit_records()]
         return Outcome(runs, records, p.notifications())
 
 
