@@ -67,7 +67,7 @@ def handler(run: Run[Incident]) -> dict[str, Any]:
     # been deployed (an earlier attempt that failed between saving and deploying).
     live_doc = _document(ac, ff.application, ff.profile, deployed or latest)
     _, live_changed = rollback.disable_flags(json.loads(json.dumps(live_doc)), ff.flags)
-    if not live_changed:
+    if not live_changed and not run.pending("disable_flags", incident.functionName):
         return {
             "action": "disable_flags",
             "changed": False,
@@ -116,7 +116,7 @@ def handler(run: Run[Incident]) -> dict[str, Any]:
         version = appconfig_deploy.deployed_under(where, key)
         return None if version is None else str(version)
 
-    names = changed or live_changed
+    names = changed or live_changed or list(ff.flags)
 
     def deployed_now(version: str) -> str | None:
         now = _deployed_version(ac, ff.application, ff.environment, ff.profile)

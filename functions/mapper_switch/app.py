@@ -29,7 +29,9 @@ def handler(run: Run[SwitchRequest]) -> dict[str, Any]:
     where = f"{target.application}/{target.environment}/{target.profile}"
     state = "on" if req.on else "off"
     action = f"fallback_mapper_{state}"
-    if mapper_mode.flag_on(target, flag) == req.on:
+    mapper = f"mapper:{req.incident.mapper}"
+    # Already as wanted, and not by an attempt of ours whose record is still to be written.
+    if mapper_mode.flag_on(target, flag) == req.on and not run.pending(action, mapper):
         text = f"{flag} already {state} in the deployed configuration of {where}: nothing changed"
         run.record(action, why=req.why, result=text)
         return {"action": action, "changed": False, "result": text}
@@ -47,7 +49,7 @@ def handler(run: Run[SwitchRequest]) -> dict[str, Any]:
 
     run.act(
         action,
-        target=f"mapper:{req.incident.mapper}",
+        target=mapper,
         why=req.why,
         plan=f"turn {flag} {state} in {where}",
         do=lambda key: mapper_mode.set_flag(

@@ -109,7 +109,9 @@ def _stop_codedeploy(run: Run[Incident]) -> dict[str, Any]:
     dep_id = str(incident.deployment.deploymentId)
     cd = client("codedeploy")
     status = cd.get_deployment(deploymentId=dep_id)["deploymentInfo"]["status"]
-    if status in ("Stopped", "Failed"):
+    if status in ("Stopped", "Failed") and not run.pending(
+        "stop_codedeploy", incident.functionName
+    ):
         return {
             "action": "stop_codedeploy",
             "changed": False,

@@ -86,6 +86,14 @@ class Run(Generic[M]):
             is not None
         )
 
+    def pending(self, action: str, target: str, step: str = "") -> bool:
+        """Whether an attempt at this effect began and left no record: a "nothing to do,
+        already so" check must not skip it (the state may be our own landed effect), and
+        `act` reconciles it."""
+        return effects.prior(
+            self.incident_id, action, self.effect_key(action, target, step)
+        ).pending
+
     def begun_steps(self, action: str, target: str) -> list[str]:
         """The steps of `action` on `target` whose attempt began in this incident: a retried
         loop goes over them again (each returns its record or is reconciled), not only over
