@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from selfheal_shared import battery, clock, edge_registry, guards, severity
+from selfheal_shared import battery, clock, edge_registry, refusals, severity
 from selfheal_shared.battery_alarm import AUTOMATION, RESPONSE_TEXT
 from selfheal_shared.cell_imbalance import Incident, scopes
 from selfheal_shared.protocol import Run, remediator
@@ -59,7 +59,7 @@ def handler(run: Run[RespondRequest]) -> dict[str, Any]:
         edge_registry.update(pk, {"paged": ",".join(paged)})
     due, next_at = severity.page_due(inc.severity, minutes, paged)
     if due is not None:  # suppressed by a silence: look again when it ends
-        quiet = guards.silenced([inc.edgeId, *scopes(inc)]) or {}
+        quiet = refusals.quiet([inc.edgeId, *scopes(inc)]) or {}
         ends = datetime.fromisoformat(str(quiet.get("endsAt") or clock.now().isoformat()))
         wait = (ends - clock.now()).total_seconds() + 1
         return _out("waiting", wait=wait)

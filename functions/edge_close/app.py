@@ -1,6 +1,7 @@
 """The edge is back: close the incident with downtime and data-gap size, and tell
 everyone who was paged that it is over (once: the ingress may have closed it at the
-reconnect already, see `edge_incidents`)."""
+reconnect already, see `edge_incidents`). Never while the edge is still offline: a refused
+ladder keeps its incident open and paged until the edge is back (`refusals`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from selfheal_shared import clock, config, edge_incidents, edge_registry, edges, notify
+from selfheal_shared import clock, config, edge_incidents, edge_registry, edges
 from selfheal_shared.edges import EdgeIncident as Incident
 from selfheal_shared.outcomes import Outcome
 from selfheal_shared.protocol import Run, remediator
@@ -16,8 +17,10 @@ from selfheal_shared.protocol import Run, remediator
 
 class CloseRequest(BaseModel):
     incident: Incident
-    #: FIXED: the edge is back. SKIPPED_BY_GUARD: a guard refused the ladder; the incident
-    #: is closed for automation (a later outage opens a new one), not resolved.
+    #: FIXED: the edge is back after the ladder's work. SKIPPED_BY_GUARD: the ladder was
+    #: refused (kill switch, dry-run, maintenance window, ...) and only paged; the edge is
+    #: back by itself or a person closed the incident: closed the same way, never FIXED.
+    #: Nothing closes an incident while its edge is still offline (issue 19).
     outcome: Literal[Outcome.FIXED, Outcome.SKIPPED_BY_GUARD] = Outcome.FIXED
     resolvedBy: str = "reconnected"
 
@@ -62,18 +65,36 @@ def _gap_now(inc: Incident) -> dict[str, Any]:
 
 
 def _not_handled(run: Run[CloseRequest]) -> dict[str, Any]:
+    """The outage ended without automation: the guards refused it and people were paged.
+    The incident closes with its downtime like any other (whoever saw the reconnect first),
+    recorded SKIPPED_BY_GUARD: not fixed by automation. A person may have closed it while
+    the edge is still offline: that closure stands, with no downtime to give."""
     req = run.request
     inc = req.incident
-    edge_registry.close(f"edge-incident#{inc.edgeId}", {"closedAt": clock.now().isoformat()})
+    edge = edge_registry.get(f"edge#{inc.edgeId}") or {}
+    closed = edge_incidents.close_on_return(
+        inc.edgeId,
+        actor="edge_close",
+        execution=inc.executionId,
+        resolved_by=req.resolvedBy,
+        incident_id=inc.incidentId,
+    )
+    gap = closed or edge_incidents.closure(inc.incidentId)
+    if gap is None and edge.get("state") != "online":
+        run.record(
+            edges.AUTOMATION,
+            why=f"the incident was closed while {inc.edgeId} is still offline",
+            result=f"closed by a person; not handled by automation ({req.resolvedBy})",
+            outcome=Outcome.SKIPPED_BY_GUARD,
+        )
+        return {"closed": True, "handled": False}
+    gap = {k: v for k, v in (gap or _gap_now(inc)).items() if k in GAP_FIELDS}
     run.record(
         edges.AUTOMATION,
-        why=req.resolvedBy,
-        result=f"not handled: {inc.edgeId} is still offline; no action taken",
+        why=f"{inc.edgeId} reconnected; automation was refused ({req.resolvedBy})",
+        result=f"closed: down {gap['downtimeMinutes']} min, {gap['samplesLost']} samples lost; "
+        "not fixed by automation",
         outcome=Outcome.SKIPPED_BY_GUARD,
+        details=gap,
     )
-    notify.publish(
-        "ops",
-        subject=f"[selfheal] {inc.edgeId} offline, not handled by automation",
-        message={"incidentId": inc.incidentId, "edgeId": inc.edgeId, "reason": req.resolvedBy},
-    )
-    return {"closed": True, "handled": False}
+    return {"closed": True, "handled": False, **gap}

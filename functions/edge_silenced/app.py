@@ -1,8 +1,10 @@
-"""An edge outage under a silence or maintenance window (runbook 000 §6): the ladder
-waits it out instead of ending. No action and no page while it lasts; if the edge comes
-back meanwhile the incident closes as not handled (never FIXED, never "RESOLVED"); when
-it ends and the edge is still offline, the ladder resumes from its guards. A silence set
-while the ladder runs stops its next action (GuardRefused), which lands here too."""
+"""An edge outage under an operator's silence (runbook 000 §6): the ladder waits it out
+instead of ending. No action and no page while it lasts; if the edge comes back meanwhile
+the incident closes as not handled (never FIXED, never "RESOLVED"); when it ends and the
+edge is still offline, the ladder resumes. An action a guard refused while the ladder runs
+(GuardRefused) lands here too, and the one rule (`refusals`) sorts it: a silence is waited
+out; any other refusal (kill switch, dry-run, maintenance window, restart lock) is
+`refused`: no action, and the ladder keeps the incident open and pages it on its clock."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from selfheal_shared import clock, edge_incidents, edge_registry, edges, guards
+from selfheal_shared import clock, edge_incidents, edge_registry, edges, guards, refusals
 from selfheal_shared.edges import EdgeIncident as Incident
 from selfheal_shared.outcomes import Outcome
 from selfheal_shared.protocol import Run, remediator
@@ -18,11 +20,13 @@ from selfheal_shared.protocol import Run, remediator
 #: Look again at least this often: a longer silence is waited out in steps.
 MAX_WAIT_SECONDS = 3600
 
-State = Literal["silenced", "back", "over"]
+State = Literal["silenced", "back", "over", "refused"]
 
 
 class SilencedRequest(BaseModel):
     incident: Incident
+    #: The Catch result of the action a guard refused (`{"Error": "GuardRefused", ...}`).
+    refused: dict[str, Any] | None = None
 
 
 @remediator(
@@ -30,11 +34,14 @@ class SilencedRequest(BaseModel):
 )
 def handler(run: Run[SilencedRequest]) -> dict[str, Any]:
     inc = run.request.incident
+    refusal = refusals.from_error(run.request.refused)
+    if refusal is not None and refusal.pages:
+        return _refused(run, refusal)
     pk = f"edge-incident#{inc.edgeId}"
     record = edge_registry.get(pk) or {}
     ours = record.get("incidentId") == inc.incidentId
     edge = edge_registry.get(f"edge#{inc.edgeId}") or {}
-    window = guards.silenced([inc.edgeId, *edges.silence_scopes(inc)])
+    window = refusals.quiet([inc.edgeId, *edges.silence_scopes(inc)])
     if window and ours and record.get("silencedUntil") != window["endsAt"]:
         edge_registry.update(pk, {"silencedUntil": window["endsAt"], "resumedAt": ""})
         record = {**record, "silencedUntil": window["endsAt"], "resumedAt": ""}
@@ -52,12 +59,15 @@ def handler(run: Run[SilencedRequest]) -> dict[str, Any]:
         )
         return _out("silenced", wait=max(1, min(MAX_WAIT_SECONDS, int(left) + 1)))
     if not edge_incidents.silenced(record):
-        # Here from an action a guard refused that is not a silence (kill switch, dry-run):
-        # the guard step reads them again and decides.
+        # No silence now and none this incident waited out: the guards, read again, decide
+        # (a refusal that pages is held here; none: the ladder goes on).
+        again = guards.before_action(inc.edgeId, scopes=edges.silence_scopes(inc))
+        if not again.proceed and (refusal := refusals.of(again.guard, again.reason)).pages:
+            return _refused(run, refusal)
         run.record(
             "guards_recheck",
-            why="an action was refused by a guard that is not a silence",
-            result="guards read again",
+            why="an action was refused by a guard that no longer holds",
+            result="guards read again: the ladder goes on",
         )
         return _out("over")
     edge_registry.update(pk, {"resumedAt": clock.now().isoformat()})
@@ -67,6 +77,21 @@ def handler(run: Run[SilencedRequest]) -> dict[str, Any]:
         result="the ladder resumes",
     )
     return _out("over")
+
+
+def _refused(run: Run[SilencedRequest], refusal: refusals.Refusal) -> dict[str, Any]:
+    """Not a silence: no more actions for this outage, but the incident stays open and the
+    ladder pages it on its severity's clock until the edge is back or a person closes it."""
+    inc = run.request.incident
+    run.record(
+        "refused",
+        why=f"{refusal.guard}: {refusal.reason}",
+        result=f"{inc.edgeId} offline, no action; the incident stays open and is paged on "
+        "its clock until the edge is back",
+        outcome=Outcome.SKIPPED_BY_GUARD,
+        details=refusal.to_dict(),
+    )
+    return _out("refused", refusal=refusal)
 
 
 def _back(run: Run[SilencedRequest], inc: Incident, ours: bool) -> dict[str, Any]:
@@ -89,5 +114,16 @@ def _back(run: Run[SilencedRequest], inc: Incident, ours: bool) -> dict[str, Any
     return _out("back", outcome=Outcome.SKIPPED_BY_GUARD)
 
 
-def _out(state: State, *, wait: int = 0, outcome: str = "") -> dict[str, Any]:
-    return {"state": state, "waitSeconds": wait, "outcome": outcome}
+def _out(
+    state: State, *, wait: int = 0, outcome: str = "", refusal: refusals.Refusal | None = None
+) -> dict[str, Any]:
+    """`pages`: the ladder pages on (a refusal that is not a silence); `guard` and `reason`
+    name it, for the ladder's own guard decision."""
+    return {
+        "state": state,
+        "waitSeconds": wait,
+        "outcome": outcome,
+        "pages": refusal is not None and refusal.pages,
+        "guard": refusal.guard if refusal else "",
+        "reason": refusal.reason if refusal else "",
+    }

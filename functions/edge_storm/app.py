@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared import clock, config, edge_registry, edges, guards, notify
+from selfheal_shared import clock, config, edge_registry, edges, notify, refusals
 from selfheal_shared.edges import EdgeIncident as Incident
 from selfheal_shared.outcomes import Outcome
 from selfheal_shared.protocol import Run, remediator
@@ -60,7 +60,7 @@ def handler(run: Run[StormRequest]) -> dict[str, Any]:
         f"{site_offline} of {site_size} edges at site {inc.siteId} offline "
         f"({fleet_offline} of {fleet_size} in the fleet): likely ISP or broker, not the edges"
     )
-    silenced = guards.silenced([inc.edgeId, *edges.silence_scopes(inc)])
+    silenced = refusals.quiet([inc.edgeId, *edges.silence_scopes(inc)])
     minutes = (clock.now() - datetime.fromisoformat(inc.offlineSince)).total_seconds() / 60
     sev = edges.severity(inc.severity, minutes)
     if first and not silenced:
@@ -93,7 +93,7 @@ def _site_offline(
     inc = run.request.incident
     site_id = f"{edges.AUTOMATION}-site-offline-{inc.siteId}-{since}"
     first = edge_registry.claim(f"site-offline#{inc.siteId}#{since}", {"incidentId": site_id})
-    silence = guards.silenced([inc.edgeId, *edges.silence_scopes(inc)])
+    silence = refusals.quiet([inc.edgeId, *edges.silence_scopes(inc)])
     evidence = f"all {silent} edges of site {inc.siteId} went silent together (the last at {since})"
     if first is None and not silence:
         notify.publish(

@@ -2,7 +2,9 @@
 now (runbook 000 §6: P3 until the edge has been offline more than 10 minutes, then P2; P1
 from the start when a battery/safety alarm was active; per-severity override), send the
 hardware replacement request once the evidence points to hardware, and tell the workflow
-how long to wait before looking again. Silences suppress every page."""
+how long to wait before looking again. Only an operator's silence holds a page
+(`refusals.quiet`): the kill switch, dry-run or a maintenance window stop the ladder's
+actions, and a refused ladder is watched and paged here like any other (issue 19)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import audit, clock, config, edge_registry, edges, guards, notify
+from selfheal_shared import audit, clock, config, edge_registry, edges, notify, refusals
 from selfheal_shared.edges import EdgeIncident as Incident
 from selfheal_shared.outcomes import Outcome
 from selfheal_shared.protocol import Run, recorded_steps, remediator
@@ -42,7 +44,7 @@ def handler(run: Run[WatchRequest]) -> dict[str, Any]:
         # be down again: that is a new incident with its own ladder, not this one's).
         return {"online": True, "exhausted": False, "waitSeconds": 0, "paged": None}
     minutes = (clock.now() - datetime.fromisoformat(inc.offlineSince)).total_seconds() / 60
-    silence = guards.silenced([inc.edgeId, *edges.silence_scopes(inc)])
+    silence = refusals.quiet([inc.edgeId, *edges.silence_scopes(inc)])
     paged = [p for p in str(record.get("paged", "")).split(",") if p]
     overrides = edges.parse_page_minutes(config.env("SELFHEAL_EDGE_PAGE_MINUTES", ""))
     _note_unanswered(run, inc)

@@ -2,6 +2,11 @@
 
 This is the one failure path of every workflow, so it must work with whatever it
 is given: a resolved incident, or only the raw input and the error that stopped it.
+
+A guard's refusal (the guard step's `guard`, or a `GuardRefused` caught from an action) is
+paged by the one rule (`refusals`): an escalation of a refusal without `levels` reaches the
+levels the rule gives (L1; a P4's ticket to ops; ops only for a silence or a duplicate) on
+top of its outcome's, and every escalation of a refusal names it (`refusal` in the page).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from selfheal_shared import notify, protocol
+from selfheal_shared import notify, protocol, refusals
 from selfheal_shared.handler import remediator
 from selfheal_shared.models import parse
 from selfheal_shared.observability import count, logger
@@ -45,6 +50,18 @@ def describe_error(error: dict[str, Any] | None) -> str:
     return f"{name}: {cause}" if cause else name
 
 
+def refused(req: EscalateRequest) -> refusals.Refusal | None:
+    """The guard refusal this escalation is about, if it is one: a GuardRefused caught from
+    an action (`error`/`refused`), or the guard step's (`guard.proceed` false)."""
+    for key in ("error", "refused"):
+        if (found := refusals.from_error(req.state.get(key))) is not None:
+            return found
+    guard = req.state.get("guard")
+    if isinstance(guard, dict) and guard.get("proceed") is False:
+        return refusals.of(str(guard.get("guard") or ""), str(guard.get("reason", "")))
+    return None
+
+
 @remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     req = parse(EscalateRequest, event, "escalation")
@@ -62,7 +79,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         context=context,
     )
     reason = "; ".join(p for p in (req.reason, describe_error(error)) if p) or "no reason given"
+    refusal = refused(req)
     levels = req.levels or list(notify.LEVELS_FOR[req.outcome])
+    if refusal is not None and req.levels is None:  # named levels are the workflow's choice
+        levels = list(dict.fromkeys([*levels, *refusal.levels_now(req.severity)]))
     # What the workflow had done before it stopped, so people know what to undo or finish.
     progress = req.state.get("progress") if isinstance(req.state.get("progress"), dict) else {}
     if req.outcome in (Outcome.FAILED, Outcome.NOT_FIXED):
@@ -84,6 +104,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "execution": req.executionId,
         "incident": incident,
     }
+    if refusal is not None:
+        message["refusal"] = refusal.to_dict()
     subject = f"[selfheal] ESCALATION {req.automation}: {req.outcome}"
     if req.severity:
         message |= {"severity": req.severity, "respondWithin": RESPONSE[req.severity]}

@@ -1,11 +1,14 @@
-"""Guards in front of every action (kill switch, maintenance, dry-run, cooldown)."""
+"""Guards in front of every action (kill switch, maintenance, dry-run, cooldown). A refusal
+comes back with what it means for the incident (`refusals`): `pages` (people are paged on
+the severity's clock; all but a silence and a duplicate) and `waits` (a silence: hold, then
+go on), so a workflow routes on the one rule instead of on guard names."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import guards
+from selfheal_shared import guards, refusals
 from selfheal_shared.observability import logger
 from selfheal_shared.outcomes import Outcome
 from selfheal_shared.protocol import Run, remediator
@@ -36,13 +39,17 @@ def handler(run: Run[GuardRequest]) -> dict[str, Any]:
         dry_run_requested=req.dryRun,
         scopes=tuple(req.scopes),
     )
+    rule = {"pages": False, "waits": False}
     if not decision.proceed:
+        refusal = refusals.of(decision.guard, decision.reason)
+        rule = {"pages": refusal.pages, "waits": refusal.waits}
         run.record(
             req.automation,
             why=decision.reason,
-            result=f"skipped: {decision.guard}",
+            result=f"skipped: {decision.guard}"
+            + ("; the incident stays open and is paged on its clock" if refusal.pages else ""),
             outcome=Outcome.SKIPPED_BY_GUARD,
-            details={"guard": decision.guard, "wouldDo": req.plan},
+            details={"guard": decision.guard, "wouldDo": req.plan, **rule},
         )
     logger.info("guards evaluated", extra=decision.to_dict())
-    return decision.to_dict()
+    return {**decision.to_dict(), **rule}

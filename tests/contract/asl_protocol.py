@@ -16,7 +16,16 @@ so they hold for automations not written yet (DESIGN.md, "How a remediator looks
 5. a failed execution keeps its cause: a `Fail` that reads the caught error (`$.error` in
    its `ErrorPath`/`CausePath`) is reached only on paths that set `$.error`, and the first
    state's Catch replaces the state (`ResultPath: "$"`) instead of writing into it: the
-   execution input may be any JSON, and an array cannot take an `error` field.
+   execution input may be any JSON, and an array cannot take an `error` field;
+6. a guard refusal never ends an incident silently (`selfheal_shared/refusals.py`, the one
+   rule): from every refusal (a Catch of `GuardRefused`, a guard decision's
+   `$.guard.proceed == false` branch) every path reaches a page before the execution, or the
+   fan-out item, ends. A page is an escalation or notification to L1/L2/L3 (a P4's ticket
+   to ops is its clock's page; an escalation of SKIPPED_BY_GUARD without `levels` pages by
+   the rule), or a function whose `function.json` declares that it `pages` on the severity
+   clock. Only the refusals the rule pages nobody about are exempt, on a Choice branch that
+   tests them: `$.<x>.guard` is a silence or a duplicate, `$.<x>.waits == true`,
+   `$.<x>.pages == false`.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from selfheal_shared import notify, refusals
 from selfheal_shared.outcomes import Outcome
 
 ALLOWED_TO_SUCCEED = {Outcome.FIXED.value, Outcome.SKIPPED_BY_GUARD.value}
@@ -364,6 +374,93 @@ def _check_causes(graph: dict[str, Any], where: str) -> list[str]:
     return out
 
 
+def _pages(state: dict[str, Any], functions: dict[str, dict[str, Any]]) -> bool:
+    """Whether a state hands the incident to people (rule 6)."""
+    fn = function_of(state)
+    if fn is not None and functions.get(fn, {}).get("pages"):
+        return True  # pages on the severity's clock itself (the edge ladder's watch)
+    if fn not in (ESCALATE_FUNCTION, "notify"):
+        return False
+    payload = _payload(state)
+    if payload.get("severity") == "P4" and fn == ESCALATE_FUNCTION:
+        return True  # P4's clock pages nobody: its ticket to ops is the page
+    levels = payload.get("levels")
+    if isinstance(levels, list):
+        return bool(set(levels) & set(refusals.PAGE_LEVELS))
+    if "levels.$" in payload:
+        return False  # computed: cannot be shown to page
+    outcome = payload.get("outcome")
+    if fn == ESCALATE_FUNCTION and outcome == Outcome.SKIPPED_BY_GUARD.value:
+        return True  # the escalation pages a refusal by the rule
+    return bool(set(notify.LEVELS_FOR.get(str(outcome), ())) & set(refusals.PAGE_LEVELS))
+
+
+def _exempt(rule: dict[str, Any] | None) -> bool:
+    """A Choice branch taken only for a refusal the rule pages nobody about (rule 6)."""
+    if rule is None:
+        return False
+
+    def quiet(r: dict[str, Any]) -> bool:
+        var = str(r.get("Variable", ""))
+        if "Or" in r:
+            return all(quiet(sub) for sub in r["Or"])
+        if "And" in r:
+            return any(quiet(sub) for sub in r["And"])
+        return (
+            (var.endswith(".guard") and r.get("StringEquals") in refusals.UNPAGED)
+            or (var.endswith(".waits") and r.get("BooleanEquals") is True)
+            or (var.endswith(".pages") and r.get("BooleanEquals") is False)
+        )
+
+    return quiet(rule)
+
+
+def _refusals(states: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any] | None]]:
+    """(where, first state, Choice rule) of every refusal: a Catch of GuardRefused, and a guard
+    decision's proceed == false branch (its rule, for the exemptions)."""
+    for name, state in states.items():
+        for catch in state.get("Catch", []):
+            if refusals.ERROR in catch["ErrorEquals"]:
+                yield f"{name} (GuardRefused)", catch["Next"], None
+        if _is_guard_decision(states, name):
+            for rule in state.get("Choices", []):
+                if any(
+                    r.get("Variable") == "$.guard.proceed" and r.get("BooleanEquals") is False
+                    for r in _rules(rule)
+                ):
+                    yield f"{name} (proceed false)", rule["Next"], rule
+
+
+def _check_refusals(
+    graph: dict[str, Any], functions: dict[str, dict[str, Any]], where: str
+) -> list[str]:
+    out = []
+    states = graph["States"]
+    for origin, start, rule in _refusals(states):
+        if _exempt(rule):
+            continue
+        seen: set[str] = set()
+        todo = [start]
+        while todo:
+            name = todo.pop()
+            if name in seen or name not in states:
+                continue
+            seen.add(name)
+            state = states[name]
+            if _pages(state, functions):
+                continue
+            if state["Type"] in ("Succeed", "Fail") or state.get("End"):
+                out.append(
+                    f"{where}{name}: a refusal ({origin}) ends here without a page: "
+                    "the incident must stay open and page on its clock (refusals.py)"
+                )
+                continue
+            todo += [to for to, r, kind in _edges(state) if kind != "catch" and not _exempt(r)]
+    for name, processor in _processors(states):
+        out += _check_refusals(processor, functions, f"{where}{name}/")
+    return out
+
+
 def violations(definition: dict[str, Any], functions: dict[str, dict[str, Any]]) -> list[str]:
     """Every way this workflow breaks the protocol; empty when it follows it."""
     problems = []
@@ -376,4 +473,5 @@ def violations(definition: dict[str, Any], functions: dict[str, dict[str, Any]])
         + _check_vocabulary(definition, "")
         + _check_endings(definition, "", functions)
         + _check_causes(definition, "")
+        + _check_refusals(definition, functions, "")
     )

@@ -20,7 +20,11 @@ SPEC = spec_mod.load()
 def _function_json(fn: spec_mod.FunctionSpec) -> dict[str, Any]:
     path = fn.path / "function.json"
     raw = json.loads(path.read_text()) if path.exists() else {}
-    return {"permissions": list(fn.permissions), "handsOffTo": raw.get("handsOffTo")}
+    return {
+        "permissions": list(fn.permissions),
+        "handsOffTo": raw.get("handsOffTo"),
+        "pages": raw.get("pages"),
+    }
 
 
 FUNCTIONS = {name: _function_json(fn) for name, fn in SPEC.functions.items()}
@@ -164,3 +168,64 @@ def test_a_hand_off_that_acts_or_puts_elsewhere_is_not_an_outcome() -> None:
     for broken in (acting, elsewhere, undeclared):
         found = violations(intake, {**FUNCTIONS, "edge_alarm_intake": broken})
         assert any("HandedOn: Succeed reached from HandOn" in v for v in found), found
+
+
+def _refusal_told_to_ops_only(d: dict[str, Any]) -> None:
+    d["States"]["WhichGuard"]["Default"] = "NotifySkipped"  # a kill switch told to ops only
+
+
+def _refusal_paged_only_to_ops(d: dict[str, Any]) -> None:
+    d["States"]["EscalateSkipped"]["Parameters"]["Payload"]["levels"] = ["ops"]
+
+
+def _window_treated_as_silence(d: dict[str, Any]) -> None:
+    d["States"]["WhichGuard"]["Choices"][1] = {
+        "Or": [
+            {"Variable": "$.guard.guard", "StringEquals": "silence"},
+            {"Variable": "$.guard.guard", "StringEquals": "maintenance_window"},
+        ],
+        "Next": "NotifySkipped",
+    }
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [_refusal_told_to_ops_only, _refusal_paged_only_to_ops, _window_treated_as_silence],
+    ids=["ops-only", "levels-ops", "window-as-silence"],
+)
+def test_a_refusal_that_ends_without_a_page_is_caught(
+    breakage: Callable[[dict[str, Any]], None],
+) -> None:
+    """Issue 19: a refusal (kill switch, dry-run, window, budget...) pages on its clock; only
+    a silence or a duplicate (refusals.UNPAGED) may end without one."""
+    broken = copy.deepcopy(definition("rollback_on_5xx"))
+    breakage(broken)
+    found = violations(broken, FUNCTIONS)
+    assert any(
+        "a refusal (GuardsPassed (proceed false)) ends here without a page" in v for v in found
+    ), found
+
+
+def test_the_edge_ladder_that_closed_a_refused_outage_quietly_is_caught() -> None:
+    """The ladder before issue 19: a kill switch closed the incident with an ops note
+    (`edge_close` SKIPPED_BY_GUARD → Succeed) and an action refused mid-ladder came back to
+    it; and a watch that does not declare it pages is no page."""
+    ladder = definition("edge_offline_ladder")
+    assert violations(ladder, FUNCTIONS) == []
+    quiet = copy.deepcopy(ladder)
+    quiet["States"]["GuardsPassed"]["Choices"][1]["Next"] = "CloseRefused"
+    found = violations(quiet, FUNCTIONS)
+    assert any(
+        "ClosedWithoutAction: a refusal (GuardsPassed (proceed false))" in v for v in found
+    ), found
+    mute = {**FUNCTIONS, "edge_watch": {**FUNCTIONS["edge_watch"], "pages": None}}
+    found = violations(ladder, mute)
+    assert any("Unresolved: a refusal (Restart (GuardRefused))" in v for v in found), found
+
+
+def test_a_refused_fan_out_item_must_page_before_it_ends() -> None:
+    broken = copy.deepcopy(definition("retrain_model"))
+    items = broken["States"]["Systems"]["ItemProcessor"]["States"]
+    items["ReleaseGuarded"]["Next"] = "ItemGuarded"
+    found = violations(broken, FUNCTIONS)
+    assert any("Systems/ItemGuarded: a refusal" in v for v in found), found

@@ -89,6 +89,26 @@ def test_dry_run_sends_no_equalize_and_says_what_it_would_do(edge_world: EdgeWor
     assert "not equalized (dry_run)" in told["message"]["summary"]
 
 
+def test_a_maintenance_window_sends_no_equalize_and_still_pages(edge_world: EdgeWorld) -> None:
+    """Issue 19 (refusals.py): a maintenance window keeps automation out, it does not keep
+    people uninformed: only an operator's silence holds the page."""
+    from datetime import timedelta
+
+    w = edge_world
+    [sim] = w.start_edges([E1])
+    sim.cells_mv = [3300, 3320, 3550, 3310]
+    sim.publish_telemetry()
+    w.settle()
+    now = w.pipeline.clock.now()
+    guards.set_maintenance(E1, starts=now, ends=now + timedelta(hours=2), reason="troca do BMS")
+    sim.raise_alarm("CELL_VOLTAGE_IMBALANCE", reason="BMS cell delta")
+    [run] = w.ladders(finished=1, workflow="cell_imbalance")
+
+    assert run["states"][-1] == "Skipped" and sim.commands == []
+    [told] = [n for n in w.pipeline.notifications() if n["level"] == "l1"]
+    assert "not equalized (maintenance_window)" in told["message"]["summary"]
+
+
 def answer(p: Pipeline, body: dict[str, Any]) -> None:
     from selfheal_shared import edge_registry
 

@@ -128,18 +128,21 @@ def test_a_silence_set_while_the_ladder_runs_stops_it_without_an_escalation(
     sim.kill()
     ends: list[datetime] = []
 
-    def operator_silences() -> None:  # during the 2-minute grace, after the guard step
+    def operator_silences() -> None:  # after the guard step and the probe, before the fix
         guards.silence(E1, minutes=30, reason="técnico no local")
         ends.append(w.pipeline.clock.now() + timedelta(minutes=30))
 
-    w.pipeline.clock.call_later(60, operator_silences)
+    # The guard step and the probe run at the end of the 2-minute grace; the probe's answer
+    # is awaited 30 s: the silence lands in between and refuses the restart.
+    w.pipeline.clock.call_later(130, operator_silences)
     run = ladder(w)
 
     assert run["status"] == "SUCCEEDED" and run["states"][-1] == "Closed"
     assert run["states"].count("Probe") == 2, "refused once, then done after the silence"
-    assert "WhileSilenced" in run["states"] and "Restart" in run["states"]
-    assert [c["command"] for c in sim.commands] == ["probe", "restart"]
-    for command in sim.commands:
+    assert run["states"].count("Restart") == 2, "the restart refused, then sent"
+    assert "Refusal" in run["states"] and "WhileSilenced" in run["states"]
+    assert [c["command"] for c in sim.commands] == ["probe", "probe", "restart"]
+    for command in sim.commands[1:]:
         assert datetime.fromisoformat(command["issuedAt"]) >= ends[0]
     subjects = [n["subject"] for n in w.pipeline.notifications()]
     assert not [s for s in subjects if "ESCALATION" in s], subjects

@@ -298,3 +298,34 @@ def test_an_edge_that_never_finishes_times_out_and_the_run_is_not_fixed(
     assert [reported(w, e) for e in ids] == [VERSION, VERSION, OLD]
     [page] = [n for n in w.pages() if n["message"].get("automation") == "forced_ota"]
     assert "not updated: edge-cps-003 (1.1.0)" in str(page["message"])
+
+
+def test_the_kill_switch_after_the_canary_stops_the_rollout_and_pages(
+    edge_world: EdgeWorld,
+) -> None:
+    """Issue 19 (tests/reliability/test_kill_switch.py runs every acting workflow that a
+    sample starts; this one starts by hand): the switch turned on after the canary's job →
+    no rollout job, and the refusal pages L1, never a quiet end."""
+    from selfheal_shared import guards
+
+    w = edge_world
+    ids = ["edge-cps-001", "edge-cps-002", "edge-cps-003"]
+    idle_edges(w, ids)
+    intents_at_switch: list[int] = []
+
+    def after_the_canary(name: str, _event: Any) -> None:
+        done = [r for r in w.pipeline.audit_records() if r["action"].endswith("_intent")]
+        if done and not intents_at_switch:
+            intents_at_switch.append(len(done))
+            guards.set_switch(guards.KILL_SWITCH, enabled=True, reason="drill", actor="test")
+
+    w.pipeline.lambdas.before_invoke.append(after_the_canary)
+    run = ota(w, ids)
+
+    assert intents_at_switch, "the canary job was sent"
+    intents = [r for r in w.pipeline.audit_records() if r["action"].endswith("_intent")]
+    assert len(intents) == intents_at_switch[0], "no action after the kill switch"
+    assert not [j for j in jobs_of(w) if j.endswith("-rollout")]
+    assert run["status"] == "FAILED" and run["states"][-2:] == ["EscalateStopped", "Stopped"]
+    [page] = [n for n in w.pipeline.notifications() if n["level"] == "l1"]
+    assert page["message"]["refusal"]["guard"] == "kill_switch"

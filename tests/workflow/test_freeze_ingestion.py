@@ -372,8 +372,12 @@ def test_kill_switch_freezes_nothing(p: Pipeline) -> None:
 
     guards.set_switch(guards.KILL_SWITCH, enabled=True, reason="drill", actor="test")
     [run] = p.run_event(load_event(ALARM))
-    assert [a["outcome"] for a in run["actions"]] == ["SKIPPED_BY_GUARD"]
+    assert [a["outcome"] for a in run["actions"]] == ["SKIPPED_BY_GUARD", "ESCALATED"]
     assert state(p)["rules"]["ons-s3-processing-rule"] == "ENABLED"
+    # Issue 19: nothing frozen while bad data may still arrive is paged (refusals.py).
+    assert run["status"] == "SUCCEEDED" and run["states"][-2:] == ["EscalateSkipped", "Skipped"]
+    [page] = [n for n in p.notifications() if n["level"] == "l1"]
+    assert page["message"]["refusal"]["guard"] == "kill_switch"
 
 
 def test_no_object_is_deleted(p: Pipeline) -> None:

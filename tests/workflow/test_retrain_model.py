@@ -476,3 +476,30 @@ def test_the_published_mape_raises_the_alarm_by_evaluation_and_retrains(
         )
     finally:
         p.__exit__(None, None, None)
+
+
+def test_a_refused_retraining_is_a_p4_ticket_never_quiet(
+    jobs_spec: spec_mod.Spec, jobs_world_spec: WorldSpec
+) -> None:
+    """Issue 19 (refusals.py): the kill switch refuses the training; the refusal is not
+    announced as done and forgotten: low accuracy is P4 (runbook 000 §6, next business day),
+    so ops get the ticket with the guard and what was not done, and nobody is paged."""
+    from selfheal_shared import guards
+
+    p = start(jobs_spec, retrain_world(jobs_world_spec))
+    try:
+        guards.set_switch(guards.KILL_SWITCH, enabled=True, reason="drill", actor="ana")
+        request = {"systemId": "bess-456", "modelType": "profile", "trainingWindowDays": WINDOW}
+        arn = p.start_manual("retrain_model", request)
+        p.wait([arn], timeout=60)
+        run = p.execution_summary(arn)
+
+        assert run["status"] == "SUCCEEDED" and "EscalateGuarded" in run["states"]
+        assert p.training.started == []
+        [ticket] = [n for n in p.notifications() if "P4" in str(n["subject"])]
+        assert ticket["level"] == "ops" and ticket["message"]["respondWithin"]
+        assert ticket["message"]["refusal"]["guard"] == "kill_switch"
+        assert "bess-456 not done: the kill_switch guard refused" in ticket["message"]["reason"]
+        assert not [n for n in p.notifications() if n["level"] in ("l1", "l2", "l3")]
+    finally:
+        p.__exit__(None, None, None)

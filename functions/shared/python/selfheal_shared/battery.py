@@ -7,7 +7,7 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from . import edge_registry, edges, guards, notify, severity
+from . import edge_registry, edges, notify, refusals, severity
 from .outcomes import Outcome
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ def page(
     if level is None:
         return None
     name = action or f"page_{level}"
-    if quiet := guards.silenced([inc.edgeId, *scopes(inc)]):
+    if quiet := refusals.quiet([inc.edgeId, *scopes(inc)]):
         run.record(
             name,
             why=f"silenced on {quiet['scope']} until {quiet['endsAt']}: {quiet.get('reason', '')}",

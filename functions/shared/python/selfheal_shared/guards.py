@@ -122,11 +122,15 @@ def silence(scope: str, *, minutes: int, reason: str) -> dict[str, Any]:
     return {"scope": scope, "until": ends.isoformat(), "reason": reason}
 
 
-def _quiet_keys(scopes: list[str]) -> list[str]:
-    return [f"{kind}#{scope}" for scope in scopes for kind in QUIET_KINDS]
+def _quiet_keys(scopes: list[str], kinds: tuple[str, ...] = tuple(QUIET_KINDS)) -> list[str]:
+    return [f"{kind}#{scope}" for scope in scopes for kind in kinds]
 
 
-def _covering(items: dict[str, dict[str, Any]], scopes: list[str]) -> dict[str, Any] | None:
+def _covering(
+    items: dict[str, dict[str, Any]],
+    scopes: list[str],
+    kinds: tuple[str, ...] = tuple(QUIET_KINDS),
+) -> dict[str, Any] | None:
     """The first maintenance window or silence in force over these scopes, with its scope
     and its guard name; the one that lasts longest when several cover the same scope."""
     now = clock.now()
@@ -134,7 +138,8 @@ def _covering(items: dict[str, dict[str, Any]], scopes: list[str]) -> dict[str, 
         live = [
             {"scope": scope, "kind": kind, "guard": guard, **item}
             for kind, guard in QUIET_KINDS.items()
-            if (item := items.get(f"{kind}#{scope}"))
+            if kind in kinds
+            and (item := items.get(f"{kind}#{scope}"))
             and datetime.fromisoformat(item["startsAt"])
             <= now
             < datetime.fromisoformat(item["endsAt"])
@@ -144,10 +149,13 @@ def _covering(items: dict[str, dict[str, Any]], scopes: list[str]) -> dict[str, 
     return None
 
 
-def silenced(scopes: list[str]) -> dict[str, Any] | None:
-    """The silence or maintenance window covering any of these scopes (or everything)."""
+def silenced(
+    scopes: list[str], kinds: tuple[str, ...] = tuple(QUIET_KINDS)
+) -> dict[str, Any] | None:
+    """The silence or maintenance window covering any of these scopes (or everything);
+    only those of `kinds` (`"silence"`, `"maintenance"`) when given."""
     scoped = [*scopes, "global"]
-    return _covering(_batch_get(_quiet_keys(scoped)), scoped)
+    return _covering(_batch_get(_quiet_keys(scoped, kinds)), scoped, kinds)
 
 
 def _batch_get(pks: list[str]) -> dict[str, dict[str, Any]]:
