@@ -29,9 +29,9 @@ LAYER = FUNCTIONS / "shared" / "python"  # /opt/python in Lambda
 BASELINE = "_baseline"
 
 
-def function_folders() -> list[str]:
-    """Every remediator: a folder under functions/ with an app.py."""
-    return sorted(p.parent.name for p in FUNCTIONS.glob("*/app.py"))
+def function_folders() -> dict[str, Path]:
+    """Every remediator: `functions/<domain>/<name>/` with an app.py, by name."""
+    return {p.parent.name: p.parent for p in sorted(FUNCTIONS.glob("*/*/app.py"))}
 
 
 def _environment(pycache: str) -> dict[str, str]:
@@ -87,9 +87,10 @@ def _ms(seconds: float) -> float:
 def measure(functions: Sequence[str] | None = None, n: int = 7) -> dict[str, Any]:
     """`{function: {ratio, median_ms, cpu_ratio, cpu_median_ms}, "_baseline": {...}}`
     from n paired runs per function; the baseline is measured in this same call."""
-    names = list(function_folders() if functions is None else functions)
+    folders = function_folders()
+    names = list(folders if functions is None else functions)
     baseline: tuple[str, list[Path]] = ("import boto3", [])
-    handlers = {fn: ("import app", [FUNCTIONS / fn, LAYER]) for fn in names}
+    handlers = {fn: ("import app", [folders[fn], LAYER]) for fn in names}
     pairs: dict[str, list[tuple[Sample, Sample]]] = {fn: [] for fn in names}
     with tempfile.TemporaryDirectory(prefix="selfheal-bench-") as tmp:
         env = _environment(pycache=tmp)

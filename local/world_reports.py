@@ -407,7 +407,7 @@ def serving_mape(p: Pipeline, system: str) -> float | None:
 
 
 def publish_accuracy(p: Pipeline, system: str) -> list[str]:
-    """The deployed publisher's daily run (`functions/retrain_accuracy`, in-process) for one
+    """The deployed publisher's daily run (`functions/ml/retrain_accuracy`, in-process) for one
     system, then CloudWatch's part: the alarm moves when the published value crosses its
     threshold, emitting its state-change event. Returns the executions it started."""
     done = p.lambdas.handler_for("retrain_accuracy")({"systemId": system}, None)

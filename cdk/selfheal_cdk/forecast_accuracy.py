@@ -5,7 +5,7 @@ Both come from ONE definition, `selfheal_shared/forecast_alarm.json` in the shar
 (wired by `events/alarms/forecast-mape.json`: rule, publisher; read by `spec.py`), which the
 local world reads too (`local/world_reports.py`): one alarm per system named in the
 `selfheal:forecastSystems` context, and an EventBridge Scheduler schedule that invokes
-`functions/retrain_accuracy` every day, which publishes each system's 7-day MAPE. The alarm's
+`functions/ml/retrain_accuracy` every day, which publishes each system's 7-day MAPE. The alarm's
 state change reaches `events/rules/retrain_model.json` on the default bus.
 """
 

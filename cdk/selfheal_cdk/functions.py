@@ -1,4 +1,4 @@
-"""The Lambda remediators: one function per `functions/<name>/`, the shared layer, and
+"""The Lambda remediators: one function per `functions/<domain>/<name>/`, the shared layer, and
 least-privilege roles built only from each function's `function.json`."""
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def env_name(kind: str, name: str) -> str:
 def permission_statement(fn: FunctionSpec, entry: Mapping[str, Any]) -> iam.PolicyStatement:
     """One `permissions` entry of function.json as an IAM statement, refusing wildcards:
     an empty target, a `*` action or a write on `*` is an error, never "everything"."""
-    where = f"functions/{fn.name}/function.json permissions"
+    where = f"{fn.where}/function.json permissions"
     actions, resources = list(entry.get("actions") or ()), list(entry.get("resources") or ())
     if not actions or not resources:
         raise SpecError(f"{where}: every entry needs non-empty 'actions' and 'resources'")
@@ -303,7 +303,7 @@ class Remediators(Construct):
             scope,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"selfheal {fn.name}: only what functions/{fn.name}/function.json asks for",
+            description=f"selfheal {fn.name}: only what {fn.where}/function.json asks for",
         )
         log_group = logs.LogGroup(scope, "Logs", retention=LOG_RETENTION)
         function = lambda_.Function(
@@ -360,7 +360,7 @@ class Remediators(Construct):
             findings.append(("Action::kms:GenerateDataKey*", nag.KMS_REASON))
         for bucket, access in fn.buckets.items():
             if self._buckets is None:
-                raise SpecError(f"functions/{fn.name}: uses bucket {bucket!r}; no buckets given")
+                raise SpecError(f"{fn.where}: uses bucket {bucket!r}; no buckets given")
             findings += [
                 (finding, f"{fn.name}: {why}")
                 for finding, why in self._buckets.grant(bucket, role, access)

@@ -80,6 +80,16 @@ class FunctionSpec:
         return f"Function_{self.name}"
 
     @property
+    def domain(self) -> str:
+        """Its folder: `functions/<domain>/<name>/` (`core` for what every domain uses)."""
+        return self.path.parent.name
+
+    @property
+    def where(self) -> str:
+        """`functions/<domain>/<name>`, for messages."""
+        return f"functions/{self.domain}/{self.name}"
+
+    @property
     def requirements(self) -> Path | None:
         """`requirements.txt` next to app.py: third-party packages bundled with the function."""
         path = self.path / "requirements.txt"
@@ -173,7 +183,7 @@ ALARM_COMPARISONS: tuple[str, ...] = (
     "LessThanOrEqualToThreshold",
 )
 ALARM_MISSING_DATA: tuple[str, ...] = ("breaching", "notBreaching", "ignore", "missing")
-#: Who publishes an alarm's metric in production. Ours: `probe` (functions/service_probe on
+#: Who publishes an alarm's metric in production. Ours: `probe` (functions/services/service_probe on
 #: a schedule), `logMetricFilter` (a CloudWatch Logs metric filter the stack creates),
 #: `function` (a selfheal function named in `function`). Not ours: `aws` (the service's
 #: own metric, e.g. AWS/Lambda Errors), `external` (the watched system's own metrics:
@@ -378,6 +388,22 @@ class Spec:
             elif len(found) > 1:
                 out.append(f"state_machines/{wf}.asl.json: listed in the field 'workflows' of "
                            f"several domains {sorted(found)}; one only")  # fmt: skip
+        # where a function belongs is known once every workflow has its one domain
+        return out or self.folder_problems()
+
+    def folder_problems(self) -> list[str]:
+        """A function lives in the folder of the one domain whose workflows call it; one that
+        several domains call lives in `core`; one no workflow calls (an IoT rule's, a
+        schedule's) in the domain it serves."""
+        out = []
+        known = set(self.domains) | {CORE}
+        placed = self.placement()
+        for name, fn in sorted(self.functions.items()):
+            if fn.domain not in known:
+                out.append(f"{fn.where}: {fn.domain!r} is no domain (state_machines/domains/)")
+            elif placed[name] != CORE and fn.domain != placed[name]:
+                out.append(f"{fn.where}: only the {placed[name]!r} domain calls it; move it to "
+                           f"functions/{placed[name]}/{name}")  # fmt: skip
         return out
 
     def domain_of(self, workflow: str) -> str:
@@ -525,7 +551,7 @@ def _load_function(path: Path) -> FunctionSpec:
         permissions=tuple(meta.get("permissions", ())),
         buckets=dict(meta.get("buckets", {})),
         pass_roles=tuple(meta.get("passRoles", ())),
-        **_reserved_concurrency(path.name, meta.get("reservedConcurrency")),
+        **_reserved_concurrency(f"{path.parent.name}/{path.name}", meta.get("reservedConcurrency")),
     )
 
 
@@ -674,13 +700,19 @@ def _load_alarm(path: Path, root: Path) -> AlarmSpec:
         raise SpecError(f"{where}: {exc}") from exc
 
 
+#: The layer's folder under functions/: not a domain, no function.
+LAYER_FOLDER = "shared"
+
+
+def function_files(root: Path) -> list[Path]:
+    """`functions/<domain>/<function>/app.py`, domain by domain: where a function lives says
+    which domain it belongs to; no list names them."""
+    found = sorted((root / "functions").glob("*/*/app.py"))
+    return [p for p in found if p.parent.parent.name != LAYER_FOLDER]
+
+
 def load(root: Path = ROOT) -> Spec:
-    fn_dir = root / "functions"
-    functions = {
-        p.name: _load_function(p)
-        for p in sorted(fn_dir.iterdir())
-        if p.is_dir() and (p / "app.py").exists()
-    }
+    functions = {p.parent.name: _load_function(p.parent) for p in function_files(root)}
     rules = {p.stem: _load_rule(p) for p in sorted((root / "events" / "rules").glob("*.json"))}
     schedules = {
         p.stem: _load_schedule(p) for p in sorted((root / "events" / "schedules").glob("*.json"))

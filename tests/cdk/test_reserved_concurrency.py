@@ -63,8 +63,8 @@ def test_the_blanket_context_value_is_gone_and_refused() -> None:
 
 
 def write_function(tmp_path: Path, meta: dict[str, Any]) -> Path:
-    path = tmp_path / "restart_edge"
-    path.mkdir()
+    path = tmp_path / "functions" / "edge" / "restart_edge"
+    path.mkdir(parents=True)
     (path / "app.py").write_text("def handler(event, context):\n    return event\n")
     (path / "function.json").write_text(json.dumps(meta))
     return path
@@ -86,7 +86,7 @@ def test_a_bad_declaration_names_the_file_and_field(
     tmp_path: Path, value: Any, message: str
 ) -> None:
     path = write_function(tmp_path, {"reservedConcurrency": value})
-    where = "functions/restart_edge/function.json field 'reservedConcurrency'"
+    where = "functions/edge/restart_edge/function.json field 'reservedConcurrency'"
     with pytest.raises(SpecError, match=rf"{where}.*{message}"):
         _load_function(path)
 

@@ -97,8 +97,8 @@ def add_automation(root: Path, name: str, domain: str) -> None:
     """A rule, a workflow and a function, as an author adds them; the domain file gets the
     workflow (a new domain is a new file)."""
     function = f"{name}_act"
-    folder = root / "functions" / function
-    folder.mkdir()
+    folder = root / "functions" / domain / function
+    folder.mkdir(parents=True)
     (folder / "app.py").write_text("def handler(event, context):\n    return event\n")
     (folder / "function.json").write_text(json.dumps({"description": f"probe {name}"}))
     asl = {

@@ -64,6 +64,23 @@ def test_a_workflow_without_a_domain_is_named_with_the_field_to_fill(tree: Path)
     assert spec_mod.load(tree).problems() == []
 
 
+def test_a_function_lives_in_the_folder_of_the_domain_that_calls_it(tree: Path) -> None:
+    """`functions/<domain>/<function>/`: the folder is the domain (no list says it); one
+    domain's function in another's folder, or in core, is named with where it belongs."""
+    assert SPEC.functions["rollback_deployment"].domain == "deploy"
+    assert SPEC.functions["escalate"].domain == "core"
+    shutil.move(tree / "functions/deploy/check_alarm", tree / "functions/edge/check_alarm")
+    shutil.move(tree / "functions/data/freeze_gate", tree / "functions/core/freeze_gate")
+    shutil.move(tree / "functions/ml/retrain_poll", tree / "functions/nowhere/retrain_poll")
+    assert spec_mod.load(tree).domain_problems() == [
+        "functions/edge/check_alarm: only the 'deploy' domain calls it; move it to "
+        "functions/deploy/check_alarm",
+        "functions/core/freeze_gate: only the 'data' domain calls it; move it to "
+        "functions/data/freeze_gate",
+        "functions/nowhere/retrain_poll: 'nowhere' is no domain (state_machines/domains/)",
+    ]
+
+
 def test_a_workflow_in_two_domains_or_a_missing_one_is_reported(tree: Path) -> None:
     listed = ["retrain_model", "x", "rollback_on_5xx"]
     _edit(tree / "state_machines" / "domains" / "ml.json", workflows=listed)

@@ -60,7 +60,7 @@ def test_rule_targeting_a_missing_workflow_is_reported(broken_tree: Path) -> Non
 
 
 def test_workflow_calling_a_missing_function_is_reported(broken_tree: Path) -> None:
-    shutil.rmtree(broken_tree / "functions" / "check_alarm")
+    shutil.rmtree(broken_tree / "functions" / "deploy" / "check_alarm")
     problems = spec_mod.load(broken_tree).problems()
     assert any("missing function 'check_alarm'" in p for p in problems), problems
 

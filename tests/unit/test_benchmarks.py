@@ -19,4 +19,4 @@ def test_every_remediator_folder_is_measured() -> None:
     folders = cold_init.function_folders()
 
     assert "rollback_deployment" in folders and "shared" not in folders
-    assert all((cold_init.FUNCTIONS / f / "app.py").is_file() for f in folders)
+    assert all((folder / "app.py").is_file() for folder in folders.values())

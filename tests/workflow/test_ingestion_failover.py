@@ -289,7 +289,7 @@ def test_a_bad_group_name_fails_naming_the_field_and_acts_on_nothing(
 
 
 def probe_minute(p: Pipeline) -> None:
-    """The scheduled probe (functions/service_probe) reads every registered instance's
+    """The scheduled probe (functions/services/service_probe) reads every registered instance's
     /health now, then the minute passes and its boundary is evaluated."""
     p.lambdas.handler_for("service_probe")({"trigger": "schedule"}, None)
     p.clock.advance(60)

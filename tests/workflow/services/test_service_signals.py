@@ -1,5 +1,5 @@
 """service_recovery from the raw signal (runbook 002 INCIDENTE 1): the probe that publishes
-the `equivalence-api-health` metric in production (functions/service_probe, every minute)
+the `equivalence-api-health` metric in production (functions/services/service_probe, every minute)
 reads the real API process; the alarm the pipeline created from `events/alarms/` goes to
 ALARM by evaluation (HealthCheckFailed > 0 in 2 of the last 3 minutes), its state change
 starts the workflow, which restarts the API; probed healthy again, the alarm returns to
