@@ -118,7 +118,7 @@ def _kill_switch_then(
     drive: Callable[[Pipeline], dict[str, Any]],
 ) -> Callable[[Pipeline], dict[str, Any]]:
     def run(p: Pipeline) -> dict[str, Any]:
-        from selfheal_shared import guards
+        from selfheal_shared.core import guards
 
         guards.set_switch(guards.KILL_SWITCH, enabled=True, reason="benchmark", actor="bench")
         return drive(p)

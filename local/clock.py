@@ -59,7 +59,7 @@ from moto.stepfunctions.parser.asl.eval.event import event_manager
 from moto.stepfunctions.parser.backend import execution as sfn_execution
 from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
-from selfheal_shared import clock as shared_clock
+from selfheal_shared.core import clock as shared_clock
 
 log = logging.getLogger(__name__)
 

@@ -194,7 +194,7 @@ def _processes(stack: ExitStack) -> Processes:
 
 
 def _register_instances(p: Pipeline, primary: Process, backup: Process) -> None:
-    from selfheal_shared import ingestion_instances
+    from selfheal_shared.ingestion import ingestion_instances
 
     instances = [
         {"name": "primary", "url": primary.url, "priority": 0},
@@ -212,7 +212,7 @@ def _instances(primary: str | None, backup: str, holder: str) -> Stage:
     `holder` holding the group's lease."""
 
     def stage(p: Pipeline, stack: ExitStack) -> None:
-        from selfheal_shared import ingestion_lease
+        from selfheal_shared.ingestion import ingestion_lease
 
         procs = _processes(stack)
         first = procs.instance("primary", primary or "production")

@@ -48,7 +48,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
-from selfheal_shared import clock as shared_clock
+from selfheal_shared.core import clock as shared_clock
 
 from .broker import KEEPALIVE_SECONDS, Broker, publish_qos1, reconnecting
 

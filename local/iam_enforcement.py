@@ -11,7 +11,7 @@ calls (Lambda tasks) are checked against the state machine's role the same way. 
 outside any handler (the world, the operator CLI, tests) are an administrator's and pass.
 
 Each function also sees only the environment variables the CDK gives it
-(`selfheal_shared.config.environ`): a topic it has no variable for is a topic it cannot name.
+(`selfheal_shared.core.config.environ`): a topic it has no variable for is a topic it cannot name.
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ class Enforcer:
     def installed(self) -> Iterator[Enforcer]:
         """Watch every client the shared factory makes, and give functions their own
         environment, for the pipeline's life."""
-        from selfheal_shared import clients, config
+        from selfheal_shared.core import clients, config
 
         with ExitStack() as stack:
             clients.observers.append(self.watch)

@@ -30,7 +30,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 READY = "listening on "
-#: What `selfheal_shared.ingestion_instances.mode_command` sends to the host.
+#: What `selfheal_shared.ingestion.ingestion_instances.mode_command` sends to the host.
 MODE_COMMAND = re.compile(
     r"MQTT_MODE=(?P<mode>production|standby) SELFHEAL_FENCE=(?P<token>\d+) "
     r"pm2 restart aupus-api --update-env"
@@ -173,7 +173,7 @@ class Processes:
         """The SSM agent on an instance's host: `MQTT_MODE=<m> SELFHEAL_FENCE=<t> pm2 restart
         aupus-api` becomes the instance's own mode switch (its `.env` and restart, with the
         fence it checks). None when the targets name none of these hosts."""
-        from selfheal_shared.ingestion_instances import HOST_TAG
+        from selfheal_shared.ingestion.ingestion_instances import HOST_TAG
 
         names = [
             v for t in targets if t.get("Key") == f"tag:{HOST_TAG}" for v in t.get("Values", [])

@@ -17,7 +17,7 @@ from local.ingestion_instances import READY, Process
 from local.world import MANAGED, tag_environment
 
 if TYPE_CHECKING:
-    from selfheal_shared.mapper_mode import AppConfigTarget
+    from selfheal_shared.api.mapper_mode import AppConfigTarget
 
     from local.runtime import Pipeline
 
@@ -31,7 +31,7 @@ def mapper(fail_first: int = 0, fail_at: tuple[int, ...] = ()) -> Process:
 def register(p: Pipeline, name: str, proc: Process) -> AppConfigTarget:
     """What the engine's deployment has: its AppConfig flag profile (`fallbackMapper` off)
     and the mapper `name` registered with its health URL and that profile."""
-    from selfheal_shared import mapper_mode
+    from selfheal_shared.api import mapper_mode
 
     ac = p.client("appconfig")
     app = ac.create_application(Name="equivalence-engine", Tags=MANAGED)

@@ -29,7 +29,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda
 from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.backend.execution import Execution
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
-from selfheal_shared import clock as shared_clock
+from selfheal_shared.core import clock as shared_clock
 
 from . import aws_validation, strict_moto
 from .aws_validation import AwsError

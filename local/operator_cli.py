@@ -88,8 +88,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _connect(args: argparse.Namespace) -> None:
-    from selfheal_shared import clients
-    from selfheal_shared import clock as shared_clock
+    from selfheal_shared.core import clients
+    from selfheal_shared.core import clock as shared_clock
 
     if args.endpoint_url:
         os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
@@ -112,7 +112,7 @@ def _served_now(endpoint: str) -> datetime | None:
 
 def _table(args: argparse.Namespace, kind: str) -> str:
     """Given, from the environment, or the one table whose name says it."""
-    from selfheal_shared.clients import client
+    from selfheal_shared.core.clients import client
 
     env = f"SELFHEAL_TABLE_{_TABLES[kind].upper()}"
     given = getattr(args, f"{kind}_table", None) or os.environ.get(env)
@@ -136,8 +136,8 @@ def _table(args: argparse.Namespace, kind: str) -> str:
 
 
 def _gates(args: argparse.Namespace) -> int:
-    from selfheal_shared import approvals
-    from selfheal_shared.clients import client
+    from selfheal_shared.core import approvals
+    from selfheal_shared.core.clients import client
 
     _table(args, "guard")
     sfn = client("stepfunctions")
@@ -158,8 +158,8 @@ def _running(sfn: Any, execution: str) -> bool:
 
 def _decide(args: argparse.Namespace) -> int:
     """Answer a human gate: what `aws stepfunctions send-task-success` does, checked."""
-    from selfheal_shared import approvals
-    from selfheal_shared.errors import InputInvalid
+    from selfheal_shared.core import approvals
+    from selfheal_shared.core.errors import InputInvalid
 
     _table(args, "guard")
     decision = "resume" if args.command == "approve" else "keep_frozen"
@@ -184,7 +184,7 @@ def _start(args: argparse.Namespace) -> int:
     """What *Start execution* in the console does; the workflow checks the input itself."""
     import uuid
 
-    from selfheal_shared.clients import client
+    from selfheal_shared.core.clients import client
 
     try:
         payload = json.loads(args.input.read_text())
@@ -215,7 +215,7 @@ def _start(args: argparse.Namespace) -> int:
 
 def _timeline(args: argparse.Namespace) -> int:
     """The execution's states (its history) and what it recorded (the audit table)."""
-    from selfheal_shared.clients import client
+    from selfheal_shared.core.clients import client
 
     sfn = client("stepfunctions")
     desc = sfn.describe_execution(executionArn=args.execution)
@@ -254,7 +254,7 @@ def _utc(at: datetime) -> datetime:
 
 
 def _kill_switch(args: argparse.Namespace) -> int:
-    from selfheal_shared import guards
+    from selfheal_shared.core import guards
 
     _table(args, "guard")
     guards.set_switch(
@@ -265,7 +265,7 @@ def _kill_switch(args: argparse.Namespace) -> int:
 
 
 def _silence(args: argparse.Namespace) -> int:
-    from selfheal_shared import guards
+    from selfheal_shared.core import guards
 
     _table(args, "guard")
     try:

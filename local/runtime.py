@@ -26,7 +26,7 @@ import boto3
 from moto import mock_aws
 from moto.moto_api._internal import mock_random
 from selfheal_cdk import spec as spec_mod
-from selfheal_shared import clock as shared_clock
+from selfheal_shared.core import clock as shared_clock
 
 from . import aws_validation, buckets, iam_roles, replay, routing
 from .alarms import Instances, LocalAlarms
@@ -129,7 +129,7 @@ class Pipeline:
                 logging.getLogger("moto").setLevel(logging.CRITICAL)
             if str(LAYER_PATH) not in sys.path:
                 sys.path.insert(0, str(LAYER_PATH))  # what the layer is at /opt/python in AWS
-            from selfheal_shared import clients
+            from selfheal_shared.core import clients
 
             self._stack.enter_context(
                 mock_aws(
@@ -414,7 +414,7 @@ class Pipeline:
 
     def parked(self) -> dict[str, str]:
         """Executions waiting at a human gate: execution ARN -> incident id."""
-        from selfheal_shared import approvals
+        from selfheal_shared.core import approvals
 
         return {g["details"].get("executionId", ""): g["incidentId"] for g in approvals.pending()}
 
@@ -452,7 +452,7 @@ class Pipeline:
         acknowledge: tuple[str, ...] = (),
     ) -> None:
         """Answer the gate an execution waits at, as `selfheal approve` would."""
-        from selfheal_shared import approvals
+        from selfheal_shared.core import approvals
 
         incident = self.parked()[execution_arn]
         # Logged before the answer goes out: the workflow's next step may record something in
@@ -650,7 +650,7 @@ class Pipeline:
 def _cold_containers() -> None:
     """A new pipeline is a new deployment: no warm-container cache survives from the last one
     (every pipeline starts at the same virtual instant, so a cache's expiry cannot tell)."""
-    from selfheal_shared import edge_registry
+    from selfheal_shared.edge import edge_registry
 
     cache = getattr(edge_registry, "_sizes", None)  # site -> (expiry, sizes)
     if isinstance(cache, dict):

@@ -5,7 +5,7 @@ once, without running anything or writing a model; StopTrainingJob is not implem
 This stand-in keeps moto's job records and adds what a job does:
 - CreateTrainingJob leaves the job `InProgress` for `duration_seconds` of virtual time;
 - the first DescribeTrainingJob after that runs the job's entry point in-process
-  (`selfheal_shared.forecast_train.train`, the code the training image runs) on the
+  (`selfheal_shared.ml.forecast_train.train`, the code the training image runs) on the
   job's `train` channel, writes `model.tar.gz` under its S3 output path and sets
   `Completed` with the held-back metrics, or `Failed` with the reason;
 - StopTrainingJob stops a job that is still in progress.
@@ -25,8 +25,8 @@ from moto.core.responses import ActionResult
 from moto.s3.models import s3_backends
 from moto.sagemaker.models import FakeTrainingJob, SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
-from selfheal_shared import forecast
-from selfheal_shared.forecast_train import train
+from selfheal_shared.ml import forecast
+from selfheal_shared.ml.forecast_train import train
 
 from .clock import VirtualClock
 

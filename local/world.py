@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from selfheal_shared.rollback import alarm_rule_children
+from selfheal_shared.deploy.rollback import alarm_rule_children
 
 from .iam_roles import ACCOUNT
 from .world_reports import FiscalWorld, ForecastWorld, seed_scheduled_jobs

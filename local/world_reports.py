@@ -3,7 +3,7 @@
 forecast model and its accuracy alarm (retrain_model).
 
 Data is generated deterministically from the world file (same file, same bytes), written
-where the EMS exports it in AWS (`selfheal_shared.datalake` documents the layout), so the
+where the EMS exports it in AWS (`selfheal_shared.core.datalake` documents the layout), so the
 jobs read it exactly as they would there.
 """
 
@@ -17,7 +17,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from selfheal_shared import datalake, fiscal, forecast
+from selfheal_shared.core import datalake
+from selfheal_shared.ml import forecast
+from selfheal_shared.reports import fiscal
 
 if TYPE_CHECKING:
     from .runtime import Pipeline
@@ -303,7 +305,7 @@ def _month(at: datetime) -> str:
 
 
 def seed_forecasting(p: Pipeline, world: ForecastWorld) -> None:
-    from selfheal_shared import registry
+    from selfheal_shared.ml import registry
 
     p.training.duration_seconds = world.trainingMinutes * 60
     s3, cw = p.client("s3"), p.client("cloudwatch")
@@ -360,7 +362,7 @@ def seed_forecasting(p: Pipeline, world: ForecastWorld) -> None:
                 )
         if cw.describe_alarms(AlarmNames=[alarm_name(system.systemId)])["MetricAlarms"]:
             continue  # the pipeline created it from its definition: evaluated from the metric
-        # The alarm the CDK deploys, from the same definition (selfheal_shared/forecast_alarm.json).
+        # The alarm the CDK deploys, from one definition (selfheal_shared/ml/forecast_alarm.json).
         cw.put_metric_alarm(**forecast.accuracy_alarm(system.systemId))
         mape = serving_mape(p, system.systemId)
         cw.set_alarm_state(  # the starting state, quietly (like the other seeded alarms)
@@ -399,8 +401,8 @@ def alarm_name(system: str) -> str:
 
 def serving_mape(p: Pipeline, system: str) -> float | None:
     """The serving model's MAPE over the last 7 days of actuals (what the publisher
-    publishes: the same computation, `selfheal_shared.forecast_accuracy`)."""
-    from selfheal_shared import forecast_accuracy
+    publishes: the same computation, `selfheal_shared.ml.forecast_accuracy`)."""
+    from selfheal_shared.ml import forecast_accuracy
 
     metrics, _ = forecast_accuracy.serving_metrics(system, history_end(p))
     return metrics.mape if metrics else None

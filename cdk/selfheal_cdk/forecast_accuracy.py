@@ -1,7 +1,7 @@
 """The forecast accuracy alarm (runbook 000 section 3, "MAPE > 8% nos últimos 7 dias") and
 the daily publication of the metric it reads.
 
-Both come from ONE definition, `selfheal_shared/forecast_alarm.json` in the shared layer
+Both come from ONE definition, `selfheal_shared/ml/forecast_alarm.json` in the shared layer
 (wired by `events/alarms/forecast-mape.json`: rule, publisher; read by `spec.py`), which the
 local world reads too (`local/world_reports.py`): one alarm per system named in the
 `selfheal:forecastSystems` context, and an EventBridge Scheduler schedule that invokes
@@ -33,7 +33,7 @@ PUBLISH_INPUT = {"trigger": "schedule", "scheduledTime": "<aws.scheduler.schedul
 
 
 def definition_path(spec: Spec) -> Path:
-    return spec.layer_path / "python" / "selfheal_shared" / "forecast_alarm.json"
+    return spec.layer_path / "python" / "selfheal_shared" / "ml" / "forecast_alarm.json"
 
 
 def load_definition(spec: Spec) -> dict[str, Any]:

@@ -148,7 +148,8 @@ def staged_layer(spec: Spec) -> Path:
 
 
 def env_name(kind: str, name: str) -> str:
-    """`SELFHEAL_TABLE_GUARD_STATE`, `SELFHEAL_TOPIC_OPS`: what `selfheal_shared.config` reads."""
+    """`SELFHEAL_TABLE_GUARD_STATE`, `SELFHEAL_TOPIC_OPS`: what `selfheal_shared.core.config`
+    reads."""
     return f"SELFHEAL_{kind.upper()}_{name.upper()}"
 
 

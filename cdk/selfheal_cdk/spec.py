@@ -207,7 +207,7 @@ class AlarmSpec:
     instances in the `selfheal:alarmInstances` context (or `instancesContext`).
 
     `defined_in`: the numbers live in another file the functions read at run time too
-    (the forecast alarm's `selfheal_shared/forecast_alarm.json`); `deployed_by`: a construct
+    (the forecast alarm's `selfheal_shared/ml/forecast_alarm.json`); `deployed_by`: a construct
     other than the domain's alarms creates it (there, beside its publisher)."""
 
     name: str

@@ -2,7 +2,7 @@
 
 The image comes from this account's ECR repository `selfheal-forecast-train` (tag from the
 `selfheal:trainingImageTag` context, default `latest`): a Python 3.12 image with
-`selfheal_shared` on the path whose entry point is `python -m selfheal_shared.forecast_train`.
+`selfheal_shared` on the path whose entry point is `python -m selfheal_shared.ml.forecast_train`.
 """
 
 from __future__ import annotations

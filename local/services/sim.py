@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from selfheal_shared.service_spec import ServiceSpec, env_key, load
+from selfheal_shared.services.service_spec import ServiceSpec, env_key, load
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_SECONDS = 15.0

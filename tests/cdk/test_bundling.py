@@ -135,7 +135,7 @@ def test_the_fiscal_pdf_is_the_same_without_pillow() -> None:
         "if sys.argv[1] == 'without': sys.modules['PIL'] = None\n"
         "import warnings; warnings.simplefilter('ignore')\n"
         "from tests.unit.test_fiscal_logic import fiscal, invoice, profile, small_month\n"
-        "from selfheal_shared.fiscal_pdf import render_pdf\n"
+        "from selfheal_shared.reports.fiscal_pdf import render_pdf\n"
         "r = fiscal.build_report(profile(), '2026-12', small_month(),\n"
         "                        [invoice('51', '100.00', '18.00')], 'd')\n"
         "pdf = render_pdf(r)\n"

@@ -147,7 +147,7 @@ def test_the_service_probe_runs_every_minute_and_may_only_publish_its_namespaces
     synth: Synth,
 ) -> None:
     from selfheal_cdk.alarms import PROBE, PROBE_INPUT, PROBE_SCHEDULE
-    from selfheal_shared import probes
+    from selfheal_shared.services import probes
 
     from tests.cdk.test_schedules import as_list, role_statements
 

@@ -13,7 +13,7 @@ import pytest
 from cdk_synth import Synth
 from selfheal_cdk.forecast_accuracy import PUBLISH_INPUT, PUBLISHER
 from selfheal_cdk.stack import DeploySettings, cdk_json_context
-from selfheal_shared import forecast
+from selfheal_shared.ml import forecast
 
 from tests.cdk.test_schedules import as_list, role_statements
 

@@ -17,7 +17,7 @@ so they hold for automations not written yet (DESIGN.md, "How a remediator looks
    its `ErrorPath`/`CausePath`) is reached only on paths that set `$.error`, and the first
    state's Catch replaces the state (`ResultPath: "$"`) instead of writing into it: the
    execution input may be any JSON, and an array cannot take an `error` field;
-6. a guard refusal never ends an incident silently (`selfheal_shared/refusals.py`, the one
+6. a guard refusal never ends an incident silently (`selfheal_shared/core/refusals.py`, the one
    rule): from every refusal (a Catch of `GuardRefused`, a guard decision's
    `$.guard.proceed == false` branch) every path reaches a page before the execution, or the
    fan-out item, ends. A page is an escalation or notification to L1/L2/L3 (a P4's ticket
@@ -34,8 +34,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from selfheal_shared import notify, refusals
-from selfheal_shared.outcomes import Outcome
+from selfheal_shared.core import notify, refusals
+from selfheal_shared.core.outcomes import Outcome
 
 ALLOWED_TO_SUCCEED = {Outcome.FIXED.value, Outcome.SKIPPED_BY_GUARD.value}
 VOCABULARY = {o.value for o in Outcome}

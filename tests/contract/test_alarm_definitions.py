@@ -161,8 +161,8 @@ def test_every_sample_alarm_event_is_one_a_definition_creates(path: Path) -> Non
 
 def test_the_probe_publishes_what_every_probe_published_alarm_reads() -> None:
     """A definition whose publisher is the probe names a metric `service_probe` publishes
-    (selfheal_shared/probes.py plans it from the service descriptions), with that check."""
-    from selfheal_shared import probes
+    (selfheal_shared/services/probes.py plans it from the service descriptions), with that check."""
+    from selfheal_shared.services import probes
 
     planned = probes.plan()
     readers = [a for a in SPEC.alarms.values() if a.publisher["kind"] == "probe"]
@@ -183,7 +183,7 @@ def test_the_probe_publishes_what_every_probe_published_alarm_reads() -> None:
 def test_every_alarm_a_service_description_names_is_defined_for_that_service() -> None:
     """service_recovery finds the service by the alarm's name (`services/*.json` `alarms`):
     each such alarm is defined, feeds service_recovery and watches that service."""
-    from selfheal_shared import service_spec
+    from selfheal_shared.services import service_spec
 
     for spec in service_spec.load().values():
         for name in spec.alarms:

@@ -81,7 +81,7 @@ def test_an_estop_raised_and_cleared_by_cloudwatch_updates_the_edge_alarm_set(
     edge_world: EdgeWorld,
 ) -> None:
     """Runbook 000 §5c: an active E-Stop blocks every command; CloudWatch's OK clears it."""
-    from selfheal_shared import battery
+    from selfheal_shared.battery import battery
 
     w = edge_world
     w.start_edges([E1])
@@ -138,7 +138,7 @@ def test_an_online_status_does_not_clear_an_alarm_raised_on_the_alarms_topic(
     `lifo4/{edgeId}/alarms` stays active when a later status lists no alarms (the alarms
     topic is the source of truth), so an imbalance on that system is never equalized; only
     a `cleared` on the alarms topic ends it."""
-    from selfheal_shared import battery
+    from selfheal_shared.battery import battery
 
     w = edge_world
     [sim] = w.start_edges([E1])

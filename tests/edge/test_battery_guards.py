@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from selfheal_shared import guards
+from selfheal_shared.core import guards
 
 from local.runtime import Pipeline
 from local.world import EdgeSiteSpec, World, WorldSpec
@@ -57,7 +57,7 @@ def escalations(p: Pipeline) -> set[str]:
 def test_the_kill_switch_refuses_the_over_temperature_stop_and_pages(p: Pipeline) -> None:
     """Runbook 000 §5a "Sistema já deve ter parado automaticamente": with the kill switch on,
     no stop is sent; the restart lock is still held and L1/L2 are paged."""
-    from selfheal_shared import battery
+    from selfheal_shared.battery import battery
 
     guards.set_switch(guards.KILL_SWITCH, enabled=True, reason="incident review", actor="ana")
     arn = alarm(p, "OVER_TEMPERATURE")
@@ -110,7 +110,7 @@ def test_a_maintenance_window_sends_no_equalize_and_still_pages(edge_world: Edge
 
 
 def answer(p: Pipeline, body: dict[str, Any]) -> None:
-    from selfheal_shared import edge_registry
+    from selfheal_shared.edge import edge_registry
 
     [incident] = p.parked().values()
     token = str((edge_registry.get(f"gate#{incident}") or {}).get("token", ""))

@@ -253,7 +253,8 @@ def _restart_broker_mid_fan_out(w: EdgeWorld) -> tuple[list[bool], Callable[[], 
 def test_broker_restart_mid_fan_out_every_edge_acts_once(
     make_edge_world: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from selfheal_shared import edge_registry, effects
+    from selfheal_shared.core import effects
+    from selfheal_shared.edge import edge_registry
 
     w = _fan_out_world(make_edge_world, monkeypatch)
     sims = [w.sims[EDGE.format(n)] for n in range(EDGES)]

@@ -73,7 +73,8 @@ def test_a_150_mv_delta_is_recorded_and_closed_without_a_command(edge_world: Edg
 def test_no_equalization_under_a_restart_lock(edge_world: EdgeWorld) -> None:
     """Issue 11 item 3: never equalize a system under a restart lock (runbook 000 §5a "NÃO
     religar até normalizar temperatura"); the open imbalance goes to L1 instead."""
-    from selfheal_shared import battery, edge_registry
+    from selfheal_shared.battery import battery
+    from selfheal_shared.edge import edge_registry
 
     w = edge_world
     with w.pipeline.clock.held():

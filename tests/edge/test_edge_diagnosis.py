@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from selfheal_shared import edge_registry, edges
+from selfheal_shared.edge import edge_registry, edges
 
 from tests.edge.conftest import EdgeWorld
 

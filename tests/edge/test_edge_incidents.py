@@ -14,7 +14,7 @@ E1 = "edge-cps-001"
 
 
 def incident() -> dict[str, Any]:
-    from selfheal_shared import edge_registry
+    from selfheal_shared.edge import edge_registry
 
     return edge_registry.get(f"edge-incident#{E1}") or {}
 

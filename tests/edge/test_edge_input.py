@@ -38,7 +38,7 @@ def now_ms(w: EdgeWorld) -> int:
 
 
 def registry(pk: str) -> dict[str, Any] | None:
-    from selfheal_shared import edge_registry
+    from selfheal_shared.edge import edge_registry
 
     return edge_registry.get(pk)
 

@@ -221,7 +221,7 @@ def test_silence_means_no_actions_and_no_pages(edge_world: EdgeWorld) -> None:
 
 
 def test_silence_expires_by_itself(edge_world: EdgeWorld) -> None:
-    from selfheal_shared import guards
+    from selfheal_shared.core import guards
 
     w = edge_world
     guards.silence(E1, minutes=5, reason="swap battery module")
@@ -276,7 +276,7 @@ def test_hostile_payloads_are_rejected_with_a_clear_error_and_no_action(
     ],
 )
 def test_wildcards_and_foreign_topics_are_not_edge_ids(edge_world: EdgeWorld, topic: str) -> None:
-    from selfheal_shared.errors import InputInvalid
+    from selfheal_shared.core.errors import InputInvalid
 
     ingress = edge_world.pipeline.lambdas.handler_for("edge_ingress")
     with pytest.raises(InputInvalid, match="topic"):

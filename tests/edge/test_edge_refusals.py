@@ -1,4 +1,4 @@
-"""A refused edge ladder (issue 19, "No silent refusals"; `selfheal_shared/refusals.py`): the
+"""A refused edge ladder (issue 19, "No silent refusals"; `selfheal_shared/core/refusals.py`): the
 kill switch, dry-run or a maintenance window stop the ladder's actions, never its pages. The
 incident stays open, is paged on its clock (P2: L1 at 10 min offline, L2 at 30, L3 at 60)
 and is closed, with its downtime, only when the edge is back (or a person closes it)."""
@@ -9,7 +9,8 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from selfheal_shared import edge_registry, guards
+from selfheal_shared.core import guards
+from selfheal_shared.edge import edge_registry
 
 from tests.edge.conftest import EdgeWorld
 

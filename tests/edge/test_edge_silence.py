@@ -33,7 +33,7 @@ def ladder(w: EdgeWorld) -> dict[str, Any]:
 
 def records(w: EdgeWorld) -> list[dict[str, Any]]:
     """The audit trail of E1's (latest) incident."""
-    from selfheal_shared import edge_registry
+    from selfheal_shared.edge import edge_registry
 
     incident = (edge_registry.get(f"edge-incident#{E1}") or {})["incidentId"]
     return [r for r in w.pipeline.audit_records() if r["incidentId"] == incident]
@@ -95,7 +95,8 @@ def test_an_edge_back_during_the_silence_is_not_fixed_and_not_resolved(
 def test_a_silence_never_overwrites_a_maintenance_window(edge_world: EdgeWorld) -> None:
     """Runbook 000 §6 "Silenciar alarme (manutenção programada)": a 10-minute silence set
     during a 3-hour maintenance window must not end the window after 10 minutes."""
-    from selfheal_shared import edge_registry, guards
+    from selfheal_shared.core import guards
+    from selfheal_shared.edge import edge_registry
 
     w = edge_world
     now = w.pipeline.clock.now()
@@ -121,7 +122,7 @@ def test_a_silence_set_while_the_ladder_runs_stops_it_without_an_escalation(
     """Runbook 000 §6: a silence set mid-outage stands automation down from the next
     action on; that refusal is not a failure to page about, and the ladder takes the
     outage up again when the silence ends."""
-    from selfheal_shared import guards
+    from selfheal_shared.core import guards
 
     w = edge_world
     [sim] = w.start_edges([E1])

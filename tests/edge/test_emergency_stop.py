@@ -33,7 +33,7 @@ def estop(w: EdgeWorld) -> tuple[EdgeSim, str]:
 def answer(w: EdgeWorld, incident: str, body: Any, *, refused: bool = True) -> None:
     """What `aws stepfunctions send-task-success` does with the gate's token; a refused
     answer returns once the gate has been opened again (a new token parked)."""
-    from selfheal_shared import edge_registry
+    from selfheal_shared.edge import edge_registry
 
     def token() -> str:
         return str((edge_registry.get(f"gate#{incident}") or {}).get("token", ""))
@@ -118,7 +118,8 @@ def test_selfheal_reject_then_approve_answer_the_estop_gate_in_its_own_shape(
     """`selfheal reject` / `selfheal approve` on an E-Stop gate send the runbook's body
     (`confirmedSafe` false / true with the operator), not the freeze's decision: a reject
     leaves the E-Stop standing and the gate open; an approve resets it, naming who."""
-    from selfheal_shared import approvals, edge_registry
+    from selfheal_shared.core import approvals
+    from selfheal_shared.edge import edge_registry
 
     w = edge_world
     with w.pipeline.clock.held():

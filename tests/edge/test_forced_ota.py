@@ -306,7 +306,7 @@ def test_the_kill_switch_after_the_canary_stops_the_rollout_and_pages(
     """Issue 19 (tests/reliability/test_kill_switch.py runs every acting workflow that a
     sample starts; this one starts by hand): the switch turned on after the canary's job →
     no rollout job, and the refusal pages L1, never a quiet end."""
-    from selfheal_shared import guards
+    from selfheal_shared.core import guards
 
     w = edge_world
     ids = ["edge-cps-001", "edge-cps-002", "edge-cps-003"]

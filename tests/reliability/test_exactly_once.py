@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 from moto.core.models import botocore_stubber
-from selfheal_shared import clients, effects
+from selfheal_shared.core import clients, effects
 
 from local import demo_scenes
 from local.runtime import Pipeline

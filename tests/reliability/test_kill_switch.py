@@ -2,7 +2,7 @@
 safety rules): the guards are read again right before each action, not only by the
 workflow's guard step. An action always writes its intent record first, so "no intent
 record after the switch" is "no action after the switch". And it stops actions, never
-people (issue 19, `selfheal_shared/refusals.py`): every refused incident is paged.
+people (issue 19, `selfheal_shared/core/refusals.py`): every refused incident is paged.
 
 Every workflow that acts is found from its ASL and its functions' `function.json` and run
 from its sample event in the demo's scene (`local/demo_scenes.py`)."""
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from selfheal_cdk import spec as spec_mod
-from selfheal_shared import guards
+from selfheal_shared.core import guards
 
 from local import demo_scenes
 from local.runtime import Pipeline

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ConnectionClosedError
 from moto.core.models import botocore_stubber
-from selfheal_shared import clients
+from selfheal_shared.core import clients
 
 from local.runtime import Pipeline
 from local.world import WorldSpec

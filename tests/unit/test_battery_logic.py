@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from selfheal_shared import battery, edges
-from selfheal_shared.errors import InputInvalid
+from selfheal_shared.battery import battery
+from selfheal_shared.core.errors import InputInvalid
+from selfheal_shared.edge import edges
 
 T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 

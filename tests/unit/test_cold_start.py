@@ -11,9 +11,9 @@ import sys
 from typing import Any
 
 import pytest
-from selfheal_shared import clients
-from selfheal_shared.idempotency import LazyDynamoDBPersistenceLayer
-from selfheal_shared.observability import LazyTracer
+from selfheal_shared.core import clients
+from selfheal_shared.core.idempotency import LazyDynamoDBPersistenceLayer
+from selfheal_shared.core.observability import LazyTracer
 
 from benchmarks.cold_init import LAYER, function_folders
 from local.runtime import Pipeline

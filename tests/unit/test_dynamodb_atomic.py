@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
-from selfheal_shared import guards
+from selfheal_shared.core import guards
 
 from local.runtime import Pipeline
 

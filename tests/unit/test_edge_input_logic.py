@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 import pytest
-from selfheal_shared import edges
-from selfheal_shared.errors import InputInvalid
+from selfheal_shared.core.errors import InputInvalid
+from selfheal_shared.edge import edges
 
 
 def parse(topic: str, payload: Any) -> edges.Signal:

@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 import pytest
-from selfheal_shared import edge_registry, edges
+from selfheal_shared.edge import edge_registry, edges
 
 from local.runtime import Pipeline
 

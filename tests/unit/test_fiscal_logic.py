@@ -1,4 +1,4 @@
-"""The fiscal report's arithmetic (selfheal_shared.fiscal), checked on data small enough to
+"""The fiscal report's arithmetic (selfheal_shared.reports.fiscal), checked on data small enough to
 compute by hand, and the manual-input schema's errors. No moto needed."""
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
-from selfheal_shared import fanout, fiscal, input_schema
-from selfheal_shared.errors import InputInvalid
+from selfheal_shared.core import fanout, input_schema
+from selfheal_shared.core.errors import InputInvalid
+from selfheal_shared.reports import fiscal
 
 D = Decimal
 BRT = fiscal.FISCAL_TZ
@@ -282,7 +283,7 @@ def test_source_digest_changes_with_any_input() -> None:
 
 
 def test_pdf_is_byte_identical_for_the_same_figures() -> None:
-    from selfheal_shared.fiscal_pdf import render_pdf
+    from selfheal_shared.reports.fiscal_pdf import render_pdf
 
     r = fiscal.build_report(
         profile(), "2026-12", small_month(), [invoice("51", "100.00", "18.00")], "d"

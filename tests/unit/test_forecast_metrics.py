@@ -1,4 +1,4 @@
-"""Forecast models and metrics (selfheal_shared.forecast) on series small enough that the
+"""Forecast models and metrics (selfheal_shared.ml.forecast) on series small enough that the
 expected MAPE, RMSE and hourly accuracy are known in advance, and the SageMaker entry
 point run on a real /opt/ml-shaped folder."""
 
@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from selfheal_shared import forecast, forecast_train
+from selfheal_shared.ml import forecast, forecast_train
 
 TZ = "America/Sao_Paulo"
 START = datetime(2026, 10, 5, 3, tzinfo=UTC)  # Monday 00:00 in Sao Paulo

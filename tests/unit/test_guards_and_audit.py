@@ -7,9 +7,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from selfheal_shared import audit, guards
-from selfheal_shared import clock as shared_clock
-from selfheal_shared.config import settings
+from selfheal_shared.core import audit, guards
+from selfheal_shared.core import clock as shared_clock
+from selfheal_shared.core.config import settings
 
 from local.runtime import Pipeline
 

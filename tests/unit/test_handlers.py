@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from selfheal_cdk import spec as spec_mod
-from selfheal_shared import appconfig_deploy, audit, rollback
-from selfheal_shared.errors import ConcurrentChange, InputInvalid, Transient
+from selfheal_shared.core import appconfig_deploy, audit
+from selfheal_shared.core.errors import ConcurrentChange, InputInvalid, Transient
+from selfheal_shared.deploy import rollback
 
 from local.lambda_adapter import LambdaContext, load_handler
 from local.runtime import Pipeline
@@ -656,8 +657,8 @@ def test_rollback_completes_its_audit_after_a_crash_between_act_and_record(
 ) -> None:
     """The alias moved, then the Lambda died before the audit record: the retry asks the
     world (the alias is on the target), writes the record and moves nothing again."""
-    from selfheal_shared import audit as shared_audit
-    from selfheal_shared import effects
+    from selfheal_shared.core import audit as shared_audit
+    from selfheal_shared.core import effects
 
     shared_audit.record(
         incident_id=incident["incidentId"],

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
-from selfheal_shared import clients, config
+from selfheal_shared.core import clients, config
 
 from local.iam_enforcement import RECORD_ENV, Enforcer
 from local.iam_policy import Policy, Request

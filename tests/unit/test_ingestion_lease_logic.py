@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from selfheal_shared.ingestion_failover import trigger_of
-from selfheal_shared.ingestion_instances import (
+from selfheal_shared.ingestion.ingestion_failover import trigger_of
+from selfheal_shared.ingestion.ingestion_instances import (
     CONFLICT,
     FAILOVER,
     HANDBACK,
@@ -16,7 +16,7 @@ from selfheal_shared.ingestion_instances import (
     demotions,
     problem,
 )
-from selfheal_shared.ingestion_lease import Lease, holder_of
+from selfheal_shared.ingestion.ingestion_lease import Lease, holder_of
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 

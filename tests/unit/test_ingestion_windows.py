@@ -1,11 +1,11 @@
 """The data platform's windows: the last 24 h rolling, and silence against a source's
-usual gap (pure logic of selfheal_shared.ingestion)."""
+usual gap (pure logic of selfheal_shared.data.ingestion)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from selfheal_shared import ingestion
+from selfheal_shared.data import ingestion
 
 from local.world import IngestionSpec, ingestion_keys
 

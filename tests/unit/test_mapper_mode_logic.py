@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from selfheal_shared.mapper_mode import HEALTHY_MINUTES, WATCH_MINUTES, watch_step, with_flag
+from selfheal_shared.api.mapper_mode import HEALTHY_MINUTES, WATCH_MINUTES, watch_step, with_flag
 
 T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
-from selfheal_shared import ota
-from selfheal_shared.errors import InputInvalid
+from selfheal_shared.core.errors import InputInvalid
+from selfheal_shared.edge import ota
 
 NOW = datetime(2026, 11, 20, 6, 30, tzinfo=UTC)  # 03:30 in São Paulo
 IDLE = {"state": "online", "lastTelemetryAt": NOW.isoformat(), "powerKw": "0.0", "soc": "64"}
@@ -110,7 +110,7 @@ def test_the_published_input_schema_and_the_request_model_agree() -> None:
     import json
     from pathlib import Path
 
-    from selfheal_shared import input_schema
+    from selfheal_shared.core import input_schema
 
     root = Path(__file__).resolve().parents[2]
     sample = json.loads((root / "events/manual/forced_ota.manual_request.json").read_text())

@@ -1,4 +1,4 @@
-"""The one refusal rule (issue 19, `selfheal_shared/refusals.py`): a refusal stops actions,
+"""The one refusal rule (issue 19, `selfheal_shared/core/refusals.py`): a refusal stops actions,
 never pages; only an operator's silence and a duplicate page nobody. The guard step and
 the escalation apply it for every workflow."""
 
@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from selfheal_shared import guards, refusals
+from selfheal_shared.core import guards, refusals
 
 from local.runtime import Pipeline
 

@@ -1,4 +1,4 @@
-"""Pure decision logic of the 5xx rollback (selfheal_shared.rollback), the models' parse
+"""Pure decision logic of the 5xx rollback (selfheal_shared.deploy.rollback), the models' parse
 helper and the AWS time parser. No AWS, no pipeline: these run in milliseconds."""
 
 from __future__ import annotations
@@ -10,16 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from selfheal_shared import rollback
-from selfheal_shared.clock import parse_aws_time
-from selfheal_shared.errors import InputInvalid
-from selfheal_shared.models import (
+from selfheal_shared.core.clock import parse_aws_time
+from selfheal_shared.core.errors import InputInvalid
+from selfheal_shared.core.models import (
     AlarmStateChangeEvent,
     Deployment,
     FeatureFlags,
     Incident,
     parse,
 )
+from selfheal_shared.deploy import rollback
 
 SAMPLE = (
     Path(__file__).resolve().parents[2]

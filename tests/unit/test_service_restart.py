@@ -9,7 +9,8 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from selfheal_shared import clients, service_ops, service_spec
+from selfheal_shared.core import clients
+from selfheal_shared.services import service_ops, service_spec
 
 from local.moto_extensions import Extensions
 

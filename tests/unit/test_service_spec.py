@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from selfheal_shared import service_spec
-from selfheal_shared.service_ops import Probe
-from selfheal_shared.service_recovery import root_cause
+from selfheal_shared.services import service_spec
+from selfheal_shared.services.service_ops import Probe
+from selfheal_shared.services.service_recovery import root_cause
 
 
 def test_the_described_services_load_with_dependencies_in_order() -> None:

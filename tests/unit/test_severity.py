@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from selfheal_shared import edges, severity
+from selfheal_shared.core import severity
+from selfheal_shared.edge import edges
 
 
 @pytest.mark.parametrize(

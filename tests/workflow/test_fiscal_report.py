@@ -1,6 +1,6 @@
 """fiscal_report end to end: the day-1 schedule fired at a virtual time, the real ASL on
 moto, the PDF opened with pypdf and its numbers checked against a calculation written here
-from the raw EMS export (not with selfheal_shared.fiscal)."""
+from the raw EMS export (not with selfheal_shared.reports.fiscal)."""
 
 from __future__ import annotations
 
@@ -458,7 +458,7 @@ def test_bad_manual_input_fails_at_once_naming_the_field(
 def check_tolerated_failure_limit() -> None:
     """The ledger the Map's items consult: within the limit items go on, past it they are
     not attempted (on a live pipeline's table, with a run id of its own)."""
-    from selfheal_shared import fanout
+    from selfheal_shared.core import fanout
 
     fanout.open_run("probe", automation="fiscal_report", total=10, tolerated_failures=2)
     for org in ("a", "b", "b"):  # a retried report of "b" counts once

@@ -325,7 +325,7 @@ def test_throttled_copy_is_retried_then_escalated_with_what_was_done(
 ) -> None:
     import sys
 
-    from selfheal_shared import clients
+    from selfheal_shared.core import clients
 
     from local.lambda_adapter import load_handler
 
@@ -368,7 +368,7 @@ def test_throttled_copy_is_retried_then_escalated_with_what_was_done(
 
 @pytest.mark.procedure("D3", "kill switch: nothing frozen")
 def test_kill_switch_freezes_nothing(p: Pipeline) -> None:
-    from selfheal_shared import guards
+    from selfheal_shared.core import guards
 
     guards.set_switch(guards.KILL_SWITCH, enabled=True, reason="drill", actor="test")
     [run] = p.run_event(load_event(ALARM))

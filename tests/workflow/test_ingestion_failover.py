@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 from selfheal_cdk import spec as spec_mod
-from selfheal_shared import ingestion_instances, ingestion_lease
-from selfheal_shared.ingestion_lease import LeaseLost
+from selfheal_shared.ingestion import ingestion_instances, ingestion_lease
+from selfheal_shared.ingestion.ingestion_lease import LeaseLost
 
 from local.ingestion_instances import Process, Processes, mode_of
 from local.runtime import Pipeline
@@ -255,7 +255,7 @@ def test_kill_switch_stops_the_failover_before_any_switch(
 ) -> None:
     """DESIGN safety rules: one kill switch stops every remediator; the refusal is recorded
     and L1 is paged with what the survey read (the backup is NOT in production)."""
-    from selfheal_shared import guards
+    from selfheal_shared.core import guards
 
     p, procs = group
     guards.set_switch(guards.KILL_SWITCH, enabled=True, reason="drill", actor="test")

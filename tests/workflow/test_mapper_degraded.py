@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from selfheal_cdk import spec as spec_mod
-from selfheal_shared import mapper_mode
+from selfheal_shared.api import mapper_mode
 
 from local.ingestion_instances import Process, Processes
 from local.mapper_service import mapper, register

@@ -77,7 +77,7 @@ def start(jobs_spec: spec_mod.Spec, world: WorldSpec) -> Pipeline:
 
 
 def serving_version(p: Pipeline, system: str) -> int:
-    from selfheal_shared import registry
+    from selfheal_shared.ml import registry
 
     serving = registry.serving(system)
     assert serving is not None
@@ -110,7 +110,7 @@ class WeeklyRun:
 @pytest.fixture(scope="module")
 def weekly(jobs_spec: spec_mod.Spec) -> WeeklyRun:
     """The Monday schedule over both systems, read out before the moto world closes."""
-    from selfheal_shared import registry
+    from selfheal_shared.ml import registry
 
     p = start(jobs_spec, retrain_world(World.load().spec))
     try:
@@ -284,7 +284,7 @@ def test_accuracy_alarm_retrains_then_rolls_back_a_regressing_promotion(
 def test_manual_runs_concurrent_refusal_invalid_input_and_training_failure(
     jobs_spec: spec_mod.Spec, jobs_world_spec: WorldSpec
 ) -> None:
-    from selfheal_shared import leases
+    from selfheal_shared.core import leases
 
     p = start(jobs_spec, retrain_world(jobs_world_spec))
     try:
@@ -368,7 +368,7 @@ def test_a_promoted_model_still_above_8_percent_is_improved_but_degraded_p4(
     the usual load against 1.25 x: 10 % off over the 30 days, better than the serving
     model's 20 % yet above 8 %. It is promoted (it is better) and the run says NOT_FIXED,
     improved from 20 % to 10 %, as a P4 ticket for ops, not a page to L1."""
-    from selfheal_shared import forecast
+    from selfheal_shared.ml import forecast
 
     p = start(jobs_spec, retrain_world(jobs_world_spec, surge_days_ago=37))
     try:
@@ -411,7 +411,7 @@ def test_the_publisher_publishes_the_metric_the_alarm_reads(
 ) -> None:
     """Runbook 000 §3: "MAPE > 8% nos últimos 7 dias": the deployed publisher's scheduled run
     (every system) puts each serving model's 7-day MAPE on the alarm's metric."""
-    from selfheal_shared import forecast
+    from selfheal_shared.ml import forecast
 
     p = start(jobs_spec, retrain_world(jobs_world_spec))
     try:
@@ -484,7 +484,7 @@ def test_a_refused_retraining_is_a_p4_ticket_never_quiet(
     """Issue 19 (refusals.py): the kill switch refuses the training; the refusal is not
     announced as done and forgotten: low accuracy is P4 (runbook 000 §6, next business day),
     so ops get the ticket with the guard and what was not done, and nobody is paged."""
-    from selfheal_shared import guards
+    from selfheal_shared.core import guards
 
     p = start(jobs_spec, retrain_world(jobs_world_spec))
     try:

@@ -262,7 +262,7 @@ def test_a_spike_skipped_by_a_guard_pages_l1_and_says_which_guard(
     paged, and the timeline names the guard that refused."""
     from datetime import timedelta
 
-    from selfheal_shared import guards
+    from selfheal_shared.core import guards
 
     p = make_pipeline()
     now = p.clock.now()
@@ -297,7 +297,7 @@ def test_a_silenced_scope_is_told_to_ops_without_a_page(
     """ "Silence {durationMinutes, reason} suppresses automation and paging for that scope"
     (catalog E9; runbook 000 "Silenciar alarme (manutenção programada)"): nothing changes
     and nobody is paged, but ops still get the notification naming the silence."""
-    from selfheal_shared import guards
+    from selfheal_shared.core import guards
 
     p = make_pipeline()
     guards.silence("orders-api", minutes=60, reason="manutenção preventiva")

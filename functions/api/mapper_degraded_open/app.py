@@ -7,12 +7,12 @@ import hashlib
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import mapper_mode
-from selfheal_shared.alarm_event import AlarmStateChangeEvent
-from selfheal_shared.handler import remediator
-from selfheal_shared.mapper_mode import MapperIncident
-from selfheal_shared.models import parse
-from selfheal_shared.observability import logger
+from selfheal_shared.api import mapper_mode
+from selfheal_shared.api.mapper_mode import MapperIncident
+from selfheal_shared.core.alarm_event import AlarmStateChangeEvent
+from selfheal_shared.core.handler import remediator
+from selfheal_shared.core.models import parse
+from selfheal_shared.core.observability import logger
 
 
 class OpenRequest(BaseModel):

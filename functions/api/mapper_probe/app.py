@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import clock, mapper_mode
-from selfheal_shared.mapper_mode import MapperIncident
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.api import mapper_mode
+from selfheal_shared.api.mapper_mode import MapperIncident
+from selfheal_shared.core import clock
+from selfheal_shared.core.protocol import Run, remediator
 
 
 class ProbeRequest(BaseModel):

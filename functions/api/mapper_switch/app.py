@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared import appconfig_deploy, mapper_mode, notify
-from selfheal_shared.mapper_mode import MapperIncident
-from selfheal_shared.protocol import Run, recorded_steps, remediator
+from selfheal_shared.api import mapper_mode
+from selfheal_shared.api.mapper_mode import MapperIncident
+from selfheal_shared.core import appconfig_deploy, notify
+from selfheal_shared.core.protocol import Run, recorded_steps, remediator
 
 ACTOR = "mapper_switch"
 

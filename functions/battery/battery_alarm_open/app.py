@@ -8,11 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
-from selfheal_shared import severity
-from selfheal_shared.battery_alarm import AUTOMATION, RESPONSE_TEXT, AlarmDetail
-from selfheal_shared.cell_imbalance import open_incident
-from selfheal_shared.clients import client
-from selfheal_shared.handler import remediator
+from selfheal_shared.battery.battery_alarm import AUTOMATION, RESPONSE_TEXT, AlarmDetail
+from selfheal_shared.battery.cell_imbalance import open_incident
+from selfheal_shared.core import severity
+from selfheal_shared.core.clients import client
+from selfheal_shared.core.handler import remediator
 
 
 def site_time_zone(edge_id: str) -> str:

@@ -10,10 +10,12 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from selfheal_shared import battery, clock, edge_registry, refusals, severity
-from selfheal_shared.battery_alarm import AUTOMATION, RESPONSE_TEXT
-from selfheal_shared.cell_imbalance import Incident, scopes
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.battery import battery
+from selfheal_shared.battery.battery_alarm import AUTOMATION, RESPONSE_TEXT
+from selfheal_shared.battery.cell_imbalance import Incident, scopes
+from selfheal_shared.core import clock, refusals, severity
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.edge import edge_registry
 
 #: Look at the alarm at least this often, so a clear ends the response within it.
 MAX_WAIT_SECONDS = 15 * 60

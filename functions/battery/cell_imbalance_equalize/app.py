@@ -8,11 +8,12 @@ import json
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import battery, clock
-from selfheal_shared.cell_imbalance import AUTOMATION, Incident, scopes
-from selfheal_shared.clients import client
-from selfheal_shared.outcomes import Outcome
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.battery import battery
+from selfheal_shared.battery.cell_imbalance import AUTOMATION, Incident, scopes
+from selfheal_shared.core import clock
+from selfheal_shared.core.clients import client
+from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.core.protocol import Run, remediator
 
 
 class EqualizeRequest(BaseModel):

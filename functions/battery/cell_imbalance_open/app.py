@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from selfheal_shared import battery, edge_registry
-from selfheal_shared.cell_imbalance import AUTOMATION, AlarmDetail, open_incident
-from selfheal_shared.handler import remediator
+from selfheal_shared.battery import battery
+from selfheal_shared.battery.cell_imbalance import AUTOMATION, AlarmDetail, open_incident
+from selfheal_shared.core.handler import remediator
+from selfheal_shared.edge import edge_registry
 
 
 @remediator

@@ -9,10 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import audit, clock, edge_alarm_source, edge_registry
-from selfheal_shared.errors import InputInvalid
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
+from selfheal_shared.battery import edge_alarm_source
+from selfheal_shared.core import audit, clock
+from selfheal_shared.core.errors import InputInvalid
+from selfheal_shared.core.handler import remediator
+from selfheal_shared.core.models import parse
+from selfheal_shared.edge import edge_registry
 
 
 class IntakeRequest(BaseModel):

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared.cell_imbalance import Incident
-from selfheal_shared.errors import InputInvalid
-from selfheal_shared.estop import AUTOMATION, Approval
-from selfheal_shared.models import parse
-from selfheal_shared.outcomes import Outcome
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.battery.cell_imbalance import Incident
+from selfheal_shared.battery.estop import AUTOMATION, Approval
+from selfheal_shared.core.errors import InputInvalid
+from selfheal_shared.core.models import parse
+from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.core.protocol import Run, remediator
 
 
 class AnswerRequest(BaseModel):

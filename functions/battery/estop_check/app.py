@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import edge_registry, edges
-from selfheal_shared.cell_imbalance import Incident
-from selfheal_shared.estop import AUTOMATION
-from selfheal_shared.outcomes import Outcome
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.battery.cell_imbalance import Incident
+from selfheal_shared.battery.estop import AUTOMATION
+from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.edge import edge_registry, edges
 
 
 class CheckRequest(BaseModel):

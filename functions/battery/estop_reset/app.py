@@ -7,12 +7,13 @@ import json
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import battery, clock
-from selfheal_shared.cell_imbalance import Incident, scopes
-from selfheal_shared.clients import client
-from selfheal_shared.errors import GuardRefused
-from selfheal_shared.estop import AUTOMATION
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.battery import battery
+from selfheal_shared.battery.cell_imbalance import Incident, scopes
+from selfheal_shared.battery.estop import AUTOMATION
+from selfheal_shared.core import clock
+from selfheal_shared.core.clients import client
+from selfheal_shared.core.errors import GuardRefused
+from selfheal_shared.core.protocol import Run, remediator
 
 COMMAND = "reset-emergency-stop"
 

@@ -6,11 +6,12 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import battery, edge_registry
-from selfheal_shared.cell_imbalance import Incident
-from selfheal_shared.outcomes import Outcome
-from selfheal_shared.over_temperature import AUTOMATION
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.battery import battery
+from selfheal_shared.battery.cell_imbalance import Incident
+from selfheal_shared.battery.over_temperature import AUTOMATION
+from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.edge import edge_registry
 
 
 class CheckRequest(BaseModel):

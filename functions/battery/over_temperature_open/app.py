@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from selfheal_shared import battery, clock, edge_registry
-from selfheal_shared.cell_imbalance import open_incident
-from selfheal_shared.handler import remediator
-from selfheal_shared.over_temperature import AUTOMATION, AlarmDetail
+from selfheal_shared.battery import battery
+from selfheal_shared.battery.cell_imbalance import open_incident
+from selfheal_shared.battery.over_temperature import AUTOMATION, AlarmDetail
+from selfheal_shared.core import clock
+from selfheal_shared.core.handler import remediator
+from selfheal_shared.edge import edge_registry
 
 
 @remediator

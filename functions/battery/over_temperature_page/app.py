@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared import battery
-from selfheal_shared.cell_imbalance import Incident, scopes
-from selfheal_shared.over_temperature import AUTOMATION
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.battery import battery
+from selfheal_shared.battery.cell_imbalance import Incident, scopes
+from selfheal_shared.battery.over_temperature import AUTOMATION
+from selfheal_shared.core.protocol import Run, remediator
 
 
 class PageRequest(BaseModel):

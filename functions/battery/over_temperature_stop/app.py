@@ -7,11 +7,11 @@ import json
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared import clock
-from selfheal_shared.cell_imbalance import Incident, scopes
-from selfheal_shared.clients import client
-from selfheal_shared.over_temperature import AUTOMATION
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.battery.cell_imbalance import Incident, scopes
+from selfheal_shared.battery.over_temperature import AUTOMATION
+from selfheal_shared.core import clock
+from selfheal_shared.core.clients import client
+from selfheal_shared.core.protocol import Run, remediator
 
 
 class StopRequest(BaseModel):

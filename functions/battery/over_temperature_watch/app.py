@@ -8,11 +8,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared import battery, clock, edge_registry
-from selfheal_shared.cell_imbalance import Incident
-from selfheal_shared.outcomes import Outcome
-from selfheal_shared.over_temperature import AUTOMATION
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.battery import battery
+from selfheal_shared.battery.cell_imbalance import Incident
+from selfheal_shared.battery.over_temperature import AUTOMATION
+from selfheal_shared.core import clock
+from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.edge import edge_registry
 
 POLL_SECONDS = 300
 GIVE_UP_HOURS = 24

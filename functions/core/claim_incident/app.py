@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import incidents
-from selfheal_shared.errors import InputInvalid, excerpt
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
-from selfheal_shared.observability import logger
+from selfheal_shared.core import incidents
+from selfheal_shared.core.errors import InputInvalid, excerpt
+from selfheal_shared.core.handler import remediator
+from selfheal_shared.core.models import parse
+from selfheal_shared.core.observability import logger
 
 #: How a JSON value that is not an object is named in the refusal.
 JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number",

@@ -16,11 +16,11 @@ import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from selfheal_shared import notify, protocol, refusals
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
-from selfheal_shared.observability import count, logger
-from selfheal_shared.outcomes import Outcome
+from selfheal_shared.core import notify, protocol, refusals
+from selfheal_shared.core.handler import remediator
+from selfheal_shared.core.models import parse
+from selfheal_shared.core.observability import count, logger
+from selfheal_shared.core.outcomes import Outcome
 
 
 class EscalateRequest(BaseModel):

@@ -1,17 +1,17 @@
 """A fan-out's ledger: record an item that failed (after it was escalated), or tally the
-run against its tolerated-failure limit. See selfheal_shared.fanout."""
+run against its tolerated-failure limit. See selfheal_shared.core.fanout."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from selfheal_shared import fanout
-from selfheal_shared.errors import InputInvalid
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
-from selfheal_shared.observability import logger
-from selfheal_shared.outcomes import Outcome
+from selfheal_shared.core import fanout
+from selfheal_shared.core.errors import InputInvalid
+from selfheal_shared.core.handler import remediator
+from selfheal_shared.core.models import parse
+from selfheal_shared.core.observability import logger
+from selfheal_shared.core.outcomes import Outcome
 
 
 class LedgerRequest(BaseModel):

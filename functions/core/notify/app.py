@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import notify
-from selfheal_shared.observability import count
-from selfheal_shared.outcomes import Outcome
-from selfheal_shared.protocol import Run, recorded_steps, remediator
+from selfheal_shared.core import notify
+from selfheal_shared.core.observability import count
+from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.core.protocol import Run, recorded_steps, remediator
 
 
 class NotifyRequest(BaseModel):

@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import guards, refusals
-from selfheal_shared.observability import logger
-from selfheal_shared.outcomes import Outcome
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.core import guards, refusals
+from selfheal_shared.core.observability import logger
+from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.core.protocol import Run, remediator
 
 
 class GuardRequest(BaseModel):

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from botocore.exceptions import ClientError
-from selfheal_shared import clock, ingestion
-from selfheal_shared.clients import client
-from selfheal_shared.config import settings
-from selfheal_shared.outcomes import Outcome
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.core import clock
+from selfheal_shared.core.clients import client
+from selfheal_shared.core.config import settings
+from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.data import ingestion
 
 
 @remediator(

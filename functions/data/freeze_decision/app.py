@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared import approvals, ingestion
-from selfheal_shared.errors import InputInvalid
-from selfheal_shared.models import parse
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.core import approvals
+from selfheal_shared.core.errors import InputInvalid
+from selfheal_shared.core.models import parse
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.data import ingestion
 
 
 class AnswerRequest(BaseModel):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from selfheal_shared import ingestion
-from selfheal_shared.clients import client
-from selfheal_shared.errors import NothingFound
-from selfheal_shared.ingestion_store import scope_buckets
-from selfheal_shared.observability import logger
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.core.clients import client
+from selfheal_shared.core.errors import NothingFound
+from selfheal_shared.core.observability import logger
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.data import ingestion
+from selfheal_shared.data.ingestion_store import scope_buckets
 
 
 def _tagged(tags: dict[str, str], scope: str) -> bool:

@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import approvals, ingestion, notify
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.core import approvals, notify
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.data import ingestion
 
 
 class GateRequest(BaseModel):

@@ -8,9 +8,9 @@ import json
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from selfheal_shared import ingestion
-from selfheal_shared.clients import client
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.core.clients import client
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.data import ingestion
 
 ACTOR = "freeze_resources"
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import clock, ingestion
-from selfheal_shared.ingestion_store import recent_keys
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.core import clock
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.data import ingestion
+from selfheal_shared.data.ingestion_store import recent_keys
 
 HISTORY_DAYS = 7
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import ingestion
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import AlarmStateChangeEvent, parse
-from selfheal_shared.observability import logger
+from selfheal_shared.core.handler import remediator
+from selfheal_shared.core.models import AlarmStateChangeEvent, parse
+from selfheal_shared.core.observability import logger
+from selfheal_shared.data import ingestion
 
 
 class PartialDataStart(BaseModel):

@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from selfheal_shared import clock, ingestion, service_ops, service_spec
-from selfheal_shared.ingestion_store import processed_bucket, recent_keys
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.core import clock
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.data import ingestion
+from selfheal_shared.data.ingestion_store import processed_bucket, recent_keys
+from selfheal_shared.services import service_ops, service_spec
 
 HISTORY_DAYS = 7
 NOT_DONE = (

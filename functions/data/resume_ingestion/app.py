@@ -10,12 +10,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
-from selfheal_shared import audit, ingestion
-from selfheal_shared.clients import client
-from selfheal_shared.config import settings
-from selfheal_shared.errors import ActionFailed, InputInvalid, Transient, is_transient
-from selfheal_shared.outcomes import Outcome
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.core import audit
+from selfheal_shared.core.clients import client
+from selfheal_shared.core.config import settings
+from selfheal_shared.core.errors import ActionFailed, InputInvalid, Transient, is_transient
+from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.data import ingestion
 
 
 class ResumeRequest(BaseModel):

@@ -10,10 +10,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
-from selfheal_shared import clock, ingestion
-from selfheal_shared.clients import client
-from selfheal_shared.errors import Transient, is_transient
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.core import clock
+from selfheal_shared.core.clients import client
+from selfheal_shared.core.errors import Transient, is_transient
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.data import ingestion
 
 PAGE = 200
 

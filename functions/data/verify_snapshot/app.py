@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import ingestion
-from selfheal_shared.clients import client
-from selfheal_shared.errors import ActionFailed
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.core.clients import client
+from selfheal_shared.core.errors import ActionFailed
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.data import ingestion
 
 
 class VerifyRequest(BaseModel):

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared.clients import client
-from selfheal_shared.errors import InputInvalid
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
+from selfheal_shared.core.clients import client
+from selfheal_shared.core.errors import InputInvalid
+from selfheal_shared.core.handler import remediator
+from selfheal_shared.core.models import parse
 
 
 class CheckRequest(BaseModel):

@@ -8,12 +8,13 @@ import json
 from typing import Any
 
 from botocore.exceptions import ClientError
-from selfheal_shared import appconfig_deploy, rollback
-from selfheal_shared.clients import client
-from selfheal_shared.errors import ConcurrentChange
-from selfheal_shared.models import Incident
-from selfheal_shared.protocol import Run, remediator
-from selfheal_shared.rollback import AUTOMATION
+from selfheal_shared.core import appconfig_deploy
+from selfheal_shared.core.clients import client
+from selfheal_shared.core.errors import ConcurrentChange
+from selfheal_shared.core.models import Incident
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.deploy import rollback
+from selfheal_shared.deploy.rollback import AUTOMATION
 
 ACTOR = "disable_flags"
 

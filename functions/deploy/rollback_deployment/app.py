@@ -7,15 +7,15 @@ import os
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
-from selfheal_shared import audit, guards
-from selfheal_shared.clients import client
-from selfheal_shared.effects import INTENT_SUFFIX
-from selfheal_shared.errors import ConcurrentChange, InputInvalid
-from selfheal_shared.idempotency import LazyDynamoDBPersistenceLayer, idempotent_function
-from selfheal_shared.models import Incident
-from selfheal_shared.observability import logger
-from selfheal_shared.protocol import Run, remediator
-from selfheal_shared.rollback import AUTOMATION
+from selfheal_shared.core import audit, guards
+from selfheal_shared.core.clients import client
+from selfheal_shared.core.effects import INTENT_SUFFIX
+from selfheal_shared.core.errors import ConcurrentChange, InputInvalid
+from selfheal_shared.core.idempotency import LazyDynamoDBPersistenceLayer, idempotent_function
+from selfheal_shared.core.models import Incident
+from selfheal_shared.core.observability import logger
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.deploy.rollback import AUTOMATION
 
 ACTOR = "rollback_deployment"
 _persistence = LazyDynamoDBPersistenceLayer(

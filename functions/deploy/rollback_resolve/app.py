@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import alarm_routes, clock, guards, protocol, rollback, targets
-from selfheal_shared.clients import client
-from selfheal_shared.config import settings
-from selfheal_shared.errors import InputInvalid
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import AlarmStateChangeEvent, Deployment, Incident, parse
-from selfheal_shared.observability import logger
+from selfheal_shared.core import clock, guards, protocol, targets
+from selfheal_shared.core.clients import client
+from selfheal_shared.core.config import settings
+from selfheal_shared.core.errors import InputInvalid
+from selfheal_shared.core.handler import remediator
+from selfheal_shared.core.models import AlarmStateChangeEvent, Deployment, Incident, parse
+from selfheal_shared.core.observability import logger
+from selfheal_shared.deploy import alarm_routes, rollback
 
 
 class Unroutable(BaseModel):

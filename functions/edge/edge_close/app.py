@@ -9,10 +9,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from selfheal_shared import clock, config, edge_incidents, edge_registry, edges
-from selfheal_shared.edges import EdgeIncident as Incident
-from selfheal_shared.outcomes import Outcome
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.core import clock, config
+from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.edge import edge_incidents, edge_registry, edges
+from selfheal_shared.edge.edges import EdgeIncident as Incident
 
 
 class CloseRequest(BaseModel):

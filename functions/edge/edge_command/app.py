@@ -10,13 +10,15 @@ import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from selfheal_shared import battery, clock, config, edge_registry, edges
-from selfheal_shared.clients import client
-from selfheal_shared.edges import AUTOMATION
-from selfheal_shared.edges import EdgeIncident as Incident
-from selfheal_shared.errors import GuardRefused
-from selfheal_shared.outcomes import Outcome
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.battery import battery
+from selfheal_shared.core import clock, config
+from selfheal_shared.core.clients import client
+from selfheal_shared.core.errors import GuardRefused
+from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.edge import edge_registry, edges
+from selfheal_shared.edge.edges import AUTOMATION
+from selfheal_shared.edge.edges import EdgeIncident as Incident
 
 
 class CommandRequest(BaseModel):

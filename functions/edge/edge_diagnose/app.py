@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared import edge_registry, edges
-from selfheal_shared.edges import EdgeIncident as Incident
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.edge import edge_registry, edges
+from selfheal_shared.edge.edges import EdgeIncident as Incident
 
 #: What each cause leads to, for the record (the workflow's Choice does the routing).
 FIX = {

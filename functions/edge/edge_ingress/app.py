@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from selfheal_shared import audit, clock, edge_incidents, edge_registry, edges
-from selfheal_shared.errors import InputInvalid
-from selfheal_shared.handler import remediator
-from selfheal_shared.observability import logger
+from selfheal_shared.core import audit, clock
+from selfheal_shared.core.errors import InputInvalid
+from selfheal_shared.core.handler import remediator
+from selfheal_shared.core.observability import logger
+from selfheal_shared.edge import edge_incidents, edge_registry, edges
 
 
 def _message(event: dict[str, Any]) -> dict[str, Any]:

@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from selfheal_shared import audit, edge_registry, edges, protocol
-from selfheal_shared.errors import InputInvalid
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
-from selfheal_shared.outcomes import Outcome
+from selfheal_shared.core import audit, protocol
+from selfheal_shared.core.errors import InputInvalid
+from selfheal_shared.core.handler import remediator
+from selfheal_shared.core.models import parse
+from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.edge import edge_registry, edges
 
 
 class EdgeDetail(BaseModel):

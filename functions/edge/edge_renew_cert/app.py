@@ -18,12 +18,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared import certificates, clock, config, edge_registry, edges, effects
-from selfheal_shared.clients import client
-from selfheal_shared.edges import AUTOMATION
-from selfheal_shared.edges import EdgeIncident as Incident
-from selfheal_shared.outcomes import Outcome
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.core import clock, config, effects
+from selfheal_shared.core.clients import client
+from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.edge import certificates, edge_registry, edges
+from selfheal_shared.edge.edges import AUTOMATION
+from selfheal_shared.edge.edges import EdgeIncident as Incident
 
 #: A CSR older than this is not an answer to this outage.
 CSR_MAX_AGE = timedelta(hours=1)

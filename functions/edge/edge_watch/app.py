@@ -14,10 +14,11 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import audit, clock, config, edge_registry, edges, notify, refusals
-from selfheal_shared.edges import EdgeIncident as Incident
-from selfheal_shared.outcomes import Outcome
-from selfheal_shared.protocol import Run, recorded_steps, remediator
+from selfheal_shared.core import audit, clock, config, notify, refusals
+from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.core.protocol import Run, recorded_steps, remediator
+from selfheal_shared.edge import edge_registry, edges
+from selfheal_shared.edge.edges import EdgeIncident as Incident
 
 #: Never sleep longer than this between looks: a reconnect ends the ladder within it.
 MAX_WAIT_SECONDS = 60

@@ -10,11 +10,11 @@ from collections import Counter
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from selfheal_shared import ota
-from selfheal_shared.clients import client
-from selfheal_shared.ota_state import reported_version
-from selfheal_shared.outcomes import Outcome
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.core.clients import client
+from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.edge import ota
+from selfheal_shared.edge.ota_state import reported_version
 
 #: Polls fall at 30 s past each minute of a job's life (the workflow waits 30 s first):
 #: never at the instant IoT Jobs notifies its next batch, nor when a 45 s install ends.

@@ -11,11 +11,11 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
-from selfheal_shared import edge_registry, ota
-from selfheal_shared.clients import client
-from selfheal_shared.ota_state import edge_blockers, thing
-from selfheal_shared.outcomes import Outcome
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.core.clients import client
+from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.edge import edge_registry, ota
+from selfheal_shared.edge.ota_state import edge_blockers, thing
 
 
 class OtaIncident(BaseModel):

@@ -7,12 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import edge_registry, ota, protocol
-from selfheal_shared.errors import InputInvalid
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
-from selfheal_shared.ota_state import edge_blockers, thing
-from selfheal_shared.outcomes import Outcome
+from selfheal_shared.core import protocol
+from selfheal_shared.core.errors import InputInvalid
+from selfheal_shared.core.handler import remediator
+from selfheal_shared.core.models import parse
+from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.edge import edge_registry, ota
+from selfheal_shared.edge.ota_state import edge_blockers, thing
 
 
 class PlanRequest(BaseModel):

@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from selfheal_shared import audit, guards
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
+from selfheal_shared.core import audit, guards
+from selfheal_shared.core.handler import remediator
+from selfheal_shared.core.models import parse
 
 
 class SilenceRequest(BaseModel):

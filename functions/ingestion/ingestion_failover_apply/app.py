@@ -14,13 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import clock, ingestion_lease, run_command
-from selfheal_shared import ingestion_instances as inst
-from selfheal_shared.errors import NothingFound
-from selfheal_shared.ingestion_failover import AUTOMATION, FailoverIncident
-from selfheal_shared.ingestion_lease import Lease
-from selfheal_shared.outcomes import Outcome
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.core import clock, run_command
+from selfheal_shared.core.errors import NothingFound
+from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.ingestion import ingestion_instances as inst
+from selfheal_shared.ingestion import ingestion_lease
+from selfheal_shared.ingestion.ingestion_failover import AUTOMATION, FailoverIncident
+from selfheal_shared.ingestion.ingestion_lease import Lease
 
 ACTOR = "ingestion_failover_apply"
 

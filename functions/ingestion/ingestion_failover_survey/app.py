@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import clock, ingestion_lease
-from selfheal_shared import ingestion_instances as inst
-from selfheal_shared.alarm_event import AlarmStateChangeEvent
-from selfheal_shared.handler import remediator
-from selfheal_shared.ingestion_failover import AUTOMATION, incident_from_alarm
-from selfheal_shared.models import parse
-from selfheal_shared.protocol import begin
+from selfheal_shared.core import clock
+from selfheal_shared.core.alarm_event import AlarmStateChangeEvent
+from selfheal_shared.core.handler import remediator
+from selfheal_shared.core.models import parse
+from selfheal_shared.core.protocol import begin
+from selfheal_shared.ingestion import ingestion_instances as inst
+from selfheal_shared.ingestion import ingestion_lease
+from selfheal_shared.ingestion.ingestion_failover import AUTOMATION, incident_from_alarm
 
 ACTOR = "ingestion_failover_survey"
 

@@ -1,7 +1,7 @@
 """Publish each system's forecast accuracy, the metric the accuracy alarm reads (runbook 000
 section 3, "MAPE > 8% nos últimos 7 dias"): once a day, the serving model's MAPE over the
 last 7 days of actuals, as `LIFO4/Forecast` `ForecastMAPE7d` with dimension `SystemId`
-(`selfheal_shared/forecast_alarm.json`). It reads and publishes; it changes no model."""
+(`selfheal_shared/ml/forecast_alarm.json`). It reads and publishes; it changes no model."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from selfheal_shared import clock, datalake, forecast, forecast_accuracy
-from selfheal_shared.clients import client
-from selfheal_shared.errors import NothingFound
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
-from selfheal_shared.observability import logger
+from selfheal_shared.core import clock, datalake
+from selfheal_shared.core.clients import client
+from selfheal_shared.core.errors import NothingFound
+from selfheal_shared.core.handler import remediator
+from selfheal_shared.core.models import parse
+from selfheal_shared.core.observability import logger
+from selfheal_shared.ml import forecast, forecast_accuracy
 
 #: PutMetricData takes at most 1000 values per call.
 BATCH = 1000

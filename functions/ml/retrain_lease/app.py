@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from selfheal_shared import fanout, forecast, leases
-from selfheal_shared.outcomes import Outcome
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.core import fanout, leases
+from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.ml import forecast
 
 #: Longer than a bounded training (poll limit) plus evaluation; expires on its own after.
 LEASE_MINUTES = 180

@@ -10,14 +10,15 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
-from selfheal_shared import audit, clock, datalake, fanout, forecast, input_schema, registry
-from selfheal_shared.clients import client
-from selfheal_shared.config import settings
-from selfheal_shared.errors import InputInvalid, NothingFound
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import AlarmStateChangeEvent, parse
-from selfheal_shared.observability import logger
-from selfheal_shared.outcomes import Outcome
+from selfheal_shared.core import audit, clock, datalake, fanout, input_schema
+from selfheal_shared.core.clients import client
+from selfheal_shared.core.config import settings
+from selfheal_shared.core.errors import InputInvalid, NothingFound
+from selfheal_shared.core.handler import remediator
+from selfheal_shared.core.models import AlarmStateChangeEvent, parse
+from selfheal_shared.core.observability import logger
+from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.ml import forecast, registry
 
 
 class PlanRequest(BaseModel):

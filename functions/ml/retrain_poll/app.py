@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import forecast
-from selfheal_shared.clients import client
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.core.clients import client
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.ml import forecast
 
 
 class Job(BaseModel, extra="allow"):

@@ -9,11 +9,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
-from selfheal_shared import clock, datalake, forecast, registry
-from selfheal_shared.clients import client
-from selfheal_shared.config import settings
-from selfheal_shared.outcomes import Outcome
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.core import clock, datalake
+from selfheal_shared.core.clients import client
+from selfheal_shared.core.config import settings
+from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.ml import forecast, registry
 
 
 class RollbackRequest(BaseModel):

@@ -9,12 +9,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
-from selfheal_shared import clock, config, datalake, forecast
-from selfheal_shared.clients import client
-from selfheal_shared.config import settings
-from selfheal_shared.errors import ActionFailed, InputInvalid
-from selfheal_shared.forecast_train import METRIC_REGEX
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.core import clock, config, datalake
+from selfheal_shared.core.clients import client
+from selfheal_shared.core.config import settings
+from selfheal_shared.core.errors import ActionFailed, InputInvalid
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.ml import forecast
+from selfheal_shared.ml.forecast_train import METRIC_REGEX
 
 INSTANCE_TYPE = "ml.m5.large"
 MAX_RUNTIME_SECONDS = 3000

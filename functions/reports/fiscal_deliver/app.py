@@ -7,11 +7,12 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import clock, fiscal
-from selfheal_shared.clients import client
-from selfheal_shared.config import settings
-from selfheal_shared.outcomes import Outcome
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.core import clock
+from selfheal_shared.core.clients import client
+from selfheal_shared.core.config import settings
+from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.reports import fiscal
 
 #: A presigned link lives at most as long as the signing role's session; re-running the
 #: same org and period returns the same object with a fresh link.
@@ -35,7 +36,7 @@ class DeliverRequest(BaseModel):
 
 def presigner() -> Any:
     """SigV4 links (the legacy query signature is what boto3 would pick for some regions)."""
-    from selfheal_shared import clients
+    from selfheal_shared.core import clients
 
     return clients.client("s3", signature_version="s3v4")
 

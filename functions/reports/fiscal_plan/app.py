@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from selfheal_shared import clock, datalake, fanout, fiscal, input_schema, protocol
-from selfheal_shared.errors import InputInvalid, NothingFound
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
+from selfheal_shared.core import clock, datalake, fanout, input_schema, protocol
+from selfheal_shared.core.errors import InputInvalid, NothingFound
+from selfheal_shared.core.handler import remediator
+from selfheal_shared.core.models import parse
+from selfheal_shared.reports import fiscal
 
 
 class PlanRequest(BaseModel):

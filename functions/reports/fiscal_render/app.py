@@ -13,12 +13,13 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
-from selfheal_shared import datalake, fanout, fiscal
-from selfheal_shared.clients import client
-from selfheal_shared.config import settings
-from selfheal_shared.models import parse
-from selfheal_shared.outcomes import Outcome
-from selfheal_shared.protocol import Run, remediator
+from selfheal_shared.core import datalake, fanout
+from selfheal_shared.core.clients import client
+from selfheal_shared.core.config import settings
+from selfheal_shared.core.models import parse
+from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.reports import fiscal
 
 CONTENT_TYPE = {"pdf": "application/pdf", "csv": "text/csv; charset=utf-8"}
 
@@ -116,7 +117,7 @@ def handler(run: Run[RenderRequest]) -> dict[str, Any]:
     objects = []
     for fmt in req.formats:
         if fmt == "pdf":
-            from selfheal_shared.fiscal_pdf import render_pdf
+            from selfheal_shared.reports.fiscal_pdf import render_pdf
 
             body = render_pdf(report)
         else:

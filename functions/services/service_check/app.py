@@ -7,10 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared import service_ops, service_spec
-from selfheal_shared.outcomes import Outcome
-from selfheal_shared.protocol import Run, remediator
-from selfheal_shared.service_recovery import AUTOMATION, ServiceIncident, minutes_since, root_cause
+from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.services import service_ops, service_spec
+from selfheal_shared.services.service_recovery import (
+    AUTOMATION,
+    ServiceIncident,
+    minutes_since,
+    root_cause,
+)
 
 
 class CheckRequest(BaseModel):

@@ -7,12 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import clock, service_spec
-from selfheal_shared.errors import InputInvalid
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import AlarmStateChangeEvent, parse
-from selfheal_shared.observability import logger
-from selfheal_shared.service_recovery import ServiceIncident
+from selfheal_shared.core import clock
+from selfheal_shared.core.errors import InputInvalid
+from selfheal_shared.core.handler import remediator
+from selfheal_shared.core.models import AlarmStateChangeEvent, parse
+from selfheal_shared.core.observability import logger
+from selfheal_shared.services import service_spec
+from selfheal_shared.services.service_recovery import ServiceIncident
 
 
 class OpenRequest(BaseModel):

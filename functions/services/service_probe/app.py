@@ -1,5 +1,5 @@
 """Probe the described services every minute and publish what the alarms of `events/alarms/`
-with publisher `probe` read (`selfheal_shared/probes.py`): their /health, queue backlog,
+with publisher `probe` read (`selfheal_shared/services/probes.py`): their /health, queue backlog,
 data age, ingestion instances' health and coverage, as the runbooks check them by hand
 ("curl /health", "rq info", "/health/dados-recentes", "/health/metrics"). It reads and
 publishes; it changes nothing."""
@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
-from selfheal_shared import probes
-from selfheal_shared.handler import remediator
-from selfheal_shared.models import parse
-from selfheal_shared.observability import logger
+from selfheal_shared.core.handler import remediator
+from selfheal_shared.core.models import parse
+from selfheal_shared.core.observability import logger
+from selfheal_shared.services import probes
 
 
 class ProbeRequest(BaseModel):

@@ -8,10 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import notify, service_spec
-from selfheal_shared.outcomes import Outcome
-from selfheal_shared.protocol import Run, remediator
-from selfheal_shared.service_recovery import AUTOMATION, ServiceIncident, post_incident_record
+from selfheal_shared.core import notify
+from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.services import service_spec
+from selfheal_shared.services.service_recovery import (
+    AUTOMATION,
+    ServiceIncident,
+    post_incident_record,
+)
 
 
 class RecordRequest(BaseModel):

@@ -10,12 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared import clock, effects, service_ops, service_spec, windows
-from selfheal_shared.errors import ActionFailed, GuardRefused
-from selfheal_shared.outcomes import Outcome
-from selfheal_shared.protocol import Run, remediator
-from selfheal_shared.service_recovery import AUTOMATION, HOUR, ServiceIncident, budget_key
-from selfheal_shared.service_spec import ServiceSpec
+from selfheal_shared.core import clock, effects, windows
+from selfheal_shared.core.errors import ActionFailed, GuardRefused
+from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.services import service_ops, service_spec
+from selfheal_shared.services.service_recovery import AUTOMATION, HOUR, ServiceIncident, budget_key
+from selfheal_shared.services.service_spec import ServiceSpec
 
 
 class RecoverRequest(BaseModel):

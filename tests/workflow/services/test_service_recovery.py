@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from selfheal_shared import guards
+from selfheal_shared.core import guards
 
 from local.runtime import Pipeline
 from local.services.sim import ServiceSim
