@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
-from selfheal_shared.core import fanout, input_schema
+from selfheal_shared.core import fanout, input_schema, national_calendar
 from selfheal_shared.core.errors import InputInvalid
 from selfheal_shared.reports import fiscal
 
@@ -122,12 +122,12 @@ def test_tariff_period_is_peak_window_on_weekdays_only(local: datetime, expected
 def test_national_holidays_come_from_the_library_calendar() -> None:
     """Movable feasts and recent laws included: Good Friday 2026 is 3 April, and
     20 November (Lei 14.759/2023) is national since 2024."""
-    year = fiscal.national_holidays(date(2026, 1, 1), date(2027, 1, 1))
+    year = national_calendar.national_holidays(date(2026, 1, 1), date(2027, 1, 1))
     assert {date(2026, 4, 3), date(2026, 11, 20), date(2026, 12, 25)} <= set(year)
-    assert fiscal.national_holidays(date(2026, 12, 1), date(2027, 1, 1)) == {
+    assert national_calendar.national_holidays(date(2026, 12, 1), date(2027, 1, 1)) == {
         date(2026, 12, 25): year[date(2026, 12, 25)]
     }
-    assert fiscal.national_holidays(date(2026, 8, 1), date(2026, 9, 1)) == {}
+    assert national_calendar.national_holidays(date(2026, 8, 1), date(2026, 9, 1)) == {}
 
 
 def test_billing_tariff_adds_the_national_holidays_to_the_organizations_own() -> None:

@@ -18,6 +18,8 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from .national_calendar import national_holidays
+
 Severity = str
 SEVERITIES = ("P1", "P2", "P3", "P4")
 
@@ -71,9 +73,8 @@ def business_day_after(at: datetime, tz: str, holidays: set[date]) -> datetime:
 
 
 def holidays_between(start: date, end: date) -> set[date]:
-    """Brazil's national holidays, from the fiscal calendar (one calendar, not two)."""
-    from ..reports.fiscal import national_holidays
-
+    """Brazil's national holidays (`national_calendar`, the fiscal report's too: one
+    calendar, not two)."""
     return set(national_holidays(start, end))
 
 

@@ -16,7 +16,6 @@ constants here: the accountant validates them, this module only does the arithme
 from __future__ import annotations
 
 import csv
-import functools
 import hashlib
 import io
 import re
@@ -31,6 +30,7 @@ from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from ..core.basemodel import Model
 from ..core.errors import InputInvalid
+from ..core.national_calendar import national_holidays
 
 AUTOMATION = "fiscal_report"
 #: Brazil's fiscal calendar runs on Brasilia time; the schedule fires in this zone too.
@@ -174,23 +174,6 @@ def require_closed(period: str, now: datetime) -> None:
     _, end = period_bounds(period)
     if now < end:
         raise InputInvalid(f"period: {period} is not over yet (ends {end.isoformat()})")
-
-
-def national_holidays(start: date, end: date) -> dict[date, str]:
-    """Brazil's national (public) holidays in [start, end), from the `holidays` library:
-    a maintained calendar (movable feasts, new laws such as 20 November since 2024)
-    rather than a list kept here. Imported here so only the fiscal functions ship it."""
-    days = (_national_year(y) for y in range(start.year, end.year + 1))
-    return {d: name for year in days for d, name in year if start <= d < end}
-
-
-@functools.lru_cache(maxsize=16)
-def _national_year(year: int) -> tuple[tuple[date, str], ...]:
-    """One year's calendar, built once per process (the library builds it in ~0.2 s)."""
-    import holidays
-
-    calendar = holidays.country_holidays("BR", years=year, categories=holidays.PUBLIC)
-    return tuple((d, str(name)) for d, name in sorted(calendar.items()))
 
 
 def billing_tariff(tariff: Tariff, period: str) -> Tariff:
