@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from selfheal_shared.core import approvals
 from selfheal_shared.data import ingestion
 
 from local.world import IngestionSpec, ingestion_keys
@@ -64,7 +65,7 @@ def test_silence_window_reads_only_the_days_needed() -> None:
 def test_a_resume_must_acknowledge_every_flagged_source() -> None:
     integrity = {"suspicious": ["a", "b"]}
     answer = {"decision": "resume", "operator": "ana", "reason": "checked"}
-    resume = ingestion.Decision.model_validate({**answer, "acknowledge": ["a"]})
+    resume = approvals.Decision.model_validate({**answer, "acknowledge": ["a"]})
     assert ingestion.unacknowledged(resume, integrity) == ["b"]
-    keep = ingestion.Decision.model_validate({**answer, "decision": "keep_frozen"})
+    keep = approvals.Decision.model_validate({**answer, "decision": "keep_frozen"})
     assert ingestion.unacknowledged(keep, integrity) == []

@@ -23,9 +23,9 @@ class AnswerRequest(BaseModel):
     integrity: dict[str, Any]
 
 
-def _problem(req: AnswerRequest) -> tuple[ingestion.Decision | None, str]:
+def _problem(req: AnswerRequest) -> tuple[approvals.Decision | None, str]:
     try:
-        decision = parse(ingestion.Decision, req.answer, "gate answer")
+        decision = parse(approvals.Decision, req.answer, "gate answer")
     except InputInvalid as exc:
         return None, str(exc)
     missing = ingestion.unacknowledged(decision, req.integrity)

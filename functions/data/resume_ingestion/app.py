@@ -10,7 +10,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
-from selfheal_shared.core import audit
+from selfheal_shared.core import approvals, audit
 from selfheal_shared.core.clients import client
 from selfheal_shared.core.config import settings
 from selfheal_shared.core.errors import ActionFailed, InputInvalid, Transient, is_transient
@@ -21,7 +21,7 @@ from selfheal_shared.data import ingestion
 
 class ResumeRequest(BaseModel):
     incident: ingestion.FreezeIncident
-    decision: ingestion.Decision
+    decision: approvals.Decision
 
 
 def _manifest(incident_id: str) -> dict[str, Any]:

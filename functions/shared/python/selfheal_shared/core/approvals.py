@@ -8,12 +8,13 @@ CLI `aws stepfunctions send-task-success --task-token ... --task-output ...`.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
+from pydantic import ConfigDict, Field
 
-from ..data.ingestion import Decision
 from . import clock
+from .basemodel import Model
 from .clients import client
 from .config import settings
 from .models import parse
@@ -21,6 +22,21 @@ from .models import parse
 #: A gate whose `details.answer` is this takes `{"confirmedSafe", "operator"}` (runbook 000
 #: §5c) instead of the freeze's decision body; `approve` then means "confirmed safe".
 CONFIRMED_SAFE = "confirmedSafe"
+
+
+class Decision(Model):
+    """The operator's answer at a human gate (what `decide` takes; the freeze's gate checks
+    it again, `data.ingestion.unacknowledged`). `reason` is required either way (it goes
+    into the record and the page); `acknowledge` names the sources the integrity check
+    flagged that the operator checked: a resume over an integrity failure needs all of them,
+    so an answer given without reading the report (an auto-answer) never resumes."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    decision: Literal["resume", "keep_frozen"]
+    operator: str = Field(min_length=1, max_length=128)
+    reason: str = Field(min_length=3, max_length=500)
+    acknowledge: list[str] = Field(default_factory=list, max_length=100)
 
 
 def park(incident_id: str, token: str, details: dict[str, Any]) -> None:

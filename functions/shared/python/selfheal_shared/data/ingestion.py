@@ -16,6 +16,7 @@ from ..core.basemodel import Model
 
 if TYPE_CHECKING:
     from ..core.alarm_event import AlarmStateChangeEvent
+    from ..core.approvals import Decision
 
 AUTOMATION = "freeze_ingestion"
 PARTIAL_DATA = "partial_data"
@@ -52,20 +53,6 @@ class FreezeIncident(Model):
     reason: str
     requestedBy: str
     trigger: Literal["alarm", "manual"]
-
-
-class Decision(Model):
-    """The operator's answer at the human gate. `reason` is required either way (it goes
-    into the record and the page); `acknowledge` names the sources the integrity check
-    flagged that the operator checked: a resume over an integrity failure needs all of them,
-    so an answer given without reading the report (an auto-answer) never resumes."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    decision: Literal["resume", "keep_frozen"]
-    operator: str = Field(min_length=1, max_length=128)
-    reason: str = Field(min_length=3, max_length=500)
-    acknowledge: list[str] = Field(default_factory=list, max_length=100)
 
 
 def unacknowledged(decision: Decision, integrity: dict[str, Any]) -> list[str]:
