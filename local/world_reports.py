@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from selfheal_shared.core import datalake
-from selfheal_shared.ml import forecast
+from selfheal_shared.ml import forecast, systems
 from selfheal_shared.reports import fiscal
 
 if TYPE_CHECKING:
@@ -312,7 +312,7 @@ def seed_forecasting(p: Pipeline, world: ForecastWorld) -> None:
     data, models = p.buckets["data"], p.buckets["models"]
     end = history_end(p)
     for system in world.systems:
-        config = datalake.SystemConfig(
+        config = systems.SystemConfig(
             systemId=system.systemId,
             organizationId=system.organizationId,
             modelType=system.modelType,

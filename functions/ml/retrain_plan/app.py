@@ -18,7 +18,7 @@ from selfheal_shared.core.handler import remediator
 from selfheal_shared.core.models import AlarmStateChangeEvent, parse
 from selfheal_shared.core.observability import logger
 from selfheal_shared.core.outcomes import Outcome
-from selfheal_shared.ml import forecast, registry
+from selfheal_shared.ml import forecast, registry, systems
 
 
 class PlanRequest(BaseModel):
@@ -34,15 +34,15 @@ class ScheduledRun(BaseModel):
     toleratedFailurePercentage: float = Field(default=25, ge=0, le=100)
 
 
-def system_config(system: str) -> datalake.SystemConfig:
+def system_config(system: str) -> systems.SystemConfig:
     try:
         raw = datalake.read_json(datalake.system_key(system))
     except NothingFound:
         raise InputInvalid(f"systemId: no system {system!r}") from None
-    return parse(datalake.SystemConfig, raw, f"system settings {datalake.system_key(system)}")
+    return parse(systems.SystemConfig, raw, f"system settings {datalake.system_key(system)}")
 
 
-def item(cfg: datalake.SystemConfig, incident: str, **overrides: Any) -> dict[str, Any]:
+def item(cfg: systems.SystemConfig, incident: str, **overrides: Any) -> dict[str, Any]:
     return {
         "systemId": cfg.systemId,
         "modelType": overrides.get("modelType", cfg.modelType),

@@ -9,12 +9,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
-from selfheal_shared.core import clock, datalake
+from selfheal_shared.core import clock
 from selfheal_shared.core.clients import client
 from selfheal_shared.core.config import settings
 from selfheal_shared.core.outcomes import Outcome
 from selfheal_shared.core.protocol import Run, remediator
-from selfheal_shared.ml import forecast, registry
+from selfheal_shared.ml import forecast, registry, systems
 
 
 class RollbackRequest(BaseModel):
@@ -112,7 +112,7 @@ def handler(run: Run[RollbackRequest]) -> dict[str, Any]:
         if promoted
         else (end - timedelta(days=1))
     )
-    actuals = datalake.load_series(req.systemId, since - timedelta(days=7), end)
+    actuals = systems.load_series(req.systemId, since - timedelta(days=7), end)
     served = {t: v for t, v in actuals.items() if t >= since}
     restored = demoted = None
     if served:

@@ -14,7 +14,7 @@ from selfheal_shared.core.clients import client
 from selfheal_shared.core.config import settings
 from selfheal_shared.core.errors import ActionFailed, InputInvalid
 from selfheal_shared.core.protocol import Run, remediator
-from selfheal_shared.ml import forecast
+from selfheal_shared.ml import forecast, systems
 from selfheal_shared.ml.forecast_train import METRIC_REGEX
 
 INSTANCE_TYPE = "ml.m5.large"
@@ -62,7 +62,7 @@ def handler(run: Run[StartRequest]) -> dict[str, Any]:
     now = clock.now()
     end = now.replace(minute=0, second=0, microsecond=0)
     start = end - timedelta(days=req.trainingWindowDays)
-    series = datalake.load_series(req.systemId, start, end)
+    series = systems.load_series(req.systemId, start, end)
     # The backtest's 30 days and a week to fit before them; a few missing hours are
     # normal (ingestion gaps, the current hour not landed yet) and are tolerated.
     needed = int((forecast.BACKTEST_DAYS + forecast.MIN_FIT_DAYS) * 24 * 0.95)

@@ -6,6 +6,9 @@ Layout (written by the EMS, read-only here):
     orgs/<organizationId>/nfe/<YYYY-MM>.json        the period's energy NF-e
     systems/<systemId>/system.json                  forecasting settings of a system
     systems/<systemId>/load/<YYYY-MM>.csv           hourly load actuals (kW)
+
+The layout and the reads are here; what the files mean is each domain's: an organization's
+files the fiscal report's (`reports.fiscal`), a system's the forecasts' (`ml.systems`).
 """
 
 from __future__ import annotations
@@ -15,10 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import ConfigDict, Field
 
-from ..ml.forecast import MODEL_TYPES, Series, parse_series
-from .basemodel import Model
 from .clients import client
 from .config import settings
 from .errors import NothingFound
@@ -44,17 +44,6 @@ def system_key(system: str) -> str:
 
 def load_key(system: str, month: str) -> str:
     return f"systems/{system}/load/{month}.csv"
-
-
-class SystemConfig(Model):
-    model_config = ConfigDict(extra="forbid")
-
-    systemId: str = Field(pattern=ID_PATTERN)
-    organizationId: str = Field(pattern=ID_PATTERN)
-    modelType: str = Field(pattern="^(" + "|".join(MODEL_TYPES) + ")$")
-    #: The 30-day backtest and a week before it to fit (runbook 000 section 3).
-    trainingWindowDays: int = Field(ge=37, le=365)
-    timezone: str = "America/Sao_Paulo"
 
 
 def read(key: str, bucket: str = "data") -> bytes:
@@ -94,15 +83,3 @@ def months_between(start: datetime, end: datetime) -> list[str]:
         out.append(f"{y:04d}-{m:02d}")
         y, m = (y + 1, 1) if m == 12 else (y, m + 1)
     return out
-
-
-def load_series(system: str, start: datetime, end: datetime) -> Series:
-    """Hourly actuals in [start, end); months with no export are simply absent."""
-    series: Series = {}
-    for month in months_between(start, end):
-        try:
-            text = read(load_key(system, month)).decode()
-        except NothingFound:
-            continue
-        series.update({t: v for t, v in parse_series(text).items() if start <= t < end})
-    return series

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from ..core import datalake
-from . import forecast, registry
+from . import forecast, registry, systems
 
 
 def serving_metrics(system: str, end: datetime) -> tuple[forecast.Metrics | None, str]:
@@ -17,7 +16,7 @@ def serving_metrics(system: str, end: datetime) -> tuple[forecast.Metrics | None
         return None, "no approved model serves"
     days = forecast.MAPE_WINDOW_DAYS
     # A week before the window too: the seasonal-naive part forecasts from a week earlier.
-    recent = datalake.load_series(system, end - timedelta(days=2 * days), end)
+    recent = systems.load_series(system, end - timedelta(days=2 * days), end)
     if not recent:
         return None, f"no actuals in the last {2 * days} days"
     history, last = forecast.split_holdout(recent, days)
