@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from selfheal_shared.core.models import AlarmStateChangeEvent
+from selfheal_shared.core.alarm_event import AlarmStateChangeEvent
 from selfheal_shared.deploy.rollback import function_name
 
 from local.runtime import Pipeline

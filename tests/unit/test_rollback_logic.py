@@ -10,16 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selfheal_shared.core.alarm_event import AlarmStateChangeEvent
 from selfheal_shared.core.clock import parse_aws_time
 from selfheal_shared.core.errors import InputInvalid
-from selfheal_shared.core.models import (
-    AlarmStateChangeEvent,
-    Deployment,
-    FeatureFlags,
-    Incident,
-    parse,
-)
+from selfheal_shared.core.models import parse
 from selfheal_shared.deploy import rollback
+from selfheal_shared.deploy.incident import Deployment, FeatureFlags, Incident
 
 SAMPLE = (
     Path(__file__).resolve().parents[2]

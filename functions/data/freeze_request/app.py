@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
+from selfheal_shared.core.alarm_event import AlarmStateChangeEvent
 from selfheal_shared.core.handler import remediator
-from selfheal_shared.core.models import AlarmStateChangeEvent, parse
+from selfheal_shared.core.models import parse
 from selfheal_shared.core.observability import logger
 from selfheal_shared.data import ingestion
 

@@ -11,9 +11,9 @@ from botocore.exceptions import ClientError
 from selfheal_shared.core import appconfig_deploy
 from selfheal_shared.core.clients import client
 from selfheal_shared.core.errors import ConcurrentChange
-from selfheal_shared.core.models import Incident
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.deploy import rollback
+from selfheal_shared.deploy.incident import Incident
 from selfheal_shared.deploy.rollback import AUTOMATION
 
 ACTOR = "disable_flags"

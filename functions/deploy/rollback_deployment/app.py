@@ -12,9 +12,9 @@ from selfheal_shared.core.clients import client
 from selfheal_shared.core.effects import INTENT_SUFFIX
 from selfheal_shared.core.errors import ConcurrentChange, InputInvalid
 from selfheal_shared.core.idempotency import LazyDynamoDBPersistenceLayer, idempotent_function
-from selfheal_shared.core.models import Incident
 from selfheal_shared.core.observability import logger
 from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.deploy.incident import Incident
 from selfheal_shared.deploy.rollback import AUTOMATION
 
 ACTOR = "rollback_deployment"

@@ -10,13 +10,15 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from selfheal_shared.core import clock, guards, protocol, targets
+from selfheal_shared.core.alarm_event import AlarmStateChangeEvent
 from selfheal_shared.core.clients import client
 from selfheal_shared.core.config import settings
 from selfheal_shared.core.errors import InputInvalid
 from selfheal_shared.core.handler import remediator
-from selfheal_shared.core.models import AlarmStateChangeEvent, Deployment, Incident, parse
+from selfheal_shared.core.models import parse
 from selfheal_shared.core.observability import logger
 from selfheal_shared.deploy import alarm_routes, rollback
+from selfheal_shared.deploy.incident import Deployment, Incident
 
 
 class Unroutable(BaseModel):

@@ -11,11 +11,12 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 from selfheal_shared.core import audit, clock, datalake, fanout, input_schema
+from selfheal_shared.core.alarm_event import AlarmStateChangeEvent
 from selfheal_shared.core.clients import client
 from selfheal_shared.core.config import settings
 from selfheal_shared.core.errors import InputInvalid, NothingFound
 from selfheal_shared.core.handler import remediator
-from selfheal_shared.core.models import AlarmStateChangeEvent, parse
+from selfheal_shared.core.models import parse
 from selfheal_shared.core.observability import logger
 from selfheal_shared.core.outcomes import Outcome
 from selfheal_shared.ml import forecast, registry, systems

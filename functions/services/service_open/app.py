@@ -8,9 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from selfheal_shared.core import clock
+from selfheal_shared.core.alarm_event import AlarmStateChangeEvent
 from selfheal_shared.core.errors import InputInvalid
 from selfheal_shared.core.handler import remediator
-from selfheal_shared.core.models import AlarmStateChangeEvent, parse
+from selfheal_shared.core.models import parse
 from selfheal_shared.core.observability import logger
 from selfheal_shared.services import service_spec
 from selfheal_shared.services.service_recovery import ServiceIncident

@@ -29,7 +29,7 @@ STATES = {"ALARM": "active", "OK": "cleared"}
 
 def signal(event: dict[str, Any]) -> Signal:
     """The alarm signal a `CloudWatch Alarm State Change` event of the convention carries."""
-    from ..core.models import AlarmStateChangeEvent
+    from ..core.alarm_event import AlarmStateChangeEvent
 
     alarm = parse(AlarmStateChangeEvent, event, "CloudWatch alarm event")
     state = alarm.detail.state

@@ -1,7 +1,8 @@
 """The CloudWatch alarm state-change event, on powertools' EventBridge model.
 
 Its own module so that only the handlers that parse alarm events import the powertools
-parser package; `models.AlarmStateChangeEvent` still names it (imported on first use).
+parser package; the alarm's detail (`models.AlarmStateChangeDetail`) is in `models`, which
+every handler imports.
 """
 
 from __future__ import annotations

@@ -1,16 +1,16 @@
-"""Pydantic models of what arrives (events, manual input) and what flows between states."""
+"""The shared pydantic models of what arrives: the CloudWatch alarm state change's detail
+(the event itself, on powertools' EventBridge model, is `alarm_event`, which imports this
+module: never the other way round), and `parse`, which validates any model with an
+`InputInvalid` naming every bad field."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from .basemodel import Model
 from .errors import InputInvalid
-
-if TYPE_CHECKING:
-    from .alarm_event import AlarmStateChangeEvent as AlarmStateChangeEvent
 
 AlarmStateValue = Literal["OK", "ALARM", "INSUFFICIENT_DATA"]
 
@@ -56,57 +56,6 @@ class AlarmStateChangeDetail(Model):
     configuration: AlarmConfiguration
 
 
-class Deployment(Model):
-    """What the last deployment was and how to undo it."""
-
-    kind: Literal["alias", "codedeploy", "none"]
-    fromVersion: str | None = None
-    toVersion: str | None = None
-    deploymentId: str | None = None
-    reason: str = ""
-
-
-class FeatureFlags(Model):
-    application: str
-    environment: str
-    profile: str
-    flags: list[str]
-    strategy: str = "AppConfig.AllAtOnce"
-
-
-class Diagnosis(Model):
-    """Which branch of the runbook the evidence picks (runbook 001 D1, "Resolução"): a recent
-    deployment is rolled back first; the implicated flags are turned off only when there is
-    no recent deployment, or when the alarm stays in ALARM after the rollback."""
-
-    first: Literal["rollback", "disable_flags", "none"]
-    then: Literal["disable_flags", "none"] = "none"
-    #: The evidence for and against each branch, as recorded.
-    deployment: str
-    configuration: str
-    summary: str
-
-
-class Incident(Model):
-    """The unit of idempotency, audit and correlation: one alarm transition, one incident."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    incidentId: str
-    executionId: str
-    automation: str
-    alarmName: str
-    functionName: str
-    alias: str
-    detectedAt: str
-    deployment: Deployment
-    featureFlags: FeatureFlags | None = None
-    diagnosis: Diagnosis | None = None
-    #: How the function was found from the alarm (an API stage's integration, a composite's
-    #: child), when the alarm does not name it.
-    resolvedVia: list[str] = Field(default_factory=list)
-
-
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -116,14 +65,3 @@ def parse(model: type[M], data: Any, what: str) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise InputInvalid.from_validation(what, exc) from None
-
-
-def __getattr__(name: str) -> Any:
-    """`AlarmStateChangeEvent` is imported on first use: it extends powertools'
-    `EventBridgeModel`, and importing that (the parser package) is cold start that only
-    the few handlers parsing alarm events need."""
-    if name == "AlarmStateChangeEvent":
-        from .alarm_event import AlarmStateChangeEvent
-
-        return AlarmStateChangeEvent
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

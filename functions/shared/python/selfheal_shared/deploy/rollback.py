@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..core.errors import InputInvalid
-from ..core.models import Deployment, Diagnosis, FeatureFlags
+from .incident import Deployment, Diagnosis, FeatureFlags
 
 if TYPE_CHECKING:
     from ..core.alarm_event import AlarmStateChangeEvent
