@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from selfheal_shared.battery.battery_alarm import AUTOMATION, RESPONSE_TEXT, AlarmDetail
-from selfheal_shared.battery.cell_imbalance import open_incident
+from selfheal_shared.battery.incident import open_incident
 from selfheal_shared.core import severity
 from selfheal_shared.core.clients import client
 from selfheal_shared.core.handler import remediator

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from selfheal_shared.battery import battery
 from selfheal_shared.battery.battery_alarm import AUTOMATION, RESPONSE_TEXT
-from selfheal_shared.battery.cell_imbalance import Incident, scopes
+from selfheal_shared.battery.incident import Incident, scopes
 from selfheal_shared.core import clock, refusals, severity
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.edge import edge_registry

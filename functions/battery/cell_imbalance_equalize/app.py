@@ -9,7 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from selfheal_shared.battery import battery
-from selfheal_shared.battery.cell_imbalance import AUTOMATION, Incident, scopes
+from selfheal_shared.battery.cell_imbalance import AUTOMATION
+from selfheal_shared.battery.incident import Incident, scopes
 from selfheal_shared.core import clock
 from selfheal_shared.core.clients import client
 from selfheal_shared.core.outcomes import Outcome

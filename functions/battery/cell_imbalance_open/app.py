@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from selfheal_shared.battery import battery
-from selfheal_shared.battery.cell_imbalance import AUTOMATION, AlarmDetail, open_incident
+from selfheal_shared.battery.cell_imbalance import AUTOMATION, AlarmDetail
+from selfheal_shared.battery.incident import open_incident
 from selfheal_shared.core.handler import remediator
 from selfheal_shared.edge import edge_registry
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from selfheal_shared.battery import battery
-from selfheal_shared.battery.cell_imbalance import AUTOMATION, Incident
+from selfheal_shared.battery.cell_imbalance import AUTOMATION
+from selfheal_shared.battery.incident import Incident
 from selfheal_shared.core.outcomes import Outcome
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.edge import edge_registry

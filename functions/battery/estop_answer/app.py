@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared.battery.cell_imbalance import Incident
 from selfheal_shared.battery.estop import AUTOMATION, Approval
+from selfheal_shared.battery.incident import Incident
 from selfheal_shared.core.errors import InputInvalid
 from selfheal_shared.core.models import parse
 from selfheal_shared.core.outcomes import Outcome

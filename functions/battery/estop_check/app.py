@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared.battery.cell_imbalance import Incident
 from selfheal_shared.battery.estop import AUTOMATION
+from selfheal_shared.battery.incident import Incident
 from selfheal_shared.core.outcomes import Outcome
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.edge import edge_registry, edges

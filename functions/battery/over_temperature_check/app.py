@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from selfheal_shared.battery import battery
-from selfheal_shared.battery.cell_imbalance import Incident
+from selfheal_shared.battery.incident import Incident
 from selfheal_shared.battery.over_temperature import AUTOMATION
 from selfheal_shared.core.outcomes import Outcome
 from selfheal_shared.core.protocol import Run, remediator

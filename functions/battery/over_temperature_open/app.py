@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from selfheal_shared.battery import battery
-from selfheal_shared.battery.cell_imbalance import open_incident
+from selfheal_shared.battery.incident import open_incident
 from selfheal_shared.battery.over_temperature import AUTOMATION, AlarmDetail
 from selfheal_shared.core import clock
 from selfheal_shared.core.handler import remediator

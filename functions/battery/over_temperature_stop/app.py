@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared.battery.cell_imbalance import Incident, scopes
+from selfheal_shared.battery.incident import Incident, scopes
 from selfheal_shared.battery.over_temperature import AUTOMATION
 from selfheal_shared.core import clock
 from selfheal_shared.core.clients import client

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from selfheal_shared.battery import battery
-from selfheal_shared.battery.cell_imbalance import Incident
+from selfheal_shared.battery.incident import Incident
 from selfheal_shared.battery.over_temperature import AUTOMATION
 from selfheal_shared.core import clock
 from selfheal_shared.core.outcomes import Outcome

@@ -3,17 +3,17 @@ state that every command to a battery system must respect. Reads the edge regist
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..core import notify, refusals, severity
 from ..core.outcomes import Outcome
 from ..edge import edge_registry, edges
+from .incident import scopes
 
 if TYPE_CHECKING:
     from ..core.protocol import Run
-    from .cell_imbalance import Incident
+    from .incident import Incident
 
 #: Runbook 000 §5b: "Se delta > 200mV entre células: → Executar equalização".
 IMBALANCE_LIMIT_MV = 200
@@ -87,11 +87,6 @@ def release_due(
     return False, since, f"below {safe:g} °C for {normal:.0f} of {sustain_minutes:g} min"
 
 
-def incident_id(automation: str, edge_id: str, raised_at: str) -> str:
-    digest = hashlib.sha256(f"{edge_id}|{raised_at}".encode()).hexdigest()[:12]
-    return f"{automation}-{edge_id}-{digest}"
-
-
 def page(
     run: Run[Any],
     inc: Incident,
@@ -109,7 +104,6 @@ def page(
     or the fleet (the suppressed page is recorded, not marked paged: it goes out once the
     silence ends, if still due)."""
     from ..core.protocol import recorded_steps
-    from .cell_imbalance import scopes
 
     level, _ = severity.page_due(inc.severity, minutes, list(paged))
     if level is None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .cell_imbalance import AlarmDetail as _Alarm
+from .incident import BatteryAlarm
 
 AUTOMATION = "battery_alarm"
 #: Kinds routed here: every kind of `edges.AlarmPayload` without its own workflow.
@@ -16,6 +16,6 @@ KINDS = ("SOC_CRITICAL", "HIGH_LATENCY", "MQTT_UNSTABLE", "MAINTENANCE_WARNING")
 RESPONSE_TEXT = {"P1": "< 15 min", "P2": "< 1h", "P3": "< 4h", "P4": "Próximo dia útil"}
 
 
-class AlarmDetail(_Alarm):
+class AlarmDetail(BatteryAlarm):
     alarm: str = Field(pattern="^(" + "|".join(KINDS) + ")$")
     reason: str = Field(default="", max_length=300)

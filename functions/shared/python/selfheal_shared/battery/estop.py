@@ -8,12 +8,12 @@ from typing import Literal
 from pydantic import ConfigDict, Field
 
 from ..core.basemodel import Model
-from .cell_imbalance import AlarmDetail as _Alarm
+from .incident import BatteryAlarm
 
 AUTOMATION = "emergency_stop"
 
 
-class AlarmDetail(_Alarm):
+class AlarmDetail(BatteryAlarm):
     alarm: str = Field(pattern="^EMERGENCY_STOP$")
 
 

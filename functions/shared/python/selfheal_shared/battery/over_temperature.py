@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .cell_imbalance import AlarmDetail as _Alarm
+from .incident import BatteryAlarm
 
 AUTOMATION = "over_temperature"
 
 
-class AlarmDetail(_Alarm):
+class AlarmDetail(BatteryAlarm):
     alarm: str = Field(pattern="^OVER_TEMPERATURE$")
