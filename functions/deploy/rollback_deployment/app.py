@@ -7,13 +7,14 @@ import os
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
-from selfheal_shared.core import audit, guards
+from selfheal_shared.core import audit
 from selfheal_shared.core.clients import client
 from selfheal_shared.core.effects import INTENT_SUFFIX
 from selfheal_shared.core.errors import ConcurrentChange, InputInvalid
 from selfheal_shared.core.idempotency import LazyDynamoDBPersistenceLayer, idempotent_function
 from selfheal_shared.core.observability import logger
 from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.deploy import known_bad
 from selfheal_shared.deploy.incident import Incident
 from selfheal_shared.deploy.rollback import AUTOMATION
 
@@ -57,7 +58,7 @@ def _roll_alias(run: Run[Incident]) -> dict[str, Any]:
             Name=incident.alias,
             FunctionVersion=str(dep.toVersion),
         )
-        guards.mark_bad_version(incident.functionName, str(dep.fromVersion))
+        known_bad.mark_bad_version(incident.functionName, str(dep.fromVersion))
         return live()
 
     def moved_already(_key: str) -> str | None:
@@ -65,7 +66,7 @@ def _roll_alias(run: Run[Incident]) -> dict[str, Any]:
         there (a lost response, an attempt that died before its record)."""
         if live() != dep.toVersion:
             return None
-        guards.mark_bad_version(incident.functionName, str(dep.fromVersion))
+        known_bad.mark_bad_version(incident.functionName, str(dep.fromVersion))
         return str(dep.toVersion)
 
     run.act(

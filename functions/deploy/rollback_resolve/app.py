@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared.core import clock, guards, protocol, targets
+from selfheal_shared.core import clock, protocol, targets
 from selfheal_shared.core.alarm_event import AlarmStateChangeEvent
 from selfheal_shared.core.clients import client
 from selfheal_shared.core.config import settings
@@ -17,7 +17,7 @@ from selfheal_shared.core.errors import InputInvalid
 from selfheal_shared.core.handler import remediator
 from selfheal_shared.core.models import parse
 from selfheal_shared.core.observability import logger
-from selfheal_shared.deploy import alarm_routes, rollback
+from selfheal_shared.deploy import alarm_routes, known_bad, rollback
 from selfheal_shared.deploy.incident import Deployment, Incident
 
 
@@ -78,7 +78,7 @@ def _find_deployment(function_name: str, alias: str, tags: dict[str, str]) -> De
         published_at=clock.parse_aws_time(published["LastModified"]),
         now=clock.now(),
         recent_hours=settings().recent_deploy_hours,
-        known_bad=guards.bad_versions(function_name),
+        known_bad=known_bad.bad_versions(function_name),
     )
 
 

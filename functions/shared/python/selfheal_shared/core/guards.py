@@ -80,21 +80,6 @@ def set_maintenance(scope: str, *, starts: datetime, ends: datetime, reason: str
     )
 
 
-def mark_bad_version(function_name: str, version: str) -> None:
-    """Remember a version we rolled away from, so no later rollback returns to it."""
-    client("dynamodb").update_item(
-        TableName=settings().guard_table,
-        Key={"pk": {"S": f"known-bad#{function_name}"}},
-        UpdateExpression="ADD versions :v",
-        ExpressionAttributeValues={":v": {"SS": [version]}},
-    )
-
-
-def bad_versions(function_name: str) -> frozenset[str]:
-    item = _get(f"known-bad#{function_name}")
-    return frozenset(item["versions"]) if item else frozenset()
-
-
 #: Guard-state key prefixes of the two things that stand automation down for a scope:
 #: planned maintenance windows and silences (runbook 000 §6). Separate records, so a
 #: silence never overwrites (shortens, or ends) a maintenance window.
