@@ -31,25 +31,19 @@ from selfheal_shared import clock as shared_clock
 from . import aws_validation, buckets, iam_roles, replay, routing
 from .alarms import Instances, LocalAlarms
 from .clock import VirtualClock
+from .host import PREFIX, REGION, deployed_name
 from .iam_enforcement import Enforcer
 from .lambda_adapter import InProcessLambdas
 from .moto_extensions import Extensions
 from .sagemaker_local import TrainingJobs
 from .world import World
 
-REGION = "us-east-1"
-PREFIX = "selfheal"
 #: Seeds moto's identifiers and the uuid4s of the runtime and the remediators (execution
 #: names, command ids) in a pipeline: the same run prints the same timeline.
 ID_SEED = 20261120
 _SEEDED_CALLERS = ("local.", "selfheal_fn_", "selfheal_shared")
 _real_uuid4 = uuid.uuid4
 LAYER_PATH = spec_mod.ROOT / "functions" / "shared" / "python"
-
-
-def deployed_name(kind: str, name: str) -> str:
-    """Local resource names; the CDK lets CloudFormation name them in AWS."""
-    return f"{PREFIX}-{kind}-{name}".replace("_", "-")
 
 
 @dataclass
@@ -98,7 +92,7 @@ class Pipeline:
         self.extensions = Extensions(region=REGION)
         self.training = TrainingJobs(self.clock)  # SageMaker jobs that train (scheduled jobs)
         #: The alarms of events/alarms/, created and evaluated from metric data (local/alarms.py).
-        self.alarms = LocalAlarms(self, dict(alarm_instances or {}))
+        self.alarms = LocalAlarms(self, alarm_event, dict(alarm_instances or {}))
         self.buckets: dict[str, str] = {}
         self.journal: list[JournalEntry] = []
         self.started: list[str] = []  # every execution a routed event started, in order
@@ -291,7 +285,7 @@ class Pipeline:
                 MemorySize=fn.memory_mb,
             )["FunctionArn"]
             self.lambdas.register(name, fn)
-        self.buckets = buckets.create(self)
+        self.buckets = buckets.create(self.client("s3"))
         bindings = self.spec.bindings(
             function_arn=function_arns.__getitem__,
             topic_arn=self.topics.__getitem__,

@@ -47,7 +47,8 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import make_server
 
 from .clock import check_advance
-from .runtime import REGION, ExecutionTimeout, Pipeline
+from .host import REGION
+from .runtime import ExecutionTimeout, Pipeline
 
 if TYPE_CHECKING:
     from .mqtt_bridge import Bridge

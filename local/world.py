@@ -23,7 +23,7 @@ from .iam_roles import ACCOUNT
 from .world_reports import FiscalWorld, ForecastWorld, seed_scheduled_jobs
 
 if TYPE_CHECKING:
-    from .runtime import Pipeline
+    from .host import Pipeline
 
 DEMO_WORLD = Path(__file__).parent / "worlds" / "demo.json"
 #: What marks an AppConfig resource as selfheal's to change: the IAM condition

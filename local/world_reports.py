@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from selfheal_shared import datalake, fiscal, forecast
 
 if TYPE_CHECKING:
-    from .runtime import Pipeline
+    from .host import Pipeline
 
 #: IBGE codes of the states in the demo (the first two digits of an NF-e access key).
 UF_CODES = {"SP": 35, "MG": 31, "RJ": 33, "PR": 41, "RS": 43, "SC": 42, "BA": 29, "GO": 52}
@@ -374,7 +374,9 @@ def write_load(p: Pipeline, system_id: str, start: datetime, end: datetime, fact
     """Append actuals for [start, end) at `factor` x the usual shape (time passing in a test)."""
     from zoneinfo import ZoneInfo
 
-    assert p.world.spec.forecasting is not None
+    from .world import World
+
+    assert isinstance(p.world, World) and p.world.spec.forecasting is not None
     system = next(s for s in p.world.spec.forecasting.systems if s.systemId == system_id)
     tz = ZoneInfo(system.timezone)
     s3, data = p.client("s3"), p.buckets["data"]
