@@ -36,7 +36,7 @@ from .iam_enforcement import Enforcer
 from .lambda_adapter import InProcessLambdas
 from .moto_extensions import Extensions
 from .sagemaker_local import TrainingJobs
-from .world import World
+from .worlds import World
 
 #: Seeds moto's identifiers and the uuid4s of the runtime and the remediators (execution
 #: names, command ids) in a pipeline: the same run prints the same timeline.

@@ -12,7 +12,7 @@ import pytest
 from selfheal_shared import guards
 
 from local.runtime import Pipeline
-from local.services.sim import ServiceSim
+from local.worlds.services import ServiceSim
 from tests.helpers import SAMPLES, load_event
 from tests.workflow.services.conftest import audit_actions, pages
 
