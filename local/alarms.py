@@ -13,7 +13,7 @@ the templated ones for the instances a caller names: `Pipeline(alarm_instances=.
 adapter drives exactly those. The simulated world's own alarms (its functions' Errors, its
 APIs' 5XX, its composites, the forecast MAPE it seeds) model their service's health rather
 than metric data, and stay the world's; the world does not create an alarm that already
-exists (`local/world_reports.py`).
+exists (`local/worlds/ml/forecast.py`).
 
 Evaluation happens when virtual time passes a period boundary (the clock's listeners): each
 boundary crossed is evaluated in order, on the complete periods before it; in scheduler mode
