@@ -49,6 +49,9 @@ class EntryError:
         """The entry's `PutEventsResultEntry`."""
         return {"ErrorCode": self.code, "ErrorMessage": self.message}
 
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
 
 def _parse_json(text: str) -> tuple[Any, str | None]:
     """The JSON value of `text` and None, or None and why it is not JSON. Strict JSON:

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from selfheal_cdk import spec as spec_mod
 
 from local import aws_validation, routing
+from local.cli import main
 from local.runtime import Pipeline
-from tests.helpers import FIVE_XX, load_event, spec_for
+from tests.helpers import FIVE_XX, SAMPLES, load_event, spec_for
 
 RULES = spec_mod.load().rules.values()
 TOPIC = "arn:aws:sns:us-east-1:123456789012:t"
@@ -138,3 +140,51 @@ def test_states_all_does_not_catch_states_runtime(rollback: Pipeline) -> None:
 
     run = sfn.describe_execution(executionArn=arn)
     assert run["status"] == "FAILED" and run["error"] == "States.Runtime", run
+
+
+def test_replay_of_hostile_event_files_says_what_became_of_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`selfheal replay` crashed on these (RecursionError, OverflowError); now one is refused
+    at the door and the other is refused by Claim and paged, and the command says so."""
+    deep, far = tmp_path / "deep.json", tmp_path / "far.json"
+    deep.write_text(json.dumps(_event(extra=_nested(900))))
+    far.write_text(json.dumps({**_event(), "time": "9999-12-31T23:59:59Z"}))
+    nan = tmp_path / "nan.json"
+    nan.write_text(json.dumps(_event(extra=float("nan"))))  # Python's json writes NaN
+
+    assert main(["replay", str(deep), str(far), str(nan), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+
+    [run] = out["executions"]
+    assert run["status"] == "FAILED" and "time: date out of range" in run["cause"]
+    assert [a["name"] for a in run["actions"]] == ["rollback_on_5xx", "escalate"]
+    [dead, refused] = out["refused"]
+    assert "kept as a dead letter" in dead and "nested too deep to read" in dead
+    assert "not put on the bus: MalformedDetail" in refused
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [
+        "over_temperature.over_temperature_alarm",
+        "cell_imbalance.imbalance_alarm",
+        "emergency_stop.estop_alarm",
+    ],
+)
+def test_a_battery_alarm_on_an_edge_not_in_the_registry_acts_on_nothing(
+    make_pipeline: Callable[..., Pipeline], sample: str
+) -> None:
+    """The over-temperature workflow stopped `ghost-…` (no power reading reads as running)."""
+    workflow = sample.split(".")[0]
+    p = make_pipeline(spec=spec_for([workflow]))
+    event = load_event(SAMPLES / f"{sample}.json")
+    event["detail"]["edgeId"] = "ghost-287"
+    [arn] = p.put_event(event, bus="*")
+    p.wait([arn])
+    [run] = p.execution_summaries([arn])
+
+    assert run["status"] == "FAILED", run
+    assert "detail.edgeId: 'ghost-287' is not in the edge registry" in run["cause"]
+    assert "escalate" in [a["name"] for a in run["actions"]]
+    assert not [s for s in run["steps"] if s["name"].endswith("_intent")]
