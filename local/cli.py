@@ -79,8 +79,11 @@ def _replay(
                 hold_until_parked=stage.hold_until_gate,
             )
             armed = None
+        # Refused at the door or dead-lettered: said, never dropped (the timeline's REFUSED).
+        refused = [j.text for j in pipeline.refusals()]
         if as_json:
-            print(json.dumps({"executions": summaries}, indent=2, default=str))
+            out = {"executions": summaries, **({"refused": refused} if refused else {})}
+            print(json.dumps(out, indent=2, default=str))
         else:
             print(render(pipeline, summaries, start))
     return 0

@@ -154,6 +154,9 @@ class WorldSpec(BaseModel):
     edgeSites: list[EdgeSiteSpec] = Field(default_factory=list)
     apis: list[ApiSpec] = Field(default_factory=list)
     compositeAlarms: list[CompositeAlarmSpec] = Field(default_factory=list)
+    #: The instances of templated alarm definitions this deployment has (what cdk.json's
+    #: `selfheal:alarmInstances` names in AWS), unless `Pipeline(alarm_instances=...)` says.
+    alarmInstances: dict[str, list[dict[str, str]]] = Field(default_factory=dict)
     fiscal: FiscalWorld | None = None  # local/world_reports.py
     forecasting: ForecastWorld | None = None  # local/world_reports.py
 

@@ -89,8 +89,9 @@ def _table(spec: spec_mod.Spec, root: Path) -> list[str]:
             f"schedule {s}" for s, sch in spec.schedules.items() if sch.workflow in flows
         )
         places = [p.as_posix() for p in (LAYER / name, WORLDS / name) if (root / p).is_dir()]
+        fired_by = ", ".join(triggers) or "-"
         lines.append(
-            f"| {name} | {domain_stack_id(name)} | {', '.join(flows)} | {', '.join(triggers) or '-'} "
+            f"| {name} | {domain_stack_id(name)} | {', '.join(flows)} | {fired_by} "
             f"| `functions/{name}/` ({len(by_folder.get(name, []))}) "
             f"| {', '.join(f'`{p}/`' for p in places) or '-'} |"
         )
