@@ -79,8 +79,11 @@ def _replay(
                 hold_until_parked=stage.hold_until_gate,
             )
             armed = None
+        # Refused at the door or dead-lettered: said, never dropped (the timeline's REFUSED).
+        refused = [j.text for j in pipeline.refusals()]
         if as_json:
-            print(json.dumps({"executions": summaries}, indent=2, default=str))
+            out = {"executions": summaries, **({"refused": refused} if refused else {})}
+            print(json.dumps(out, indent=2, default=str))
         else:
             print(render(pipeline, summaries, start))
     return 0
@@ -295,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
         "catalog", help="the runbook catalog with a status per row, from wiring and tests"
     )
     cp.add_argument("--write", action="store_true", help="write docs/CATALOG.md")
+    ap = sub.add_parser("architecture", help="where each domain lives, from the convention files")
+    ap.add_argument("--write", action="store_true", help="write docs/ARCHITECTURE.md")
     sp = sub.add_parser("schedules", help="each schedule with its next fire times")
     sp.add_argument("--count", type=int, default=3)
     sp.add_argument("--after", type=_instant, help="list fire times after this (default: now)")
@@ -357,12 +362,15 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.command == "clock":
         return _clock(args.action, args.seconds, args.endpoint_url)
-    if args.command == "catalog":
+    if args.command in ("catalog", "architecture"):
+        from selfheal_cdk import architecture
+
         from . import catalog
 
-        text = catalog.render()
+        page = catalog if args.command == "catalog" else architecture
+        text = page.render()
         if args.write:
-            catalog.DOC.write_text(text)
+            page.DOC.write_text(text)
         else:
             print(text)
         return 0

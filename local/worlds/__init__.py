@@ -25,6 +25,8 @@ import json
 import pkgutil
 from pathlib import Path
 
+from pydantic import Field
+
 from local.world_api import NONE, Act, Pipeline, Scene
 from local.worlds.data import DataSpec, DataWorld
 from local.worlds.deploy import DeploySpec, DeployWorld
@@ -52,9 +54,13 @@ DEMO_WORLD = Path(__file__).parent / "demo.json"
 
 
 class WorldSpec(MlSpec, ReportsSpec, EdgeSpec, DataSpec, DeploySpec):
-    """A world file: each domain's sections (a domain with none seeds nothing)."""
+    """A world file: each domain's sections (a domain with none seeds nothing), and the
+    deployment's own settings."""
 
     description: str = ""
+    #: The instances of templated alarm definitions this deployment has (what cdk.json's
+    #: `selfheal:alarmInstances` names in AWS), unless `Pipeline(alarm_instances=...)` says.
+    alarmInstances: dict[str, list[dict[str, str]]] = Field(default_factory=dict)
 
 
 class World(DeployWorld, DataWorld, EdgeWorld, ReportsWorld, MlWorld):

@@ -15,7 +15,7 @@ from selfheal_shared import clients
 from selfheal_shared.idempotency import LazyDynamoDBPersistenceLayer
 from selfheal_shared.observability import LazyTracer
 
-from benchmarks.cold_init import FUNCTIONS, LAYER, function_folders
+from benchmarks.cold_init import LAYER, function_folders
 from local.runtime import Pipeline
 
 # Loads every handler the way Lambda does (its folder and the layer on sys.path, module
@@ -60,9 +60,10 @@ def imported() -> dict[str, dict[str, Any]]:
     env |= {"PYTHONPATH": str(LAYER), "POWERTOOLS_TRACE_DISABLED": "true"}
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     # Alarm parsers last: once one has imported the parser, the rest would see it too.
-    order = sorted(function_folders(), key=lambda f: (f in PARSE_ALARMS, f))
+    folders = function_folders()
+    order = sorted(folders, key=lambda f: (f in PARSE_ALARMS, f))
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, *(str(FUNCTIONS / f) for f in order)],
+        [sys.executable, "-c", PROBE, *(str(folders[f]) for f in order)],
         env=env,
         capture_output=True,
         text=True,
