@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from local.broker import Broker, mosquitto
-from local.edge_sim import EdgeSim, Failure
 from local.mqtt_bridge import Bridge
 from local.runtime import Pipeline
-from local.world import EdgeSiteSpec, World, WorldSpec
+from local.worlds import World, WorldSpec
+from local.worlds.edge import EdgeSim, EdgeSiteSpec, Failure
 
 from .transitions import state_transitions
 

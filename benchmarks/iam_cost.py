@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from local.runtime import Pipeline
-from local.world import World
+from local.worlds import World
 
 from .transitions import EVENTS, load, only, world
 

@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from local.runtime import Pipeline, alarm_event
-from local.world import AlarmSpec, ServiceSpec, World, WorldSpec
+from local.worlds import World, WorldSpec
+from local.worlds.deploy import AlarmSpec, ServiceSpec
 
 COPIES = 5
 THREADS = 8

@@ -17,7 +17,7 @@ from typing import Any
 from selfheal_cdk import spec as spec_mod
 
 from local.runtime import Pipeline
-from local.world import World, WorldSpec
+from local.worlds import World, WorldSpec
 
 EVENTS = spec_mod.ROOT / "events"
 

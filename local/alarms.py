@@ -13,7 +13,7 @@ the templated ones for the instances a caller names: `Pipeline(alarm_instances=.
 adapter drives exactly those. The simulated world's own alarms (its functions' Errors, its
 APIs' 5XX, its composites, the forecast MAPE it seeds) model their service's health rather
 than metric data, and stay the world's; the world does not create an alarm that already
-exists (`local/world_reports.py`).
+exists (`local/worlds/ml/forecast.py`).
 
 Evaluation happens when virtual time passes a period boundary (the clock's listeners): each
 boundary crossed is evaluated in order, on the complete periods before it; in scheduler mode
@@ -47,10 +47,13 @@ from selfheal_cdk.spec import AlarmSpec
 from . import alarm_evaluation as ev
 
 if TYPE_CHECKING:
-    from .runtime import Pipeline
+    from .host import Pipeline
 
 #: Instances of templated definitions: definition name -> [{variable: value}, ...].
 Instances = dict[str, list[dict[str, str]]]
+#: The documented state-change event of a metric alarm (`runtime.alarm_event`): (the alarm
+#: as DescribeAlarms returns it, new state, previous state, reason, when) -> the event.
+AlarmEvent = Callable[[dict[str, Any], str, str, str, datetime], dict[str, Any]]
 
 
 @dataclass
@@ -88,6 +91,7 @@ class Transition:
 @dataclass
 class LocalAlarms:
     pipeline: Pipeline
+    alarm_event: AlarmEvent
     instances: Instances = field(default_factory=dict)
     alarms: dict[str, Evaluated] = field(default_factory=dict)
     filters: dict[str, ev.LogFilter] = field(default_factory=dict)  # filter name -> matcher
@@ -275,7 +279,7 @@ class LocalAlarms:
             "alarm",
             f"alarm {t.alarm.name}: {previous} -> {t.outcome.state} ({t.outcome.reason})",
         )
-        p.put_event(state_change_event(t.previous, t.outcome, t.at))
+        p.put_event(state_change_event(self.alarm_event, t.previous, t.outcome, t.at))
 
 
 def _worth_evaluating(
@@ -302,12 +306,13 @@ def _worth_evaluating(
     return sorted(keep)
 
 
-def state_change_event(before: dict[str, Any], outcome: ev.Outcome, at: datetime) -> dict[str, Any]:
+def state_change_event(
+    alarm_event: AlarmEvent, before: dict[str, Any], outcome: ev.Outcome, at: datetime
+) -> dict[str, Any]:
     """The documented `CloudWatch Alarm State Change` event of a metric alarm (AWS
     CloudWatch User Guide, "Alarm events and EventBridge": `state` and `previousState` with
-    value, reason, reasonData and timestamp; `configuration.metrics[].metricStat`)."""
-    from .runtime import alarm_event
-
+    value, reason, reasonData and timestamp; `configuration.metrics[].metricStat`), from
+    `alarm_event` with what the evaluation adds."""
     event = alarm_event(before, outcome.state, before["StateValue"], outcome.reason, at)
     detail = event["detail"]
     detail["state"]["reasonData"] = json.dumps(outcome.reason_data)

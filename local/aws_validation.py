@@ -50,6 +50,9 @@ class EntryError:
         """The entry's `PutEventsResultEntry`."""
         return {"ErrorCode": self.code, "ErrorMessage": self.message}
 
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
 
 def _parse_json(text: str) -> tuple[Any, str | None]:
     """The JSON value of `text` and None, or None and why it is not JSON. Strict JSON:
@@ -158,6 +161,35 @@ def entry_error(entry: Mapping[str, Any]) -> EntryError | None:
 
 _JSON_KIND = {"list": "an array", "str": "a string", "int": "a number", "float": "a number",
               "bool": "a boolean", "NoneType": "null"}  # fmt: skip
+
+
+def event_refusal(event: Mapping[str, Any]) -> AwsError | EntryError | None:
+    """What EventBridge answers the `PutEvents` that would carry `event` (an event as the
+    runtime routes it: `source`, `detail-type`, `detail`, `resources`, `time`), or None when
+    it is put. One door for in-process events (tests, `replay`, the world) and the entries
+    `selfheal serve` takes: over 256 KB is the request's `ValidationException`; a detail
+    that is not a JSON object, and any value that is not JSON (NaN, Infinity, nested too
+    deep to write), is `MalformedDetail`: EventBridge delivers JSON only."""
+    try:
+        json.dumps(event, allow_nan=False)
+        detail = json.dumps(event.get("detail"), allow_nan=False)
+    except RecursionError:
+        return EntryError("MalformedDetail", "Detail is malformed: nested too deep to write.")
+    except (TypeError, ValueError) as exc:  # NaN / Infinity (Python's extensions), a set
+        return EntryError("MalformedDetail", f"Detail is malformed: {exc}.")
+    resources = event.get("resources")
+    entry = {
+        "Source": event.get("source"),
+        "DetailType": event.get("detail-type"),
+        "Detail": detail,
+        "Resources": resources if isinstance(resources, list) else [],
+        "Time": event.get("time"),
+    }
+    try:
+        put_events_entries({"Entries": [entry]})
+    except AwsError as exc:
+        return exc
+    return entry_error(entry)
 
 
 def event_bus_name(name_or_arn: str | None) -> str:

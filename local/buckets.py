@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from selfheal_cdk import spec as spec_mod
-
-if TYPE_CHECKING:
-    from .runtime import Pipeline
 
 #: What the training functions are given in AWS by the CDK (image from `-c selfheal:trainingImage`).
 LOCAL_TRAINING_IMAGE = "selfheal-forecast-train:local"
@@ -26,8 +23,7 @@ def environment(role_arn: str = "") -> dict[str, str]:
     return env
 
 
-def create(p: Pipeline) -> dict[str, str]:
-    s3 = p.client("s3")
+def create(s3: Any) -> dict[str, str]:
     out = {}
     for kind in spec_mod.BUCKETS:
         name = bucket_name(kind)

@@ -8,12 +8,15 @@ import sys
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from selfheal_cdk import spec as spec_mod
 
 from . import operator_cli
 from .operator_cli import ENDPOINT_HELP
+
+if TYPE_CHECKING:
+    from .world_api import Act
 
 
 def _load_event(path: Path) -> dict[str, Any]:
@@ -42,11 +45,10 @@ def _replay(
 ) -> int:
     """Each event is rebased: it happens at the clock's start (or right after the previous
     one's run), whatever date it was captured on. With `scene` (the demo: one path), the
-    sample's scene from local/demo_scenes.py sets the world up around it first."""
-    from .demo_scenes import NONE, scene_for
+    sample's scene (its domain's world, local/worlds/) sets the world up around it first."""
     from .runtime import Pipeline
     from .timeline import render
-    from .world import World
+    from .worlds import NONE, World, running_services, scene_for, services_needed_for
 
     events = [(p, _load_event(p)) for p in paths]
     stage = scene_for(paths[0]) if scene else NONE
@@ -62,10 +64,8 @@ def _replay(
                 log_level="INFO" if verbose else "ERROR",
             )
         )
-        from .services import sim
-
-        if not stage.services and any(sim.needed_for(e) for _, e in events):
-            stack.enter_context(sim.running(pipeline))  # real processes behind the services
+        if not stage.services and any(services_needed_for(e) for _, e in events):
+            stack.enter_context(running_services(pipeline))  # real processes behind the services
         armed = stage.stage(pipeline, stack)
         pipeline.journal.clear()  # the story starts with the sample, not the staging
         start = pipeline.clock.now()
@@ -79,8 +79,11 @@ def _replay(
                 hold_until_parked=stage.hold_until_gate,
             )
             armed = None
+        # Refused at the door or dead-lettered: said, never dropped (the timeline's REFUSED).
+        refused = [j.text for j in pipeline.refusals()]
         if as_json:
-            print(json.dumps({"executions": summaries}, indent=2, default=str))
+            out = {"executions": summaries, **({"refused": refused} if refused else {})}
+            print(json.dumps(out, indent=2, default=str))
         else:
             print(render(pipeline, summaries, start))
     return 0
@@ -128,52 +131,26 @@ def _alarm_line(alarm: spec_mod.AlarmSpec) -> str:
     )
 
 
-def _edge_demo(start: datetime | None = None) -> int:
-    """A real broker, simulated edges, one of them dies; the ladder brings it back."""
-    from .broker import BrokerUnavailable, mosquitto
-    from .edge_sim import EdgeSim
-    from .mqtt_bridge import Bridge
+def _act(act: Act, start: datetime | None = None) -> int:
+    """A world's story with no sample (local/worlds/, `ACTS`): its own pipeline on the
+    counted clock, in the demo world without the sections it leaves out."""
+    from .broker import BrokerUnavailable
     from .runtime import Pipeline
     from .timeline import render
-    from .world import World
+    from .worlds import World
 
     spec = World.load().spec.model_copy(deep=True)
-    spec.services, spec.ingestion = [], []
-    print("=== edge controller goes silent (mosquitto + simulated edges)")
+    for section in act.without:
+        setattr(spec, section, [])
+    print(f"=== {act.title}")
     try:
-        with (
-            mosquitto() as broker,
-            Pipeline(world=World(spec), start=start, scheduler=True) as p,
-        ):
-            bridge = Bridge(p, broker).start()
-            site = spec.edgeSites[0]
-            sims = [
-                EdgeSim(e, broker, buffered_per_outage=12, clock=p.clock).start()
-                for e in site.edge_ids()
-            ]
-            if not p.clock.wait_quiet(60):
-                raise SystemExit("selfheal: the edges' first messages were not handled in 60 s")
+        with ExitStack() as stack:
+            p = stack.enter_context(Pipeline(world=World(spec), start=start, scheduler=True))
+            happen = act.stage(p, stack)
             p.journal.clear()
             begin = p.clock.now()
-            print(
-                f"{len(sims)} edges online at {site.siteId}; killing {sims[0].edge_id}'s controller"
-            )
-            sims[0].kill()
-            sfn, arn = p.client("stepfunctions"), p.state_machines["edge_offline_ladder"]
-            runs: list[dict[str, Any]] = []
-
-            def ended() -> bool:
-                nonlocal runs
-                runs = sfn.list_executions(stateMachineArn=arn)["executions"]
-                return bool(runs) and all(r["status"] != "RUNNING" for r in runs)
-
-            if not p.clock.wait_until(ended, 60):
-                print("the ladder did not finish within 60 s", file=sys.stderr)
-            p.clock.wait_quiet(60)
-            print(render(p, [p.execution_summary(r["executionArn"]) for r in runs], begin))
-            for sim in sims:
-                sim.stop()
-            bridge.stop()
+            arns = happen()
+            print(render(p, [p.execution_summary(arn) for arn in arns], begin))
     except BrokerUnavailable as exc:
         print(f"skipped: {exc}")
         return 1
@@ -200,7 +177,11 @@ def _demo(scale: float, start: datetime | None = None) -> int:
                 scene=True,
             ),
         )
-    return max(worst, _edge_demo(start))
+    from .worlds import acts
+
+    for act in acts():
+        worst = max(worst, _act(act, start))
+    return worst
 
 
 def _schedules(count: int, after: datetime | None) -> int:
@@ -224,7 +205,7 @@ def _fire(
     from .runtime import Pipeline
     from .schedules import fire, occurrences
     from .timeline import render
-    from .world import World
+    from .worlds import World
 
     spec = spec_mod.load()
     if name not in spec.schedules:
@@ -317,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
         "catalog", help="the runbook catalog with a status per row, from wiring and tests"
     )
     cp.add_argument("--write", action="store_true", help="write docs/CATALOG.md")
+    ap = sub.add_parser("architecture", help="where each domain lives, from the convention files")
+    ap.add_argument("--write", action="store_true", help="write docs/ARCHITECTURE.md")
     sp = sub.add_parser("schedules", help="each schedule with its next fire times")
     sp.add_argument("--count", type=int, default=3)
     sp.add_argument("--after", type=_instant, help="list fire times after this (default: now)")
@@ -379,12 +362,15 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.command == "clock":
         return _clock(args.action, args.seconds, args.endpoint_url)
-    if args.command == "catalog":
+    if args.command in ("catalog", "architecture"):
+        from selfheal_cdk import architecture
+
         from . import catalog
 
-        text = catalog.render()
+        page = catalog if args.command == "catalog" else architecture
+        text = page.render()
         if args.write:
-            catalog.DOC.write_text(text)
+            page.DOC.write_text(text)
         else:
             print(text)
         return 0

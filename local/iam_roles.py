@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
+from .host import REGION, Pipeline, deployed_name
 from .iam_enforcement import Enforcer
 from .iam_requests import Where
-
-if TYPE_CHECKING:
-    from .runtime import Pipeline
 
 ACCOUNT = "123456789012"
 TRUST = {
@@ -47,8 +44,6 @@ def create(p: Pipeline, kind: str, name: str) -> str:
 
 def enforcer(p: Pipeline, training_role: str) -> Enforcer:
     """The synthesized statements with our placeholders bound to this pipeline's names."""
-    from .runtime import REGION, deployed_name
-
     names = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
     names |= {f"Table:{t}": n for t, n in p.tables.items()}
     names |= {f"Topic:{t}": arn.rsplit(":", 1)[-1] for t, arn in p.topics.items()}

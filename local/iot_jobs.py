@@ -28,7 +28,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from .broker import KEEPALIVE_SECONDS, Broker, reconnecting
 
 if TYPE_CHECKING:
-    from .runtime import Pipeline
+    from .host import Pipeline
 
 CLIENT_ID = "selfheal-iot-jobs"
 UPDATES = "$aws/things/+/jobs/+/update"

@@ -124,8 +124,20 @@ class InProcessLambdas:
                 "stackTrace": traceback.format_exception(exc)[-3:],
             }
             return json.dumps(payload), True, ""
+        try:
+            text = json.dumps(result)
+        except (TypeError, ValueError, RecursionError) as exc:
+            # What the Python runtime answers, a function error the workflow catches (were
+            # it raised here, moto would fail the task with States.Runtime, caught by nothing).
+            self.invocations.append((spec.name, "Runtime.MarshalError"))
+            payload = {
+                "errorType": "Runtime.MarshalError",
+                "errorMessage": f"Unable to marshal response: {exc}",
+                "stackTrace": [],
+            }
+            return json.dumps(payload), True, ""
         self.invocations.append((spec.name, "ok"))
-        return json.dumps(result), False, ""
+        return text, False, ""
 
     @contextmanager
     def installed(self) -> Iterator[InProcessLambdas]:

@@ -15,7 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from .broker import KEEPALIVE_SECONDS, Broker, reconnecting
 
 if TYPE_CHECKING:
-    from .runtime import Pipeline
+    from .host import Pipeline
 
 RULE_TOPICS = (
     "lifo4/+/telemetry",

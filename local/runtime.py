@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import random
+import reprlib
 import sys
 import threading
 import uuid
@@ -23,6 +24,7 @@ from typing import Any
 from unittest import mock
 
 import boto3
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.moto_api._internal import mock_random
 from selfheal_cdk import spec as spec_mod
@@ -31,14 +33,13 @@ from selfheal_shared.core import clock as shared_clock
 from . import aws_validation, buckets, iam_roles, replay, routing
 from .alarms import Instances, LocalAlarms
 from .clock import VirtualClock
+from .host import PREFIX, REGION, deployed_name
 from .iam_enforcement import Enforcer
 from .lambda_adapter import InProcessLambdas
 from .moto_extensions import Extensions
 from .sagemaker_local import TrainingJobs
-from .world import World
+from .worlds import World
 
-REGION = "us-east-1"
-PREFIX = "selfheal"
 #: Seeds moto's identifiers and the uuid4s of the runtime and the remediators (execution
 #: names, command ids) in a pipeline: the same run prints the same timeline.
 ID_SEED = 20261120
@@ -47,15 +48,10 @@ _real_uuid4 = uuid.uuid4
 LAYER_PATH = spec_mod.ROOT / "functions" / "shared" / "python"
 
 
-def deployed_name(kind: str, name: str) -> str:
-    """Local resource names; the CDK lets CloudFormation name them in AWS."""
-    return f"{PREFIX}-{kind}-{name}".replace("_", "-")
-
-
 @dataclass
 class JournalEntry:
     at: datetime
-    kind: str  # event | route | alarm | gate
+    kind: str  # event | route | refused | alarm | gate
     text: str
     data: dict[str, Any] = field(default_factory=dict)
     seq: int = field(default_factory=shared_clock.sequence)
@@ -70,7 +66,7 @@ class Pipeline:
     nothing here reads the wall clock). `scheduler=True` runs concurrent workflows on one
     counted timeline (see local/clock.py). `alarm_instances` names the instances of
     templated alarm definitions to create and evaluate ({"lambda-errors": [{"FunctionName":
-    ..., "Alias": ...}]}; local/alarms.py)."""
+    ..., "Alias": ...}]}; local/alarms.py); None: the world's own (`alarmInstances`)."""
 
     def __init__(
         self,
@@ -98,7 +94,8 @@ class Pipeline:
         self.extensions = Extensions(region=REGION)
         self.training = TrainingJobs(self.clock)  # SageMaker jobs that train (scheduled jobs)
         #: The alarms of events/alarms/, created and evaluated from metric data (local/alarms.py).
-        self.alarms = LocalAlarms(self, dict(alarm_instances or {}))
+        instances = self.world.spec.alarmInstances if alarm_instances is None else alarm_instances
+        self.alarms = LocalAlarms(self, alarm_event, dict(instances))
         self.buckets: dict[str, str] = {}
         self.journal: list[JournalEntry] = []
         self.started: list[str] = []  # every execution a routed event started, in order
@@ -291,7 +288,7 @@ class Pipeline:
                 MemorySize=fn.memory_mb,
             )["FunctionArn"]
             self.lambdas.register(name, fn)
-        self.buckets = buckets.create(self)
+        self.buckets = buckets.create(self.client("s3"))
         bindings = self.spec.bindings(
             function_arn=function_arns.__getitem__,
             topic_arn=self.topics.__getitem__,
@@ -337,29 +334,50 @@ class Pipeline:
     ) -> list[str]:
         """Route one event like EventBridge: every matching rule on the bus starts its workflow.
         `bus="*"` (replaying a saved event) tries the rules of every bus; `rebase` moves a
-        saved event's timestamps so it happens now (local/replay.py)."""
+        saved event's timestamps so it happens now (local/replay.py).
+
+        Never raises on an event (issue 19). What PutEvents would refuse (over 256 KB, not
+        JSON: `routing.admit`) is refused here, and a matched rule whose workflow does not
+        start (Step Functions refuses its input) is dead-lettered as the rule's target would
+        be; both keep the event in the journal (`refusals`), never dropped."""
         if rebase:
             event = replay.rebase(event, self.clock.now())
         self.log("event", _describe_event(event), event=event)
-        started = []
-        for rule in self.spec.rules.values():
-            on_bus = bus == "*" or rule.event_bus == bus
-            if not on_bus or not routing.matches(rule.event_pattern, event):
-                continue
+        admission = routing.admit(event, self.spec.rules.values(), bus)
+        if admission.refusal is not None:
+            self.log("refused", f"not put on the bus: {admission.refusal}", event=event)
+            return []
+        started, dead = [], list(admission.dead)
+        for rule, text in admission.targets:
             seq = shared_clock.sequence()  # the route sorts before what its workflow does
-            arn = self.client("stepfunctions").start_execution(
-                stateMachineArn=self.state_machines[rule.workflow],
-                name=f"{rule.name}-{uuid.uuid4().hex[:12]}",
-                input=routing.transform(event, rule.input_transformer),
-            )["executionArn"]
+            try:
+                arn = self.client("stepfunctions").start_execution(
+                    stateMachineArn=self.state_machines[rule.workflow],
+                    name=f"{rule.name}-{uuid.uuid4().hex[:12]}",
+                    input=text,
+                )["executionArn"]
+            except ClientError as exc:
+                dead.append((rule, str(exc)))
+                continue
             self.log(
                 "route", f"rule {rule.name} -> workflow {rule.workflow}", seq=seq, execution=arn
             )
             started.append(arn)
+        for rule, why in dead:
+            self.log(
+                "refused",
+                f"rule {rule.name}: {rule.workflow} not started, kept as a dead letter: {why}",
+                event=event,
+            )
         self.started += started
-        if not started:
+        if not started and not dead:
             self.log("route", "matched no rule; nothing started")
         return started
+
+    def refusals(self) -> list[JournalEntry]:
+        """Events refused at the door or dead-lettered: why in `text`, the event in
+        `data["event"]`, kept for inspection as AWS keeps them (the PutEvents answer, the DLQ)."""
+        return [j for j in self.journal if j.kind == "refused"]
 
     def _put_events(self, entries: list[dict[str, Any]]) -> list[str]:
         """What EventBridge does with PutEvents entries it accepted (`local/aws_validation.py`
@@ -657,17 +675,31 @@ def _cold_containers() -> None:
         cache.clear()
 
 
+def _short(value: Any) -> str:
+    """A value for a timeline line: bounded, whatever a hostile event holds (reprlib stops
+    at a few levels, so a 5,000-deep value costs nothing)."""
+    return value[:80] if isinstance(value, str) else _REPR.repr(value)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 80, 80
+
+
 def _describe_event(event: dict[str, Any]) -> str:
     raw = event.get("detail")
     detail: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    if event.get("detail-type") == "CloudWatch Alarm State Change":
+    kind, source = event.get("detail-type"), event.get("source")
+    if kind == "CloudWatch Alarm State Change":
         raw_state = detail.get("state")  # hostile events carry anything here
         state = raw_state.get("value") if isinstance(raw_state, dict) else raw_state
-        return f"{event.get('detail-type')}: {detail.get('alarmName')} -> {state}"
-    if event.get("detail-type") == "Edge Connectivity Changed":
+        return f"{kind}: {_short(detail.get('alarmName'))} -> {_short(state)}"
+    if kind == "Edge Connectivity Changed":
         edge, state = detail.get("edgeId"), detail.get("state")
-        return f"Edge Connectivity Changed: {edge} -> {state} ({detail.get('reason')})"
-    return f"{event.get('detail-type', 'event')} from {event.get('source', '?')}"
+        return (
+            f"Edge Connectivity Changed: {_short(edge)} -> {_short(state)} "
+            f"({_short(detail.get('reason'))})"
+        )
+    return f"{_short(kind or 'event')} from {_short(source or '?')}"
 
 
 def alarm_event(

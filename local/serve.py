@@ -47,7 +47,8 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import make_server
 
 from .clock import check_advance
-from .runtime import REGION, ExecutionTimeout, Pipeline
+from .host import REGION
+from .runtime import ExecutionTimeout, Pipeline
 
 if TYPE_CHECKING:
     from .mqtt_bridge import Bridge
@@ -248,7 +249,7 @@ def serving(
     """The pipeline, served. `speed` > 0: a Wait state takes 1/speed real second per
     virtual second (0: Wait states pass at once, as in `replay`). `mqtt`: mosquitto on
     127.0.0.1 and the IoT bridge (topic rules → the edge ingress), as IoT Core would."""
-    from .world import World
+    from .worlds import World, running_services
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     # The pipeline's own clients must stay in-process (moto's stubber), not loop over HTTP.
@@ -261,9 +262,7 @@ def serving(
                 dry_run=dry_run,
             )
         )
-        from .services.sim import running
-
-        stack.enter_context(running(pipeline))  # the described services, as real processes
+        stack.enter_context(running_services(pipeline))  # the described services, as real processes
         front = Front(pipeline, DomainDispatcherApplication(create_backend_app))
         broker_at = None
         if mqtt:

@@ -8,7 +8,14 @@ from typing import Any
 
 from .runtime import Pipeline
 
-_MARK = {"event": "EVENT", "route": "ROUTE", "alarm": "ALARM", "gate": "GATE", "iot": "IOT"}
+_MARK = {
+    "event": "EVENT",
+    "route": "ROUTE",
+    "refused": "REFUSED",
+    "alarm": "ALARM",
+    "gate": "GATE",
+    "iot": "IOT",
+}
 
 
 def _offset(at: datetime, start: datetime) -> str:

@@ -13,7 +13,7 @@ from selfheal_cdk import spec as spec_mod
 
 from local.iam_enforcement import RECORD_ENV
 from local.runtime import Pipeline
-from local.world import World, WorldSpec
+from local.worlds import World, WorldSpec
 from tests import iam_report
 from tests.helpers import FIVE_XX, load_event, spec_for
 

@@ -3,7 +3,7 @@ the daily publication of the metric it reads.
 
 Both come from ONE definition, `selfheal_shared/ml/forecast_alarm.json` in the shared layer
 (wired by `events/alarms/forecast-mape.json`: rule, publisher; read by `spec.py`), which the
-local world reads too (`local/world_reports.py`): one alarm per system named in the
+local world reads too (`local/worlds/ml/forecast.py`): one alarm per system named in the
 `selfheal:forecastSystems` context, and an EventBridge Scheduler schedule that invokes
 `functions/ml/retrain_accuracy` every day, which publishes each system's 7-day MAPE. The alarm's
 state change reaches `events/rules/retrain_model.json` on the default bus.

@@ -69,7 +69,7 @@ def test_every_system_gets_the_runbooks_mape_alarm(synth: Synth) -> None:
 
 def test_the_local_world_creates_the_same_alarm_the_cdk_deploys(synth: Synth) -> None:
     """One definition: the world passes `forecast.accuracy_alarm` to PutMetricAlarm
-    (local/world_reports.py); the template carries the same values."""
+    (local/worlds/ml/forecast.py); the template carries the same values."""
     for system, props in alarms(synth).items():
         local = forecast.accuracy_alarm(system)
         assert set(local) == set(CFN_TO_API.values())

@@ -10,9 +10,12 @@ so they hold for automations not written yet (DESIGN.md, "How a remediator looks
 3. a `Succeed` is reached only from a recorded, allowed outcome (a notify/record task given
    FIXED or SKIPPED_BY_GUARD, a Choice that tests such an outcome) or from the claim's
    duplicate branch;
-4. every failure path escalates and audits: every Task but the escalation catches
-   `States.ALL` into a path that reaches an escalation, and every `Fail` is reached only
-   from an escalation;
+4. every failure path escalates and audits: every Task, Map and Parallel but the
+   escalation, at any depth of Map items and Parallel branches, catches `States.ALL` (alone,
+   in its last Catcher, as AWS requires) into states that all reach an escalation before
+   the path ends (an item's own, inside a Map), and every `Fail` is reached only from an
+   escalation. AWS's `States.ALL` catches neither `States.Runtime` nor
+   `States.DataLimitExceeded`: those are kept out by the first state's bound on the input;
 5. a failed execution keeps its cause: a `Fail` that reads the caught error (`$.error` in
    its `ErrorPath`/`CausePath`) is reached only on paths that set `$.error`, and the first
    state's Catch replaces the state (`ResultPath: "$"`) instead of writing into it: the
@@ -247,7 +250,9 @@ def _escalates(state: dict[str, Any]) -> bool:
     return function_of(state) == ESCALATE_FUNCTION
 
 
-def _reaches_escalation(states: dict[str, Any], start: str) -> bool:
+def _unescalated_end(states: dict[str, Any], start: str) -> str | None:
+    """A state where a path from `start` ends (Succeed, Fail, End) without having passed an
+    escalation; None when every path escalates first."""
     seen, todo = set(), [start]
     while todo:
         name = todo.pop()
@@ -255,9 +260,26 @@ def _reaches_escalation(states: dict[str, Any], start: str) -> bool:
             continue
         seen.add(name)
         if _escalates(states[name]):
-            return True
-        todo += [to for to, _, kind in _edges(states[name]) if kind != "catch"]
-    return False
+            continue
+        ahead = [to for to, _, kind in _edges(states[name]) if kind != "catch"]
+        if not ahead:
+            return name
+        todo += ahead
+    return None
+
+
+def _check_catch_all(states: dict[str, Any], name: str, where: str) -> list[str]:
+    catches = states[name].get("Catch", [])
+    catch_all = [c for c in catches if "States.ALL" in c["ErrorEquals"]]
+    if not catch_all:
+        return [f"{where}{name}: no Catch of States.ALL"]
+    out = []
+    if catch_all[0] is not catches[-1] or catch_all[0]["ErrorEquals"] != ["States.ALL"]:
+        out.append(f"{where}{name}: States.ALL must be alone in the last Catcher")
+    end = _unescalated_end(states, catch_all[0]["Next"])
+    if end is not None:
+        out.append(f"{where}{name}: its Catch does not lead to an escalation (ends at {end})")
+    return out
 
 
 def _after_escalation(states: dict[str, Any]) -> set[str]:
@@ -294,11 +316,7 @@ def _check_endings(
         if state["Type"] in ("Task", "Map", "Parallel") and not (
             _escalates(state) or name in escalated
         ):
-            catch_all = [c for c in state.get("Catch", []) if "States.ALL" in c["ErrorEquals"]]
-            if not catch_all:
-                out.append(f"{where}{name}: no Catch of States.ALL")
-            elif not any(_reaches_escalation(states, c["Next"]) for c in catch_all):
-                out.append(f"{where}{name}: its Catch does not lead to an escalation")
+            out += _check_catch_all(states, name, where)
     for name, processor in _processors(states):
         out += _check_endings(processor, f"{where}{name}/", functions)
     return out

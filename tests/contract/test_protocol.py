@@ -99,6 +99,15 @@ def _claim_writes_into_input(d: dict[str, Any]) -> None:
     d["States"]["Claim"]["Catch"][0]["ResultPath"] = "$.error"
 
 
+def _catch_into_a_branch_that_succeeds(d: dict[str, Any]) -> None:
+    # Some branches of that Choice escalate, one notifies FIXED: not every path pages.
+    d["States"]["RollBack"]["Catch"][0]["Next"] = "RecoveredAfterRollback"
+
+
+def _catch_all_not_last(d: dict[str, Any]) -> None:
+    d["States"]["RollBack"]["Catch"].append({"ErrorEquals": ["InputInvalid"], "Next": "Failed"})
+
+
 @pytest.mark.parametrize(
     ("breakage", "expected"),
     [
@@ -110,6 +119,11 @@ def _claim_writes_into_input(d: dict[str, Any]) -> None:
         (_no_claim, "the first state must claim the incident"),
         (_cause_not_set, "Failed: reads $.error, which a path into it does not set"),
         (_claim_writes_into_input, "Claim: its Catch writes into the execution input"),
+        (
+            _catch_into_a_branch_that_succeeds,
+            "RollBack: its Catch does not lead to an escalation (ends at Fixed",
+        ),
+        (_catch_all_not_last, "RollBack: States.ALL must be alone in the last Catcher"),
     ],
     ids=[
         "unguarded-action",
@@ -120,6 +134,8 @@ def _claim_writes_into_input(d: dict[str, Any]) -> None:
         "no-claim",
         "cause-not-set",
         "claim-writes-into-input",
+        "catch-into-a-succeeding-branch",
+        "catch-all-not-last",
     ],
 )
 def test_a_broken_workflow_is_caught(
@@ -229,3 +245,35 @@ def test_a_refused_fan_out_item_must_page_before_it_ends() -> None:
     items["ReleaseGuarded"]["Next"] = "ItemGuarded"
     found = violations(broken, FUNCTIONS)
     assert any("Systems/ItemGuarded: a refusal" in v for v in found), found
+
+
+def test_a_fan_out_item_that_fails_silently_is_caught() -> None:
+    """Map items are held to the same rule as the top level: each task catches everything
+    into the item's own escalation, on every path."""
+    broken = copy.deepcopy(definition("fiscal_report"))
+    items = broken["States"]["Reports"]["ItemProcessor"]["States"]
+    del items["Deliver"]["Catch"]
+    items["Render"]["Catch"][0]["Next"] = "OrgDone"  # a failed render "done", unpaged
+    found = violations(broken, FUNCTIONS)
+    assert any("Reports/Deliver: no Catch of States.ALL" in v for v in found), found
+    assert any(
+        "Reports/Render: its Catch does not lead to an escalation (ends at OrgDone)" in v
+        for v in found
+    ), found
+
+
+def test_a_parallel_branch_without_a_catch_is_caught() -> None:
+    """No workflow has a Parallel state yet; the first one is checked branch by branch."""
+    broken = copy.deepcopy(definition("rollback_on_5xx"))
+    resolve = broken["States"]["Resolve"]
+    task = {k: v for k, v in resolve.items() if k not in ("Catch", "Next", "ResultPath")}
+    broken["States"]["Resolve"] = {
+        "Type": "Parallel",
+        "Branches": [{"StartAt": "Look", "States": {"Look": {**task, "End": True}}}],
+        "ResultSelector": {"incident.$": "$[0].incident"},
+        "ResultPath": "$",
+        "Catch": resolve["Catch"],
+        "Next": resolve["Next"],
+    }
+    found = violations(broken, FUNCTIONS)
+    assert found == ["Resolve[0]/Look: no Catch of States.ALL"], found

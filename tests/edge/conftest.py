@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from local.broker import Broker, mosquitto
-from local.edge_sim import EdgeSim, Failure
 from local.iot_jobs import JobsPlane
 from local.mqtt_bridge import Bridge
 from local.runtime import Pipeline
-from local.world import EdgeSiteSpec, World, WorldSpec
+from local.worlds import World, WorldSpec
+from local.worlds.edge import EdgeSim, EdgeSiteSpec, Failure
 
 
 @pytest.fixture

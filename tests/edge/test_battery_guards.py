@@ -12,7 +12,8 @@ import pytest
 from selfheal_shared.core import guards
 
 from local.runtime import Pipeline
-from local.world import EdgeSiteSpec, World, WorldSpec
+from local.worlds import World, WorldSpec
+from local.worlds.edge import EdgeSiteSpec
 from tests.edge.conftest import EdgeWorld
 
 E1 = "edge-cps-001"

@@ -22,8 +22,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from local.broker import KEEPALIVE_SECONDS, Broker, reconnecting
-from local.edge_sim import CommandLog, EdgeSim
-from local.world import EdgeSiteSpec, WorldSpec
+from local.worlds import WorldSpec
+from local.worlds.edge import CommandLog, EdgeSim, EdgeSiteSpec
 from tests.edge.conftest import EdgeWorld
 
 #: Edges the command goes to; the broker goes down right after the DOWN_AFTER-th publish

@@ -12,7 +12,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from local.broker import Broker
-from local.world import WorldSpec
+from local.worlds import WorldSpec
 from tests.edge.conftest import EdgeWorld
 
 E1, E2 = "edge-cps-001", "edge-cps-002"

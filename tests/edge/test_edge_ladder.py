@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from local.world import EdgeSiteSpec, WorldSpec
+from local.worlds import WorldSpec
+from local.worlds.edge import EdgeSiteSpec
 from tests.edge.conftest import EdgeWorld
 
 E1, E2 = "edge-cps-001", "edge-cps-002"

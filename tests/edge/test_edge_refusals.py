@@ -18,8 +18,12 @@ E1, E2 = "edge-cps-001", "edge-cps-002"
 
 
 def offline_pages(w: EdgeWorld) -> list[tuple[str, float]]:
+    """The ladder's pages on its clock (each says how long the edge has been offline); not
+    an escalation whose subject names the workflow."""
     return [
-        (p["level"], p["message"]["offlineMinutes"]) for p in w.pages() if "offline" in p["subject"]
+        (p["level"], p["message"]["offlineMinutes"])
+        for p in w.pages()
+        if "offline" in p["subject"] and "offlineMinutes" in p["message"]
     ]
 
 

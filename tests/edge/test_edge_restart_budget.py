@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from local.world import EdgeSiteSpec, WorldSpec
+from local.worlds import WorldSpec
+from local.worlds.edge import EdgeSiteSpec
 
 SITES, PER_SITE = 20, 5
 

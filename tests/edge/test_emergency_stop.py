@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from local.edge_sim import EdgeSim
+from local.worlds.edge import EdgeSim
 from tests.edge.conftest import EdgeWorld
 
 E1 = "edge-cps-001"

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from local.edge_sim import EdgeSim
 from local.runtime import Pipeline
-from local.world import EdgeSiteSpec, World, WorldSpec
+from local.worlds import World, WorldSpec
+from local.worlds.edge import EdgeSim, EdgeSiteSpec
 from tests.edge.conftest import EdgeWorld
 
 E1 = "edge-cps-001"

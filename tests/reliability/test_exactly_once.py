@@ -26,9 +26,9 @@ from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutE
 from moto.core.models import botocore_stubber
 from selfheal_shared.core import clients, effects
 
-from local import demo_scenes
+from local import worlds
 from local.runtime import Pipeline
-from local.services import sim
+from local.worlds.services import sim
 from tests.helpers import SAMPLES, load_event
 
 #: Samples whose workflows act through AWS APIs, each in its demo scene.
@@ -152,7 +152,7 @@ def run_sample(name: str, harness: Harness) -> Outcome:
     """The sample in its demo scene, as `selfheal demo` runs it, under the harness."""
     path = SAMPLES / f"{name}.json"
     event = load_event(path)
-    scene = demo_scenes.scene_for(Path(path))
+    scene = worlds.scene_for(Path(path))
     with watched(harness), ExitStack() as stack:
         p = stack.enter_context(Pipeline(scheduler=scene.scheduler, log_level="ERROR"))
         harness.audit_table = p.tables["audit"]

@@ -18,7 +18,7 @@ from selfheal_shared.core.alarm_event import AlarmStateChangeEvent
 from selfheal_shared.deploy.rollback import function_name
 
 from local.runtime import Pipeline
-from local.world import World
+from local.worlds import World
 from tests.helpers import FIVE_XX, load_event
 
 ORIGINAL = load_event(FIVE_XX)

@@ -5,7 +5,7 @@ record after the switch" is "no action after the switch". And it stops actions, 
 people (issue 19, `selfheal_shared/core/refusals.py`): every refused incident is paged.
 
 Every workflow that acts is found from its ASL and its functions' `function.json` and run
-from its sample event in the demo's scene (`local/demo_scenes.py`)."""
+from its sample event in the demo's scene (`local/worlds/<domain>/scenes.py`)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ import pytest
 from selfheal_cdk import spec as spec_mod
 from selfheal_shared.core import guards
 
-from local import demo_scenes
+from local import worlds
 from local.runtime import Pipeline
-from local.services import sim
-from local.world import WorldSpec
+from local.worlds import WorldSpec
+from local.worlds.services import sim
 from tests.contract.asl_protocol import acting_actions
 from tests.helpers import FIVE_XX, SAMPLES, load_event
 
@@ -156,12 +156,12 @@ def acting_workflows() -> dict[str, list[str]]:
 
 def sample_for(workflow: str) -> Path | None:
     """The sample event that starts `workflow` (its rule's `<rule>.<case>.json`), in the
-    scene local/demo_scenes.py gives it when one does (a scene is what makes it act); the
-    first by name otherwise."""
+    scene its domain's world (local/worlds/) gives it when one does (a scene is what makes
+    it act); the first by name otherwise."""
     spec = spec_mod.load()
     rules = {name for name, rule in spec.rules.items() if rule.workflow == workflow}
     samples = sorted(p for p in SAMPLES.glob("*.json") if p.name.split(".", 1)[0] in rules)
-    staged = [p for p in samples if demo_scenes.scene_for(p) is not demo_scenes.NONE]
+    staged = [p for p in samples if worlds.scene_for(p) is not worlds.NONE]
     chosen = staged or samples
     return chosen[0] if chosen else None
 
@@ -185,7 +185,7 @@ def run_sample_with_switch(sample: Path, *, before: tuple[str, ...] = ()) -> dic
     """The sample in its demo scene, the kill switch turned on right after its first action
     (before the next step runs), or with `before` right before the first of these functions
     runs: what was done and who was told after it."""
-    scene = demo_scenes.scene_for(sample)
+    scene = worlds.scene_for(sample)
     with ExitStack() as stack:
         p = stack.enter_context(Pipeline(scheduler=scene.scheduler))
         if not scene.services and sim.needed_for(load_event(sample)):

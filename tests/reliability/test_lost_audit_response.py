@@ -14,7 +14,7 @@ from moto.core.models import botocore_stubber
 from selfheal_shared.core import clients
 
 from local.runtime import Pipeline
-from local.world import WorldSpec
+from local.worlds import WorldSpec
 from tests.helpers import FIVE_XX, SAMPLES, load_event
 
 

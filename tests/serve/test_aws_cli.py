@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import load_event
+from tests.helpers import FIVE_XX, load_event
 from tests.serve.served import ROOT, SAMPLES, Served, serve
 
 FLAGGED = ["ons-geracao"]  # what the demo world's integrity check flags
@@ -457,3 +457,31 @@ def test_an_absurd_clock_step_is_refused_saying_why(served: Served, seconds: str
     assert cli.returncode != 0 and "Traceback" not in cli.stderr, cli.stderr
     assert f"selfheal: clock advance refused: {why}" in cli.stderr, cli.stderr
     assert served.control("clock")["now"] == before
+
+
+def test_hostile_entries_are_answered_and_what_enters_a_workflow_is_paged(
+    served: Served,
+) -> None:
+    """Issue 19: a Detail nested 300 deep (JSON, which EventBridge takes) broke the routing
+    with an InternalFailure; it is put, and its target, which Step Functions refuses here,
+    is dead-lettered. An alarm stamped year 9999 enters its workflow, whose first state
+    refuses it naming the field, and is paged: never a bare FAILED."""
+    deep, far = load_event(FIVE_XX), load_event(FIVE_XX)
+    node: Any = "bottom"
+    for _ in range(300):
+        node = {"x": node}
+    deep["detail"]["extra"] = node
+    far["detail"]["state"]["timestamp"] = "9999-12-31T23:59:59.000+0000"
+    entries = [
+        {"Source": e["source"], "DetailType": e["detail-type"], "Detail": json.dumps(e["detail"])}
+        for e in (deep, far)
+    ]
+    before = _execution_arns(served, "rollback_on_5xx")
+    out = served.aws("events", "put-events", "--entries", json.dumps(entries))
+
+    assert out["FailedEntryCount"] == 0, out
+    [started] = _execution_arns(served, "rollback_on_5xx") - before
+    run = served.wait(started)
+    assert run["status"] == "FAILED", run
+    assert "detail.state.timestamp: date out of range" in run["cause"], run["cause"]
+    assert [a["name"] for a in run["actions"]] == ["rollback_on_5xx", "escalate"]

@@ -13,7 +13,7 @@ import pytest
 from selfheal_cdk import spec as spec_mod
 
 from local.runtime import Pipeline
-from local.world import World, WorldSpec
+from local.worlds import World, WorldSpec
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,8 @@ import pytest
 
 from local.lambda_adapter import LambdaContext, load_handler
 from local.runtime import Pipeline, alarm_event, composite_alarm_event
-from local.world import ApiRouteSpec, WorldSpec
+from local.worlds import WorldSpec
+from local.worlds.deploy import ApiRouteSpec
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:selfheal-sm-rollback-on-5xx:run-1"
 

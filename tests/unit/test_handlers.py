@@ -20,7 +20,8 @@ from selfheal_shared.deploy import rollback
 
 from local.lambda_adapter import LambdaContext, load_handler
 from local.runtime import Pipeline
-from local.world import CodeDeploySpec, WorldSpec
+from local.worlds import WorldSpec
+from local.worlds.deploy import CodeDeploySpec
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:selfheal-sm-rollback-on-5xx:run-1"
 Invoke = Callable[[str, dict[str, Any]], dict[str, Any]]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from selfheal_shared.core import approvals
 from selfheal_shared.data import ingestion
 
-from local.world import IngestionSpec, ingestion_keys
+from local.worlds.data import IngestionSpec, ingestion_keys
 
 TWO_AM = datetime(2026, 11, 20, 2, tzinfo=UTC)
 

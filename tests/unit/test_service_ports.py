@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from local.services.sim import reserve_port
+from local.worlds.services import reserve_port
 
 
 def test_a_reserved_port_is_refused_to_others_and_served_by_its_owner() -> None:

@@ -18,7 +18,7 @@ import pytest
 from selfheal_cdk import spec as spec_mod
 
 from local.runtime import Pipeline
-from local.world import World, WorldSpec
+from local.worlds import World, WorldSpec
 from tests.helpers import spec_for
 
 WORKFLOWS = ("partial_data", "ingestion_failover", "rollback_on_5xx", "service_recovery")

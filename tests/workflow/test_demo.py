@@ -2,9 +2,10 @@
 are placed on it, ids are seeded, and the timeline prints no wall-clock durations. Its
 numbers are true and each incident has one id in every line (issue 9, item 9).
 
-Every sample does its job: its scene (local/demo_scenes.py) gives it what a deployment has
-(its edge on mosquitto, real ingestion instances, a mapper, a person who acknowledges), and
-each incident ends as `EXPECTED` says, from the workflow's own checks."""
+Every sample does its job: its scene (its domain's world, local/worlds/<domain>/scenes.py)
+gives it what a deployment has (its edge on mosquitto, real ingestion instances, a mapper, a
+person who acknowledges), and each incident ends as `EXPECTED` says, from the workflow's own
+checks."""
 
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ from pathlib import Path
 import pytest
 from selfheal_cdk import spec as spec_mod
 
-from local import demo_scenes
+from local import worlds
 from local.cli import main
 
 FIXED = ("SUCCEEDED", "FIXED")
 #: sample -> each incident's (status, last outcome or the Fail's error), in timeline order.
-#: A new sample needs a row here (and a scene in local/demo_scenes.py if it needs one).
+#: A new sample needs a row here (and a scene in its domain's world,
+#: local/worlds/<domain>/scenes.py, if it needs one).
 EXPECTED: dict[str, list[tuple[str, str]]] = {
     # Runbook 000 §6 "P2 < 1h": no automated fix; the edge clears it at minute 20 and the
     # response ends with people (Responded is a Fail by design).
@@ -75,13 +77,11 @@ def test_demo_prints_the_same_timelines_on_every_run(capsys: pytest.CaptureFixtu
 def test_every_sample_has_an_expected_outcome_and_scenes_name_real_samples() -> None:
     samples = {p.name.removesuffix(".json") for p in (spec_mod.ROOT / "events/samples").glob("*")}
     assert samples <= set(EXPECTED), "add the new sample's row to EXPECTED"
-    for key in demo_scenes.SCENES:
+    for key in worlds.scenes():
         assert any(s == key or s.startswith(key + ".") for s in samples), key
-    assert demo_scenes.scene_for(Path("instance_conflict.p2002_alarm.json")).stage is not None
-    assert demo_scenes.scene_for(Path("retrain_model.mape_alarm.json")) is demo_scenes.NONE
-    assert demo_scenes.scene_for(Path("x/freeze_ingestion.any.json")).acknowledge == (
-        "ons-geracao",
-    )
+    assert worlds.scene_for(Path("instance_conflict.p2002_alarm.json")).stage is not None
+    assert worlds.scene_for(Path("retrain_model.mape_alarm.json")) is worlds.NONE
+    assert worlds.scene_for(Path("x/freeze_ingestion.any.json")).acknowledge == ("ons-geracao",)
 
 
 def outcomes(out: str) -> dict[str, list[tuple[str, str]]]:

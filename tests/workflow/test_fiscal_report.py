@@ -21,7 +21,7 @@ from selfheal_cdk import spec as spec_mod
 
 from local.runtime import Pipeline
 from local.schedules import fire
-from local.world import World, WorldSpec
+from local.worlds import World, WorldSpec
 
 BRT = ZoneInfo("America/Sao_Paulo")
 NEW_YEAR_RUN = datetime(2027, 1, 1, 3, 0, tzinfo=BRT)  # the schedule's own slot

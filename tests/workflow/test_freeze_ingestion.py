@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local.runtime import Pipeline
-from local.world import WorldSpec
+from local.worlds import WorldSpec
 from tests.helpers import SAMPLES, load_event
 
 ALARM = SAMPLES / "freeze_ingestion.validation_failures_alarm.json"

@@ -1,5 +1,5 @@
 """ingestion_failover end to end (runbook 004 "Servidor Principal Offline" M2 and "Erro
-P2002" M4): two real ingestion instances on 127.0.0.1 (local/ingestion_instances.py), one
+P2002" M4): two real ingestion instances on 127.0.0.1 (local/worlds/ingestion/instances.py), one
 lease with a fencing token in DynamoDB, and the state machine that keeps exactly one
 instance in production."""
 
@@ -16,9 +16,9 @@ from selfheal_cdk import spec as spec_mod
 from selfheal_shared.ingestion import ingestion_instances, ingestion_lease
 from selfheal_shared.ingestion.ingestion_lease import LeaseLost
 
-from local.ingestion_instances import Process, Processes, mode_of
 from local.runtime import Pipeline
-from local.world import World, WorldSpec
+from local.worlds import World, WorldSpec
+from local.worlds.ingestion import Process, Processes, mode_of
 from tests.helpers import SAMPLES, load_event, spec_for
 
 GROUP = "aupus-mqtt"

@@ -1,5 +1,5 @@
 """mapper_degraded end to end (runbook 002 "INCIDENTE 3 — Mapper externo não responde", Q3):
-a real external mapper on 127.0.0.1 (local/mapper_service.py), the AppConfig feature flag
+a real external mapper on 127.0.0.1 (local/worlds/api/mapper_service.py), the AppConfig feature flag
 `fallbackMapper`, and the state machine that turns it on and, after a sustained healthy
 period of real probes, off again."""
 
@@ -14,10 +14,10 @@ import pytest
 from selfheal_cdk import spec as spec_mod
 from selfheal_shared.api import mapper_mode
 
-from local.ingestion_instances import Process, Processes
-from local.mapper_service import mapper, register
 from local.runtime import Pipeline
-from local.world import World
+from local.worlds import World
+from local.worlds.api import mapper, register
+from local.worlds.ingestion import Process, Processes
 from tests.helpers import SAMPLES, load_event, spec_for
 
 ALARM = SAMPLES / "mapper_degraded.timeouts_alarm.json"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from local.runtime import Pipeline
-from local.world import WorldSpec
+from local.worlds import WorldSpec
 from tests.helpers import SAMPLES, load_event
 
 COVERAGE = SAMPLES / "partial_data.coverage_alarm.json"

@@ -23,11 +23,10 @@ from typing import Any
 import pytest
 from selfheal_cdk import spec as spec_mod
 
-from local import world_reports
 from local.runtime import Pipeline
 from local.schedules import fire
-from local.world import World, WorldSpec
-from local.world_reports import ForecastSystem, ForecastWorld, LoadChange, ServingModel
+from local.worlds import World, WorldSpec, ml
+from local.worlds.ml import ForecastSystem, ForecastWorld, LoadChange, ServingModel
 
 TZ = "America/Sao_Paulo"
 
@@ -118,13 +117,9 @@ def weekly(jobs_spec: spec_mod.Spec) -> WeeklyRun:
         assert before == {"bess-456": 2, "bess-610": 2}  # an older version below each
         # Independent RMSE of the serving model on bess-456's 30 backtested days: it predicts
         # the old level, the actuals are 1.25 x: the error is 0.25 x the old level.
-        end = world_reports.history_end(p)
+        end = ml.history_end(p)
         system = p.world.spec.forecasting.systems[0]  # type: ignore[union-attr]
-        month = [
-            v
-            for t, v in world_reports.load_series(system, end).items()
-            if t >= end - timedelta(days=30)
-        ]
+        month = [v for t, v in ml.load_series(system, end).items() if t >= end - timedelta(days=30)]
         rmse = math.sqrt(sum((v - v / 1.25) ** 2 for v in month) / len(month))
         # Fired now (this week's slot): the world's load data ends at the current hour.
         arn = fire(p, "retrain_model_weekly", p.clock.now())
@@ -220,24 +215,24 @@ def test_accuracy_alarm_retrains_then_rolls_back_a_regressing_promotion(
 ) -> None:
     p = start(jobs_spec, retrain_world(jobs_world_spec))
     try:
-        alarm = world_reports.alarm_name("bess-456")
+        alarm = ml.alarm_name("bess-456")
         # Seeded quietly in ALARM (MAPE 20 %); let it clear, then publish the metric again.
         p.set_alarm_state(alarm, "OK", "reset for the test")
-        [first] = world_reports.publish_accuracy(p, "bess-456")
+        [first] = ml.publish_accuracy(p, "bess-456")
         p.wait([first], timeout=120)
         run = p.execution_summary(first)
         assert run["status"] == "SUCCEEDED" and "StartTraining" in run["states"]
         assert serving_version(p, "bess-456") == 3
-        assert world_reports.publish_accuracy(p, "bess-456") == []  # 0 % now: back to OK
+        assert ml.publish_accuracy(p, "bess-456") == []  # 0 % now: back to OK
 
         # Three days later the surge is over: the new model's week is 3/7 x 25 % = 10.7 %.
-        end = world_reports.history_end(p)
+        end = ml.history_end(p)
         p.clock.advance(3 * 86400)
-        world_reports.write_load(p, "bess-456", end, world_reports.history_end(p), factor=1.0)
-        normal_hours = (world_reports.history_end(p) - end) // timedelta(hours=1)
+        ml.write_load(p, "bess-456", end, ml.history_end(p), factor=1.0)
+        normal_hours = (ml.history_end(p) - end) // timedelta(hours=1)
         assert normal_hours == 72
-        assert world_reports.serving_mape(p, "bess-456") == pytest.approx(normal_hours * 25 / 168)
-        [second] = world_reports.publish_accuracy(p, "bess-456")
+        assert ml.serving_mape(p, "bess-456") == pytest.approx(normal_hours * 25 / 168)
+        [second] = ml.publish_accuracy(p, "bess-456")
         p.wait([second], timeout=120)
         rb = p.execution_summary(second)
 
@@ -372,12 +367,12 @@ def test_a_promoted_model_still_above_8_percent_is_improved_but_degraded_p4(
 
     p = start(jobs_spec, retrain_world(jobs_world_spec, surge_days_ago=37))
     try:
-        alarm = world_reports.alarm_name("bess-456")
+        alarm = ml.alarm_name("bess-456")
         [deployed] = p.client("cloudwatch").describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
         for key, value in forecast.accuracy_alarm("bess-456").items():
             assert deployed[key] == value, key  # the very definition the CDK deploys
         p.set_alarm_state(alarm, "OK", "reset for the test")
-        [arn] = world_reports.publish_accuracy(p, "bess-456")
+        [arn] = ml.publish_accuracy(p, "bess-456")
         p.wait([arn], timeout=120)
         run = p.execution_summary(arn)
 
@@ -441,7 +436,7 @@ def test_the_published_mape_raises_the_alarm_by_evaluation_and_retrains(
     (so the world leaves it alone), the deployed publisher puts the 7-day MAPE (20 %), and
     at the end of the alarm's daily period CloudWatch's evaluation (Maximum > 8, 1 of 1)
     turns it to ALARM and retrain_model starts. (The other tests let the world play
-    CloudWatch at publication; `world_reports.publish_accuracy`.)"""
+    CloudWatch at publication; `ml.publish_accuracy`.)"""
     from datetime import UTC
 
     world = World(retrain_world(jobs_world_spec))
@@ -453,7 +448,7 @@ def test_the_published_mape_raises_the_alarm_by_evaluation_and_retrains(
     )
     p.__enter__()
     try:
-        alarm = world_reports.alarm_name("bess-456")
+        alarm = ml.alarm_name("bess-456")
         [created] = p.client("cloudwatch").describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
         assert created["StateValue"] == "INSUFFICIENT_DATA"  # no data yet, and not the world's
         done = p.lambdas.handler_for("retrain_accuracy")({"systemId": "bess-456"}, None)

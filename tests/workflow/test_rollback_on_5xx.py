@@ -15,7 +15,8 @@ import pytest
 
 from local.runtime import Pipeline
 from local.timeline import render
-from local.world import ApiRouteSpec, CodeDeploySpec, WorldSpec
+from local.worlds import WorldSpec
+from local.worlds.deploy import ApiRouteSpec, CodeDeploySpec
 from tests.helpers import SAMPLES, load_event
 
 API_5XX = SAMPLES / "rollback_on_5xx.apigateway_5xx_alarm.json"

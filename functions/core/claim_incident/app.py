@@ -1,17 +1,25 @@
-"""The first state of every workflow: claim the incident, so a duplicate delivery of its
-trigger starts no second remediation and sends no notification."""
+"""The first state of every workflow: bound the input, refuse an alarm event whose alarm
+does not exist, then claim the incident, so a duplicate delivery of its trigger starts no
+second remediation and sends no notification.
+
+Bounding here (selfheal_shared/core/input_bounds.py) is what makes every later step safe in AWS
+too: an input nested too deep, too big or dated year 9999 would trip a later state's
+paths with `States.Runtime` or `States.DataLimitExceeded`, which no Catch takes. Refused
+here, it is an `InputInvalid` naming the field that the workflow escalates (ClaimFailed
+replaces the state with the error, so the escalation never carries the input)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared.core import incidents
+from selfheal_shared.core import incidents, input_bounds, targets
 from selfheal_shared.core.errors import InputInvalid, excerpt
 from selfheal_shared.core.handler import remediator
 from selfheal_shared.core.models import parse
 from selfheal_shared.core.observability import logger
 
+ALARM_CHANGE = "CloudWatch Alarm State Change"
 #: How a JSON value that is not an object is named in the refusal.
 JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number",
               bool: "a boolean", type(None): "null"}  # fmt: skip
@@ -35,6 +43,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             f"invalid execution input: $: a JSON object is required, not {kind} "
             f"(got {excerpt(req.input)})"
         )
+    input_bounds.check(req.input, "execution input")
+    detail = req.input.get("detail")
+    if req.input.get("detail-type") == ALARM_CHANGE and isinstance(detail, dict):
+        targets.alarm_named(detail.get("alarmName"))  # every alarm workflow, today's and new
     key = incidents.incident_key(req.input)
     if key is None:  # a manual start is its own incident
         return {"duplicate": False, "key": None}

@@ -1,4 +1,4 @@
-"""The described services as real processes on 127.0.0.1 (local/services) and a pipeline
+"""The described services as real processes on 127.0.0.1 (local/worlds/services) and a pipeline
 holding only the service-recovery workflows, in scheduler-clock mode: the SSM agent of the
 runtime restarts the processes, the checks read them for real. Every process is killed
 at the end of the test, pass or fail."""
@@ -14,8 +14,8 @@ import pytest
 from selfheal_cdk import spec as spec_mod
 
 from local.runtime import Pipeline
-from local.services.sim import ServiceSim, attach
-from local.world import World
+from local.worlds import World
+from local.worlds.services import ServiceSim, attach
 from tests.helpers import spec_for
 
 WORKFLOWS = ("service_recovery", "partial_data")

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from local.runtime import Pipeline
-from local.services.sim import ServiceSim
+from local.worlds.services import ServiceSim
 from tests.helpers import SAMPLES, load_event
 from tests.workflow.services.conftest import audit_actions, pages
 

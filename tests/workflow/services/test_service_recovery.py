@@ -12,7 +12,7 @@ import pytest
 from selfheal_shared.core import guards
 
 from local.runtime import Pipeline
-from local.services.sim import ServiceSim
+from local.worlds.services import ServiceSim
 from tests.helpers import SAMPLES, load_event
 from tests.workflow.services.conftest import audit_actions, pages
 
@@ -239,6 +239,7 @@ def test_no_fourth_restart_in_the_hour_and_the_budget_resets_by_itself(
         ({"service": "no-such-service"}, "service: 'no-such-service' is not described"),
         ({"reason": "restart it"}, "service"),
         ("alarm", "detail.alarmName: 'billing-api-health' maps to no described service"),
+        ("no alarm", "detail.alarmName: no alarm named 'billing-api-health'"),
     ],
 )
 def test_bad_input_fails_naming_the_field_and_acts_on_nothing(
@@ -247,9 +248,21 @@ def test_bad_input_fails_naming_the_field_and_acts_on_nothing(
     """DESIGN "Bad input gets a clear validation error naming the field, and is kept": the
     execution fails with the cause and pages; nothing is restarted."""
     sim.start_all()
-    if payload == "alarm":
+    if payload in ("alarm", "no alarm"):
         event = load_event(API)
         event["detail"]["alarmName"] = "billing-api-health"
+        if payload == "alarm":  # an alarm of the account that no service file names
+            pipeline.client("cloudwatch").put_metric_alarm(
+                AlarmName="billing-api-health",
+                Namespace="Selfheal/Services",
+                MetricName="HealthCheckFailed",
+                Dimensions=[{"Name": "Service", "Value": "billing-api"}],
+                Statistic="Maximum",
+                Period=60,
+                EvaluationPeriods=3,
+                Threshold=0,
+                ComparisonOperator="GreaterThanThreshold",
+            )
         [run] = pipeline.run_event(event)
     else:
         arn = pipeline.start_manual("service_recovery", payload)

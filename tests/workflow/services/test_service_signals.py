@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from local.runtime import Pipeline
-from local.services.sim import ServiceSim
+from local.worlds.services import ServiceSim
 from tests.workflow.services.conftest import audit_actions
 
 ALARM = "equivalence-api-health"

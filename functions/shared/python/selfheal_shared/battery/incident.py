@@ -83,12 +83,18 @@ def open_incident(
 ) -> tuple[Run[Incident], A]:
     """The incident of a battery alarm (one id per edge and raise time) and its `Run`: the
     same first step for the cell-imbalance, over-temperature, E-Stop and generic battery
-    alarm workflows."""
+    alarm workflows. An edge that is not in the registry is refused naming `detail.edgeId`:
+    no command goes to a device that does not exist (an over-temperature with no power
+    reading would stop it)."""
+    from ..core.errors import InputInvalid, excerpt
     from ..core.models import parse
     from ..core.protocol import begin
+    from ..edge import edge_registry
 
     req = parse(OpenRequest, event, what)
     alarm = parse(alarm_model, req.event.get("detail"), "detail")
+    if edge_registry.site_of(alarm.edgeId) == "unknown":
+        raise InputInvalid(f"detail.edgeId: {excerpt(alarm.edgeId)} is not in the edge registry")
     incident = Incident(
         incidentId=incident_id(automation, alarm.edgeId, alarm.raisedAt),
         executionId=req.executionId,

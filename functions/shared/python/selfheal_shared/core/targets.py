@@ -13,13 +13,16 @@ if TYPE_CHECKING:
     from .alarm_event import AlarmStateChangeEvent
 
 DIMENSIONS = "detail.configuration.metrics[].metricStat.metric.dimensions"
+#: DescribeAlarms `AlarmNames` members: "Minimum length of 1. Maximum length of 255."
+ALARM_NAME_MAX = 255
 
 
-def alarm_in_alarm(event: AlarmStateChangeEvent) -> dict[str, Any]:
-    """The alarm as CloudWatch has it now (a metric or a composite alarm). It must exist, be
-    in ALARM, and watch the dimensions the event claims: the workflow acts on what the alarm
-    watches."""
-    name = event.detail.alarmName
+def alarm_named(name: Any) -> dict[str, Any]:
+    """The alarm CloudWatch has by this name (a metric or a composite alarm), or
+    `InputInvalid` naming `detail.alarmName`: an event about an alarm that does not exist
+    (a hostile one, or an alarm deleted since) starts no remediation."""
+    if not isinstance(name, str) or not 1 <= len(name) <= ALARM_NAME_MAX:
+        raise InputInvalid(f"detail.alarmName: {excerpt(name)} is not an alarm name")
     resp = client("cloudwatch").describe_alarms(
         AlarmNames=[name], AlarmTypes=["MetricAlarm", "CompositeAlarm"]
     )
@@ -27,6 +30,15 @@ def alarm_in_alarm(event: AlarmStateChangeEvent) -> dict[str, Any]:
     if not found:
         raise InputInvalid(f"detail.alarmName: no alarm named {excerpt(name)}")
     alarm: dict[str, Any] = found[0]
+    return alarm
+
+
+def alarm_in_alarm(event: AlarmStateChangeEvent) -> dict[str, Any]:
+    """The alarm as CloudWatch has it now (a metric or a composite alarm). It must exist, be
+    in ALARM, and watch the dimensions the event claims: the workflow acts on what the alarm
+    watches."""
+    name = event.detail.alarmName
+    alarm = alarm_named(name)
     if alarm["StateValue"] != "ALARM":
         raise InputInvalid(
             f"detail.alarmName: alarm {excerpt(name)} is {alarm['StateValue']} now, not ALARM"

@@ -19,6 +19,11 @@ from ..core import severity as severity_table
 from ..core.basemodel import Model
 from ..core.errors import InputInvalid
 
+# The one bound on nesting (input_bounds.py), re-exported for the edge's code and tests.
+from ..core.input_bounds import MAX_DEPTH as MAX_DEPTH
+from ..core.input_bounds import depth as _value_depth
+from ..core.input_bounds import nesting_depth as nesting_depth
+
 AUTOMATION = "edge_offline_ladder"
 BUS = "selfheal-edge"
 SOURCE = "selfheal.edge"
@@ -39,8 +44,6 @@ PROVISION = re.compile(rf"^lifo4/provision/(?P<edge>{EDGE_ID})-claim/csr$")
 #: Client ids of an edge's other processes: `<thing>-agent` (the management agent) and
 #: `<thing>-claim` (the provisioning client). Their presence is not the edge's.
 ROLE_SUFFIXES = ("-agent", "-claim")
-#: Deeper JSON than this is not an edge message (and would exhaust a recursive parser).
-MAX_DEPTH = 16
 STALE_AFTER = timedelta(seconds=30)
 COMMANDS = (
     "probe",
@@ -181,42 +184,6 @@ class Signal(Model):
     payload: dict[str, Any]
     #: Optional fields that were invalid and dropped: `field: error` (reported, kept).
     invalid: list[str] = Field(default_factory=list)
-
-
-def nesting_depth(text: str) -> int:
-    """How deep the brackets of a JSON text go, without parsing it (strings skipped), so
-    a hostile nesting is refused before a recursive parser sees it."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
-
-
-def _value_depth(value: Any) -> int:
-    """The nesting depth of an already-decoded value, iteratively (no recursion)."""
-    deepest, todo = 0, [(value, 1)]
-    while todo:
-        item, depth = todo.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, depth)
-            if depth > MAX_DEPTH:
-                break
-            todo += [(v, depth + 1) for v in (item.values() if isinstance(item, dict) else item)]
-    return deepest
 
 
 def parse_status(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:

@@ -50,10 +50,10 @@ from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 from selfheal_shared.core import clock as shared_clock
 
-from .broker import KEEPALIVE_SECONDS, Broker, publish_qos1, reconnecting
+from local.world_api import KEEPALIVE_SECONDS, Broker, publish_qos1, reconnecting
 
 if TYPE_CHECKING:
-    from .clock import VirtualClock
+    from local.world_api import VirtualClock
 
 Failure = Literal["certificate_expired", "partition_bad", "hardware"] | None
 

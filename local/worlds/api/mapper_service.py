@@ -3,6 +3,8 @@
 test sets up an outage, a recovery and a flap without sleeping or flags in a file.
 
 `--fail-first N` answers 503 to the first N probes; `--fail-at 8,9` to those probes too.
+Started as a script (stdlib only: no package of the runtime is imported); `mapper.py`
+makes the process and registers it.
 """
 
 from __future__ import annotations
@@ -11,48 +13,10 @@ import argparse
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from local.ingestion_instances import READY, Process
-from local.world import MANAGED, tag_environment
-
-if TYPE_CHECKING:
-    from selfheal_shared.api.mapper_mode import AppConfigTarget
-
-    from local.runtime import Pipeline
-
-
-def mapper(fail_first: int = 0, fail_at: tuple[int, ...] = ()) -> Process:
-    """The process, not started: `Processes.add` starts it and kills it at the end."""
-    args = ["-m", "local.mapper_service", "--fail-first", str(fail_first)]
-    return Process([*args, "--fail-at", ",".join(map(str, fail_at))])
-
-
-def register(p: Pipeline, name: str, proc: Process) -> AppConfigTarget:
-    """What the engine's deployment has: its AppConfig flag profile (`fallbackMapper` off)
-    and the mapper `name` registered with its health URL and that profile."""
-    from selfheal_shared.api import mapper_mode
-
-    ac = p.client("appconfig")
-    app = ac.create_application(Name="equivalence-engine", Tags=MANAGED)
-    profile = ac.create_configuration_profile(
-        ApplicationId=app["Id"],
-        Name="feature-flags",
-        LocationUri="hosted",
-        Type="AWS.AppConfig.FeatureFlags",
-        Tags=MANAGED,
-    )
-    tag_environment(ac, app["Id"], "production")
-    target = mapper_mode.AppConfigTarget(
-        application=app["Id"], environment="production", profile=profile["Id"]
-    )
-    mapper_mode.set_flag(target, "fallbackMapper", False, "seed", "initial configuration")
-    p.client("ssm").put_parameter(
-        Name=mapper_mode.parameter_name(name),
-        Type="String",
-        Value=json.dumps({"health": f"{proc.url}/health", "appconfig": target.model_dump()}),
-    )
-    return target
+#: The line `local.worlds.ingestion.Process` waits for (`READY` there): the port follows.
+READY = "listening on "
 
 
 def serve(port: int, fail_first: int, fail_at: set[int]) -> None:

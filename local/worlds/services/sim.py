@@ -27,7 +27,9 @@ from typing import Any
 
 from selfheal_shared.services.service_spec import ServiceSpec, env_key, load
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
+#: One service process, started as a script (stdlib only: no package of the runtime is imported).
+PROC = Path(__file__).resolve().with_name("proc.py")
 READY_SECONDS = 15.0
 #: The equipment whose topics the simulated ingestion subscribes to.
 TOPICS = ["aupus/inv-01", "aupus/inv-02", "aupus/inv-03", "aupus/meter-01"]
@@ -109,7 +111,7 @@ class ServiceSim:
         if mode is not None:
             svc.mode = mode
         proc = subprocess.Popen(
-            [sys.executable, "-m", "local.services.proc", json.dumps(self._opts(svc))],
+            [sys.executable, str(PROC), json.dumps(self._opts(svc))],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -28,7 +28,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
+#: This file, started as a script (stdlib only: no package of the runtime is imported).
+SCRIPT = Path(__file__).resolve()
 READY = "listening on "
 #: What `selfheal_shared.ingestion.ingestion_instances.mode_command` sends to the host.
 MODE_COMMAND = re.compile(
@@ -141,7 +143,7 @@ class Processes:
     started: dict[str, Process] = field(default_factory=dict)
 
     def instance(self, name: str, mode: str) -> Process:
-        proc = Process(["-m", "local.ingestion_instances", "--name", name, "--mode", mode])
+        proc = Process([str(SCRIPT), "--name", name, "--mode", mode])
         self.started[name] = proc.start()
         return proc
 

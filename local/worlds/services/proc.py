@@ -1,4 +1,4 @@
-"""One simulated service process: `python -m local.services.proc <json options>`.
+"""One simulated service process: `python local/worlds/services/proc.py <json options>`.
 
 Prints its startup log lines, then `READY` once it listens (the simulator waits on that
 line, a real signal). Kinds:

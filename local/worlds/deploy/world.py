@@ -1,4 +1,4 @@
-"""A small simulated world for the local runtime: functions with versions and a live
+"""The deploy domain's world (`rollback_on_5xx`): functions with versions and a live
 alias, their error alarms, feature flags, REST APIs in front of them, composite alarms.
 Its one rule: a function's alarm is OK exactly when the alias serves a healthy version and
 none of its bad flags is on in the deployed configuration; an API stage's 5XX alarm is OK
@@ -12,20 +12,13 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from datetime import datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from selfheal_shared.deploy.rollback import alarm_rule_children
 
-from .iam_roles import ACCOUNT
-from .world_reports import FiscalWorld, ForecastWorld, seed_scheduled_jobs
+from local.world_api import ACCOUNT, Pipeline
 
-if TYPE_CHECKING:
-    from .runtime import Pipeline
-
-DEMO_WORLD = Path(__file__).parent / "worlds" / "demo.json"
 #: What marks an AppConfig resource as selfheal's to change: the IAM condition
 #: `aws:ResourceTag/selfheal:managed` is evaluated on each resource a call names (the
 #: application, its environment, its configuration profile), so each carries the tag.
@@ -112,89 +105,35 @@ class CompositeAlarmSpec(BaseModel):
     description: str = ""
 
 
-class IngestionSpec(BaseModel):
-    """A data platform's ingestion for one scope, plus look-alikes that must be left alone."""
+class DeploySpec(BaseModel):
+    """The deploy domain's sections of a world file."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    scope: str
-    rules: list[str]
-    untaggedRules: list[str] = Field(default_factory=list)
-    stateMachine: str
-    runningExecutions: int = 1
-    untaggedStateMachine: str | None = None
-    loaderFunction: str
-    untaggedLoaderFunction: str | None = None
-    processedBucket: str
-    backupBucket: str
-    #: Objects per source per 24 h over the last 8 days, evenly spread in time up to now;
-    #: `todayFactor` skews the last 24 h; a source in `silentForHours` sent nothing lately.
-    objectsPerDay: dict[str, int]
-    todayFactor: dict[str, float] = Field(default_factory=dict)
-    silentForHours: dict[str, float] = Field(default_factory=dict)
-
-
-class EdgeSiteSpec(BaseModel):
-    """Edge controllers registered in IoT Core (things with a `siteId` attribute)."""
-
-    siteId: str
-    prefix: str
-    count: int = Field(ge=1, le=5000)
-    #: The systems' local time (an OTA's maintenance window is local, runbook 000 §2).
-    timezone: str = "America/Sao_Paulo"
-
-    def edge_ids(self) -> list[str]:
-        return [f"{self.prefix}-{n:03d}" for n in range(1, self.count + 1)]
-
-
-class WorldSpec(BaseModel):
-    description: str = ""
     services: list[ServiceSpec] = Field(default_factory=list)
-    ingestion: list[IngestionSpec] = Field(default_factory=list)
-    edgeSites: list[EdgeSiteSpec] = Field(default_factory=list)
     apis: list[ApiSpec] = Field(default_factory=list)
     compositeAlarms: list[CompositeAlarmSpec] = Field(default_factory=list)
-    fiscal: FiscalWorld | None = None  # local/world_reports.py
-    forecasting: ForecastWorld | None = None  # local/world_reports.py
 
 
-def ingestion_keys(ing: IngestionSpec, now: datetime) -> list[str]:
-    """The processed bucket's keys: each source's records evenly spaced back from `now`
-    over 8 rolling 24 h windows, in `<source>/<YYYY>/<MM>/<DD>/<HH>/` folders (the time of
-    day matters: a source's last 24 h at 02:00 spans two calendar days)."""
-    keys = []
-    for source, per_day in ing.objectsPerDay.items():
-        quiet_since = now - timedelta(hours=ing.silentForHours.get(source, 0))
-        for days_ago in range(8):
-            count = per_day if days_ago else round(per_day * ing.todayFactor.get(source, 1.0))
-            gap = timedelta(days=1) / max(count, 1)
-            for n in range(count):
-                at = now - timedelta(days=days_ago) - gap * (n + 0.5)
-                if at <= quiet_since:
-                    keys.append(f"{source}/{at:%Y/%m/%d/%H}/{at:%Y%m%dT%H%M%S}-{n:04d}.json")
-    return keys
-
-
-def _zip(marker: str) -> bytes:
+def lambda_zip(marker: str) -> bytes:
+    """A Lambda deployment package whose handler returns {} (`marker` tells versions apart)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("app.py", f"# {marker}\ndef handler(event, context):\n    return {{}}\n")
     return buf.getvalue()
 
 
-class World:
-    def __init__(self, spec: WorldSpec) -> None:
+class DeployWorld:
+    """The deploy domain's part of `local.worlds.World`."""
+
+    spec: DeploySpec
+
+    def __init__(self, spec: DeploySpec) -> None:
         self.spec = spec
         self.services = {s.function: s for s in spec.services}
         #: AppConfig ids moto assigned, per function (for assertions and the timeline).
         self.appconfig_ids: dict[str, dict[str, str]] = {}
         self.codedeploy_ids: dict[str, str] = {}
 
-    @classmethod
-    def load(cls, path: Path = DEMO_WORLD) -> World:
-        return cls(WorldSpec.model_validate(json.loads(path.read_text())))
-
-    def seed(self, p: Pipeline) -> None:
+    def seed_deploy(self, p: Pipeline) -> None:
         for svc in self.spec.services:
             self._seed_service(p, svc)
         for api in self.spec.apis:
@@ -205,102 +144,6 @@ class World:
                 AlarmName=composite.name,
                 StateValue=self.composite_state(p, composite),
                 StateReason="initial state of the simulated world",
-            )
-        for ing in self.spec.ingestion:
-            self._seed_ingestion(p, ing)
-        iot = p.client("iot") if self.spec.edgeSites else None
-        for site in self.spec.edgeSites:
-            for edge_id in site.edge_ids():
-                assert iot is not None
-                iot.create_thing(
-                    thingName=edge_id,
-                    attributePayload={
-                        "attributes": {"siteId": site.siteId, "timezone": site.timezone}
-                    },
-                )
-        seed_scheduled_jobs(p, self.spec.fiscal, self.spec.forecasting)
-
-    def _seed_ingestion(self, p: Pipeline, ing: IngestionSpec) -> None:
-        tag = {"selfheal:ingestion": ing.scope, "selfheal:managed": "true"}
-        events, sfn, lam, sqs, s3 = (
-            p.client(s) for s in ("events", "stepfunctions", "lambda", "sqs", "s3")
-        )
-        for name in ing.rules + ing.untaggedRules:
-            arn = events.put_rule(
-                Name=name,
-                EventPattern=json.dumps({"source": [f"{ing.scope}.ingest"]}),
-                State="ENABLED",
-            )["RuleArn"]
-            if name in ing.rules:
-                events.tag_resource(
-                    ResourceARN=arn, Tags=[{"Key": k, "Value": v} for k, v in tag.items()]
-                )
-        # A processing workflow that stays RUNNING until someone stops it (it waits on a callback).
-        queue = sqs.create_queue(QueueName=f"{ing.scope}-work")["QueueUrl"]
-        definition = json.dumps(
-            {
-                "StartAt": "Process",
-                "States": {
-                    "Process": {
-                        "Type": "Task",
-                        "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-                        "Parameters": {
-                            "QueueUrl": queue,
-                            "MessageBody": {"token.$": "$$.Task.Token"},
-                        },
-                        "End": True,
-                    }
-                },
-            }
-        )
-        for machine, tagged in ((ing.stateMachine, True), (ing.untaggedStateMachine, False)):
-            if not machine:
-                continue
-            arn = sfn.create_state_machine(
-                name=machine,
-                definition=definition,
-                roleArn=p.role_arn,
-                tags=[{"key": k, "value": v} for k, v in tag.items()] if tagged else [],
-            )["stateMachineArn"]
-            for n in range(ing.runningExecutions):
-                sfn.start_execution(stateMachineArn=arn, name=f"{machine}-batch-{n}", input="{}")
-            # The world stands still before the first event: every batch at its callback.
-            if not p.clock.wait_quiet(60):
-                raise RuntimeError(f"{machine}'s batches did not reach their callback in 60 s")
-        for loader, tagged in ((ing.loaderFunction, True), (ing.untaggedLoaderFunction, False)):
-            if not loader:
-                continue
-            lam.create_function(
-                FunctionName=loader,
-                Runtime="python3.12",
-                Role=p.role_arn,
-                Handler="app.handler",
-                Code={"ZipFile": _zip(loader)},
-                Tags=tag if tagged else {},
-            )
-            source = sqs.create_queue(QueueName=f"{loader}-in")["QueueUrl"]
-            source_arn = sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["QueueArn"])[
-                "Attributes"
-            ]["QueueArn"]
-            lam.create_event_source_mapping(
-                EventSourceArn=source_arn, FunctionName=loader, Enabled=True
-            )
-        for bucket, role in ((ing.processedBucket, "processed"), (ing.backupBucket, "backup")):
-            s3.create_bucket(Bucket=bucket)
-            s3.put_bucket_tagging(
-                Bucket=bucket,
-                Tagging={
-                    "TagSet": [
-                        {"Key": "selfheal:ingestion", "Value": ing.scope},
-                        {"Key": "selfheal:ingestion-bucket", "Value": role},
-                    ]
-                },
-            )
-        for key in ingestion_keys(ing, p.clock.now()):
-            s3.put_object(
-                Bucket=ing.processedBucket,
-                Key=key,
-                Body=json.dumps({"key": key}).encode(),
             )
 
     def _seed_service(self, p: Pipeline, svc: ServiceSpec) -> None:
@@ -315,11 +158,11 @@ class World:
             Runtime="python3.12",
             Role=p.role_arn,
             Handler="app.handler",
-            Code={"ZipFile": _zip("v0")},
+            Code={"ZipFile": lambda_zip("v0")},
             Tags=tags,
         )
         for n in range(1, svc.versions + 1):
-            lam.update_function_code(FunctionName=svc.function, ZipFile=_zip(f"v{n}"))
+            lam.update_function_code(FunctionName=svc.function, ZipFile=lambda_zip(f"v{n}"))
             lam.publish_version(FunctionName=svc.function, Description=f"release {n}")
         lam.create_alias(FunctionName=svc.function, Name=svc.alias, FunctionVersion=svc.live)
         if svc.alarm is None:
@@ -523,7 +366,7 @@ class World:
         found = p.client("cloudwatch").describe_alarms(AlarmNames=children)["MetricAlarms"]
         return "ALARM" if any(a["StateValue"] == "ALARM" for a in found) else "OK"
 
-    def evaluate(self, p: Pipeline) -> None:
+    def evaluate_deploy(self, p: Pipeline) -> None:
         """CloudWatch's part: move each alarm to the state the service's health implies."""
         cw = p.client("cloudwatch")
         # In this order: an API's alarm follows its functions', a composite its children's.
@@ -555,7 +398,9 @@ class World:
         """Publish a new version and point the alias at it, as a release pipeline would."""
         svc = self.services[function]
         lam = p.client("lambda")
-        lam.update_function_code(FunctionName=function, ZipFile=_zip(f"deploy-{p.clock.now()}"))
+        lam.update_function_code(
+            FunctionName=function, ZipFile=lambda_zip(f"deploy-{p.clock.now()}")
+        )
         version = str(lam.publish_version(FunctionName=function)["Version"])
         if healthy:
             svc.healthyVersions.append(version)
@@ -564,29 +409,3 @@ class World:
 
     def describe(self, p: Pipeline) -> dict[str, Any]:
         return {svc.function: {"live": self.live_version(p, svc)} for svc in self.spec.services}
-
-    def ingestion_state(self, p: Pipeline, ing: IngestionSpec) -> dict[str, Any]:
-        """What is running: rules' states, RUNNING executions, mappings' states, by name."""
-        events, sfn, lam = p.client("events"), p.client("stepfunctions"), p.client("lambda")
-        machines = {
-            m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]
-        }
-        return {
-            "rules": {
-                n: events.describe_rule(Name=n)["State"] for n in ing.rules + ing.untaggedRules
-            },
-            "running": {
-                n: len(
-                    sfn.list_executions(stateMachineArn=machines[n], statusFilter="RUNNING")[
-                        "executions"
-                    ]
-                )
-                for n in (ing.stateMachine, ing.untaggedStateMachine)
-                if n
-            },
-            "mappings": {
-                n: lam.list_event_source_mappings(FunctionName=n)["EventSourceMappings"][0]["State"]
-                for n in (ing.loaderFunction, ing.untaggedLoaderFunction)
-                if n
-            },
-        }

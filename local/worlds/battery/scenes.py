@@ -1,0 +1,59 @@
+"""The battery domain's scenes: each sample's edge simulated on a real mosquitto (the edge
+world's `sample_edge`), in the state its alarm describes, and what the site does next."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import ExitStack
+
+from local.world_api import Pipeline, Scene
+from local.worlds.edge import EdgeSim, sample_edge
+
+
+def _readings(p: Pipeline, sim: EdgeSim, temps: list[float], every_min: int = 5) -> None:
+    """The edge's telemetry every `every_min` virtual minutes, one temperature each."""
+    for n, temp in enumerate(temps, start=1):
+
+        def report(t: float = temp) -> None:
+            sim.temperature_c = t
+            if sim.connected.is_set():
+                sim.publish_telemetry()
+
+        p.clock.call_later(n * every_min * 60, report)
+
+
+def _over_temperature(p: Pipeline, stack: ExitStack) -> Callable[[], None]:
+    """56 °C with power flowing (runbook 000 §5a); once stopped it cools: 47 °C at minute
+    5, below 45 °C from minute 10, so the restart lock is released 30 min later."""
+    sim = sample_edge(p, stack, power_kw=12.5, temperature_c=56.0)
+    return lambda: _readings(p, sim, [47.0, 44.0] + [43.0] * 10)
+
+
+def _cell_imbalance(p: Pipeline, stack: ExitStack) -> None:
+    """Cells 250 mV apart in the edge's telemetry (the alarm's "cell delta 250 mV")."""
+    sample_edge(p, stack, cells_mv=[3300, 3310, 3550, 3305])
+
+
+def _battery_alarm(p: Pipeline, stack: ExitStack) -> Callable[[], None]:
+    """SOC 4 %; the site recharges it and the edge clears SOC_CRITICAL at minute 20."""
+    sim = sample_edge(p, stack)
+
+    def recharge() -> None:
+        sim.publish_telemetry(soc=22.0)
+        sim.raise_alarm("SOC_CRITICAL", "cleared", reason="SOC 22 %")
+
+    return lambda: p.clock.call_later(20 * 60, recharge)
+
+
+def _estop(p: Pipeline, stack: ExitStack) -> None:
+    """The edge with its agent up: the approved reset reaches it and it clears the E-Stop."""
+    sample_edge(p, stack)
+
+
+SCENES = {
+    "battery_alarm": Scene(_battery_alarm, scheduler=True),
+    "cell_imbalance": Scene(_cell_imbalance, scheduler=True),
+    "edge_alarm_intake.over_temperature_alarm": Scene(_over_temperature, scheduler=True),
+    "over_temperature": Scene(_over_temperature, scheduler=True),
+    "emergency_stop": Scene(_estop, scheduler=True, hold_until_gate=True),
+}

@@ -1,0 +1,33 @@
+"""The deploy domain's world (`rollback_on_5xx`): functions behind a live alias, their
+flags and CodeDeploy groups, REST APIs, composite alarms (`world.py`). Other worlds use
+its AppConfig marking (`MANAGED`, `tag_environment`) and its Lambda packages."""
+
+from .world import (
+    MANAGED,
+    AlarmSpec,
+    ApiRouteSpec,
+    ApiSpec,
+    AppConfigSpec,
+    CodeDeploySpec,
+    CompositeAlarmSpec,
+    DeploySpec,
+    DeployWorld,
+    ServiceSpec,
+    lambda_zip,
+    tag_environment,
+)
+
+__all__ = [
+    "MANAGED",
+    "AlarmSpec",
+    "ApiRouteSpec",
+    "ApiSpec",
+    "AppConfigSpec",
+    "CodeDeploySpec",
+    "CompositeAlarmSpec",
+    "DeploySpec",
+    "DeployWorld",
+    "ServiceSpec",
+    "lambda_zip",
+    "tag_environment",
+]
