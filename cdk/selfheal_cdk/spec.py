@@ -389,7 +389,7 @@ class Spec:
                 out.append(f"state_machines/{wf}.asl.json: listed in the field 'workflows' of "
                            f"several domains {sorted(found)}; one only")  # fmt: skip
         # where a function belongs is known once every workflow has its one domain
-        return out or self.folder_problems()
+        return out or self.folder_problems() + self.name_problems()
 
     def folder_problems(self) -> list[str]:
         """A function lives in the folder of the one domain whose workflows call it; one that
@@ -404,6 +404,22 @@ class Spec:
             elif placed[name] != CORE and fn.domain != placed[name]:
                 out.append(f"{fn.where}: only the {placed[name]!r} domain calls it; move it to "
                            f"functions/{placed[name]}/{name}")  # fmt: skip
+        return out
+
+    def name_problems(self) -> list[str]:
+        """A step's function is found by its automation's name: it starts with the first word
+        of a workflow that calls it (`rollback_`, `freeze_`, `emergency_`...). Core's and those
+        no workflow calls (an IoT rule's, a schedule's) are named for what they do."""
+        callers: dict[str, set[str]] = {}
+        for wf in self.workflows.values():
+            for step in wf.functions:
+                callers.setdefault(step, set()).add(wf.name)
+        out = []
+        for name, fn in sorted(self.functions.items()):
+            prefixes = sorted({w.split("_")[0] + "_" for w in callers.get(name, ())})
+            if fn.domain != CORE and prefixes and not name.startswith(tuple(prefixes)):
+                out.append(f"{fn.where}: name it after the automation that calls it "
+                           f"(starting with {' or '.join(prefixes)})")  # fmt: skip
         return out
 
     def domain_of(self, workflow: str) -> str:

@@ -69,15 +69,17 @@ def test_a_function_lives_in_the_folder_of_the_domain_that_calls_it(tree: Path) 
     domain's function in another's folder, or in core, is named with where it belongs."""
     assert SPEC.functions["rollback_deployment"].domain == "deploy"
     assert SPEC.functions["escalate"].domain == "core"
-    shutil.move(tree / "functions/deploy/check_alarm", tree / "functions/edge/check_alarm")
+    shutil.move(
+        tree / "functions/deploy/rollback_check_alarm", tree / "functions/edge/rollback_check_alarm"
+    )
     shutil.move(tree / "functions/data/freeze_gate", tree / "functions/core/freeze_gate")
     shutil.move(tree / "functions/ml/retrain_poll", tree / "functions/nowhere/retrain_poll")
     assert spec_mod.load(tree).domain_problems() == [
-        "functions/edge/check_alarm: only the 'deploy' domain calls it; move it to "
-        "functions/deploy/check_alarm",
         "functions/core/freeze_gate: only the 'data' domain calls it; move it to "
         "functions/data/freeze_gate",
         "functions/nowhere/retrain_poll: 'nowhere' is no domain (state_machines/domains/)",
+        "functions/edge/rollback_check_alarm: only the 'deploy' domain calls it; move it to "
+        "functions/deploy/rollback_check_alarm",
     ]
 
 
@@ -105,3 +107,18 @@ def test_a_bad_domain_file_is_refused_naming_file_and_field(
     (tree / "state_machines" / "domains" / name).write_text(json.dumps(body))
     with pytest.raises(spec_mod.SpecError, match=message):
         spec_mod.load(tree)
+
+
+def test_a_step_is_named_after_its_automation(tree: Path) -> None:
+    """Issue 20 item 5: `functions/deploy/rollback_*` are the rollback's steps; a step named
+    for what it does alone (`check_alarm`) is named with the prefix it needs."""
+    assert spec_mod.load(tree).domain_problems() == []
+    shutil.move(
+        tree / "functions/deploy/rollback_check_alarm", tree / "functions/deploy/check_alarm"
+    )
+    asl = tree / "state_machines" / "rollback_on_5xx.asl.json"
+    asl.write_text(asl.read_text().replace("Function_rollback_check_alarm", "Function_check_alarm"))
+    assert spec_mod.load(tree).domain_problems() == [
+        "functions/deploy/check_alarm: name it after the automation that calls it "
+        "(starting with rollback_)"
+    ]

@@ -324,7 +324,7 @@ def test_a_function_importing_another_domains_internals_is_caught(tree: Path) ->
         "core imports no domain"
     ]
     # a domain's function likewise
-    app = tree / "functions" / "battery" / "estop_open" / "app.py"
+    app = tree / "functions" / "battery" / "emergency_stop_open" / "app.py"
     _append(app, "\nfrom selfheal_shared.reports import fiscal\n")
     [problem] = [p for p in problems(tree) if p.startswith("functions/battery/")]
     assert problem.endswith("imports selfheal_shared.reports.fiscal: not in reports's OFFERED []")
@@ -339,7 +339,7 @@ def test_an_import_cycle_is_caught(tree: Path) -> None:
 
 
 def test_an_import_of_a_module_that_is_not_there_is_caught(tree: Path) -> None:
-    app = tree / "functions" / "battery" / "estop_open" / "app.py"
+    app = tree / "functions" / "battery" / "emergency_stop_open" / "app.py"
     _append(app, "\nfrom selfheal_shared.battery.estops import AUTOMATION\n")
     [problem] = problems(tree)
     assert problem.endswith("imports selfheal_shared.battery.estops: no such module")

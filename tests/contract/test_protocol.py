@@ -62,8 +62,19 @@ def test_every_acting_function_can_read_the_guards_on_every_branch() -> None:
 
 def test_the_acting_functions_are_the_ones_that_change_things() -> None:
     acting = {name for name, fn in FUNCTIONS.items() if acting_actions(fn)}
-    assert {"rollback_deployment", "disable_flags", "freeze_resources", "edge_command"} <= acting
-    assert not acting & {"rollback_resolve", "check_alarm", "edge_ingress", "notify", "escalate"}
+    assert {
+        "rollback_deployment",
+        "rollback_disable_flags",
+        "freeze_resources",
+        "edge_command",
+    } <= acting
+    assert not acting & {
+        "rollback_resolve",
+        "rollback_check_alarm",
+        "edge_ingress",
+        "notify",
+        "escalate",
+    }
 
 
 def _skip_guards(d: dict[str, Any]) -> None:

@@ -60,9 +60,9 @@ def test_rule_targeting_a_missing_workflow_is_reported(broken_tree: Path) -> Non
 
 
 def test_workflow_calling_a_missing_function_is_reported(broken_tree: Path) -> None:
-    shutil.rmtree(broken_tree / "functions" / "deploy" / "check_alarm")
+    shutil.rmtree(broken_tree / "functions" / "deploy" / "rollback_check_alarm")
     problems = spec_mod.load(broken_tree).problems()
-    assert any("missing function 'check_alarm'" in p for p in problems), problems
+    assert any("missing function 'rollback_check_alarm'" in p for p in problems), problems
 
 
 def test_unknown_placeholder_is_reported_and_unbound_render_fails(broken_tree: Path) -> None:

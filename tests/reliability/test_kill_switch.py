@@ -47,13 +47,13 @@ def kill_before(p: Pipeline, function: str) -> dict[str, int]:
 
 @pytest.mark.parametrize(
     "step",
-    ["rollback_resolve", "remediation_guards", "rollback_deployment", "disable_flags",
-     "check_alarm"],
+    ["rollback_resolve", "remediation_guards", "rollback_deployment", "rollback_disable_flags",
+     "rollback_check_alarm"],
 )  # fmt: skip
 def test_rollback_stops_at_the_kill_switch(
     make_pipeline: Any, world_spec: WorldSpec, step: str
 ) -> None:
-    if step == "disable_flags":
+    if step == "rollback_disable_flags":
         # The flags are turned off only when the rollback does not bring the alarm back.
         world_spec.services[0].badFlags = ["new_checkout"]
     p = make_pipeline(world_spec=world_spec)
@@ -73,8 +73,8 @@ def test_rollback_stops_at_the_kill_switch(
 @pytest.mark.parametrize(
     "step",
     ["freeze_request", "freeze_discover", "remediation_guards", "freeze_claim",
-     "freeze_resources", "snapshot_bucket", "verify_snapshot", "freeze_manifest",
-     "resume_ingestion"],
+     "freeze_resources", "freeze_snapshot", "freeze_verify_snapshot", "freeze_manifest",
+     "freeze_resume"],
 )  # fmt: skip
 def test_freeze_stops_at_the_kill_switch(
     make_pipeline: Any, ingestion_world_spec: WorldSpec, step: str

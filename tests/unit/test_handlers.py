@@ -360,7 +360,7 @@ def test_rollback_stops_a_running_codedeploy_deployment(
     assert call_in(p, "rollback_deployment", incident) == result
 
 
-# -- disable_flags -----------------------------------------------------------------------------
+# -- rollback_disable_flags --------------------------------------------------------------------
 
 
 def test_disable_flags_writes_a_new_version_and_deploys_it(
@@ -368,7 +368,7 @@ def test_disable_flags_writes_a_new_version_and_deploys_it(
 ) -> None:
     before, _ = flag_document(pipeline)
 
-    result = invoke("disable_flags", incident)
+    result = invoke("rollback_disable_flags", incident)
 
     assert result["changed"] is True and result["flags"] == ["new_checkout"]
     version, doc = flag_document(pipeline)
@@ -390,10 +390,10 @@ def test_disable_flags_writes_a_new_version_and_deploys_it(
 def test_disable_flags_second_time_is_a_no_op(
     pipeline: Pipeline, invoke: Invoke, incident: dict[str, Any]
 ) -> None:
-    invoke("disable_flags", incident)
+    invoke("rollback_disable_flags", incident)
     version, _ = flag_document(pipeline)
 
-    again = invoke("disable_flags", incident)
+    again = invoke("rollback_disable_flags", incident)
 
     assert again["changed"] is False and again["flags"] == []
     assert "already off" in again["result"]
@@ -428,7 +428,7 @@ def test_disable_flags_deploys_after_an_earlier_attempt_failed_to(
     """The first attempt writes the flags-off version but cannot deploy it. A later attempt
     (a retry, a rerun, the next incident) must still get the flag off in the environment,
     not conclude "already off" from an undeployed hosted version."""
-    module = sys.modules[load_handler(pipeline.spec.functions["disable_flags"]).__module__]
+    module = sys.modules[load_handler(pipeline.spec.functions["rollback_disable_flags"]).__module__]
     real_client = module.client
 
     def throttled(service: str, **kwargs: Any) -> Any:
@@ -439,12 +439,12 @@ def test_disable_flags_deploys_after_an_earlier_attempt_failed_to(
         for holder in (module, appconfig_deploy):
             m.setattr(holder, "client", throttled)
         with pytest.raises(Transient):
-            invoke("disable_flags", incident)
+            invoke("rollback_disable_flags", incident)
     assert (
         len(pipeline.extensions.appconfig_deployments) == 1
     )  # only the seeded one  # the flag is still on in prod
 
-    invoke("disable_flags", incident)
+    invoke("rollback_disable_flags", incident)
 
     deployed = pipeline.extensions.appconfig_deployments
     assert deployed, "the flag was never deployed off, yet the action reported nothing to do"
@@ -458,7 +458,7 @@ def test_disable_flags_without_implicated_flags(
 ) -> None:
     incident["featureFlags"] = None
 
-    result = invoke("disable_flags", incident)
+    result = invoke("rollback_disable_flags", incident)
 
     assert result["changed"] is False
     assert result["result"] == "no flags implicated"
@@ -471,10 +471,10 @@ def test_disable_flags_rejects_a_malformed_incident(
     del incident["functionName"]
 
     with pytest.raises(InputInvalid, match="functionName"):
-        invoke("disable_flags", incident)
+        invoke("rollback_disable_flags", incident)
 
 
-# -- check_alarm ----------------------------------------------------------------------------------
+# -- rollback_check_alarm -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -488,7 +488,7 @@ def test_disable_flags_rejects_a_malformed_incident(
         ("INSUFFICIENT_DATA", 0, 1, False, True),
     ],
 )
-def test_check_alarm(
+def test_rollback_check_alarm(
     pipeline: Pipeline,
     invoke: Invoke,
     state: str,
@@ -502,7 +502,7 @@ def test_check_alarm(
     )
 
     result = invoke(
-        "check_alarm",
+        "rollback_check_alarm",
         {"alarmName": "orders-api-errors", "attempt": attempt, "maxAttempts": max_attempts},
     )
 
@@ -526,11 +526,11 @@ def test_check_alarm(
         ({"alarmName": "orders-api-errors", "maxAttempts": 3, "attempt": -1}, "attempt"),
     ],
 )
-def test_check_alarm_bad_request_names_the_field(
+def test_rollback_check_alarm_bad_request_names_the_field(
     invoke: Invoke, event: dict[str, Any], field: str
 ) -> None:
     with pytest.raises(InputInvalid, match=field):
-        invoke("check_alarm", event)
+        invoke("rollback_check_alarm", event)
 
 
 # -- escalate -----------------------------------------------------------------------------------

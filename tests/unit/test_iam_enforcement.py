@@ -223,6 +223,11 @@ def test_every_acting_function_may_read_the_guards_right_before_it_acts() -> Non
         name: enforcer.check(enforcer.functions[name], "dynamodb", "BatchGetItem", read)
         for name in acting
     }
-    assert {"disable_flags", "freeze_resources", "snapshot_bucket", "mapper_switch"} <= set(acting)
+    assert {
+        "rollback_disable_flags",
+        "freeze_resources",
+        "freeze_snapshot",
+        "mapper_switch",
+    } <= set(acting)
     assert {"retrain_start", "retrain_poll", "edge_command"} <= set(acting)
     assert {name: why for name, why in refused.items() if why} == {}

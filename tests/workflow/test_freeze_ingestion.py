@@ -115,8 +115,8 @@ def test_snapshot_copies_in_pages(p: Pipeline, monkeypatch: pytest.MonkeyPatch) 
 
     from local.lambda_adapter import load_handler
 
-    load_handler(p.spec.functions["snapshot_bucket"])
-    monkeypatch.setattr(sys.modules["selfheal_fn_snapshot_bucket"], "PAGE", 40)
+    load_handler(p.spec.functions["freeze_snapshot"])
+    monkeypatch.setattr(sys.modules["selfheal_fn_freeze_snapshot"], "PAGE", 40)
     [arn] = p.put_event(load_event(ALARM))
     p.wait([arn], until_parked=True)
     states = p.execution_summary(arn)["states"]
@@ -329,7 +329,7 @@ def test_throttled_copy_is_retried_then_escalated_with_what_was_done(
 
     from local.lambda_adapter import load_handler
 
-    load_handler(p.spec.functions["snapshot_bucket"])
+    load_handler(p.spec.functions["freeze_snapshot"])
     real_client = clients.client
     attempts: list[int] = []
 
@@ -348,7 +348,7 @@ def test_throttled_copy_is_retried_then_escalated_with_what_was_done(
             return getattr(self._inner, name)
 
     monkeypatch.setattr(
-        sys.modules["selfheal_fn_snapshot_bucket"],
+        sys.modules["selfheal_fn_freeze_snapshot"],
         "client",
         lambda service: ThrottledS3(real_client("s3")) if service == "s3" else real_client(service),
     )

@@ -22,7 +22,7 @@ class IntegrityRequest(BaseModel):
 
 @remediator(
     IntegrityRequest,
-    actor="integrity_check",
+    actor="freeze_integrity_check",
     automation=ingestion.AUTOMATION,
     what="integrity check",
 )

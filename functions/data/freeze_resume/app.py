@@ -147,7 +147,7 @@ def _redrive_all(
 
 
 @remediator(
-    ResumeRequest, actor="resume_ingestion", automation=ingestion.AUTOMATION, what="resume request"
+    ResumeRequest, actor="freeze_resume", automation=ingestion.AUTOMATION, what="resume request"
 )
 def handler(run: Run[ResumeRequest]) -> dict[str, Any]:
     req = run.request

@@ -37,7 +37,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         incident_id=f"silence-{req.scope}",
         execution=start.executionId,
         action="silence",
-        actor="set_silence",
+        actor="edge_silence_set",
         why=req.reason,
         result=f"silenced {req.scope} until {result['until']}",
         inverse={"api": "DeleteItem silence#" + req.scope + " (or let it expire)"},

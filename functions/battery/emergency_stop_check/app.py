@@ -17,7 +17,7 @@ class CheckRequest(BaseModel):
     commandId: str = Field(min_length=1, max_length=128)
 
 
-@remediator(CheckRequest, actor="estop_check", automation=AUTOMATION, what="reset check")
+@remediator(CheckRequest, actor="emergency_stop_check", automation=AUTOMATION, what="reset check")
 def handler(run: Run[CheckRequest]) -> dict[str, Any]:
     req = run.request
     ack = edge_registry.get(f"ack#{req.commandId}")

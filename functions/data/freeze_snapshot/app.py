@@ -29,7 +29,7 @@ class SnapshotRequest(BaseModel):
 
 
 @remediator(
-    SnapshotRequest, actor="snapshot_bucket", automation=ingestion.AUTOMATION, what="snapshot"
+    SnapshotRequest, actor="freeze_snapshot", automation=ingestion.AUTOMATION, what="snapshot"
 )
 def handler(run: Run[SnapshotRequest]) -> dict[str, Any]:
     req = run.request
@@ -73,7 +73,7 @@ def handler(run: Run[SnapshotRequest]) -> dict[str, Any]:
         plan=f"copy {len(objects)} objects of s3://{req.processedBucket} to {target} (GLACIER)",
         do=copy_page,
         # A copy to the same key is the same copy: an attempt that left no record copies
-        # its page again (verify_snapshot checks every object afterwards).
+        # its page again (freeze_verify_snapshot checks every object afterwards).
         landed=lambda _key: None,
         result=lambda n: f"{n} objects copied to {target} (GLACIER)",
         inverse={"note": "none needed: a copy; the source is untouched"},

@@ -31,7 +31,7 @@ def _listing(bucket: str, prefix: str = "") -> dict[str, tuple[int, str]]:
 
 @remediator(
     VerifyRequest,
-    actor="verify_snapshot",
+    actor="freeze_verify_snapshot",
     automation=ingestion.AUTOMATION,
     what="snapshot verification",
 )

@@ -18,7 +18,7 @@ class GateRequest(BaseModel):
     cause: str = Field(max_length=500)
 
 
-@remediator(GateRequest, actor="estop_gate", automation=AUTOMATION, what="gate request")
+@remediator(GateRequest, actor="emergency_stop_gate", automation=AUTOMATION, what="gate request")
 def handler(run: Run[GateRequest]) -> dict[str, Any]:
     req = run.request
     inc = req.incident

@@ -16,7 +16,7 @@ from selfheal_shared.deploy import rollback
 from selfheal_shared.deploy.incident import Incident
 from selfheal_shared.deploy.rollback import AUTOMATION
 
-ACTOR = "disable_flags"
+ACTOR = "rollback_disable_flags"
 
 
 def _deployed_version(ac: Any, application: str, environment: str, profile: str) -> int | None:

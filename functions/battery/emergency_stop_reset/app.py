@@ -25,7 +25,7 @@ class ResetRequest(BaseModel):
 
 @remediator(
     ResetRequest,
-    actor="estop_reset",
+    actor="emergency_stop_reset",
     automation=AUTOMATION,
     what="reset request",
     scopes=lambda r: scopes(r.incident),

@@ -19,7 +19,7 @@ class AnswerRequest(BaseModel):
     answer: Any = None
 
 
-@remediator(AnswerRequest, actor="estop_answer", automation=AUTOMATION, what="gate answer")
+@remediator(AnswerRequest, actor="emergency_stop_answer", automation=AUTOMATION, what="gate answer")
 def handler(run: Run[AnswerRequest]) -> dict[str, Any]:
     try:
         approval = parse(Approval, run.request.answer, "E-Stop reset approval")

@@ -19,7 +19,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         context,
         AlarmDetail,
         automation=AUTOMATION,
-        actor="estop_open",
+        actor="emergency_stop_open",
         what="emergency-stop request",
     )
     inc = run.request
