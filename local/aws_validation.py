@@ -16,6 +16,7 @@ from the API references:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -321,3 +322,73 @@ def ssm_command_filter(filters: list[Mapping[str, Any]]) -> Callable[[Mapping[st
         return True
 
     return keep
+
+
+#: AWS-RunShellScript's parameters (the document's schema): each a list of strings.
+RUN_SHELL_PARAMETERS = frozenset({"commands", "workingDirectory", "executionTimeout"})
+SSM_MAX_CONCURRENCY = re.compile(r"([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)")
+SSM_MAX_ERRORS = re.compile(r"([1-9][0-9]*|0|[1-9][0-9]%|[0-9]%|100%)")
+SSM_INSTANCE_ID = re.compile(r"(i-(\w{8}|\w{17})|mi-\w{17})")
+SSM_TARGET_KEY = re.compile(r"[\w\s.:/=\-@+]{1,163}")
+
+
+def _ssm_invalid(field: str, value: Any, constraint: str) -> AwsError:
+    return AwsError(
+        "ValidationException",
+        f"1 validation error detected: Value '{value}' at '{field}' failed to satisfy "
+        f"constraint: {constraint}",
+    )
+
+
+def ssm_send_command(body: Mapping[str, Any]) -> None:
+    """SendCommand's checks, with SSM's codes: the fields' constraints
+    (`ValidationException`), the document (`InvalidDocument`: only AWS-RunShellScript runs
+    here) and its parameters (`InvalidParameters`)."""
+    document = str(body.get("DocumentName", ""))
+    if document != "AWS-RunShellScript":
+        raise AwsError("InvalidDocument", f"Document with name {document} does not exist.")
+    comment = str(body.get("Comment", ""))
+    if len(comment) > 100:
+        raise _ssm_invalid("comment", comment, "Member must have length less than or equal to 100")
+    timeout = body.get("TimeoutSeconds")
+    if timeout is not None and not 30 <= int(timeout) <= 2_592_000:
+        raise _ssm_invalid(
+            "timeoutSeconds", timeout, "Member must have value between 30 and 2592000"
+        )
+    for field, rx in (("maxConcurrency", SSM_MAX_CONCURRENCY), ("maxErrors", SSM_MAX_ERRORS)):
+        value = body.get(field[0].upper() + field[1:])
+        if value is not None and not rx.fullmatch(str(value)):
+            raise _ssm_invalid(
+                field, value, f"Member must satisfy regular expression pattern: {rx.pattern}"
+            )
+    ids, targets = body.get("InstanceIds") or [], body.get("Targets") or []
+    if not ids and not targets:
+        raise AwsError("ValidationException", "Either InstanceIds or Targets must be specified.")
+    if ids and targets:
+        raise AwsError("InvalidParameters", "Specify either InstanceIds or Targets, not both.")
+    for iid in ids:
+        if not SSM_INSTANCE_ID.fullmatch(str(iid)):
+            raise AwsError("InvalidInstanceId", f"Instances [[{iid}]] not in a valid state.")
+    if len(targets) > 5:
+        raise _ssm_invalid("targets", targets, "Member must have length less than or equal to 5")
+    for t in targets:
+        key, values = str(t.get("Key", "")), t.get("Values") or []
+        if not SSM_TARGET_KEY.fullmatch(key) or not values or len(values) > 50:
+            raise AwsError("InvalidTarget", f"Target {key}={values} is not valid.")
+    params = body.get("Parameters") or {}
+    unknown = sorted(set(params) - RUN_SHELL_PARAMETERS)
+    if unknown:
+        raise AwsError(
+            "InvalidParameters", f"Parameter {unknown[0]} is not defined in the document."
+        )
+    commands = params.get("commands")
+    if not commands:
+        raise AwsError("InvalidParameters", "Parameter commands is required.")
+    for name, value in params.items():
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise AwsError("InvalidParameters", f"Parameter {name} must be a list of strings.")
+    timeout_values = params.get("executionTimeout") or []
+    if timeout_values and not (
+        timeout_values[0].isdigit() and 1 <= int(timeout_values[0]) <= 172_800
+    ):
+        raise AwsError("InvalidParameters", "Parameter executionTimeout is not valid.")

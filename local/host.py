@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .lambda_adapter import InProcessLambdas
     from .moto_extensions import Extensions
     from .sagemaker_local import TrainingJobs
+    from .ssm_agent import Agent, Host
 
 REGION = "us-east-1"
 PREFIX = "selfheal"
@@ -64,6 +65,12 @@ class Pipeline(Protocol):
     def topics(self) -> dict[str, str]: ...
     @property
     def buckets(self) -> dict[str, str]: ...
+    @property
+    def hosts(self) -> Agent: ...
+
+    def add_host(
+        self, name: str, tags: dict[str, str], env: dict[str, str] | None = None
+    ) -> Host: ...
 
     def client(self, service: str) -> Any: ...
 

@@ -134,6 +134,17 @@ class Enforcer:
 
     # -- the check -----------------------------------------------------------------
 
+    def refused(
+        self, principal: Principal, signing_name: str, operation: str, params: Mapping[str, Any]
+    ) -> list[str]:
+        """The resources of a call the role may not touch, asked without making the call (a
+        question, not an attempt: nothing is recorded)."""
+        return [
+            r.resource
+            for r in requests(signing_name, operation, params, self.where)
+            if not principal.policy.allows(r, self._tags)
+        ]
+
     def check(
         self, principal: Principal, signing_name: str, operation: str, params: Mapping[str, Any]
     ) -> str | None:

@@ -10,6 +10,7 @@ instance), the tables below say so. An operation without a resource rule is chec
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -194,7 +195,9 @@ def _ssm(action: str, p: Mapping[str, Any], w: Where) -> list[Request]:
                 else w.arn("ssm", f"document/{document}", account=not aws_owned),
             )
         ]
-        for instance in p.get("InstanceIds", []):
+        # Targets by tag are authorized per instance they resolve to, as SSM does.
+        resolved = w.lookup("ssm-targets", json.dumps(p.get("Targets", []))) or ""
+        for instance in [*p.get("InstanceIds", []), *filter(None, resolved.split(","))]:
             kind = "managed-instance" if str(instance).startswith("mi-") else "instance"
             service = "ssm" if kind == "managed-instance" else "ec2"
             out.append(Request(action, w.arn(service, f"{kind}/{instance}")))

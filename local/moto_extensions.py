@@ -31,7 +31,7 @@ from moto.stepfunctions.parser.backend.execution import Execution
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from selfheal_shared.core import clock as shared_clock
 
-from . import aws_validation, strict_moto
+from . import aws_validation, ssm_agent, strict_moto
 from .aws_validation import AwsError
 
 #: A simulated host's SSM agent (see `Extensions.ssm_agents`).
@@ -112,8 +112,12 @@ class Extensions:
     ssm_invocations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: SendCommand calls answered, in order: what ListCommands returns.
     ssm_commands: list[dict[str, Any]] = field(default_factory=list)
+    #: The managed hosts and their real SSM agent (`local/ssm_agent.py`): asked first.
+    hosts: ssm_agent.Agent | None = None
 
-    def _routes(self) -> list[tuple[str, re.Pattern[str], str | None, Callable[..., Response]]]:
+    def _routes(
+        self,
+    ) -> list[tuple[str, re.Pattern[str], str | None, Callable[..., Response | None]]]:
         host = r"https://{svc}\.[^/]+\.amazonaws\.com"
         return [
             (
@@ -175,6 +179,36 @@ class Extensions:
                 re.compile(host.format(svc="ssm") + r"/$"),
                 "AmazonSSM.ListCommands",
                 self._ssm_list_commands,
+            ),
+            (
+                "POST",
+                re.compile(host.format(svc="ssm") + r"/$"),
+                "AmazonSSM.GetCommandInvocation",
+                self._ssm_get_invocation,
+            ),
+            (
+                "POST",
+                re.compile(host.format(svc="ssm") + r"/$"),
+                "AmazonSSM.DescribeInstanceInformation",
+                self._ssm_describe_instances,
+            ),
+            (
+                "POST",
+                re.compile(host.format(svc="ssm") + r"/$"),
+                "AmazonSSM.AddTagsToResource",
+                self._ssm_instance_tags,
+            ),
+            (
+                "POST",
+                re.compile(host.format(svc="ssm") + r"/$"),
+                "AmazonSSM.ListTagsForResource",
+                self._ssm_instance_tags,
+            ),
+            (
+                "POST",
+                re.compile(host.format(svc="ssm") + r"/$"),
+                "AmazonSSM.RemoveTagsFromResource",
+                self._ssm_instance_tags,
             ),
             (
                 "POST",
@@ -266,6 +300,15 @@ class Extensions:
         when SendCommand returns; ListCommandInvocations then reports it)."""
         import uuid
 
+        try:
+            aws_validation.ssm_send_command(body)
+            hosts = self.hosts.targets(body) if self.hosts is not None else None
+        except AwsError as exc:
+            return exc.status, {}, json.dumps(exc.body())
+        if hosts is not None and self.hosts is not None:
+            command = self.hosts.send(body, hosts)
+            self.ssm_commands.append(command)
+            return 200, {}, json.dumps({"Command": command})
         command_id = str(uuid.uuid4())
         commands = list(body.get("Parameters", {}).get("commands", []))
         targets = list(body.get("Targets", [])) + [
@@ -322,8 +365,47 @@ class Extensions:
         return 200, {}, json.dumps({"Commands": found})
 
     def _ssm_list_invocations(self, match: re.Match[str], body: dict[str, Any]) -> Response:
-        found = self.ssm_invocations.get(body.get("CommandId", ""), [])
+        command_id = body.get("CommandId", "")
+        if self.hosts is not None and command_id in self.hosts.invocations:
+            found = self.hosts.listed(command_id, body.get("InstanceId"), bool(body.get("Details")))
+        else:
+            found = self.ssm_invocations.get(command_id, [])
         return 200, {}, json.dumps({"CommandInvocations": found})
+
+    def _ssm_get_invocation(self, match: re.Match[str], body: dict[str, Any]) -> Response:
+        try:
+            if self.hosts is None:
+                raise AwsError("InvocationDoesNotExist", "")
+            got = self.hosts.get(str(body.get("CommandId", "")), str(body.get("InstanceId", "")))
+        except AwsError as exc:
+            return exc.status, {}, json.dumps(exc.body())
+        return 200, {}, json.dumps(got)
+
+    def _ssm_instance_tags(self, match: re.Match[str], body: dict[str, Any]) -> Response | None:
+        """A managed instance's tags are its host's (moto knows no managed instance); any
+        other resource's are moto's (None: declined)."""
+        if body.get("ResourceType") != "ManagedInstance":
+            return None
+        host = self.hosts.hosts.get(str(body.get("ResourceId"))) if self.hosts else None
+        if host is None:
+            error = AwsError("InvalidResourceId", "Invalid Resource Id")
+            return error.status, {}, json.dumps(error.body())
+        if "Tags" in body:
+            host.tags.update({str(t["Key"]): str(t["Value"]) for t in body["Tags"]})
+            return 200, {}, "{}"
+        if "TagKeys" in body:
+            for key in body["TagKeys"]:
+                host.tags.pop(str(key), None)
+            return 200, {}, "{}"
+        tags = [{"Key": k, "Value": v} for k, v in sorted(host.tags.items())]
+        return 200, {}, json.dumps({"TagList": tags})
+
+    def _ssm_describe_instances(self, match: re.Match[str], body: dict[str, Any]) -> Response:
+        try:
+            found = self.hosts.describe(body.get("Filters", [])) if self.hosts else []
+        except AwsError as exc:
+            return exc.status, {}, json.dumps(exc.body())
+        return 200, {}, json.dumps({"InstanceInformationList": found})
 
     def _stop_deployment(self, match: re.Match[str], body: dict[str, Any]) -> Response:
         backend = codedeploy_backends[DEFAULT_ACCOUNT_ID][self.region]
@@ -355,6 +437,14 @@ class Extensions:
             rule=rule,
         )
 
+    def answer(self, target: str, body: dict[str, Any]) -> Response | None:
+        """The answer to a JSON-protocol call (`X-Amz-Target`) these extensions take, for a
+        front that is not boto3's (`selfheal serve`); None: moto's to answer."""
+        for method, _, want, handler in self._routes():
+            if method == "POST" and want == target:
+                return handler(None, body)
+        return None
+
     @contextmanager
     def installed(self) -> Iterator[Extensions]:
         original = BotocoreStubber.process_request
@@ -375,7 +465,10 @@ class Extensions:
                     if handler == self._iot_publish:
                         return handler(match, raw if isinstance(raw, bytes) else raw.encode())
                     body = json.loads(raw.decode() if isinstance(raw, bytes) else raw or "{}")
-                    return handler(match, body)
+                    answer = handler(match, body)
+                    if answer is not None:
+                        return answer
+                    break  # the extension declined: moto answers
             return original(stubber, request)
 
         original_stop = Execution.stop

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -30,7 +31,7 @@ from moto.moto_api._internal import mock_random
 from selfheal_cdk import spec as spec_mod
 from selfheal_shared.core import clock as shared_clock
 
-from . import aws_validation, buckets, iam_roles, replay, routing
+from . import aws_validation, buckets, iam_roles, replay, routing, ssm_agent
 from .alarms import Instances, LocalAlarms
 from .clock import VirtualClock
 from .host import PREFIX, REGION, deployed_name
@@ -92,6 +93,9 @@ class Pipeline:
         self.clock = VirtualClock(start, scale=scale, scheduler=scheduler)
         self.lambdas = InProcessLambdas(activity=self.clock.busy)
         self.extensions = Extensions(region=REGION)
+        #: The managed hosts (local/ssm_agent.py): Run Command really runs there.
+        self.hosts = ssm_agent.Agent(now=self.clock.now, logs=self._ship_log)
+        self.extensions.hosts = self.hosts
         self.training = TrainingJobs(self.clock)  # SageMaker jobs that train (scheduled jobs)
         #: The alarms of events/alarms/, created and evaluated from metric data (local/alarms.py).
         instances = self.world.spec.alarmInstances if alarm_instances is None else alarm_instances
@@ -143,6 +147,8 @@ class Pipeline:
             self._stack.enter_context(mock.patch.object(uuid, "uuid4", self._uuid4))
             self._stack.enter_context(self.clock.installed())
             self._stack.enter_context(self.lambdas.installed())
+            # The CloudWatch agent on each host ships its log files before a function reads.
+            self.lambdas.before_invoke.append(lambda _name, _event: self.hosts.ship_logs())
             self.extensions.on_put_events = self._put_events
             self._stack.enter_context(self.extensions.installed())
             self._stack.enter_context(self.training.installed())
@@ -216,6 +222,21 @@ class Pipeline:
         with self._ids_lock:
             stream = self._id_streams.setdefault(caller, random.Random(f"{ID_SEED}:{caller}"))
             return uuid.UUID(int=stream.getrandbits(128), version=4)
+
+    def add_host(
+        self, name: str, tags: dict[str, str], env: dict[str, str] | None = None
+    ) -> ssm_agent.Host:
+        """A managed host of this pipeline: a sandbox directory (removed at exit) registered
+        with its tags, which SSM answers as the managed instance's (IAM reads them there)."""
+        import shutil
+        import tempfile
+
+        root = Path(tempfile.mkdtemp(prefix=f"selfheal-host-{name}-"))
+        self._stack.callback(shutil.rmtree, root, ignore_errors=True)
+        return self.hosts.register(ssm_agent.Host(name, root, dict(tags), dict(env or {})))
+
+    def _ship_log(self, group: str, stream: str, text: str) -> None:
+        ssm_agent.put_logs(self.client("logs"), self.clock.now(), group, stream, text)
 
     def client(self, service: str) -> Any:
         """One boto3 client per service for the pipeline's life (they are thread-safe;

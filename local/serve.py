@@ -97,6 +97,12 @@ class Front:
             # The in-process stand-in's own answer: one code path, checked as EventBridge does.
             code, _, text = self.pipeline.extensions.put_events(self._body(environ))
             return _json(start_response, f"{code} {HTTPStatus(code).phrase}", text)
+        if target.startswith("AmazonSSM."):
+            # Run Command and the managed hosts: the same stand-in as in-process.
+            answer = self.pipeline.extensions.answer(target, self._body(environ))
+            if answer is not None:
+                code, _, text = answer
+                return _json(start_response, f"{code} {HTTPStatus(code).phrase}", text)
         if target == "AWSStepFunctions.StartExecution":
             body = self._body(environ)
             if not body.get("name"):
