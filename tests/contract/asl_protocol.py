@@ -40,7 +40,11 @@ from typing import Any
 from selfheal_shared.core import notify, refusals
 from selfheal_shared.core.outcomes import Outcome
 
-ALLOWED_TO_SUCCEED = {Outcome.FIXED.value, Outcome.SKIPPED_BY_GUARD.value}
+ALLOWED_TO_SUCCEED = {
+    Outcome.FIXED.value,
+    Outcome.NO_ACTION_NEEDED.value,
+    Outcome.SKIPPED_BY_GUARD.value,
+}
 VOCABULARY = {o.value for o in Outcome}
 GUARD_FUNCTION = "remediation_guards"
 ESCALATE_FUNCTION = "escalate"

@@ -40,14 +40,14 @@ def handler(run: Run[CheckRequest]) -> dict[str, Any]:
         result=f"{spec.name}: {status.detail}"
         + "".join(f"; {d.service}: {d.detail}" for d in deps)
         + (f"; last log line: {logs[-1]}" if logs else ""),
-        outcome=Outcome.SKIPPED_BY_GUARD if healthy and run.request.step == "diagnose" else None,
+        outcome=Outcome.NO_ACTION_NEEDED if healthy and run.request.step == "diagnose" else None,
         details={"status": status.to_dict(), "dependencies": [d.to_dict() for d in deps]},
     )
     return {
         "service": spec.name,
         "verdict": "healthy" if healthy else "down",
         # Healthy at the first look: nothing to do, and nothing done.
-        "outcome": Outcome.SKIPPED_BY_GUARD.value if healthy else Outcome.NOT_FIXED.value,
+        "outcome": Outcome.NO_ACTION_NEEDED.value if healthy else Outcome.NOT_FIXED.value,
         "status": status.to_dict(),
         "dependencies": [d.to_dict() for d in deps],
         "downDependencies": down,

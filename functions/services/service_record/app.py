@@ -18,6 +18,10 @@ from selfheal_shared.services.service_recovery import (
     post_incident_record,
 )
 
+#: The outcomes this record closes the incident with (the others were recorded by the
+#: escalation that carried them).
+FINAL = (Outcome.FIXED, Outcome.NO_ACTION_NEEDED, Outcome.SKIPPED_BY_GUARD)
+
 
 class RecordRequest(BaseModel):
     incident: ServiceIncident
@@ -47,7 +51,7 @@ def handler(run: Run[RecordRequest]) -> dict[str, Any]:
         why="runbook 004 'Checklist Pós-Incidente': downtime, data lost, root cause",
         result=f"{spec.name}: {record['downtime']} down; data lost: {record['dataLost']}; "
         f"root cause: {record['rootCause']}",
-        outcome=req.outcome if req.outcome in (Outcome.FIXED, Outcome.SKIPPED_BY_GUARD) else None,
+        outcome=req.outcome if req.outcome in FINAL else None,
         details=record,
     )
     notify.publish(

@@ -39,16 +39,21 @@ def restart_and_verify(run: Run[RecoverRequest], spec: ServiceSpec) -> dict[str,
     that did not work: the answer says what happened (the workflow escalates with it)."""
     inc = run.request.incident
     if not spec.restartable:
+        # What the people it goes to need first: its status as read now and its last log
+        # lines (redacted).
+        seen = service_ops.probe(spec).detail
+        logs = service_ops.recent_logs(spec)[-5:]
+        said = f"; status: {seen}" + (f"; last log lines: {' | '.join(logs)}" if logs else "")
         run.record(
             "not_restarted",
             why=f"{spec.name} is not selfheal's to restart ({spec.runbook})",
-            result=f"{spec.name} down; NOT restarted: for {spec.owner}",
+            result=f"{spec.name} down; NOT restarted: for {spec.owner}{said}",
         )
         return {
             "service": spec.name,
             "ok": False,
             "verdict": "not_ours",
-            "text": f"{spec.name} down and NOT restarted (not selfheal's): for {spec.owner}",
+            "text": f"{spec.name} down and NOT restarted (not selfheal's): for {spec.owner}" + said,
         }
     now = clock.now().timestamp()
     target = "ECS " + spec.ecs.service if spec.ecs else f"tag {spec.ssm.tagKey}={spec.ssm.tagValue}"  # type: ignore[union-attr]

@@ -104,3 +104,22 @@ def test_no_fourth_restart_in_the_hour(pipeline: Pipeline, sim: ServiceSim, serv
         ]
     )
     assert record["resolved"] is False
+
+
+def test_the_page_and_the_audit_carry_redacted_log_lines(
+    pipeline: Pipeline, sim: ServiceSim
+) -> None:
+    """Runbook 002 §9 "Logar PII" is forbidden: the log excerpt a page and the audit carry
+    has the e-mail and the token replaced, the error itself kept."""
+    service = "equivalence-api"
+    sim.seed_points(hours_ago=0)
+    sim.start_all()
+    sim.restart_does_not_help(service, "auth failed for ana@example.com token=abc123xyz")
+    sim.stop(service)
+    [run] = pipeline.run_event(alarm(service), timeout=240)
+
+    assert run["error"] == "selfheal.NotFixed", run
+    first = pages(pipeline)[0]
+    text = json.dumps(first) + json.dumps(pipeline.audit_records())
+    assert "auth failed for [email] token=[secret]" in text
+    assert "ana@example.com" not in text and "abc123xyz" not in text

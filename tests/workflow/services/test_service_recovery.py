@@ -68,26 +68,48 @@ def test_healthy_api_gets_no_action(pipeline: Pipeline, sim: ServiceSim) -> None
 
     assert run["status"] == "SUCCEEDED"
     assert sim.commands == [] and restarts(pipeline) == []
-    assert record_of(pipeline)["outcome"] == "SKIPPED_BY_GUARD"
+    assert record_of(pipeline)["outcome"] == "NO_ACTION_NEEDED"
     assert not pages(pipeline)
 
 
 @pytest.mark.procedure("Q1", "dependencies checked first")
-def test_api_down_because_postgres_is_down_restarts_postgres_first(
+def test_api_down_because_postgres_is_down_pages_people_and_restarts_nothing(
     pipeline: Pipeline, sim: ServiceSim
 ) -> None:
-    """Runbook 002 INCIDENTE 1 passo 3: "Verificar Postgres e Redis" before "Reiniciar":
-    the database restarted and verified brings the API back; the API is not restarted."""
+    """Runbook 002 INCIDENTE 1: "3. Verificar Postgres e Redis", "4. Reiniciar: `docker
+    compose restart web`": the database is checked, never restarted by selfheal, and the
+    web restart would not help while it is down: people are paged with what was seen."""
     sim.start_all()
     sim.stop("postgres")
     [run] = pipeline.run_event(load_event(API))
 
+    assert run["error"] == "selfheal.NotFixed", run
+    assert sim.commands == [], "neither the database nor the API restarted"
+    assert record_of(pipeline)["rootCause"].startswith("dependency postgres down")
+    page = pages(pipeline)[0]
+    reason = page["message"]["reason"]
+    assert page["level"] == "l1"
+    assert "postgres down and NOT restarted (not selfheal's)" in reason
+    assert "status: /health: not answering" in reason and "restarts only 'web'" in reason
+    assert "[ERROR] postgres: process exited" in reason, "its last log lines go with the page"
+
+
+@pytest.mark.procedure("Q1", "dependencies checked first")
+def test_api_down_because_redis_is_down_gets_redis_first(
+    pipeline: Pipeline, sim: ServiceSim
+) -> None:
+    """Runbook 002 INCIDENTE 1 passo 3 "Verificar Postgres e Redis" and INCIDENTE 2 "Se
+    Redis estiver down, subir Redis primeiro": Redis restarted and verified brings the API
+    back; the API is not restarted."""
+    sim.start_all()
+    sim.stop("redis")
+    [run] = pipeline.run_event(load_event(API))
+
     assert run["status"] == "SUCCEEDED", run
-    assert [c["service"] for c in sim.commands] == ["postgres"]
-    record = record_of(pipeline)
-    assert record["rootCause"].startswith("dependency postgres down")
+    assert [c["service"] for c in sim.commands] == ["redis"]
+    assert record_of(pipeline)["rootCause"].startswith("dependency redis down")
     verify = [r for a, r in audit_actions(pipeline) if a == "verify_service"]
-    assert verify == ["postgres: /health answered 200", "equivalence-api: /health answered 200"]
+    assert verify == ["redis: /health answered 200", "equivalence-api: /health answered 200"]
 
 
 @pytest.mark.procedure("B2", "verify status and read logs")
@@ -190,7 +212,7 @@ def test_healthy_ingestion_gets_no_action(pipeline: Pipeline, sim: ServiceSim) -
     [run] = pipeline.run_event(load_event(INGESTION))
 
     assert run["status"] == "SUCCEEDED" and sim.commands == []
-    assert record_of(pipeline)["outcome"] == "SKIPPED_BY_GUARD"
+    assert record_of(pipeline)["outcome"] == "NO_ACTION_NEEDED"
 
 
 def test_restart_command_failing_escalates(pipeline: Pipeline, sim: ServiceSim) -> None:

@@ -13,6 +13,7 @@ from .config import settings
 #: because the automation itself is broken, not just the system it watches.
 LEVELS_FOR = {
     "FIXED": ("ops",),
+    "NO_ACTION_NEEDED": ("ops",),
     "SKIPPED_BY_GUARD": ("ops",),
     "NOT_FIXED": ("l1",),
     "ESCALATED": ("l1",),

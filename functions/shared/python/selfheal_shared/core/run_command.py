@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from . import redact
 from .clients import client
 
 TERMINAL = {"Success", "Failed", "Cancelled", "TimedOut", "Cancelling", "Undeliverable"}
@@ -62,7 +63,8 @@ def wait(command_id: str) -> dict[str, Any]:
                 "commandId": command_id,
                 "status": failed[0]["Status"] if failed else "Success",
                 "instances": [i["InstanceId"] for i in invocations],
-                "output": " | ".join(o.strip() for o in outputs if o.strip())[:500],
+                # What the host printed, redacted: it goes into the audit and the page.
+                "output": redact.text(" | ".join(o.strip() for o in outputs if o.strip()))[:500],
             }
         if attempt < POLLS - 1:
             time.sleep(1)  # SSM reports in seconds; bounded by POLLS and the Lambda timeout

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..core import run_command
+from ..core import redact, run_command
 from ..core.clients import client
 from ..core.errors import ActionFailed
 from .service_spec import ServiceSpec, get
@@ -59,7 +59,8 @@ def _health(spec: ServiceSpec) -> Probe:
     if problem:
         return Probe(spec.name, False, f"{spec.healthPath}: {problem}")
     if status != 200:
-        why = body.get("error", "") if isinstance(body, dict) else ""
+        # The service's own words, from outside: redacted before they reach a record.
+        why = redact.text(str(body.get("error", ""))) if isinstance(body, dict) else ""
         return Probe(spec.name, False, f"{spec.healthPath} answered {status} {why}".strip())
     return Probe(spec.name, True, f"{spec.healthPath} answered 200", {"health": body})
 
@@ -120,14 +121,15 @@ def probe(spec: ServiceSpec) -> Probe:
 
 
 def recent_logs(spec: ServiceSpec) -> list[str]:
-    """The service's last `logLines` log lines (runbook: "logs --tail 200")."""
+    """The service's last `logLines` log lines (runbook: "logs --tail 200"), redacted."""
     logs = client("logs")
     try:
         events = logs.filter_log_events(logGroupName=spec.logGroup, limit=10000)["events"]
     except logs.exceptions.ResourceNotFoundException:
         return [f"(log group {spec.logGroup} not found)"]
     events.sort(key=lambda e: (e["timestamp"], e.get("ingestionTime", 0)))
-    return [str(e["message"]) for e in events[-spec.logLines :]]
+    # Redacted here, where they leave the host's logs: they go into pages and the audit.
+    return redact.lines([str(e["message"]) for e in events[-spec.logLines :]])
 
 
 def restart(spec: ServiceSpec, incident_id: str, key: str) -> dict[str, Any]:
