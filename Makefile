@@ -8,7 +8,7 @@ STAMP := $(VENV)/.selfheal-installed
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test lint bench broker setup serve policies
+.PHONY: demo test lint bench broker hosts setup serve policies
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,13 +16,26 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP) broker
+setup: $(STAMP) broker hosts
 
 # Debian's mosquitto: the real MQTT broker the edge tests and demo start on a free port.
 broker:
 	@command -v mosquitto >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; }
+
+# What the local managed hosts run for real (issue 21): Debian's PostgreSQL, Redis and curl,
+# and npm's pm2 (the process manager the runbooks' `pm2`/`docker compose` commands reach).
+PM2_VERSION := 6.0.14
+hosts:
+	@{ command -v redis-server && command -v pg_isready && command -v curl \
+	   && test -x "$$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | tail -1)"; } >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    postgresql redis-server curl >/dev/null; }
+	@[ "$$(pm2 --version 2>/dev/null | tail -1)" = "$(PM2_VERSION)" ] || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO npm install -g --no-fund --no-audit pm2@$(PM2_VERSION) >/dev/null; }
 
 demo: setup
 	$(VENV)/bin/selfheal demo

@@ -340,12 +340,12 @@ def _ssm_invalid(field: str, value: Any, constraint: str) -> AwsError:
     )
 
 
-def ssm_send_command(body: Mapping[str, Any]) -> None:
+def ssm_send_command(body: Mapping[str, Any], found: Mapping[str, Any] | None = None) -> None:
     """SendCommand's checks, with SSM's codes: the fields' constraints
-    (`ValidationException`), the document (`InvalidDocument`: only AWS-RunShellScript runs
-    here) and its parameters (`InvalidParameters`)."""
+    (`ValidationException`), the document (`InvalidDocument`: AWS-RunShellScript or one of
+    the account's, `found`) and its parameters (`InvalidParameters`)."""
     document = str(body.get("DocumentName", ""))
-    if document != "AWS-RunShellScript":
+    if document != "AWS-RunShellScript" and found is None:
         raise AwsError("InvalidDocument", f"Document with name {document} does not exist.")
     comment = str(body.get("Comment", ""))
     if len(comment) > 100:
@@ -376,6 +376,9 @@ def ssm_send_command(body: Mapping[str, Any]) -> None:
         if not SSM_TARGET_KEY.fullmatch(key) or not values or len(values) > 50:
             raise AwsError("InvalidTarget", f"Target {key}={values} is not valid.")
     params = body.get("Parameters") or {}
+    if found is not None:
+        check_parameters(dict(found), params)
+        return
     unknown = sorted(set(params) - RUN_SHELL_PARAMETERS)
     if unknown:
         raise AwsError(
@@ -392,3 +395,20 @@ def ssm_send_command(body: Mapping[str, Any]) -> None:
         timeout_values[0].isdigit() and 1 <= int(timeout_values[0]) <= 172_800
     ):
         raise AwsError("InvalidParameters", "Parameter executionTimeout is not valid.")
+
+
+def check_parameters(content: dict[str, Any], params: Mapping[str, Any]) -> None:
+    """SSM's checks of a document's parameters: each known, each a list of one string
+    within `allowedValues`, the required ones given (`InvalidParameters` otherwise)."""
+    declared = content.get("parameters", {})
+    for name, value in params.items():
+        if name not in declared:
+            raise AwsError("InvalidParameters", f"Parameter {name} is not defined in the document.")
+        if not isinstance(value, list) or len(value) != 1 or not isinstance(value[0], str):
+            raise AwsError("InvalidParameters", f"Parameter {name} must be one string.")
+        allowed = declared[name].get("allowedValues")
+        if allowed is not None and value[0] not in allowed:
+            raise AwsError("InvalidParameters", f"Parameter {name} value is not allowed.")
+    for name, spec in declared.items():
+        if name not in params and "default" not in spec:
+            raise AwsError("InvalidParameters", f"Parameter {name} is required.")

@@ -301,7 +301,9 @@ class Extensions:
         import uuid
 
         try:
-            aws_validation.ssm_send_command(body)
+            name = str(body.get("DocumentName", ""))
+            found = self.ssm_document(name) if name != ssm_agent.DOCUMENT else None
+            aws_validation.ssm_send_command(body, found)
             hosts = self.hosts.targets(body) if self.hosts is not None else None
         except AwsError as exc:
             return exc.status, {}, json.dumps(exc.body())
@@ -348,6 +350,19 @@ class Extensions:
         }
         self.ssm_commands.append(command)
         return 200, {}, json.dumps({"Command": command})
+
+    def ssm_document(self, name: str) -> dict[str, Any] | None:
+        """An account's Command document, as moto's SSM holds it (None: no such document)."""
+        from moto.ssm.models import ssm_backends
+
+        try:
+            backend = ssm_backends[DEFAULT_ACCOUNT_ID][self.region]
+            latest: Any = None  # moto's "no version asked": the default version
+            doc = backend.get_document(name, latest, latest, "JSON")
+        except Exception:  # moto raises its own InvalidDocument; any miss is "not there"
+            return None
+        content = doc.get("Content") if isinstance(doc, dict) else None
+        return dict(json.loads(content)) if isinstance(content, str) else None
 
     def _ssm_list_commands(self, match: re.Match[str], body: dict[str, Any]) -> Response:
         """ListCommands as SSM answers it: newest first, `CommandId` or `Filters` (AWS's

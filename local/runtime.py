@@ -94,7 +94,9 @@ class Pipeline:
         self.lambdas = InProcessLambdas(activity=self.clock.busy)
         self.extensions = Extensions(region=REGION)
         #: The managed hosts (local/ssm_agent.py): Run Command really runs there.
-        self.hosts = ssm_agent.Agent(now=self.clock.now, logs=self._ship_log)
+        self.hosts = ssm_agent.Agent(
+            now=self.clock.now, logs=self._ship_log, documents=self.extensions.ssm_document
+        )
         self.extensions.hosts = self.hosts
         self.training = TrainingJobs(self.clock)  # SageMaker jobs that train (scheduled jobs)
         #: The alarms of events/alarms/, created and evaluated from metric data (local/alarms.py).
@@ -233,7 +235,9 @@ class Pipeline:
 
         root = Path(tempfile.mkdtemp(prefix=f"selfheal-host-{name}-"))
         self._stack.callback(shutil.rmtree, root, ignore_errors=True)
-        return self.hosts.register(ssm_agent.Host(name, root, dict(tags), dict(env or {})))
+        host = self.hosts.register(ssm_agent.Host(name, root, dict(tags), dict(env or {})))
+        self._stack.callback(host.close)  # before the directory goes (LIFO)
+        return host
 
     def _ship_log(self, group: str, stream: str, text: str) -> None:
         ssm_agent.put_logs(self.client("logs"), self.clock.now(), group, stream, text)
@@ -328,6 +332,15 @@ class Pipeline:
                     "Statement": [{"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}],
                 }
             ),
+        )
+        from selfheal_shared.services import check_document
+
+        # The core stack's read-only check document (cdk stack.py), from the same definition.
+        self.client("ssm").create_document(
+            Name=check_document.NAME,
+            Content=json.dumps(check_document.content()),
+            DocumentType="Command",
+            DocumentFormat="JSON",
         )
         sfn = self.client("stepfunctions")
         for wf in self.spec.workflows.values():

@@ -64,7 +64,14 @@ class Host:
     online: bool = True
     #: Log files under `root` the CloudWatch agent ships: relative path -> log group.
     log_files: dict[str, str] = field(default_factory=dict)
+    #: Run when the host goes away (before its directory does): what runs there stops.
+    closers: list[Callable[[], None]] = field(default_factory=list)
     _shipped: dict[str, int] = field(default_factory=dict)
+
+    def close(self) -> None:
+        for closer in reversed(self.closers):
+            closer()
+        self.closers.clear()
 
     @property
     def instance_id(self) -> str:
@@ -152,8 +159,12 @@ class Agent:
 
     now: Callable[[], datetime]
     logs: LogSink | None = None
+    #: A Command document's content by name (the account's, as SSM holds them), or None.
+    documents: Callable[[str], dict[str, Any] | None] = lambda name: None
     hosts: dict[str, Host] = field(default_factory=dict)
     invocations: dict[str, list[Invocation]] = field(default_factory=dict)
+    #: Told of every script a host ran, after it ran (a world keeps what it cares about).
+    watchers: list[Callable[[Host, str, Invocation], None]] = field(default_factory=list)
 
     def register(self, host: Host) -> Host:
         host.root.mkdir(parents=True, exist_ok=True)
@@ -185,9 +196,14 @@ class Agent:
         the agent is synchronous)."""
         command_id = str(uuid.uuid4())
         params = body.get("Parameters", {})
-        script = "\n".join(params.get("commands", []))
-        timeout = int((params.get("executionTimeout") or [str(EXECUTION_TIMEOUT)])[0])
-        workdir = (params.get("workingDirectory") or [""])[0]
+        document = str(body.get("DocumentName", ""))
+        if document == DOCUMENT:
+            script = "\n".join(params.get("commands", []))
+            timeout = int((params.get("executionTimeout") or [str(EXECUTION_TIMEOUT)])[0])
+            workdir = (params.get("workingDirectory") or [""])[0]
+        else:
+            script, timeout = rendered(self.documents(document) or {}, params)
+            workdir = ""
         concurrency = limit(str(body.get("MaxConcurrency", "50")), len(hosts), floor=1)
         max_errors = limit(str(body.get("MaxErrors", "0")), len(hosts), floor=0)
         output = body.get("CloudWatchOutputConfig") or {}
@@ -207,6 +223,8 @@ class Agent:
                 )
                 self._run(inv, script, timeout, workdir)
                 ran.append(inv)
+                for watcher in list(self.watchers):
+                    watcher(host, script, inv)
                 errors += inv.status != "Success"
                 if output.get("CloudWatchOutputEnabled") and self.logs is not None:
                     stream = f"{command_id}/{host.instance_id}/{PLUGIN.replace(':', '-')}"
@@ -214,6 +232,7 @@ class Agent:
                         if text:
                             self.logs(group, f"{stream}/{kind}", text)
         self.invocations[command_id] = ran
+        self.ship_logs()  # the CloudWatch agent ships as the host writes, not on demand
         statuses = {i.status for i in ran}
         status = next((s for s in ("TimedOut", "Failed") if s in statuses), "Success")
         if errors > max_errors and len(ran) < len(hosts):
@@ -325,6 +344,27 @@ class Agent:
                 if complete:
                     self.logs(group, host.instance_id, complete.decode(errors="replace"))
                     host._shipped[rel] = seen + len(complete)
+
+
+def rendered(content: dict[str, Any], params: Mapping[str, Any]) -> tuple[str, int]:
+    """A schema-2.2 Command document's `aws:runShellScript` steps as one script, each
+    `{{ name }}` replaced by its parameter's value (validated before: `check_parameters`),
+    and the steps' timeout."""
+    script: list[str] = []
+    timeout = 0
+    for step in content.get("mainSteps", []):
+        if step.get("action") != PLUGIN:
+            continue
+        inputs = step.get("inputs", {})
+        script += [str(line) for line in inputs.get("runCommand", [])]
+        timeout += int(inputs.get("timeoutSeconds", EXECUTION_TIMEOUT))
+    text = "\n".join(script)
+    for name, spec in content.get("parameters", {}).items():
+        value = (params.get(name) or [spec.get("default", "")])[0]
+        text = text.replace("{{ " + name + " }}", str(value)).replace(
+            "{{" + name + "}}", str(value)
+        )
+    return text, timeout or EXECUTION_TIMEOUT
 
 
 def limit(value: str, total: int, *, floor: int) -> int:

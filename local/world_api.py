@@ -22,6 +22,7 @@ from .broker import KEEPALIVE_SECONDS, Broker, mosquitto, publish_qos1, reconnec
 from .host import Pipeline, World
 from .iam_roles import ACCOUNT
 from .mqtt_bridge import Bridge
+from .ssm_agent import Host
 
 if TYPE_CHECKING:
     # A type only (re-exported for the type checker): the clock module imports moto.
@@ -34,6 +35,7 @@ __all__ = [
     "Act",
     "Bridge",
     "Broker",
+    "Host",
     "Pipeline",
     "Scene",
     "Stage",

@@ -17,7 +17,9 @@ from typing import Any, cast
 from aws_cdk import App, Stack, Tags
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
+from selfheal_shared.services import check_document
 
 from . import nag
 from .alarms import PROBE, Alarms, Instances, ProbeSchedule, parse_instances
@@ -135,6 +137,17 @@ class CoreStack(Stack):
             self, self, {n: f for n, f in spec.functions.items() if placed[n] == CORE}
         )
         attach_invokers(self, spec, settings, self.remediators.functions, self.dead_letters.queue)
+        # The read-only checks of the described services (the checking functions may send
+        # this document only): one definition, in the layer.
+        ssm.CfnDocument(
+            self,
+            "ServiceCheckDocument",
+            name=check_document.NAME,
+            document_type="Command",
+            document_format="JSON",
+            update_method="NewVersion",
+            content=check_document.content(),
+        )
         Tags.of(self).add("project", "selfheal")
 
 

@@ -59,12 +59,33 @@ MUTATING = re.compile(
 NOT_ACTING = {"events:PutEvents", "cloudwatch:PutMetricData"}
 
 
+#: SSM documents that only read (a check): sending one of these changes nothing.
+READ_ONLY_DOCUMENTS = ("document/selfheal-ServiceCheck",)
+
+
+def _sends_only_read_only_documents(statements: list[dict[str, Any]]) -> bool:
+    """Every `ssm:SendCommand` grant names documents, and only read-only ones (a grant on
+    instances alone runs nothing: a command needs a document the role may send)."""
+    documents = [
+        str(r)
+        for s in statements
+        if "ssm:SendCommand" in s.get("actions", [])
+        for r in s.get("resources", [])
+        if "document/" in str(r) or str(r) == "*"
+    ]
+    return bool(documents) and all(d.endswith(READ_ONLY_DOCUMENTS) for d in documents)
+
+
 def acting_actions(function_json: dict[str, Any]) -> list[str]:
+    statements = function_json.get("permissions", [])
+    read_only_ssm = _sends_only_read_only_documents(statements)
     return [
         action
-        for statement in function_json.get("permissions", [])
+        for statement in statements
         for action in statement.get("actions", [])
-        if action not in NOT_ACTING and MUTATING.match(action.split(":", 1)[-1])
+        if action not in NOT_ACTING
+        and MUTATING.match(action.split(":", 1)[-1])
+        and not (action == "ssm:SendCommand" and read_only_ssm)
     ]
 
 

@@ -485,3 +485,32 @@ def test_hostile_entries_are_answered_and_what_enters_a_workflow_is_paged(
     assert run["status"] == "FAILED", run
     assert "detail.state.timestamp: date out of range" in run["cause"], run["cause"]
     assert [a["name"] for a in run["actions"]] == ["rollback_on_5xx", "escalate"]
+
+
+COMMANDS = ["docker compose ps web", 'redis-cli -u "$REDIS_URL" ping']
+
+
+def test_the_managed_hosts_answer_the_cli_and_a_command_really_runs_there(served: Served) -> None:
+    """Issue 21: `aws ssm describe-instance-information` lists the hosts `serve` registered,
+    and `aws ssm send-command` runs on one for real (its output is the host's own), while
+    a document SSM does not hold is refused with SSM's code."""
+    info = served.aws("ssm", "describe-instance-information")["InstanceInformationList"]
+    [host] = [i for i in info if i["Name"] == "equivalence"]
+    assert host["InstanceId"].startswith("mi-") and host["PingStatus"] == "Online"
+    sent = served.aws(
+        "ssm", "send-command", "--document-name", "AWS-RunShellScript",
+        "--targets", "Key=tag:selfheal:host,Values=equivalence",
+        "--parameters", json.dumps({"commands": COMMANDS}),
+    )["Command"]  # fmt: skip
+    got = served.aws(
+        "ssm", "get-command-invocation", "--command-id", sent["CommandId"],
+        "--instance-id", host["InstanceId"],
+    )  # fmt: skip
+    assert got["Status"] == "Success", got
+    assert "equivalence-web-1" in got["StandardOutputContent"]
+    assert got["StandardOutputContent"].rstrip().endswith("PONG")
+    message = served.aws_refused(
+        "InvalidDocument", "SendCommand", "ssm", "send-command",
+        "--document-name", "NoSuchDocument", "--instance-ids", host["InstanceId"],
+    )  # fmt: skip
+    assert "NoSuchDocument" in message

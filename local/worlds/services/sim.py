@@ -27,6 +27,13 @@ from typing import Any
 
 from selfheal_shared.services.service_spec import ServiceSpec, env_key, load
 
+from . import equivalence
+from .equivalence import EquivalenceHost
+from .equivalence.host import DESCRIBED
+
+#: Described service -> its compose service on the Equivalence host.
+COMPOSE_NAME = {described: compose for compose, described in DESCRIBED.items()}
+
 ROOT = Path(__file__).resolve().parents[3]
 #: One service process, started as a script (stdlib only: no package of the runtime is imported).
 PROC = Path(__file__).resolve().with_name("proc.py")
@@ -65,14 +72,25 @@ class Service:
 
 
 class ServiceSim:
+    """The described services: those checked on their host (`check` in the description:
+    the Equivalence Engine's web, worker, Redis and PostgreSQL) run for real on the
+    Equivalence host (`equivalence/`), built by `attach`; the others are simulated
+    processes answered by this class's SSM stand-in."""
+
     def __init__(self, workdir: Path, names: list[str] | None = None) -> None:
         specs = load()
         self.workdir = workdir
         names = names or sorted(specs)
-        self._reserved = {n: reserve_port() for n in names}
+        self.hosted = {n for n in names if specs[n].check is not None}
+        self._reserved = {n: reserve_port() for n in names if n not in self.hosted}
         self.services = {
-            n: Service(specs[n], int(self._reserved[n].getsockname()[1])) for n in names
+            n: Service(specs[n], int(self._reserved[n].getsockname()[1]))
+            for n in names
+            if n not in self.hosted
         }
+        self.specs = {n: specs[n] for n in names}
+        #: The Equivalence host, for the hosted services (set by `attach`).
+        self.host: EquivalenceHost | None = None
         self.log_sink: Any = None  # (service, [lines]) -> None, set by `attach`
         self.commands: list[dict[str, Any]] = []
         self.data_file = workdir / "aupus-points.jsonl"
@@ -81,6 +99,20 @@ class ServiceSim:
 
     def env(self) -> dict[str, str]:
         return {env_key(n): s.url for n, s in self.services.items()}
+
+    def _on_host(self, name: str) -> tuple[EquivalenceHost, str] | None:
+        """The Equivalence host and the compose service `name` is there, if it is hosted."""
+        if name not in self.hosted:
+            return None
+        assert self.host is not None, "attach(pipeline, sim) builds the host first"
+        return self.host, COMPOSE_NAME[name]
+
+    def host_ran(self, host: Any, script: str, inv: Any) -> None:
+        """The agent's watcher: a restart run on the Equivalence host is one of `commands`."""
+        for name in COMPOSE_NAME:
+            command = self.specs[name].restartCommand if name in self.specs else ""
+            if command and command in script.splitlines():
+                self.commands.append({"service": name, "command": command})
 
     def _opts(self, svc: Service) -> dict[str, Any]:
         spec = svc.spec
@@ -140,7 +172,13 @@ class ServiceSim:
         return [line for line in text.decode().split("READY\n")[0].splitlines() if line]
 
     def start_all(self, **modes: str) -> None:
-        """Dependencies first (stores, then the rest), each in `modes.get(name, "ok")`."""
+        """Dependencies first (stores, then the rest), each in `modes.get(name, "ok")`; on
+        the Equivalence host, "stuck" is a worker frozen (SIGSTOP) once started."""
+        if self.host is not None:
+            self.host.start_all()
+            for name in sorted(self.hosted):
+                if modes.get(name.replace("-", "_")) == "stuck":
+                    self.host.freeze(COMPOSE_NAME[name])
         order = sorted(self.services, key=lambda n: self.services[n].spec.kind != "store")
         for name in order:
             self.start(name, modes.get(name.replace("-", "_"), "ok"))
@@ -155,26 +193,47 @@ class ServiceSim:
         svc.proc = None
 
     def stop(self, name: str, line: str = "") -> None:
+        hosted = self._on_host(name)
+        if hosted is not None:
+            hosted[0].kill(hosted[1])
+            return
         svc = self.services[name]
         self._kill(svc)
         self._log(name, [line or f"[ERROR] {name}: process exited (code 137)"])
 
     def hang(self, name: str) -> None:
+        hosted = self._on_host(name)
+        if hosted is not None:
+            hosted[0].freeze(hosted[1])
+            return
         svc = self.services[name]
         assert svc.proc is not None
         svc.proc.send_signal(signal.SIGSTOP)
         self._log(name, [f"[WARN] {name}: event loop blocked; requests not answered"])
 
     def fail_next_restart(self, name: str) -> None:
+        hosted = self._on_host(name)
+        if hosted is not None:
+            hosted[0].remove(hosted[1])  # gone from pm2: `docker compose restart` fails
+            return
         self.services[name].next_restarts.append("fail")
 
     def restart_does_not_help(self, name: str, error: str, times: int = 10) -> None:
+        hosted = self._on_host(name)
+        if hosted is not None:
+            if times:
+                hosted[0].break_config(hosted[1], error)
+            return
         svc = self.services[name]
         svc.error = error
         svc.next_restarts.extend(["broken"] * times)
 
     def fixed_by_hand(self, name: str) -> None:
         """What people do after the page: the service back in working order."""
+        hosted = self._on_host(name)
+        if hosted is not None:
+            hosted[0].fix_config()
+            return
         svc = self.services[name]
         svc.next_restarts.clear()
         self._kill(svc)
@@ -195,12 +254,18 @@ class ServiceSim:
                 out.write(json.dumps({"topic": topic, "at": at}) + "\n")
 
     def push_jobs(self, n: int) -> None:
+        if "redis" in self.hosted:
+            assert self.host is not None
+            self.host.push_jobs(n)
+            return
         import urllib.request
 
         with urllib.request.urlopen(f"{self.services['redis'].url}/push?n={n}", timeout=5):
             pass
 
     def close(self) -> None:
+        if self.host is not None:
+            self.host.close()
         for svc in self.services.values():
             self._kill(svc)
         for held in self._reserved.values():
@@ -265,6 +330,9 @@ def attach(pipeline: Any, sim: ServiceSim) -> None:
 
     sim.log_sink = sink
     pipeline.extensions.ssm_agents.append(sim.run_command)
+    if sim.hosted:
+        sim.host = EquivalenceHost(pipeline, equivalence.shared()).build()
+        pipeline.hosts.watchers.append(sim.host_ran)
 
 
 @contextmanager

@@ -69,3 +69,32 @@ def wait(command_id: str) -> dict[str, Any]:
         if attempt < POLLS - 1:
             time.sleep(1)  # SSM reports in seconds; bounded by POLLS and the Lambda timeout
     return {"via": "ssm:SendCommand", "commandId": command_id, "status": "TimedOut", "output": ""}
+
+
+def read(
+    tag_key: str, tag_value: str, document: str, parameters: dict[str, list[str]], why: str
+) -> dict[str, Any]:
+    """Run a read-only Command `document` (a check) on the tagged host and return what it
+    printed, whole, for the caller to parse: `status`, `code` (the exit code), `stdout`,
+    `stderr`, `instance`. A check changes nothing: a lost response may be asked again."""
+    ssm = client("ssm")
+    command_id = ssm.send_command(
+        Targets=[{"Key": f"tag:{tag_key}", "Values": [tag_value]}],
+        DocumentName=document,
+        Parameters=parameters,
+        Comment=f"check {why}"[:COMMENT_CHARS],
+        TimeoutSeconds=60,
+    )["Command"]["CommandId"]
+    outcome = wait(command_id)
+    instances = outcome.get("instances") or []
+    if not instances:
+        return {"status": outcome["status"], "code": -1, "stdout": "", "stderr": "", "instance": ""}
+    got = ssm.get_command_invocation(CommandId=command_id, InstanceId=instances[0])
+    return {
+        "status": got["Status"],
+        "details": got.get("StatusDetails", ""),
+        "code": int(got.get("ResponseCode", -1)),
+        "stdout": got.get("StandardOutputContent", ""),
+        "stderr": got.get("StandardErrorContent", ""),
+        "instance": instances[0],
+    }

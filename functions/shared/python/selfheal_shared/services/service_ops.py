@@ -15,6 +15,7 @@ from typing import Any
 from ..core import redact, run_command
 from ..core.clients import client
 from ..core.errors import ActionFailed
+from . import check_document, host_checks
 from .service_spec import ServiceSpec, get
 
 #: SSM command states after which nothing changes any more.
@@ -109,7 +110,29 @@ def _fresh(spec: ServiceSpec) -> Probe:
     return Probe(spec.name, True, f"hoursSinceLastData {hours:.3f} (< {limit:g})", data)
 
 
+def _on_host(spec: ServiceSpec) -> Probe:
+    """The runbook's own check, run on the service's host through SSM Run Command, its real
+    output read (`host_checks`). A host SSM cannot reach is said as such."""
+    assert spec.check is not None and spec.ssm is not None
+    got = run_command.read(
+        spec.ssm.tagKey,
+        spec.ssm.tagValue,
+        check_document.NAME,
+        {"service": [spec.name]},
+        spec.name,
+    )
+    if not got["instance"]:
+        return Probe(spec.name, False, f"no host tagged {spec.ssm.tagKey}={spec.ssm.tagValue}")
+    if got["status"] == "TimedOut":
+        why = got.get("details") or "timed out"
+        return Probe(spec.name, False, f"host {got['instance']} did not run the check: {why}")
+    reading = host_checks.READERS[spec.check.reads](got["code"], got["stdout"], got["stderr"])
+    return Probe(spec.name, reading.up, reading.detail, reading.data)
+
+
 def probe(spec: ServiceSpec) -> Probe:
+    if spec.check is not None:
+        return _on_host(spec)
     check = spec.verify.check
     return (
         _backlog(spec)

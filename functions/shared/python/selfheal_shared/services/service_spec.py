@@ -61,6 +61,22 @@ class Verify(Strict):
         return self
 
 
+#: What a host check's output is read as (`host_checks.READERS`).
+Reads = Literal["http_health", "redis_ping", "pg_isready", "rq_backlog"]
+#: A host command: the description's own text only (no input is ever pasted in); one line,
+#: no backquote. `$VAR` reads the host's own configuration (its environment, its `.env`).
+COMMAND = r"^[^`\n\r]{1,500}$"
+
+
+class HostCheck(Strict):
+    """How the runbook checks the service by hand, run on its host through SSM Run Command
+    (runbook 002: `curl -sS http://localhost:8000/health`, `redis-cli ping`, `rq info`),
+    and how its real output is read."""
+
+    command: str = Field(pattern=COMMAND)
+    reads: Reads
+
+
 class ServiceSpec(Strict):
     name: str = Field(pattern=NAME)
     kind: Literal["http", "worker", "ingestion", "store"]
@@ -72,6 +88,9 @@ class ServiceSpec(Strict):
     ssm: SsmTarget | None = None
     ecs: EcsTarget | None = None
     statusCommand: str = Field(min_length=1)
+    #: Checked on its host (through `ssm`) with the runbook's own command; without it, the
+    #: service's `healthPath` is read at its configured URL.
+    check: HostCheck | None = None
     #: False for what selfheal must not restart (a broker run by someone else): when it is
     #: down, the workflow escalates to its owner with `owner` and restarts nothing.
     restartable: bool = True
@@ -93,9 +112,11 @@ class ServiceSpec(Strict):
 
     @model_validator(mode="after")
     def _one_target(self) -> ServiceSpec:
+        if self.check is not None and self.ssm is None:
+            raise ValueError("a host check needs ssm: the host it runs on")
         if not self.restartable:
-            if self.ssm or self.ecs or self.restartCommand or not self.owner:
-                raise ValueError("not restartable: no ssm/ecs/restartCommand, an owner")
+            if self.ecs or self.restartCommand or not self.owner:
+                raise ValueError("not restartable: no ecs/restartCommand, an owner")
             return self
         if (self.ssm is None) == (self.ecs is None):
             raise ValueError("exactly one of ssm / ecs says where the service runs")

@@ -1,0 +1,123 @@
+"""Reading the real output of the runbooks' check commands, run on a service's host:
+`curl -sS -w '\\n%{http_code}\\n' .../health`, `redis-cli ping`, `pg_isready` and
+`rq info --only-queues` (repeated until the queue is empty). Each reader gets the exit
+code and what the command printed, and says up or not, with the line that says why (never
+a guess: a reading it cannot parse is "not up", with the output)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..core import redact
+
+#: `rq info --only-queues`: "default |████ 12, 0 executing, 1 finished, 0 failed" (rq 2.x)
+#: or "default |████ 12" (rq 1.x), and the total line "1 queues, 12 jobs total".
+RQ_TOTAL = re.compile(r"^\d+ queues?, (\d+) jobs? total$", re.M)
+#: `rq info` (without --only-queues): "1 workers, 1 queues", after the worker lines.
+RQ_WORKERS = re.compile(r"^(\d+) workers?, \d+ queues?$", re.M)
+
+
+@dataclass(frozen=True)
+class Reading:
+    up: bool
+    detail: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def _first_line(*texts: str) -> str:
+    for text in texts:
+        for line in text.splitlines():
+            if line.strip():
+                return redact.text(line.strip())[:300]
+    return "(no output)"
+
+
+def http_health(code: int, out: str, err: str) -> Reading:
+    """`curl -sS -m N -w '\\n%{http_code}\\n' URL`: the body, then the HTTP status (000 when
+    nothing answered: curl's own error is on stderr, its exit code says which)."""
+    lines = out.rstrip("\n").splitlines()
+    status = lines[-1].strip() if lines else ""
+    body = "\n".join(lines[:-1])
+    if code != 0 or not status.isdigit() or status == "000":
+        why = "no answer in time (hung)" if code == 28 else f"not answering ({_first_line(err)})"
+        return Reading(False, f"/health: {why}")
+    try:
+        doc = json.loads(body or "null")
+    except ValueError:
+        doc = None
+    if status != "200":
+        said = ""
+        if isinstance(doc, dict):
+            said = str(doc.get("error") or ", ".join(f"{k}: {v}" for k, v in doc.items()
+                                                     if k != "status"))  # fmt: skip
+        return Reading(False, f"/health answered {status} {redact.text(said)}".strip())
+    return Reading(True, "/health answered 200", {"health": doc})
+
+
+def redis_ping(code: int, out: str, err: str) -> Reading:
+    """`redis-cli ping`: PONG, or "Could not connect to Redis at ...: Connection refused"."""
+    if code == 0 and out.strip() == "PONG":
+        return Reading(True, "redis-cli ping: PONG")
+    return Reading(False, f"redis-cli ping: {_first_line(err, out)}")
+
+
+#: pg_isready's exit codes (PostgreSQL documentation, pg_isready).
+PG_ISREADY = {0: "accepting connections", 1: "rejecting connections", 2: "no response",
+              3: "no attempt (bad parameters)"}  # fmt: skip
+
+
+def pg_isready(code: int, out: str, err: str) -> Reading:
+    """`pg_isready`: "host:port - accepting connections" (0), rejecting (1), no response (2)."""
+    said = _first_line(out, err)
+    if code == 0:
+        return Reading(True, f"pg_isready: {said}")
+    return Reading(False, f"pg_isready: {said} ({PG_ISREADY.get(code, f'exit {code}')})")
+
+
+#: `docker compose ps <service>`: "NAME SERVICE STATUS" rows.
+COMPOSE_ROW = re.compile(r"^\S+\s+(?P<service>\S+)\s+(?P<status>Up\b.*|Exited\b.*)$", re.M)
+
+
+def rq_backlog(code: int, out: str, err: str) -> Reading:
+    """`docker compose ps worker` (runbook 002 "Worker rodando?") and `rq info`, read twice
+    or more while the queue drains (a worker that dies right after its restart shows in the
+    later readings): a worker not Up, or none registered in Redis, is down; drained when the
+    last reading says 0 jobs; "not draining" when the count never fell."""
+    rows = list(COMPOSE_ROW.finditer(out))
+    if rows and not rows[-1]["status"].startswith("Up"):  # the latest reading decides
+        row = rows[-1]
+        return Reading(False, f"docker compose ps: {row['service']} {row['status'].strip()}")
+    totals = [int(n) for n in RQ_TOTAL.findall(out)]
+    if code != 0 or not totals:
+        return Reading(False, f"rq info: {_first_line(out, err)}")
+    first, last = totals[0], totals[-1]
+    data = {"depth": last, "readings": totals}
+    workers = [int(n) for n in RQ_WORKERS.findall(out)]
+    if workers and workers[-1] == 0:
+        return Reading(
+            False,
+            f"no worker registered in Redis after {len(totals)} readings (rq info: 0 workers); "
+            f"{last} jobs queued",
+            data,
+        )
+    if last == 0:
+        return Reading(True, "backlog drained: rq info says 0 jobs queued", data)
+    if last < first:
+        return Reading(True, f"backlog draining: {first} -> {last} jobs queued (rq info)", data)
+    return Reading(
+        False,
+        f"backlog not draining: {last} jobs still queued after {len(totals)} readings (rq info)",
+        data,
+    )
+
+
+READERS: dict[str, Callable[[int, str, str], Reading]] = {
+    "http_health": http_health,
+    "redis_ping": redis_ping,
+    "pg_isready": pg_isready,
+    "rq_backlog": rq_backlog,
+}

@@ -1,0 +1,10 @@
+"""The Equivalence Engine's host (runbook 002), for real: PostgreSQL (Debian, one cluster per
+test session, a database per host), Redis (Debian) with an RQ worker (PyPI `rq`) consuming
+a real queue, and a small Equivalence API using both, run by pm2 on a managed host that the
+local SSM agent runs commands on. `docker compose` on that host is a thin command over pm2
+(there is no Docker engine here): `ps`, `restart`, `logs`, `stop`, `start`."""
+
+from .host import EquivalenceHost
+from .postgres import PostgresCluster, shared
+
+__all__ = ["EquivalenceHost", "PostgresCluster", "shared"]

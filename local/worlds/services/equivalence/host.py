@@ -1,0 +1,255 @@
+"""The Equivalence Engine's host: a managed host (`selfheal:host=equivalence`) whose pm2
+runs Redis, the web API and the RQ worker for real, with the host's `.env`, `compose.json`
+(what `docker compose` maps to pm2) and the runbook's tools on its PATH. Faults are real:
+a process killed (`kill -9`), frozen (`SIGSTOP`), a database stopped, a configuration the
+web process cannot start with."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .postgres import PostgresCluster
+
+if TYPE_CHECKING:
+    from local.world_api import Host, Pipeline
+
+ROOT = Path(__file__).resolve().parents[4]
+HERE = Path(__file__).resolve().parent
+TAG = ("selfheal:host", "equivalence")
+#: Compose service -> the described service (services/*.json) it is.
+DESCRIBED = {
+    "web": "equivalence-api",
+    "worker": "equivalence-worker",
+    "redis": "redis",
+    "postgres": "postgres",
+}
+READY_SECONDS = 20.0
+#: A database per host in this process's cluster.
+_SERIAL = itertools.count(1)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class EquivalenceHost:
+    pipeline: Pipeline
+    cluster: PostgresCluster
+    host: Host | None = None
+    ports: dict[str, int] = field(default_factory=dict)
+
+    # -- building ----------------------------------------------------------------------
+
+    def build(self) -> EquivalenceHost:
+        self.ports = {"WEB_PORT": _free_port(), "REDIS_PORT": _free_port()}
+        name = f"equivalence_{os.getpid()}_{next(_SERIAL)}"
+        database = self.cluster.create_database(name)
+        redis_url = f"redis://127.0.0.1:{self.ports['REDIS_PORT']}/0"
+        dotenv = {
+            "WEB_PORT": str(self.ports["WEB_PORT"]),
+            "REDIS_PORT": str(self.ports["REDIS_PORT"]),
+            "REDIS_URL": redis_url,
+            "RQ_REDIS_URL": redis_url,  # what `rq worker` reads
+            "DATABASE_URL": database,
+        }
+        host = self.pipeline.add_host(
+            "equivalence",
+            {TAG[0]: TAG[1]},
+            {
+                "PM2_HOME": "",  # set below, once the directory is known
+                "PGHOST": "127.0.0.1",
+                "PGPORT": str(self.cluster.port),
+                "PYTHONPATH": str(ROOT),
+                **dotenv,
+            },
+        )
+        host.env["PM2_HOME"] = str(host.root / "pm2")
+        host.closers.append(self.close)
+        self.host = host
+        (host.root / ".env").write_text("".join(f"{k}={v}\n" for k, v in dotenv.items()))
+        compose = {
+            "project": "equivalence",
+            "services": {
+                "web": {"pm2": "web", "port": "WEB_PORT"},
+                "worker": {"pm2": "worker"},
+                "redis": {"pm2": "redis", "port": "REDIS_PORT"},
+                "postgres": {"pidFile": str(self.cluster.data / "postmaster.pid")},
+            },
+        }
+        (host.root / "compose.json").write_text(json.dumps(compose, indent=1))
+        host.add_command(
+            "docker", f'#!/bin/sh\nexec "{sys.executable}" "{HERE / "docker_compose.py"}" "$@"\n'
+        )
+        rq = Path(sys.executable).with_name("rq")
+        host.add_command("rq", f'#!/bin/sh\nexec "{rq}" "$@"\n')
+        apps: list[dict[str, object]] = [
+            {
+                "name": "redis",
+                "script": shutil.which("redis-server") or "redis-server",
+                "args": f"--port {self.ports['REDIS_PORT']} --bind 127.0.0.1 --save '' "
+                "--appendonly no",
+                "interpreter": "none",
+            },
+            {"name": "web", "script": str(HERE / "web.py"), "interpreter": sys.executable},
+            {
+                "name": "worker",
+                "script": str(rq),
+                "args": "worker default",
+                "interpreter": "none",
+            },
+        ]
+        for app in apps:
+            app.update(autorestart=False, cwd=str(host.root), kill_timeout=3000)
+        (host.root / "ecosystem.json").write_text(json.dumps({"apps": apps}, indent=1))
+        logs = host.root / "pm2" / "logs"
+        for compose_name, described in DESCRIBED.items():
+            group = f"/selfheal/services/{described}"
+            if compose_name == "postgres":
+                host.log_files[str(self.cluster.root / "server.log")] = group
+            else:
+                host.log_files[str(logs / f"{compose_name}-out.log")] = group
+                host.log_files[str(logs / f"{compose_name}-error.log")] = group
+        return self
+
+    # -- running -----------------------------------------------------------------------
+
+    def pm2(self, *args: str, **env_vars: str) -> subprocess.CompletedProcess[str]:
+        """pm2 as the host's own user runs it: the host's environment only."""
+        assert self.host is not None
+        env = {**self.host.environment(), **env_vars}
+        return subprocess.run(
+            ["pm2", *args], cwd=self.host.root, env=env, capture_output=True, text=True,
+            timeout=60, check=True,
+        )  # fmt: skip
+
+    def start_all(self) -> None:
+        assert self.host is not None
+        if not self.cluster.running():
+            self.cluster.start()
+        self.pm2("start", str(self.host.root / "ecosystem.json"))
+        self._wait_port(self.ports["REDIS_PORT"])
+        self._wait_port(self.ports["WEB_PORT"])
+
+    def pid(self, app: str) -> int:
+        """The app's process id. Never 0: `os.kill(0, ...)` would signal our own group."""
+        pid = int(self.pm2("pid", app).stdout.strip() or 0)
+        if pid <= 0:
+            raise ProcessLookupError(f"{app} is not running under pm2")
+        return pid
+
+    def kill(self, app: str) -> None:
+        """The process dies (`kill -9`): `docker compose ps` says Exited."""
+        if app == "postgres":
+            self.cluster.stop()
+            return
+        try:
+            pid = self.pid(app)
+        except ProcessLookupError:
+            return  # already down: killing it again changes nothing
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + READY_SECONDS
+        while self._online(app) and time.monotonic() < deadline:
+            time.sleep(0.05)  # pm2 notices the exit on its own schedule
+
+    def freeze(self, app: str) -> None:
+        """The process is alive and does nothing (`SIGSTOP`): ps says Up, jobs stay queued."""
+        os.kill(self.pid(app), signal.SIGSTOP)
+
+    def break_config(self, app: str, reason: str) -> None:
+        """A configuration the app runs badly with, read at its next (re)start: the web up
+        with `/health` 503 saying `reason`; the worker pointed at a Redis that is not there
+        (it exits, saying so)."""
+        assert self.host is not None
+        line = {
+            "web": f"EQUIVALENCE_BROKEN={reason}",
+            "worker": "RQ_REDIS_URL=redis://127.0.0.1:1/0",
+        }
+        with (self.host.root / ".env").open("a") as env:
+            env.write(line[app] + "\n")
+
+    def fix_config(self) -> None:
+        """What people do after the page: the configuration fixed, the web restarted."""
+        assert self.host is not None
+        env = self.host.root / ".env"
+        lines = env.read_text().splitlines(keepends=True)
+        env.write_text("".join(x for x in lines if not x.startswith("EQUIVALENCE_BROKEN=")))
+        self.pm2("restart", "web", "--update-env", EQUIVALENCE_BROKEN="")
+        self._wait_port(self.ports["WEB_PORT"])
+
+    def remove(self, app: str) -> None:
+        """The app is gone from the process manager: `docker compose restart` fails."""
+        self.pm2("delete", app)
+
+    def push_jobs(self, n: int) -> None:
+        from redis import Redis
+        from rq import Queue
+
+        assert self.host is not None
+        queue = Queue("default", connection=Redis.from_url(self.host.env["REDIS_URL"]))
+        for i in range(n):
+            queue.enqueue("local.worlds.services.equivalence.jobs.evaluate", i)
+
+    def queued(self) -> int:
+        from redis import Redis
+        from rq import Queue
+
+        assert self.host is not None
+        return len(Queue("default", connection=Redis.from_url(self.host.env["REDIS_URL"])))
+
+    def evaluations(self) -> int:
+        import psycopg
+
+        assert self.host is not None
+        with psycopg.connect(self.host.env["DATABASE_URL"], connect_timeout=5) as db:
+            found = db.execute("SELECT to_regclass('evaluations')").fetchone()
+            if not found or found[0] is None:
+                return 0
+            row = db.execute("SELECT count(*) FROM evaluations").fetchone()
+            return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        if self.host is None:
+            return
+        for app in ("worker", "web", "redis"):
+            pid = 0
+            with contextlib.suppress(subprocess.SubprocessError, OSError, ValueError):
+                pid = self.pid(app)  # ProcessLookupError (an OSError) when not running
+            if pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)  # a frozen one must be able to die
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            self.pm2("kill")
+        self.host = None
+        if not self.cluster.running():
+            self.cluster.start()  # the next host of the session needs its database
+
+    def _online(self, app: str) -> bool:
+        out = self.pm2("jlist").stdout
+        apps = json.loads(out[out.find("[") :] or "[]")
+        return any(a["name"] == app and a["pm2_env"]["status"] == "online" for a in apps)
+
+    @staticmethod
+    def _wait_port(port: int) -> None:
+        deadline = time.monotonic() + READY_SECONDS
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                s.settimeout(0.5)
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise TimeoutError(f"port {port} not listening after {READY_SECONDS:g} s")

@@ -1,0 +1,74 @@
+"""The runbooks' check commands read from their real output (fixtures captured from curl,
+redis-cli, pg_isready and rq on Debian 12: tests/fixtures/host_output/), and the read-only
+check document built from the service descriptions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selfheal_shared.services import check_document, host_checks, service_spec
+
+from local import aws_validation, ssm_agent
+
+OUTPUT = Path(__file__).resolve().parents[1] / "fixtures" / "host_output"
+
+
+def read(kind: str, fixture: str) -> host_checks.Reading:
+    f: dict[str, Any] = json.loads((OUTPUT / f"{fixture}.json").read_text())
+    return host_checks.READERS[kind](f["exitCode"], f["stdout"], f["stderr"])
+
+
+@pytest.mark.parametrize(
+    ("kind", "fixture", "up", "detail"),
+    [
+        ("http_health", "curl_health_ok", True, "/health answered 200"),
+        ("http_health", "curl_health_refused", False, "/health: not answering (curl: (7) "
+         "Failed to connect to localhost port 36761 after 0 ms: Couldn't connect to server)"),
+        ("http_health", "curl_health_degraded", False, "/health answered 503 postgres: ok, "
+         "redis: error: Error 111 connecting to 127.0.0.1:49845. Connection refused."),
+        ("redis_ping", "redis_ping_ok", True, "redis-cli ping: PONG"),
+        ("redis_ping", "redis_ping_refused", False,
+         "redis-cli ping: Could not connect to Redis at 127.0.0.1:49845: Connection refused"),
+        ("pg_isready", "pg_isready_ok", True,
+         "pg_isready: 127.0.0.1:50825 - accepting connections"),
+        ("pg_isready", "pg_isready_down", False,
+         "pg_isready: 127.0.0.1:50825 - no response (no response)"),
+        ("rq_backlog", "rq_info_empty", True, "backlog drained: rq info says 0 jobs queued"),
+        ("rq_backlog", "rq_info_queues", False,
+         "backlog not draining: 7 jobs still queued after 1 readings (rq info)"),
+        ("rq_backlog", "rq_info_busy", False,
+         "backlog not draining: 7 jobs still queued after 1 readings (rq info)"),
+        ("rq_backlog", "rq_info_refused", False,
+         "rq info: Error 111 connecting to 127.0.0.1:49845. Connection refused."),
+    ],
+)  # fmt: skip
+def test_each_tools_real_output_is_read(kind: str, fixture: str, up: bool, detail: str) -> None:
+    reading = read(kind, fixture)
+    assert (reading.up, reading.detail) == (up, detail)
+
+
+def test_a_queue_going_down_between_readings_is_draining() -> None:
+    out = "default |███ 7\n1 queues, 7 jobs total\ndefault |█ 2\n1 queues, 2 jobs total\n"
+    reading = host_checks.rq_backlog(0, out, "")
+    assert reading.up and reading.data == {"depth": 2, "readings": [7, 2]}
+
+
+def test_curl_timing_out_is_a_hung_service() -> None:
+    reading = host_checks.http_health(28, "\n000\n", "curl: (28) Operation timed out\n")
+    assert (reading.up, reading.detail) == (False, "/health: no answer in time (hung)")
+
+
+def test_the_check_document_runs_each_described_check_and_nothing_else() -> None:
+    content = check_document.content()
+    checked = check_document.checked()
+    assert sorted(checked) == ["equivalence-api", "equivalence-worker", "postgres", "redis"]
+    assert content["parameters"]["service"]["allowedValues"] == list(checked)
+    script, timeout = ssm_agent.rendered(content, {"service": ["redis"]})
+    assert 'case "redis" in' in script and timeout == 60
+    redis = service_spec.get("redis").check
+    assert redis is not None and f"    {redis.command}" in script.splitlines()
+    with pytest.raises(aws_validation.AwsError, match="value is not allowed"):
+        aws_validation.check_parameters(content, {"service": ["redis; reboot"]})
