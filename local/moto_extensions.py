@@ -317,11 +317,24 @@ class Extensions:
             {"Key": "InstanceIds", "Values": [i]} for i in body.get("InstanceIds", [])
         ]
         answers = (agent(targets, commands) for agent in self.ssm_agents)
-        answer = next((a for a in answers if a is not None), None) or {
-            "Status": "Undeliverable",
-            "InstanceId": "none",
-            "Output": f"no host with an SSM agent matches {targets}"[:500],
-        }
+        answer = next((a for a in answers if a is not None), None)
+        if answer is None:
+            # No managed instance matches: as in SSM, a command with no target and no
+            # invocation (TargetCount 0), nothing run anywhere.
+            self.ssm_invocations[command_id] = []
+            command = {
+                "CommandId": command_id,
+                "DocumentName": body.get("DocumentName", ""),
+                "Comment": body.get("Comment", ""),
+                "Parameters": body.get("Parameters", {}),
+                "Targets": body.get("Targets", []),
+                "Status": "Success",
+                "TargetCount": 0,
+                "CompletedCount": 0,
+                "RequestedDateTime": shared_clock.now().timestamp(),
+            }
+            self.ssm_commands.append(command)
+            return 200, {}, json.dumps({"Command": command})
         self.ssm_invocations[command_id] = [
             {
                 "CommandId": command_id,

@@ -25,24 +25,24 @@ def read(kind: str, fixture: str) -> host_checks.Reading:
     ("kind", "fixture", "up", "detail"),
     [
         ("http_health", "curl_health_ok", True, "/health answered 200"),
-        ("http_health", "curl_health_refused", False, "/health: not answering (curl: (7) "
-         "Failed to connect to localhost port 36761 after 0 ms: Couldn't connect to server)"),
+        ("http_health", "curl_health_refused", False,
+         "/health: not answering (connection refused)"),
         ("http_health", "curl_health_degraded", False, "/health answered 503 postgres: ok, "
-         "redis: error: Error 111 connecting to 127.0.0.1:49845. Connection refused."),
+         "redis: error: Error 111 connecting to 127.0.0.1. Connection refused."),
         ("redis_ping", "redis_ping_ok", True, "redis-cli ping: PONG"),
         ("redis_ping", "redis_ping_refused", False,
-         "redis-cli ping: Could not connect to Redis at 127.0.0.1:49845: Connection refused"),
+         "redis-cli ping: Could not connect to Redis at 127.0.0.1: Connection refused"),
         ("pg_isready", "pg_isready_ok", True,
-         "pg_isready: 127.0.0.1:50825 - accepting connections"),
+         "pg_isready: 127.0.0.1 - accepting connections"),
         ("pg_isready", "pg_isready_down", False,
-         "pg_isready: 127.0.0.1:50825 - no response (no response)"),
+         "pg_isready: 127.0.0.1 - no response (no response)"),
         ("rq_backlog", "rq_info_empty", True, "backlog drained: rq info says 0 jobs queued"),
         ("rq_backlog", "rq_info_queues", False,
          "backlog not draining: 7 jobs still queued after 1 readings (rq info)"),
         ("rq_backlog", "rq_info_busy", False,
          "backlog not draining: 7 jobs still queued after 1 readings (rq info)"),
         ("rq_backlog", "rq_info_refused", False,
-         "rq info: Error 111 connecting to 127.0.0.1:49845. Connection refused."),
+         "rq info: Error 111 connecting to 127.0.0.1. Connection refused."),
     ],
 )  # fmt: skip
 def test_each_tools_real_output_is_read(kind: str, fixture: str, up: bool, detail: str) -> None:

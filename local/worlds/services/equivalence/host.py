@@ -109,7 +109,7 @@ class EquivalenceHost:
             {
                 "name": "worker",
                 "script": str(rq),
-                "args": "worker default",
+                "args": "worker --logging_level WARNING default",
                 "interpreter": "none",
             },
         ]
@@ -225,23 +225,31 @@ class EquivalenceHost:
     def close(self) -> None:
         if self.host is None:
             return
-        for app in ("worker", "web", "redis"):
-            pid = 0
-            with contextlib.suppress(subprocess.SubprocessError, OSError, ValueError):
-                pid = self.pid(app)  # ProcessLookupError (an OSError) when not running
-            if pid:
+        apps: list[dict[str, object]] = []
+        with contextlib.suppress(subprocess.SubprocessError, OSError, ValueError):
+            apps = self._apps()
+        for app in apps:
+            pid = app.get("pid")
+            if isinstance(pid, int) and pid > 0:
+                # Disposable: killed outright (pm2 would give the worker 3 s to finish).
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGCONT)  # a frozen one must be able to die
+                    os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.SubprocessError, OSError):
             self.pm2("kill")
         self.host = None
         if not self.cluster.running():
             self.cluster.start()  # the next host of the session needs its database
 
-    def _online(self, app: str) -> bool:
+    def _apps(self) -> list[dict[str, object]]:
         out = self.pm2("jlist").stdout
-        apps = json.loads(out[out.find("[") :] or "[]")
-        return any(a["name"] == app and a["pm2_env"]["status"] == "online" for a in apps)
+        found = json.loads(out[out.find("[") :] or "[]")
+        return [dict(a) for a in found]
+
+    def _online(self, app: str) -> bool:
+        return any(
+            a["name"] == app and dict(a["pm2_env"]).get("status") == "online"  # type: ignore[call-overload]
+            for a in self._apps()
+        )
 
     @staticmethod
     def _wait_port(port: int) -> None:

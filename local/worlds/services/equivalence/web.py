@@ -77,7 +77,7 @@ def main() -> None:
         print(f"[ERROR] web: {broken}", file=sys.stderr, flush=True)
     port = int(os.environ["WEB_PORT"])
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    print(f"[INFO] web: listening on {port}", flush=True)
+    print("[INFO] web: listening", flush=True)
     server.serve_forever()
 
 

@@ -53,6 +53,14 @@ def wait(command_id: str) -> dict[str, Any]:
         invocations = ssm.list_command_invocations(CommandId=command_id, Details=True)[
             "CommandInvocations"
         ]
+        if not invocations and _targets_nothing(command_id):
+            return {
+                "via": "ssm:SendCommand",
+                "commandId": command_id,
+                "status": "Undeliverable",
+                "instances": [],
+                "output": "no managed instance matches the targets (TargetCount 0)",
+            }
         if invocations and all(i["Status"] in TERMINAL for i in invocations):
             failed = [i for i in invocations if i["Status"] != "Success"]
             outputs = [
@@ -98,3 +106,9 @@ def read(
         "stderr": got.get("StandardErrorContent", ""),
         "instance": instances[0],
     }
+
+
+def _targets_nothing(command_id: str) -> bool:
+    """SSM resolved the command's targets to no instance: no invocation will ever come."""
+    commands = client("ssm").list_commands(CommandId=command_id).get("Commands", [])
+    return bool(commands) and commands[0].get("TargetCount") == 0

@@ -28,12 +28,27 @@ class Reading:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+#: An address's port: where a local process listens changes from run to run; what an
+#: operator needs is that it did not answer (the host and service say where).
+PORT = re.compile(r"\b(127\.0\.0\.1|localhost)(:| port )\d+")
+
+
+def scrub(text: str) -> str:
+    """Redacted, and without the ports of local addresses."""
+    return PORT.sub(r"\1", redact.text(text))
+
+
 def _first_line(*texts: str) -> str:
     for text in texts:
         for line in text.splitlines():
             if line.strip():
-                return redact.text(line.strip())[:300]
+                return scrub(line.strip())[:300]
     return "(no output)"
+
+
+#: curl's exit codes (curl(1) "EXIT CODES") for a service that does not answer.
+CURL_EXIT = {6: "host not found", 7: "connection refused", 28: "no answer in time (hung)",
+             52: "empty reply", 56: "connection reset"}  # fmt: skip
 
 
 def http_health(code: int, out: str, err: str) -> Reading:
@@ -43,8 +58,10 @@ def http_health(code: int, out: str, err: str) -> Reading:
     status = lines[-1].strip() if lines else ""
     body = "\n".join(lines[:-1])
     if code != 0 or not status.isdigit() or status == "000":
-        why = "no answer in time (hung)" if code == 28 else f"not answering ({_first_line(err)})"
-        return Reading(False, f"/health: {why}")
+        if code == 28:
+            return Reading(False, "/health: no answer in time (hung)")
+        why = CURL_EXIT.get(code) or _first_line(err)
+        return Reading(False, f"/health: not answering ({why})")
     try:
         doc = json.loads(body or "null")
     except ValueError:
@@ -54,7 +71,7 @@ def http_health(code: int, out: str, err: str) -> Reading:
         if isinstance(doc, dict):
             said = str(doc.get("error") or ", ".join(f"{k}: {v}" for k, v in doc.items()
                                                      if k != "status"))  # fmt: skip
-        return Reading(False, f"/health answered {status} {redact.text(said)}".strip())
+        return Reading(False, f"/health answered {status} {scrub(said)}".strip())
     return Reading(True, "/health answered 200", {"health": doc})
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..core import redact, run_command
 from ..core.clients import client
-from ..core.errors import ActionFailed
+from ..core.errors import ActionFailed, NothingFound
 from . import check_document, host_checks
 from .service_spec import ServiceSpec, get
 
@@ -122,7 +122,10 @@ def _on_host(spec: ServiceSpec) -> Probe:
         spec.name,
     )
     if not got["instance"]:
-        return Probe(spec.name, False, f"no host tagged {spec.ssm.tagKey}={spec.ssm.tagValue}")
+        # Nothing measured: no host answers for this service here (as no endpoint configured).
+        raise NothingFound(
+            f"service {spec.name}: no host tagged {spec.ssm.tagKey}={spec.ssm.tagValue}"
+        )
     if got["status"] == "TimedOut":
         why = got.get("details") or "timed out"
         return Probe(spec.name, False, f"host {got['instance']} did not run the check: {why}")

@@ -5,10 +5,10 @@ service_ops."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from ..core import audit, clock
 from .service_ops import Probe
@@ -16,6 +16,12 @@ from .service_spec import ServiceSpec
 
 AUTOMATION = "service_recovery"
 HOUR = 3600.0
+
+
+#: Runbook 004 "Escalação": Nível 1 0-30 min, Nível 2 30-60 min, Nível 3 60+ min, counted
+#: from the incident's start (not from the first page).
+L2_MINUTES = 30
+L3_MINUTES = 60
 
 
 class ServiceIncident(BaseModel):
@@ -28,6 +34,27 @@ class ServiceIncident(BaseModel):
     startedAt: str
     reason: str
     trigger: Literal["alarm", "manual"]
+    #: When the ladder pages L2 and L3 (the workflow's Wait states wait until then);
+    #: from `startedAt` when not given.
+    pageL2At: str = ""
+    pageL3At: str = ""
+
+    @model_validator(mode="after")
+    def _ladder(self) -> ServiceIncident:
+        if not (self.pageL2At and self.pageL3At):
+            at = ladder(datetime.fromisoformat(self.startedAt.replace("Z", "+00:00")))
+            self.pageL2At, self.pageL3At = at["pageL2At"], at["pageL3At"]
+        return self
+
+
+def ladder(started: datetime) -> dict[str, str]:
+    """The ladder's instants from the incident's start, as Step Functions reads a Wait
+    state's timestamp (RFC 3339, UTC)."""
+    at = started.astimezone(UTC)
+    return {
+        f"page{level}At": (at + timedelta(minutes=m)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for level, m in (("L2", L2_MINUTES), ("L3", L3_MINUTES))
+    }
 
 
 def budget_key(service: str) -> str:
@@ -78,7 +105,19 @@ def post_incident_record(
             else f"{lost:g} h without data points so far (not recovered)"
         )
     elif spec.kind == "worker":
-        data_lost = "none: jobs waited in the queue, none dropped"
+        depth = check.get("status", {}).get("data", {}).get("depth")
+        queued = f" ({depth} queued at the first check)" if isinstance(depth, int) else ""
+        lost_queue = [
+            d["service"]
+            for d in check.get("dependencies", [])
+            if not d.get("up") and spec.verify.queueService == d.get("service")
+        ]
+        data_lost = (
+            f"unknown: {lost_queue[0]} was down; jobs queued in it before may be gone "
+            "(check the producers)"
+            if lost_queue
+            else f"none: jobs waited in the queue{queued}"
+        )
     else:
         data_lost = "none stored; requests failed while it was down"
     actions = []
@@ -98,6 +137,7 @@ def post_incident_record(
         "severity": incident.severity,
         "outcome": outcome,
         "resolved": recovered,
+        "startedAt": incident.startedAt,
         "downtimeMinutes": minutes,
         "downtime": f"{minutes:g} min" + ("" if recovered else " and counting"),
         "dataLost": data_lost,

@@ -65,7 +65,7 @@ class Verify(Strict):
 Reads = Literal["http_health", "redis_ping", "pg_isready", "rq_backlog"]
 #: A host command: the description's own text only (no input is ever pasted in); one line,
 #: no backquote. `$VAR` reads the host's own configuration (its environment, its `.env`).
-COMMAND = r"^[^`\n\r]{1,500}$"
+COMMAND = r"^[^`\n\r]{1,1000}$"
 
 
 class HostCheck(Strict):
