@@ -304,6 +304,12 @@ def describe(served: Served) -> str:
         *(f"  {t:<28} {name}" for t, name in sorted(p.tables.items())),
         "topics:",
         *(f"  {t:<28} {arn}" for t, arn in sorted(p.topics.items())),
+        "managed hosts (aws ssm describe-instance-information, send-command):",
+        *(
+            f"  {h.name:<28} {h.instance_id}  "
+            + " ".join(f"{k}={v}" for k, v in sorted(h.tags.items()))
+            for h in sorted(p.hosts.hosts.values(), key=lambda h: h.name)
+        ),
         f"ready: {served.endpoint}",
     ]
     return "\n".join(lines)

@@ -109,6 +109,8 @@ class ServiceSim:
 
     def host_ran(self, host: Any, script: str, inv: Any) -> None:
         """The agent's watcher: a restart run on the Equivalence host is one of `commands`."""
+        if self.host is None or host is not self.host.host:
+            return  # another host's script
         for name in COMPOSE_NAME:
             command = self.specs[name].restartCommand if name in self.specs else ""
             if command and command in script.splitlines():
