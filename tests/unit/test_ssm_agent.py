@@ -4,7 +4,8 @@ CloudWatch Logs, MaxConcurrency/MaxErrors, DescribeInstanceInformation, and its 
 
 from __future__ import annotations
 
-import time
+import os
+import select
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,9 +20,9 @@ from selfheal_shared.core import clients, run_command
 from local import ssm_agent
 from local.moto_extensions import Extensions
 
-#: The agent's time: CloudWatch Logs (moto as AWS) refuses events older than 14 days, and
-#: nothing here runs on a virtual clock, so one instant of this run, fixed for all tests.
-AT = datetime.now(UTC).replace(microsecond=0)
+#: The agent's time, fixed for every test of the module. It must lie near the wall clock:
+#: CloudWatch Logs (moto as AWS) refuses events older than 14 days against the real time.
+AT = datetime.now(UTC).replace(microsecond=0)  # real-time: PutLogEvents' age check reads it
 TAG = "selfheal:host"
 
 
@@ -113,18 +114,16 @@ def test_an_execution_timeout_kills_the_script_and_says_timed_out(aws: Any) -> N
 
 
 def _gone(pid: int, within: float = 10.0) -> bool:
-    """The process has exited (or is a zombie awaiting its reaper), waiting for the kernel to
-    finish a SIGKILL that was delivered (bounded; a real signal, not a fixed sleep)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (FileNotFoundError, ProcessLookupError):
-            return True
-        if state in ("Z", "X"):
-            return True
-        time.sleep(0.01)
-    return False
+    """The process has exited, waited for on the kernel's own signal: a pidfd becomes
+    readable when the process ends (bounded; a SIGKILL delivered may take a moment)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True  # already gone
+    try:
+        return bool(select.select([fd], [], [], within)[0])
+    finally:
+        os.close(fd)
 
 
 def test_output_is_truncated_as_ssm_truncates_it_and_kept_whole_in_cloudwatch(aws: Any) -> None:
