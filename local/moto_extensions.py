@@ -322,19 +322,7 @@ class Extensions:
             # No managed instance matches: as in SSM, a command with no target and no
             # invocation (TargetCount 0), nothing run anywhere.
             self.ssm_invocations[command_id] = []
-            command = {
-                "CommandId": command_id,
-                "DocumentName": body.get("DocumentName", ""),
-                "Comment": body.get("Comment", ""),
-                "Parameters": body.get("Parameters", {}),
-                "Targets": body.get("Targets", []),
-                "Status": "Success",
-                "TargetCount": 0,
-                "CompletedCount": 0,
-                "RequestedDateTime": shared_clock.now().timestamp(),
-            }
-            self.ssm_commands.append(command)
-            return 200, {}, json.dumps({"Command": command})
+            return self._ssm_sent(body, command_id, "Success", targets=0)
         self.ssm_invocations[command_id] = [
             {
                 "CommandId": command_id,
@@ -352,13 +340,22 @@ class Extensions:
                 ],
             }
         ]
+        return self._ssm_sent(body, command_id, answer["Status"], targets=1)
+
+    def _ssm_sent(
+        self, body: dict[str, Any], command_id: str, status: str, targets: int
+    ) -> Response:
+        """SendCommand's answer for a command a legacy stand-in answered (or none did), kept
+        for ListCommands."""
         command = {
             "CommandId": command_id,
             "DocumentName": body.get("DocumentName", ""),
             "Comment": body.get("Comment", ""),
             "Parameters": body.get("Parameters", {}),
             "Targets": body.get("Targets", []),
-            "Status": answer["Status"],
+            "Status": status,
+            "TargetCount": targets,
+            "CompletedCount": targets,
             "RequestedDateTime": shared_clock.now().timestamp(),
         }
         self.ssm_commands.append(command)
