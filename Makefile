@@ -33,7 +33,9 @@ hosts:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    postgresql redis-server curl >/dev/null; }
-	@[ "$$(pm2 --version 2>/dev/null | tail -1)" = "$(PM2_VERSION)" ] || { \
+	@# The installed version read from its package.json: `pm2 --version` spawns a daemon.
+	@[ "$$(node -p "require('$$(npm root -g 2>/dev/null)/pm2/package.json').version" 2>/dev/null)" \
+	   = "$(PM2_VERSION)" ] || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO npm install -g --no-fund --no-audit pm2@$(PM2_VERSION) >/dev/null; }
 

@@ -5,7 +5,8 @@
 - `Scene` / `Act`: what a world gives `selfheal demo` (its scenes around the samples, its
   stories with no sample), found by convention in each world's package (`SCENES`, `ACTS`);
 - the runtime's stand-ins a world's simulators connect to: the MQTT broker (IoT Core's
-  broker, `local/broker.py`), the IoT rules' bridge (`local/mqtt_bridge.py`), the account.
+  broker, `local/broker.py`), the IoT rules' bridge (`local/mqtt_bridge.py`), the account,
+  and the real PostgreSQL cluster the hosts' databases live in (`local/postgres.py`).
 
 The other way, the runtime imports `local.worlds` (its package only), and
 `tests/contract/test_local_imports.py` holds both rules.
@@ -22,6 +23,8 @@ from .broker import KEEPALIVE_SECONDS, Broker, mosquitto, publish_qos1, reconnec
 from .host import Pipeline, World
 from .iam_roles import ACCOUNT
 from .mqtt_bridge import Bridge
+from .postgres import PostgresCluster
+from .postgres import shared as shared_postgres
 from .ssm_agent import Host
 
 if TYPE_CHECKING:
@@ -37,12 +40,14 @@ __all__ = [
     "Broker",
     "Host",
     "Pipeline",
+    "PostgresCluster",
     "Scene",
     "Stage",
     "World",
     "mosquitto",
     "publish_qos1",
     "reconnecting",
+    "shared_postgres",
 ]
 
 #: Sets the world up before the sample; returns what runs once the sample is routed.

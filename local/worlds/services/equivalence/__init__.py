@@ -4,7 +4,9 @@ a real queue, and a small Equivalence API using both, run by pm2 on a managed ho
 local SSM agent runs commands on. `docker compose` on that host is a thin command over pm2
 (there is no Docker engine here): `ps`, `restart`, `logs`, `stop`, `start`."""
 
+from local.world_api import PostgresCluster
+from local.world_api import shared_postgres as shared
+
 from .host import EquivalenceHost
-from .postgres import PostgresCluster, shared
 
 __all__ = ["EquivalenceHost", "PostgresCluster", "shared"]

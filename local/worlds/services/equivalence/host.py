@@ -20,10 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .postgres import PostgresCluster
-
 if TYPE_CHECKING:
-    from local.world_api import Host, Pipeline
+    from local.world_api import Host, Pipeline, PostgresCluster
 
 ROOT = Path(__file__).resolve().parents[4]
 HERE = Path(__file__).resolve().parent

@@ -1,7 +1,9 @@
 """One real PostgreSQL cluster (Debian's server binaries) for a test session or a demo, with
-a database per host. The server refuses to run as root: it runs as `postgres` when started
-by root. It listens on 127.0.0.1 only, on a port picked free, with fsync off (a scratch
-cluster: speed over durability)."""
+a database per host (or per deployment, when hosts share one: Aupus's primary and backup).
+A runtime stand-in like the broker, offered to the worlds by `local/world_api.py`. The
+server refuses to run as root: it runs as `postgres` when started by root. It listens on
+127.0.0.1 only, on a port picked free, with fsync off (a scratch cluster: speed over
+durability)."""
 
 from __future__ import annotations
 
