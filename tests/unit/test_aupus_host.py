@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import socket
 import urllib.error
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 from selfheal_cdk import spec as spec_mod
+from selfheal_shared.services import host_checks
 
 from local.broker import Broker, mosquitto
 from local.runtime import Pipeline
@@ -23,6 +25,7 @@ from local.worlds import World
 from local.worlds.ingestion.aupus import AupusDeployment, AupusHost
 from local.worlds.ingestion.aupus.host import HANDLED
 
+ROOT = spec_mod.ROOT
 #: A reading's time: fixed (the unique key is equipment + ts, not the arrival).
 TS = datetime(2024, 12, 29, 14, 0, tzinfo=UTC)
 P2002 = "P2002: Unique constraint failed on the fields: (`equipamento_id`,`ts`)"
@@ -235,3 +238,137 @@ def test_data_that_stopped_arriving_is_a_warning_then_critical(aupus: AupusDeplo
         200, "critical", "critical",
     )  # fmt: skip
     assert recent["hoursSinceLastData"] >= 2.0
+
+
+# -- the hosts' real output, kept as fixtures for the parsers -----------------------------
+
+FIXTURES = ROOT / "tests" / "fixtures" / "host_output" / "aupus"
+#: `SELFHEAL_CAPTURE=1`: write the fixtures from the live hosts instead of checking them.
+CAPTURE = os.environ.get("SELFHEAL_CAPTURE") == "1"
+CAPTURED_WITH = "pm2 6.0.14 / curl 7.88 / mosquitto 2.0 / PostgreSQL 15 on Debian 12"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+CURL = "curl -sS -w '\\n%{http_code}\\n' http://localhost:$PORT"
+#: What pm2 keeps of the app's environment that is pm2's or the app's own (the rest is the
+#: host's: paths, ports, the database's name).
+PM2_OWN_ENV = {"aupus-api", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PM2_JSON_PROCESSING",
+               "PM2_USAGE", "unique_id"}  # fmt: skip
+PID = 4242
+
+
+def _trim_jlist(out: str, host: AupusHost) -> str:
+    """The host's environment out of pm2's copy of it; paths and pids made machine-free."""
+    apps = json.loads(out)
+    for app in apps:
+        env = app["pm2_env"]
+        for key in [k for k in env if re.fullmatch(r"[A-Z_][A-Z0-9_]*", k)]:
+            if key not in PM2_OWN_ENV and key != "NODE_APP_INSTANCE":
+                del env[key]
+        env["env"] = {k: v for k, v in env["env"].items() if k in PM2_OWN_ENV}
+        app["pid"] = PID if app["pid"] else 0
+    compact = json.dumps(apps, ensure_ascii=False, separators=(",", ":"))  # as pm2 prints it
+    return _machine_free(compact, host) + "\n"
+
+
+def _status_pid(out: str) -> str:
+    """`pm2 status`'s pid cells (a running app's) set to PID, the table's widths kept."""
+    lines = out.splitlines(keepends=True)
+    header = next(i for i, line in enumerate(lines) if line.startswith("│"))
+    column = [c.strip() for c in lines[header].split("│")].index("pid")
+    for i in range(header + 1, len(lines)):
+        cells = lines[i].split("│")
+        if lines[i].startswith("│") and cells[column].strip() not in ("", "0"):
+            cells[column] = f" {PID}".ljust(len(cells[column]))
+            lines[i] = "│".join(cells)
+    return "".join(lines)
+
+
+def _machine_free(text: str, host: AupusHost) -> str:
+    text = text.replace(str(host.root), f"/srv/{host.name}")
+    return text.replace(str(ROOT), "/opt/selfheal")
+
+
+def _capture(host: AupusHost, name: str, command: str) -> dict[str, Any]:
+    """`command` run on `host` through SSM, as a fixture (ports, paths, pids scrubbed)."""
+    inv = host.run(command)
+    out, err = str(inv["StandardOutputContent"]), str(inv["StandardErrorContent"])
+    if command == "pm2 jlist":
+        out = _trim_jlist(out, host)
+    elif command.startswith("pm2 status"):
+        out = _status_pid(out)
+    fixture = {
+        "command": command.replace("$PORT", "3000"),
+        "exitCode": inv["ResponseCode"],
+        "stdout": host_checks.PORT.sub(r"\1", _machine_free(out, host)),
+        "stderr": host_checks.PORT.sub(r"\1", err),
+        "capturedWith": CAPTURED_WITH,
+    }
+    path = FIXTURES / f"{name}.json"
+    if CAPTURE:
+        FIXTURES.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(fixture, indent=1, ensure_ascii=False) + "\n")
+    return fixture
+
+
+def _shape(name: str, stdout: str) -> Any:
+    """What of an output is the same on every run (pids, times, memory and cpu vary)."""
+    if name.startswith("pm2_jlist"):
+        [app] = json.loads(stdout)
+        env = app["pm2_env"]
+        return sorted(app), sorted(env), (env["status"], env["exec_mode"], env["restart_time"])
+    if name.startswith("pm2_status"):
+        rows = [[c.strip() for c in ANSI.sub("", line).split("│")[1:-1]]
+                for line in stdout.splitlines() if line.startswith("│")]  # fmt: skip
+        header, row = rows
+        return header, [v for h, v in zip(header, row, strict=True) if h not in
+                        ("pid", "uptime", "cpu", "mem")]  # fmt: skip
+    if name.startswith("curl"):
+        body, code = stdout.rstrip("\n").rsplit("\n", 1)
+        data = json.loads(body)
+        return code, sorted(data), data["status"], data.get("subscribedTopics")
+    return stdout
+
+
+def test_the_fixtures_are_what_the_hosts_print(aupus: AupusDeployment, broker: Broker) -> None:
+    """tests/fixtures/host_output/aupus/: each one the real output of the runbook's command
+    on a live host, checked against the hosts of this run (SELFHEAL_CAPTURE=1 rewrites
+    them)."""
+    vps = aupus.host("aupus-vps", "production")
+    backup = aupus.host("aupus-backup", "production", instance_id="backup-emergency-20241229")
+    marks = {h.name: h.mark() for h in (vps, backup)}
+    aupus.publish("inv-01", TS, 12.5)
+    for h in (vps, backup):
+        h.wait_log(HANDLED, marks[h.name])
+    [row] = aupus.rows()
+    loser = backup if row.instance_id == vps.instance_id else vps
+    captured = [
+        _capture(vps, "pm2_jlist_online", "pm2 jlist"),
+        _capture(vps, "pm2_status_online", "pm2 status aupus-api"),
+        _capture(vps, "grep_mqtt_mode_production", "grep MQTT_MODE .env"),
+        _capture(vps, "curl_dados_recentes_ok", f"{CURL}/health/dados-recentes"),
+        _capture(vps, "curl_health_mqtt_connected", f"{CURL}/health/mqtt"),
+        _capture(loser, "pm2_logs_p2002", "pm2 logs aupus-api --lines 100 --nostream | grep P2002"),
+    ]
+    aupus.database.age(3.0)
+    captured.append(_capture(vps, "curl_dados_recentes_critical",
+                             f"{CURL}/health/dados-recentes"))  # fmt: skip
+    mark = backup.mark()
+    broker.stop()
+    backup.wait_log("ALERTA CRÍTICO", mark)
+    captured.append(_capture(backup, "curl_health_mqtt_disconnected", f"{CURL}/health/mqtt"))
+    backup.set_mode("development")
+    captured.append(_capture(backup, "grep_mqtt_mode_development", "grep MQTT_MODE .env"))
+    vps.stop()
+    captured.append(_capture(vps, "pm2_status_stopped", "pm2 status aupus-api"))
+    captured.append(_capture(vps, "pm2_jlist_stopped", "pm2 jlist"))
+
+    names = [
+        "pm2_jlist_online", "pm2_status_online", "grep_mqtt_mode_production",
+        "curl_dados_recentes_ok", "curl_health_mqtt_connected", "pm2_logs_p2002",
+        "curl_dados_recentes_critical", "curl_health_mqtt_disconnected",
+        "grep_mqtt_mode_development", "pm2_status_stopped", "pm2_jlist_stopped",
+    ]  # fmt: skip
+    assert sorted(p.stem for p in FIXTURES.glob("*.json")) == sorted(names)
+    for name, live in zip(names, captured, strict=True):
+        kept = json.loads((FIXTURES / f"{name}.json").read_text())
+        assert (kept["command"], kept["exitCode"]) == (live["command"], live["exitCode"]), name
+        assert _shape(name, kept["stdout"]) == _shape(name, live["stdout"]), name
