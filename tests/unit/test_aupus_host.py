@@ -23,7 +23,7 @@ from local.broker import Broker, mosquitto
 from local.runtime import Pipeline
 from local.worlds import World
 from local.worlds.ingestion.aupus import AupusDeployment, AupusHost
-from local.worlds.ingestion.aupus.host import HANDLED
+from local.worlds.ingestion.aupus.host import HANDLED, _gone
 
 ROOT = spec_mod.ROOT
 #: A reading's time: fixed (the unique key is equipment + ts, not the arrival).
@@ -238,6 +238,16 @@ def test_data_that_stopped_arriving_is_a_warning_then_critical(aupus: AupusDeplo
         200, "critical", "critical",
     )  # fmt: skip
     assert recent["hoursSinceLastData"] >= 2.0
+
+
+def test_teardown_kills_the_daemon_and_the_app_even_frozen(aupus: AupusDeployment) -> None:
+    vps = aupus.host("aupus-vps", "production")
+    daemon = int((vps.root / "pm2" / "pm2.pid").read_text())
+    app = vps.pid()
+    vps.freeze()
+    aupus.close()
+    assert _gone(daemon, 5.0) and _gone(app, 5.0)
+    assert vps.host is None, "closed once: the pipeline's own close finds nothing to do"
 
 
 # -- the hosts' real output, kept as fixtures for the parsers -----------------------------

@@ -17,6 +17,7 @@ own log lines (followed with `tail -F` as they are written), never on a pause.""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -54,6 +55,8 @@ SUBSCRIBED = re.compile(r"📡 \[MQTT\] \d+ tópicos inscritos")
 #: One of these per reading the app received: saved, refused (P2002, a fence, ...), or not
 #: saved in development.
 HANDLED = re.compile(r"💾 \[MQTT\] Buffer flush|❌ \[MQTT\] ERRO|📨 \[DEV\]")
+#: Numbers the publishers' MQTT client ids (a reused id would take over a session).
+_PUBLISHERS = itertools.count(1)
 #: The runbook's primary's INSTANCE_ID (other hosts default to their name).
 INSTANCE_IDS = {"aupus-vps": "production-server"}
 
@@ -86,7 +89,8 @@ def publish(broker: Broker, equipamento: str, ts: datetime | float | str, potenc
 
     stamp = ts.isoformat() if isinstance(ts, datetime) else ts
     body = json.dumps({"ts": stamp, "potencia": potencia, **fields})
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"equip-{equipamento}")
+    client_id = f"equip-{equipamento}-{os.getpid()}-{next(_PUBLISHERS)}"
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
     client.connect(broker.host, broker.port)
     client.loop_start()
     try:
@@ -224,7 +228,8 @@ class AupusHost:
         os.kill(old, signal.SIGKILL)
         self.ready(mark)
         new = self.pid()
-        assert new != old, "pm2 restarted the killed process"
+        if new == old:
+            raise RuntimeError(f"{PM2_APP} on {self.name}: pid {old} survived SIGKILL")
         return new
 
     def freeze(self) -> None:
@@ -254,6 +259,7 @@ class AupusHost:
             key = line.split("=", 1)[0].strip()
             lines.append(f"{key}={values.pop(key)}\n" if key in values else line)
         path.write_text("".join(lines) + "".join(f"{k}={v}\n" for k, v in values.items()))
+        self.mode, self.instance_id = mode, instance_id or self.instance_id
 
     def fence(self) -> None:
         """The instance's database role loses INSERT: its writes fail, it keeps running."""
@@ -310,7 +316,7 @@ class AupusHost:
             return int(exc.code), dict(json.loads(exc.read() or b"{}"))
 
     def written(self) -> list[Row]:
-        """The rows this instance saved."""
+        """The rows saved under this host's INSTANCE_ID (the one `.env` says)."""
         return [r for r in self.database.rows() if r.instance_id == self.instance_id]
 
     def log_path(self, stream: str) -> Path:
@@ -385,12 +391,21 @@ class AupusHost:
         for path in pids:
             with contextlib.suppress(OSError, ValueError):
                 pid = int(path.read_text().strip() or 0)
-                if pid > 0:
+                if pid > 0 and self._ours(pid, home):
                     with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGCONT)  # a frozen app dies too
                         os.kill(pid, signal.SIGKILL)
                     _gone(pid, 5.0)
         self.host = None
+
+    @staticmethod
+    def _ours(pid: int, home: Path) -> bool:
+        """The pid is still this host's daemon or app (a pid file left behind may name a
+        pid the system gave to another process since)."""
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        return f"PM2_HOME={home}".encode() in environ
 
 
 @dataclass
