@@ -13,6 +13,7 @@ import socket
 import urllib.error
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from local.broker import Broker, mosquitto
 from local.runtime import Pipeline
 from local.worlds import World
 from local.worlds.ingestion.aupus import AupusDeployment, AupusHost
+from local.worlds.ingestion.aupus import app as aupus_app
 from local.worlds.ingestion.aupus.host import HANDLED, _gone
 
 ROOT = spec_mod.ROOT
@@ -238,6 +240,49 @@ def test_data_that_stopped_arriving_is_a_warning_then_critical(aupus: AupusDeplo
         200, "critical", "critical",
     )  # fmt: skip
     assert recent["hoursSinceLastData"] >= 2.0
+
+
+def test_a_database_down_is_unhealthy_and_the_readings_meanwhile_are_logged_lost(
+    aupus: AupusDeployment,
+) -> None:
+    vps = aupus.host("aupus-vps", "production")
+    assert "💾" in handled(vps, aupus, "inv-01", TS)  # a connection the restart will drop
+    cluster = aupus.database.cluster
+    cluster.stop()
+    try:
+        code, db = vps.http("/health/database")
+        assert (code, db["status"]) == (503, "disconnected")
+        code, health = vps.http("/health")
+        assert code == 503 and "banco de dados inacessível" in health["reason"]
+        line = handled(vps, aupus, "inv-01", TS + timedelta(minutes=1))
+        assert line.startswith("❌ [MQTT] ERRO: falha ao salvar dados de inv-01: ")
+    finally:
+        cluster.start()
+    assert "💾" in handled(vps, aupus, "inv-01", TS + timedelta(minutes=2))
+    assert [r.ts.minute for r in vps.written()] == [0, 2]
+
+
+def test_the_configuration_is_env_under_the_environment_and_ts_takes_every_form(
+    tmp_path: Path,
+) -> None:
+    """As the Node backend's dotenv: a variable already set wins over `.env` (how
+    `MQTT_MODE=x pm2 restart aupus-api --update-env` sets it)."""
+    (tmp_path / ".env").write_text("# comment\nMQTT_MODE=development\nPORT='3000'\n")
+    config = aupus_app.read_config(tmp_path, {"MQTT_MODE": "production", "HOME": "/root"})
+    assert config == {"MQTT_MODE": "production", "PORT": "3000"}
+    ms = int(TS.timestamp() * 1000)
+    assert {
+        aupus_app.parse_ts(v)
+        for v in (
+            TS.timestamp(),
+            ms,
+            "2024-12-29T14:00:00Z",
+            "2024-12-29T11:00:00-03:00",
+            "2024-12-29T14:00:00",
+        )
+    } == {TS}
+    with pytest.raises(ValueError):
+        aupus_app.parse_ts(True)
 
 
 def test_teardown_kills_the_daemon_and_the_app_even_frozen(aupus: AupusDeployment) -> None:

@@ -44,6 +44,10 @@ OK_HOURS = 0.1
 CRITICAL_HOURS = 2.0
 #: What Prisma says for a unique violation (runbook 004 "Erro P2002").
 P2002 = "P2002: Unique constraint failed on the fields: (`equipamento_id`,`ts`)"
+INSERT = (
+    "INSERT INTO equipamentos_dados (equipamento_id, ts, payload, instance_id) "
+    "VALUES (%s, %s, %s, %s)"
+)
 #: The configuration keys (`.env`, or the environment over it).
 KEYS = ("MQTT_MODE", "INSTANCE_ID", "MQTT_HOST", "MQTT_PORT", "DATABASE_URL", "PORT",
         "MQTT_TOPICS")  # fmt: skip
@@ -183,13 +187,17 @@ class Ingestion:
     def save(self, equipamento: str, ts: datetime, payload: dict[str, Any]) -> None:
         """One reading, as the backend's buffer flush writes it; errors are logged, never
         fatal (a fenced role, a duplicate from another instance, a database down)."""
+        args = (equipamento, ts, Jsonb(payload), self.instance_id)
         with self.lock:
             try:
-                self._connection().execute(
-                    "INSERT INTO equipamentos_dados (equipamento_id, ts, payload, instance_id) "
-                    "VALUES (%s, %s, %s, %s)",
-                    (equipamento, ts, Jsonb(payload), self.instance_id),
-                )
+                try:
+                    self._connection().execute(INSERT, args)
+                except psycopg.OperationalError:
+                    # A connection the server dropped (a restart): one fresh attempt, as
+                    # the ORM's pool reconnects, before the reading is given up.
+                    if self._db is not None:
+                        self._db.close()
+                    self._connection().execute(INSERT, args)
             except errors.UniqueViolation:
                 error(f"{P2002} - equipamento {equipamento}, ts {ts.isoformat()}")
                 return
