@@ -110,6 +110,10 @@ class Mark:
 
 @dataclass
 class AupusHost:
+    """One host of a deployment: `build()` registers it (sandbox, `.env`, pm2 ecosystem,
+    its database role), `start()` runs its `aupus-api`; the rest are the runbook's views of
+    it and its faults."""
+
     pipeline: Pipeline
     database: AupusDatabase
     broker: Broker
