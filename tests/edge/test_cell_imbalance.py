@@ -67,6 +67,8 @@ def test_a_150_mv_delta_is_recorded_and_closed_without_a_command(edge_world: Edg
     assert sim.commands == [] and w.commands_sent() == []
     assert ("cells_read", None) in steps(w)
     assert not [n for n in w.pipeline.notifications() if n["level"] in ("l1", "l2", "l3")]
+    [told] = [n for n in w.pipeline.notifications() if n["level"] == "ops"]
+    assert told["message"]["outcome"] == "NO_ACTION_NEEDED", "within limits: no guard refused"
 
 
 @pytest.mark.procedure("E6", "restart lock or E-Stop active: never equalize")

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from selfheal_shared.edge import edges
 
 from local.worlds import WorldSpec
 from local.worlds.edge import EdgeSiteSpec
@@ -137,6 +138,38 @@ def test_autonomous_mode_is_recorded_and_never_restarted(edge_world: EdgeWorld) 
     assert w.pages() == []
     [note] = [n for n in w.pipeline.notifications() if n["level"] == "ops"]
     assert "autonomous mode" in note["message"]["summary"]
+    [opened] = [r for r in w.pipeline.audit_records() if r["actor"] == "edge_open"]
+    assert opened["outcome"] == "NO_ACTION_NEEDED", "by design, not a guard's refusal"
+
+
+def test_a_late_offline_event_for_an_edge_back_online_needs_no_action(
+    edge_world: EdgeWorld,
+) -> None:
+    """EventBridge may deliver a copy late: the edge is online by the registry when its
+    ladder starts. Nothing is done, and the record says no action was needed (issue 21),
+    not that a guard refused something."""
+    w = edge_world
+    [sim] = w.start_edges([E1])
+    now = w.pipeline.clock.now().isoformat()
+    event = {
+        "version": "0",
+        "id": "late-copy-1",
+        "detail-type": edges.CONNECTIVITY,
+        "source": edges.SOURCE,
+        "account": "123456789012",
+        "time": now,
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {"edgeId": E1, "siteId": "site-campinas", "state": "offline",
+                   "previous": "online", "reason": "a late copy", "at": now},
+    }  # fmt: skip
+    w.pipeline.put_event(event, bus="selfheal-edge")
+    [run] = w.ladders(finished=1)
+
+    assert run["status"] == "SUCCEEDED" and run["states"][-1] == "AlreadyBack", run["states"]
+    assert sim.commands == [] and w.commands_sent() == [] and w.pages() == []
+    [opened] = [r for r in w.pipeline.audit_records() if r["actor"] == "edge_open"]
+    assert (opened["outcome"], opened["result"]) == ("NO_ACTION_NEEDED", "nothing to do")
 
 
 def test_duplicate_offline_signals_run_one_ladder(edge_world: EdgeWorld) -> None:

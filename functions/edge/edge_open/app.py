@@ -75,31 +75,32 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             result=f"the incident is at {site}, the registry's site",
         )
     if edge.get("state") == "online":
+        # Found healthy: nothing to do and nothing done; no guard refused anything.
         why = "edge is already back online"
         run.record(
             edges.AUTOMATION,
             why=why,
             result="nothing to do",
-            outcome=Outcome.SKIPPED_BY_GUARD,
+            outcome=Outcome.NO_ACTION_NEEDED,
         )
         return {
             "incident": incident,
             "verdict": "back",
             "reason": why,
-            "outcome": Outcome.SKIPPED_BY_GUARD,
+            "outcome": Outcome.NO_ACTION_NEEDED,
         }
     if detail.state == "autonomous" or edge.get("mode") == "autonomous":
         run.record(
             edges.AUTOMATION,
             why="autonomous mode: the site lost internet; the edge runs on its cached config",
             result="recorded as P4, not an incident; no restart",
-            outcome=Outcome.SKIPPED_BY_GUARD,
+            outcome=Outcome.NO_ACTION_NEEDED,  # by design, not a guard's refusal
         )
         return {
             "incident": {**incident, "severity": "P4"},
             "verdict": "autonomous",
             "reason": "autonomous mode is by design (runbook 000 §1); not an incident",
-            "outcome": Outcome.SKIPPED_BY_GUARD,
+            "outcome": Outcome.NO_ACTION_NEEDED,
         }
     holder = edge_registry.claim(
         f"edge-incident#{detail.edgeId}",
