@@ -1,5 +1,6 @@
 """The runbooks' check commands read from their real output (fixtures captured from curl,
-redis-cli, pg_isready and rq on Debian 12: tests/fixtures/host_output/), and the read-only
+redis-cli, pg_isready, rq and the inference host's systemctl on Debian 12:
+tests/fixtures/host_output/), and the read-only
 check document built from the service descriptions."""
 
 from __future__ import annotations
@@ -43,6 +44,14 @@ def read(kind: str, fixture: str) -> host_checks.Reading:
          "backlog not draining: 7 jobs still queued after 1 readings (rq info)"),
         ("rq_backlog", "rq_info_refused", False,
          "rq info: Error 111 connecting to 127.0.0.1. Connection refused."),
+        ("systemd_health", "systemd_inference_ok", True,
+         "systemctl: active (running); /health answered 200"),
+        ("systemd_health", "systemd_inference_hung", False,
+         "systemctl: active (running); /health: no answer in time (hung)"),
+        ("systemd_health", "systemd_inference_killed", False,
+         "systemctl status: Active: failed (Result: signal)"),
+        ("systemd_health", "systemd_inference_failed_to_start", False,
+         "systemctl status: Active: failed (Result: exit-code, status=1)"),
     ],
 )  # fmt: skip
 def test_each_tools_real_output_is_read(kind: str, fixture: str, up: bool, detail: str) -> None:
@@ -64,7 +73,9 @@ def test_curl_timing_out_is_a_hung_service() -> None:
 def test_the_check_document_runs_each_described_check_and_nothing_else() -> None:
     content = check_document.content()
     checked = check_document.checked()
-    assert sorted(checked) == ["equivalence-api", "equivalence-worker", "postgres", "redis"]
+    assert sorted(checked) == [
+        "equivalence-api", "equivalence-worker", "inference", "postgres", "redis"
+    ]  # fmt: skip
     assert content["parameters"]["service"]["allowedValues"] == list(checked)
     script, timeout = ssm_agent.rendered(content, {"service": ["redis"]})
     assert 'case "redis" in' in script and timeout == 60

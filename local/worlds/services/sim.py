@@ -30,9 +30,13 @@ from selfheal_shared.services.service_spec import ServiceSpec, env_key, load
 from . import equivalence
 from .equivalence import EquivalenceHost
 from .equivalence.host import DESCRIBED
+from .inference import InferenceHost
+from .inference import host as inference_host
 
 #: Described service -> its compose service on the Equivalence host.
 COMPOSE_NAME = {described: compose for compose, described in DESCRIBED.items()}
+#: Described service -> its systemd unit on the inference host.
+UNIT_NAME = {described: unit for unit, described in inference_host.DESCRIBED.items()}
 
 ROOT = Path(__file__).resolve().parents[3]
 #: One service process, started as a script (stdlib only: no package of the runtime is imported).
@@ -72,10 +76,11 @@ class Service:
 
 
 class ServiceSim:
-    """The described services: those checked on their host (`check` in the description:
-    the Equivalence Engine's web, worker, Redis and PostgreSQL) run for real on the
-    Equivalence host (`equivalence/`), built by `attach`; the others are simulated
-    processes answered by this class's SSM stand-in."""
+    """The described services: those checked on their host (`check` in the description)
+    run for real there, the hosts built by `attach`: the Equivalence Engine's web, worker,
+    Redis and PostgreSQL on the Equivalence host (`equivalence/`), `face_analyzer` on the
+    inference host (`inference/`); the others are simulated processes answered by this
+    class's SSM stand-in."""
 
     def __init__(self, workdir: Path, names: list[str] | None = None) -> None:
         specs = load()
@@ -89,8 +94,9 @@ class ServiceSim:
             if n not in self.hosted
         }
         self.specs = {n: specs[n] for n in names}
-        #: The Equivalence host, for the hosted services (set by `attach`).
+        #: The Equivalence and inference hosts, for the hosted services (set by `attach`).
         self.host: EquivalenceHost | None = None
+        self.inference: InferenceHost | None = None
         self.log_sink: Any = None  # (service, [lines]) -> None, set by `attach`
         self.commands: list[dict[str, Any]] = []
         self.data_file = workdir / "aupus-points.jsonl"
@@ -100,18 +106,24 @@ class ServiceSim:
     def env(self) -> dict[str, str]:
         return {env_key(n): s.url for n, s in self.services.items()}
 
-    def _on_host(self, name: str) -> tuple[EquivalenceHost, str] | None:
-        """The Equivalence host and the compose service `name` is there, if it is hosted."""
+    def _on_host(self, name: str) -> tuple[EquivalenceHost | InferenceHost, str] | None:
+        """The host `name` runs on and its name there (compose service, unit), if hosted."""
         if name not in self.hosted:
             return None
+        if name in UNIT_NAME:
+            assert self.inference is not None, "attach(pipeline, sim) builds the host first"
+            return self.inference, UNIT_NAME[name]
         assert self.host is not None, "attach(pipeline, sim) builds the host first"
         return self.host, COMPOSE_NAME[name]
 
     def host_ran(self, host: Any, script: str, inv: Any) -> None:
-        """The agent's watcher: a restart run on the Equivalence host is one of `commands`."""
-        if self.host is None or host is not self.host.host:
-            return  # another host's script
-        for name in COMPOSE_NAME:
+        """The agent's watcher: a restart run on one of these hosts is one of `commands`."""
+        ours = {
+            id(h.host): names
+            for h, names in ((self.host, COMPOSE_NAME), (self.inference, UNIT_NAME))
+            if h is not None
+        }
+        for name in ours.get(id(host), {}):
             command = self.specs[name].restartCommand if name in self.specs else ""
             if command and command in script.splitlines():
                 self.commands.append({"service": name, "command": command})
@@ -176,11 +188,12 @@ class ServiceSim:
     def start_all(self, **modes: str) -> None:
         """Dependencies first (stores, then the rest), each in `modes.get(name, "ok")`; on
         the Equivalence host, "stuck" is a worker frozen (SIGSTOP) once started."""
-        if self.host is not None:
-            self.host.start_all()
-            for name in sorted(self.hosted):
-                if modes.get(name.replace("-", "_")) == "stuck":
-                    self.host.freeze(COMPOSE_NAME[name])
+        for host in (self.host, self.inference):
+            if host is not None:
+                host.start_all()
+        for name in sorted(self.hosted):
+            if modes.get(name.replace("-", "_")) == "stuck":
+                self.hang(name)
         order = sorted(self.services, key=lambda n: self.services[n].spec.kind != "store")
         for name in order:
             self.start(name, modes.get(name.replace("-", "_"), "ok"))
@@ -266,8 +279,9 @@ class ServiceSim:
             pass
 
     def close(self) -> None:
-        if self.host is not None:
-            self.host.close()
+        for host in (self.host, self.inference):
+            if host is not None:
+                host.close()
         for svc in self.services.values():
             self._kill(svc)
         for held in self._reserved.values():
@@ -332,8 +346,11 @@ def attach(pipeline: Any, sim: ServiceSim) -> None:
 
     sim.log_sink = sink
     pipeline.extensions.ssm_agents.append(sim.run_command)
-    if sim.hosted:
+    if sim.hosted & set(COMPOSE_NAME):
         sim.host = EquivalenceHost(pipeline, equivalence.shared()).build()
+    if sim.hosted & set(UNIT_NAME):
+        sim.inference = InferenceHost(pipeline).build()
+    if sim.hosted:
         pipeline.hosts.watchers.append(sim.host_ran)
 
 

@@ -23,11 +23,12 @@ ALARMS = {
 SERVICES = pytest.mark.parametrize("service", sorted(ALARMS))
 #: What each service's own log says when its restart does not help: the simulated ones
 #: print the error they are given; on the Equivalence host, the web logs it and the worker,
-#: pointed at a Redis that is not there, says so itself (rq's words).
+#: pointed at a Redis that is not there, says so itself (rq's words); on the inference host,
+#: face_analyzer says why it cannot start.
 SAID_IN_LOGS = {
     "equivalence-api": "[ERROR] web: equivalence-api: fatal: config file unreadable",
     "equivalence-worker": "Error 111 connecting to 127.0.0.1:1. Connection refused.",
-    "inference": "[ERROR] inference: inference: fatal: config file unreadable",
+    "inference": "face_analyzer: ERROR inference: fatal: config file unreadable",
     "aupus-ingestion": "[ERROR] aupus-ingestion: aupus-ingestion: fatal: config file unreadable",
 }
 

@@ -132,9 +132,32 @@ def rq_backlog(code: int, out: str, err: str) -> Reading:
     )
 
 
+#: What separates `systemctl status` from curl's answer in the inference check's output.
+CURL_MARK = "--- curl /health\n"
+#: `systemctl status`'s "Active:" line: "active (running) since ...", "failed (Result: ...)".
+SYSTEMD_ACTIVE = re.compile(r"^\s*Active: (?P<words>.+)$", re.M)
+
+
+def systemd_health(code: int, out: str, err: str) -> Reading:
+    """`systemctl status <unit>` (runbook 003 §4.1 verify_status), then curl's `/health`
+    (verify_health): a unit not active (running) is down, whatever a port says; an active
+    one is read by its `/health` (a hung process times out)."""
+    status, marked, curl = out.partition(CURL_MARK)
+    active = SYSTEMD_ACTIVE.search(status)
+    if not marked or active is None:
+        return Reading(False, f"systemctl status: {_first_line(status, err)}")
+    words = active["words"].strip()
+    if not words.startswith("active (running)"):
+        return Reading(False, f"systemctl status: Active: {scrub(words)}")
+    health = http_health(code, curl, err)
+    # "since <time>" left out: when the unit started changes from run to run.
+    return Reading(health.up, f"systemctl: active (running); {health.detail}", health.data)
+
+
 READERS: dict[str, Callable[[int, str, str], Reading]] = {
     "http_health": http_health,
     "redis_ping": redis_ping,
     "pg_isready": pg_isready,
     "rq_backlog": rq_backlog,
+    "systemd_health": systemd_health,
 }
