@@ -52,6 +52,14 @@ def read(kind: str, fixture: str) -> host_checks.Reading:
          "systemctl status: Active: failed (Result: signal)"),
         ("systemd_health", "systemd_inference_failed_to_start", False,
          "systemctl status: Active: failed (Result: exit-code, status=1)"),
+        ("compose_health", "compose_web_ok", True,
+         "docker compose ps: web Up; /health answered 200"),
+        ("compose_health", "compose_web_degraded", False, "docker compose ps: web Up; /health "
+         "answered 503 postgres: ok, redis: error: Error 111 connecting to 127.0.0.1. "
+         "Connection refused."),
+        ("compose_health", "compose_web_hung", False,
+         "docker compose ps: web Up; /health: no answer in time (hung)"),
+        ("compose_health", "compose_web_exited", False, "docker compose ps: web Exited (0)"),
     ],
 )  # fmt: skip
 def test_each_tools_real_output_is_read(kind: str, fixture: str, up: bool, detail: str) -> None:

@@ -62,7 +62,10 @@ def test_a_failing_health_probe_raises_the_alarm_and_the_api_is_restarted(
     run = pipeline.execution_summary(arn)
     assert run["status"] == "SUCCEEDED", run
     assert [c["service"] for c in sim.commands] == ["equivalence-api"]
-    assert ("verify_service", "equivalence-api: /health answered 200") in audit_actions(pipeline)
+    assert (
+        "verify_service",
+        "equivalence-api: docker compose ps: web Up; /health answered 200",
+    ) in audit_actions(pipeline)
 
     for _ in range(2):  # probed healthy again: two fine minutes of three
         probe_minute(pipeline)

@@ -132,7 +132,7 @@ def rq_backlog(code: int, out: str, err: str) -> Reading:
     )
 
 
-#: What separates `systemctl status` from curl's answer in the inference check's output.
+#: What separates a status command's output from curl's answer in a check's output.
 CURL_MARK = "--- curl /health\n"
 #: `systemctl status`'s "Active:" line: "active (running) since ...", "failed (Result: ...)".
 SYSTEMD_ACTIVE = re.compile(r"^\s*Active: (?P<words>.+)$", re.M)
@@ -154,10 +154,27 @@ def systemd_health(code: int, out: str, err: str) -> Reading:
     return Reading(health.up, f"systemctl: active (running); {health.detail}", health.data)
 
 
+def compose_health(code: int, out: str, err: str) -> Reading:
+    """`docker compose ps <service>` (runbook 002 "Verificar status"), then curl's
+    `/health`: a container not Up is down; an Up one is read by its `/health`."""
+    status, marked, curl = out.partition(CURL_MARK)
+    rows = list(COMPOSE_ROW.finditer(status))
+    if not marked or not rows:
+        return Reading(False, f"docker compose ps: {_first_line(status, err)}")
+    row = rows[-1]
+    if not row["status"].startswith("Up"):
+        return Reading(False, f"docker compose ps: {row['service']} {row['status'].strip()}")
+    health = http_health(code, curl, err)
+    # "Up 3 minutes" cut to "Up": how long changes from run to run.
+    return Reading(health.up, f"docker compose ps: {row['service']} Up; {health.detail}",
+                   health.data)  # fmt: skip
+
+
 READERS: dict[str, Callable[[int, str, str], Reading]] = {
     "http_health": http_health,
     "redis_ping": redis_ping,
     "pg_isready": pg_isready,
     "rq_backlog": rq_backlog,
     "systemd_health": systemd_health,
+    "compose_health": compose_health,
 }

@@ -5,6 +5,7 @@ service_ops."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -16,6 +17,10 @@ from .service_spec import ServiceSpec
 
 AUTOMATION = "service_recovery"
 HOUR = 3600.0
+#: What a status command says of a process that is not running (`host_checks`).
+NOT_RUNNING = re.compile(
+    r"docker compose ps: \S+ Exited|systemctl status: Active: (failed|inactive)"
+)
 
 
 #: Runbook 004 "Escalação": Nível 1 0-30 min, Nível 2 30-60 min, Nível 3 60+ min, counted
@@ -74,7 +79,7 @@ def root_cause(spec: ServiceSpec, status: Probe, deps: list[Probe]) -> str:
         return f"no MQTT topic subscribed (0 topics); {detail.split('; ')[-1]}"
     if "hung" in detail:
         return f"process hung: {detail}"
-    if "not answering" in detail:
+    if "not answering" in detail or NOT_RUNNING.search(detail):
         return f"process not running: {detail}"
     return detail
 

@@ -62,7 +62,9 @@ class Verify(Strict):
 
 
 #: What a host check's output is read as (`host_checks.READERS`).
-Reads = Literal["http_health", "redis_ping", "pg_isready", "rq_backlog", "systemd_health"]
+Reads = Literal[
+    "http_health", "redis_ping", "pg_isready", "rq_backlog", "systemd_health", "compose_health"
+]
 #: A host command: the description's own text only (no input is ever pasted in); one line,
 #: no backquote. `$VAR` reads the host's own configuration (its environment, its `.env`).
 COMMAND = r"^[^`\n\r]{1,1000}$"
