@@ -46,9 +46,9 @@ def test_a_kill_switch_keeps_the_outage_open_and_paged_until_the_edge_is_back(
     def three_hours_on() -> None:
         seen.update(incident=incident(w), pages=offline_pages(w))
 
-    w.pipeline.clock.call_later(179 * 60, three_hours_on)
-    w.pipeline.clock.call_later(180 * 60, sim._restart)  # someone on site fixes it
-    with w.pipeline.clock.held():
+    with w.pipeline.clock.held():  # the timers and the outage start at the same instant
+        w.pipeline.clock.call_later(179 * 60, three_hours_on)
+        w.pipeline.clock.call_later(180 * 60, sim._restart)  # someone on site fixes it
         start = w.pipeline.clock.now()
         sim.kill()
         w.settle()
@@ -86,8 +86,9 @@ def test_back_after_a_refusal_is_closed_with_its_downtime_never_fixed(
     w = edge_world
     [sim, _] = w.start_edges([E1, E2])
     guards.set_switch(guards.DRY_RUN, enabled=True, reason="rehearsal", actor="ana")
-    w.pipeline.clock.call_later(20 * 60, sim._restart)
-    sim.kill()
+    with w.pipeline.clock.held():
+        w.pipeline.clock.call_later(20 * 60, sim._restart)
+        sim.kill()
     [run] = [r for r in w.ladders(finished=1) if r["workflow"] == "edge_offline_ladder"]
 
     assert run["status"] == "SUCCEEDED" and run["states"][-1] == "ClosedWithoutAction"
@@ -106,12 +107,15 @@ def test_a_kill_switch_turned_on_mid_ladder_pages_on_the_same_clock(
     w = edge_world
     [sim, _] = w.start_edges([E1, E2])
     # The probe goes out at the end of the 2-minute grace; its answer is awaited 30 s.
-    w.pipeline.clock.call_later(
-        130,
-        lambda: guards.set_switch(guards.KILL_SWITCH, enabled=True, reason="drill", actor="ana"),
-    )
-    w.pipeline.clock.call_later(35 * 60, sim._restart)
-    sim.kill()
+    with w.pipeline.clock.held():
+        w.pipeline.clock.call_later(
+            130,
+            lambda: guards.set_switch(
+                guards.KILL_SWITCH, enabled=True, reason="drill", actor="ana"
+            ),
+        )
+        w.pipeline.clock.call_later(35 * 60, sim._restart)
+        sim.kill()
     [run] = [r for r in w.ladders(finished=1) if r["workflow"] == "edge_offline_ladder"]
 
     assert [c["command"] for c in sim.commands] == ["probe"], "nothing after the switch"

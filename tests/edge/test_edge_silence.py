@@ -75,8 +75,9 @@ def test_an_edge_back_during_the_silence_is_not_fixed_and_not_resolved(
     w = edge_world
     silence(w, E1, 60)
     [sim] = w.start_edges([E1])
-    sim.kill()
-    w.pipeline.clock.call_later(20 * 60, sim._restart)  # someone on site fixes it
+    with w.pipeline.clock.held():
+        sim.kill()
+        w.pipeline.clock.call_later(20 * 60, sim._restart)  # someone on site fixes it
     run = ladder(w)
 
     assert run["status"] == "SUCCEEDED" and run["states"][-1] == "BackDuringSilence"
@@ -126,7 +127,6 @@ def test_a_silence_set_while_the_ladder_runs_stops_it_without_an_escalation(
 
     w = edge_world
     [sim] = w.start_edges([E1])
-    sim.kill()
     ends: list[datetime] = []
 
     def operator_silences() -> None:  # after the guard step and the probe, before the fix
@@ -135,7 +135,9 @@ def test_a_silence_set_while_the_ladder_runs_stops_it_without_an_escalation(
 
     # The guard step and the probe run at the end of the 2-minute grace; the probe's answer
     # is awaited 30 s: the silence lands in between and refuses the restart.
-    w.pipeline.clock.call_later(130, operator_silences)
+    with w.pipeline.clock.held():
+        sim.kill()
+        w.pipeline.clock.call_later(130, operator_silences)
     run = ladder(w)
 
     assert run["status"] == "SUCCEEDED" and run["states"][-1] == "Closed"

@@ -40,8 +40,17 @@ def idle_edges(w: EdgeWorld, ids: list[str], *, soc: float = 64.0) -> list[EdgeS
     return sims
 
 
-def ota(w: EdgeWorld, targets: list[str], **extra: Any) -> dict[str, Any]:
-    w.pipeline.start_manual("forced_ota", {"version": VERSION, "targetEdgeIds": targets, **extra})
+def ota(
+    w: EdgeWorld, targets: list[str], *, timers: dict[float, Any] | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The OTA run, and `timers` (seconds after its start -> what happens then) set at the
+    instant it starts."""
+    with w.pipeline.clock.held():
+        for seconds, fn in (timers or {}).items():
+            w.pipeline.clock.call_later(seconds, fn)
+        w.pipeline.start_manual(
+            "forced_ota", {"version": VERSION, "targetEdgeIds": targets, **extra}
+        )
     [run] = w.ladders(finished=1, workflow="forced_ota", timeout=600)
     return run
 
@@ -240,8 +249,7 @@ def test_a_restart_lock_taken_during_the_canary_holds_against_the_rollout(
             },
         )
 
-    w.pipeline.clock.call_later(30, lock)
-    run = ota(w, ids)
+    run = ota(w, ids, timers={30: lock})
 
     assert run["status"] == "SUCCEEDED", run["states"]
     assert not w.sims["edge-cps-003"].commands and reported(w, "edge-cps-003") == OLD

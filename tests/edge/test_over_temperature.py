@@ -50,13 +50,14 @@ def overheat(w: EdgeWorld, *, power_kw: float, temps: list[float], attempts: lis
     sim.power_kw, sim.temperature_c = power_kw, 56.0
     sim.publish_telemetry()
     w.settle()
-    cooling(w, sim, temps)
-    start = w.pipeline.clock.now()
-    for minutes, name in [(25, "restart"), (26, "ota-rollback")]:
-        w.pipeline.clock.call_later(
-            minutes * 60, lambda n=name: attempts.append((n, command(w, n)))
-        )
-    sim.raise_alarm("OVER_TEMPERATURE", reason="56 C")
+    with w.pipeline.clock.held():  # the timers and the alarm start at the same instant
+        cooling(w, sim, temps)
+        start = w.pipeline.clock.now()
+        for minutes, name in [(25, "restart"), (26, "ota-rollback")]:
+            w.pipeline.clock.call_later(
+                minutes * 60, lambda n=name: attempts.append((n, command(w, n)))
+            )
+        sim.raise_alarm("OVER_TEMPERATURE", reason="56 C")
     [run] = w.ladders(finished=1, workflow="over_temperature", timeout=600)
     return sim, run, start
 

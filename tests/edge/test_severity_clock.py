@@ -31,12 +31,14 @@ def raise_and_respond(
     w: EdgeWorld, alarm: str, *, clear_after_min: float | None = None
 ) -> tuple[EdgeSim, dict[str, Any], datetime]:
     [sim] = w.start_edges([E1])
-    start = w.pipeline.clock.now()
-    if clear_after_min is not None:
-        w.pipeline.clock.call_later(
-            clear_after_min * 60, lambda: sim.raise_alarm(alarm, "cleared", reason="back to normal")
-        )
-    sim.raise_alarm(alarm, reason="from the BMS")
+    with w.pipeline.clock.held():  # the timer and the alarm start at the same instant
+        start = w.pipeline.clock.now()
+        if clear_after_min is not None:
+            w.pipeline.clock.call_later(
+                clear_after_min * 60,
+                lambda: sim.raise_alarm(alarm, "cleared", reason="back to normal"),
+            )
+        sim.raise_alarm(alarm, reason="from the BMS")
     [run] = w.ladders(finished=1, workflow="battery_alarm", timeout=600)
     return sim, run, start
 
@@ -151,11 +153,12 @@ def test_a_silenced_alarm_pages_nobody_and_after_expiry_the_next_one_pages(
     w = edge_world
     [sim] = w.start_edges([E1])
     ends = silence(w, f"alarm:{E1}:SOC_CRITICAL", 60)
-    start = w.pipeline.clock.now()
     clock = w.pipeline.clock
-    clock.call_later(20 * 60, lambda: sim.raise_alarm("SOC_CRITICAL", "cleared"))
-    clock.call_later(61 * 60, lambda: sim.raise_alarm("SOC_CRITICAL", reason="SOC 3 %"))
-    sim.raise_alarm("SOC_CRITICAL", reason="SOC 4 %")
+    with clock.held():  # the timers and the alarm start at the same instant
+        start = clock.now()
+        clock.call_later(20 * 60, lambda: sim.raise_alarm("SOC_CRITICAL", "cleared"))
+        clock.call_later(61 * 60, lambda: sim.raise_alarm("SOC_CRITICAL", reason="SOC 3 %"))
+        sim.raise_alarm("SOC_CRITICAL", reason="SOC 4 %")
     runs = w.ladders(finished=2, workflow="battery_alarm", timeout=600)
 
     assert all(r["error"] == "selfheal.Escalated" for r in runs)
@@ -180,10 +183,11 @@ def test_a_silenced_system_is_not_equalized_nor_paged_until_the_silence_expires(
     sim.publish_telemetry()
     w.settle()
     ends = silence(w, E1, 30)
-    w.pipeline.clock.call_later(
-        31 * 60, lambda: sim.raise_alarm("CELL_VOLTAGE_IMBALANCE", reason="again")
-    )
-    sim.raise_alarm("CELL_VOLTAGE_IMBALANCE", reason="BMS cell delta")
+    with w.pipeline.clock.held():  # the timer and the alarm start at the same instant
+        w.pipeline.clock.call_later(
+            31 * 60, lambda: sim.raise_alarm("CELL_VOLTAGE_IMBALANCE", reason="again")
+        )
+        sim.raise_alarm("CELL_VOLTAGE_IMBALANCE", reason="BMS cell delta")
     first, second = sorted(
         w.ladders(finished=2, workflow="cell_imbalance", timeout=600),
         key=lambda r: r["duration_ms"],

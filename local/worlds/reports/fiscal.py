@@ -8,6 +8,7 @@ jobs read it exactly as they would there.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -187,6 +188,28 @@ def site_invoice(
     }
 
 
+def month_files(org: FiscalOrg, period: str) -> tuple[bytes, bytes]:
+    """The organization's month as the EMS exports it: the readings' CSV and the NF-e JSON."""
+    return _month_files(org.model_dump_json(), period)
+
+
+@functools.lru_cache(maxsize=64)
+def _month_files(org_json: str, period: str) -> tuple[bytes, bytes]:
+    # Pure (seeded by site and period, no clock): the same bytes for the same organization
+    # and month, so computed once per process. Every pipeline seeds the demo world again
+    # (a test suite builds hundreds), and a month of readings costs ~0.1 s to generate.
+    org = FiscalOrg.model_validate_json(org_json)
+    profile = org.profile()
+    rows: list[fiscal.Interval] = []
+    invoices = []
+    for site in org.sites:
+        site_rows = site_intervals(site, period, profile.tariff)
+        rows += site_rows
+        invoices.append(site_invoice(org, profile, site, period, site_rows))
+    rows.sort(key=lambda r: (r.start, r.systemId))
+    return intervals_csv(rows).encode(), json.dumps(invoices, indent=1).encode()
+
+
 def seed_fiscal(p: Pipeline, world: FiscalWorld) -> None:
     s3 = p.client("s3")
     bucket = p.buckets["data"]
@@ -203,22 +226,14 @@ def seed_fiscal(p: Pipeline, world: FiscalWorld) -> None:
             Body=profile.model_dump_json().encode(),
         )
         for period in months:
-            rows: list[fiscal.Interval] = []
-            invoices = []
-            for site in org.sites:
-                site_rows = site_intervals(site, period, profile.tariff)
-                rows += site_rows
-                invoices.append(site_invoice(org, profile, site, period, site_rows))
-            rows.sort(key=lambda r: (r.start, r.systemId))
+            transactions, invoices = month_files(org, period)
             s3.put_object(
                 Bucket=bucket,
                 Key=datalake.transactions_key(org.organizationId, period),
-                Body=intervals_csv(rows).encode(),
+                Body=transactions,
             )
             s3.put_object(
-                Bucket=bucket,
-                Key=datalake.invoices_key(org.organizationId, period),
-                Body=json.dumps(invoices, indent=1).encode(),
+                Bucket=bucket, Key=datalake.invoices_key(org.organizationId, period), Body=invoices
             )
 
 
