@@ -215,7 +215,7 @@ def test_stale_ingestion_is_restarted_until_data_arrives(
     assert run["status"] == "SUCCEEDED", run
     assert sim.commands == [{"service": "aupus-ingestion", "command": "pm2 restart aupus-api"}]
     [verify] = [r for a, r in audit_actions(pipeline) if a == "verify_service"]
-    assert verify.startswith("aupus-ingestion: hoursSinceLastData 0.0")
+    assert verify == "aupus-ingestion: hoursSinceLastData under 0.1: data arriving"
     record = record_of(pipeline)
     assert record["rootCause"].startswith("no MQTT topic subscribed (0 topics)")
     assert record["dataLost"].startswith("2.5 h without data points")
