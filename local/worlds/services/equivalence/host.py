@@ -6,19 +6,16 @@ web process cannot start with."""
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from ..pm2_apps import Pm2Apps, free_port, wait_port
 
 if TYPE_CHECKING:
     from local.world_api import Host, Pipeline, PostgresCluster
@@ -33,19 +30,12 @@ DESCRIBED = {
     "redis": "redis",
     "postgres": "postgres",
 }
-READY_SECONDS = 20.0
 #: A database per host in this process's cluster.
 _SERIAL = itertools.count(1)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
-class EquivalenceHost:
+class EquivalenceHost(Pm2Apps):
     pipeline: Pipeline
     cluster: PostgresCluster
     host: Host | None = None
@@ -54,7 +44,7 @@ class EquivalenceHost:
     # -- building ----------------------------------------------------------------------
 
     def build(self) -> EquivalenceHost:
-        self.ports = {"WEB_PORT": _free_port(), "REDIS_PORT": _free_port()}
+        self.ports = {"WEB_PORT": free_port(), "REDIS_PORT": free_port()}
         name = f"equivalence_{os.getpid()}_{next(_SERIAL)}"
         database = self.cluster.create_database(name)
         redis_url = f"redis://127.0.0.1:{self.ports['REDIS_PORT']}/0"
@@ -126,47 +116,20 @@ class EquivalenceHost:
 
     # -- running -----------------------------------------------------------------------
 
-    def pm2(self, *args: str, **env_vars: str) -> subprocess.CompletedProcess[str]:
-        """pm2 as the host's own user runs it: the host's environment only."""
-        assert self.host is not None
-        env = {**self.host.environment(), **env_vars}
-        return subprocess.run(
-            ["pm2", *args], cwd=self.host.root, env=env, capture_output=True, text=True,
-            timeout=60, check=True,
-        )  # fmt: skip
-
     def start_all(self) -> None:
         assert self.host is not None
         if not self.cluster.running():
             self.cluster.start()
         self.pm2("start", str(self.host.root / "ecosystem.json"))
-        self._wait_port(self.ports["REDIS_PORT"])
-        self._wait_port(self.ports["WEB_PORT"])
-
-    def pid(self, app: str) -> int:
-        """The app's process id. Never 0: `os.kill(0, ...)` would signal our own group."""
-        pid = int(self.pm2("pid", app).stdout.strip() or 0)
-        if pid <= 0:
-            raise ProcessLookupError(f"{app} is not running under pm2")
-        return pid
+        wait_port(self.ports["REDIS_PORT"], "redis")
+        wait_port(self.ports["WEB_PORT"], "web")
 
     def kill(self, app: str) -> None:
         """The process dies (`kill -9`): `docker compose ps` says Exited."""
         if app == "postgres":
             self.cluster.stop()
             return
-        try:
-            pid = self.pid(app)
-        except ProcessLookupError:
-            return  # already down: killing it again changes nothing
-        os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + READY_SECONDS
-        while self._online(app) and time.monotonic() < deadline:
-            time.sleep(0.05)  # pm2 notices the exit on its own schedule
-
-    def freeze(self, app: str) -> None:
-        """The process is alive and does nothing (`SIGSTOP`): ps says Up, jobs stay queued."""
-        os.kill(self.pid(app), signal.SIGSTOP)
+        self.kill_app(app)
 
     def break_config(self, app: str, reason: str) -> None:
         """A configuration the app runs badly with, read at its next (re)start: the web up
@@ -187,11 +150,7 @@ class EquivalenceHost:
         lines = env.read_text().splitlines(keepends=True)
         env.write_text("".join(x for x in lines if not x.startswith("EQUIVALENCE_BROKEN=")))
         self.pm2("restart", "web", "--update-env", EQUIVALENCE_BROKEN="")
-        self._wait_port(self.ports["WEB_PORT"])
-
-    def remove(self, app: str) -> None:
-        """The app is gone from the process manager: `docker compose restart` fails."""
-        self.pm2("delete", app)
+        wait_port(self.ports["WEB_PORT"], "web")
 
     def push_jobs(self, n: int) -> None:
         from redis import Redis
@@ -223,39 +182,7 @@ class EquivalenceHost:
     def close(self) -> None:
         if self.host is None:
             return
-        apps: list[dict[str, object]] = []
-        with contextlib.suppress(subprocess.SubprocessError, OSError, ValueError):
-            apps = self._apps()
-        for app in apps:
-            pid = app.get("pid")
-            if isinstance(pid, int) and pid > 0:
-                # Disposable: killed outright (pm2 would give the worker 3 s to finish).
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.SubprocessError, OSError):
-            self.pm2("kill")
+        self.kill_everything()
         self.host = None
         if not self.cluster.running():
             self.cluster.start()  # the next host of the session needs its database
-
-    def _apps(self) -> list[dict[str, object]]:
-        out = self.pm2("jlist").stdout
-        found = json.loads(out[out.find("[") :] or "[]")
-        return [dict(a) for a in found]
-
-    def _online(self, app: str) -> bool:
-        return any(
-            a["name"] == app and dict(a["pm2_env"]).get("status") == "online"  # type: ignore[call-overload]
-            for a in self._apps()
-        )
-
-    @staticmethod
-    def _wait_port(port: int) -> None:
-        deadline = time.monotonic() + READY_SECONDS
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                s.settimeout(0.5)
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise TimeoutError(f"port {port} not listening after {READY_SECONDS:g} s")

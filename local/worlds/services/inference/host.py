@@ -6,17 +6,13 @@ running, answering nothing), a configuration it cannot start with, the unit gone
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from ..pm2_apps import Pm2Apps, free_port, wait_port
 
 if TYPE_CHECKING:
     from local.world_api import Host, Pipeline
@@ -26,23 +22,16 @@ TAG = ("selfheal:host", "inference")
 UNIT = "face_analyzer"
 #: The described service (services/inference.json) the unit is.
 DESCRIBED = {UNIT: "inference"}
-READY_SECONDS = 10.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
-class InferenceHost:
+class InferenceHost(Pm2Apps):
     pipeline: Pipeline
     host: Host | None = None
     ports: dict[str, int] = field(default_factory=dict)
 
     def build(self) -> InferenceHost:
-        self.ports = {"INFERENCE_PORT": _free_port()}
+        self.ports = {"INFERENCE_PORT": free_port()}
         host = self.pipeline.add_host(
             "inference", {TAG[0]: TAG[1]}, {"INFERENCE_PORT": str(self.ports["INFERENCE_PORT"])}
         )
@@ -77,40 +66,14 @@ class InferenceHost:
 
     # -- running -----------------------------------------------------------------------
 
-    def pm2(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """pm2 as the host's own user runs it: the host's environment only."""
-        assert self.host is not None
-        return subprocess.run(
-            ["pm2", *args], cwd=self.host.root, env=self.host.environment(),
-            capture_output=True, text=True, timeout=60, check=True,
-        )  # fmt: skip
-
     def start_all(self) -> None:
         assert self.host is not None
         self.pm2("start", str(self.host.root / "ecosystem.json"))
-        self._wait_port()
-
-    def pid(self, app: str = UNIT) -> int:
-        """The unit's main pid. Never 0: `os.kill(0, ...)` would signal our own group."""
-        pid = int(self.pm2("pid", app).stdout.strip() or 0)
-        if pid <= 0:
-            raise ProcessLookupError(f"{app} is not running under pm2")
-        return pid
+        wait_port(self.ports["INFERENCE_PORT"], UNIT)
 
     def kill(self, app: str = UNIT) -> None:
         """The process dies (`kill -9`): `systemctl status` says failed."""
-        try:
-            pid = self.pid(app)
-        except ProcessLookupError:
-            return
-        os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + READY_SECONDS
-        while self._online(app) and time.monotonic() < deadline:
-            time.sleep(0.05)  # pm2 notices the exit on its own schedule
-
-    def freeze(self, app: str = UNIT) -> None:
-        """Running and answering nothing (`SIGSTOP`): only a timeout tells."""
-        os.kill(self.pid(app), signal.SIGSTOP)
+        self.kill_app(app)
 
     def break_config(self, app: str, reason: str) -> None:
         """A configuration the service cannot start with, read at its next start."""
@@ -123,42 +86,10 @@ class InferenceHost:
         assert self.host is not None
         (self.host.root / "face_analyzer.env").write_text("")
         self.pm2("restart", UNIT)
-        self._wait_port()
-
-    def remove(self, app: str = UNIT) -> None:
-        """The unit is gone: `systemctl restart` says it is not found."""
-        self.pm2("delete", app)
+        wait_port(self.ports["INFERENCE_PORT"], UNIT)
 
     def close(self) -> None:
         if self.host is None:
             return
-        with contextlib.suppress(subprocess.SubprocessError, OSError, ValueError):
-            for app in self._apps():
-                pid = app.get("pid")
-                if isinstance(pid, int) and pid > 0:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGCONT)
-                        os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.SubprocessError, OSError):
-            self.pm2("kill")
+        self.kill_everything()
         self.host = None
-
-    def _apps(self) -> list[dict[str, object]]:
-        out = self.pm2("jlist").stdout
-        return [dict(a) for a in json.loads(out[out.find("[") :] or "[]")]
-
-    def _online(self, app: str) -> bool:
-        return any(
-            a["name"] == app and dict(a["pm2_env"]).get("status") == "online"  # type: ignore[call-overload]
-            for a in self._apps()
-        )
-
-    def _wait_port(self) -> None:
-        deadline = time.monotonic() + READY_SECONDS
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                s.settimeout(0.5)
-                if s.connect_ex(("127.0.0.1", self.ports["INFERENCE_PORT"])) == 0:
-                    return
-            time.sleep(0.05)
-        raise TimeoutError(f"{UNIT} not listening after {READY_SECONDS:g} s")
