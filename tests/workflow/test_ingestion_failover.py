@@ -165,7 +165,10 @@ def test_p2002_demotes_the_non_holder_and_none_is_logged_five_minutes_later(
     assert writers_since(g.aupus.rows(), switched) == {PRIMARY_ID}
     assert p2002(g.primary, g.backup) == after_run  # no new P2002
     [note] = [n for n in g.p.notifications() if n["message"].get("outcome") == "FIXED"]
-    assert f"only primary ({PRIMARY_ID}) wrote since" in note["message"]["summary"]
+    assert (
+        f"only primary ({PRIMARY_ID}) wrote since the switch, its data arriving"
+        in note["message"]["summary"]
+    )
     assert "no new P2002" in note["message"]["summary"]
 
 
@@ -221,7 +224,35 @@ def test_an_unreachable_primary_is_fenced_in_the_database_and_the_backup_takes_o
     assert writers_in_order(g.aupus.rows()) == [PRIMARY_ID, BACKUP_ID]
     assert holder() == "backup"
     [note] = [n for n in g.p.notifications() if n["message"].get("outcome") == "FIXED"]
-    assert f"only backup ({BACKUP_ID}) wrote since" in note["message"]["summary"]
+    assert (
+        f"only backup ({BACKUP_ID}) wrote since the switch, its data arriving"
+        in note["message"]["summary"]
+    )
+
+
+@pytest.mark.procedure("M2", "fail over to the backup, the unreachable primary fenced")
+def test_a_stalled_primary_is_restarted_in_development_before_the_backup_takes_over(
+    make_group: Any,
+) -> None:
+    """A primary alive and answering nothing (SIGSTOP: pm2 says online, `/health/mqtt`
+    times out) on a host that answers: `pm2 restart aupus-api` with MQTT_MODE=development
+    replaces the stalled process (pm2 kills it after its kill_timeout), then the backup goes
+    to production; the rows show one writer at a time."""
+    g = make_group()
+    with g.aupus.feed():
+        wait_for("the primary writing", lambda: g.primary.written())
+        g.primary.freeze()
+        [run] = g.p.run_event(load_event(DOWN))
+        switched = db_now(g.aupus)
+        wait_for("the backup's rows", lambda: writers_since(g.aupus.rows(), switched))
+        time.sleep(0.3)
+
+    assert run["status"] == "SUCCEEDED", run
+    assert switches(run) == ["demote_instance", "promote_instance"]
+    assert g.primary.http("/health/mqtt")[1]["mode"] == "development"
+    assert writers_since(g.aupus.rows(), switched) == {BACKUP_ID}
+    assert writers_in_order(g.aupus.rows()) == [PRIMARY_ID, BACKUP_ID]
+    assert p2002(g.primary, g.backup) == 0
 
 
 @pytest.mark.procedure("M2", "hand back when the primary returns")
@@ -272,7 +303,8 @@ def test_concurrent_runs_leave_at_most_one_writer_at_any_instant(make_group: Any
         time.sleep(0.3)
     runs = g.p.execution_summaries(arns)
 
-    assert [r["status"] for r in runs] == ["SUCCEEDED", "SUCCEEDED"], runs
+    pages = [n["message"].get("reason") for n in g.p.notifications() if n["level"] != "ops"]
+    assert [r["status"] for r in runs] == ["SUCCEEDED", "SUCCEEDED"], (runs, pages)
     assert writers_in_order(g.aupus.rows()) == [PRIMARY_ID, BACKUP_ID]
     assert p2002(g.primary, g.backup) == 0
     assert writers_since(g.aupus.rows(), switched) == {BACKUP_ID}

@@ -54,7 +54,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     roles = {i.name: i.role for i in reg.instances}
     steps = inst.plan(observed, keep, roles, written.insert) if keep else []
     held = f"lease held by {holder} (token {lease.token})" if lease and holder else "lease free"
-    result = f"{describe(observed)}; database {written.describe()}; {held}; " + (
+    # Counts and times go to the details: the result is what the timeline shows.
+    result = f"{describe(observed)}; database {written.fenced()}; {held}; " + (
         f"keep {keep}: {', '.join(f'{s.action} {s.name}' for s in steps) or 'nothing to change'}"
         if keep
         else "no healthy instance to put in production"

@@ -53,20 +53,26 @@ def handler(run: Run[VerifyRequest]) -> dict[str, Any]:
         after = inst.writers(reg.database, req.check.since)
     observed = [inst.observe(i) for i in reg.instances]
     problem = inst.judge(keep, after, req.check.p2002, {o.name: o.p2002 for o in observed})
-    seen = f"database {after.describe()}; " + ", ".join(o.describe() for o in observed)
+    seen = ", ".join(o.describe() for o in observed)
     outcome = Outcome.NOT_FIXED if problem else Outcome.FIXED
+    fine = (
+        f"only {keep.name} ({keep.instanceId}) wrote since the switch, its data arriving, "
+        "no new P2002"
+    )
     run.record(
         "verify_rows",
         why=f"{req.incident.reason}: the switch is done only if the rows say so",
-        result=f"{problem or f'only {keep.instanceId} wrote since the switch'}; {seen}",
+        result=f"{problem or fine}; {seen}",
         outcome=outcome,
         details={"writers": after.to_dict(), "observed": [o.to_dict() for o in observed]},
     )
     if problem:
-        return {"outcome": outcome.value, "summary": f"{req.incident.group}: {problem}; {seen}"}
-    rows = after.wrote[keep.instanceId]
-    return {
-        "outcome": outcome.value,
-        "summary": f"{req.incident.group}: only {keep.name} ({keep.instanceId}) wrote since "
-        f"{req.check.since} ({rows} rows), no new P2002; {seen}",
-    }
+        counts = ", ".join(
+            f"{o.name} {o.p2002} P2002 lines" for o in observed if o.p2002 is not None
+        )
+        return {
+            "outcome": outcome.value,
+            "summary": f"{req.incident.group}: {problem}; database {after.describe()}; {seen}; "
+            f"{counts}",
+        }
+    return {"outcome": outcome.value, "summary": f"{req.incident.group}: {fine}; {seen}"}

@@ -9,7 +9,8 @@ event or input field is ever pasted into a command.
 - `SET_MODE` (on an instance's host): `mode` (production|development) into `.env`'s
   MQTT_MODE line, `pm2 restart aupus-api`, and wait until the app answers in that mode
   (runbook "Editar .env ... pm2 restart aupus-api"). No `--update-env`: MQTT_MODE stays
-  `.env`'s, so a later edit still works;
+  `.env`'s, so a later edit still works. One switch at a time on a host (`flock` on
+  `.selfheal.lock`, which OBSERVE takes shared: a reading never sees a switch half done);
 - `FENCE` (on the database administration host): REVOKE (`fence`) or GRANT (`unfence`)
   INSERT on the readings table for one instance's role (`^aupus_[a-z0-9_]{1,40}$`): the
   fence that needs no cooperation from an unreachable instance;
@@ -62,9 +63,11 @@ def observe() -> dict[str, Any]:
         "P2002 lines",
         {},
         [
+            "exec 9>>.selfheal.lock",
+            "flock -s -w 90 9 || true  # a mode switch under way finishes first",
             "echo \"env_mode=$(grep -E '^MQTT_MODE=' .env | tail -n 1 | cut -d= -f2-)\"",
             "echo \"instance_id=$(grep -E '^INSTANCE_ID=' .env | tail -n 1 | cut -d= -f2-)\"",
-            'echo "pid=$(pm2 pid aupus-api 2>/dev/null | tail -n 1)"',
+            'echo "pid=$(pm2 pid aupus-api 2>/dev/null 9>&- | tail -n 1)"',
             'echo "mqtt=$(curl -sS -m 3 "http://localhost:$PORT/health/mqtt" 2>/dev/null)"',
             f'echo "p2002=$(cat {PM2_LOGS}/aupus-api-*.log 2>/dev/null | grep -c P2002)"',
         ],
@@ -84,9 +87,11 @@ def set_mode() -> dict[str, Any]:
         },
         [
             "set -e",
+            "exec 9>>.selfheal.lock",
+            "flock -w 90 9  # one switch at a time on this host (concurrent runs)",
             "grep -q -E '^MQTT_MODE=' .env",
             "sed -i 's/^MQTT_MODE=.*/MQTT_MODE={{ mode }}/' .env",
-            "pm2 restart aupus-api > /dev/null",
+            "pm2 restart aupus-api 9>&- > /dev/null",
             "for i in $(seq 1 60); do",
             '  got=$(curl -sS -m 2 "http://localhost:$PORT/health/mqtt" 2>/dev/null || true)',
             '  case "$got" in *\'"status": "connected"\'*\'"mode": "{{ mode }}"\'*)',

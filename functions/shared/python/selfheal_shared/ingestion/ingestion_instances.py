@@ -121,7 +121,7 @@ class Observed:
             return f"{self.name} UNREACHABLE ({self.error})"
         app = f"running {self.mode}" if self.running and self.mode else "app DOWN"
         mqtt = "" if self.connected or not self.running else ", MQTT disconnected"
-        return f"{self.name} {app} (.env {self.envMode}{mqtt}, {self.p2002} P2002 lines)"
+        return f"{self.name} {app} (.env {self.envMode}{mqtt})"
 
 
 def _fields(stdout: str) -> dict[str, str]:
@@ -197,10 +197,14 @@ class Writers:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def fenced(self) -> str:
+        """The roles that may not INSERT (what the record says: no count, no time)."""
+        fenced = sorted(r for r, ok in self.insert.items() if not ok)
+        return f"fenced roles: {', '.join(fenced) or 'none'}"
+
     def describe(self) -> str:
         wrote = ", ".join(f"{k} {v} rows" for k, v in sorted(self.wrote.items())) or "nobody"
-        fenced = sorted(r for r, ok in self.insert.items() if not ok)
-        return f"since {self.since}: {wrote} wrote; fenced roles: {', '.join(fenced) or 'none'}"
+        return f"since {self.since}: {wrote} wrote; {self.fenced()}"
 
 
 def parse_writers(since: str, stdout: str) -> Writers:
