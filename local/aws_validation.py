@@ -399,7 +399,8 @@ def ssm_send_command(body: Mapping[str, Any], found: Mapping[str, Any] | None = 
 
 def check_parameters(content: dict[str, Any], params: Mapping[str, Any]) -> None:
     """SSM's checks of a document's parameters: each known, each a list of one string
-    within `allowedValues`, the required ones given (`InvalidParameters` otherwise)."""
+    within `allowedValues` and matching `allowedPattern`, the required ones given
+    (`InvalidParameters` otherwise)."""
     declared = content.get("parameters", {})
     for name, value in params.items():
         if name not in declared:
@@ -409,6 +410,11 @@ def check_parameters(content: dict[str, Any], params: Mapping[str, Any]) -> None
         allowed = declared[name].get("allowedValues")
         if allowed is not None and value[0] not in allowed:
             raise AwsError("InvalidParameters", f"Parameter {name} value is not allowed.")
+        pattern = declared[name].get("allowedPattern")
+        if pattern is not None and re.search(pattern, value[0]) is None:
+            raise AwsError(
+                "InvalidParameters", f"Parameter {name} value does not match allowedPattern."
+            )
     for name, spec in declared.items():
         if name not in params and "default" not in spec:
             raise AwsError("InvalidParameters", f"Parameter {name} is required.")

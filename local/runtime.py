@@ -342,6 +342,14 @@ class Pipeline:
             DocumentType="Command",
             DocumentFormat="JSON",
         )
+        from selfheal_shared.ingestion import ingestion_documents
+
+        # The core stack's ingestion failover documents (cdk stack.py), the same definitions.
+        for name, content in ingestion_documents.documents().items():
+            self.client("ssm").create_document(
+                Name=name, Content=json.dumps(content), DocumentType="Command",
+                DocumentFormat="JSON",
+            )  # fmt: skip
         sfn = self.client("stepfunctions")
         for wf in self.spec.workflows.values():
             definition = wf.render(bindings)

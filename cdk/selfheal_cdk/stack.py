@@ -19,6 +19,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
+from selfheal_shared.ingestion import ingestion_documents
 from selfheal_shared.services import check_document
 
 from . import nag
@@ -148,6 +149,17 @@ class CoreStack(Stack):
             update_method="NewVersion",
             content=check_document.content(),
         )
+        # The ingestion failover's documents (runbook 004): parameters validated by SSM.
+        for name, content in ingestion_documents.documents().items():
+            ssm.CfnDocument(
+                self,
+                name.removeprefix("selfheal-") + "Document",
+                name=name,
+                document_type="Command",
+                document_format="JSON",
+                update_method="NewVersion",
+                content=content,
+            )
         Tags.of(self).add("project", "selfheal")
 
 

@@ -60,7 +60,12 @@ NOT_ACTING = {"events:PutEvents", "cloudwatch:PutMetricData"}
 
 
 #: SSM documents that only read (a check): sending one of these changes nothing.
-READ_ONLY_DOCUMENTS = ("document/selfheal-ServiceCheck",)
+READ_ONLY_DOCUMENTS = (
+    "document/selfheal-ServiceCheck",
+    # The ingestion failover's reads (selfheal_shared/ingestion/ingestion_documents.py).
+    "document/selfheal-IngestionObserve",
+    "document/selfheal-IngestionWriters",
+)
 
 
 def _sends_only_read_only_documents(statements: list[dict[str, Any]]) -> bool:

@@ -208,11 +208,10 @@ def test_each_world_is_a_domain_of_the_stacks_and_stages_its_own_samples() -> No
 
 
 def test_world_processes_start_as_scripts_of_the_standard_library() -> None:
-    """The processes a world starts (services, ingestion instances, the mapper) run as
+    """The processes a world starts (services, the mapper) run as
     scripts: they import no package of `local/` (which would import moto into each one)."""
     scripts = [
         "local/worlds/services/proc.py",
-        "local/worlds/ingestion/instances.py",
         "local/worlds/api/mapper_service.py",
     ]
     for script in scripts:

@@ -1,24 +1,27 @@
-"""ingestion_failover end to end (runbook 004 "Servidor Principal Offline" M2 and "Erro
-P2002" M4): two real ingestion instances on 127.0.0.1 (local/worlds/ingestion/instances.py), one
-lease with a fencing token in DynamoDB, and the state machine that keeps exactly one
-instance in production."""
+"""ingestion_failover end to end on the real Aupus hosts (runbook 004 "Servidor Principal
+Offline" M2 and "Erro P2002" M4): each instance's pm2 runs aupus-api against a real
+mosquitto and the shared PostgreSQL; a feed owned by the test publishes readings in real
+time; the workflow switches instances through SSM Command documents (on each host, and
+`psql` on the database host) and proves each outcome from the rows."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import threading
+import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
 from selfheal_cdk import spec as spec_mod
-from selfheal_shared.ingestion import ingestion_instances, ingestion_lease
+from selfheal_shared.ingestion import ingestion_lease
 from selfheal_shared.ingestion.ingestion_lease import LeaseLost
 
+from local.broker import Broker, mosquitto
 from local.runtime import Pipeline
 from local.worlds import World, WorldSpec
-from local.worlds.ingestion import Process, Processes, mode_of
+from local.worlds.ingestion.aupus import AupusDeployment, AupusHost, Row
 from tests.helpers import SAMPLES, load_event, spec_for
 
 GROUP = "aupus-mqtt"
@@ -26,6 +29,8 @@ DOWN = SAMPLES / "ingestion_failover.primary_down.json"
 BACK = SAMPLES / "ingestion_failover.primary_back.json"
 P2002 = SAMPLES / "instance_conflict.p2002_alarm.json"
 WORKFLOWS = ("ingestion_failover",)
+PRIMARY_ID = "production-server"  # the runbook's primary INSTANCE_ID
+BACKUP_ID = "aupus-backup"
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +42,12 @@ def failover_spec() -> spec_mod.Spec:
     return dataclasses.replace(spec, functions={**spec.functions, probe.name: probe})
 
 
+@pytest.fixture(scope="module")
+def broker() -> Iterator[Broker]:
+    with mosquitto() as b:
+        yield b
+
+
 @pytest.fixture
 def empty_world() -> WorldSpec:
     spec = World.load().spec.model_copy(deep=True)
@@ -45,46 +56,33 @@ def empty_world() -> WorldSpec:
     return spec
 
 
-@pytest.fixture
-def processes() -> Iterator[Processes]:
-    procs = Processes()
-    try:
-        yield procs
-    finally:
-        procs.kill_all()
+@dataclasses.dataclass
+class Group:
+    p: Pipeline
+    aupus: AupusDeployment
+    primary: AupusHost
+    backup: AupusHost
 
 
 @pytest.fixture
-def group(
-    make_pipeline: Any, failover_spec: spec_mod.Spec, empty_world: WorldSpec, processes: Processes
-) -> tuple[Pipeline, Processes]:
-    """The primary in production holding the lease, the backup in standby."""
-    p = make_pipeline(world_spec=empty_world, spec=failover_spec)
-    primary = processes.instance("primary", "production")
-    backup = processes.instance("backup", "standby")
-    register(p, primary, backup)
-    processes.attach(p)  # Run Command to their hosts switches them
-    ingestion_lease.take(GROUP, "primary")
-    return p, processes
+def make_group(
+    make_pipeline: Any, failover_spec: spec_mod.Spec, empty_world: WorldSpec, broker: Broker
+) -> Iterator[Any]:
+    made: list[AupusDeployment] = []
 
+    def make(primary: str = "production", backup: str = "development", holder: str = "primary"):
+        p = make_pipeline(world_spec=empty_world, spec=failover_spec)
+        aupus = AupusDeployment.create(p, broker)
+        made.append(aupus)
+        first = aupus.host("aupus-vps", primary)
+        second = aupus.host("aupus-backup", backup)
+        aupus.register(GROUP, {"primary": first, "backup": second})
+        ingestion_lease.take(GROUP, holder)
+        return Group(p, aupus, first, second)
 
-def register(p: Pipeline, primary: Process, backup: Process) -> None:
-    p.client("ssm").put_parameter(
-        Name=ingestion_instances.parameter_name(GROUP),
-        Type="String",
-        Value=json.dumps(
-            {
-                "instances": [
-                    {"name": "primary", "url": primary.url, "priority": 0},
-                    {"name": "backup", "url": backup.url, "priority": 1},
-                ]
-            }
-        ),
-    )
-
-
-def modes(procs: Processes) -> dict[str, str | None]:
-    return {name: mode_of(proc.url) for name, proc in procs.started.items()}
+    yield make
+    for aupus in made:
+        aupus.close()
 
 
 def holder() -> str | None:
@@ -92,91 +90,333 @@ def holder() -> str | None:
     return lease.holder if lease else None
 
 
-@pytest.mark.procedure("M2", "fail over to the backup under a lease")
-def test_primary_down_puts_the_backup_in_production_within_one_run(
-    group: tuple[Pipeline, Processes],
-) -> None:
-    """Runbook 004 "Servidor Principal Offline": "Passo 2: Ativar instância de backup ...
-    MQTT_MODE=production"; "Passo 3: Verificar que backup assumiu"."""
-    p, procs = group
-    procs.started["primary"].kill()
-    [run] = p.run_event(load_event(DOWN))
-
-    assert run["workflow"] == "ingestion_failover" and run["status"] == "SUCCEEDED", run
-    assert modes(procs) == {"primary": None, "backup": "production"}
-    assert holder() == "backup"
-    names = [s["name"] for s in run["steps"]]
-    assert names[:2] == ["survey_instances", "take_lease_intent"]
-    assert "primary DOWN" in run["steps"][0]["result"]
-    assert [a["name"] for a in run["actions"]] == ["promote_instance"]
-    [note] = [n for n in p.notifications() if n["message"].get("outcome") == "FIXED"]
-    assert "only backup in production, holding the lease (token 2)" in note["message"]["summary"]
-    assert any("backup switched to production" in d for d in note["message"]["done"])
-    # The switch is the runbook's own host command, sent with Run Command to the backup's host.
-    [[sent]] = p.extensions.ssm_invocations.values()
-    assert sent["InstanceId"] == "mi-backup" and sent["Status"] == "Success"
+def switches(run: dict[str, Any]) -> list[str]:
+    return [a["name"] for a in run["actions"] if a["name"].endswith("_instance")]
 
 
-@pytest.mark.procedure("M2", "hand back when the primary returns")
-def test_primary_back_takes_the_lease_back_and_the_backup_is_demoted(
-    group: tuple[Pipeline, Processes],
-) -> None:
-    """Runbook 004 "Passo 5: Quando servidor principal voltar": "IMPORTANTE: Evitar 2
-    instâncias em production simultaneamente!" ... "DESATIVAR backup IMEDIATAMENTE"."""
-    p, procs = group
-    procs.started["primary"].kill()
-    p.run_event(load_event(DOWN))
-    p.clock.advance(3600)
-    procs.restart("primary")  # its .env says production: two in production now
-    assert modes(procs) == {"primary": "production", "backup": "production"}
+def p2002(*hosts: AupusHost) -> int:
+    return sum(h.logs().count("P2002") for h in hosts)
 
-    [run] = p.run_event(load_event(BACK))
 
-    assert run["status"] == "SUCCEEDED", run
-    assert modes(procs) == {"primary": "production", "backup": "standby"}
-    assert holder() == "primary"
-    assert [a["name"] for a in run["actions"]] == ["demote_instance"]
-    lease = ingestion_lease.read(GROUP)
-    assert lease is not None and lease.token == 3
+def wait_for(what: str, ok: Any, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not ok():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.1)
+
+
+def writers_since(rows: list[Row], since: datetime) -> set[str]:
+    return {r.instance_id for r in rows if r.created_at > since}
+
+
+def writers_in_order(rows: list[Row]) -> list[str]:
+    """Who wrote, in the order the rows arrived, each run of one writer collapsed: one
+    writer at any instant means one change per switch, never back and forth."""
+    out: list[str] = []
+    for r in sorted(rows, key=lambda r: r.created_at):
+        if not out or out[-1] != r.instance_id:
+            out.append(r.instance_id)
+    return out
+
+
+def db_now(aupus: AupusDeployment) -> datetime:
+    import psycopg
+
+    with psycopg.connect(aupus.database.admin_url) as db:
+        row = db.execute("SELECT now()").fetchone()
+    assert row is not None
+    return row[0]  # type: ignore[no-any-return]
+
+
+# -- M4: two in production, P2002 -------------------------------------------------------
 
 
 @pytest.mark.procedure("M4", "demote every production instance but the lease holder")
-def test_p2002_demotes_every_production_instance_but_the_lease_holder(
-    group: tuple[Pipeline, Processes],
+@pytest.mark.procedure("M4", "P2002 stopped five minutes after the demotion")
+def test_p2002_demotes_the_non_holder_and_none_is_logged_five_minutes_later(
+    make_group: Any,
 ) -> None:
-    """Runbook 004 "Erro P2002": "Duas ou mais instâncias em MQTT_MODE=production ao mesmo
-    tempo!" → "Apenas 1 instância deve estar em production!" ... "DESLIGAR todas as outras"."""
-    p, procs = group
-    procs.restart("backup", "production")  # someone started the backup in production
-    assert modes(procs) == {"primary": "production", "backup": "production"}
-
-    [run] = p.run_event(load_event(P2002))
+    """Runbook 004 "Erro P2002": two instances in MQTT_MODE=production write the same
+    readings (real unique violations, P2002 in pm2's logs) → "DESLIGAR todas as outras"
+    (the backup: MQTT_MODE=development in .env, pm2 restart aupus-api) → "Após 5 minutos,
+    verificar se erros P2002 pararam" (a 5-minute Wait on the virtual clock, the readings
+    flowing in real time meanwhile)."""
+    g = make_group(backup="production")
+    with g.aupus.feed():
+        wait_for("P2002 from two writers", lambda: p2002(g.primary, g.backup) >= 3)
+        started = g.p.clock.now()
+        [run] = g.p.run_event(load_event(P2002))
+        after_run = p2002(g.primary, g.backup)
+        switched = db_now(g.aupus)
+        wait_for("rows after the run", lambda: writers_since(g.aupus.rows(), switched))
+        time.sleep(0.5)
 
     assert run["status"] == "SUCCEEDED", run
-    assert modes(procs) == {"primary": "production", "backup": "standby"}
+    assert "Settle" in run["states"] and "Verify" in run["states"]
+    assert (g.p.clock.now() - started).total_seconds() >= 300
+    assert switches(run) == ["demote_instance"]
+    [demoted] = [a["result"] for a in run["actions"] if a["name"] == "demote_instance"]
+    assert demoted.startswith("backup to development (.env MQTT_MODE + pm2 restart aupus-api)")
+    assert "MQTT_MODE=development" in (g.backup.root / ".env").read_text()
+    assert g.backup.http("/health/mqtt")[1]["mode"] == "development"
+    assert g.primary.http("/health/mqtt")[1]["mode"] == "production"
     assert holder() == "primary"
-    assert [a["name"] for a in run["actions"]] == ["demote_instance"]
-    assert "backup switched to standby under lease token 1" in run["actions"][0]["result"]
+    assert writers_since(g.aupus.rows(), switched) == {PRIMARY_ID}
+    assert p2002(g.primary, g.backup) == after_run  # no new P2002
+    [note] = [n for n in g.p.notifications() if n["message"].get("outcome") == "FIXED"]
+    assert (
+        f"only primary ({PRIMARY_ID}) wrote since the switch, its data arriving"
+        in note["message"]["summary"]
+    )
+    assert "no new P2002" in note["message"]["summary"]
 
 
-def test_no_healthy_instance_escalates_and_switches_nothing(
-    group: tuple[Pipeline, Processes],
+@pytest.mark.procedure("M4", "escalate when P2002 goes on after the demotion")
+def test_p2002_that_goes_on_after_the_demotion_escalates(make_group: Any) -> None:
+    """Runbook 004: "Computadores locais da equipe: Quem está com MQTT_MODE=production?" —
+    an instance nobody registered keeps writing in production: after the demotion and the
+    five minutes the rows still show it and P2002 go on, so L1 is paged (NOT_FIXED)."""
+    g = make_group(backup="production")
+    laptop = g.aupus.host("aupus-laptop", "production", instance_id="dev-laptop")
+    with g.aupus.feed():
+        wait_for("P2002", lambda: p2002(g.primary, g.backup, laptop) >= 3)
+        [run] = g.p.run_event(load_event(P2002))
+
+    assert run["status"] == "FAILED" and run["error"] == "selfheal.NotFixed", run
+    assert "Settle" in run["states"]
+    assert g.backup.http("/health/mqtt")[1]["mode"] == "development"
+    [page] = [n for n in g.p.notifications() if n["level"] == "l1"]
+    reason = page["message"]["reason"]
+    assert "rows from dev-laptop since the switch" in reason
+    assert "new P2002 on primary" in reason
+
+
+# -- M2: the primary down, unreachable, back --------------------------------------------
+
+
+@pytest.mark.procedure("M2", "fail over to the backup, the unreachable primary fenced")
+def test_an_unreachable_primary_is_fenced_in_the_database_and_the_backup_takes_over(
+    make_group: Any,
 ) -> None:
+    """Runbook 004 "Servidor Principal Offline" ("SSH timeout"), with the primary alive:
+    its SSM agent is offline while its app keeps writing. It cannot be put in development,
+    so its role's INSERT is revoked from the database host (PostgreSQL rejects its writes),
+    and only then the backup goes to production; data arrives from the backup."""
+    g = make_group()
+    with g.aupus.feed():
+        wait_for("the primary writing", lambda: g.primary.written())
+        g.primary.unreachable()
+        [run] = g.p.run_event(load_event(DOWN))
+        switched = db_now(g.aupus)
+        mark = g.primary.mark()
+        g.primary.wait_log("permission denied", mark)  # its next write, refused
+        wait_for("the backup's rows", lambda: writers_since(g.aupus.rows(), switched))
+        time.sleep(0.3)
+
+    assert run["status"] == "SUCCEEDED", run
+    assert switches(run) == ["fence_instance", "promote_instance"]
+    assert "primary UNREACHABLE (TimedOut Delivery Timed Out)" in run["steps"][0]["result"]
+    assert g.primary.http("/health/mqtt")[1]["mode"] == "production"  # alive, still trying
+    assert g.backup.http("/health/mqtt")[1]["mode"] == "production"
+    assert writers_since(g.aupus.rows(), switched) == {BACKUP_ID}
+    assert p2002(g.primary, g.backup) == 0
+    assert writers_in_order(g.aupus.rows()) == [PRIMARY_ID, BACKUP_ID]
+    assert holder() == "backup"
+    [note] = [n for n in g.p.notifications() if n["message"].get("outcome") == "FIXED"]
+    assert (
+        f"only backup ({BACKUP_ID}) wrote since the switch, its data arriving"
+        in note["message"]["summary"]
+    )
+
+
+@pytest.mark.procedure("M2", "fail over to the backup, the unreachable primary fenced")
+def test_a_stalled_primary_is_restarted_in_development_before_the_backup_takes_over(
+    make_group: Any,
+) -> None:
+    """A primary alive and answering nothing (SIGSTOP: pm2 says online, `/health/mqtt`
+    times out) on a host that answers: `pm2 restart aupus-api` with MQTT_MODE=development
+    replaces the stalled process (pm2 kills it after its kill_timeout), then the backup goes
+    to production; the rows show one writer at a time."""
+    g = make_group()
+    with g.aupus.feed():
+        wait_for("the primary writing", lambda: g.primary.written())
+        g.primary.freeze()
+        [run] = g.p.run_event(load_event(DOWN))
+        switched = db_now(g.aupus)
+        wait_for("the backup's rows", lambda: writers_since(g.aupus.rows(), switched))
+        time.sleep(0.3)
+
+    assert run["status"] == "SUCCEEDED", run
+    assert switches(run) == ["demote_instance", "promote_instance"]
+    assert g.primary.http("/health/mqtt")[1]["mode"] == "development"
+    assert writers_since(g.aupus.rows(), switched) == {BACKUP_ID}
+    assert writers_in_order(g.aupus.rows()) == [PRIMARY_ID, BACKUP_ID]
+    assert p2002(g.primary, g.backup) == 0
+
+
+@pytest.mark.procedure("M2", "hand back when the primary returns")
+def test_primary_back_is_in_production_only_after_the_backup_is_in_development(
+    make_group: Any,
+) -> None:
+    """Runbook 004 "Passo 5: Quando servidor principal voltar": "IMPORTANTE: Evitar 2
+    instâncias em production simultaneamente!" ... "DESATIVAR backup IMEDIATAMENTE". The
+    primary fenced earlier is back (its .env says production): the backup goes to
+    development first, then the primary's role may write again; its rows arrive."""
+    g = make_group(backup="production", holder="backup")
+    g.primary.fence()
+    with g.aupus.feed():
+        wait_for("the backup writing", lambda: g.backup.written())
+        g.p.clock.advance(3600)
+        [run] = g.p.run_event(load_event(BACK))
+        switched = db_now(g.aupus)
+        wait_for("the primary's rows", lambda: writers_since(g.aupus.rows(), switched))
+        time.sleep(0.3)
+
+    assert run["status"] == "SUCCEEDED", run
+    assert switches(run) == ["demote_instance", "unfence_instance"]
+    assert g.backup.http("/health/mqtt")[1]["mode"] == "development"
+    assert writers_since(g.aupus.rows(), switched) == {PRIMARY_ID}
+    assert writers_in_order(g.aupus.rows()) == [BACKUP_ID, PRIMARY_ID]
+    assert p2002(g.primary, g.backup) == 0
+    assert holder() == "primary"
+    lease = ingestion_lease.read(GROUP)
+    assert lease is not None and lease.token == 2
+
+
+@pytest.mark.procedure("M2", "fail over to the backup, the unreachable primary fenced")
+def test_concurrent_runs_leave_at_most_one_writer_at_any_instant(make_group: Any) -> None:
+    """Runbook 004: "Evitar 2 instâncias em production simultaneamente!", also when the
+    health alarm and the P2002 alarm start two runs at once against a partitioned primary:
+    the lease lets one take over; the other reads again and acts on what is true then. The
+    rows show one writer at any instant, and no P2002."""
+    g = make_group()
+    with g.aupus.feed():
+        wait_for("the primary writing", lambda: g.primary.written())
+        g.primary.unreachable()
+        arns = g.p.put_event(load_event(DOWN), rebase=True) + g.p.put_event(
+            load_event(P2002), rebase=True
+        )
+        g.p.wait(arns)
+        switched = db_now(g.aupus)
+        wait_for("the backup's rows", lambda: writers_since(g.aupus.rows(), switched))
+        time.sleep(0.3)
+    runs = g.p.execution_summaries(arns)
+
+    pages = [n["message"].get("reason") for n in g.p.notifications() if n["level"] != "ops"]
+    assert [r["status"] for r in runs] == ["SUCCEEDED", "SUCCEEDED"], (runs, pages)
+    assert writers_in_order(g.aupus.rows()) == [PRIMARY_ID, BACKUP_ID]
+    assert p2002(g.primary, g.backup) == 0
+    assert writers_since(g.aupus.rows(), switched) == {BACKUP_ID}
+    lease = ingestion_lease.read(GROUP)
+    assert lease is not None and (lease.holder, lease.token) == ("backup", 2)
+    taken = [r for r in g.p.audit_records() if r["action"] == "take_lease"]
+    assert len(taken) == 1, "one takeover; the other run renewed the lease it found"
+
+
+def probe_minute(p: Pipeline) -> None:
+    """The scheduled probe (functions/services/service_probe) reads every registered
+    instance's /health now, then the minute passes and its boundary is evaluated."""
+    p.lambdas.handler_for("service_probe")({"trigger": "schedule"}, None)
+    p.clock.advance(60)
+
+
+def runs_started(p: Pipeline, since: int) -> list[str]:
+    return [a for a in p.started[since:] if ":ingestion_failover-" in a or ":instance_" in a]
+
+
+@pytest.mark.procedure("M2", "fail over to the backup, the unreachable primary fenced")
+@pytest.mark.procedure("M2", "hand back when the primary returns")
+def test_the_probed_primary_health_fails_over_and_hands_back_by_alarm_evaluation(
+    make_group: Any,
+) -> None:
+    """`aupus-mqtt-primary-health` (InstanceHealthy < 1 in 3 of the last 3 minutes) from
+    the probe's real readings: the primary's aupus-api stopped (`pm2 stop`, its .env still
+    in production), three probed minutes later the failover runs: the primary fenced in the
+    database (a start would bring it back writing), the backup promoted. The primary is
+    started again; the next probed minute turns the alarm OK and the hand-back runs. No
+    hand-written alarm event."""
+    g = make_group()
+    with g.aupus.feed():
+        g.primary.stop()
+        for _ in range(2):
+            probe_minute(g.p)
+        assert g.p.started == []  # 2 of 3 minutes failing: not yet ("Confirmar ... offline")
+        probe_minute(g.p)
+        [down] = runs_started(g.p, 0)
+        g.p.wait([down])
+        failover = g.p.execution_summary(down)
+        assert failover["status"] == "SUCCEEDED", failover
+        assert switches(failover) == ["fence_instance", "promote_instance"]
+        assert holder() == "backup"
+
+        g.p.clock.advance(3600)  # no probe reading for an hour: the alarm has no data now
+        g.primary.start()  # its .env says production; fenced, it cannot write
+        before = len(g.p.started)
+        probe_minute(g.p)
+        [back] = runs_started(g.p, before)
+        g.p.wait([back])
+        switched = db_now(g.aupus)
+        wait_for("the primary's rows", lambda: writers_since(g.aupus.rows(), switched))
+        time.sleep(0.3)
+
+    handback = g.p.execution_summary(back)
+    assert handback["status"] == "SUCCEEDED", handback
+    assert switches(handback) == ["demote_instance", "unfence_instance"]
+    assert holder() == "primary"
+    assert writers_since(g.aupus.rows(), switched) == {PRIMARY_ID}
+    assert writers_in_order(g.aupus.rows())[-2:] == [BACKUP_ID, PRIMARY_ID]
+    assert len(writers_in_order(g.aupus.rows())) <= 3  # the primary's rows before its stop
+    assert p2002(g.primary, g.backup) == 0
+
+
+def test_no_instance_answering_escalates_and_switches_nothing(make_group: Any) -> None:
     """Runbook 004 "Procedimento de escalonamento": with no instance answering nothing can
     take production, so people are paged (L1 and L2) with what was read."""
-    p, procs = group
-    procs.kill_all()
-    [run] = p.run_event(load_event(DOWN))
+    g = make_group()
+    g.primary.unreachable()
+    g.backup.unreachable()
+    [run] = g.p.run_event(load_event(DOWN))
 
     assert run["status"] == "FAILED" and run["error"] == "selfheal.NotFixed"
     assert holder() == "primary"
-    pages = [n for n in p.notifications() if n["level"] in ("l1", "l2")]
+    pages = [n for n in g.p.notifications() if n["level"] in ("l1", "l2")]
     assert {n["level"] for n in pages} == {"l1", "l2"}
     assert "no healthy instance" in pages[0]["message"]["reason"]
-    assert not [r for r in p.audit_records() if r["action"].endswith("_instance")]
+    assert not [r for r in g.p.audit_records() if r["action"].endswith("_instance")]
 
 
-def test_sixteen_concurrent_takers_get_one_holder(group: tuple[Pipeline, Processes]) -> None:
+def test_kill_switch_stops_the_failover_before_any_switch(make_group: Any) -> None:
+    """DESIGN safety rules: one kill switch stops every remediator; the refusal is recorded
+    and L1 is paged with what the survey read (the backup is NOT in production)."""
+    from selfheal_shared.core import guards
+
+    g = make_group()
+    guards.set_switch(guards.KILL_SWITCH, enabled=True, reason="drill", actor="test")
+    g.primary.unreachable()
+    [run] = g.p.run_event(load_event(DOWN))
+
+    assert run["status"] == "SUCCEEDED" and "Skipped" in run["states"], run
+    assert g.backup.http("/health/mqtt")[1]["mode"] == "development"
+    assert holder() == "primary"
+    [page] = [n for n in g.p.notifications() if n["level"] == "l1"]
+    assert "nothing switched: the kill_switch guard refused" in page["message"]["reason"]
+    assert "primary UNREACHABLE" in page["message"]["reason"]
+
+
+# -- the lease alone ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def lease_only(
+    make_pipeline: Any, failover_spec: spec_mod.Spec, empty_world: WorldSpec
+) -> Pipeline:
+    p: Pipeline = make_pipeline(world_spec=empty_world, spec=failover_spec)
+    ingestion_lease.take(GROUP, "primary")
+    return p
+
+
+def test_sixteen_concurrent_takers_get_one_holder(lease_only: Pipeline) -> None:
     """Runbook 004: "IMPORTANTE: Evitar 2 instâncias em production simultaneamente!" — 16
     threads take the same lease over the same token through the runtime's DynamoDB: exactly
     one wins, and the token moves by one."""
@@ -204,182 +444,28 @@ def test_sixteen_concurrent_takers_get_one_holder(group: tuple[Pipeline, Process
     assert after is not None and after.holder == won[0] and after.token == before.token + 1
 
 
-def test_a_holder_that_stalls_past_its_lease_is_fenced(group: tuple[Pipeline, Processes]) -> None:
-    """Runbook 004: "Apenas 1 instância deve estar em production!" — a holder that stalls
-    past the expiry loses the lease: its renewal is refused, and a mode change it sends with
-    its old token is refused by the instance itself."""
-    p, procs = group
+def test_a_holder_that_stalls_past_its_lease_is_fenced(lease_only: Pipeline) -> None:
+    """A holder that stalls past the expiry loses the lease: its renewal (the check before
+    each of its actions) is refused once another run took over."""
     stalled = ingestion_lease.read(GROUP)
     assert stalled is not None and stalled.holder == "primary"
-    p.clock.advance((ingestion_lease.LEASE_MINUTES + 1) * 60)
-    taken = ingestion_lease.take(GROUP, "backup")  # expired: no `over` needed
-    backup = ingestion_instances.Instance(
-        name="backup", url=procs.started["backup"].url, priority=1
-    )
-    assert (
-        ingestion_instances.set_mode(backup, "production", taken.token, "sh-test-promote")
-        == "production"
-    )
+    lease_only.clock.advance((ingestion_lease.LEASE_MINUTES + 1) * 60)
+    ingestion_lease.take(GROUP, "backup")  # expired: no `over` needed
 
     with pytest.raises(LeaseLost, match="no longer current"):
         ingestion_lease.confirm(stalled)
-    with pytest.raises(LeaseLost, match="fenced"):
-        ingestion_instances.set_mode(backup, "standby", stalled.token, "sh-test-demote")
-    assert mode_of(procs.started["backup"].url) == "production"
     assert holder() == "backup"
 
 
-@pytest.mark.procedure("M2", "fail over to the backup under a lease")
-def test_concurrent_runs_leave_one_holder_and_one_instance_in_production(
-    group: tuple[Pipeline, Processes],
-) -> None:
-    """Runbook 004: "Evitar 2 instâncias em production simultaneamente!", also when the
-    health alarm and the P2002 alarm start two runs at once: the lease's conditional write
-    lets one take it; the other reads again and acts on what is true then."""
-    p, procs = group
-    procs.started["primary"].kill()
-    arns = p.put_event(load_event(DOWN), rebase=True) + p.put_event(load_event(P2002), rebase=True)
-    p.wait(arns)
-    runs = p.execution_summaries(arns)
-
-    assert [r["status"] for r in runs] == ["SUCCEEDED", "SUCCEEDED"], runs
-    assert modes(procs) == {"primary": None, "backup": "production"}
-    lease = ingestion_lease.read(GROUP)
-    assert lease is not None and (lease.holder, lease.token) == ("backup", 2)
-    taken = [r for r in p.audit_records() if r["action"] == "take_lease"]
-    assert len(taken) == 1, "one takeover; the other run renewed the lease it found"
-
-
-def test_kill_switch_stops_the_failover_before_any_switch(
-    group: tuple[Pipeline, Processes],
-) -> None:
-    """DESIGN safety rules: one kill switch stops every remediator; the refusal is recorded
-    and L1 is paged with what the survey read (the backup is NOT in production)."""
-    from selfheal_shared.core import guards
-
-    p, procs = group
-    guards.set_switch(guards.KILL_SWITCH, enabled=True, reason="drill", actor="test")
-    procs.started["primary"].kill()
-    [run] = p.run_event(load_event(DOWN))
-
-    assert run["status"] == "SUCCEEDED" and "Skipped" in run["states"], run
-    assert modes(procs) == {"primary": None, "backup": "standby"}
-    assert holder() == "primary"
-    [page] = [n for n in p.notifications() if n["level"] == "l1"]
-    assert "nothing switched: the kill_switch guard refused" in page["message"]["reason"]
-    assert "primary DOWN" in page["message"]["reason"]
-
-
 def test_a_bad_group_name_fails_naming_the_field_and_acts_on_nothing(
-    group: tuple[Pipeline, Processes],
+    lease_only: Pipeline,
 ) -> None:
-    p, procs = group
     event = load_event(P2002)
     metric = event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]
     metric["dimensions"]["IngestionGroup"] = "Not A Group!"
-    [run] = p.run_event(event)
+    [run] = lease_only.run_event(event)
 
     assert run["status"] == "FAILED" and run["error"] == "selfheal.Failed"
-    reason = next(n for n in p.notifications() if n["level"] == "l1")["message"]["reason"]
+    reason = next(n for n in lease_only.notifications() if n["level"] == "l1")["message"]["reason"]
     assert "InputInvalid" in reason and "group" in reason
-    assert modes(procs) == {"primary": "production", "backup": "standby"}
-
-
-# --- from the raw signal: the probe's readings and the ingestion log lines ---------------
-
-
-def probe_minute(p: Pipeline) -> None:
-    """The scheduled probe (functions/services/service_probe) reads every registered instance's
-    /health now, then the minute passes and its boundary is evaluated."""
-    p.lambdas.handler_for("service_probe")({"trigger": "schedule"}, None)
-    p.clock.advance(60)
-
-
-def runs_started(p: Pipeline, since: int) -> list[str]:
-    return [a for a in p.started[since:] if ":ingestion_failover-" in a or ":instance_" in a]
-
-
-@pytest.mark.procedure("M2", "fail over to the backup under a lease")
-@pytest.mark.procedure("M2", "hand back when the primary returns")
-def test_the_probed_primary_health_fails_over_and_hands_back_by_alarm_evaluation(
-    group: tuple[Pipeline, Processes],
-) -> None:
-    """`aupus-mqtt-primary-health` (InstanceHealthy < 1 in 3 of the last 3 minutes) from
-    the probe's real readings: the primary's process dies, three probed minutes later the
-    alarm is in ALARM and the failover runs; the primary comes back, the next probed minute
-    turns the alarm OK and the hand-back runs. No hand-written alarm event."""
-    p, procs = group
-    procs.started["primary"].kill()
-    for _ in range(2):
-        probe_minute(p)
-    assert p.started == []  # 2 of 3 minutes failing: not yet ("Confirmar que está offline")
-    probe_minute(p)
-    [down] = runs_started(p, 0)
-    p.wait([down])
-    run = p.execution_summary(down)
-    assert run["status"] == "SUCCEEDED", run
-    assert modes(procs) == {"primary": None, "backup": "production"} and holder() == "backup"
-    event = next(j.data["event"] for j in p.journal if j.kind == "event")
-    assert event["detail"]["alarmName"] == "aupus-mqtt-primary-health"
-    assert event["detail"]["state"]["reason"].startswith(
-        "Threshold Crossed: 3 out of the last 3 datapoints [0.0"
-    )
-
-    p.clock.advance(3600)  # no probe reading for an hour: the alarm has no data now
-    procs.restart("primary")  # its .env says production: two in production now
-    before = len(p.started)
-    probe_minute(p)
-    [back] = runs_started(p, before)
-    p.wait([back])
-    run = p.execution_summary(back)
-    assert run["status"] == "SUCCEEDED", run
-    assert modes(procs) == {"primary": "production", "backup": "standby"}
-    assert holder() == "primary"
-    states = [
-        (e["detail"]["previousState"]["value"], e["detail"]["state"]["value"])
-        for e in (j.data["event"] for j in p.journal if j.kind == "event")
-    ]
-    assert states == [
-        ("INSUFFICIENT_DATA", "ALARM"),
-        ("ALARM", "INSUFFICIENT_DATA"),  # matches no rule: nothing started
-        ("INSUFFICIENT_DATA", "OK"),
-    ]
-
-
-@pytest.mark.procedure("M4", "demote every production instance but the lease holder")
-def test_p2002_log_lines_raise_the_conflict_alarm_through_the_metric_filter(
-    group: tuple[Pipeline, Processes],
-) -> None:
-    """Runbook 004 "Erro P2002": the instances' logs show "P2002: Unique constraint failed"
-    (shipped as JSON lines by the CloudWatch agent); the Logs metric filter counts them,
-    `aupus-mqtt-p2002` (Sum >= 1 in a minute) goes to ALARM and the backup is demoted."""
-    p, procs = group
-    procs.restart("backup", "production")  # someone started the backup in production
-    logs = p.client("logs")
-    group_name = "/selfheal/services/aupus-ingestion"
-    logs.create_log_group(logGroupName=group_name)
-    logs.create_log_stream(logGroupName=group_name, logStreamName="backup")
-    at = int(p.clock.now().timestamp() * 1000)
-    lines = [
-        {"ingestionGroup": GROUP, "instance": "backup", "message": "[MQTT] MODO PRODUÇÃO"},
-        {
-            "ingestionGroup": GROUP,
-            "instance": "backup",
-            "message": "PrismaClientKnownRequestError P2002: Unique constraint failed",
-        },
-    ]
-    logs.put_log_events(
-        logGroupName=group_name,
-        logStreamName="backup",
-        logEvents=[{"timestamp": at + n, "message": json.dumps(x)} for n, x in enumerate(lines)],
-    )
-    assert p.started == []
-    p.clock.advance(60)
-
-    [arn] = runs_started(p, 0)
-    p.wait([arn])
-    run = p.execution_summary(arn)
-    assert run["status"] == "SUCCEEDED", run
-    assert modes(procs) == {"primary": "production", "backup": "standby"}
-    assert [a["name"] for a in run["actions"]] == ["demote_instance"]
-    assert ":instance_conflict-" in arn  # the P2002 rule, not the health one
+    assert not [r for r in lease_only.audit_records() if r["action"].endswith("_instance")]

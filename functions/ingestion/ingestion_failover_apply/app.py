@@ -4,9 +4,12 @@ production!").
 
 Takes (or renews) the lease for the instance the survey chose, over the token the survey
 saw, so a concurrent run or a holder that changed since makes this one stop. Then, each
-step fenced by the lease: switch the kept instance to production, and every other instance
-that reports production to standby. Each switch is verified by reading the instance's
-mode back; FIXED only when exactly one instance reports production and it holds the lease.
+step fenced by the lease and read back from the world: every other instance first, one
+that answers to development on its host (`.env` + `pm2 restart aupus-api`), one that does
+not answer fenced in the database (its role's INSERT revoked: no cooperation needed); only
+then the kept one to production and its writes allowed. Returns the database's time at the
+end of the switch and each instance's P2002 count then: the verification (after the Wait)
+reads the rows from there. Nothing is called FIXED here.
 """
 
 from __future__ import annotations
@@ -15,12 +18,16 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from selfheal_shared.core import clock, run_command
-from selfheal_shared.core.errors import NothingFound
-from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.core.errors import ActionFailed, NothingFound
 from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.ingestion import ingestion_documents as docs
 from selfheal_shared.ingestion import ingestion_instances as inst
 from selfheal_shared.ingestion import ingestion_lease
-from selfheal_shared.ingestion.ingestion_failover import AUTOMATION, FailoverIncident
+from selfheal_shared.ingestion.ingestion_failover import (
+    AUTOMATION,
+    SETTLE_SECONDS,
+    FailoverIncident,
+)
 from selfheal_shared.ingestion.ingestion_lease import Lease
 
 ACTOR = "ingestion_failover_apply"
@@ -83,88 +90,99 @@ def _held(group: str, holder: str, *, above: int) -> Lease | None:
     return lease if lease.valid(clock.now()) else None
 
 
-def _switch(
-    run: Run[ApplyRequest], lease: Lease, instance: inst.Instance, mode: inst.Mode, why: str
+def _step(
+    run: Run[ApplyRequest], lease: Lease, reg: inst.Registry, step: inst.Step
 ) -> dict[str, Any]:
     group = run.request.incident.group
-    undo: inst.Mode = inst.STANDBY if mode == inst.PRODUCTION else inst.PRODUCTION
+    instance = next(i for i in reg.instances if i.name == step.name)
+    fencing = step.action in ("fence", "unfence")
+    document = docs.FENCE if fencing else docs.SET_MODE
+    mode: inst.Mode = inst.DEVELOPMENT if step.action == "demote" else inst.PRODUCTION
+    allowed = step.action == "unfence"
+
+    def send(key: str) -> dict[str, Any]:
+        if fencing:
+            return inst.fence(reg.database, instance, step.action, key)
+        return inst.set_mode(instance, mode, key)
 
     def do(key: str) -> str:
         ingestion_lease.confirm(lease)  # the fence: a lost lease stops here, before acting
-        return inst.set_mode(instance, mode, lease.token, key)
+        done = send(key)
+        if done["status"] != "Success":
+            raise ActionFailed(
+                f"{step.action} {instance.name}: {document} ended {done['status']}: "
+                f"{done.get('output', '')}"
+            )
+        return str(done.get("output", ""))
 
-    def switched(key: str) -> str | None:
-        """The command sent under `key` ran and the instance reports the mode."""
-        if run_command.sent(key) is None:
+    def seen() -> str | None:
+        """What the world says now, None when it shows the step done."""
+        if fencing:
+            may = inst.writers(reg.database).insert.get(instance.role)
+            return None if may is allowed else f"role {instance.role} may INSERT: {may}"
+        o = inst.observe(instance)
+        return None if (o.mode, o.envMode) == (mode, mode) else o.describe()
+
+    def landed(key: str) -> str | None:
+        done = run_command.sent(key, document)
+        if done is None or done["status"] != "Success":
             return None
-        seen = inst.observe(instance)
-        return seen.mode if seen.mode == mode else None
+        return str(done.get("output", "")) if seen() is None else None
 
-    def verify(_: str) -> str | None:
-        seen = inst.observe(instance)
-        return None if seen.mode == mode else f"{instance.name} reports {seen.mode or seen.error}"
-
-    action = "promote_instance" if mode == inst.PRODUCTION else "demote_instance"
-    text = f"{instance.name} switched to {mode} under lease token {lease.token} (verified)"
+    undo = {"demote": "promote", "promote": "demote", "fence": "unfence", "unfence": "fence"}
+    what = {
+        "demote": f"{instance.name} to development (.env MQTT_MODE + pm2 restart aupus-api)",
+        "promote": f"{instance.name} to production (.env MQTT_MODE + pm2 restart aupus-api)",
+        "fence": f"INSERT of role {instance.role} ({instance.name}) revoked in the database",
+        "unfence": f"INSERT of role {instance.role} ({instance.name}) granted in the database",
+    }[step.action]
+    text = f"{what} under lease token {lease.token} (verified)"
     run.act(
-        action,
+        f"{step.action}_instance",
         target=f"{group}/{instance.name}",
-        why=why,
-        plan=f"switch {instance.name} to {mode} under lease token {lease.token}",
+        why=f"{run.request.incident.reason}; {step.why}",
+        plan=f"{what} under lease token {lease.token}",
         do=do,
-        landed=switched,
-        verify=verify,
-        inverse={"api": "set_mode", "instance": instance.name, "mode": undo},
+        landed=landed,
+        verify=lambda _: seen(),
+        inverse={
+            "api": "ssm:SendCommand",
+            "document": document,
+            "action": undo[step.action],
+            "instance": instance.name,
+        },
         result=text,
     )
-    return {"action": action, "changed": True, "result": text}
+    return {"action": f"{step.action}_instance", "changed": True, "result": text}
 
 
 @remediator(ApplyRequest, actor=ACTOR, automation=AUTOMATION, what="failover plan")
 def handler(run: Run[ApplyRequest]) -> dict[str, Any]:
     req = run.request
     group = req.incident.group
-    instances = {i.name: i for i in inst.registry(group)}
+    reg = inst.load(group)
+    instances = {i.name: i for i in reg.instances}
     if req.keep not in instances:
         raise NothingFound(f"keep: {req.keep!r} is not registered in {group}")
     keep = instances[req.keep]
     lease = _lease(run, keep)
-    actions: list[dict[str, Any]] = []
-    if inst.observe(keep).mode != inst.PRODUCTION:
-        actions.append(
-            _switch(
-                run,
-                lease,
-                keep,
-                inst.PRODUCTION,
-                f"{req.incident.reason}; {keep.name} holds the lease and is not in production",
-            )
-        )
-    # Read again: an instance may have come up in production since the survey.
-    for name in inst.demotions([inst.observe(i) for i in instances.values()], keep.name):
-        actions.append(
-            _switch(
-                run,
-                lease,
-                instances[name],
-                inst.STANDBY,
-                f"{name} is in production but {keep.name} holds the lease (runbook 004: "
-                "apenas 1 instância deve estar em production)",
-            )
-        )
-    observed = [inst.observe(i) for i in instances.values()]
-    holder = ingestion_lease.holder_of(ingestion_lease.read(group), clock.now())
-    problem = inst.problem(observed, holder)
+    # Read again under the lease: an instance may have changed since the survey.
+    observed = [inst.observe(i) for i in reg.instances]
+    roles = {i.name: i.role for i in reg.instances}
+    steps = inst.plan(observed, keep.name, roles, inst.writers(reg.database).insert)
+    actions = [_step(run, lease, reg, s) for s in steps]
+    after = [inst.observe(i) for i in reg.instances]
+    switched = inst.writers(reg.database)
     done = "; ".join(a["result"] for a in actions) or "no switch needed"
-    if problem is None:
-        return {
-            "outcome": Outcome.FIXED.value,
-            "summary": f"{group}: only {keep.name} in production, holding the lease "
-            f"(token {lease.token}); {done}",
-            "actions": actions,
-        }
     return {
-        "outcome": Outcome.NOT_FIXED.value,
-        "summary": f"{group}: {problem} after: {done}",
+        "outcome": "APPLIED",
+        "summary": f"{group}: {keep.name} kept in production under lease token {lease.token}; "
+        f"{done}",
         "actions": actions,
+        "check": {
+            "keep": keep.name,
+            "since": switched.now,
+            "p2002": {o.name: o.p2002 for o in after if o.p2002 is not None},
+        },
+        "waitSeconds": SETTLE_SECONDS[req.incident.trigger],
     }

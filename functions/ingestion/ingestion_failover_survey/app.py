@@ -1,6 +1,8 @@
 """Read the ingestion group as it really is (runbook 004 "Identificar todas as instâncias
-ativas"): each instance's health and mode over HTTP, and the lease. Decides which instance
-keeps production and which must be demoted; changes nothing."""
+ativas"): each instance on its host (the OBSERVE document: `.env`, pm2, `/health/mqtt`,
+P2002 lines; unreachable when not delivered), who wrote recently and which roles are fenced
+(the WRITERS document on the database host), and the lease. Decides which instance keeps
+production and what the others need; changes nothing."""
 
 from __future__ import annotations
 
@@ -27,9 +29,7 @@ class SurveyStart(BaseModel):
 
 
 def describe(observed: list[inst.Observed]) -> str:
-    return ", ".join(
-        f"{o.name} {'healthy' if o.healthy else 'DOWN'} ({o.mode or o.error})" for o in observed
-    )
+    return ", ".join(o.describe() for o in observed)
 
 
 @remediator
@@ -45,14 +45,18 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         execution_id=incident.executionId,
         context=context,
     )
-    observed = [inst.observe(i) for i in inst.registry(incident.group)]
+    reg = inst.load(incident.group)
+    observed = [inst.observe(i) for i in reg.instances]
+    written = inst.writers(reg.database)
     lease = ingestion_lease.read(incident.group)
     holder = ingestion_lease.holder_of(lease, clock.now())
     keep = inst.choose(observed, incident.trigger, holder)
-    demote = inst.demotions(observed, keep) if keep else []
+    roles = {i.name: i.role for i in reg.instances}
+    steps = inst.plan(observed, keep, roles, written.insert) if keep else []
     held = f"lease held by {holder} (token {lease.token})" if lease and holder else "lease free"
-    result = f"{describe(observed)}; {held}; " + (
-        f"keep {keep} in production, demote {', '.join(demote) or 'none'}"
+    # Counts and times go to the details: the result is what the timeline shows.
+    result = f"{describe(observed)}; database {written.fenced()}; {held}; " + (
+        f"keep {keep}: {', '.join(f'{s.action} {s.name}' for s in steps) or 'nothing to change'}"
         if keep
         else "no healthy instance to put in production"
     )
@@ -61,7 +65,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         why=f"{incident.reason} ({incident.trigger})"
         + (", again: the lease moved since the first survey" if start.attempt else ""),
         result=result,
-        details={"observed": [o.to_dict() for o in observed], "lease": lease and lease.to_dict()},
+        details={
+            "observed": [o.to_dict() for o in observed],
+            "writers": written.to_dict(),
+            "lease": lease and lease.to_dict(),
+        },
     )
     return {
         "attempt": start.attempt,

@@ -1,63 +1,54 @@
-"""The ingestion domain's scenes: two real ingestion instances on 127.0.0.1, registered as
-production registers them, their hosts' SSM agent switching them, one holding the group's
-lease."""
+"""The ingestion domain's scenes: Aupus's primary and backup as real managed hosts (each
+pm2 running aupus-api against mosquitto and the shared PostgreSQL), the database's
+administration host, the group registered as production registers it, one instance
+holding the group's lease, and an equipment publishing readings in real time meanwhile."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from contextlib import ExitStack
 
-from local.world_api import Pipeline, Scene, Stage
+from local.world_api import Pipeline, Scene, Stage, mosquitto
 
-from .instances import Process, Processes
+from .aupus import AupusDeployment, AupusHost
 
 #: The ingestion group the samples' alarms name.
 GROUP = "aupus-mqtt"
 
 
-def _processes(stack: ExitStack) -> Processes:
-    procs = Processes()
-    stack.callback(procs.kill_all)
-    return procs
-
-
-def _register_instances(p: Pipeline, primary: Process, backup: Process) -> None:
-    from selfheal_shared.ingestion import ingestion_instances
-
-    instances = [
-        {"name": "primary", "url": primary.url, "priority": 0},
-        {"name": "backup", "url": backup.url, "priority": 1},
-    ]
-    p.client("ssm").put_parameter(
-        Name=ingestion_instances.parameter_name(GROUP),
-        Type="String",
-        Value=json.dumps({"instances": instances}),
-    )
-
-
-def _instances(primary: str | None, backup: str, holder: str) -> Stage:
-    """Two real ingestion instances (`primary` None: its host is down), registered, with
-    `holder` holding the group's lease."""
+def _aupus(
+    primary: str, backup: str, holder: str, fault: Callable[[AupusHost], None] | None = None
+) -> Stage:
+    """The primary (`aupus-vps`) and the backup (`aupus-backup`) in these modes, registered,
+    `holder` holding the lease, the feed on; then `fault` done to the primary."""
 
     def stage(p: Pipeline, stack: ExitStack) -> None:
         from selfheal_shared.ingestion import ingestion_lease
 
-        procs = _processes(stack)
-        first = procs.instance("primary", primary or "production")
-        second = procs.instance("backup", backup)
-        _register_instances(p, first, second)
-        procs.attach(p)  # their hosts' SSM agent: Run Command switches them
+        broker = stack.enter_context(mosquitto())
+        aupus = AupusDeployment.create(p, broker)
+        stack.callback(aupus.close)
+        first = aupus.host("aupus-vps", primary)
+        second = aupus.host("aupus-backup", backup)
+        aupus.register(GROUP, {"primary": first, "backup": second})
         ingestion_lease.take(GROUP, holder)
-        if primary is None:
-            first.kill()
+        stack.enter_context(aupus.feed())
+        if fault is not None:
+            fault(first)
 
     return stage
 
 
 SCENES = {
-    "ingestion_failover.primary_down": Scene(_instances(None, "standby", "primary")),
-    # The backup took over earlier; the primary's host came back in production (its .env).
-    "ingestion_failover.primary_back": Scene(_instances("production", "production", "backup")),
-    # Someone started the backup in production next to the lease holder.
-    "instance_conflict": Scene(_instances("production", "production", "primary")),
+    # The primary is cut off (its SSM agent offline) while its app keeps writing.
+    "ingestion_failover.primary_down": Scene(
+        _aupus("production", "development", "primary", AupusHost.unreachable)
+    ),
+    # The backup took over earlier (the primary fenced in the database); the primary's host
+    # answers again, its .env in production.
+    "ingestion_failover.primary_back": Scene(
+        _aupus("production", "production", "backup", AupusHost.fence)
+    ),
+    # Someone started the backup in production next to the lease holder: P2002.
+    "instance_conflict": Scene(_aupus("production", "production", "primary")),
 }

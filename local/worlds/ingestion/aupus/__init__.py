@@ -3,13 +3,14 @@
 per deployment, a role per instance) and the hosts (`host.py`) with their real faults."""
 
 from .database import AupusDatabase, Row, topic
-from .host import PM2_APP, AupusDeployment, AupusHost, Mark, publish
+from .host import PM2_APP, AupusDeployment, AupusHost, Feed, Mark, publish
 
 __all__ = [
     "PM2_APP",
     "AupusDatabase",
     "AupusDeployment",
     "AupusHost",
+    "Feed",
     "Mark",
     "Row",
     "publish",

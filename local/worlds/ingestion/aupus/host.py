@@ -26,12 +26,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -421,6 +422,8 @@ class AupusDeployment:
     broker: Broker
     database: AupusDatabase
     hosts: dict[str, AupusHost] = field(default_factory=dict)
+    #: The database administration host, once `db_host()` made it.
+    admin: Host | None = None
 
     @classmethod
     def create(
@@ -438,6 +441,26 @@ class AupusDeployment:
             built.start()
         return built
 
+    def db_host(self, name: str = "aupus-db") -> Host:
+        """The deployment's database administration host (`selfheal:host=<name>`): where
+        `psql` runs as the database's owner (PG* variables), the only place a fence is
+        applied from (REVOKE/GRANT INSERT on an instance's role)."""
+        if self.admin is None:
+            spec = service_spec.load()[DESCRIBED]
+            assert spec.ssm is not None
+            cluster = self.database.cluster
+            self.admin = self.pipeline.add_host(
+                name,
+                {spec.ssm.tagKey: name},
+                {
+                    "PGHOST": "127.0.0.1",
+                    "PGPORT": str(cluster.port),
+                    "PGDATABASE": self.database.name,
+                    "PGUSER": "postgres",
+                },
+            )
+        return self.admin
+
     def publish(self, equipamento: str, ts: datetime | float | str, potencia: object,
                 **fields: object) -> None:  # fmt: skip
         publish(self.broker, equipamento, ts, potencia, **fields)
@@ -448,3 +471,82 @@ class AupusDeployment:
     def close(self) -> None:
         for host in self.hosts.values():
             host.close()
+
+    def register(self, group: str, instances: dict[str, AupusHost], *, urls: bool = True) -> None:
+        """The group as production registers it (Parameter Store
+        `/selfheal/ingestion/<group>/instances`): each instance's host tag, database role,
+        INSTANCE_ID and priority (the order given), and the database's host."""
+        from selfheal_shared.ingestion import ingestion_instances
+
+        registry = {
+            "database": {"host": self.db_host().name},
+            "instances": [
+                {
+                    "name": name,
+                    "host": h.name,
+                    "role": h.role,
+                    "instanceId": h.instance_id,
+                    "priority": n,
+                    **({"url": h.url} if urls else {}),
+                }
+                for n, (name, h) in enumerate(instances.items())
+            ],
+        }
+        self.pipeline.client("ssm").put_parameter(
+            Name=ingestion_instances.parameter_name(group), Type="String",
+            Value=json.dumps(registry), Overwrite=True,
+        )  # fmt: skip
+
+    def feed(self, equipamento: str = EQUIPMENT[0], every: float = 0.05) -> Feed:
+        """Readings of one equipment published in real time until the feed is closed."""
+        return Feed(self.broker, equipamento, every).start()
+
+
+@dataclass
+class Feed:
+    """An equipment publishing a reading every `every` seconds (a new `ts` each: the unique
+    key two instances in production collide on), on its own MQTT connection."""
+
+    broker: Broker
+    equipamento: str
+    every: float = 0.05
+    sent: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> Feed:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        from local.world_api import publish_qos1
+
+        client_id = f"feed-{self.equipamento}-{os.getpid()}-{next(_PUBLISHERS)}"
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        client.connect(self.broker.host, self.broker.port)
+        client.loop_start()
+
+        def loop() -> None:
+            try:
+                while not self._stop.wait(self.every):
+                    stamp = datetime.now(UTC).isoformat(timespec="microseconds")
+                    body = json.dumps({"ts": stamp, "potencia": 10.0 + self.sent % 7})
+                    publish_qos1(client, topic(self.equipamento), body, timeout=10)
+                    self.sent += 1
+            finally:
+                client.disconnect()
+                client.loop_stop()
+
+        self._thread = threading.Thread(target=loop, name=client_id, daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(15)
+
+    def __enter__(self) -> Feed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

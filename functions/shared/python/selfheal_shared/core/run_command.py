@@ -36,11 +36,34 @@ def run(tag_key: str, tag_value: str, commands: list[str], key: str, why: str) -
     return wait(command_id)
 
 
-def sent(key: str) -> dict[str, Any] | None:
+def run_document(
+    tag_key: str,
+    tag_value: str,
+    document: str,
+    parameters: dict[str, list[str]],
+    key: str,
+    why: str,
+) -> dict[str, Any]:
+    """`run` with a Command `document` whose parameters SSM validates (`allowedValues`,
+    `allowedPattern`) instead of composed shell: the same once-only sending under `key`,
+    found again by `sent(key, document)`. Returns `wait`'s outcome."""
+    command_id = client("ssm", sdk_retries=False).send_command(
+        Targets=[{"Key": f"tag:{tag_key}", "Values": [tag_value]}],
+        DocumentName=document,
+        Parameters=parameters,
+        Comment=f"{key} {why}"[:COMMENT_CHARS],
+        MaxConcurrency="1",
+        MaxErrors="0",
+        TimeoutSeconds=120,
+    )["Command"]["CommandId"]
+    return wait(command_id)
+
+
+def sent(key: str, document: str = DOCUMENT) -> dict[str, Any] | None:
     """The command sent under `key` (its outcome, waited for as `run` does), or None when
     SSM holds no such command: the question asked before a SendCommand is repeated."""
     pages = client("ssm").get_paginator("list_commands")
-    for page in pages.paginate(Filters=[{"key": "DocumentName", "value": DOCUMENT}]):
+    for page in pages.paginate(Filters=[{"key": "DocumentName", "value": document}]):
         for command in page.get("Commands", []):
             if str(command.get("Comment", "")).split(" ", 1)[0] == key:
                 return wait(command["CommandId"])

@@ -25,6 +25,10 @@ NAMESPACE = "Aupus/Ingestion"
 GROUP_DIMENSION = "IngestionGroup"
 HEALTH_METRIC = "InstanceHealthy"
 P2002_METRIC = "P2002Errors"
+#: How long after the switch the rows are read again: runbook 004 "Após 5 minutos,
+#: verificar se erros P2002 pararam" (a conflict); "Aguardar 1-2 minutos e verificar dados
+#: chegando" (a failover, a hand-back).
+SETTLE_SECONDS = {CONFLICT: 300, FAILOVER: 120, HANDBACK: 120}
 
 
 class FailoverIncident(BaseModel):

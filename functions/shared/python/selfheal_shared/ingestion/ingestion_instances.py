@@ -1,23 +1,26 @@
-"""The MQTT ingestion instances of runbook 004 (primary VPS, backup) as selfheal sees them:
-registered in Parameter Store, read for real over HTTP (`/health`, `/mode`), switched with
-one call, `set_mode`.
+"""The Aupus ingestion instances of runbook 004 (primary VPS, backup) as selfheal sees them:
+registered in Parameter Store, each a managed host (`selfheal:host=<host>`) whose aupus-api
+runs under pm2 with `.env`'s MQTT_MODE (production | development), writing the shared
+PostgreSQL database with a role of its own; the database is administered from its own host.
 
-`set_mode` is the only way selfheal switches an instance: SSM Run Command on its host (the
-VPS, hybrid-activated, tagged `selfheal:ingestion-instance=<name>`), the runbook's "Editar
-.env ... pm2 restart aupus-api" as `MQTT_MODE=<mode> SELFHEAL_FENCE=<token> pm2 restart
-aupus-api --update-env`. The fencing token travels with it: the host refuses a token
-lower than the highest it has seen (the command fails saying "fenced"). The mode is then
-read back from the instance itself, never taken from the command's status.
+Everything goes through SSM Command documents (`ingestion_documents`) whose parameters SSM
+validates; the values come from the registry (validated again here), never from an event:
 
-The pure part (`choose`, `demotions`, `problem`) decides which instance keeps production.
+- `observe`: one instance read on its host (unreachable: the command is not delivered);
+- `set_mode`: `.env` + `pm2 restart aupus-api`, waited for until the app answers in it;
+- `fence`: REVOKE/GRANT INSERT for an instance's role, from the database host: the fence
+  that needs no cooperation from an unreachable instance;
+- `writers`: which INSTANCE_ID wrote since a time of the database's clock, which roles may
+  INSERT: the proof of a single writer.
+
+The pure part (`choose`, `plan`, `judge`) decides which instance keeps production, what the
+others need, and whether the rows prove it done.
 """
 
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -26,26 +29,43 @@ from ..core import run_command
 from ..core.clients import client
 from ..core.errors import NothingFound
 from ..core.models import parse
-from .ingestion_lease import LeaseLost
+from . import ingestion_documents as docs
 
-Mode = Literal["production", "standby"]
+Mode = Literal["production", "development"]
 PRODUCTION: Mode = "production"
-STANDBY: Mode = "standby"
-#: A health check that takes longer than this is a failed one (runbook 004: "SSH timeout").
-TIMEOUT_SECONDS = 3.0
+DEVELOPMENT: Mode = "development"
 #: Which alarm transition asks for what.
 FAILOVER, HANDBACK, CONFLICT = "failover", "handback", "conflict"
+#: The tag that names a managed host (the described services' `ssm.tagKey`).
+HOST_TAG = "selfheal:host"
+HOST_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+#: The database's "recent" window for `writers` (WRITERS' `since`).
+RECENT = "recent"
+#: A health check over HTTP that takes longer than this is a failed one (the probe's).
+TIMEOUT_SECONDS = 3.0
 
 
 class Instance(BaseModel):
-    name: str = Field(min_length=1, max_length=64)
-    #: Base URL of the instance's health and admin endpoints.
-    url: str = Field(pattern=r"^https?://[^\s]+$")
+    name: str = Field(pattern=HOST_PATTERN)
+    #: The `selfheal:host` tag value of its managed host.
+    host: str = Field(pattern=HOST_PATTERN)
+    #: Its database role: what the fence revokes.
+    role: str = Field(pattern=docs.ROLE_PATTERN)
+    #: Its `.env` INSTANCE_ID: what its rows carry.
+    instanceId: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     #: Lower is preferred: the primary is 0 ("geralmente: servidor principal").
     priority: int = Field(ge=0)
+    #: Its `/health` as the scheduled probe reaches it (the health alarm's metric).
+    url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+
+
+class Database(BaseModel):
+    #: The `selfheal:host` tag value of the database administration host.
+    host: str = Field(pattern=HOST_PATTERN)
 
 
 class Registry(BaseModel):
+    database: Database
     instances: list[Instance] = Field(min_length=1)
 
 
@@ -53,73 +73,199 @@ def parameter_name(group: str) -> str:
     return f"/selfheal/ingestion/{group}/instances"
 
 
-def registry(group: str) -> list[Instance]:
-    """The group's instances, by priority (from Parameter Store)."""
+def load(group: str) -> Registry:
+    """The group's registry (Parameter Store), instances by priority."""
     try:
         text = client("ssm").get_parameter(Name=parameter_name(group))["Parameter"]["Value"]
     except client("ssm").exceptions.ParameterNotFound:
         raise NothingFound(f"no instances registered for ingestion group {group!r}") from None
     reg = parse(Registry, json.loads(text), f"instance registry {parameter_name(group)}")
-    return sorted(reg.instances, key=lambda i: (i.priority, i.name))
+    reg.instances.sort(key=lambda i: (i.priority, i.name))
+    return reg
+
+
+def registry(group: str) -> list[Instance]:
+    return load(group).instances
+
+
+# -- reading -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Observed:
-    """One instance as read just now: healthy, and the mode it reports itself."""
+    """One instance as read on its host just now."""
 
     name: str
     priority: int
-    healthy: bool
-    mode: str | None
+    reachable: bool
+    #: pm2 runs aupus-api.
+    running: bool = False
+    #: The mode the running app answers in (`/health/mqtt`), None when it does not answer.
+    mode: str | None = None
+    #: `.env`'s MQTT_MODE: what the next restart runs in.
+    envMode: str | None = None
+    connected: bool = False
+    #: P2002 lines in its pm2 logs.
+    p2002: int | None = None
     error: str | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return self.reachable and self.running and self.connected
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "healthy": self.healthy}
+
+    def describe(self) -> str:
+        if not self.reachable:
+            return f"{self.name} UNREACHABLE ({self.error})"
+        app = f"running {self.mode}" if self.running and self.mode else "app DOWN"
+        mqtt = "" if self.connected or not self.running else ", MQTT disconnected"
+        return f"{self.name} {app} (.env {self.envMode}{mqtt})"
+
+
+def _fields(stdout: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in stdout.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def parse_observed(instance: Instance, answer: dict[str, Any]) -> Observed:
+    """What OBSERVE printed (run_command.read's answer) as an `Observed`."""
+    if answer["status"] != "Success":
+        detail = answer.get("details") or answer.get("stderr") or ""
+        return Observed(
+            instance.name, instance.priority, False, error=f"{answer['status']} {detail}".strip()
+        )
+    got = _fields(answer["stdout"])
+    try:
+        mqtt = json.loads(got.get("mqtt") or "null")
+    except ValueError:
+        mqtt = None
+    mqtt = mqtt if isinstance(mqtt, dict) else {}
+    pid = got.get("pid", "")
+    count = got.get("p2002", "")
+    return Observed(
+        instance.name,
+        instance.priority,
+        True,
+        running=pid.isdigit() and int(pid) > 0,
+        mode=mqtt.get("mode") if isinstance(mqtt.get("mode"), str) else None,
+        envMode=got.get("env_mode") or None,
+        connected=mqtt.get("status") == "connected",
+        p2002=int(count) if count.isdigit() else None,
+    )
+
+
+def observe(instance: Instance) -> Observed:
+    """Read the instance on its host (OBSERVE): unreachable when the command is not
+    delivered (its agent offline) or no host carries its tag."""
+    answer = run_command.read(HOST_TAG, instance.host, docs.OBSERVE, {}, f"observe {instance.name}")
+    return parse_observed(instance, answer)
+
+
+def health(instance: Instance) -> bool | None:
+    """The probe's reading: `/health` answering 200 (None: no URL registered)."""
+    import urllib.error
+    import urllib.request
+
+    if instance.url is None:
+        return None
+    try:
+        with urllib.request.urlopen(f"{instance.url}/health", timeout=TIMEOUT_SECONDS) as resp:
+            return int(resp.status) == 200
+    except (OSError, ValueError):
+        return False
+
+
+@dataclass(frozen=True)
+class Writers:
+    """What the database says: its time now, who wrote since, which roles may INSERT."""
+
+    now: str
+    since: str
+    #: INSTANCE_ID -> rows written since `since`.
+    wrote: dict[str, int] = field(default_factory=dict)
+    #: INSTANCE_ID -> (first, last) write since `since`.
+    spans: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: role -> may INSERT.
+    insert: dict[str, bool] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def fenced(self) -> str:
+        """The roles that may not INSERT (what the record says: no count, no time)."""
+        fenced = sorted(r for r, ok in self.insert.items() if not ok)
+        return f"fenced roles: {', '.join(fenced) or 'none'}"
 
-def _call(url: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT_SECONDS) as resp:
-            return int(resp.status), dict(json.loads(resp.read() or b"{}"))
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(json.loads(exc.read() or b"{}"))
-
-
-def observe(instance: Instance) -> Observed:
-    """Read the instance for real: `/health` answering 200, and the mode it reports."""
-    try:
-        status, body = _call(f"{instance.url}/health")
-    except (OSError, ValueError) as exc:
-        return Observed(instance.name, instance.priority, False, None, f"unreachable: {exc}")
-    mode = body.get("mode") if isinstance(body.get("mode"), str) else None
-    error = None if status == 200 else f"/health answered {status}"
-    return Observed(instance.name, instance.priority, status == 200, mode, error)
+    def describe(self) -> str:
+        wrote = ", ".join(f"{k} {v} rows" for k, v in sorted(self.wrote.items())) or "nobody"
+        return f"since {self.since}: {wrote} wrote; {self.fenced()}"
 
 
-#: The tag that names an ingestion instance's host for Run Command.
-HOST_TAG = "selfheal:ingestion-instance"
+def parse_writers(since: str, stdout: str) -> Writers:
+    now = ""
+    wrote: dict[str, int] = {}
+    spans: dict[str, tuple[str, str]] = {}
+    insert: dict[str, bool] = {}
+    for line in stdout.splitlines():
+        parts = line.split("|")
+        if parts[0] == "now" and len(parts) == 2:
+            now = parts[1]
+        elif parts[0] == "wrote" and len(parts) == 5:
+            wrote[parts[1]] = int(parts[2])
+            spans[parts[1]] = (parts[3], parts[4])
+        elif parts[0] == "insert" and len(parts) == 3:
+            insert[parts[1]] = parts[2] == "t"
+    if not now:
+        raise RuntimeError(f"the database's answer has no time: {stdout[:300]!r}")
+    return Writers(now, since, wrote, spans, insert)
 
 
-def mode_command(mode: Mode, token: int) -> str:
-    return f"MQTT_MODE={mode} SELFHEAL_FENCE={token} pm2 restart aupus-api --update-env"
-
-
-def set_mode(instance: Instance, mode: Mode, token: int, key: str) -> str:
-    """Switch the instance to `mode` under the lease's fencing `token` (Run Command on its
-    host, once under the effect `key`); returns the mode the instance reports afterwards."""
-    done = run_command.run(
-        HOST_TAG, instance.name, [mode_command(mode, token)], key, f"selfheal ingestion {mode}"
+def writers(database: Database, since: str = RECENT) -> Writers:
+    """Who wrote since `since` (the database's clock, as WRITERS printed it; `recent`: the
+    last 5 minutes), from the database host. Raises when the database does not answer."""
+    answer = run_command.read(
+        HOST_TAG, database.host, docs.WRITERS, {"since": [since]}, "ingestion writers"
     )
-    if done["status"] != "Success":
-        if "fenced" in done["output"]:
-            raise LeaseLost(f"{instance.name} refused token {token}: {done['output']}")
+    if answer["status"] != "Success":
         raise ConnectionError(
-            f"{instance.name}: the mode change ended {done['status']}: {done['output']}"
+            f"database host {database.host}: {answer['status']} {answer.get('details', '')} "
+            f"{answer.get('stderr', '')}".strip()
         )
-    seen = observe(instance)
-    return str(seen.mode)
+    return parse_writers(since, answer["stdout"])
+
+
+# -- acting ------------------------------------------------------------------------------
+
+
+def set_mode(instance: Instance, mode: Mode, key: str) -> dict[str, Any]:
+    """SET_MODE on the instance's host under the effect `key`: `.env` + `pm2 restart
+    aupus-api`, returning once the app answers in `mode` (else the command fails)."""
+    return run_command.run_document(
+        HOST_TAG, instance.host, docs.SET_MODE, {"mode": [mode]}, key, f"ingestion {mode}"
+    )
+
+
+def fence(database: Database, instance: Instance, action: str, key: str) -> dict[str, Any]:
+    """FENCE from the database host: `fence` revokes the instance's role's INSERT,
+    `unfence` grants it back."""
+    assert action in ("fence", "unfence")
+    return run_command.run_document(
+        HOST_TAG,
+        database.host,
+        docs.FENCE,
+        {"action": [action], "role": [instance.role]},
+        key,
+        f"ingestion {action} {instance.role}",
+    )
+
+
+# -- deciding ----------------------------------------------------------------------------
 
 
 def choose(observed: list[Observed], trigger: str, holder: str | None) -> str | None:
@@ -132,18 +278,64 @@ def choose(observed: list[Observed], trigger: str, holder: str | None) -> str | 
     return healthy[0].name if healthy else None
 
 
-def demotions(observed: list[Observed], keep: str) -> list[str]:
-    """Every instance reporting production but the one kept (runbook 004 "DESLIGAR todas
-    as outras")."""
-    return [o.name for o in observed if o.mode == PRODUCTION and o.name != keep]
+@dataclass(frozen=True)
+class Step:
+    """One change: `demote` (development), `fence` (INSERT revoked), `promote`
+    (production), `unfence` (INSERT granted), on the instance `name`."""
+
+    action: str
+    name: str
+    why: str
 
 
-def problem(observed: list[Observed], holder: str | None) -> str | None:
-    """None when exactly one instance reports production and it holds the lease."""
-    production = [o.name for o in observed if o.mode == PRODUCTION]
-    if production == [holder]:
-        return None
-    return (
-        f"{len(production)} in production ({', '.join(production) or 'none'}), "
-        f"lease holder {holder or 'none'}"
-    )
+def plan(
+    observed: list[Observed], keep: str, roles: dict[str, str], insert: dict[str, bool]
+) -> list[Step]:
+    """The changes, every other instance first (runbook 004 "Evitar 2 instâncias em
+    production simultaneamente"): one running on a host that answers is put in development
+    there; one whose host does not answer (it may still be writing), or whose app is down
+    with `.env` in production (a start would bring it back writing), is fenced in the
+    database. Only then the kept one is put in production and its writes allowed."""
+    steps: list[Step] = []
+    for o in observed:
+        if o.name == keep:
+            continue
+        may_write = insert.get(roles[o.name], True)
+        if o.reachable and o.running and PRODUCTION in (o.mode, o.envMode):
+            steps.append(Step("demote", o.name, f"{o.name} is in production on its host"))
+        elif not o.reachable and may_write:
+            steps.append(
+                Step("fence", o.name, f"{o.name} does not answer and its role may still write")
+            )
+        elif o.envMode == PRODUCTION and may_write:
+            steps.append(
+                Step("fence", o.name, f"{o.name} is down with .env in production: a start "
+                     "would bring it back writing")
+            )  # fmt: skip
+    kept = next(o for o in observed if o.name == keep)
+    if kept.mode != PRODUCTION or kept.envMode != PRODUCTION:
+        steps.append(Step("promote", keep, f"{keep} is to be the only instance in production"))
+    if not insert.get(roles[keep], True):
+        steps.append(Step("unfence", keep, f"{keep}'s role is fenced: it could not write"))
+    return steps
+
+
+def judge(
+    keep: Instance,
+    after: Writers,
+    p2002_before: dict[str, int],
+    p2002_after: dict[str, int | None],
+) -> str | None:
+    """None when the rows prove it: since the switch only `keep` wrote, it did write (data
+    arrives), and no instance logged a new P2002. Otherwise what was seen."""
+    problems = []
+    others = sorted(i for i in after.wrote if i != keep.instanceId)
+    if others:
+        problems.append(f"rows from {', '.join(others)} since the switch")
+    if not after.wrote.get(keep.instanceId):
+        problems.append(f"no row from {keep.instanceId} since the switch (no data arriving)")
+    for name, count in sorted(p2002_after.items()):
+        before = p2002_before.get(name)
+        if count is not None and before is not None and count > before:
+            problems.append(f"{count - before} new P2002 on {name}")
+    return "; ".join(problems) or None

@@ -139,8 +139,9 @@ def measure(p: Planned) -> tuple[list[tuple[dict[str, str], float]], str]:
             return ([(p.dimensions, value)] if value is not None else []), seen
         out = []
         for instance in ingestion_instances.registry(p.group):
-            seen_one = ingestion_instances.observe(instance)
-            out.append(({**p.dimensions, "Instance": instance.name}, float(seen_one.healthy)))
+            healthy = ingestion_instances.health(instance)
+            if healthy is not None:
+                out.append(({**p.dimensions, "Instance": instance.name}, float(healthy)))
         return out, f"{len(out)} instances"
     except (InputInvalid, NothingFound) as exc:  # no endpoint configured, nothing registered
         return [], str(exc)

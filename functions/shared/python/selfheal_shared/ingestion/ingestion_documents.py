@@ -1,0 +1,162 @@
+"""The SSM Command documents the ingestion failover runs on the Aupus hosts (runbook 004):
+the runbook's own commands, fixed in the document; the only values that vary are
+parameters SSM validates (`allowedValues`, `allowedPattern`) before anything runs. No
+event or input field is ever pasted into a command.
+
+- `OBSERVE` (read only, on an instance's host): `.env`'s MQTT_MODE and INSTANCE_ID, whether
+  pm2 runs aupus-api, `/health/mqtt` (the mode the running app is in) and how many P2002
+  lines its logs hold (runbook "Identificar todas as instâncias ativas");
+- `SET_MODE` (on an instance's host): `mode` (production|development) into `.env`'s
+  MQTT_MODE line, `pm2 restart aupus-api`, and wait until the app answers in that mode
+  (runbook "Editar .env ... pm2 restart aupus-api"). No `--update-env`: MQTT_MODE stays
+  `.env`'s, so a later edit still works. One switch at a time on a host (`flock` on
+  `.selfheal.lock`, which OBSERVE takes shared: a reading never sees a switch half done);
+- `FENCE` (on the database administration host): REVOKE (`fence`) or GRANT (`unfence`)
+  INSERT on the readings table for one instance's role (`^aupus_[a-z0-9_]{1,40}$`): the
+  fence that needs no cooperation from an unreachable instance;
+- `WRITERS` (read only, on the database administration host): which INSTANCE_ID wrote how
+  many rows since `since` (the database's own clock), the database's time now, and which
+  instance roles may INSERT.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+OBSERVE = "selfheal-IngestionObserve"
+SET_MODE = "selfheal-IngestionSetMode"
+FENCE = "selfheal-IngestionFence"
+WRITERS = "selfheal-IngestionWriters"
+
+ROLE_PATTERN = r"^aupus_[a-z0-9_]{1,40}$"
+#: The database's clock as WRITERS prints it (UTC, microseconds).
+TIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z$"
+#: WRITERS' `since`: a time of the database's clock, or `recent` (the last 5 minutes).
+SINCE_PATTERN = r"^(recent|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z)$"
+MODES = ("production", "development")
+TABLE = "equipamentos_dados"
+#: (inside a double-quoted shell argument: the format's quotes escaped for the shell)
+_UTC = "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\\\"T\\\"HH24:MI:SS.US\\\"Z\\\"')"
+PSQL = "psql -X -v ON_ERROR_STOP=1 -qAt -F '|'"
+#: Where pm2 keeps aupus-api's logs (the pm2 of the host's user).
+PM2_LOGS = '"${PM2_HOME:-$HOME/.pm2}/logs"'
+
+
+def _document(description: str, parameters: dict[str, Any], lines: list[str]) -> dict[str, Any]:
+    return {
+        "schemaVersion": "2.2",
+        "description": description,
+        "parameters": parameters,
+        "mainSteps": [
+            {
+                "action": "aws:runShellScript",
+                "name": "run",
+                "inputs": {"runCommand": lines, "timeoutSeconds": "60"},
+            }
+        ],
+    }
+
+
+def observe() -> dict[str, Any]:
+    return _document(
+        "selfheal: read one Aupus ingestion instance (read only): .env, pm2, /health/mqtt, "
+        "P2002 lines",
+        {},
+        [
+            "exec 9>>.selfheal.lock",
+            "flock -s -w 90 9 || true  # a mode switch under way finishes first",
+            "echo \"env_mode=$(grep -E '^MQTT_MODE=' .env | tail -n 1 | cut -d= -f2-)\"",
+            "echo \"instance_id=$(grep -E '^INSTANCE_ID=' .env | tail -n 1 | cut -d= -f2-)\"",
+            'echo "pid=$(pm2 pid aupus-api 2>/dev/null 9>&- | tail -n 1)"',
+            'echo "mqtt=$(curl -sS -m 3 "http://localhost:$PORT/health/mqtt" 2>/dev/null)"',
+            f'echo "p2002=$(cat {PM2_LOGS}/aupus-api-*.log 2>/dev/null | grep -c P2002)"',
+        ],
+    )
+
+
+def set_mode() -> dict[str, Any]:
+    return _document(
+        "selfheal: put one Aupus ingestion instance in MQTT_MODE production|development "
+        "(.env + pm2 restart aupus-api), waited for until the app answers in it",
+        {
+            "mode": {
+                "type": "String",
+                "description": "MQTT_MODE to set in .env",
+                "allowedValues": list(MODES),
+            }
+        },
+        [
+            "set -e",
+            "exec 9>>.selfheal.lock",
+            "flock -w 90 9  # one switch at a time on this host (concurrent runs)",
+            "grep -q -E '^MQTT_MODE=' .env",
+            "sed -i 's/^MQTT_MODE=.*/MQTT_MODE={{ mode }}/' .env",
+            "pm2 restart aupus-api 9>&- > /dev/null",
+            "for i in $(seq 1 60); do",
+            '  got=$(curl -sS -m 2 "http://localhost:$PORT/health/mqtt" 2>/dev/null || true)',
+            '  case "$got" in *\'"status": "connected"\'*\'"mode": "{{ mode }}"\'*)',
+            '    echo "aupus-api restarted in {{ mode }}: $got"; exit 0 ;; esac',
+            "  sleep 0.5",
+            "done",
+            'echo "aupus-api not answering in {{ mode }} after pm2 restart: $got" >&2',
+            "exit 1",
+        ],
+    )
+
+
+def fence() -> dict[str, Any]:
+    return _document(
+        "selfheal: revoke (fence) or grant (unfence) INSERT on the readings for one Aupus "
+        "instance's database role",
+        {
+            "action": {
+                "type": "String",
+                "description": "fence: REVOKE INSERT; unfence: GRANT INSERT",
+                "allowedValues": ["fence", "unfence"],
+            },
+            "role": {
+                "type": "String",
+                "description": "The instance's database role (from the registry)",
+                "allowedPattern": ROLE_PATTERN,
+            },
+        },
+        [
+            "set -e",
+            'case "{{ action }}" in',
+            f"  fence) {PSQL} -c 'REVOKE INSERT ON {TABLE} FROM \"{{{{ role }}}}\"' ;;",
+            f"  unfence) {PSQL} -c 'GRANT INSERT ON {TABLE} TO \"{{{{ role }}}}\"' ;;",
+            "esac",
+            f"{PSQL} -c \"SELECT 'insert', has_table_privilege('{{{{ role }}}}', '{TABLE}', "
+            f"'INSERT')\"",
+            f"{PSQL} -c \"SELECT 'now', {_UTC.format('now()')}\"",
+        ],
+    )
+
+
+def writers() -> dict[str, Any]:
+    return _document(
+        "selfheal: which Aupus instances wrote readings since a time (read only)",
+        {
+            "since": {
+                "type": "String",
+                "description": "The database's time (as this document prints it) to count "
+                "from, or recent (the last 5 minutes)",
+                "allowedPattern": SINCE_PATTERN,
+            }
+        },
+        [
+            "set -e",
+            f"{PSQL} -c \"SELECT 'now', {_UTC.format('now()')}\"",
+            f"{PSQL} -c \"SELECT 'wrote', instance_id, count(*), "
+            f"{_UTC.format('min(created_at)')}, {_UTC.format('max(created_at)')} FROM {TABLE} "
+            "WHERE created_at > COALESCE(NULLIF('{{ since }}', 'recent')::timestamptz, "
+            "now() - interval '5 minutes') GROUP BY instance_id ORDER BY 2\"",
+            f"{PSQL} -c \"SELECT 'insert', rolname, has_table_privilege(rolname, '{TABLE}', "
+            "'INSERT') FROM pg_roles WHERE rolname ~ '^aupus_' ORDER BY 2\"",
+        ],
+    )
+
+
+def documents() -> dict[str, dict[str, Any]]:
+    """Every document by name: the CDK core stack and the local runtime create these."""
+    return {OBSERVE: observe(), SET_MODE: set_mode(), FENCE: fence(), WRITERS: writers()}
