@@ -7,8 +7,9 @@ production, with a fencing token and an expiry on the (virtual) clock.
   the same condition, so at most one wins; every takeover increments the token.
 - `confirm` is the fence: before each action a holder proves, with a conditional write,
   that its token is still the current one and not expired. A holder that stalled past the
-  expiry, or was taken over, gets `LeaseLost` and must not act. The token also travels with
-  every mode change, and an instance refuses a token lower than one it has seen.
+  expiry, or was taken over, gets `LeaseLost` and must not act. The hosts do not see the
+  token: a command sent just before the lease was lost still runs there. What stops a second
+  writer whatever the hosts do is the database fence (`ingestion_documents.fence`).
 """
 
 from __future__ import annotations
