@@ -94,6 +94,10 @@ def switches(run: dict[str, Any]) -> list[str]:
     return [a["name"] for a in run["actions"] if a["name"].endswith("_instance")]
 
 
+#: What aupus-api prints for each reading it saved (app.py).
+SAVED = "registro(s) salvo(s)"
+
+
 def p2002(*hosts: AupusHost) -> int:
     return sum(h.logs().count("P2002") for h in hosts)
 
@@ -103,6 +107,8 @@ def wait_for(what: str, ok: Any, timeout: float = 15.0) -> None:
     while not ok():
         if time.monotonic() > deadline:
             raise TimeoutError(what)
+        # real-time: rows in PostgreSQL and lines in another process's pm2 logs notify
+        # nobody; a bounded look every 0.1 s (per-line waits use AupusHost.wait_log).
         time.sleep(0.1)
 
 
@@ -150,7 +156,9 @@ def test_p2002_demotes_the_non_holder_and_none_is_logged_five_minutes_later(
         after_run = p2002(g.primary, g.backup)
         switched = db_now(g.aupus)
         wait_for("rows after the run", lambda: writers_since(g.aupus.rows(), switched))
-        time.sleep(0.5)
+        # One more reading saved by the kept primary: the backup got it too, so a P2002
+        # it would still log has been logged by now.
+        g.primary.wait_log(SAVED, g.primary.mark())
 
     assert run["status"] == "SUCCEEDED", run
     assert "Settle" in run["states"] and "Verify" in run["states"]
@@ -213,7 +221,7 @@ def test_an_unreachable_primary_is_fenced_in_the_database_and_the_backup_takes_o
         mark = g.primary.mark()
         g.primary.wait_log("permission denied", mark)  # its next write, refused
         wait_for("the backup's rows", lambda: writers_since(g.aupus.rows(), switched))
-        time.sleep(0.3)
+        g.backup.wait_log(SAVED, g.backup.mark())  # one more reading, also sent to the primary
 
     assert run["status"] == "SUCCEEDED", run
     assert switches(run) == ["fence_instance", "promote_instance"]
@@ -246,7 +254,7 @@ def test_a_stalled_primary_is_restarted_in_development_before_the_backup_takes_o
         [run] = g.p.run_event(load_event(DOWN))
         switched = db_now(g.aupus)
         wait_for("the backup's rows", lambda: writers_since(g.aupus.rows(), switched))
-        time.sleep(0.3)
+        g.backup.wait_log(SAVED, g.backup.mark())  # one more reading, also sent to the primary
 
     assert run["status"] == "SUCCEEDED", run
     assert switches(run) == ["demote_instance", "promote_instance"]
@@ -272,7 +280,7 @@ def test_primary_back_is_in_production_only_after_the_backup_is_in_development(
         [run] = g.p.run_event(load_event(BACK))
         switched = db_now(g.aupus)
         wait_for("the primary's rows", lambda: writers_since(g.aupus.rows(), switched))
-        time.sleep(0.3)
+        g.primary.wait_log(SAVED, g.primary.mark())  # one more reading, also sent to the backup
 
     assert run["status"] == "SUCCEEDED", run
     assert switches(run) == ["demote_instance", "unfence_instance"]
@@ -301,7 +309,7 @@ def test_concurrent_runs_leave_at_most_one_writer_at_any_instant(make_group: Any
         g.p.wait(arns)
         switched = db_now(g.aupus)
         wait_for("the backup's rows", lambda: writers_since(g.aupus.rows(), switched))
-        time.sleep(0.3)
+        g.backup.wait_log(SAVED, g.backup.mark())  # one more reading, also sent to the primary
     runs = g.p.execution_summaries(arns)
 
     pages = [n["message"].get("reason") for n in g.p.notifications() if n["level"] != "ops"]
@@ -359,7 +367,7 @@ def test_the_probed_primary_health_fails_over_and_hands_back_by_alarm_evaluation
         g.p.wait([back])
         switched = db_now(g.aupus)
         wait_for("the primary's rows", lambda: writers_since(g.aupus.rows(), switched))
-        time.sleep(0.3)
+        g.primary.wait_log(SAVED, g.primary.mark())  # one more reading, also sent to the backup
 
     handback = g.p.execution_summary(back)
     assert handback["status"] == "SUCCEEDED", handback
