@@ -24,16 +24,7 @@ def run(tag_key: str, tag_value: str, commands: list[str], key: str, why: str) -
     lost response would run the command twice, so the call is made once (`Run.act` asks
     `sent` before any retry). Returns what SSM said: `status` (`Success`, or the first
     failed invocation's status, or `TimedOut`), `instances`, `output`."""
-    command_id = client("ssm", sdk_retries=False).send_command(
-        Targets=[{"Key": f"tag:{tag_key}", "Values": [tag_value]}],
-        DocumentName=DOCUMENT,
-        Parameters={"commands": commands},
-        Comment=f"{key} {why}"[:COMMENT_CHARS],
-        MaxConcurrency="1",
-        MaxErrors="0",
-        TimeoutSeconds=120,
-    )["Command"]["CommandId"]
-    return wait(command_id)
+    return run_document(tag_key, tag_value, DOCUMENT, {"commands": commands}, key, why)
 
 
 def run_document(
