@@ -18,11 +18,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP) broker hosts
 
-# Debian's mosquitto: the real MQTT broker the edge tests and demo start on a free port.
+# Debian's mosquitto: the real MQTT broker the edge tests and demo start on a free port;
+# mosquitto-clients: the Aupus hosts' broker check (an MQTT connect, runbook 004 passo 4).
 broker:
-	@command -v mosquitto >/dev/null 2>&1 || { \
+	@{ command -v mosquitto && command -v mosquitto_sub; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; }
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients >/dev/null; }
 
 # What the local managed hosts run for real (issue 21): Debian's PostgreSQL, Redis and curl,
 # and npm's pm2 (the process manager the runbooks' `pm2`/`docker compose` commands reach).

@@ -564,11 +564,23 @@ def _load_function(path: Path) -> FunctionSpec:
         tables=tuple(access),
         table_access=access,
         topics=tuple(meta.get("topics", ())),
-        permissions=tuple(meta.get("permissions", ())),
+        permissions=(*meta.get("permissions", ()), *_grant_sets(meta_path, meta)),
         buckets=dict(meta.get("buckets", {})),
         pass_roles=tuple(meta.get("passRoles", ())),
         **_reserved_concurrency(f"{path.parent.name}/{path.name}", meta.get("reservedConcurrency")),
     )
+
+
+def _grant_sets(meta_path: Path, meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """function.json `grantSets`: names of `functions/grant_sets/<name>.json`, each a list of
+    `permissions` several functions need alike (written once, granted to each)."""
+    out: list[dict[str, Any]] = []
+    for name in meta.get("grantSets", ()):
+        path = meta_path.parents[2] / "grant_sets" / f"{name}.json"
+        if not path.exists():
+            raise SpecError(f"{meta_path}: grantSets: no {path.relative_to(ROOT)}")
+        out += _read_json(path)["permissions"]
+    return out
 
 
 def _reserved_concurrency(function: str, raw: Any) -> dict[str, Any]:

@@ -208,10 +208,14 @@ def test_each_world_is_a_domain_of_the_stacks_and_stages_its_own_samples() -> No
 
 
 def test_world_processes_start_as_scripts_of_the_standard_library() -> None:
-    """The processes a world starts (services, the mapper) run as
-    scripts: they import no package of `local/` (which would import moto into each one)."""
+    """The processes a world starts (the hosts' programs, the mapper) run as scripts: they
+    import no package of `local/` (which would import moto into each one)."""
     scripts = [
-        "local/worlds/services/proc.py",
+        "local/worlds/ingestion/aupus/app.py",
+        "local/worlds/services/equivalence/web.py",
+        "local/worlds/services/equivalence/docker_compose.py",
+        "local/worlds/services/inference/app.py",
+        "local/worlds/services/inference/systemd.py",
         "local/worlds/api/mapper_service.py",
     ]
     for script in scripts:

@@ -57,6 +57,22 @@ def read(kind: str, fixture: str) -> host_checks.Reading:
         ("compose_health", "compose_web_degraded", False, "docker compose ps: web Up; /health "
          "answered 503 postgres: ok, redis: error: Error 111 connecting to 127.0.0.1. "
          "Connection refused."),
+        ("aupus_health", "aupus_checks/aupus_ok", True,
+         "pm2: aupus-api online; hoursSinceLastData under 0.1: data arriving"),
+        ("aupus_health", "aupus_checks/aupus_stopped", False, "pm2: aupus-api stopped"),
+        ("aupus_health", "aupus_checks/aupus_development", False, "pm2: aupus-api online; "
+         "MQTT_MODE=development in .env: readings NOT saved (must be production)"),
+        ("aupus_health", "aupus_checks/aupus_stale", False, "pm2: aupus-api online; "
+         "hoursSinceLastData 2.5 (>= 0.1); 0 MQTT topics subscribed"),
+        ("mqtt_connect", "aupus_checks/mqtt_connect_ok", True,
+         "MQTT connect: the broker accepted the connection and the subscription"),
+        ("mqtt_connect", "aupus_checks/mqtt_connect_refused", False,
+         "MQTT connect: Error: Connection refused"),
+        ("psql_select", "aupus_checks/psql_select_ok", True,
+         "psql: SELECT 1 answered (the backend's DATABASE_URL)"),
+        ("psql_select", "aupus_checks/psql_select_refused", False,
+         "psql: database is not currently accepting connections"),
+        ("aupus_equipment", "aupus_checks/aupus_report", True, "1 of 4 equipment silent"),
         ("compose_health", "compose_web_hung", False,
          "docker compose ps: web Up; /health: no answer in time (hung)"),
         ("compose_health", "compose_web_exited", False, "docker compose ps: web Exited (0)"),
@@ -82,12 +98,29 @@ def test_the_check_document_runs_each_described_check_and_nothing_else() -> None
     content = check_document.content()
     checked = check_document.checked()
     assert sorted(checked) == [
-        "equivalence-api", "equivalence-worker", "inference", "postgres", "redis"
+        "aupus-db", "aupus-ingestion", "equivalence-api", "equivalence-worker", "inference",
+        "mqtt-broker", "postgres", "redis",
     ]  # fmt: skip
     assert content["parameters"]["service"]["allowedValues"] == list(checked)
+    assert content["parameters"]["phase"]["allowedValues"] == ["check", "verify", "report"]
     script, timeout = ssm_agent.rendered(content, {"service": ["redis"]})
-    assert 'case "redis" in' in script and timeout == 60
+    assert 'case "redis/check" in' in script and timeout == 120
     redis = service_spec.get("redis").check
     assert redis is not None and f"    {redis.command}" in script.splitlines()
     with pytest.raises(aws_validation.AwsError, match="value is not allowed"):
         aws_validation.check_parameters(content, {"service": ["redis; reboot"]})
+    with pytest.raises(aws_validation.AwsError, match="value is not allowed"):
+        aws_validation.check_parameters(content, {"service": ["redis"], "phase": ["restart"]})
+    with pytest.raises(aws_validation.AwsError):
+        aws_validation.check_parameters(
+            content, {"service": ["aupus-ingestion"], "expect": ["inv-01'; DROP TABLE x; --"]}
+        )
+
+
+def test_an_ingestion_has_a_verify_and_a_report_phase_the_others_only_check() -> None:
+    script, _ = ssm_agent.rendered(check_document.content(), {"service": ["aupus-ingestion"]})
+    assert "  aupus-ingestion/verify)" in script and "  aupus-ingestion/report)" in script
+    assert "  redis/verify)" in script and "  redis/report)" not in script
+    verify = service_spec.get("aupus-ingestion").check
+    assert verify is not None and verify.verifyCommand is not None
+    assert verify.verifyCommand.endswith(verify.command)  # the same reading, after the wait

@@ -20,7 +20,10 @@ def test_the_described_services_load_with_dependencies_in_order() -> None:
     ]  # fmt: skip
     assert specs["equivalence-api"].dependencies == ["postgres", "redis"]
     assert specs["equivalence-worker"].verify.queueService == "redis"
-    assert specs["aupus-ingestion"].verify.maxHoursSinceLastData == 0.1
+    ingestion = specs["aupus-ingestion"]
+    assert ingestion.check is not None and ingestion.report is not None
+    assert ingestion.check.reads == "aupus_health" and ingestion.report.reads == "aupus_equipment"
+    assert ingestion.check.verifyCommand and "30" in ingestion.check.verifyCommand
     assert service_spec.for_alarm("aupus-ingestion-stale").name == "aupus-ingestion"
 
 

@@ -81,48 +81,57 @@ def handler(run: Run[SurveyRequest]) -> dict[str, Any]:
 
 def from_service(run: Run[SurveyRequest], spec: service_spec.ServiceSpec) -> dict[str, Any]:
     inc, req = run.request.incident, run.request
-    report = service_ops.equipment_report(spec)
-    silent, lost = report["silent"], report["notSubscribed"]
-    configured = len(report["configuredTopics"])
+    # After a reload, the report waits on the host (at most 30 s) for the equipment silent
+    # before to send again: their first readings are real-time, the workflow's steps not.
+    waited = req.before if req.step == "after_reload" else []
+    report = service_ops.equipment_report(spec, expect=waited)
+    silent, registered = report["silent"], len(report["equipment"])
+    subscribed = report["subscribedTopics"]
+    missing = registered - subscribed if isinstance(subscribed, int) else 0
+    topics = f"{subscribed} of {registered} topics subscribed"
     if req.step == "survey":
-        topics = f"{len(report['subscribedTopics'])} of {configured} topics subscribed" + (
-            f" (not subscribed: {', '.join(lost)})" if lost else ""
-        )
+        topics += f" ({missing} not subscribed)" if missing > 0 else ""
         run.record(
             "check_subscribed_topics",
             why=f"{inc.reason}; runbook 004 'Verificar tópicos MQTT subscritos'",
-            result=f"{spec.name}: {topics}; {len(silent)} of {configured} equipment silent: "
-            f"{', '.join(silent) or 'none'}",
+            result=f"{spec.name}: {topics}; {len(silent)} of {registered} equipment silent in "
+            f"the last hour: {', '.join(silent) or 'none'}",
             details=report,
         )
         cause = (
-            f"the broker lost {len(lost)} subscriptions: reload them (restart {spec.name})"
-            if lost
+            f"{missing} of {registered} equipment topics not subscribed by {spec.name}: "
+            f"reload them (restart {spec.name})"
+            if missing > 0
             else "every topic is subscribed: the silent equipment itself sends nothing "
             "(runbook 004 'Equipamentos offline: verificar fisicamente'); not reloaded"
             if silent
             else "no equipment silent: the drop is not silence: check the data quality "
             "(runbook 004 'Verificar qualidade dos dados'); nothing reloaded"
         )
-        summary = f"{inc.scope}: {len(silent)} of {configured} equipment silent: " + (
+        summary = f"{inc.scope}: {len(silent)} of {registered} equipment silent: " + (
             f"{', '.join(silent) or 'none'}; {topics}; {cause}"
         )
         answer: dict[str, Any] = {
             **report,
             "silentCount": len(silent),
-            "expected": configured,
+            "expected": registered,
+            # How many registered equipment's topics the backend does not subscribe (which
+            # ones, /health/mqtt does not say): the reload's plan.
+            "notSubscribed": max(missing, 0),
             "summary": summary,
         }
-        gap = max((report["silentHours"].get(t, 0.0) for t in silent), default=0.0)
+        hours = [report["silentHours"].get(eq) for eq in silent]
+        # Beyond the report's 24 h an equipment's gap is "24 h or more": counted as 24.
+        gap = max((24.0 if h is None else float(h) for h in hours), default=0.0)
         # The post-incident record's input: what the survey found, the data gap so far.
         answer["check"] = {
             "rootCause": cause,
             "status": {"data": {"hoursSinceLastData": round(gap, 2)}},
             "minutesAtCheck": 0.0,
         }
-        if not silent and not lost:
+        if not silent and missing <= 0:
             return answer  # nothing silent: the data on-call looks at quality
-        if lost:
+        if missing > 0:
             answer["reloadService"] = spec.name
         answer["serviceIncident"] = {
             "incidentId": inc.incidentId,
@@ -135,11 +144,11 @@ def from_service(run: Run[SurveyRequest], spec: service_spec.ServiceSpec) -> dic
             "trigger": inc.trigger,
         }
         return answer
-    came_back = [t for t in req.before if t not in silent]
+    came_back = [eq for eq in req.before if eq not in silent]
     summary = (
         f"{inc.scope} {'after the reload' if req.step == 'after_reload' else 'on recheck'}: "
         f"came back: {', '.join(came_back) or 'none'}; still silent: {', '.join(silent) or 'none'}"
-        f" ({len(report['subscribedTopics'])} of {configured} topics subscribed)"
+        f" ({topics})"
     )
     run.record(
         "report_what_came_back" if req.step == "after_reload" else "recheck_silent_equipment",

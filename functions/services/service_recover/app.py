@@ -113,7 +113,7 @@ def restart_and_verify(run: Run[RecoverRequest], spec: ServiceSpec) -> dict[str,
             "verdict": "restart_failed",
             "text": f"restart of {spec.name} failed: {exc}",
         }
-    probe = service_ops.probe(spec)
+    probe = service_ops.probe(spec, "verify")
     run.record(
         "verify_service",
         why=f"after '{spec.restartCommand}': does {spec.name} work ({spec.verify.check})?",

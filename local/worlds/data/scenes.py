@@ -9,7 +9,7 @@ from local.worlds.services import ServiceSim, scene
 
 def _subscriptions_lost(sim: ServiceSim) -> None:
     sim.seed_points(hours_ago=1)
-    sim.lose_topics(["aupus/inv-02", "aupus/inv-03", "aupus/meter-01"])
+    sim.lose_topics(["inv-02", "inv-03", "meter-01"])
     sim.start_all()
 
 

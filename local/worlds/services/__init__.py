@@ -1,11 +1,10 @@
-"""The services domain's world (`service_recovery`): real processes on 127.0.0.1 standing
-in for the described services (issue 12): an HTTP service with a real `/health`, a queue a
-worker really consumes, an ingestion process that really writes data points. `proc.py` is
-one process (a script); `sim.py` starts, breaks and restarts them and answers SSM Run
-Command for the local runtime; `scenes.py` breaks one as each sample's alarm says (the
-data world's scene uses `scene` too)."""
+"""The services domain's world (`service_recovery`): the described services on real hosts
+(issue 21): the Equivalence Engine's web, worker, Redis and PostgreSQL (`equivalence/`), the
+inference service (`inference/`), the Aupus site (`aupus_site.py`); `sim.py` starts and
+breaks them for the tests and scenes; `scenes.py` breaks one as each sample's alarm says
+(the data world's scene uses `scene` too)."""
 
 from .scenes import SCENES, scene
-from .sim import ServiceSim, attach, needed_for, reserve_port, running
+from .sim import ServiceSim, attach, needed_for, running
 
-__all__ = ["SCENES", "ServiceSim", "attach", "needed_for", "reserve_port", "running", "scene"]
+__all__ = ["SCENES", "ServiceSim", "attach", "needed_for", "running", "scene"]

@@ -1,7 +1,7 @@
-"""The described services as real processes on 127.0.0.1 (local/worlds/services) and a pipeline
-holding only the service-recovery workflows, in scheduler-clock mode: the SSM agent of the
-runtime restarts the processes, the checks read them for real. Every process is killed
-at the end of the test, pass or fail."""
+"""The described services on their real hosts (local/worlds/services) and a pipeline holding
+only the service-recovery workflows, in scheduler-clock mode: the runtime's SSM agent runs
+the checks and restarts on the hosts for real. Every process is killed at the end of the
+test, pass or fail."""
 
 from __future__ import annotations
 
@@ -30,10 +30,8 @@ def service_spec() -> spec_mod.Spec:
 
 
 @pytest.fixture
-def sim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServiceSim]:
+def sim(tmp_path: Path) -> Iterator[ServiceSim]:
     s = ServiceSim(tmp_path)
-    for key, value in s.env().items():
-        monkeypatch.setenv(key, value)
     try:
         yield s
     finally:

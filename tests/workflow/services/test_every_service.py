@@ -21,20 +21,26 @@ ALARMS = {
     "aupus-ingestion": "service_recovery.ingestion_stale_alarm.json",
 }
 SERVICES = pytest.mark.parametrize("service", sorted(ALARMS))
-#: What each service's own log says when its restart does not help: the simulated ones
-#: print the error they are given; on the Equivalence host, the web logs it and the worker,
-#: pointed at a Redis that is not there, says so itself (rq's words); on the inference host,
-#: face_analyzer says why it cannot start.
+#: What each service's own log says when its restart does not help: on the Equivalence
+#: host, the web logs the error it is given and the worker, pointed at a Redis that is not
+#: there, says so itself (rq's words); on the inference host, face_analyzer says why it
+#: cannot start; on the Aupus VPS, aupus-api cannot bind its port (another process has it).
 SAID_IN_LOGS = {
     "equivalence-api": "[ERROR] web: equivalence-api: fatal: config file unreadable",
     "equivalence-worker": "Error 111 connecting to 127.0.0.1:1. Connection refused.",
     "inference": "face_analyzer: ERROR inference: fatal: config file unreadable",
-    "aupus-ingestion": "[ERROR] aupus-ingestion: aupus-ingestion: fatal: config file unreadable",
+    "aupus-ingestion": "Address already in use",
 }
 
 
 def alarm(service: str) -> dict[str, object]:
     return load_event(SAMPLES / ALARMS[service])
+
+
+def prepare(sim: ServiceSim, service: str) -> None:
+    """The Aupus site (its broker, database and VPS) only for the service that runs there."""
+    if service == "aupus-ingestion":
+        sim.use_aupus()
 
 
 def restarted(sim: ServiceSim) -> list[str]:
@@ -45,7 +51,7 @@ def restarted(sim: ServiceSim) -> list[str]:
 def test_healthy_service_gets_no_action(pipeline: Pipeline, sim: ServiceSim, service: str) -> None:
     """Runbook 002 "Checklist diário" / 003 "verify_status" / 004 "Validação": the service
     answers, so nothing is restarted and nobody is paged."""
-    sim.seed_points(hours_ago=0)
+    prepare(sim, service)
     sim.start_all()
     [run] = pipeline.run_event(alarm(service))
 
@@ -63,7 +69,7 @@ def test_down_service_is_restarted_and_verified(
 ) -> None:
     """Runbooks 002 "Reiniciar", 003 "restart_service" → "verify_health", 004 "pm2 restart
     aupus-api" → "Verificar dados chegando"."""
-    sim.seed_points(hours_ago=0)
+    prepare(sim, service)
     sim.start_all()
     sim.stop(service)
     [run] = pipeline.run_event(alarm(service))
@@ -80,7 +86,7 @@ def test_restart_that_does_not_help_is_escalated_with_the_logs(
 ) -> None:
     """Issue 12: "escalate with what was found when not" (runbook 002 "docker compose logs
     --tail 200", 003 "journalctl -u", 004 "pm2 logs aupus-api --lines 50")."""
-    sim.seed_points(hours_ago=0)
+    prepare(sim, service)
     sim.start_all()
     sim.restart_does_not_help(service, f"{service}: fatal: config file unreadable")
     sim.stop(service)
@@ -98,7 +104,7 @@ def test_restart_that_does_not_help_is_escalated_with_the_logs(
 def test_no_fourth_restart_in_the_hour(pipeline: Pipeline, sim: ServiceSim, service: str) -> None:
     """Issue 12 item 2: "a per-service restart budget (default 3 per hour); when it is
     spent, no restart — escalate with the history of the last attempts"."""
-    sim.seed_points(hours_ago=0)
+    prepare(sim, service)
     sim.start_all()
     for n in range(4):
         sim.stop(service)
@@ -122,7 +128,6 @@ def test_the_page_and_the_audit_carry_redacted_log_lines(
     """Runbook 002 §9 "Logar PII" is forbidden: the log excerpt a page and the audit carry
     has the e-mail and the token replaced, the error itself kept."""
     service = "equivalence-api"
-    sim.seed_points(hours_ago=0)
     sim.start_all()
     sim.restart_does_not_help(service, "auth failed for ana@example.com token=abc123xyz")
     sim.stop(service)

@@ -30,27 +30,27 @@ def test_lost_subscriptions_are_reloaded_and_the_report_says_what_came_back(
     → "Solução: 1. Recarregar tópicos MQTT: pm2 restart aupus-api" → "Deve mostrar:
     📡 [MQTT] Carregando XX tópicos MQTT..."."""
     sim.seed_points(hours_ago=1)
-    sim.lose_topics(["aupus/inv-02", "aupus/inv-03", "aupus/meter-01"])
+    sim.lose_topics(["inv-02", "inv-03", "meter-01"])
     sim.start_all()
     [run] = pipeline.run_event(load_event(AUPUS))
 
     assert run["workflow"] == "partial_data" and run["status"] == "SUCCEEDED", run
     [checked] = results(pipeline, "check_subscribed_topics")
-    assert checked.startswith(
-        "aupus-ingestion: 1 of 4 topics subscribed (not subscribed: aupus/inv-02, "
-        "aupus/inv-03, aupus/meter-01); 3 of 4 equipment silent"
+    assert checked == (
+        "aupus-ingestion: 1 of 4 topics subscribed (3 not subscribed); 3 of 4 equipment silent "
+        "in the last hour: inv-02, inv-03, meter-01"
     )
     assert sim.commands == [{"service": "aupus-ingestion", "command": "pm2 restart aupus-api"}]
     [back] = results(pipeline, "report_what_came_back")
-    assert back.startswith(
-        "aupus-mqtt after the reload: came back: aupus/inv-02, aupus/inv-03, aupus/meter-01; "
+    assert back == (
+        "aupus-mqtt after the reload: came back: inv-02, inv-03, meter-01; "
         "still silent: none (4 of 4 topics subscribed)"
     )
     assert not pages(pipeline)
     [record] = [r for r in pipeline.audit_records() if r["action"] == "post_incident_record"]
     details = json.loads(record["details"])
     assert details["outcome"] == "FIXED" and details["resolved"] is True
-    assert details["rootCause"].startswith("the broker lost 3 subscriptions")
+    assert details["rootCause"].startswith("3 of 4 equipment topics not subscribed")
     assert details["dataLost"].startswith("1 h without data points")
 
 
@@ -63,7 +63,7 @@ def test_equipment_silent_with_every_topic_subscribed_is_not_reloaded_and_escala
     equipamentos estão ligados": every topic subscribed ("subscribedTopics": XX <-- Deve
     ser > 0), so a reload would not help; "Nível 2 (30-60 min)", "Nível 3 (60+ min)"."""
     sim.seed_points(hours_ago=1)
-    sim.equipment_offline(["aupus/inv-03", "aupus/meter-01"])
+    sim.equipment_offline(["inv-03", "meter-01"])
     sim.start_all()
     [run] = pipeline.run_event(load_event(AUPUS), timeout=240)
 
@@ -74,7 +74,7 @@ def test_equipment_silent_with_every_topic_subscribed_is_not_reloaded_and_escala
     at = [datetime.fromisoformat(p["message"]["at"]) for p in ladder]
     assert [round((t - at[0]).total_seconds() / 60) for t in at] == [0, 30, 60]
     reason = ladder[0]["message"]["reason"]
-    assert "2 of 4 equipment silent: aupus/inv-03, aupus/meter-01" in reason
+    assert "2 of 4 equipment silent: inv-03, meter-01" in reason
     assert "every topic is subscribed" in reason and "not reloaded" in reason
     assert len(results(pipeline, "recheck_silent_equipment")) == 2
     [record] = [r for r in pipeline.audit_records() if r["action"] == "post_incident_record"]

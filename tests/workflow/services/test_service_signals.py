@@ -34,7 +34,6 @@ def state(p: Pipeline) -> str:
 def test_a_failing_health_probe_raises_the_alarm_and_the_api_is_restarted(
     pipeline: Pipeline, sim: ServiceSim
 ) -> None:
-    sim.seed_points(hours_ago=0)
     sim.start_all()
     done = probe_minute(pipeline)
     assert (

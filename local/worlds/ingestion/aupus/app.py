@@ -9,7 +9,10 @@ backend's dotenv does: a variable already in the environment wins over `.env` (s
 `MQTT_MODE=x pm2 restart aupus-api --update-env` sets it too), and a changed `.env` takes
 effect at the next `pm2 restart aupus-api`. Keys: MQTT_MODE (production | development |
 disabled), INSTANCE_ID, MQTT_HOST, MQTT_PORT, DATABASE_URL, PORT, MQTT_TOPICS (a comma
-list of topic filters, wildcards allowed).
+list of topic filters, wildcards allowed). Without MQTT_TOPICS the topics are loaded from the
+registered equipment (`equipamentos.topico_mqtt`) at start ("📡 [MQTT] Carregando XX tópicos
+MQTT..."): equipment registered later is subscribed at the next restart, which is what the
+runbook's "Recarregar tópicos MQTT: pm2 restart aupus-api" is for.
 
 A reading: topic `aupus/<equipamento_id>/dados`, body JSON `{"ts": <epoch s|ms or ISO
 8601>, "potencia": <kW>, ...}` (the whole body is kept as `payload`). The schema is the
@@ -257,6 +260,19 @@ SELECT (SELECT count(*) FROM equipamentos),
 """
 
 
+def registered_topics(url: str) -> list[str]:
+    """The registered equipment's topics, read once at start (none when the database does
+    not answer: the backend runs, subscribed to nothing, and says so)."""
+    try:
+        with psycopg.connect(url, connect_timeout=5) as db:
+            found = db.execute("SELECT topico_mqtt FROM equipamentos ORDER BY id").fetchall()
+    except psycopg.Error as exc:
+        # The error's class only: its text names the host's port and database.
+        error(f"tópicos não carregados do banco: {type(exc).__name__}")
+        return []
+    return [str(t) for (t,) in found if t]
+
+
 def _percent(part: int, whole: int) -> float:
     return round(100.0 * part / whole, 1) if whole else 0.0
 
@@ -354,6 +370,8 @@ def main() -> None:
     else:
         log("⏸️ [MQTT] MQTT DESABILITADO - nenhum dado será recebido")
     topics = [t.strip() for t in config.get("MQTT_TOPICS", "").split(",") if t.strip()]
+    if not topics and mode != "disabled":
+        topics = registered_topics(config["DATABASE_URL"])
     broker = (config.get("MQTT_HOST", "127.0.0.1"), int(config.get("MQTT_PORT", "1883")))
     ingestion = Ingestion(mode, instance_id, config["DATABASE_URL"], topics, broker)
     port = int(config.get("PORT", "3000"))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 if TYPE_CHECKING:
     from local.world_api import PostgresCluster
@@ -94,6 +95,28 @@ class AupusDatabase:
                     (eq, eq.upper(), topic(eq)),
                 )
 
+    def register(self, equipment: Sequence[str]) -> None:
+        """Equipment registered while the backends run: they subscribe to its topic only at
+        their next start (runbook 004 "Recarregar tópicos MQTT")."""
+        self.migrate(equipment)
+
+    def refuse_connections(self, refuse: bool = True) -> None:
+        """The database down for the backends: new connections refused ("database ... is not
+        currently accepting connections") and the open ones ended; the cluster itself, and
+        the administrator's connection, stay up."""
+        # From the cluster's own database: nobody, not even the owner, connects to this one
+        # while it refuses.
+        with psycopg.connect(self.cluster.url("postgres"), autocommit=True) as db:
+            ident = sql.Identifier(self.name)
+            db.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
+                ident, sql.SQL("false" if refuse else "true")))  # fmt: skip
+            if refuse:
+                db.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (self.name,),
+                )
+
     def role(self, role: str) -> str:
         """A login role for one instance (roles are the cluster's: made once, granted in
         each database), granted what the backend needs; its DATABASE_URL."""
@@ -124,6 +147,17 @@ class AupusDatabase:
             db.execute(
                 sql.SQL("GRANT INSERT ON equipamentos_dados TO {}").format(sql.Identifier(role))
             )
+
+    def insert(self, rows: Sequence[tuple[str, datetime, dict[str, Any], str, datetime]]) -> None:
+        """Readings saved earlier (equipamento_id, ts, payload, instance_id, created_at): what
+        a backend wrote before the test began."""
+        with self._admin() as db:
+            for eq, ts, payload, instance, created in rows:
+                db.execute(
+                    "INSERT INTO equipamentos_dados (equipamento_id, ts, payload, instance_id, "
+                    "created_at) VALUES (%s, %s, %s, %s, %s)",
+                    (eq, ts, Jsonb(payload), instance, created),
+                )
 
     def rows(self) -> list[Row]:
         with self._admin() as db:

@@ -122,7 +122,8 @@ class AupusHost:
     mode: str = "production"
     instance_id: str = ""
     equipment: tuple[str, ...] = EQUIPMENT
-    #: MQTT_TOPICS: a comma list of filters (default: one topic per equipment).
+    #: MQTT_TOPICS: a comma list of filters (default: none in `.env`, so the app loads the
+    #: registered equipment's topics at start).
     topics: str = ""
     #: Tags besides `selfheal:host=<name>`.
     tags: dict[str, str] = field(default_factory=dict)
@@ -148,7 +149,7 @@ class AupusHost:
             "MQTT_PORT": str(self.broker.port),
             "DATABASE_URL": self.database.role(self.role),
             "PORT": str(self.port),
-            "MQTT_TOPICS": self.topics or ",".join(topic(e) for e in self.equipment),
+            **({"MQTT_TOPICS": self.topics} if self.topics else {}),
         }
         host = self.pipeline.add_host(
             self.name,

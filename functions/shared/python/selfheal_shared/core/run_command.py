@@ -61,9 +61,9 @@ def sent(key: str, document: str = DOCUMENT) -> dict[str, Any] | None:
     return None
 
 
-def wait(command_id: str) -> dict[str, Any]:
+def wait(command_id: str, polls: int = POLLS) -> dict[str, Any]:
     ssm = client("ssm")
-    for attempt in range(POLLS):
+    for attempt in range(polls):
         invocations = ssm.list_command_invocations(CommandId=command_id, Details=True)[
             "CommandInvocations"
         ]
@@ -88,17 +88,24 @@ def wait(command_id: str) -> dict[str, Any]:
                 # What the host printed, redacted: it goes into the audit and the page.
                 "output": redact.text(" | ".join(o.strip() for o in outputs if o.strip()))[:500],
             }
-        if attempt < POLLS - 1:
+        if attempt < polls - 1:
             time.sleep(1)  # SSM reports in seconds; bounded by POLLS and the Lambda timeout
     return {"via": "ssm:SendCommand", "commandId": command_id, "status": "TimedOut", "output": ""}
 
 
 def read(
-    tag_key: str, tag_value: str, document: str, parameters: dict[str, list[str]], why: str
+    tag_key: str,
+    tag_value: str,
+    document: str,
+    parameters: dict[str, list[str]],
+    why: str,
+    *,
+    polls: int = POLLS,
 ) -> dict[str, Any]:
     """Run a read-only Command `document` (a check) on the tagged host and return what it
     printed, whole, for the caller to parse: `status`, `code` (the exit code), `stdout`,
-    `stderr`, `instance`. A check changes nothing: a lost response may be asked again."""
+    `stderr`, `instance`. A check changes nothing: a lost response may be asked again.
+    `polls`: how many seconds the check may take (one that waits on the host takes more)."""
     ssm = client("ssm")
     command_id = ssm.send_command(
         Targets=[{"Key": f"tag:{tag_key}", "Values": [tag_value]}],
@@ -107,7 +114,7 @@ def read(
         Comment=f"check {why}"[:COMMENT_CHARS],
         TimeoutSeconds=60,
     )["Command"]["CommandId"]
-    outcome = wait(command_id)
+    outcome = wait(command_id, polls)
     instances = outcome.get("instances") or []
     if not instances:
         return {"status": outcome["status"], "code": -1, "stdout": "", "stderr": "", "instance": ""}

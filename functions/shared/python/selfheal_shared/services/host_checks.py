@@ -1,8 +1,10 @@
 """Reading the real output of the runbooks' check commands, run on a service's host:
-`curl -sS -w '\\n%{http_code}\\n' .../health`, `redis-cli ping`, `pg_isready` and
-`rq info --only-queues` (repeated until the queue is empty). Each reader gets the exit
-code and what the command printed, and says up or not, with the line that says why (never
-a guess: a reading it cannot parse is "not up", with the output)."""
+`curl -sS -w '\\n%{http_code}\\n' .../health`, `redis-cli ping`, `pg_isready`,
+`rq info --only-queues` (repeated until the queue is empty), and runbook 004's `pm2 status
+aupus-api`, `grep MQTT_MODE .env`, `/health/dados-recentes`, `/health/mqtt`,
+`/health/metrics`, its equipment query in `psql`, and an MQTT connect to the broker. Each
+reader gets the exit code and what the command printed, and says up or not, with the line
+that says why (never a guess: a reading it cannot parse is "not up", with the output)."""
 
 from __future__ import annotations
 
@@ -170,6 +172,140 @@ def compose_health(code: int, out: str, err: str) -> Reading:
                    health.data)  # fmt: skip
 
 
+#: Runbook 004 "Validação": "hoursSinceLastData": < 0.1 (menos de 6 minutos).
+FRESH_HOURS = 0.1
+#: ANSI colours in pm2's table.
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+#: A section of a check's output: "--- <what>" on a line of its own.
+SECTION = re.compile(r"^--- (.+)$", re.M)
+
+
+def sections(out: str) -> dict[str, str]:
+    """A check's output cut at its "--- <what>" lines: {"": what came first, what: text}."""
+    parts = SECTION.split(out)
+    found = {"": parts[0]}
+    for name, text in zip(parts[1::2], parts[2::2], strict=True):
+        found[name.strip()] = text.lstrip("\n")
+    return found
+
+
+def pm2_status(out: str, app: str) -> str | None:
+    """The `status` cell of `app`'s row in `pm2 status` (online, stopped, errored, ...), or
+    None when pm2 lists no such app."""
+    header: list[str] = []
+    for raw in ANSI.sub("", out).splitlines():
+        cells = [c.strip() for c in raw.split("│")]
+        if "status" in cells and "name" in cells:
+            header = cells
+        elif header and len(cells) == len(header) and cells[header.index("name")] == app:
+            return cells[header.index("status")]
+    return None
+
+
+def _json_answer(text: str) -> tuple[str, Any]:
+    """curl's `-w '\\n%{http_code}\\n'` answer: (status, parsed JSON body or None)."""
+    lines = text.rstrip("\n").splitlines()
+    status = lines[-1].strip() if lines else ""
+    try:
+        return status, json.loads("\n".join(lines[:-1]) or "null")
+    except ValueError:
+        return status, None
+
+
+def aupus_health(code: int, out: str, err: str) -> Reading:
+    """Runbook 004 "Sem Dados MQTT", its checks in order: `pm2 status aupus-api` (online?),
+    `.env`'s MQTT_MODE ("DEVE SER: MQTT_MODE=production ... dados NÃO serão salvos"),
+    `/health/dados-recentes` ("hoursSinceLastData": < 0.1) and `/health/mqtt`
+    ("subscribedTopics" > 0). Up only when all four say so; each problem is named."""
+    parts = sections(out)
+    state = pm2_status(parts[""], "aupus-api")
+    if state != "online":
+        said = f"aupus-api {state}" if state else f"no aupus-api ({_first_line(parts[''], err)})"
+        return Reading(False, f"pm2: {said}", {"pm2": state})
+    modes = re.findall(r"^MQTT_MODE=(.*)$", parts.get(".env", ""), re.M)
+    mode = modes[-1].strip().strip("'\"") if modes else ""
+    fresh_status, fresh = _json_answer(parts.get("curl /health/dados-recentes", ""))
+    _, mqtt = _json_answer(parts.get("curl /health/mqtt", ""))
+    mqtt = mqtt if isinstance(mqtt, dict) else {}
+    hours = fresh.get("hoursSinceLastData") if isinstance(fresh, dict) else None
+    data: dict[str, Any] = {"pm2": state, "envMode": mode, "mqtt": mqtt}
+    if isinstance(hours, int | float) and not isinstance(hours, bool):
+        data["hoursSinceLastData"] = float(hours)
+    problems = []
+    if mode != "production":
+        problems.append(f"MQTT_MODE={mode or '(not set)'} in .env: readings NOT saved "
+                        "(must be production)")  # fmt: skip
+    if fresh_status != "200" or "hoursSinceLastData" not in data:
+        why = "no data point saved yet" if fresh_status == "200" else f"answered {fresh_status}"
+        problems.append(f"/health/dados-recentes: {why or 'no answer'}")
+    elif data["hoursSinceLastData"] >= FRESH_HOURS:
+        problems.append(f"hoursSinceLastData {data['hoursSinceLastData']:.1f} "
+                        f"(>= {FRESH_HOURS:g})")  # fmt: skip
+    if mqtt.get("subscribedTopics") == 0:
+        # "subscribedTopics": XX <-- Deve ser > 0: the last point may be a minute old, but
+        # nothing more will arrive.
+        problems.append("0 MQTT topics subscribed")
+    elif mqtt and mqtt.get("status") != "connected":
+        problems.append(f"MQTT {scrub(str(mqtt.get('status')))}")
+    if problems:
+        return Reading(False, "pm2: aupus-api online; " + "; ".join(problems), data)
+    # The figure is in `data`; the text says what was verified, the same on every run.
+    return Reading(True, f"pm2: aupus-api online; hoursSinceLastData under {FRESH_HOURS:g}: "
+                   "data arriving", data)  # fmt: skip
+
+
+def mqtt_connect(code: int, out: str, err: str) -> Reading:
+    """`mosquitto_sub ... -E -W 5` (runbook 004 "Testar conexão com o broker"): a real MQTT
+    connect and subscribe, exit 0 once the broker acknowledged it."""
+    if code == 0:
+        return Reading(True, "MQTT connect: the broker accepted the connection and the "
+                       "subscription")  # fmt: skip
+    return Reading(False, f"MQTT connect: {_first_line(err, out)}")
+
+
+#: psql's words with the names that change from deployment to deployment quoted.
+QUOTED = re.compile(r' ?"[^"]*"')
+
+
+def psql_select(code: int, out: str, err: str) -> Reading:
+    """`psql <the backend's DATABASE_URL> -c 'SELECT 1'` (runbook 004 "Verificar banco de
+    dados"): the database answers the backend's own connection."""
+    if code == 0 and out.strip().splitlines()[-1:] == ["1"]:
+        return Reading(True, "psql: SELECT 1 answered (the backend's DATABASE_URL)")
+    said = _first_line(err, out)
+    said = said.split("FATAL:", 1)[-1].strip() if "FATAL:" in said else said
+    return Reading(False, f"psql: {QUOTED.sub('', said)}")
+
+
+def aupus_equipment(code: int, out: str, err: str) -> Reading:
+    """Runbook 004 "Dados Parciais": `/health/mqtt` ("subscribedTopics"), `/health/metrics`
+    (coverage, goodPercentage) and its query of which equipment sent data in the last hour,
+    run as `psql -qAt -F '|'` over every registered equipment (id|rows in the last
+    hour|hours since its last row, empty beyond 24 h). `up` says the report was read."""
+    parts = sections(out)
+    _, mqtt = _json_answer(parts.get("curl /health/mqtt", ""))
+    _, metrics = _json_answer(parts.get("curl /health/metrics", ""))
+    rows = [line.split("|") for line in parts.get("psql", "").splitlines() if line.count("|") == 2]
+    if code != 0 or not isinstance(mqtt, dict) or not rows:
+        return Reading(False, f"equipment report: {_first_line(err, parts.get('psql', ''), out)}")
+    last_hour = {eq: int(n) for eq, n, _ in rows if n.isdigit()}
+    hours = {eq: (float(h) if h else None) for eq, _, h in rows}
+    silent = [eq for eq in last_hour if last_hour[eq] == 0]
+    metrics = metrics if isinstance(metrics, dict) else {}
+    subscribed = mqtt.get("subscribedTopics")
+    report = {
+        "equipment": sorted(last_hour),
+        "subscribedTopics": subscribed if isinstance(subscribed, int) else None,
+        "silent": silent,
+        "silentHours": {eq: hours[eq] for eq in silent},
+        "sending": [eq for eq in last_hour if last_hour[eq] > 0],
+        "rowsLastHour": last_hour,
+        "coverage": metrics.get("dataIngestion", {}).get("last24h", {}).get("coverage"),
+        "goodPercentage": metrics.get("quality", {}).get("last24h", {}).get("goodPercentage"),
+    }
+    return Reading(True, f"{len(silent)} of {len(last_hour)} equipment silent", report)
+
+
 READERS: dict[str, Callable[[int, str, str], Reading]] = {
     "http_health": http_health,
     "redis_ping": redis_ping,
@@ -177,4 +313,8 @@ READERS: dict[str, Callable[[int, str, str], Reading]] = {
     "rq_backlog": rq_backlog,
     "systemd_health": systemd_health,
     "compose_health": compose_health,
+    "aupus_health": aupus_health,
+    "mqtt_connect": mqtt_connect,
+    "psql_select": psql_select,
+    "aupus_equipment": aupus_equipment,
 }

@@ -13,9 +13,10 @@ the way the runbooks check them by hand.
 - `instance_health`: each instance registered for an ingestion scope of a described
   ingestion service (Parameter Store `/selfheal/ingestion/<group>/instances`) ->
   `Aupus/Ingestion InstanceHealthy` (1 when its `/health` answers 200; runbook 004).
-- `ingestion_metrics`: the ingestion backend's `/health/metrics` -> `DataPlatform/Quality
-  CoveragePercent` and `GoodQualityPercent` per scope (runbook 004 "Dados Parciais":
-  `dataIngestion.last24h.coverage`, `quality.last24h.goodPercentage`).
+- `ingestion_metrics`: the ingestion backend's `/health/metrics`, read on its host (the
+  equipment report) -> `DataPlatform/Quality CoveragePercent` and `GoodQualityPercent` per
+  scope (runbook 004 "Dados Parciais": `dataIngestion.last24h.coverage`,
+  `quality.last24h.goodPercentage`).
 
 Nothing measured is nothing published: the alarm treats it as missing data.
 """
@@ -27,7 +28,7 @@ from typing import Any
 
 from ..core import clock
 from ..core.clients import client
-from ..core.errors import InputInvalid, NothingFound
+from ..core.errors import ActionFailed, InputInvalid, NothingFound
 from ..ingestion import ingestion_instances
 from . import service_ops, service_spec
 
@@ -41,10 +42,7 @@ SERVICE_METRICS = {
     "fresh_data": "HoursSinceLastData",
 }
 #: `/health/metrics` field (runbook 004) -> the metric the probe publishes per scope.
-INGESTION_FIELDS = {
-    "CoveragePercent": "dataIngestion.last24h.coverage",
-    "GoodQualityPercent": "quality.last24h.goodPercentage",
-}
+INGESTION_FIELDS = {"CoveragePercent": "coverage", "GoodQualityPercent": "goodPercentage"}
 INSTANCE_METRIC = "InstanceHealthy"
 
 
@@ -130,12 +128,10 @@ def measure(p: Planned) -> tuple[list[tuple[dict[str, str], float]], str]:
             value, seen = _service_value(service_spec.get(p.service))
             return ([(p.dimensions, value)] if value is not None else []), seen
         if p.check == "ingestion_metrics":
-            spec = service_spec.get(p.service)
-            status, body, problem = service_ops.http_get(
-                f"{spec.base_url()}/health/metrics", spec.verify.timeoutSeconds
-            )
-            value = _field(body, p.field) if status == 200 else None
-            seen = problem or f"/health/metrics {status}: {p.field} = {value}"
+            # `/health/metrics` as read on the backend's host (the equipment report).
+            report = service_ops.equipment_report(service_spec.get(p.service))
+            value = _field(report, p.field)
+            seen = f"/health/metrics: {p.field} = {value}"
             return ([(p.dimensions, value)] if value is not None else []), seen
         out = []
         for instance in ingestion_instances.registry(p.group):
@@ -143,7 +139,8 @@ def measure(p: Planned) -> tuple[list[tuple[dict[str, str], float]], str]:
             if healthy is not None:
                 out.append(({**p.dimensions, "Instance": instance.name}, float(healthy)))
         return out, f"{len(out)} instances"
-    except (InputInvalid, NothingFound) as exc:  # no endpoint configured, nothing registered
+    except (InputInvalid, NothingFound, ActionFailed) as exc:
+        # No endpoint configured, no host, nothing registered, a report that did not read.
         return [], str(exc)
 
 

@@ -16,7 +16,7 @@ from ..core import redact, run_command
 from ..core.clients import client
 from ..core.errors import ActionFailed, NothingFound
 from . import check_document, host_checks
-from .service_spec import ServiceSpec, get
+from .service_spec import ServiceSpec
 
 #: SSM command states after which nothing changes any more.
 
@@ -66,62 +66,23 @@ def _health(spec: ServiceSpec) -> Probe:
     return Probe(spec.name, True, f"{spec.healthPath} answered 200", {"health": body})
 
 
-def _backlog(spec: ServiceSpec) -> Probe:
-    """A worker works when its process answers and its queue drains to empty."""
-    alive = _health(spec)
-    if not alive.up:
-        return alive
-    queue = get(spec.verify.queueService or "")
-    wait = spec.verify.timeoutSeconds
-    status, body, problem = http_get(f"{queue.base_url()}/depth?waitEmpty={wait:g}", wait + 2)
-    if problem or status != 200 or not isinstance(body, dict):
-        return Probe(spec.name, False, f"queue {queue.name}: {problem or status}")
-    depth = int(body.get("depth", -1))
-    if depth != 0:
-        return Probe(
-            spec.name,
-            False,
-            f"backlog not draining: {depth} jobs still queued in {queue.name} after {wait:g} s",
-            {"depth": depth},
-        )
-    return Probe(spec.name, True, f"backlog drained: {queue.name} empty", {"depth": 0})
+#: How long (in seconds) a phase may take on the host: `verify` and `report` may wait there
+#: (at most 30 s) for data to arrive.
+PHASE_POLLS = {"check": 30, "verify": 90, "report": 90}
 
 
-def _fresh(spec: ServiceSpec) -> Probe:
-    """Runbook 004 "Validação": /health/dados-recentes "hoursSinceLastData": < 0.1, with at
-    least one topic subscribed (/health/mqtt)."""
-    base, wait = spec.base_url(), spec.verify.timeoutSeconds
-    status, body, problem = http_get(f"{base}/health/dados-recentes", wait)
-    if problem or status != 200 or not isinstance(body, dict):
-        return Probe(spec.name, False, f"/health/dados-recentes: {problem or status}")
-    hours = float(body.get("hoursSinceLastData", 1e9))
-    _, mqtt, _ = http_get(f"{base}/health/mqtt", wait)
-    topics: dict[str, Any] = mqtt if isinstance(mqtt, dict) else {}
-    data = {"hoursSinceLastData": hours, "mqtt": topics}
-    limit = spec.verify.maxHoursSinceLastData
-    if topics.get("subscribedTopics") == 0:
-        # Runbook 004 '"subscribedTopics": XX <-- Deve ser > 0': the last point may be a
-        # minute old, but nothing more will arrive.
-        return Probe(
-            spec.name, False, f"0 MQTT topics subscribed; hoursSinceLastData {hours:.1f}", data
-        )
-    if hours >= limit:
-        return Probe(spec.name, False, f"hoursSinceLastData {hours:.1f} (>= {limit:g})", data)
-    # The figure itself is in `data`; the text says what was verified, the same on every run
-    # (a wall-clock age in three decimals would differ by the second).
-    return Probe(spec.name, True, f"hoursSinceLastData under {limit:g}: data arriving", data)
-
-
-def _on_host(spec: ServiceSpec) -> Probe:
+def _on_host(spec: ServiceSpec, phase: str = "check", expect: list[str] | None = None) -> Probe:
     """The runbook's own check, run on the service's host through SSM Run Command, its real
     output read (`host_checks`). A host SSM cannot reach is said as such."""
     assert spec.check is not None and spec.ssm is not None
+    reads = spec.report.reads if phase == "report" and spec.report else spec.check.reads
     got = run_command.read(
         spec.ssm.tagKey,
         spec.ssm.tagValue,
         check_document.NAME,
-        {"service": [spec.name]},
+        {"service": [spec.name], "phase": [phase], "expect": [",".join(expect or [])]},
         spec.name,
+        polls=PHASE_POLLS[phase],
     )
     if not got["instance"]:
         # Nothing measured: no host answers for this service here (as no endpoint configured).
@@ -131,21 +92,17 @@ def _on_host(spec: ServiceSpec) -> Probe:
     if got["status"] == "TimedOut":
         why = got.get("details") or "timed out"
         return Probe(spec.name, False, f"host {got['instance']} did not run the check: {why}")
-    reading = host_checks.READERS[spec.check.reads](got["code"], got["stdout"], got["stderr"])
+    reading = host_checks.READERS[reads](got["code"], got["stdout"], got["stderr"])
     return Probe(spec.name, reading.up, reading.detail, reading.data)
 
 
-def probe(spec: ServiceSpec) -> Probe:
+def probe(spec: ServiceSpec, phase: str = "check") -> Probe:
+    """The service's status now (`check`), or after a restart (`verify`): on its host when
+    it has a host check; a service without one (a container behind a load balancer) by its
+    `healthPath` at its configured URL."""
     if spec.check is not None:
-        return _on_host(spec)
-    check = spec.verify.check
-    return (
-        _backlog(spec)
-        if check == "backlog_drains"
-        else _fresh(spec)
-        if check == ("fresh_data")
-        else _health(spec)
-    )
+        return _on_host(spec, phase)
+    return _health(spec)
 
 
 def recent_logs(spec: ServiceSpec) -> list[str]:
@@ -198,27 +155,15 @@ def _ecs_answer(deployment: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def equipment_report(spec: ServiceSpec) -> dict[str, Any]:
-    """Runbook 004 "Dados Parciais": "Verificar tópicos MQTT subscritos" (/health/mqtt) and
-    "quais equipamentos estão enviando dados" (/health/metrics): the configured topics, the
-    subscribed ones, and the equipment with no data point within `maxHoursSinceLastData`."""
-    base, wait = spec.base_url(), spec.verify.timeoutSeconds
-    _, mqtt, problem = http_get(f"{base}/health/mqtt", wait)
-    _, metrics, problem2 = http_get(f"{base}/health/metrics", wait)
-    if problem or problem2 or not isinstance(mqtt, dict) or not isinstance(metrics, dict):
-        raise ActionFailed(f"{spec.name}: /health/mqtt or /health/metrics: {problem or problem2}")
-    configured = [str(t) for t in mqtt.get("configuredTopics", [])]
-    subscribed = [str(t) for t in mqtt.get("topics", [])]
-    last = {str(k): float(v) for k, v in metrics.get("lastDataByTopic", {}).items()}
-    limit = spec.verify.maxHoursSinceLastData * 3600
-    now = float(metrics.get("now", 0))
-    silent = [t for t in configured if now - last.get(t, 0.0) >= limit]
-    return {
-        "service": spec.name,
-        "configuredTopics": configured,
-        "subscribedTopics": subscribed,
-        "notSubscribed": [t for t in configured if t not in subscribed],
-        "silent": silent,
-        "silentHours": {t: round((now - last.get(t, 0.0)) / 3600, 2) for t in silent},
-        "sending": [t for t in configured if t not in silent],
-    }
+def equipment_report(spec: ServiceSpec, expect: list[str] | None = None) -> dict[str, Any]:
+    """Runbook 004 "Dados Parciais", read on the ingestion's host: the registered equipment,
+    how many topics the backend subscribed ("Verificar tópicos MQTT subscritos"), which
+    equipment sent nothing in the last hour ("quais equipamentos estão enviando dados"),
+    coverage and good quality (`/health/metrics`). `expect`: equipment whose readings the
+    host waits for first (at most 30 s): those silent before a reload."""
+    if spec.report is None:
+        raise ActionFailed(f"{spec.name}: no equipment report described")
+    got = _on_host(spec, "report", expect)
+    if not got.up:
+        raise ActionFailed(f"{spec.name}: {got.detail}")
+    return {"service": spec.name, **got.data}

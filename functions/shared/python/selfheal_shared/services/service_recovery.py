@@ -20,6 +20,7 @@ HOUR = 3600.0
 #: What a status command says of a process that is not running (`host_checks`).
 NOT_RUNNING = re.compile(
     r"docker compose ps: \S+ Exited|systemctl status: Active: (failed|inactive)"
+    r"|pm2: (\S+ (stopped|errored)|no \S+)"
 )
 
 
@@ -75,6 +76,11 @@ def root_cause(spec: ServiceSpec, status: Probe, deps: list[Probe]) -> str:
         return "none: the service answers"
     detail = status.detail
     topics = status.data.get("mqtt", {}).get("subscribedTopics")
+    mode = status.data.get("envMode")
+    if spec.kind == "ingestion" and mode not in (None, "production"):
+        return (f"MQTT_MODE={mode or '(not set)'} in .env: readings are not saved (runbook "
+                "004 passo 3: DEVE SER production); selfheal does not set it: another "
+                "instance may be in production (never two)")  # fmt: skip
     if spec.kind == "ingestion" and topics == 0:
         return f"no MQTT topic subscribed (0 topics); {detail.split('; ')[-1]}"
     if "hung" in detail:

@@ -50,7 +50,6 @@ class Verify(Strict):
     check: Literal["health", "backlog_drains", "fresh_data"]
     #: `backlog_drains`: the queue service whose depth must reach 0.
     queueService: str | None = None
-    maxHoursSinceLastData: float = 0.1
     #: How long one probe waits for an answer: a hung process accepts and never answers.
     timeoutSeconds: float = Field(default=5.0, gt=0, le=30)
 
@@ -63,11 +62,20 @@ class Verify(Strict):
 
 #: What a host check's output is read as (`host_checks.READERS`).
 Reads = Literal[
-    "http_health", "redis_ping", "pg_isready", "rq_backlog", "systemd_health", "compose_health"
+    "http_health",
+    "redis_ping",
+    "pg_isready",
+    "rq_backlog",
+    "systemd_health",
+    "compose_health",
+    "aupus_health",
+    "mqtt_connect",
+    "psql_select",
+    "aupus_equipment",
 ]
 #: A host command: the description's own text only (no input is ever pasted in); one line,
 #: no backquote. `$VAR` reads the host's own configuration (its environment, its `.env`).
-COMMAND = r"^[^`\n\r]{1,1000}$"
+COMMAND = r"^[^`\n\r]{1,2000}$"
 
 
 class HostCheck(Strict):
@@ -77,6 +85,10 @@ class HostCheck(Strict):
 
     command: str = Field(pattern=COMMAND)
     reads: Reads
+    #: After a restart: the same reading once the service had the time the runbook gives it
+    #: (004 "Aguardar 30 segundos"), waited for on the host and cut short by the signal
+    #: (data arriving, or the process gone); `command` when not given.
+    verifyCommand: str | None = Field(default=None, pattern=COMMAND)
 
 
 class ServiceSpec(Strict):
@@ -93,6 +105,9 @@ class ServiceSpec(Strict):
     #: Checked on its host (through `ssm`) with the runbook's own command; without it, the
     #: service's `healthPath` is read at its configured URL.
     check: HostCheck | None = None
+    #: An ingestion service's equipment report (runbook 004 "Dados Parciais"), run on its
+    #: host like `check`.
+    report: HostCheck | None = None
     #: False for what selfheal must not restart (a broker run by someone else): when it is
     #: down, the workflow escalates to its owner with `owner` and restarts nothing.
     restartable: bool = True
@@ -114,8 +129,10 @@ class ServiceSpec(Strict):
 
     @model_validator(mode="after")
     def _one_target(self) -> ServiceSpec:
-        if self.check is not None and self.ssm is None:
+        if (self.check or self.report) is not None and self.ssm is None:
             raise ValueError("a host check needs ssm: the host it runs on")
+        if self.check is None and self.verify.check != "health":
+            raise ValueError(f"verify.check {self.verify.check} is read on the host: add check")
         if not self.restartable:
             if self.ecs or self.restartCommand or not self.owner:
                 raise ValueError("not restartable: no ecs/restartCommand, an owner")
