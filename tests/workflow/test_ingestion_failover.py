@@ -293,6 +293,44 @@ def test_primary_back_is_in_production_only_after_the_backup_is_in_development(
     assert lease is not None and lease.token == 2
 
 
+def test_a_promotion_refused_after_the_demotion_pages_no_instance_in_production(
+    make_group: Any,
+) -> None:
+    """Runbook 004 "Passo 5: Quando servidor principal voltar": the backup is put in
+    development first, then the primary in production. The primary's `.env` lost its
+    MQTT_MODE line (it runs in development, the app's default), so SetMode refuses it after
+    the backup was already demoted: nobody saves data. Read again from the hosts, that is
+    the outcome: NOT_FIXED, L1 and L2 paged with "no instance in production", what was done
+    and what failed; not a generic failure."""
+    g = make_group(backup="production", holder="backup")
+    env = g.primary.root / ".env"
+    env.write_text("".join(
+        line for line in env.read_text().splitlines(keepends=True)
+        if not line.startswith("MQTT_MODE=")
+    ))  # fmt: skip
+    g.primary.restart()
+    assert g.primary.http("/health/mqtt")[1]["mode"] == "development"
+    g.p.clock.advance(3600)
+    [run] = g.p.run_event(load_event(BACK))
+
+    assert run["status"] == "FAILED" and run["error"] == "selfheal.NotFixed", run
+    assert "Settle" not in run["states"]
+    assert g.backup.http("/health/mqtt")[1]["mode"] == "development"
+    assert g.primary.http("/health/mqtt")[1]["mode"] == "development"
+    pages = [n for n in g.p.notifications() if n["level"] in ("l1", "l2")]
+    assert {n["level"] for n in pages} == {"l1", "l2"}
+    for page in pages:
+        assert page["message"]["outcome"] == "NOT_FIXED"
+        reason = page["message"]["reason"]
+        assert "no instance in production" in reason, reason
+        assert "backup to development (.env MQTT_MODE + pm2 restart aupus-api)" in reason
+        assert "promote primary" in reason and "selfheal-IngestionSetMode ended Failed" in reason
+        assert "primary running development" in reason
+        assert "backup running development" in reason
+    [record] = [r for r in g.p.audit_records() if r["action"] == "no_instance_in_production"]
+    assert record["outcome"] == "NOT_FIXED"
+
+
 @pytest.mark.procedure("M2", "fail over to the backup, the unreachable primary fenced")
 def test_concurrent_runs_leave_at_most_one_writer_at_any_instant(make_group: Any) -> None:
     """Runbook 004: "Evitar 2 instâncias em production simultaneamente!", also when the

@@ -10,6 +10,12 @@ not answer fenced in the database (its role's INSERT revoked: no cooperation nee
 then the kept one to production and its writes allowed. Returns the database's time at the
 end of the switch and each instance's P2002 count then: the verification (after the Wait)
 reads the rows from there. Nothing is called FIXED here.
+
+A step that fails after others landed (a demotion done, the promotion refused) can leave no
+instance in production: the hosts and the database are read again and, when no registered
+instance runs in production with its writes allowed, the outcome is NOT_FIXED, "no instance
+in production", with what was done and what failed (the workflow pages L1 and L2 at once:
+no data is being saved). Otherwise the failure goes on as before (retry, then escalation).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from selfheal_shared.core import clock, run_command
 from selfheal_shared.core.errors import ActionFailed, NothingFound
+from selfheal_shared.core.outcomes import Outcome
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.ingestion import ingestion_documents as docs
 from selfheal_shared.ingestion import ingestion_instances as inst
@@ -28,7 +35,7 @@ from selfheal_shared.ingestion.ingestion_failover import (
     SETTLE_SECONDS,
     FailoverIncident,
 )
-from selfheal_shared.ingestion.ingestion_lease import Lease
+from selfheal_shared.ingestion.ingestion_lease import Lease, LeaseLost
 
 ACTOR = "ingestion_failover_apply"
 
@@ -156,6 +163,52 @@ def _step(
     return {"action": f"{step.action}_instance", "changed": True, "result": text}
 
 
+def _in_production(reg: inst.Registry) -> tuple[list[str], str]:
+    """The registered instances running in production (answering, MQTT connected) whose
+    role may INSERT, read now; and what was read."""
+    observed = [inst.observe(i) for i in reg.instances]
+    roles = {i.name: i.role for i in reg.instances}
+    try:
+        written = inst.writers(reg.database)
+        insert, database = written.insert, written.fenced()
+    except ConnectionError as exc:  # the database host did not answer: the hosts alone
+        insert, database = {}, f"database not read ({exc})"
+    serving = [
+        o.name
+        for o in observed
+        if o.healthy and o.mode == inst.PRODUCTION and insert.get(roles[o.name], True)
+    ]
+    return serving, f"{', '.join(o.describe() for o in observed)}; {database}"
+
+
+def _nobody_in_production(
+    run: Run[ApplyRequest], reg: inst.Registry, actions: list[dict[str, Any]], exc: Exception
+) -> dict[str, Any] | None:
+    """After a failed step: NOT_FIXED when no registered instance is left in production
+    (read again from the hosts and the database), None when one is."""
+    serving, seen = _in_production(reg)
+    if serving:
+        return None
+    group = run.request.incident.group
+    done = "; ".join(a["result"] for a in actions) or "nothing switched"
+    failed = f"{type(exc).__name__}: {exc}"[:400]
+    summary = f"{group}: no instance in production after {done}; then {failed}; now: {seen}"
+    run.record(
+        "no_instance_in_production",
+        why=f"{run.request.incident.reason}: a step failed ({failed})",
+        result=summary,
+        outcome=Outcome.NOT_FIXED,
+        details={"done": [a["result"] for a in actions]},
+    )
+    return {
+        "outcome": Outcome.NOT_FIXED.value,
+        "summary": summary,
+        "actions": actions,
+        "check": None,
+        "waitSeconds": 0,
+    }
+
+
 @remediator(ApplyRequest, actor=ACTOR, automation=AUTOMATION, what="failover plan")
 def handler(run: Run[ApplyRequest]) -> dict[str, Any]:
     req = run.request
@@ -170,7 +223,17 @@ def handler(run: Run[ApplyRequest]) -> dict[str, Any]:
     observed = [inst.observe(i) for i in reg.instances]
     roles = {i.name: i.role for i in reg.instances}
     steps = inst.plan(observed, keep.name, roles, inst.writers(reg.database).insert)
-    actions = [_step(run, lease, reg, s) for s in steps]
+    actions: list[dict[str, Any]] = []
+    try:
+        for s in steps:
+            actions.append(_step(run, lease, reg, s))
+    except LeaseLost:
+        raise  # another run acts now: the workflow surveys again
+    except Exception as exc:
+        nobody = _nobody_in_production(run, reg, actions, exc)
+        if nobody is None:
+            raise
+        return nobody
     after = [inst.observe(i) for i in reg.instances]
     switched = inst.writers(reg.database)
     done = "; ".join(a["result"] for a in actions) or "no switch needed"
