@@ -7,7 +7,10 @@ saw, so a concurrent run or a holder that changed since makes this one stop. The
 step fenced by the lease and read back from the world: every other instance first, one
 that answers to development on its host (`.env` + `pm2 restart aupus-api`), one that does
 not answer fenced in the database (its role's INSERT revoked: no cooperation needed); only
-then the kept one to production and its writes allowed. Returns the database's time at the
+then the kept one to production and its writes allowed. Each step is verified from what its
+own command read back after the change (SetMode: `.env` and the app answering in the mode;
+Fence: the role's privilege), so the function's worst case is bounded by the commands' own
+timeouts (tests/contract/test_ingestion_timeouts.py). Returns the database's time at the
 end of the switch and each instance's P2002 count then: the verification (after the Wait)
 reads the rows from there. Nothing is called FIXED here.
 
@@ -23,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared.core import clock, run_command
+from selfheal_shared.core import clock
 from selfheal_shared.core.errors import ActionFailed, NothingFound
 from selfheal_shared.core.outcomes import Outcome
 from selfheal_shared.core.protocol import Run, remediator
@@ -122,19 +125,21 @@ def _step(
             )
         return str(done.get("output", ""))
 
-    def seen() -> str | None:
-        """What the world says now, None when it shows the step done."""
+    def seen(output: str) -> str | None:
+        """What the command read back after the change (the role's privilege; `.env` and
+        the app's answer), None when it shows the step done."""
         if fencing:
-            may = inst.writers(reg.database).insert.get(instance.role)
+            may = inst.fenced_to(output)
             return None if may is allowed else f"role {instance.role} may INSERT: {may}"
-        o = inst.observe(instance)
-        return None if (o.mode, o.envMode) == (mode, mode) else o.describe()
+        env, app = inst.switched_to(output)
+        return None if (app, env) == (mode, mode) else f"{instance.name}: app {app}, .env {env}"
 
     def landed(key: str) -> str | None:
-        done = run_command.sent(key, document)
+        done = inst.sent(key, document)
         if done is None or done["status"] != "Success":
             return None
-        return str(done.get("output", "")) if seen() is None else None
+        output = str(done.get("output", ""))
+        return output if seen(output) is None else None
 
     undo = {"demote": "promote", "promote": "demote", "fence": "unfence", "unfence": "fence"}
     what = {
@@ -151,7 +156,7 @@ def _step(
         plan=f"{what} under lease token {lease.token}",
         do=do,
         landed=landed,
-        verify=lambda _: seen(),
+        verify=seen,
         inverse={
             "api": "ssm:SendCommand",
             "document": document,
