@@ -114,3 +114,17 @@ def test_the_failover_functions_outlast_the_commands_they_wait_for() -> None:
         ("Verify", "ingestion_failover_verify"),
     ):
         assert _task(state) >= _function(name), state
+
+
+def test_the_arrival_wait_is_the_workflows_bounded_loop() -> None:
+    """Verify makes one reading per call; the waiting between readings is the workflow's
+    (ArrivalWait), bounded by VERIFY_ROUNDS, about the runbook's "1-2 minutos"."""
+    from selfheal_shared.ingestion import ingestion_failover as failover
+
+    states = json.loads(ASL.read_text())["States"]
+    assert states["ArrivalWait"]["Type"] == "Wait"
+    assert states["ArrivalWait"]["Seconds"] == failover.ARRIVAL_WAIT_SECONDS
+    assert states["ArrivalWait"]["Next"] == "Verify"
+    assert (failover.VERIFY_ROUNDS - 1) * failover.ARRIVAL_WAIT_SECONDS <= 120
+    verify = (spec_mod.ROOT / "functions/ingestion/ingestion_failover_verify/app.py").read_text()
+    assert "time.sleep" not in verify and "monotonic" not in verify

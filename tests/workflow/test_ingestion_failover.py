@@ -7,6 +7,7 @@ time; the workflow switches instances through SSM Command documents (on each hos
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -224,7 +225,8 @@ def test_an_unreachable_primary_is_fenced_in_the_database_and_the_backup_takes_o
         g.backup.wait_log(SAVED, g.backup.mark())  # one more reading, also sent to the primary
 
     assert run["status"] == "SUCCEEDED", run
-    assert switches(run) == ["fence_instance", "promote_instance"]
+    done = [s["name"] for s in run["steps"] if s["name"].endswith("_instance")]
+    assert done == ["fence_instance", "promote_instance"]  # recorded, no outcome: not fixed
     assert "primary UNREACHABLE (TimedOut Delivery Timed Out)" in run["steps"][0]["result"]
     assert g.primary.http("/health/mqtt")[1]["mode"] == "production"  # alive, still trying
     assert g.backup.http("/health/mqtt")[1]["mode"] == "production"
@@ -415,6 +417,47 @@ def test_the_probed_primary_health_fails_over_and_hands_back_by_alarm_evaluation
     assert writers_in_order(g.aupus.rows())[-2:] == [BACKUP_ID, PRIMARY_ID]
     assert len(writers_in_order(g.aupus.rows())) <= 3  # the primary's rows before its stop
     assert p2002(g.primary, g.backup) == 0
+
+
+@pytest.mark.procedure("M2", "fail over to the backup, the unreachable primary fenced")
+def test_no_data_after_the_failover_is_read_again_by_the_workflow_then_escalated(
+    make_group: Any,
+) -> None:
+    """Runbook 004 "Aguardar 1-2 minutos e verificar dados chegando": no equipment publishes
+    (no feed), so the promoted backup saves nothing. The workflow waits for the first row
+    (ArrivalWait on the workflow's clock, a bounded number of times), each Verify making one
+    reading of the hosts and the rows; then NOT_FIXED, "no data arriving", L1 paged. No
+    Lambda waits on real time for the rows."""
+    from selfheal_shared.ingestion import ingestion_documents as docs
+    from selfheal_shared.ingestion import ingestion_failover as failover
+
+    asl = json.loads((spec_mod.ROOT / "state_machines" / "ingestion_failover.asl.json").read_text())
+    arrival = asl["States"]["ArrivalWait"]["Seconds"]
+    rounds = failover.VERIFY_ROUNDS
+    g = make_group()
+    g.primary.unreachable()
+    started = g.p.clock.now()
+    [run] = g.p.run_event(load_event(DOWN))
+
+    assert run["status"] == "FAILED" and run["error"] == "selfheal.NotFixed", run
+    done = [s["name"] for s in run["steps"] if s["name"].endswith("_instance")]
+    assert done == ["fence_instance", "promote_instance"]  # recorded, no outcome: not fixed
+    assert run["states"].count("Verify") == rounds
+    assert run["states"].count("ArrivalWait") == rounds - 1
+    waited = (g.p.clock.now() - started).total_seconds()
+    assert waited >= failover.SETTLE_SECONDS["failover"] + (rounds - 1) * arrival
+    # One WRITERS reading per Verify: the survey's, the apply's two, then one per round.
+    pages = (
+        g.p.client("ssm")
+        .get_paginator("list_commands")
+        .paginate(Filters=[{"key": "DocumentName", "value": docs.WRITERS}])
+    )
+    readings = [c for page in pages for c in page["Commands"]]
+    assert len(readings) == 1 + 2 + rounds
+    [page] = [n for n in g.p.notifications() if n["level"] == "l1"]
+    reason = page["message"]["reason"]
+    assert f"no row from {BACKUP_ID} since the switch (no data arriving)" in reason
+    assert f"reading {rounds} of at most {rounds}" in reason
 
 
 def test_no_instance_answering_escalates_and_switches_nothing(make_group: Any) -> None:
