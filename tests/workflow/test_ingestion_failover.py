@@ -241,6 +241,43 @@ def test_an_unreachable_primary_is_fenced_in_the_database_and_the_backup_takes_o
     )
 
 
+def test_a_fence_on_a_role_the_unreachable_primary_does_not_use_does_not_hold(
+    make_group: Any,
+) -> None:
+    """The registry names the primary's role `aupus_vps`, but its `.env` DATABASE_URL logs
+    in as another role (`aupus_legacy`, also allowed to write). Unreachable, the primary is
+    fenced from the database host: REVOKE on `aupus_vps` changes nothing for it. The fence
+    is verified on the role its sessions (application_name = its INSTANCE_ID) really use,
+    so it does not hold, the backup is NOT promoted (no two writers), and the page says
+    which role the primary writes as."""
+    g = make_group()
+    url = g.aupus.database.role("aupus_legacy")
+    env = g.primary.root / ".env"
+    env.write_text("".join(
+        f"DATABASE_URL={url}?application_name={PRIMARY_ID}\n"
+        if line.startswith("DATABASE_URL=") else line
+        for line in env.read_text().splitlines(keepends=True)
+    ))  # fmt: skip
+    g.primary.restart()
+    with g.aupus.feed():
+        wait_for("the primary writing", lambda: g.primary.written())
+        g.primary.unreachable()
+        [run] = g.p.run_event(load_event(DOWN))
+        g.primary.wait_log(SAVED, g.primary.mark())  # the primary still saves readings
+
+    assert run["status"] == "FAILED", run
+    assert "Settle" not in run["states"]
+    assert g.backup.http("/health/mqtt")[1]["mode"] == "development"
+    [page] = [n for n in g.p.notifications() if n["level"] == "l1"]
+    reason = json.dumps(page["message"])
+    assert (
+        f"primary ({PRIMARY_ID}) is connected as aupus_legacy, which may still INSERT "
+        "(the registry names aupus_vps)"
+    ) in reason
+    assert "no instance in production" not in reason  # the primary still writes
+    assert not [r for r in g.p.audit_records() if r["action"] == "promote_instance"]
+
+
 @pytest.mark.procedure("M2", "fail over to the backup, the unreachable primary fenced")
 def test_a_stalled_primary_is_restarted_in_development_before_the_backup_takes_over(
     make_group: Any,

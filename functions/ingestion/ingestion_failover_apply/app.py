@@ -129,8 +129,17 @@ def _step(
         """What the command read back after the change (the role's privilege; `.env` and
         the app's answer), None when it shows the step done."""
         if fencing:
-            may = inst.fenced_to(output)
-            return None if may is allowed else f"role {instance.role} may INSERT: {may}"
+            may, sessions = inst.fenced_to(output)
+            if may is not allowed:
+                return f"role {instance.role} may INSERT: {may}"
+            wrong = sorted(r for r, ok in sessions.items() if ok is not allowed)
+            if wrong:
+                verb = "may still INSERT" if not allowed else "may not INSERT"
+                return (
+                    f"{instance.name} ({instance.instanceId}) is connected as "
+                    f"{', '.join(wrong)}, which {verb} (the registry names {instance.role})"
+                )
+            return None
         env, app = inst.switched_to(output)
         return None if (app, env) == (mode, mode) else f"{instance.name}: app {app}, .env {env}"
 
@@ -168,30 +177,36 @@ def _step(
     return {"action": f"{step.action}_instance", "changed": True, "result": text}
 
 
-def _in_production(reg: inst.Registry) -> tuple[list[str], str]:
-    """The registered instances running in production (answering, MQTT connected) whose
-    role may INSERT, read now; and what was read."""
+def _in_production(reg: inst.Registry, since: str) -> tuple[list[str], str]:
+    """The registered instances in production, read now: running in production (answering,
+    MQTT connected) with their role allowed to INSERT, or whose rows arrived since `since`
+    (the database's time when this switch began: one that does not answer may still write);
+    and what was read."""
     observed = [inst.observe(i) for i in reg.instances]
     roles = {i.name: i.role for i in reg.instances}
     try:
-        written = inst.writers(reg.database)
-        insert, database = written.insert, written.fenced()
+        written = inst.writers(reg.database, since)
+        insert, wrote, database = written.insert, written.wrote, written.describe()
     except ConnectionError as exc:  # the database host did not answer: the hosts alone
-        insert, database = {}, f"database not read ({exc})"
+        insert, wrote, database = {}, {}, f"database not read ({exc})"
     serving = [
         o.name
         for o in observed
         if o.healthy and o.mode == inst.PRODUCTION and insert.get(roles[o.name], True)
-    ]
-    return serving, f"{', '.join(o.describe() for o in observed)}; {database}"
+    ] + [i.name for i in reg.instances if wrote.get(i.instanceId)]
+    return serving, f"{', '.join(o.describe() for o in observed)}; database {database}"
 
 
 def _nobody_in_production(
-    run: Run[ApplyRequest], reg: inst.Registry, actions: list[dict[str, Any]], exc: Exception
+    run: Run[ApplyRequest],
+    reg: inst.Registry,
+    since: str,
+    actions: list[dict[str, Any]],
+    exc: Exception,
 ) -> dict[str, Any] | None:
     """After a failed step: NOT_FIXED when no registered instance is left in production
     (read again from the hosts and the database), None when one is."""
-    serving, seen = _in_production(reg)
+    serving, seen = _in_production(reg, since)
     if serving:
         return None
     group = run.request.incident.group
@@ -227,7 +242,8 @@ def handler(run: Run[ApplyRequest]) -> dict[str, Any]:
     # Read again under the lease: an instance may have changed since the survey.
     observed = [inst.observe(i) for i in reg.instances]
     roles = {i.name: i.role for i in reg.instances}
-    steps = inst.plan(observed, keep.name, roles, inst.writers(reg.database).insert)
+    began = inst.writers(reg.database)
+    steps = inst.plan(observed, keep.name, roles, began.insert)
     actions: list[dict[str, Any]] = []
     try:
         for s in steps:
@@ -235,7 +251,7 @@ def handler(run: Run[ApplyRequest]) -> dict[str, Any]:
     except LeaseLost:
         raise  # another run acts now: the workflow surveys again
     except Exception as exc:
-        nobody = _nobody_in_production(run, reg, actions, exc)
+        nobody = _nobody_in_production(run, reg, began.now, actions, exc)
         if nobody is None:
             raise
         return nobody

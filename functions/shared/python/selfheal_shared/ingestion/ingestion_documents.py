@@ -15,7 +15,10 @@ event or input field is ever pasted into a command.
 - `FENCE` (on the database administration host): REVOKE (`fence`) or GRANT (`unfence`)
   INSERT on the readings table for one instance's role (`^aupus_[a-z0-9_]{1,40}$`): the
   fence that needs no cooperation from an unreachable instance; it prints the role's
-  privilege after the change (the step's verification);
+  privilege after the change and, for every session whose application_name is the
+  instance's INSTANCE_ID (its DATABASE_URL's `application_name`), the role it really
+  logged in as and whether that role may INSERT now (the step's verification: a fence on
+  a role the instance does not use does not hold);
 - `WRITERS` (read only, on the database administration host): which INSTANCE_ID wrote how
   many rows since `since` (the database's own clock), the database's time now, and which
   instance roles may INSERT.
@@ -31,6 +34,8 @@ FENCE = "selfheal-IngestionFence"
 WRITERS = "selfheal-IngestionWriters"
 
 ROLE_PATTERN = r"^aupus_[a-z0-9_]{1,40}$"
+#: An instance's INSTANCE_ID (what its rows carry, and its sessions' application_name).
+INSTANCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 #: The database's clock as WRITERS prints it (UTC, microseconds).
 TIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z$"
 #: WRITERS' `since`: a time of the database's clock, or `recent` (the last 5 minutes).
@@ -152,6 +157,12 @@ def fence() -> dict[str, Any]:
                 "description": "The instance's database role (from the registry)",
                 "allowedPattern": ROLE_PATTERN,
             },
+            "instance": {
+                "type": "String",
+                "description": "The instance's INSTANCE_ID (from the registry): the "
+                "application_name its sessions carry",
+                "allowedPattern": INSTANCE_PATTERN,
+            },
         },
         [
             "set -e",
@@ -161,6 +172,12 @@ def fence() -> dict[str, Any]:
             "esac",
             f"{PSQL} -c \"SELECT 'insert', has_table_privilege('{{{{ role }}}}', '{TABLE}', "
             f"'INSERT')\"",
+            # The roles the instance's sessions really log in as (application_name is its
+            # INSTANCE_ID), and whether each may INSERT now: the fence must hold for them.
+            f"{PSQL} -c \"SELECT 'session', usename, has_table_privilege(usename, '{TABLE}', "
+            "'INSERT') FROM pg_stat_activity WHERE datname = current_database() AND "
+            "application_name = '{{ instance }}' AND usename IS NOT NULL GROUP BY usename "
+            'ORDER BY 2"',
             f"{PSQL} -c \"SELECT 'now', {_UTC.format('now()')}\"",
         ],
         PSQL_SECONDS,

@@ -52,7 +52,7 @@ class Instance(BaseModel):
     #: Its database role: what the fence revokes.
     role: str = Field(pattern=docs.ROLE_PATTERN)
     #: Its `.env` INSTANCE_ID: what its rows carry.
-    instanceId: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    instanceId: str = Field(pattern=docs.INSTANCE_PATTERN)
     #: Lower is preferred: the primary is 0 ("geralmente: servidor principal").
     priority: int = Field(ge=0)
     #: Its `/health` as the scheduled probe reaches it (the health alarm's metric).
@@ -288,7 +288,7 @@ def fence(database: Database, instance: Instance, action: str, key: str) -> dict
         HOST_TAG,
         database.host,
         docs.FENCE,
-        {"action": [action], "role": [instance.role]},
+        {"action": [action], "role": [instance.role], "instance": [instance.instanceId]},
         key,
         f"ingestion {action} {instance.role}",
         **_waits(docs.FENCE),
@@ -307,14 +307,18 @@ def switched_to(output: str) -> tuple[str | None, str | None]:
     return got.get("env_mode") or None, app if isinstance(app, str) else None
 
 
-def fenced_to(output: str) -> bool | None:
-    """What FENCE read back after the change: whether the role may INSERT (None: not
-    printed)."""
+def fenced_to(output: str) -> tuple[bool | None, dict[str, bool]]:
+    """What FENCE read back after the change: whether the registered role may INSERT (None:
+    not printed), and each role the instance's sessions log in as -> may INSERT."""
+    may: bool | None = None
+    sessions: dict[str, bool] = {}
     for line in output.replace(" | ", "\n").splitlines():
         parts = line.strip().split("|")
         if parts[0] == "insert" and len(parts) == 2:
-            return parts[1] == "t"
-    return None
+            may = parts[1] == "t"
+        elif parts[0] == "session" and len(parts) == 3:
+            sessions[parts[1]] = parts[2] == "t"
+    return may, sessions
 
 
 def sent(key: str, document: str) -> dict[str, Any] | None:
