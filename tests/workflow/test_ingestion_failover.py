@@ -370,6 +370,38 @@ def test_a_promotion_refused_after_the_demotion_pages_no_instance_in_production(
     assert record["outcome"] == "NOT_FIXED"
 
 
+def test_a_primary_back_within_the_cooldown_of_its_failover_is_not_handed_back(
+    make_group: Any,
+) -> None:
+    """A primary that flaps: it is failed over (unreachable, fenced, the backup promoted),
+    then answers again a few minutes later and its health alarm turns OK. Handing back now
+    would flip production back and forth, so within the cooldown (15 minutes since the
+    failover the lease records) the hand-back is refused, recorded, and L1 told; the
+    backup stays the only writer."""
+    g = make_group()
+    with g.aupus.feed():
+        wait_for("the primary writing", lambda: g.primary.written())
+        g.primary.unreachable()
+        [down] = g.p.run_event(load_event(DOWN))
+        assert down["status"] == "SUCCEEDED", down
+        g.primary.reachable()
+        g.p.clock.advance(5 * 60)
+        [back] = g.p.run_event(load_event(BACK))
+        g.backup.wait_log(SAVED, g.backup.mark())  # the backup still saves readings
+
+    assert back["status"] == "SUCCEEDED" and "Skipped" in back["states"], back
+    assert "Apply" not in back["states"]
+    assert g.backup.http("/health/mqtt")[1]["mode"] == "production"
+    assert holder() == "backup"
+    [refused] = [r for r in g.p.audit_records() if r["action"] == "handback_refused"]
+    assert refused["outcome"] == "SKIPPED_BY_GUARD"
+    told = [n for n in g.p.notifications() if n["level"] == "l1"]
+    [page] = [n for n in told if n["message"].get("outcome") == "SKIPPED_BY_GUARD"]
+    reason = page["message"]["reason"]
+    assert "hand-back to primary refused: the last failover" in reason
+    assert "within the 15-minute cooldown; backup stays in production, nothing switched" in reason
+
+
 @pytest.mark.procedure("M2", "fail over to the backup, the unreachable primary fenced")
 def test_concurrent_runs_leave_at_most_one_writer_at_any_instant(make_group: Any) -> None:
     """Runbook 004: "Evitar 2 instâncias em production simultaneamente!", also when the

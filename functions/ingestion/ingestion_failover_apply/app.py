@@ -81,7 +81,9 @@ def _lease(run: Run[ApplyRequest], keep: inst.Instance) -> Lease:
         why=f"{req.incident.reason}: {keep.name} is the instance to keep in production "
         f"(lease was {previous})",
         plan=f"take lease {group} for {keep.name} over token {req.leaseToken}",
-        do=lambda _key: ingestion_lease.take(group, keep.name, over=req.leaseToken),
+        do=lambda _key: ingestion_lease.take(
+            group, keep.name, over=req.leaseToken, incident=req.incident.incidentId
+        ),
         landed=lambda _key: _held(group, keep.name, above=req.leaseToken or 0),
         load=Lease.from_dict,
         inverse={"api": "none", "why": "the lease expires on its own"},
