@@ -116,6 +116,22 @@ def test_the_failover_functions_outlast_the_commands_they_wait_for() -> None:
         assert _task(state) >= _function(name), state
 
 
+def test_only_apply_has_a_task_timeout_the_local_clock_keeps_virtual() -> None:
+    """The local runtime keeps Task timeouts under 300 s in real time (a Lambda's work) and
+    longer ones on the virtual clock (gates), where another execution's Wait can reach
+    them while the Lambda runs: survey and verify stay under it; apply (840 s worst case)
+    cannot, and its 900 s exceeds every Wait the workflow has (Settle 300 s + 11 x 10 s)."""
+    from selfheal_shared.ingestion import ingestion_failover as failover
+
+    from local.clock import VIRTUAL_TIMEOUT_FROM_SECONDS
+
+    assert _task("Survey") < VIRTUAL_TIMEOUT_FROM_SECONDS
+    assert _task("Verify") < VIRTUAL_TIMEOUT_FROM_SECONDS
+    arrival = json.loads(ASL.read_text())["States"]["ArrivalWait"]["Seconds"]
+    waits = max(failover.SETTLE_SECONDS.values()) + (failover.VERIFY_ROUNDS - 1) * arrival
+    assert _task("Apply") > waits
+
+
 def test_the_arrival_wait_is_the_workflows_bounded_loop() -> None:
     """Verify makes one reading per call; the waiting between readings is the workflow's
     (ArrivalWait), bounded by VERIFY_ROUNDS, about the runbook's "1-2 minutos"."""
