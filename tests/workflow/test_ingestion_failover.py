@@ -7,6 +7,7 @@ time; the workflow switches instances through SSM Command documents (on each hos
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -224,7 +225,8 @@ def test_an_unreachable_primary_is_fenced_in_the_database_and_the_backup_takes_o
         g.backup.wait_log(SAVED, g.backup.mark())  # one more reading, also sent to the primary
 
     assert run["status"] == "SUCCEEDED", run
-    assert switches(run) == ["fence_instance", "promote_instance"]
+    done = [s["name"] for s in run["steps"] if s["name"].endswith("_instance")]
+    assert done == ["fence_instance", "promote_instance"]  # recorded, no outcome: not fixed
     assert "primary UNREACHABLE (TimedOut Delivery Timed Out)" in run["steps"][0]["result"]
     assert g.primary.http("/health/mqtt")[1]["mode"] == "production"  # alive, still trying
     assert g.backup.http("/health/mqtt")[1]["mode"] == "production"
@@ -237,6 +239,43 @@ def test_an_unreachable_primary_is_fenced_in_the_database_and_the_backup_takes_o
         f"only backup ({BACKUP_ID}) wrote since the switch, its data arriving"
         in note["message"]["summary"]
     )
+
+
+def test_a_fence_on_a_role_the_unreachable_primary_does_not_use_does_not_hold(
+    make_group: Any,
+) -> None:
+    """The registry names the primary's role `aupus_vps`, but its `.env` DATABASE_URL logs
+    in as another role (`aupus_legacy`, also allowed to write). Unreachable, the primary is
+    fenced from the database host: REVOKE on `aupus_vps` changes nothing for it. The fence
+    is verified on the role its sessions (application_name = its INSTANCE_ID) really use,
+    so it does not hold, the backup is NOT promoted (no two writers), and the page says
+    which role the primary writes as."""
+    g = make_group()
+    url = g.aupus.database.role("aupus_legacy")
+    env = g.primary.root / ".env"
+    env.write_text("".join(
+        f"DATABASE_URL={url}?application_name={PRIMARY_ID}\n"
+        if line.startswith("DATABASE_URL=") else line
+        for line in env.read_text().splitlines(keepends=True)
+    ))  # fmt: skip
+    g.primary.restart()
+    with g.aupus.feed():
+        wait_for("the primary writing", lambda: g.primary.written())
+        g.primary.unreachable()
+        [run] = g.p.run_event(load_event(DOWN))
+        g.primary.wait_log(SAVED, g.primary.mark())  # the primary still saves readings
+
+    assert run["status"] == "FAILED", run
+    assert "Settle" not in run["states"]
+    assert g.backup.http("/health/mqtt")[1]["mode"] == "development"
+    [page] = [n for n in g.p.notifications() if n["level"] == "l1"]
+    reason = json.dumps(page["message"])
+    assert (
+        f"primary ({PRIMARY_ID}) is connected as aupus_legacy, which may still INSERT "
+        "(the registry names aupus_vps)"
+    ) in reason
+    assert "no instance in production" not in reason  # the primary still writes
+    assert not [r for r in g.p.audit_records() if r["action"] == "promote_instance"]
 
 
 @pytest.mark.procedure("M2", "fail over to the backup, the unreachable primary fenced")
@@ -291,6 +330,76 @@ def test_primary_back_is_in_production_only_after_the_backup_is_in_development(
     assert holder() == "primary"
     lease = ingestion_lease.read(GROUP)
     assert lease is not None and lease.token == 2
+
+
+def test_a_promotion_refused_after_the_demotion_pages_no_instance_in_production(
+    make_group: Any,
+) -> None:
+    """Runbook 004 "Passo 5: Quando servidor principal voltar": the backup is put in
+    development first, then the primary in production. The primary's `.env` lost its
+    MQTT_MODE line (it runs in development, the app's default), so SetMode refuses it after
+    the backup was already demoted: nobody saves data. Read again from the hosts, that is
+    the outcome: NOT_FIXED, L1 and L2 paged with "no instance in production", what was done
+    and what failed; not a generic failure."""
+    g = make_group(backup="production", holder="backup")
+    env = g.primary.root / ".env"
+    env.write_text("".join(
+        line for line in env.read_text().splitlines(keepends=True)
+        if not line.startswith("MQTT_MODE=")
+    ))  # fmt: skip
+    g.primary.restart()
+    assert g.primary.http("/health/mqtt")[1]["mode"] == "development"
+    g.p.clock.advance(3600)
+    [run] = g.p.run_event(load_event(BACK))
+
+    assert run["status"] == "FAILED" and run["error"] == "selfheal.NotFixed", run
+    assert "Settle" not in run["states"]
+    assert g.backup.http("/health/mqtt")[1]["mode"] == "development"
+    assert g.primary.http("/health/mqtt")[1]["mode"] == "development"
+    pages = [n for n in g.p.notifications() if n["level"] in ("l1", "l2")]
+    assert {n["level"] for n in pages} == {"l1", "l2"}
+    for page in pages:
+        assert page["message"]["outcome"] == "NOT_FIXED"
+        reason = page["message"]["reason"]
+        assert "no instance in production" in reason, reason
+        assert "backup to development (.env MQTT_MODE + pm2 restart aupus-api)" in reason
+        assert "promote primary" in reason and "selfheal-IngestionSetMode ended Failed" in reason
+        assert "primary running development" in reason
+        assert "backup running development" in reason
+    [record] = [r for r in g.p.audit_records() if r["action"] == "no_instance_in_production"]
+    assert record["outcome"] == "NOT_FIXED"
+
+
+def test_a_primary_back_within_the_cooldown_of_its_failover_is_not_handed_back(
+    make_group: Any,
+) -> None:
+    """A primary that flaps: it is failed over (unreachable, fenced, the backup promoted),
+    then answers again a few minutes later and its health alarm turns OK. Handing back now
+    would flip production back and forth, so within the cooldown (15 minutes since the
+    failover the lease records) the hand-back is refused, recorded, and L1 told; the
+    backup stays the only writer."""
+    g = make_group()
+    with g.aupus.feed():
+        wait_for("the primary writing", lambda: g.primary.written())
+        g.primary.unreachable()
+        [down] = g.p.run_event(load_event(DOWN))
+        assert down["status"] == "SUCCEEDED", down
+        g.primary.reachable()
+        g.p.clock.advance(5 * 60)
+        [back] = g.p.run_event(load_event(BACK))
+        g.backup.wait_log(SAVED, g.backup.mark())  # the backup still saves readings
+
+    assert back["status"] == "SUCCEEDED" and "Skipped" in back["states"], back
+    assert "Apply" not in back["states"]
+    assert g.backup.http("/health/mqtt")[1]["mode"] == "production"
+    assert holder() == "backup"
+    [refused] = [r for r in g.p.audit_records() if r["action"] == "handback_refused"]
+    assert refused["outcome"] == "SKIPPED_BY_GUARD"
+    told = [n for n in g.p.notifications() if n["level"] == "l1"]
+    [page] = [n for n in told if n["message"].get("outcome") == "SKIPPED_BY_GUARD"]
+    reason = page["message"]["reason"]
+    assert "hand-back to primary refused: the last failover" in reason
+    assert "within the 15-minute cooldown; backup stays in production, nothing switched" in reason
 
 
 @pytest.mark.procedure("M2", "fail over to the backup, the unreachable primary fenced")
@@ -377,6 +486,47 @@ def test_the_probed_primary_health_fails_over_and_hands_back_by_alarm_evaluation
     assert writers_in_order(g.aupus.rows())[-2:] == [BACKUP_ID, PRIMARY_ID]
     assert len(writers_in_order(g.aupus.rows())) <= 3  # the primary's rows before its stop
     assert p2002(g.primary, g.backup) == 0
+
+
+@pytest.mark.procedure("M2", "fail over to the backup, the unreachable primary fenced")
+def test_no_data_after_the_failover_is_read_again_by_the_workflow_then_escalated(
+    make_group: Any,
+) -> None:
+    """Runbook 004 "Aguardar 1-2 minutos e verificar dados chegando": no equipment publishes
+    (no feed), so the promoted backup saves nothing. The workflow waits for the first row
+    (ArrivalWait on the workflow's clock, a bounded number of times), each Verify making one
+    reading of the hosts and the rows; then NOT_FIXED, "no data arriving", L1 paged. No
+    Lambda waits on real time for the rows."""
+    from selfheal_shared.ingestion import ingestion_documents as docs
+    from selfheal_shared.ingestion import ingestion_failover as failover
+
+    asl = json.loads((spec_mod.ROOT / "state_machines" / "ingestion_failover.asl.json").read_text())
+    arrival = asl["States"]["ArrivalWait"]["Seconds"]
+    rounds = failover.VERIFY_ROUNDS
+    g = make_group()
+    g.primary.unreachable()
+    started = g.p.clock.now()
+    [run] = g.p.run_event(load_event(DOWN))
+
+    assert run["status"] == "FAILED" and run["error"] == "selfheal.NotFixed", run
+    done = [s["name"] for s in run["steps"] if s["name"].endswith("_instance")]
+    assert done == ["fence_instance", "promote_instance"]  # recorded, no outcome: not fixed
+    assert run["states"].count("Verify") == rounds
+    assert run["states"].count("ArrivalWait") == rounds - 1
+    waited = (g.p.clock.now() - started).total_seconds()
+    assert waited >= failover.SETTLE_SECONDS["failover"] + (rounds - 1) * arrival
+    # One WRITERS reading per Verify: the survey's, the apply's two, then one per round.
+    pages = (
+        g.p.client("ssm")
+        .get_paginator("list_commands")
+        .paginate(Filters=[{"key": "DocumentName", "value": docs.WRITERS}])
+    )
+    readings = [c for page in pages for c in page["Commands"]]
+    assert len(readings) == 1 + 2 + rounds
+    [page] = [n for n in g.p.notifications() if n["level"] == "l1"]
+    reason = page["message"]["reason"]
+    assert f"no row from {BACKUP_ID} since the switch (no data arriving)" in reason
+    assert f"reading {rounds} of at most {rounds}" in reason
 
 
 def test_no_instance_answering_escalates_and_switches_nothing(make_group: Any) -> None:

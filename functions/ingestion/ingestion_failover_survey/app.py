@@ -13,10 +13,15 @@ from selfheal_shared.core import clock
 from selfheal_shared.core.alarm_event import AlarmStateChangeEvent
 from selfheal_shared.core.handler import remediator
 from selfheal_shared.core.models import parse
+from selfheal_shared.core.outcomes import Outcome
 from selfheal_shared.core.protocol import begin
 from selfheal_shared.ingestion import ingestion_instances as inst
 from selfheal_shared.ingestion import ingestion_lease
-from selfheal_shared.ingestion.ingestion_failover import AUTOMATION, incident_from_alarm
+from selfheal_shared.ingestion.ingestion_failover import (
+    AUTOMATION,
+    FailoverIncident,
+    incident_from_alarm,
+)
 
 ACTOR = "ingestion_failover_survey"
 
@@ -26,6 +31,27 @@ class SurveyStart(BaseModel):
     executionId: str = Field(min_length=1)
     #: 1 when surveyed again because the lease moved since the first survey.
     attempt: int = Field(default=0, ge=0, le=1)
+
+
+def _cooldown(
+    incident: FailoverIncident, reg: inst.Registry, keep: str | None, holder: str | None
+) -> str | None:
+    """Why a hand-back is refused now: the last failover (the lease's switch) was less than
+    the group's cooldown ago. None for anything else."""
+    if incident.trigger != inst.HANDBACK or keep is None or keep == holder:
+        return None
+    last = ingestion_lease.switched(incident.group)
+    if last is None:
+        return None
+    at, by = last
+    minutes = (clock.now() - at).total_seconds() / 60
+    if minutes >= reg.handbackCooldownMinutes:
+        return None
+    return (
+        f"hand-back to {keep} refused: the last failover ({by}) was {minutes:.0f} min ago, "
+        f"within the {reg.handbackCooldownMinutes}-minute cooldown; {holder or 'nobody'} "
+        "stays in production, nothing switched"
+    )
 
 
 def describe(observed: list[inst.Observed]) -> str:
@@ -54,6 +80,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     roles = {i.name: i.role for i in reg.instances}
     steps = inst.plan(observed, keep, roles, written.insert) if keep else []
     held = f"lease held by {holder} (token {lease.token})" if lease and holder else "lease free"
+    refused = _cooldown(incident, reg, keep, holder)
     # Counts and times go to the details: the result is what the timeline shows.
     result = f"{describe(observed)}; database {written.fenced()}; {held}; " + (
         f"keep {keep}: {', '.join(f'{s.action} {s.name}' for s in steps) or 'nothing to change'}"
@@ -71,7 +98,16 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "lease": lease and lease.to_dict(),
         },
     )
+    if refused:
+        run.record(
+            "handback_refused",
+            why=f"{incident.reason}: a hand-back within the cooldown would flip production "
+            "back and forth",
+            result=refused,
+            outcome=Outcome.SKIPPED_BY_GUARD,
+        )
     return {
+        "refused": refused,
         "attempt": start.attempt,
         "incident": incident.model_dump(),
         "keep": keep,

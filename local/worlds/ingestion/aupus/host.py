@@ -147,7 +147,8 @@ class AupusHost:
             "INSTANCE_ID": self.instance_id,
             "MQTT_HOST": self.broker.host,
             "MQTT_PORT": str(self.broker.port),
-            "DATABASE_URL": self.database.role(self.role),
+            # application_name: how the database tells the instance's sessions apart
+            "DATABASE_URL": f"{self.database.role(self.role)}?application_name={self.instance_id}",
             "PORT": str(self.port),
             **({"MQTT_TOPICS": self.topics} if self.topics else {}),
         }

@@ -11,7 +11,11 @@ from . import redact
 from .clients import client
 
 TERMINAL = {"Success", "Failed", "Cancelled", "TimedOut", "Cancelling", "Undeliverable"}
+#: How long (seconds) `wait` polls by default: a command that runs longer gets a `wait_seconds`.
 POLLS = 30
+#: SendCommand's `TimeoutSeconds` by default (delivery: the command is dropped when no agent
+#: took it by then).
+DELIVERY_SECONDS = 120
 DOCUMENT = "AWS-RunShellScript"
 #: SendCommand's limit on `Comment`.
 COMMENT_CHARS = 100
@@ -34,10 +38,14 @@ def run_document(
     parameters: dict[str, list[str]],
     key: str,
     why: str,
+    *,
+    delivery_seconds: int = DELIVERY_SECONDS,
+    wait_seconds: float = POLLS,
 ) -> dict[str, Any]:
     """`run` with a Command `document` whose parameters SSM validates (`allowedValues`,
     `allowedPattern`) instead of composed shell: the same once-only sending under `key`,
-    found again by `sent(key, document)`. Returns `wait`'s outcome."""
+    found again by `sent(key, document)`. Returns `wait`'s outcome, waited for up to
+    `wait_seconds` (a caller whose document runs longer than `POLLS` says how long)."""
     command_id = client("ssm", sdk_retries=False).send_command(
         Targets=[{"Key": f"tag:{tag_key}", "Values": [tag_value]}],
         DocumentName=document,
@@ -45,25 +53,30 @@ def run_document(
         Comment=f"{key} {why}"[:COMMENT_CHARS],
         MaxConcurrency="1",
         MaxErrors="0",
-        TimeoutSeconds=120,
+        TimeoutSeconds=delivery_seconds,
     )["Command"]["CommandId"]
-    return wait(command_id)
+    return wait(command_id, wait_seconds)
 
 
-def sent(key: str, document: str = DOCUMENT) -> dict[str, Any] | None:
+def sent(
+    key: str, document: str = DOCUMENT, *, wait_seconds: float = POLLS
+) -> dict[str, Any] | None:
     """The command sent under `key` (its outcome, waited for as `run` does), or None when
     SSM holds no such command: the question asked before a SendCommand is repeated."""
     pages = client("ssm").get_paginator("list_commands")
     for page in pages.paginate(Filters=[{"key": "DocumentName", "value": document}]):
         for command in page.get("Commands", []):
             if str(command.get("Comment", "")).split(" ", 1)[0] == key:
-                return wait(command["CommandId"])
+                return wait(command["CommandId"], wait_seconds)
     return None
 
 
-def wait(command_id: str, polls: int = POLLS) -> dict[str, Any]:
+def wait(command_id: str, seconds: float = POLLS) -> dict[str, Any]:
+    """The command's outcome once every invocation is terminal, polled every second for up
+    to `seconds` (then `TimedOut`, as far as this caller knows)."""
     ssm = client("ssm")
-    for attempt in range(polls):
+    deadline = time.monotonic() + seconds
+    while True:
         invocations = ssm.list_command_invocations(CommandId=command_id, Details=True)[
             "CommandInvocations"
         ]
@@ -88,8 +101,9 @@ def wait(command_id: str, polls: int = POLLS) -> dict[str, Any]:
                 # What the host printed, redacted: it goes into the audit and the page.
                 "output": redact.text(" | ".join(o.strip() for o in outputs if o.strip()))[:500],
             }
-        if attempt < polls - 1:
-            time.sleep(1)  # SSM reports in seconds; bounded by POLLS and the Lambda timeout
+        if time.monotonic() + 1 > deadline:
+            break
+        time.sleep(1)  # SSM reports in seconds; bounded by `seconds` and the Lambda timeout
     return {"via": "ssm:SendCommand", "commandId": command_id, "status": "TimedOut", "output": ""}
 
 
@@ -100,21 +114,23 @@ def read(
     parameters: dict[str, list[str]],
     why: str,
     *,
-    polls: int = POLLS,
+    delivery_seconds: int = 60,
+    wait_seconds: float = POLLS,
 ) -> dict[str, Any]:
     """Run a read-only Command `document` (a check) on the tagged host and return what it
     printed, whole, for the caller to parse: `status`, `code` (the exit code), `stdout`,
     `stderr`, `instance`. A check changes nothing: a lost response may be asked again.
-    `polls`: how many seconds the check may take (one that waits on the host takes more)."""
+    `delivery_seconds`: how long SSM may try to deliver it; `wait_seconds`: how long the
+    check may take (one that waits on the host takes more)."""
     ssm = client("ssm")
     command_id = ssm.send_command(
         Targets=[{"Key": f"tag:{tag_key}", "Values": [tag_value]}],
         DocumentName=document,
         Parameters=parameters,
         Comment=f"check {why}"[:COMMENT_CHARS],
-        TimeoutSeconds=60,
+        TimeoutSeconds=delivery_seconds,
     )["Command"]["CommandId"]
-    outcome = wait(command_id, polls)
+    outcome = wait(command_id, wait_seconds)
     instances = outcome.get("instances") or []
     if not instances:
         return {"status": outcome["status"], "code": -1, "stdout": "", "stderr": "", "instance": ""}

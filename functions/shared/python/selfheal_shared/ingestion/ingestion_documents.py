@@ -8,12 +8,17 @@ event or input field is ever pasted into a command.
   lines its logs hold (runbook "Identificar todas as instâncias ativas");
 - `SET_MODE` (on an instance's host): `mode` (production|development) into `.env`'s
   MQTT_MODE line, `pm2 restart aupus-api`, and wait until the app answers in that mode
-  (runbook "Editar .env ... pm2 restart aupus-api"). No `--update-env`: MQTT_MODE stays
+  (runbook "Editar .env ... pm2 restart aupus-api"), printing what it then read (`.env`'s
+  MQTT_MODE, `/health/mqtt`): the step's verification. No `--update-env`: MQTT_MODE stays
   `.env`'s, so a later edit still works. One switch at a time on a host (`flock` on
   `.selfheal.lock`, which OBSERVE takes shared: a reading never sees a switch half done);
 - `FENCE` (on the database administration host): REVOKE (`fence`) or GRANT (`unfence`)
   INSERT on the readings table for one instance's role (`^aupus_[a-z0-9_]{1,40}$`): the
-  fence that needs no cooperation from an unreachable instance;
+  fence that needs no cooperation from an unreachable instance; it prints the role's
+  privilege after the change and, for every session whose application_name is the
+  instance's INSTANCE_ID (its DATABASE_URL's `application_name`), the role it really
+  logged in as and whether that role may INSERT now (the step's verification: a fence on
+  a role the instance does not use does not hold);
 - `WRITERS` (read only, on the database administration host): which INSTANCE_ID wrote how
   many rows since `since` (the database's own clock), the database's time now, and which
   instance roles may INSERT.
@@ -29,11 +34,32 @@ FENCE = "selfheal-IngestionFence"
 WRITERS = "selfheal-IngestionWriters"
 
 ROLE_PATTERN = r"^aupus_[a-z0-9_]{1,40}$"
+#: An instance's INSTANCE_ID (what its rows carry, and its sessions' application_name).
+INSTANCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 #: The database's clock as WRITERS prints it (UTC, microseconds).
 TIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z$"
 #: WRITERS' `since`: a time of the database's clock, or `recent` (the last 5 minutes).
 SINCE_PATTERN = r"^(recent|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z)$"
 MODES = ("production", "development")
+
+# -- time: every wait has a bound, and each bound is inside the one that contains it ------
+#: SendCommand's delivery timeout for these documents (SSM's minimum): a host whose agent
+#: did not take the command by then does not answer.
+DELIVERY_SECONDS = 30
+#: SetMode: how long `pm2 restart aupus-api` takes (pm2 stops the app within its
+#: kill_timeout; past this the execution timeout still bounds it), then how long the app
+#: has to answer in the new mode (runbook 004 "Reiniciar backend ... Aguardar 30 segundos").
+RESTART_SECONDS = 10
+READY_SECONDS = 30
+#: How long a switch holds the host's lock at most; OBSERVE (shared) and another SetMode
+#: (exclusive) wait that long for it, so a reading never sees a switch half done.
+HOLD_SECONDS = RESTART_SECONDS + READY_SECONDS
+LOCK_SECONDS = HOLD_SECONDS + 5
+#: Each document's execution timeout (the agent kills the script after it): its waits
+#: plus the time its commands take (a psql, a curl of 3 s).
+OBSERVE_SECONDS = LOCK_SECONDS + 15
+SET_MODE_SECONDS = LOCK_SECONDS + HOLD_SECONDS + 5
+PSQL_SECONDS = 30
 TABLE = "equipamentos_dados"
 #: (inside a double-quoted shell argument: the format's quotes escaped for the shell)
 _UTC = "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\\\"T\\\"HH24:MI:SS.US\\\"Z\\\"')"
@@ -42,7 +68,9 @@ PSQL = "psql -X -v ON_ERROR_STOP=1 -qAt -F '|'"
 PM2_LOGS = '"${PM2_HOME:-$HOME/.pm2}/logs"'
 
 
-def _document(description: str, parameters: dict[str, Any], lines: list[str]) -> dict[str, Any]:
+def _document(
+    description: str, parameters: dict[str, Any], lines: list[str], timeout: int
+) -> dict[str, Any]:
     return {
         "schemaVersion": "2.2",
         "description": description,
@@ -51,7 +79,7 @@ def _document(description: str, parameters: dict[str, Any], lines: list[str]) ->
             {
                 "action": "aws:runShellScript",
                 "name": "run",
-                "inputs": {"runCommand": lines, "timeoutSeconds": "60"},
+                "inputs": {"runCommand": lines, "timeoutSeconds": str(timeout)},
             }
         ],
     }
@@ -64,13 +92,14 @@ def observe() -> dict[str, Any]:
         {},
         [
             "exec 9>>.selfheal.lock",
-            "flock -s -w 90 9 || true  # a mode switch under way finishes first",
+            f"flock -s -w {LOCK_SECONDS} 9 || true  # a mode switch under way finishes first",
             "echo \"env_mode=$(grep -E '^MQTT_MODE=' .env | tail -n 1 | cut -d= -f2-)\"",
             "echo \"instance_id=$(grep -E '^INSTANCE_ID=' .env | tail -n 1 | cut -d= -f2-)\"",
             'echo "pid=$(pm2 pid aupus-api 2>/dev/null 9>&- | tail -n 1)"',
             'echo "mqtt=$(curl -sS -m 3 "http://localhost:$PORT/health/mqtt" 2>/dev/null)"',
             f'echo "p2002=$(cat {PM2_LOGS}/aupus-api-*.log 2>/dev/null | grep -c P2002)"',
         ],
+        OBSERVE_SECONDS,
     )
 
 
@@ -88,23 +117,28 @@ def set_mode() -> dict[str, Any]:
         [
             "set -e",
             "exec 9>>.selfheal.lock",
-            "flock -w 90 9  # one switch at a time on this host (concurrent runs)",
+            f"flock -w {LOCK_SECONDS} 9  # one switch at a time on this host (concurrent runs)",
             "grep -q -E '^MQTT_MODE=' .env",
             "sed -i 's/^MQTT_MODE=.*/MQTT_MODE={{ mode }}/' .env",
             "pm2 restart aupus-api 9>&- > /dev/null",
-            "for i in $(seq 1 60); do",
+            f"end=$(( $(date +%s) + {READY_SECONDS} ))",
+            'while [ "$(date +%s)" -lt "$end" ]; do',
             '  got=$(curl -sS -m 2 "http://localhost:$PORT/health/mqtt" 2>/dev/null || true)',
             # Read whatever the JSON's spacing and key order (Node writes none, Python some).
             "  flat=$(printf '%s' \"$got\" | tr -d ' \\n')",
             '  case "$flat" in *\'"status":"connected"\'*) case "$flat" in',
             '    *\'"mode":"{{ mode }}"\'*)',
-            '      echo "aupus-api restarted in {{ mode }}: $got"; exit 0 ;;',
+            '      echo "aupus-api restarted in {{ mode }}"',
+            "      echo \"env_mode=$(grep -E '^MQTT_MODE=' .env | tail -n 1 | cut -d= -f2-)\"",
+            '      echo "mqtt=$flat"; exit 0 ;;',
             "  esac ;; esac",
             "  sleep 0.5",
             "done",
-            'echo "aupus-api not answering in {{ mode }} after pm2 restart: $got" >&2',
+            f'echo "aupus-api not answering in {{{{ mode }}}} {READY_SECONDS} s after pm2 restart: '
+            '$got" >&2',
             "exit 1",
         ],
+        SET_MODE_SECONDS,
     )
 
 
@@ -123,6 +157,12 @@ def fence() -> dict[str, Any]:
                 "description": "The instance's database role (from the registry)",
                 "allowedPattern": ROLE_PATTERN,
             },
+            "instance": {
+                "type": "String",
+                "description": "The instance's INSTANCE_ID (from the registry): the "
+                "application_name its sessions carry",
+                "allowedPattern": INSTANCE_PATTERN,
+            },
         },
         [
             "set -e",
@@ -132,8 +172,15 @@ def fence() -> dict[str, Any]:
             "esac",
             f"{PSQL} -c \"SELECT 'insert', has_table_privilege('{{{{ role }}}}', '{TABLE}', "
             f"'INSERT')\"",
+            # The roles the instance's sessions really log in as (application_name is its
+            # INSTANCE_ID), and whether each may INSERT now: the fence must hold for them.
+            f"{PSQL} -c \"SELECT 'session', usename, has_table_privilege(usename, '{TABLE}', "
+            "'INSERT') FROM pg_stat_activity WHERE datname = current_database() AND "
+            "application_name = '{{ instance }}' AND usename IS NOT NULL GROUP BY usename "
+            'ORDER BY 2"',
             f"{PSQL} -c \"SELECT 'now', {_UTC.format('now()')}\"",
         ],
+        PSQL_SECONDS,
     )
 
 
@@ -158,7 +205,19 @@ def writers() -> dict[str, Any]:
             f"{PSQL} -c \"SELECT 'insert', rolname, has_table_privilege(rolname, '{TABLE}', "
             "'INSERT') FROM pg_roles WHERE rolname ~ '^aupus_' ORDER BY 2\"",
         ],
+        PSQL_SECONDS,
     )
+
+
+def timeout(content: dict[str, Any]) -> int:
+    """A document's execution timeout: its steps' `timeoutSeconds`, summed."""
+    return sum(int(step["inputs"]["timeoutSeconds"]) for step in content["mainSteps"])
+
+
+def budget(document: str) -> int:
+    """How long a caller waits for `document`'s outcome at most: SSM's delivery timeout,
+    then the document's execution timeout."""
+    return DELIVERY_SECONDS + timeout(documents()[document])
 
 
 def documents() -> dict[str, dict[str, Any]]:

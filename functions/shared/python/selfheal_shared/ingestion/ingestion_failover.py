@@ -29,6 +29,11 @@ P2002_METRIC = "P2002Errors"
 #: verificar se erros P2002 pararam" (a conflict); "Aguardar 1-2 minutos e verificar dados
 #: chegando" (a failover, a hand-back).
 SETTLE_SECONDS = {CONFLICT: 300, FAILOVER: 120, HANDBACK: 120}
+#: After the settle Wait, how many readings wait for the kept instance's first row, and the
+#: workflow's wait between two (ArrivalWait): runbook 004 "Aguardar 1-2 minutos e
+#: verificar dados chegando" (12 readings 10 s apart: about two minutes).
+VERIFY_ROUNDS = 12
+ARRIVAL_WAIT_SECONDS = 10
 
 
 class FailoverIncident(BaseModel):

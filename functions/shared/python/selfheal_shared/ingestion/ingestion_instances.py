@@ -52,7 +52,7 @@ class Instance(BaseModel):
     #: Its database role: what the fence revokes.
     role: str = Field(pattern=docs.ROLE_PATTERN)
     #: Its `.env` INSTANCE_ID: what its rows carry.
-    instanceId: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    instanceId: str = Field(pattern=docs.INSTANCE_PATTERN)
     #: Lower is preferred: the primary is 0 ("geralmente: servidor principal").
     priority: int = Field(ge=0)
     #: Its `/health` as the scheduled probe reaches it (the health alarm's metric).
@@ -64,9 +64,21 @@ class Database(BaseModel):
     host: str = Field(pattern=HOST_PATTERN)
 
 
+#: The instances a group may register: runbook 004's primary VPS and its backup. The
+#: failover's Lambda timeouts are sized for this many (tests/contract/test_timeouts.py).
+MAX_INSTANCES = 2
+
+
+#: No hand-back within this many minutes of the last failover (a primary that flaps would
+#: flip production back and forth): three of the runbook's 5-minute checks.
+HANDBACK_COOLDOWN_MINUTES = 15
+
+
 class Registry(BaseModel):
     database: Database
-    instances: list[Instance] = Field(min_length=1)
+    instances: list[Instance] = Field(min_length=1, max_length=MAX_INSTANCES)
+    #: The group's own hand-back cooldown (minutes since the last failover), if not 15.
+    handbackCooldownMinutes: int = Field(default=HANDBACK_COOLDOWN_MINUTES, ge=0, le=24 * 60)
 
 
 def parameter_name(group: str) -> str:
@@ -89,6 +101,12 @@ def registry(group: str) -> list[Instance]:
 
 
 # -- reading -----------------------------------------------------------------------------
+
+
+def _waits(document: str) -> dict[str, Any]:
+    """SendCommand's delivery timeout for `document`, and how long its outcome is waited
+    for: delivery, then its execution timeout (`ingestion_documents.budget`)."""
+    return {"delivery_seconds": docs.DELIVERY_SECONDS, "wait_seconds": docs.budget(document)}
 
 
 @dataclass(frozen=True)
@@ -163,7 +181,14 @@ def parse_observed(instance: Instance, answer: dict[str, Any]) -> Observed:
 def observe(instance: Instance) -> Observed:
     """Read the instance on its host (OBSERVE): unreachable when the command is not
     delivered (its agent offline) or no host carries its tag."""
-    answer = run_command.read(HOST_TAG, instance.host, docs.OBSERVE, {}, f"observe {instance.name}")
+    answer = run_command.read(
+        HOST_TAG,
+        instance.host,
+        docs.OBSERVE,
+        {},
+        f"observe {instance.name}",
+        **_waits(docs.OBSERVE),
+    )
     return parse_observed(instance, answer)
 
 
@@ -230,7 +255,12 @@ def writers(database: Database, since: str = RECENT) -> Writers:
     """Who wrote since `since` (the database's clock, as WRITERS printed it; `recent`: the
     last 5 minutes), from the database host. Raises when the database does not answer."""
     answer = run_command.read(
-        HOST_TAG, database.host, docs.WRITERS, {"since": [since]}, "ingestion writers"
+        HOST_TAG,
+        database.host,
+        docs.WRITERS,
+        {"since": [since]},
+        "ingestion writers",
+        **_waits(docs.WRITERS),
     )
     if answer["status"] != "Success":
         raise ConnectionError(
@@ -247,7 +277,13 @@ def set_mode(instance: Instance, mode: Mode, key: str) -> dict[str, Any]:
     """SET_MODE on the instance's host under the effect `key`: `.env` + `pm2 restart
     aupus-api`, returning once the app answers in `mode` (else the command fails)."""
     return run_command.run_document(
-        HOST_TAG, instance.host, docs.SET_MODE, {"mode": [mode]}, key, f"ingestion {mode}"
+        HOST_TAG,
+        instance.host,
+        docs.SET_MODE,
+        {"mode": [mode]},
+        key,
+        f"ingestion {mode}",
+        **_waits(docs.SET_MODE),
     )
 
 
@@ -259,10 +295,42 @@ def fence(database: Database, instance: Instance, action: str, key: str) -> dict
         HOST_TAG,
         database.host,
         docs.FENCE,
-        {"action": [action], "role": [instance.role]},
+        {"action": [action], "role": [instance.role], "instance": [instance.instanceId]},
         key,
         f"ingestion {action} {instance.role}",
+        **_waits(docs.FENCE),
     )
+
+
+def switched_to(output: str) -> tuple[str | None, str | None]:
+    """What SET_MODE read back after the restart: `.env`'s MQTT_MODE and the mode the app
+    answers in (connected), or None for what it did not print."""
+    got = _fields(output.replace(" | ", "\n"))
+    try:
+        mqtt = json.loads(got.get("mqtt") or "null")
+    except ValueError:
+        mqtt = None
+    app = mqtt.get("mode") if isinstance(mqtt, dict) and mqtt.get("status") == "connected" else None
+    return got.get("env_mode") or None, app if isinstance(app, str) else None
+
+
+def fenced_to(output: str) -> tuple[bool | None, dict[str, bool]]:
+    """What FENCE read back after the change: whether the registered role may INSERT (None:
+    not printed), and each role the instance's sessions log in as -> may INSERT."""
+    may: bool | None = None
+    sessions: dict[str, bool] = {}
+    for line in output.replace(" | ", "\n").splitlines():
+        parts = line.strip().split("|")
+        if parts[0] == "insert" and len(parts) == 2:
+            may = parts[1] == "t"
+        elif parts[0] == "session" and len(parts) == 3:
+            sessions[parts[1]] = parts[2] == "t"
+    return may, sessions
+
+
+def sent(key: str, document: str) -> dict[str, Any] | None:
+    """The command sent under `key` (`run_command.sent`), waited for as long as it runs."""
+    return run_command.sent(key, document, wait_seconds=docs.budget(document))
 
 
 # -- deciding ----------------------------------------------------------------------------

@@ -73,6 +73,18 @@ def from_item(group: str, item: dict[str, Any]) -> Lease | None:
     )
 
 
+def switched(group: str) -> tuple[datetime, str] | None:
+    """When a failover run last moved the lease, and its incident (None: never)."""
+    item = (
+        client("dynamodb")
+        .get_item(TableName=settings().guard_table, Key=_key(group), ConsistentRead=True)
+        .get("Item", {})
+    )
+    if "switchedAt" not in item:
+        return None
+    return datetime.fromisoformat(item["switchedAt"]["S"]), item["switchedBy"]["S"]
+
+
 def holder_of(lease: Lease | None, now: datetime) -> str | None:
     """Who may be in production now: nobody once the lease expired."""
     return lease.holder if lease is not None and lease.valid(now) else None
@@ -92,10 +104,17 @@ def read(group: str) -> Lease | None:
 
 
 def take(
-    group: str, holder: str, *, over: int | None = None, minutes: int = LEASE_MINUTES
+    group: str,
+    holder: str,
+    *,
+    over: int | None = None,
+    minutes: int = LEASE_MINUTES,
+    incident: str | None = None,
 ) -> Lease:
     """Take the lease for `holder`: free, expired, or (with `over`) still at the token the
-    caller decided on. Raises `LeaseLost` when someone else got there first."""
+    caller decided on. Raises `LeaseLost` when someone else got there first. A failover
+    run names its `incident`: the switch's time and incident are kept on the lease
+    (`switched`), what the hand-back cooldown counts from."""
     now = clock.now()
     expires = now + timedelta(minutes=minutes)
     condition = "attribute_not_exists(pk) OR expiresAt <= :now"
@@ -109,11 +128,15 @@ def take(
     if over is not None:
         condition += " OR #token = :over"
         values[":over"] = {"N": str(over)}
+    update = "SET holder = :me, expiresAt = :exp, since = :since"
+    if incident is not None:
+        update += ", switchedAt = :since, switchedBy = :inc"
+        values[":inc"] = {"S": incident}
     try:
         resp = client("dynamodb").update_item(
             TableName=settings().guard_table,
             Key=_key(group),
-            UpdateExpression="SET holder = :me, expiresAt = :exp, since = :since ADD #token :one",
+            UpdateExpression=f"{update} ADD #token :one",
             ConditionExpression=condition,
             ExpressionAttributeNames={"#token": "token"},
             ExpressionAttributeValues=values,

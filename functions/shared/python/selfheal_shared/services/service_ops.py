@@ -68,7 +68,7 @@ def _health(spec: ServiceSpec) -> Probe:
 
 #: How long (in seconds) a phase may take on the host: `verify` and `report` may wait there
 #: (at most 30 s) for data to arrive.
-PHASE_POLLS = {"check": 30, "verify": 90, "report": 90}
+PHASE_SECONDS = {"check": 30, "verify": 90, "report": 90}
 
 
 def _on_host(spec: ServiceSpec, phase: str = "check", expect: list[str] | None = None) -> Probe:
@@ -82,7 +82,7 @@ def _on_host(spec: ServiceSpec, phase: str = "check", expect: list[str] | None =
         check_document.NAME,
         {"service": [spec.name], "phase": [phase], "expect": [",".join(expect or [])]},
         spec.name,
-        polls=PHASE_POLLS[phase],
+        wait_seconds=PHASE_SECONDS[phase],
     )
     if not got["instance"]:
         # Nothing measured: no host answers for this service here (as no endpoint configured).
