@@ -9,6 +9,8 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.s3.models import s3_backends
 from pydantic import BaseModel, ConfigDict, Field
 
 from local.world_api import Pipeline
@@ -145,12 +147,11 @@ class DataWorld:
                     ]
                 },
             )
+        # The records written straight into moto's S3 (the same objects, keys and virtual
+        # dates): one PutObject round trip each cost a pipeline ~1.5 s of its start.
+        objects = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
         for key in ingestion_keys(ing, p.clock.now()):
-            s3.put_object(
-                Bucket=ing.processedBucket,
-                Key=key,
-                Body=json.dumps({"key": key}).encode(),
-            )
+            objects.put_object(ing.processedBucket, key, json.dumps({"key": key}).encode())
 
     def ingestion_state(self, p: Pipeline, ing: IngestionSpec) -> dict[str, Any]:
         """What is running: rules' states, RUNNING executions, mappings' states, by name."""
