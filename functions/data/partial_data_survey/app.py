@@ -87,8 +87,13 @@ def from_service(run: Run[SurveyRequest], spec: service_spec.ServiceSpec) -> dic
     report = service_ops.equipment_report(spec, expect=waited)
     silent, registered = report["silent"], len(report["equipment"])
     subscribed = report["subscribedTopics"]
+    known = isinstance(subscribed, int)
     missing = registered - subscribed if isinstance(subscribed, int) else 0
-    topics = f"{subscribed} of {registered} topics subscribed"
+    topics = (
+        f"{subscribed} of {registered} topics subscribed"
+        if known
+        else "subscriptions unknown (/health/mqtt gave no subscribedTopics)"
+    )
     if req.step == "survey":
         topics += f" ({missing} not subscribed)" if missing > 0 else ""
         run.record(
@@ -102,6 +107,8 @@ def from_service(run: Run[SurveyRequest], spec: service_spec.ServiceSpec) -> dic
             f"{missing} of {registered} equipment topics not subscribed by {spec.name}: "
             f"reload them (restart {spec.name})"
             if missing > 0
+            else "the backend's subscriptions could not be read: not reloaded"
+            if silent and not known
             else "every topic is subscribed: the silent equipment itself sends nothing "
             "(runbook 004 'Equipamentos offline: verificar fisicamente'); not reloaded"
             if silent

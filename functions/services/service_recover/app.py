@@ -159,9 +159,31 @@ def handler(run: Run[RecoverRequest]) -> dict[str, Any]:
                 }
             )
             return _answer(spec, steps, "recovered")
+    wrong = _wrong_mode(spec)
+    if wrong:
+        run.record(
+            "not_restarted",
+            why=f"{spec.name}: {wrong}; a restart reads .env again and cannot help",
+            result=f"{spec.name} NOT restarted: {wrong}; selfheal does not set production "
+            "(another instance may be in production: never two)",
+        )
+        steps.append({"service": spec.name, "ok": False, "verdict": "needs_people",
+                      "text": f"{spec.name} NOT restarted: {wrong}: a restart cannot help; "
+                      "set MQTT_MODE=production in .env once no other instance is in "
+                      "production, then pm2 restart aupus-api (runbook 004 passo 3)"})  # fmt: skip
+        return _answer(spec, steps, "needs_people")
     step = restart_and_verify(run, spec)
     steps.append(step)
     return _answer(spec, steps, step["verdict"])
+
+
+def _wrong_mode(spec: ServiceSpec) -> str:
+    """An ingestion whose `.env` is not in production (runbook 004 passo 3), as read now:
+    what to say, or "" (any other service, or the mode right)."""
+    if spec.kind != "ingestion" or spec.check is None:
+        return ""
+    mode = service_ops.probe(spec).data.get("envMode")
+    return "" if mode in (None, "production") else f"MQTT_MODE={mode or '(not set)'} in .env"
 
 
 def _answer(spec: ServiceSpec, steps: list[dict[str, Any]], verdict: str) -> dict[str, Any]:

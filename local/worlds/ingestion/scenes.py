@@ -5,6 +5,7 @@ holding the group's lease, and an equipment publishing readings in real time mea
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from contextlib import ExitStack
 
@@ -35,8 +36,23 @@ def _aupus(
         stack.enter_context(aupus.feed())
         if fault is not None:
             fault(first)
+        p.hosts.watchers.append(lambda host, script, inv: _writing_again(aupus, script, inv))
 
     return stage
+
+
+#: What a switch that lets an instance write again runs: SetMode to production (its `.env`
+#: line) or the fence lifted (the Fence document with action unfence).
+_LETS_WRITE = ("/MQTT_MODE=production/", 'case "unfence" in')
+
+
+def _writing_again(aupus: AupusDeployment, script: str, inv: object) -> None:
+    """After a switch that lets an instance write, the agent answers once the equipment's
+    next reading is saved: the demo's timelines then never depend on how fast a reading
+    follows the switch (the workflow's Verify reads again after a wait if none had)."""
+    if getattr(inv, "status", "") == "Success" and any(w in script for w in _LETS_WRITE):
+        with contextlib.suppress(TimeoutError):  # then Verify waits and reads again
+            aupus.next_row()
 
 
 SCENES = {

@@ -94,9 +94,11 @@ class AupusSite:
         else:
             vps.start()
         deployment.database.register(EQUIPMENT)
-        for eq in EQUIPMENT:
-            if eq not in self.offline:
-                self.stack.enter_context(deployment.feed(eq, EVERY))
+        sending = [eq for eq in EQUIPMENT if eq not in self.offline]
+        for eq in sending:
+            self.stack.enter_context(deployment.feed(eq, EVERY))
+        if not stale and any(eq not in self.late for eq in sending):
+            deployment.next_row()  # data arriving before anyone looks: a healthy site
         return vps
 
     def kill(self, service: str) -> None:

@@ -9,6 +9,8 @@ import json
 from datetime import datetime
 
 import pytest
+from selfheal_shared.core import windows
+from selfheal_shared.services.service_recovery import HOUR, budget_key
 
 from local.runtime import Pipeline
 from local.worlds.services import ServiceSim
@@ -52,6 +54,33 @@ def test_lost_subscriptions_are_reloaded_and_the_report_says_what_came_back(
     assert details["outcome"] == "FIXED" and details["resolved"] is True
     assert details["rootCause"].startswith("3 of 4 equipment topics not subscribed")
     assert details["dataLost"].startswith("1 h without data points")
+
+
+def test_a_reload_that_could_not_be_made_is_escalated_not_credited(
+    pipeline: Pipeline, sim: ServiceSim
+) -> None:
+    """The reload's restart is not made (the restart budget was spent by three restarts in
+    the last hour): nothing is reported as having come back "after the reload"; L1 is
+    paged with what the recovery said."""
+    now = pipeline.clock.now().timestamp()
+    for n in range(3):
+        slot = {"incident": f"earlier-{n}", "key": f"earlier-{n}", "result": "recovered"}
+        windows.take(budget_key("aupus-ingestion"), 3, HOUR, now, slot)
+    sim.seed_points(hours_ago=1)
+    sim.lose_topics(["inv-02", "inv-03", "meter-01"])
+    sim.start_all()
+    [run] = pipeline.run_event(load_event(AUPUS), timeout=240)
+
+    assert run["status"] == "FAILED" and run["error"] == "selfheal.NotFixed", run
+    assert "NotReloaded" in run["states"] and "AfterReload" not in run["states"]
+    assert results(pipeline, "report_what_came_back") == []
+    first = pages(pipeline)[0]
+    assert first["level"] == "l1"
+    assert "aupus-ingestion NOT restarted: restart budget spent" in first["message"]["reason"]
+    assert sim.commands == []
+    outcomes = [json.loads(r["details"])["outcome"] for r in pipeline.audit_records()
+                if r["action"] == "post_incident_record"]  # fmt: skip
+    assert "FIXED" not in outcomes
 
 
 @pytest.mark.procedure("M3", "check the subscribed topics")

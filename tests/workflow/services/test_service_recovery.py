@@ -228,9 +228,10 @@ def test_stale_ingestion_is_restarted_until_data_arrives(
 @pytest.mark.procedure("M1", "check MQTT_MODE in .env")
 def test_wrong_mqtt_mode_is_found_and_paged_not_set(pipeline: Pipeline, sim: ServiceSim) -> None:
     """Runbook 004 passo 3: "cat .env | grep MQTT_MODE ... DEVE SER: MQTT_MODE=production. Se
-    for development ou disabled, dados NÃO serão salvos!": the quick solution's restart reads
-    .env again and cannot help; the page says why, and selfheal does not switch the mode
-    itself (another instance may be in production: never two)."""
+    for development ou disabled, dados NÃO serão salvos!": a restart reads .env again and
+    cannot help, so none is made (nor a slot of the restart budget spent); the page says
+    why, and selfheal does not switch the mode itself (another instance may be in
+    production: never two)."""
     site = sim.use_aupus()
     sim.start_all()
     assert site.vps is not None and site.deployment is not None
@@ -244,8 +245,9 @@ def test_wrong_mqtt_mode_is_found_and_paged_not_set(pipeline: Pipeline, sim: Ser
     [diagnosis] = [r for a, r in audit_actions(pipeline) if a == "check_service_diagnose"]
     assert "MQTT_MODE=development in .env: readings NOT saved" in diagnosis
     assert "MQTT_MODE=development" in (vps.root / ".env").read_text(), "not switched by selfheal"
+    assert sim.commands == [], "no restart: it cannot help"
     reason = pages(pipeline)[0]["message"]["reason"]
-    assert "MQTT_MODE=development in .env" in reason
+    assert "aupus-ingestion NOT restarted: MQTT_MODE=development in .env" in reason
     assert record_of(pipeline)["rootCause"].startswith("MQTT_MODE=development in .env")
     assert "never two" in record_of(pipeline)["rootCause"]
 

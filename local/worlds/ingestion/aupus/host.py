@@ -470,6 +470,27 @@ class AupusDeployment:
     def rows(self) -> list[Row]:
         return self.database.rows()
 
+    def next_row(self, timeout: float = 15.0) -> Row:
+        """The first reading saved after this call (by whichever instance writes), waited
+        for: a switch's effect on the data is the row, not the command's exit."""
+        import psycopg
+
+        with psycopg.connect(self.database.admin_url, autocommit=True) as db:
+            start = db.execute("SELECT now()").fetchone()
+            deadline = time.monotonic() + timeout
+            while True:
+                found = db.execute(
+                    "SELECT equipamento_id, ts, payload, instance_id, created_at FROM "
+                    "equipamentos_dados WHERE created_at > %s ORDER BY id LIMIT 1",
+                    (start[0] if start else None,),
+                ).fetchone()
+                if found is not None:
+                    return Row(*found)
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no reading saved within {timeout:g} s")
+                # real-time: a row in PostgreSQL notifies nobody; a bounded look every 0.05 s.
+                time.sleep(0.05)
+
     def close(self) -> None:
         for host in self.hosts.values():
             host.close()
