@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import threading
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -51,6 +52,7 @@ class AupusSite:
     #: Another process's socket on the backend's port, once the backend is down.
     squatter: socket.socket | None = None
     broken: bool = False
+    feeds: list[Any] = field(default_factory=list)
 
     def _deployment(self) -> AupusDeployment:
         if self.deployment is None:
@@ -96,7 +98,7 @@ class AupusSite:
         deployment.database.register(EQUIPMENT)
         sending = [eq for eq in EQUIPMENT if eq not in self.offline]
         for eq in sending:
-            self.stack.enter_context(deployment.feed(eq, EVERY))
+            self.feeds.append(self.stack.enter_context(deployment.feed(eq, EVERY)))
         if not stale and any(eq not in self.late for eq in sending):
             deployment.next_row()  # data arriving before anyone looks: a healthy site
         return vps
@@ -106,6 +108,10 @@ class AupusSite:
         stopped, the database refusing connections."""
         if service == "mqtt-broker":
             assert self.broker is not None
+            # The equipment cannot publish without it: their feeds end first (a feed left
+            # waiting for a broker's acknowledgement would hold the site's close).
+            for feed in self.feeds:
+                feed.close()
             self.broker.stop()
         elif service == "aupus-db":
             self._deployment().database.refuse_connections()
@@ -129,20 +135,36 @@ class AupusSite:
             self._squat()
 
     def _squat(self) -> None:
+        """The other process: it holds the port, accepts each connection and closes it at
+        once (curl: "Empty reply from server"), answering nothing."""
         if self.squatter is None:
-            self.squatter = socket.socket()
+            squatter = socket.socket()
             # Past the stopped backend's connections in TIME_WAIT (as a server's bind is).
-            self.squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self.squatter.bind(("127.0.0.1", self._vps().port))
-            self.squatter.listen()
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            squatter.bind(("127.0.0.1", self._vps().port))
+            squatter.listen()
+            self.squatter = squatter
+
+            def hang_up() -> None:
+                with contextlib.suppress(OSError):  # closed by fix_config / close
+                    while True:
+                        conn, _ = squatter.accept()
+                        conn.close()
+
+            threading.Thread(target=hang_up, name="aupus-port-squatter", daemon=True).start()
 
     def fix_config(self) -> None:
         """What people do after the page: the port freed, `pm2 restart aupus-api`."""
         self.broken = False
+        self._unsquat()
+        self._vps().restart()
+
+    def _unsquat(self) -> None:
         if self.squatter is not None:
+            with contextlib.suppress(OSError):
+                self.squatter.shutdown(socket.SHUT_RDWR)  # wakes its accept()
             self.squatter.close()
             self.squatter = None
-        self._vps().restart()
 
     def _vps(self) -> AupusHost:
         assert self.vps is not None, "start() first"
@@ -155,8 +177,7 @@ class AupusSite:
         return self.vps is not None and host is self.vps.host
 
     def close(self) -> None:
-        if self.squatter is not None:
-            self.squatter.close()
+        self._unsquat()
         with contextlib.suppress(Exception):
             if self.vps is not None and self.vps.host is not None:
                 self.vps.thaw()
