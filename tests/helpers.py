@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from selfheal_cdk import spec as spec_mod
+
+    from local.runtime import Pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "events" / "samples"
@@ -42,3 +44,19 @@ def spec_for(workflows: Iterable[str], *, direct: bool = False) -> spec_mod.Spec
         rules={k: v for k, v in full.rules.items() if v.workflow in names},
         schedules={k: v for k, v in full.schedules.items() if v.workflow in names},
     )
+
+
+def hosts_only_pipeline() -> Iterator[Pipeline]:
+    """A pipeline with managed hosts, SSM and its documents only: no function, rule or
+    state machine to build, an empty world (for tests of the hosts themselves)."""
+    from selfheal_cdk import spec as spec_mod
+
+    from local.runtime import Pipeline
+    from local.worlds import World
+
+    spec = dataclasses.replace(spec_mod.load(), rules={}, workflows={}, schedules={}, functions={})
+    world = World.load().spec.model_copy(deep=True)
+    world.services, world.ingestion, world.edgeSites = [], [], []
+    world.fiscal = world.forecasting = None
+    with Pipeline(world=World(world), spec=spec) as p:
+        yield p

@@ -6,7 +6,6 @@ with SELFHEAL_CAPTURE=1) that the readers must read the same way."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -19,8 +18,8 @@ from selfheal_cdk import spec as spec_mod
 from selfheal_shared.services import check_document, host_checks, service_spec
 
 from local.runtime import Pipeline
-from local.worlds import World
 from local.worlds.services.aupus_site import AupusSite
+from tests.helpers import hosts_only_pipeline
 
 FIXTURES = spec_mod.ROOT / "tests" / "fixtures" / "host_output" / "aupus_checks"
 CAPTURE = os.environ.get("SELFHEAL_CAPTURE") == "1"
@@ -30,13 +29,7 @@ MACHINE = re.compile(r"/tmp/[^\s\"']+|aupus_\d+_\d+|(?<=port )\d+")
 
 @pytest.fixture(scope="module")
 def pipeline() -> Iterator[Pipeline]:
-    """Hosts, SSM and its documents only: no function, rule or state machine to build."""
-    spec = dataclasses.replace(spec_mod.load(), rules={}, workflows={}, schedules={}, functions={})
-    world = World.load().spec.model_copy(deep=True)
-    world.services, world.ingestion, world.edgeSites = [], [], []
-    world.fiscal = world.forecasting = None
-    with Pipeline(world=World(world), spec=spec) as p:
-        yield p
+    yield from hosts_only_pipeline()
 
 
 @pytest.fixture

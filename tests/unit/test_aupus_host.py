@@ -5,7 +5,6 @@ Every wait is on the app's own log line (or the SSM answer), bounded."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -22,10 +21,10 @@ from selfheal_shared.services import host_checks
 
 from local.broker import Broker, mosquitto
 from local.runtime import Pipeline
-from local.worlds import World
 from local.worlds.ingestion.aupus import AupusDeployment, AupusHost
 from local.worlds.ingestion.aupus import app as aupus_app
 from local.worlds.ingestion.aupus.host import HANDLED, _gone
+from tests.helpers import hosts_only_pipeline
 
 ROOT = spec_mod.ROOT
 #: A reading's time: fixed (the unique key is equipment + ts, not the arrival).
@@ -35,13 +34,7 @@ P2002 = "P2002: Unique constraint failed on the fields: (`equipamento_id`,`ts`)"
 
 @pytest.fixture(scope="module")
 def pipeline() -> Iterator[Pipeline]:
-    """Hosts and SSM only: no function, rule or state machine to build."""
-    spec = dataclasses.replace(spec_mod.load(), rules={}, workflows={}, schedules={}, functions={})
-    world = World.load().spec.model_copy(deep=True)
-    world.services, world.ingestion, world.edgeSites = [], [], []
-    world.fiscal = world.forecasting = None
-    with Pipeline(world=World(world), spec=spec) as p:
-        yield p
+    yield from hosts_only_pipeline()
 
 
 @pytest.fixture

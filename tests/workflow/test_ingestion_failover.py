@@ -108,9 +108,9 @@ def wait_for(what: str, ok: Any, timeout: float = 15.0) -> None:
     while not ok():
         if time.monotonic() > deadline:
             raise TimeoutError(what)
-        # real-time: rows in PostgreSQL and lines in another process's pm2 logs notify
-        # nobody; a bounded look every 0.1 s (per-line waits use AupusHost.wait_log).
-        time.sleep(0.1)
+        # Rows in PostgreSQL and lines in another process's pm2 logs notify nobody; a bounded
+        # look every 0.1 s (per-line waits use AupusHost.wait_log).
+        time.sleep(0.1)  # real-time: nothing signals a row or a log line; bounded by timeout
 
 
 def writers_since(rows: list[Row], since: datetime) -> set[str]:
