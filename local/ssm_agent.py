@@ -395,7 +395,8 @@ if [ "$#" -ne 4 ] || [ "$1" != -l ] || [ "$3" != -c ]; then
 fi
 case "$2" in
 {users}
-  *) echo "runuser: user $2 does not exist or the user entry does not contain all the required fields" >&2; exit 1 ;;
+  *) echo "runuser: user $2 does not exist or the user entry does not contain all the \\
+required fields" >&2; exit 1 ;;
 esac
 cd "$home" || exit 1
 exec env -i PATH={shlex.quote(path)} LANG=C.UTF-8 HOME="$home" USER="$2" LOGNAME="$2" \\

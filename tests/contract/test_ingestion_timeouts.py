@@ -57,7 +57,8 @@ def _waits(document: str, monkeypatch: Any) -> dict[str, Any]:
             "database": {"host": "aupus-db"},
             "instances": [
                 {"name": "primary", "host": "aupus-vps", "role": "aupus_vps",
-                 "instanceId": "production-server", "priority": 0},
+                 "instanceId": "production-server", "priority": 0, "runAs": "aupus",
+                     "directory": "aupus-service-api"},
             ],
         }
     )  # fmt: skip

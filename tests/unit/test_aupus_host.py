@@ -80,9 +80,7 @@ def test_a_production_instance_saves_a_reading_and_the_data_is_recent(
     assert "✅ [MQTT] Conectado com sucesso!\n" in logs
     assert "📡 [MQTT] Carregando 4 tópicos MQTT...\n" in logs
     # what the runbook's checks read, through the host's SSM agent
-    recent = stdout(
-        vps.run(docs.ENV_PORT, f"{CURL}/health/dados-recentes")
-    )
+    recent = stdout(vps.run(docs.ENV_PORT, f"{CURL}/health/dados-recentes"))
     body, code = recent.rstrip("\n").rsplit("\n", 1)
     assert code == "200"
     assert json.loads(body)["status"] == "ok" and json.loads(body)["hoursSinceLastData"] < 0.1

@@ -74,9 +74,7 @@ def test_a_command_runs_as_ssm_runs_it_in_its_own_folder_with_no_app_environment
     no profile, nothing of an app's configuration."""
     ssm, agent = aws
     host = agent.by_name("db-1")
-    command = send(
-        ssm, ['echo "role=${ROLE:-} home=${HOME:-}"', "touch ran-here", "echo done >&2"]
-    )
+    command = send(ssm, ['echo "role=${ROLE:-} home=${HOME:-}"', "touch ran-here", "echo done >&2"])
 
     inv = only(ssm, command)
     assert inv["Status"] == "Success" and inv["InstanceId"] == host.instance_id

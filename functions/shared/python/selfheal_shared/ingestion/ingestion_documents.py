@@ -1,7 +1,10 @@
 """The SSM Command documents the ingestion failover runs on the Aupus hosts (runbook 004):
 the runbook's own commands, fixed in the document; the only values that vary are
 parameters SSM validates (`allowedValues`, `allowedPattern`) before anything runs. No
-event or input field is ever pasted into a command.
+event or input field is ever pasted into a command. Each runs where the runbook types it
+(`host_shell`): in the login shell of the registry's `user` for that host, from the
+instance's `directory` (its `.env`), or the database user's home for FENCE and WRITERS
+(`psql` with no argument: that user's PGDATABASE, or peer authentication).
 
 - `OBSERVE` (read only, on an instance's host): `.env`'s MQTT_MODE and INSTANCE_ID, whether
   pm2 runs aupus-api, `/health/mqtt` (the mode the running app is in) and how many P2002

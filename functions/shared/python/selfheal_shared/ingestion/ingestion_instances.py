@@ -63,6 +63,7 @@ class Instance(BaseModel):
     def where(self) -> dict[str, list[str]]:
         """OBSERVE's and SET_MODE's `user` and `directory`."""
         return {"user": [self.runAs], "directory": [self.directory]}
+
     #: Its `/health` as the scheduled probe reaches it (the health alarm's metric).
     url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
 

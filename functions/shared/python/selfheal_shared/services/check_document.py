@@ -1,7 +1,8 @@
 """The SSM Command document the checks run through: one `case` over the described services
 and phases (`check`: one reading; `verify`: the reading after a restart, waited for as the
 runbook says; `report`: an ingestion's equipment report), each branch the description's own
-command (run as the runbook types it: `host_shell`), the service and phase picked by parameters SSM validates against `allowedValues`.
+command (run as the runbook types it: `host_shell`), the service and phase picked by
+parameters SSM validates against `allowedValues`.
 The functions that only look (service_check, the probe) may send this document and nothing
 else: on a host they can run a check, never a restart (AWS-RunShellScript, which runs
 anything, is the restarting function's only)."""
