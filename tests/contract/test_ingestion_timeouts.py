@@ -145,3 +145,31 @@ def test_the_arrival_wait_is_the_workflows_bounded_loop() -> None:
     assert (failover.VERIFY_ROUNDS - 1) * failover.ARRIVAL_WAIT_SECONDS <= 120
     verify = (spec_mod.ROOT / "functions/ingestion/ingestion_failover_verify/app.py").read_text()
     assert "time.sleep" not in verify and "monotonic" not in verify
+
+
+def test_the_execution_outlasts_the_longest_handback_wait_and_the_run_after_it() -> None:
+    """A hand-back refused within the cooldown waits it out (WaitHandbackCooldown, up to the
+    longest cooldown a group may set) and then runs once more: every Task on that path, each
+    to its timeout, and every Wait at its longest, still end before the execution's
+    timeout (nested, as each Task outlasts its function above)."""
+    from selfheal_shared.ingestion import ingestion_failover as failover
+
+    states = json.loads(ASL.read_text())["States"]
+    definition = json.loads(ASL.read_text())
+    assert states["WaitHandbackCooldown"]["Type"] == "Wait"
+    assert states["WaitHandbackCooldown"]["TimestampPath"] == "$.plan.retryAt"
+    assert states["HandbackAgain"]["Next"] == "Survey"
+    before = _task("Claim") + _task("Survey") + _task("PageHandbackDeferred")
+    wait = inst.MAX_HANDBACK_COOLDOWN_MINUTES * 60
+    # surveyed again (and once more if the lease moved), guards, apply, the settle and the
+    # arrival rounds, the last page
+    arrival = states["ArrivalWait"]["Seconds"]
+    after = (
+        2 * _task("Survey")
+        + _task("Guards")
+        + _task("Apply")
+        + max(failover.SETTLE_SECONDS.values())
+        + failover.VERIFY_ROUNDS * (_task("Verify") + arrival)
+        + _task("EscalateNotFixed")
+    )
+    assert definition["TimeoutSeconds"] > before + wait + after

@@ -11,7 +11,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -370,14 +370,66 @@ def test_a_promotion_refused_after_the_demotion_pages_no_instance_in_production(
     assert record["outcome"] == "NOT_FIXED"
 
 
-def test_a_primary_back_within_the_cooldown_of_its_failover_is_not_handed_back(
+@pytest.mark.procedure("M2", "hand back when the primary returns")
+def test_a_primary_back_within_the_cooldown_is_handed_back_once_the_cooldown_ends(
     make_group: Any,
 ) -> None:
     """A primary that flaps: it is failed over (unreachable, fenced, the backup promoted),
     then answers again a few minutes later and its health alarm turns OK. Handing back now
     would flip production back and forth, so within the cooldown (15 minutes since the
-    failover the lease records) the hand-back is refused, recorded, and L1 told; the
-    backup stays the only writer."""
+    failover the lease records) the hand-back is refused, recorded, and L1 told when it is
+    tried again; the workflow waits out the cooldown (a Wait state, on virtual time) and
+    tries once more with the same checks (runbook 004 passo 5 "Quando servidor principal
+    voltar"): the primary is healthy and reachable, the backup goes to development first,
+    and the primary is the only writer after it."""
+    g = make_group()
+    with g.aupus.feed():
+        wait_for("the primary writing", lambda: g.primary.written())
+        g.primary.unreachable()
+        [down] = g.p.run_event(load_event(DOWN))
+        assert down["status"] == "SUCCEEDED", down
+        switch = ingestion_lease.switched(GROUP)
+        assert switch is not None
+        failed_over = switch[0]  # what the cooldown counts from
+        g.primary.reachable()
+        g.p.clock.advance(5 * 60)
+        [back] = g.p.run_event(load_event(BACK), timeout=240)
+        switched = db_now(g.aupus)
+        wait_for("the primary's rows", lambda: writers_since(g.aupus.rows(), switched))
+        g.primary.wait_log(SAVED, g.primary.mark())  # one more reading, after the switch
+
+    assert back["status"] == "SUCCEEDED", back
+    states = back["states"]
+    assert states.index("PageHandbackDeferred") < states.index("WaitHandbackCooldown")
+    assert states.index("HandbackAgain") < states.index("Apply")
+    assert switches(back) == ["demote_instance", "unfence_instance"]
+    [refused] = [r for r in g.p.audit_records() if r["action"] == "handback_refused"]
+    assert refused["outcome"] == "SKIPPED_BY_GUARD"
+    told = [n for n in g.p.notifications() if n["level"] == "l1"]
+    [page] = [n for n in told if n["message"].get("outcome") == "SKIPPED_BY_GUARD"]
+    reason = page["message"]["reason"]
+    assert "hand-back to primary refused: the last failover" in reason
+    assert "within the 15-minute cooldown; backup stays in production, nothing switched" in reason
+    ends = datetime.fromisoformat(reason.split("tried again at ")[1].split(",")[0])
+    assert timedelta(minutes=15) <= ends - failed_over <= timedelta(minutes=15, seconds=2)
+    # tried again when the cooldown ended, not before
+    [again] = [
+        r for r in g.p.audit_records()
+        if r["action"] == "survey_instances" and "cooldown is over" in r["why"]
+    ]  # fmt: skip
+    assert datetime.fromisoformat(again["at"]) >= ends
+    assert g.backup.http("/health/mqtt")[1]["mode"] == "development"
+    assert writers_since(g.aupus.rows(), switched) == {PRIMARY_ID}
+    assert p2002(g.primary, g.backup) == 0
+    assert holder() == "primary"
+
+
+def test_a_handback_refused_again_after_its_retry_is_left_to_people_with_the_time(
+    make_group: Any,
+) -> None:
+    """Tried once more only: the primary fails over again while the first hand-back waits
+    (a new cooldown), so the retried hand-back is refused too; it is not retried again, and
+    the page says from when it may be done."""
     g = make_group()
     with g.aupus.feed():
         wait_for("the primary writing", lambda: g.primary.written())
@@ -386,20 +438,30 @@ def test_a_primary_back_within_the_cooldown_of_its_failover_is_not_handed_back(
         assert down["status"] == "SUCCEEDED", down
         g.primary.reachable()
         g.p.clock.advance(5 * 60)
-        [back] = g.p.run_event(load_event(BACK))
+
+        def failed_over_again(name: str, event: Any) -> None:
+            # The lease switched again (another failover) just before the retried survey.
+            if name == "ingestion_failover_survey" and event.get("handbackRetried"):
+                lease = ingestion_lease.read(GROUP)
+                assert lease is not None
+                ingestion_lease.take(GROUP, "backup", over=lease.token, incident="again")
+
+        g.p.lambdas.before_invoke.append(failed_over_again)
+        [back] = g.p.run_event(load_event(BACK), timeout=240)
         g.backup.wait_log(SAVED, g.backup.mark())  # the backup still saves readings
 
     assert back["status"] == "SUCCEEDED" and "Skipped" in back["states"], back
     assert "Apply" not in back["states"]
-    assert g.backup.http("/health/mqtt")[1]["mode"] == "production"
+    assert back["states"].count("WaitHandbackCooldown") == 1, "tried again once only"
     assert holder() == "backup"
-    [refused] = [r for r in g.p.audit_records() if r["action"] == "handback_refused"]
-    assert refused["outcome"] == "SKIPPED_BY_GUARD"
+    assert g.backup.http("/health/mqtt")[1]["mode"] == "production"
+    refusals = [r for r in g.p.audit_records() if r["action"] == "handback_refused"]
+    assert len(refusals) == 2
     told = [n for n in g.p.notifications() if n["level"] == "l1"]
-    [page] = [n for n in told if n["message"].get("outcome") == "SKIPPED_BY_GUARD"]
-    reason = page["message"]["reason"]
-    assert "hand-back to primary refused: the last failover" in reason
-    assert "within the 15-minute cooldown; backup stays in production, nothing switched" in reason
+    pages = [n for n in told if n["message"].get("outcome") == "SKIPPED_BY_GUARD"]
+    assert len(pages) == 2
+    last = pages[-1]["message"]["reason"]
+    assert "already tried again once after a cooldown: the hand-back may be done from " in last
 
 
 @pytest.mark.procedure("M2", "fail over to the backup, the unreachable primary fenced")

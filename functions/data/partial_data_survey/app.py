@@ -15,6 +15,7 @@ from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.data import ingestion
 from selfheal_shared.data.ingestion_store import processed_bucket, recent_keys
 from selfheal_shared.services import service_ops, service_spec
+from selfheal_shared.services.service_recovery import ServiceIncident, minutes_since
 
 HISTORY_DAYS = 7
 NOT_DONE = (
@@ -24,7 +25,7 @@ NOT_DONE = (
 
 
 class SurveyRequest(BaseModel):
-    incident: ingestion.FreezeIncident
+    incident: ingestion.PartialDataIncident
     #: "survey" first; "after_reload" / "recheck" compare with the equipment silent `before`.
     step: Literal["survey", "after_reload", "recheck"] = "survey"
     before: list[str] = Field(default_factory=list)
@@ -134,22 +135,24 @@ def from_service(run: Run[SurveyRequest], spec: service_spec.ServiceSpec) -> dic
         answer["check"] = {
             "rootCause": cause,
             "status": {"data": {"hoursSinceLastData": round(gap, 2)}},
-            "minutesAtCheck": 0.0,
+            "minutesAtCheck": round(minutes_since(inc.startedAt), 2),
         }
         if not silent and missing <= 0:
             return answer  # nothing silent: the data on-call looks at quality
         if missing > 0:
             answer["reloadService"] = spec.name
-        answer["serviceIncident"] = {
-            "incidentId": inc.incidentId,
-            "executionId": inc.executionId,
-            "service": spec.name,
-            "severity": spec.severity,
-            "runbook": "004 Dados Parciais - Recarregar tópicos MQTT",
-            "startedAt": clock.now().isoformat(),
-            "reason": inc.reason,
-            "trigger": inc.trigger,
-        }
+        # The service incident the recovery and the record read; its ladder (pageL2At,
+        # pageL3At: the workflow's Wait states) counts from the incident's start, as M1's.
+        answer["serviceIncident"] = ServiceIncident(
+            incidentId=inc.incidentId,
+            executionId=inc.executionId,
+            service=spec.name,
+            severity=spec.severity,
+            runbook="004 Dados Parciais - Recarregar tópicos MQTT",
+            startedAt=inc.startedAt,
+            reason=inc.reason,
+            trigger=inc.trigger,
+        ).model_dump()
         return answer
     came_back = [eq for eq in req.before if eq not in silent]
     summary = (

@@ -14,7 +14,7 @@ from selfheal_shared.core import clock, effects, windows
 from selfheal_shared.core.errors import ActionFailed, GuardRefused
 from selfheal_shared.core.outcomes import Outcome
 from selfheal_shared.core.protocol import Run, remediator
-from selfheal_shared.services import service_ops, service_spec
+from selfheal_shared.services import mqtt_markers, service_ops, service_spec
 from selfheal_shared.services.service_recovery import AUTOMATION, HOUR, ServiceIncident, budget_key
 from selfheal_shared.services.service_spec import ServiceSpec
 
@@ -42,7 +42,7 @@ def restart_and_verify(run: Run[RecoverRequest], spec: ServiceSpec) -> dict[str,
         # What the people it goes to need first: its status as read now and its last log
         # lines (redacted).
         seen = service_ops.probe(spec).detail
-        logs = service_ops.recent_logs(spec)[-5:]
+        logs = service_ops.recent_logs(spec, inc.began())[-5:]
         said = f"; status: {seen}" + (f"; last log lines: {' | '.join(logs)}" if logs else "")
         run.record(
             "not_restarted",
@@ -140,7 +140,7 @@ def handler(run: Run[RecoverRequest]) -> dict[str, Any]:
         step = restart_and_verify(run, service_spec.get(dep))
         steps.append(step)
         if not step["ok"]:
-            return _answer(spec, steps, step["verdict"])
+            return _answer(spec, steps, step["verdict"], run.request.incident)
     if steps:
         probe = service_ops.probe(spec)
         run.record(
@@ -158,7 +158,7 @@ def handler(run: Run[RecoverRequest]) -> dict[str, Any]:
                     "text": f"{spec.name} back once its dependencies were: {probe.detail}",
                 }
             )
-            return _answer(spec, steps, "recovered")
+            return _answer(spec, steps, "recovered", run.request.incident)
     wrong = _wrong_mode(spec)
     if wrong:
         run.record(
@@ -171,10 +171,10 @@ def handler(run: Run[RecoverRequest]) -> dict[str, Any]:
                       "text": f"{spec.name} NOT restarted: {wrong}: a restart cannot help; "
                       "set MQTT_MODE=production in .env once no other instance is in "
                       "production, then pm2 restart aupus-api (runbook 004 passo 3)"})  # fmt: skip
-        return _answer(spec, steps, "needs_people")
+        return _answer(spec, steps, "needs_people", run.request.incident)
     step = restart_and_verify(run, spec)
     steps.append(step)
-    return _answer(spec, steps, step["verdict"])
+    return _answer(spec, steps, step["verdict"], run.request.incident)
 
 
 def _wrong_mode(spec: ServiceSpec) -> str:
@@ -186,15 +186,26 @@ def _wrong_mode(spec: ServiceSpec) -> str:
     return "" if mode in (None, "production") else f"MQTT_MODE={mode or '(not set)'} in .env"
 
 
-def _answer(spec: ServiceSpec, steps: list[dict[str, Any]], verdict: str) -> dict[str, Any]:
+def _answer(
+    spec: ServiceSpec, steps: list[dict[str, Any]], verdict: str, incident: ServiceIncident
+) -> dict[str, Any]:
     fixed = verdict == "recovered"
     summary = "; ".join(s["text"] for s in steps)
+    markers: dict[str, Any] = {}
     if not fixed:
-        logs = service_ops.recent_logs(spec)
+        read = service_ops.read_logs(spec, incident.began())
+        logs = read[-spec.logLines :]
+        if spec.kind == "ingestion":
+            # Runbook 004 passo 2 "pm2 logs aupus-api | grep MQTT": what its markers say over
+            # the incident's lines, before the raw tail (the page is cut at 3000 characters).
+            reading = mqtt_markers.read(read)
+            markers = {"summary": reading.summary(), "findings": reading.findings}
+            summary += f"; pm2 logs | grep MQTT (runbook 004 passo 2): {markers['summary']}"
         summary += f"; last {len(logs)} log lines of {spec.name}: " + " | ".join(logs[-10:])
     return {
         "outcome": (Outcome.FIXED if fixed else Outcome.NOT_FIXED).value,
         "verdict": verdict,
         "summary": summary[:3000],
         "steps": steps,
+        **({"logMarkers": markers} if markers else {}),
     }

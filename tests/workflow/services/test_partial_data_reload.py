@@ -6,7 +6,7 @@ the report says what came back; what stays silent goes up the ladder."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from selfheal_shared.core import windows
@@ -110,6 +110,36 @@ def test_equipment_silent_with_every_topic_subscribed_is_not_reloaded_and_escala
     details = json.loads(record["details"])
     assert details["resolved"] is False and details["postMortemDue"] is False
     assert details["rootCause"].startswith("every topic is subscribed")
+
+
+@pytest.mark.procedure("M3", "escalation: L2 at 30 min, L3 at 60 min")
+def test_the_ladder_and_the_record_count_from_the_incidents_start_not_the_survey(
+    pipeline: Pipeline, sim: ServiceSim
+) -> None:
+    """Runbook 004 "Escalação": "Nível 2 (30-60 min)", "Nível 3 (60+ min)" are minutes of
+    the incident. A coverage alarm whose state changed 20 minutes before the workflow ran
+    pages L2 10 minutes after L1 and L3 at the incident's 60th minute (the same ladder as
+    M1's), and the post-incident record starts when the alarm did, not at the survey."""
+    sim.seed_points(hours_ago=1)
+    sim.equipment_offline(["inv-03", "meter-01"])
+    sim.start_all()
+    event = load_event(AUPUS)
+    sent = datetime.fromisoformat(event["time"].replace("Z", "+00:00"))
+    changed = sent - timedelta(minutes=20)
+    event["detail"]["state"]["timestamp"] = changed.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    # Replayed as sent now (the pinned clock): its state changed 20 minutes before that.
+    began = pipeline.clock.now() - timedelta(minutes=20)
+    [run] = pipeline.run_event(event, timeout=240)
+
+    assert run["error"] == "selfheal.NotFixed", run
+    ladder = pages(pipeline)
+    assert [p["level"] for p in ladder] == ["l1", "l2", "l3"]
+    at = [datetime.fromisoformat(p["message"]["at"]) for p in ladder]
+    [record] = [r for r in pipeline.audit_records() if r["action"] == "post_incident_record"]
+    details = json.loads(record["details"])
+    assert datetime.fromisoformat(details["startedAt"]) == began
+    assert [round((t - began).total_seconds() / 60) for t in at] == [20, 30, 60]
+    assert details["downtimeMinutes"] == 60.0
 
 
 def test_aupus_scope_with_nothing_silent_says_it_is_quality_not_silence(

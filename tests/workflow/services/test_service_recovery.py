@@ -219,6 +219,11 @@ def test_stale_ingestion_is_restarted_until_data_arrives(
         verify
         == "aupus-ingestion: pm2: aupus-api online; hoursSinceLastData under 0.1: data arriving"
     )
+    # Runbook 004 "pm2 logs aupus-api | grep Carregando.*tópicos", as the backend wrote it.
+    [diagnosis] = [r for a, r in audit_actions(pipeline) if a == "check_service_diagnose"]
+    assert "; pm2 logs | grep MQTT: " in diagnosis
+    assert "0 topics loaded at the last connection (Carregando 0 tópicos)" in diagnosis
+    assert "the last: tópicos não carregados do banco: OperationalError" in diagnosis
     record = record_of(pipeline)
     assert record["rootCause"].startswith("no MQTT topic subscribed (0 topics)")
     assert record["dataLost"].startswith("2.5 h without data points")
@@ -248,6 +253,9 @@ def test_wrong_mqtt_mode_is_found_and_paged_not_set(pipeline: Pipeline, sim: Ser
     assert sim.commands == [], "no restart: it cannot help"
     reason = pages(pipeline)[0]["message"]["reason"]
     assert "aupus-ingestion NOT restarted: MQTT_MODE=development in .env" in reason
+    # What the backend itself logged at that restart (runbook 004 "🔧 [MQTT] MODO
+    # DESENVOLVIMENTO"), read from its pm2 log.
+    assert "last start in MODO DESENVOLVIMENTO: readings are NOT saved" in reason
     assert record_of(pipeline)["rootCause"].startswith("MQTT_MODE=development in .env")
     assert "never two" in record_of(pipeline)["rootCause"]
 
@@ -391,7 +399,12 @@ def test_broker_down_is_not_restarted_and_goes_to_its_administrator(
     restarting the backend would not bring data back."""
     sim.seed_points(hours_ago=2.5)
     sim.start_all()
+    vps = sim.use_aupus().vps
+    assert vps is not None
+    mark = vps.mark()
     sim.stop("mqtt-broker")
+    # A real signal before the alarm: the backend logged that its broker went away.
+    vps.wait_log("ALERTA CRÍTICO: Broker OFFLINE", mark)
     [run] = pipeline.run_event(load_event(INGESTION), timeout=240)
 
     assert run["error"] == "selfheal.NotFixed", run
@@ -403,6 +416,10 @@ def test_broker_down_is_not_restarted_and_goes_to_its_administrator(
     assert "mqtt-broker down and NOT restarted (not selfheal's)" in page
     assert "administrador do broker" in page
     assert record_of(pipeline)["rootCause"].startswith("dependency mqtt-broker down")
+    # Runbook 004 passo 2 "pm2 logs aupus-api | grep MQTT", read from what the backend
+    # really wrote when its broker went away.
+    assert "pm2 logs | grep MQTT (runbook 004 passo 2): " in page
+    assert "broker OFFLINE (ALERTA CRÍTICO), no reconnection logged after it" in page
 
 
 def test_service_fixed_by_people_during_the_ladder_is_recorded_not_credited(

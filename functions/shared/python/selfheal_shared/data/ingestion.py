@@ -55,6 +55,13 @@ class FreezeIncident(Model):
     trigger: Literal["alarm", "manual"]
 
 
+class PartialDataIncident(FreezeIncident):
+    """A partial-data incident (runbook 004 M3): also when it began, the alarm's state
+    change (not when the workflow ran), which its escalation ladder counts from."""
+
+    startedAt: str = Field(min_length=1)
+
+
 def unacknowledged(decision: Decision, integrity: dict[str, Any]) -> list[str]:
     """Sources the integrity check flagged that a resume does not acknowledge."""
     if decision.decision != "resume":

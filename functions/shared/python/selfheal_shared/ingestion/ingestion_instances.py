@@ -84,13 +84,18 @@ MAX_INSTANCES = 2
 #: No hand-back within this many minutes of the last failover (a primary that flaps would
 #: flip production back and forth): three of the runbook's 5-minute checks.
 HANDBACK_COOLDOWN_MINUTES = 15
+#: The longest cooldown a group may set: the workflow waits it out once (a Wait state) before
+#: it tries the hand-back again, inside its execution timeout.
+MAX_HANDBACK_COOLDOWN_MINUTES = 24 * 60
 
 
 class Registry(BaseModel):
     database: Database
     instances: list[Instance] = Field(min_length=1, max_length=MAX_INSTANCES)
     #: The group's own hand-back cooldown (minutes since the last failover), if not 15.
-    handbackCooldownMinutes: int = Field(default=HANDBACK_COOLDOWN_MINUTES, ge=0, le=24 * 60)
+    handbackCooldownMinutes: int = Field(
+        default=HANDBACK_COOLDOWN_MINUTES, ge=0, le=MAX_HANDBACK_COOLDOWN_MINUTES
+    )
 
 
 def parameter_name(group: str) -> str:

@@ -12,4 +12,9 @@ OFFERED: dict[str, str] = {
         "reading a described service (its health endpoints): partial data (data) asks the "
         "ingestion service for its subscribed topics and silent equipment"
     ),
+    "service_recovery": (
+        "the service incident and its escalation ladder counted from the incident's start "
+        "(runbook 004 'Escalação'): partial data (data) reloads through the recovery and "
+        "pages on the same ladder"
+    ),
 }

@@ -9,10 +9,10 @@ import json
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from ..core import redact, run_command
+from ..core import clock, redact, run_command
 from ..core.clients import client
 from ..core.errors import ActionFailed, NothingFound
 from . import check_document, host_checks
@@ -105,16 +105,60 @@ def probe(spec: ServiceSpec, phase: str = "check") -> Probe:
     return _health(spec)
 
 
-def recent_logs(spec: ServiceSpec) -> list[str]:
-    """The service's last `logLines` log lines (runbook: "logs --tail 200"), redacted."""
+#: How far before the incident's start its log excerpt begins: the stale-data alarm fires
+#: when the charts have had no data for 2+ hours (runbook 004 "Gráficos sem dados nas últimas
+#: 2+ horas"), so what broke it was logged up to then; bounded, so a service's whole log
+#: group is never read.
+LOG_LOOKBACK = timedelta(hours=3)
+#: One FilterLogEvents page (AWS's maximum is 10000), and how many pages are followed
+#: (nextToken) before the read stops and says so: a Lambda reads 10 MB at most.
+LOG_PAGE_EVENTS = 10000
+LOG_MAX_PAGES = 10
+
+
+def read_logs(spec: ServiceSpec, since: datetime) -> list[str]:
+    """The service's log lines from `LOG_LOOKBACK` before `since` (the incident's start) to
+    now, oldest first, redacted; CloudWatch's pages followed up to `LOG_MAX_PAGES`, and a
+    read cut there ends with a line that says so (the later lines were not read)."""
     logs = client("logs")
+    start = since - LOG_LOOKBACK
+    end = clock.now()
+    request: dict[str, Any] = {
+        "logGroupName": spec.logGroup,
+        "startTime": int(start.timestamp() * 1000),
+        "endTime": int(end.timestamp() * 1000) + 1,  # endTime is exclusive
+        "limit": LOG_PAGE_EVENTS,
+    }
+    events: list[dict[str, Any]] = []
+    cut = False
     try:
-        events = logs.filter_log_events(logGroupName=spec.logGroup, limit=10000)["events"]
+        for page in range(LOG_MAX_PAGES):
+            got = logs.filter_log_events(**request)
+            events += got.get("events", [])
+            token = got.get("nextToken")
+            if not token:
+                break
+            if page == LOG_MAX_PAGES - 1:
+                cut = True
+            request["nextToken"] = token
     except logs.exceptions.ResourceNotFoundException:
         return [f"(log group {spec.logGroup} not found)"]
     events.sort(key=lambda e: (e["timestamp"], e.get("ingestionTime", 0)))
     # Redacted here, where they leave the host's logs: they go into pages and the audit.
-    return redact.lines([str(e["message"]) for e in events[-spec.logLines :]])
+    lines = redact.lines([str(e["message"]) for e in events])
+    if cut:
+        last = datetime.fromtimestamp(events[-1]["timestamp"] / 1000, since.tzinfo)
+        lines.append(
+            f"(log read stopped after {len(events)} lines in {LOG_MAX_PAGES} pages; lines "
+            f"after {last.isoformat()} not read)"
+        )
+    return lines
+
+
+def recent_logs(spec: ServiceSpec, since: datetime) -> list[str]:
+    """The service's last `logLines` log lines (runbook: "logs --tail 200") of the incident
+    (`read_logs`), redacted."""
+    return read_logs(spec, since)[-spec.logLines :]
 
 
 def restart(spec: ServiceSpec, incident_id: str, key: str) -> dict[str, Any]:

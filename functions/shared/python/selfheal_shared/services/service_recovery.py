@@ -48,9 +48,14 @@ class ServiceIncident(BaseModel):
     @model_validator(mode="after")
     def _ladder(self) -> ServiceIncident:
         if not (self.pageL2At and self.pageL3At):
-            at = ladder(datetime.fromisoformat(self.startedAt.replace("Z", "+00:00")))
+            at = ladder(self.began())
             self.pageL2At, self.pageL3At = at["pageL2At"], at["pageL3At"]
         return self
+
+    def began(self) -> datetime:
+        """`startedAt` as an instant (UTC when it names no offset)."""
+        at = datetime.fromisoformat(self.startedAt.replace("Z", "+00:00"))
+        return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def ladder(started: datetime) -> dict[str, str]:
