@@ -495,7 +495,7 @@ class AupusDeployment:
         for host in self.hosts.values():
             host.close()
 
-    def register(self, group: str, instances: dict[str, AupusHost], *, urls: bool = True) -> None:
+    def register(self, group: str, instances: dict[str, AupusHost]) -> None:
         """The group as production registers it (Parameter Store
         `/selfheal/ingestion/<group>/instances`): each instance's host tag, database role,
         INSTANCE_ID and priority (the order given), and the database's host."""
@@ -510,7 +510,6 @@ class AupusDeployment:
                     "role": h.role,
                     "instanceId": h.instance_id,
                     "priority": n,
-                    **({"url": h.url} if urls else {}),
                 }
                 for n, (name, h) in enumerate(instances.items())
             ],
