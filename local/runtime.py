@@ -478,6 +478,9 @@ class Pipeline:
 
     def _on_time_passed(self, now: datetime) -> None:
         self.world.evaluate(self)
+        # The CloudWatch agents ship what the hosts wrote (continuously, in AWS) before the
+        # alarms read the metrics their log lines make.
+        self.hosts.ship_logs()
         self.alarms.on_time_passed(now)
 
     # -- running -----------------------------------------------------------------------
