@@ -71,12 +71,24 @@ def make_group(
 ) -> Iterator[Any]:
     made: list[AupusDeployment] = []
 
-    def make(primary: str = "production", backup: str = "development", holder: str = "primary"):
+    def make(
+        primary: str = "production",
+        backup: str = "development",
+        holder: str = "primary",
+        shipped: bool = True,
+    ):
+        """`shipped=False`: the hosts' CloudWatch agents ship nothing, for a test that hands
+        the P2002 alarm's event in itself (else the real alarm would start a second run, and
+        the virtual clock's jumps, leaving minutes without the lines, could flip it)."""
         p = make_pipeline(world_spec=empty_world, spec=failover_spec)
         aupus = AupusDeployment.create(p, broker)
         made.append(aupus)
         first = aupus.host("aupus-vps", primary)
         second = aupus.host("aupus-backup", backup)
+        if not shipped:
+            for h in (first, second):
+                assert h.host is not None
+                h.host.log_files.clear()
         aupus.register(GROUP, {"primary": first, "backup": second})
         ingestion_lease.take(GROUP, holder)
         return Group(p, aupus, first, second)
@@ -149,7 +161,7 @@ def test_p2002_demotes_the_non_holder_and_none_is_logged_five_minutes_later(
     (the backup: MQTT_MODE=development in .env, pm2 restart aupus-api) → "Após 5 minutos,
     verificar se erros P2002 pararam" (a 5-minute Wait on the virtual clock, the readings
     flowing in real time meanwhile)."""
-    g = make_group(backup="production")
+    g = make_group(backup="production", shipped=False)
     with g.aupus.feed():
         wait_for("P2002 from two writers", lambda: p2002(g.primary, g.backup) >= 3)
         started = g.p.clock.now()
@@ -186,8 +198,10 @@ def test_p2002_that_goes_on_after_the_demotion_escalates(make_group: Any) -> Non
     """Runbook 004: "Computadores locais da equipe: Quem está com MQTT_MODE=production?" —
     an instance nobody registered keeps writing in production: after the demotion and the
     five minutes the rows still show it and P2002 go on, so L1 is paged (NOT_FIXED)."""
-    g = make_group(backup="production")
+    g = make_group(backup="production", shipped=False)
     laptop = g.aupus.host("aupus-laptop", "production", instance_id="dev-laptop")
+    assert laptop.host is not None
+    laptop.host.log_files.clear()
     with g.aupus.feed():
         wait_for("P2002", lambda: p2002(g.primary, g.backup, laptop) >= 3)
         [run] = g.p.run_event(load_event(P2002))
@@ -503,9 +517,8 @@ def test_real_p2002_lines_shipped_from_pm2_raise_the_alarm_that_demotes_the_back
     group = "/selfheal/services/aupus-ingestion"
     with g.aupus.feed():
         wait_for("P2002 from two writers", lambda: p2002(g.primary, g.backup) >= 3)
-        g.p.clock.advance(60)  # the agents ship the lines; the minute they land in is open
         assert runs_started(g.p, 0) == []
-        g.p.clock.advance(60)  # that minute is evaluated: Sum >= 1
+        g.p.clock.advance(60)  # the agents ship the lines; the minute is evaluated: Sum >= 1
         [run_arn] = runs_started(g.p, 0)
         g.p.wait([run_arn])
         switched = db_now(g.aupus)
@@ -544,6 +557,7 @@ def test_real_p2002_lines_shipped_from_pm2_raise_the_alarm_that_demotes_the_back
     assert g.backup.http("/health/mqtt")[1]["mode"] == "development"
     assert holder() == "primary"
     assert writers_since(g.aupus.rows(), switched) == {PRIMARY_ID}
+    assert runs_started(g.p, 0) == [run_arn]  # the alarm stayed, then went OK: one run
 
 
 @pytest.mark.procedure("M2", "fail over to the backup, the unreachable primary fenced")
