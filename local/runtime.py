@@ -235,17 +235,16 @@ class Pipeline:
             stream = self._id_streams.setdefault(caller, random.Random(f"{ID_SEED}:{caller}"))
             return uuid.UUID(int=stream.getrandbits(128), version=4)
 
-    def add_host(
-        self, name: str, tags: dict[str, str], env: dict[str, str] | None = None
-    ) -> ssm_agent.Host:
+    def add_host(self, name: str, tags: dict[str, str]) -> ssm_agent.Host:
         """A managed host of this pipeline: a sandbox directory (removed at exit) registered
-        with its tags, which SSM answers as the managed instance's (IAM reads them there)."""
+        with its tags, which SSM answers as the managed instance's (IAM reads them there);
+        its users are the world's to add (`Host.add_user`)."""
         import shutil
         import tempfile
 
         root = Path(tempfile.mkdtemp(prefix=f"selfheal-host-{name}-"))
         self._stack.callback(shutil.rmtree, root, ignore_errors=True)
-        host = self.hosts.register(ssm_agent.Host(name, root, dict(tags), dict(env or {})))
+        host = self.hosts.register(ssm_agent.Host(name, root, dict(tags)))
         self._stack.callback(host.close)  # before the directory goes (LIFO)
         return host
 

@@ -1,9 +1,12 @@
 """The local cloud's managed hosts and their SSM agent: `AWS-RunShellScript` really runs.
 
-A managed host is a sandbox on this machine: its own directory (the working directory and
-`HOME`), environment, `PATH` (its `bin/` first: the host's own commands, such as a
-`docker` over the real process manager), tags, and a managed-instance id `mi-…`. A command
-sent to it runs as a subprocess with the document's `executionTimeout`; exit code 0 is
+A managed host is a sandbox on this machine: its own directory, users (each a home under
+it with a `~/.profile`, reached by the host's `runuser -l`), `PATH` (its `bin/` first: the
+host's own commands, such as a `docker` over the real process manager), tags, and a
+managed-instance id `mi-…`. A command sent to it runs as SSM runs it: in the command's own
+folder, with the agent's bare environment (no HOME, no app variable: what a command needs
+of the app it reaches through the app's user and directory, as the runbook does), as a
+subprocess with the document's `executionTimeout`; exit code 0 is
 `Success`, any other `Failed`, a timeout `TimedOut`. What SSM answers is truncated as SSM
 truncates it (24,000 characters in GetCommandInvocation, 2,500 in ListCommandInvocations'
 plugin output); the whole output goes to CloudWatch Logs when the command asks for it, as
@@ -18,6 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import shlex
 import signal
 import subprocess
 import uuid
@@ -55,12 +60,13 @@ LogSink = Callable[[str, str, str], None]
 
 @dataclass
 class Host:
-    """One managed host: a directory with its own environment and tags."""
+    """One managed host: a directory with its own users and tags."""
 
     name: str
     root: Path
     tags: dict[str, str] = field(default_factory=dict)
-    env: dict[str, str] = field(default_factory=dict)
+    #: Its users: login name -> what that user's `~/.profile` exports (root always).
+    users: dict[str, dict[str, str]] = field(default_factory=dict)
     online: bool = True
     #: Log files under `root` the CloudWatch agent ships: relative path -> log group.
     log_files: dict[str, str] = field(default_factory=dict)
@@ -82,11 +88,33 @@ class Host:
     def bin(self) -> Path:
         return self.root / "bin"
 
-    def environment(self) -> dict[str, str]:
-        """What a command sees: the host's variables over a clean base (no variable of the
-        process that runs the agent leaks in, as none would on another machine)."""
-        base = {"PATH": f"{self.bin}:{SYSTEM_PATH}", "HOME": str(self.root), "LANG": "C.UTF-8"}
-        return {**base, **self.env}
+    def environment(self, user: str | None = None) -> dict[str, str]:
+        """What a command sees. The agent's own (`user` None): a service's environment,
+        PATH and LANG only (SSM Run Command sets no HOME and reads no profile), so nothing
+        of an app's configuration reaches a command that does not go where the runbook
+        goes (`host_shell`). A user's: what `runuser -l` gives (HOME, USER, LOGNAME,
+        SHELL, PATH) and that user's profile exports."""
+        base = {"PATH": f"{self.bin}:{SYSTEM_PATH}", "LANG": "C.UTF-8"}
+        if user is None:
+            return base
+        login = {"HOME": str(self.home(user)), "USER": user, "LOGNAME": user, "SHELL": "/bin/sh"}
+        return {**base, **login, **self.users[user]}
+
+    def home(self, user: str) -> Path:
+        return self.root / ("root" if user == "root" else f"home/{user}")
+
+    def add_user(self, user: str, exports: Mapping[str, str] | None = None) -> Path:
+        """A user of this host (its home under the host's directory, a `~/.profile` that
+        exports `exports`), reachable by the host's `runuser -l`. Returns its home."""
+        if not re.fullmatch(USER_PATTERN, user):
+            raise ValueError(f"host {self.name}: {user!r} is not a login name")
+        home = self.home(user)
+        home.mkdir(parents=True, exist_ok=True)
+        self.users[user] = dict(exports or {})
+        profile = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in self.users[user].items())
+        (home / ".profile").write_text(profile)
+        self.add_command("runuser", _runuser(self))
+        return home
 
     def add_command(self, name: str, script: str) -> Path:
         """A command of this host only (`bin/<name>`, first on its PATH)."""
@@ -169,6 +197,8 @@ class Agent:
     def register(self, host: Host) -> Host:
         host.root.mkdir(parents=True, exist_ok=True)
         host.bin.mkdir(exist_ok=True)
+        for user in sorted({"root", *host.users}):
+            host.add_user(user, host.users.get(user))
         self.hosts[host.instance_id] = host
         return host
 
@@ -303,7 +333,7 @@ class Agent:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "_script.sh"
         path.write_text(script + "\n")
-        cwd = Path(workdir) if workdir else host.root
+        cwd = Path(workdir) if workdir else folder  # SSM runs a script in its own folder
         proc = subprocess.Popen(
             ["/bin/sh", str(path)],
             cwd=cwd,
@@ -344,6 +374,35 @@ class Agent:
                 if complete:
                     self.logs(group, host.instance_id, complete.decode(errors="replace"))
                     host._shipped[rel] = seen + len(complete)
+
+
+#: useradd's rule for a login name (`host_shell.USER_PATTERN`).
+USER_PATTERN = r"[a-z_][a-z0-9_-]{0,31}"
+
+
+def _runuser(host: Host) -> str:
+    """The host's `runuser -l USER -c COMMAND` (util-linux), on a sandbox that cannot switch
+    the process's user: USER's login shell as far as a command can tell (a clean
+    environment with its HOME, USER, LOGNAME, SHELL and PATH, its `~/.profile` read, its
+    home the working directory), or util-linux's refusal for a user the host lacks."""
+    users = "\n".join(
+        f"  {u}) home={shlex.quote(str(host.home(u)))} ;;" for u in sorted(host.users)
+    )
+    path = f"{host.bin}:{SYSTEM_PATH}"
+    return f"""#!/bin/sh
+if [ "$#" -ne 4 ] || [ "$1" != -l ] || [ "$3" != -c ]; then
+  echo "runuser: this host runs: runuser -l USER -c COMMAND" >&2; exit 1
+fi
+case "$2" in
+{users}
+  *) echo "runuser: user $2 does not exist or the user entry does not contain all the \\
+required fields" >&2; exit 1 ;;
+esac
+cd "$home" || exit 1
+exec env -i PATH={shlex.quote(path)} LANG=C.UTF-8 HOME="$home" USER="$2" LOGNAME="$2" \\
+  SHELL=/bin/sh /bin/sh -c 'if [ -r "$HOME/.profile" ]; then . "$HOME/.profile"; fi; eval "$1"' \\
+  runuser "$4"
+"""
 
 
 def rendered(content: dict[str, Any], params: Mapping[str, Any]) -> tuple[str, int]:

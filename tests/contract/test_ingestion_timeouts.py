@@ -57,7 +57,8 @@ def _waits(document: str, monkeypatch: Any) -> dict[str, Any]:
             "database": {"host": "aupus-db"},
             "instances": [
                 {"name": "primary", "host": "aupus-vps", "role": "aupus_vps",
-                 "instanceId": "production-server", "priority": 0},
+                 "instanceId": "production-server", "priority": 0, "runAs": "aupus",
+                     "directory": "aupus-service-api"},
             ],
         }
     )  # fmt: skip
@@ -158,6 +159,7 @@ def test_the_probe_reads_the_instances_side_by_side_and_outlasts_one_reading(
     events: list[tuple[str, Any]] = []
 
     def send(*args: Any, **kw: Any) -> str:
+        assert args[3] == {"user": ["aupus"], "directory": ["aupus-service-api"]}
         events.append(("send", kw.get("delivery_seconds")))
         return f"cmd-{len(events)}"
 
@@ -172,9 +174,11 @@ def test_the_probe_reads_the_instances_side_by_side_and_outlasts_one_reading(
             "database": {"host": "aupus-db"},
             "instances": [
                 {"name": "primary", "host": "aupus-vps", "role": "aupus_vps",
-                 "instanceId": "production-server", "priority": 0},
+                 "instanceId": "production-server", "priority": 0, "runAs": "aupus",
+                 "directory": "aupus-service-api"},
                 {"name": "backup", "host": "aupus-backup", "role": "aupus_backup",
-                 "instanceId": "aupus-backup", "priority": 1},
+                 "instanceId": "aupus-backup", "priority": 1, "runAs": "aupus",
+                 "directory": "aupus-service-api"},
             ],
         }
     )  # fmt: skip

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selfheal_shared.services import service_spec
 
 from tests.helpers import FIVE_XX, load_event
 from tests.serve.served import ROOT, SAMPLES, Served, serve
@@ -487,7 +488,13 @@ def test_hostile_entries_are_answered_and_what_enters_a_workflow_is_paged(
     assert [a["name"] for a in run["actions"]] == ["rollback_on_5xx", "escalate"]
 
 
-COMMANDS = ["docker compose ps web", 'redis-cli -u "$REDIS_URL" ping']
+#: What an operator sends: the runbook's lines, as the compose project's user in its folder
+#: (SSM itself runs as root elsewhere, with no `.env`).
+_EQUIVALENCE = service_spec.get("equivalence-api").ssm
+assert _EQUIVALENCE is not None
+COMMANDS = _EQUIVALENCE.shell(
+    ["docker compose ps web", "redis-cli -u \"$(sed -n 's/^REDIS_URL=//p' .env)\" ping"]
+)
 
 
 def test_the_managed_hosts_answer_the_cli_and_a_command_really_runs_there(served: Served) -> None:

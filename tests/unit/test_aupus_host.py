@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from selfheal_cdk import spec as spec_mod
+from selfheal_shared.ingestion import ingestion_documents as docs
 from selfheal_shared.services import host_checks
 
 from local.broker import Broker, mosquitto
@@ -79,9 +80,7 @@ def test_a_production_instance_saves_a_reading_and_the_data_is_recent(
     assert "✅ [MQTT] Conectado com sucesso!\n" in logs
     assert "📡 [MQTT] Carregando 4 tópicos MQTT...\n" in logs
     # what the runbook's checks read, through the host's SSM agent
-    recent = stdout(
-        vps.run("curl -sS -w '\\n%{http_code}\\n' http://localhost:$PORT/health/dados-recentes")
-    )
+    recent = stdout(vps.run(docs.ENV_PORT, f"{CURL}/health/dados-recentes"))
     body, code = recent.rstrip("\n").rsplit("\n", 1)
     assert code == "200"
     assert json.loads(body)["status"] == "ok" and json.loads(body)["hoursSinceLastData"] < 0.1
@@ -280,7 +279,7 @@ def test_the_configuration_is_env_under_the_environment_and_ts_takes_every_form(
 
 def test_teardown_kills_the_daemon_and_the_app_even_frozen(aupus: AupusDeployment) -> None:
     vps = aupus.host("aupus-vps", "production")
-    daemon = int((vps.root / "pm2" / "pm2.pid").read_text())
+    daemon = int((vps.pm2_home / "pm2.pid").read_text())
     app = vps.pid()
     vps.freeze()
     aupus.close()
@@ -331,13 +330,14 @@ def _status_pid(out: str) -> str:
 
 
 def _machine_free(text: str, host: AupusHost) -> str:
-    text = text.replace(str(host.root), f"/srv/{host.name}")
+    assert host.host is not None
+    text = text.replace(str(host.host.home(host.user)), f"/home/{host.user}")
     return text.replace(str(ROOT), "/opt/selfheal")
 
 
 def _capture(host: AupusHost, name: str, command: str) -> dict[str, Any]:
     """`command` run on `host` through SSM, as a fixture (ports, paths, pids scrubbed)."""
-    inv = host.run(command)
+    inv = host.run(f"{docs.ENV_PORT}; {command}")  # the port `.env` says
     out, err = str(inv["StandardOutputContent"]), str(inv["StandardErrorContent"])
     if command == "pm2 jlist":
         out = _trim_jlist(out, host)

@@ -105,8 +105,14 @@ def test_the_check_document_runs_each_described_check_and_nothing_else() -> None
     assert content["parameters"]["phase"]["allowedValues"] == ["check", "verify", "report"]
     script, timeout = ssm_agent.rendered(content, {"service": ["redis"]})
     assert 'case "redis/check" in' in script and timeout == 120
-    redis = service_spec.get("redis").check
-    assert redis is not None and f"    {redis.command}" in script.splitlines()
+    redis = service_spec.get("redis")
+    assert redis.check is not None and redis.ssm is not None
+    # the description's own command, whole, run as the runbook's user in its directory
+    first, *rest = redis.ssm.shell([redis.check.command])
+    lines = script.splitlines()
+    at = lines.index("  redis/check)") + 1
+    assert lines[at : at + 1 + len(rest)] == [f"    {first}", *rest]
+    assert first.startswith("runuser -l deploy -c")
     with pytest.raises(aws_validation.AwsError, match="value is not allowed"):
         aws_validation.check_parameters(content, {"service": ["redis; reboot"]})
     with pytest.raises(aws_validation.AwsError, match="value is not allowed"):

@@ -28,7 +28,8 @@ from selfheal_shared.ingestion.ingestion_lease import Lease, holder_of
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 ROLES = {"primary": "aupus_vps", "backup": "aupus_backup"}
 PRIMARY = Instance(name="primary", host="aupus-vps", role="aupus_vps",
-                   instanceId="production-server", priority=0)  # fmt: skip
+                   instanceId="production-server", priority=0, runAs="aupus",
+                   directory="aupus-service-api")  # fmt: skip
 
 
 def obs(name: str, priority: int, mode: str | None, reachable: bool = True) -> Observed:

@@ -15,7 +15,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
-from selfheal_shared.core import clients, run_command
+from selfheal_shared.core import clients, host_shell, run_command
 
 from local import ssm_agent
 from local.moto_extensions import Extensions
@@ -42,7 +42,9 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[Any, 
         ext.hosts = agent
         for name in ("web-1", "web-2", "web-3"):
             agent.register(ssm_agent.Host(name, tmp_path / name, {TAG: "web", "Name": name}))
-        agent.register(ssm_agent.Host("db-1", tmp_path / "db-1", {TAG: "db"}, {"ROLE": "db"}))
+        agent.register(
+            ssm_agent.Host("db-1", tmp_path / "db-1", {TAG: "db"}, {"dbadmin": {"ROLE": "db"}})
+        )
         clients.reset()
         yield boto3.client("ssm", region_name="us-east-1"), agent
     clients.reset()
@@ -65,18 +67,40 @@ def only(ssm: Any, command: dict[str, Any]) -> dict[str, Any]:
     return dict(inv)
 
 
-def test_a_command_runs_in_the_hosts_sandbox_with_its_environment(aws: Any) -> None:
+def test_a_command_runs_as_ssm_runs_it_in_its_own_folder_with_no_app_environment(
+    aws: Any,
+) -> None:
+    """SSM runs a script in the command's own folder with the agent's environment: no HOME,
+    no profile, nothing of an app's configuration."""
     ssm, agent = aws
     host = agent.by_name("db-1")
-    command = send(ssm, ['echo "$ROLE at $PWD"', "touch ran-here", "echo done >&2"])
+    command = send(ssm, ['echo "role=${ROLE:-} home=${HOME:-}"', "touch ran-here", "echo done >&2"])
 
     inv = only(ssm, command)
     assert inv["Status"] == "Success" and inv["InstanceId"] == host.instance_id
     assert inv["CommandPlugins"][0]["ResponseCode"] == 0
-    assert (host.root / "ran-here").exists(), "the command ran, in the host's directory"
+    folder = host.root / "orchestration" / command["CommandId"]
+    assert (folder / "ran-here").exists(), "the command ran in its own folder"
     got = ssm.get_command_invocation(CommandId=command["CommandId"], InstanceId=host.instance_id)
-    assert got["StandardOutputContent"] == f"db at {host.root}\n"
+    assert got["StandardOutputContent"] == "role= home=\n"
     assert got["StandardErrorContent"] == "done\n"
+
+
+def test_runuser_gives_the_users_login_shell_and_refuses_a_user_the_host_lacks(
+    aws: Any,
+) -> None:
+    """What the runbook types after `ssh user@host`: the user's home, its profile read."""
+    ssm, agent = aws
+    host = agent.by_name("db-1")
+    ran = only(ssm, send(ssm, host_shell.as_user("dbadmin", "", ['echo "$ROLE $USER $PWD"'])))
+    assert ran["Status"] == "Success"
+    assert ran["CommandPlugins"][0]["Output"] == f"db dbadmin {host.home('dbadmin')}\n"
+    nobody = only(ssm, send(ssm, host_shell.as_user("aupus", "", ["echo reached"])))
+    assert nobody["Status"] == "Failed" and "reached" not in nobody["CommandPlugins"][0]["Output"]
+    assert "user aupus does not exist" in nobody["CommandPlugins"][0]["Output"]
+    missing = only(ssm, send(ssm, host_shell.as_user("dbadmin", "app", ["echo reached"])))
+    assert missing["CommandPlugins"][0]["ResponseCode"] == 2
+    assert missing["CommandPlugins"][0]["Output"] == "no directory ~/app\n"
 
 
 def test_the_hosts_own_commands_come_first_on_its_path(aws: Any) -> None:
@@ -109,7 +133,7 @@ def test_an_execution_timeout_kills_the_script_and_says_timed_out(aws: Any) -> N
     inv = only(ssm, command)
     assert (inv["Status"], inv["StatusDetails"]) == ("TimedOut", "Execution Timed Out")
     assert command["Status"] == "TimedOut" and command["ErrorCount"] == 1
-    pid = int((host.root / "child.pid").read_text())
+    pid = int((host.root / "orchestration" / command["CommandId"] / "child.pid").read_text())
     assert _gone(pid), "the script's child died with it (its process group was killed)"
 
 
@@ -243,10 +267,11 @@ def test_run_command_waits_for_the_real_outcome(aws: Any) -> None:
 def test_the_cloudwatch_agent_ships_new_complete_lines_of_a_hosts_log_files(aws: Any) -> None:
     ssm, agent = aws
     host = agent.by_name("db-1")
-    host.log_files["log/postgres.log"] = "/selfheal/services/postgres"
-    send(ssm, ["mkdir -p log", "printf 'one\\ntwo\\npart' >> log/postgres.log"])
+    host.log_files["home/dbadmin/log/postgres.log"] = "/selfheal/services/postgres"
+    as_admin = lambda line: host_shell.as_user("dbadmin", "", [line])  # noqa: E731
+    send(ssm, as_admin("mkdir -p log; printf 'one\\ntwo\\npart' >> log/postgres.log"))
     agent.ship_logs()
-    send(ssm, ["printf 'ial\\nthree\\n' >> log/postgres.log"])
+    send(ssm, as_admin("printf 'ial\\nthree\\n' >> log/postgres.log"))
     agent.ship_logs()
     agent.ship_logs()
     events = boto3.client("logs", region_name="us-east-1").get_log_events(

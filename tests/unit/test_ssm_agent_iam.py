@@ -35,6 +35,6 @@ def test_a_functions_command_really_runs_on_the_host_it_may_command(pipeline: Pi
     with pipeline.lambdas.acting_as("service_recover"):
         answer = run_command.run("selfheal:host", "aupus-vps", ["touch ran", "echo ok"], "k", "t")
     assert answer["status"] == "Success" and answer["output"] == "ok"
-    assert (vps.root / "ran").exists()
+    assert list(vps.root.glob("orchestration/*/ran")), "it ran in the command's own folder"
     info = pipeline.client("ssm").describe_instance_information()["InstanceInformationList"]
     assert [i["InstanceId"] for i in info] == [vps.instance_id]

@@ -1,5 +1,6 @@
-"""What the services world's hosts share: their apps run by pm2 as the host's own user (the
-host's environment only, its own `PM2_HOME`), real faults on them, and waiting for a port."""
+"""What the services world's hosts share: their apps run by pm2 as the app's user (the
+described service's `ssm.runAs`, logged in: its environment only, its own `~/.pm2`) from
+the app's directory (`ssm.directory`), real faults on them, and waiting for a port."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import signal
 import socket
 import subprocess
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from selfheal_shared.services import service_spec
 
 if TYPE_CHECKING:
     from local.world_api import Host
@@ -40,12 +44,30 @@ class Pm2Apps:
     """Mixed into a host of this world: `host` is its managed host once built."""
 
     host: Host | None
+    #: The app's user and directory (`ssm.runAs`, `ssm.directory`), set by `settle`.
+    user: str = "root"
+    directory: str = ""
+
+    def settle(self, host: Host, described: str, **profile: str) -> Path:
+        """The host's app user (from the described service's `ssm`; its `~/.profile`
+        exports `profile`) and the app's directory, made; returns the directory."""
+        spec = service_spec.load()[described]
+        assert spec.ssm is not None
+        self.host, self.user, self.directory = host, spec.ssm.runAs, spec.ssm.directory
+        host.add_user(self.user, profile)
+        self.app_dir.mkdir(parents=True, exist_ok=True)
+        return self.app_dir
+
+    @property
+    def app_dir(self) -> Path:
+        assert self.host is not None
+        return self.host.home(self.user) / self.directory
 
     def pm2(self, *args: str, **env_vars: str) -> subprocess.CompletedProcess[str]:
         assert self.host is not None
-        env = {**self.host.environment(), **env_vars}
+        env = {**self.host.environment(self.user), **env_vars}
         return subprocess.run(
-            ["pm2", *args], cwd=self.host.root, env=env, capture_output=True, text=True,
+            ["pm2", *args], cwd=self.app_dir, env=env, capture_output=True, text=True,
             timeout=60, check=True,
         )  # fmt: skip
 

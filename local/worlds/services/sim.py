@@ -69,7 +69,6 @@ class ServiceSim:
 
     def host_ran(self, host: Any, script: str, inv: Any) -> None:
         """The agent's watcher: a restart run on one of these hosts is one of `commands`."""
-        lines = script.splitlines()
         ours = {
             id(h.host): names
             for h, names in ((self.host, COMPOSE_NAME), (self.inference, UNIT_NAME))
@@ -80,7 +79,7 @@ class ServiceSim:
             names.append("aupus-ingestion")
         for name in names:
             command = self.specs[name].restartCommand
-            if command and command in lines:
+            if command and command in script:
                 self.commands.append({"service": name, "command": command})
 
     # -- processes -----------------------------------------------------------------

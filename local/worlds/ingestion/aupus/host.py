@@ -1,10 +1,12 @@
 """An Aupus ingestion host (runbook 004): a managed host (`selfheal:host=<name>`, e.g.
-`aupus-vps` for the primary, `aupus-backup` for the backup) whose own pm2 (`PM2_HOME` in
-the host's directory) runs `aupus-api` (app.py) for real, with the host's `.env`, against
+`aupus-vps` for the primary, `aupus-backup` for the backup) where the app's user (the
+described service's `ssm.runAs`) has the backend in its directory (`ssm.directory`, with
+its `.env`) and its own pm2 (`~/.pm2`) runs `aupus-api` (app.py) for real, against
 a real mosquitto and the deployment's PostgreSQL database (shared by the primary and the
 backup: both write the same table).
 
-What the runbook types on the host works through the local SSM agent: `pm2 status`,
+What the runbook types on the host, logged in as that user in that directory, works
+through the local SSM agent: `pm2 status`,
 `pm2 jlist`, `pm2 logs aupus-api --lines N --nostream`, `pm2 restart aupus-api`,
 `cat .env | grep MQTT_MODE`, `curl http://localhost:$PORT/health/...`, `psql`.
 
@@ -36,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from selfheal_shared.core import host_shell
 from selfheal_shared.services import service_spec
 
 from .database import AupusDatabase, Row, topic
@@ -58,6 +61,8 @@ SUBSCRIBED = re.compile(r"📡 \[MQTT\] \d+ tópicos inscritos")
 HANDLED = re.compile(r"💾 \[MQTT\] Buffer flush|❌ \[MQTT\] ERRO|📨 \[DEV\]")
 #: Numbers the publishers' MQTT client ids (a reused id would take over a session).
 _PUBLISHERS = itertools.count(1)
+#: The database administration host's user whose login reaches the Aupus database.
+ADMIN_USER = "postgres"
 #: The runbook's primary's INSTANCE_ID (other hosts default to their name).
 INSTANCE_IDS = {"aupus-vps": "production-server"}
 
@@ -129,6 +134,9 @@ class AupusHost:
     tags: dict[str, str] = field(default_factory=dict)
     host: Host | None = None
     port: int = 0
+    #: The app's user and its directory there (the described service's `ssm`).
+    user: str = ""
+    directory: str = ""
     role: str = ""
     tag_key: str = ""
 
@@ -152,40 +160,38 @@ class AupusHost:
             "PORT": str(self.port),
             **({"MQTT_TOPICS": self.topics} if self.topics else {}),
         }
-        host = self.pipeline.add_host(
-            self.name,
-            {self.tag_key: self.name, **self.tags},
-            {
-                "PM2_HOME": "",  # set below, once the directory is known
-                "PORT": str(self.port),  # `curl http://localhost:$PORT/health`
-                "PGHOST": "127.0.0.1",
-                "PGPORT": str(self.database.cluster.port),
-                "PGDATABASE": self.database.name,
-                "PGUSER": self.role,
-            },
-        )
-        host.env["PM2_HOME"] = str(host.root / "pm2")
+        host = self.pipeline.add_host(self.name, {self.tag_key: self.name, **self.tags})
+        self.user, self.directory = spec.ssm.runAs, spec.ssm.directory
+        host.add_user(self.user)
         host.closers.append(self.close)
         self.host = host
-        (host.root / ".env").write_text("".join(f"{k}={v}\n" for k, v in dotenv.items()))
+        self.root.mkdir(parents=True)
+        (self.root / ".env").write_text("".join(f"{k}={v}\n" for k, v in dotenv.items()))
         app = {
             "name": PM2_APP,
             "script": str(APP),
             "interpreter": sys.executable,
-            "cwd": str(host.root),
+            "cwd": str(self.root),
             "autorestart": True,  # pm2's default: a killed backend comes back
             "kill_timeout": 3000,
             "env": {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"},
         }
-        (host.root / "ecosystem.config.json").write_text(json.dumps({"apps": [app]}, indent=1))
+        (self.root / "ecosystem.config.json").write_text(json.dumps({"apps": [app]}, indent=1))
         for stream in ("out", "error"):
-            host.log_files[f"pm2/logs/{PM2_APP}-{stream}.log"] = spec.logGroup
+            host.log_files[str(self.log_path(stream).relative_to(host.root))] = spec.logGroup
         return self
 
     @property
     def root(self) -> Path:
+        """The backend's directory (where `.env` is): `~user/directory` on the host."""
         assert self.host is not None, "build() first"
-        return self.host.root
+        return self.host.home(self.user) / self.directory
+
+    @property
+    def pm2_home(self) -> Path:
+        """The app user's pm2 (`~/.pm2`: no PM2_HOME is set, as on the VPS)."""
+        assert self.host is not None, "build() first"
+        return self.host.home(self.user) / ".pm2"
 
     @property
     def url(self) -> str:
@@ -194,10 +200,11 @@ class AupusHost:
     # -- running -----------------------------------------------------------------------
 
     def pm2(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """pm2 as the host's own user runs it: the host's environment only."""
+        """pm2 as the app's user runs it, logged in (its environment only)."""
         assert self.host is not None
         return subprocess.run(
-            ["pm2", *args], cwd=self.root, env=self.host.environment(), capture_output=True,
+            ["pm2", *args], cwd=self.root, env=self.host.environment(self.user),
+            capture_output=True,
             text=True, timeout=60, check=check,
         )  # fmt: skip
 
@@ -278,14 +285,18 @@ class AupusHost:
     # -- reading -----------------------------------------------------------------------
 
     def run(self, *commands: str, timeout: int = 60) -> dict[str, Any]:
-        """Commands sent to this host through the pipeline's SSM Run Command (by its tag):
+        """Commands sent to this host through the pipeline's SSM Run Command (by its tag),
+        typed as the runbook types them (as the app's user, in its directory):
         GetCommandInvocation's answer."""
         assert self.host is not None
         ssm = self.pipeline.client("ssm")
         command = ssm.send_command(
             DocumentName="AWS-RunShellScript",
             Targets=[{"Key": f"tag:{self.tag_key}", "Values": [self.name]}],
-            Parameters={"commands": list(commands), "executionTimeout": [str(timeout)]},
+            Parameters={
+                "commands": host_shell.as_user(self.user, self.directory, list(commands)),
+                "executionTimeout": [str(timeout)],
+            },
         )["Command"]  # fmt: skip
         got = ssm.get_command_invocation(
             CommandId=command["CommandId"], InstanceId=self.host.instance_id
@@ -327,7 +338,7 @@ class AupusHost:
         return [r for r in self.database.rows() if r.instance_id == self.instance_id]
 
     def log_path(self, stream: str) -> Path:
-        return self.root / "pm2" / "logs" / f"{PM2_APP}-{stream}.log"
+        return self.pm2_home / "logs" / f"{PM2_APP}-{stream}.log"
 
     def logs(self) -> str:
         """Everything the app printed (stdout, then stderr), as pm2 keeps it."""
@@ -393,7 +404,7 @@ class AupusHost:
         would spawn a daemon if none runs)."""
         if self.host is None:
             return
-        home = self.root / "pm2"
+        home = self.pm2_home
         pids = [home / "pm2.pid", *sorted((home / "pids").glob("*.pid"))]
         for path in pids:
             with contextlib.suppress(OSError, ValueError):
@@ -412,7 +423,7 @@ class AupusHost:
             environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except OSError:
             return False
-        return f"PM2_HOME={home}".encode() in environ
+        return f"HOME={home.parent}".encode() in environ
 
 
 @dataclass
@@ -451,9 +462,10 @@ class AupusDeployment:
             spec = service_spec.load()[DESCRIBED]
             assert spec.ssm is not None
             cluster = self.database.cluster
-            self.admin = self.pipeline.add_host(
-                name,
-                {spec.ssm.tagKey: name},
+            self.admin = self.pipeline.add_host(name, {spec.ssm.tagKey: name})
+            # The database user's login environment names the Aupus database (its profile).
+            self.admin.add_user(
+                ADMIN_USER,
                 {
                     "PGHOST": "127.0.0.1",
                     "PGPORT": str(cluster.port),
@@ -502,7 +514,7 @@ class AupusDeployment:
         from selfheal_shared.ingestion import ingestion_instances
 
         registry = {
-            "database": {"host": self.db_host().name},
+            "database": {"host": self.db_host().name, "runAs": ADMIN_USER},
             "instances": [
                 {
                     "name": name,
@@ -510,6 +522,8 @@ class AupusDeployment:
                     "role": h.role,
                     "instanceId": h.instance_id,
                     "priority": n,
+                    "runAs": h.user,
+                    "directory": h.directory,
                 }
                 for n, (name, h) in enumerate(instances.items())
             ],

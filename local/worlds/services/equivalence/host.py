@@ -1,5 +1,6 @@
-"""The Equivalence Engine's host: a managed host (`selfheal:host=equivalence`) whose pm2
-runs Redis, the web API and the RQ worker for real, with the host's `.env`, `compose.json`
+"""The Equivalence Engine's host: a managed host (`selfheal:host=equivalence`) whose app
+user's pm2 runs Redis, the web API and the RQ worker for real, with the compose project's
+`.env`, `compose.json`
 (what `docker compose` maps to pm2) and the runbook's tools on its PATH. Faults are real:
 a process killed (`kill -9`), frozen (`SIGSTOP`), a database stopped, a configuration the
 web process cannot start with."""
@@ -40,6 +41,8 @@ class EquivalenceHost(Pm2Apps):
     cluster: PostgresCluster
     host: Host | None = None
     ports: dict[str, int] = field(default_factory=dict)
+    #: The compose project's `.env` as built.
+    dotenv: dict[str, str] = field(default_factory=dict)
 
     # -- building ----------------------------------------------------------------------
 
@@ -55,21 +58,14 @@ class EquivalenceHost(Pm2Apps):
             "RQ_REDIS_URL": redis_url,  # what `rq worker` reads
             "DATABASE_URL": database,
         }
-        host = self.pipeline.add_host(
-            "equivalence",
-            {TAG[0]: TAG[1]},
-            {
-                "PM2_HOME": "",  # set below, once the directory is known
-                "PGHOST": "127.0.0.1",
-                "PGPORT": str(self.cluster.port),
-                "PYTHONPATH": str(ROOT),
-                **dotenv,
-            },
+        self.dotenv = dotenv
+        host = self.pipeline.add_host("equivalence", {TAG[0]: TAG[1]})
+        # The user's profile says where the database answers (`pg_isready` with no argument).
+        project = self.settle(
+            host, DESCRIBED["web"], PGHOST="127.0.0.1", PGPORT=str(self.cluster.port)
         )
-        host.env["PM2_HOME"] = str(host.root / "pm2")
         host.closers.append(self.close)
-        self.host = host
-        (host.root / ".env").write_text("".join(f"{k}={v}\n" for k, v in dotenv.items()))
+        (project / ".env").write_text("".join(f"{k}={v}\n" for k, v in dotenv.items()))
         compose = {
             "project": "equivalence",
             "services": {
@@ -79,7 +75,7 @@ class EquivalenceHost(Pm2Apps):
                 "postgres": {"pidFile": str(self.cluster.data / "postmaster.pid")},
             },
         }
-        (host.root / "compose.json").write_text(json.dumps(compose, indent=1))
+        (project / "compose.json").write_text(json.dumps(compose, indent=1))
         host.add_command(
             "docker", f'#!/bin/sh\nexec "{sys.executable}" "{HERE / "docker_compose.py"}" "$@"\n'
         )
@@ -102,9 +98,14 @@ class EquivalenceHost(Pm2Apps):
             },
         ]
         for app in apps:
-            app.update(autorestart=False, cwd=str(host.root), kill_timeout=3000)
-        (host.root / "ecosystem.json").write_text(json.dumps({"apps": apps}, indent=1))
-        logs = host.root / "pm2" / "logs"
+            app.update(
+                autorestart=False,
+                cwd=str(project),
+                kill_timeout=3000,
+                env={**dotenv, "PYTHONPATH": str(ROOT)},
+            )
+        (project / "ecosystem.json").write_text(json.dumps({"apps": apps}, indent=1))
+        logs = host.home(self.user) / ".pm2" / "logs"
         for compose_name, described in DESCRIBED.items():
             group = f"/selfheal/services/{described}"
             if compose_name == "postgres":
@@ -120,7 +121,7 @@ class EquivalenceHost(Pm2Apps):
         assert self.host is not None
         if not self.cluster.running():
             self.cluster.start()
-        self.pm2("start", str(self.host.root / "ecosystem.json"))
+        self.pm2("start", str(self.app_dir / "ecosystem.json"))
         wait_port(self.ports["REDIS_PORT"], "redis")
         wait_port(self.ports["WEB_PORT"], "web")
 
@@ -140,13 +141,13 @@ class EquivalenceHost(Pm2Apps):
             "web": f"EQUIVALENCE_BROKEN={reason}",
             "worker": "RQ_REDIS_URL=redis://127.0.0.1:1/0",
         }
-        with (self.host.root / ".env").open("a") as env:
+        with (self.app_dir / ".env").open("a") as env:
             env.write(line[app] + "\n")
 
     def fix_config(self) -> None:
         """What people do after the page: the configuration fixed, the web restarted."""
         assert self.host is not None
-        env = self.host.root / ".env"
+        env = self.app_dir / ".env"
         lines = env.read_text().splitlines(keepends=True)
         env.write_text("".join(x for x in lines if not x.startswith("EQUIVALENCE_BROKEN=")))
         self.pm2("restart", "web", "--update-env", EQUIVALENCE_BROKEN="")
@@ -157,7 +158,7 @@ class EquivalenceHost(Pm2Apps):
         from rq import Queue
 
         assert self.host is not None
-        queue = Queue("default", connection=Redis.from_url(self.host.env["REDIS_URL"]))
+        queue = Queue("default", connection=Redis.from_url(self.dotenv["REDIS_URL"]))
         for i in range(n):
             queue.enqueue("local.worlds.services.equivalence.jobs.evaluate", i)
 
@@ -166,13 +167,13 @@ class EquivalenceHost(Pm2Apps):
         from rq import Queue
 
         assert self.host is not None
-        return len(Queue("default", connection=Redis.from_url(self.host.env["REDIS_URL"])))
+        return len(Queue("default", connection=Redis.from_url(self.dotenv["REDIS_URL"])))
 
     def evaluations(self) -> int:
         import psycopg
 
         assert self.host is not None
-        with psycopg.connect(self.host.env["DATABASE_URL"], connect_timeout=5) as db:
+        with psycopg.connect(self.dotenv["DATABASE_URL"], connect_timeout=5) as db:
             found = db.execute("SELECT to_regclass('evaluations')").fetchone()
             if not found or found[0] is None:
                 return 0

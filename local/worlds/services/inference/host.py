@@ -29,46 +29,50 @@ class InferenceHost(Pm2Apps):
     pipeline: Pipeline
     host: Host | None = None
     ports: dict[str, int] = field(default_factory=dict)
+    #: The unit's environment file's own line: where it listens.
+    port_line: str = ""
 
     def build(self) -> InferenceHost:
         self.ports = {"INFERENCE_PORT": free_port()}
-        host = self.pipeline.add_host(
-            "inference", {TAG[0]: TAG[1]}, {"INFERENCE_PORT": str(self.ports["INFERENCE_PORT"])}
-        )
-        host.env["PM2_HOME"] = str(host.root / "pm2")
+        host = self.pipeline.add_host("inference", {TAG[0]: TAG[1]})
+        unit_dir = self.settle(host, DESCRIBED[UNIT])
         host.closers.append(self.close)
-        self.host = host
         for program in ("systemctl", "journalctl"):
+            # The system's manager: its units wherever it is called from, root's pm2.
             host.add_command(
                 program,
-                f'#!/bin/sh\nexec "{sys.executable}" "{HERE / "systemd.py"}" {program} "$@"\n',
+                f'#!/bin/sh\ncd "{unit_dir}" || exit 1\nexport HOME="{host.home("root")}"\n'
+                f'exec "{sys.executable}" "{HERE / "systemd.py"}" {program} "$@"\n',
             )
         units = {UNIT: {"port": self.ports["INFERENCE_PORT"], "description": "Face analyzer"}}
-        (host.root / "units.json").write_text(json.dumps(units, indent=1))
-        (host.root / "face_analyzer.env").write_text("")
+        (unit_dir / "units.json").write_text(json.dumps(units, indent=1))
+        self.port_line = f"INFERENCE_PORT={self.ports['INFERENCE_PORT']}\n"
+        (unit_dir / "face_analyzer.env").write_text(self.port_line)
         app = {
             "name": UNIT,
             "script": str(HERE / "app.py"),
             "interpreter": sys.executable,
-            "cwd": str(host.root),
+            "cwd": str(unit_dir),
             "autorestart": False,  # a unit without Restart=: a killed service stays down
             "kill_timeout": 3000,
             # Named here, where journalctl reads them (pm2 would write "face-analyzer-*").
             **{
-                f"{pm2_key}_file": str(host.root / "logs" / f"{UNIT}-{stream}.log")
+                f"{pm2_key}_file": str(unit_dir / "logs" / f"{UNIT}-{stream}.log")
                 for pm2_key, stream in (("out", "out"), ("error", "error"))
             },
         }
-        (host.root / "ecosystem.json").write_text(json.dumps({"apps": [app]}, indent=1))
+        (unit_dir / "ecosystem.json").write_text(json.dumps({"apps": [app]}, indent=1))
         for stream in ("out", "error"):
-            host.log_files[f"logs/{UNIT}-{stream}.log"] = "/selfheal/services/inference"
+            host.log_files[str(unit_dir / "logs" / f"{UNIT}-{stream}.log")] = (
+                "/selfheal/services/inference"
+            )
         return self
 
     # -- running -----------------------------------------------------------------------
 
     def start_all(self) -> None:
         assert self.host is not None
-        self.pm2("start", str(self.host.root / "ecosystem.json"))
+        self.pm2("start", str(self.app_dir / "ecosystem.json"))
         wait_port(self.ports["INFERENCE_PORT"], UNIT)
 
     def kill(self, app: str = UNIT) -> None:
@@ -78,13 +82,13 @@ class InferenceHost(Pm2Apps):
     def break_config(self, app: str, reason: str) -> None:
         """A configuration the service cannot start with, read at its next start."""
         assert self.host is not None
-        with (self.host.root / "face_analyzer.env").open("a") as env:
+        with (self.app_dir / "face_analyzer.env").open("a") as env:
             env.write(f"FACE_ANALYZER_BROKEN={reason}\n")
 
     def fix_config(self) -> None:
         """What people do after the page: the configuration fixed, the unit restarted."""
         assert self.host is not None
-        (self.host.root / "face_analyzer.env").write_text("")
+        (self.app_dir / "face_analyzer.env").write_text(self.port_line)
         self.pm2("restart", UNIT)
         wait_port(self.ports["INFERENCE_PORT"], UNIT)
 

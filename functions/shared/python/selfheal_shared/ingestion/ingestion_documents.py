@@ -1,7 +1,10 @@
 """The SSM Command documents the ingestion failover runs on the Aupus hosts (runbook 004):
 the runbook's own commands, fixed in the document; the only values that vary are
 parameters SSM validates (`allowedValues`, `allowedPattern`) before anything runs. No
-event or input field is ever pasted into a command.
+event or input field is ever pasted into a command. Each runs where the runbook types it
+(`host_shell`): in the login shell of the registry's `user` for that host, from the
+instance's `directory` (its `.env`), or the database user's home for FENCE and WRITERS
+(`psql` with no argument: that user's PGDATABASE, or peer authentication).
 
 - `OBSERVE` (read only, on an instance's host): `.env`'s MQTT_MODE and INSTANCE_ID, whether
   pm2 runs aupus-api, `/health/mqtt` (the mode the running app is in) and how many P2002
@@ -27,6 +30,8 @@ event or input field is ever pasted into a command.
 from __future__ import annotations
 
 from typing import Any
+
+from ..core import host_shell
 
 OBSERVE = "selfheal-IngestionObserve"
 SET_MODE = "selfheal-IngestionSetMode"
@@ -68,18 +73,40 @@ PSQL = "psql -X -v ON_ERROR_STOP=1 -qAt -F '|'"
 PM2_LOGS = '"${PM2_HOME:-$HOME/.pm2}/logs"'
 
 
+#: Where each document runs on its host (`host_shell`): as the registry's user, in the
+#: instance's app directory (OBSERVE, SET_MODE) or the database user's home (FENCE, WRITERS).
+_WHERE = {
+    "user": {
+        "type": "String",
+        "description": "The user the runbook logs in as on this host (from the registry)",
+        "allowedPattern": host_shell.USER_PATTERN,
+    },
+    "directory": {
+        "type": "String",
+        "description": "The app's directory under that user's home (from the registry)",
+        "allowedPattern": host_shell.DIRECTORY_PATTERN,
+        "default": "",
+    },
+}
+#: `.env`'s PORT: where the app answers (the agent's environment has no PORT).
+ENV_PORT = "PORT=$(grep -E '^PORT=' .env | tail -n 1 | cut -d= -f2-)"
+
+
 def _document(
     description: str, parameters: dict[str, Any], lines: list[str], timeout: int
 ) -> dict[str, Any]:
     return {
         "schemaVersion": "2.2",
         "description": description,
-        "parameters": parameters,
+        "parameters": {**_WHERE, **parameters},
         "mainSteps": [
             {
                 "action": "aws:runShellScript",
                 "name": "run",
-                "inputs": {"runCommand": lines, "timeoutSeconds": str(timeout)},
+                "inputs": {
+                    "runCommand": host_shell.as_user("{{ user }}", "{{ directory }}", lines),
+                    "timeoutSeconds": str(timeout),
+                },
             }
         ],
     }
@@ -93,6 +120,7 @@ def observe() -> dict[str, Any]:
         [
             "exec 9>>.selfheal.lock",
             f"flock -s -w {LOCK_SECONDS} 9 || true  # a mode switch under way finishes first",
+            ENV_PORT,
             "echo \"env_mode=$(grep -E '^MQTT_MODE=' .env | tail -n 1 | cut -d= -f2-)\"",
             "echo \"instance_id=$(grep -E '^INSTANCE_ID=' .env | tail -n 1 | cut -d= -f2-)\"",
             'echo "pid=$(pm2 pid aupus-api 2>/dev/null 9>&- | tail -n 1)"',
@@ -119,6 +147,7 @@ def set_mode() -> dict[str, Any]:
             "exec 9>>.selfheal.lock",
             f"flock -w {LOCK_SECONDS} 9  # one switch at a time on this host (concurrent runs)",
             "grep -q -E '^MQTT_MODE=' .env",
+            ENV_PORT,
             "sed -i 's/^MQTT_MODE=.*/MQTT_MODE={{ mode }}/' .env",
             "pm2 restart aupus-api 9>&- > /dev/null",
             f"end=$(( $(date +%s) + {READY_SECONDS} ))",

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from ..core import run_command
+from ..core import host_shell, run_command
 from ..core.clients import client
 from ..core.errors import NothingFound
 from ..core.models import parse
@@ -53,11 +53,22 @@ class Instance(BaseModel):
     instanceId: str = Field(pattern=docs.INSTANCE_PATTERN)
     #: Lower is preferred: the primary is 0 ("geralmente: servidor principal").
     priority: int = Field(ge=0)
+    #: Who the runbook logs in as on its host (`ssh user@vps-ip`): whose pm2 runs aupus-api.
+    runAs: str = Field(pattern=host_shell.USER_PATTERN)
+    #: The backend's directory under that user's home (where its `.env` is).
+    directory: str = Field(pattern=host_shell.DIRECTORY_PATTERN)
+
+    def where(self) -> dict[str, list[str]]:
+        """OBSERVE's and SET_MODE's `user` and `directory`."""
+        return {"user": [self.runAs], "directory": [self.directory]}
 
 
 class Database(BaseModel):
     #: The `selfheal:host` tag value of the database administration host.
     host: str = Field(pattern=HOST_PATTERN)
+    #: The user there whose login environment reaches the Aupus database as its owner
+    #: (`psql` with no arguments: its PGDATABASE, or peer authentication as `postgres`).
+    runAs: str = Field(default="postgres", pattern=host_shell.USER_PATTERN)
 
 
 #: The instances a group may register: runbook 004's primary VPS and its backup. The
@@ -181,7 +192,7 @@ def observe(instance: Instance) -> Observed:
         HOST_TAG,
         instance.host,
         docs.OBSERVE,
-        {},
+        instance.where(),
         f"observe {instance.name}",
         **_waits(docs.OBSERVE),
     )
@@ -199,7 +210,7 @@ def observe_all(instances: list[Instance]) -> list[Observed]:
                 HOST_TAG,
                 instance.host,
                 docs.OBSERVE,
-                {},
+                instance.where(),
                 f"observe {instance.name}",
                 delivery_seconds=docs.DELIVERY_SECONDS,
             ),
@@ -264,7 +275,7 @@ def writers(database: Database, since: str = RECENT) -> Writers:
         HOST_TAG,
         database.host,
         docs.WRITERS,
-        {"since": [since]},
+        {"user": [database.runAs], "since": [since]},
         "ingestion writers",
         **_waits(docs.WRITERS),
     )
@@ -286,7 +297,7 @@ def set_mode(instance: Instance, mode: Mode, key: str) -> dict[str, Any]:
         HOST_TAG,
         instance.host,
         docs.SET_MODE,
-        {"mode": [mode]},
+        {**instance.where(), "mode": [mode]},
         key,
         f"ingestion {mode}",
         **_waits(docs.SET_MODE),
@@ -301,7 +312,12 @@ def fence(database: Database, instance: Instance, action: str, key: str) -> dict
         HOST_TAG,
         database.host,
         docs.FENCE,
-        {"action": [action], "role": [instance.role], "instance": [instance.instanceId]},
+        {
+            "user": [database.runAs],
+            "action": [action],
+            "role": [instance.role],
+            "instance": [instance.instanceId],
+        },
         key,
         f"ingestion {action} {instance.role}",
         **_waits(docs.FENCE),

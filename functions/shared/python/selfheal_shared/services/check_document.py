@@ -1,7 +1,8 @@
 """The SSM Command document the checks run through: one `case` over the described services
 and phases (`check`: one reading; `verify`: the reading after a restart, waited for as the
 runbook says; `report`: an ingestion's equipment report), each branch the description's own
-command, the service and phase picked by parameters SSM validates against `allowedValues`.
+command (run as the runbook types it: `host_shell`), the service and phase picked by
+parameters SSM validates against `allowedValues`.
 The functions that only look (service_check, the probe) may send this document and nothing
 else: on a host they can run a check, never a restart (AWS-RunShellScript, which runs
 anything, is the restarting function's only)."""
@@ -40,8 +41,10 @@ def content(specs: dict[str, ServiceSpec] | None = None) -> dict[str, Any]:
     services = checked(specs)
     lines = ['case "{{ service }}/{{ phase }}" in']
     for name, spec in services.items():
+        assert spec.ssm is not None
         for phase, command in commands(spec).items():
-            lines += [f"  {name}/{phase})", f"    {command}", "    ;;"]
+            first, *rest = spec.ssm.shell([command])
+            lines += [f"  {name}/{phase})", f"    {first}", *rest, "    ;;"]
     lines += ['  *) echo "no {{ phase }} for {{ service }}" >&2; exit 2 ;;', "esac"]
     return {
         "schemaVersion": "2.2",

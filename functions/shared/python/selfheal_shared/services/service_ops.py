@@ -128,7 +128,11 @@ def restart(spec: ServiceSpec, incident_id: str, key: str) -> dict[str, Any]:
         return _ecs_answer(deployments[0] if deployments else None)
     assert spec.ssm is not None
     return run_command.run(
-        spec.ssm.tagKey, spec.ssm.tagValue, [spec.restartCommand], key, f"selfheal {incident_id}"
+        spec.ssm.tagKey,
+        spec.ssm.tagValue,
+        spec.ssm.shell([spec.restartCommand]),
+        key,
+        f"selfheal {incident_id}",
     )
 
 

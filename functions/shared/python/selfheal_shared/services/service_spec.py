@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..core import config as config
+from ..core import host_shell
 from ..core.errors import InputInvalid
 
 #: The described services: `<name>.json` beside this module, in the services package.
@@ -32,10 +33,19 @@ class Strict(BaseModel):
 
 
 class SsmTarget(Strict):
-    """SSM Run Command on a managed (or hybrid-activated) host, picked by tag."""
+    """SSM Run Command on a managed (or hybrid-activated) host, picked by tag; its commands
+    run as the runbook types them (`host_shell`): in `runAs`'s login shell, from
+    `directory` under that user's home (where the app's `.env` is)."""
 
     tagKey: str = Field(min_length=1)
     tagValue: str = Field(min_length=1)
+    #: The user the runbook logs in as (`ssh user@vps-ip`): whose pm2, whose profile.
+    runAs: str = Field(pattern=host_shell.USER_PATTERN)
+    #: The app's directory under that user's home ("" for the home itself).
+    directory: str = Field(pattern=host_shell.DIRECTORY_PATTERN)
+
+    def shell(self, lines: list[str]) -> list[str]:
+        return host_shell.as_user(self.runAs, self.directory, lines)
 
 
 class EcsTarget(Strict):
