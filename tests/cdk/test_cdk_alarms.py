@@ -121,6 +121,7 @@ def test_the_synthesized_p2002_filter_counts_the_line_pm2_writes(synth: Synth) -
     one datapoint with the alarm's IngestionGroup. CloudFormation's names and the API's
     differ only in their first letter."""
     import json
+    import re
 
     from local.alarm_evaluation import Transformer, check_metric_filter
     from tests.helpers import ROOT
@@ -153,7 +154,8 @@ def test_the_synthesized_p2002_filter_counts_the_line_pm2_writes(synth: Synth) -
     )
     fixture = ROOT / "tests/fixtures/host_output/aupus/pm2_logs_p2002.json"
     shown = json.loads(fixture.read_text())["stdout"].splitlines()[0]
-    line = shown.split(" | ", 1)[1].split("\x1b[39m", 1)[1]  # what the file holds
+    # what the file holds: without `pm2 logs`' "0|aupus-ap | " prefix (and its colours)
+    line = re.sub(r"\x1b\[[0-9;]*m", "", shown).split(" | ", 1)[1]
     assert line.startswith("❌ [MQTT] ERRO: P2002: Unique constraint failed")
     doc = transformer.apply(line)
     assert doc is not None
