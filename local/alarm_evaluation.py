@@ -22,7 +22,6 @@ and late data that lands in a period already evaluated is not evaluated again.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -297,7 +296,7 @@ class LogFilter:
             return False
         for path, op, glob in self.conditions:
             value = _path(doc, path)
-            hit = value is not None and fnmatch.fnmatchcase(str(value), glob)
+            hit = value is not None and _wildcard(glob).fullmatch(_text(value)) is not None
             if hit != (op == "="):
                 return False
         return True
@@ -332,3 +331,183 @@ def _path(doc: dict[str, Any], path: str) -> Any:
             return None
         cur = cur[key]
     return cur
+
+
+def _wildcard(glob: str) -> re.Pattern[str]:
+    """A JSON condition's value as CloudWatch Logs compares it: the whole value, `*` the
+    only wildcard (any text, newlines included); `?` and `[` are plain characters."""
+    return re.compile(".*".join(re.escape(part) for part in glob.split("*")), re.DOTALL)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+#: A metric filter's dimension value: a field of the (JSON) log event, as `$.field`.
+_JSON_SELECTOR = re.compile(r"^\$\.[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")
+#: CloudWatch Logs: "One metric filter can include as many as three dimensions."
+MAX_DIMENSIONS = 3
+
+
+def check_metric_filter(
+    pattern: str,
+    transformations: Sequence[dict[str, Any]],
+    *,
+    on_transformed: bool = False,
+    transformer: Transformer | None = None,
+) -> LogFilter:
+    """PutMetricFilter's checks, as CloudWatch Logs makes them (`InvalidParameterException`
+    there, ValueError here): dimensions only with a JSON (or space-delimited) pattern, each
+    the selector of a field of the event, at most three, never with a `defaultValue`; a
+    field `metricValue` likewise; `applyOnTransformedLogs` only on a log group with a
+    transformer. Returns the pattern's matcher (refused when the runtime cannot apply it)."""
+    matcher = LogFilter.parse(pattern)
+    if on_transformed and transformer is None:
+        raise ValueError("applyOnTransformedLogs is valid only for a log group that has an "
+                         "active log transformer")  # fmt: skip
+    for t in transformations:
+        dims = t.get("dimensions") or {}
+        if dims and matcher.terms:
+            raise ValueError(f"filter pattern {pattern!r}: dimensions can be published only "
+                             "from JSON or space-delimited log events")  # fmt: skip
+        if len(dims) > MAX_DIMENSIONS:
+            raise ValueError(f"a metric filter publishes at most {MAX_DIMENSIONS} dimensions")
+        if dims and t.get("defaultValue") is not None:
+            raise ValueError("a metric filter with dimensions cannot have a defaultValue")
+        for name, selector in dims.items():
+            if not _JSON_SELECTOR.match(str(selector)):
+                raise ValueError(
+                    f"dimension {name}: {selector!r} is not a field of the log event ($.field)"
+                )
+        value = str(t.get("metricValue", ""))
+        if value.startswith("$"):
+            if not _JSON_SELECTOR.match(value) or matcher.terms:
+                raise ValueError(f"metricValue {value!r} is not a field of a JSON event")
+        else:
+            try:
+                float(value)
+            except ValueError:
+                raise ValueError(f"metricValue {value!r} is neither a number nor a field") from None
+    return matcher
+
+
+# -- log transformers (CloudWatch Logs PutTransformer) -----------------------------------
+
+#: The grok patterns the local runtime applies (logstash's definitions); others are refused.
+GROK_PATTERNS = {
+    "GREEDYDATA": r".*",
+    "DATA": r".*?",
+    "NOTSPACE": r"\S+",
+    "WORD": r"\b\w+\b",
+    "INT": r"[+-]?(?:[0-9]+)",
+    "NUMBER": r"[+-]?(?:[0-9]+(?:\.[0-9]+)?)",
+}
+_GROK_TOKEN = re.compile(r"%\{([A-Z]+):([A-Za-z_][A-Za-z0-9_]*)\}")
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+#: PutTransformer: "a transformer can have as many as 20 processors"; addKeys "entries":
+#: at most 5.
+MAX_PROCESSORS = 20
+MAX_ADD_KEYS = 5
+PARSERS = ("grok", "parseJSON")
+PROCESSORS = (*PARSERS, "addKeys")
+
+
+@dataclass(frozen=True)
+class Transformer:
+    """A log group's transformer (PutTransformer's `transformerConfig`), for the processors
+    the local runtime applies: a parser first (`grok` on the raw message, `parseJSON`),
+    then `addKeys`. Anything else is refused when it is put, as CloudWatch Logs refuses a
+    transformer without a parser first."""
+
+    processors: tuple[dict[str, Any], ...]
+    _grok: tuple[re.Pattern[str] | None, ...] = ()
+
+    @classmethod
+    def parse(cls, config: Sequence[dict[str, Any]]) -> Transformer:
+        if not config or len(config) > MAX_PROCESSORS:
+            raise ValueError(f"a transformer has 1 to {MAX_PROCESSORS} processors")
+        procs: list[dict[str, Any]] = []
+        groks: list[re.Pattern[str] | None] = []
+        for n, proc in enumerate(config):
+            if not isinstance(proc, dict) or len(proc) != 1:
+                raise ValueError(f"processor {n}: exactly one processor per entry")
+            [(kind, args)] = proc.items()
+            if kind not in PROCESSORS:
+                raise ValueError(f"processor {n}: {kind!r} is not applied locally "
+                                 f"({', '.join(PROCESSORS)})")  # fmt: skip
+            if (n == 0) != (kind in PARSERS):
+                raise ValueError("the first processor of a transformer must be a parser, "
+                                 "and only the first")  # fmt: skip
+            args = dict(args or {})
+            grok = None
+            if kind == "grok":
+                if set(args) - {"match", "source"} or args.get("source", "@message") != "@message":
+                    raise ValueError(f"processor {n}: grok takes `match` (on @message) only")
+                grok = _grok(str(args.get("match", "")))
+            elif kind == "parseJSON":
+                if args.get("source", "@message") != "@message" or set(args) - {"source"}:
+                    raise ValueError(f"processor {n}: parseJSON of @message only")
+            else:
+                entries = args.get("entries")
+                if set(args) != {"entries"} or not isinstance(entries, list):
+                    raise ValueError(f"processor {n}: addKeys takes `entries`")
+                if not 1 <= len(entries) <= MAX_ADD_KEYS:
+                    raise ValueError(f"processor {n}: addKeys has 1 to {MAX_ADD_KEYS} entries")
+                for e in entries:
+                    if (
+                        not isinstance(e, dict)
+                        or set(e) - {"key", "value", "overwriteIfExists"}
+                        or not _KEY.match(str(e.get("key", "")))
+                        or not str(e.get("value", ""))
+                    ):
+                        raise ValueError(f"processor {n}: addKeys entry {e!r} needs a key "
+                                         "(a plain name) and a value")  # fmt: skip
+            procs.append({kind: args})
+            groks.append(grok)
+        return cls(tuple(procs), tuple(groks))
+
+    def apply(self, message: str) -> dict[str, Any] | None:
+        """The transformed event, or None when its parser does not take the message (the
+        event then stays as ingested)."""
+        doc: dict[str, Any] | None = None
+        for proc, grok in zip(self.processors, self._grok, strict=True):
+            [(kind, args)] = proc.items()
+            if kind == "grok":
+                assert grok is not None
+                m = grok.search(message)
+                if m is None:
+                    return None
+                doc = {k: v for k, v in m.groupdict().items() if v is not None}
+            elif kind == "parseJSON":
+                try:
+                    parsed = json.loads(message)
+                except ValueError:
+                    return None
+                if not isinstance(parsed, dict):
+                    return None
+                doc = parsed
+            else:
+                assert doc is not None
+                for e in args["entries"]:
+                    if e["key"] not in doc or e.get("overwriteIfExists"):
+                        doc[e["key"]] = e["value"]
+        return doc
+
+
+def _grok(match: str) -> re.Pattern[str]:
+    """A grok expression of the known patterns (`%{GREEDYDATA:message}`) and literal text."""
+    out, at, names = [], 0, set()
+    for m in _GROK_TOKEN.finditer(match):
+        pattern, name = m.groups()
+        if pattern not in GROK_PATTERNS:
+            raise ValueError(f"grok pattern %{{{pattern}}} is not applied locally "
+                             f"({', '.join(GROK_PATTERNS)})")  # fmt: skip
+        if name in names:
+            raise ValueError(f"grok names {name} twice")
+        names.add(name)
+        out += [re.escape(match[at : m.start()]), f"(?P<{name}>{GROK_PATTERNS[pattern]})"]
+        at = m.end()
+    rest = match[at:]
+    if not names or "%{" in rest:
+        raise ValueError(f"grok match {match!r}: no %{{PATTERN:field}} the runtime applies")
+    return re.compile("".join(out) + re.escape(rest))

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -133,16 +133,27 @@ class LocalAlarms:
             self._create_filter(definition)
 
     def _create_filter(self, definition: AlarmSpec) -> None:
+        """As the stack does: the log group (the hosts' CloudWatch agents write into it),
+        its transformer if the definition has one, then the metric filter (CloudWatch Logs
+        refuses a filter or a transformer on a group that does not exist)."""
         pub = definition.publisher
         if pub.get("kind") != "logMetricFilter" or definition.templated:
             return
-        self.filters[definition.filter_name] = ev.LogFilter.parse(pub["filterPattern"])
-        self.pipeline.client("logs").put_metric_filter(
+        logs = self.pipeline.client("logs")
+        with suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_group(logGroupName=pub["logGroup"])
+        if pub.get("transformer"):
+            logs.put_transformer(
+                logGroupIdentifier=pub["logGroup"], transformerConfig=pub["transformer"]
+            )
+        logs.put_metric_filter(
             logGroupName=pub["logGroup"],
             filterName=definition.filter_name,
             filterPattern=pub["filterPattern"],
             metricTransformations=[definition.metric_transformation()],
+            applyOnTransformedLogs=bool(pub.get("applyOnTransformedLogs")),
         )
+        self.filters[definition.filter_name] = ev.LogFilter.parse(pub["filterPattern"])
 
     @contextmanager
     def installed(self) -> Iterator[LocalAlarms]:
@@ -172,12 +183,28 @@ class LocalAlarms:
         self, backend: LogsBackend, log_group: str, events: list[dict[str, Any]]
     ) -> None:
         matching = backend.filters.get_matching_filters(log_group_name=log_group)
+        ext = self.pipeline.extensions
+        transformer = ext.log_transformers.get(log_group)
+        transformed: dict[int, str] = {}
+
+        def message(n: int, event: dict[str, Any], on_transformed: bool) -> str:
+            """What the filter reads: the event as ingested, or as the group's transformer
+            made it (JSON) for a filter put with `applyOnTransformedLogs`."""
+            raw = str(event["message"])
+            if not on_transformed or transformer is None:
+                return raw
+            if n not in transformed:
+                doc = transformer.apply(raw)
+                transformed[n] = raw if doc is None else json.dumps(doc, ensure_ascii=False)
+            return transformed[n]
+
         data: list[tuple[str, dict[str, Any]]] = []
         for f in matching:
             matcher = self.filters.get(f["filterName"]) or ev.LogFilter.parse(f["filterPattern"])
-            for event in events:
+            on_transformed = (log_group, f["filterName"]) in ext.on_transformed_filters
+            for n, event in enumerate(events):
                 for t in f["metricTransformations"]:
-                    found = matcher.datum(str(event["message"]), t)
+                    found = matcher.datum(message(n, event, on_transformed), t)
                     if found is None:
                         continue
                     value, dims = found

@@ -25,13 +25,14 @@ from moto.core.exceptions import JsonRESTError
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import DynamoDBBackend
 from moto.events.models import events_backends
+from moto.logs.models import logs_backends
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.backend.execution import Execution
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from selfheal_shared.core import clock as shared_clock
 
-from . import aws_validation, ssm_agent, strict_moto
+from . import alarm_evaluation, aws_validation, ssm_agent, strict_moto
 from .aws_validation import AwsError
 
 #: A simulated host's SSM agent (see `Extensions.ssm_agents`).
@@ -57,6 +58,10 @@ DYNAMODB_WRITES = (
 #: moto's reads iterate the table's dict: a write from another thread in the middle raises
 #: "dictionary changed size during iteration" (a crashed Lambda), where AWS just answers.
 DYNAMODB_READS = ("get_item", "batch_get_item", "query", "scan", "transact_get_items")
+
+
+def _logs_error(code: str, message: str) -> Response:
+    return 400, {}, json.dumps({"__type": code, "message": message})
 
 
 @contextmanager
@@ -114,6 +119,12 @@ class Extensions:
     ssm_commands: list[dict[str, Any]] = field(default_factory=list)
     #: The managed hosts and their real SSM agent (`local/ssm_agent.py`): asked first.
     hosts: ssm_agent.Agent | None = None
+    #: CloudWatch Logs transformers (moto has none), by log group name: PutTransformer's
+    #: `transformerConfig`, validated.
+    log_transformers: dict[str, alarm_evaluation.Transformer] = field(default_factory=dict)
+    #: Metric filters put with `applyOnTransformedLogs` (moto drops the flag): (log group,
+    #: filter name).
+    on_transformed_filters: set[tuple[str, str]] = field(default_factory=set)
 
     def _routes(
         self,
@@ -216,7 +227,84 @@ class Extensions:
                 "CodeDeploy_20141006.StopDeployment",
                 self._stop_deployment,
             ),
+            (
+                "POST",
+                re.compile(host.format(svc="logs") + r"/$"),
+                "Logs_20140328.PutTransformer",
+                self._logs_put_transformer,
+            ),
+            (
+                "POST",
+                re.compile(host.format(svc="logs") + r"/$"),
+                "Logs_20140328.GetTransformer",
+                self._logs_get_transformer,
+            ),
+            (
+                "POST",
+                re.compile(host.format(svc="logs") + r"/$"),
+                "Logs_20140328.PutMetricFilter",
+                self._logs_put_metric_filter,
+            ),
         ]
+
+    # -- CloudWatch Logs: transformers, and the metric filters' checks moto does not make
+
+    def _log_group_exists(self, name: str) -> bool:
+        return name in logs_backends[DEFAULT_ACCOUNT_ID][self.region].groups
+
+    def _logs_put_transformer(self, match: re.Match[str], body: dict[str, Any]) -> Response:
+        """PutTransformer: the log group must exist (`ResourceNotFoundException`); the
+        processors are checked (`InvalidParameterException`) and kept for ingestion."""
+        group = str(body.get("logGroupIdentifier", ""))
+        if not self._log_group_exists(group):
+            return _logs_error(
+                "ResourceNotFoundException", "The specified log group does not exist."
+            )
+        try:
+            self.log_transformers[group] = alarm_evaluation.Transformer.parse(
+                body.get("transformerConfig") or []
+            )
+        except ValueError as exc:
+            return _logs_error("InvalidParameterException", str(exc))
+        return 200, {}, "{}"
+
+    def _logs_get_transformer(self, match: re.Match[str], body: dict[str, Any]) -> Response:
+        group = str(body.get("logGroupIdentifier", ""))
+        found = self.log_transformers.get(group)
+        if found is None:
+            return _logs_error(
+                "ResourceNotFoundException", "The specified transformer does not exist."
+            )
+        config = [dict(p) for p in found.processors]
+        return 200, {}, json.dumps({"logGroupIdentifier": group, "transformerConfig": config})
+
+    def _logs_put_metric_filter(
+        self, match: re.Match[str], body: dict[str, Any]
+    ) -> Response | None:
+        """PutMetricFilter's checks that moto does not make (the log group exists; the
+        pattern, dimensions and value as `alarm_evaluation.check_metric_filter` says;
+        `applyOnTransformedLogs` only with a transformer), then moto stores the filter."""
+        group = str(body.get("logGroupName", ""))
+        if not self._log_group_exists(group):
+            return _logs_error(
+                "ResourceNotFoundException", "The specified log group does not exist."
+            )
+        on_transformed = bool(body.get("applyOnTransformedLogs"))
+        try:
+            alarm_evaluation.check_metric_filter(
+                str(body.get("filterPattern", "")),
+                list(body.get("metricTransformations") or []),
+                on_transformed=on_transformed,
+                transformer=self.log_transformers.get(group),
+            )
+        except ValueError as exc:
+            return _logs_error("InvalidParameterException", str(exc))
+        key = (group, str(body.get("filterName", "")))
+        if on_transformed:
+            self.on_transformed_filters.add(key)
+        else:
+            self.on_transformed_filters.discard(key)
+        return None  # moto stores it
 
     def _list_hosted_versions(self, match: re.Match[str], body: dict[str, Any]) -> Response:
         backend = appconfig_backends[DEFAULT_ACCOUNT_ID][self.region]

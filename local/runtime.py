@@ -111,6 +111,10 @@ class Pipeline:
         self.buckets: dict[str, str] = {}
         self.journal: list[JournalEntry] = []
         self.started: list[str] = []  # every execution a routed event started, in order
+        #: The clock's time at its last jump, and the stamp of the logs shipped at a jump
+        #: (this thread's: a Lambda's shipping before it runs stamps `now`).
+        self._last_tick = self.clock.now()
+        self._shipping = threading.local()
         self._journal_lock = threading.Lock()
         self._dry_run = dry_run
         self._log_level = log_level
@@ -245,7 +249,8 @@ class Pipeline:
         return host
 
     def _ship_log(self, group: str, stream: str, text: str) -> None:
-        ssm_agent.put_logs(self.client("logs"), self.clock.now(), group, stream, text)
+        at = getattr(self._shipping, "at", None) or self.clock.now()
+        ssm_agent.put_logs(self.client("logs"), at, group, stream, text)
 
     def client(self, service: str) -> Any:
         """One boto3 client per service for the pipeline's life (they are thread-safe;
@@ -477,6 +482,15 @@ class Pipeline:
 
     def _on_time_passed(self, now: datetime) -> None:
         self.world.evaluate(self)
+        # The CloudWatch agents ship what the hosts wrote (continuously, in AWS) before the
+        # alarms read the metrics their log lines make, stamped with the time it was written
+        # at: the virtual time before this jump (the hosts write in real time while the
+        # clock stands still), so a jump leaves no line in a minute it never lived in.
+        self._shipping.at, self._last_tick = self._last_tick, now
+        try:
+            self.hosts.ship_logs()
+        finally:
+            self._shipping.at = None
         self.alarms.on_time_passed(now)
 
     # -- running -----------------------------------------------------------------------

@@ -15,6 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -22,7 +23,7 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from .functions import dead_letter_async_failures
+from .functions import LOG_RETENTION, dead_letter_async_failures
 from .schedules import scheduler_role
 from .spec import ALARM_VALUE, CTX_ALARM_INSTANCES, AlarmSpec, Spec
 
@@ -104,6 +105,7 @@ class Alarms(Construct):
         #: alarm name -> its resource.
         self.alarms: dict[str, cloudwatch.CfnAlarm] = {}
         self.filters: dict[str, logs.CfnMetricFilter] = {}
+        self.log_groups: dict[str, logs.CfnLogGroup] = {}
         for definition in spec.alarms.values():
             if definition.deployed_by:
                 continue
@@ -117,19 +119,48 @@ class Alarms(Construct):
             if definition.publisher.get("kind") == "logMetricFilter" and not definition.templated:
                 self.filters[definition.name] = self._metric_filter(group, definition)
 
-    @staticmethod
-    def _metric_filter(scope: Construct, definition: AlarmSpec) -> logs.CfnMetricFilter:
-        """The metric filter on the watched service's log group (shipped there by the host's
-        CloudWatch agent, which creates the group: it is not this stack's)."""
+    def _log_group(self, name: str) -> logs.CfnLogGroup:
+        """The watched service's log group, the stack's (kept when the stack goes): a metric
+        filter or a transformer on a group that does not exist fails to deploy, and the
+        hosts' CloudWatch agents write into an existing group as they would create it."""
+        if name not in self.log_groups:
+            group = logs.LogGroup(
+                self,
+                f"LogGroup{len(self.log_groups)}",
+                log_group_name=name,
+                retention=LOG_RETENTION,
+                removal_policy=RemovalPolicy.RETAIN,
+            )
+            self.log_groups[name] = group.node.default_child  # type: ignore[assignment]
+        return self.log_groups[name]
+
+    def _metric_filter(self, scope: Construct, definition: AlarmSpec) -> logs.CfnMetricFilter:
+        """The metric filter on the watched service's log group (where the hosts' CloudWatch
+        agents ship its log files), after the group's transformer when it has one (the
+        filter then reads the transformed events: `applyOnTransformedLogs`)."""
         pub = definition.publisher
+        group = self._log_group(pub["logGroup"])
         t = definition.metric_transformation()
         dims = t.get("dimensions", {})
-        return logs.CfnMetricFilter(
+        transformer = None
+        if pub.get("transformer"):
+            transformer = logs.CfnTransformer(
+                scope,
+                "Transformer",
+                log_group_identifier=pub["logGroup"],
+                transformer_config=[],  # set below, in CloudFormation's names
+            )
+            transformer.add_property_override(
+                "TransformerConfig", [cfn_names(p) for p in pub["transformer"]]
+            )
+            transformer.add_dependency(group)
+        made = logs.CfnMetricFilter(
             scope,
             "MetricFilter",
             filter_name=definition.filter_name,
             log_group_name=pub["logGroup"],
             filter_pattern=pub["filterPattern"],
+            apply_on_transformed_logs=bool(pub.get("applyOnTransformedLogs")) or None,
             metric_transformations=[
                 logs.CfnMetricFilter.MetricTransformationProperty(
                     metric_namespace=t["metricNamespace"],
@@ -143,6 +174,19 @@ class Alarms(Construct):
                 )
             ],
         )
+        made.add_dependency(transformer or group)
+        return made
+
+
+def cfn_names(value: Any) -> Any:
+    """A CloudWatch Logs API structure (`transformerConfig`'s processors) in CloudFormation's
+    property names: each key's first letter upper case (`addKeys` -> `AddKeys`,
+    `parseJSON` -> `ParseJSON`); values unchanged."""
+    if isinstance(value, dict):
+        return {k[:1].upper() + k[1:]: cfn_names(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [cfn_names(v) for v in value]
+    return value
 
 
 class ProbeSchedule(Construct):

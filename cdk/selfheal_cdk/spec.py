@@ -358,6 +358,18 @@ class Spec:
         out: list[str] = []
         for alarm in self.alarms.values():
             out += _alarm_problems(alarm, self)
+        # CloudWatch Logs: one transformer per log group.
+        transformers: dict[str, tuple[str, Any]] = {}
+        for alarm in self.alarms.values():
+            config = alarm.publisher.get("transformer")
+            group = alarm.publisher.get("logGroup")
+            if alarm.publisher.get("kind") != "logMetricFilter" or not config:
+                continue
+            first = transformers.setdefault(str(group), (alarm.name, config))
+            if first[1] != config:
+                other = f"events/alarms/{first[0]}.json"
+                out.append(f"events/alarms/{alarm.name}.json: log group {group} has another "
+                           f"transformer in {other} (one per group)")  # fmt: skip
         return out
 
     def alarms_for(self, workflows: Any) -> dict[str, AlarmSpec]:
@@ -526,6 +538,12 @@ def _alarm_problems(alarm: AlarmSpec, spec: Spec) -> list[str]:
         for key in ("logGroup", "filterPattern", "metricValue"):
             if not isinstance(alarm.publisher.get(key), str) or not alarm.publisher[key]:
                 out.append(f"{where}: publisher.{key} is required for a logMetricFilter")
+        transformer = alarm.publisher.get("transformer")
+        if transformer is not None and (not isinstance(transformer, list) or not transformer):
+            out.append(f"{where}: publisher.transformer must list the log group's processors")
+        if alarm.publisher.get("applyOnTransformedLogs") and not transformer:
+            out.append(f"{where}: publisher.applyOnTransformedLogs needs a transformer "
+                       "(CloudWatch Logs refuses it on a group without one)")  # fmt: skip
     elif kind == "probe" and alarm.publisher.get("check") not in PROBE_CHECKS:
         out.append(f"{where}: publisher.check must be one of {PROBE_CHECKS}")
     elif kind == "function" and alarm.publisher.get("function") not in spec.functions:

@@ -97,6 +97,75 @@ def test_the_p2002_metric_filter_publishes_the_metric_its_alarm_reads(synth: Syn
     )
     assert [d["Key"] for d in t["Dimensions"]] == [d["Name"] for d in alarm["Dimensions"]]
     assert t["Dimensions"] == [{"Key": "IngestionGroup", "Value": "$.ingestionGroup"}]
+    # on the group's transformed events, after its transformer, on the stack's log group
+    assert props["ApplyOnTransformedLogs"] is True
+    stack = logical.split("/", 1)[0]
+    [transformer] = [
+        k for k, r in synth.resources("AWS::Logs::Transformer").items()
+        if r["Properties"]["LogGroupIdentifier"] == props["LogGroupName"]
+    ]  # fmt: skip
+    assert transformer.split("/", 1)[0] == stack
+    assert transformer in synth.template["Resources"][logical]["DependsOn"]
+    [(group, gres)] = [
+        (k, r) for k, r in synth.resources("AWS::Logs::LogGroup").items()
+        if r["Properties"].get("LogGroupName") == props["LogGroupName"]
+    ]  # fmt: skip
+    assert group.split("/", 1)[0] == stack and gres["DeletionPolicy"] == "Retain"
+    assert group in synth.template["Resources"][transformer]["DependsOn"]
+
+
+def test_the_synthesized_p2002_filter_counts_the_line_pm2_writes(synth: Synth) -> None:
+    """The transformer and the filter as synthesized, applied by the local cloud's
+    CloudWatch Logs (local/alarm_evaluation.py) to the line aupus-api really prints
+    (tests/fixtures/host_output/aupus/pm2_logs_p2002.json, without `pm2 logs`' prefix):
+    one datapoint with the alarm's IngestionGroup. CloudFormation's names and the API's
+    differ only in their first letter."""
+    import json
+    import re
+
+    from local.alarm_evaluation import Transformer, check_metric_filter
+    from tests.helpers import ROOT
+
+    definition = synth.spec.alarms["aupus-mqtt-p2002"]
+    [props] = [
+        r["Properties"]
+        for r in synth.resources("AWS::Logs::MetricFilter").values()
+        if r["Properties"]["FilterName"] == definition.filter_name
+    ]
+    [tprops] = [
+        r["Properties"]
+        for r in synth.resources("AWS::Logs::Transformer").values()
+        if r["Properties"]["LogGroupIdentifier"] == props["LogGroupName"]
+    ]
+
+    def api(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k[:1].lower() + k[1:]: api(v) for k, v in value.items()}
+        return [api(v) for v in value] if isinstance(value, list) else value
+
+    transformer = Transformer.parse(api(tprops["TransformerConfig"]))
+    [cfn] = props["MetricTransformations"]
+    t = {
+        "metricValue": cfn["MetricValue"],
+        "dimensions": {d["Key"]: d["Value"] for d in cfn["Dimensions"]},
+    }
+    matcher = check_metric_filter(
+        props["FilterPattern"], [t], on_transformed=True, transformer=transformer
+    )
+    fixture = ROOT / "tests/fixtures/host_output/aupus/pm2_logs_p2002.json"
+    shown = json.loads(fixture.read_text())["stdout"].splitlines()[0]
+    # what the file holds: without `pm2 logs`' "0|aupus-ap | " prefix (and its colours)
+    line = re.sub(r"\x1b\[[0-9;]*m", "", shown).split(" | ", 1)[1]
+    assert line.startswith("❌ [MQTT] ERRO: P2002: Unique constraint failed")
+    doc = transformer.apply(line)
+    assert doc is not None
+    assert matcher.datum(json.dumps(doc), t) == (1.0, {"IngestionGroup": "aupus-mqtt"})
+    alarm = definition.render()
+    assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {"IngestionGroup": "aupus-mqtt"}
+    # the line as shipped (not transformed) has no field: the filter alone counts nothing
+    assert matcher.datum(line, t) is None
+    saved = "💾 [MQTT] Buffer flush: 1 registro(s) salvo(s)"
+    assert matcher.datum(json.dumps(transformer.apply(saved)), t) is None
 
 
 def test_a_templated_definition_is_one_alarm_per_instance_of_the_context() -> None:

@@ -13,7 +13,7 @@ import pytest
 from selfheal_cdk import spec as spec_mod
 
 from local import routing
-from local.alarm_evaluation import LogFilter
+from local.alarm_evaluation import Transformer, check_metric_filter
 from local.runtime import alarm_event
 from tests.helpers import SAMPLES, load_event
 
@@ -81,7 +81,15 @@ def test_a_definition_says_where_its_threshold_and_metric_come_from(name: str) -
     assert re.search(r"[Rr]unbook 00[0-4]", alarm.why), "cite the runbook and its clause"
     assert alarm.publisher.get("by"), "say who publishes the metric in production"
     if alarm.publisher["kind"] == "logMetricFilter":
-        LogFilter.parse(alarm.publisher["filterPattern"])  # one the local runtime applies
+        # one CloudWatch Logs accepts and the local runtime applies
+        pub = alarm.publisher
+        transformer = Transformer.parse(pub["transformer"]) if pub.get("transformer") else None
+        check_metric_filter(
+            pub["filterPattern"],
+            [alarm.metric_transformation()],
+            on_transformed=bool(pub.get("applyOnTransformedLogs")),
+            transformer=transformer,
+        )
 
 
 def metric_samples() -> list[Path]:

@@ -173,3 +173,51 @@ def test_the_execution_outlasts_the_longest_handback_wait_and_the_run_after_it()
         + _task("EscalateNotFixed")
     )
     assert definition["TimeoutSeconds"] > before + wait + after
+
+
+def test_the_probe_reads_the_instances_side_by_side_and_outlasts_one_reading(
+    monkeypatch: Any,
+) -> None:
+    """`service_probe` reads a group's instances through OBSERVE (a Lambda reaches no VPS's
+    localhost): every command is sent before any is waited for, each waited for as long as
+    SSM may take, and the function outlasts one such reading (the hosts run them side by
+    side) plus its host checks of the described services."""
+    from selfheal_shared.services import service_ops
+
+    events: list[tuple[str, Any]] = []
+
+    def send(*args: Any, **kw: Any) -> str:
+        assert args[3] == {"user": ["aupus"], "directory": ["aupus-service-api"]}
+        events.append(("send", kw.get("delivery_seconds")))
+        return f"cmd-{len(events)}"
+
+    def result(command_id: str, wait_seconds: float = 0) -> dict[str, Any]:
+        events.append(("wait", wait_seconds))
+        return {"status": "Success", "stdout": 'pid=42\nmqtt={"status": "connected"}\n'}
+
+    monkeypatch.setattr(run_command, "send_read", send)
+    monkeypatch.setattr(run_command, "read_result", result)
+    reg = inst.Registry.model_validate(
+        {
+            "database": {"host": "aupus-db"},
+            "instances": [
+                {"name": "primary", "host": "aupus-vps", "role": "aupus_vps",
+                 "instanceId": "production-server", "priority": 0, "runAs": "aupus",
+                 "directory": "aupus-service-api"},
+                {"name": "backup", "host": "aupus-backup", "role": "aupus_backup",
+                 "instanceId": "aupus-backup", "priority": 1, "runAs": "aupus",
+                 "directory": "aupus-service-api"},
+            ],
+        }
+    )  # fmt: skip
+    observed = inst.observe_all(reg.instances)
+
+    assert [o.healthy for o in observed] == [True, True]
+    assert events == [
+        ("send", docs.DELIVERY_SECONDS),
+        ("send", docs.DELIVERY_SECONDS),
+        ("wait", _worst(docs.OBSERVE)),
+        ("wait", _worst(docs.OBSERVE)),
+    ]
+    check = service_ops.PHASE_SECONDS["check"]  # a described service's host check
+    assert _function("service_probe") > _worst(docs.OBSERVE) + check

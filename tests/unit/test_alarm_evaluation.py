@@ -4,7 +4,9 @@ filter patterns the metric filters use."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -171,3 +173,88 @@ def test_a_term_filter_needs_every_term() -> None:
 def test_patterns_the_runtime_cannot_apply_are_refused(pattern: str) -> None:
     with pytest.raises(ValueError, match="filter pattern"):
         ev.LogFilter.parse(pattern)
+
+
+P2002_LINE = (
+    "❌ [MQTT] ERRO: P2002: Unique constraint failed on the fields: (`equipamento_id`,`ts`)"
+    " - equipamento inv-01, ts 2024-12-29T14:00:00+00:00"
+)
+GROUP_TRANSFORMER = [
+    {"grok": {"match": "%{GREEDYDATA:message}"}},
+    {"addKeys": {"entries": [{"key": "ingestionGroup", "value": "aupus-mqtt"}]}},
+]
+
+
+def test_a_transformer_makes_the_plain_line_json_with_the_added_key() -> None:
+    t = ev.Transformer.parse(GROUP_TRANSFORMER)
+    assert t.apply(P2002_LINE) == {"message": P2002_LINE, "ingestionGroup": "aupus-mqtt"}
+    # addKeys leaves a key the event has unless told to overwrite it
+    keep = ev.Transformer.parse(
+        [{"parseJSON": {}}, {"addKeys": {"entries": [{"key": "a", "value": "new"}]}}]
+    )
+    assert keep.apply('{"a": "old"}') == {"a": "old"}
+    assert keep.apply("not json") is None  # the parser does not take it: left as ingested
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        [],
+        [{"addKeys": {"entries": [{"key": "k", "value": "v"}]}}],  # no parser first
+        [{"grok": {"match": "%{IPV4:ip}"}}],  # a pattern not applied locally
+        [{"grok": {"match": "%{GREEDYDATA:m}"}}, {"grok": {"match": "%{GREEDYDATA:n}"}}],
+        [{"parseJSON": {}}, {"addKeys": {"entries": []}}],
+        [{"parseJSON": {}}, {"lowerCaseString": {"withKeys": ["a"]}}],
+    ],
+)
+def test_transformers_cloudwatch_or_the_runtime_would_not_apply_are_refused(
+    config: list[dict[str, Any]],
+) -> None:
+    with pytest.raises(ValueError):
+        ev.Transformer.parse(config)
+
+
+def test_the_p2002_filter_counts_the_transformed_line_only() -> None:
+    t = ev.Transformer.parse(GROUP_TRANSFORMER)
+    transformation = {"metricValue": "1", "dimensions": {"IngestionGroup": "$.ingestionGroup"}}
+    f = ev.check_metric_filter(
+        '{ $.message = "*P2002*" }', [transformation], on_transformed=True, transformer=t
+    )
+    doc = t.apply(P2002_LINE)
+    assert f.datum(json.dumps(doc, ensure_ascii=False), transformation) == (
+        1.0,
+        {"IngestionGroup": "aupus-mqtt"},
+    )
+    assert f.datum(P2002_LINE, transformation) is None  # as shipped: not JSON, no field
+    saved = t.apply("💾 [MQTT] Buffer flush: 1 registro(s) salvo(s)")
+    assert f.datum(json.dumps(saved), transformation) is None
+
+
+def test_a_json_condition_has_only_the_star_wildcard() -> None:
+    f = ev.LogFilter.parse('{ $.message = "P200?" }')
+    assert f.matches('{"message": "P200?"}')
+    assert not f.matches('{"message": "P2002"}')  # `?` is a character, not a wildcard
+    assert ev.LogFilter.parse('{ $.message = "*P2002*" }').matches('{"message": "a\\nP2002\\n"}')
+
+
+FOUR = {f"D{n}": f"$.d{n}" for n in range(4)}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "transformation", "transformed", "why"),
+    [
+        ("P2002", {"metricValue": "1", "dimensions": {"G": "$.g"}}, False, "JSON or space"),
+        ('{ $.m = "x" }', {"metricValue": "1", "dimensions": {"G": "aupus-mqtt"}}, False,
+         "field of the log event"),
+        ('{ $.m = "x" }', {"metricValue": "1", "dimensions": FOUR}, False, "at most 3"),
+        ('{ $.m = "x" }', {"metricValue": "1", "defaultValue": 0, "dimensions": {"G": "$.g"}},
+         False, "defaultValue"),
+        ('{ $.m = "x" }', {"metricValue": "one"}, False, "neither a number"),
+        ('{ $.m = "x" }', {"metricValue": "1"}, True, "transformer"),
+    ],
+)  # fmt: skip
+def test_metric_filters_cloudwatch_logs_refuses_are_refused(
+    pattern: str, transformation: dict[str, Any], transformed: bool, why: str
+) -> None:
+    with pytest.raises(ValueError, match=why):
+        ev.check_metric_filter(pattern, [transformation], on_transformed=transformed)

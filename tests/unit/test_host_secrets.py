@@ -18,6 +18,7 @@ from selfheal_shared.services import check_document, host_checks, service_spec
 from local.broker import Mosquitto, _free_port
 from local.runtime import Pipeline
 from local.ssm_agent import Host
+from local.worlds.services.pm2_apps import wait_port
 from tests.helpers import hosts_only_pipeline
 
 USER, PASSWORD = "aupus-backend", "s3cr%t:w0rd"
@@ -132,3 +133,40 @@ def test_the_database_check_gives_psql_the_password_in_its_environment_only(
         "StandardOutputContent"
     ]
     assert out == "127.0.0.1|1|aupus_vps|aupus|s3cr%t:w0rd\n"
+
+
+@pytest.fixture
+def redis_with_password() -> Iterator[int]:
+    """Debian's redis-server that wants a password (`requirepass`), owned by the test."""
+    port = _free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--requirepass", PASSWORD],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_port(port, "redis-server")
+        yield port
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_the_redis_check_gives_redis_cli_the_password_in_its_environment_only(
+    pipeline: Pipeline, redis_with_password: int
+) -> None:
+    """Runbook 002's `redis-cli ping` with the compose project's REDIS_URL, password and all:
+    the password goes in REDISCLI_AUTH, the address on the command line."""
+    spec = service_spec.get("redis")
+    assert spec.ssm is not None
+    url = f"redis://:{PASSWORD}@127.0.0.1:{redis_with_password}/0"
+    host = pipeline.add_host("equivalence-auth", {spec.ssm.tagKey: spec.ssm.tagValue})
+    app = host.add_user(spec.ssm.runAs) / spec.ssm.directory
+    app.mkdir()
+    (app / ".env").write_text(f"REDIS_URL={url}\n")
+    argv = _recording(host, "redis-cli")
+    reading = _check(pipeline, host, "redis")
+    assert reading.up, reading.detail
+    assert PASSWORD not in argv.read_text() and str(redis_with_password) in argv.read_text()
+    (app / ".env").write_text(f"REDIS_URL={url.replace(PASSWORD, 'not-it')}\n")
+    assert not _check(pipeline, host, "redis").up

@@ -185,32 +185,30 @@ def test_a_jump_over_many_periods_evaluates_each_boundary_in_order(
 def test_p2002_log_lines_become_the_metric_the_alarm_reads(
     pipeline: tuple[Pipeline, list[dict[str, Any]]],
 ) -> None:
-    """The metric filter of `aupus-mqtt-p2002` (a JSON line whose message has P2002), applied
-    to what is put to the log group: moto stores filters but does not apply them."""
+    """The metric filter of `aupus-mqtt-p2002`, applied to the plain lines pm2 writes as
+    they are put to the log group, after the group's transformer (the line as `message`,
+    plus `ingestionGroup`): moto stores filters but applies neither."""
     p, routed = pipeline
     logs = p.client("logs")
-    [f] = logs.describe_metric_filters(logGroupName="/selfheal/services/aupus-ingestion")[
-        "metricFilters"
-    ]
+    group = "/selfheal/services/aupus-ingestion"
+    [f] = logs.describe_metric_filters(logGroupName=group)["metricFilters"]
     assert f["filterName"] == "selfheal-aupus-mqtt-p2002"
-    logs.create_log_group(logGroupName="/selfheal/services/aupus-ingestion")
-    logs.create_log_stream(logGroupName="/selfheal/services/aupus-ingestion", logStreamName="b")
+    assert logs.get_transformer(logGroupIdentifier=group)["transformerConfig"][0] == {
+        "grok": {"match": "%{GREEDYDATA:message}"}
+    }
+    logs.create_log_stream(logGroupName=group, logStreamName="b")
     at = int(p.clock.now().timestamp() * 1000)
     lines = [
-        {"ingestionGroup": "aupus-mqtt", "message": "saved 40 rows"},
-        {
-            "ingestionGroup": "aupus-mqtt",
-            "message": "PrismaClientKnownRequestError P2002: "
-            "Unique constraint failed on the fields: (`equipamento_id`,`timestamp`)",
-        },
-        {"ingestionGroup": "aupus-mqtt", "message": "P2002: Unique constraint failed"},
+        "💾 [MQTT] Buffer flush: 1 registro(s) salvo(s)",
+        "❌ [MQTT] ERRO: P2002: Unique constraint failed on the fields: "
+        "(`equipamento_id`,`ts`) - equipamento inv-01, ts 2024-12-29T14:00:00+00:00",
+        "❌ [MQTT] ERRO: P2002: Unique constraint failed on the fields: "
+        "(`equipamento_id`,`ts`) - equipamento inv-02, ts 2024-12-29T14:00:00+00:00",
     ]
     logs.put_log_events(
-        logGroupName="/selfheal/services/aupus-ingestion",
+        logGroupName=group,
         logStreamName="b",
-        logEvents=[
-            {"timestamp": at + n, "message": json.dumps(line)} for n, line in enumerate(lines)
-        ],
+        logEvents=[{"timestamp": at + n, "message": line} for n, line in enumerate(lines)],
     )
     p.clock.advance(60)
 
@@ -219,6 +217,40 @@ def test_p2002_log_lines_become_the_metric_the_alarm_reads(
     assert data["recentDatapoints"] == [2.0]  # Sum: two lines of P2002
     p.clock.advance(60)  # no more lines: notBreaching
     assert transitions(routed, "aupus-mqtt-p2002")[-1] == ("ALARM", "OK")
+
+
+def test_the_local_cloudwatch_logs_refuses_what_aws_refuses(
+    pipeline: tuple[Pipeline, list[dict[str, Any]]],
+) -> None:
+    """PutMetricFilter and PutTransformer answer as CloudWatch Logs does: a group that does
+    not exist, a dimension that is not a field of the event, `applyOnTransformedLogs` on a
+    group without a transformer, a transformer whose first processor is not a parser."""
+    from botocore.exceptions import ClientError
+
+    p, _ = pipeline
+    logs = p.client("logs")
+    t = {"metricName": "M", "metricNamespace": "N", "metricValue": "1"}
+
+    def refused(call: Any, **kw: Any) -> str:
+        with pytest.raises(ClientError) as caught:
+            call(**kw)
+        return str(caught.value.response["Error"]["Code"])
+
+    missing = refused(logs.put_metric_filter, logGroupName="/nope", filterName="f",
+                      filterPattern="P2002", metricTransformations=[t])  # fmt: skip
+    assert missing == "ResourceNotFoundException"
+    logs.create_log_group(logGroupName="/plain")
+    const = {**t, "dimensions": {"IngestionGroup": "aupus-mqtt"}}
+    assert refused(logs.put_metric_filter, logGroupName="/plain", filterName="f",
+                   filterPattern='{ $.message = "*P2002*" }',
+                   metricTransformations=[const]) == "InvalidParameterException"  # fmt: skip
+    assert refused(logs.put_metric_filter, logGroupName="/plain", filterName="f",
+                   filterPattern='{ $.message = "*P2002*" }', metricTransformations=[t],
+                   applyOnTransformedLogs=True) == "InvalidParameterException"  # fmt: skip
+    add = {"addKeys": {"entries": [{"key": "k", "value": "v"}]}}
+    assert refused(logs.put_transformer, logGroupIdentifier="/plain",
+                   transformerConfig=[add]) == "InvalidParameterException"  # fmt: skip
+    assert logs.describe_metric_filters(logGroupName="/plain")["metricFilters"] == []
 
 
 def test_the_worlds_own_alarms_stay_the_worlds(

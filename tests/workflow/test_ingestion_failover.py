@@ -71,12 +71,24 @@ def make_group(
 ) -> Iterator[Any]:
     made: list[AupusDeployment] = []
 
-    def make(primary: str = "production", backup: str = "development", holder: str = "primary"):
+    def make(
+        primary: str = "production",
+        backup: str = "development",
+        holder: str = "primary",
+        shipped: bool = True,
+    ):
+        """`shipped=False`: the hosts' CloudWatch agents ship nothing, for a test that hands
+        the P2002 alarm's event in itself (else the real alarm would start a second run, and
+        the virtual clock's jumps, leaving minutes without the lines, could flip it)."""
         p = make_pipeline(world_spec=empty_world, spec=failover_spec)
         aupus = AupusDeployment.create(p, broker)
         made.append(aupus)
         first = aupus.host("aupus-vps", primary)
         second = aupus.host("aupus-backup", backup)
+        if not shipped:
+            for h in (first, second):
+                assert h.host is not None
+                h.host.log_files.clear()
         aupus.register(GROUP, {"primary": first, "backup": second})
         ingestion_lease.take(GROUP, holder)
         return Group(p, aupus, first, second)
@@ -149,7 +161,7 @@ def test_p2002_demotes_the_non_holder_and_none_is_logged_five_minutes_later(
     (the backup: MQTT_MODE=development in .env, pm2 restart aupus-api) → "Após 5 minutos,
     verificar se erros P2002 pararam" (a 5-minute Wait on the virtual clock, the readings
     flowing in real time meanwhile)."""
-    g = make_group(backup="production")
+    g = make_group(backup="production", shipped=False)
     with g.aupus.feed():
         wait_for("P2002 from two writers", lambda: p2002(g.primary, g.backup) >= 3)
         started = g.p.clock.now()
@@ -186,8 +198,10 @@ def test_p2002_that_goes_on_after_the_demotion_escalates(make_group: Any) -> Non
     """Runbook 004: "Computadores locais da equipe: Quem está com MQTT_MODE=production?" —
     an instance nobody registered keeps writing in production: after the demotion and the
     five minutes the rows still show it and P2002 go on, so L1 is paged (NOT_FIXED)."""
-    g = make_group(backup="production")
+    g = make_group(backup="production", shipped=False)
     laptop = g.aupus.host("aupus-laptop", "production", instance_id="dev-laptop")
+    assert laptop.host is not None
+    laptop.host.log_files.clear()
     with g.aupus.feed():
         wait_for("P2002", lambda: p2002(g.primary, g.backup, laptop) >= 3)
         [run] = g.p.run_event(load_event(P2002))
@@ -548,6 +562,64 @@ def test_the_probed_primary_health_fails_over_and_hands_back_by_alarm_evaluation
     assert writers_in_order(g.aupus.rows())[-2:] == [BACKUP_ID, PRIMARY_ID]
     assert len(writers_in_order(g.aupus.rows())) <= 3  # the primary's rows before its stop
     assert p2002(g.primary, g.backup) == 0
+
+
+@pytest.mark.procedure("M4", "demote every production instance but the lease holder")
+def test_real_p2002_lines_shipped_from_pm2_raise_the_alarm_that_demotes_the_backup(
+    make_group: Any,
+) -> None:
+    """`aupus-mqtt-p2002` from what the hosts really write: both instances in production
+    save the same readings, PostgreSQL refuses the second insert (a real unique violation),
+    aupus-api prints "❌ [MQTT] ERRO: P2002: ..." into pm2's log file, the CloudWatch agent
+    ships the file to the service's log group, the group's transformer and the metric filter
+    (as the stack deploys them) make `P2002Errors` with IngestionGroup=aupus-mqtt, the
+    alarm's evaluation goes to ALARM and `instance_conflict` starts the workflow, which
+    demotes the backup. No hand-written alarm event, no line written by the test."""
+    g = make_group(backup="production")
+    group = "/selfheal/services/aupus-ingestion"
+    with g.aupus.feed():
+        wait_for("P2002 from two writers", lambda: p2002(g.primary, g.backup) >= 3)
+        assert runs_started(g.p, 0) == []
+        g.p.clock.advance(60)  # the agents ship the lines; the minute is evaluated: Sum >= 1
+        [run_arn] = runs_started(g.p, 0)
+        g.p.wait([run_arn])
+        switched = db_now(g.aupus)
+        wait_for("rows after the run", lambda: writers_since(g.aupus.rows(), switched))
+
+    shipped = [
+        e["message"]
+        for e in g.p.client("logs").filter_log_events(logGroupName=group)["events"]
+        if "P2002" in e["message"]
+    ]
+    assert shipped and all(
+        m.startswith("❌ [MQTT] ERRO: P2002: Unique constraint") for m in shipped
+    )
+    started = g.p.client("stepfunctions").describe_execution(executionArn=run_arn)
+    event = json.loads(started["input"])
+    assert event["detail"]["alarmName"] == "aupus-mqtt-p2002"
+    assert event["detail"]["state"]["value"] == "ALARM"
+    [metric] = event["detail"]["configuration"]["metrics"]
+    assert metric["metricStat"]["metric"]["dimensions"] == {"IngestionGroup": GROUP}
+    counted = json.loads(event["detail"]["state"]["reasonData"])["recentDatapoints"]
+    assert counted and counted[0] >= 1
+    stats = g.p.client("cloudwatch").get_metric_statistics(
+        Namespace="Aupus/Ingestion",
+        MetricName="P2002Errors",
+        Dimensions=[{"Name": "IngestionGroup", "Value": GROUP}],
+        StartTime=g.p.clock.now() - timedelta(hours=1),
+        EndTime=g.p.clock.now(),
+        Period=60,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    assert sum(d["Sum"] for d in stats) >= len(shipped) >= 1
+    run = g.p.execution_summary(run_arn)
+    assert ":selfheal-sm-ingestion-failover:instance_conflict-" in run_arn  # the rule's run
+    assert run["status"] == "SUCCEEDED", run
+    assert switches(run) == ["demote_instance"]
+    assert g.backup.http("/health/mqtt")[1]["mode"] == "development"
+    assert holder() == "primary"
+    assert writers_since(g.aupus.rows(), switched) == {PRIMARY_ID}
+    assert runs_started(g.p, 0) == [run_arn]  # the alarm stayed, then went OK: one run
 
 
 @pytest.mark.procedure("M2", "fail over to the backup, the unreachable primary fenced")

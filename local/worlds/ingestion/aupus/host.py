@@ -507,7 +507,7 @@ class AupusDeployment:
         for host in self.hosts.values():
             host.close()
 
-    def register(self, group: str, instances: dict[str, AupusHost], *, urls: bool = True) -> None:
+    def register(self, group: str, instances: dict[str, AupusHost]) -> None:
         """The group as production registers it (Parameter Store
         `/selfheal/ingestion/<group>/instances`): each instance's host tag, database role,
         INSTANCE_ID and priority (the order given), and the database's host."""
@@ -524,7 +524,6 @@ class AupusDeployment:
                     "priority": n,
                     "runAs": h.user,
                     "directory": h.directory,
-                    **({"url": h.url} if urls else {}),
                 }
                 for n, (name, h) in enumerate(instances.items())
             ],

@@ -122,19 +122,41 @@ def read(
     `stderr`, `instance`. A check changes nothing: a lost response may be asked again.
     `delivery_seconds`: how long SSM may try to deliver it; `wait_seconds`: how long the
     check may take (one that waits on the host takes more)."""
-    ssm = client("ssm")
-    command_id = ssm.send_command(
-        Targets=[{"Key": f"tag:{tag_key}", "Values": [tag_value]}],
-        DocumentName=document,
-        Parameters=parameters,
-        Comment=f"check {why}"[:COMMENT_CHARS],
-        TimeoutSeconds=delivery_seconds,
-    )["Command"]["CommandId"]
+    command_id = send_read(
+        tag_key, tag_value, document, parameters, why, delivery_seconds=delivery_seconds
+    )
+    return read_result(command_id, wait_seconds)
+
+
+def send_read(
+    tag_key: str,
+    tag_value: str,
+    document: str,
+    parameters: dict[str, list[str]],
+    why: str,
+    *,
+    delivery_seconds: int = 60,
+) -> str:
+    """`read`'s first half: the check sent, not waited for (its command id). A caller that
+    reads several hosts sends every check first, so the hosts run them side by side."""
+    return str(
+        client("ssm").send_command(
+            Targets=[{"Key": f"tag:{tag_key}", "Values": [tag_value]}],
+            DocumentName=document,
+            Parameters=parameters,
+            Comment=f"check {why}"[:COMMENT_CHARS],
+            TimeoutSeconds=delivery_seconds,
+        )["Command"]["CommandId"]
+    )
+
+
+def read_result(command_id: str, wait_seconds: float = POLLS) -> dict[str, Any]:
+    """`read`'s second half: the check `send_read` sent, waited for, as `read` answers."""
     outcome = wait(command_id, wait_seconds)
     instances = outcome.get("instances") or []
     if not instances:
         return {"status": outcome["status"], "code": -1, "stdout": "", "stderr": "", "instance": ""}
-    got = ssm.get_command_invocation(CommandId=command_id, InstanceId=instances[0])
+    got = client("ssm").get_command_invocation(CommandId=command_id, InstanceId=instances[0])
     return {
         "status": got["Status"],
         "details": got.get("StatusDetails", ""),

@@ -41,8 +41,6 @@ HOST_TAG = "selfheal:host"
 HOST_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 #: The database's "recent" window for `writers` (WRITERS' `since`).
 RECENT = "recent"
-#: A health check over HTTP that takes longer than this is a failed one (the probe's).
-TIMEOUT_SECONDS = 3.0
 
 
 class Instance(BaseModel):
@@ -63,9 +61,6 @@ class Instance(BaseModel):
     def where(self) -> dict[str, list[str]]:
         """OBSERVE's and SET_MODE's `user` and `directory`."""
         return {"user": [self.runAs], "directory": [self.directory]}
-
-    #: Its `/health` as the scheduled probe reaches it (the health alarm's metric).
-    url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
 
 
 class Database(BaseModel):
@@ -209,18 +204,28 @@ def observe(instance: Instance) -> Observed:
     return parse_observed(instance, answer)
 
 
-def health(instance: Instance) -> bool | None:
-    """The probe's reading: `/health` answering 200 (None: no URL registered)."""
-    import urllib.error
-    import urllib.request
-
-    if instance.url is None:
-        return None
-    try:
-        with urllib.request.urlopen(f"{instance.url}/health", timeout=TIMEOUT_SECONDS) as resp:
-            return int(resp.status) == 200
-    except (OSError, ValueError):
-        return False
+def observe_all(instances: list[Instance]) -> list[Observed]:
+    """Every instance read on its host (OBSERVE), as `observe` reads one, each command sent
+    before any is waited for: the hosts run them side by side, so an unreachable one costs
+    its delivery timeout once, not once per instance (the scheduled probe's reading)."""
+    sent = [
+        (
+            instance,
+            run_command.send_read(
+                HOST_TAG,
+                instance.host,
+                docs.OBSERVE,
+                instance.where(),
+                f"observe {instance.name}",
+                delivery_seconds=docs.DELIVERY_SECONDS,
+            ),
+        )
+        for instance in instances
+    ]
+    return [
+        parse_observed(instance, run_command.read_result(command_id, docs.budget(docs.OBSERVE)))
+        for instance, command_id in sent
+    ]
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,11 @@ the way the runbooks check them by hand.
   runbook 004), nothing when the backend does not answer (its instance health alarm is
   that case's).
 - `instance_health`: each instance registered for an ingestion scope of a described
-  ingestion service (Parameter Store `/selfheal/ingestion/<group>/instances`) ->
-  `Aupus/Ingestion InstanceHealthy` (1 when its `/health` answers 200; runbook 004).
+  ingestion service (Parameter Store `/selfheal/ingestion/<group>/instances`), read on its
+  host through SSM (the read-only OBSERVE document the failover reads it with) ->
+  `Aupus/Ingestion InstanceHealthy` (1 when pm2 runs aupus-api and `/health/mqtt` says
+  connected, 0 otherwise or when the host does not answer; runbook 004 "pm2 status",
+  "curl http://localhost:3000/health/mqtt").
 - `ingestion_metrics`: the ingestion backend's `/health/metrics`, read on its host (the
   equipment report) -> `DataPlatform/Quality CoveragePercent` and `GoodQualityPercent` per
   scope (runbook 004 "Dados Parciais": `dataIngestion.last24h.coverage`,
@@ -133,12 +136,12 @@ def measure(p: Planned) -> tuple[list[tuple[dict[str, str], float]], str]:
             value = _field(report, p.field)
             seen = f"/health/metrics: {p.field} = {value}"
             return ([(p.dimensions, value)] if value is not None else []), seen
-        out = []
-        for instance in ingestion_instances.registry(p.group):
-            healthy = ingestion_instances.health(instance)
-            if healthy is not None:
-                out.append(({**p.dimensions, "Instance": instance.name}, float(healthy)))
-        return out, f"{len(out)} instances"
+        # Each instance read on its host (the read-only OBSERVE document, over SSM: the
+        # Lambda reaches no VPS's localhost): healthy when pm2 runs aupus-api and its
+        # /health/mqtt says connected; a host that does not answer is an unhealthy instance.
+        observed = ingestion_instances.observe_all(ingestion_instances.registry(p.group))
+        out = [({**p.dimensions, "Instance": o.name}, 1.0 if o.healthy else 0.0) for o in observed]
+        return out, "; ".join(o.describe() for o in observed)
     except (InputInvalid, NothingFound, ActionFailed) as exc:
         # No endpoint configured, no host, nothing registered, a report that did not read.
         return [], str(exc)
