@@ -54,7 +54,7 @@ def _waits(document: str, monkeypatch: Any) -> dict[str, Any]:
     monkeypatch.setattr(run_command, "run_document", catch)
     reg = inst.Registry.model_validate(
         {
-            "database": {"host": "aupus-db"},
+            "database": {"host": "aupus-db", "name": "aupus"},
             "instances": [
                 {"name": "primary", "host": "aupus-vps", "role": "aupus_vps",
                  "instanceId": "production-server", "priority": 0, "runAs": "aupus",
@@ -199,7 +199,7 @@ def test_the_probe_reads_the_instances_side_by_side_and_outlasts_one_reading(
     monkeypatch.setattr(run_command, "read_result", result)
     reg = inst.Registry.model_validate(
         {
-            "database": {"host": "aupus-db"},
+            "database": {"host": "aupus-db", "name": "aupus"},
             "instances": [
                 {"name": "primary", "host": "aupus-vps", "role": "aupus_vps",
                  "instanceId": "production-server", "priority": 0, "runAs": "aupus",

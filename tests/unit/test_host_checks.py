@@ -130,3 +130,25 @@ def test_an_ingestion_has_a_verify_and_a_report_phase_the_others_only_check() ->
     verify = service_spec.get("aupus-ingestion").check
     assert verify is not None and verify.verifyCommand is not None
     assert verify.verifyCommand.endswith(verify.command)  # the same reading, after the wait
+
+
+def test_compose_v2_rows_are_read_by_the_headers_columns() -> None:
+    """Docker Compose v2's own table: cells with spaces (COMMAND, CREATED, STATUS), a running
+    container listed without `-a`, none when it is not running."""
+    out = (
+        "NAME                IMAGE                    COMMAND                  SERVICE   "
+        "CREATED         STATUS                   PORTS\n"
+        'equivalence-web-1   equivalence-engine-web   "uvicorn app.main:ap…"   web       '
+        "2 hours ago     Up About an hour         0.0.0.0:8000->8000/tcp\n"
+        '--- curl /health\n{"status": "ok"}\n200\n'
+    )
+    assert host_checks.compose_health(0, out, "").detail.startswith("docker compose ps: web Up;")
+    restarting = out.replace("Up About an hour        ", "Restarting (1) 5 seconds ago")
+    reading = host_checks.compose_health(0, restarting, "")
+    assert (reading.up, reading.detail) == (False, "docker compose ps: web Restarting (1)")
+    header_only = out.split("\n", 1)[0] + "\n--- curl /health\n\n000\n"
+    none = host_checks.compose_health(7, header_only, "curl: (7) Failed to connect\n")
+    assert (none.up, none.detail) == (
+        False,
+        "docker compose ps: no container (not created, or removed)",
+    )

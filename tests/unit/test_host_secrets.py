@@ -155,18 +155,19 @@ def redis_with_password() -> Iterator[int]:
 def test_the_redis_check_gives_redis_cli_the_password_in_its_environment_only(
     pipeline: Pipeline, redis_with_password: int
 ) -> None:
-    """Runbook 002's `redis-cli ping` with the compose project's REDIS_URL, password and all:
-    the password goes in REDISCLI_AUTH, the address on the command line."""
+    """Runbook 002's `redis-cli ping` (localhost, the published port) with the compose
+    project's REDIS_PORT and REDIS_PASSWORD: the password goes in REDISCLI_AUTH, the
+    address on the command line."""
     spec = service_spec.get("redis")
     assert spec.ssm is not None
-    url = f"redis://:{PASSWORD}@127.0.0.1:{redis_with_password}/0"
+    port = f"REDIS_PORT={redis_with_password}\n"
     host = pipeline.add_host("equivalence-auth", {spec.ssm.tagKey: spec.ssm.tagValue})
     app = host.add_user(spec.ssm.runAs) / spec.ssm.directory
     app.mkdir()
-    (app / ".env").write_text(f"REDIS_URL={url}\n")
+    (app / ".env").write_text(f"{port}REDIS_PASSWORD='{PASSWORD}'\r\n")  # quoted, CRLF
     argv = _recording(host, "redis-cli")
     reading = _check(pipeline, host, "redis")
     assert reading.up, reading.detail
     assert PASSWORD not in argv.read_text() and str(redis_with_password) in argv.read_text()
-    (app / ".env").write_text(f"REDIS_URL={url.replace(PASSWORD, 'not-it')}\n")
+    (app / ".env").write_text(f"{port}REDIS_PASSWORD=not-it\n")
     assert not _check(pipeline, host, "redis").up

@@ -463,15 +463,11 @@ class AupusDeployment:
             assert spec.ssm is not None
             cluster = self.database.cluster
             self.admin = self.pipeline.add_host(name, {spec.ssm.tagKey: name})
-            # The database user's login environment names the Aupus database (its profile).
+            # The database user's login reaches the cluster (its profile: where it listens
+            # here, where a Debian host's socket would be found by default).
             self.admin.add_user(
                 ADMIN_USER,
-                {
-                    "PGHOST": "127.0.0.1",
-                    "PGPORT": str(cluster.port),
-                    "PGDATABASE": self.database.name,
-                    "PGUSER": "postgres",
-                },
+                {"PGHOST": "127.0.0.1", "PGPORT": str(cluster.port), "PGUSER": "postgres"},
             )
         return self.admin
 
@@ -514,7 +510,11 @@ class AupusDeployment:
         from selfheal_shared.ingestion import ingestion_instances
 
         registry = {
-            "database": {"host": self.db_host().name, "runAs": ADMIN_USER},
+            "database": {
+                "host": self.db_host().name,
+                "runAs": ADMIN_USER,
+                "name": self.database.name,
+            },
             "instances": [
                 {
                     "name": name,

@@ -62,30 +62,71 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _status(name: str, svc: dict[str, object], apps: dict[str, dict[str, object]]) -> str:
+def _ago(seconds: float) -> str:
+    """How Compose words a duration (go-units HumanDuration)."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s < 60:
+        return f"{s} second{'s' if s != 1 else ''}"
+    minutes = round(s / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(s / 3600)
+    return "About an hour" if hours == 1 else f"{hours} hours"
+
+
+def _state(
+    name: str, svc: dict[str, object], apps: dict[str, dict[str, object]]
+) -> tuple[bool, str, float]:
+    """(running, STATUS as Compose words it, created: epoch seconds)."""
+    now = time.time()
     if "pidFile" in svc:
         path = Path(str(svc["pidFile"]))
         pid = int(path.read_text().split()[0]) if path.exists() else 0
-        return "Up" if pid and _alive(pid) else "Exited"
+        since = path.stat().st_mtime if path.exists() else now
+        if pid and _alive(pid):
+            return True, f"Up {_ago(now - since)}", since
+        return False, f"Exited (0) {_ago(now - since)} ago", since
     app = apps.get(str(svc.get("pm2", name)))
     if app is None:
-        return "Exited"
+        return False, "Exited (0) Less than a second ago", now
     env = app.get("pm2_env", {})
     assert isinstance(env, dict)
+    since = float(env.get("pm_uptime", now * 1000)) / 1000
     if env.get("status") == "online" and app.get("pid"):
-        return "Up"
-    return f"Exited ({env.get('exit_code', 0)})"
+        return True, f"Up {_ago(now - since)}", float(env.get("created_at", since * 1000)) / 1000
+    exited = f"Exited ({env.get('exit_code', 0)}) {_ago(now - since)} ago"
+    return False, exited, float(env.get("created_at", since * 1000)) / 1000
 
 
-def ps(names: list[str]) -> int:
-    compose, apps = _compose(), _apps()
+def ps(names: list[str], every: bool) -> int:
+    """Compose v2's table: running containers, or every one with `-a`."""
+    compose, apps, env = _compose(), _apps(), _env()
     project = str(_file().get("project", "app"))
-    print(f"{'NAME':<28} {'SERVICE':<12} STATUS")
+    header = ("NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS")
+    rows = []
     for name in names or sorted(compose):
         if name not in compose:
             print(f"no such service: {name}", file=sys.stderr)
             return 1
-        print(f"{project + '-' + name + '-1':<28} {name:<12} {_status(name, compose[name], apps)}")
+        svc = compose[name]
+        running, status, created = _state(name, svc, apps)
+        if not (running or every):
+            continue
+        port = env.get(str(svc.get("port", "")), "")
+        command = str(svc.get("command", name))
+        command = command if len(command) <= 20 else command[:19] + "…"
+        rows.append((
+            f"{project}-{name}-1", str(svc.get("image", f"{project}-{name}")), f'"{command}"',
+            name, f"{_ago(time.time() - created)} ago", status,
+            f"127.0.0.1:{port}->{port}/tcp" if port and running else "",
+        ))  # fmt: skip
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     return 0
 
 
@@ -157,7 +198,7 @@ def main(argv: list[str]) -> int:
         return 2
     verb, rest = argv[1], argv[2:]
     if verb == "ps":
-        return ps([a for a in rest if not a.startswith("-")])
+        return ps([a for a in rest if not a.startswith("-")], "-a" in rest or "--all" in rest)
     if verb in ("restart", "stop", "start"):
         return lifecycle(verb, [a for a in rest if not a.startswith("-")])
     if verb == "logs":

@@ -55,24 +55,31 @@ class EquivalenceHost(Pm2Apps):
             "WEB_PORT": str(self.ports["WEB_PORT"]),
             "REDIS_PORT": str(self.ports["REDIS_PORT"]),
             "REDIS_URL": redis_url,
+            "POSTGRES_PORT": str(self.cluster.port),  # published on the host's loopback
             "RQ_REDIS_URL": redis_url,  # what `rq worker` reads
             "DATABASE_URL": database,
         }
         self.dotenv = dotenv
         host = self.pipeline.add_host("equivalence", {TAG[0]: TAG[1]})
-        # The user's profile says where the database answers (`pg_isready` with no argument).
-        project = self.settle(
-            host, DESCRIBED["web"], PGHOST="127.0.0.1", PGPORT=str(self.cluster.port)
-        )
+        project = self.settle(host, DESCRIBED["web"])
         host.closers.append(self.close)
         (project / ".env").write_text("".join(f"{k}={v}\n" for k, v in dotenv.items()))
         compose = {
             "project": "equivalence",
             "services": {
-                "web": {"pm2": "web", "port": "WEB_PORT"},
-                "worker": {"pm2": "worker"},
-                "redis": {"pm2": "redis", "port": "REDIS_PORT"},
-                "postgres": {"pidFile": str(self.cluster.data / "postmaster.pid")},
+                "web": {"pm2": "web", "port": "WEB_PORT", "command": "python web.py"},
+                "worker": {"pm2": "worker", "command": "rq worker default"},
+                "redis": {
+                    "pm2": "redis",
+                    "port": "REDIS_PORT",
+                    "image": "redis:7",
+                    "command": "docker-entrypoint.sh redis-server",
+                },
+                "postgres": {
+                    "pidFile": str(self.cluster.data / "postmaster.pid"),
+                    "image": "postgres:15",
+                    "command": "docker-entrypoint.sh postgres",
+                },
             },
         }
         (project / "compose.json").write_text(json.dumps(compose, indent=1))

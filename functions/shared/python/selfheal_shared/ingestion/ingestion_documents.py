@@ -4,7 +4,8 @@ parameters SSM validates (`allowedValues`, `allowedPattern`) before anything run
 event or input field is ever pasted into a command. Each runs where the runbook types it
 (`host_shell`): in the login shell of the registry's `user` for that host, from the
 instance's `directory` (its `.env`), or the database user's home for FENCE and WRITERS
-(`psql` with no argument: that user's PGDATABASE, or peer authentication).
+(`psql -d <the registry's database>` as that user: peer authentication, or its PG*
+variables).
 
 - `OBSERVE` (read only, on an instance's host): `.env`'s MQTT_MODE and INSTANCE_ID, whether
   pm2 runs aupus-api, `/health/mqtt` (the mode the running app is in) and how many P2002
@@ -68,7 +69,17 @@ PSQL_SECONDS = 30
 TABLE = "equipamentos_dados"
 #: (inside a double-quoted shell argument: the format's quotes escaped for the shell)
 _UTC = "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\\\"T\\\"HH24:MI:SS.US\\\"Z\\\"')"
-PSQL = "psql -X -v ON_ERROR_STOP=1 -qAt -F '|'"
+#: The Aupus database, named by the registry (`psql` as the database user would otherwise
+#: reach the database named after that user).
+PSQL = "psql -X -v ON_ERROR_STOP=1 -qAt -F '|' -d '{{ database }}'"
+DATABASE_PATTERN = r"^[a-z_][a-z0-9_]{0,62}$"
+_DATABASE = {
+    "database": {
+        "type": "String",
+        "description": "The Aupus database's name (from the registry)",
+        "allowedPattern": DATABASE_PATTERN,
+    }
+}
 #: Where pm2 keeps aupus-api's logs (the pm2 of the host's user).
 PM2_LOGS = '"${PM2_HOME:-$HOME/.pm2}/logs"'
 
@@ -88,8 +99,9 @@ _WHERE = {
         "default": "",
     },
 }
-#: `.env`'s PORT: where the app answers (the agent's environment has no PORT).
-ENV_PORT = "PORT=$(grep -E '^PORT=' .env | tail -n 1 | cut -d= -f2-)"
+#: `.env`'s PORT: where the app answers (the agent's environment has no PORT; the
+#: backend's default when `.env` has none).
+ENV_PORT = "PORT=$(dotenv PORT); PORT=${PORT:-3000}"
 
 
 def _document(
@@ -121,8 +133,8 @@ def observe() -> dict[str, Any]:
             "exec 9>>.selfheal.lock",
             f"flock -s -w {LOCK_SECONDS} 9 || true  # a mode switch under way finishes first",
             ENV_PORT,
-            "echo \"env_mode=$(grep -E '^MQTT_MODE=' .env | tail -n 1 | cut -d= -f2-)\"",
-            "echo \"instance_id=$(grep -E '^INSTANCE_ID=' .env | tail -n 1 | cut -d= -f2-)\"",
+            'echo "env_mode=$(dotenv MQTT_MODE)"',
+            'echo "instance_id=$(dotenv INSTANCE_ID)"',
             'echo "pid=$(pm2 pid aupus-api 2>/dev/null 9>&- | tail -n 1)"',
             'echo "mqtt=$(curl -sS -m 3 "http://localhost:$PORT/health/mqtt" 2>/dev/null)"',
             f'echo "p2002=$(cat {PM2_LOGS}/aupus-api-*.log 2>/dev/null | grep -c P2002)"',
@@ -158,7 +170,7 @@ def set_mode() -> dict[str, Any]:
             '  case "$flat" in *\'"status":"connected"\'*) case "$flat" in',
             '    *\'"mode":"{{ mode }}"\'*)',
             '      echo "aupus-api restarted in {{ mode }}"',
-            "      echo \"env_mode=$(grep -E '^MQTT_MODE=' .env | tail -n 1 | cut -d= -f2-)\"",
+            '      echo "env_mode=$(dotenv MQTT_MODE)"',
             '      echo "mqtt=$flat"; exit 0 ;;',
             "  esac ;; esac",
             "  sleep 0.5",
@@ -176,6 +188,7 @@ def fence() -> dict[str, Any]:
         "selfheal: revoke (fence) or grant (unfence) INSERT on the readings for one Aupus "
         "instance's database role",
         {
+            **_DATABASE,
             "action": {
                 "type": "String",
                 "description": "fence: REVOKE INSERT; unfence: GRANT INSERT",
@@ -217,12 +230,13 @@ def writers() -> dict[str, Any]:
     return _document(
         "selfheal: which Aupus instances wrote readings since a time (read only)",
         {
+            **_DATABASE,
             "since": {
                 "type": "String",
                 "description": "The database's time (as this document prints it) to count "
                 "from, or recent (the last 5 minutes)",
                 "allowedPattern": SINCE_PATTERN,
-            }
+            },
         },
         [
             "set -e",

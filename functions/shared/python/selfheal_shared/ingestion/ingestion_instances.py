@@ -66,9 +66,11 @@ class Instance(BaseModel):
 class Database(BaseModel):
     #: The `selfheal:host` tag value of the database administration host.
     host: str = Field(pattern=HOST_PATTERN)
-    #: The user there whose login environment reaches the Aupus database as its owner
-    #: (`psql` with no arguments: its PGDATABASE, or peer authentication as `postgres`).
+    #: The user there whose login reaches the Aupus database as its owner (peer
+    #: authentication as `postgres`, or that user's PG* variables).
     runAs: str = Field(default="postgres", pattern=host_shell.USER_PATTERN)
+    #: The Aupus database's name (runbook 004 `psql -d aupus`).
+    name: str = Field(pattern=docs.DATABASE_PATTERN)
 
 
 #: The instances a group may register: runbook 004's primary VPS and its backup. The
@@ -280,7 +282,7 @@ def writers(database: Database, since: str = RECENT) -> Writers:
         HOST_TAG,
         database.host,
         docs.WRITERS,
-        {"user": [database.runAs], "since": [since]},
+        {"user": [database.runAs], "database": [database.name], "since": [since]},
         "ingestion writers",
         **_waits(docs.WRITERS),
     )
@@ -319,6 +321,7 @@ def fence(database: Database, instance: Instance, action: str, key: str) -> dict
         docs.FENCE,
         {
             "user": [database.runAs],
+            "database": [database.name],
             "action": [action],
             "role": [instance.role],
             "instance": [instance.instanceId],

@@ -78,8 +78,9 @@ def http_health(code: int, out: str, err: str) -> Reading:
 
 
 def redis_ping(code: int, out: str, err: str) -> Reading:
-    """`redis-cli ping`: PONG, or "Could not connect to Redis at ...: Connection refused"."""
-    if code == 0 and out.strip() == "PONG":
+    """`redis-cli ping`: PONG, or "Could not connect to Redis at ...: Connection refused".
+    Its answer is the last line (a login profile may print before it)."""
+    if code == 0 and out.strip().rsplit("\n", 1)[-1].strip() == "PONG":
         return Reading(True, "redis-cli ping: PONG")
     return Reading(False, f"redis-cli ping: {_first_line(err, out)}")
 
@@ -97,8 +98,31 @@ def pg_isready(code: int, out: str, err: str) -> Reading:
     return Reading(False, f"pg_isready: {said} ({PG_ISREADY.get(code, f'exit {code}')})")
 
 
-#: `docker compose ps <service>`: "NAME SERVICE STATUS" rows.
-COMPOSE_ROW = re.compile(r"^\S+\s+(?P<service>\S+)\s+(?P<status>Up\b.*|Exited\b.*)$", re.M)
+#: A Compose v2 state as `docker compose ps` words it, without how long ago ("Up 3 minutes"
+#: is "Up", "Exited (1) 2 seconds ago" is "Exited (1)"): how long changes from run to run.
+COMPOSE_STATE = re.compile(r"^(Up|Exited \(-?\d+\)|Restarting \(-?\d+\)|\S+)")
+
+
+def compose_rows(text: str) -> list[tuple[str, str]]:
+    """(service, state) of each row of `docker compose ps [-a]` (Compose v2: NAME, IMAGE,
+    COMMAND, SERVICE, CREATED, STATUS, PORTS, each column starting where its header name
+    does; cells hold spaces), in order; a header starts each reading again."""
+    rows: list[tuple[str, str]] = []
+    starts: list[tuple[str, int]] = []
+    for line in text.splitlines():
+        if line.startswith("NAME ") and " SERVICE " in line and " STATUS" in line:
+            starts = [(m.group(), m.start()) for m in re.finditer(r"\S+", line)]
+            continue
+        if not starts or not line.strip():
+            continue
+        cells = {
+            name: line[at : starts[i + 1][1] if i + 1 < len(starts) else None].strip()
+            for i, (name, at) in enumerate(starts)
+        }
+        state = COMPOSE_STATE.match(cells.get("STATUS", ""))
+        if cells.get("SERVICE") and state:
+            rows.append((cells["SERVICE"], state.group()))
+    return rows
 
 
 def rq_backlog(code: int, out: str, err: str) -> Reading:
@@ -106,10 +130,9 @@ def rq_backlog(code: int, out: str, err: str) -> Reading:
     or more while the queue drains (a worker that dies right after its restart shows in the
     later readings): a worker not Up, or none registered in Redis, is down; drained when the
     last reading says 0 jobs; "not draining" when the count never fell."""
-    rows = list(COMPOSE_ROW.finditer(out))
-    if rows and not rows[-1]["status"].startswith("Up"):  # the latest reading decides
-        row = rows[-1]
-        return Reading(False, f"docker compose ps: {row['service']} {row['status'].strip()}")
+    rows = compose_rows(out)
+    if rows and rows[-1][1] != "Up":  # the latest reading decides
+        return Reading(False, "docker compose ps: {} {}".format(*rows[-1]))
     totals = [int(n) for n in RQ_TOTAL.findall(out)]
     if code != 0 or not totals:
         return Reading(False, f"rq info: {_first_line(out, err)}")
@@ -157,19 +180,20 @@ def systemd_health(code: int, out: str, err: str) -> Reading:
 
 
 def compose_health(code: int, out: str, err: str) -> Reading:
-    """`docker compose ps <service>` (runbook 002 "Verificar status"), then curl's
-    `/health`: a container not Up is down; an Up one is read by its `/health`."""
+    """`docker compose ps -a <service>` (runbook 002 "Verificar status"; `-a` so a stopped
+    container shows how it exited), then curl's `/health`: a container not Up is down; an
+    Up one is read by its `/health`."""
     status, marked, curl = out.partition(CURL_MARK)
-    rows = list(COMPOSE_ROW.finditer(status))
-    if not marked or not rows:
+    rows = compose_rows(status)
+    if not marked or (not rows and not status.startswith("NAME ")):
         return Reading(False, f"docker compose ps: {_first_line(status, err)}")
-    row = rows[-1]
-    if not row["status"].startswith("Up"):
-        return Reading(False, f"docker compose ps: {row['service']} {row['status'].strip()}")
+    if not rows:
+        return Reading(False, "docker compose ps: no container (not created, or removed)")
+    service, state = rows[-1]
+    if state != "Up":
+        return Reading(False, f"docker compose ps: {service} {state}")
     health = http_health(code, curl, err)
-    # "Up 3 minutes" cut to "Up": how long changes from run to run.
-    return Reading(health.up, f"docker compose ps: {row['service']} Up; {health.detail}",
-                   health.data)  # fmt: skip
+    return Reading(health.up, f"docker compose ps: {service} Up; {health.detail}", health.data)
 
 
 #: Runbook 004 "Validação": "hoursSinceLastData": < 0.1 (menos de 6 minutos).
