@@ -177,7 +177,7 @@ class EventHistory:
 
 
 def _matches(event: dict[str, Any], attribute: dict[str, Any]) -> bool:
-    key, value = attribute.get("AttributeKey"), attribute.get("AttributeValue")
+    key, value = str(attribute.get("AttributeKey")), attribute.get("AttributeValue")
     if key in ("ResourceType", "ResourceName"):
         return any(r.get(key) == value for r in event.get("Resources", []))
     return bool(event.get(key) == value)
