@@ -33,6 +33,7 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from selfheal_shared.core import clock as shared_clock
 
 from . import alarm_evaluation, aws_validation, ssm_agent, strict_moto
+from . import cloudtrail as cloudtrail_history
 from .aws_validation import AwsError
 
 #: A simulated host's SSM agent (see `Extensions.ssm_agents`).
@@ -99,6 +100,11 @@ class Extensions:
     appconfig_deployments: list[dict[str, Any]] = field(default_factory=list)
     #: CodeDeploy StopDeployment calls, in order.
     codedeploy_stops: list[dict[str, Any]] = field(default_factory=list)
+    #: CloudTrail's event history of this account (moto has no LookupEvents): the Lambda
+    #: alias changes that succeeded, at virtual time, oldest first (`cloudtrail.py`).
+    cloudtrail: cloudtrail_history.EventHistory = field(
+        default_factory=cloudtrail_history.EventHistory
+    )
     #: Where the valid EventBridge PutEvents entries go (moto cannot deliver to Step
     #: Functions): their event ids, in order.
     on_put_events: Callable[[list[dict[str, Any]]], list[str]] | None = None
@@ -158,6 +164,15 @@ class Extensions:
                 ),
                 None,
                 self._start_deployment,
+            ),
+            (
+                "GET",
+                re.compile(
+                    host.format(svc="appconfig")
+                    + r"/applications/([^/]+)/environments/([^/]+)/deployments/(\d+)$"
+                ),
+                None,
+                self._get_deployment,
             ),
             (
                 "POST",
@@ -245,6 +260,12 @@ class Extensions:
                 "Logs_20140328.PutMetricFilter",
                 self._logs_put_metric_filter,
             ),
+            (
+                "POST",
+                re.compile(host.format(svc="cloudtrail") + r"/$"),
+                "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents",
+                self._lookup_events,
+            ),
         ]
 
     # -- CloudWatch Logs: transformers, and the metric filters' checks moto does not make
@@ -306,6 +327,12 @@ class Extensions:
             self.on_transformed_filters.discard(key)
         return None  # moto stores it
 
+    def _lookup_events(self, match: re.Match[str] | None, body: dict[str, Any]) -> Response:
+        try:
+            return 200, {}, json.dumps(self.cloudtrail.lookup(body, shared_clock.now()))
+        except AwsError as exc:
+            return exc.status, {}, json.dumps(exc.body())
+
     def _list_hosted_versions(self, match: re.Match[str], body: dict[str, Any]) -> Response:
         backend = appconfig_backends[DEFAULT_ACCOUNT_ID][self.region]
         profile = backend.get_configuration_profile(match.group(1), match.group(2))
@@ -340,9 +367,24 @@ class Extensions:
             "ConfigurationVersion": body["ConfigurationVersion"],
             "DeploymentNumber": len(self.appconfig_deployments) + 1,
             "State": "COMPLETE",
+            # AllAtOnce with no bake time: started and completed at once, at virtual time.
+            "StartedAt": shared_clock.now().isoformat(),
+            "CompletedAt": shared_clock.now().isoformat(),
         }
         self.appconfig_deployments.append(deployment)
         return 201, {}, json.dumps(deployment)
+
+    def _get_deployment(self, match: re.Match[str], body: dict[str, Any]) -> Response:
+        app, env, number = match.group(1), match.group(2), int(match.group(3))
+        for d in self.appconfig_deployments:
+            if (d["ApplicationId"], d["EnvironmentId"], d["DeploymentNumber"]) == (
+                app,
+                env,
+                number,
+            ):
+                return 200, {}, json.dumps(d)
+        error = {"Message": f"Deployment {number} not found", "ResourceName": str(number)}
+        return 404, {"x-amzn-ErrorType": "ResourceNotFoundException"}, json.dumps(error)
 
     def _put_events(self, match: re.Match[str], body: dict[str, Any]) -> Response:
         return self.put_events(body)
@@ -626,6 +668,7 @@ class Extensions:
             strict_moto.step_functions(),
             mock.patch.object(BotocoreStubber, "process_request", process_request),
             mock.patch.object(Execution, "stop", stop),
+            self.cloudtrail.recording(),
             mock.patch.object(
                 json_path,
                 "parse",

@@ -50,8 +50,11 @@ DESCRIPTION_MAX = 256
 #: Some discovery calls (lambda:ListFunctions, s3:ListAllMyBuckets, ...) exist only on `*`;
 #: reading is allowed there, acting never is.
 READ_ONLY_VERBS: tuple[str, ...] = ("List", "Get", "Describe")
-#: Writes that AWS authorises only on Resource "*" (no resource-level permissions exist).
-NO_RESOURCE_ACTIONS = frozenset({"iot:CreateCertificateFromCsr", "cloudwatch:PutMetricData"})
+#: Actions AWS authorises only on Resource "*" (no resource-level permissions exist): writes,
+#: and reads not named List/Get/Describe (cloudtrail:LookupEvents).
+NO_RESOURCE_ACTIONS = frozenset(
+    {"iot:CreateCertificateFromCsr", "cloudwatch:PutMetricData", "cloudtrail:LookupEvents"}
+)
 SYNC_ONLY_REASON = (
     "Only invoked synchronously (RequestResponse) by Step Functions tasks, whose Retry/Catch "
     "handle a failure and escalate; a Lambda dead-letter queue only receives failed "

@@ -19,12 +19,21 @@ from selfheal_shared.core.errors import ConcurrentChange, InputInvalid, Transien
 from selfheal_shared.deploy import rollback
 
 from local.lambda_adapter import LambdaContext, load_handler
+from local.replay import rebase
 from local.runtime import Pipeline
 from local.worlds import WorldSpec
 from local.worlds.deploy import CodeDeploySpec
+from tests.helpers import FIVE_XX, load_event
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:selfheal-sm-rollback-on-5xx:run-1"
 Invoke = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+@pytest.fixture
+def alarm_event(pipeline: Pipeline) -> dict[str, Any]:
+    """The sample 5xx alarm as EventBridge delivers it now (rebased to the virtual clock):
+    the flags the world deployed at its start were deployed shortly before it."""
+    return rebase(load_event(FIVE_XX), pipeline.clock.now())
 
 
 @pytest.fixture
@@ -161,7 +170,7 @@ def test_resolve_old_deployment_is_nothing_to_roll_back(
     incident = invoke("rollback_resolve", resolve_request(alarm_event))
 
     assert incident["deployment"]["kind"] == "none"
-    assert "window 24 h" in incident["deployment"]["reason"]
+    assert "in CloudTrail in the last 24 h" in incident["deployment"]["reason"]
 
 
 def test_resolve_alias_missing_is_nothing_to_roll_back(
@@ -341,11 +350,12 @@ def test_rollback_with_nothing_to_roll_back_is_invalid(
 
 
 def test_rollback_stops_a_running_codedeploy_deployment(
-    make_pipeline: Any, world_spec: WorldSpec, alarm_event: dict[str, Any]
+    make_pipeline: Any, world_spec: WorldSpec
 ) -> None:
     world_spec.services[0].codedeploy = CodeDeploySpec(application="orders", group="orders-live")
     p = make_pipeline(world_spec=world_spec)
     dep_id = p.world.codedeploy_ids["orders-api"]
+    alarm_event = rebase(load_event(FIVE_XX), p.clock.now())
 
     incident = call_in(p, "rollback_resolve", resolve_request(alarm_event))
     assert incident["deployment"]["kind"] == "codedeploy"

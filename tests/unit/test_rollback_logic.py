@@ -78,9 +78,21 @@ def test_previous_version_none_when_nothing_older(versions: list[str], current: 
 
 
 def deployment(current: str, versions: list[str], age: timedelta, hours: int = 24) -> Deployment:
+    """`age`: how long ago CloudTrail says the alias was moved to `current`."""
     return rollback.alias_deployment(
-        current=current, versions=versions, published_at=NOW - age, now=NOW, recent_hours=hours
+        current=current, versions=versions, changed_at=NOW - age, now=NOW, recent_hours=hours
     )
+
+
+def test_no_alias_change_in_cloudtrail_is_not_a_recent_deployment() -> None:
+    """The version's publish time is not asked: without the alias change in the window
+    (an alias has no timestamp; CloudTrail is where AWS records its changes), no rollback."""
+    dep = rollback.alias_deployment(
+        current="3", versions=["1", "2", "3"], changed_at=None, now=NOW, recent_hours=24
+    )
+
+    assert dep.kind == "none"
+    assert "no change of the alias to version 3 in CloudTrail in the last 24 h" in dep.reason
 
 
 @pytest.mark.parametrize("age", [timedelta(0), timedelta(minutes=5), timedelta(hours=24)])

@@ -90,6 +90,10 @@ def test_integrity_at_two_in_the_morning_reads_the_last_24_hours(
     assert integrity["suspicious"] == ["ons-geracao"]
     ratios = {s["source"]: s["ratio"] for s in integrity["sources"]}
     assert ratios == {"ons-carga": 1.0, "ons-geracao": 2.5, "ons-intercambio": 1.0}
+    # What was counted is said as such: bucket objects, not the store's records.
+    [check] = [r for r in p.audit_records() if r["action"] == "integrity_check"]
+    assert check["why"].startswith("objects (S3 keys) per source in ons-processed")
+    assert "records in the time-series store were not counted" in check["why"]
 
 
 @pytest.mark.procedure("D3", "snapshot the processed bucket (GLACIER), verified object by object")

@@ -86,16 +86,22 @@ def test_rollback_happens_and_is_verified(pipeline: Pipeline, alarm_event: dict)
 
 @pytest.mark.procedure("D1", "configuration problem (no recent deployment) -> flag off, verify")
 def test_configuration_problem_turns_the_implicated_flag_off(
-    make_pipeline: Any, world_spec: WorldSpec, alarm_event: dict
+    make_pipeline: Any, world_spec: WorldSpec
 ) -> None:
     """ "2. Se problema de configuração: # Desabilitar feature flag problemática": with no
     recent deployment, the flag the function's tags implicate is turned off (today the
     incident escalated without touching it), verified, and credited alone."""
     svc = world_spec.services[0]
+    assert svc.appconfig is not None
     svc.healthyVersions, svc.badFlags = ["1", "2", "3"], ["new_checkout"]
+    svc.appconfig.flags["new_checkout"] = False
     p = make_pipeline(world_spec=world_spec)
     p.clock.advance(NOT_RECENT_SECONDS)  # version 3 went live a day ago
-    [run] = p.run_event(alarm_event)
+    p.world.deploy_flags(p, "orders-api", {"new_checkout": True})  # AppConfig, just now
+    p.clock.advance(60)  # the alarm evaluates the errors the flag causes: ALARM
+    [arn] = p.started
+    p.wait([arn])
+    run = p.execution_summary(arn)
 
     assert run["status"] == "SUCCEEDED", run
     assert live(p) == "3", "no recent deployment: the alias is not rolled back"
@@ -104,11 +110,15 @@ def test_configuration_problem_turns_the_implicated_flag_off(
     assert "RollBack" not in run["states"]
     [diagnosis] = [s for s in run["steps"] if s["name"] == "diagnose"]
     assert diagnosis["result"].startswith("turn off new_checkout: no recent deployment")
-    assert "25.0 h ago" in diagnosis["result"]
+    assert (
+        "no change of the alias to version 3 in CloudTrail in the last 24 h"
+        in (diagnosis["result"])
+    )
     [flags] = [
         r for r in p.audit_records() if r["action"] == "disable_flags" and not r.get("outcome")
     ]
-    assert "flags new_checkout named as implicated" in flags["why"]
+    assert "flags new_checkout implicated" in flags["why"]
+    assert "deployment 2 at" in flags["why"] and "turned on new_checkout" in flags["why"]
     assert "no recent deployment" in flags["why"], "the record says which evidence chose it"
     assert [n["level"] for n in p.notifications()] == ["ops"]
 
@@ -157,12 +167,17 @@ def test_implicated_flag_already_off_changes_nothing_and_pages(
     svc.healthyVersions, svc.appconfig.flags["new_checkout"] = ["1", "2"], False
     p = make_pipeline(world_spec=world_spec)
     p.clock.advance(NOT_RECENT_SECONDS)
+    # Turned on an hour before the alarm (implicated), then off again by someone.
+    p.world.deploy_flags(p, "orders-api", {"new_checkout": True})
+    p.clock.advance(30 * 60)
+    p.world.deploy_flags(p, "orders-api", {"new_checkout": False})
+    p.clock.advance(30 * 60)
     [run] = p.run_event(alarm_event)
 
     assert run["status"] == "FAILED" and run["error"] == "selfheal.NotFixed"
     assert run["states"][-3:] == ["FlagsChanged", "EscalateFlagsUnchanged", "NotFixed"]
     assert outcomes(run) == {"rollback_on_5xx": "NOT_FIXED", "escalate": "ESCALATED"}
-    assert live(p) == "3" and len(p.extensions.appconfig_deployments) == 1
+    assert live(p) == "3" and len(p.extensions.appconfig_deployments) == 3, "none of ours"
     [page] = [n for n in p.notifications() if n["level"] == "l1"]
     assert "changed nothing: flags new_checkout already off" in page["message"]["reason"]
 
@@ -590,3 +605,126 @@ def test_errors_put_by_lambda_raise_the_alarm_and_the_rollback_brings_it_back_to
                                        ("orders-api-errors", "ALARM", "OK")]  # fmt: skip
     assert json.loads(alarm_events[0]["state"]["reasonData"])["recentDatapoints"] == [42.0]
     assert json.loads(alarm_events[1]["state"]["reasonData"])["recentDatapoints"] == [0.0]
+
+
+# --- issue 22: FIXED only after an action; the evidence picks what is implicated ----------
+
+
+def _after_resolve(pipeline: Pipeline, then: Any) -> None:
+    """Run `then(pipeline)` right after the incident is resolved (before anything acts)."""
+    from local.lambda_adapter import load_handler
+
+    spec = pipeline.spec.functions["rollback_resolve"]
+    real = load_handler(spec)
+
+    def resolve_then(event: dict, context: Any) -> Any:
+        result = real(event, context)
+        then(pipeline)
+        return result
+
+    pipeline.lambdas._handlers["selfheal-fn-rollback-resolve"] = (spec, resolve_then)
+
+
+@pytest.mark.procedure("D1", "FIXED only after an action: nothing rolled back -> not FIXED")
+def test_alias_already_rolled_back_by_someone_is_not_credited(
+    pipeline: Pipeline, alarm_event: dict
+) -> None:
+    """An operator rolls the alias back by hand between the diagnosis and the rollback:
+    selfheal changes nothing, the alarm returns to OK, and the outcome says so
+    (NO_ACTION_NEEDED), never FIXED ("returned to OK after the rollback" was a lie)."""
+    _after_resolve(
+        pipeline,
+        lambda p: p.client("lambda").update_alias(
+            FunctionName="orders-api", Name="live", FunctionVersion="2"
+        ),
+    )
+    [run] = pipeline.run_event(alarm_event)
+
+    assert run["status"] == "SUCCEEDED", run
+    assert live(pipeline) == "2" and rollbacks(pipeline) == []
+    assert "FIXED" not in outcomes(run).values()
+    [note] = pipeline.notifications()
+    assert note["level"] == "ops"
+    assert note["message"]["outcome"] == "NO_ACTION_NEEDED"
+    assert "selfheal changed nothing" in note["message"]["summary"]
+    assert "alias live already on version 2" in note["message"]["summary"]
+
+
+@pytest.mark.procedure(
+    "D1", "FIXED only after an action: nothing rolled back, still ALARM -> escalate"
+)
+def test_nothing_rolled_back_and_still_failing_escalates_without_credit(
+    make_pipeline: Any, world_spec: WorldSpec, alarm_event: dict
+) -> None:
+    """Someone moved the alias to the version selfheal would pick, but that one fails too
+    and no flag is implicated: nothing was done, so L1 hears it (ESCALATED), not NOT_FIXED
+    "after the last action" and never FIXED."""
+    svc = world_spec.services[0]
+    svc.healthyVersions, svc.tags = ["1"], {"selfheal:managed": "true"}
+    p = make_pipeline(world_spec=world_spec)
+    _after_resolve(
+        p,
+        lambda q: q.client("lambda").update_alias(
+            FunctionName="orders-api", Name="live", FunctionVersion="2"
+        ),
+    )
+    [run] = p.run_event(alarm_event)
+
+    assert run["status"] == "FAILED" and run["error"] == "selfheal.Escalated", run
+    assert rollbacks(p) == [] and live(p) == "2"
+    [page] = [n for n in p.notifications() if n["level"] == "l1"]
+    assert page["message"]["outcome"] == "ESCALATED"
+    reason = page["message"]["reason"]
+    assert "the rollback changed nothing (alias live already on version 2)" in reason
+    assert "still ALARM" in reason
+
+
+@pytest.mark.procedure("D1", "recent deployment is the alias change (CloudTrail), not the publish")
+def test_an_old_version_made_live_now_is_a_recent_deployment(
+    make_pipeline: Any, world_spec: WorldSpec
+) -> None:
+    """Version 3 was published a day ago but the alias was moved to it only now: that is
+    the recent deployment (runbook 001 "Verificar implantações recentes"). A Lambda alias
+    has no timestamp; its change is read from CloudTrail's UpdateAlias event (before, the
+    version's publish time made it "not recent" and the alias was never rolled back)."""
+    svc = world_spec.services[0]
+    svc.live = "2"
+    p = make_pipeline(world_spec=world_spec)
+    p.clock.advance(NOT_RECENT_SECONDS)  # version 3 was published a day ago
+    p.client("lambda").update_alias(FunctionName="orders-api", Name="live", FunctionVersion="3")
+    p.clock.advance(60)  # the world's alarm evaluates the errors of version 3: ALARM
+    [arn] = p.started
+    p.wait([arn])
+    run = p.execution_summary(arn)
+
+    assert run["status"] == "SUCCEEDED", run
+    assert live(p) == "2", "rolled back to the version the alias served before"
+    assert outcomes(run) == {"rollback_alias": "FIXED"}
+    assert diagnosis_of(run).startswith("roll back (alias moved to version 3 1 min ago)")
+
+
+@pytest.mark.procedure(
+    "D1", "flag tagged but not deployed shortly before the alarm -> not implicated"
+)
+def test_a_tagged_flag_deployed_long_ago_is_not_implicated(
+    make_pipeline: Any, world_spec: WorldSpec, alarm_event: dict
+) -> None:
+    """new_checkout is tagged for orders-api and on, but its configuration was deployed a
+    day before the alarm: it is not "the configuration problem" (runbook 001 D1), so it
+    is left on and people are paged with what was found (before: every tagged flag was
+    implicated and turned off)."""
+    svc = world_spec.services[0]
+    svc.healthyVersions = ["1", "2", "3"]
+    svc.badFlags = ["dark_mode"]  # the real cause: untagged, nothing selfheal may blame
+    p = make_pipeline(world_spec=world_spec)
+    p.clock.advance(NOT_RECENT_SECONDS)
+    [run] = p.run_event(alarm_event)
+
+    assert run["status"] == "FAILED" and run["error"] == "selfheal.Escalated", run
+    assert flag_enabled(p, "new_checkout") and flag_enabled(p, "dark_mode"), "nothing turned off"
+    assert len(p.extensions.appconfig_deployments) == 1, "only the world's own deployment"
+    assert "DisableFlags" not in run["states"]
+    [page] = [n for n in p.notifications() if n["level"] == "l1"]
+    reason = page["message"]["reason"]
+    assert "no configuration implicated: flags new_checkout are tagged" in reason
+    assert "in the 24 h before the alarm: no deployment of its profile" in reason

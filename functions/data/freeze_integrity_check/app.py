@@ -1,6 +1,9 @@
-"""Records of the last 24 h per source, rolling, against the same 24 h of the days before
-(runbook 001: verify integrity, `range(start: -24h)`), so the people at the gate see which
-sources look wrong."""
+"""Objects of the last 24 h per source in the processed bucket, rolling, against the same
+24 h of the days before, so the people at the gate see which sources look wrong.
+
+Runbook 001 counts records in the time-series store (`range(start: -24h) |> count()` on
+InfluxDB); this counts the processed bucket's objects instead, and its record says so
+(issue 22 #12: counting the store's records is still to do)."""
 
 from __future__ import annotations
 
@@ -37,8 +40,11 @@ def handler(run: Run[IntegrityRequest]) -> dict[str, Any]:
     window = report["window"]
     run.record(
         "integrity_check",
-        why=f"records from {window['start']} to {window['end']} (the last 24 h) by source, "
-        f"against the same 24 h of the previous {HISTORY_DAYS} days",
+        # What was counted, said as such: processed-bucket objects, not the time-series
+        # store's records the runbook counts (issue 22 #12, not done yet).
+        why=f"objects (S3 keys) per source in {req.processedBucket} from {window['start']} "
+        f"to {window['end']} (the last 24 h), against the same 24 h of the previous "
+        f"{HISTORY_DAYS} days; records in the time-series store were not counted",
         result=f"{len(report['suspicious'])} suspicious sources: "
         f"{', '.join(report['suspicious']) or 'none'}",
         details=report,

@@ -6,6 +6,7 @@ which the workflow pages people with."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -17,8 +18,8 @@ from selfheal_shared.core.errors import InputInvalid
 from selfheal_shared.core.handler import remediator
 from selfheal_shared.core.models import parse
 from selfheal_shared.core.observability import logger
-from selfheal_shared.deploy import alarm_routes, known_bad, rollback
-from selfheal_shared.deploy.incident import Deployment, Incident
+from selfheal_shared.deploy import alarm_routes, alias_history, flag_history, known_bad, rollback
+from selfheal_shared.deploy.incident import Deployment, FeatureFlags, Incident
 
 
 class Unroutable(BaseModel):
@@ -71,15 +72,39 @@ def _find_deployment(function_name: str, alias: str, tags: dict[str, str]) -> De
         current = lam.get_alias(FunctionName=function_name, Name=alias)["FunctionVersion"]
     except lam.exceptions.ResourceNotFoundException:
         return Deployment(kind="none", reason=f"function {function_name} has no alias {alias!r}")
-    published = lam.get_function_configuration(FunctionName=function_name, Qualifier=current)
+    now, window = clock.now(), settings().recent_deploy_hours
+    # The alias change is the deployment; it is after the version's publish, and only
+    # CloudTrail knows when it was (an alias has no timestamp).
+    changed_at = alias_history.alias_changed_at(
+        function_name, alias, str(current), now - timedelta(hours=window), now
+    )
     return rollback.alias_deployment(
         current=current,
         versions=_versions(function_name),
-        published_at=clock.parse_aws_time(published["LastModified"]),
-        now=clock.now(),
-        recent_hours=settings().recent_deploy_hours,
+        changed_at=changed_at,
+        now=now,
+        recent_hours=window,
         known_bad=known_bad.bad_versions(function_name),
     )
+
+
+def _implicated_flags(
+    tagged: FeatureFlags | None, alarm_at: datetime
+) -> tuple[FeatureFlags | None, str]:
+    """The tagged flags an AppConfig deployment of the function's profile turned on in the
+    window before the alarm (runbook 001 D1: a configuration problem), and the evidence."""
+    if tagged is None:
+        return None, ""
+    window = settings().recent_deploy_hours
+    on, seen = flag_history.implicated(tagged, alarm_at - timedelta(hours=window), alarm_at)
+    looked = "; ".join(seen) or "no deployment of its profile"
+    evidence = (
+        f"flags {' '.join(tagged.flags)} are tagged {rollback.TAG_FLAGS} for the function; "
+        f"in the {window} h before the alarm: {looked}"
+    )
+    if not on:
+        return None, evidence
+    return tagged.model_copy(update={"flags": on}), evidence
 
 
 def _managed(route: alarm_routes.Route) -> alarm_routes.Route:
@@ -151,8 +176,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     tags = _tags(arn)
     alias = route.alias or rollback.alias_for(alarm, tags)
     deployment = _find_deployment(name, alias, tags)
-    flags = rollback.feature_flags(tags)
-    diagnosis = rollback.diagnose(deployment, flags)
+    flags, flags_evidence = _implicated_flags(
+        rollback.feature_flags(tags), clock.parse_aws_time(alarm.detail.state.timestamp)
+    )
+    diagnosis = rollback.diagnose(deployment, flags, flags_evidence)
     incident = Incident(
         incidentId=incident_id,
         executionId=request.executionId,

@@ -407,5 +407,40 @@ class DeployWorld:
         lam.update_alias(FunctionName=function, Name=svc.alias, FunctionVersion=version)
         return version
 
+    def deploy_flags(self, p: Pipeline, function: str, values: dict[str, bool]) -> str:
+        """Save a configuration with these flag values and deploy it, as a release would
+        (AppConfig records the deployment at virtual time); the new version number."""
+        ids = self.appconfig_ids[function]
+        ac = p.client("appconfig")
+        latest = max(
+            int(v["VersionNumber"])
+            for v in ac.list_hosted_configuration_versions(
+                ApplicationId=ids["application"], ConfigurationProfileId=ids["profile"]
+            )["Items"]
+        )
+        doc = json.loads(
+            ac.get_hosted_configuration_version(
+                ApplicationId=ids["application"],
+                ConfigurationProfileId=ids["profile"],
+                VersionNumber=latest,
+            )["Content"].read()
+        )
+        for name, on in values.items():
+            doc.setdefault("values", {})[name] = {"enabled": on}
+        version = ac.create_hosted_configuration_version(
+            ApplicationId=ids["application"],
+            ConfigurationProfileId=ids["profile"],
+            Content=json.dumps(doc).encode(),
+            ContentType="application/json",
+        )["VersionNumber"]
+        ac.start_deployment(
+            ApplicationId=ids["application"],
+            EnvironmentId=ids["environment"],
+            DeploymentStrategyId="AppConfig.AllAtOnce",
+            ConfigurationProfileId=ids["profile"],
+            ConfigurationVersion=str(version),
+        )
+        return str(version)
+
     def describe(self, p: Pipeline) -> dict[str, Any]:
         return {svc.function: {"live": self.live_version(p, svc)} for svc in self.spec.services}

@@ -90,11 +90,14 @@ def alias_deployment(
     *,
     current: str,
     versions: list[str],
-    published_at: datetime,
+    changed_at: datetime | None,
     now: datetime,
     recent_hours: int,
     known_bad: frozenset[str] = frozenset(),
 ) -> Deployment:
+    """A recent deployment is the alias moved to `current` within `recent_hours` before
+    `now` (`changed_at`, from CloudTrail; None: no such change in the window). The
+    version's publish time says nothing: an old version can be made live today."""
     if current == "$LATEST":
         return Deployment(
             kind="none", reason="alias points at $LATEST; nothing published to return to"
@@ -105,12 +108,18 @@ def alias_deployment(
         return Deployment(
             kind="none", reason=f"version {current} has no earlier published version{skipped}"
         )
-    age = max(now - published_at, timedelta(0))  # clock skew never makes it negative
+    if changed_at is None:
+        return Deployment(
+            kind="none",
+            reason=f"no change of the alias to version {current} in CloudTrail in the last "
+            f"{recent_hours} h; not a recent deployment",
+        )
+    age = max(now - changed_at, timedelta(0))  # clock skew never makes it negative
     if age > timedelta(hours=recent_hours):
         return Deployment(
             kind="none",
-            reason=f"version {current} went live {age.total_seconds() / 3600:.1f} h ago; "
-            f"not a recent deployment (window {recent_hours} h)",
+            reason=f"the alias moved to version {current} {age.total_seconds() / 3600:.1f} h "
+            f"ago; not a recent deployment (window {recent_hours} h)",
         )
     return Deployment(
         kind="alias",
@@ -148,8 +157,12 @@ def disable_flags(document: dict[str, Any], flags: list[str]) -> tuple[dict[str,
     return document, changed
 
 
-def diagnose(deployment: Deployment, flags: FeatureFlags | None) -> Diagnosis:
-    """The runbook's order: "Verificar implantações recentes" comes first, so a recent
+def diagnose(
+    deployment: Deployment, flags: FeatureFlags | None, flags_evidence: str = ""
+) -> Diagnosis:
+    """`flags` are the implicated flags only (turned on by a recent AppConfig deployment of
+    the function's profile, `flag_history`), `flags_evidence` what was found.
+    The runbook's order: "Verificar implantações recentes" comes first, so a recent
     deployment is rolled back first; the implicated flags ("problema de configuração") are
     turned off first only without a recent deployment, else only if the rollback does not
     bring the alarm back. Neither: nothing to do but tell people."""
@@ -161,10 +174,11 @@ def diagnose(deployment: Deployment, flags: FeatureFlags | None) -> Diagnosis:
         if recent
         else f"no recent deployment to roll back: {deployment.reason}"
     )
+    untagged = f"no {TAG_FLAGS} / {TAG_APPCONFIG} tags"
     on_configuration = (
-        f"configuration: flags {' '.join(flags.flags)} named as implicated by the tag {TAG_FLAGS}"
+        f"configuration: flags {' '.join(flags.flags)} implicated ({flags_evidence})"
         if flags
-        else f"no configuration implicated: no {TAG_FLAGS} / {TAG_APPCONFIG} tags"
+        else f"no configuration implicated: {flags_evidence or untagged}"
     )
     if recent and flags:
         first, then = "rollback", "disable_flags"

@@ -1,0 +1,183 @@
+"""CloudTrail's event history (`LookupEvents`) for the management events selfheal reads,
+which moto 5.2 does not implement: when a Lambda alias was last pointed at a version.
+
+A Lambda alias carries no timestamp (GetAlias returns no LastModified), so the time of an
+alias change is known in AWS only from CloudTrail: `CreateAlias20150331` /
+`UpdateAlias20150331` events (Lambda's event names carry the API version) with
+`requestParameters` {functionName, name, functionVersion}. Each successful CreateAlias /
+UpdateAlias on moto's Lambda backend is recorded here at virtual time, and LookupEvents
+answers as AWS does, refusing what AWS refuses:
+
+- at most one lookup attribute, of the keys AWS knows (`InvalidLookupAttributesException`);
+- StartTime after EndTime (`InvalidTimeRangeException`); MaxResults 1..50
+  (`InvalidMaxResultsException`); an unknown NextToken (`InvalidNextTokenException`);
+- newest first; only the last 90 days are kept (Event history).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from unittest import mock
+
+from moto.awslambda.models import LambdaBackend
+from selfheal_shared.core import clock as shared_clock
+
+from .aws_validation import AwsError
+
+#: Event history keeps 90 days of management events.
+RETENTION = timedelta(days=90)
+MAX_RESULTS = 50
+LOOKUP_KEYS = (
+    "EventId",
+    "EventName",
+    "ReadOnly",
+    "Username",
+    "ResourceType",
+    "ResourceName",
+    "EventSource",
+    "AccessKeyId",
+)
+#: Lambda's CloudTrail event names for the alias calls.
+ALIAS_EVENTS = {"create_alias": "CreateAlias20150331", "update_alias": "UpdateAlias20150331"}
+
+
+def _epoch(value: Any, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromtimestamp(float(value), UTC)
+    except (TypeError, ValueError):
+        raise AwsError("ValidationException", f"{name}: not a timestamp") from None
+
+
+@dataclass
+class EventHistory:
+    events: list[dict[str, Any]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(
+        self, name: str, source: str, resources: list[dict[str, str]], detail: dict[str, Any]
+    ) -> None:
+        at = shared_clock.now()
+        event_id = str(uuid.uuid4())
+        full = {
+            "eventVersion": "1.08",
+            "eventTime": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "eventSource": source,
+            "eventName": name,
+            "eventID": event_id,
+            "readOnly": False,
+            "eventType": "AwsApiCall",
+            "managementEvent": True,
+            **detail,
+        }
+        with self._lock:
+            self.events.append(
+                {
+                    "EventId": event_id,
+                    "EventName": name,
+                    "ReadOnly": "false",
+                    "EventTime": at.timestamp(),
+                    "EventSource": source,
+                    "Username": "local",
+                    "Resources": resources,
+                    "CloudTrailEvent": json.dumps(full),
+                }
+            )
+
+    def lookup(self, body: dict[str, Any], now: datetime) -> dict[str, Any]:
+        attributes = body.get("LookupAttributes") or []
+        if len(attributes) > 1:
+            raise AwsError(
+                "InvalidLookupAttributesException",
+                "You cannot specify more than one lookup attribute per request.",
+            )
+        for attr in attributes:
+            if attr.get("AttributeKey") not in LOOKUP_KEYS:
+                raise AwsError(
+                    "InvalidLookupAttributesException",
+                    f"AttributeKey {attr.get('AttributeKey')!r} is not supported",
+                )
+        start = _epoch(body.get("StartTime"), "StartTime")
+        end = _epoch(body.get("EndTime"), "EndTime")
+        if start and end and start > end:
+            raise AwsError("InvalidTimeRangeException", "StartTime is after EndTime")
+        limit = int(body.get("MaxResults", MAX_RESULTS))
+        if not 1 <= limit <= MAX_RESULTS:
+            raise AwsError("InvalidMaxResultsException", "MaxResults must be 1..50")
+        oldest = now - RETENTION
+        with self._lock:
+            found = [
+                e
+                for e in reversed(self.events)
+                if e["EventTime"] >= oldest.timestamp()
+                and (start is None or e["EventTime"] >= start.timestamp())
+                and (end is None or e["EventTime"] <= end.timestamp())
+                and all(_matches(e, a) for a in attributes)
+            ]
+        offset = 0
+        if body.get("NextToken"):
+            try:
+                offset = int(str(body["NextToken"]).removeprefix("local-"))
+            except ValueError:
+                raise AwsError("InvalidNextTokenException", "invalid NextToken") from None
+        page = found[offset : offset + limit]
+        out: dict[str, Any] = {"Events": page}
+        if offset + limit < len(found):
+            out["NextToken"] = f"local-{offset + limit}"
+        return out
+
+    @contextmanager
+    def recording(self) -> Iterator[None]:
+        """Record each successful CreateAlias / UpdateAlias on moto's Lambda backend."""
+
+        def recorded(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(method)
+            def call(backend: LambdaBackend, *args: Any, **kwargs: Any) -> Any:
+                alias = method(backend, *args, **kwargs)
+                function = str(alias.arn).rsplit(":", 1)[0]
+                self.record(
+                    ALIAS_EVENTS[name],
+                    "lambda.amazonaws.com",
+                    [{"ResourceType": "AWS::Lambda::Function", "ResourceName": function}],
+                    {
+                        "awsRegion": backend.region_name,
+                        "recipientAccountId": backend.account_id,
+                        "requestParameters": {
+                            "functionName": function,
+                            "name": alias.name,
+                            "functionVersion": alias.function_version,
+                        },
+                        "responseElements": alias.to_json(),
+                    },
+                )
+                return alias
+
+            return call
+
+        patches = [
+            mock.patch.object(LambdaBackend, name, recorded(name, getattr(LambdaBackend, name)))
+            for name in ALIAS_EVENTS
+        ]
+        for patch in patches:
+            patch.start()
+        try:
+            yield
+        finally:
+            for patch in reversed(patches):
+                patch.stop()
+
+
+def _matches(event: dict[str, Any], attribute: dict[str, Any]) -> bool:
+    key, value = str(attribute.get("AttributeKey")), attribute.get("AttributeValue")
+    if key in ("ResourceType", "ResourceName"):
+        return any(r.get(key) == value for r in event.get("Resources", []))
+    return bool(event.get(key) == value)
