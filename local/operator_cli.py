@@ -62,7 +62,7 @@ def add_parsers(sub: Any) -> None:
     si = sub.add_parser(
         "silence", help="no automated action nor page for a scope, for a while", parents=[common]
     )
-    si.add_argument("scope", help="an edge id, site:<id> or fleet")
+    si.add_argument("scope", help="an edge id, site:<id>, alarm:<edgeId>:<TYPE> or fleet")
     si.add_argument("--minutes", type=int, required=True)
     si.add_argument("--reason", required=True)
 
@@ -256,10 +256,14 @@ def _utc(at: datetime) -> datetime:
 def _kill_switch(args: argparse.Namespace) -> int:
     from selfheal_shared.core import guards
 
-    _table(args, "guard")
-    guards.set_switch(
-        guards.KILL_SWITCH, enabled=args.state == "on", reason=args.reason, actor=args.operator
-    )
+    try:  # refused before anything is read or written
+        guards.check_switch_request(args.operator, args.reason)
+        _table(args, "guard")
+        guards.set_switch(
+            guards.KILL_SWITCH, enabled=args.state == "on", reason=args.reason, actor=args.operator
+        )
+    except ValueError as exc:
+        raise SystemExit(f"selfheal: kill-switch refused: {exc}") from None
     print(f"kill switch {args.state}: {args.reason}")
     return 0
 
@@ -267,10 +271,11 @@ def _kill_switch(args: argparse.Namespace) -> int:
 def _silence(args: argparse.Namespace) -> int:
     from selfheal_shared.core import guards
 
-    _table(args, "guard")
-    try:
+    try:  # refused before anything is read or written
+        guards.check_scope(args.scope)
+        _table(args, "guard")
         window = guards.silence(args.scope, minutes=args.minutes, reason=args.reason)
     except ValueError as exc:
-        raise SystemExit(f"selfheal: {exc}") from None
+        raise SystemExit(f"selfheal: silence refused: {exc}") from None
     print(f"{window['scope']} silenced until {window['until']}: {window['reason']}")
     return 0
