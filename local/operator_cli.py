@@ -214,7 +214,9 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _timeline(args: argparse.Namespace) -> int:
-    """The execution's states (its history) and what it recorded (the audit table)."""
+    """The execution's states (its history) and what it recorded (the audit table); a
+    guard's refusal names the guard and its reason on its line."""
+    from selfheal_shared.core import refusals
     from selfheal_shared.core.clients import client
 
     sfn = client("stepfunctions")
@@ -237,7 +239,7 @@ def _timeline(args: argparse.Namespace) -> int:
             r = {k: next(iter(v.values())) for k, v in item.items()}
             at = datetime.fromisoformat(r["at"])
             if r.get("outcome"):
-                rows.append((at, f"OUTCOME  {r['action']}: {r['outcome']} - {r.get('why', '')}"))
+                rows.append((at, f"OUTCOME  {refusals.line(r)}"))
             else:
                 rows.append((at, f"ACTION   {r['action']}: {r.get('result', '')}"))
     print(f"{args.execution}  {desc['status']}")

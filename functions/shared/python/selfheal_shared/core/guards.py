@@ -202,13 +202,21 @@ def before_action(
     items = _batch_get([KILL_SWITCH, DRY_RUN, *_quiet_keys(scoped)])
     kill = items.get(KILL_SWITCH)
     if kill and kill.get("enabled"):
-        return GuardDecision(False, "kill_switch", f"kill switch on: {kill.get('reason', '')}")
+        return GuardDecision(False, "kill_switch", _kill_reason(kill))
     if window := _covering(items, scoped):
         return _quiet_decision(window)
     dry = items.get(DRY_RUN)
     if dry_run_requested or settings().dry_run or (dry and dry.get("enabled")):
         return GuardDecision(False, "dry_run", "dry-run: recording what would happen", dryRun=True)
     return GuardDecision(True, None, "all guards passed")
+
+
+def _kill_reason(kill: dict[str, Any]) -> str:
+    """Why the kill switch refused, as its record says: its reason, who turned it on and
+    when (a switch put by hand, e.g. `aws dynamodb put-item`, may carry none of them)."""
+    reason = str(kill.get("reason") or "").strip() or "no reason recorded"
+    by = f"by {kill['actor']}" if kill.get("actor") else "by an unnamed operator"
+    return f"kill switch on: {reason} ({by}" + (f", {kill['at']})" if kill.get("at") else ")")
 
 
 def _quiet_decision(window: dict[str, Any]) -> GuardDecision:
@@ -274,7 +282,7 @@ def evaluate(
         raise ValueError("guards need one named resource; empty or wildcard targets are refused")
     now = clock.now()
     if kill := _switch_on(KILL_SWITCH):
-        return GuardDecision(False, "kill_switch", f"kill switch on: {kill.get('reason', '')}")
+        return GuardDecision(False, "kill_switch", _kill_reason(kill))
     if window := silenced([resource, *scopes]):
         return _quiet_decision(window)
     if dry_run_requested or settings().dry_run or _switch_on(DRY_RUN):
