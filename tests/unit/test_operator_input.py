@@ -85,7 +85,9 @@ def test_the_kill_switch_without_an_operator_or_reason_is_refused_naming_it(
 
 def test_the_kill_switch_keeps_who_turned_it(guard_table: str) -> None:
     assert cli.main(["kill-switch", "on", "--operator", "ana", "--reason", "drill"]) == 0
-    item = boto3.client("dynamodb").get_item(TableName=guard_table, Key={"pk": {"S": "kill-switch"}})
+    item = boto3.client("dynamodb").get_item(
+        TableName=guard_table, Key={"pk": {"S": "kill-switch"}}
+    )
     assert item["Item"]["actor"]["S"] == "ana" and item["Item"]["enabled"]["BOOL"] is True
 
 
