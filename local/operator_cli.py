@@ -259,7 +259,7 @@ def _kill_switch(args: argparse.Namespace) -> int:
     from selfheal_shared.core import guards
 
     try:  # refused before anything is read or written
-        guards.check_switch_request(args.operator, args.reason)
+        guards.check_switch_request(args.operator, args.reason, enabled=args.state == "on")
         _table(args, "guard")
         guards.set_switch(
             guards.KILL_SWITCH, enabled=args.state == "on", reason=args.reason, actor=args.operator

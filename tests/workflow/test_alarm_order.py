@@ -28,7 +28,6 @@ def state(p: Pipeline) -> dict[str, Any]:
     return dict(found[0])
 
 
-@pytest.mark.procedure("D1", "recent deployment -> roll back, verify")
 @pytest.mark.parametrize("ok_event", ["delivered first", "not delivered yet"])
 def test_an_alarm_overtaken_by_its_ok_is_recorded_as_recovered_by_itself(
     pipeline: Pipeline, alarm_event: dict[str, Any], ok_event: str

@@ -69,12 +69,12 @@ def check_scope(scope: object) -> str:
     return scope
 
 
-def check_switch_request(actor: object, reason: object) -> None:
-    """Who turns a switch and why are kept with it: both are required, `ValueError` naming
-    the field otherwise."""
+def check_switch_request(actor: object, reason: object, *, enabled: bool = True) -> None:
+    """Who turns a switch is kept with it, and why it is turned on: required, `ValueError`
+    naming the field otherwise."""
     if not isinstance(actor, str) or not actor.strip():
         raise ValueError("operator: required (who turns the switch), got an empty name")
-    if not isinstance(reason, str) or not reason.strip():
+    if enabled and (not isinstance(reason, str) or not reason.strip()):
         raise ValueError("reason: required (why the switch is turned), got an empty reason")
 
 
@@ -82,7 +82,7 @@ def set_switch(name: str, *, enabled: bool, reason: str, actor: str) -> None:
     """Turn the global kill switch or dry-run flag on or off, saying who and why."""
     if name not in (KILL_SWITCH, DRY_RUN):
         raise ValueError(f"unknown switch {name!r}")
-    check_switch_request(actor, reason)
+    check_switch_request(actor, reason, enabled=enabled)
     _put(
         {
             "pk": {"S": name},
