@@ -92,6 +92,8 @@ def superseded(detail: Any, alarm: dict[str, Any]) -> Superseded | None:
     now_value, since = alarm.get("StateValue"), alarm.get("StateUpdatedTimestamp")
     if (claimed, now_value) not in (("ALARM", "OK"), ("OK", "ALARM")):
         return None
+    if not _claims_what_it_watches(detail, alarm):
+        return None  # not this alarm's event as CloudWatch writes it: the next state refuses it
     try:
         at = clock.parse_aws_time(str(stamp))
         since = since if isinstance(since, datetime) else clock.parse_aws_time(str(since))
@@ -115,3 +117,32 @@ def superseded(detail: Any, alarm: dict[str, Any]) -> Superseded | None:
         f"alarm {name}: the {told} this event reports is older than its ALARM since "
         f"{since.isoformat()}; the late clear is ignored",
     )
+
+
+def _claims_what_it_watches(detail: dict[str, Any], alarm: dict[str, Any]) -> bool:
+    """Whether the event's metrics (`detail.configuration.metrics`) are the ones the alarm
+    watches: same namespace, metric name and dimensions (a composite alarm watches no
+    metric). An event that claims otherwise is malformed input, refused by the workflow's
+    next state naming the field, never filed away as an overtaken state change."""
+    config = detail.get("configuration")
+    metrics = config.get("metrics", []) if isinstance(config, dict) else None
+    if not isinstance(metrics, list):
+        return False
+    if "AlarmRule" in alarm:
+        return not metrics
+    watched = {d.get("Name"): d.get("Value") for d in alarm.get("Dimensions", [])}
+    seen = False
+    for m in metrics:
+        stat = m.get("metricStat") if isinstance(m, dict) else None
+        metric = stat.get("metric") if isinstance(stat, dict) else None
+        if metric is None:
+            continue
+        if not isinstance(metric, dict) or not isinstance(metric.get("dimensions", {}), dict):
+            return False
+        if (metric.get("namespace"), metric.get("name")) != (
+            alarm.get("Namespace"),
+            alarm.get("MetricName"),
+        ) or metric.get("dimensions", {}) != watched:
+            return False
+        seen = True
+    return seen
