@@ -68,6 +68,11 @@ class Superseded:
     why: str
 
 
+def _aware(value: Any) -> datetime:
+    at = value if isinstance(value, datetime) else clock.parse_aws_time(str(value))
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
 def _ms(at: datetime) -> datetime:
     """To the millisecond: the precision of the event's `detail.state.timestamp`."""
     return at.replace(microsecond=at.microsecond // 1000 * 1000)
@@ -84,8 +89,9 @@ def superseded(detail: Any, alarm: dict[str, Any]) -> Superseded | None:
 
     None otherwise: the event is the alarm's current state (an older ALARM of an alarm in
     ALARM again claims what is true), an ALARM over INSUFFICIENT_DATA (no recovery), or it
-    cannot be ordered (a timestamp that is not one is the next state's to refuse, naming
-    the field). No I/O; never raises."""
+    cannot be ordered (older than the alarm's `AlarmConfigurationUpdatedTimestamp`: not a
+    state of the alarm as configured now; a timestamp that is not one is the next state's
+    to refuse, naming the field). No I/O; never raises."""
     if not isinstance(detail, dict) or not isinstance(detail.get("state"), dict):
         return None
     claimed, stamp = detail["state"].get("value"), detail["state"].get("timestamp")
@@ -94,13 +100,18 @@ def superseded(detail: Any, alarm: dict[str, Any]) -> Superseded | None:
         return None
     if not _claims_what_it_watches(detail, alarm):
         return None  # not this alarm's event as CloudWatch writes it: the next state refuses it
+    configured = alarm.get("AlarmConfigurationUpdatedTimestamp")
     try:
         at = clock.parse_aws_time(str(stamp))
-        since = since if isinstance(since, datetime) else clock.parse_aws_time(str(since))
-        since = since if since.tzinfo else since.replace(tzinfo=UTC)
+        since = _aware(since)
+        configured = _aware(configured) if configured is not None else None
     except (ValueError, TypeError, OverflowError):
         return None
     if _ms(since) <= _ms(at):
+        return None
+    if configured is not None and _ms(at) < _ms(configured):
+        # Older than the alarm as it is configured now (created or changed since): not one
+        # of its states, so not ordered against them; the workflow judges it as before.
         return None
     name = excerpt(alarm.get("AlarmName", detail.get("alarmName")))
     previous = detail.get("previousState")
