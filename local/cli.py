@@ -19,11 +19,35 @@ if TYPE_CHECKING:
     from .world_api import Act
 
 
+REPLAY_EXPECTS = (
+    "replay expects EventBridge event files (one JSON object each) or folders holding them "
+    "(every *.json in the folder, by name)"
+)
+
+
+def _event_files(paths: list[Path]) -> list[Path]:
+    """The files to replay: each file as given; a folder stands for every `*.json` in it,
+    sorted by name (not its subfolders). A folder with none is refused, saying what
+    replay expects."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.glob("*.json") if p.is_file())
+            if not found:
+                raise SystemExit(f"selfheal: {path} holds no *.json file; {REPLAY_EXPECTS}")
+            files += found
+        else:
+            files.append(path)
+    return files
+
+
 def _load_event(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         raise SystemExit(f"selfheal: no such event file: {path}") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise SystemExit(f"selfheal: cannot read {path} ({exc}); {REPLAY_EXPECTS}") from None
     except json.JSONDecodeError as exc:
         raise SystemExit(f"selfheal: {path} is not JSON: {exc}") from None
     if not isinstance(data, dict):
@@ -50,6 +74,7 @@ def _replay(
     from .timeline import render
     from .worlds import NONE, World, running_services, scene_for, services_needed_for
 
+    paths = _event_files(paths)
     events = [(p, _load_event(p)) for p in paths]
     stage = scene_for(paths[0]) if scene else NONE
     summaries: list[dict[str, Any]] = []
@@ -275,7 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="selfheal", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     rp = sub.add_parser("replay", help="route event file(s) through the local pipeline")
-    rp.add_argument("events", nargs="+", type=Path)
+    rp.add_argument(
+        "events", nargs="+", type=Path, help="event files, or folders of them (every *.json)"
+    )
     rp.add_argument("--json", action="store_true", help="print one machine-readable summary")
     rp.add_argument("--world", type=Path, help="world file (default: local/worlds/demo.json)")
     rp.add_argument(

@@ -62,7 +62,7 @@ def add_parsers(sub: Any) -> None:
     si = sub.add_parser(
         "silence", help="no automated action nor page for a scope, for a while", parents=[common]
     )
-    si.add_argument("scope", help="an edge id, site:<id> or fleet")
+    si.add_argument("scope", help="an edge id, site:<id>, alarm:<edgeId>:<TYPE> or fleet")
     si.add_argument("--minutes", type=int, required=True)
     si.add_argument("--reason", required=True)
 
@@ -214,7 +214,9 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _timeline(args: argparse.Namespace) -> int:
-    """The execution's states (its history) and what it recorded (the audit table)."""
+    """The execution's states (its history) and what it recorded (the audit table); a
+    guard's refusal names the guard and its reason on its line."""
+    from selfheal_shared.core import refusals
     from selfheal_shared.core.clients import client
 
     sfn = client("stepfunctions")
@@ -237,7 +239,7 @@ def _timeline(args: argparse.Namespace) -> int:
             r = {k: next(iter(v.values())) for k, v in item.items()}
             at = datetime.fromisoformat(r["at"])
             if r.get("outcome"):
-                rows.append((at, f"OUTCOME  {r['action']}: {r['outcome']} - {r.get('why', '')}"))
+                rows.append((at, f"OUTCOME  {refusals.line(r)}"))
             else:
                 rows.append((at, f"ACTION   {r['action']}: {r.get('result', '')}"))
     print(f"{args.execution}  {desc['status']}")
@@ -256,10 +258,14 @@ def _utc(at: datetime) -> datetime:
 def _kill_switch(args: argparse.Namespace) -> int:
     from selfheal_shared.core import guards
 
-    _table(args, "guard")
-    guards.set_switch(
-        guards.KILL_SWITCH, enabled=args.state == "on", reason=args.reason, actor=args.operator
-    )
+    try:  # refused before anything is read or written
+        guards.check_switch_request(args.operator, args.reason, enabled=args.state == "on")
+        _table(args, "guard")
+        guards.set_switch(
+            guards.KILL_SWITCH, enabled=args.state == "on", reason=args.reason, actor=args.operator
+        )
+    except ValueError as exc:
+        raise SystemExit(f"selfheal: kill-switch refused: {exc}") from None
     print(f"kill switch {args.state}: {args.reason}")
     return 0
 
@@ -267,10 +273,11 @@ def _kill_switch(args: argparse.Namespace) -> int:
 def _silence(args: argparse.Namespace) -> int:
     from selfheal_shared.core import guards
 
-    _table(args, "guard")
-    try:
+    try:  # refused before anything is read or written
+        guards.check_scope(args.scope)
+        _table(args, "guard")
         window = guards.silence(args.scope, minutes=args.minutes, reason=args.reason)
     except ValueError as exc:
-        raise SystemExit(f"selfheal: {exc}") from None
+        raise SystemExit(f"selfheal: silence refused: {exc}") from None
     print(f"{window['scope']} silenced until {window['until']}: {window['reason']}")
     return 0

@@ -6,6 +6,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from selfheal_shared.core import refusals
+
 from .runtime import Pipeline
 
 _MARK = {
@@ -36,7 +38,8 @@ def entries(p: Pipeline) -> list[tuple[datetime, int, str, str]]:
     for r in p.audit_records():
         at, seq = datetime.fromisoformat(r["at"]), int(r["seq"].split("#")[1])
         if r.get("outcome"):
-            rows.append((at, seq, "OUTCOME", f"{r['action']}: {r['outcome']} - {r['why']}"))
+            # a refusal's line names the guard, its reason and what was not done
+            rows.append((at, seq, "OUTCOME", refusals.line(r)))
         else:
             undo = json.loads(r.get("inverse") or "{}")
             hint = f"  (undo: {undo['api']})" if undo.get("api") else ""

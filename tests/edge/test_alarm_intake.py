@@ -205,3 +205,34 @@ def test_a_cell_spread_put_by_the_ems_raises_the_cloudwatch_alarm_by_evaluation(
     assert event["detail"]["state"]["reason"].startswith(
         "Threshold Crossed: 1 out of the last 1 datapoints [250.0"
     )
+
+
+def test_a_late_ok_of_an_alarm_in_alarm_again_clears_nothing(edge_world: EdgeWorld) -> None:
+    """Issue 22 #14: events are ordered by the alarm's own timestamps, not by arrival. The
+    OK of t0 delivered after the alarm went to ALARM at t0 + 60 s is older than the state
+    CloudWatch has: it is recorded as a late clear, nothing is handed on, and the alarm is
+    not cleared."""
+    from local.runtime import alarm_event
+
+    w = edge_world
+    dims = {"EdgeId": E1, "AlarmType": "OVER_TEMPERATURE"}
+    name = "-".join(dims.values())
+    cw = w.pipeline.client("cloudwatch")
+    cloudwatch_alarm(w, dims, "OK")  # OK at t0: its event cleared nothing (nothing raised)
+    alarm = cw.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
+    late_ok = alarm_event(alarm, "OK", "ALARM", "Threshold Crossed (OK)", w.pipeline.clock.now())
+    w.pipeline.clock.advance(60)
+    # The alarm goes to ALARM at t0 + 60 s; its own event is still on its way.
+    cw.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="Threshold Crossed")
+    before = {r["executionArn"] for r in intake_runs(w, 1)}
+    w.pipeline.put_event(late_ok)
+    [late] = [r for r in intake_runs(w, len(before) + 1) if r["executionArn"] not in before]
+    assert late["status"] == "SUCCEEDED" and late["states"] == ["Claim", "IsDuplicate", "Duplicate"]
+    records = [r for r in w.pipeline.audit_records() if r["action"] == "late_alarm_event"]
+    assert late["executionArn"] in {r["execution"] for r in records}, records
+    for record in records:  # each workflow the OK was routed to
+        assert record["outcome"] == "NO_ACTION_NEEDED", record
+        assert "the late clear is ignored" in record["why"], record
+    handed = [r for r in w.pipeline.audit_records(late["executionArn"])
+              if r["action"] == "alarm_handed_on"]  # fmt: skip
+    assert handed == [], "the late OK is not handed on as a clear"

@@ -455,6 +455,34 @@ def test_bad_manual_input_fails_at_once_naming_the_field(
         p.__exit__(None, None, None)
 
 
+@pytest.mark.procedure("E4", "day-1 schedule: previous month, every organization")
+def test_a_scheduled_run_for_a_month_not_over_is_refused_naming_the_period(
+    jobs_spec: spec_mod.Spec, jobs_world_spec: WorldSpec
+) -> None:
+    """A scheduled run reports the month before its fire time; fired (or started with a
+    `scheduledTime`) on 20 January for 1 February, that is January, which is not over:
+    refused naming the period, escalated, and nothing reported."""
+    p = start(jobs_spec, fiscal_world(jobs_world_spec))
+    try:
+        p.clock.advance_to(datetime(2027, 1, 20, 12, tzinfo=UTC))
+        arn = p.start_manual(
+            "fiscal_report",
+            {"trigger": "schedule", "scheduledTime": "2027-02-01T06:00:00Z"},
+        )
+        p.wait([arn], timeout=60)
+        run = p.execution_summary(arn)
+
+        assert run["status"] == "FAILED", run
+        assert run["states"] == ["Claim", "IsDuplicate", "Plan", "EscalateFailure", "Failed"]
+        why = next(a["why"] for a in run["actions"] if a["outcome"] == "FAILED")
+        assert "InputInvalid" in why and "period: 2027-01 is not over yet" in why, why
+        assert "scheduledTime 2027-02-01T06:00:00Z" in why, why
+        assert not [r for r in p.audit_records() if r["action"] == "fiscal_plan"], "no plan"
+        assert "Contents" not in p.client("s3").list_objects_v2(Bucket=p.buckets["reports"])
+    finally:
+        p.__exit__(None, None, None)
+
+
 def check_tolerated_failure_limit() -> None:
     """The ledger the Map's items consult: within the limit items go on, past it they are
     not attempted (on a live pipeline's table, with a run id of its own)."""

@@ -6,18 +6,25 @@ Bounding here (selfheal_shared/core/input_bounds.py) is what makes every later s
 too: an input nested too deep, too big or dated year 9999 would trip a later state's
 paths with `States.Runtime` or `States.DataLimitExceeded`, which no Catch takes. Refused
 here, it is an `InputInvalid` naming the field that the workflow escalates (ClaimFailed
-replaces the state with the error, so the escalation never carries the input)."""
+replaces the state with the error, so the escalation never carries the input).
+
+An alarm event is ordered by the alarm's own timestamps, not by its arrival
+(`targets.superseded`): an ALARM whose alarm is back to OK since (delivered after its OK,
+or read after it recovered) is recorded as recovered by itself, and a late OK of an alarm
+in ALARM again as ignored; either is NO_ACTION_NEEDED, and the execution ends on the claim's
+"nothing for this execution" branch (`duplicate`), with no action and no page."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared.core import incidents, input_bounds, targets
+from selfheal_shared.core import audit, incidents, input_bounds, targets
 from selfheal_shared.core.errors import InputInvalid, excerpt
 from selfheal_shared.core.handler import remediator
 from selfheal_shared.core.models import parse
 from selfheal_shared.core.observability import logger
+from selfheal_shared.core.outcomes import Outcome
 
 ALARM_CHANGE = "CloudWatch Alarm State Change"
 #: How a JSON value that is not an object is named in the refusal.
@@ -45,12 +52,31 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
     input_bounds.check(req.input, "execution input")
     detail = req.input.get("detail")
-    if req.input.get("detail-type") == ALARM_CHANGE and isinstance(detail, dict):
-        targets.alarm_named(detail.get("alarmName"))  # every alarm workflow, today's and new
     key = incidents.incident_key(req.input)
+    if req.input.get("detail-type") == ALARM_CHANGE and isinstance(detail, dict):
+        alarm = targets.alarm_named(detail.get("alarmName"))  # every alarm workflow
+        if (late := targets.superseded(detail, alarm)) is not None:
+            return _overtaken(req, key, late)
     if key is None:  # a manual start is its own incident
         return {"duplicate": False, "key": None}
     result = incidents.claim(req.automation, key, req.executionId)
     if result["duplicate"]:
         logger.info("duplicate delivery", extra=result)
     return result
+
+
+def _overtaken(req: ClaimRequest, key: str | None, late: targets.Superseded) -> dict[str, Any]:
+    """Recorded as what it is, on the incident the event would have opened; nothing claimed
+    (a later ALARM of the same alarm is a new incident) and nothing acts or pages."""
+    action = "alarm_recovered" if late.recovered else "late_alarm_event"
+    audit.record(
+        incident_id=f"{req.automation}-{key or 'unkeyed'}",
+        execution=req.executionId,
+        action=action,
+        actor="claim_incident",
+        why=late.why,
+        result="recovered by itself: nothing to do" if late.recovered else "ignored",
+        outcome=Outcome.NO_ACTION_NEEDED,
+    )
+    logger.info("alarm event overtaken by the alarm's state", extra={"why": late.why})
+    return {"duplicate": True, "key": key, "superseded": action, "why": late.why}

@@ -15,10 +15,7 @@ from selfheal_shared.core.models import parse
 class SilenceRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    scope: str = Field(
-        pattern=r"^(fleet|site:[A-Za-z0-9_-]{1,64}|alarm:[A-Za-z0-9][A-Za-z0-9_-]{0,63}:"
-        r"[A-Z][A-Z0-9_]{0,39}|[A-Za-z0-9][A-Za-z0-9_-]{0,63})$"
-    )
+    scope: str = Field(pattern=guards.SILENCE_SCOPE.pattern)
     durationMinutes: int = Field(ge=1, le=7 * 24 * 60)
     reason: str = Field(min_length=3, max_length=300)
 

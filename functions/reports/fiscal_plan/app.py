@@ -44,6 +44,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 f"scheduledTime: {scheduled.scheduledTime!r} is not a time"
             ) from None
         period = fiscal.previous_period(at)
+        # The month before the fire time is reported only once it is over: a run fired (or
+        # started with a scheduledTime) ahead of the month's end would bill half a month.
+        fiscal.require_closed(period, clock.now(), f"scheduledTime {scheduled.scheduledTime}")
         organizations = datalake.list_ids("orgs/")
         if not organizations:
             raise NothingFound("no organizations under orgs/ in the data bucket")

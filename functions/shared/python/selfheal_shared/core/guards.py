@@ -12,6 +12,7 @@ idempotent on the incident id as a second line of defence.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,10 +50,39 @@ def _put(item: dict[str, Any]) -> None:
     client("dynamodb").put_item(TableName=settings().guard_table, Item=item)
 
 
+#: What a silence may cover (runbook 000 §6): the fleet, a site, one alarm of one edge, or
+#: an edge (system) id. Named, never a pattern: `site:*` or `*` would silence what nobody
+#: chose to.
+SILENCE_SCOPE = re.compile(
+    r"^(fleet|site:[A-Za-z0-9_-]{1,64}|alarm:[A-Za-z0-9][A-Za-z0-9_-]{0,63}:"
+    r"[A-Z][A-Z0-9_]{0,39}|[A-Za-z0-9][A-Za-z0-9_-]{0,63})$"
+)
+
+
+def check_scope(scope: object) -> str:
+    """`scope` when it names what a silence may cover, else `ValueError` naming the field."""
+    if not isinstance(scope, str) or not SILENCE_SCOPE.fullmatch(scope):
+        raise ValueError(
+            f"scope: {str(scope)[:80]!r} is not fleet, site:<siteId>, "
+            "alarm:<edgeId>:<ALARM_TYPE> or an edge id (no wildcards)"
+        )
+    return scope
+
+
+def check_switch_request(actor: object, reason: object, *, enabled: bool = True) -> None:
+    """Who turns a switch is kept with it, and why it is turned on: required, `ValueError`
+    naming the field otherwise."""
+    if not isinstance(actor, str) or not actor.strip():
+        raise ValueError("operator: required (who turns the switch), got an empty name")
+    if enabled and (not isinstance(reason, str) or not reason.strip()):
+        raise ValueError("reason: required (why the switch is turned), got an empty reason")
+
+
 def set_switch(name: str, *, enabled: bool, reason: str, actor: str) -> None:
-    """Turn the global kill switch or dry-run flag on or off."""
+    """Turn the global kill switch or dry-run flag on or off, saying who and why."""
     if name not in (KILL_SWITCH, DRY_RUN):
         raise ValueError(f"unknown switch {name!r}")
+    check_switch_request(actor, reason, enabled=enabled)
     _put(
         {
             "pk": {"S": name},
@@ -88,11 +118,13 @@ QUIET_KINDS = {"maintenance": "maintenance_window", "silence": "silence"}
 
 def silence(scope: str, *, minutes: int, reason: str) -> dict[str, Any]:
     """A silence (runbook 000 §6): no automated action and no page for the scope until it
-    expires by itself. Scopes: an edge id, `site:<id>`, or `fleet`."""
+    expires by itself. Scopes (`SILENCE_SCOPE`): an edge id, `site:<id>`,
+    `alarm:<edgeId>:<TYPE>`, or `fleet`."""
+    check_scope(scope)
     if not 1 <= minutes <= 7 * 24 * 60:
         raise ValueError("durationMinutes: must be between 1 and 10080 (one week)")
-    if not scope or scope in {"*", "all"}:
-        raise ValueError("a silence must name an edge, a site:<id> or the fleet")
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValueError("reason: required (why the scope is silenced)")
     now = clock.now()
     ends = now + timedelta(minutes=minutes)
     _put(
@@ -170,13 +202,21 @@ def before_action(
     items = _batch_get([KILL_SWITCH, DRY_RUN, *_quiet_keys(scoped)])
     kill = items.get(KILL_SWITCH)
     if kill and kill.get("enabled"):
-        return GuardDecision(False, "kill_switch", f"kill switch on: {kill.get('reason', '')}")
+        return GuardDecision(False, "kill_switch", _kill_reason(kill))
     if window := _covering(items, scoped):
         return _quiet_decision(window)
     dry = items.get(DRY_RUN)
     if dry_run_requested or settings().dry_run or (dry and dry.get("enabled")):
         return GuardDecision(False, "dry_run", "dry-run: recording what would happen", dryRun=True)
     return GuardDecision(True, None, "all guards passed")
+
+
+def _kill_reason(kill: dict[str, Any]) -> str:
+    """Why the kill switch refused, as its record says: its reason, who turned it on and
+    when (a switch put by hand, e.g. `aws dynamodb put-item`, may carry none of them)."""
+    reason = str(kill.get("reason") or "").strip() or "no reason recorded"
+    by = f"by {kill['actor']}" if kill.get("actor") else "by an unnamed operator"
+    return f"kill switch on: {reason} ({by}" + (f", {kill['at']})" if kill.get("at") else ")")
 
 
 def _quiet_decision(window: dict[str, Any]) -> GuardDecision:
@@ -242,7 +282,7 @@ def evaluate(
         raise ValueError("guards need one named resource; empty or wildcard targets are refused")
     now = clock.now()
     if kill := _switch_on(KILL_SWITCH):
-        return GuardDecision(False, "kill_switch", f"kill switch on: {kill.get('reason', '')}")
+        return GuardDecision(False, "kill_switch", _kill_reason(kill))
     if window := silenced([resource, *scopes]):
         return _quiet_decision(window)
     if dry_run_requested or settings().dry_run or _switch_on(DRY_RUN):

@@ -128,6 +128,28 @@ def from_error(error: object) -> Refusal | None:
     return Refusal(guard, rest)
 
 
+def line(record: dict[str, Any]) -> str:
+    """How an audit record of a refusal reads on a timeline's line (`selfheal replay`,
+    `selfheal timeline`): which guard refused, its reason, and what was not done, e.g.
+    `rollback_on_5xx: SKIPPED_BY_GUARD - cooldown refused: rollback_on_5xx already acted on
+    orders-api in the last 30 min (incident ...); skipped: cooldown; the incident stays open
+    ...`. The guard is the record's `details.guard` (named `guard` when a record does not
+    say); the reason is its `why`, the result is added when it says more. A record of
+    another outcome reads `<action>: <outcome> - <why>`."""
+    action, outcome = record.get("action", "?"), record.get("outcome", "")
+    why, result = str(record.get("why") or ""), str(record.get("result") or "")
+    if outcome != "SKIPPED_BY_GUARD":
+        return f"{action}: {outcome} - {why}"
+    details: Any = record.get("details") or {}
+    with contextlib.suppress(TypeError, ValueError):
+        details = json.loads(details) if isinstance(details, str) else details
+    guard = details.get("guard") if isinstance(details, dict) else None
+    text = f"{action}: {outcome} - {guard or 'guard'} refused: {why or 'no reason recorded'}"
+    if result and result not in why:
+        text += f"; {result}"
+    return text
+
+
 def quiet(scopes: list[str]) -> dict[str, Any] | None:
     """The operator's silence covering any of these scopes (or `global`): the one refusal
     that holds pages. A maintenance window does not (see the module's table)."""

@@ -169,11 +169,15 @@ def previous_period(at: datetime) -> str:
     return f"{y:04d}-{m:02d}"
 
 
-def require_closed(period: str, now: datetime) -> None:
-    """A month is reported once it is over, never while it still receives data."""
+def require_closed(period: str, now: datetime, source: str = "") -> None:
+    """A month is reported once it is over, never while it still receives data. `source`
+    says where the period came from (a scheduled run's fire time)."""
     _, end = period_bounds(period)
     if now < end:
-        raise InputInvalid(f"period: {period} is not over yet (ends {end.isoformat()})")
+        raise InputInvalid(
+            f"period: {period} is not over yet (ends {end.isoformat()}, now "
+            f"{now.astimezone(FISCAL_TZ).isoformat()})" + (f"; from {source}" if source else "")
+        )
 
 
 def billing_tariff(tariff: Tariff, period: str) -> Tariff:
