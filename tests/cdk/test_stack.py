@@ -45,6 +45,8 @@ STAR_ONLY_ACTIONS = frozenset({
     # no resource-level permissions; the grant carries a cloudwatch:namespace condition
     # (tests/cdk/test_forecast_accuracy.py)
     "cloudwatch:PutMetricData",
+    # no resource-level permissions (the rollback reads when an alias changed)
+    "cloudtrail:LookupEvents",
 })  # fmt: skip
 AUDIT_ALLOWED = {"dynamodb:PutItem", "dynamodb:Query"}
 #: cfn-lint warnings CDK itself produces and that change nothing at deploy time.

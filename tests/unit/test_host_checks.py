@@ -152,3 +152,19 @@ def test_compose_v2_rows_are_read_by_the_headers_columns() -> None:
         False,
         "docker compose ps: no container (not created, or removed)",
     )
+
+
+def test_the_compose_table_ends_where_the_next_commands_output_starts() -> None:
+    """`docker compose ps -a worker && rq info`: rq's worker line is not a container row,
+    whatever falls under the table's columns."""
+    out = (
+        "NAME                   IMAGE                COMMAND               SERVICE   CREATED"
+        "        STATUS        PORTS\n"
+        'equivalence-worker-1   equivalence-worker   "rq worker default"   worker    1 second '
+        "ago   Up 1 second\n"
+        "0 queues, 0 jobs total\n\n"
+        "35952918128743dca9d023192d78235d (vm 127.0.0.1:38462 17939): idle default. jobs: 0 "
+        "finished, 0 failed\n1 workers, 0 queues\n"
+    )
+    assert host_checks.compose_rows(out) == [("worker", "Up")]
+    assert host_checks.rq_backlog(0, out, "").up

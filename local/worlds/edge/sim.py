@@ -183,8 +183,14 @@ class EdgeSim:
         c = reconnecting(mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.edge_id))
         c.will_set(f"lifo4/{self.edge_id}/status", json.dumps({"status": "offline"}), qos=1)
         c.on_connect = self._controller_connected
-        c.on_disconnect = lambda *a: self.connected.clear()
+        c.on_disconnect = self._controller_disconnected
         return c
+
+    def _controller_disconnected(self, client: mqtt.Client, *args: Any) -> None:
+        """Only the running controller's disconnect says the edge is off: a killed one's
+        network thread may report its own end after the restarted one has connected."""
+        if client is self._controller:
+            self.connected.clear()
 
     def _controller_connected(self, client: mqtt.Client, *args: Any) -> None:
         """Connected; after a reconnect (the broker restarted and sent its last will), it

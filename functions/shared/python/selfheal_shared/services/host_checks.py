@@ -100,7 +100,11 @@ def pg_isready(code: int, out: str, err: str) -> Reading:
 
 #: A Compose v2 state as `docker compose ps` words it, without how long ago ("Up 3 minutes"
 #: is "Up", "Exited (1) 2 seconds ago" is "Exited (1)"): how long changes from run to run.
-COMPOSE_STATE = re.compile(r"^(Up|Exited \(-?\d+\)|Restarting \(-?\d+\)|\S+)")
+COMPOSE_STATE = re.compile(
+    r"^(Up|Exited \(-?\d+\)|Restarting \(-?\d+\)|Created|Paused|Dead|Removing)(\s|$)"
+)
+#: A container's name as Compose gives it: `<project>-<service>-<n>`.
+COMPOSE_NAME = re.compile(r"^\S+-\d+$")
 
 
 def compose_rows(text: str) -> list[tuple[str, str]]:
@@ -113,15 +117,17 @@ def compose_rows(text: str) -> list[tuple[str, str]]:
         if line.startswith("NAME ") and " SERVICE " in line and " STATUS" in line:
             starts = [(m.group(), m.start()) for m in re.finditer(r"\S+", line)]
             continue
-        if not starts or not line.strip():
+        if not starts:
             continue
         cells = {
             name: line[at : starts[i + 1][1] if i + 1 < len(starts) else None].strip()
             for i, (name, at) in enumerate(starts)
         }
         state = COMPOSE_STATE.match(cells.get("STATUS", ""))
-        if cells.get("SERVICE") and state:
-            rows.append((cells["SERVICE"], state.group()))
+        if not (COMPOSE_NAME.match(cells.get("NAME", "")) and state and cells.get("SERVICE")):
+            starts = []  # the table ended: what follows is another command's output
+            continue
+        rows.append((cells["SERVICE"], state.group(1)))
     return rows
 
 
