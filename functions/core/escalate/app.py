@@ -13,14 +13,27 @@ from __future__ import annotations
 
 import contextlib
 import json
+from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from selfheal_shared.core import notify, protocol, refusals
+from selfheal_shared.core import clock, escalation_policy, notify, page_chain, protocol, refusals
 from selfheal_shared.core.handler import remediator
 from selfheal_shared.core.models import parse
 from selfheal_shared.core.observability import count, logger
 from selfheal_shared.core.outcomes import Outcome
+
+
+class ChainRequest(BaseModel):
+    """Page on the system's escalation policy (`events/escalation/<system>.json`) through
+    the incident's page chain instead of naming levels: whoever is due now, once."""
+
+    system: str = Field(min_length=1)
+    severity: str = Field(min_length=1)
+    #: When the incident began: the ladder counts from here, not from the first page.
+    startedAt: str = Field(min_length=1)
+    #: End the chain instead: one resolve to every level it paged.
+    close: bool = False
 
 
 class EscalateRequest(BaseModel):
@@ -34,6 +47,7 @@ class EscalateRequest(BaseModel):
     #: Runbook 000 §6 severity, when the workflow knows it (P4: next business day, a ticket
     #: for ops rather than a page).
     severity: Literal["P1", "P2", "P3", "P4"] | None = None
+    chain: ChainRequest | None = None
 
 
 #: Runbook 000 §6, "Níveis de severidade": the response each severity asks for.
@@ -110,6 +124,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if req.severity:
         message |= {"severity": req.severity, "respondWithin": RESPONSE[req.severity]}
         subject = f"[selfheal] {req.severity} {req.automation}: {req.outcome}"
+    if req.chain is not None:
+        return _on_chain(run, req.chain, incident_id, subject, message, reason)
     for level in levels:
         notify.publish(level, subject=subject, message=message)
     run.record(
@@ -121,3 +137,61 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     count("Escalations", automation=req.automation)
     logger.warning("escalated", extra={"levels": levels, "reason": reason})
     return {"incidentId": incident_id, "outcome": req.outcome, "reason": reason, "levels": levels}
+
+
+def _on_chain(
+    run: protocol.Run[EscalateRequest],
+    req: ChainRequest,
+    incident_id: str,
+    subject: str,
+    message: dict[str, Any],
+    reason: str,
+) -> dict[str, Any]:
+    """Page whoever the policy says is due (late levels one after the other), or close the
+    chain; say when to look again (`waitUntil`, None once nobody is left to page)."""
+    policy = escalation_policy.load(req.system)
+    severity = policy.ladder_for(req.severity)
+    started = clock.parse_aws_time(req.startedAt)
+    chain = page_chain.open_chain(
+        incident_id, system=req.system, severity=severity, started=started
+    )
+    if req.close:
+        levels = page_chain.close(
+            incident_id,
+            subject=f"[selfheal] RESOLVED {message['automation']}: {incident_id}",
+            message=message,
+        )
+        run.record(
+            "resolve",
+            why=reason,
+            result=f"resolve sent to {', '.join(levels)}" if levels else "nobody was paged",
+        )
+        return {"incidentId": incident_id, "resolved": levels, "waitUntil": None}
+    paged = []
+    while (due := (page_chain.get(incident_id) or chain).due()).level is not None:
+        if page_chain.page(chain, due.level, subject=subject, message=message):
+            paged.append(due.level)
+    now = page_chain.get(incident_id) or chain
+    wait_until = (
+        (started + timedelta(minutes=due.next_at)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if due.next_at is not None
+        else None
+    )
+    ladder = ", ".join(f"{lv} at {m} min" for lv, m in policy.schedule(severity))
+    if now.acknowledgedBy:
+        result = f"acknowledged by {now.acknowledgedBy} at {now.acknowledgedAt}: no more pages"
+    elif paged:
+        result = f"paged {', '.join(paged)} ({req.system} policy: {ladder})"
+    elif wait_until:
+        result = f"nobody due yet: next page at {wait_until} ({req.system} policy: {ladder})"
+    else:
+        result = f"every level paged ({', '.join(now.paged)})"
+    run.record("escalate", why=reason, result=result, outcome=Outcome.ESCALATED)
+    count("Escalations", automation=run.automation)
+    return {
+        "incidentId": incident_id,
+        "paged": paged,
+        "pagedSoFar": sorted(now.paged, key=lambda lv: now.paged[lv]),
+        "acknowledgedBy": now.acknowledgedBy,
+        "waitUntil": wait_until,
+    }

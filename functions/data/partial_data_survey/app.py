@@ -141,8 +141,8 @@ def from_service(run: Run[SurveyRequest], spec: service_spec.ServiceSpec) -> dic
             return answer  # nothing silent: the data on-call looks at quality
         if missing > 0:
             answer["reloadService"] = spec.name
-        # The service incident the recovery and the record read; its ladder (pageL2At,
-        # pageL3At: the workflow's Wait states) counts from the incident's start, as M1's.
+        # The service incident the recovery and the record read; its escalation policy's
+        # ladder counts from the incident's start, as M1's.
         answer["serviceIncident"] = ServiceIncident(
             incidentId=inc.incidentId,
             executionId=inc.executionId,
@@ -152,6 +152,7 @@ def from_service(run: Run[SurveyRequest], spec: service_spec.ServiceSpec) -> dic
             startedAt=inc.startedAt,
             reason=inc.reason,
             trigger=inc.trigger,
+            escalation=spec.escalation,
         ).model_dump()
         return answer
     came_back = [eq for eq in req.before if eq not in silent]

@@ -55,6 +55,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         startedAt=started,
         reason=reason,
         trigger=trigger,  # type: ignore[arg-type]
+        escalation=spec.escalation,
     )
     logger.set_correlation_id(incident.incidentId)
     logger.info("service incident", extra=incident.model_dump())

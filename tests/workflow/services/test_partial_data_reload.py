@@ -98,8 +98,9 @@ def test_equipment_silent_with_every_topic_subscribed_is_not_reloaded_and_escala
 
     assert run["status"] == "FAILED" and run["error"] == "selfheal.NotFixed", run
     assert sim.commands == [], "nothing reloaded: the topics are subscribed"
-    ladder = pages(pipeline)
+    *ladder, left = pages(pipeline)
     assert [p["level"] for p in ladder] == ["l1", "l2", "l3"]
+    assert left["level"] == "ops", "told the incident stays open with people"
     at = [datetime.fromisoformat(p["message"]["at"]) for p in ladder]
     assert [round((t - at[0]).total_seconds() / 60) for t in at] == [0, 30, 60]
     reason = ladder[0]["message"]["reason"]
@@ -132,8 +133,9 @@ def test_the_ladder_and_the_record_count_from_the_incidents_start_not_the_survey
     [run] = pipeline.run_event(event, timeout=240)
 
     assert run["error"] == "selfheal.NotFixed", run
-    ladder = pages(pipeline)
+    *ladder, left = pages(pipeline)
     assert [p["level"] for p in ladder] == ["l1", "l2", "l3"]
+    assert left["level"] == "ops", "told the incident stays open with people"
     at = [datetime.fromisoformat(p["message"]["at"]) for p in ladder]
     [record] = [r for r in pipeline.audit_records() if r["action"] == "post_incident_record"]
     details = json.loads(record["details"])

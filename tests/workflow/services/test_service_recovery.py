@@ -4,13 +4,14 @@ verify -> escalation ladder, and a post-incident record for every incident."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from selfheal_shared.core import guards
+from selfheal_shared.core import guards, page_chain
 
 from local.runtime import Pipeline
 from local.worlds.services import ServiceSim
@@ -119,14 +120,14 @@ def test_api_down_because_redis_is_down_gets_redis_first(
 
 
 @pytest.mark.procedure("B2", "verify status and read logs")
-@pytest.mark.procedure("M5", "escalation ladder 0–30 / 30–60 / 60+ min")  # noqa: RUF001 (the catalog's exact branch name)
+@pytest.mark.procedure("B5", "L1 15 min, L2 30 min, L3 1 h, L4 2 h")
 def test_restart_that_does_not_help_escalates_with_the_logs_up_the_ladder(
     pipeline: Pipeline, sim: ServiceSim
 ) -> None:
     """Runbook 003 §4.1: "verify_status: systemctl status face_analyzer" → "check_logs:
     journalctl -u face_analyzer" → "restart_service" → "verify_health: curl
-    http://localhost:8080/health"; runbook 004: "Nível 1 (0-30 min)", "Nível 2 (30-60 min):
-    Acionar Dev Lead", "Nível 3 (60+ min): Acionar DevOps + Gerência"."""
+    http://localhost:8080/health"; §8.1 "Matriz": L1 Ops 15min, L2 Eng 30min, L3 Manager 1h,
+    L4 Director 2h, each delivered to the level's subscriber."""
     sim.start_all()
     sim.restart_does_not_help("inference", "CUDA error: out of memory loading model v7")
     sim.stop("inference")
@@ -134,19 +135,23 @@ def test_restart_that_does_not_help_escalates_with_the_logs_up_the_ladder(
 
     assert run["status"] == "FAILED" and run["error"] == "selfheal.NotFixed", run
     assert [c["service"] for c in sim.commands] == ["inference"], "one restart, not a loop"
-    ladder = pages(pipeline)
-    assert [p["level"] for p in ladder] == ["l1", "l2", "l3"]
+    *ladder, left = pages(pipeline)
+    assert [p["level"] for p in ladder] == ["l1", "l2", "l3", "l4"]
+    assert left["level"] == "ops", "told the incident stays open with people"
+    assert {p["message"]["dedupKey"] for p in ladder} == {ladder[0]["message"]["incidentId"]}
+    assert [p["message"]["who"] for p in ladder] == ["Ops", "Eng", "Manager", "Director"]
     first = ladder[0]["message"]["reason"]
     # The unit cannot start with its configuration: systemctl says the job failed.
     assert (
         "restart of inference failed" in first and "Job for face_analyzer.service failed" in first
     )
     assert "CUDA error: out of memory loading model v7" in first.split("log lines of inference")[1]
-    at = [datetime.fromisoformat(p["message"]["at"]) for p in ladder]
-    assert [round((t - at[0]).total_seconds() / 60) for t in at] == [0, 30, 60]
     record = record_of(pipeline)
+    started = datetime.fromisoformat(record["startedAt"])
+    at = [datetime.fromisoformat(p["message"]["at"]) for p in ladder]
+    assert [round((t - started).total_seconds() / 60) for t in at] == [15, 30, 60, 120]
     assert record["resolved"] is False and record["downtime"].endswith("and counting")
-    assert record["downtimeMinutes"] >= 60
+    assert record["downtimeMinutes"] >= 120
 
 
 @pytest.mark.procedure("B2", "restart and verify health")
@@ -233,6 +238,7 @@ def test_stale_ingestion_is_restarted_until_data_arrives(
 
 
 @pytest.mark.procedure("M1", "check MQTT_MODE in .env")
+@pytest.mark.procedure("M5", "escalation ladder 0–30 / 30–60 / 60+ min")  # noqa: RUF001 (the catalog's exact branch name)
 def test_wrong_mqtt_mode_is_found_and_paged_not_set(pipeline: Pipeline, sim: ServiceSim) -> None:
     """Runbook 004 passo 3: "cat .env | grep MQTT_MODE ... DEVE SER: MQTT_MODE=production. Se
     for development ou disabled, dados NÃO serão salvos!": a restart reads .env again and
@@ -260,6 +266,17 @@ def test_wrong_mqtt_mode_is_found_and_paged_not_set(pipeline: Pipeline, sim: Ser
     assert "last start in MODO DESENVOLVIMENTO: readings are NOT saved" in reason
     assert record_of(pipeline)["rootCause"].startswith("MQTT_MODE=development in .env")
     assert "never two" in record_of(pipeline)["rootCause"]
+    # Runbook 004 "Procedimento de Escalonamento": Nível 1 0-30, Nível 2 30-60, Nível 3 60+
+    # minutes of the incident, to Dev disponível, Dev Lead, DevOps + Gerência.
+    *ladder, _left = pages(pipeline)
+    started = datetime.fromisoformat(record_of(pipeline)["startedAt"])
+    at = [datetime.fromisoformat(p["message"]["at"]) for p in ladder]
+    assert [(p["level"], p["message"]["who"]) for p in ladder] == [
+        ("l1", "Dev disponível"),
+        ("l2", "Dev Lead"),
+        ("l3", "DevOps + Gerência"),
+    ]
+    assert [round((t - started).total_seconds() / 60) for t in at] == [0, 30, 60]
 
 
 def test_healthy_ingestion_gets_no_action(pipeline: Pipeline, sim: ServiceSim) -> None:
@@ -427,26 +444,29 @@ def test_broker_down_is_not_restarted_and_goes_to_its_administrator(
 def test_service_fixed_by_people_during_the_ladder_is_recorded_not_credited(
     pipeline: Pipeline, sim: ServiceSim
 ) -> None:
-    """Runbook 004 "Nível 1 (0-30 min): Dev disponível tenta resolver": the dev fixes it
-    after the page; the 30-min recheck finds it back, the ladder stops (no L2), and the
-    record says 30 min down, resolved, but not by selfheal's restart."""
+    """Runbook 003 §8.1, L1 (Ops) paged at 15 min fixes it: the 30-min recheck finds it back,
+    the ladder stops (no L2), L1 gets one resolve, and the record says 30 min down,
+    resolved, but not by selfheal's restart."""
     sim.start_all()
     sim.restart_does_not_help("inference", "model file missing")
     sim.stop("inference")
 
-    fixed: list[str] = []
+    rechecks: list[str] = []
 
-    def dev(name: str, event: Any) -> None:
-        if name == "service_check" and event.get("step") == "recheck" and not fixed:
-            fixed.append("inference")
-            sim.fixed_by_hand("inference")
+    def ops(name: str, event: Any) -> None:
+        if name == "service_check" and event.get("step") == "recheck":
+            rechecks.append(pipeline.clock.now().isoformat())
+            if len(rechecks) == 2:  # after the L1 page at 15 min
+                sim.fixed_by_hand("inference")
 
-    pipeline.lambdas.before_invoke.append(dev)
+    pipeline.lambdas.before_invoke.append(ops)
     [run] = pipeline.run_event(load_event(INFERENCE), timeout=240)
 
     assert run["error"] == "selfheal.NotFixed", run
     assert [p["level"] for p in pages(pipeline)] == ["l1", "ops"]
     assert pages(pipeline)[1]["message"]["outcome"] == "NOT_FIXED"
+    resolves = [n for n in pipeline.notifications() if n["message"].get("kind") == "resolve"]
+    assert [n["level"] for n in resolves] == ["l1"], "one resolve, to the level paged"
     record = record_of(pipeline)
     assert record["resolved"] is True and record["outcome"] == "NOT_FIXED"
     assert record["downtimeMinutes"] == 30.0
@@ -454,13 +474,41 @@ def test_service_fixed_by_people_during_the_ladder_is_recorded_not_credited(
     assert len(sim.commands) == 1, "selfheal restarted once; people did the rest"
 
 
-@pytest.mark.procedure("M5", "escalation ladder 0–30 / 30–60 / 60+ min")  # noqa: RUF001 (the catalog's exact branch name)
+def test_an_acknowledged_page_stops_the_ladder_and_the_incident_stays_open(
+    pipeline: Pipeline, sim: ServiceSim
+) -> None:
+    """Issue 23: L1 acknowledges (`selfheal ack`) after its page at 15 min: no L2 at 30,
+    the incident is left open with people (no resolve), and the record says so."""
+    sim.start_all()
+    sim.restart_does_not_help("inference", "model file missing")
+    sim.stop("inference")
+
+    def ack(name: str, event: Any) -> None:
+        if name == "escalate" and event.get("chain") and pages(pipeline):
+            incident = pages(pipeline)[0]["message"]["incidentId"]
+            with contextlib.suppress(ValueError):
+                page_chain.acknowledge(incident, by="maria")
+
+    pipeline.lambdas.before_invoke.append(ack)
+    [run] = pipeline.run_event(load_event(INFERENCE), timeout=240)
+
+    assert run["error"] == "selfheal.NotFixed", run
+    assert [p["level"] for p in pages(pipeline)] == ["l1", "ops"]
+    assert not [n for n in pipeline.notifications() if n["message"].get("kind") == "resolve"]
+    escalations = [r for a, r in audit_actions(pipeline) if a == "escalate"]
+    assert any(e.startswith("acknowledged by maria at ") for e in escalations), escalations
+    chain = page_chain.get(pages(pipeline)[0]["message"]["incidentId"])
+    assert chain is not None and chain.acknowledgedBy == "maria" and chain.resolvedAt is None
+
+
+@pytest.mark.procedure("B5", "L1 15 min, L2 30 min, L3 1 h, L4 2 h")
 def test_the_ladder_counts_from_the_incidents_start_not_from_the_first_page(
     pipeline: Pipeline, sim: ServiceSim
 ) -> None:
-    """Runbook 004 "Escalação": "Nível 1 (0-30 min)", "Nível 2 (30-60 min)", "Nível 3 (60+
-    min)" are minutes of the incident. An alarm whose trouble began 20 minutes before the
-    workflow ran pages L2 10 minutes after L1, and L3 at the incident's 60th minute."""
+    """Runbook 003 §8.1's times (L1 15min, L2 30min, L3 1h, L4 2h) are minutes of the
+    incident. An alarm whose trouble began 20 minutes before the workflow ran pages L1 at
+    once (its 15 minutes are past), L2 10 minutes later, L3 and L4 at the incident's 60th
+    and 120th minutes."""
     sim.start_all()
     sim.restart_does_not_help("inference", "model file missing")
     sim.stop("inference")
@@ -470,8 +518,8 @@ def test_the_ladder_counts_from_the_incidents_start_not_from_the_first_page(
     [run] = pipeline.run_event(event, timeout=240)
 
     assert run["error"] == "selfheal.NotFixed", run
-    ladder = pages(pipeline)
-    assert [p["level"] for p in ladder] == ["l1", "l2", "l3"]
+    *ladder, _left = pages(pipeline)
+    assert [p["level"] for p in ladder] == ["l1", "l2", "l3", "l4"]
     at = [datetime.fromisoformat(p["message"]["at"]) for p in ladder]
     started = datetime.fromisoformat(record_of(pipeline)["startedAt"])
-    assert [round((t - started).total_seconds() / 60) for t in at] == [20, 30, 60]
+    assert [round((t - started).total_seconds() / 60) for t in at] == [20, 30, 60, 120]

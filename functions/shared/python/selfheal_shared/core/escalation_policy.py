@@ -91,11 +91,21 @@ class Policy(BaseModel):
         try:
             pages = self.severities[severity].pages
         except KeyError:
-            raise ValueError(
-                f"severity: {severity!r} is not in {self.system}'s policy "
-                f"({', '.join(self.severities)})"
-            ) from None
+            raise self._unknown(severity) from None
         return sorted(pages.items(), key=lambda kv: kv[1])
+
+    def ladder_for(self, severity: str) -> str:
+        """The policy's severity for an incident of `severity`: itself, or the one ladder of
+        a runbook whose ladder does not depend on severity (001, 003, 004)."""
+        if severity in self.severities:
+            return severity
+        if len(self.severities) == 1:
+            return next(iter(self.severities))
+        raise self._unknown(severity)
+
+    def _unknown(self, severity: str) -> ValueError:
+        known = ", ".join(self.severities)
+        return ValueError(f"severity: {severity!r} is not in {self.system}'s policy ({known})")
 
     def topic(self, level: str) -> str:
         return self.levels[level].topic

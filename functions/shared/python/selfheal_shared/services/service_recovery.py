@@ -6,10 +6,10 @@ service_ops."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from ..core import audit, clock
 from .service_ops import Probe
@@ -24,12 +24,6 @@ NOT_RUNNING = re.compile(
 )
 
 
-#: Runbook 004 "Escalação": Nível 1 0-30 min, Nível 2 30-60 min, Nível 3 60+ min, counted
-#: from the incident's start (not from the first page).
-L2_MINUTES = 30
-L3_MINUTES = 60
-
-
 class ServiceIncident(BaseModel):
     incidentId: str = Field(min_length=1)
     executionId: str = Field(min_length=1)
@@ -40,32 +34,14 @@ class ServiceIncident(BaseModel):
     startedAt: str
     reason: str
     trigger: Literal["alarm", "manual"]
-    #: When the ladder pages L2 and L3 (the workflow's Wait states wait until then);
-    #: from `startedAt` when not given.
-    pageL2At: str = ""
-    pageL3At: str = ""
-
-    @model_validator(mode="after")
-    def _ladder(self) -> ServiceIncident:
-        if not (self.pageL2At and self.pageL3At):
-            at = ladder(self.began())
-            self.pageL2At, self.pageL3At = at["pageL2At"], at["pageL3At"]
-        return self
+    #: The escalation policy that pages for it (`ServiceSpec.escalation`); its ladder counts
+    #: from `startedAt`.
+    escalation: str = Field(min_length=1)
 
     def began(self) -> datetime:
         """`startedAt` as an instant (UTC when it names no offset)."""
         at = datetime.fromisoformat(self.startedAt.replace("Z", "+00:00"))
         return at if at.tzinfo else at.replace(tzinfo=UTC)
-
-
-def ladder(started: datetime) -> dict[str, str]:
-    """The ladder's instants from the incident's start, as Step Functions reads a Wait
-    state's timestamp (RFC 3339, UTC)."""
-    at = started.astimezone(UTC)
-    return {
-        f"page{level}At": (at + timedelta(minutes=m)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        for level, m in (("L2", L2_MINUTES), ("L3", L3_MINUTES))
-    }
 
 
 def budget_key(service: str) -> str:
@@ -143,7 +119,7 @@ def post_incident_record(
         approved = {
             "restart_service": f"remediation_guards ({guard.get('reason', 'passed')}) and the "
             f"restart budget ({spec.restartsPerHour}/h)",
-            "escalate": "automatic (escalation ladder, runbook 004)",
+            "escalate": f"automatic (escalation policy {incident.escalation})",
         }.get(r["action"], "read only: no approval needed")
         actions.append(
             {"action": r["action"], "by": r["actor"], "result": r["result"], "approvedBy": approved}

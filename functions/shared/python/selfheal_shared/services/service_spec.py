@@ -109,6 +109,9 @@ class ServiceSpec(Strict):
     severity: Literal["SEV-1", "SEV-2", "SEV-3", "SEV-4"]
     #: The runbook section this service's procedure comes from.
     runbook: str = Field(min_length=1)
+    #: Whose escalation policy pages for it (`events/escalation/<system>.json`): the
+    #: runbook's ladder (003's for the inference service, 004's for Aupus, ...).
+    escalation: str = Field(min_length=1)
     ssm: SsmTarget | None = None
     ecs: EcsTarget | None = None
     statusCommand: str = Field(min_length=1)
