@@ -176,6 +176,14 @@ def test_better_candidate_is_promoted_with_metrics_known_in_advance(weekly: Week
     assert ev["current"]["rmse"] == pytest.approx(weekly.expected_rmse_456, rel=1e-4)
     assert ev["current"]["points"] == 720 and len(ev["current"]["accuracyByHour"]) == 24
     assert set(ev["current"]["accuracyByHour"].values()) == {80.0}
+    # better on all three: MAPE, RMSE, and the accuracy at every hour of day
+    assert ev["candidate"]["rmse"] == pytest.approx(0.0, abs=1e-6)
+    assert set(ev["candidate"]["accuracyByHour"].values()) == {100.0}
+    assert {k: v["verdict"] for k, v in ev["comparison"].items() if k != "rule"} == {
+        "mape": "better",
+        "rmse": "better",
+        "accuracyByHour": "better",
+    }
     assert weekly.serving["bess-456"] == 3
     new = next(x for x in weekly.packages["bess-456"] if x["ModelPackageVersion"] == 3)
     assert new["ModelApprovalStatus"] == "Approved"
@@ -184,6 +192,14 @@ def test_better_candidate_is_promoted_with_metrics_known_in_advance(weekly: Week
     promote = next(r for r in weekly.audit if r["action"] == "promote_model")
     assert promote["outcome"] == "FIXED"
     assert json.loads(promote["inverse"])["ModelApprovalStatus"] == "Rejected"
+    the_three_metrics(json.loads(promote["details"]))
+    assert "RMSE 0.00 kW vs " in promote["why"] and "accuracy by hour of day" in promote["why"]
+    done = next(
+        n for n in weekly.notifications if n["subject"] == "[selfheal] retrain_model: FIXED"
+    )
+    shown = done["message"]["details"]["evaluations"]["bess-456"]
+    the_three_metrics(shown)
+    assert shown["decision"] == "promote" and shown["candidate"] == ev["candidate"]
 
 
 @pytest.mark.procedure("E3", "weekly retraining keeps the serving model when not better")
@@ -193,7 +209,7 @@ def test_worse_candidate_is_kept_out_and_the_reason_reported(weekly: WeeklyRun) 
     assert ev["decision"] == "keep"
     assert ev["candidate"]["mape"] == pytest.approx(35.0, abs=1e-6)
     assert ev["current"]["mape"] == pytest.approx(0.0, abs=1e-6)
-    assert "candidate MAPE 35.00 % is not better than current 0.00 %" in ev["reason"]
+    assert "worse MAPE (35.00 % vs 0.00 %)" in ev["reason"], ev["reason"]
     assert weekly.serving["bess-610"] == 2, "the serving model did not change"
     rejected = next(x for x in weekly.packages["bess-610"] if x["ModelPackageVersion"] == 3)
     assert rejected["ModelApprovalStatus"] == "Rejected"
@@ -207,6 +223,154 @@ def test_worse_candidate_is_kept_out_and_the_reason_reported(weekly: WeeklyRun) 
         "FIXED": ["bess-456"],
         "SKIPPED_BY_GUARD": ["bess-610"],
     }
+
+
+def backtest_world(base: WorldSpec) -> WorldSpec:
+    """Two systems whose candidates win on MAPE and lose on another of the runbook's metrics.
+
+    - bess-720: weekend load 20 % down since 44 days ago (the serving model, fitted on the
+      usual level, is 25 % off on weekends; the candidate learnt it); weekday load 7 % down
+      44-30 days ago only (the candidate is 7 % off on every weekday it backtests). Lower
+      MAPE and better accuracy at every hour for the candidate, yet its errors fall on the
+      heavy weekday hours: a higher RMSE.
+    - bess-730: load 10 % up since 44 days ago (the serving model is 9.09 % off everywhere),
+      and at 03:00 a further 20 % down 44-30 days ago only: the candidate is exact except at
+      03:00, where it is 20 % off. Lower MAPE and RMSE; worse accuracy at 03:00.
+    """
+    spec = base.model_copy(deep=True)
+    spec.services, spec.ingestion, spec.edgeSites, spec.fiscal = [], [], [], None
+    serving = ServingModel(fitFromDaysAgo=100, fitToDaysAgo=60, promotedDaysAgo=28)
+    common: dict[str, Any] = {
+        "modelType": "profile",
+        "trainingWindowDays": WINDOW,
+        "historyDays": 100,
+        "baseLoadKw": 300,
+        "servingModel": serving,
+    }
+    spec.forecasting = ForecastWorld(
+        trainingMinutes=15,
+        systems=[
+            ForecastSystem(
+                systemId="bess-720",
+                organizationId="org-789",
+                changes=[
+                    LoadChange(fromDaysAgo=44, factor=0.8, days="weekends"),
+                    LoadChange(fromDaysAgo=44, toDaysAgo=30, factor=0.93, days="weekdays"),
+                ],
+                **common,
+            ),
+            ForecastSystem(
+                systemId="bess-730",
+                organizationId="org-456",
+                changes=[
+                    LoadChange(fromDaysAgo=44, factor=1.1),
+                    LoadChange(fromDaysAgo=44, toDaysAgo=30, factor=0.8, hours=[3]),
+                ],
+                **common,
+            ),
+        ],
+    )
+    return spec
+
+
+@dataclass
+class BacktestRun:
+    summary: dict[str, Any]
+    evaluations: dict[str, dict[str, Any]]
+    serving: dict[str, int]
+    notifications: list[dict[str, Any]]
+    audit: list[dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def mixed(jobs_spec: spec_mod.Spec) -> BacktestRun:
+    """The Monday schedule over bess-720 and bess-730 (`backtest_world`)."""
+    p = start(jobs_spec, backtest_world(World.load().spec))
+    try:
+        systems = ("bess-720", "bess-730")
+        assert {s: serving_version(p, s) for s in systems} == {"bess-720": 2, "bess-730": 2}
+        arn = fire(p, "retrain_model_weekly", p.clock.now())
+        p.wait([arn], timeout=120)
+        return BacktestRun(
+            summary=p.execution_summary(arn),
+            evaluations={s: evaluation(p, s) for s in systems},
+            serving={s: serving_version(p, s) for s in systems},
+            notifications=p.notifications(),
+            audit=p.audit_records(arn),
+        )
+    finally:
+        p.__exit__(None, None, None)
+
+
+def worse_hours(ev: dict[str, Any]) -> list[str]:
+    cand, cur = ev["candidate"]["accuracyByHour"], ev["current"]["accuracyByHour"]
+    assert len(cand) == len(cur) == 24
+    return [h for h in cur if cand[h] < cur[h]]
+
+
+def the_three_metrics(record: dict[str, Any]) -> None:
+    """A record or a notification of an evaluation: MAPE, RMSE and the accuracy at each hour
+    of day, of the candidate and of the current model, on the same 30 backtested days."""
+    for model in ("candidate", "current"):
+        m = record[model]
+        assert isinstance(m["mape"], float) and isinstance(m["rmse"], float), m
+        assert sorted(m["accuracyByHour"], key=int) == [str(h) for h in range(24)], m
+
+
+@pytest.mark.procedure("E3", "weekly retraining keeps the serving model when not better")
+def test_better_mape_but_worse_rmse_is_not_promoted(mixed: BacktestRun) -> None:
+    """Runbook 000 §3 scores a model by "MAPE, RMSE, acurácia por hora do dia": a candidate
+    with a lower MAPE but a higher RMSE is a regression, not an improvement."""
+    ev = mixed.evaluations["bess-720"]
+    assert ev["candidate"]["mape"] < ev["current"]["mape"]
+    assert worse_hours(ev) == []
+    assert ev["candidate"]["rmse"] > ev["current"]["rmse"]
+    assert ev["decision"] == "keep"
+    assert mixed.serving["bess-720"] == 2, "the serving model did not change"
+    assert ev["comparison"]["rmse"]["verdict"] == "worse"
+    assert ev["comparison"]["mape"]["verdict"] == "better"
+    assert ev["comparison"]["accuracyByHour"]["verdict"] == "better"
+    c, k = ev["candidate"]["rmse"], ev["current"]["rmse"]
+    assert f"worse RMSE ({c:.2f} kW vs {k:.2f} kW)" in ev["reason"], ev["reason"]
+    keep = next(
+        r for r in mixed.audit if r["action"] == "keep_model" and "bess-720" in r["result"]
+    )
+    assert keep["outcome"] == "SKIPPED_BY_GUARD"
+    the_three_metrics(json.loads(keep["details"]))
+
+
+@pytest.mark.procedure("E3", "weekly retraining keeps the serving model when not better")
+def test_better_mape_and_rmse_but_worse_accuracy_at_an_hour_is_not_promoted(
+    mixed: BacktestRun,
+) -> None:
+    """Runbook 000 §3, "acurácia por hora do dia": a candidate worse at one hour of the day
+    (03:00) is not promoted, however much better its MAPE and RMSE are overall."""
+    ev = mixed.evaluations["bess-730"]
+    assert ev["candidate"]["mape"] < ev["current"]["mape"]
+    assert ev["candidate"]["rmse"] < ev["current"]["rmse"]
+    assert worse_hours(ev) == ["3"]
+    assert ev["candidate"]["accuracyByHour"]["3"] == pytest.approx(80.0)
+    assert ev["current"]["accuracyByHour"]["3"] == pytest.approx(100 - 100 / 11, abs=0.01)
+    assert ev["decision"] == "keep"
+    assert mixed.serving["bess-730"] == 2
+    assert ev["comparison"]["accuracyByHour"]["worseAt"] == [3]
+    assert "lower accuracy at 03h (80.00 % vs 90.91 %)" in ev["reason"], ev["reason"]
+
+
+def test_the_notification_shows_each_metric_of_both_models(mixed: BacktestRun) -> None:
+    """What people read says why: each system's MAPE, RMSE and accuracy by hour of day, for
+    the candidate and the current model, as compared."""
+    assert mixed.summary["status"] == "SUCCEEDED", mixed.summary
+    done = next(
+        n for n in mixed.notifications if n["subject"] == "[selfheal] retrain_model: SKIPPED_BY_GUARD"
+    )
+    evaluated = done["message"]["details"]["evaluations"]
+    assert sorted(evaluated) == ["bess-720", "bess-730"]
+    for system, shown in evaluated.items():
+        the_three_metrics(shown)
+        ev = mixed.evaluations[system]
+        assert shown["candidate"] == ev["candidate"] and shown["current"] == ev["current"]
+        assert shown["decision"] == "keep"
 
 
 @pytest.mark.procedure("E3", "MAPE alarm retrains")
