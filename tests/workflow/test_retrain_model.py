@@ -163,6 +163,9 @@ def test_weekly_schedule_trains_every_system_on_sagemaker(weekly: WeeklyRun) -> 
 
 
 @pytest.mark.procedure("E3", "weekly retraining promotes a better model")
+@pytest.mark.procedure(
+    "E3", "30-day backtest: MAPE, RMSE and accuracy by hour of day for both models"
+)
 def test_better_candidate_is_promoted_with_metrics_known_in_advance(weekly: WeeklyRun) -> None:
     """Runbook 000 §3: "Backtesting nos últimos 30 dias" / "Resposta inclui: MAPE, RMSE,
     acurácia por hora do dia": both models scored on the same 30 days (720 hours)."""
@@ -197,7 +200,7 @@ def test_better_candidate_is_promoted_with_metrics_known_in_advance(weekly: Week
     done = next(
         n for n in weekly.notifications if n["subject"] == "[selfheal] retrain_model: FIXED"
     )
-    shown = done["message"]["details"]["evaluations"]["bess-456"]
+    shown = done["message"]["details"]["byItem"]["bess-456"]
     the_three_metrics(shown)
     assert shown["decision"] == "promote" and shown["candidate"] == ev["candidate"]
 
@@ -317,7 +320,7 @@ def the_three_metrics(record: dict[str, Any]) -> None:
         assert sorted(m["accuracyByHour"], key=int) == [str(h) for h in range(24)], m
 
 
-@pytest.mark.procedure("E3", "weekly retraining keeps the serving model when not better")
+@pytest.mark.procedure("E3", "better MAPE but worse RMSE or lower accuracy at an hour of day: kept")
 def test_better_mape_but_worse_rmse_is_not_promoted(mixed: BacktestRun) -> None:
     """Runbook 000 §3 scores a model by "MAPE, RMSE, acurácia por hora do dia": a candidate
     with a lower MAPE but a higher RMSE is a regression, not an improvement."""
@@ -332,14 +335,12 @@ def test_better_mape_but_worse_rmse_is_not_promoted(mixed: BacktestRun) -> None:
     assert ev["comparison"]["accuracyByHour"]["verdict"] == "better"
     c, k = ev["candidate"]["rmse"], ev["current"]["rmse"]
     assert f"worse RMSE ({c:.2f} kW vs {k:.2f} kW)" in ev["reason"], ev["reason"]
-    keep = next(
-        r for r in mixed.audit if r["action"] == "keep_model" and "bess-720" in r["result"]
-    )
+    keep = next(r for r in mixed.audit if r["action"] == "keep_model" and "bess-720" in r["result"])
     assert keep["outcome"] == "SKIPPED_BY_GUARD"
     the_three_metrics(json.loads(keep["details"]))
 
 
-@pytest.mark.procedure("E3", "weekly retraining keeps the serving model when not better")
+@pytest.mark.procedure("E3", "better MAPE but worse RMSE or lower accuracy at an hour of day: kept")
 def test_better_mape_and_rmse_but_worse_accuracy_at_an_hour_is_not_promoted(
     mixed: BacktestRun,
 ) -> None:
@@ -354,17 +355,22 @@ def test_better_mape_and_rmse_but_worse_accuracy_at_an_hour_is_not_promoted(
     assert ev["decision"] == "keep"
     assert mixed.serving["bess-730"] == 2
     assert ev["comparison"]["accuracyByHour"]["worseAt"] == [3]
-    assert "lower accuracy at 03h (80.00 % vs 90.91 %)" in ev["reason"], ev["reason"]
+    assert "lower at 03h (80.00 % vs 90.91 %)" in ev["reason"], ev["reason"]
 
 
+@pytest.mark.procedure(
+    "E3", "30-day backtest: MAPE, RMSE and accuracy by hour of day for both models"
+)
 def test_the_notification_shows_each_metric_of_both_models(mixed: BacktestRun) -> None:
     """What people read says why: each system's MAPE, RMSE and accuracy by hour of day, for
     the candidate and the current model, as compared."""
     assert mixed.summary["status"] == "SUCCEEDED", mixed.summary
     done = next(
-        n for n in mixed.notifications if n["subject"] == "[selfheal] retrain_model: SKIPPED_BY_GUARD"
+        n
+        for n in mixed.notifications
+        if n["subject"] == "[selfheal] retrain_model: SKIPPED_BY_GUARD"
     )
-    evaluated = done["message"]["details"]["evaluations"]
+    evaluated = done["message"]["details"]["byItem"]
     assert sorted(evaluated) == ["bess-720", "bess-730"]
     for system, shown in evaluated.items():
         the_three_metrics(shown)
@@ -374,9 +380,16 @@ def test_the_notification_shows_each_metric_of_both_models(mixed: BacktestRun) -
 
 
 @pytest.mark.procedure("E3", "MAPE alarm retrains")
-def test_accuracy_alarm_retrains_then_rolls_back_a_regressing_promotion(
+@pytest.mark.procedure(
+    "E3", "alarm after a promotion retrains, never rolls back (runbook 000 names no rollback)"
+)
+def test_an_alarm_after_a_promotion_retrains_and_never_rolls_back(
     jobs_spec: spec_mod.Spec, jobs_world_spec: WorldSpec
 ) -> None:
+    """Runbook 000 §3: "Quando retreinar: MAPE > 8% nos últimos 7 dias". The runbook names no
+    rollback of a forecast model (runbook 003's "roll back to the previous model version" is
+    the Big Brother CNN service's), so the alarm three days after a promotion retrains, and
+    the evaluation decides: the candidate ties the serving model, so nothing changes."""
     p = start(jobs_spec, retrain_world(jobs_world_spec))
     try:
         alarm = ml.alarm_name("bess-456")
@@ -396,46 +409,44 @@ def test_accuracy_alarm_retrains_then_rolls_back_a_regressing_promotion(
         normal_hours = (ml.history_end(p) - end) // timedelta(hours=1)
         assert normal_hours == 72
         assert ml.serving_mape(p, "bess-456") == pytest.approx(normal_hours * 25 / 168)
+        first_evaluations = set(evaluation_keys(p))
         [second] = ml.publish_accuracy(p, "bess-456")
         p.wait([second], timeout=120)
-        rb = p.execution_summary(second)
+        again = p.execution_summary(second)
 
-        assert rb["status"] == "SUCCEEDED", rb
-        assert "Rollback" in rb["states"] and "StartTraining" not in rb["states"]
-        assert serving_version(p, "bess-456") == 2, "the model before the promotion serves again"
-        sm = p.client("sagemaker")
-        demoted = sm.describe_model_package(
-            ModelPackageName=sm.list_model_packages(ModelPackageGroupName="forecast-bess-456")[
-                "ModelPackageSummaryList"
-            ][2]["ModelPackageArn"]
+        assert "StartTraining" in again["states"] and "Evaluate" in again["states"], again
+        assert "Rollback" not in again["states"]
+        assert [a["name"] for a in again["actions"] if "rollback" in a["name"]] == []
+        assert len(p.training.started) == 2
+        # The candidate (fitted on days 44-30, at the surge level) forecasts the backtest
+        # exactly as the serving model (fitted on all 44 days at that level) does.
+        [key] = set(evaluation_keys(p)) - first_evaluations
+        ev = json.loads(
+            p.client("s3").get_object(Bucket=p.buckets["models"], Key=key)["Body"].read()
         )
-        assert demoted["ModelPackageVersion"] == 3
-        assert demoted["ModelApprovalStatus"] == "Rejected"
-        assert demoted["ApprovalDescription"].startswith(
-            "rolled back: alarm forecast-mape-bess-456"
-        )
-        [act] = [a for a in rb["actions"] if a["name"] == "rollback_model"]
-        assert act["outcome"] == "FIXED"
-        # verified on the hours the demoted model served (those after its promotion, which
-        # came after the 15-minute training): 0 % restored vs 25 % demoted
-        promoted = datetime.fromisoformat(demoted["CustomerMetadataProperties"]["promotedAt"])
-        served = sum(1 for n in range(normal_hours) if end + timedelta(hours=n) >= promoted)
-        assert served == 71  # the promotion came 15 min into the first of the 72 hours
-        assert f"since the promotion ({served} h of actuals)" in act["result"], act
-        assert "MAPE 0.00 % vs rolled-back version 3 25.00 %" in act["result"]
-        record = next(r for r in p.audit_records(second) if r["action"] == "rollback_model")
-        assert json.loads(record["inverse"])["ModelApprovalStatus"] == "Approved"
-
-        # The same alarm transition delivered again rolls nothing else back.
-        event = next(j.data["event"] for j in reversed(p.journal) if j.kind == "event")
-        [again] = p.put_event(event)
-        p.wait([again], timeout=60)
-        assert serving_version(p, "bess-456") == 2
-        dup = p.execution_summary(again)
-        assert dup["states"] == ["Claim", "IsDuplicate", "Duplicate"]
-        assert dup["actions"] == [] and dup["steps"] == []
+        assert ev["decision"] == "keep"
+        assert {k: v["verdict"] for k, v in ev["comparison"].items() if k != "rule"} == {
+            "mape": "equal",
+            "rmse": "equal",
+            "accuracyByHour": "equal",
+        }
+        assert "candidate not better: no metric better" in ev["reason"]
+        assert serving_version(p, "bess-456") == 3, "version 3 still serves: nothing rolled back"
+        # An alarm that retraining did not fix is a P4 ticket for ops (runbook 000 §6).
+        assert again["status"] == "FAILED" and again["states"][-2:] == [
+            "EscalateNotFixed",
+            "NotFixed",
+        ]
     finally:
         p.__exit__(None, None, None)
+
+
+def evaluation_keys(p: Pipeline) -> list[str]:
+    """The keys of bess-456's stored evaluations."""
+    listed = p.client("s3").list_objects_v2(
+        Bucket=p.buckets["models"], Prefix="evaluations/bess-456/"
+    )["Contents"]
+    return [o["Key"] for o in listed]
 
 
 @pytest.mark.procedure("E3", "manual retraining request")

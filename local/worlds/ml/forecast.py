@@ -51,7 +51,7 @@ class ServingModel(BaseModel):
     fitFromDaysAgo: int
     fitToDaysAgo: int
     promotedDaysAgo: float
-    #: Earlier approved versions to register below it (a rollback needs one).
+    #: Earlier approved versions to register below it (the registry keeps each promotion).
     olderVersions: int = 1
 
 
