@@ -76,7 +76,8 @@ def handler(run: Run[EvaluateRequest]) -> dict[str, Any]:
     metrics_line = (
         promotion.describe(promotion.compare(cand, current))
         if current
-        else f"MAPE {cand.mape:.2f} %, RMSE {cand.rmse:.2f} kW, no current model"
+        else f"MAPE {cand.mape:.2f} %, RMSE {cand.rmse:.2f} kW, accuracy by hour of day "
+        f"{promotion.span(cand.to_json()['accuracyByHour'])}; no current model"
     )
     models = settings().bucket("models")
     eval_key = f"evaluations/{req.systemId}/{req.jobName}.json"

@@ -86,7 +86,12 @@ def compare(candidate: Metrics, current: Metrics) -> Comparison:
     )
 
 
-def _span(accuracy: dict[str, float]) -> str:
+#: Hours named in the one-line text (a summary and a page truncate long reasons).
+SHOWN_HOURS = 4
+
+
+def span(accuracy: dict[str, float]) -> str:
+    """The lowest and highest accuracy over the hours of day (each hour is in the record)."""
     values = list(accuracy.values())
     return f"{min(values):.2f}-{max(values):.2f} %" if values else "none"
 
@@ -97,15 +102,17 @@ def describe(c: Comparison) -> str:
     text = (
         f"MAPE {cand['mape']:.2f} % vs {cur['mape']:.2f} %, "
         f"RMSE {cand['rmse']:.2f} kW vs {cur['rmse']:.2f} kW, "
-        f"accuracy by hour of day {_span(cand['accuracyByHour'])} vs "
-        f"{_span(cur['accuracyByHour'])}"
+        f"accuracy by hour of day {span(cand['accuracyByHour'])} vs "
+        f"{span(cur['accuracyByHour'])}"
     )
     if c.worse_at:
         text += ", lower at " + ", ".join(
             f"{h:02d}h ({cand['accuracyByHour'].get(str(h), math.nan):.2f} % vs "
             f"{cur['accuracyByHour'][str(h)]:.2f} %)"
-            for h in c.worse_at
+            for h in c.worse_at[:SHOWN_HOURS]
         )
+        if len(c.worse_at) > SHOWN_HOURS:  # every hour is in the record
+            text += f" and {len(c.worse_at) - SHOWN_HOURS} more hours"
     else:
         text += ", lower at no hour"
     return text
@@ -127,7 +134,7 @@ def decide(candidate: Metrics, current: Metrics | None) -> Decision:
         return Decision(
             True,
             f"no current model; candidate MAPE {m['mape']:.2f} %, RMSE {m['rmse']:.2f} kW, "
-            f"accuracy by hour of day {_span(m['accuracyByHour'])}",
+            f"accuracy by hour of day {span(m['accuracyByHour'])}",
             None,
         )
     c = compare(candidate, current)
