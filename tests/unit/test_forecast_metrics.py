@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from selfheal_shared.ml import forecast, forecast_train
+from selfheal_shared.ml import forecast, forecast_train, promotion
 
 TZ = "America/Sao_Paulo"
 START = datetime(2026, 10, 5, 3, tzinfo=UTC)  # Monday 00:00 in Sao Paulo
@@ -102,21 +102,32 @@ def test_unseen_hours_fall_back_to_the_hour_of_day() -> None:
 @pytest.mark.parametrize(
     ("cand", "cur", "promote", "why"),
     [
-        (5.0, 9.0, True, "candidate MAPE 5.00 % < current 9.00 %"),
-        (9.0, 9.0, False, "is not better than current 9.00 %"),
-        (12.0, 9.0, False, "keeping the current model"),
-        (5.0, None, True, "no current model"),
-        (math.inf, 9.0, False, "undefined"),
+        ((5.0, 1.0, 95.0), (9.0, 1.0, 95.0), True, "candidate better, no metric worse"),
+        ((5.0, 0.9, 96.0), (9.0, 1.0, 95.0), True, "MAPE 5.00 % vs 9.00 %, RMSE 0.90 kW"),
+        ((9.0, 1.0, 95.0), (9.0, 1.0, 95.0), False, "no metric better"),
+        ((12.0, 1.0, 95.0), (9.0, 1.0, 95.0), False, "worse MAPE (12.00 % vs 9.00 %)"),
+        ((5.0, 1.1, 95.0), (9.0, 1.0, 95.0), False, "worse RMSE (1.10 kW vs 1.00 kW)"),
+        ((5.0, 0.9, 94.0), (9.0, 1.0, 95.0), False, "lower at 07h (94.00 % vs 95.00 %)"),
+        ((5.0, 1.0, 95.0), None, True, "no current model"),
+        ((math.inf, 1.0, 95.0), (9.0, 1.0, 95.0), False, "undefined"),
     ],
 )
-def test_promote_only_a_better_candidate(
-    cand: float, cur: float | None, promote: bool, why: str
+def test_promote_only_a_candidate_no_worse_on_any_metric_and_better_on_one(
+    cand: tuple[float, float, float],
+    cur: tuple[float, float, float] | None,
+    promote: bool,
+    why: str,
 ) -> None:
-    def m(mape: float) -> forecast.Metrics:
-        return forecast.Metrics(mape=mape, rmse=1.0, points=1, zeroActuals=0, accuracyByHour={})
+    """Runbook 000 §3 scores by "MAPE, RMSE, acurácia por hora do dia" and names no rule:
+    a regression in any of them (at any hour) keeps the serving model."""
 
-    decision = forecast.decide(m(cand), m(cur) if cur is not None else None)
-    assert decision.promote is promote and why in decision.reason
+    def m(mape: float, rmse: float, at_7h: float) -> forecast.Metrics:
+        return forecast.Metrics(
+            mape=mape, rmse=rmse, points=1, zeroActuals=0, accuracyByHour={6: 99.0, 7: at_7h}
+        )
+
+    decision = promotion.decide(m(*cand), m(*cur) if cur is not None else None)
+    assert decision.promote is promote and why in decision.reason, decision.reason
 
 
 def test_model_artifact_round_trip_is_deterministic() -> None:

@@ -1,6 +1,7 @@
 """Evaluate the trained candidate against the serving model on the runbook's backtest, the
 last 30 days of the window (MAPE, RMSE, accuracy by hour of day), and promote it only when
-it is better; otherwise register it Rejected with the reason and keep the serving model.
+it is better by `promotion.RULE` (no metric worse, one better: the runbook names no rule, so
+any regression keeps the serving model); otherwise register it Rejected with the reason.
 A promoted model still above 8 % is NOT_FIXED: it improved, the accuracy is still degraded."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from selfheal_shared.core.clients import client
 from selfheal_shared.core.config import settings
 from selfheal_shared.core.outcomes import Outcome
 from selfheal_shared.core.protocol import Run, remediator
-from selfheal_shared.ml import forecast, registry
+from selfheal_shared.ml import forecast, promotion, registry
 
 
 class EvaluateRequest(BaseModel):
@@ -49,7 +50,7 @@ def handler(run: Run[EvaluateRequest]) -> dict[str, Any]:
         if serving
         else None
     )
-    decision = forecast.decide(cand, current)
+    decision = promotion.decide(cand, current)
     outcome, status_text = Outcome.FIXED, "Approved"
     reason = decision.reason
     degraded = forecast.still_degraded(cand, current) if decision.promote else None
@@ -67,9 +68,17 @@ def handler(run: Run[EvaluateRequest]) -> dict[str, Any]:
         "candidate": cand.to_json(),
         "current": current.to_json() if current else None,
         "currentPackage": serving["ModelPackageArn"] if serving else None,
+        "comparison": decision.comparison,
         "decision": "promote" if status_text == "Approved" else "keep",
         "reason": reason,
     }
+    # What the record and the notification show: the three metrics of both models.
+    metrics_line = (
+        promotion.describe(promotion.compare(cand, current))
+        if current
+        else f"MAPE {cand.mape:.2f} %, RMSE {cand.rmse:.2f} kW, accuracy by hour of day "
+        f"{promotion.span(cand.to_json()['accuracyByHour'])}; no current model"
+    )
     models = settings().bucket("models")
     eval_key = f"evaluations/{req.systemId}/{req.jobName}.json"
     client("s3").put_object(
@@ -81,12 +90,19 @@ def handler(run: Run[EvaluateRequest]) -> dict[str, Any]:
     metadata = {
         "mape": f"{cand.mape:.4f}",
         "rmse": f"{cand.rmse:.4f}",
+        "lowestAccuracyByHour": f"{min(cand.accuracyByHour.values(), default=0):.2f}",
         "trainingJob": req.jobName,
         "incidentId": req.incidentId[:256],
         "decision": evaluation["decision"],
     }
     if current:
-        metadata |= {"currentMape": f"{current.mape:.4f}", "currentRmse": f"{current.rmse:.4f}"}
+        metadata |= {
+            "currentMape": f"{current.mape:.4f}",
+            "currentRmse": f"{current.rmse:.4f}",
+            "currentLowestAccuracyByHour": (
+                f"{min(current.accuracyByHour.values(), default=0):.2f}"
+            ),
+        }
     if status_text == "Approved":
         metadata["promotedAt"] = clock.now().isoformat()
 
@@ -117,8 +133,8 @@ def handler(run: Run[EvaluateRequest]) -> dict[str, Any]:
             ),
             result=lambda a: (
                 f"{req.systemId}: promoted {registry.group_name(req.systemId)} "
-                f"version {a.rsplit('/', 1)[-1]} (backtest MAPE {cand.mape:.2f} %"
-                + (f", still above {forecast.MAPE_ALARM_PERCENT:g} %)" if degraded else ")")
+                f"version {a.rsplit('/', 1)[-1]} (backtest {metrics_line}"
+                + (f"; MAPE still above {forecast.MAPE_ALARM_PERCENT:g} %)" if degraded else ")")
             ),
             inverse=lambda a: {
                 "api": "sagemaker:UpdateModelPackage",
@@ -135,7 +151,8 @@ def handler(run: Run[EvaluateRequest]) -> dict[str, Any]:
         run.record(
             "keep_model",
             why=reason,
-            result=f"{req.systemId}: kept the serving model; candidate {status_text}",
+            result=f"{req.systemId}: kept the serving model; candidate {status_text} "
+            f"(backtest {metrics_line})",
             outcome=outcome,
             details=evaluation,
         )
@@ -144,9 +161,10 @@ def handler(run: Run[EvaluateRequest]) -> dict[str, Any]:
         "item": req.systemId,
         "decision": evaluation["decision"],
         "reason": reason,
-        "candidate": {"mape": round(cand.mape, 4), "rmse": round(cand.rmse, 4)},
-        "current": (
-            {"mape": round(current.mape, 4), "rmse": round(current.rmse, 4)} if current else None
-        ),
+        # The figures the notification shows (the rule itself is in the stored evaluation).
+        "evaluation": {
+            **{k: evaluation[k] for k in ("candidate", "current", "decision")},
+            "verdicts": {k: v for k, v in (decision.comparison or {}).items() if k != "rule"},
+        },
         "modelPackageArn": arn,
     }

@@ -1,5 +1,5 @@
-"""Take or release a system's training lease: never two trainings (or a training and a
-rollback) of the same system at once. A refused run is recorded, not an error."""
+"""Take or release a system's training lease: never two trainings of the same system at
+once. A refused run is recorded, not an error."""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
-"""Decide what a retrain_model run does, per system: retrain (weekly schedule for every
-system, a manual request, or the MAPE alarm) or roll back (the accuracy alarm within the
-probation window after a promotion: the new model is the likely cause)."""
+"""Decide what a retrain_model run does, per system (runbook 000 §3): retrain on the weekly
+schedule (every system), on a manual request, or on the MAPE alarm ("MAPE > 8% nos últimos
+7 dias"), or skip a duplicate alarm delivery. An alarm retrains even right after a
+promotion: runbook 000 names no rollback of a model, and the evaluation keeps the serving
+model unless the candidate is better."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from selfheal_shared.core.handler import remediator
 from selfheal_shared.core.models import parse
 from selfheal_shared.core.observability import logger
 from selfheal_shared.core.outcomes import Outcome
-from selfheal_shared.ml import forecast, registry, systems
+from selfheal_shared.ml import forecast, systems
 
 
 class PlanRequest(BaseModel):
@@ -53,25 +55,6 @@ def item(cfg: systems.SystemConfig, incident: str, **overrides: Any) -> dict[str
         "reason": overrides.get("reason", ""),
         "incidentId": incident,
     }
-
-
-def recently_promoted(system: str) -> tuple[bool, str]:
-    """Whether the serving model was promoted within the probation window and has a
-    predecessor to return to."""
-    found = registry.approved(system)
-    if len(found) < 2:
-        return False, "no earlier approved model to return to"
-    serving = registry.describe(found[0]["ModelPackageArn"])
-    promoted = serving.get("CustomerMetadataProperties", {}).get("promotedAt")
-    if not promoted:
-        return False, "serving model has no promotion time"
-    age = clock.now() - clock.parse_aws_time(promoted)
-    if age > timedelta(days=forecast.PROBATION_DAYS):
-        return False, f"serving model promoted {age.days} days ago, past the probation window"
-    return True, (
-        f"serving model version {serving.get('ModelPackageVersion')} was promoted "
-        f"{age.total_seconds() / 3600:.1f} h ago"
-    )
 
 
 def claim_incident(incident: str, execution: str) -> str | None:
@@ -147,15 +130,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 )
             ]
         else:
-            rollback, why = recently_promoted(system)
-            items = [
-                item(
-                    cfg,
-                    incident,
-                    action="rollback" if rollback else "retrain",
-                    reason=f"{reason}; {why}",
-                )
-            ]
+            items = [item(cfg, incident, reason=reason)]
     else:
         data = input_schema.check("retrain_model", raw)
         cfg = system_config(data["systemId"])

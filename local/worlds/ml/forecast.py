@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from selfheal_shared.core import datalake
@@ -21,13 +22,25 @@ from local.worlds.reports import load_shape
 
 
 class LoadChange(BaseModel):
-    """The load times `factor` from `fromDaysAgo` until `toDaysAgo` (0 = now)."""
+    """The load times `factor` from `fromDaysAgo` until `toDaysAgo` (0 = now), at the local
+    `hours` of the day (all when empty) on the `days` named (a new machine on one shift, a
+    weekend schedule): changes a forecast sees at some hours and not others."""
 
     model_config = ConfigDict(extra="forbid")
 
     fromDaysAgo: float
     toDaysAgo: float = 0
     factor: float = Field(gt=0)
+    hours: list[int] = Field(default_factory=list)
+    days: Literal["all", "weekdays", "weekends"] = "all"
+
+    def applies(self, days_ago: float, local: datetime) -> bool:
+        if not self.toDaysAgo < days_ago <= self.fromDaysAgo:
+            return False
+        if self.hours and local.hour not in self.hours:
+            return False
+        weekend = local.weekday() >= 5
+        return self.days == "all" or (self.days == "weekends") == weekend
 
 
 class ServingModel(BaseModel):
@@ -38,7 +51,7 @@ class ServingModel(BaseModel):
     fitFromDaysAgo: int
     fitToDaysAgo: int
     promotedDaysAgo: float
-    #: Earlier approved versions to register below it (a rollback needs one).
+    #: Earlier approved versions to register below it (the registry keeps each promotion).
     olderVersions: int = 1
 
 
@@ -82,7 +95,7 @@ def load_series(system: ForecastSystem, end: datetime) -> forecast.Series:
         days_ago = (end - at).total_seconds() / 86400
         factor = 1.0
         for ch in system.changes:
-            if ch.toDaysAgo < days_ago <= ch.fromDaysAgo:
+            if ch.applies(days_ago, at.astimezone(tz)):
                 factor *= ch.factor
         noise = 1 + rnd.uniform(-system.noise, system.noise) if system.noise else 1.0
         out[at] = round(system.baseLoadKw * load_shape(at.astimezone(tz)) * factor * noise, 4)

@@ -142,6 +142,9 @@ def summarize(run_id: str, results: list[dict[str, Any]]) -> dict[str, Any]:
         summary += "; not fixed: " + "; ".join(why_not)
     if over:
         summary += f"; over the tolerated {state['tolerated']} failures, the rest not attempted"
+    # What an item's result says it decided on (e.g. a model evaluation's metrics), so the
+    # notification shows the figures, not only the verdict.
+    by_item = {str(r.get("item", "?")): r["evaluation"] for r in results if r.get("evaluation")}
     return {
         "total": len(results),
         "byStatus": {k: sorted(v) for k, v in by_status.items()},
@@ -150,4 +153,5 @@ def summarize(run_id: str, results: list[dict[str, Any]]) -> dict[str, Any]:
         "overLimit": over,
         "outcome": outcome,
         "summary": summary,
+        "byItem": by_item,
     }

@@ -1,4 +1,4 @@
-"""Load forecasting models and their error metrics (runbook 000 section 3, E3/B3). No I/O.
+"""Load forecasting models and their error metrics (runbook 000 section 3, E3). No I/O.
 
 The models are deliberately simple and deterministic, so a test can know the expected
 MAPE of a series in advance:
@@ -8,9 +8,10 @@ MAPE of a series in advance:
 Metrics: MAPE (%, over hours with non-zero load), RMSE (kW) and accuracy by hour of day
 (100 - that hour's MAPE, floored at 0). The runbook's evaluation is a backtest over the last
 30 days: the candidate fitted on the window before them, the serving model, both scored on
-those 30 days; a candidate is promoted only when its MAPE there is lower. The model that then
-serves is the same type fitted on the whole window (the backtest model rides along in the
-artifact as `backtest.json`, so the evaluation scores exactly what the job backtested).
+those 30 days; `promotion` decides from the three metrics whether it is better. The model
+that then serves is the same type fitted on the whole window (the backtest model rides
+along in the artifact as `backtest.json`, so the evaluation scores exactly what the job
+backtested).
 
 The accuracy alarm (metric, threshold, period) is defined once, in `forecast_alarm.json`
 beside this module: the CDK deploys it, the local world creates it, the publisher
@@ -46,8 +47,6 @@ BACKTEST_DAYS = 30
 HOLDOUT_DAYS = BACKTEST_DAYS
 #: The least a candidate is fitted on before the backtest window.
 MIN_FIT_DAYS = 7
-#: An accuracy alarm this soon after a promotion blames the new model: roll back.
-PROBATION_DAYS = 7
 METRIC_NAMESPACE = str(ALARM["metric"]["namespace"])
 METRIC_NAME = str(ALARM["metric"]["name"])
 DIMENSION = str(next(iter(ALARM["metric"]["dimensions"])))
@@ -249,12 +248,6 @@ def evaluate(model: Model, holdout: Series, history: Series) -> Metrics:
     return metrics([holdout[h] for h in hours], predict(model, hours, known), hours, model.timezone)
 
 
-@dataclass(frozen=True)
-class Decision:
-    promote: bool
-    reason: str
-
-
 def still_degraded(promoted: Metrics, previous: Metrics | None) -> str | None:
     """Why a promoted model does not fix the accuracy (runbook: MAPE > 8 %), or None."""
     if promoted.mape <= MAPE_ALARM_PERCENT:
@@ -264,26 +257,6 @@ def still_degraded(promoted: Metrics, previous: Metrics | None) -> str | None:
         f"improved {before}to {promoted.mape:.2f} % over the {BACKTEST_DAYS}-day backtest, "
         f"still above the runbook's {MAPE_ALARM_PERCENT:g} %: forecast accuracy still "
         "degraded (P4, next business day)"
-    )
-
-
-def decide(candidate: Metrics, current: Metrics | None) -> Decision:
-    """Promote only a candidate that beats the serving model on the same held-back hours."""
-    if not math.isfinite(candidate.mape):
-        return Decision(False, "candidate MAPE is undefined (held-back load is all zero)")
-    if current is None:
-        return Decision(True, f"no current model; candidate MAPE {candidate.mape:.2f} %")
-    if candidate.mape < current.mape:
-        return Decision(
-            True,
-            f"candidate MAPE {candidate.mape:.2f} % < current {current.mape:.2f} % "
-            f"(RMSE {candidate.rmse:.2f} vs {current.rmse:.2f} kW)",
-        )
-    return Decision(
-        False,
-        f"candidate MAPE {candidate.mape:.2f} % is not better than current "
-        f"{current.mape:.2f} % (RMSE {candidate.rmse:.2f} vs {current.rmse:.2f} kW); "
-        "keeping the current model",
     )
 
 
