@@ -13,7 +13,7 @@ from selfheal_shared.core import approvals
 from selfheal_shared.core.errors import InputInvalid
 from selfheal_shared.core.models import parse
 from selfheal_shared.core.protocol import Run, remediator
-from selfheal_shared.data import ingestion
+from selfheal_shared.data import ingestion, records
 
 
 class AnswerRequest(BaseModel):
@@ -29,15 +29,20 @@ def _problem(req: AnswerRequest) -> tuple[approvals.Decision | None, str]:
     except InputInvalid as exc:
         return None, str(exc)
     missing = ingestion.unacknowledged(decision, req.integrity)
-    if missing:
-        ratios = {s["source"]: s.get("ratio") for s in req.integrity.get("sources", [])}
-        flagged = ", ".join(f"{s} ({ratios.get(s)}x its usual 24 h)" for s in missing)
-        return decision, (
-            f"invalid gate answer: acknowledge: the integrity check flagged {flagged}; "
-            f"a resume over it must name them (selfheal approve ... --acknowledge "
-            f"{' --acknowledge '.join(missing)})"
-        )
-    return decision, ""
+    if not missing:
+        return decision, ""
+    ratios = {s["source"]: s.get("ratio") for s in req.integrity.get("sources", [])}
+    said = [
+        f"it could not count the records ({req.integrity.get('problem')})"
+        if s == records.UNVERIFIED
+        else f"flagged {s} ({ratios.get(s)}x its usual 24 h)"
+        for s in missing
+    ]
+    return decision, (
+        f"invalid gate answer: acknowledge: the integrity check {'; '.join(said)}; "
+        f"a resume over it must name them (selfheal approve ... --acknowledge "
+        f"{' --acknowledge '.join(missing)})"
+    )
 
 
 @remediator(
