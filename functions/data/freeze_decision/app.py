@@ -32,14 +32,12 @@ def _problem(req: AnswerRequest) -> tuple[approvals.Decision | None, str]:
     if not missing:
         return decision, ""
     ratios = {s["source"]: s.get("ratio") for s in req.integrity.get("sources", [])}
-    said = [
-        f"it could not count the records ({req.integrity.get('problem')})"
-        if s == records.UNVERIFIED
-        else f"flagged {s} ({ratios.get(s)}x its usual 24 h)"
-        for s in missing
-    ]
+    sources = [f"{s} ({ratios.get(s)}x its usual 24 h)" for s in missing if s != records.UNVERIFIED]
+    said = [f"flagged {', '.join(sources)}"] if sources else []
+    if records.UNVERIFIED in missing:
+        said.append(f"could not count the records ({req.integrity.get('problem')})")
     return decision, (
-        f"invalid gate answer: acknowledge: the integrity check {'; '.join(said)}; "
+        f"invalid gate answer: acknowledge: the integrity check {' and '.join(said)}; "
         f"a resume over it must name them (selfheal approve ... --acknowledge "
         f"{' --acknowledge '.join(missing)})"
     )
