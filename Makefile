@@ -26,14 +26,16 @@ broker:
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients >/dev/null; }
 
 # What the local managed hosts run for real (issue 21): Debian's PostgreSQL, Redis and curl,
-# and npm's pm2 (the process manager the runbooks' `pm2`/`docker compose` commands reach).
+# and npm's pm2 (the process manager the runbooks' `pm2`/`docker compose` commands reach);
+# Debian's influxdb: the data platform's time-series store the freeze's integrity check
+# counts records in (runbook 001; Timestream for InfluxDB in AWS).
 PM2_VERSION := 6.0.14
 hosts:
-	@{ command -v redis-server && command -v pg_isready && command -v curl \
+	@{ command -v redis-server && command -v pg_isready && command -v curl && command -v influxd \
 	   && test -x "$$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | tail -1)"; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    postgresql redis-server curl >/dev/null; }
+	    postgresql redis-server curl influxdb >/dev/null; }
 	@# The installed version read from its package.json: `pm2 --version` spawns a daemon.
 	@[ "$$(node -p "require('$$(npm root -g 2>/dev/null)/pm2/package.json').version" 2>/dev/null)" \
 	   = "$(PM2_VERSION)" ] || { \

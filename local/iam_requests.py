@@ -207,6 +207,19 @@ def _ssm(action: str, p: Mapping[str, Any], w: Where) -> list[Request]:
     return []
 
 
+def _secretsmanager(action: str, p: Mapping[str, Any], w: Where) -> list[Request]:
+    """A secret is authorized on its full ARN (the name and AWS's random suffix): a call
+    by name is resolved to it."""
+    secret = str(p.get("SecretId", ""))
+    if not secret:
+        return []
+    if not secret.startswith("arn:"):
+        secret = w.lookup("secretsmanager-secret", secret) or w.arn(
+            "secretsmanager", f"secret:{secret}"
+        )
+    return _one(action, secret)
+
+
 def _cloudwatch(action: str, p: Mapping[str, Any], w: Where) -> list[Request]:
     if action == "cloudwatch:PutMetricData":
         return [Request(action, "*", {"cloudwatch:namespace": str(p.get("Namespace", ""))})]
@@ -329,6 +342,7 @@ RULES: dict[str, Rule] = {
     "lambda": _lambda,
     "iot": _iot,
     "ssm": _ssm,
+    "secretsmanager": _secretsmanager,
     "cloudwatch": _cloudwatch,
     "logs": _logs,
     "appconfig": _appconfig,

@@ -79,6 +79,11 @@ def lookup(p: Pipeline, kind: str, id_: str) -> str | None:
         except ClientError:
             return None
         return f"{info['applicationName']}/{info['deploymentGroupName']}"
+    if kind == "secretsmanager-secret":
+        try:
+            return str(p.client("secretsmanager").describe_secret(SecretId=id_)["ARN"])
+        except ClientError:
+            return None
     if kind == "ssm-targets":
         hosts = p.hosts.targets({"Targets": json.loads(id_)}) if json.loads(id_) else None
         return ",".join(h.instance_id for h in hosts or [])

@@ -6,7 +6,8 @@
   stories with no sample), found by convention in each world's package (`SCENES`, `ACTS`);
 - the runtime's stand-ins a world's simulators connect to: the MQTT broker (IoT Core's
   broker, `local/broker.py`), the IoT rules' bridge (`local/mqtt_bridge.py`), the account,
-  and the real PostgreSQL cluster the hosts' databases live in (`local/postgres.py`).
+  the real PostgreSQL cluster the hosts' databases live in (`local/postgres.py`), and the
+  real InfluxDB the data platform's records live in (`local/influx.py`).
 
 The other way, the runtime imports `local.worlds` (its package only), and
 `tests/contract/test_local_imports.py` holds both rules.
@@ -22,6 +23,8 @@ from typing import TYPE_CHECKING
 from .broker import KEEPALIVE_SECONDS, Broker, mosquitto, publish_qos1, reconnecting
 from .host import Pipeline, World
 from .iam_roles import ACCOUNT
+from .influx import InfluxServer
+from .influx import shared as shared_influx
 from .mqtt_bridge import Bridge
 from .postgres import PostgresCluster
 from .postgres import shared as shared_postgres
@@ -39,6 +42,7 @@ __all__ = [
     "Bridge",
     "Broker",
     "Host",
+    "InfluxServer",
     "Pipeline",
     "PostgresCluster",
     "Scene",
@@ -47,6 +51,7 @@ __all__ = [
     "mosquitto",
     "publish_qos1",
     "reconnecting",
+    "shared_influx",
     "shared_postgres",
 ]
 

@@ -1,16 +1,20 @@
 """freeze_ingestion end to end: real rule and ASL on moto, the human gate answered
-the way an operator would (`selfheal approve` / send-task-success)."""
+the way an operator would (`selfheal approve` / send-task-success), the scope's records in
+a real InfluxDB this module starts (one `influxd` for the module, its own data dir and
+port)."""
 
 from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from local import influx
 from local.runtime import Pipeline
 from local.worlds import WorldSpec
 from tests.helpers import SAMPLES, load_event
@@ -21,6 +25,16 @@ MANUAL = {
     "scope": "ons-platform",
     "requestedBy": "ops-oncall",
 }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def store() -> Iterator[influx.InfluxServer]:
+    """The time-series store every pipeline of this module writes its records to."""
+    server = influx.InfluxServer().start()
+    influx.use(server)
+    yield server
+    influx.use(None)
+    server.close()
 
 
 @pytest.fixture
@@ -90,10 +104,132 @@ def test_integrity_at_two_in_the_morning_reads_the_last_24_hours(
     assert integrity["suspicious"] == ["ons-geracao"]
     ratios = {s["source"]: s["ratio"] for s in integrity["sources"]}
     assert ratios == {"ons-carga": 1.0, "ons-geracao": 2.5, "ons-intercambio": 1.0}
-    # What was counted is said as such: bucket objects, not the store's records.
+    # What was counted is said as such: the store's records, not the bucket's objects.
     [check] = [r for r in p.audit_records() if r["action"] == "integrity_check"]
-    assert check["why"].startswith("objects (S3 keys) per source in ons-processed")
-    assert "records in the time-series store were not counted" in check["why"]
+    assert check["why"].startswith(
+        "records (points with value in energy) per source in the time-series store from "
+        "2026-11-19T02:00:00+00:00 to 2026-11-20T02:00:00+00:00"
+    )
+
+
+def _registration(p: Pipeline) -> dict[str, Any]:
+    value = p.client("ssm").get_parameter(Name="/selfheal/data/timeseries/ons-platform")
+    return dict(json.loads(value["Parameter"]["Value"]))
+
+
+@pytest.mark.procedure(
+    "D3", "verify integrity: records of the last 24 h counted in the time-series store"
+)
+def test_integrity_counts_the_stores_records_and_shows_a_drop_at_the_gate(
+    make_pipeline: Any, ingestion_world_spec: WorldSpec, store: influx.InfluxServer
+) -> None:
+    """Runbook 001 "Verificar integridade dos dados": `from(bucket: "energy_data") |>
+    range(start: -24h) |> count()`. The loader lost four fifths of ons-carga's records
+    while its objects still reached the bucket: counting objects sees nothing wrong;
+    counting the store's records flags the drop, and the people at the gate see it."""
+    [ing] = ingestion_world_spec.ingestion
+    assert ing.timeSeries is not None
+    ing.timeSeries.todayFactor = {"ons-carga": 0.2}
+    p = make_pipeline(world_spec=ingestion_world_spec)
+    [arn] = p.put_event(load_event(ALARM))
+    assert p.wait([arn], until_parked=True) == [arn]
+
+    integrity = manifest(p)["integrity"]
+    assert integrity["verified"] is True
+    assert integrity["suspicious"] == ["ons-carga", "ons-geracao"]
+    counts = {s["source"]: (s["last24h"], s["baseline"]) for s in integrity["sources"]}
+    assert counts == {"ons-carga": (1, 6), "ons-geracao": (15, 6), "ons-intercambio": (4, 4)}
+    # The same figure the store gives anyone who asks it over the same 24 h.
+    window = integrity["window"]
+    direct = store.query(
+        f"SELECT count(value) FROM energy WHERE time >= '{window['start']}' AND "
+        f"time < '{window['end']}' AND source = 'ons-carga'",
+        db=_registration(p)["database"],
+    )
+    assert direct["results"][0]["series"][0]["values"][0][1] == 1
+    [gate] = [n for n in p.notifications() if n["level"] == "l1" and "FROZEN" in n["subject"]]
+    assert gate["message"]["integrityFlagged"] == ["ons-carga", "ons-geracao"]
+    assert (
+        "ons-carga: 1 in the last 24 h, usual 6 (0.167x)  SUSPICIOUS"
+        in (gate["message"]["integrity"])
+    )
+    assert (
+        "--acknowledge ons-carga --acknowledge ons-geracao" in gate["message"]["decide"]["resume"]
+    )
+    [check] = [r for r in p.audit_records() if r["action"] == "integrity_check"]
+    assert (
+        check["result"]
+        == "20 records in the last 24 h; 2 suspicious sources: ons-carga, ons-geracao"
+    )
+
+    p.decide(arn, "resume", "ana", "geracao checked", ("ons-geracao",))
+    assert p.wait([arn], until_parked=True) == [arn], "the drop not acknowledged: asked again"
+    assert state(p)["rules"]["ons-s3-processing-rule"] == "DISABLED"
+
+
+def _store_down(p: Pipeline, store: influx.InfluxServer) -> str:
+    store.stop()
+    return "did not answer"
+
+
+def _not_registered(p: Pipeline, store: influx.InfluxServer) -> str:
+    p.client("ssm").delete_parameter(Name="/selfheal/data/timeseries/ons-platform")
+    return "no time-series store registered"
+
+
+def _credentials_refused(p: Pipeline, store: influx.InfluxServer) -> str:
+    secret = _registration(p)["secretArn"]
+    p.client("secretsmanager").put_secret_value(
+        SecretId=secret, SecretString=json.dumps({"username": "reader", "password": "stale"})
+    )
+    return "answered 401"
+
+
+@pytest.mark.procedure("D3", "time-series store unavailable: cannot verify, paged, stays frozen")
+@pytest.mark.parametrize(
+    "breakage", [_store_down, _not_registered, _credentials_refused],
+    ids=["store-down", "not-registered", "credentials-refused"],
+)  # fmt: skip
+def test_records_that_cannot_be_counted_are_paged_and_never_resumed_unacknowledged(
+    p: Pipeline, store: influx.InfluxServer, breakage: Any
+) -> None:
+    """Issue 22 #12: a check that cannot run must not pass silently. "Cannot verify" is
+    recorded and paged at once, the scope stays frozen, and the gate refuses a resume that
+    does not say it goes ahead without the check."""
+    said = breakage(p, store)
+    try:
+        [arn] = p.put_event(load_event(ALARM))
+        assert p.wait([arn], until_parked=True) == [arn]
+    finally:
+        if not store.running():
+            store.start()
+
+    [check] = [r for r in p.audit_records() if r["action"] == "integrity_check"]
+    assert check["result"] == "cannot verify: no records were counted; ons-platform stays frozen"
+    assert said in check["why"]
+    run = p.execution_summary(arn)
+    assert "EscalateUnverified" in run["states"] and run["status"] == "RUNNING"
+    pages = [n for n in p.notifications() if "ESCALATION" in (n["subject"] or "")]
+    assert {n["level"] for n in pages} == {"l1", "l2"}
+    assert "cannot verify the integrity of ons-platform" in pages[0]["message"]["reason"]
+    assert said in pages[0]["message"]["reason"]
+    m = manifest(p)["integrity"]
+    assert m["verified"] is False and m["sources"] == [] and said in m["problem"]
+    [gate] = [n for n in p.notifications() if n["level"] == "l1" and "FROZEN" in n["subject"]]
+    assert gate["message"]["integrityVerified"] is False
+    assert gate["message"]["integrity"][0].startswith("NOT VERIFIED: no records were counted")
+    assert state(p)["rules"]["ons-s3-processing-rule"] == "DISABLED"
+
+    p.decide(arn, "resume", "auto", "looks fine")  # an answer that did not read the check
+    assert p.wait([arn], until_parked=True) == [arn]
+    refused = next(r for r in p.audit_records() if r["action"] == "gate_answer_rejected")
+    assert "could not count the records" in refused["why"]
+    assert state(p)["rules"]["ons-s3-processing-rule"] == "DISABLED"
+    assert not [r for r in p.audit_records() if r["action"] == "resume_ingestion"]
+
+    p.decide(arn, "resume", "ana", "counted by hand", ("integrity-unverified",))
+    p.wait([arn])
+    assert p.execution_summary(arn)["status"] == "SUCCEEDED", "a person may, knowingly"
 
 
 @pytest.mark.procedure("D3", "snapshot the processed bucket (GLACIER), verified object by object")

@@ -13,7 +13,7 @@ from selfheal_shared.core import approvals
 from selfheal_shared.core.errors import InputInvalid
 from selfheal_shared.core.models import parse
 from selfheal_shared.core.protocol import Run, remediator
-from selfheal_shared.data import ingestion
+from selfheal_shared.data import ingestion, records
 
 
 class AnswerRequest(BaseModel):
@@ -29,15 +29,18 @@ def _problem(req: AnswerRequest) -> tuple[approvals.Decision | None, str]:
     except InputInvalid as exc:
         return None, str(exc)
     missing = ingestion.unacknowledged(decision, req.integrity)
-    if missing:
-        ratios = {s["source"]: s.get("ratio") for s in req.integrity.get("sources", [])}
-        flagged = ", ".join(f"{s} ({ratios.get(s)}x its usual 24 h)" for s in missing)
-        return decision, (
-            f"invalid gate answer: acknowledge: the integrity check flagged {flagged}; "
-            f"a resume over it must name them (selfheal approve ... --acknowledge "
-            f"{' --acknowledge '.join(missing)})"
-        )
-    return decision, ""
+    if not missing:
+        return decision, ""
+    ratios = {s["source"]: s.get("ratio") for s in req.integrity.get("sources", [])}
+    sources = [f"{s} ({ratios.get(s)}x its usual 24 h)" for s in missing if s != records.UNVERIFIED]
+    said = [f"flagged {', '.join(sources)}"] if sources else []
+    if records.UNVERIFIED in missing:
+        said.append(f"could not count the records ({req.integrity.get('problem')})")
+    return decision, (
+        f"invalid gate answer: acknowledge: the integrity check {' and '.join(said)}; "
+        f"a resume over it must name them (selfheal approve ... --acknowledge "
+        f"{' --acknowledge '.join(missing)})"
+    )
 
 
 @remediator(

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from selfheal_shared.core import approvals, notify
 from selfheal_shared.core.protocol import Run, remediator
-from selfheal_shared.data import ingestion
+from selfheal_shared.data import ingestion, records
 
 
 class GateRequest(BaseModel):
@@ -21,14 +21,20 @@ class GateRequest(BaseModel):
 def handler(run: Run[GateRequest]) -> dict[str, Any]:
     req = run.request
     inc = req.incident
-    flagged = list(req.manifest.get("integrity", {}).get("suspicious", []))
-    acknowledge = "".join(f" --acknowledge {s}" for s in flagged)
+    integrity = req.manifest.get("integrity", {})
+    flagged = list(integrity.get("suspicious", []))
+    verified = integrity.get("verified") is not False
+    # What a resume must name: the flagged sources, or that nothing was counted at all.
+    must_name = flagged if verified else [*flagged, records.UNVERIFIED]
+    acknowledge = "".join(f" --acknowledge {s}" for s in must_name)
     message = {
         "incidentId": inc.incidentId,
         "scope": inc.scope,
         "reason": inc.reason,
         "manifest": req.manifest,
+        "integrity": ingestion.integrity_lines(integrity),
         "integrityFlagged": flagged,
+        "integrityVerified": verified,
         "decide": {
             "resume": f"selfheal approve {inc.incidentId} --operator <you> --reason <why>"
             + acknowledge,
@@ -36,7 +42,7 @@ def handler(run: Run[GateRequest]) -> dict[str, Any]:
             "aws cli": "aws stepfunctions send-task-success --task-token <token from the "
             "guard-state table, gate#<incident>> --task-output "
             '\'{"decision":"resume","operator":"<you>","reason":"<why>","acknowledge":'
-            + json.dumps(flagged)
+            + json.dumps(must_name)
             + "}'",
         },
     }

@@ -47,6 +47,9 @@ def handler(run: Run[ManifestRequest]) -> dict[str, Any]:
             "storageClass": "GLACIER",
         },
         "integrity": {
+            "verified": req.integrity["verified"],
+            "problem": req.integrity["problem"],
+            "counted": req.integrity["counted"],
             "suspicious": req.integrity["suspicious"],
             "window": req.integrity["window"],
             "sources": req.integrity["sources"],

@@ -1,20 +1,40 @@
 """The data domain's world: a data platform's ingestion for a scope (its rules, its
 processing workflow with batches RUNNING, its loader functions and their event source
-mappings, tagged as selfheal discovers them, next to look-alikes it must leave alone) and
-its processed bucket, filled with each source's records over the last 8 days."""
+mappings, tagged as selfheal discovers them, next to look-alikes it must leave alone), its
+processed bucket, filled with each source's objects over the last 8 days, and its
+time-series store (a real InfluxDB, `local/influx.py`) holding the same records as points
+at the virtual clock's times, registered as selfheal reads it (Parameter Store, and its
+read-only credentials in Secrets Manager)."""
 
 from __future__ import annotations
 
+import itertools
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
 from pydantic import BaseModel, ConfigDict, Field
+from selfheal_shared.data import records
 
-from local.world_api import Pipeline
+from local.world_api import Pipeline, shared_influx
 from local.worlds.deploy import lambda_zip
+
+
+class TimeSeriesSpec(BaseModel):
+    """The scope's time-series store: a record is a point of `measurement` with `field`,
+    tagged with its source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    database: str = "energy_data"
+    measurement: str = "energy"
+    field: str = "value"
+    sourceTag: str = "source"
+    #: Records of the last 24 h in the store against the bucket's objects (a loader that
+    #: dropped or doubled records): 0.2 is a fifth of them.
+    todayFactor: dict[str, float] = Field(default_factory=dict)
 
 
 class IngestionSpec(BaseModel):
@@ -37,6 +57,8 @@ class IngestionSpec(BaseModel):
     objectsPerDay: dict[str, int]
     todayFactor: dict[str, float] = Field(default_factory=dict)
     silentForHours: dict[str, float] = Field(default_factory=dict)
+    #: None: no store registered (the integrity check cannot count records).
+    timeSeries: TimeSeriesSpec | None = None
 
 
 class DataSpec(BaseModel):
@@ -45,21 +67,51 @@ class DataSpec(BaseModel):
     ingestion: list[IngestionSpec] = Field(default_factory=list)
 
 
-def ingestion_keys(ing: IngestionSpec, now: datetime) -> list[str]:
-    """The processed bucket's keys: each source's records evenly spaced back from `now`
-    over 8 rolling 24 h windows, in `<source>/<YYYY>/<MM>/<DD>/<HH>/` folders (the time of
-    day matters: a source's last 24 h at 02:00 spans two calendar days)."""
-    keys = []
+def ingestion_times(
+    ing: IngestionSpec, now: datetime, today: dict[str, float] | None = None
+) -> list[tuple[str, int, datetime]]:
+    """Each source's records evenly spaced back from `now` over 8 rolling 24 h windows, as
+    (source, n, time); `today` scales the last 24 h further (the store's own skew)."""
+    out = []
     for source, per_day in ing.objectsPerDay.items():
         quiet_since = now - timedelta(hours=ing.silentForHours.get(source, 0))
         for days_ago in range(8):
-            count = per_day if days_ago else round(per_day * ing.todayFactor.get(source, 1.0))
+            factor = (
+                1.0
+                if days_ago
+                else ing.todayFactor.get(source, 1.0) * (today or {}).get(source, 1.0)
+            )
+            count = round(per_day * factor)
             gap = timedelta(days=1) / max(count, 1)
             for n in range(count):
                 at = now - timedelta(days=days_ago) - gap * (n + 0.5)
                 if at <= quiet_since:
-                    keys.append(f"{source}/{at:%Y/%m/%d/%H}/{at:%Y%m%dT%H%M%S}-{n:04d}.json")
-    return keys
+                    out.append((source, n, at))
+    return out
+
+
+def ingestion_keys(ing: IngestionSpec, now: datetime) -> list[str]:
+    """The processed bucket's keys: one object per record, in `<source>/<YYYY>/<MM>/<DD>/<HH>/`
+    folders (the time of day matters: a source's last 24 h at 02:00 spans two calendar
+    days)."""
+    return [
+        f"{source}/{at:%Y/%m/%d/%H}/{at:%Y%m%dT%H%M%S}-{n:04d}.json"
+        for source, n, at in ingestion_times(ing, now)
+    ]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: A database per pipeline in the process's one store.
+_DATABASES = itertools.count(1)
+
+
+def record_lines(ing: IngestionSpec, ts: TimeSeriesSpec, now: datetime) -> list[str]:
+    """The store's points in line protocol, nanosecond timestamps of the virtual clock."""
+    return [
+        f"{ts.measurement},{ts.sourceTag}={source} {ts.field}={n}i "
+        f"{(at - _EPOCH) // timedelta(microseconds=1) * 1000}"
+        for source, n, at in ingestion_times(ing, now, ts.todayFactor)
+    ]
 
 
 class DataWorld:
@@ -152,6 +204,34 @@ class DataWorld:
         objects = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
         for key in ingestion_keys(ing, p.clock.now()):
             objects.put_object(ing.processedBucket, key, json.dumps({"key": key}).encode())
+        if ing.timeSeries:
+            self.seed_store(p, ing, ing.timeSeries)
+
+    def seed_store(self, p: Pipeline, ing: IngestionSpec, ts: TimeSeriesSpec) -> None:
+        """The records in the store, and the store registered as the integrity check reads
+        it: endpoint and names in Parameter Store, a read-only user in Secrets Manager."""
+        server = shared_influx()
+        database = f"{ts.database}_{next(_DATABASES)}"
+        user, password = server.create_database(database)
+        server.write(database, record_lines(ing, ts, p.clock.now()))
+        secret = p.client("secretsmanager").create_secret(
+            Name=f"selfheal/data/timeseries/{ing.scope}",
+            SecretString=json.dumps({"username": user, "password": password}),
+        )["ARN"]
+        registration = {
+            "url": server.url,
+            "database": database,
+            "measurement": ts.measurement,
+            "field": ts.field,
+            "sourceTag": ts.sourceTag,
+            "secretArn": secret,
+        }
+        p.client("ssm").put_parameter(
+            Name=records.parameter_name(ing.scope),
+            Type="String",
+            Value=json.dumps(registration),
+            Overwrite=True,
+        )
 
     def ingestion_state(self, p: Pipeline, ing: IngestionSpec) -> dict[str, Any]:
         """What is running: rules' states, RUNNING executions, mappings' states, by name."""

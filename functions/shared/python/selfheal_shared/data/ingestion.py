@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import ConfigDict, Field
 
 from ..core.basemodel import Model
+from .records import UNVERIFIED
 
 if TYPE_CHECKING:
     from ..core.alarm_event import AlarmStateChangeEvent
@@ -63,11 +64,14 @@ class PartialDataIncident(FreezeIncident):
 
 
 def unacknowledged(decision: Decision, integrity: dict[str, Any]) -> list[str]:
-    """Sources the integrity check flagged that a resume does not acknowledge."""
+    """Sources the integrity check flagged that a resume does not acknowledge, and
+    `UNVERIFIED` when the check could not count the records at all."""
     if decision.decision != "resume":
         return []
-    flagged = integrity.get("suspicious") or []
-    return [str(s) for s in flagged if s not in decision.acknowledge]
+    flagged = [str(s) for s in integrity.get("suspicious") or []]
+    if integrity.get("verified") is False:  # nothing counted: resuming is a human's risk
+        flagged.append(UNVERIFIED)
+    return [s for s in flagged if s not in decision.acknowledge]
 
 
 def describe_mapping(mapping: dict[str, Any]) -> str:
@@ -149,29 +153,24 @@ def _window(per_hour: dict[datetime, int], end: datetime) -> int:
 
 
 def integrity_report(
-    counts: dict[str, dict[datetime, int]],
-    now: datetime,
+    counts: dict[str, list[int]],
+    spans: list[tuple[datetime, datetime]],
     *,
-    history_days: int = 7,
     low: float = 0.5,
     high: float = 2.0,
 ) -> dict[str, Any]:
     """Records per source over the last 24 h, rolling (runbook 001: `range(start: -24h)`),
-    against the same 24 h on each of the previous days. Never the calendar day: at 02:00
-    today holds two hours and every healthy source would look 90 % short.
+    against the same 24 h on each of the previous days: `counts[source][0]` is the last
+    24 h (`spans[0]`), the rest the days before. Never the calendar day: at 02:00 today
+    holds two hours and every healthy source would look 90 % short.
 
-    The window is the 24 complete hour folders before `now` (at 02:00, 02:00 yesterday to
-    02:00 today), so it and each day it is compared with hold the same hours. A source is
-    suspicious when its count is under `low` or over `high` times the mean of those days;
-    a new source (no history) has nothing to compare with.
+    A source is suspicious when its count is under `low` or over `high` times the mean of
+    those days; a new source (no history) has nothing to compare with.
     """
-    end = hour_of(now)
     sources = []
     for source in sorted(counts):
-        per_hour = counts[source]
-        current = _window(per_hour, end)
-        history = [_window(per_hour, end - DAY * n) for n in range(1, history_days + 1)]
-        baseline = mean(history)
+        current, *history = counts[source]
+        baseline = mean(history) if history else 0
         ratio = (current / baseline) if baseline else None
         suspicious = ratio is not None and not (low <= ratio <= high)
         sources.append(
@@ -183,12 +182,29 @@ def integrity_report(
                 "suspicious": suspicious,
             }
         )
+    start, end = spans[0]
     return {
-        "window": {"start": (end - DAY).isoformat(), "end": end.isoformat()},
-        "historyDays": history_days,
+        "window": {"start": start.isoformat(), "end": end.isoformat()},
+        "historyDays": len(spans) - 1,
         "sources": sources,
         "suspicious": [s["source"] for s in sources if s["suspicious"]],
     }
+
+
+def integrity_lines(integrity: dict[str, Any]) -> list[str]:
+    """The integrity check as the people at the gate read it: what was counted, and each
+    source's last 24 h against its usual, a suspicious one marked; or that nothing was."""
+    if integrity.get("verified") is False:
+        return [f"NOT VERIFIED: no records were counted ({integrity.get('problem')})"]
+    window = integrity.get("window", {})
+    lines = [f"{integrity.get('counted')}, {window.get('start')} to {window.get('end')}:"]
+    for s in integrity.get("sources", []):
+        mark = "  SUSPICIOUS" if s.get("suspicious") else ""
+        lines.append(
+            f"{s['source']}: {s['last24h']} in the last 24 h, usual {s['baseline']} "
+            f"({s['ratio']}x){mark}"
+        )
+    return lines
 
 
 def silence_report(
