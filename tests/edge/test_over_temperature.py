@@ -166,6 +166,7 @@ def test_a_three_hour_old_reading_cannot_confirm_the_stop_and_is_paged(
     assert "stale" in check["result"], "the one reading after the stop is 55 s old"
     assert run["status"] == "FAILED" and run["states"][-1] == "NotStopped", run["states"]
     assert {"l1", "l2"} <= {n["level"] for n in w.pages()}
+    assert "no fresh reading confirms it" in w.pages()[0]["message"]["reason"]
     assert "FIXED" not in [r.get("outcome") for r in records(w)]
     assert battery.restart_lock(E1) is not None
 
