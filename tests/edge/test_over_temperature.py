@@ -210,3 +210,27 @@ def test_a_silence_holds_the_page_never_the_stop_and_the_page_goes_out_when_it_e
     assert page["level"] == "l1" and "silence on this alarm has ended" in page["message"]["summary"]
     [released] = [r for r in done if r["action"] == "restart_lock_released"]
     assert datetime.fromisoformat(released["at"]) > datetime.fromisoformat(sent[0]["at"])
+
+
+@pytest.mark.procedure("E9", "silence suppresses automation and paging")
+def test_a_lock_released_while_silenced_tells_ops_and_pages_nobody(edge_world: EdgeWorld) -> None:
+    """Runbook 000 §6 "Silenciar alarme": an over-temperature that stopped by itself and
+    cooled within the silence is recorded and told to ops; nobody is paged for it."""
+    w = edge_world
+    ends = silence(w, E1, 60)
+    [sim] = w.start_edges([E1])
+    sim.power_kw, sim.temperature_c = 0.0, 56.0
+    sim.publish_telemetry()
+    w.settle()
+    with w.pipeline.clock.held():
+        cooling(w, sim, [43.0] * 8, every_min=5)
+        sim.raise_alarm("OVER_TEMPERATURE", reason="56 C")
+    [run] = w.ladders(finished=1, workflow="over_temperature", timeout=600)
+
+    assert run["status"] == "SUCCEEDED" and run["states"][-1] == "LockReleased", run["states"]
+    assert sim.commands == [], "already stopped (fresh reading): nothing sent"
+    [released] = [r for r in records(w) if r["action"] == "restart_lock_released"]
+    assert datetime.fromisoformat(released["at"]) < ends
+    assert w.pages() == []
+    [told] = [n for n in w.pipeline.notifications() if n["message"].get("outcome") == "FIXED"]
+    assert told["level"] == "ops" and "restart lock released" in told["message"]["summary"]

@@ -53,11 +53,25 @@ def handler(run: Run[WatchRequest]) -> dict[str, Any]:
             "automation",
             outcome=Outcome.FIXED,
         )
-        return {"released": True, "exhausted": False, "waitSeconds": 0, "why": why}
+        quiet = refusals.quiet([inc.edgeId, *scopes(inc)])
+        levels = ["ops"] if quiet else ["ops", "l1"]  # a silence holds the page to L1
+        return {
+            "released": True,
+            "exhausted": False,
+            "waitSeconds": 0,
+            "why": why,
+            "levels": levels,
+        }
     edge_registry.update(key, {"normalSince": since.isoformat() if since else ""})
     held_since = _time(lock.get("since")) or now
     exhausted = now - held_since >= timedelta(hours=GIVE_UP_HOURS)
-    return {"released": False, "exhausted": exhausted, "waitSeconds": POLL_SECONDS, "why": why}
+    return {
+        "released": False,
+        "exhausted": exhausted,
+        "waitSeconds": POLL_SECONDS,
+        "why": why,
+        "levels": [],
+    }
 
 
 def _page_after_silence(run: Run[WatchRequest]) -> None:
