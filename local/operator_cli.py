@@ -1,5 +1,5 @@
 """The operator commands (`gates`, `approve`, `reject`, `start`, `timeline`, `kill-switch`,
-`silence`): the same commands against AWS and against `selfheal serve`.
+`silence`, `ack`): the same commands against AWS and against `selfheal serve`.
 
 `--endpoint-url` (or `AWS_ENDPOINT_URL`, which boto3 honours itself) says where; the
 tables are given (`--guard-table`, `--audit-table`, or `SELFHEAL_TABLE_*`) or found by
@@ -20,7 +20,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 ENDPOINT_HELP = "the AWS endpoint (default: $AWS_ENDPOINT_URL, else AWS itself)"
-COMMANDS = ("gates", "approve", "reject", "start", "timeline", "kill-switch", "silence")
+COMMANDS = (
+    "gates", "approve", "reject", "start", "timeline", "kill-switch", "silence", "ack"
+)  # fmt: skip
 _TABLES = {"guard": "guard_state", "audit": "audit"}
 
 
@@ -65,6 +67,13 @@ def add_parsers(sub: Any) -> None:
     si.add_argument("scope", help="an edge id, site:<id>, alarm:<edgeId>:<TYPE> or fleet")
     si.add_argument("--minutes", type=int, required=True)
     si.add_argument("--reason", required=True)
+    ak = sub.add_parser(
+        "ack",
+        help="acknowledge an incident's pages: its escalation stops, the incident stays open",
+        parents=[common],
+    )
+    ak.add_argument("incident", help="the incident id the page names")
+    ak.add_argument("--by", required=True, help="who takes the incident")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
             "timeline": _timeline,
             "kill-switch": _kill_switch,
             "silence": _silence,
+            "ack": _ack,
         }[args.command]
         return handler(args)
     except (ClientError, BotoCoreError) as exc:
@@ -280,4 +290,20 @@ def _silence(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SystemExit(f"selfheal: silence refused: {exc}") from None
     print(f"{window['scope']} silenced until {window['until']}: {window['reason']}")
+    return 0
+
+
+def _ack(args: argparse.Namespace) -> int:
+    from selfheal_shared.core import page_chain
+
+    try:
+        _table(args, "guard")
+        chain = page_chain.acknowledge(args.incident, by=args.by)
+    except ValueError as exc:
+        raise SystemExit(f"selfheal: ack refused: {exc}") from None
+    paged = ", ".join(f"{lv} at {at}" for lv, at in chain.paged.items()) or "nobody yet"
+    print(
+        f"{chain.incidentId} acknowledged by {chain.acknowledgedBy} at {chain.acknowledgedAt} "
+        f"(paged: {paged}); escalation stopped, the incident stays open"
+    )
     return 0

@@ -40,6 +40,7 @@ from .host import PREFIX, REGION, deployed_name
 from .iam_enforcement import Enforcer
 from .lambda_adapter import InProcessLambdas
 from .moto_extensions import Extensions
+from .page_receiver import PageReceiver
 from .sagemaker_local import TrainingJobs
 from .worlds import World
 
@@ -126,7 +127,8 @@ class Pipeline:
         self.role_arn = ""
         #: Every function's and state machine's calls checked against its synthesized role.
         self.iam: Enforcer | None = None
-        self._capture_queue = ""
+        #: The HTTP subscriber on every page topic: what it received is what was paged.
+        self.receiver = PageReceiver()
         self._id_streams: dict[str, random.Random] = {}
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
@@ -298,14 +300,11 @@ class Pipeline:
                 ],
             )
             self.tables[table] = name
-        sns, sqs = self.client("sns"), self.client("sqs")
-        self._capture_queue = sqs.create_queue(QueueName=f"{PREFIX}-notifications")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(
-            QueueUrl=self._capture_queue, AttributeNames=["QueueArn"]
-        )["Attributes"]["QueueArn"]
+        sns = self.client("sns")
+        self._stack.enter_context(self.receiver.running())
         for level in spec_mod.TOPICS:
             arn = sns.create_topic(Name=deployed_name("topic", level))["TopicArn"]
-            sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
+            sns.subscribe(TopicArn=arn, Protocol="http", Endpoint=self.receiver.url(level))
             self.topics[level] = arn
             os.environ[f"SELFHEAL_TOPIC_{level.upper()}"] = arn
             self._saved_env.setdefault(f"SELFHEAL_TOPIC_{level.upper()}", None)
@@ -647,28 +646,17 @@ class Pipeline:
         return sorted(items, key=lambda r: r["seq"])
 
     def notifications(self) -> list[dict[str, Any]]:
-        """Every SNS message published so far, in order, with the topic level it went to."""
-        if not hasattr(self, "_notified"):
-            self._notified: list[dict[str, Any]] = []
-        sqs = self.client("sqs")
+        """Every page the subscriber on the topics received so far, in order, with the topic
+        level it went to (a publish that reached nobody is not here)."""
         by_arn = {arn: level for level, arn in self.topics.items()}
-        while True:
-            msgs = sqs.receive_message(QueueUrl=self._capture_queue, MaxNumberOfMessages=10).get(
-                "Messages", []
-            )
-            if not msgs:
-                break
-            for m in msgs:
-                body = json.loads(m["Body"])
-                self._notified.append(
-                    {
-                        "level": by_arn.get(body.get("TopicArn"), "?"),
-                        "subject": body.get("Subject"),
-                        "message": json.loads(body["Message"]),
-                    }
-                )
-                sqs.delete_message(QueueUrl=self._capture_queue, ReceiptHandle=m["ReceiptHandle"])
-        return list(self._notified)
+        return [
+            {
+                "level": by_arn.get(d["topicArn"], "?"),
+                "subject": d["subject"],
+                "message": json.loads(d["message"]),
+            }
+            for d in self.receiver.received()
+        ]
 
     def execution_summary(self, arn: str) -> dict[str, Any]:
         """`duration_ms` is virtual time (the clock runs the executions' dates too)."""

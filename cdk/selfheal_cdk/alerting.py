@@ -1,4 +1,5 @@
-"""The SNS topics people are paged on (ops and the L1-L3 escalation levels).
+"""The SNS topics people are paged on (ops and the L1-L3 escalation levels), and who is
+subscribed to each (deploy-time configuration, `subscriptions.py`).
 
 One customer-managed KMS key encrypts them all: the AWS-managed `alias/aws/sns` key cannot
 be used by EventBridge or CloudWatch alarms, and both must be able to publish here. (CDK
@@ -9,19 +10,38 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from aws_cdk import Aws
+from aws_cdk import Annotations, Aws
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from .subscriptions import Subscriptions
+
 ALARMS = "cloudwatch.amazonaws.com"
+NOBODY = (
+    "no page subscriptions configured (-c selfheal:subscriptions=<file>, see "
+    "config/subscriptions.example.json): the topics are created, but every page reaches nobody"
+)
+PROTOCOLS = {
+    "email": sns.SubscriptionProtocol.EMAIL,
+    "email-json": sns.SubscriptionProtocol.EMAIL_JSON,
+    "sms": sns.SubscriptionProtocol.SMS,
+    "https": sns.SubscriptionProtocol.HTTPS,
+}
 
 
 class Alerting(Construct):
     """One encrypted, TLS-only topic per escalation level."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, levels: Iterable[str]) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        levels: Iterable[str],
+        subscriptions: Subscriptions | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.key = kms.Key(
             self,
@@ -65,4 +85,25 @@ class Alerting(Construct):
                         },
                     },
                 )
+            )
+        self._subscribe(subscriptions)
+
+    def _subscribe(self, subscriptions: Subscriptions | None) -> None:
+        if subscriptions is None or subscriptions.count == 0:
+            Annotations.of(self).add_warning_v2("selfheal:pagesReachNobody", NOBODY)
+            return
+        for level, subscribers in subscriptions.levels.items():
+            for n, who in enumerate(subscribers):
+                sns.Subscription(
+                    self,
+                    f"{level}-{who.protocol}-{n}",
+                    topic=self.topics[level],
+                    protocol=PROTOCOLS[who.protocol],
+                    endpoint=who.endpoint,
+                    raw_message_delivery=who.rawMessageDelivery or None,
+                )
+        if silent := [level for level in self.topics if not subscriptions.levels.get(level)]:
+            Annotations.of(self).add_warning_v2(
+                "selfheal:levelReachesNobody",
+                f"no subscriptions for topic level(s) {silent}: their pages reach nobody",
             )

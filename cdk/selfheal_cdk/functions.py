@@ -138,7 +138,8 @@ def requirements_code(pins: tuple[str, ...]) -> lambda_.AssetCode:
 def staged_layer(spec: Spec) -> Path:
     """The shared layer plus every published input schema (`state_machines/<workflow>
     .input.schema.json` -> `selfheal_shared/schemas/`), so a function validates manual input
-    against the very file published next to the workflow."""
+    against the very file published next to the workflow, and the escalation policies
+    (`events/escalation/` -> `selfheal_shared/escalation/`)."""
     stage = Path(tempfile.mkdtemp(prefix="selfheal-layer-"))
     shutil.copytree(spec.layer_path, stage, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns(*ASSET_EXCLUDES))  # fmt: skip
@@ -147,6 +148,8 @@ def staged_layer(spec: Spec) -> Path:
     for wf in spec.workflows.values():
         if wf.input_schema is not None:
             shutil.copy2(wf.input_schema, schemas / wf.input_schema.name)
+    # Each system's escalation policy, read by the escalation engine at run time.
+    shutil.copytree(spec.root / "events" / "escalation", schemas.parent / "escalation")
     return stage
 
 

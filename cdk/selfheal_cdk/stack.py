@@ -44,6 +44,8 @@ from .spec import (
     load,
 )
 from .storage import Storage
+from .subscriptions import Subscriptions
+from .subscriptions import load as load_subscriptions
 from .training import TrainingJobs
 from .workflows import Workflows
 
@@ -56,6 +58,8 @@ CTX_RESERVED_CONCURRENCY = "selfheal:reservedConcurrency"
 CTX_TRAINING_IMAGE_TAG = "selfheal:trainingImageTag"
 #: Comma-separated ids of the systems whose forecast accuracy is alarmed (one alarm each).
 CTX_FORECAST_SYSTEMS = "selfheal:forecastSystems"
+#: A JSON file of who is behind each page topic (subscriptions.py); relative to the repo.
+CTX_SUBSCRIPTIONS = "selfheal:subscriptions"
 SYSTEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -68,6 +72,8 @@ class DeploySettings:
     forecast_systems: tuple[str, ...] = ()
     #: The instances of templated alarm definitions (`selfheal:alarmInstances`, alarms.py).
     alarm_instances: Instances = field(default_factory=dict)
+    #: None when no file is configured: the topics are created with nobody behind them.
+    subscriptions: Subscriptions | None = None
 
     @classmethod
     def from_context(cls, scope: Construct, spec: Spec | None = None) -> DeploySettings:
@@ -94,11 +100,13 @@ class DeploySettings:
         instances = (
             parse_instances(scope.node.try_get_context(CTX_ALARM_INSTANCES), spec) if spec else {}
         )
+        configured = _context(scope, CTX_SUBSCRIPTIONS, "")
         return cls(
             dry_run=raw_dry == "true",
             training_image_tag=tag,
             forecast_systems=systems,
             alarm_instances=instances,
+            subscriptions=load_subscriptions(ROOT / configured) if configured else None,
         )
 
 
@@ -125,7 +133,9 @@ class CoreStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.spec, self.settings = spec, settings
         self.storage = Storage(self, "Storage", names=TABLES)
-        self.alerting = Alerting(self, "Alerting", levels=TOPICS)
+        self.alerting = Alerting(
+            self, "Alerting", levels=TOPICS, subscriptions=settings.subscriptions
+        )
         self.buckets = DataBuckets(self, "Buckets", kinds=BUCKETS)
         self.training = TrainingJobs(
             self, "Training", buckets=self.buckets, image_tag=settings.training_image_tag

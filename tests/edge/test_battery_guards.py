@@ -152,6 +152,7 @@ def test_an_estop_nobody_confirms_in_24_hours_is_escalated_never_reset(p: Pipeli
     assert {n["level"] for n in timeout} == {"l1", "l2", "l3"}
 
 
+@pytest.mark.procedure("E9", "silence never suppresses a safety stop")
 def test_a_silence_never_holds_the_over_temperature_stop(p: Pipeline) -> None:
     """Issue 22 #3. Runbook 000 §6 "Silenciar alarme" holds pages and non-safety automation,
     never the stop of §5a: under a silence on the site the stop is sent all the same (here

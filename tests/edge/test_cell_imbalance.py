@@ -145,7 +145,7 @@ def test_an_equalization_the_cells_do_not_confirm_is_escalated_not_fixed(
     assert {n["level"] for n in w.pipeline.notifications()} >= {"l1", "l2"}
 
 
-@pytest.mark.procedure("E6", "stale cell reading: cannot confirm, page, not closed")
+@pytest.mark.procedure("E6", "stale cell readings: cannot confirm, paged, not closed")
 def test_cell_readings_three_hours_old_cannot_confirm_and_are_paged_not_closed(
     edge_world: EdgeWorld,
 ) -> None:
@@ -174,7 +174,8 @@ def test_cell_readings_three_hours_old_cannot_confirm_and_are_paged_not_closed(
     assert not [n for n in closed if n["message"]["outcome"] in ("NO_ACTION_NEEDED", "FIXED")]
 
 
-@pytest.mark.procedure("E9", "silence on a P1: no page or equalize; resumes when it ends")
+@pytest.mark.procedure("E9", "silenced P1 resumes when the silence ends")
+@pytest.mark.procedure("E9", "silence scoped to an alarm is honoured")
 @pytest.mark.procedure("E6", "delta above 200 mV: equalize and verify")
 def test_a_silenced_imbalance_resumes_when_the_silence_ends_re_reads_and_equalizes(
     edge_world: EdgeWorld,

@@ -318,6 +318,7 @@ def test_wildcards_and_foreign_topics_are_not_edge_ids(edge_world: EdgeWorld, to
     assert edge_world.ladders(finished=0) == []
 
 
+@pytest.mark.procedure("E1", "trigger: no telemetry for 30 s (the sweep)")
 def test_silent_telemetry_is_found_by_the_sweep_after_30_seconds(edge_world: EdgeWorld) -> None:
     w = edge_world
     w.start_edges([E1])

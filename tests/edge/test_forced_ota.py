@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -136,6 +137,7 @@ def test_each_blocker_refuses_its_edge_with_its_reason(edge_world: EdgeWorld) ->
 
 
 @pytest.mark.procedure("E2", "canary then rate-capped rollout")
+@pytest.mark.procedure("E2", "the system's window setting overrides the default window")
 def test_canary_then_rate_capped_rollout_verified_on_each_edge_report(
     edge_world: EdgeWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -148,6 +150,8 @@ def test_canary_then_rate_capped_rollout_verified_on_each_edge_report(
     idle_edges(w, ids)
     [low] = idle_edges(w, ["edge-rec-002"], soc=15.0)
     start = w.pipeline.clock.now()
+    local = start.astimezone(ZoneInfo("America/Sao_Paulo"))
+    assert not 2 <= local.hour < 5, "outside the default 02:00-05:00: only the setting lets it in"
 
     run = ota(w, [*ids, low.edge_id])
 
@@ -258,6 +262,7 @@ def test_a_restart_lock_taken_during_the_canary_holds_against_the_rollout(
     assert refused["result"].startswith("edge-cps-003: not updated: restart lock held")
 
 
+@pytest.mark.procedure("E2", "manual execution with its input")
 def test_force_reinstalls_a_version_an_edge_already_reports(edge_world: EdgeWorld) -> None:
     """Runbook 000 §2 `"force": true`: without it an edge already on the version is left
     alone (it reports it: nothing to do); with it the version is installed again. It

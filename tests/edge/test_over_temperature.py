@@ -137,7 +137,7 @@ def silence(w: EdgeWorld, scope: str, minutes: int) -> datetime:
     return w.pipeline.clock.now() + timedelta(minutes=minutes)
 
 
-@pytest.mark.procedure("E5", "stale reading: cannot confirm, stop and page")
+@pytest.mark.procedure("E5", "stale reading: cannot confirm, paged, not closed")
 def test_a_three_hour_old_reading_cannot_confirm_the_stop_and_is_paged(
     edge_world: EdgeWorld,
 ) -> None:
@@ -171,7 +171,9 @@ def test_a_three_hour_old_reading_cannot_confirm_the_stop_and_is_paged(
     assert battery.restart_lock(E1) is not None
 
 
-@pytest.mark.procedure("E9", "silence never holds a safety stop; pages resume when it ends")
+@pytest.mark.procedure("E9", "silence never suppresses a safety stop")
+@pytest.mark.procedure("E9", "silenced P1 resumes when the silence ends")
+@pytest.mark.procedure("E9", "silence scoped to an alarm is honoured")
 @pytest.mark.procedure("E5", "system running: stop")
 def test_a_silence_holds_the_page_never_the_stop_and_the_page_goes_out_when_it_ends(
     edge_world: EdgeWorld,

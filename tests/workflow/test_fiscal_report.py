@@ -456,6 +456,7 @@ def test_bad_manual_input_fails_at_once_naming_the_field(
 
 
 @pytest.mark.procedure("E4", "day-1 schedule: previous month, every organization")
+@pytest.mark.procedure("E4", "unfinished month: refused naming the period")
 def test_a_scheduled_run_for_a_month_not_over_is_refused_naming_the_period(
     jobs_spec: spec_mod.Spec, jobs_world_spec: WorldSpec
 ) -> None:

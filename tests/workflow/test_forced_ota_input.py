@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from local.runtime import Pipeline
 
 GOOD = {"version": "1.2.0", "targetEdgeIds": ["edge-cps-001"], "skipCanary": True, "force": False}
 
 
+@pytest.mark.procedure("E2", "manual execution with its input")
 def test_empty_wildcard_or_unknown_targets_fail_naming_the_field(pipeline: Pipeline) -> None:
     """DESIGN.md "Empty or wildcard targets are errors, never 'all'"; the runbook names each
     edge (`"targetEdgeIds": ["edge-abc123", "edge-def456"]`)."""

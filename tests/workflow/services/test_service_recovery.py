@@ -74,6 +74,7 @@ def test_healthy_api_gets_no_action(pipeline: Pipeline, sim: ServiceSim) -> None
 
 
 @pytest.mark.procedure("Q1", "dependencies checked first")
+@pytest.mark.procedure("Q1", "database down: people paged, nothing restarted")
 def test_api_down_because_postgres_is_down_pages_people_and_restarts_nothing(
     pipeline: Pipeline, sim: ServiceSim
 ) -> None:
@@ -183,6 +184,7 @@ def test_stuck_worker_is_restarted_and_the_backlog_drains(
 
 
 @pytest.mark.procedure("Q2", "cache and queue checked first")
+@pytest.mark.procedure("Q2", "Redis down: Redis up first, then the worker")
 def test_worker_with_redis_down_gets_redis_first(pipeline: Pipeline, sim: ServiceSim) -> None:
     """Runbook 002 INCIDENTE 2: "Se Redis estiver down, subir Redis primeiro", then the
     worker: Redis comes back empty (no persistence), the RQ worker is registered nowhere

@@ -1,0 +1,165 @@
+"""One page chain per incident, on its system's policy: pages delivered to a subscriber in
+time, stopped by an acknowledgement, one resolve per paged level."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from moto import mock_aws
+from selfheal_shared.core import clients, clock, page_chain
+
+from local.page_receiver import PageReceiver
+
+START = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+
+
+class World:
+    def __init__(self, receiver: PageReceiver) -> None:
+        self.receiver = receiver
+        self.now = START
+
+    def at(self, minutes: float) -> None:
+        self.now = START + timedelta(minutes=minutes)
+
+    def pages(self) -> list[tuple[str, str, str]]:
+        return [
+            (d["level"], json.loads(d["message"])["kind"], json.loads(d["message"])["dedupKey"])
+            for d in self.receiver.received()
+        ]
+
+    def ladder(self, chain: page_chain.Chain, until: float, step: float = 1) -> None:
+        """What a workflow's ladder step does each time it looks: page whoever is due."""
+        minute = 0.0
+        while minute <= until:
+            self.at(minute)
+            if (level := (page_chain.get(chain.incidentId) or chain).due().level) is not None:
+                page_chain.page(chain, level, subject="s", message={"incidentId": chain.incidentId})
+            minute += step
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    with PageReceiver().running() as receiver, mock_aws():
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        clients.reset()
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(
+            TableName="guard",
+            BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        )
+        monkeypatch.setenv("SELFHEAL_TABLE_GUARD_STATE", "guard")
+        sns = boto3.client("sns", region_name="us-east-1")
+        for level in ("ops", "l1", "l2", "l3", "l4"):
+            arn = sns.create_topic(Name=level)["TopicArn"]
+            sns.subscribe(TopicArn=arn, Protocol="http", Endpoint=receiver.url(level))
+            monkeypatch.setenv(f"SELFHEAL_TOPIC_{level.upper()}", arn)
+        w = World(receiver)
+        clock.install(lambda: w.now)
+        try:
+            yield w
+        finally:
+            clock.install(None)
+            clients.reset()
+
+
+def _p1(incident: str = "inc-1") -> page_chain.Chain:
+    return page_chain.open_chain(incident, system="lifo4-ems", severity="P1", started=START)
+
+
+def test_unacknowledged_p1_pages_l1_l2_l3_at_0_15_30_and_resolves_each(world: World) -> None:
+    chain = _p1()
+    world.ladder(chain, until=45)
+
+    got = page_chain.get("inc-1")
+    assert got is not None
+    assert got.paged == {
+        "l1": START.isoformat(),
+        "l2": (START + timedelta(minutes=15)).isoformat(),
+        "l3": (START + timedelta(minutes=30)).isoformat(),
+    }
+    assert world.pages() == [
+        ("l1", "page", "inc-1"),
+        ("l2", "page", "inc-1"),
+        ("l3", "page", "inc-1"),
+    ]
+
+    assert page_chain.close("inc-1", subject="resolved", message={}) == ["l1", "l2", "l3"]
+    assert page_chain.close("inc-1", subject="resolved", message={}) == [], "one resolve"
+    assert world.pages()[3:] == [
+        ("l1", "resolve", "inc-1"),
+        ("l2", "resolve", "inc-1"),
+        ("l3", "resolve", "inc-1"),
+    ]
+
+
+def test_acknowledged_at_10_no_l2_and_the_incident_stays_open(world: World) -> None:
+    chain = _p1()
+    world.ladder(chain, until=9)
+    world.at(10)
+    acked = page_chain.acknowledge("inc-1", by="maria")
+    assert (acked.acknowledgedBy, acked.acknowledgedAt) == ("maria", world.now.isoformat())
+    world.ladder(page_chain.get("inc-1") or chain, until=60)
+
+    assert world.pages() == [("l1", "page", "inc-1")]
+    assert acked.resolvedAt is None
+    again = page_chain.acknowledge("inc-1", by="joão")
+    assert again.acknowledgedBy == "maria", "the first acknowledgement is kept"
+    assert page_chain.close("inc-1", subject="resolved", message={}) == ["l1"]
+
+
+def test_a_level_is_paged_once_however_often_it_is_asked(world: World) -> None:
+    chain = _p1()
+    assert page_chain.page(chain, "l1", subject="s", message={})
+    assert not page_chain.page(chain, "l1", subject="s", message={})
+    assert page_chain.open_chain("inc-1", system="lifo4-ems", severity="P1", started=START).paged
+    assert world.pages() == [("l1", "page", "inc-1")]
+
+
+def test_runbook_003_pages_l1_to_l4_at_15_30_60_120(world: World) -> None:
+    chain = page_chain.open_chain("inf-1", system="big-brother", severity="incident", started=START)
+    world.ladder(chain, until=130)
+    got = page_chain.get("inf-1")
+    assert got is not None
+    assert {lv: datetime.fromisoformat(at) - START for lv, at in got.paged.items()} == {
+        "l1": timedelta(minutes=15),
+        "l2": timedelta(minutes=30),
+        "l3": timedelta(minutes=60),
+        "l4": timedelta(minutes=120),
+    }
+    assert [p[0] for p in world.pages()] == ["l1", "l2", "l3", "l4"]
+
+
+def test_bad_acknowledgements_are_refused_naming_the_field(world: World) -> None:
+    with pytest.raises(ValueError, match="incident: no page chain for 'nope'"):
+        page_chain.acknowledge("nope", by="maria")
+    _p1()
+    with pytest.raises(ValueError, match="by: required"):
+        page_chain.acknowledge("inc-1", by="  ")
+    page_chain.close("inc-1", subject="r", message={})
+    with pytest.raises(ValueError, match="was resolved at"):
+        page_chain.acknowledge("inc-1", by="maria")
+    with pytest.raises(ValueError, match="severity: 'P7'"):
+        page_chain.open_chain("inc-2", system="lifo4-ems", severity="P7", started=START)
+
+
+def test_selfheal_ack_stops_the_chain_and_refuses_what_it_cannot_ack(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from local import cli
+
+    chain = _p1()
+    world.ladder(chain, until=5)
+    assert cli.main(["ack", "inc-1", "--by", "maria", "--guard-table", "guard"]) == 0
+    out = capsys.readouterr().out
+    assert "inc-1 acknowledged by maria" in out and "the incident stays open" in out
+    world.ladder(chain, until=60)
+    assert world.pages() == [("l1", "page", "inc-1")]
+
+    with pytest.raises(SystemExit, match="ack refused: incident: no page chain for 'inc-9'"):
+        cli.main(["ack", "inc-9", "--by", "maria", "--guard-table", "guard"])
