@@ -5,7 +5,7 @@ messages in flight), never on real-time pauses."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +53,30 @@ class EdgeWorld:
         self.sims.update({s.edge_id: s for s in sims})
         self.settle()
         return sims
+
+    def reporting(
+        self,
+        sim: EdgeSim,
+        *,
+        seconds: float,
+        every: float = 20.0,
+        start: float = 0.0,
+        before: Callable[[float], None] | None = None,
+    ) -> None:
+        """`sim` sends its telemetry every `every` virtual seconds for `seconds` from `start`
+        on, as a live edge does (runbook 000 §1: "> 30s sem dados" is offline, so an edge
+        reports at least every 30 s); `before(t)` changes what it reports at second t. Call
+        it with the clock held to start at an instant."""
+        times = [start + every * n for n in range(1, int(seconds // every) + 1)]
+        for t in times:
+
+            def report(at: float = t) -> None:
+                if before is not None:
+                    before(at)
+                if sim.connected.is_set():  # not once the test has stopped the edge
+                    sim.publish_telemetry()
+
+            self.pipeline.clock.call_later(t, report)
 
     def outage(self, sims: list[EdgeSim]) -> None:
         """These edges drop at the same instant: virtual time stands still until every

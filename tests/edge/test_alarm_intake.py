@@ -52,6 +52,8 @@ def test_a_cloudwatch_imbalance_alarm_runs_the_cell_imbalance_workflow(
     sim.cells_mv = [3300, 3320, 3550, 3310]
     sim.publish_telemetry()
     w.settle()
+    with w.pipeline.clock.held():  # a live edge reports through the verification (fresh cells)
+        w.reporting(sim, seconds=12 * 60)
     cloudwatch_alarm(w, {"EdgeId": E1, "AlarmType": "CELL_VOLTAGE_IMBALANCE"})
     [run] = w.ladders(finished=1, workflow="cell_imbalance")
 
@@ -172,6 +174,7 @@ def test_a_cell_spread_put_by_the_ems_raises_the_cloudwatch_alarm_by_evaluation(
     w.settle()
     p = w.pipeline
     with p.clock.held():
+        w.reporting(sim, seconds=12 * 60)  # a live edge reports on (fresh cells)
         p.client("cloudwatch").put_metric_data(
             Namespace="LIFO4/Edge",
             MetricData=[

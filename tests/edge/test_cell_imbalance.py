@@ -5,6 +5,7 @@ MQTT when the delta is above 200 mV and verifies that it fell."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +16,8 @@ from tests.edge.conftest import EdgeWorld
 E1 = "edge-cps-001"
 UNBALANCED = [3300, 3320, 3550, 3310]  # delta 250 mV
 WITHIN = [3300, 3320, 3450, 3310]  # delta 150 mV
+#: The workflow's wait for the equalization (600 s) and a minute more.
+VERIFY_SECONDS = 11 * 60
 
 
 def imbalance(w: EdgeWorld, cells: list[int], **status: Any) -> tuple[EdgeSim, dict[str, Any]]:
@@ -25,7 +28,9 @@ def imbalance(w: EdgeWorld, cells: list[int], **status: Any) -> tuple[EdgeSim, d
         sim.publish_status("online", **status)
     sim.publish_telemetry()
     w.settle()
-    sim.raise_alarm("CELL_VOLTAGE_IMBALANCE", reason="BMS cell delta")
+    with w.pipeline.clock.held():  # the edge goes on reporting through the verification
+        w.reporting(sim, seconds=VERIFY_SECONDS)
+        sim.raise_alarm("CELL_VOLTAGE_IMBALANCE", reason="BMS cell delta")
     [run] = w.ladders(finished=1, workflow="cell_imbalance")
     return sim, run
 
@@ -138,3 +143,75 @@ def test_an_equalization_the_cells_do_not_confirm_is_escalated_not_fixed(
     assert ("equalize_not_verified", "NOT_FIXED") in steps(w)
     assert not [n for n in w.pipeline.notifications() if n["message"].get("outcome") == "FIXED"]
     assert {n["level"] for n in w.pipeline.notifications()} >= {"l1", "l2"}
+
+
+@pytest.mark.procedure("E6", "stale cell readings: cannot confirm, paged, not closed")
+def test_cell_readings_three_hours_old_cannot_confirm_and_are_paged_not_closed(
+    edge_world: EdgeWorld,
+) -> None:
+    """Issue 22 #2. Runbook 000 §5b "Ver detalhes de células": cells read three hours ago
+    (within limits then) say nothing about them now. Older than the reporting bound
+    (runbook 000 §1 "> 30s sem dados") they cannot confirm the P1 is over: L1 is paged
+    (§6: P1 "< 15 min") and the incident is not closed."""
+    w = edge_world
+    [sim] = w.start_edges([E1])
+    sim.cells_mv = WITHIN
+    sim.publish_telemetry()
+    w.settle()
+    with w.pipeline.clock.held():
+        w.pipeline.clock.advance(3 * 3600)
+    sim.cells_mv = UNBALANCED  # what the cells are now; no telemetry says so
+    sim.raise_alarm("CELL_VOLTAGE_IMBALANCE", reason="BMS cell delta")
+    [run] = w.ladders(finished=1, workflow="cell_imbalance")
+
+    assert run["status"] == "FAILED" and run["states"][-1] == "NotEqualized", run["states"]
+    assert "WithinLimits" not in run["states"] and sim.commands == []
+    [read] = [r for r in w.pipeline.audit_records() if r["action"] == "cells_read"]
+    assert "cannot confirm" in read["result"] and "10800 s old (stale" in read["result"]
+    assert [n["level"] for n in w.pages()] == ["l1"]
+    assert "cannot confirm the cells" in w.pages()[0]["message"]["reason"]
+    closed = [n for n in w.pipeline.notifications() if n["message"].get("outcome")]
+    assert not [n for n in closed if n["message"]["outcome"] in ("NO_ACTION_NEEDED", "FIXED")]
+
+
+@pytest.mark.procedure("E9", "silenced P1 resumes when the silence ends")
+@pytest.mark.procedure("E9", "silence scoped to an alarm is honoured")
+@pytest.mark.procedure("E6", "delta above 200 mV: equalize and verify")
+def test_a_silenced_imbalance_resumes_when_the_silence_ends_re_reads_and_equalizes(
+    edge_world: EdgeWorld,
+) -> None:
+    """Issue 22 #3. Runbook 000 §6 "Silenciar alarme (manutenção programada)": while the
+    silence lasts, no page and no equalize; it does not end the incident: when it expires
+    the cells are read again (fresh) and §5b goes on: page L1, equalize, verify."""
+    w = edge_world
+    arn = w.pipeline.start_manual(
+        "edge_silence",
+        {
+            "scope": f"alarm:{E1}:CELL_VOLTAGE_IMBALANCE",
+            "durationMinutes": 60,
+            "reason": "manutenção programada",
+        },
+    )
+    w.pipeline.wait([arn])
+    ends = w.pipeline.clock.now() + timedelta(minutes=60)
+    [sim] = w.start_edges([E1])
+    sim.cells_mv = UNBALANCED
+    sim.publish_telemetry()
+    w.settle()
+    with w.pipeline.clock.held():  # reporting from a minute before the silence ends
+        w.reporting(sim, start=59 * 60, seconds=VERIFY_SECONDS + 60)
+        sim.raise_alarm("CELL_VOLTAGE_IMBALANCE", reason="BMS cell delta")
+    [run] = w.ladders(finished=1, workflow="cell_imbalance")
+
+    assert run["status"] == "SUCCEEDED" and run["states"][-1] == "Equalized", run["states"]
+    assert run["states"].index("WhileSilenced") < run["states"].index("Equalize")
+    [equalize] = sim.commands
+    assert datetime.fromisoformat(equalize["issuedAt"]) >= ends, "nothing while silenced"
+    recs = [r for r in w.pipeline.audit_records() if r["incidentId"].startswith("cell_imb")]
+    [held, resumed] = [r for r in recs if r["action"] == "cells_read"]
+    assert held["outcome"] == "SKIPPED_BY_GUARD" and "silenced on alarm:" in held["result"]
+    assert datetime.fromisoformat(resumed["at"]) >= ends
+    assert "equalization due" in resumed["result"], "decided from the reading taken then"
+    [page] = [r for r in recs if r["action"] == "page_l1"]
+    assert page["outcome"] == "ESCALATED" and datetime.fromisoformat(page["at"]) >= ends
+    assert ("equalize_verified", "FIXED") in steps(w)

@@ -175,30 +175,25 @@ def test_a_silenced_alarm_pages_nobody_and_after_expiry_the_next_one_pages(
 def test_a_silenced_system_is_not_equalized_nor_paged_until_the_silence_expires(
     edge_world: EdgeWorld,
 ) -> None:
-    """Runbook 000 §6: a silence on a system (the edge) stops automation and paging for it;
-    §5b "Executar equalização" happens for the next alarm once the silence has expired."""
+    """Runbook 000 §6: a silence on a system (the edge) holds automation and paging for it,
+    not the incident: when it expires the cells are read again and §5b "Executar
+    equalização" goes on (issue 22 #3)."""
     w = edge_world
     [sim] = w.start_edges([E1])
     sim.cells_mv = [3300, 3320, 3550, 3310]
     sim.publish_telemetry()
     w.settle()
     ends = silence(w, E1, 30)
-    with w.pipeline.clock.held():  # the timer and the alarm start at the same instant
-        w.pipeline.clock.call_later(
-            31 * 60, lambda: sim.raise_alarm("CELL_VOLTAGE_IMBALANCE", reason="again")
-        )
+    with w.pipeline.clock.held():  # the edge reports from a minute before the silence ends
+        w.reporting(sim, start=29 * 60, seconds=12 * 60)
         sim.raise_alarm("CELL_VOLTAGE_IMBALANCE", reason="BMS cell delta")
-    first, second = sorted(
-        w.ladders(finished=2, workflow="cell_imbalance", timeout=600),
-        key=lambda r: r["duration_ms"],
-    )
+    [run] = w.ladders(finished=1, workflow="cell_imbalance", timeout=600)
 
-    assert first["states"][-1] == "Silenced", first["states"]
-    assert second["states"][-1] == "Equalized", second["states"]
+    assert run["states"][-1] == "Equalized" and "WhileSilenced" in run["states"], run["states"]
     [equalize] = sim.commands
     assert datetime.fromisoformat(equalize["issuedAt"]) >= ends
     assert all(datetime.fromisoformat(p["message"]["at"]) >= ends for p in w.pages())
     page = w.pages()[0]
     assert page["level"] == "l1" and page["subject"].startswith("[selfheal] P1 edge-cps-001 cell")
-    [told] = [n for n in w.pipeline.notifications() if "nobody paged" in str(n["message"])]
-    assert told["level"] == "ops" and "silenced on edge-cps-001" in told["message"]["summary"]
+    held, *_ = [r for r in w.pipeline.audit_records() if r["action"] == "cells_read"]
+    assert held["outcome"] == "SKIPPED_BY_GUARD" and "silenced on edge-cps-001" in held["result"]

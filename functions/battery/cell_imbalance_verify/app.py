@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from selfheal_shared.battery import battery
 from selfheal_shared.battery.cell_imbalance import AUTOMATION
 from selfheal_shared.battery.incident import Incident
+from selfheal_shared.core import clock
 from selfheal_shared.core.outcomes import Outcome
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.edge import edge_registry
@@ -29,14 +30,16 @@ def handler(run: Run[VerifyRequest]) -> dict[str, Any]:
     req = run.request
     ack = edge_registry.get(f"ack#{req.commandId}")
     edge = edge_registry.get(f"edge#{req.incident.edgeId}") or {}
-    read_at = str(edge.get("cellsAt") or "")
-    fresh = bool(read_at) and datetime.fromisoformat(read_at) > datetime.fromisoformat(req.issuedAt)
+    read = battery.reading(edge, "cellsMv", "cellsAt", clock.now())
+    after = read.at is not None and read.at > datetime.fromisoformat(req.issuedAt)
     delta = battery.delta_mv(battery.cells(edge))
     limit = battery.IMBALANCE_LIMIT_MV
     if ack is None or ack.get("result") != "ok":
         problem = f"equalize {req.commandId} not acknowledged ok ({(ack or {}).get('result')})"
-    elif not fresh:
+    elif not after:
         problem = "no cell reading since the command"
+    elif not read.fresh:
+        problem = f"cannot confirm: the last cell reading is stale ({read.describe()})"
     elif delta > limit:
         problem = f"delta still {delta} mV > {limit} mV (was {req.beforeMv} mV)"
     else:
@@ -49,7 +52,7 @@ def handler(run: Run[VerifyRequest]) -> dict[str, Any]:
     )
     run.record(
         "equalize_verified" if problem is None else "equalize_not_verified",
-        why=f"reading at {read_at or 'never'} after equalize {req.commandId}",
+        why=f"cells {read.describe()}, after equalize {req.commandId}",
         result=summary,
         outcome=outcome,
         details={"beforeMv": req.beforeMv, "afterMv": delta},

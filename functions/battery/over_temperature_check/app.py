@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from selfheal_shared.battery import battery
 from selfheal_shared.battery.incident import Incident
 from selfheal_shared.battery.over_temperature import AUTOMATION
+from selfheal_shared.core import clock
 from selfheal_shared.core.outcomes import Outcome
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.edge import edge_registry
@@ -25,21 +26,22 @@ def handler(run: Run[CheckRequest]) -> dict[str, Any]:
     req = run.request
     ack = edge_registry.get(f"ack#{req.commandId}")
     edge = edge_registry.get(f"edge#{req.incident.edgeId}") or {}
-    at = str(edge.get("lastTelemetryAt") or "")
-    fresh = bool(at) and datetime.fromisoformat(at) > datetime.fromisoformat(req.issuedAt)
-    power = float(edge.get("powerKw") or 0.0)
+    power = battery.reading(edge, "powerKw", "powerAt", clock.now())
+    after = power.at is not None and power.at > datetime.fromisoformat(req.issuedAt)
     if ack is None or ack.get("result") != "ok":
         problem = f"stop {req.commandId} not acknowledged ok"
-    elif not fresh:
+    elif not after:
         problem = "no telemetry since the stop command"
-    elif abs(power) > battery.STOPPED_KW:
-        problem = f"power still {power:g} kW"
+    elif not power.fresh:
+        problem = f"cannot confirm: the last power reading is stale ({power.describe()})"
+    elif abs(float(power.value)) > battery.STOPPED_KW:
+        problem = f"power still {power.value} kW"
     else:
         problem = None
     run.record(
         "stop_verified" if problem is None else "stop_not_verified",
-        why=f"telemetry at {at or 'never'} after stop {req.commandId}",
-        result=f"power {power:g} kW: no power flow" if problem is None else problem,
+        why=f"power {power.describe()}, after stop {req.commandId}",
+        result=f"power {power.value} kW: no power flow" if problem is None else problem,
         outcome=None if problem is None else Outcome.NOT_FIXED,
     )
     return {"stopped": problem is None, "reason": problem or ""}

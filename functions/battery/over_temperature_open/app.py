@@ -4,6 +4,7 @@ temperatura"), then read the telemetry: is power still flowing?"""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from selfheal_shared.battery import battery
@@ -45,17 +46,32 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         f"below {battery.SAFE_TEMPERATURE_C:g} °C for {battery.SUSTAIN_MINUTES} min",
     )
     edge = edge_registry.get(f"edge#{alarm.edgeId}") or {}
-    power = float(edge["powerKw"]) if edge.get("powerKw") not in (None, "") else None
-    running = power is None or abs(power) > battery.STOPPED_KW
+    power = battery.reading(edge, "powerKw", "powerAt", clock.now())
+    temperature = battery.reading(edge, "temperatureC", "temperatureAt", clock.now())
+    stopped = power.fresh and abs(float(power.value)) <= battery.STOPPED_KW
+    if stopped:
+        verdict = "system already stopped (no power flow)"
+    elif power.fresh:
+        verdict = "system still running"
+    else:
+        # A stale reading cannot confirm the stop: the stop is sent (a stopped system
+        # ignores it) and verified from a reading after it; people are paged either way.
+        verdict = "cannot confirm the system stopped: stop sent, verified from a new reading"
     run.record(
         "telemetry_read",
-        why="runbook 000 §5a: Sistema já deve ter parado automaticamente",
-        result=(
-            f"power {power:g} kW, temperature {edge.get('temperatureC', '?')} °C at "
-            f"{edge.get('lastTelemetryAt', 'never')}: "
-            if power is not None
-            else "no power reading: "
-        )
-        + ("system still running" if running else "system already stopped (no power flow)"),
+        why="runbook 000 §5a: Sistema já deve ter parado automaticamente; only a fresh "
+        "reading confirms it",
+        result=f"power {power.value or '?'} kW ({power.describe()}), temperature "
+        f"{temperature.value or '?'} °C ({temperature.describe()}): {verdict}",
+        details={"fresh": power.fresh, "ageSeconds": _seconds(power.age)},
     )
-    return {"incident": incident.model_dump(), "running": running, "powerKw": power}
+    return {
+        "incident": incident.model_dump(),
+        "running": not stopped,
+        "confirmed": power.fresh,
+        "powerKw": float(power.value) if power.value else None,
+    }
+
+
+def _seconds(age: timedelta | None) -> int | None:
+    return None if age is None else int(age.total_seconds())

@@ -24,15 +24,4 @@ class PageRequest(BaseModel):
     scopes=lambda r: scopes(r.incident),
 )
 def handler(run: Run[PageRequest]) -> dict[str, Any]:
-    inc = run.request.incident
-    level = battery.page(
-        run,
-        inc,
-        subject="OVER_TEMPERATURE: maintenance",
-        summary=f"OVER_TEMPERATURE on {inc.edgeId}: check the cooling (thermal cameras); "
-        "preventive maintenance requested; restart locked",
-        why=f"{inc.severity}: runbook 000 §5a 'Acionar manutenção preventiva'",
-        action="page_maintenance",
-        extra={"maintenance": True},
-    )
-    return {"paged": level}
+    return {"paged": battery.page_maintenance(run, run.request.incident)}

@@ -45,4 +45,5 @@ def handler(run: Run[StopRequest]) -> dict[str, Any]:
         landed=lambda _key: None,  # a publish leaves no trace; the edge acts on an id once
         result=f"sent stop ({command_id}) to {topic}",
         inverse={"note": "none by automation: only after the restart lock is released"},
+        safety=True,  # runbook 000 §6: a silence holds pages, never a safety stop
     )

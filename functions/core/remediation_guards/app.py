@@ -24,6 +24,8 @@ class GuardRequest(BaseModel):
     plan: dict[str, Any] = Field(default_factory=dict)
     #: Wider scopes whose silences also apply (e.g. `site:<id>`, `fleet`).
     scopes: list[str] = Field(default_factory=list)
+    #: A safety action (the over-temperature stop): never held by a silence (runbook 000 §6).
+    safety: bool = False
 
 
 # The guard step of every workflow, whichever automation: the request names it.
@@ -38,6 +40,7 @@ def handler(run: Run[GuardRequest]) -> dict[str, Any]:
         cooldown_minutes=req.cooldownMinutes,
         dry_run_requested=req.dryRun,
         scopes=tuple(req.scopes),
+        safety=req.safety,
     )
     rule = {"pages": False, "waits": False}
     if not decision.proceed:

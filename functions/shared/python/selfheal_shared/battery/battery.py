@@ -3,6 +3,7 @@ state that every command to a battery system must respect. Reads the edge regist
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -56,11 +57,58 @@ def blocker(edge_id: str) -> str | None:
 
 
 #: Runbook 000 §5a: over-temperature is "> 50°C"; the lock lifts only below the safe limit,
-#: held for a sustained period, read from telemetry no older than `FRESH_MINUTES`.
+#: held for a sustained period, read from fresh telemetry (`FRESH_FOR`).
 OVER_TEMPERATURE_C = 50.0
 SAFE_TEMPERATURE_C = 45.0
 SUSTAIN_MINUTES = 30
-FRESH_MINUTES = 10
+#: The age past which a reading says nothing about the system now: the reporting interval.
+#: Runbook 000 §1 "Não há telemetria recente (> 30s sem dados)": a live edge reports at
+#: least every 30 s (`edges.STALE_AFTER`, the bound the ingress sweep calls an edge offline
+#: by). An older reading means "cannot confirm", never "confirmed".
+FRESH_FOR = edges.STALE_AFTER
+#: Where `FRESH_FOR` comes from, quoted in what is recorded.
+FRESH_SOURCE = "runbook 000 §1 '> 30s sem dados': an edge reports at least every 30 s"
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One value from the edge's telemetry and when it was measured: a decision uses it only
+    while it is fresh (no older than `FRESH_FOR`)."""
+
+    value: str
+    at: datetime | None
+    now: datetime
+
+    @property
+    def age(self) -> timedelta | None:
+        return None if self.at is None else self.now - self.at
+
+    @property
+    def fresh(self) -> bool:
+        return self.value != "" and self.age is not None and self.age <= FRESH_FOR
+
+    def describe(self) -> str:
+        """`read at <t>, <n> s old` (or never), and why a stale one is refused."""
+        if self.at is None or self.value == "":
+            return "no reading"
+        old = int((self.age or timedelta()).total_seconds())
+        text = f"read at {self.at.isoformat()}, {old} s old"
+        if not self.fresh:
+            text += f" (stale: > {int(FRESH_FOR.total_seconds())} s, {FRESH_SOURCE})"
+        return text
+
+
+def reading(edge: dict[str, Any], field: str, at_field: str, now: datetime) -> Reading:
+    """The edge registry's `field`, measured at `at_field` (the edge's own timestamp)."""
+    value = edge.get(field)
+    at = edge.get(at_field)
+    return Reading(
+        value="" if value is None else str(value),
+        at=datetime.fromisoformat(str(at)) if at else None,
+        now=now,
+    )
+
+
 #: |power| at or below this is "no power flow": the system stopped.
 STOPPED_KW = 0.5
 
@@ -76,7 +124,7 @@ def release_due(
 ) -> tuple[bool, datetime | None, str]:
     """(release now?, the new start of the normal period, why) from the latest reading: a
     stale or missing reading or one at/above the safe limit restarts the count."""
-    if temperature is None or read_at is None or now - read_at > timedelta(minutes=FRESH_MINUTES):
+    if temperature is None or read_at is None or now - read_at > FRESH_FOR:
         return False, None, "no fresh temperature reading"
     if temperature >= safe:
         return False, None, f"{temperature:g} °C >= the safe limit {safe:g} °C"
@@ -131,3 +179,35 @@ def page(
     )
     run.record(name, why=why, result=f"paged {level}", outcome=Outcome.ESCALATED)
     return level
+
+
+#: The audit action of the over-temperature maintenance page (runbook 000 §5a).
+MAINTENANCE_PAGE = "page_maintenance"
+
+
+def paged(incident_id: str, action: str) -> bool:
+    """Whether the page `action` went out for this incident (recorded ESCALATED; a page a
+    silence held is recorded SKIPPED_BY_GUARD)."""
+    from ..core import audit
+
+    return any(
+        r["action"] == action and r.get("outcome") == Outcome.ESCALATED
+        for r in audit.history(incident_id)
+    )
+
+
+def page_maintenance(run: Run[Any], inc: Incident, *, resumed: bool = False) -> str | None:
+    """Runbook 000 §5a "Acionar manutenção preventiva" on the severity's clock (P1: L1 at
+    once); held while a silence covers the incident, sent when it ends (`resumed`)."""
+    return page(
+        run,
+        inc,
+        subject="OVER_TEMPERATURE: maintenance",
+        summary=f"OVER_TEMPERATURE on {inc.edgeId}: check the cooling (thermal cameras); "
+        "preventive maintenance requested; restart locked"
+        + ("; the silence on this alarm has ended" if resumed else ""),
+        why=f"{inc.severity}: runbook 000 §5a 'Acionar manutenção preventiva'"
+        + (" (held by a silence until it ended)" if resumed else ""),
+        action=MAINTENANCE_PAGE,
+        extra={"maintenance": True},
+    )

@@ -114,6 +114,13 @@ def set_maintenance(scope: str, *, starts: datetime, ends: datetime, reason: str
 #: planned maintenance windows and silences (runbook 000 §6). Separate records, so a
 #: silence never overwrites (shortens, or ends) a maintenance window.
 QUIET_KINDS = {"maintenance": "maintenance_window", "silence": "silence"}
+#: What may hold back a safety action (the over-temperature stop, runbook 000 §5a): a
+#: silence never does (§6 "Silenciar alarme" holds pages and non-safety automation only).
+SAFETY_QUIET_KINDS = ("maintenance",)
+
+
+def _kinds(safety: bool) -> tuple[str, ...]:
+    return SAFETY_QUIET_KINDS if safety else tuple(QUIET_KINDS)
 
 
 def silence(scope: str, *, minutes: int, reason: str) -> dict[str, Any]:
@@ -191,19 +198,25 @@ def _batch_get(pks: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def before_action(
-    resource: str, *, scopes: tuple[str, ...] = (), dry_run_requested: bool = False
+    resource: str,
+    *,
+    scopes: tuple[str, ...] = (),
+    dry_run_requested: bool = False,
+    safety: bool = False,
 ) -> GuardDecision:
     """The switches read again right before an action: a kill switch, dry-run or silence
     set after the workflow's guard step stops the very next action, not the next incident.
-    (Cooldown and duplicates were claimed once, by the guard step.)"""
+    (Cooldown and duplicates were claimed once, by the guard step.) A `safety` action is
+    never held by a silence (`SAFETY_QUIET_KINDS`)."""
     if not resource or resource in {"*", "all"}:
         raise ValueError("an action needs one named target; empty or wildcard targets are refused")
     scoped = [resource, *scopes, "global"]
-    items = _batch_get([KILL_SWITCH, DRY_RUN, *_quiet_keys(scoped)])
+    kinds = _kinds(safety)
+    items = _batch_get([KILL_SWITCH, DRY_RUN, *_quiet_keys(scoped, kinds)])
     kill = items.get(KILL_SWITCH)
     if kill and kill.get("enabled"):
         return GuardDecision(False, "kill_switch", _kill_reason(kill))
-    if window := _covering(items, scoped):
+    if window := _covering(items, scoped, kinds):
         return _quiet_decision(window)
     dry = items.get(DRY_RUN)
     if dry_run_requested or settings().dry_run or (dry and dry.get("enabled")):
@@ -277,13 +290,15 @@ def evaluate(
     cooldown_minutes: int,
     dry_run_requested: bool = False,
     scopes: tuple[str, ...] = (),
+    safety: bool = False,
 ) -> GuardDecision:
+    """The guard step's decision; a `safety` action is never held by a silence."""
     if not resource or resource in {"*", "all"}:
         raise ValueError("guards need one named resource; empty or wildcard targets are refused")
     now = clock.now()
     if kill := _switch_on(KILL_SWITCH):
         return GuardDecision(False, "kill_switch", _kill_reason(kill))
-    if window := silenced([resource, *scopes]):
+    if window := silenced([resource, *scopes], _kinds(safety)):
         return _quiet_decision(window)
     if dry_run_requested or settings().dry_run or _switch_on(DRY_RUN):
         return GuardDecision(False, "dry_run", "dry-run: recording what would happen", dryRun=True)

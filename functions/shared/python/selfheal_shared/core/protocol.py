@@ -120,6 +120,7 @@ class Run(Generic[M]):
         outcome: Outcome | None = None,
         step: str = "",
         load: Callable[[Any], T] | None = None,
+        safety: bool = False,
     ) -> T:
         """The effect once, and on the record. `do(key)` acts, carrying the effect's key
         where the API keeps one; `landed(key)` asks the world whether that effect happened
@@ -129,7 +130,8 @@ class Run(Generic[M]):
         record → `do` → `verify(value)` (a problem or None) → the record with its inverse.
         A refused guard records what would have been done and raises `GuardRefused`; a
         failed verification records the action, then raises. `load` rebuilds a recorded
-        value that is not plain JSON (the record keeps `to_dict()` of an object)."""
+        value that is not plain JSON (the record keeps `to_dict()` of an object). A `safety`
+        action (a stop) is not held by a silence (`guards.SAFETY_QUIET_KINDS`)."""
         effect = self.effect_key(action, target, step)
         before = effects.prior(self.incident_id, action, effect)
         if before.record is not None:
@@ -150,7 +152,7 @@ class Run(Generic[M]):
                 outcome,
                 reconciled=True,
             )
-        decision = guards.before_action(target, scopes=self.scopes)
+        decision = guards.before_action(target, scopes=self.scopes, safety=safety)
         if not decision.proceed:
             self.record(
                 action,

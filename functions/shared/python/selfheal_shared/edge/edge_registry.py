@@ -171,12 +171,14 @@ def record_signal(signal: edges.Signal) -> list[dict[str, Any]]:
     reason = ""
     if signal.kind == "telemetry":
         fields["lastTelemetryAt"] = now.isoformat()
-        fields["powerKw"] = p["powerKw"]
-        fields["soc"] = p["soc"]
+        # When the values were measured (the edge's `ts`; never later than their arrival): a
+        # reading delivered late is as old as it is (runbook 000 §5 decisions use only fresh).
+        measured = min(datetime.fromtimestamp(float(p["ts"]), UTC), now).isoformat()
+        fields.update(powerKw=p["powerKw"], powerAt=measured, soc=p["soc"])
         if p.get("cellsMv"):
-            fields.update(cellsMv=",".join(map(str, p["cellsMv"])), cellsAt=now.isoformat())
+            fields.update(cellsMv=",".join(map(str, p["cellsMv"])), cellsAt=measured)
         if p.get("temperatureC") is not None:
-            fields.update(temperatureC=p["temperatureC"], temperatureAt=now.isoformat())
+            fields.update(temperatureC=p["temperatureC"], temperatureAt=measured)
         going = "online" if was in ("offline", "autonomous") else None
         reason = "telemetry resumed"
     elif signal.kind == "presence":

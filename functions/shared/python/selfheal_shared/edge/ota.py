@@ -27,7 +27,7 @@ MIN_SOC = 20.0
 DEFAULT_WINDOW = (2, 5)
 DEFAULT_TIMEZONE = "America/Sao_Paulo"
 #: Telemetry older than this says nothing about the edge's operation or SOC now.
-FRESH_MINUTES = battery.FRESH_MINUTES
+FRESH_MINUTES = 10
 #: Runbook 000 §2 "Se há alarme crítico ativo, resolver primeiro": the §6 P1 (critical) kinds.
 CRITICAL_SEVERITIES = frozenset({"P1"})
 #: Every job this automation creates is named `ota-...` (its IAM grant says so).
