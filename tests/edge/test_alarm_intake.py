@@ -79,6 +79,7 @@ def test_a_cloudwatch_communication_loss_alarm_runs_the_offline_ladder(
     assert [c["command"] for c in sim.commands] == ["probe", "restart"]
 
 
+@pytest.mark.procedure("E7", "no cause identified: no reset can be approved, escalated")
 def test_an_estop_raised_and_cleared_by_cloudwatch_updates_the_edge_alarm_set(
     edge_world: EdgeWorld,
 ) -> None:
@@ -91,9 +92,15 @@ def test_an_estop_raised_and_cleared_by_cloudwatch_updates_the_edge_alarm_set(
         cloudwatch_alarm(w, {"EdgeId": E1, "AlarmType": "EMERGENCY_STOP"})
         w.settle()
         assert "EMERGENCY_STOP" in str(battery.blocker(E1))
-        assert any(
-            r["incidentId"].startswith("emergency_stop-") for r in w.pipeline.audit_records()
-        )
+        # A metric alarm says a threshold was crossed, not why the E-Stop happened: no cause,
+        # so no reset can be approved (runbook 000 §5c "NUNCA fazer reset sem identificar causa").
+        [none] = [
+            r
+            for r in w.pipeline.audit_records()
+            if r["incidentId"].startswith("emergency_stop-")
+            and r["action"] == "cause_not_identified"
+        ]
+        assert "not the E-Stop's cause" in none["result"] and w.pipeline.parked() == {}
         cloudwatch_alarm(w, {"EdgeId": E1, "AlarmType": "EMERGENCY_STOP"}, value="OK")
         w.settle()
         assert battery.blocker(E1) is None

@@ -31,7 +31,15 @@ def p() -> Iterator[Pipeline]:
 
 
 def alarm(p: Pipeline, kind: str) -> str:
-    now = p.clock.now().isoformat()
+    """The alarm's `Edge Alarm Changed` event on the edge bus; an E-Stop's own event is also
+    in the edge registry first, as the ingress records it (runbook 000 §5c: its cause)."""
+    from selfheal_shared.edge import edge_registry, edges
+
+    at = p.clock.now()
+    if kind == "EMERGENCY_STOP":
+        body = {"alarm": kind, "state": "active", "ts": at.timestamp(), "reason": "from the BMS"}
+        edge_registry.record_signal(edges.Signal(edgeId=E1, kind="alarm", payload=body))
+    now = at.isoformat()
     detail = {
         "edgeId": E1,
         "siteId": "site-campinas",
@@ -123,7 +131,7 @@ def test_the_kill_switch_refuses_an_approved_estop_reset(p: Pipeline) -> None:
     arn = alarm(p, "EMERGENCY_STOP")
     p.wait([arn], until_parked=True)
     guards.set_switch(guards.KILL_SWITCH, enabled=True, reason="incident review", actor="ana")
-    answer(p, {"confirmedSafe": True, "operator": "ana"})
+    answer(p, {"confirmedSafe": True, "operator": "ana", "cause": "from the BMS"})
     p.wait([arn])
     run = p.execution_summary(arn)
 

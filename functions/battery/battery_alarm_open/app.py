@@ -1,6 +1,7 @@
 """Open a battery alarm incident of a kind with no procedure of its own (runbook 000 §5
 "Registrar ocorrência no sistema"): record it with its severity and its response deadline
-(§6), in the site's time zone for a P4 ("Próximo dia útil", national holidays skipped)."""
+(§6), in the site's time zone for a P4 ("Próximo dia útil", national holidays skipped). A
+cell failure's cells are read and recorded (fresh readings only)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
+from selfheal_shared.battery import cell_failure
 from selfheal_shared.battery.battery_alarm import AUTOMATION, RESPONSE_TEXT, AlarmDetail
 from selfheal_shared.battery.incident import open_incident
-from selfheal_shared.core import severity
+from selfheal_shared.core import clock, severity
 from selfheal_shared.core.clients import client
 from selfheal_shared.core.handler import remediator
+from selfheal_shared.edge import edge_registry
 
 
 def site_time_zone(edge_id: str) -> str:
@@ -47,6 +50,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         result=f"{inc.alarm} {inc.severity} on {inc.edgeId} raised at {inc.raisedAt}: {by}",
         details={"respondBy": due.isoformat(), "timeZone": tz},
     )
+    if inc.alarm == cell_failure.KIND:
+        cells = cell_failure.reading(edge_registry.get(f"edge#{inc.edgeId}") or {}, clock.now())
+        run.record(
+            "cells_read",
+            why=f"{inc.severity} {inc.alarm}: the cells for the page (runbook 000 §5b 'Ver "
+            "detalhes de células'); the runbook gives a cell failure no action",
+            result=f"{inc.edgeId}: {cells['summary']}",
+            details=cells,
+        )
     ticket = (
         f"{inc.alarm} on {inc.edgeId} (site {inc.siteId}): P4, a ticket for the next business "
         f"day, {by}; nobody paged"

@@ -2,7 +2,8 @@
 < 15 min, P2 < 1h, P3 < 4h; `severity.py` says who when), and say when to look again. The
 response ends when the edge clears the alarm (or raises it anew: a new incident) or once
 every level is paged. A silence on the edge, its alarm, its site or the fleet suppresses
-the page; it goes out when the silence ends if the alarm is still active."""
+the page; it goes out when the silence ends if the alarm is still active. A cell failure's
+page carries the cells as read now (fresh readings only: a stale one is said, not sent)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from selfheal_shared.battery import battery
+from selfheal_shared.battery import battery, cell_failure
 from selfheal_shared.battery.battery_alarm import AUTOMATION, RESPONSE_TEXT
 from selfheal_shared.battery.incident import Incident, scopes
 from selfheal_shared.core import clock, refusals, severity
@@ -44,17 +45,23 @@ def handler(run: Run[RespondRequest]) -> dict[str, Any]:
         reason = f"{over} after {minutes:.0f} min; paged: {', '.join(paged) or 'nobody'}"
         run.record("alarm_cleared", why=over, result=reason)
         return _out("cleared", reason=reason)
+    extra: dict[str, Any] = {"respondBy": run.request.respondBy, "alarm": inc.alarm}
+    cells = ""
+    if inc.alarm == cell_failure.KIND:
+        reading = cell_failure.reading(edge_registry.get(f"edge#{inc.edgeId}") or {}, clock.now())
+        extra["cells"] = reading
+        cells = f"; {reading['summary']}"
     level = battery.page(
         run,
         inc,
         subject=f"{inc.alarm} ({minutes:.0f} min, respond by {run.request.respondBy})",
         summary=f"{inc.alarm} active on {inc.edgeId} (site {inc.siteId}) for {minutes:.0f} "
-        f"min; {inc.severity}: respond by {run.request.respondBy}",
+        f"min; {inc.severity}: respond by {run.request.respondBy}{cells}",
         why=f"{inc.alarm} active {minutes:.0f} min: {inc.severity} "
         f"'{RESPONSE_TEXT[inc.severity]}' (runbook 000 §6)",
         minutes=minutes,
         paged=tuple(paged),
-        extra={"respondBy": run.request.respondBy, "alarm": inc.alarm},
+        extra=extra,
     )
     if level:
         paged.append(level)

@@ -1,5 +1,6 @@
 """Send the E-Stop reset a human approved (runbook 000 §5c `commands/reset-emergency-stop`
-with `{"confirmedSafe": true, "operator": ...}`); the record names who approved it."""
+with `{"confirmedSafe": true, "operator": ...}`); the record names who approved it and the
+cause they confirmed."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ COMMAND = "reset-emergency-stop"
 class ResetRequest(BaseModel):
     incident: Incident
     operator: str = Field(min_length=1, max_length=128)
+    #: The cause the approver confirmed (runbook 000 §5c: never a reset without one).
+    cause: str = Field(min_length=1, max_length=500)
 
 
 @remediator(
@@ -48,11 +51,12 @@ def handler(run: Run[ResetRequest]) -> dict[str, Any]:
     return run.act(
         action,
         target=inc.edgeId,
-        why=f"approved by {req.operator} (confirmedSafe: true) at the human gate",
+        why=f"approved by {req.operator} (confirmedSafe: true, cause: {req.cause}) at the "
+        "human gate",
         plan=f"send {COMMAND} ({command_id}) to {topic}",
         do=send,
         landed=lambda _key: None,  # a publish leaves no trace; the edge acts on an id once
         result=f"sent {COMMAND} ({command_id}) approved by {req.operator}",
         inverse={"note": "none: an E-Stop is raised again by the hardware, not by selfheal"},
-        details=lambda _: {"operator": req.operator},
+        details=lambda _: {"operator": req.operator, "cause": req.cause},
     )

@@ -3,11 +3,14 @@ world's `sample_edge`), in the state its alarm describes, and what the site does
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from contextlib import ExitStack
+from datetime import datetime
+from pathlib import Path
 
 from local.world_api import Pipeline, Scene
-from local.worlds.edge import EdgeSim, sample_edge
+from local.worlds.edge import EDGE, EdgeSim, sample_edge
 
 
 def _readings(p: Pipeline, sim: EdgeSim, temps: list[float], every_min: int = 5) -> None:
@@ -45,9 +48,32 @@ def _battery_alarm(p: Pipeline, stack: ExitStack) -> Callable[[], None]:
     return lambda: p.clock.call_later(20 * 60, recharge)
 
 
-def _estop(p: Pipeline, stack: ExitStack) -> None:
-    """The edge with its agent up: the approved reset reaches it and it clears the E-Stop."""
+#: The E-Stop sample: its edge's own event (the cause) is part of the world it implies.
+_ESTOP_SAMPLE = Path(__file__).parents[3] / "events" / "samples" / "emergency_stop.estop_alarm.json"
+
+
+def _estop(p: Pipeline, stack: ExitStack) -> Callable[[], None]:
+    """The edge with its agent up: the approved reset reaches it and it clears the E-Stop.
+    Its E-Stop event (runbook 000 §5c "Ver motivo do E-Stop": the cause) is in the edge
+    registry as the ingress records the edge's alarm message, raised as long before the
+    sample is routed as the sample says."""
     sample_edge(p, stack)
+    sample = json.loads(_ESTOP_SAMPLE.read_text())
+    detail = sample["detail"]
+    ago = datetime.fromisoformat(sample["time"]) - datetime.fromisoformat(detail["raisedAt"])
+
+    def recorded() -> None:
+        from selfheal_shared.edge import edge_registry, edges
+
+        body = {
+            "alarm": detail["alarm"],
+            "state": "active",
+            "ts": (p.clock.now() - ago).timestamp(),
+            "reason": detail["reason"],
+        }
+        edge_registry.record_signal(edges.Signal(edgeId=EDGE, kind="alarm", payload=body))
+
+    return recorded
 
 
 SCENES = {

@@ -25,6 +25,9 @@ TYPE_DIMENSION = "AlarmType"
 _DIMENSIONS = "detail.configuration.metrics[].metricStat.metric.dimensions"
 KINDS: tuple[str, ...] = get_args(AlarmPayload.model_fields["alarm"].annotation)
 STATES = {"ALARM": "active", "OK": "cleared"}
+#: How the reason of an alarm raised here begins: the CloudWatch alarm's own state reason
+#: (a threshold crossed), never what caused the condition (e.g. an E-Stop's cause).
+REASON_PREFIX = "CloudWatch alarm "
 
 
 def signal(event: dict[str, Any]) -> Signal:
@@ -61,7 +64,7 @@ def signal(event: dict[str, Any]) -> Signal:
         "alarm": kind,
         "state": STATES[state.value],
         "ts": at.timestamp(),
-        "reason": f"CloudWatch alarm {alarm.detail.alarmName}: {state.reason}"[:200],
+        "reason": f"{REASON_PREFIX}{alarm.detail.alarmName}: {state.reason}"[:200],
     }
     try:
         payload = AlarmPayload.model_validate(body).model_dump()

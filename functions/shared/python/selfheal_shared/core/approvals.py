@@ -19,8 +19,9 @@ from .clients import client
 from .config import settings
 from .models import parse
 
-#: A gate whose `details.answer` is this takes `{"confirmedSafe", "operator"}` (runbook 000
-#: §5c) instead of the freeze's decision body; `approve` then means "confirmed safe".
+#: A gate whose `details.answer` is this takes `{"confirmedSafe", "operator", "cause"}`
+#: (runbook 000 §5c) instead of the freeze's decision body; `approve` then means "confirmed
+#: safe, and the cause shown (`details.cause`) is the cause".
 CONFIRMED_SAFE = "confirmedSafe"
 
 
@@ -99,10 +100,17 @@ def decide(
         raise LookupError(f"incident {incident_id!r} was already decided: {item['decision']['S']}")
     token = item["token"]["S"]
     output = answer.model_dump_json()
-    if json.loads(item["details"]["S"]).get("answer") == CONFIRMED_SAFE:
-        # The E-Stop gate asks for the runbook's own body: approving says it is safe.
+    details = json.loads(item["details"]["S"])
+    if details.get("answer") == CONFIRMED_SAFE:
+        # The E-Stop gate asks for the runbook's own body: approving says it is safe and
+        # confirms the cause the gate showed (`selfheal gates`); the reason is recorded.
         output = json.dumps(
-            {"confirmedSafe": answer.decision == "resume", "operator": answer.operator}
+            {
+                "confirmedSafe": answer.decision == "resume",
+                "operator": answer.operator,
+                "cause": str(details.get("cause") or ""),
+                "reason": answer.reason,
+            }
         )
     try:
         client("stepfunctions").send_task_success(taskToken=token, output=output)

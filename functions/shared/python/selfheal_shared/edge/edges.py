@@ -121,6 +121,7 @@ class AlarmPayload(Model):
     alarm: Literal[
         "OVER_TEMPERATURE",
         "CELL_VOLTAGE_IMBALANCE",
+        "CELL_FAILURE",
         "EMERGENCY_STOP",
         "COMMUNICATION_LOSS",
         "SOC_CRITICAL",
@@ -134,10 +135,11 @@ class AlarmPayload(Model):
 
 
 #: Runbook 000 §6 "Níveis de severidade" by alarm kind (P1 battery/safety, P2 SOC critical,
-#: P3 latency/MQTT unstable, P4 maintenance warning).
+#: P3 latency/MQTT unstable, P4 maintenance warning); "Cell failure" is a P1 example there.
 ALARM_SEVERITY = {
     "OVER_TEMPERATURE": "P1",
     "CELL_VOLTAGE_IMBALANCE": "P1",
+    "CELL_FAILURE": "P1",
     "EMERGENCY_STOP": "P1",
     "COMMUNICATION_LOSS": "P2",
     "SOC_CRITICAL": "P2",
@@ -295,7 +297,9 @@ def incident_id(edge_id: str, offline_since: datetime) -> str:
 P2_AFTER_MINUTES = 10.0
 #: Alarms of runbook 000 §5 ("P1 = Impacto crítico em bateria ou segurança"): losing sight
 #: of an edge that last reported one of them is P1 from the first minute.
-P1_ALARMS = frozenset({"OVER_TEMPERATURE", "EMERGENCY_STOP", "CELL_VOLTAGE_IMBALANCE"})
+P1_ALARMS = frozenset(
+    {"OVER_TEMPERATURE", "EMERGENCY_STOP", "CELL_VOLTAGE_IMBALANCE", "CELL_FAILURE"}
+)
 
 
 def opening_severity(alarms: object) -> str:
