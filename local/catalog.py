@@ -80,11 +80,12 @@ class Row:
     def untested(self) -> list[str]:
         """What keeps the row from "automated": clauses first, then the project's extras."""
         clauses = [f"“{c.quote}”" for c in self.clauses if not self.tested(c)]
-        return clauses + [f"also: {b}" for b in self.also if not self.tests.get(b)]
+        wiring = [] if self.wired else ["not wired (no rule, schedule or manual input names it)"]
+        return wiring + clauses + [f"also: {b}" for b in self.also if not self.tests.get(b)]
 
     @property
     def status(self) -> str:
-        if self.wired and self.clauses and not self.untested:
+        if self.clauses and not self.untested:
             return "automated"
         if self.wired or self.covered:
             done = sum(1 for c in self.clauses if self.tested(c))

@@ -172,3 +172,18 @@ def test_a_clause_proved_by_two_branches_needs_both(tree: Path) -> None:
     )
     row = _row(tree, "D1")
     assert row.status == "partial (0/1 clauses tested)" and row.untested == ["“escalate if not”"]
+
+
+def test_a_tested_row_nothing_triggers_is_partial_and_says_so(tree: Path) -> None:
+    q4 = _row(tree, "Q4")
+    _write_test(
+        tree,
+        "tests/workflow",
+        "".join(
+            f'@pytest.mark.procedure("Q4", "{b}")\ndef test_{n}() -> None: ...\n\n'
+            for n, b in enumerate(q4.branches)
+        ),
+    )
+    row = _row(tree, "Q4")
+    assert row.covered == row.branches and row.status.startswith("partial")
+    assert row.untested == ["not wired (no rule, schedule or manual input names it)"]

@@ -65,18 +65,22 @@ def test_a_cloudwatch_imbalance_alarm_runs_the_cell_imbalance_workflow(
     assert "CELL_VOLTAGE_IMBALANCE active on edge-cps-001" in handed["result"]
 
 
-@pytest.mark.procedure("E8", "COMMUNICATION_LOSS alarm runs the edge offline ladder")
-def test_a_cloudwatch_communication_loss_alarm_runs_the_offline_ladder(
+@pytest.mark.procedure("E8", "disconnected controller: the E1 ladder walks it")
+def test_a_cloudwatch_communication_loss_alarm_of_a_disconnected_controller_is_one_e1_ladder(
     edge_world: EdgeWorld,
 ) -> None:
-    """Runbook 000 §5: "COMMUNICATION_LOSS → ver item 1 (edge offline)"."""
+    """Runbook 000 §5: "COMMUNICATION_LOSS → ver item 1 (edge offline)": the controller is
+    disconnected (its last will), the alarm joins that outage: one ladder walks E1 (probe,
+    restart), no link-loss incident."""
     w = edge_world
     [sim] = w.start_edges([E1])
+    w.outage([sim])
     cloudwatch_alarm(w, {"EdgeId": E1, "AlarmType": "COMMUNICATION_LOSS"})
     [run] = w.ladders(finished=1)
 
     assert run["status"] == "SUCCEEDED" and run["states"][-1] == "Closed", run["states"]
     assert [c["command"] for c in sim.commands] == ["probe", "restart"]
+    assert w.ladders(finished=0, workflow="edge_link_lost") == []
 
 
 @pytest.mark.procedure("E7", "no cause identified: no reset can be approved, escalated")

@@ -214,21 +214,67 @@ def test_two_ladders_started_for_one_outage_are_one_incident(edge_world: EdgeWor
 
 def test_site_storm_is_one_incident_and_no_restarts(make_edge_world: Any) -> None:
     """Three quarters of a site down together (the rest still online, so the site has
-    internet): one site incident, paged once, nobody restarted one by one."""
+    internet): one site incident, ops told once, nobody restarted one by one; one ladder
+    watches the incident, the others end as part of it."""
     w = make_edge_world(
         WorldSpec(edgeSites=[EdgeSiteSpec(siteId="site-big", prefix="edge-big", count=200)])
     )
     sims = w.start_edges([f"edge-big-{n:03d}" for n in range(1, 201)], agent=False)
     w.outage(sims[:150])
-    runs = w.ladders(finished=150, timeout=600)  # a bound for a hang, not a speed test
+    runs = w.ladders(finished=149, timeout=600)  # a bound for a hang, not a speed test
 
     assert len(runs) == 150
-    assert all(r["status"] == "SUCCEEDED" for r in runs)
-    assert sum(1 for r in runs if r["states"][-1] == "PartOfStorm") == 150
+    assert sum(1 for r in runs if r["states"][-1] == "PartOfStorm") == 149
+    [watching] = [r for r in runs if r["status"] == "RUNNING"]
+    assert "StormWatch" in watching["states"]
     assert not [t for t in w.commands_sent() if t.endswith("/restart")], "no per-edge restart"
-    site_pages = [p for p in w.pages() if "site incident" in p["subject"]]
-    assert len(site_pages) == 1, "paged once"
-    assert site_pages[0]["subject"].startswith("[selfheal] P3"), "2 min offline is not P2"
+    opened = [n for n in w.pipeline.notifications() if "site incident opened" in n["subject"]]
+    assert len(opened) == 1 and opened[0]["level"] == "ops", "told once"
+    assert opened[0]["subject"].startswith("[selfheal] P3"), "2 min offline is not P2"
+
+
+STORM_SITE = "site-storm"
+
+
+@pytest.mark.procedure("E1", "site storm: one incident paged P2 at 10, L2 at 30, L3 at 60")
+@pytest.mark.procedure("E1", "site storm closed when its edges return, with those not back")
+def test_a_site_storm_is_paged_on_the_ladder_clock_and_closed_with_what_came_back(
+    make_edge_world: Any,
+) -> None:
+    """Runbook 000 §6 "P2 - HIGH | Edge offline > 10min" on the ladder's clock (E1: P2 at 10
+    min, L2 at 30, L3 at 60) for the one incident of a site-wide outage; §1 "resolves
+    itself when the edge reconnects, recording downtime": the edges back after 65 minutes
+    close it, with which came back and for how long; the one that did not is named."""
+    w = make_edge_world(
+        WorldSpec(edgeSites=[EdgeSiteSpec(siteId=STORM_SITE, prefix="edge-sto", count=8)])
+    )
+    sims = w.start_edges([f"edge-sto-{n:03d}" for n in range(1, 9)], agent=False)
+    down, never = sims[:5], sims[5]
+    with w.pipeline.clock.held():
+        w.outage([*down, never])
+        for sim in down:  # the ISP is back after 65 minutes; edge-sto-006 stays dead
+            w.pipeline.clock.call_later(65 * 60, sim._restart)
+    runs = w.ladders(finished=6, timeout=600)
+
+    assert sorted(r["states"][-1] for r in runs) == ["PartOfStorm"] * 5 + ["StormClosed"]
+    assert not [t for t in w.commands_sent() if t.endswith("/restart")], "no per-edge restart"
+    pages = [
+        p for p in w.pages() if "site incident:" in p["subject"] and "RESOLVED" not in p["subject"]
+    ]
+    assert [p["level"] for p in pages] == ["l1", "l2", "l3"], [p["subject"] for p in pages]
+    for page, due in zip(pages, (10, 30, 60), strict=True):
+        assert due <= page["message"]["offlineMinutes"] < due + 1.5, page["message"]
+        assert page["subject"].startswith("[selfheal] P2"), page["subject"]
+    assert pages[0]["message"]["edgesOffline"] == [f"edge-sto-{n:03d}" for n in range(1, 7)]
+    resolved = [n for n in w.pipeline.notifications() if "RESOLVED site incident" in n["subject"]]
+    assert sorted(n["level"] for n in resolved) == ["l1", "l2", "l3", "ops"], "all paged told"
+    told = resolved[0]["message"]
+    assert [b["edgeId"] for b in told["edgesBack"]] == [f"edge-sto-{n:03d}" for n in range(1, 6)]
+    assert all(65 <= b["downtimeMinutes"] < 67 for b in told["edgesBack"]), told["edgesBack"]
+    assert told["edgesNotBack"] == ["edge-sto-006"]
+    [closed] = [r for r in w.pipeline.audit_records() if r["action"] == "storm_closed"]
+    assert "5 of 6 edges back" in closed["result"] and "not back: edge-sto-006" in closed["result"]
+    assert closed["outcome"] == "SKIPPED_BY_GUARD", "not fixed by automation"
 
 
 @pytest.mark.procedure("E9", "silence suppresses automation and paging")

@@ -1,5 +1,7 @@
 """Many edges of one site (or a share of the fleet) down together: one site/fleet
-incident, paged once, and no edge restarted one by one. Every edge of a site silent
+incident, and no edge restarted one by one. The ladder that opens it (`holder`) watches it
+on the ladder's clock and closes it when the edges return (`edge_storm_watch`); ops are
+told at once that it was opened, and pages follow the clock. Every edge of a site silent
 together is the site without internet: not an incident (runbook 000 §1), ops are told once
 to check the site's router/ISP, nobody is restarted or paged."""
 
@@ -48,12 +50,22 @@ def handler(run: Run[StormRequest]) -> dict[str, Any]:
         if since is not None:
             return _site_offline(run, since, len(site_edges), counts)
     if kind is None:
-        return {"storm": False, "outcome": None, "kind": None, **counts}
+        return {**_none(), **counts}
     scope = inc.siteId if kind == "site" else "fleet"
     storm_id = f"{edges.AUTOMATION}-{kind}-{scope}-{clock.now():%Y%m%dT%H%M}"
+    key = f"{kind}-incident#{scope}"
     holder = edge_registry.claim(
-        f"{kind}-incident#{scope}",
-        {"incidentId": storm_id, "since": clock.now().isoformat(), "kind": kind},
+        key,
+        {
+            "incidentId": storm_id,
+            "since": clock.now().isoformat(),
+            "began": inc.offlineSince,
+            "kind": kind,
+            "scope": scope,
+            "severity": inc.severity,
+            "executionId": inc.executionId,
+            "paged": "",
+        },
     )
     first = holder is None
     storm_id = storm_id if first else str(holder.get("incidentId", storm_id))  # type: ignore[union-attr]
@@ -66,14 +78,23 @@ def handler(run: Run[StormRequest]) -> dict[str, Any]:
     sev = edges.severity(inc.severity, minutes)
     if first and not silenced:
         notify.publish(
-            "l1",
-            subject=f"[selfheal] {sev} {kind} incident: {scope} edges offline",
-            message={"incidentId": storm_id, "kind": kind, "scope": scope, "reason": why, **counts},
+            "ops",
+            subject=f"[selfheal] {sev} {kind} incident opened: {scope} edges offline",
+            message={
+                "incidentId": storm_id,
+                "kind": kind,
+                "scope": scope,
+                "reason": why,
+                "pages": "on the ladder's clock (runbook 000 §6): P2 at 10 min, L2 at 30, "
+                "L3 at 60; closed when the edges return",
+                **counts,
+            },
         )
     run.record(
         edges.AUTOMATION,
         why=why,
-        result=f"part of {kind} incident {storm_id}; no per-edge restart",
+        result=f"part of {kind} incident {storm_id}; no per-edge restart"
+        + ("; this ladder watches it" if first else ""),
         outcome=Outcome.SKIPPED_BY_GUARD,
     )
     return {
@@ -81,8 +102,21 @@ def handler(run: Run[StormRequest]) -> dict[str, Any]:
         "outcome": Outcome.SKIPPED_BY_GUARD,
         "kind": kind,
         "stormIncidentId": storm_id,
-        "pagedNow": first and not silenced,
+        "stormKey": key,
+        "holder": first,
         **counts,
+    }
+
+
+def _none() -> dict[str, Any]:
+    """No storm: the keys the workflow selects, empty."""
+    return {
+        "storm": False,
+        "outcome": None,
+        "kind": None,
+        "stormIncidentId": "",
+        "stormKey": "",
+        "holder": False,
     }
 
 
@@ -121,6 +155,7 @@ def _site_offline(
         "outcome": Outcome.SKIPPED_BY_GUARD,
         "kind": "site_offline",
         "stormIncidentId": site_id,
-        "pagedNow": False,
+        "stormKey": "",
+        "holder": False,
         **counts,
     }

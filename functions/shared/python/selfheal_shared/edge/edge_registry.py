@@ -238,8 +238,11 @@ def _alarm(
 ) -> list[dict[str, Any]]:
     """Keep the edge's set of active alarms (an active E-Stop blocks commands) and say
     what changed, with the runbook's severity for that kind (000 §6). An active
-    COMMUNICATION_LOSS is also the edge going offline (runbook 000 §5: "COMMUNICATION_LOSS
-    → ver item 1 (edge offline)"), so the offline ladder takes it up."""
+    COMMUNICATION_LOSS from a controller that is not connected is the edge going offline
+    (runbook 000 §5: "COMMUNICATION_LOSS → ver item 1 (edge offline)"), so the offline
+    ladder takes it up; from a connected controller (the registry sees it online: its link
+    to the cloud works) it is a link behind it that is lost, never the edge offline: the
+    event says `controllerConnected` and the link-loss workflow takes it (`link_loss`)."""
     active = [a for a in str(state.get("alarms") or "").split(",") if a and a != p["alarm"]]
     if p["state"] == "active":
         active.append(p["alarm"])
@@ -247,10 +250,11 @@ def _alarm(
     if p["state"] == "cleared":  # the alarms topic clears what a status reported too
         listed = [a for a in str(state.get("statusAlarms") or "").split(",") if a]
         fields["statusAlarms"] = ",".join(a for a in listed if a != p["alarm"])
-    lost = p["alarm"] == COMMUNICATION_LOSS and p["state"] == "active"
+    lost = p["alarm"] == edges.COMMUNICATION_LOSS and p["state"] == "active"
     was = state.get("state", "unknown")
     going = "autonomous" if state.get("mode") == "autonomous" else "offline"
-    offline = lost and was not in ("offline", "autonomous")
+    connected = was == "online"
+    offline = lost and not connected and was not in ("offline", "autonomous")
     if offline:
         fields.update(
             state=going,
@@ -276,6 +280,7 @@ def _alarm(
                 "reason": p.get("reason", ""),
                 "raisedAt": datetime.fromtimestamp(p["ts"], UTC).isoformat(),
                 "at": now.isoformat(),
+                **({"controllerConnected": connected} if lost else {}),
             },
         )
     ]
@@ -286,10 +291,6 @@ def _alarm(
         detail = {"edgeId": edge_id, "siteId": site, "state": going, "previous": was}
         out.append(_event(edges.CONNECTIVITY, {**detail, "reason": reason, "at": now.isoformat()}))
     return out
-
-
-#: Runbook 000 §5 "COMMUNICATION_LOSS → ver item 1 (edge offline)".
-COMMUNICATION_LOSS = "COMMUNICATION_LOSS"
 
 
 def _stale_presence(p: dict[str, Any], state: dict[str, Any]) -> str | None:

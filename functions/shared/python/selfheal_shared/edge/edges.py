@@ -174,8 +174,20 @@ class EdgeIncident(Model):
 
 
 def silence_scopes(incident: EdgeIncident) -> tuple[str, ...]:
-    """The wider scopes whose silences also cover an edge (runbook 000 §6)."""
-    return (f"site:{incident.siteId}", "fleet")
+    """The wider scopes whose silences also cover an edge's outage (runbook 000 §6): its
+    site, the fleet, and its COMMUNICATION_LOSS alarm (`alarm:<edgeId>:COMMUNICATION_LOSS`,
+    the runbook's `/alarms/{alarmId}/silence`): §5 "COMMUNICATION_LOSS → ver item 1", the
+    outage is that alarm's incident, whichever signal saw it first."""
+    return (f"site:{incident.siteId}", "fleet", alarm_scope(incident.edgeId, COMMUNICATION_LOSS))
+
+
+#: Runbook 000 §5 "COMMUNICATION_LOSS → ver item 1 (edge offline)".
+COMMUNICATION_LOSS = "COMMUNICATION_LOSS"
+
+
+def alarm_scope(edge_id: str, alarm: str) -> str:
+    """The silence scope of one alarm of one edge (`guards.SILENCE_SCOPE`)."""
+    return f"alarm:{edge_id}:{alarm}"
 
 
 class Signal(Model):
