@@ -6,7 +6,7 @@ not for a failed cell). No I/O here: the caller passes the edge's registry recor
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from . import battery
@@ -15,20 +15,20 @@ KIND = "CELL_FAILURE"
 
 
 def reading(edge: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """The edge's cell voltages if read within `battery.FRESH_MINUTES` of `now`, with their
-    spread and when they were read; `fresh` false (and no voltages) otherwise, saying why."""
+    """The edge's cell voltages if fresh by the one battery rule (`battery.Reading`: no older
+    than the reporting bound), with their spread and when they were read; `fresh` false
+    (and no voltages) otherwise, saying why."""
     values = battery.cells(edge)
-    at = str(edge.get("cellsAt") or "")
-    if not values or not at:
+    cells = battery.reading(edge, "cellsMv", "cellsAt", now)
+    if not values or cells.at is None:
         return {"fresh": False, "cellsMv": [], "summary": "no cell voltages reported"}
-    age = now - datetime.fromisoformat(at)
-    if age > timedelta(minutes=battery.FRESH_MINUTES):
+    at = cells.at.isoformat()
+    if not cells.fresh:
         return {
             "fresh": False,
             "cellsMv": [],
             "readAt": at,
-            "summary": f"no fresh cell reading (last at {at}, {age.total_seconds() / 60:.0f} "
-            f"min old, more than {battery.FRESH_MINUTES} min)",
+            "summary": f"no fresh cell reading ({cells.describe()})",
         }
     delta = battery.delta_mv(values)
     return {
