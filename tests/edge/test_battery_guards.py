@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -161,13 +162,24 @@ def test_an_estop_nobody_confirms_in_24_hours_is_escalated_never_reset(p: Pipeli
 
 
 @pytest.mark.procedure("E9", "silence never suppresses a safety stop")
-def test_a_silence_never_holds_the_over_temperature_stop(p: Pipeline) -> None:
+@pytest.mark.parametrize("quiet", ["silence", "maintenance window"])
+def test_a_silence_never_holds_the_over_temperature_stop(p: Pipeline, quiet: str) -> None:
     """Issue 22 #3. Runbook 000 §6 "Silenciar alarme" holds pages and non-safety automation,
-    never the stop of §5a: under a silence on the site the stop is sent all the same (here
-    no edge answers it, so it is not verified and the restart lock stays held)."""
+    never the stop of §5a: under a silence on the site (or a planned maintenance window, the
+    same intent under another name) the stop is sent all the same (here no edge answers
+    it, so it is not verified and the restart lock stays held)."""
     from selfheal_shared.battery import battery
 
-    guards.silence("site:site-campinas", minutes=60, reason="manutenção preventiva")
+    if quiet == "silence":
+        guards.silence("site:site-campinas", minutes=60, reason="manutenção preventiva")
+    else:
+        now = p.clock.now()
+        guards.set_maintenance(
+            "site:site-campinas",
+            starts=now - timedelta(minutes=5),
+            ends=now + timedelta(hours=2),
+            reason="manutenção preventiva",
+        )
     arn = alarm(p, "OVER_TEMPERATURE")
     p.wait([arn])
     run = p.execution_summary(arn)

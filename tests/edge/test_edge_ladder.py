@@ -377,3 +377,28 @@ def test_silent_telemetry_is_found_by_the_sweep_after_30_seconds(edge_world: Edg
     assert [e["type"] for e in found] == ["Edge Telemetry Stale", "Edge Connectivity Changed"]
     assert found[0]["edgeId"] == E1 and found[0]["silentSeconds"] >= 31
     assert ingress({"sweep": True}, None)["events"] == [], "reported once"
+
+
+@pytest.mark.procedure("E7", "the offline ladder never restarts an edge under an active E-Stop")
+def test_an_edge_lost_under_an_active_estop_is_never_restarted_by_the_ladder(
+    edge_world: EdgeWorld,
+) -> None:
+    """Runbook 000 §5c: an E-Stop is never acted on without a human ("NUNCA fazer reset sem
+    identificar causa"). A hung controller whose last report had the E-Stop active is
+    probed and diagnosed, but not restarted: the refusal names the guard, the incident stays
+    open and is paged on its P1 clock."""
+    w = edge_world
+    [sim] = w.start_edges([E1])
+    w.start_edges(["edge-cps-002"])
+    sim.publish_status("online", alarms=["EMERGENCY_STOP"])
+    w.settle()
+    sim.kill()
+    [run] = w.ladders(finished=1)
+
+    assert [c["command"] for c in sim.commands] == ["probe"], "no restart under an E-Stop"
+    assert sim.restarts == 0
+    [refused] = [r for r in w.pipeline.audit_records() if r["action"] == "edge_restart"]
+    assert refused["outcome"] == "SKIPPED_BY_GUARD"
+    assert "EMERGENCY_STOP active" in refused["why"]
+    assert [p["level"] for p in w.pages()][:1] == ["l1"], "paged, never silent"
+    assert run["status"] == "FAILED", run["states"]

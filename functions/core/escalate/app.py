@@ -17,7 +17,15 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from selfheal_shared.core import clock, escalation_policy, notify, page_chain, protocol, refusals
+from selfheal_shared.core import (
+    clock,
+    escalation_policy,
+    notify,
+    page_chain,
+    protocol,
+    refusals,
+    severity,
+)
 from selfheal_shared.core.handler import remediator
 from selfheal_shared.core.models import parse
 from selfheal_shared.core.observability import count, logger
@@ -48,10 +56,6 @@ class EscalateRequest(BaseModel):
     #: for ops rather than a page).
     severity: Literal["P1", "P2", "P3", "P4"] | None = None
     chain: ChainRequest | None = None
-
-
-#: Runbook 000 §6, "Níveis de severidade": the response each severity asks for.
-RESPONSE = {"P1": "15 minutes", "P2": "1 hour", "P3": "4 hours", "P4": "next business day"}
 
 
 def describe_error(error: dict[str, Any] | None) -> str:
@@ -122,7 +126,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         message["refusal"] = refusal.to_dict()
     subject = f"[selfheal] ESCALATION {req.automation}: {req.outcome}"
     if req.severity:
-        message |= {"severity": req.severity, "respondWithin": RESPONSE[req.severity]}
+        message |= {"severity": req.severity, "respondWithin": severity.response_text(req.severity)}
         subject = f"[selfheal] {req.severity} {req.automation}: {req.outcome}"
     if req.chain is not None:
         return _on_chain(run, req.chain, incident_id, subject, message, reason)

@@ -47,6 +47,18 @@ def publish(edge_id: str, command: str, body: dict[str, Any]) -> None:
 def handler(run: Run[CommandRequest]) -> dict[str, Any]:
     req = run.request
     inc = req.incident
+    if req.command in battery.RESTARTING and (estop := battery.estop_active(inc.edgeId)):
+        # Runbook 000 §5c: an E-Stop is never acted on without a human ("NUNCA fazer reset
+        # sem identificar causa"): an offline edge under an active E-Stop is not restarted
+        # nor rolled back by the ladder; people are told, naming the guard.
+        run.record(
+            f"edge_{req.command}",
+            why=estop,
+            result=f"not sent: {inc.edgeId} has an active EMERGENCY_STOP",
+            outcome=Outcome.SKIPPED_BY_GUARD,
+            details={"guard": "emergency_stop"},
+        )
+        raise GuardRefused(f"emergency_stop: {estop}; not done: {req.command}")
     if req.command in battery.RESTARTING and (locked := battery.restart_lock(inc.edgeId)):
         # Runbook 000 §5a "NÃO religar até normalizar temperatura": no restart or OTA
         # while the over-temperature lock is held; a restart waits for its release.

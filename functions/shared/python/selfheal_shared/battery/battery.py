@@ -45,15 +45,18 @@ def restart_lock(edge_id: str) -> str | None:
     return None
 
 
-def blocker(edge_id: str) -> str | None:
-    """Why no command may (re)start this system now, or None: a restart lock held (an
-    over-temperature not yet normal) or an active E-Stop."""
-    if held := restart_lock(edge_id):
-        return held
+def estop_active(edge_id: str) -> str | None:
+    """Why an active E-Stop forbids acting on this system (runbook 000 §5c), or None."""
     edge = edge_registry.get(f"edge#{edge_id}") or {}
     if "EMERGENCY_STOP" in edges.active_alarms(edge):
         return "EMERGENCY_STOP active: never acted on without a human (runbook 000 §5c)"
     return None
+
+
+def blocker(edge_id: str) -> str | None:
+    """Why no command may (re)start this system now, or None: a restart lock held (an
+    over-temperature not yet normal) or an active E-Stop."""
+    return restart_lock(edge_id) or estop_active(edge_id)
 
 
 #: Runbook 000 §5a: over-temperature is "> 50°C"; the lock lifts only below the safe limit,

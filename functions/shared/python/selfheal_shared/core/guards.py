@@ -114,9 +114,13 @@ def set_maintenance(scope: str, *, starts: datetime, ends: datetime, reason: str
 #: planned maintenance windows and silences (runbook 000 §6). Separate records, so a
 #: silence never overwrites (shortens, or ends) a maintenance window.
 QUIET_KINDS = {"maintenance": "maintenance_window", "silence": "silence"}
-#: What may hold back a safety action (the over-temperature stop, runbook 000 §5a): a
-#: silence never does (§6 "Silenciar alarme" holds pages and non-safety automation only).
-SAFETY_QUIET_KINDS = ("maintenance",)
+#: What may hold back a safety action (the over-temperature stop, runbook 000 §5a "Sistema
+#: já deve ter parado"): neither quiet kind. A silence holds pages and non-safety
+#: automation only (§6), and a planned maintenance window is the same intent under another
+#: name; stopping is the safe direction whoever is working on the system. Only the
+#: operators' kill switch and dry-run ("automation does not act") hold it, and the
+#: workflow then pages at once that the system was not stopped.
+SAFETY_QUIET_KINDS: tuple[str, ...] = ()
 
 
 def _kinds(safety: bool) -> tuple[str, ...]:
@@ -178,6 +182,8 @@ def silenced(
 ) -> dict[str, Any] | None:
     """The silence or maintenance window covering any of these scopes (or everything);
     only those of `kinds` (`"silence"`, `"maintenance"`) when given."""
+    if not kinds:
+        return None  # nothing to look for: no empty BatchGetItem (AWS refuses one)
     scoped = [*scopes, "global"]
     return _covering(_batch_get(_quiet_keys(scoped, kinds)), scoped, kinds)
 
@@ -207,7 +213,7 @@ def before_action(
     """The switches read again right before an action: a kill switch, dry-run or silence
     set after the workflow's guard step stops the very next action, not the next incident.
     (Cooldown and duplicates were claimed once, by the guard step.) A `safety` action is
-    never held by a silence (`SAFETY_QUIET_KINDS`)."""
+    never held by a silence or a maintenance window (`SAFETY_QUIET_KINDS`)."""
     if not resource or resource in {"*", "all"}:
         raise ValueError("an action needs one named target; empty or wildcard targets are refused")
     scoped = [resource, *scopes, "global"]
@@ -292,7 +298,8 @@ def evaluate(
     scopes: tuple[str, ...] = (),
     safety: bool = False,
 ) -> GuardDecision:
-    """The guard step's decision; a `safety` action is never held by a silence."""
+    """The guard step's decision; a `safety` action is never held by a silence or a
+    maintenance window (`SAFETY_QUIET_KINDS`)."""
     if not resource or resource in {"*", "all"}:
         raise ValueError("guards need one named resource; empty or wildcard targets are refused")
     now = clock.now()

@@ -131,7 +131,8 @@ class Run(Generic[M]):
         A refused guard records what would have been done and raises `GuardRefused`; a
         failed verification records the action, then raises. `load` rebuilds a recorded
         value that is not plain JSON (the record keeps `to_dict()` of an object). A `safety`
-        action (a stop) is not held by a silence (`guards.SAFETY_QUIET_KINDS`)."""
+        action (a stop) is not held by a silence or a maintenance window
+        (`guards.SAFETY_QUIET_KINDS`)."""
         effect = self.effect_key(action, target, step)
         before = effects.prior(self.incident_id, action, effect)
         if before.record is not None:

@@ -1,13 +1,8 @@
-"""The one severity table (runbook 000 §6 "Níveis de severidade"): the response clock of
-each level and who is paged when. The edge offline ladder and the battery alarm workflows
-both read it. No I/O here.
-
-| Nível         | Resposta          | paged (minutes since the incident began)     |
-| P1 - CRITICAL | < 15 min          | L1 at 0, L2 at 15, L3 at 30                  |
-| P2 - HIGH     | < 1h              | L1 at 10, L2 at 30, L3 at 60                 |
-| P3 - MEDIUM   | < 4h              | L1 at 60, L2 at 240                          |
-| P4 - LOW      | Próximo dia útil  | nobody paged: a ticket to ops for the next   |
-|               |                   | business day in the site's time zone         |
+"""Runbook 000 §6 "Níveis de severidade": the response clock of each severity and who is
+paged when, read from the system's escalation policy (`events/escalation/lifo4-ems.json`,
+the one copy: P1 L1 at 0 / L2 15 / L3 30 min, P2 L1 10 / L2 30 / L3 60, P3 L1 60 / L2 240,
+P4 a ticket to ops for the next business day in the site's time zone). The edge offline
+ladder and the battery alarm workflows read it. No I/O here beyond the policy file.
 
 P2 pages L1 at 10 minutes: the runbook's P2 edge is "Edge offline > 10min", and a P2 alarm
 that clears by itself within 10 minutes needs no one.
@@ -18,26 +13,37 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from . import escalation_policy
 from .national_calendar import national_holidays
 
 Severity = str
 SEVERITIES = ("P1", "P2", "P3", "P4")
 
+_POLICY = escalation_policy.load("lifo4-ems")
 #: Minutes since the incident began at which each level is paged, by severity.
 PAGE_MINUTES: dict[str, dict[str, int]] = {
-    "P1": {"l1": 0, "l2": 15, "l3": 30},
-    "P2": {"l1": 10, "l2": 30, "l3": 60},
-    "P3": {"l1": 60, "l2": 240},
-    "P4": {},
+    sev: dict(p.pages) for sev, p in _POLICY.severities.items()
 }
 #: Runbook 000 §6 "Resposta": P1 < 15 min, P2 < 1h, P3 < 4h (P4: next business day).
 RESPONSE = {
-    "P1": timedelta(minutes=15),
-    "P2": timedelta(hours=1),
-    "P3": timedelta(hours=4),
+    sev: timedelta(minutes=p.respondWithinMinutes)
+    for sev, p in _POLICY.severities.items()
+    if p.respondWithinMinutes
 }
+
+
+def response_text(severity: str) -> str:
+    """`15 minutes`, `1 hour`, ... or `next business day`: what a page says to respond in."""
+    if severity not in RESPONSE:
+        return "next business day"
+    minutes = int(RESPONSE[severity].total_seconds() // 60)
+    if minutes % 60:
+        return f"{minutes} minutes"
+    return f"{minutes // 60} hour" + ("s" if minutes > 60 else "")
+
+
 #: Where a P4 goes instead of a page.
-TICKET_LEVEL = "ops"
+TICKET_LEVEL = _POLICY.severities["P4"].ticket or "ops"
 #: Sites without a `timezone` thing attribute are in Brazil's official time.
 DEFAULT_TZ = "America/Sao_Paulo"
 #: When the next business day's work starts, site time.
