@@ -104,6 +104,9 @@ class WeeklyRun:
     notifications: list[dict[str, Any]]
     audit: list[dict[str, Any]]
     expected_rmse_456: float
+    #: bess-456's promoted model.tar.gz, member by member, and its training channel.
+    promoted_members: dict[str, dict[str, Any]]
+    training_csv_456: str
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +128,14 @@ def weekly(jobs_spec: spec_mod.Spec) -> WeeklyRun:
         arn = fire(p, "retrain_model_weekly", p.clock.now())
         p.wait([arn], timeout=120)
         sm = p.client("sagemaker")
+        s3 = p.client("s3")
+        from selfheal_shared.ml import forecast
+
+        url = registry.model_url(registry.serving("bess-456") or {})
+        bucket, key = registry.split_s3(url)
+        blob = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        [job] = [name for name, hp in p.training.started if hp["systemId"] == "bess-456"]
+        channel = f"training/bess-456/{job}/train.csv"
         return WeeklyRun(
             summary=p.execution_summary(arn),
             evaluations={s: evaluation(p, s) for s in before},
@@ -142,6 +153,13 @@ def weekly(jobs_spec: spec_mod.Spec) -> WeeklyRun:
             notifications=p.notifications(),
             audit=p.audit_records(),
             expected_rmse_456=rmse,
+            promoted_members={
+                m: forecast.unpack_model(blob, m).to_json()
+                for m in (forecast.MODEL_MEMBER, forecast.BACKTEST_MEMBER)
+            },
+            training_csv_456=s3.get_object(Bucket=p.buckets["models"], Key=channel)["Body"]
+            .read()
+            .decode(),
         )
     finally:
         p.__exit__(None, None, None)
@@ -218,14 +236,164 @@ def test_worse_candidate_is_kept_out_and_the_reason_reported(weekly: WeeklyRun) 
     assert rejected["ModelApprovalStatus"] == "Rejected"
     assert "keeping the current model" in rejected["ApprovalDescription"]
     keep = next(r for r in weekly.audit if r["action"] == "keep_model")
-    assert keep["outcome"] == "SKIPPED_BY_GUARD" and "35.00 %" in keep["why"]
+    # Kept by the evaluation, refused by no guard: the serving model is kept, nothing needed.
+    assert keep["outcome"] == "NO_ACTION_NEEDED" and "35.00 %" in keep["why"]
     done = next(
         n for n in weekly.notifications if n["subject"] == "[selfheal] retrain_model: FIXED"
     )
     assert done["message"]["details"]["byStatus"] == {
         "FIXED": ["bess-456"],
-        "SKIPPED_BY_GUARD": ["bess-610"],
+        "NO_ACTION_NEEDED": ["bess-610"],
     }
+    assert "1 no action needed" in done["message"]["details"]["summary"]
+    assert "skipped" not in json.dumps(done["message"]).lower()
+
+
+@pytest.mark.procedure(
+    "E3",
+    "the promoted model.json is the scored backtest model refit on the whole window; "
+    "the record names the model scored and the one served",
+)
+def test_what_is_promoted_is_the_scored_model_refit_and_the_record_says_so(
+    weekly: WeeklyRun,
+) -> None:
+    """Runbook 000 §3 scores by "Backtesting nos últimos 30 dias": the candidate's
+    backtest.json (fitted before the 30 days) is scored; what serves is its model.json, the
+    same model refit on the whole window, which has seen the 30 days. The package and the
+    record say which is which and never give the backtest figures as the served model's."""
+    from selfheal_shared.ml import forecast
+
+    series = forecast.parse_series(weekly.training_csv_456)
+    part, held = forecast.split_holdout(series, 30)
+    served = weekly.promoted_members[forecast.MODEL_MEMBER]
+    scored = weekly.promoted_members[forecast.BACKTEST_MEMBER]
+    assert served == forecast.fit(series, "profile", TZ).to_json()
+    assert scored == forecast.fit(part, "profile", TZ).to_json()
+    ev = weekly.evaluations["bess-456"]
+    model = ev["candidateModel"]
+    assert model["scored"]["member"] == "backtest.json"
+    assert model["scored"]["trainedTo"] == ev["heldBackFrom"] == min(held).isoformat()
+    assert model["serves"]["member"] == "model.json"
+    assert model["serves"]["trainedFrom"] == model["scored"]["trainedFrom"]
+    last = datetime.fromisoformat(ev["heldBackTo"]) + timedelta(hours=1)
+    assert model["serves"]["trainedTo"] == last.isoformat()
+    assert "not scored" in model["note"]
+    new = next(x for x in weekly.packages["bess-456"] if x["ModelPackageVersion"] == 3)
+    meta = new["CustomerMetadataProperties"]
+    assert "mape" not in meta and "rmse" not in meta, meta
+    assert meta["scoredMape"] == "0.0000"
+    assert meta["scoredModel"].startswith(f"backtest.json profile fitted {scored['trainedFrom']}")
+    assert meta["servedModel"] == (
+        f"model.json profile fitted {served['trainedFrom']} to {served['trainedTo']}"
+    )
+    promote = next(r for r in weekly.audit if r["action"] == "promote_model")
+    assert f"serving model.json fitted on {served['trainedFrom']}" in promote["result"]
+    assert f"backtest of backtest.json, fitted to {scored['trainedTo']}" in promote["result"]
+    # The serving model predates the 30 days: scored as it serves, no refit.
+    assert ev["currentModel"]["refit"] is False
+    assert ev["currentModel"]["scored"] == ev["currentModel"]["serves"]
+
+
+@pytest.mark.procedure(
+    "E3",
+    "the promoted model.json is the scored backtest model refit on the whole window; "
+    "the record names the model scored and the one served",
+)
+def test_a_model_json_that_is_not_the_scored_model_refit_is_never_promoted(
+    jobs_spec: spec_mod.Spec, jobs_world_spec: WorldSpec
+) -> None:
+    """A broken training image writes a model.json of another model type than the backtest
+    model it scored: promoting it would serve a model nobody evaluated. The run fails,
+    escalated, and the serving model stays."""
+    p = start(jobs_spec, retrain_world(jobs_world_spec))
+    try:
+        p.training.mismatch_systems.add("bess-456")
+        request = {"systemId": "bess-456", "modelType": "profile", "trainingWindowDays": WINDOW}
+        arn = p.start_manual("retrain_model", request)
+        p.wait([arn], timeout=60)
+        run = p.execution_summary(arn)
+        assert run["status"] == "FAILED" and "Evaluate" in run["states"], run
+        assert serving_version(p, "bess-456") == 2, "nothing promoted"
+        why = next(a["why"] for a in run["actions"] if a["outcome"] == "FAILED")
+        assert "is not the backtested model refit on the whole window" in why, why
+        assert "model.json is seasonal_naive" in why and "backtest.json is profile" in why, why
+    finally:
+        p.__exit__(None, None, None)
+
+
+def in_sample_world(base: WorldSpec) -> WorldSpec:
+    """bess-800: load 25 % up over exactly the last 30 days. Its serving model (profile) was
+    fitted 40-3 days ago, so it saw 27 of the 30 backtested days; the system now trains
+    ensembles. Out of sample (fitted 40-30 days ago) the serving model forecasts the usual
+    level, 20 % off; the candidate ensemble (profile of days 44-30 and the week before)
+    is 20 % off the first week and 10 % off after it: 12.33 %."""
+    spec = base.model_copy(deep=True)
+    spec.services, spec.ingestion, spec.edgeSites, spec.fiscal = [], [], [], None
+    spec.forecasting = ForecastWorld(
+        trainingMinutes=15,
+        systems=[
+            ForecastSystem(
+                systemId="bess-800",
+                organizationId="org-789",
+                modelType="ensemble",
+                trainingWindowDays=WINDOW,
+                historyDays=100,
+                baseLoadKw=300,
+                changes=[LoadChange(fromDaysAgo=30, factor=1.25)],
+                servingModel=ServingModel(
+                    fitFromDaysAgo=40, fitToDaysAgo=3, promotedDaysAgo=3, modelType="profile"
+                ),
+            )
+        ],
+    )
+    return spec
+
+
+@pytest.mark.procedure(
+    "E3",
+    "both models scored out of sample on the same 30 days "
+    "(a serving model that saw them is refit before them)",
+)
+def test_the_serving_model_is_scored_out_of_sample_like_the_candidate(
+    jobs_spec: spec_mod.Spec, jobs_world_spec: WorldSpec
+) -> None:
+    """Runbook 000 §3, "Backtesting nos últimos 30 dias": a serving model fitted on most of
+    those days would be scored on its own training data (in its favour, 5 % against the
+    candidate's 12.33 %). It is scored as it would have been fitted before them, like the
+    candidate: 20 %, so the better candidate is promoted."""
+    from selfheal_shared.ml import forecast, registry
+
+    p = start(jobs_spec, in_sample_world(jobs_world_spec))
+    try:
+        serving = registry.serving("bess-800")
+        assert serving is not None
+        serves = registry.load_model(registry.model_url(serving))
+        end = ml.history_end(p)
+        system = p.world.spec.forecasting.systems[0]  # type: ignore[union-attr]
+        series = ml.load_series(system, end)
+        window = {t: v for t, v in series.items() if t >= end - timedelta(days=WINDOW)}
+        part, held = forecast.split_holdout(window, 30)
+        in_sample = forecast.evaluate(serves, held, part)
+        assert serves.modelType == "profile" and in_sample.mape < 6, in_sample
+
+        request = {"systemId": "bess-800", "modelType": "ensemble", "trainingWindowDays": WINDOW}
+        arn = p.start_manual("retrain_model", request)
+        p.wait([arn], timeout=60)
+        assert "Evaluate" in p.execution_summary(arn)["states"]
+        ev = evaluation(p, "bess-800")
+        assert ev["current"]["mape"] == pytest.approx(20.0, abs=1e-6)
+        assert ev["candidate"]["mape"] == pytest.approx((7 * 20 + 23 * 10) / 30, abs=1e-3)
+        assert ev["decision"] == "promote", ev["reason"]
+        assert serving_version(p, "bess-800") == 3
+        current = ev["currentModel"]
+        assert current["refit"] is True
+        assert current["serves"]["trainedTo"] == serves.trainedTo
+        assert current["scored"]["member"] == "model.json refit before the backtest"
+        assert current["scored"]["modelType"] == "profile"
+        assert current["scored"]["trainedFrom"] == serves.trainedFrom
+        assert current["scored"]["trainedTo"] == ev["heldBackFrom"]
+    finally:
+        p.__exit__(None, None, None)
 
 
 def backtest_world(base: WorldSpec) -> WorldSpec:
@@ -336,7 +504,7 @@ def test_better_mape_but_worse_rmse_is_not_promoted(mixed: BacktestRun) -> None:
     c, k = ev["candidate"]["rmse"], ev["current"]["rmse"]
     assert f"worse RMSE ({c:.2f} kW vs {k:.2f} kW)" in ev["reason"], ev["reason"]
     keep = next(r for r in mixed.audit if r["action"] == "keep_model" and "bess-720" in r["result"])
-    assert keep["outcome"] == "SKIPPED_BY_GUARD"
+    assert keep["outcome"] == "NO_ACTION_NEEDED"
     the_three_metrics(json.loads(keep["details"]))
 
 
@@ -368,8 +536,11 @@ def test_the_notification_shows_each_metric_of_both_models(mixed: BacktestRun) -
     done = next(
         n
         for n in mixed.notifications
-        if n["subject"] == "[selfheal] retrain_model: SKIPPED_BY_GUARD"
+        if n["subject"] == "[selfheal] retrain_model: NO_ACTION_NEEDED"
     )
+    # Both candidates kept by the evaluation: the run says so, not that a guard refused.
+    assert done["message"]["details"]["byStatus"] == {"NO_ACTION_NEEDED": ["bess-720", "bess-730"]}
+    assert not [n for n in mixed.notifications if "SKIPPED_BY_GUARD" in str(n["subject"])]
     evaluated = done["message"]["details"]["byItem"]
     assert sorted(evaluated) == ["bess-720", "bess-730"]
     for system, shown in evaluated.items():

@@ -53,6 +53,8 @@ class ServingModel(BaseModel):
     promotedDaysAgo: float
     #: Earlier approved versions to register below it (the registry keeps each promotion).
     olderVersions: int = 1
+    #: Its model type when not the system's (the system's setting changed since).
+    modelType: str | None = None
 
 
 class ForecastSystem(BaseModel):
@@ -145,7 +147,7 @@ def seed_forecasting(p: Pipeline, world: ForecastWorld) -> None:
                 <= t
                 < end - timedelta(days=sm.fitToDaysAgo)
             }
-            model = forecast.fit(window, system.modelType, system.timezone)
+            model = forecast.fit(window, sm.modelType or system.modelType, system.timezone)
             for version in range(sm.olderVersions + 1):
                 key = f"artifacts/{system.systemId}/seed-{version}/output/model.tar.gz"
                 s3.put_object(Bucket=models, Key=key, Body=forecast.pack_model(model.to_json()))

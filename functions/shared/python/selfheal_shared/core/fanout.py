@@ -126,6 +126,10 @@ def summarize(run_id: str, results: list[dict[str, Any]]) -> dict[str, Any]:
         outcome = Outcome.NOT_FIXED
     elif by_status.get(Outcome.FIXED):
         outcome = Outcome.FIXED
+    elif results and set(by_status) == {Outcome.NO_ACTION_NEEDED}:
+        # Every item was checked and needed nothing (e.g. each serving model kept): no
+        # guard refused anything, so the run does not say one did.
+        outcome = Outcome.NO_ACTION_NEEDED
     else:
         outcome = Outcome.SKIPPED_BY_GUARD
     parts = [f"{len(v)} {k.lower().replace('_', ' ')}" for k, v in sorted(by_status.items())]
