@@ -12,6 +12,8 @@ A thin WSGI layer in front of moto does what moto's server does not:
   checked as EventBridge checks it by the same code as in-process (`local/aws_validation.py`);
 - `StartExecution` without a name gets a unique one, as in AWS (moto names it `None`);
 - `/_selfheal/clock` reads and `/_selfheal/clock/advance?seconds=N` moves virtual time;
+- `/_selfheal/pages` lists what the HTTP subscriber on the page topics received (what was
+  delivered, with its topic level), the way a paging service would see it;
 - with `--mqtt`, `/_selfheal/mqtt/wait?handled=N` waits until the IoT bridge has taken N
   messages from the broker (delivered, rejected or ignored as retained) and the work they
   started is parked or done: a client publishing on the broker has no other signal;
@@ -171,6 +173,8 @@ class Front:
             return self._wait(parse_qs(environ.get("QUERY_STRING", "")), start_response)
         if path == "/clock":
             return _json(start_response, "200 OK", {"now": clock.now().isoformat()})
+        if path == "/pages":
+            return _json(start_response, "200 OK", {"pages": self.pipeline.notifications()})
         if path == "/mqtt/wait":
             return self._mqtt_wait(parse_qs(environ.get("QUERY_STRING", "")), start_response)
         return _json(start_response, "404 Not Found", {"error": f"no control {path!r}"})

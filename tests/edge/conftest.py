@@ -16,7 +16,7 @@ from local.iot_jobs import JobsPlane
 from local.mqtt_bridge import Bridge
 from local.runtime import Pipeline
 from local.worlds import World, WorldSpec
-from local.worlds.edge import EdgeSim, EdgeSiteSpec, Failure
+from local.worlds.edge import EdgeSim, EdgeSiteSpec, Failure, keep_reporting
 
 
 @pytest.fixture
@@ -63,20 +63,11 @@ class EdgeWorld:
         start: float = 0.0,
         before: Callable[[float], None] | None = None,
     ) -> None:
-        """`sim` sends its telemetry every `every` virtual seconds for `seconds` from `start`
-        on, as a live edge does (runbook 000 §1: "> 30s sem dados" is offline, so an edge
-        reports at least every 30 s); `before(t)` changes what it reports at second t. Call
-        it with the clock held to start at an instant."""
-        times = [start + every * n for n in range(1, int(seconds // every) + 1)]
-        for t in times:
-
-            def report(at: float = t) -> None:
-                if before is not None:
-                    before(at)
-                if sim.connected.is_set():  # not once the test has stopped the edge
-                    sim.publish_telemetry()
-
-            self.pipeline.clock.call_later(t, report)
+        """`sim` reports like a live edge (`keep_reporting`); call it with the clock held to
+        start at an instant."""
+        keep_reporting(
+            self.pipeline.clock, sim, seconds=seconds, every=every, start=start, before=before
+        )
 
     def outage(self, sims: list[EdgeSim]) -> None:
         """These edges drop at the same instant: virtual time stands still until every

@@ -146,13 +146,14 @@ def _mutate(kind: str, event: dict[str, Any], rng: random.Random) -> tuple[tuple
 
 
 def variations(count: int = 2_000, seed: int = SEED) -> Iterator[Variation]:
-    """`count` variations, the same ones for the same seed: sample n mod 23 and kind n mod 8
-    (coprime, so every sample meets every kind), the path and value drawn from the seed."""
+    """`count` variations, the same ones for the same seed: sample n mod S and kind (n div S)
+    mod K, so every sample meets every kind within S x K variations whatever the number of
+    samples; the path and value drawn from the seed."""
     rng = random.Random(seed)
     originals = samples()
     names = sorted(originals)
     for n in range(count):
-        name, kind = names[n % len(names)], KINDS[n % len(KINDS)]
+        name, kind = names[n % len(names)], KINDS[(n // len(names)) % len(KINDS)]
         event = copy.deepcopy(originals[name])
         path, deliveries = _mutate(kind, event, rng)
         yield Variation(n, name, kind, path, event, deliveries)

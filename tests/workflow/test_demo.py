@@ -47,6 +47,9 @@ EXPECTED: dict[str, list[tuple[str, str]]] = {
     # The intake hands on (no action of its own); "NÃO religar até normalizar temperatura".
     "edge_alarm_intake.over_temperature_alarm": [("SUCCEEDED", ""), FIXED],
     "edge_alarm_intake.over_temperature_ok": [("SUCCEEDED", "")],
+    # Runbook 000 §5 "COMMUNICATION_LOSS" from a connected controller: a link behind it (the
+    # BMS) is lost; diagnosed and paged on the P2 clock, never restarted; nobody restores it.
+    "edge_link_lost.bms_link_lost": [("FAILED", "selfheal.Escalated")],
     # A hung controller: the agent answers the probe, the restart brings it back.
     "edge_offline_ladder.last_will_offline": [FIXED],
     # "NUNCA fazer reset sem identificar causa": reset only after the person's approval.

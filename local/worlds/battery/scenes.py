@@ -10,31 +10,28 @@ from datetime import datetime
 from pathlib import Path
 
 from local.world_api import Pipeline, Scene
-from local.worlds.edge import EDGE, EdgeSim, sample_edge
-
-
-def _readings(p: Pipeline, sim: EdgeSim, temps: list[float], every_min: int = 5) -> None:
-    """The edge's telemetry every `every_min` virtual minutes, one temperature each."""
-    for n, temp in enumerate(temps, start=1):
-
-        def report(t: float = temp) -> None:
-            sim.temperature_c = t
-            if sim.connected.is_set():
-                sim.publish_telemetry()
-
-        p.clock.call_later(n * every_min * 60, report)
+from local.worlds.edge import EDGE, keep_reporting, sample_edge
 
 
 def _over_temperature(p: Pipeline, stack: ExitStack) -> Callable[[], None]:
-    """56 °C with power flowing (runbook 000 §5a); once stopped it cools: 47 °C at minute
-    5, below 45 °C from minute 10, so the restart lock is released 30 min later."""
+    """56 °C with power flowing (runbook 000 §5a); the edge reports every 20 s, as a live one
+    does. Once stopped it cools: 47 °C from minute 5, 44 °C from minute 10, 43 °C from
+    minute 15, so the restart lock is released 30 min after it fell below 45 °C."""
     sim = sample_edge(p, stack, power_kw=12.5, temperature_c=56.0)
-    return lambda: _readings(p, sim, [47.0, 44.0] + [43.0] * 10)
+
+    def cooling(t: float) -> None:
+        minute = t / 60
+        if minute >= 5:
+            sim.temperature_c = 47.0 if minute < 10 else 44.0 if minute < 15 else 43.0
+
+    return lambda: keep_reporting(p.clock, sim, seconds=70 * 60, before=cooling)
 
 
-def _cell_imbalance(p: Pipeline, stack: ExitStack) -> None:
-    """Cells 250 mV apart in the edge's telemetry (the alarm's "cell delta 250 mV")."""
-    sample_edge(p, stack, cells_mv=[3300, 3310, 3550, 3305])
+def _cell_imbalance(p: Pipeline, stack: ExitStack) -> Callable[[], None]:
+    """Cells 250 mV apart in the edge's telemetry (the alarm's "cell delta 250 mV"), which
+    it reports every 20 s, as a live edge does."""
+    sim = sample_edge(p, stack, cells_mv=[3300, 3310, 3550, 3305])
+    return lambda: keep_reporting(p.clock, sim, seconds=20 * 60)
 
 
 def _battery_alarm(p: Pipeline, stack: ExitStack) -> Callable[[], None]:

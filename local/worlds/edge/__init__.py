@@ -4,7 +4,7 @@ and its scenes and demo story (`scenes.py`). The battery world's scenes use its
 simulated edge (`EdgeSim`, `sample_edge`)."""
 
 from .scenes import ACTS, EDGE, SCENES, sample_edge
-from .sim import CommandLog, EdgeSim, Failure
+from .sim import CommandLog, EdgeSim, Failure, keep_reporting
 from .sites import EdgeSiteSpec, EdgeSpec, EdgeWorld
 
 __all__ = [
@@ -17,5 +17,6 @@ __all__ = [
     "EdgeSpec",
     "EdgeWorld",
     "Failure",
+    "keep_reporting",
     "sample_edge",
 ]

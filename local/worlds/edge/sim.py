@@ -592,3 +592,28 @@ class EdgeSim:
         self.restarts += 1
         self.start(buffered=self.buffered_per_outage)
         self._noted()
+
+
+def keep_reporting(
+    clock: Any,
+    sim: EdgeSim,
+    *,
+    seconds: float,
+    every: float = 20.0,
+    start: float = 0.0,
+    before: Callable[[float], None] | None = None,
+) -> None:
+    """`sim` sends its telemetry every `every` virtual seconds for `seconds` from `start` on,
+    as a live edge does (runbook 000 §1: "> 30s sem dados" is offline, so an edge reports at
+    least every 30 s, and a decision trusts no older reading); `before(t)` changes what it
+    reports at second t. Scheduled on the virtual clock (`call_later`)."""
+    for n in range(1, int(seconds // every) + 1):
+        at = start + every * n
+
+        def report(t: float = at) -> None:
+            if before is not None:
+                before(t)
+            if sim.connected.is_set():  # not once the edge was stopped or killed
+                sim.publish_telemetry()
+
+        clock.call_later(at, report)
