@@ -12,6 +12,10 @@ from pathlib import Path
 from local.world_api import Pipeline, Scene
 from local.worlds.edge import EDGE, keep_reporting, sample_edge
 
+#: Reports at 30, 50, 70 ... s: never on a whole minute, when the workflows look (their Wait
+#: states are whole minutes), so which report a look reads never depends on thread timing.
+OFFSET = 10.0
+
 
 def _over_temperature(p: Pipeline, stack: ExitStack) -> Callable[[], None]:
     """56 °C with power flowing (runbook 000 §5a); the edge reports every 20 s, as a live one
@@ -24,14 +28,14 @@ def _over_temperature(p: Pipeline, stack: ExitStack) -> Callable[[], None]:
         if minute >= 5:
             sim.temperature_c = 47.0 if minute < 10 else 44.0 if minute < 15 else 43.0
 
-    return lambda: keep_reporting(p.clock, sim, seconds=70 * 60, before=cooling)
+    return lambda: keep_reporting(p.clock, sim, seconds=70 * 60, start=OFFSET, before=cooling)
 
 
 def _cell_imbalance(p: Pipeline, stack: ExitStack) -> Callable[[], None]:
     """Cells 250 mV apart in the edge's telemetry (the alarm's "cell delta 250 mV"), which
     it reports every 20 s, as a live edge does."""
     sim = sample_edge(p, stack, cells_mv=[3300, 3310, 3550, 3305])
-    return lambda: keep_reporting(p.clock, sim, seconds=20 * 60)
+    return lambda: keep_reporting(p.clock, sim, seconds=20 * 60, start=OFFSET)
 
 
 def _battery_alarm(p: Pipeline, stack: ExitStack) -> Callable[[], None]:
