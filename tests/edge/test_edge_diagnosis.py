@@ -114,6 +114,47 @@ def test_an_outage_is_p3_until_it_has_lasted_ten_minutes(edge_world: EdgeWorld) 
     assert datetime.fromisoformat(change["at"]) <= first_p2, "no P2 before 10 minutes"
 
 
+@pytest.mark.procedure("E1", "site without internet but a P1 alarm active: paged on the P1 clock")
+@pytest.mark.procedure("E9", "P1 within 15 min")
+def test_a_p1_edge_of_a_site_without_internet_is_paged_not_closed_as_autonomous(
+    edge_world: EdgeWorld,
+) -> None:
+    """Runbook 000 §1 "Edge em modo autônomo (sem internet) - Não é incidente", but §5 "P1 =
+    Impacto crítico em bateria ou segurança" and §6 "P1 - CRITICAL | < 15 min | Over-temp":
+    the site loses its internet while one edge reports an over-temperature. Its siblings are
+    autonomous and not an incident; that edge is paged L1 at once, L2/L3 at 15/30 min, and
+    nothing is sent to it."""
+    w = edge_world
+    sims = w.start_edges(RECIFE, agent=False)
+    w.start_edges([E1, E2, E3, E4])
+    hot = sims[0]
+    hot.publish_status("online", alarms=["OVER_TEMPERATURE"])
+    w.settle()
+    w.outage(sims)
+    runs = w.ladders(finished=len(RECIFE))
+
+    by_edge = {e: r for r in runs for e in RECIFE if f"-{e}-" in r["incidentId"]}
+    hot_run = by_edge[hot.edge_id]
+    assert "SiteWithoutInternet" not in hot_run["states"], hot_run["states"]
+    pages = [(lvl, s.split()[1], s.split()[2], m) for lvl, s, m in offline_pages(w)]
+    assert [(lvl, sev, edge) for lvl, sev, edge, _ in pages] == [
+        ("l1", "P1", hot.edge_id),
+        ("l2", "P1", hot.edge_id),
+        ("l3", "P1", hot.edge_id),
+    ]
+    for (_, _, _, minutes), due in zip(pages, (0, 15, 30), strict=True):
+        assert due <= minutes < due + 1.5
+    assert hot_run["error"] == "selfheal.Escalated", "never closed while it is still offline"
+    assert [by_edge[e]["states"][-1] for e in RECIFE[1:]] == ["SiteWithoutInternet"] * 2
+    assert w.commands_sent() == [], "no probe, no restart: nothing can reach the site"
+    [record] = [
+        r
+        for r in w.pipeline.audit_records()
+        if r["action"] == "edge_offline_ladder" and r.get("outcome") == "ESCALATED"
+    ]
+    assert "P1 battery/safety alarm active" in record["why"]
+
+
 @pytest.mark.procedure("E9", "P1 within 15 min")
 def test_an_edge_lost_with_a_battery_alarm_active_is_p1(edge_world: EdgeWorld) -> None:
     """Runbook 000 §6: "P1 - CRITICAL | < 15 min | Over-temp, E-Stop, Cell failure"; §5:

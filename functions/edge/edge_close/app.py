@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from selfheal_shared.core import clock, config
+from selfheal_shared.core import audit, clock, config, notify
 from selfheal_shared.core.outcomes import Outcome
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.edge import edge_incidents, edge_registry, edges
@@ -18,12 +18,19 @@ from selfheal_shared.edge.edges import EdgeIncident as Incident
 
 class CloseRequest(BaseModel):
     incident: Incident
-    #: FIXED: the edge is back after the ladder's work. SKIPPED_BY_GUARD: the ladder was
-    #: refused (kill switch, dry-run, maintenance window, ...) and only paged; the edge is
-    #: back by itself or a person closed the incident: closed the same way, never FIXED.
-    #: Nothing closes an incident while its edge is still offline (issue 19).
-    outcome: Literal[Outcome.FIXED, Outcome.SKIPPED_BY_GUARD] = Outcome.FIXED
+    #: FIXED: the edge is back after a fix selfheal took and the edge confirmed
+    #: (`commandId`: the restart/rollback it acknowledged, the renewal it got).
+    #: NO_ACTION_NEEDED: back without a fix of selfheal's; recorded NOT_FIXED (recovered,
+    #: not through selfheal) when it had been paged or sent an unconfirmed fix.
+    #: SKIPPED_BY_GUARD: the ladder was refused (kill switch, dry-run, maintenance window,
+    #: ...) and only paged; the edge is back by itself or a person closed the incident:
+    #: closed the same way, never FIXED. Nothing closes an incident while its edge is still
+    #: offline (issue 19).
+    outcome: Literal[Outcome.FIXED, Outcome.NO_ACTION_NEEDED, Outcome.SKIPPED_BY_GUARD] = (
+        Outcome.FIXED
+    )
     resolvedBy: str = "reconnected"
+    commandId: str | None = None
 
 
 @remediator(CloseRequest, actor="edge_close", automation=edges.AUTOMATION, what="incident close")
@@ -32,24 +39,90 @@ def handler(run: Run[CloseRequest]) -> dict[str, Any]:
     inc = req.incident
     if req.outcome == Outcome.SKIPPED_BY_GUARD:
         return _not_handled(run)
+    fix = _confirmed_fix(req.commandId) if req.outcome == Outcome.FIXED else None
+    if fix is None:
+        outcome, what = _unaided(inc)
+    else:
+        outcome, what = Outcome.FIXED, fix
     closed = edge_incidents.close_on_return(
         inc.edgeId,
         actor="edge_close",
         execution=inc.executionId,
         resolved_by=req.resolvedBy,
         incident_id=inc.incidentId,
+        outcome=outcome,
+        what_fixed_it=what,
     )
     # Closed already (the ingress saw the reconnect first): that closure's numbers.
     gap = closed or edge_incidents.closure(inc.incidentId) or _gap_now(inc)
     gap = {k: gap[k] for k in GAP_FIELDS if k in gap}
+    down = f"down {gap['downtimeMinutes']} min, {gap['samplesLost']} samples lost"
+    if closed is None and outcome != Outcome.FIXED:
+        # The ingress closed it at the reconnect without knowing who fixed it: say it here.
+        notify.publish(
+            "ops",
+            subject=f"[selfheal] {inc.edgeId} back, {outcome}: {what}",
+            message={
+                "incidentId": inc.incidentId,
+                "edgeId": inc.edgeId,
+                "outcome": outcome.value,
+                "whatFixedIt": what,
+                **gap,
+            },
+        )
     run.record(
         edges.AUTOMATION,
         why=f"{inc.edgeId} reconnected ({req.resolvedBy})",
-        result=f"closed: down {gap['downtimeMinutes']} min, {gap['samplesLost']} samples lost",
-        outcome=Outcome.FIXED,
-        details=gap,
+        result=f"closed: {down}; {what}",
+        outcome=outcome,
+        details={**gap, "whatFixedIt": what, "recovered": True},
     )
-    return {"closed": True, **gap}
+    return {"closed": True, "outcome": outcome.value, "whatFixedIt": what, **gap}
+
+
+#: The fixes the ladder sends, by the prefix of their command id.
+FIXES = {"restart-": "restart", "ota-rollback-": "OTA rollback", "renew-": "certificate renewal"}
+
+
+def _confirmed_fix(command_id: str | None) -> str | None:
+    """What fixed it, when selfheal's fix was confirmed: the edge acknowledged the restart or
+    rollback (`ack#<id>`), or the renewal was delivered (the workflow routes here only then).
+    None otherwise: the edge's return is not credited to selfheal."""
+    for prefix, name in FIXES.items():
+        if command_id and command_id.startswith(prefix):
+            if prefix == "renew-":
+                return f"selfheal's {name} ({command_id})"
+            ack = edge_registry.get(f"ack#{command_id}")
+            if ack is not None and ack.get("result") == "ok":
+                return f"selfheal's {name}, acknowledged by the edge ({command_id})"
+            return None
+    return None
+
+
+#: Audit actions of a fix sent to the edge (the probe is only a question).
+SENT_FIXES = ("edge_restart", "edge_ota-rollback", "edge_renew_certificate")
+
+
+def _unaided(inc: Incident) -> tuple[Outcome, str]:
+    """Back without a confirmed fix of selfheal's: recovered by itself (NO_ACTION_NEEDED), or
+    after the escalation / an unconfirmed fix (NOT_FIXED, recovered, not through selfheal)."""
+    record = edge_registry.get(f"edge-incident#{inc.edgeId}") or {}
+    paged = [p for p in str(record.get("paged", "")).split(",") if p]
+    sent = [
+        r["action"]
+        for r in audit.history(inc.incidentId)
+        if r["action"] in SENT_FIXES
+        and r.get("outcome") not in (Outcome.SKIPPED_BY_GUARD, Outcome.NOT_FIXED)
+    ]
+    if paged:
+        return Outcome.NOT_FIXED, (
+            f"back after the escalation (paged {', '.join(paged)}), not through selfheal"
+        )
+    if sent:
+        return Outcome.NOT_FIXED, (
+            f"back by itself after {sent[-1]} (not confirmed by the edge): not credited to selfheal"
+        )
+    return Outcome.NO_ACTION_NEEDED, "recovered by itself: selfheal took no action"
 
 
 GAP_FIELDS = ("downtimeMinutes", "gapSeconds", "samplesExpected", "samplesBuffered", "samplesLost")

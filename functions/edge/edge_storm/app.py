@@ -3,7 +3,10 @@ incident, and no edge restarted one by one. The ladder that opens it (`holder`) 
 on the ladder's clock and closes it when the edges return (`edge_storm_watch`); ops are
 told at once that it was opened, and pages follow the clock. Every edge of a site silent
 together is the site without internet: not an incident (runbook 000 §1), ops are told once
-to check the site's router/ISP, nobody is restarted or paged."""
+to check the site's router/ISP, nobody is restarted or paged. Except an edge whose last
+report had a battery/safety alarm active (P1, runbook 000 §5/§6): autonomy is no reason to
+stop looking at an over-heating or E-stopped battery, so its ladder watches it and pages
+on the P1 clock until it is back (`kind` site_offline, outcome ESCALATED)."""
 
 from __future__ import annotations
 
@@ -130,6 +133,7 @@ def _site_offline(
     first = edge_registry.claim(f"site-offline#{inc.siteId}#{since}", {"incidentId": site_id})
     silence = refusals.quiet([inc.edgeId, *edges.silence_scopes(inc)])
     evidence = f"all {silent} edges of site {inc.siteId} went silent together (the last at {since})"
+    p1 = inc.severity == "P1"
     if first is None and not silence:
         notify.publish(
             "ops",
@@ -142,17 +146,28 @@ def _site_offline(
                 **counts,
             },
         )
-    run.record(
-        edges.AUTOMATION,
-        why=evidence,
-        result="site without internet: the edge runs autonomously, not an incident; "
-        "no restart, no replacement, no page",
-        outcome=Outcome.SKIPPED_BY_GUARD,
-        details={"evidence": evidence, "siteIncidentId": site_id, **counts},
-    )
+    if p1:
+        # Not closed as "no internet": a P1 alarm was active when it went silent.
+        run.record(
+            edges.AUTOMATION,
+            why=f"{evidence}; {inc.edgeId} had a P1 battery/safety alarm active at its last report",
+            result="site without internet, but P1: no restart; watched and paged on the P1 "
+            "clock until it is back",
+            outcome=Outcome.ESCALATED,
+            details={"evidence": evidence, "siteIncidentId": site_id, **counts},
+        )
+    else:
+        run.record(
+            edges.AUTOMATION,
+            why=evidence,
+            result="site without internet: the edge runs autonomously, not an incident; "
+            "no restart, no replacement, no page",
+            outcome=Outcome.SKIPPED_BY_GUARD,
+            details={"evidence": evidence, "siteIncidentId": site_id, **counts},
+        )
     return {
         "storm": True,
-        "outcome": Outcome.SKIPPED_BY_GUARD,
+        "outcome": Outcome.ESCALATED if p1 else Outcome.SKIPPED_BY_GUARD,
         "kind": "site_offline",
         "stormIncidentId": site_id,
         "stormKey": "",

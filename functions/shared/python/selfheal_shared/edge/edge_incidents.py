@@ -43,10 +43,13 @@ def close_on_return(
     execution: str,
     resolved_by: str,
     incident_id: str | None = None,
+    outcome: str | None = None,
+    what_fixed_it: str | None = None,
 ) -> dict[str, Any] | None:
     """Close the edge's open incident (only `incident_id`'s, when given) now that the edge is
     online; record it and tell ops and everyone paged. None when there was nothing open to
-    close (already closed by the other closer, or no incident)."""
+    close (already closed by the other closer, or no incident). The ladder's close says
+    whether selfheal fixed it (`outcome`, `what_fixed_it`); the ingress does not know."""
     pk = f"edge-incident#{edge_id}"
     record = edge_registry.get(pk)
     if not record or record.get("status") != "open":
@@ -83,7 +86,7 @@ def close_on_return(
         result=(
             f"closed: {down}; back during a silence, no action was taken"
             if quiet
-            else f"closed: {down}"
+            else f"closed: {down}" + (f"; {what_fixed_it}" if what_fixed_it else "")
         ),
         details=gap,
     )
@@ -92,6 +95,7 @@ def close_on_return(
         "(silenced: no action taken)"
         if quiet
         else f"[selfheal] RESOLVED {edge_id} back after {gap['downtimeMinutes']} min"
+        + (f" ({outcome})" if outcome else "")
     )
     paged = [p for p in str(record.get("paged", "")).split(",") if p]
     for level in dict.fromkeys(["ops", *paged]):
@@ -102,6 +106,7 @@ def close_on_return(
                 "incidentId": record["incidentId"],
                 "edgeId": edge_id,
                 "silenced": quiet,
+                **({"outcome": outcome, "whatFixedIt": what_fixed_it} if outcome else {}),
                 **gap,
             },
         )
