@@ -190,8 +190,10 @@ def _on_chain(
         result = f"nobody due yet: next page at {wait_until} ({req.system} policy: {ladder})"
     else:
         result = f"every level paged ({', '.join(now.paged)})"
-    run.record("escalate", why=reason, result=result, outcome=Outcome.ESCALATED)
-    count("Escalations", automation=run.automation)
+    # ESCALATED only when this call paged someone: a look that found nobody due is no page.
+    run.record("escalate", why=reason, result=result, outcome=Outcome.ESCALATED if paged else None)
+    if paged:
+        count("Escalations", automation=run.automation)
     return {
         "incidentId": incident_id,
         "paged": paged,

@@ -49,26 +49,13 @@ def handler(run: Run[CommandRequest]) -> dict[str, Any]:
     inc = req.incident
     if req.command in battery.RESTARTING and (estop := battery.estop_active(inc.edgeId)):
         # Runbook 000 §5c: an E-Stop is never acted on without a human ("NUNCA fazer reset
-        # sem identificar causa"): an offline edge under an active E-Stop is not restarted
-        # nor rolled back by the ladder; people are told, naming the guard.
-        run.record(
-            f"edge_{req.command}",
-            why=estop,
-            result=f"not sent: {inc.edgeId} has an active EMERGENCY_STOP",
-            outcome=Outcome.SKIPPED_BY_GUARD,
-            details={"guard": "emergency_stop"},
-        )
+        # sem identificar causa"): an offline edge under it is not restarted nor rolled back.
+        _refused(run, "emergency_stop", estop, "has an active EMERGENCY_STOP")
         raise GuardRefused(f"emergency_stop: {estop}; not done: {req.command}")
     if req.command in battery.RESTARTING and (locked := battery.restart_lock(inc.edgeId)):
         # Runbook 000 §5a "NÃO religar até normalizar temperatura": no restart or OTA
         # while the over-temperature lock is held; a restart waits for its release.
-        run.record(
-            f"edge_{req.command}",
-            why=locked,
-            result=f"not sent: {inc.edgeId} is under a restart lock",
-            outcome=Outcome.SKIPPED_BY_GUARD,
-            details={"guard": "restart_lock"},
-        )
+        _refused(run, "restart_lock", locked, "is under a restart lock")
         if req.command != "restart":
             raise GuardRefused(f"restart_lock: {locked}; not done: {req.command}")
         return {"commandId": None, "command": req.command, "queued": True, "waitSeconds": 300}
@@ -121,3 +108,15 @@ def _restart_budget(run: Run[CommandRequest]) -> int:
         result=f"{inc.edgeId} waits {seconds} s for the next slot",
     )
     return seconds
+
+
+def _refused(run: Run[CommandRequest], guard: str, why: str, state: str) -> None:
+    """The command not sent because `guard` holds the system, on the record."""
+    req = run.request
+    run.record(
+        f"edge_{req.command}",
+        why=why,
+        result=f"not sent: {req.incident.edgeId} {state}",
+        outcome=Outcome.SKIPPED_BY_GUARD,
+        details={"guard": guard},
+    )

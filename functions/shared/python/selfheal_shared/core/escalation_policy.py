@@ -18,6 +18,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from . import layer_files
+
 #: Where the policies are: the layer's copy first, then the repository's.
 PACKAGED = Path(__file__).parents[1] / "escalation"
 REPOSITORY = Path(__file__).resolve().parents[5] / "events" / "escalation"
@@ -153,11 +155,7 @@ def parse(data: object, source: str) -> Policy:
 
 
 def path(system: str) -> Path:
-    name = f"{system}.json"
-    for folder in (PACKAGED, REPOSITORY):
-        if (folder / name).is_file():
-            return folder / name
-    raise FileNotFoundError(f"no escalation policy {name}")
+    return layer_files.find(f"{system}.json", PACKAGED, REPOSITORY, "escalation policy")
 
 
 @cache

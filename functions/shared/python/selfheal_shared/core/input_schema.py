@@ -16,6 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.validation import SchemaValidationError, validate
 
+from . import layer_files
 from .errors import InputInvalid
 
 #: `selfheal_shared/schemas/`, beside the packages (the layer's, not core's: every domain's).
@@ -25,10 +26,7 @@ REPOSITORY = Path(__file__).resolve().parents[5] / "state_machines"
 
 def schema_path(workflow: str) -> Path:
     name = f"{workflow}.input.schema.json"
-    for folder in (PACKAGED, REPOSITORY):
-        if (folder / name).is_file():
-            return folder / name
-    raise FileNotFoundError(f"no published input schema {name}")
+    return layer_files.find(name, PACKAGED, REPOSITORY, "published input schema")
 
 
 @cache
