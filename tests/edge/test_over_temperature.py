@@ -93,8 +93,18 @@ def test_a_running_system_is_stopped_locked_and_released_after_sustained_normal_
     assert order.index("restart_lock_held") < order.index("edge_stop")
     assert order.index("stop_verified") < order.index("page_maintenance")
     assert ("restart_lock_released", "FIXED") in done
-    [page] = [n for n in w.pipeline.notifications() if n["message"].get("maintenance")]
-    assert page["level"] == "l1"
+    # Runbook 000 §6 P1 "< 15 min", nobody acknowledging: L1 at once, then the page chain's
+    # watcher pages L2 at 15 and L3 at 30 minutes from the alarm, each delivered once; the
+    # release resolves the chain: one resolve to each level paged.
+    pages = [n for n in w.pages() if n["message"].get("kind") == "page"]
+    assert [p["level"] for p in pages] == ["l1", "l2", "l3"], pages
+    assert all(p["message"]["maintenance"] for p in pages)
+    assert {p["message"]["dedupKey"] for p in pages} == {pages[0]["message"]["incidentId"]}
+    after = [datetime.fromisoformat(p["message"]["at"]) - start for p in pages]
+    assert after[0] < timedelta(minutes=2)
+    assert after[1:] == [timedelta(minutes=15), timedelta(minutes=30)], after
+    resolves = [n for n in w.pipeline.notifications() if n["message"].get("kind") == "resolve"]
+    assert sorted(r["level"] for r in resolves) == ["l1", "l2", "l3"]
     # The lock held against a later restart and an OTA rollback (queued / refused).
     assert dict(attempts)["restart"]["queued"] is True
     assert dict(attempts)["ota-rollback"]["error"] == "GuardRefused"
@@ -208,8 +218,14 @@ def test_a_silence_holds_the_page_never_the_stop_and_the_page_goes_out_when_it_e
     for r in done:  # nobody paged while the silence lasted
         if r.get("outcome") == "ESCALATED":
             assert datetime.fromisoformat(r["at"]) >= ends, r
-    [page] = [n for n in w.pages() if n["message"].get("maintenance")]
+    # The ladder counts from the resume, not from the raise: the silenced time is nobody's
+    # unanswered page (L1 at the silence's end, L2 15 minutes later while still hot/locked).
+    page, *later = [n for n in w.pages() if n["message"].get("maintenance")]
     assert page["level"] == "l1" and "silence on this alarm has ended" in page["message"]["summary"]
+    first = datetime.fromisoformat(page["message"]["at"])
+    assert [(n["level"], datetime.fromisoformat(n["message"]["at"]) - first) for n in later] == [
+        ("l2", timedelta(minutes=15))
+    ]
     [released] = [r for r in done if r["action"] == "restart_lock_released"]
     assert datetime.fromisoformat(released["at"]) > datetime.fromisoformat(sent[0]["at"])
 

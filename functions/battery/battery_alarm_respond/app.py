@@ -1,5 +1,6 @@
 """Page on the severity's clock while a battery alarm stays active (runbook 000 §6: P1
-< 15 min, P2 < 1h, P3 < 4h; `severity.py` says who when), and say when to look again. The
+< 15 min, P2 < 1h, P3 < 4h; the lifo4-ems escalation policy says who when), through the
+incident's page chain (acknowledged: nobody more), and say when to look again. The
 response ends when the edge clears the alarm (or raises it anew: a new incident) or once
 every level is paged. A silence on the edge, its alarm, its site or the fleet suppresses
 the page; it goes out when the silence ends if the alarm is still active. A cell failure's
@@ -14,7 +15,7 @@ from pydantic import BaseModel, Field
 from selfheal_shared.battery import battery, cell_failure
 from selfheal_shared.battery.battery_alarm import AUTOMATION, RESPONSE_TEXT
 from selfheal_shared.battery.incident import Incident, scopes
-from selfheal_shared.core import clock, refusals, severity
+from selfheal_shared.core import clock, escalation_policy, page_chain, refusals
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.edge import edge_registry
 
@@ -38,12 +39,13 @@ class RespondRequest(BaseModel):
 )
 def handler(run: Run[RespondRequest]) -> dict[str, Any]:
     inc = run.request.incident
-    pk = f"battery-alarm#{inc.incidentId}"
-    paged = [p for p in str((edge_registry.get(pk) or {}).get("paged", "")).split(",") if p]
     minutes = (clock.now() - datetime.fromisoformat(inc.raisedAt)).total_seconds() / 60
+    chain = page_chain.get(inc.incidentId)
+    paged = ", ".join(chain.paged) if chain and chain.paged else "nobody"
     if over := _over(inc):
-        reason = f"{over} after {minutes:.0f} min; paged: {', '.join(paged) or 'nobody'}"
+        reason = f"{over} after {minutes:.0f} min; paged: {paged}"
         run.record("alarm_cleared", why=over, result=reason)
+        battery.resolve(run, inc, why=over)
         return _out("cleared", reason=reason)
     extra: dict[str, Any] = {"respondBy": run.request.respondBy, "alarm": inc.alarm}
     cells = ""
@@ -51,7 +53,7 @@ def handler(run: Run[RespondRequest]) -> dict[str, Any]:
         reading = cell_failure.reading(edge_registry.get(f"edge#{inc.edgeId}") or {}, clock.now())
         extra["cells"] = reading
         cells = f"; {reading['summary']}"
-    level = battery.page(
+    battery.page(
         run,
         inc,
         subject=f"{inc.alarm} ({minutes:.0f} min, respond by {run.request.respondBy})",
@@ -59,23 +61,28 @@ def handler(run: Run[RespondRequest]) -> dict[str, Any]:
         f"min; {inc.severity}: respond by {run.request.respondBy}{cells}",
         why=f"{inc.alarm} active {minutes:.0f} min: {inc.severity} "
         f"'{RESPONSE_TEXT[inc.severity]}' (runbook 000 §6)",
-        minutes=minutes,
-        paged=tuple(paged),
         extra=extra,
+        watch=False,  # this loop pages each level itself, with the cells as read then
     )
-    if level:
-        paged.append(level)
-        edge_registry.update(pk, {"paged": ",".join(paged)})
-    due, next_at = severity.page_due(inc.severity, minutes, paged)
-    if due is not None:  # suppressed by a silence: look again when it ends
-        quiet = refusals.quiet([inc.edgeId, *scopes(inc)]) or {}
-        ends = datetime.fromisoformat(str(quiet.get("endsAt") or clock.now().isoformat()))
-        wait = (ends - clock.now()).total_seconds() + 1
-        return _out("waiting", wait=wait)
-    if next_at is None:
-        reason = f"{inc.alarm} still active on {inc.edgeId} after paging {', '.join(paged)}"
+    chain = page_chain.get(inc.incidentId)
+    if chain is None:  # nobody due yet, or a silence held the page: look again then
+        due = escalation_policy.due(
+            escalation_policy.load(battery.SYSTEM), inc.severity, minutes, set()
+        )
+        quiet = refusals.quiet([inc.edgeId, *scopes(inc)])
+        if quiet:
+            ends = datetime.fromisoformat(str(quiet["endsAt"]))
+            return _out("waiting", wait=(ends - clock.now()).total_seconds() + 1)
+        return _out("waiting", wait=((due.next_at or minutes) - minutes) * 60 + 1)
+    due = chain.due()
+    if chain.acknowledgedBy:
+        reason = f"{inc.alarm} still active on {inc.edgeId}; acknowledged by {chain.acknowledgedBy}"
         return _out("exhausted", reason=reason)
-    return _out("waiting", wait=(next_at - minutes) * 60 + 1)
+    if due.next_at is None and due.level is None:
+        reason = f"{inc.alarm} still active on {inc.edgeId} after paging {', '.join(chain.paged)}"
+        return _out("exhausted", reason=reason)
+    # Look again when the next level is due (its page goes out then, on this chain).
+    return _out("waiting", wait=((due.next_at or minutes) - minutes) * 60 + 1)
 
 
 def _over(inc: Incident) -> str | None:

@@ -57,4 +57,6 @@ def handler(run: Run[VerifyRequest]) -> dict[str, Any]:
         outcome=outcome,
         details={"beforeMv": req.beforeMv, "afterMv": delta},
     )
+    if problem is None:
+        battery.resolve(run, req.incident, why=summary)
     return {"outcome": outcome.value, "deltaMv": delta, "summary": summary}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
+from selfheal_shared.battery import battery
 from selfheal_shared.battery.estop import AUTOMATION
 from selfheal_shared.battery.incident import Incident
 from selfheal_shared.core.outcomes import Outcome
@@ -40,4 +41,6 @@ def handler(run: Run[CheckRequest]) -> dict[str, Any]:
         result=summary,
         outcome=Outcome.FIXED if problem is None else Outcome.NOT_FIXED,
     )
+    if problem is None:
+        battery.resolve(run, req.incident, why=summary)
     return {"cleared": problem is None, "summary": summary}

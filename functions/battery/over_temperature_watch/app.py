@@ -53,6 +53,7 @@ def handler(run: Run[WatchRequest]) -> dict[str, Any]:
             "automation",
             outcome=Outcome.FIXED,
         )
+        battery.resolve(run, inc, why=why)
         quiet = refusals.quiet([inc.edgeId, *scopes(inc)])
         levels = ["ops"] if quiet else ["ops", "l1"]  # a silence holds the page to L1
         return {

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..core import notify, refusals, severity
+from ..core import clock, escalation_policy, page_chain, refusals, severity
 from ..core.outcomes import Outcome
 from ..edge import edge_registry, edges
 from .incident import scopes
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 #: Runbook 000 §5b: "Se delta > 200mV entre células: → Executar equalização".
 IMBALANCE_LIMIT_MV = 200
+#: The escalation policy battery incidents page on (events/escalation/lifo4-ems.json).
+SYSTEM = "lifo4-ems"
 #: Commands that would bring a stopped system back: refused under a restart lock (§5a "NÃO
 #: religar até normalizar temperatura") and while an E-Stop is active (§5c).
 RESTARTING = frozenset({"restart", "ota-rollback", "equalize"})
@@ -145,43 +147,101 @@ def page(
     subject: str,
     summary: str,
     why: str,
-    minutes: float = 0,
-    paged: tuple[str, ...] = (),
     action: str | None = None,
     extra: dict[str, Any] | None = None,
+    watch: bool = True,
 ) -> str | None:
-    """Page the level due now on the severity clock (runbook 000 §6, `severity.py`) and
-    record it; None when no page is due or a silence covers the edge, its alarm, its site
-    or the fleet (the suppressed page is recorded, not marked paged: it goes out once the
-    silence ends, if still due)."""
+    """Page through the incident's page chain whoever the lifo4-ems policy says is due now
+    (runbook 000 §6: P1 L1 at once, L2 at 15, L3 at 30 minutes from the alarm's raise), and
+    record it. With `watch`, the chain's watcher (`page_chain` workflow) pages the later
+    levels while this workflow waits; without, the caller's own loop calls again when the
+    next level is due (its pages carry what it reads then). None when nobody is due yet (the watcher pages them on time), the chain
+    was acknowledged, or a silence covers the edge, its alarm, its site or the fleet (the
+    held page is recorded, and the chain not opened: it is paged once the silence ends)."""
     from ..core.protocol import recorded_steps
 
-    level, _ = severity.page_due(inc.severity, minutes, list(paged))
-    if level is None:
+    existing = page_chain.get(inc.incidentId)
+    began = _ladder_start(inc, existing)
+    due = escalation_policy.due(
+        escalation_policy.load(SYSTEM),
+        inc.severity,
+        (clock.now() - began).total_seconds() / 60,
+        set(existing.paged) if existing else set(),
+        acknowledged=bool(existing and (existing.acknowledgedBy or existing.resolvedAt)),
+    )
+    if due.level is None:
         return None
-    name = action or f"page_{level}"
     if quiet := refusals.quiet([inc.edgeId, *scopes(inc)]):
         run.record(
-            name,
+            action or f"page_{due.level}",
             why=f"silenced on {quiet['scope']} until {quiet['endsAt']}: {quiet.get('reason', '')}",
-            result=f"page to {level} suppressed",
+            result=f"page to {due.level} suppressed",
             outcome=Outcome.SKIPPED_BY_GUARD,
         )
         return None
-    notify.publish(
-        level,
-        subject=f"[selfheal] {inc.severity} {inc.edgeId} {subject}",
-        message={
-            "incidentId": inc.incidentId,
-            "automation": run.automation,
-            "severity": inc.severity,
-            "summary": summary,
-            "done": recorded_steps(inc.incidentId),
-            **(extra or {}),
-        },
+    title = f"[selfheal] {inc.severity} {inc.edgeId} {subject}"
+    message = {
+        "incidentId": inc.incidentId,
+        "automation": run.automation,
+        "severity": inc.severity,
+        "respondWithin": severity.response_text(inc.severity),
+        "summary": summary,
+        **(extra or {}),
+    }
+    chain = page_chain.open_chain(
+        inc.incidentId,
+        system=SYSTEM,
+        severity=inc.severity,
+        started=began,
+        watch=watch,
+        automation=run.automation,
+        subject=title,
+        message=message,
+        scopes=(inc.edgeId, *scopes(inc)),
     )
-    run.record(name, why=why, result=f"paged {level}", outcome=Outcome.ESCALATED)
-    return level
+    paged: list[str] = []
+    while (level := (page_chain.get(inc.incidentId) or chain).due().level) is not None:
+        body = {**message, "done": recorded_steps(inc.incidentId)}
+        if not page_chain.page(chain, level, subject=title, message=body):
+            break
+        paged.append(level)
+    if not paged:
+        return None
+    run.record(
+        action or f"page_{paged[0]}",
+        why=why,
+        result=f"paged {', '.join(paged)}",
+        outcome=Outcome.ESCALATED,
+    )
+    return paged[0]
+
+
+def _ladder_start(inc: Incident, chain: page_chain.Chain | None) -> datetime:
+    """When the incident's ladder counts from: the alarm's raise, or, when a silence held
+    its first page, the moment it resumed (runbook 000 §6: the silence suppresses paging and
+    the incident resumes when it expires; the held time is no one's unanswered page)."""
+    from ..core import audit
+
+    if chain is not None:
+        return datetime.fromisoformat(chain.startedAt)
+    held = any(
+        r["action"].startswith("page") and r.get("outcome") == Outcome.SKIPPED_BY_GUARD
+        for r in audit.history(inc.incidentId)
+    )
+    return clock.now() if held else datetime.fromisoformat(inc.raisedAt)
+
+
+def resolve(run: Run[Any], inc: Incident, *, why: str) -> list[str]:
+    """The incident ended: one resolve to every level its page chain paged (none when it
+    paged nobody), recorded."""
+    levels = page_chain.close(
+        inc.incidentId,
+        subject=f"[selfheal] RESOLVED {inc.severity} {inc.edgeId} {inc.alarm}",
+        message={"incidentId": inc.incidentId, "automation": run.automation, "reason": why},
+    )
+    if levels:
+        run.record("resolve", why=why, result=f"resolve sent to {', '.join(levels)}")
+    return levels
 
 
 #: The audit action of the over-temperature maintenance page (runbook 000 §5a).

@@ -1,7 +1,15 @@
 """One page chain per incident: who was paged when, who acknowledged, and the resolve.
 
-A page is published first and marked paged after: a crash between the two pages again (the
-same deduplication key, so a paging service shows one alert), never loses a page.
+A level is claimed first (a conditional write), published, then marked delivered: two
+callers racing for the same level (the workflow that opened the chain and the chain's
+watcher) page it once. A claim whose publish failed is withdrawn and the error raised (the
+caller retries); a claim left undelivered by a crash is published again by the watcher
+(`undelivered`) under the same deduplication key, so a paging service still shows one
+alert and no page is lost.
+
+A chain opened with `watch` is walked up its ladder by the `page_chain` workflow (started
+by the `Page Chain Opened` event on the paging bus), so a workflow that waits on people
+(an E-Stop's confirmation) or on a slow signal still escalates on the policy's clock.
 
 The chain lives in the guard-state table (`page-chain#<incidentId>`), the table operators
 already write (silences, the kill switch), so `selfheal ack` works the same against AWS and
@@ -13,8 +21,10 @@ key (paging services collapse pages carrying the same key into one alert).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -24,6 +34,12 @@ from .clients import client
 from .config import settings
 
 PREFIX = "page-chain#"
+#: The bus the chain's watcher workflow listens on (`events/rules/page_chain.json`).
+BUS = "selfheal-paging"
+SOURCE = "selfheal.paging"
+OPENED = "Page Chain Opened"
+#: A claimed level not marked delivered after this long is published again.
+REDELIVER_AFTER_SECONDS = 120
 
 
 @dataclass(frozen=True)
@@ -32,11 +48,23 @@ class Chain:
     system: str
     severity: str
     startedAt: str
-    #: level → when it was paged.
+    #: level → when it was paged (claimed).
     paged: dict[str, str] = field(default_factory=dict)
+    #: level → when its publish returned.
+    delivered: dict[str, str] = field(default_factory=dict)
     acknowledgedBy: str | None = None
     acknowledgedAt: str | None = None
     resolvedAt: str | None = None
+    #: The workflow the incident belongs to (its timeline holds the chain's pages).
+    automation: str = ""
+    #: What the first page said, repeated by every later level.
+    subject: str = ""
+    message: dict[str, Any] = field(default_factory=dict)
+    #: Silence scopes that hold the chain's pages while a silence covers one of them.
+    scopes: tuple[str, ...] = ()
+    #: Walked by the watcher workflow (else by the workflow that opened it).
+    watch: bool = False
+    watchingSince: str | None = None
 
     @property
     def dedup_key(self) -> str:
@@ -63,16 +91,27 @@ def _key(incident_id: str) -> dict[str, Any]:
     return {"pk": {"S": PREFIX + incident_id}}
 
 
+def _times(item: dict[str, Any], name: str) -> dict[str, str]:
+    return {k: v["S"] for k, v in item.get(name, {}).get("M", {}).items()}
+
+
 def _decode(item: dict[str, Any]) -> Chain:
     return Chain(
         incidentId=item["incidentId"]["S"],
         system=item["system"]["S"],
         severity=item["severity"]["S"],
         startedAt=item["startedAt"]["S"],
-        paged={k: v["S"] for k, v in item.get("paged", {}).get("M", {}).items()},
+        paged=_times(item, "paged"),
+        delivered=_times(item, "delivered"),
         acknowledgedBy=item.get("acknowledgedBy", {}).get("S"),
         acknowledgedAt=item.get("acknowledgedAt", {}).get("S"),
         resolvedAt=item.get("resolvedAt", {}).get("S"),
+        automation=item.get("automation", {}).get("S", ""),
+        subject=item.get("subject", {}).get("S", ""),
+        message=json.loads(item.get("message", {}).get("S", "{}")),
+        scopes=tuple(v["S"] for v in item.get("scopes", {}).get("L", [])),
+        watch=item.get("watch", {}).get("BOOL", False),
+        watchingSince=item.get("watchingSince", {}).get("S"),
     )
 
 
@@ -85,8 +124,21 @@ def get(incident_id: str) -> Chain | None:
     return _decode(item) if item else None
 
 
-def open_chain(incident_id: str, *, system: str, severity: str, started: datetime) -> Chain:
-    """The incident's chain, created at its first page (a retry or a duplicate finds it)."""
+def open_chain(
+    incident_id: str,
+    *,
+    system: str,
+    severity: str,
+    started: datetime,
+    watch: bool = False,
+    automation: str = "",
+    subject: str = "",
+    message: dict[str, Any] | None = None,
+    scopes: Sequence[str] = (),
+) -> Chain:
+    """The incident's chain, created at its first page (a retry or a duplicate finds it).
+    With `watch`, its watcher is asked for until it says it is watching (a crash between
+    the write and the event asks again on the retry; a second watcher pages nobody twice)."""
     escalation_policy.load(system).schedule(severity)  # refuses an unknown severity first
     try:
         client("dynamodb").put_item(
@@ -98,6 +150,12 @@ def open_chain(incident_id: str, *, system: str, severity: str, started: datetim
                 "severity": {"S": severity},
                 "startedAt": {"S": started.isoformat()},
                 "paged": {"M": {}},
+                "delivered": {"M": {}},
+                "automation": {"S": automation},
+                "subject": {"S": subject},
+                "message": {"S": json.dumps(message or {}, sort_keys=True, default=str)},
+                "scopes": {"L": [{"S": s} for s in scopes]},
+                "watch": {"BOOL": watch},
             },
             ConditionExpression="attribute_not_exists(pk)",
         )
@@ -106,18 +164,59 @@ def open_chain(incident_id: str, *, system: str, severity: str, started: datetim
             raise
     chain = get(incident_id)
     assert chain is not None  # written above, or already there
+    if chain.watch and chain.watchingSince is None and chain.resolvedAt is None:
+        _ask_for_watcher(chain)
     return chain
 
 
-def mark_paged(incident_id: str, level: str) -> bool:
-    """Record that `level` was paged now: False when it was recorded already (the first
-    time is kept)."""
+def _ask_for_watcher(chain: Chain) -> None:
+    resp = client("events").put_events(
+        Entries=[
+            {
+                "EventBusName": BUS,
+                "Source": SOURCE,
+                "DetailType": OPENED,
+                "Detail": json.dumps(
+                    {
+                        "incidentId": chain.incidentId,
+                        "system": chain.system,
+                        "severity": chain.severity,
+                        "startedAt": chain.startedAt,
+                    }
+                ),
+            }
+        ]
+    )
+    if resp.get("FailedEntryCount"):
+        raise RuntimeError(f"page chain {chain.incidentId}: the watcher event was refused: {resp}")
+
+
+def watching(incident_id: str) -> Chain | None:
+    """The watcher's first step: from now on it walks the chain (no more events asked)."""
+    try:
+        client("dynamodb").update_item(
+            TableName=settings().guard_table,
+            Key=_key(incident_id),
+            UpdateExpression="SET watchingSince = :at",
+            ConditionExpression="attribute_exists(pk) AND attribute_not_exists(watchingSince)",
+            ExpressionAttributeValues={":at": {"S": clock.now().isoformat()}},
+        )
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+    return get(incident_id)
+
+
+def claim(incident_id: str, level: str) -> bool:
+    """Take `level` for paging now: False when it was claimed already, or the chain was
+    acknowledged or resolved meanwhile (the first claim is kept)."""
     try:
         client("dynamodb").update_item(
             TableName=settings().guard_table,
             Key=_key(incident_id),
             UpdateExpression="SET paged.#level = :at",
-            ConditionExpression="attribute_exists(pk) AND attribute_not_exists(paged.#level)",
+            ConditionExpression="attribute_exists(pk) AND attribute_not_exists(paged.#level) "
+            "AND attribute_not_exists(acknowledgedBy) AND attribute_not_exists(resolvedAt)",
             ExpressionAttributeNames={"#level": level},
             ExpressionAttributeValues={":at": {"S": clock.now().isoformat()}},
         )
@@ -126,6 +225,41 @@ def mark_paged(incident_id: str, level: str) -> bool:
             return False
         raise
     return True
+
+
+def _set_delivered(incident_id: str, level: str) -> None:
+    client("dynamodb").update_item(
+        TableName=settings().guard_table,
+        Key=_key(incident_id),
+        UpdateExpression="SET delivered.#level = :at",
+        ExpressionAttributeNames={"#level": level},
+        ExpressionAttributeValues={":at": {"S": clock.now().isoformat()}},
+    )
+
+
+def _withdraw(incident_id: str, level: str) -> None:
+    try:
+        client("dynamodb").update_item(
+            TableName=settings().guard_table,
+            Key=_key(incident_id),
+            UpdateExpression="REMOVE paged.#level",
+            ConditionExpression="attribute_not_exists(delivered.#level)",
+            ExpressionAttributeNames={"#level": level},
+        )
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+
+
+def undelivered(chain: Chain, now: datetime | None = None) -> list[str]:
+    """Levels claimed long enough ago but never marked delivered (the pager crashed
+    between the claim and the publish): to publish again."""
+    cutoff = (now or clock.now()) - timedelta(seconds=REDELIVER_AFTER_SECONDS)
+    return [
+        level
+        for level, at in chain.paged.items()
+        if level not in chain.delivered and datetime.fromisoformat(at) <= cutoff
+    ]
 
 
 def acknowledge(incident_id: str, *, by: str) -> Chain:
@@ -177,26 +311,33 @@ def resolve(incident_id: str) -> list[str]:
     return sorted(chain.paged, key=lambda level: chain.paged[level])
 
 
-def page(chain: Chain, level: str, *, subject: str, message: dict[str, Any]) -> bool:
+def page(
+    chain: Chain, level: str, *, subject: str, message: dict[str, Any], again: bool = False
+) -> bool:
     """Page `level` of `chain` (its policy's topic) unless it was paged already or the chain
-    was acknowledged or resolved; True when this call paged."""
-    now = get(chain.incidentId) or chain
-    if level in now.paged or now.acknowledgedBy or now.resolvedAt:
+    was acknowledged or resolved; True when this call paged. `again`: publish a level whose
+    claim was never delivered (`undelivered`)."""
+    if not again and not claim(chain.incidentId, level):
         return False
     policy = escalation_policy.load(chain.system)
-    notify.publish(
-        policy.topic(level),
-        subject=subject,
-        message={
-            **message,
-            "kind": "page",
-            "dedupKey": chain.dedup_key,
-            "level": level,
-            "who": policy.levels[level].who,
-            "severity": chain.severity,
-        },
-    )
-    mark_paged(chain.incidentId, level)
+    try:
+        notify.publish(
+            policy.topic(level),
+            subject=subject,
+            message={
+                **message,
+                "kind": "page",
+                "dedupKey": chain.dedup_key,
+                "level": level,
+                "who": policy.levels[level].who,
+                "severity": chain.severity,
+            },
+        )
+    except Exception:
+        if not again:
+            _withdraw(chain.incidentId, level)  # the caller's retry pages it
+        raise
+    _set_delivered(chain.incidentId, level)
     return True
 
 
