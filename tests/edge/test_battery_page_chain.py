@@ -51,7 +51,7 @@ def test_an_unacknowledged_estop_climbs_l1_l2_l3_while_it_waits_and_resolves_eac
     w = edge_world
     with w.pipeline.clock.held():
         start = w.pipeline.clock.now()
-        sim, incident = estop(w)
+        _, incident = estop(w)
         confirm_at(w, incident, 40)
     [run] = w.ladders(finished=1, workflow="emergency_stop", timeout=600)
 

@@ -155,9 +155,10 @@ def page(
     (runbook 000 §6: P1 L1 at once, L2 at 15, L3 at 30 minutes from the alarm's raise), and
     record it. With `watch`, the chain's watcher (`page_chain` workflow) pages the later
     levels while this workflow waits; without, the caller's own loop calls again when the
-    next level is due (its pages carry what it reads then). None when nobody is due yet (the watcher pages them on time), the chain
-    was acknowledged, or a silence covers the edge, its alarm, its site or the fleet (the
-    held page is recorded, and the chain not opened: it is paged once the silence ends)."""
+    next level is due (its pages carry what it reads then). None when nobody is due yet,
+    the chain was acknowledged, or a silence covers the edge, its alarm, its site or the
+    fleet (the held page is recorded and no chain opened: it is paged once the silence
+    ends)."""
     from ..core.protocol import recorded_steps
 
     existing = page_chain.get(inc.incidentId)
