@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import reprlib
+import secrets
 import sys
 import threading
 import uuid
@@ -67,6 +68,11 @@ class ExecutionTimeout(RuntimeError):
 
 #: The functions' code in moto (they run in-process): an empty zip, base64 as on the wire.
 _EMPTY_ZIP = base64.b64encode(b"PK\x05\x06" + b"\x00" * 18).decode()
+
+
+#: Workflows that accompany an incident's own workflow rather than tell its story: the page
+#: chain's watcher pages on the policy's clock whatever the incident's workflow waits on.
+COMPANIONS = ("page_chain",)
 
 
 class Pipeline:
@@ -346,8 +352,14 @@ class Pipeline:
                 }
             ),
         )
+        from selfheal_shared.core import page_ack
         from selfheal_shared.services import check_document
 
+        # The core stack's page acknowledgement signing key (cdk page_ack_url.py): generated,
+        # as Secrets Manager's GenerateSecretString does; the tests read it to sign.
+        self.client("secretsmanager").create_secret(
+            Name=page_ack.SECRET_NAME, SecretString=secrets.token_hex(24)
+        )
         # The core stack's read-only check document (cdk stack.py), from the same definition.
         self.client("ssm").create_document(
             Name=check_document.NAME,
@@ -606,7 +618,7 @@ class Pipeline:
         while True:
             # A workflow that hands the incident on (an event on a selfheal bus) started
             # the next one before it ended: its run belongs to this event's story too.
-            handed = [a for a in self.started[before:] if a not in arns]
+            handed = [a for a in self.started[before:] if a not in arns and not self._companion(a)]
             if handed:
                 arns += handed
                 parked = self.wait(arns, timeout, until_parked=True)
@@ -630,7 +642,18 @@ class Pipeline:
             hold.close()  # answered: time runs on
             answered.update(todo)
             parked = self.wait(arns, timeout, until_parked=True)
+        # The incident's page chain watcher goes on in time of its own (it may wait for
+        # L3 while the story holds the clock at a gate): waited for once the story is told.
+        hold.close()
+        if companions := [a for a in self.started[before:] if a not in arns]:
+            self.wait(companions, timeout)
+            arns = [*arns, *companions]
         return [self.execution_summary(a) for a in arns]
+
+    def _companion(self, arn: str) -> bool:
+        """An execution of a workflow that accompanies an incident's own (`COMPANIONS`)."""
+        machine = arn.split(":execution:", 1)[-1].split(":", 1)[0]
+        return machine in {deployed_name("sm", w) for w in COMPANIONS}
 
     # -- reading results ---------------------------------------------------------------
 
@@ -644,6 +667,23 @@ class Pipeline:
                 if execution is None or row.get("execution") == execution:
                     items.append(row)
         return sorted(items, key=lambda r: r["seq"])
+
+    def function_url(self, function: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
+        """A POST to `function`'s function URL: Lambda invoked (as its own role) with the
+        URL's payload format 2.0 event; its answer (`statusCode`, `body`)."""
+        event = {
+            "version": "2.0",
+            "rawPath": "/",
+            "headers": {k.lower(): v for k, v in headers.items()},
+            "requestContext": {"http": {"method": "POST", "path": "/"}},
+            "body": base64.b64encode(body).decode(),
+            "isBase64Encoded": True,
+        }
+        resp = self.client("lambda").invoke(
+            FunctionName=deployed_name("fn", function), Payload=json.dumps(event).encode()
+        )
+        answer: dict[str, Any] = json.loads(resp["Payload"].read())
+        return answer
 
     def notifications(self) -> list[dict[str, Any]]:
         """Every page the subscriber on the topics received so far, in order, with the topic

@@ -175,6 +175,21 @@ class Front:
             return _json(start_response, "200 OK", {"now": clock.now().isoformat()})
         if path == "/pages":
             return _json(start_response, "200 OK", {"pages": self.pipeline.notifications()})
+        if path == "/page-ack" and environ.get("REQUEST_METHOD") == "POST":
+            # The core stack's function URL for `page_ack`: the same event, the same answer.
+            headers = {
+                k.removeprefix("HTTP_").replace("_", "-").lower(): v
+                for k, v in environ.items()
+                if k.startswith("HTTP_")
+            }
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            answer = self.pipeline.function_url("page_ack", body, headers)
+            code = int(answer.get("statusCode", 502))
+            start_response(
+                f"{code} {HTTPStatus(code).phrase}", [("Content-Type", "application/json")]
+            )
+            return [str(answer.get("body", "")).encode()]
         if path == "/mqtt/wait":
             return self._mqtt_wait(parse_qs(environ.get("QUERY_STRING", "")), start_response)
         return _json(start_response, "404 Not Found", {"error": f"no control {path!r}"})

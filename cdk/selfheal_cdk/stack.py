@@ -29,6 +29,8 @@ from .buckets import DataBuckets
 from .forecast_accuracy import PUBLISHER, ForecastAccuracy
 from .functions import SYNC_ONLY_REASON, Layers, Remediators, has_dead_letter_queue
 from .iot import EdgeIoT
+from .page_ack_url import FUNCTION as PAGE_ACK
+from .page_ack_url import PageAckUrl
 from .routing import Buses, DeadLetters, Routing
 from .schedules import Schedules
 from .spec import (
@@ -274,6 +276,8 @@ def attach_invokers(
         )
     if PROBE in functions:
         ProbeSchedule(stack, "ServiceProbe", probe=functions[PROBE], dead_letters=dead_letters)
+    if PAGE_ACK in functions:
+        PageAckUrl(stack, "PageAck", function=functions[PAGE_ACK])
     for function in functions.values():
         if not has_dead_letter_queue(function):
             nag.acknowledge(function, "Serverless-LambdaDLQ", SYNC_ONLY_REASON)

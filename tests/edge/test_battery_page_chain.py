@@ -40,6 +40,9 @@ def confirm_at(w: EdgeWorld, incident: str, minutes: float) -> None:
     w.pipeline.clock.call_later(minutes * 60, confirm)
 
 
+ACK = "incident.acknowledged"
+
+
 def watchers(w: EdgeWorld) -> list[dict[str, Any]]:
     return w.ladders(finished=1, workflow="page_chain")
 
@@ -104,3 +107,66 @@ def test_an_acknowledged_chain_pages_no_l2_and_the_incident_stays_open(
     chain = page_chain.get(incident)
     assert chain is not None and chain.acknowledgedAt is not None
     assert datetime.fromisoformat(chain.acknowledgedAt) - start == timedelta(minutes=10)
+
+
+def signed(w: EdgeWorld, body: dict[str, Any], header: str) -> dict[str, Any]:
+    """POST `body` to the page_ack function URL, signed with the stack's secret."""
+    from selfheal_shared.core import page_ack
+
+    secret = w.pipeline.client("secretsmanager").get_secret_value(SecretId=page_ack.SECRET_NAME)
+    raw = json.dumps(body).encode()
+    sig = page_ack.sign(raw, secret["SecretString"])
+    return w.pipeline.function_url("page_ack", raw, {header: sig})
+
+
+@pytest.mark.procedure("E9", "P1 within 15 min")
+def test_a_pagerduty_acknowledgement_over_https_stops_the_ladder(edge_world: EdgeWorld) -> None:
+    """Issue 23: the HTTPS acknowledgement path. A PagerDuty V3 `incident.acknowledged`
+    webhook (its `incident_key` is the page's deduplication key) signed with the stack's
+    secret stops the chain at 10 minutes: no L2; a forged signature, a malformed body and
+    another event type change nothing, each answered with why."""
+    from selfheal_shared.core import page_chain
+
+    w = edge_world
+    answers: list[dict[str, Any]] = []
+
+    def webhook(event_type: str, key: str, header: str = "x-pagerduty-signature") -> None:
+        body = {
+            "event": {
+                "event_type": event_type,
+                "agent": {"summary": "Ana Souza", "type": "user_reference"},
+                "data": {"type": "incident", "incident_key": key, "status": "acknowledged"},
+            }
+        }
+        answers.append(signed(w, body, header))
+
+    with w.pipeline.clock.held():
+        _, incident = estop(w)
+        w.pipeline.clock.call_later(540, lambda: webhook("incident.triggered", incident))
+        w.pipeline.clock.call_later(560, lambda: webhook(ACK, incident, "x-selfheal-signature"))
+        w.pipeline.clock.call_later(
+            580,
+            lambda: answers.append(
+                w.pipeline.function_url(
+                    "page_ack", b'{"event": {}}', {"x-pagerduty-signature": "v1=00"}
+                )
+            ),
+        )
+        w.pipeline.clock.call_later(600, lambda: webhook(ACK, incident))
+        confirm_at(w, incident, 40)
+    w.ladders(finished=1, workflow="emergency_stop", timeout=600)
+
+    ignored, malformed, forged, acked = answers
+    assert ignored["statusCode"] == 202
+    assert malformed["statusCode"] == 400 and "incidentId" in malformed["body"]
+    assert forged["statusCode"] == 401 and "no signature matches" in forged["body"]
+    assert acked["statusCode"] == 200, acked
+    assert json.loads(acked["body"])["acknowledgedBy"] == "Ana Souza (via pagerduty)"
+    assert [p["level"] for p in pages(w)] == ["l1"], "acknowledged at 10 min: no L2, no L3"
+    chain = page_chain.get(incident)
+    assert chain is not None and chain.acknowledgedBy == "Ana Souza (via pagerduty)"
+    [record] = [
+        r for r in w.pipeline.audit_records()
+        if r["incidentId"] == incident and r["action"] == "pages_acknowledged"
+    ]  # fmt: skip
+    assert "Ana Souza" in record["why"]

@@ -266,6 +266,8 @@ def test_a_site_storm_is_paged_on_the_ladder_clock_and_closed_with_what_came_bac
         assert due <= page["message"]["offlineMinutes"] < due + 1.5, page["message"]
         assert page["subject"].startswith("[selfheal] P2"), page["subject"]
     assert pages[0]["message"]["edgesOffline"] == [f"edge-sto-{n:03d}" for n in range(1, 7)]
+    # One page chain: every page carries the storm incident's deduplication key.
+    assert {p["message"]["dedupKey"] for p in pages} == {pages[0]["message"]["incidentId"]}
     resolved = [n for n in w.pipeline.notifications() if "RESOLVED site incident" in n["subject"]]
     assert sorted(n["level"] for n in resolved) == ["l1", "l2", "l3", "ops"], "all paged told"
     told = resolved[0]["message"]
@@ -275,6 +277,40 @@ def test_a_site_storm_is_paged_on_the_ladder_clock_and_closed_with_what_came_bac
     [closed] = [r for r in w.pipeline.audit_records() if r["action"] == "storm_closed"]
     assert "5 of 6 edges back" in closed["result"] and "not back: edge-sto-006" in closed["result"]
     assert closed["outcome"] == "SKIPPED_BY_GUARD", "not fixed by automation"
+
+
+def test_an_acknowledged_site_storm_pages_nobody_more_and_resolves_what_it_paged(
+    make_edge_world: Any,
+) -> None:
+    """Issue 23: the storm's one page chain, acknowledged at 20 minutes (after L1 at 10),
+    pages no L2 at 30 nor L3 at 60; the site's return still closes it, with one resolve to
+    L1 (the only level paged) and the ops notice."""
+    from selfheal_shared.core import page_chain
+
+    w = make_edge_world(
+        WorldSpec(edgeSites=[EdgeSiteSpec(siteId=STORM_SITE, prefix="edge-sto", count=8)])
+    )
+    sims = w.start_edges([f"edge-sto-{n:03d}" for n in range(1, 9)], agent=False)
+    acked: list[str] = []
+
+    def ack() -> None:
+        [opened] = [p for p in w.pages() if "site incident:" in p["subject"]]
+        acked.append(page_chain.acknowledge(opened["message"]["incidentId"], by="ana").incidentId)
+
+    with w.pipeline.clock.held():
+        w.outage(sims[:6])
+        w.pipeline.clock.call_later(20 * 60, ack)
+        for sim in sims[:6]:
+            w.pipeline.clock.call_later(65 * 60, sim._restart)
+    runs = w.ladders(finished=6, timeout=600)
+
+    assert sorted(r["states"][-1] for r in runs) == ["PartOfStorm"] * 5 + ["StormClosed"]
+    assert len(acked) == 1
+    pages = [p for p in w.pages() if p["message"].get("kind") == "page"]
+    assert [p["level"] for p in pages] == ["l1"], [p["subject"] for p in pages]
+    resolved = [n for n in w.pipeline.notifications() if "RESOLVED site incident" in n["subject"]]
+    assert sorted(n["level"] for n in resolved) == ["l1", "ops"]
+    assert {n["message"]["incidentId"] for n in resolved} == set(acked)
 
 
 @pytest.mark.procedure("E9", "silence suppresses automation and paging")

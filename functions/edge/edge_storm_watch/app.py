@@ -10,12 +10,12 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared.core import clock, config, notify, refusals
+from selfheal_shared.core import clock, config, notify, page_chain, refusals
 from selfheal_shared.core.handler import remediator
 from selfheal_shared.core.models import parse
 from selfheal_shared.core.outcomes import Outcome
 from selfheal_shared.core.protocol import Run, begin
-from selfheal_shared.edge import edge_registry, edges, storms
+from selfheal_shared.edge import edge_pages, edge_registry, edges, storms
 from selfheal_shared.edge.edges import EdgeIncident
 
 #: Look at the edges at least this often while a page is still to come ...
@@ -67,11 +67,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 result="page suppressed",
                 outcome=Outcome.SKIPPED_BY_GUARD,
             )
-        else:
-            _page(run, record, level, severity, minutes, tally)
+        elif _page(run, record, level, severity, minutes, tally):
             paged.append(level)
             edge_registry.update(req.stormKey, {"paged": ",".join(paged)})
             severity, level, next_at = edges.next_page(base, minutes, paged, overrides)
+        else:  # acknowledged: nobody more is paged; the watch goes on until the site is back
+            level, next_at = None, None
     if next_at is None and level is None:
         wait = EXHAUSTED_WAIT_SECONDS
     elif next_at is None:
@@ -104,28 +105,34 @@ def _page(
     severity: str,
     minutes: float,
     tally: storms.Tally,
-) -> None:
+) -> bool:
+    """Page `level` through the storm's one page chain (its incident id the deduplication
+    key; acknowledged: nobody more); False when the chain was acknowledged."""
     kind, scope = record["kind"], record["scope"]
-    notify.publish(
-        level,
-        subject=f"[selfheal] {severity} {kind} incident: {scope} {len(tally.still)} of "
-        f"{tally.members} edges offline {int(minutes)} min",
-        message={
-            "incidentId": record["incidentId"],
-            "kind": kind,
-            "scope": scope,
-            "severity": severity,
-            "offlineMinutes": round(minutes, 1),
-            "edgesOffline": tally.still,
-            "edgesBack": [r.edgeId for r in tally.back],
-            "reason": "many edges down together: likely ISP or broker; no per-edge restart",
-        },
+    subject = (
+        f"[selfheal] {severity} {kind} incident: {scope} {len(tally.still)} of "
+        f"{tally.members} edges offline {int(minutes)} min"
     )
-    run.record(
-        f"page_{level}",
+    message = {
+        "incidentId": record["incidentId"],
+        "automation": run.automation,
+        "storm": kind,
+        "scope": scope,
+        "severity": severity,
+        "offlineMinutes": round(minutes, 1),
+        "edgesOffline": tally.still,
+        "edgesBack": [r.edgeId for r in tally.back],
+        "reason": "many edges down together: likely ISP or broker; no per-edge restart",
+    }
+    return edge_pages.page(
+        run,
+        incident_id=record["incidentId"],
+        began=datetime.fromisoformat(str(record["began"])),
+        severity=severity,
+        level=level,
+        subject=subject,
+        message=message,
         why=f"{kind} {scope} offline {minutes:.0f} min ({severity} ladder)",
-        result=f"paged {level}",
-        outcome=Outcome.ESCALATED,
     )
 
 
@@ -152,11 +159,10 @@ def _close(run: Run[StormWatchRequest], record: dict[str, Any], tally: storms.Ta
         outcome=Outcome.SKIPPED_BY_GUARD,
         details=said,
     )
-    paged = [p for p in str(record.get("paged", "")).split(",") if p]
-    for level in dict.fromkeys(["ops", *paged]):
-        notify.publish(
-            level,
-            subject=f"[selfheal] RESOLVED {kind} incident {scope}: {back}"
-            + (f", {len(tally.still)} not back" if tally.still else ""),
-            message={"incidentId": record["incidentId"], "kind": kind, "scope": scope, **said},
-        )
+    title = f"[selfheal] RESOLVED {kind} incident {scope}: {back}" + (
+        f", {len(tally.still)} not back" if tally.still else ""
+    )
+    body = {"incidentId": record["incidentId"], "storm": kind, "scope": scope, **said}
+    # Ops hear of every storm's end; each level the chain paged gets its one resolve.
+    notify.publish("ops", subject=title, message=body)
+    page_chain.close(record["incidentId"], subject=title, message=body)

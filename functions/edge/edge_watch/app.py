@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from selfheal_shared.core import audit, clock, config, notify, refusals
 from selfheal_shared.core.outcomes import Outcome
 from selfheal_shared.core.protocol import Run, recorded_steps, remediator
-from selfheal_shared.edge import edge_registry, edges
+from selfheal_shared.edge import edge_pages, edge_registry, edges
 from selfheal_shared.edge.edges import EdgeIncident as Incident
 
 #: Never sleep longer than this between looks: a reconnect ends the ladder within it.
@@ -69,7 +69,7 @@ def handler(run: Run[WatchRequest]) -> dict[str, Any]:
         )
     if not record.get("replacementRequested") and not silence:
         _maybe_request_replacement(run, record, minutes, message)
-    sent = None
+    sent, acked = None, False
     if level and silence:
         run.record(
             f"page_{level}",
@@ -79,24 +79,24 @@ def handler(run: Run[WatchRequest]) -> dict[str, Any]:
         )
         # Not marked as paged: once the silence ends, the page still goes out.
         level = None
-    elif level:
-        notify.publish(
-            level,
-            subject=f"[selfheal] {severity} {inc.edgeId} offline {int(minutes)} min",
-            message=message,
-        )
-        run.record(
-            f"page_{level}",
-            why=f"offline {minutes:.0f} min ({severity} ladder)",
-            result=f"paged {level}",
-            outcome=Outcome.ESCALATED,
-        )
+    elif level and edge_pages.page(
+        run,
+        incident_id=inc.incidentId,
+        began=datetime.fromisoformat(inc.offlineSince),
+        severity=severity,
+        level=level,
+        subject=f"[selfheal] {severity} {inc.edgeId} offline {int(minutes)} min",
+        message=message,
+        why=f"offline {minutes:.0f} min ({severity} ladder)",
+    ):
         paged.append(level)
         sent = level
+    elif level:  # acknowledged: nobody more is paged; the ladder watches until it is back
+        level, next_at, acked = None, None, True
     if level:
         edge_registry.update(pk, {"paged": ",".join(paged)})
         severity, level, next_at = edges.next_page(inc.severity, minutes, paged, overrides)
-    exhausted = next_at is None and level is None
+    exhausted = next_at is None and level is None and not acked
     cap = req.maxWaitSeconds
     wait = cap if next_at is None else max(1, min(cap, int((next_at - minutes) * 60) + 1))
     return {

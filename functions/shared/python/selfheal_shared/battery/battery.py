@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 #: Runbook 000 §5b: "Se delta > 200mV entre células: → Executar equalização".
 IMBALANCE_LIMIT_MV = 200
 #: The escalation policy battery incidents page on (events/escalation/lifo4-ems.json).
-SYSTEM = "lifo4-ems"
+SYSTEM = severity.SYSTEM
 #: Commands that would bring a stopped system back: refused under a restart lock (§5a "NÃO
 #: religar até normalizar temperatura") and while an E-Stop is active (§5c).
 RESTARTING = frozenset({"restart", "ota-rollback", "equalize"})

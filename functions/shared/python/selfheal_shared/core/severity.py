@@ -19,7 +19,9 @@ from .national_calendar import national_holidays
 Severity = str
 SEVERITIES = ("P1", "P2", "P3", "P4")
 
-_POLICY = escalation_policy.load("lifo4-ems")
+#: The system whose policy runbook 000's incidents (edges, batteries) page on.
+SYSTEM = "lifo4-ems"
+_POLICY = escalation_policy.load(SYSTEM)
 #: Minutes since the incident began at which each level is paged, by severity.
 PAGE_MINUTES: dict[str, dict[str, int]] = {
     sev: dict(p.pages) for sev, p in _POLICY.severities.items()

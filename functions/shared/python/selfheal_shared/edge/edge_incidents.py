@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..core import audit, clock, config, notify
+from ..core import audit, clock, config, notify, page_chain
 from ..core.clients import client
 from ..core.config import settings
 from . import edge_registry, edges
@@ -97,19 +97,16 @@ def close_on_return(
         else f"[selfheal] RESOLVED {edge_id} back after {gap['downtimeMinutes']} min"
         + (f" ({outcome})" if outcome else "")
     )
-    paged = [p for p in str(record.get("paged", "")).split(",") if p]
-    for level in dict.fromkeys(["ops", *paged]):
-        notify.publish(
-            level,
-            subject=subject,
-            message={
-                "incidentId": record["incidentId"],
-                "edgeId": edge_id,
-                "silenced": quiet,
-                **({"outcome": outcome, "whatFixedIt": what_fixed_it} if outcome else {}),
-                **gap,
-            },
-        )
+    body = {
+        "incidentId": record["incidentId"],
+        "edgeId": edge_id,
+        "silenced": quiet,
+        **({"outcome": outcome, "whatFixedIt": what_fixed_it} if outcome else {}),
+        **gap,
+    }
+    # Ops hear of every close; each level the incident's page chain paged gets one resolve.
+    notify.publish("ops", subject=subject, message=body)
+    page_chain.close(record["incidentId"], subject=subject, message=body)
     return {"incidentId": record["incidentId"], "silenced": quiet, **gap}
 
 
