@@ -17,6 +17,11 @@ from selfheal_shared.core import page_ack
 from . import nag
 
 FUNCTION = "page_ack"
+URL_ONLY_REASON = (
+    "Only invoked synchronously through its function URL: the sender gets the answer and a "
+    "paging service retries a failed webhook; a Lambda dead-letter queue only receives failed "
+    "asynchronous invocations, so it would never receive anything."
+)
 
 
 class PageAckUrl(Construct):

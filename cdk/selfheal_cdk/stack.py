@@ -30,7 +30,7 @@ from .forecast_accuracy import PUBLISHER, ForecastAccuracy
 from .functions import SYNC_ONLY_REASON, Layers, Remediators, has_dead_letter_queue
 from .iot import EdgeIoT
 from .page_ack_url import FUNCTION as PAGE_ACK
-from .page_ack_url import PageAckUrl
+from .page_ack_url import URL_ONLY_REASON, PageAckUrl
 from .routing import Buses, DeadLetters, Routing
 from .schedules import Schedules
 from .spec import (
@@ -278,9 +278,14 @@ def attach_invokers(
         ProbeSchedule(stack, "ServiceProbe", probe=functions[PROBE], dead_letters=dead_letters)
     if PAGE_ACK in functions:
         PageAckUrl(stack, "PageAck", function=functions[PAGE_ACK])
-    for function in functions.values():
+    for name, function in functions.items():
         if not has_dead_letter_queue(function):
-            nag.acknowledge(function, "Serverless-LambdaDLQ", SYNC_ONLY_REASON)
+            # On the function resource only (not its URL or permissions beneath it).
+            nag.acknowledge(
+                function.node.default_child or function,
+                "Serverless-LambdaDLQ",
+                URL_ONLY_REASON if name == PAGE_ACK else SYNC_ONLY_REASON,
+            )
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,9 @@ ASYNC_INVOKERS = frozenset({
 })  # fmt: skip
 #: Resources that name a function without invoking it asynchronously (state machines call
 #: `lambda:invoke` RequestResponse; policies only allow a caller).
-SYNC_REFERENCES = frozenset({"AWS::StepFunctions::StateMachine", "AWS::IAM::Policy"})
+SYNC_REFERENCES = frozenset(
+    {"AWS::StepFunctions::StateMachine", "AWS::IAM::Policy", "AWS::Lambda::Url"}
+)
 
 
 def refs(value: Any) -> Iterator[str]:
@@ -43,10 +45,19 @@ def refs(value: Any) -> Iterator[str]:
             yield from refs(inner)
 
 
+def url_permission(props: dict[str, Any]) -> bool:
+    """A permission a function URL needs (`lambda:InvokeFunctionUrl`, and the
+    `lambda:InvokeFunction` AWS asks of URL calls since 2025)."""
+    return props.get("Action") == "lambda:InvokeFunctionUrl" or bool(
+        props.get("InvokedViaFunctionUrl")
+    )
+
+
 def referrers(synth: Synth, logical_id: str) -> set[str]:
-    """The resource types that name `logical_id` in their properties."""
+    """The resource types that name `logical_id` in their properties (a permission for a
+    function URL is the URL's: an HTTPS call, answered synchronously)."""
     return {
-        res["Type"]
+        "AWS::Lambda::Url" if url_permission(res.get("Properties", {})) else res["Type"]
         for res in synth.template["Resources"].values()
         if logical_id in set(refs(res.get("Properties", {})))
     }
@@ -86,7 +97,8 @@ def test_async_invoked_functions_have_a_dead_letter_queue_and_only_they(synth: S
             assert "Serverless-LambdaDLQ" not in acks, name
         else:
             assert dlq is None, f"{name}: a DLQ nothing would ever send to"
-            assert "Step Functions" in acks["Serverless-LambdaDLQ"], name
+            caller = "function URL" if "AWS::Lambda::Url" in kinds else "Step Functions"
+            assert caller in acks["Serverless-LambdaDLQ"], name
     # the IoT ingress and the forecast accuracy publisher, today
     assert {"edge_ingress", "retrain_accuracy"} <= set(async_invoked) < set(function_ids(synth))
 
