@@ -1,0 +1,183 @@
+"""What a page says, per channel (issue 23 item 4): one SNS `Publish` with
+`MessageStructure="json"` carries the full JSON for HTTP/HTTPS, SQS and Lambda subscribers
+(`default`), a readable full text for e-mail (`email`) and one short line for SMS (`sms`).
+
+Pure: built only from the message the caller publishes, which holds what was recorded, so
+a page never says more than was done. Free text copied from hosts (reasons, log excerpts,
+evidence) goes through `redact` in the e-mail and the SMS; selfheal's own identifiers do not.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from . import redact
+
+#: SNS SMS: one message is 140 bytes (160 GSM-7 characters); stay in one, in ASCII.
+SMS_MAX = 140
+PREFIX = "[selfheal] "
+#: Where the affected thing is named, most specific first (message, then its `incident`).
+TARGET_KEYS = ("edgeId", "service", "site", "scope", "mapper", "target", "system", "resource")
+#: Free text from outside selfheal: redacted before it reaches a person.
+FOUND_KEYS = ("summary", "reason", "cause", "evidence", "whatFixedIt")
+LOG_KEYS = ("logs", "logExcerpt", "logLines", "output")
+#: An explicit next step the workflow gave (a decision body, a request to people).
+NEXT_KEYS = ("nextStep", "decide", "request")
+UNFIXED = ("NOT_FIXED", "FAILED", "SKIPPED_BY_GUARD", "ESCALATED")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def _clean(value: Any) -> str:
+    return redact.text(_text(value)).strip()
+
+
+def redacted(message: Mapping[str, Any]) -> dict[str, Any]:
+    """The message with its free text from hosts (found and log keys) redacted, in every
+    channel: ids, times and recorded steps are selfheal's own and stay as they are."""
+    return {k: (_clean(v) if k in FOUND_KEYS + LOG_KEYS and v else v) for k, v in message.items()}
+
+
+def incident_id(message: Mapping[str, Any]) -> str:
+    return str(message.get("incidentId") or message.get("dedupKey") or "")
+
+
+def target(message: Mapping[str, Any]) -> str:
+    """What the page is about: the edge, service, site... or the automation."""
+    incident = message.get("incident")
+    for source in (message, incident if isinstance(incident, Mapping) else {}):
+        for key in TARGET_KEYS:
+            if isinstance(source.get(key), str) and source[key]:
+                return str(source[key])
+    return str(message.get("automation") or "selfheal")
+
+
+def severity(message: Mapping[str, Any]) -> str:
+    """The incident's own severity (SEV-2, P1) first: a chain's is its policy's ladder name,
+    which for a one-ladder runbook (003, 004) says nothing ("incident")."""
+    incident = message.get("incident")
+    found = (incident.get("severity") if isinstance(incident, Mapping) else None) or message.get(
+        "severity"
+    )
+    return str(found or message.get("outcome") or "INFO")
+
+
+def runbook(message: Mapping[str, Any]) -> str:
+    """The runbook section the workflow named (the message's, else its incident's)."""
+    incident = message.get("incident")
+    found = message.get("runbook") or (
+        incident.get("runbook") if isinstance(incident, Mapping) else None
+    )
+    return _clean(found) if found else ""
+
+
+def what(subject: str, message: Mapping[str, Any]) -> str:
+    """What happened, in the words of the subject the caller chose."""
+    text = subject[len(PREFIX) :] if subject.startswith(PREFIX) else subject
+    return text.strip() or str(message.get("outcome") or message.get("kind") or "notice")
+
+
+def sms(subject: str, message: Mapping[str, Any]) -> str:
+    """One line of at most `SMS_MAX` characters: severity, target, what happened, the
+    incident id and how to acknowledge it (a resolve needs no acknowledgement)."""
+    iid = incident_id(message)
+    resolve = message.get("kind") == "resolve"
+    head = f"{'RESOLVED' if resolve else severity(message)} {target(message)}: "
+    tail = (f" | {iid}" if resolve else f" | ack: selfheal ack {iid}") if iid else ""
+    body = redact.text(what(subject, message))
+    room = SMS_MAX - len(head) - len(tail)
+    if len(body) > room:
+        body = body[: max(room - 3, 0)].rstrip() + "..." if room > 3 else ""
+    return (head + body + tail)[:SMS_MAX]
+
+
+def _undo(message: Mapping[str, Any]) -> list[str]:
+    undo = message.get("undo")
+    if isinstance(undo, list):
+        return [_clean(u) for u in undo if u]
+    return [_clean(undo)] if undo else []
+
+
+def _not_done(message: Mapping[str, Any]) -> list[str]:
+    """What selfheal could not do, from what the workflow reported: a refusal, an error, an
+    outcome that is not FIXED."""
+    out = []
+    if message.get("notDone"):
+        out.append(_clean(message["notDone"]))
+    refusal = message.get("refusal")
+    if isinstance(refusal, Mapping):
+        out.append(f"held back by a guard: {_clean(refusal.get('reason') or refusal)}")
+    if message.get("outcome") in UNFIXED:
+        out.append(f"outcome {message['outcome']}: the problem is not fixed by selfheal")
+    return out
+
+
+def _next_step(message: Mapping[str, Any], section: str) -> str:
+    for key in NEXT_KEYS:
+        if message.get(key):
+            return _clean(message[key])
+    iid = incident_id(message)
+    if message.get("kind") == "resolve":
+        return "none: the incident has ended (see the post-incident record)"
+    where = f" ({section})" if section else ""
+    if message.get("kind") == "page" and iid:
+        return f"take it: selfheal ack {iid} --by <you>, then follow the runbook{where}"
+    return f"read the audit trail of {iid or 'the incident'}{where}"
+
+
+def email(subject: str, message: Mapping[str, Any]) -> str:
+    """The full readable text: every part of the page, then the whole message."""
+    section = runbook(message)
+    found = [f"- {_clean(message[k])}" for k in FOUND_KEYS if message.get(k)]
+    done = message["done"] if isinstance(message.get("done"), list) else []
+    logs = [_clean(message[k]) for k in LOG_KEYS if message.get(k)]
+    lines = [
+        what(subject, message),
+        "",
+        f"Severity: {severity(message)}",
+        f"System: {target(message)}",
+        f"Incident: {incident_id(message) or '-'}",
+        *(
+            [f"Level: {message['level']} ({message.get('who', '')})"]
+            if message.get("level")
+            else []
+        ),
+        f"Runbook: {section or 'not named by the workflow'}",
+        "",
+        "Found:",
+        *(found or ["- nothing reported"]),
+        "",
+        "Done by selfheal (as recorded):",
+        *([f"- {_clean(d)}" for d in done] or ["- nothing recorded"]),
+        "Undo:",
+        *([f"- {u}" for u in _undo(message)] or ["- nothing to undo recorded"]),
+        "",
+        "Not done by selfheal:",
+        *([f"- {n}" for n in _not_done(message)] or ["- nothing reported"]),
+        "",
+        f"Next step: {_next_step(message, section)}",
+    ]
+    if logs:
+        lines += ["", "Log excerpts (redacted):", *logs]
+    full = json.dumps(redacted(message), indent=2, sort_keys=True, default=str)
+    lines += ["", "Full message:", full]
+    return "\n".join(lines)
+
+
+def structured(subject: str, message: Mapping[str, Any]) -> str:
+    """The `Message` of a `MessageStructure="json"` publish: `default` is the message's JSON
+    (free text redacted) as every subscriber read it before (HTTP/HTTPS, SQS, Lambda: SNS
+    gives a protocol without its own key the `default`), `email` and `sms` the texts above."""
+    return json.dumps(
+        {
+            "default": json.dumps(redacted(message), sort_keys=True, default=str),
+            "email": email(subject, message),
+            "sms": sms(subject, message),
+        }
+    )
