@@ -124,11 +124,34 @@ def _next_step(message: Mapping[str, Any], section: str) -> str:
             return _clean(message[key])
     iid = incident_id(message)
     if message.get("kind") == "resolve":
+        record = message.get("postIncident")
+        if isinstance(record, Mapping) and record.get("postMortem"):
+            return "schedule the post-mortem (down more than 1 h: runbook 004 checklist)"
         return "none: the incident has ended (see the post-incident record)"
     where = f" ({section})" if section else ""
     if message.get("kind") == "page" and iid:
         return f"take it: selfheal ack {iid} --by <you>, then follow the runbook{where}"
     return f"read the audit trail of {iid or 'the incident'}{where}"
+
+
+def _post_incident(record: Any) -> list[str]:
+    if not isinstance(record, Mapping):
+        return []
+    ack = record.get("acknowledgement")
+    acked = f"{ack['by']} at {ack['minutesAfterStart']:g} min" if isinstance(ack, Mapping) else "no"
+    paged = record.get("levelsPaged") or []
+    mortem = "needed (more than 1 h down)" if record.get("postMortem") else "not needed"
+    return [
+        "",
+        "Post-incident record (runbook 004 checklist):",
+        f"- downtime: {record.get('downtimeMinutes')} min",
+        "- paged: "
+        + (", ".join(f"{p['level']} at {p['minutesAfterStart']:g} min" for p in paged) or "-"),
+        f"- acknowledged: {acked}",
+        f"- data lost: {_clean(record.get('dataLost'))}",
+        f"- root cause: {_clean(record.get('rootCause'))}",
+        f"- post-mortem: {mortem}",
+    ]
 
 
 def email(subject: str, message: Mapping[str, Any]) -> str:
@@ -165,6 +188,7 @@ def email(subject: str, message: Mapping[str, Any]) -> str:
     ]
     if logs:
         lines += ["", "Log excerpts (redacted):", *logs]
+    lines += _post_incident(message.get("postIncident"))
     full = json.dumps(redacted(message), indent=2, sort_keys=True, default=str)
     lines += ["", "Full message:", full]
     return "\n".join(lines)
