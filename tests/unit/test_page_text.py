@@ -51,6 +51,14 @@ def test_a_resolve_sms_says_resolved_and_asks_no_ack() -> None:
     assert line == f"RESOLVED inference: RESOLVED x | {INCIDENT}"
 
 
+def test_a_notice_outside_a_page_chain_offers_no_ack_it_would_refuse() -> None:
+    notice = {"incidentId": "i-9", "outcome": "FIXED", "automation": "rollback_on_5xx"}
+
+    assert page_text.sms("[selfheal] rollback_on_5xx: FIXED", notice) == (
+        "FIXED rollback_on_5xx: rollback_on_5xx: FIXED | i-9"
+    )
+
+
 def test_the_email_has_every_part_of_the_page_with_logs_redacted() -> None:
     text = page_text.email(SUBJECT, PAGE)
 
@@ -75,6 +83,7 @@ def test_the_default_json_keeps_every_key_and_redacts_the_logs() -> None:
         k: v for k, v in PAGE.items() if k not in ("reason", "logs")
     }
     assert "hunter2" not in structure["default"] and "DB_PASSWORD=[secret]" in default["reason"]
+    assert default["logs"] == ["boot ok", "connect failed DB_PASSWORD=[secret]", "mail [email]"]
 
 
 def test_nothing_recorded_is_said_as_nothing_not_invented() -> None:

@@ -41,7 +41,18 @@ def _clean(value: Any) -> str:
 def redacted(message: Mapping[str, Any]) -> dict[str, Any]:
     """The message with its free text from hosts (found and log keys) redacted, in every
     channel: ids, times and recorded steps are selfheal's own and stay as they are."""
-    return {k: (_clean(v) if k in FOUND_KEYS + LOG_KEYS and v else v) for k, v in message.items()}
+    return {k: (_redact(v) if k in FOUND_KEYS + LOG_KEYS else v) for k, v in message.items()}
+
+
+def _redact(value: Any) -> Any:
+    """`value` with its strings redacted, its shape kept (a list stays a list)."""
+    if isinstance(value, str):
+        return redact.text(value)
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _redact(v) for k, v in value.items()}
+    return value
 
 
 def incident_id(message: Mapping[str, Any]) -> str:
@@ -85,11 +96,12 @@ def what(subject: str, message: Mapping[str, Any]) -> str:
 
 def sms(subject: str, message: Mapping[str, Any]) -> str:
     """One line of at most `SMS_MAX` characters: severity, target, what happened, the
-    incident id and how to acknowledge it (a resolve needs no acknowledgement)."""
+    incident id and, for a page of a page chain (the only thing `selfheal ack` takes), how
+    to acknowledge it."""
     iid = incident_id(message)
-    resolve = message.get("kind") == "resolve"
-    head = f"{'RESOLVED' if resolve else severity(message)} {target(message)}: "
-    tail = (f" | {iid}" if resolve else f" | ack: selfheal ack {iid}") if iid else ""
+    kind = message.get("kind")
+    head = f"{'RESOLVED' if kind == 'resolve' else severity(message)} {target(message)}: "
+    tail = (f" | ack: selfheal ack {iid}" if kind == "page" else f" | {iid}") if iid else ""
     body = redact.text(what(subject, message))
     room = SMS_MAX - len(head) - len(tail)
     if len(body) > room:
