@@ -94,6 +94,18 @@ def test_nothing_recorded_is_said_as_nothing_not_invented() -> None:
     assert "Not done by selfheal:\n- nothing reported" in text
 
 
+def test_a_large_page_stays_one_publish_the_email_leaving_its_copy_of_the_json() -> None:
+    big = {**PAGE, "edges": [f"edge-{i:05d}" for i in range(9000)]}
+
+    structure = page_text.structured(SUBJECT, big)
+
+    assert len(structure.encode()) <= page_text.PUBLISH_MAX_BYTES
+    parsed = json.loads(structure)
+    assert json.loads(parsed["default"])["edges"][-1] == "edge-08999"
+    assert "Full message: too long for one e-mail" in parsed["email"]
+    assert "Runbook: 003" in parsed["email"]
+
+
 @pytest.fixture
 def receiver() -> Iterator[PageReceiver]:
     with PageReceiver().running() as r, mock_aws():

@@ -17,6 +17,8 @@ from . import redact
 
 #: SNS SMS: one message is 140 bytes (160 GSM-7 characters); stay in one, in ASCII.
 SMS_MAX = 140
+#: SNS Publish: at most 256 KB for the whole structured message (every protocol's copy).
+PUBLISH_MAX_BYTES = 262_144
 PREFIX = "[selfheal] "
 #: Where the affected thing is named, most specific first (message, then its `incident`).
 TARGET_KEYS = ("edgeId", "service", "site", "scope", "mapper", "target", "system", "resource")
@@ -166,8 +168,8 @@ def _post_incident(record: Any) -> list[str]:
     ]
 
 
-def email(subject: str, message: Mapping[str, Any]) -> str:
-    """The full readable text: every part of the page, then the whole message."""
+def email(subject: str, message: Mapping[str, Any], *, whole: bool = True) -> str:
+    """The full readable text: every part of the page, then (`whole`) the whole message."""
     section = runbook(message)
     found = [f"- {_clean(message[k])}" for k in FOUND_KEYS if message.get(k)]
     done = message["done"] if isinstance(message.get("done"), list) else []
@@ -201,8 +203,11 @@ def email(subject: str, message: Mapping[str, Any]) -> str:
     if logs:
         lines += ["", "Log excerpts (redacted):", *logs]
     lines += _post_incident(message.get("postIncident"))
-    full = json.dumps(redacted(message), indent=2, sort_keys=True, default=str)
-    lines += ["", "Full message:", full]
+    if whole:
+        full = json.dumps(redacted(message), indent=2, sort_keys=True, default=str)
+        lines += ["", "Full message:", full]
+    else:
+        lines += ["", "Full message: too long for one e-mail; the JSON (HTTPS) page holds it"]
     return "\n".join(lines)
 
 
@@ -210,10 +215,8 @@ def structured(subject: str, message: Mapping[str, Any]) -> str:
     """The `Message` of a `MessageStructure="json"` publish: `default` is the message's JSON
     (free text redacted) as every subscriber read it before (HTTP/HTTPS, SQS, Lambda: SNS
     gives a protocol without its own key the `default`), `email` and `sms` the texts above."""
-    return json.dumps(
-        {
-            "default": json.dumps(redacted(message), sort_keys=True, default=str),
-            "email": email(subject, message),
-            "sms": sms(subject, message),
-        }
-    )
+    default = json.dumps(redacted(message), sort_keys=True, default=str)
+    out = {"default": default, "email": email(subject, message), "sms": sms(subject, message)}
+    if len(json.dumps(out).encode()) > PUBLISH_MAX_BYTES:  # the e-mail's copy of it goes
+        out["email"] = email(subject, message, whole=False)
+    return json.dumps(out)
