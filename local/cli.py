@@ -350,6 +350,12 @@ def main(argv: list[str] | None = None) -> int:
     sv.add_argument("--world", type=Path, help="world file (default: local/worlds/demo.json)")
     sv.add_argument("--dry-run", action="store_true", help="guards record, nothing acts")
     sv.add_argument("--mqtt", action="store_true", help="also mosquitto and the IoT bridge")
+    sv.add_argument(
+        "--scheduler",
+        action="store_true",
+        help="Wait states sleep in virtual time; the clock jumps when everything is parked "
+        "and can be held at an instant (POST /_selfheal/clock/hold?until=ISO)",
+    )
     ck = sub.add_parser("clock", help="read or advance the virtual clock of `selfheal serve`")
     ck.add_argument("action", choices=["now", "advance"])
     ck.add_argument("seconds", type=float, nargs="?", default=0.0)
@@ -386,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
             world=args.world,
             dry_run=args.dry_run,
             mqtt=args.mqtt,
+            scheduler=args.scheduler,
         )
     if args.command == "clock":
         return _clock(args.action, args.seconds, args.endpoint_url)

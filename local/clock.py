@@ -129,6 +129,8 @@ class VirtualClock:
         self._timers: list[tuple[datetime, int, Callable[[], None]]] = []
         self._timer_seq = 0
         self._holds = 0
+        #: Scheduler mode: the driver never jumps past this instant (`hold_at`).
+        self._hold_at: datetime | None = None
         self._generation = 0  # bumped by every change, for waiters
         self._quiet_seen = 0  # bumped every time nothing was working
         self._thread_class = _counted_thread_class(self)
@@ -330,7 +332,27 @@ class VirtualClock:
             return None
         deadlines = [b.deadline for b in self._blocks if b.deadline is not None]
         deadlines += [at for at, _, _ in self._timers]
-        return min(deadlines) if deadlines else None
+        when = min(deadlines) if deadlines else None
+        if when is not None and self._hold_at is not None and when > self._hold_at:
+            return None
+        return when
+
+    def hold_at(self, when: datetime | None) -> None:
+        """Scheduler mode: run as usual up to `when`, then stand still there (None: go on),
+        so a person can act between two steps of a ladder (`selfheal serve --scheduler`)."""
+        with self._cond:
+            self._hold_at = when
+            self._changed_locked()
+
+    def wait_standing(self, timeout: float) -> bool:
+        """Until nothing is working and the driver has nothing it may jump to (every
+        execution parked past the hold, or done). False on timeout."""
+
+        def standing() -> bool:
+            with self._cond:
+                return self._quiet_locked() and self._next_jump_locked() is None
+
+        return self.wait_until(standing, timeout)
 
     @contextmanager
     def driving(self) -> Iterator[None]:

@@ -12,6 +12,11 @@ A thin WSGI layer in front of moto does what moto's server does not:
   checked as EventBridge checks it by the same code as in-process (`local/aws_validation.py`);
 - `StartExecution` without a name gets a unique one, as in AWS (moto names it `None`);
 - `/_selfheal/clock` reads and `/_selfheal/clock/advance?seconds=N` moves virtual time;
+- with `--scheduler`, Wait states sleep in virtual time and the clock jumps to the next
+  deadline once everything is parked (as the workflow tests run); `POST
+  /_selfheal/clock/hold?until=ISO` stops it at an instant (no `until`: goes on) and
+  `/_selfheal/clock/standing` waits until it stands there, so a person can act between two
+  steps of a ladder (acknowledge a page before the next level's turn);
 - `/_selfheal/pages` lists what the HTTP subscriber on the page topics received (what was
   delivered, with its topic level), the way a paging service would see it;
 - with `--mqtt`, `/_selfheal/mqtt/wait?handled=N` waits until the IoT bridge has taken N
@@ -35,6 +40,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
+from datetime import datetime
 from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -169,6 +175,17 @@ class Front:
                 return _json(start_response, "400 Bad Request", {"error": str(exc)})
             clock.advance(seconds)
             return _json(start_response, "200 OK", {"now": clock.now().isoformat()})
+        if path == "/clock/hold" and environ.get("REQUEST_METHOD") == "POST":
+            return self._hold(parse_qs(environ.get("QUERY_STRING", "")), start_response)
+        if path == "/clock/standing":
+            try:
+                timeout = float(parse_qs(environ.get("QUERY_STRING", "")).get("timeout", ["60"])[0])
+            except ValueError:
+                return _json(start_response, "400 Bad Request", {"error": "timeout: a number"})
+            if not clock.wait_standing(timeout):
+                why = f"still moving after {timeout:g} s; {clock.describe()}"
+                return _json(start_response, "504 Gateway Timeout", {"error": why})
+            return _json(start_response, "200 OK", {"now": clock.now().isoformat()})
         if path == "/wait":
             return self._wait(parse_qs(environ.get("QUERY_STRING", "")), start_response)
         if path == "/clock":
@@ -193,6 +210,23 @@ class Front:
         if path == "/mqtt/wait":
             return self._mqtt_wait(parse_qs(environ.get("QUERY_STRING", "")), start_response)
         return _json(start_response, "404 Not Found", {"error": f"no control {path!r}"})
+
+    def _hold(self, query: dict[str, list[str]], start_response: Callable[..., Any]) -> list[bytes]:
+        """Hold the scheduler's clock at `until` (ISO 8601 with an offset), or release it."""
+        clock = self.pipeline.clock
+        if not clock.scheduler:
+            why = "the clock holds only in scheduler mode (selfheal serve --scheduler)"
+            return _json(start_response, "400 Bad Request", {"error": why})
+        given = query.get("until", [""])[0]
+        try:
+            until = datetime.fromisoformat(given) if given else None
+        except ValueError:
+            until = None
+        if given and (until is None or until.tzinfo is None):
+            why = f"until: an ISO 8601 instant with its offset, not {given!r}"
+            return _json(start_response, "400 Bad Request", {"error": why})
+        clock.hold_at(until)
+        return _json(start_response, "200 OK", {"now": clock.now().isoformat(), "until": given})
 
     def _wait(self, query: dict[str, list[str]], start_response: Callable[..., Any]) -> list[bytes]:
         """Until the execution ends (or, with `parked=1`, waits at a human gate), on the
@@ -270,6 +304,7 @@ def serving(
     world: Path | None = None,
     dry_run: bool = False,
     mqtt: bool = False,
+    scheduler: bool = False,
 ) -> Iterator[Served]:
     """The pipeline, served. `speed` > 0: a Wait state takes 1/speed real second per
     virtual second (0: Wait states pass at once, as in `replay`). `mqtt`: mosquitto on
@@ -285,6 +320,7 @@ def serving(
                 world=World.load(world) if world else None,
                 scale=1.0 / speed if speed > 0 else 0.0,
                 dry_run=dry_run,
+                scheduler=scheduler,
             )
         )
         stack.enter_context(running_services(pipeline))  # the described services, as real processes
@@ -341,13 +377,16 @@ def run(
     world: Path | None,
     dry_run: bool,
     mqtt: bool,
+    scheduler: bool = False,
     stop: threading.Event | None = None,
 ) -> int:
     """Serve until interrupted (or `stop` is set)."""
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with serving(port=port, speed=speed, world=world, dry_run=dry_run, mqtt=mqtt) as served:
+    with serving(
+        port=port, speed=speed, world=world, dry_run=dry_run, mqtt=mqtt, scheduler=scheduler
+    ) as served:
         if served.mqtt:
             print(f"mqtt broker: {served.mqtt} (IoT bridge and IoT Jobs running)")
         print(describe(served), flush=True)

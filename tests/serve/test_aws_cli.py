@@ -510,3 +510,16 @@ def test_the_managed_hosts_answer_the_cli_and_a_command_really_runs_there(served
         "--document-name", "NoSuchDocument", "--instance-ids", host["InstanceId"],
     )  # fmt: skip
     assert "NoSuchDocument" in message
+
+
+def test_the_clock_holds_only_in_scheduler_mode(served: Served) -> None:
+    """`/_selfheal/clock/hold` needs `selfheal serve --scheduler` (Wait states that take
+    virtual time); without it the server says so instead of holding nothing."""
+    request = urllib.request.Request(
+        f"{served.endpoint}/_selfheal/clock/hold?until=2026-11-20T15:20:00%2B00:00",
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 400
+    assert "--scheduler" in json.loads(refused.value.read())["error"]

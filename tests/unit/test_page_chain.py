@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 from moto import mock_aws
-from selfheal_shared.core import clients, clock, page_chain
+from selfheal_shared.core import audit, clients, clock, page_chain
 
 from local.page_receiver import PageReceiver
 
@@ -54,6 +54,19 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         )
         monkeypatch.setenv("SELFHEAL_TABLE_GUARD_STATE", "guard")
+        ddb.create_table(  # the post-incident record of a closed chain goes to the audit trail
+            TableName="audit",
+            BillingMode="PAY_PER_REQUEST",
+            KeySchema=[
+                {"AttributeName": "incidentId", "KeyType": "HASH"},
+                {"AttributeName": "seq", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "incidentId", "AttributeType": "S"},
+                {"AttributeName": "seq", "AttributeType": "S"},
+            ],
+        )
+        monkeypatch.setenv("SELFHEAL_TABLE_AUDIT", "audit")
         sns = boto3.client("sns", region_name="us-east-1")
         for level in ("ops", "l1", "l2", "l3", "l4"):
             arn = sns.create_topic(Name=level)["TopicArn"]
@@ -110,7 +123,17 @@ def test_acknowledged_at_10_no_l2_and_the_incident_stays_open(world: World) -> N
     assert acked.resolvedAt is None
     again = page_chain.acknowledge("inc-1", by="joão")
     assert again.acknowledgedBy == "maria", "the first acknowledgement is kept"
+    world.at(75)
     assert page_chain.close("inc-1", subject="resolved", message={}) == ["l1"]
+    [record] = [r["details"] for r in audit.history("inc-1") if r["action"] == "post_incident"]
+    assert record["acknowledgement"] == {
+        "by": "maria",
+        "at": (START + timedelta(minutes=10)).isoformat(),
+        "minutesAfterStart": 10.0,
+    }
+    assert record["downtimeMinutes"] == 75.0 and record["postMortem"] is True
+    assert page_chain.close("inc-1", subject="resolved", message={}) == []
+    assert [r["action"] for r in audit.history("inc-1")] == ["post_incident"], "written once"
 
 
 def test_a_level_is_paged_once_however_often_it_is_asked(world: World) -> None:

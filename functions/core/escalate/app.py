@@ -118,6 +118,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "doneBeforeStopping": progress,
         # What was done, from the audit trail: never a constant that names steps.
         "done": protocol.recorded_steps(incident_id),
+        "undo": protocol.recorded_undo(incident_id),
         "reason": reason,
         "execution": req.executionId,
         "incident": incident,

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from . import clock
+from . import clock, page_text
 from .clients import client
 from .config import settings
 
@@ -22,14 +21,14 @@ LEVELS_FOR = {
 
 
 def publish(level: str, *, subject: str, message: dict[str, Any]) -> str:
+    """Publish one page per protocol (`page_text`): the full JSON to HTTP/HTTPS, SQS and
+    Lambda subscribers, the readable text to e-mail, one short line to SMS."""
+    full = {"at": clock.now().isoformat(), "seq": clock.sequence(), **message}
     resp = client("sns").publish(
         TopicArn=settings().topic(level),
         Subject=subject[:99],
-        Message=json.dumps(
-            {"at": clock.now().isoformat(), "seq": clock.sequence(), **message},
-            sort_keys=True,
-            default=str,
-        ),
+        MessageStructure="json",
+        Message=page_text.structured(subject, full),
         MessageAttributes={"level": {"DataType": "String", "StringValue": level}},
     )
     return str(resp["MessageId"])

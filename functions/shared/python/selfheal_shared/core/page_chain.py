@@ -29,7 +29,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import clock, escalation_policy, notify
+from . import audit, clock, escalation_policy, notify, post_incident
 from .clients import client
 from .config import settings
 
@@ -343,16 +343,55 @@ def page(
 
 def close(incident_id: str, *, subject: str, message: dict[str, Any]) -> list[str]:
     """End the chain and send one resolve to every level it paged (nothing when it paged
-    nobody, or another caller closed it)."""
+    nobody, or another caller closed it), carrying the post-incident record."""
     chain = get(incident_id)
     if chain is None:
         return []
     levels = resolve(incident_id)
     policy = escalation_policy.load(chain.system)
+    record = _post_incident(incident_id, message)
     for level in levels:
         notify.publish(
             policy.topic(level),
             subject=subject,
-            message={**message, "kind": "resolve", "dedupKey": chain.dedup_key, "level": level},
+            message={
+                **message,
+                "kind": "resolve",
+                "dedupKey": chain.dedup_key,
+                "level": level,
+                **({"postIncident": record} if record else {}),
+            },
         )
     return levels
+
+
+def _post_incident(incident_id: str, message: dict[str, Any]) -> dict[str, Any] | None:
+    """The post-incident record of a resolved chain that paged someone (`post_incident`),
+    written to the audit trail once: a retry of the close finds it there and reuses it."""
+    chain = get(incident_id)
+    if chain is None or not chain.paged or chain.resolvedAt is None:
+        return None
+    for rec in audit.history(incident_id):
+        if rec["action"] == post_incident.ACTION:
+            return dict(rec["details"])
+    record = post_incident.build(
+        incident_id=incident_id,
+        system=chain.system,
+        severity=chain.severity,
+        started_at=chain.startedAt,
+        paged=chain.paged,
+        acknowledged_by=chain.acknowledgedBy,
+        acknowledged_at=chain.acknowledgedAt,
+        resolved_at=chain.resolvedAt,
+        message=message,
+    )
+    audit.record(
+        incident_id=incident_id,
+        execution=str(message.get("execution") or ""),
+        action=post_incident.ACTION,
+        actor="page_chain",
+        why=post_incident.WHY,
+        result=post_incident.summary(record),
+        details=record,
+    )
+    return record

@@ -18,6 +18,7 @@ constants that name steps.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
@@ -369,3 +370,13 @@ def recorded_steps(incident_id: str, execution: str | None = None) -> list[str]:
             continue
         steps.append(f"{r['action']}: {r['result']}")
     return steps
+
+
+def recorded_undo(incident_id: str) -> list[str]:
+    """How to undo what was done, as recorded with each action (its inverse): a page says
+    how to put back only what the audit trail says was changed."""
+    return [
+        f"{r['action']}: {json.dumps(r['inverse'], sort_keys=True, default=str)}"
+        for r in audit.history(incident_id)
+        if r["inverse"] and not r["action"].endswith(INTENT_SUFFIX)
+    ]
