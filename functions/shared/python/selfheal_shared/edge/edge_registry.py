@@ -7,6 +7,7 @@ siteId is the change to make (noted in the README)."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -370,17 +371,22 @@ def edges_where(site: str | None = None) -> list[dict[str, Any]]:
 
 
 _sizes: dict[str, tuple[float, tuple[int, int]]] = {}
+#: One registry count at a time per process: a storm's invocations that share a container
+#: (the local runtime runs them as threads of one process) wait for the first count instead
+#: of each listing the whole fleet at once.
+_sizes_lock = threading.Lock()
 
 
 def fleet_sizes(site: str) -> tuple[int, int]:
     """(edges registered at the site, edges in the fleet), from the IoT registry; kept for
     five minutes per warm container, since a storm asks the same question many times."""
-    cached = _sizes.get(site)
-    if cached and cached[0] > clock.now().timestamp():
-        return cached[1]
-    sizes = _registry_sizes(site)
-    _sizes[site] = (clock.now().timestamp() + 300, sizes)
-    return sizes
+    with _sizes_lock:
+        cached = _sizes.get(site)
+        if cached and cached[0] > clock.now().timestamp():
+            return cached[1]
+        sizes = _registry_sizes(site)
+        _sizes[site] = (clock.now().timestamp() + 300, sizes)
+        return sizes
 
 
 def _registry_sizes(site: str) -> tuple[int, int]:
