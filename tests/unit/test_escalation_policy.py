@@ -73,7 +73,7 @@ def _good() -> dict[str, Any]:
         (lambda d: d["severities"]["incident"]["pages"].update(l2=-5), "pages.l2"),
         (lambda d: d["levels"]["l1"].update(topic="pager"), "levels.l1"),
         (lambda d: d["levels"]["l1"].pop("who"), "levels.l1.who"),
-        (lambda d: d.update(renotifyMinutes=1), "renotifyMinutes"),
+        (lambda d: d.update(renotifyMinutes=30), "renotifyMinutes: Extra inputs"),
         (lambda d: d.update(extra=1), "extra"),
         (lambda d: d["severities"]["incident"].update(pages={}), "no ticket"),
         (lambda d: d.update(runbook="4"), "runbook"),

@@ -70,8 +70,9 @@ class Policy(BaseModel):
     why: str = Field(min_length=20)
     levels: dict[str, Level]
     severities: dict[str, SeverityPolicy]
-    #: Page the current level again after this many minutes while unacknowledged.
-    renotifyMinutes: int | None = Field(default=None, ge=5)
+    # No re-notification field: no runbook gives one, and the paging service behind a
+    # level's topic (a PagerDuty escalation policy) re-notifies its own responders; a
+    # policy that names one is refused (extra fields are) rather than silently ignored.
 
     @model_validator(mode="after")
     def _levels_exist(self) -> Policy:
