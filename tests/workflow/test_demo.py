@@ -35,6 +35,9 @@ from local.cli import main
 #: `selfheal demo`'s whole output, committed (rewritten with SELFHEAL_CAPTURE=1; see above).
 GOLDEN = Path(__file__).with_name("demo_timelines.txt")
 FIXED = ("SUCCEEDED", "FIXED")
+#: A page chain's watcher: ended by the incident's resolve, or every level paged unanswered.
+WATCH_ENDED = ("SUCCEEDED", "")
+UNANSWERED = ("FAILED", "selfheal.Unanswered")
 #: sample -> each incident's (status, last outcome or the Fail's error), in timeline order.
 #: A new sample needs a row here (and a scene in its domain's world,
 #: local/worlds/<domain>/scenes.py, if it needs one).
@@ -43,9 +46,10 @@ EXPECTED: dict[str, list[tuple[str, str]]] = {
     # response ends with people (Responded is a Fail by design).
     "battery_alarm.soc_critical": [("FAILED", "selfheal.Escalated")],
     # "Delta > 200mV: Equalização forçada": 250 mV apart, equalized and verified.
-    "cell_imbalance.imbalance_alarm": [FIXED],
+    # The P1's page chain watcher ends once the verified equalization resolved the chain.
+    "cell_imbalance.imbalance_alarm": [FIXED, WATCH_ENDED],
     # The intake hands on (no action of its own); "NÃO religar até normalizar temperatura".
-    "edge_alarm_intake.over_temperature_alarm": [("SUCCEEDED", ""), FIXED],
+    "edge_alarm_intake.over_temperature_alarm": [("SUCCEEDED", ""), FIXED, UNANSWERED],
     "edge_alarm_intake.over_temperature_ok": [("SUCCEEDED", "")],
     # Runbook 000 §5 "COMMUNICATION_LOSS" from a connected controller: a link behind it (the
     # BMS) is lost; diagnosed and paged on the P2 clock, never restarted; nobody restores it.
@@ -53,13 +57,18 @@ EXPECTED: dict[str, list[tuple[str, str]]] = {
     # A hung controller: the agent answers the probe, the restart brings it back.
     "edge_offline_ladder.last_will_offline": [FIXED],
     # "NUNCA fazer reset sem identificar causa": reset only after the person's approval.
-    "emergency_stop.estop_alarm": [FIXED],
+    "emergency_stop.estop_alarm": [FIXED, WATCH_ENDED],
     "freeze_ingestion.validation_failures_alarm": [FIXED],
     "ingestion_failover.primary_back": [FIXED],
     "ingestion_failover.primary_down": [FIXED],
     "instance_conflict.p2002_alarm": [FIXED],
     "mapper_degraded.timeouts_alarm": [FIXED],
-    "over_temperature.over_temperature_alarm": [FIXED],
+    # Runbook 000 §6 P1: hot until the lock is released at 45 min; nobody acknowledges the
+    # maintenance page, so the chain's watcher pages L2 at 15 and L3 at 30 minutes and ends
+    # telling ops nobody answered (a Fail by design); the release resolves each level paged.
+    "over_temperature.over_temperature_alarm": [FIXED, UNANSWERED],
+    # A sample chain for an incident that never paged: the watcher finds no chain, ends.
+    "page_chain.p1_chain_opened": [WATCH_ENDED],
     # Runbook 004 "Dados Parciais": the survey is paged; reloading is not automated.
     "partial_data.coverage_alarm": [("FAILED", "selfheal.NotFixed")],
     "partial_data.good_quality_alarm": [("FAILED", "selfheal.NotFixed")],

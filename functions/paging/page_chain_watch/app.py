@@ -49,14 +49,22 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         context=context,
     )
     if chain is None:
-        return _ended(f"no page chain for {req.detail.incidentId}: nobody to page")
+        return _ended(run, f"no page chain for {req.detail.incidentId}: nobody to page")
     if chain.resolvedAt:
-        return _ended(f"the incident ended at {chain.resolvedAt}: its resolve went out")
+        return _ended(run, f"the incident ended at {chain.resolvedAt}: its resolve went out")
     if chain.acknowledgedBy:
         return _ended(
-            f"acknowledged by {chain.acknowledgedBy} at {chain.acknowledgedAt}: no more pages"
+            run, f"acknowledged by {chain.acknowledgedBy} at {chain.acknowledgedAt}: no more pages"
         )
     now = clock.now()
+    if chain.watchingSince == now.isoformat():  # this look started the watch
+        paged = ", ".join(chain.paged) or "nobody yet"
+        run.record(
+            "page_chain_watch",
+            why="the incident's first page asked for its page chain's watcher",
+            result=f"watching: paged so far {paged}; the next levels on the {chain.system} "
+            "policy's clock until acknowledged or resolved",
+        )
     started = datetime.fromisoformat(chain.startedAt)
     due = chain.due(now)
     if quiet := refusals.quiet(list(chain.scopes)):
@@ -99,7 +107,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return _waiting(started + timedelta(minutes=due.next_at), "next level")
     latest = page_chain.get(chain.incidentId) or chain
     if latest.acknowledgedBy or latest.resolvedAt:
-        return _ended("acknowledged or resolved while paging")
+        return _ended(run, "acknowledged or resolved while paging")
     return {
         "outcome": Outcome.ESCALATED,
         "waitUntil": None,
@@ -128,5 +136,6 @@ def _waiting(until: datetime, why: str) -> dict[str, Any]:
     return {"outcome": None, "waitUntil": _at(max(until, clock.now())), "reason": why}
 
 
-def _ended(why: str) -> dict[str, Any]:
+def _ended(run: protocol.Run[WatchRequest], why: str) -> dict[str, Any]:
+    run.record("page_chain_watch_ended", why=why, result="no more pages from this watch")
     return {"outcome": Outcome.NO_ACTION_NEEDED, "waitUntil": None, "reason": why}
