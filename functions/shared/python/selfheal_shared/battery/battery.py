@@ -214,6 +214,7 @@ def page(
         result=f"paged {', '.join(paged)}",
         outcome=Outcome.ESCALATED,
     )
+    page_chain.ask_for_watcher(inc.incidentId)
     return paged[0]
 
 

@@ -164,12 +164,23 @@ def open_chain(
             raise
     chain = get(incident_id)
     assert chain is not None  # written above, or already there
-    if chain.watch and chain.watchingSince is None and chain.resolvedAt is None:
-        _ask_for_watcher(chain)
     return chain
 
 
-def _ask_for_watcher(chain: Chain) -> None:
+def ask_for_watcher(incident_id: str) -> None:
+    """After the chain's first pages: start its watcher (a chain opened with `watch`) for
+    the next level, unless it is watching already, ended, or nobody is left to page. Its
+    first look is at that level's time (`firstLookAt`). Asked again on a retry until the
+    watcher says it is watching; a second watcher ends at its claim."""
+    chain = get(incident_id)
+    if chain is None or not chain.watch or chain.watchingSince or chain.resolvedAt:
+        return
+    due = chain.due()
+    if due.level is None and due.next_at is None:
+        return  # every level paged, or acknowledged: nothing for a watcher to do
+    first = clock.now()
+    if due.level is None and due.next_at is not None:
+        first = datetime.fromisoformat(chain.startedAt) + timedelta(minutes=due.next_at)
     resp = client("events").put_events(
         Entries=[
             {
@@ -182,6 +193,7 @@ def _ask_for_watcher(chain: Chain) -> None:
                         "system": chain.system,
                         "severity": chain.severity,
                         "startedAt": chain.startedAt,
+                        "firstLookAt": first.strftime("%Y-%m-%dT%H:%M:%SZ"),
                     }
                 ),
             }
