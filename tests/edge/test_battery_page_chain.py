@@ -153,15 +153,17 @@ def test_a_pagerduty_acknowledgement_over_https_stops_the_ladder(edge_world: Edg
             ),
         )
         w.pipeline.clock.call_later(600, lambda: webhook(ACK, incident))
+        w.pipeline.clock.call_later(620, lambda: webhook(ACK, incident))  # a redelivery
         confirm_at(w, incident, 40)
     w.ladders(finished=1, workflow="emergency_stop", timeout=600)
 
-    ignored, malformed, forged, acked = answers
+    ignored, malformed, forged, acked, again = answers
     assert ignored["statusCode"] == 202
     assert malformed["statusCode"] == 400 and "incidentId" in malformed["body"]
     assert forged["statusCode"] == 401 and "no signature matches" in forged["body"]
     assert acked["statusCode"] == 200, acked
     assert json.loads(acked["body"])["acknowledgedBy"] == "Ana Souza (via pagerduty)"
+    assert again["statusCode"] == 200 and json.loads(again["body"])["already"] is True
     assert [p["level"] for p in pages(w)] == ["l1"], "acknowledged at 10 min: no L2, no L3"
     chain = page_chain.get(incident)
     assert chain is not None and chain.acknowledgedBy == "Ana Souza (via pagerduty)"

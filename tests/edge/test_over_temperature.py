@@ -218,12 +218,11 @@ def test_a_silence_holds_the_page_never_the_stop_and_the_page_goes_out_when_it_e
     for r in done:  # nobody paged while the silence lasted
         if r.get("outcome") == "ESCALATED":
             assert datetime.fromisoformat(r["at"]) >= ends, r
-    # The ladder counts from the resume, not from the raise: the silenced time is nobody's
-    # unanswered page (L1 at the silence's end, L2 15 minutes later while still hot/locked).
+    # The ladder counts from the silence's end, not from the raise: the silenced time is
+    # nobody's unanswered page (L1 once it ended, L2 15 minutes after it while still locked).
     page, *later = [n for n in w.pages() if n["message"].get("maintenance")]
     assert page["level"] == "l1" and "silence on this alarm has ended" in page["message"]["summary"]
-    first = datetime.fromisoformat(page["message"]["at"])
-    assert [(n["level"], datetime.fromisoformat(n["message"]["at"]) - first) for n in later] == [
+    assert [(n["level"], datetime.fromisoformat(n["message"]["at"]) - ends) for n in later] == [
         ("l2", timedelta(minutes=15))
     ]
     [released] = [r for r in done if r["action"] == "restart_lock_released"]

@@ -186,3 +186,54 @@ def test_selfheal_ack_stops_the_chain_and_refuses_what_it_cannot_ack(
 
     with pytest.raises(SystemExit, match="ack refused: incident: no page chain for 'inc-9'"):
         cli.main(["ack", "inc-9", "--by", "maria", "--guard-table", "guard"])
+
+
+def test_a_resolve_whose_publish_failed_is_sent_by_the_retry_and_nobody_gets_two(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A close that fails publishing L2's resolve (SNS throttled) raises; its retry sends the
+    resolve L2 is still owed, and not L1's again."""
+    from selfheal_shared.core import notify
+
+    chain = page_chain.open_chain("inc-9", system="lifo4-ems", severity="P1", started=START)
+    world.ladder(chain, until=20)
+    real = notify.publish
+
+    def throttled(level: str, **kwargs: object) -> str:
+        if level == "l2":
+            raise RuntimeError("Throttling")
+        return real(level, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(notify, "publish", throttled)
+    with pytest.raises(RuntimeError, match="Throttling"):
+        page_chain.close("inc-9", subject="resolved", message={})
+    monkeypatch.setattr(notify, "publish", real)
+    assert page_chain.close("inc-9", subject="resolved", message={}) == ["l2"]
+    assert page_chain.close("inc-9", subject="resolved", message={}) == []
+    resolves = [level for level, kind, _ in world.pages() if kind == "resolve"]
+    assert sorted(resolves) == ["l1", "l2"]
+
+
+def test_the_watcher_is_asked_for_the_next_level_in_utc_whatever_the_alarms_offset(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A raise time at -03:00 (Brazil) asks for the watcher's first look at L2's time in UTC
+    (a Wait's timestamp), never the local wall time with a Z."""
+    sent: list[dict[str, object]] = []
+
+    class Events:
+        def put_events(self, Entries: list[dict[str, str]]) -> dict[str, int]:
+            sent.extend(json.loads(e["Detail"]) for e in Entries)
+            return {"FailedEntryCount": 0}
+
+    monkeypatch.setattr(
+        page_chain, "client", lambda name: Events() if name == "events" else clients.client(name)
+    )
+    local = START.astimezone(datetime.strptime("-0300", "%z").tzinfo)
+    chain = page_chain.open_chain(
+        "inc-br", system="lifo4-ems", severity="P1", started=local, watch=True
+    )
+    page_chain.page(chain, "l1", subject="s", message={})
+    page_chain.ask_for_watcher("inc-br")
+    page_chain.ask_for_watcher("inc-br")  # a retry: the same event (its claim ends the second)
+    assert [d["firstLookAt"] for d in sent] == ["2026-11-20T15:15:00Z"] * 2

@@ -64,25 +64,31 @@ def handler(run: Run[RespondRequest]) -> dict[str, Any]:
         extra=extra,
         watch=False,  # this loop pages each level itself, with the cells as read then
     )
+    if quiet := refusals.quiet([inc.edgeId, *scopes(inc)]):  # look again when it ends
+        ends = datetime.fromisoformat(str(quiet["endsAt"]))
+        return _out("waiting", wait=(ends - clock.now()).total_seconds() + 1)
     chain = page_chain.get(inc.incidentId)
-    if chain is None:  # nobody due yet, or a silence held the page: look again then
+    if chain is None:  # nobody due yet: look again when the first level is
+        since = (clock.now() - battery.ladder_start(inc, None)).total_seconds() / 60
         due = escalation_policy.due(
-            escalation_policy.load(battery.SYSTEM), inc.severity, minutes, set()
+            escalation_policy.load(battery.SYSTEM), inc.severity, since, set()
         )
-        quiet = refusals.quiet([inc.edgeId, *scopes(inc)])
-        if quiet:
-            ends = datetime.fromisoformat(str(quiet["endsAt"]))
-            return _out("waiting", wait=(ends - clock.now()).total_seconds() + 1)
-        return _out("waiting", wait=((due.next_at or minutes) - minutes) * 60 + 1)
+        return _out("waiting", wait=_until(due.next_at, since))
     due = chain.due()
-    if chain.acknowledgedBy:
-        reason = f"{inc.alarm} still active on {inc.edgeId}; acknowledged by {chain.acknowledgedBy}"
-        return _out("exhausted", reason=reason)
+    if chain.acknowledgedBy:  # people have it: no more pages; its clear still resolves it
+        return _out("waiting", wait=MAX_WAIT_SECONDS)
     if due.next_at is None and due.level is None:
         reason = f"{inc.alarm} still active on {inc.edgeId} after paging {', '.join(chain.paged)}"
         return _out("exhausted", reason=reason)
     # Look again when the next level is due (its page goes out then, on this chain).
-    return _out("waiting", wait=((due.next_at or minutes) - minutes) * 60 + 1)
+    return _out("waiting", wait=_until(due.next_at, chain.minutes()))
+
+
+def _until(next_at: float | None, minutes: float) -> float:
+    """Seconds until minute `next_at` (just after it); at most the longest look when none."""
+    if next_at is None:
+        return MAX_WAIT_SECONDS
+    return (next_at - minutes) * 60 + 1
 
 
 def _over(inc: Incident) -> str | None:

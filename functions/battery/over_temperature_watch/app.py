@@ -83,9 +83,9 @@ def _page_after_silence(run: Run[WatchRequest]) -> None:
         return
     if refusals.quiet([inc.edgeId, *scopes(inc)]):
         return  # still silenced: nothing new to record every poll
-    run.record(
-        "silence_ended",
-        why="the maintenance page was held by a silence that has ended",
-        result="the incident resumes: maintenance is paged now",
-    )
-    battery.page_maintenance(run, inc, resumed=True)
+    if battery.page_maintenance(run, inc, resumed=True):
+        run.record(
+            "silence_ended",
+            why="the maintenance page was held by a silence that has ended",
+            result="the incident resumed: maintenance was paged",
+        )

@@ -178,7 +178,7 @@ def _on_chain(
             paged.append(due.level)
     now = page_chain.get(incident_id) or chain
     wait_until = (
-        (started + timedelta(minutes=due.next_at)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        clock.aws_time(started + timedelta(minutes=due.next_at))
         if due.next_at is not None
         else None
     )

@@ -2,8 +2,9 @@
 V3 `incident.acknowledged` webhook or a signed `{"incidentId", "by"}`
 (`selfheal_shared/core/page_ack.py`). The chain stops escalating; the incident stays open.
 
-Every request is answered, never raised: what was refused is recorded with why (kept for
-inspection), and nothing but the acknowledgement is ever changed."""
+Every request is answered, never raised: what was refused is logged with why (kept for
+inspection in the function's log group), and nothing but the acknowledgement is ever
+changed; a repeated acknowledgement changes nothing and is not recorded again."""
 
 from __future__ import annotations
 
@@ -51,13 +52,24 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         ack = page_ack.parse(body, signed_by)
         if ack is None:
             return _answer(202, {"ignored": "not an incident.acknowledged event"})
-        chain = page_chain.acknowledge(ack.incident_id, by=f"{ack.by} (via {ack.source})")
+        by = f"{ack.by} (via {ack.source})"
+        chain, first = page_chain.acknowledge_once(ack.incident_id, by=by)
     except page_ack.Refused as e:
         logger.warning("page ack refused", extra={"status": e.status, "why": str(e)})
         return _answer(e.status, {"error": str(e)})
     except ValueError as e:  # no such chain, resolved: page_chain names it
         logger.warning("page ack refused", extra={"status": 404, "why": str(e)})
         return _answer(404, {"error": str(e)})
+    if not first:  # the first acknowledgement stands; a repeat changes and records nothing
+        return _answer(
+            200,
+            {
+                "incidentId": chain.incidentId,
+                "acknowledgedBy": chain.acknowledgedBy,
+                "acknowledgedAt": chain.acknowledgedAt,
+                "already": True,
+            },
+        )
     audit.record(
         incident_id=chain.incidentId,
         execution="page-ack",

@@ -32,14 +32,10 @@ class WatchRequest(BaseModel):
     executionId: str = Field(min_length=1)
 
 
-def _at(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     req = parse(WatchRequest, event, "page chain watch")
-    chain = page_chain.watching(req.detail.incidentId)
+    chain, started_watch = page_chain.watching(req.detail.incidentId)
     run = protocol.begin(
         req,
         actor="page_chain_watch",
@@ -57,7 +53,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             run, f"acknowledged by {chain.acknowledgedBy} at {chain.acknowledgedAt}: no more pages"
         )
     now = clock.now()
-    if chain.watchingSince == now.isoformat():  # this look started the watch
+    if started_watch:
         paged = ", ".join(chain.paged) or "nobody yet"
         run.record(
             "page_chain_watch",
@@ -126,14 +122,14 @@ def _message(chain: page_chain.Chain, level: str) -> dict[str, Any]:
         "incidentId": chain.incidentId,
         "automation": chain.automation or AUTOMATION,
         "escalatedTo": level,
-        "unacknowledgedMinutes": round(chain.minutes(), 1),
+        "minutesSinceStart": round(chain.minutes(), 1),
         "done": protocol.recorded_steps(chain.incidentId),
         "ack": f"selfheal ack {chain.incidentId} --by <name>",
     }
 
 
 def _waiting(until: datetime, why: str) -> dict[str, Any]:
-    return {"outcome": None, "waitUntil": _at(max(until, clock.now())), "reason": why}
+    return {"outcome": None, "waitUntil": clock.aws_time(max(until, clock.now())), "reason": why}
 
 
 def _ended(run: protocol.Run[WatchRequest], why: str) -> dict[str, Any]:

@@ -162,7 +162,7 @@ def page(
     from ..core.protocol import recorded_steps
 
     existing = page_chain.get(inc.incidentId)
-    began = _ladder_start(inc, existing)
+    began = ladder_start(inc, existing)
     due = escalation_policy.due(
         escalation_policy.load(SYSTEM),
         inc.severity,
@@ -171,6 +171,8 @@ def page(
         acknowledged=bool(existing and (existing.acknowledgedBy or existing.resolvedAt)),
     )
     if due.level is None:
+        if existing is not None:  # a retry after the first pages: its watcher, if not asked
+            page_chain.ask_for_watcher(inc.incidentId)
         return None
     if quiet := refusals.quiet([inc.edgeId, *scopes(inc)]):
         run.record(
@@ -178,6 +180,7 @@ def page(
             why=f"silenced on {quiet['scope']} until {quiet['endsAt']}: {quiet.get('reason', '')}",
             result=f"page to {due.level} suppressed",
             outcome=Outcome.SKIPPED_BY_GUARD,
+            details={HELD_UNTIL: str(quiet["endsAt"])},
         )
         return None
     title = f"[selfheal] {inc.severity} {inc.edgeId} {subject}"
@@ -218,19 +221,25 @@ def page(
     return paged[0]
 
 
-def _ladder_start(inc: Incident, chain: page_chain.Chain | None) -> datetime:
+#: A held page's record says until when the silence held it.
+HELD_UNTIL = "silencedUntil"
+
+
+def ladder_start(inc: Incident, chain: page_chain.Chain | None) -> datetime:
     """When the incident's ladder counts from: the alarm's raise, or, when a silence held
-    its first page, the moment it resumed (runbook 000 §6: the silence suppresses paging and
-    the incident resumes when it expires; the held time is no one's unanswered page)."""
+    its first page, the end of that silence (runbook 000 §6: the silence suppresses paging
+    and the incident resumes when it expires; the held time is no one's unanswered page)."""
     from ..core import audit
 
     if chain is not None:
-        return datetime.fromisoformat(chain.startedAt)
-    held = any(
-        r["action"].startswith("page") and r.get("outcome") == Outcome.SKIPPED_BY_GUARD
-        for r in audit.history(inc.incidentId)
-    )
-    return clock.now() if held else datetime.fromisoformat(inc.raisedAt)
+        return clock.parse_aws_time(chain.startedAt)
+    start = clock.parse_aws_time(inc.raisedAt)
+    for r in audit.history(inc.incidentId):
+        details = r.get("details")
+        held = details.get(HELD_UNTIL) if isinstance(details, dict) else None
+        if r["action"].startswith("page") and held:
+            start = max(start, clock.parse_aws_time(str(held)))
+    return min(start, clock.now())  # a silence lifted early resumes now
 
 
 def resolve(run: Run[Any], inc: Incident, *, why: str) -> list[str]:

@@ -27,6 +27,13 @@ def install(source: Callable[[], datetime] | None) -> None:
     _source = source
 
 
+def aws_time(when: datetime) -> str:
+    """`2026-11-20T05:14:58Z`, what a Wait state's TimestampPath takes: in UTC, whatever
+    offset `when` carries (a naive time is taken as UTC)."""
+    aware = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def parse_aws_time(text: str) -> datetime:
     """AWS writes timestamps several ways ("...+0000", "...Z", nanoseconds); read them all."""
     import re

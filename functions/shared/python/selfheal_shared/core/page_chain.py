@@ -151,6 +151,7 @@ def open_chain(
                 "startedAt": {"S": started.isoformat()},
                 "paged": {"M": {}},
                 "delivered": {"M": {}},
+                "resolveSent": {"M": {}},
                 "automation": {"S": automation},
                 "subject": {"S": subject},
                 "message": {"S": json.dumps(message or {}, sort_keys=True, default=str)},
@@ -178,9 +179,12 @@ def ask_for_watcher(incident_id: str) -> None:
     due = chain.due()
     if due.level is None and due.next_at is None:
         return  # every level paged, or acknowledged: nothing for a watcher to do
-    first = clock.now()
-    if due.level is None and due.next_at is not None:
-        first = datetime.fromisoformat(chain.startedAt) + timedelta(minutes=due.next_at)
+    # The due level's own time (a past one when it is due now): the same for every ask of
+    # this chain, so a second ask is the same event and its watcher ends at the claim.
+    minutes = due.next_at
+    if due.level is not None:
+        minutes = dict(escalation_policy.load(chain.system).schedule(chain.severity))[due.level]
+    first = datetime.fromisoformat(chain.startedAt) + timedelta(minutes=minutes or 0)
     resp = client("events").put_events(
         Entries=[
             {
@@ -193,7 +197,7 @@ def ask_for_watcher(incident_id: str) -> None:
                         "system": chain.system,
                         "severity": chain.severity,
                         "startedAt": chain.startedAt,
-                        "firstLookAt": first.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "firstLookAt": clock.aws_time(first),
                     }
                 ),
             }
@@ -203,8 +207,9 @@ def ask_for_watcher(incident_id: str) -> None:
         raise RuntimeError(f"page chain {chain.incidentId}: the watcher event was refused: {resp}")
 
 
-def watching(incident_id: str) -> Chain | None:
-    """The watcher's first step: from now on it walks the chain (no more events asked)."""
+def watching(incident_id: str) -> tuple[Chain | None, bool]:
+    """The watcher's first step: from now on it walks the chain (no more events asked);
+    the chain and whether this call started the watch."""
     try:
         client("dynamodb").update_item(
             TableName=settings().guard_table,
@@ -216,7 +221,8 @@ def watching(incident_id: str) -> Chain | None:
     except ClientError as e:
         if e.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
-    return get(incident_id)
+        return get(incident_id), False
+    return get(incident_id), True
 
 
 def claim(incident_id: str, level: str) -> bool:
@@ -278,6 +284,12 @@ def acknowledge(incident_id: str, *, by: str) -> Chain:
     """Stop the chain's escalation (the incident stays open). ValueError naming the field
     when there is no such page chain, the name is empty, or it is resolved; acknowledging
     twice keeps the first acknowledgement."""
+    return acknowledge_once(incident_id, by=by)[0]
+
+
+def acknowledge_once(incident_id: str, *, by: str) -> tuple[Chain, bool]:
+    """`acknowledge`, and whether this call was the acknowledgement (False: one stood)."""
+    won = True
     if not isinstance(by, str) or not by.strip():
         raise ValueError("by: required (who acknowledges the page), got an empty name")
     try:
@@ -295,12 +307,13 @@ def acknowledge(incident_id: str, *, by: str) -> Chain:
     except ClientError as e:
         if e.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
+        won = False
     chain = get(incident_id)
     if chain is None:
         raise ValueError(f"incident: no page chain for {incident_id!r} (nobody was paged)")
     if chain.resolvedAt and chain.acknowledgedBy is None:
         raise ValueError(f"incident: {incident_id!r} was resolved at {chain.resolvedAt}")
-    return chain
+    return chain, won
 
 
 def resolve(incident_id: str) -> list[str]:
@@ -355,26 +368,69 @@ def page(
 
 def close(incident_id: str, *, subject: str, message: dict[str, Any]) -> list[str]:
     """End the chain and send one resolve to every level it paged (nothing when it paged
-    nobody, or another caller closed it), carrying the post-incident record."""
+    nobody), carrying the post-incident record. Each level's resolve is claimed before it
+    is published and withdrawn if the publish fails, so a retry sends what is missing and
+    nobody gets two."""
     chain = get(incident_id)
     if chain is None:
         return []
-    levels = resolve(incident_id)
+    resolve(incident_id)
+    chain = get(incident_id) or chain
     policy = escalation_policy.load(chain.system)
     record = _post_incident(incident_id, message)
-    for level in levels:
-        notify.publish(
-            policy.topic(level),
-            subject=subject,
-            message={
-                **message,
-                "kind": "resolve",
-                "dedupKey": chain.dedup_key,
-                "level": level,
-                **({"postIncident": record} if record else {}),
-            },
+    sent = []
+    for level in sorted(chain.paged, key=lambda lv: chain.paged[lv]):
+        if not _claim_resolve(incident_id, level):
+            continue
+        try:
+            notify.publish(
+                policy.topic(level),
+                subject=subject,
+                message={
+                    **message,
+                    "kind": "resolve",
+                    "dedupKey": chain.dedup_key,
+                    "level": level,
+                    **({"postIncident": record} if record else {}),
+                },
+            )
+        except Exception:
+            _update(incident_id, "REMOVE resolveSent.#level", level)
+            raise
+        sent.append(level)
+    return sent
+
+
+def _claim_resolve(incident_id: str, level: str) -> bool:
+    try:
+        _update(
+            incident_id,
+            "SET resolveSent.#level = :at",
+            level,
+            condition="attribute_exists(resolveSent) AND attribute_not_exists(resolveSent.#level)",
+            at=clock.now().isoformat(),
         )
-    return levels
+    except ClientError as e:
+        if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def _update(
+    incident_id: str, expression: str, level: str, *, condition: str = "", at: str = ""
+) -> None:
+    args: dict[str, Any] = {
+        "TableName": settings().guard_table,
+        "Key": _key(incident_id),
+        "UpdateExpression": expression,
+        "ExpressionAttributeNames": {"#level": level},
+    }
+    if condition:
+        args["ConditionExpression"] = condition
+    if at:
+        args["ExpressionAttributeValues"] = {":at": {"S": at}}
+    client("dynamodb").update_item(**args)
 
 
 def _post_incident(incident_id: str, message: dict[str, Any]) -> dict[str, Any] | None:
