@@ -69,6 +69,12 @@ def test_an_unacknowledged_estop_climbs_l1_l2_l3_while_it_waits_and_resolves_eac
     resolves = pages(w, "resolve")
     assert sorted(r["level"] for r in resolves) == ["l1", "l2", "l3"]
     assert all(minutes_after(r, start) >= 40 for r in resolves)
+    # Runbook 004's checklist, filled with what was found: the cause the person confirmed.
+    record = resolves[0]["message"]["postIncident"]
+    assert record["rootCause"] == CAUSE and record["teamNotified"] is True
+    assert record["forPeople"] == dict.fromkeys(
+        ("procedureEffective", "updateDocumentation", "improveMonitoring")
+    )
     # Every level paged and nobody acknowledged: the watcher ends telling ops so; the chain
     # stays open until the incident's end resolves it (above).
     [watch] = watchers(w)

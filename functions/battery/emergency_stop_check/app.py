@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from selfheal_shared.battery import battery
 from selfheal_shared.battery.estop import AUTOMATION
 from selfheal_shared.battery.incident import Incident
+from selfheal_shared.core import audit
 from selfheal_shared.core.outcomes import Outcome
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.edge import edge_registry, edges
@@ -42,5 +43,14 @@ def handler(run: Run[CheckRequest]) -> dict[str, Any]:
         outcome=Outcome.FIXED if problem is None else Outcome.NOT_FIXED,
     )
     if problem is None:
-        battery.resolve(run, req.incident, why=summary)
+        battery.resolve(run, req.incident, why=summary, cause=_cause(req.incident.incidentId))
     return {"cleared": problem is None, "summary": summary}
+
+
+def _cause(incident_id: str) -> str:
+    """The cause gathered and confirmed for this E-Stop (its `cause_gathered` record)."""
+    for r in audit.history(incident_id):
+        details = r.get("details")
+        if r["action"] == "cause_gathered" and isinstance(details, dict):
+            return str(details.get("cause") or "")
+    return ""

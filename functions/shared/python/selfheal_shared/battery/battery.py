@@ -242,13 +242,18 @@ def ladder_start(inc: Incident, chain: page_chain.Chain | None) -> datetime:
     return min(start, clock.now())  # a silence lifted early resumes now
 
 
-def resolve(run: Run[Any], inc: Incident, *, why: str) -> list[str]:
+def resolve(run: Run[Any], inc: Incident, *, why: str, cause: str = "") -> list[str]:
     """The incident ended: one resolve to every level its page chain paged (none when it
-    paged nobody), recorded."""
+    paged nobody), recorded; `cause`: the root cause as found (the post-incident record's)."""
     levels = page_chain.close(
         inc.incidentId,
         subject=f"[selfheal] RESOLVED {inc.severity} {inc.edgeId} {inc.alarm}",
-        message={"incidentId": inc.incidentId, "automation": run.automation, "reason": why},
+        message={
+            "incidentId": inc.incidentId,
+            "automation": run.automation,
+            "reason": why,
+            **({"rootCause": cause} if cause else {}),
+        },
     )
     if levels:
         run.record("resolve", why=why, result=f"resolve sent to {', '.join(levels)}")

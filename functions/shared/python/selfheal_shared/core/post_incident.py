@@ -21,6 +21,9 @@ ACTION = "post_incident"
 #: Runbook 004's threshold: "Post-mortem agendado? (se > 1h downtime)".
 POST_MORTEM_AFTER_MINUTES = 60
 WHY = "runbook 004 'Checklist Pós-Incidente': downtime, data lost, root cause, post-mortem if > 1h"
+#: The checklist's questions only people can answer ("Procedimento foi efetivo?", "Precisa
+#: atualizar documentação?", "Precisa melhorar monitoramento?").
+FOR_PEOPLE = ("procedureEffective", "updateDocumentation", "improveMonitoring")
 #: Where a workflow reports what it measured or found, first key found wins.
 DATA_LOST_KEYS = ("dataLost", "samplesLost")
 ROOT_CAUSE_KEYS = ("rootCause", "cause")
@@ -104,6 +107,10 @@ def build(
         "dataLost": data_lost(message),
         "rootCause": root_cause(message),
         "postMortem": downtime > POST_MORTEM_AFTER_MINUTES,
+        # "Equipe foi notificada?": the levels paged are the team told (delivered pages).
+        "teamNotified": bool(paged),
+        # The checklist's judgements are people's: left for them to fill in, never guessed.
+        "forPeople": dict.fromkeys(FOR_PEOPLE),
         "why": WHY,
     }
 
