@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 import pytest
@@ -237,3 +238,31 @@ def test_the_watcher_is_asked_for_the_next_level_in_utc_whatever_the_alarms_offs
     page_chain.ask_for_watcher("inc-br")
     page_chain.ask_for_watcher("inc-br")  # a retry: the same event (its claim ends the second)
     assert [d["firstLookAt"] for d in sent] == ["2026-11-20T15:15:00Z"] * 2
+
+
+def test_the_watcher_moves_on_when_another_pager_took_the_due_level(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A level another pager claims between the watcher's look and its claim is paged, not
+    a sign that every level was: the watcher goes on to the next one (L3 at 30) instead of
+    ending unanswered."""
+    from selfheal_cdk import spec as spec_mod
+
+    from local.lambda_adapter import LambdaContext, load_handler
+
+    watch = load_handler(spec_mod.load().functions["page_chain_watch"])
+    context = LambdaContext("page_chain_watch", "arn:aws:lambda:us-east-1:1:function:w", 256, 30)
+    chain = page_chain.open_chain("inc-w", system="lifo4-ems", severity="P1", started=START)
+    world.ladder(chain, until=0)
+    world.at(15)
+    real = page_chain.page
+
+    def raced(c: page_chain.Chain, level: str, **kwargs: Any) -> bool:
+        if level == "l2" and "l2" not in (page_chain.get(c.incidentId) or c).paged:
+            assert real(c, level, subject="s", message={})  # the other pager, first
+        return real(c, level, **kwargs)
+
+    monkeypatch.setattr(page_chain, "page", raced)
+    out = watch({"detail": {"incidentId": "inc-w"}, "executionId": "arn:x:exec:w"}, context)
+    assert out["waitUntil"] == "2026-11-20T15:30:00Z" and out["outcome"] is None, out
+    assert [level for level, kind, _ in world.pages() if kind == "page"] == ["l1", "l2"]

@@ -90,7 +90,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if not page_chain.page(
             chain, level, subject=_subject(chain, level), message=_message(chain, level)
         ):
-            break  # acknowledged or resolved meanwhile: the next look ends the watch
+            continue  # claimed by another pager (the next level is looked at), or
+            # acknowledged or resolved meanwhile (nobody is due any more: the loop ends)
         run.record(
             f"page_{level}",
             why=f"{chain.severity}: nobody acknowledged {chain.minutes(now):.0f} min after the "
