@@ -27,7 +27,9 @@ def page(
     message: dict[str, Any],
     why: str,
 ) -> bool:
-    """Page `level` and record it; False (nothing sent) once the chain was acknowledged."""
+    """Page `level` and record it; False (nothing sent, nobody more to page) once the chain
+    was acknowledged. A level an earlier attempt claimed counts as paged (and is published
+    again if that attempt never delivered it)."""
     chain = page_chain.open_chain(
         incident_id,
         system=severity_policy.SYSTEM,
@@ -37,13 +39,11 @@ def page(
         subject=subject,
         message=message,
     )
-    if chain.acknowledgedBy or not page_chain.page(chain, level, subject=subject, message=message):
+    for lost in page_chain.undelivered(chain):
+        page_chain.page(chain, lost, subject=subject, message=message, again=True)
+    if chain.acknowledgedBy:
         return False
-    run.record(f"page_{level}", why=why, result=f"paged {level}", outcome=Outcome.ESCALATED)
-    return True
-
-
-def acknowledged(incident_id: str) -> str | None:
-    """Who acknowledged the incident's pages, if anyone did."""
-    chain = page_chain.get(incident_id)
-    return chain.acknowledgedBy if chain else None
+    if page_chain.page(chain, level, subject=subject, message=message):
+        run.record(f"page_{level}", why=why, result=f"paged {level}", outcome=Outcome.ESCALATED)
+        return True
+    return not (page_chain.get(incident_id) or chain).acknowledgedBy
