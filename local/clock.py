@@ -344,6 +344,16 @@ class VirtualClock:
             self._hold_at = when
             self._changed_locked()
 
+    def wind_down(self, timeout: float) -> bool:
+        """Stand still from now on and let the work under way end: a thread still running
+        when its pipeline's moto goes would go on against the next pipeline's moto (a late
+        page landing in another test). False if something still works after `timeout`."""
+        with self._cond:
+            self._hold_at = self._now
+            self._holds += 1  # never released: this clock is done
+            self._changed_locked()
+        return self.wait_quiet(timeout)
+
     def wait_standing(self, timeout: float) -> bool:
         """Until nothing is working and the driver has nothing it may jump to (every
         execution parked past the hold, or done). False on timeout."""

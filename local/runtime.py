@@ -45,6 +45,8 @@ from .page_receiver import PageReceiver
 from .sagemaker_local import TrainingJobs
 from .worlds import World
 
+log = logging.getLogger(__name__)
+
 #: Seeds moto's identifiers and the uuid4s of the runtime and the remediators (execution
 #: names, command ids) in a pipeline: the same run prints the same timeline.
 ID_SEED = 20261120
@@ -197,6 +199,8 @@ class Pipeline:
 
     def __exit__(self, *exc: object) -> None:
         try:
+            if not self.clock.wind_down(timeout=60.0):
+                log.warning("pipeline closed with work under way: %s", self.clock.describe())
             self._stack.close()
             self._clients.clear()
         finally:
