@@ -266,3 +266,52 @@ def test_the_watcher_moves_on_when_another_pager_took_the_due_level(
     out = watch({"detail": {"incidentId": "inc-w"}, "executionId": "arn:x:exec:w"}, context)
     assert out["waitUntil"] == "2026-11-20T15:30:00Z" and out["outcome"] is None, out
     assert [level for level, kind, _ in world.pages() if kind == "page"] == ["l1", "l2"]
+
+
+def test_a_workflows_news_is_told_once_per_level_and_its_update_retried_after_a_failure(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`update`: a level named and not paged is paged on the chain; each level paged before
+    hears the news once, even when the call is retried after SNS refused one of them."""
+    from selfheal_shared.core import notify
+
+    chain = _p1("inc-5")
+    world.ladder(chain, until=1)  # L1 at 0
+    world.at(5)
+    real = notify.publish
+
+    def throttled(level: str, **kwargs: object) -> str:
+        if level == "l1":
+            raise RuntimeError("Throttling")
+        return real(level, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(notify, "publish", throttled)
+    with pytest.raises(RuntimeError, match="Throttling"):
+        page_chain.update(chain, ["l1", "l2"], news="gave-up", subject="s", message={})
+    monkeypatch.setattr(notify, "publish", real)
+    assert page_chain.update(chain, ["l1", "l2"], news="gave-up", subject="s", message={}) == (
+        [],
+        ["l1"],
+    ), "L2 was paged by the first call; L1's update, refused then, goes now"
+    assert page_chain.update(chain, ["l1", "l2"], news="gave-up", subject="s", message={}) == (
+        [],
+        [],
+    )
+    assert world.pages() == [
+        ("l1", "page", "inc-5"),
+        ("l2", "page", "inc-5"),
+        ("l1", "update", "inc-5"),
+    ]
+
+
+def test_held_time_is_added_once_and_the_ladder_resumes_where_it_stood(world: World) -> None:
+    chain = _p1("inc-6")
+    world.ladder(chain, until=1)
+    world.at(15)  # L2 due: a silence holds it
+    held = page_chain.hold(chain, silenced=True)
+    world.at(40)
+    assert held.ladder_minutes() == 15, "the ladder's clock stood still at 15"
+    resumed = page_chain.hold(held, silenced=False)
+    assert page_chain.hold(held, silenced=False).heldSeconds == 25 * 60, "added once"
+    assert resumed.heldSince is None and resumed.due().level == "l2"
+    assert resumed.ladder_at(30) == START + timedelta(minutes=55)

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from selfheal_shared.core import (
     clock,
+    effects,
     escalation_policy,
     notify,
     page_chain,
@@ -131,6 +131,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         subject = f"[selfheal] {req.severity} {req.automation}: {req.outcome}"
     if req.chain is not None:
         return _on_chain(run, req.chain, incident_id, subject, message, reason)
+    chain = page_chain.get(incident_id)
+    if chain is not None and chain.resolvedAt is None:
+        return _onto_open_chain(run, req, chain, levels, subject, message, reason)
     for level in levels:
         notify.publish(level, subject=subject, message=message)
     run.record(
@@ -142,6 +145,62 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     count("Escalations", automation=req.automation)
     logger.warning("escalated", extra={"levels": levels, "reason": reason})
     return {"incidentId": incident_id, "outcome": req.outcome, "reason": reason, "levels": levels}
+
+
+def _onto_open_chain(
+    run: protocol.Run[EscalateRequest],
+    req: EscalateRequest,
+    chain: page_chain.Chain,
+    levels: list[str],
+    subject: str,
+    message: dict[str, Any],
+    reason: str,
+) -> dict[str, Any]:
+    """The incident already pages people (its chain is open): what the workflow has to
+    say goes on that chain, not around it. The levels it names that the ladder has not
+    reached are paged on the chain (none once acknowledged); those paged before get the
+    news under the chain's deduplication key; a silence over the chain holds it all (its
+    watcher pages on the policy's clock when the silence ends)."""
+    incident_id = chain.incidentId
+    if quiet := refusals.quiet(list(chain.scopes)):
+        result = (
+            f"held: silenced on {quiet['scope']} until {quiet['endsAt']} "
+            f"({quiet.get('reason', '')}); the page chain resumes when the silence ends"
+        )
+        run.record("escalate", why=reason, result=result, outcome=Outcome.SKIPPED_BY_GUARD)
+        return {"incidentId": incident_id, "outcome": req.outcome, "reason": reason, "levels": []}
+    ladder = {lv for lv, _ in escalation_policy.load(chain.system).schedule(chain.severity)}
+    # The same news on a retry (same execution, same reason): nobody hears it twice.
+    news = effects.key(incident_id, "escalate", req.executionId, f"{req.outcome}:{reason}")
+    # A notice only for the ops queue (the incident left with people) tells nobody paged.
+    on_ladder = [lv for lv in levels if lv in ladder]
+    paged, updated = (
+        page_chain.update(chain, on_ladder, news=news, subject=subject, message=message)
+        if on_ladder
+        else ([], [])
+    )
+    others = [lv for lv in levels if lv not in ladder]  # off the ladder (the ops queue)
+    for level in others:
+        notify.publish(level, subject=subject, message={**message, "dedupKey": chain.dedup_key})
+    latest = page_chain.get(incident_id) or chain
+    said = [
+        *([f"paged {', '.join(paged)} on the incident's page chain"] if paged else []),
+        *([f"update to {', '.join(updated)} (paged before)"] if updated else []),
+        *([f"notified {', '.join(others)}"] if others else []),
+    ]
+    if latest.acknowledgedBy and set(levels) & ladder - set(latest.paged):
+        said.append(f"acknowledged by {latest.acknowledgedBy}: no further level paged")
+    sent = [*paged, *updated, *others]
+    run.record(
+        "escalate",
+        why=reason,
+        result="; ".join(said) or "already said on the incident's page chain",
+        outcome=Outcome.ESCALATED if sent else None,
+    )
+    if sent:
+        count("Escalations", automation=req.automation)
+    logger.warning("escalated", extra={"levels": sent, "reason": reason, "chain": incident_id})
+    return {"incidentId": incident_id, "outcome": req.outcome, "reason": reason, "levels": sent}
 
 
 def _on_chain(
@@ -177,11 +236,7 @@ def _on_chain(
         if page_chain.page(chain, due.level, subject=subject, message=message):
             paged.append(due.level)
     now = page_chain.get(incident_id) or chain
-    wait_until = (
-        clock.aws_time(started + timedelta(minutes=due.next_at))
-        if due.next_at is not None
-        else None
-    )
+    wait_until = clock.aws_time(now.ladder_at(due.next_at)) if due.next_at is not None else None
     ladder = ", ".join(f"{lv} at {m} min" for lv, m in policy.schedule(severity))
     if now.acknowledgedBy:
         result = f"acknowledged by {now.acknowledgedBy} at {now.acknowledgedAt}: no more pages"

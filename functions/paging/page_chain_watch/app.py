@@ -61,9 +61,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             result=f"watching: paged so far {paged}; the next levels on the {chain.system} "
             "policy's clock until acknowledged or resolved",
         )
-    started = datetime.fromisoformat(chain.startedAt)
+    quiet = refusals.quiet(list(chain.scopes))
+    chain = page_chain.hold(chain, silenced=quiet is not None, now=now)
     due = chain.due(now)
-    if quiet := refusals.quiet(list(chain.scopes)):
+    if quiet:
         ends = datetime.fromisoformat(str(quiet["endsAt"]))
         if due.level is not None:
             run.record(
@@ -101,7 +102,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
         count("Escalations", automation=run.automation)
     if due.next_at is not None:
-        return _waiting(started + timedelta(minutes=due.next_at), "next level")
+        return _waiting(chain.ladder_at(due.next_at), "next level")
     latest = page_chain.get(chain.incidentId) or chain
     if latest.acknowledgedBy or latest.resolvedAt:
         return _ended(run, "acknowledged or resolved while paging")

@@ -163,18 +163,22 @@ def page(
 
     existing = page_chain.get(inc.incidentId)
     began = ladder_start(inc, existing)
-    due = escalation_policy.due(
-        escalation_policy.load(SYSTEM),
-        inc.severity,
-        (clock.now() - began).total_seconds() / 60,
-        set(existing.paged) if existing else set(),
-        acknowledged=bool(existing and (existing.acknowledgedBy or existing.resolvedAt)),
-    )
+    quiet = refusals.quiet([inc.edgeId, *scopes(inc)])
+    if existing is not None:  # its ladder's clock stands still while a silence holds it
+        existing = page_chain.hold(existing, silenced=quiet is not None)
+        due = existing.due()
+    else:
+        due = escalation_policy.due(
+            escalation_policy.load(SYSTEM),
+            inc.severity,
+            (clock.now() - began).total_seconds() / 60,
+            set(),
+        )
     if due.level is None:
         if existing is not None:  # a retry after the first pages: its watcher, if not asked
             page_chain.ask_for_watcher(inc.incidentId)
         return None
-    if quiet := refusals.quiet([inc.edgeId, *scopes(inc)]):
+    if quiet:
         run.record(
             action or f"page_{due.level}",
             why=f"silenced on {quiet['scope']} until {quiet['endsAt']}: {quiet.get('reason', '')}",

@@ -65,6 +65,10 @@ class Chain:
     #: Walked by the watcher workflow (else by the workflow that opened it).
     watch: bool = False
     watchingSince: str | None = None
+    #: Since when a silence holds the chain's pages (its ladder's clock stands still).
+    heldSince: str | None = None
+    #: How long silences held the chain before: the ladder resumes where it stood.
+    heldSeconds: float = 0.0
 
     @property
     def dedup_key(self) -> str:
@@ -74,6 +78,18 @@ class Chain:
         began = datetime.fromisoformat(self.startedAt)
         return ((now or clock.now()) - began).total_seconds() / 60
 
+    def ladder_minutes(self, now: datetime | None = None) -> float:
+        """Minutes on the ladder's clock: since the start, less the time silences held it."""
+        now = now or clock.now()
+        if self.heldSince:
+            now = min(now, datetime.fromisoformat(self.heldSince))
+        return self.minutes(now) - self.heldSeconds / 60
+
+    def ladder_at(self, minutes: float) -> datetime:
+        """When the ladder's clock reads `minutes` (the silences' time added)."""
+        began = datetime.fromisoformat(self.startedAt)
+        return began + timedelta(seconds=self.heldSeconds, minutes=minutes)
+
     def due(self, now: datetime | None = None) -> escalation_policy.Due:
         """Who the policy pages now; nobody once acknowledged or resolved."""
         if self.resolvedAt:
@@ -81,7 +97,7 @@ class Chain:
         return escalation_policy.due(
             escalation_policy.load(self.system),
             self.severity,
-            self.minutes(now),
+            self.ladder_minutes(now),
             set(self.paged),
             acknowledged=self.acknowledgedBy is not None,
         )
@@ -112,6 +128,8 @@ def _decode(item: dict[str, Any]) -> Chain:
         scopes=tuple(v["S"] for v in item.get("scopes", {}).get("L", [])),
         watch=item.get("watch", {}).get("BOOL", False),
         watchingSince=item.get("watchingSince", {}).get("S"),
+        heldSince=item.get("heldSince", {}).get("S"),
+        heldSeconds=float(item.get("heldSeconds", {}).get("N", "0")),
     )
 
 
@@ -152,6 +170,7 @@ def open_chain(
                 "paged": {"M": {}},
                 "delivered": {"M": {}},
                 "resolveSent": {"M": {}},
+                "updates": {"M": {}},
                 "automation": {"S": automation},
                 "subject": {"S": subject},
                 "message": {"S": json.dumps(message or {}, sort_keys=True, default=str)},
@@ -463,3 +482,103 @@ def _post_incident(incident_id: str, message: dict[str, Any]) -> dict[str, Any] 
         details=record,
     )
     return record
+
+
+def hold(chain: Chain, *, silenced: bool, now: datetime | None = None) -> Chain:
+    """Keep the ladder's clock still while a silence holds the chain's pages (runbook 000
+    §6: a silence suppresses paging and the incident resumes when it ends): the first look
+    under a silence marks it held, the first look after adds the held time, once (a
+    conditional write), so the next level comes its full interval after the silence and
+    the overdue ones do not go out together."""
+    at = (now or clock.now()).isoformat()
+    try:
+        if silenced and chain.heldSince is None:
+            client("dynamodb").update_item(
+                TableName=settings().guard_table,
+                Key=_key(chain.incidentId),
+                UpdateExpression="SET heldSince = :at",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(heldSince)",
+                ExpressionAttributeValues={":at": {"S": at}},
+            )
+        elif not silenced and chain.heldSince is not None:
+            since = datetime.fromisoformat(chain.heldSince)
+            held = max(0.0, (datetime.fromisoformat(at) - since).total_seconds())
+            client("dynamodb").update_item(
+                TableName=settings().guard_table,
+                Key=_key(chain.incidentId),
+                UpdateExpression="SET heldSeconds = if_not_exists(heldSeconds, :zero) + :held "
+                "REMOVE heldSince",
+                ConditionExpression="heldSince = :since",
+                ExpressionAttributeValues={
+                    ":zero": {"N": "0"},
+                    ":held": {"N": repr(held)},
+                    ":since": {"S": chain.heldSince},
+                },
+            )
+        else:
+            return chain
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+    return get(chain.incidentId) or chain
+
+
+def update(
+    chain: Chain, levels: Sequence[str], *, news: str, subject: str, message: dict[str, Any]
+) -> tuple[list[str], list[str]]:
+    """A workflow's news on its incident's open chain (it gave up, a guard refused): each
+    level it names that is on the chain's ladder and not paged yet is paged now on the
+    chain (not once acknowledged: an acknowledged chain escalates no further), and every
+    level paged before hears the news once, under the chain's deduplication key (a paging
+    service adds it to the alert it has). `news` names the news: a retried call sends
+    nothing twice. (levels paged now, levels updated)."""
+    policy = escalation_policy.load(chain.system)
+    on_ladder = {lv for lv, _ in policy.schedule(chain.severity)}
+    paged_now = []
+    for level in levels:
+        if (
+            level in on_ladder
+            and level not in chain.paged
+            and page(chain, level, subject=subject, message=message)
+        ):
+            paged_now.append(level)
+            _claim_update(chain.incidentId, f"{news}/{level}")  # its page said it all
+    latest = get(chain.incidentId) or chain
+    updated = []
+    for level in sorted(latest.paged, key=lambda lv: latest.paged[lv]):
+        if not _claim_update(chain.incidentId, f"{news}/{level}"):
+            continue
+        try:
+            notify.publish(
+                policy.topic(level),
+                subject=subject,
+                message={
+                    **message,
+                    "kind": "update",
+                    "dedupKey": chain.dedup_key,
+                    "level": level,
+                    "who": policy.levels[level].who,
+                    "severity": chain.severity,
+                },
+            )
+        except Exception:
+            _update(chain.incidentId, "REMOVE updates.#level", f"{news}/{level}")
+            raise
+        updated.append(level)
+    return paged_now, updated
+
+
+def _claim_update(incident_id: str, name: str) -> bool:
+    try:
+        _update(
+            incident_id,
+            "SET updates.#level = :at",
+            name,
+            condition="attribute_exists(updates) AND attribute_not_exists(updates.#level)",
+            at=clock.now().isoformat(),
+        )
+    except ClientError as e:
+        if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
