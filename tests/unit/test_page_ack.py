@@ -60,7 +60,6 @@ def test_a_malformed_selfheal_acknowledgement_is_refused_naming_the_field(
         page_ack.parse(raw, "x-selfheal-signature")
 
 
-@pytest.mark.procedure("E9", "resolved by a person: one resolve per paged level, no page after")
 def test_a_pagerduty_resolve_names_the_incident_the_agent_and_the_note_if_any() -> None:
     """`incident.resolved` is a resolve by its agent; a `resolve_reason` given as text (or
     an object's summary) is the person's note; PagerDuty's merge reason is no cause."""

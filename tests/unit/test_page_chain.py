@@ -269,7 +269,6 @@ def test_the_watcher_moves_on_when_another_pager_took_the_due_level(
     assert [level for level, kind, _ in world.pages() if kind == "page"] == ["l1", "l2"]
 
 
-@pytest.mark.procedure("E9", "resolved by a person: one resolve per paged level, no page after")
 def test_selfheal_resolve_finds_the_stacks_topics_and_sends_each_level_one_resolve(
     world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
