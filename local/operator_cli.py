@@ -1,10 +1,12 @@
 """The operator commands (`gates`, `approve`, `reject`, `start`, `timeline`, `kill-switch`,
-`silence`, `ack`): the same commands against AWS and against `selfheal serve`.
+`silence`, `ack`, `resolve`): the same commands against AWS and against `selfheal serve`.
 
 `--endpoint-url` (or `AWS_ENDPOINT_URL`, which boto3 honours itself) says where; the
 tables are given (`--guard-table`, `--audit-table`, or `SELFHEAL_TABLE_*`) or found by
-name among the account's tables. Against `selfheal serve` the command also takes the
-server's virtual clock, so a silence starts at the pipeline's "now", not the wall clock's.
+name among the account's tables; the page topics `resolve` publishes to likewise
+(`SELFHEAL_TOPIC_<LEVEL>`, else the topic named `...-topic-<level>` or displayed as
+`selfheal <level>`). Against `selfheal serve` the command also takes the server's virtual
+clock, so a silence starts at the pipeline's "now", not the wall clock's.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 ENDPOINT_HELP = "the AWS endpoint (default: $AWS_ENDPOINT_URL, else AWS itself)"
 COMMANDS = (
-    "gates", "approve", "reject", "start", "timeline", "kill-switch", "silence", "ack"
+    "gates", "approve", "reject", "start", "timeline", "kill-switch", "silence", "ack", "resolve"
 )  # fmt: skip
 _TABLES = {"guard": "guard_state", "audit": "audit"}
 
@@ -74,6 +76,27 @@ def add_parsers(sub: Any) -> None:
     )
     ak.add_argument("incident", help="the incident id the page names")
     ak.add_argument("--by", required=True, help="who takes the incident")
+    rs = sub.add_parser(
+        "resolve",
+        help="end an incident's pages: one resolve to every level paged, and its "
+        "post-incident record with your cause",
+        description="End the incident's open page chain (e.g. a workflow that failed and "
+        "handed it to people): one resolve goes to every level paged, each once, and the "
+        "post-incident record (runbook 004's checklist) carries who resolved it and the root "
+        "cause as you state it. A chain resolved already is refused, saying when and by whom.",
+        epilog="example: selfheal resolve emergency_stop-edge-cps-01-1a2b --by ana "
+        '--cause "E-Stop pressed during maintenance; reset on site after inspection" '
+        '--downtime-minutes 95 --data-lost "none"',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    rs.add_argument("incident", help="the incident id the page names")
+    rs.add_argument("--by", required=True, help="who resolves the incident")
+    rs.add_argument("--cause", required=True, help="the root cause, as you found it")
+    rs.add_argument(
+        "--downtime-minutes", type=float, help="the downtime, if you know it (else left for people)"
+    )
+    rs.add_argument("--data-lost", help="what data was lost, if you know (else left for people)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
             "kill-switch": _kill_switch,
             "silence": _silence,
             "ack": _ack,
+            "resolve": _resolve,
         }[args.command]
         return handler(args)
     except (ClientError, BotoCoreError) as exc:
@@ -307,3 +331,61 @@ def _ack(args: argparse.Namespace) -> int:
         f"(paged: {paged}); escalation stopped, the incident stays open"
     )
     return 0
+
+
+def _resolve(args: argparse.Namespace) -> int:
+    from selfheal_shared.core import page_chain, page_resolve
+
+    try:  # what the person gave is refused before anything is read or written
+        person = page_resolve.check(
+            by=args.by,
+            cause=args.cause,
+            downtime_minutes=args.downtime_minutes,
+            data_lost=args.data_lost,
+        )
+        _table(args, "guard")
+        _table(args, "audit")
+        chain = page_chain.get(args.incident)
+        if chain is not None:
+            _topics(chain)
+        done = page_resolve.resolve(args.incident, person, actor=f"operator:{person.by}")
+    except ValueError as exc:
+        raise SystemExit(f"selfheal: resolve refused: {exc}") from None
+    chain = done.chain
+    print(
+        f"{chain.incidentId} resolved by {chain.resolvedBy} at {chain.resolvedAt}: resolve sent "
+        f"to {', '.join(done.levels) or 'nobody (no level was paged)'}; post-incident record "
+        f"written with your cause"
+    )
+    return 0
+
+
+def _topics(chain: Any) -> None:
+    """The page topics of the levels `chain` paged (the resolve goes to each): given in
+    `SELFHEAL_TOPIC_<LEVEL>`, else the one topic whose name or display name says the level
+    (`selfheal serve` names it `...-topic-<level>`, the stacks display `selfheal <level>`)."""
+    from selfheal_shared.core import escalation_policy
+    from selfheal_shared.core.clients import client
+
+    policy = escalation_policy.load(chain.system)
+    wanted = {policy.topic(level) for level in chain.paged}
+    missing = sorted(t for t in wanted if not os.environ.get(f"SELFHEAL_TOPIC_{t.upper()}"))
+    if not missing:
+        return
+    sns = client("sns")
+    arns = [t["TopicArn"] for p in sns.get_paginator("list_topics").paginate() for t in p["Topics"]]
+    for topic in missing:
+        found = [a for a in arns if a.rsplit(":", 1)[-1].endswith(f"-topic-{topic}")]
+        if not found:
+            found = [
+                a
+                for a in arns
+                if sns.get_topic_attributes(TopicArn=a)["Attributes"].get("DisplayName")
+                == f"selfheal {topic}"
+            ]
+        if len(found) != 1:
+            raise SystemExit(
+                f"selfheal: set SELFHEAL_TOPIC_{topic.upper()} to the {topic} page topic's ARN "
+                f"({len(found)} topics look like it: {found})"
+            )
+        os.environ[f"SELFHEAL_TOPIC_{topic.upper()}"] = found[0]

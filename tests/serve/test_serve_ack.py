@@ -70,7 +70,9 @@ def test_an_acknowledgement_through_serve_stops_the_ladder(served: Served) -> No
     with its configuration (broken over Run Command, as a bad change would), its alarm
     fires; L1 is paged at 15 min; `selfheal ack <incident> --by maria` against the server
     stops the chain: L2, L3 and L4 are never paged, no resolve goes out, and the chain in
-    the guard-state table says who acknowledged it."""
+    the guard-state table says who acknowledged it. Then `selfheal resolve` against the
+    server ends the chain the workflow left open: one resolve to L1 (the one level paged),
+    found through the served topics' names, and a second resolve is refused."""
     now = datetime.fromisoformat(served.control("clock")["now"])
     broken = served.aws(
         "ssm", "send-command", "--document-name", "AWS-RunShellScript",
@@ -117,3 +119,22 @@ def test_an_acknowledgement_through_serve_stops_the_ladder(served: Served) -> No
     assert item["acknowledgedBy"]["S"] == "maria" and "resolvedAt" not in item
     assert set(item["paged"]["M"]) == {"l1"}
     assert datetime.fromisoformat(served.control("clock")["now"]) >= now + timedelta(minutes=30)
+
+    cause = "a bad change to face_analyzer.env; reverted by hand"
+    done = served.selfheal("resolve", incident, "--by", "maria", "--cause", cause)
+    assert done.returncode == 0, done.stderr
+    assert f"{incident} resolved by maria" in done.stdout and "resolve sent to l1" in done.stdout
+
+    def resolves() -> list[dict[str, Any]]:  # a person's resolve, not the workflow's
+        return [
+            {"topic": p["level"], **p["message"]}
+            for p in served.control("pages")["pages"]
+            if p["message"].get("incidentId") == incident and p["message"].get("kind") == "resolve"
+        ]
+
+    [resolve] = resolves()
+    assert resolve["topic"] == "l1" and resolve["postIncident"]["rootCause"] == cause
+    assert resolve["postIncident"]["resolvedBy"] == "maria"
+    again = served.selfheal("resolve", incident, "--by", "maria", "--cause", cause)
+    assert again.returncode != 0 and "already resolved at" in again.stderr, again.stderr
+    assert len(resolves()) == 1

@@ -37,7 +37,7 @@ def test_a_pagerduty_acknowledgement_names_the_incident_key_and_the_agent() -> N
     )
     ack = page_ack.parse(raw, "x-pagerduty-signature")
     assert ack == page_ack.Ack("edge_offline_ladder-edge-1-abc", "Ana", "pagerduty")
-    assert page_ack.parse(body(event_type="incident.resolved"), "x-pagerduty-signature") is None
+    assert page_ack.parse(body(event_type="incident.triggered"), "x-pagerduty-signature") is None
     missing = body(event_type="incident.acknowledged", agent={"summary": "Ana"}, data={})
     with pytest.raises(page_ack.Refused, match=r"event\.data\.incident_key: required"):
         page_ack.parse(missing, "x-pagerduty-signature")
@@ -58,3 +58,34 @@ def test_a_malformed_selfheal_acknowledgement_is_refused_naming_the_field(
 ) -> None:
     with pytest.raises(page_ack.Refused, match=field):
         page_ack.parse(raw, "x-selfheal-signature")
+
+
+def test_a_pagerduty_resolve_names_the_incident_the_agent_and_the_note_if_any() -> None:
+    """`incident.resolved` is a resolve by its agent; a `resolve_reason` given as text (or
+    an object's summary) is the person's note; PagerDuty's merge reason is no cause."""
+    key = "emergency_stop-edge-cps-001-abc"
+
+    def resolved(**data: object) -> page_ack.Ack | None:
+        raw = body(
+            event_type="incident.resolved",
+            agent={"summary": "Ana"},
+            data={"incident_key": key, **data},
+        )
+        return page_ack.parse(raw, "x-pagerduty-signature")
+
+    assert resolved() == page_ack.Ack(key, "Ana", "pagerduty", action="resolve", note=None)
+    noted = resolved(resolve_reason="  breaker tripped by the crane  ")
+    assert noted is not None and noted.note == "breaker tripped by the crane"
+    summary = resolved(resolve_reason={"type": "note", "summary": "loose BMS cable"})
+    assert summary is not None and summary.note == "loose BMS cable"
+    merged = resolved(resolve_reason={"type": "merge_resolve_reason", "summary": "merged"})
+    assert merged is not None and merged.action == "resolve" and merged.note is None
+    ack = page_ack.parse(
+        body(event_type="incident.acknowledged", agent={"summary": "Ana"},
+             data={"incident_key": key, "resolve_reason": "not a resolve"}),
+        "x-pagerduty-signature",
+    )  # fmt: skip
+    assert ack is not None and (ack.action, ack.note) == ("acknowledge", None)
+    nobody = body(event_type="incident.resolved", agent={}, data={"incident_key": key})
+    with pytest.raises(page_ack.Refused, match=r"event\.agent\.summary: required"):
+        page_ack.parse(nobody, "x-pagerduty-signature")

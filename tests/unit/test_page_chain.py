@@ -4,6 +4,7 @@ time, stopped by an acknowledgement, one resolve per paged level."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -266,6 +267,72 @@ def test_the_watcher_moves_on_when_another_pager_took_the_due_level(
     out = watch({"detail": {"incidentId": "inc-w"}, "executionId": "arn:x:exec:w"}, context)
     assert out["waitUntil"] == "2026-11-20T15:30:00Z" and out["outcome"] is None, out
     assert [level for level, kind, _ in world.pages() if kind == "page"] == ["l1", "l2"]
+
+
+def test_selfheal_resolve_finds_the_stacks_topics_and_sends_each_level_one_resolve(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Against AWS the operator has no `SELFHEAL_TOPIC_*`: `selfheal resolve` finds the
+    page topics the stacks display as `selfheal <level>` and sends L1 and L2 one resolve
+    each, then pages nobody; a topic it cannot tell apart is refused naming the variable."""
+    from local import cli
+
+    chain = _p1()
+    world.ladder(chain, until=20)
+    sns = boto3.client("sns", region_name="us-east-1")
+    for level in ("l1", "l2"):
+        arn = os.environ[f"SELFHEAL_TOPIC_{level.upper()}"]
+        sns.set_topic_attributes(
+            TopicArn=arn, AttributeName="DisplayName", AttributeValue=f"selfheal {level}"
+        )
+        monkeypatch.delenv(f"SELFHEAL_TOPIC_{level.upper()}")
+    decoy = sns.create_topic(Name="another-stack-l2")["TopicArn"]
+    sns.set_topic_attributes(
+        TopicArn=decoy, AttributeName="DisplayName", AttributeValue="selfheal l2"
+    )
+    tables = ["--guard-table", "guard", "--audit-table", "audit"]
+    with pytest.raises(SystemExit, match=r"set SELFHEAL_TOPIC_L2 .*\(2 topics look like it"):
+        cli.main(["resolve", "inc-1", "--by", "maria", "--cause", "fan failure", *tables])
+    sns.delete_topic(TopicArn=decoy)
+    assert world.pages() == [("l1", "page", "inc-1"), ("l2", "page", "inc-1")]
+
+    assert cli.main(["resolve", "inc-1", "--by", "maria", "--cause", "fan failure", *tables]) == 0
+    assert "inc-1 resolved by maria" in capsys.readouterr().out
+    world.ladder(chain, until=60)
+    assert world.pages()[2:] == [("l1", "resolve", "inc-1"), ("l2", "resolve", "inc-1")]
+    [record] = [r for r in audit.history("inc-1") if r["action"] == "post_incident"]
+    assert record["details"]["resolvedBy"] == "maria"
+    assert record["details"]["rootCause"] == "fan failure"
+
+
+def test_a_persons_resolve_cut_short_is_finished_by_their_retry_and_refused_after(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The resolve's publish to L2 fails (SNS throttled): the chain is resolved by ana and
+    L1 has its resolve; ana's retry sends L2's and no second L1; a third resolve, or one by
+    someone else, is refused saying when and by whom."""
+    from selfheal_shared.core import notify, page_resolve
+
+    chain = _p1()
+    world.ladder(chain, until=20)
+    person = page_resolve.check(by="ana", cause="fan failure")
+    real = notify.publish
+
+    def throttled(level: str, **kwargs: object) -> str:
+        if level == "l2":
+            raise RuntimeError("Throttling")
+        return real(level, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(notify, "publish", throttled)
+    with pytest.raises(RuntimeError, match="Throttling"):
+        page_resolve.resolve("inc-1", person, actor="operator:ana")
+    monkeypatch.setattr(notify, "publish", real)
+    assert page_resolve.resolve("inc-1", person, actor="operator:ana").levels == ["l2"]
+    for who in ("ana", "bruno"):
+        with pytest.raises(page_resolve.AlreadyResolved, match=r"at 2026-11-20T15:20:00.* by ana"):
+            page_resolve.resolve("inc-1", page_resolve.check(by=who, cause="x"), actor="op")
+    resolves = [level for level, kind, _ in world.pages() if kind == "resolve"]
+    assert sorted(resolves) == ["l1", "l2"]
 
 
 def test_a_workflows_news_is_told_once_per_level_and_its_update_retried_after_a_failure(

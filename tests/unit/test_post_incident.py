@@ -83,3 +83,51 @@ def test_the_resolve_email_carries_the_record_and_asks_for_the_post_mortem() -> 
     assert "- downtime: 120.0 min" in text and "- root cause: disk full" in text
     assert "- paged: l1 at 15 min, l2 at 30 min" in text and "- acknowledged: no" in text
     assert "Next step: schedule the post-mortem (down more than 1 h" in text
+
+
+def test_a_persons_resolve_keeps_what_they_stated_as_theirs_and_leaves_the_rest() -> None:
+    """A person's cause, downtime and data lost replace the workflow's, each marked as
+    stated by them (never as found by the automation); what they did not give is left in
+    `forPeople`; no cause at all says so and leaves the root cause to people."""
+    found = {"reason": "nobody confirmed within 24 h", "rootCause": "BMS reported E-Stop"}
+    rec = post_incident.build(
+        incident_id="i-1",
+        system="lifo4-ems",
+        severity="P1",
+        started_at=START,
+        paged={"l1": START},
+        acknowledged_by=None,
+        acknowledged_at=None,
+        resolved_at="2026-11-21T15:00:00+00:00",
+        message=found,
+        by_person=post_incident.ByPerson(by="ana", cause="cabinet door switch", data_lost="none"),
+    )
+    assert (rec["resolvedBy"], rec["rootCause"], rec["dataLost"]) == (
+        "ana",
+        "cabinet door switch",
+        "none",
+    )
+    assert rec["statedBy"] == {"rootCause": "ana", "dataLost": "ana"}
+    assert rec["downtimeMinutes"] == 1440 and rec["forPeople"]["downtimeMinutes"] is None
+    assert "dataLost" not in rec["forPeople"] and "rootCause" not in rec["forPeople"]
+    assert post_incident.summary(rec).endswith("; resolved by ana")
+    silent = post_incident.build(
+        incident_id="i-1",
+        system="lifo4-ems",
+        severity="P1",
+        started_at=START,
+        paged={"l1": START},
+        acknowledged_by=None,
+        acknowledged_at=None,
+        resolved_at="2026-11-20T15:30:00+00:00",
+        message=found,
+        by_person=post_incident.ByPerson(by="Ana (via pagerduty)", no_cause="no cause given"),
+    )
+    assert silent["rootCause"] == "not identified (no cause given)" and silent["statedBy"] == {}
+    assert silent["forPeople"]["rootCause"] is None and silent["forPeople"]["dataLost"] is None
+    assert automation_only(found)["rootCause"] == "BMS reported E-Stop"
+    assert "resolvedBy" not in automation_only(found), "an automation's close is unchanged"
+
+
+def automation_only(message: dict[str, Any]) -> dict[str, Any]:
+    return record("2026-11-20T15:45:00+00:00", message)

@@ -1,6 +1,8 @@
 """Acknowledge an incident's pages over HTTPS (the stacks' function URL): a signed PagerDuty
 V3 `incident.acknowledged` webhook or a signed `{"incidentId", "by"}`
 (`selfheal_shared/core/page_ack.py`). The chain stops escalating; the incident stays open.
+A signed PagerDuty `incident.resolved` resolves the chain (`core/page_resolve.py`): one
+resolve to every level paged and the post-incident record, by the agent who resolved it.
 
 Every request is answered, never raised: what was refused is logged with why (kept for
 inspection in the function's log group), and nothing but the acknowledgement is ever
@@ -12,7 +14,7 @@ import base64
 import json
 from typing import Any
 
-from selfheal_shared.core import audit, page_ack, page_chain
+from selfheal_shared.core import audit, page_ack, page_chain, page_resolve, post_incident
 from selfheal_shared.core.clients import client
 from selfheal_shared.core.handler import remediator
 from selfheal_shared.core.observability import logger
@@ -51,8 +53,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         signed_by = page_ack.verify(body, headers, _secret())
         ack = page_ack.parse(body, signed_by)
         if ack is None:
-            return _answer(202, {"ignored": "not an incident.acknowledged event"})
+            return _answer(202, {"ignored": "not an incident.acknowledged or resolved event"})
         by = f"{ack.by} (via {ack.source})"
+        if ack.action == "resolve":
+            return _resolve(ack, by)
         chain, first = page_chain.acknowledge_once(ack.incident_id, by=by)
     except page_ack.Refused as e:
         logger.warning("page ack refused", extra={"status": e.status, "why": str(e)})
@@ -86,5 +90,37 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "acknowledgedBy": chain.acknowledgedBy,
             "acknowledgedAt": chain.acknowledgedAt,
             "paged": sorted(chain.paged),
+        },
+    )
+
+
+def _resolve(ack: page_ack.Ack, by: str) -> dict[str, Any]:
+    """A person resolved the incident in PagerDuty: end the chain the way `selfheal resolve`
+    does; a redelivery (or a chain resolved already) is answered 200 and changes nothing."""
+    person = post_incident.ByPerson(
+        by=by,
+        cause=ack.note,
+        via="PagerDuty",
+        no_cause=f"resolved in PagerDuty by {ack.by}, no cause given",
+    )
+    try:
+        done = page_resolve.resolve(ack.incident_id, person, actor=ACTOR)
+    except page_resolve.AlreadyResolved as e:
+        return _answer(
+            200,
+            {
+                "incidentId": e.chain.incidentId,
+                "resolvedAt": e.chain.resolvedAt,
+                "resolvedBy": e.chain.resolvedBy,
+                "already": True,
+            },
+        )
+    return _answer(
+        200,
+        {
+            "incidentId": done.chain.incidentId,
+            "resolvedBy": done.chain.resolvedBy,
+            "resolvedAt": done.chain.resolvedAt,
+            "resolveSentTo": done.levels,
         },
     )

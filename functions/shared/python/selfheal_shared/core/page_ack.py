@@ -7,6 +7,10 @@ the raw body>`, several comma-separated while a secret rotates):
 - a PagerDuty V3 webhook subscription sending `incident.acknowledged`: the incident's
   `incident_key` is the page's deduplication key (selfheal's incident id, sent as the
   Events API's `dedup_key`), the acknowledger is the event's `agent.summary`;
+- the same subscription sending `incident.resolved`: a person resolved it in PagerDuty, so
+  the chain is resolved (`core/page_resolve.py`) by the agent, with the incident's
+  `resolve_reason` as the cause when it is a note (PagerDuty's own merge reason is none);
+  else the cause is left for people;
 - anything else that can sign (a chat button's backend, a script): `{"incidentId", "by"}`
   with the header `X-Selfheal-Signature` in the same scheme.
 
@@ -27,6 +31,7 @@ from typing import Any
 SECRET_NAME = "selfheal/page-ack-signing"
 SIGNATURE_HEADERS = ("x-pagerduty-signature", "x-selfheal-signature")
 ACKNOWLEDGED = "incident.acknowledged"
+RESOLVED = "incident.resolved"
 MAX_BODY_BYTES = 64 * 1024
 
 
@@ -44,6 +49,10 @@ class Ack:
     by: str
     #: `pagerduty` or `selfheal`: who sent it, for the record.
     source: str
+    #: `acknowledge`, or `resolve` (a PagerDuty `incident.resolved`).
+    action: str = "acknowledge"
+    #: The resolution note the person gave, if any (the root cause as they stated it).
+    note: str | None = None
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -76,8 +85,20 @@ def _text(value: Any, field: str, limit: int = 256) -> str:
     return value.strip()
 
 
+def _note(incident: dict[str, Any]) -> str | None:
+    """A resolution note in the incident: `resolve_reason` given as text, or an object's
+    `summary` unless it is PagerDuty's merge reason (a merge says no cause)."""
+    reason = incident.get("resolve_reason")
+    if isinstance(reason, dict) and reason.get("type") != "merge_resolve_reason":
+        reason = reason.get("summary")
+    if isinstance(reason, str) and reason.strip():
+        return reason.strip()[:1000]
+    return None
+
+
 def parse(body: bytes, signed_by: str) -> Ack | None:
-    """The acknowledgement in a verified body; None for a PagerDuty event that is none."""
+    """The acknowledgement (or PagerDuty resolve) in a verified body; None for a PagerDuty
+    event that is neither."""
     if len(body) > MAX_BODY_BYTES:
         raise Refused(413, f"body: larger than {MAX_BODY_BYTES} bytes")
     try:
@@ -90,7 +111,7 @@ def parse(body: bytes, signed_by: str) -> Ack | None:
         event = data.get("event")
         if not isinstance(event, dict):
             raise Refused(400, "event: required, the V3 webhook's event object")
-        if event.get("event_type") != ACKNOWLEDGED:
+        if event.get("event_type") not in (ACKNOWLEDGED, RESOLVED):
             return None
         incident = event.get("data")
         if not isinstance(incident, dict):
@@ -102,6 +123,8 @@ def parse(body: bytes, signed_by: str) -> Ack | None:
             incident_id=_text(incident.get("incident_key"), "event.data.incident_key"),
             by=_text(agent.get("summary"), "event.agent.summary"),
             source="pagerduty",
+            action="resolve" if event["event_type"] == RESOLVED else "acknowledge",
+            note=_note(incident) if event["event_type"] == RESOLVED else None,
         )
     return Ack(
         incident_id=_text(data.get("incidentId"), "incidentId"),

@@ -55,6 +55,8 @@ class Chain:
     acknowledgedBy: str | None = None
     acknowledgedAt: str | None = None
     resolvedAt: str | None = None
+    #: Who resolved it when a person did (`selfheal resolve`, PagerDuty); None: the automation.
+    resolvedBy: str | None = None
     #: The workflow the incident belongs to (its timeline holds the chain's pages).
     automation: str = ""
     #: What the first page said, repeated by every later level.
@@ -122,6 +124,7 @@ def _decode(item: dict[str, Any]) -> Chain:
         acknowledgedBy=item.get("acknowledgedBy", {}).get("S"),
         acknowledgedAt=item.get("acknowledgedAt", {}).get("S"),
         resolvedAt=item.get("resolvedAt", {}).get("S"),
+        resolvedBy=item.get("resolvedBy", {}).get("S"),
         automation=item.get("automation", {}).get("S", ""),
         subject=item.get("subject", {}).get("S", ""),
         message=json.loads(item.get("message", {}).get("S", "{}")),
@@ -335,16 +338,17 @@ def acknowledge_once(incident_id: str, *, by: str) -> tuple[Chain, bool]:
     return chain, won
 
 
-def resolve(incident_id: str) -> list[str]:
+def resolve(incident_id: str, *, by: str | None = None) -> list[str]:
     """End the chain; the levels to send the resolve to (every level paged), to the one
-    caller that ended it: a second resolve sends nothing."""
+    caller that ended it: a second resolve sends nothing. `by`: the person who ended it."""
+    values = {":at": {"S": clock.now().isoformat()}} | ({":by": {"S": by}} if by else {})
     try:
         resp = client("dynamodb").update_item(
             TableName=settings().guard_table,
             Key=_key(incident_id),
-            UpdateExpression="SET resolvedAt = :at",
+            UpdateExpression="SET resolvedAt = :at" + (", resolvedBy = :by" if by else ""),
             ConditionExpression="attribute_exists(pk) AND attribute_not_exists(resolvedAt)",
-            ExpressionAttributeValues={":at": {"S": clock.now().isoformat()}},
+            ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW",
         )
     except ClientError as e:
@@ -385,18 +389,24 @@ def page(
     return True
 
 
-def close(incident_id: str, *, subject: str, message: dict[str, Any]) -> list[str]:
+def close(
+    incident_id: str,
+    *,
+    subject: str,
+    message: dict[str, Any],
+    by_person: post_incident.ByPerson | None = None,
+) -> list[str]:
     """End the chain and send one resolve to every level it paged (nothing when it paged
     nobody), carrying the post-incident record. Each level's resolve is claimed before it
     is published and withdrawn if the publish fails, so a retry sends what is missing and
-    nobody gets two."""
+    nobody gets two. `by_person`: a person resolved it (`core/page_resolve.py`)."""
     chain = get(incident_id)
     if chain is None:
         return []
-    resolve(incident_id)
+    resolve(incident_id, by=by_person.by if by_person else None)
     chain = get(incident_id) or chain
     policy = escalation_policy.load(chain.system)
-    record = _post_incident(incident_id, message)
+    record = _post_incident(incident_id, message, by_person)
     sent = []
     for level in sorted(chain.paged, key=lambda lv: chain.paged[lv]):
         if not _claim_resolve(incident_id, level):
@@ -452,7 +462,9 @@ def _update(
     client("dynamodb").update_item(**args)
 
 
-def _post_incident(incident_id: str, message: dict[str, Any]) -> dict[str, Any] | None:
+def _post_incident(
+    incident_id: str, message: dict[str, Any], by_person: post_incident.ByPerson | None = None
+) -> dict[str, Any] | None:
     """The post-incident record of a resolved chain that paged someone (`post_incident`),
     written to the audit trail once: a retry of the close finds it there and reuses it."""
     chain = get(incident_id)
@@ -471,6 +483,7 @@ def _post_incident(incident_id: str, message: dict[str, Any]) -> dict[str, Any] 
         acknowledged_at=chain.acknowledgedAt,
         resolved_at=chain.resolvedAt,
         message=message,
+        by_person=by_person,
     )
     audit.record(
         incident_id=incident_id,

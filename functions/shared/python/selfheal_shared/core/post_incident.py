@@ -13,6 +13,7 @@ Pure: built from the chain and the close message; `page_chain.close` writes it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +28,23 @@ FOR_PEOPLE = ("procedureEffective", "updateDocumentation", "improveMonitoring")
 #: Where a workflow reports what it measured or found, first key found wins.
 DATA_LOST_KEYS = ("dataLost", "samplesLost")
 ROOT_CAUSE_KEYS = ("rootCause", "cause")
+
+
+@dataclass(frozen=True)
+class ByPerson:
+    """A chain a person resolved (`selfheal resolve`, a PagerDuty `incident.resolved`): what
+    that person said, kept as theirs. The automation found none of it."""
+
+    by: str
+    #: The root cause as the person stated it; None: they gave none (left for people).
+    cause: str | None = None
+    #: What the person gave for the checklist's downtime and data lost (None: not given).
+    downtime_minutes: float | None = None
+    data_lost: str | None = None
+    #: How it was resolved (`selfheal resolve`, `PagerDuty`), for the record.
+    via: str = "selfheal resolve"
+    #: Why no cause was stated (e.g. "resolved in PagerDuty by Ana, no cause given").
+    no_cause: str = ""
 
 
 def _minutes(since: datetime, at: str) -> float:
@@ -80,11 +98,13 @@ def build(
     acknowledged_at: str | None,
     resolved_at: str,
     message: Mapping[str, Any],
+    by_person: ByPerson | None = None,
 ) -> dict[str, Any]:
-    """The record of one closed chain (times as ISO 8601, minutes after the start)."""
+    """The record of one closed chain (times as ISO 8601, minutes after the start);
+    `by_person`: a person resolved it, and what they stated stands as theirs."""
     began = datetime.fromisoformat(started_at)
     downtime = _minutes(began, resolved_at)
-    return {
+    record = {
         "incidentId": incident_id,
         "system": system,
         "severity": severity,
@@ -113,6 +133,40 @@ def build(
         "forPeople": dict.fromkeys(FOR_PEOPLE),
         "why": WHY,
     }
+    return _stated(record, by_person) if by_person else record
+
+
+def _stated(record: dict[str, Any], person: ByPerson) -> dict[str, Any]:
+    """A person's resolve: their cause, downtime and data lost replace what the workflow
+    reported, each marked as stated by them; what they did not give is left for people
+    (`forPeople`), never filled in by the automation."""
+    stated: dict[str, str] = {}
+    left = dict(record["forPeople"])
+    if person.cause:
+        record["rootCause"] = person.cause
+        stated["rootCause"] = person.by
+    else:
+        record["rootCause"] = f"not identified ({person.no_cause or 'no cause given'})"
+        left["rootCause"] = None
+    if person.downtime_minutes is not None:
+        record["downtimeMinutes"] = person.downtime_minutes
+        record["postMortem"] = person.downtime_minutes > POST_MORTEM_AFTER_MINUTES
+        stated["downtimeMinutes"] = person.by
+    else:
+        left["downtimeMinutes"] = None  # the chain's open time is no measured downtime
+    if person.data_lost:
+        record["dataLost"] = person.data_lost
+        stated["dataLost"] = person.by
+    else:
+        left["dataLost"] = None
+    return {
+        **record,
+        "resolvedBy": person.by,
+        "resolvedVia": person.via,
+        # Who said what: these fields are a person's statement, not the automation's finding.
+        "statedBy": stated,
+        "forPeople": left,
+    }
 
 
 def summary(record: Mapping[str, Any]) -> str:
@@ -123,4 +177,5 @@ def summary(record: Mapping[str, Any]) -> str:
         f"{', '.join(p['level'] for p in record['levelsPaged']) or 'nobody'}; "
         f"{'acknowledged by ' + ack['by'] if ack else 'not acknowledged'}; "
         f"post-mortem {'needed (> 1 h down)' if record['postMortem'] else 'not needed'}"
+        + (f"; resolved by {record['resolvedBy']}" if record.get("resolvedBy") else "")
     )
