@@ -115,3 +115,40 @@ def page_chain_record(w: EdgeWorld, incident: str):  # type: ignore[no-untyped-d
     chain = page_chain.get(incident)
     assert chain is not None
     return chain
+
+
+@pytest.mark.procedure("E9", "resolved by a person: one resolve per paged level, no page after")
+def test_an_estop_resolved_by_a_person_pages_nobody_when_its_gate_later_times_out(
+    edge_world: EdgeWorld,
+) -> None:
+    """A person resolved the incident at 20 min (L1, L2 paged and sent their resolve); the
+    E-Stop gate still times out at 24 h: its escalation reopens nothing and pages nobody,
+    the ops queue hears it with who resolved the incident."""
+    from datetime import timedelta
+
+    from tests.edge.test_page_resolve import STATED, resolve
+
+    w = edge_world
+    clock = w.pipeline.clock
+    with clock.held():
+        start = clock.now()
+        _, incident = estop(w)
+        clock.hold_at(start + timedelta(minutes=20))
+    assert clock.wait_standing(300)
+    assert resolve(incident, "--by", "ana", "--cause", STATED) == 0
+    clock.hold_at(None)
+    [run] = w.ladders(finished=1, workflow="emergency_stop", timeout=600)
+
+    assert run["states"][-2:] == ["EscalateGateTimeout", "GateTimedOut"], run["states"]
+    assert [(n["level"], n["message"].get("kind")) for n in to_people(w)] == [
+        ("l1", "page"),
+        ("l2", "page"),
+        ("l1", "resolve"),
+        ("l2", "resolve"),
+    ]
+    [told] = [
+        n
+        for n in w.pipeline.notifications()
+        if n["level"] == "ops" and "within 24 h" in str(n["message"].get("reason"))
+    ]
+    assert told["message"]["resolvedBy"] == "ana" and told["message"]["dedupKey"] == incident

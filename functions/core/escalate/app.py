@@ -134,6 +134,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     chain = page_chain.get(incident_id)
     if chain is not None and chain.resolvedAt is None:
         return _onto_open_chain(run, req, chain, levels, subject, message, reason)
+    if chain is not None and _ladder_levels(chain, levels):
+        return _after_resolve(run, req, chain, subject, message, reason)
     for level in levels:
         notify.publish(level, subject=subject, message=message)
     run.record(
@@ -169,17 +171,16 @@ def _onto_open_chain(
         )
         run.record("escalate", why=reason, result=result, outcome=Outcome.SKIPPED_BY_GUARD)
         return {"incidentId": incident_id, "outcome": req.outcome, "reason": reason, "levels": []}
-    ladder = {lv for lv, _ in escalation_policy.load(chain.system).schedule(chain.severity)}
+    on_ladder = _ladder_levels(chain, levels)
     # The same news on a retry (same execution, same reason): nobody hears it twice.
     news = effects.key(incident_id, "escalate", req.executionId, f"{req.outcome}:{reason}")
     # A notice only for the ops queue (the incident left with people) tells nobody paged.
-    on_ladder = [lv for lv in levels if lv in ladder]
     paged, updated = (
         page_chain.update(chain, on_ladder, news=news, subject=subject, message=message)
         if on_ladder
         else ([], [])
     )
-    others = [lv for lv in levels if lv not in ladder]  # off the ladder (the ops queue)
+    others = [lv for lv in levels if lv not in on_ladder]  # off the ladder (the ops queue)
     for level in others:
         notify.publish(level, subject=subject, message={**message, "dedupKey": chain.dedup_key})
     latest = page_chain.get(incident_id) or chain
@@ -188,7 +189,7 @@ def _onto_open_chain(
         *([f"update to {', '.join(updated)} (paged before)"] if updated else []),
         *([f"notified {', '.join(others)}"] if others else []),
     ]
-    if latest.acknowledgedBy and set(levels) & ladder - set(latest.paged):
+    if latest.acknowledgedBy and set(on_ladder) - set(latest.paged):
         said.append(f"acknowledged by {latest.acknowledgedBy}: no further level paged")
     sent = [*paged, *updated, *others]
     run.record(
@@ -201,6 +202,43 @@ def _onto_open_chain(
         count("Escalations", automation=req.automation)
     logger.warning("escalated", extra={"levels": sent, "reason": reason, "chain": incident_id})
     return {"incidentId": incident_id, "outcome": req.outcome, "reason": reason, "levels": sent}
+
+
+def _ladder_levels(chain: page_chain.Chain, levels: list[str]) -> list[str]:
+    """The levels named that are on the chain's ladder (people), not the ops queue."""
+    ladder = {lv for lv, _ in escalation_policy.load(chain.system).schedule(chain.severity)}
+    return [lv for lv in levels if lv in ladder]
+
+
+def _after_resolve(
+    run: protocol.Run[EscalateRequest],
+    req: EscalateRequest,
+    chain: page_chain.Chain,
+    subject: str,
+    message: dict[str, Any],
+    reason: str,
+) -> dict[str, Any]:
+    """The incident's chain was resolved (by its workflow or by a person who took it over)
+    and everyone paged was sent its resolve: paging them again for it would reopen nothing.
+    What the workflow still has to say goes to the ops queue, with who resolved it."""
+    by = chain.resolvedBy or "its workflow"
+    notify.publish(
+        "ops",
+        subject=subject,
+        message={**message, "dedupKey": chain.dedup_key, "resolvedAt": chain.resolvedAt,
+                 "resolvedBy": by},
+    )  # fmt: skip
+    result = f"resolved at {chain.resolvedAt} by {by}: nobody paged again; ops notified"
+    run.record("escalate", why=reason, result=result, outcome=Outcome.ESCALATED)
+    logger.warning(
+        "escalated", extra={"levels": ["ops"], "reason": reason, "chain": chain.incidentId}
+    )
+    return {
+        "incidentId": chain.incidentId,
+        "outcome": req.outcome,
+        "reason": reason,
+        "levels": ["ops"],
+    }
 
 
 def _on_chain(
@@ -217,7 +255,11 @@ def _on_chain(
     severity = policy.ladder_for(req.severity)
     started = clock.parse_aws_time(req.startedAt)
     chain = page_chain.open_chain(
-        incident_id, system=req.system, severity=severity, started=started
+        incident_id,
+        system=req.system,
+        severity=severity,
+        started=started,
+        automation=str(message.get("automation") or ""),
     )
     if req.close:
         levels = page_chain.close(
