@@ -89,6 +89,47 @@ def test_a_connected_controller_reporting_communication_loss_is_paged_never_rest
     [diagnosis] = [r for r in records(w, "edge_link_lost") if r["action"] == "diagnosis"]
     assert json.loads(diagnosis["details"])["link"] == "bms"
     assert "BMS link lost" in diagnosis["why"]
-    [page] = w.pages()
+    [page] = [p for p in w.pages() if p["message"].get("kind") == "page"]
     assert page["level"] == "l1" and "bms link lost" in page["subject"]
     assert page["message"]["link"] == "bms" and 10 <= page["message"]["minutes"] < 11.5
+    assert page["message"]["dedupKey"] == run_incident(w)
+    [back] = [p for p in w.pages() if p["message"].get("kind") == "resolve"]
+    assert back["level"] == "l1" and back["message"]["dedupKey"] == run_incident(w)
+
+
+def run_incident(w: EdgeWorld) -> str:
+    [incident] = {r["incidentId"] for r in records(w, "edge_link_lost")}
+    return str(incident)
+
+
+@pytest.mark.procedure("E9", "P2 within 1 h")
+def test_an_acknowledged_link_loss_pages_no_l2_and_resolves_l1_when_the_link_is_back(
+    edge_world: EdgeWorld,
+) -> None:
+    """The link loss's pages go on its page chain: L1 at 10 min (P2), acknowledged at 12;
+    the link stays lost past L2's 30 minutes and nobody else is paged; the controller's
+    clear at 90 minutes sends L1 one resolve."""
+    from selfheal_shared.core import page_chain
+
+    w = edge_world
+    clock = w.pipeline.clock
+    [sim] = w.start_edges([E1])
+    cleared: list[datetime] = []
+
+    def link_back() -> None:
+        sim.raise_alarm("COMMUNICATION_LOSS", "cleared", reason="BMS back")
+        cleared.append(clock.now())
+
+    with clock.held():
+        sim.raise_alarm("COMMUNICATION_LOSS", reason="BMS link lost: no CAN frames for 30 s")
+        clock.call_later(12 * 60, lambda: page_chain.acknowledge(run_incident(w), by="ana"))
+        clock.call_later(90 * 60, link_back)
+    assert clock.wait_until(lambda: bool(cleared), 300), "90 virtual minutes went by"
+    [run] = w.ladders(finished=1, workflow="edge_link_lost")
+
+    assert run["status"] == "SUCCEEDED" and run["states"][-1] == "LinkRestored", run["states"]
+    assert [(p["level"], p["message"].get("kind")) for p in w.pages()] == [
+        ("l1", "page"),
+        ("l1", "resolve"),
+    ]
+    assert sim.commands == [], "the controller is not restarted"

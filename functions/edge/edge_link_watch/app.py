@@ -2,7 +2,11 @@
 (runbook 000 §6; `severity.py` says who when), naming the lost link. The response ends
 when the controller clears the alarm, when the controller itself goes offline (the offline
 ladder takes the edge up then), or once every level is paged. A silence on the edge, its
-COMMUNICATION_LOSS alarm, its site or the fleet holds the page until it ends."""
+COMMUNICATION_LOSS alarm, its site or the fleet holds the page until it ends.
+
+The pages go through the incident's page chain (`edge_pages`): one deduplication key, an
+acknowledgement stops them (the watch goes on until the link is back), and the clear sends
+one resolve to every level paged."""
 
 from __future__ import annotations
 
@@ -10,10 +14,10 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from selfheal_shared.core import clock, notify, refusals, severity
+from selfheal_shared.core import clock, page_chain, refusals, severity
 from selfheal_shared.core.outcomes import Outcome
 from selfheal_shared.core.protocol import Run, recorded_steps, remediator
-from selfheal_shared.edge import edge_registry, edges, link_loss
+from selfheal_shared.edge import edge_pages, edge_registry, edges, link_loss
 from selfheal_shared.edge.link_loss import LinkIncident
 
 #: Look at the alarm at least this often, so a clear ends the response within it.
@@ -46,6 +50,12 @@ def handler(run: Run[WatchRequest]) -> dict[str, Any]:
             result=f"{inc.link} link back {done}; nothing was done to the edge",
             outcome=Outcome.NO_ACTION_NEEDED,
         )
+        page_chain.close(
+            inc.incidentId,
+            subject=f"[selfheal] RESOLVED {inc.edgeId} {inc.link} link back after "
+            f"{minutes:.0f} min",
+            message={"incidentId": inc.incidentId, "edgeId": inc.edgeId, "reason": cleared},
+        )
         return _out("cleared", reason=f"{cleared} {done}", outcome=Outcome.NO_ACTION_NEEDED)
     edge = edge_registry.get(f"edge#{inc.edgeId}") or {}
     if edge.get("state") in ("offline", "autonomous"):
@@ -69,7 +79,8 @@ def handler(run: Run[WatchRequest]) -> dict[str, Any]:
             )
             ends = datetime.fromisoformat(str(quiet["endsAt"]))
             return _out("waiting", wait=(ends - clock.now()).total_seconds() + 1)
-        _page(run, level, minutes)
+        if not _page(run, level, minutes):  # acknowledged: no more pages, watched until back
+            return _out("waiting", wait=MAX_WAIT_SECONDS)
         paged.append(level)
         edge_registry.update(pk, {"paged": ",".join(paged)})
         level, next_at = severity.page_due(inc.severity, minutes, paged)
@@ -80,12 +91,19 @@ def handler(run: Run[WatchRequest]) -> dict[str, Any]:
     return _out("waiting", wait=wait)
 
 
-def _page(run: Run[WatchRequest], level: str, minutes: float) -> None:
+def _page(run: Run[WatchRequest], level: str, minutes: float) -> bool:
+    """Page `level` on the incident's chain; False once someone acknowledged it."""
     inc = run.request.incident
-    notify.publish(
-        level,
+    return edge_pages.page(
+        run,
+        incident_id=inc.incidentId,
+        began=datetime.fromisoformat(inc.raisedAt),
+        severity=inc.severity,
+        level=level,
         subject=f"[selfheal] {inc.severity} {inc.edgeId} {inc.link} link lost "
         f"{minutes:.0f} min (controller connected)",
+        why=f"COMMUNICATION_LOSS ({inc.link} link) active {minutes:.0f} min: {inc.severity} "
+        "(runbook 000 §6)",
         message={
             "incidentId": inc.incidentId,
             "automation": link_loss.AUTOMATION,
@@ -100,13 +118,6 @@ def _page(run: Run[WatchRequest], level: str, minutes: float) -> None:
             + " on site; the controller was not restarted (its cloud link works)",
             "done": recorded_steps(inc.incidentId),
         },
-    )
-    run.record(
-        f"page_{level}",
-        why=f"COMMUNICATION_LOSS ({inc.link} link) active {minutes:.0f} min: {inc.severity} "
-        "(runbook 000 §6)",
-        result=f"paged {level}",
-        outcome=Outcome.ESCALATED,
     )
 
 

@@ -113,6 +113,15 @@ class Policy(BaseModel):
     def topic(self, level: str) -> str:
         return self.levels[level].topic
 
+    def with_pages(self, overrides: dict[str, dict[str, int]]) -> Policy:
+        """This policy with an operator's page times for the severities they name (a
+        deployment's override; the others keep the runbook's)."""
+        severities = {
+            sev: p.model_copy(update={"pages": dict(overrides[sev])}) if overrides.get(sev) else p
+            for sev, p in self.severities.items()
+        }
+        return self.model_copy(update={"severities": severities})
+
 
 @dataclass(frozen=True)
 class Due:

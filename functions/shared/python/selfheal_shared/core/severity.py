@@ -59,15 +59,13 @@ def page_due(
     overrides: dict[str, dict[str, int]] | None = None,
 ) -> tuple[str | None, float | None]:
     """The level to page now (if any) and the minutes at which the next page falls, on the
-    schedule of `severity` (an operator's override for that severity, or the table's)."""
-    chosen = (overrides or {}).get(severity) or PAGE_MINUTES.get(severity, {})
-    for level, at in sorted(chosen.items(), key=lambda kv: kv[1]):
-        if level in paged:
-            continue
-        if minutes >= at:
-            return level, None
-        return None, float(at)
-    return None, None
+    schedule of `severity` (an operator's override for that severity, or the policy's), by
+    the one rule every ladder uses (`escalation_policy.due`)."""
+    policy = _POLICY.with_pages(overrides) if overrides else _POLICY
+    if severity not in policy.severities:
+        return None, None
+    due = escalation_policy.due(policy, severity, minutes, set(paged))
+    return due.level, due.next_at
 
 
 def business_day_after(at: datetime, tz: str, holidays: set[date]) -> datetime:
