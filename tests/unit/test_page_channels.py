@@ -9,18 +9,27 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import boto3
 import pytest
 from moto import mock_aws
 from selfheal_cdk.spec import ROOT
 from selfheal_cdk.subscriptions import load
-from selfheal_shared.core import clients, clock, notify, page_chain, page_severity
+from selfheal_shared.core import (
+    clients,
+    clock,
+    escalation_policy,
+    notify,
+    page_chain,
+    page_severity,
+)
 
 from local.page_receiver import PageReceiver
 
 START = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 EXAMPLE = ROOT / "config" / "subscriptions.example.json"
+REPOSITORY = ROOT / "events" / "escalation"
 [SMS] = [s for s in load(EXAMPLE).levels["l1"] if s.protocol == "sms"]
 
 
@@ -112,3 +121,24 @@ def test_the_attribute_is_the_grade_the_page_shows() -> None:
     assert page_severity.of({"severity": "incident"}) is None, "a ladder name is no grade"
     assert page_severity.of({"incident": {"severity": "SEV-9"}, "severity": "P4"}) == "P4"
     assert page_severity.attributes({"outcome": "FIXED"}) == {}
+
+
+def test_in_aws_the_grades_come_from_the_layers_copy_of_the_policies(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A function reads the policies the CDK staged into the layer (the repository's
+    `events/escalation/` is not in the bundle), so the attribute is set there too."""
+    staged = tmp_path / "escalation"
+    staged.mkdir()
+    (staged / "lifo4-ems.json").write_text((REPOSITORY / "lifo4-ems.json").read_text())
+    monkeypatch.setattr(escalation_policy, "PACKAGED", staged)
+    monkeypatch.setattr(escalation_policy, "REPOSITORY", tmp_path / "not-deployed")
+    escalation_policy.load.cache_clear()
+    page_severity.grades.cache_clear()
+    try:
+        assert escalation_policy.systems() == ["lifo4-ems"]
+        assert page_severity.grades() == {"P1", "P2", "P3", "P4"}
+        assert page_severity.of({"severity": "P2"}) == "P2"
+    finally:
+        escalation_policy.load.cache_clear()
+        page_severity.grades.cache_clear()
