@@ -9,6 +9,7 @@ grants EventBridge itself when a rule targets a topic; alarm actions it does not
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from aws_cdk import Annotations, Aws
 from aws_cdk import aws_iam as iam
@@ -101,9 +102,18 @@ class Alerting(Construct):
                     protocol=PROTOCOLS[who.protocol],
                     endpoint=who.endpoint,
                     raw_message_delivery=who.rawMessageDelivery or None,
+                    filter_policy=_filter(who.filter_policy()),
                 )
         if silent := [level for level in self.topics if not subscriptions.levels.get(level)]:
             Annotations.of(self).add_warning_v2(
                 "selfheal:levelReachesNobody",
                 f"no subscriptions for topic level(s) {silent}: their pages reach nobody",
             )
+
+
+def _filter(policy: dict[str, list[Any]] | None) -> dict[str, sns.SubscriptionFilter] | None:
+    """The subscriber's filter policy as CDK takes it (the conditions as they are: a list of
+    values with `{"exists": false}`, which no `SubscriptionFilter` factory builds)."""
+    if policy is None:
+        return None
+    return {attr: sns.SubscriptionFilter(conditions=cond) for attr, cond in policy.items()}

@@ -5,6 +5,13 @@ paging services (an HTTPS endpoint such as a PagerDuty integration that accepts 
 messages) from a JSON file named by `-c selfheal:subscriptions=<path>`; the repository
 carries only an example (`config/subscriptions.example.json`). Bad entries are refused
 naming the field, since a typo here means a page that silently reaches nobody.
+
+A subscriber may take only some severities (`severities`, runbook 003 §7.2: SMS critical,
+e-mail critical/high, Slack critical/high/medium): its subscription gets an SNS filter policy
+on the `severity` attribute every page carries (`selfheal_shared.core.page_severity`), and
+also takes a notice that carries none, so only a graded page is ever held back. The names are
+the grades the escalation policies know (P1..P4, SEV-1..SEV-3), checked here: the topics are
+shared by every system, so one subscriber's list covers each system's scale.
 """
 
 from __future__ import annotations
@@ -12,10 +19,11 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from selfheal_shared.core import page_severity
 
 from .spec import TOPICS
 
@@ -31,6 +39,30 @@ class Subscriber(BaseModel):
     endpoint: str
     #: HTTPS only: the message body without the SNS envelope (what a plain webhook expects).
     rawMessageDelivery: bool = False
+    #: Only pages of these severities (and every notice without one); None: everything.
+    severities: list[str] | None = None
+
+    @field_validator("severities")
+    @classmethod
+    def _known_severities(cls, severities: list[str] | None) -> list[str] | None:
+        if severities is None:
+            return None
+        known = sorted(page_severity.grades())
+        if not severities:
+            raise ValueError(f"empty: it would take no page; name some of {known} or leave it out")
+        if unknown := [s for s in severities if s not in known]:
+            raise ValueError(
+                f"unknown severity(ies) {unknown}; the escalation policies know {known}"
+            )
+        return list(dict.fromkeys(severities))
+
+    def filter_policy(self) -> dict[str, list[Any]] | None:
+        """The SNS filter policy of its subscription: no severity at all, or one of its
+        severities. (The absent case first: SNS reads the list in any order, moto in this one,
+        and stops at a value when the attribute is absent.)"""
+        if self.severities is None:
+            return None
+        return {page_severity.ATTRIBUTE: [{"exists": False}, *self.severities]}
 
     @model_validator(mode="after")
     def _endpoint_fits_protocol(self) -> Subscriber:

@@ -42,6 +42,25 @@ def test_the_example_configuration_subscribes_every_level() -> None:
     assert not Annotations.from_stack(stack).find_warning("*", Match.string_like_regexp("nobody"))
 
 
+def test_a_subscriber_naming_severities_gets_a_filter_policy_on_them() -> None:
+    template = Template.from_stack(_alerting(load(EXAMPLE)))
+    subs = template.find_resources("AWS::SNS::Subscription")
+    policies = {
+        s["Properties"]["Endpoint"]: s["Properties"].get("FilterPolicy") for s in subs.values()
+    }
+    absent = {"exists": False}  # a notice that carries no severity still reaches them
+    assert policies["+15555550100"] == {"severity": [absent, "P1", "SEV-1"]}
+    assert policies["ops-oncall@example.com"] == {
+        "severity": [absent, "P1", "P2", "SEV-1", "SEV-2"]
+    }
+    assert policies["https://global.sns-api.chatbot.amazonaws.com"] == {
+        "severity": [absent, "P1", "P2", "P3", "SEV-1", "SEV-2", "SEV-3"]
+    }
+    # Who names no severities gets everything: no filter policy at all.
+    assert policies["https://events.pagerduty.example/integration/l1/enqueue"] is None
+    assert policies["engineering-oncall@example.com"] is None
+
+
 def test_no_configuration_subscribes_nobody_and_warns_at_synth() -> None:
     stack = _alerting(None)
     assert Template.from_stack(stack).find_resources("AWS::SNS::Subscription") == {}
@@ -87,6 +106,14 @@ def test_the_context_names_the_file() -> None:
             "https subscriptions only",
         ),
         ({"l1": [{"protocol": "email", "endpoint": "a@example.com", "phone": "x"}]}, "phone"),
+        (
+            {"l1": [{"protocol": "sms", "endpoint": "+15555550100", "severities": ["critical"]}]},
+            r"levels.l1.0.severities: .*unknown severity\(ies\) \['critical'\]",
+        ),
+        (
+            {"l1": [{"protocol": "sms", "endpoint": "+15555550100", "severities": []}]},
+            "levels.l1.0.severities: .*empty",
+        ),
     ],
 )
 def test_a_bad_entry_is_refused_naming_the_field(

@@ -178,4 +178,6 @@ def load(system: str) -> Policy:
 
 
 def systems() -> list[str]:
-    return sorted(p.stem for p in REPOSITORY.glob("*.json"))
+    """Every system with a policy: the layer's copy in AWS, the repository's locally."""
+    folder = PACKAGED if PACKAGED.is_dir() else REPOSITORY
+    return sorted(p.stem for p in folder.glob("*.json"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import clock, page_text
+from . import clock, page_severity, page_text
 from .clients import client
 from .config import settings
 
@@ -29,6 +29,9 @@ def publish(level: str, *, subject: str, message: dict[str, Any]) -> str:
         Subject=subject[:99],
         MessageStructure="json",
         Message=page_text.structured(subject, full),
-        MessageAttributes={"level": {"DataType": "String", "StringValue": level}},
+        MessageAttributes={
+            "level": {"DataType": "String", "StringValue": level},
+            **page_severity.attributes(message),  # what a subscriber's filter policy reads
+        },
     )
     return str(resp["MessageId"])
