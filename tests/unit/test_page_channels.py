@@ -56,6 +56,19 @@ def receivers(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receivers]:
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         )
         monkeypatch.setenv("SELFHEAL_TABLE_GUARD_STATE", "guard")
+        ddb.create_table(  # a closed chain's post-incident record goes to the audit trail
+            TableName="audit",
+            BillingMode="PAY_PER_REQUEST",
+            KeySchema=[
+                {"AttributeName": "incidentId", "KeyType": "HASH"},
+                {"AttributeName": "seq", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "incidentId", "AttributeType": "S"},
+                {"AttributeName": "seq", "AttributeType": "S"},
+            ],
+        )
+        monkeypatch.setenv("SELFHEAL_TABLE_AUDIT", "audit")
         sns = boto3.client("sns", region_name="us-east-1")
         for level in ("ops", "l1", "l2", "l3", "l4"):
             arn = sns.create_topic(Name=level)["TopicArn"]
@@ -142,3 +155,14 @@ def test_in_aws_the_grades_come_from_the_layers_copy_of_the_policies(
     finally:
         escalation_policy.load.cache_clear()
         page_severity.grades.cache_clear()
+
+
+def test_a_resolve_goes_by_the_channels_its_page_went_by(receivers: Receivers) -> None:
+    """The SMS that got the P1 page gets its resolve; the P3's resolve does not wake it."""
+    _page("battery-p1", system="lifo4-ems", severity="P1")
+    _page("edge-p3", system="lifo4-ems", severity="P3")
+    for incident in ("battery-p1", "edge-p3"):
+        assert page_chain.close(incident, subject=f"resolved {incident}", message={}) == ["l1"]
+
+    assert receivers.subjects(receivers.sms) == ["battery-p1", "resolved battery-p1"]
+    assert len(receivers.subjects(receivers.everything)) == 4

@@ -420,6 +420,8 @@ def close(
                     "kind": "resolve",
                     "dedupKey": chain.dedup_key,
                     "level": level,
+                    # The page's channels carry its resolve (an SMS only for critical pages).
+                    "severity": message.get("severity") or chain.severity,
                     **({"postIncident": record} if record else {}),
                 },
             )
