@@ -152,3 +152,44 @@ def test_an_estop_resolved_by_a_person_pages_nobody_when_its_gate_later_times_ou
         if n["level"] == "ops" and "within 24 h" in str(n["message"].get("reason"))
     ]
     assert told["message"]["resolvedBy"] == "ana" and told["message"]["dedupKey"] == incident
+
+
+@pytest.mark.procedure("E9", "silence suppresses automation and paging")
+def test_a_silence_holds_the_failure_pages_and_the_ops_queue_hears_it(
+    edge_world: EdgeWorld,
+) -> None:
+    """The chain paged L1-L3; a silence on the edge covers the gate's 24 h timeout: nobody
+    is paged or woken for it, the ops queue (no one on call) has the news, and the record
+    says the pages were held."""
+    from selfheal_shared.core import guards
+
+    w = edge_world
+    clock = w.pipeline.clock
+    with clock.held():
+        _, incident = estop(w)
+        clock.call_later(
+            23 * 3600, lambda: guards.silence(E1, minutes=120, reason="técnico no local")
+        )
+    [run] = w.ladders(finished=1, workflow="emergency_stop", timeout=600)
+
+    assert run["states"][-1] == "GateTimedOut", run["states"]
+    assert [(n["level"], n["message"].get("kind")) for n in to_people(w)] == [
+        ("l1", "page"),
+        ("l2", "page"),
+        ("l3", "page"),
+    ]
+    [told] = [
+        n
+        for n in w.pipeline.notifications()
+        if n["level"] == "ops" and "within 24 h" in str(n["message"].get("reason"))
+    ]
+    assert told["message"]["dedupKey"] == incident
+    [record] = [
+        r
+        for r in w.pipeline.audit_records()
+        if r["incidentId"] == incident
+        and r["action"] == "escalate"
+        and "within 24 h" in str(r["why"])
+    ]
+    assert record["result"].startswith("pages held: silenced on edge-cps-001"), record
+    assert record["outcome"] == "SKIPPED_BY_GUARD"

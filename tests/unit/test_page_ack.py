@@ -68,7 +68,7 @@ def test_a_pagerduty_resolve_names_the_incident_the_agent_and_the_note_if_any() 
     def resolved(**data: object) -> page_ack.Ack | None:
         raw = body(
             event_type="incident.resolved",
-            agent={"summary": "Ana"},
+            agent={"summary": "Ana", "type": "user_reference"},
             data={"incident_key": key, **data},
         )
         return page_ack.parse(raw, "x-pagerduty-signature")
@@ -78,14 +78,29 @@ def test_a_pagerduty_resolve_names_the_incident_the_agent_and_the_note_if_any() 
     assert noted is not None and noted.note == "breaker tripped by the crane"
     summary = resolved(resolve_reason={"type": "note", "summary": "loose BMS cable"})
     assert summary is not None and summary.note == "loose BMS cable"
-    merged = resolved(resolve_reason={"type": "merge_resolve_reason", "summary": "merged"})
-    assert merged is not None and merged.action == "resolve" and merged.note is None
+    # A merge into another incident, or an auto-resolve (a service's agent), is no person
+    # saying the incident is over: answered 202, the chain stays open.
+    with pytest.raises(page_ack.Refused, match=r"resolve_reason: a merge") as merged:
+        resolved(resolve_reason={"type": "merge_resolve_reason", "summary": "merged"})
+    assert merged.value.status == 202
+    auto = body(
+        event_type="incident.resolved",
+        agent={"summary": "Battery service", "type": "service_reference"},
+        data={"incident_key": key},
+    )
+    with pytest.raises(page_ack.Refused, match=r"event\.agent\.type: 'service_reference'") as e:
+        page_ack.parse(auto, "x-pagerduty-signature")
+    assert e.value.status == 202
     ack = page_ack.parse(
         body(event_type="incident.acknowledged", agent={"summary": "Ana"},
              data={"incident_key": key, "resolve_reason": "not a resolve"}),
         "x-pagerduty-signature",
     )  # fmt: skip
     assert ack is not None and (ack.action, ack.note) == ("acknowledge", None)
-    nobody = body(event_type="incident.resolved", agent={}, data={"incident_key": key})
+    nobody = body(
+        event_type="incident.resolved",
+        agent={"type": "user_reference"},
+        data={"incident_key": key},
+    )
     with pytest.raises(page_ack.Refused, match=r"event\.agent\.summary: required"):
         page_ack.parse(nobody, "x-pagerduty-signature")

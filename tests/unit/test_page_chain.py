@@ -357,18 +357,26 @@ def test_a_workflows_news_is_told_once_per_level_and_its_update_retried_after_a_
         page_chain.update(chain, ["l1", "l2"], news="gave-up", subject="s", message={})
     monkeypatch.setattr(notify, "publish", real)
     assert page_chain.update(chain, ["l1", "l2"], news="gave-up", subject="s", message={}) == (
-        [],
+        ["l2"],
         ["l1"],
-    ), "L2 was paged by the first call; L1's update, refused then, goes now"
+    ), "L1's update, refused then, goes now, then L2's page"
     assert page_chain.update(chain, ["l1", "l2"], news="gave-up", subject="s", message={}) == (
         [],
         [],
     )
     assert world.pages() == [
         ("l1", "page", "inc-5"),
-        ("l2", "page", "inc-5"),
         ("l1", "update", "inc-5"),
+        ("l2", "page", "inc-5"),
     ]
+    world.at(6)
+    page_chain.acknowledge("inc-5", by="ana")
+    assert page_chain.update(chain, ["l3"], news="later", subject="s", message={}) == (
+        [],
+        ["l1", "l2"],
+    ), "acknowledged: L3 is not paged; those paged hear the news"
+    page_chain.close("inc-5", subject="resolved", message={})
+    assert page_chain.update(chain, ["l3"], news="after", subject="s", message={}) == ([], [])
 
 
 def test_held_time_is_added_once_and_the_ladder_resumes_where_it_stood(world: World) -> None:

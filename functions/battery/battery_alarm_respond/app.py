@@ -81,7 +81,8 @@ def handler(run: Run[RespondRequest]) -> dict[str, Any]:
         reason = f"{inc.alarm} still active on {inc.edgeId} after paging {', '.join(chain.paged)}"
         return _out("exhausted", reason=reason)
     # Look again when the next level is due (its page goes out then, on this chain).
-    return _out("waiting", wait=_until(due.next_at, chain.minutes()))
+    # On the ladder's clock: the time a silence held it does not count (`ladder_minutes`).
+    return _out("waiting", wait=_until(due.next_at, chain.ladder_minutes()))
 
 
 def _until(next_at: float | None, minutes: float) -> float:

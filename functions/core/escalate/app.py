@@ -165,12 +165,20 @@ def _onto_open_chain(
     watcher pages on the policy's clock when the silence ends)."""
     incident_id = chain.incidentId
     if quiet := refusals.quiet(list(chain.scopes)):
+        # Paging is held; the news is not lost: the ops queue (no one is woken) has it now,
+        # and the chain's next pages list this step among what was done.
+        notify.publish("ops", subject=subject, message={**message, "dedupKey": chain.dedup_key})
         result = (
-            f"held: silenced on {quiet['scope']} until {quiet['endsAt']} "
-            f"({quiet.get('reason', '')}); the page chain resumes when the silence ends"
+            f"pages held: silenced on {quiet['scope']} until {quiet['endsAt']} "
+            f"({quiet.get('reason', '')}); told the ops queue"
         )
         run.record("escalate", why=reason, result=result, outcome=Outcome.SKIPPED_BY_GUARD)
-        return {"incidentId": incident_id, "outcome": req.outcome, "reason": reason, "levels": []}
+        return {
+            "incidentId": incident_id,
+            "outcome": req.outcome,
+            "reason": reason,
+            "levels": ["ops"],
+        }
     on_ladder = _ladder_levels(chain, levels)
     # The same news on a retry (same execution, same reason): nobody hears it twice.
     news = effects.key(incident_id, "escalate", req.executionId, f"{req.outcome}:{reason}")
@@ -205,9 +213,9 @@ def _onto_open_chain(
 
 
 def _ladder_levels(chain: page_chain.Chain, levels: list[str]) -> list[str]:
-    """The levels named that are on the chain's ladder (people), not the ops queue."""
-    ladder = {lv for lv, _ in escalation_policy.load(chain.system).schedule(chain.severity)}
-    return [lv for lv in levels if lv in ladder]
+    """The levels named that page people (on the chain), not the ops queue."""
+    people = page_chain.people(chain.system)
+    return [lv for lv in levels if lv in people]
 
 
 def _after_resolve(
@@ -260,6 +268,7 @@ def _on_chain(
         severity=severity,
         started=started,
         automation=str(message.get("automation") or ""),
+        message=message,
     )
     if req.close:
         levels = page_chain.close(

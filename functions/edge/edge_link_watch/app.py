@@ -66,10 +66,26 @@ def handler(run: Run[WatchRequest]) -> dict[str, Any]:
             result=f"the edge offline ladder takes it up {done}",
             outcome=Outcome.NO_ACTION_NEEDED,
         )
+        # This incident ends here: those it paged hear so, and who has the edge now.
+        page_chain.close(
+            inc.incidentId,
+            subject=f"[selfheal] {inc.edgeId} {inc.link} link loss handed over: the "
+            "controller itself is offline",
+            message={
+                "incidentId": inc.incidentId,
+                "edgeId": inc.edgeId,
+                "reason": f"{why}: the edge offline ladder's incident takes it up",
+            },
+        )
         return _out("offline", reason=f"{why} {done}", outcome=Outcome.NO_ACTION_NEEDED)
-    level, next_at = severity.page_due(inc.severity, minutes, paged)
+    quiet = refusals.quiet([inc.edgeId, *link_loss.scopes(inc)])
+    # On the ladder's clock: a silence after the first page stops it (`page_chain.hold`).
+    ladder = minutes
+    if (chain := page_chain.get(inc.incidentId)) is not None:
+        ladder = page_chain.hold(chain, silenced=quiet is not None).ladder_minutes()
+    level, next_at = severity.page_due(inc.severity, ladder, paged)
     if level is not None:
-        if quiet := refusals.quiet([inc.edgeId, *link_loss.scopes(inc)]):
+        if quiet:
             run.record(
                 f"page_{level}",
                 why=f"silenced on {quiet['scope']} until {quiet['endsAt']}: "
@@ -83,16 +99,16 @@ def handler(run: Run[WatchRequest]) -> dict[str, Any]:
             return _out("waiting", wait=MAX_WAIT_SECONDS)
         paged.append(level)
         edge_registry.update(pk, {"paged": ",".join(paged)})
-        level, next_at = severity.page_due(inc.severity, minutes, paged)
+        level, next_at = severity.page_due(inc.severity, ladder, paged)
     if level is None and next_at is None:
         reason = f"{inc.link} link of {inc.edgeId} still lost after paging {', '.join(paged)}"
         return _out("exhausted", reason=reason)
-    wait = 1.0 if next_at is None else (next_at - minutes) * 60 + 1
+    wait = 1.0 if next_at is None else (next_at - ladder) * 60 + 1
     return _out("waiting", wait=wait)
 
 
 def _page(run: Run[WatchRequest], level: str, minutes: float) -> bool:
-    """Page `level` on the incident's chain; False once someone acknowledged it."""
+    """Page `level` on the incident's chain; False once someone acknowledged or resolved it."""
     inc = run.request.incident
     return edge_pages.page(
         run,

@@ -96,6 +96,27 @@ def _note(incident: dict[str, Any]) -> str | None:
     return None
 
 
+#: Who may end an incident from PagerDuty: a person (a service's auto-resolve or a merge
+#: says nothing about the battery or service behind the page).
+PERSON = "user_reference"
+MERGE = "merge_resolve_reason"
+
+
+def _a_persons_resolve(incident: dict[str, Any], agent: dict[str, Any]) -> None:
+    """Refused (202, nothing changes) unless a person resolved it and no merge did: an
+    auto-resolve timeout or a merge into another incident would stop the ladder of a P1
+    that may still be active and tell everyone paged it was resolved."""
+    reason = incident.get("resolve_reason")
+    if isinstance(reason, dict) and reason.get("type") == MERGE:
+        raise Refused(202, "event.data.resolve_reason: a merge, not a resolve; the chain stays")
+    if agent.get("type") != PERSON:
+        raise Refused(
+            202,
+            f"event.agent.type: {agent.get('type')!r}, not a person ({PERSON}): an "
+            "auto-resolve ends no incident here; the chain stays open",
+        )
+
+
 def parse(body: bytes, signed_by: str) -> Ack | None:
     """The acknowledgement (or PagerDuty resolve) in a verified body; None for a PagerDuty
     event that is neither."""
@@ -119,6 +140,8 @@ def parse(body: bytes, signed_by: str) -> Ack | None:
         agent = event.get("agent")
         if not isinstance(agent, dict):
             agent = {}
+        if event["event_type"] == RESOLVED:
+            _a_persons_resolve(incident, agent)
         return Ack(
             incident_id=_text(incident.get("incident_key"), "event.data.incident_key"),
             by=_text(agent.get("summary"), "event.agent.summary"),

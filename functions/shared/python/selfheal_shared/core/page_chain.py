@@ -29,7 +29,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import audit, clock, escalation_policy, notify, post_incident
+from . import audit, clock, escalation_policy, notify, page_severity, post_incident
 from .clients import client
 from .config import settings
 
@@ -71,6 +71,9 @@ class Chain:
     heldSince: str | None = None
     #: How long silences held the chain before: the ladder resumes where it stood.
     heldSeconds: float = 0.0
+    #: The post-incident record, kept here first (one conditional write) so every closer
+    #: sends the same one, then copied to the audit trail.
+    postIncident: dict[str, Any] | None = None
 
     @property
     def dedup_key(self) -> str:
@@ -133,6 +136,7 @@ def _decode(item: dict[str, Any]) -> Chain:
         watchingSince=item.get("watchingSince", {}).get("S"),
         heldSince=item.get("heldSince", {}).get("S"),
         heldSeconds=float(item.get("heldSeconds", {}).get("N", "0")),
+        postIncident=json.loads(item["postIncident"]["S"]) if "postIncident" in item else None,
     )
 
 
@@ -421,7 +425,9 @@ def close(
                     "dedupKey": chain.dedup_key,
                     "level": level,
                     # The page's channels carry its resolve (an SMS only for critical pages).
-                    "severity": message.get("severity") or chain.severity,
+                    "severity": message.get("severity")
+                    or page_severity.of(chain.message)
+                    or chain.severity,
                     **({"postIncident": record} if record else {}),
                 },
             )
@@ -467,41 +473,66 @@ def _update(
 def _post_incident(
     incident_id: str, message: dict[str, Any], by_person: post_incident.ByPerson | None = None
 ) -> dict[str, Any] | None:
-    """The post-incident record of a resolved chain that paged someone (`post_incident`),
-    written to the audit trail once: a retry of the close finds it there and reuses it."""
+    """The post-incident record of a resolved chain that paged someone (`post_incident`):
+    kept on the chain by one conditional write (two closers racing send the same record),
+    then written to the audit trail once. A chain a person resolved has their record: a
+    workflow's close racing theirs writes none of its own."""
     chain = get(incident_id)
     if chain is None or not chain.paged or chain.resolvedAt is None:
         return None
-    for rec in audit.history(incident_id):
-        if rec["action"] == post_incident.ACTION:
-            return dict(rec["details"])
+    if chain.postIncident is None and by_person is None and chain.resolvedBy:
+        return None  # the person's close writes it, with what they stated
+    record = chain.postIncident or _keep_record(chain, message, by_person)
+    if not any(r["action"] == post_incident.ACTION for r in audit.history(incident_id)):
+        audit.record(
+            incident_id=incident_id,
+            execution=str(message.get("execution") or ""),
+            action=post_incident.ACTION,
+            actor="page_chain",
+            why=post_incident.WHY,
+            result=post_incident.summary(record),
+            details=record,
+        )
+    return record
+
+
+def _keep_record(
+    chain: Chain, message: dict[str, Any], by_person: post_incident.ByPerson | None
+) -> dict[str, Any]:
     record = post_incident.build(
-        incident_id=incident_id,
+        incident_id=chain.incidentId,
         system=chain.system,
         severity=chain.severity,
         started_at=chain.startedAt,
         paged=chain.paged,
         acknowledged_by=chain.acknowledgedBy,
         acknowledged_at=chain.acknowledgedAt,
-        resolved_at=chain.resolvedAt,
+        resolved_at=str(chain.resolvedAt),  # resolved: the caller checked
         message=message,
         by_person=by_person,
     )
-    audit.record(
-        incident_id=incident_id,
-        execution=str(message.get("execution") or ""),
-        action=post_incident.ACTION,
-        actor="page_chain",
-        why=post_incident.WHY,
-        result=post_incident.summary(record),
-        details=record,
-    )
+    try:
+        client("dynamodb").update_item(
+            TableName=settings().guard_table,
+            Key=_key(chain.incidentId),
+            UpdateExpression="SET postIncident = :rec",
+            ConditionExpression="attribute_not_exists(postIncident)",
+            ExpressionAttributeValues={
+                ":rec": {"S": json.dumps(record, sort_keys=True, default=str)}
+            },
+        )
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        kept = get(chain.incidentId)
+        if kept is not None and kept.postIncident is not None:
+            return kept.postIncident
     return record
 
 
 def hold(chain: Chain, *, silenced: bool, now: datetime | None = None) -> Chain:
-    """Keep the ladder's clock still while a silence holds the chain's pages (runbook 000
-    §6: a silence suppresses paging and the incident resumes when it ends): the first look
+    """Keep the ladder's clock still while a silence holds the chain's pages (catalog E9:
+    the silence "suppresses paging" and "the incident resumes when it expires"): the first look
     under a silence marks it held, the first look after adds the held time, once (a
     conditional write), so the next level comes its full interval after the silence and
     the overdue ones do not go out together."""
@@ -538,32 +569,38 @@ def hold(chain: Chain, *, silenced: bool, now: datetime | None = None) -> Chain:
     return get(chain.incidentId) or chain
 
 
+def people(system: str) -> set[str]:
+    """The levels of `system`'s policy that page people (every level but the ops queue)."""
+    policy = escalation_policy.load(system)
+    return {name for name, level in policy.levels.items() if level.topic != "ops"}
+
+
 def update(
     chain: Chain, levels: Sequence[str], *, news: str, subject: str, message: dict[str, Any]
 ) -> tuple[list[str], list[str]]:
-    """A workflow's news on its incident's open chain (it gave up, a guard refused): each
-    level it names that is on the chain's ladder and not paged yet is paged now on the
-    chain (not once acknowledged: an acknowledged chain escalates no further), and every
-    level paged before hears the news once, under the chain's deduplication key (a paging
-    service adds it to the alert it has). `news` names the news: a retried call sends
-    nothing twice. (levels paged now, levels updated)."""
+    """A workflow's news on its incident's open chain (it gave up, a guard refused): every
+    level paged before hears it once, under the chain's deduplication key (a paging service
+    adds it to the alert it has), and each people level it names that was not paged is paged
+    now on the chain (not once acknowledged or resolved: the chain escalates no further).
+    `news` names the news: each level's share is claimed before it is sent, so a retried
+    call sends nothing twice and a failed publish is withdrawn for the retry. (levels paged
+    now, levels updated)."""
     policy = escalation_policy.load(chain.system)
-    on_ladder = {lv for lv, _ in policy.schedule(chain.severity)}
-    paged_now = []
-    for level in levels:
-        if (
-            level in on_ladder
-            and level not in chain.paged
-            and page(chain, level, subject=subject, message=message)
-        ):
-            paged_now.append(level)
-            _claim_update(chain.incidentId, f"{news}/{level}")  # its page said it all
+    named = [lv for lv in levels if lv in people(chain.system)]
     latest = get(chain.incidentId) or chain
-    updated = []
-    for level in sorted(latest.paged, key=lambda lv: latest.paged[lv]):
-        if not _claim_update(chain.incidentId, f"{news}/{level}"):
-            continue
+    order = sorted(latest.paged, key=lambda lv: latest.paged[lv])
+    paged_now: list[str] = []
+    updated: list[str] = []
+    for level in [*order, *(lv for lv in named if lv not in latest.paged)]:
+        share = f"{news}/{level}"
+        if not _claim_update(chain.incidentId, share):
+            continue  # told already (or the chain was resolved meanwhile)
         try:
+            if level not in latest.paged and page(chain, level, subject=subject, message=message):
+                paged_now.append(level)  # its page carries the news
+                continue
+            if level not in (get(chain.incidentId) or latest).paged:
+                continue  # acknowledged meanwhile: no new level is paged
             notify.publish(
                 policy.topic(level),
                 subject=subject,
@@ -577,7 +614,7 @@ def update(
                 },
             )
         except Exception:
-            _update(chain.incidentId, "REMOVE updates.#level", f"{news}/{level}")
+            _update(chain.incidentId, "REMOVE updates.#level", share)
             raise
         updated.append(level)
     return paged_now, updated
@@ -589,7 +626,8 @@ def _claim_update(incident_id: str, name: str) -> bool:
             incident_id,
             "SET updates.#level = :at",
             name,
-            condition="attribute_exists(updates) AND attribute_not_exists(updates.#level)",
+            condition="attribute_exists(updates) AND attribute_not_exists(updates.#level) "
+            "AND attribute_not_exists(resolvedAt)",
             at=clock.now().isoformat(),
         )
     except ClientError as e:

@@ -154,11 +154,14 @@ def _post_incident(record: Any) -> list[str]:
     ack = record.get("acknowledgement")
     acked = f"{ack['by']} at {ack['minutesAfterStart']:g} min" if isinstance(ack, Mapping) else "no"
     paged = record.get("levelsPaged") or []
+    down = record.get("downtimeMinutes")
     mortem = "needed (more than 1 h down)" if record.get("postMortem") else "not needed"
+    if down is None:  # a person resolved it and gave no downtime: theirs to fill in
+        mortem = "for people to decide (downtime not measured)"
     return [
         "",
         "Post-incident record (runbook 004 checklist):",
-        f"- downtime: {record.get('downtimeMinutes')} min",
+        f"- downtime: {'not measured (for people)' if down is None else f'{down} min'}",
         "- paged: "
         + (", ".join(f"{p['level']} at {p['minutesAfterStart']:g} min" for p in paged) or "-"),
         f"- acknowledged: {acked}",

@@ -152,8 +152,11 @@ def _stated(record: dict[str, Any], person: ByPerson) -> dict[str, Any]:
         record["downtimeMinutes"] = person.downtime_minutes
         record["postMortem"] = person.downtime_minutes > POST_MORTEM_AFTER_MINUTES
         stated["downtimeMinutes"] = person.by
-    else:
-        left["downtimeMinutes"] = None  # the chain's open time is no measured downtime
+    else:  # the chain's open time is no measured downtime: neither it nor what follows
+        record["downtimeMinutes"] = None
+        record["postMortem"] = None
+        left["downtimeMinutes"] = None
+        left["postMortem"] = None
     if person.data_lost:
         record["dataLost"] = person.data_lost
         stated["dataLost"] = person.by
@@ -172,10 +175,18 @@ def _stated(record: dict[str, Any], person: ByPerson) -> dict[str, Any]:
 def summary(record: Mapping[str, Any]) -> str:
     """One line for the audit trail's result."""
     ack = record.get("acknowledgement")
+    down = record["downtimeMinutes"]
+    if down is None:
+        downtime, post_mortem = "downtime not measured (for people)", "post-mortem: for people"
+    else:
+        downtime = f"down {down:g} min"
+        post_mortem = (
+            f"post-mortem {'needed (> 1 h down)' if record['postMortem'] else 'not needed'}"
+        )
     return (
-        f"down {record['downtimeMinutes']:g} min; paged "
+        f"{downtime}; paged "
         f"{', '.join(p['level'] for p in record['levelsPaged']) or 'nobody'}; "
         f"{'acknowledged by ' + ack['by'] if ack else 'not acknowledged'}; "
-        f"post-mortem {'needed (> 1 h down)' if record['postMortem'] else 'not needed'}"
+        f"{post_mortem}"
         + (f"; resolved by {record['resolvedBy']}" if record.get("resolvedBy") else "")
     )

@@ -28,8 +28,8 @@ def page(
     why: str,
 ) -> bool:
     """Page `level` and record it; False (nothing sent, nobody more to page) once the chain
-    was acknowledged. A level an earlier attempt claimed counts as paged (and is published
-    again if that attempt never delivered it)."""
+    was acknowledged or resolved (a person ended it). A level an earlier attempt claimed
+    counts as paged (and is published again if that attempt never delivered it)."""
     chain = page_chain.open_chain(
         incident_id,
         system=severity_policy.SYSTEM,
@@ -41,9 +41,10 @@ def page(
     )
     for lost in page_chain.undelivered(chain):
         page_chain.page(chain, lost, subject=subject, message=message, again=True)
-    if chain.acknowledgedBy:
+    if chain.acknowledgedBy or chain.resolvedAt:
         return False
     if page_chain.page(chain, level, subject=subject, message=message):
         run.record(f"page_{level}", why=why, result=f"paged {level}", outcome=Outcome.ESCALATED)
         return True
-    return not (page_chain.get(incident_id) or chain).acknowledgedBy
+    latest = page_chain.get(incident_id) or chain
+    return not (latest.acknowledgedBy or latest.resolvedAt)
