@@ -352,10 +352,15 @@ def _resolve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SystemExit(f"selfheal: resolve refused: {exc}") from None
     chain = done.chain
+    record = chain.postIncident or {}
+    kept = (
+        "post-incident record kept with the cause as you stated it"
+        if (record.get("statedBy") or {}).get("rootCause") == person.by
+        else "no post-incident record of yours (nobody was paged, or another close wrote it)"
+    )
     print(
         f"{chain.incidentId} resolved by {chain.resolvedBy} at {chain.resolvedAt}: resolve sent "
-        f"to {', '.join(done.levels) or 'nobody (no level was paged)'}; post-incident record "
-        f"written with your cause"
+        f"to {', '.join(done.levels) or 'nobody (no level was paged)'}; {kept}"
     )
     return 0
 

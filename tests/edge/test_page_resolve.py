@@ -69,7 +69,9 @@ def test_an_estop_nobody_confirmed_is_resolved_by_a_person_once(
     assert pages(w, "resolve") == [] and page_chain.get(incident) == chain, "nothing changed"
 
     assert resolve(incident, "--by", "ana", "--cause", STATED, "--downtime-minutes", "95") == 0
-    assert f"{incident} resolved by ana" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert f"{incident} resolved by ana" in said
+    assert "post-incident record kept with the cause as you stated it" in said
     resolves = pages(w, "resolve")
     assert sorted(r["level"] for r in resolves) == ["l1", "l2", "l3"], "one per level paged"
     assert {r["message"]["dedupKey"] for r in resolves} == {incident}
