@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -182,15 +184,18 @@ def _act(act: Act, start: datetime | None = None) -> int:
     return 0
 
 
-def _demo(scale: float, start: datetime | None = None) -> int:
-    samples = sorted((spec_mod.ROOT / "events" / "samples").glob("*.json"))
-    print("selfheal demo: each sample event replayed through the local pipeline (moto)\n")
-    worst = 0
-    for sample in samples:
-        print(f"=== {sample.relative_to(spec_mod.ROOT)}")
-        worst = max(
-            worst,
-            _replay(
+def demo_parts(
+    scale: float = 0.0, start: datetime | None = None
+) -> list[tuple[str, Callable[[], int]]]:
+    """`selfheal demo`'s parts in the order it prints them: every sample's replay, then every
+    world's act, each in its own pipeline (so each can also run alone: the suite checks
+    them one by one against the committed output)."""
+    from .worlds import acts
+
+    def sample_part(sample: Path) -> Callable[[], int]:
+        def run() -> int:
+            print(f"=== {sample.relative_to(spec_mod.ROOT)}")
+            return _replay(
                 [sample],
                 as_json=False,
                 world=None,
@@ -200,13 +205,21 @@ def _demo(scale: float, start: datetime | None = None) -> int:
                 decide="resume",
                 start=start,
                 scene=True,
-            ),
-        )
-    from .worlds import acts
+            )
 
-    for act in acts():
-        worst = max(worst, _act(act, start))
-    return worst
+        return run
+
+    samples = sorted((spec_mod.ROOT / "events" / "samples").glob("*.json"))
+    parts = [(str(s.relative_to(spec_mod.ROOT)), sample_part(s)) for s in samples]
+    return parts + [(act.title, functools.partial(_act, act, start)) for act in acts()]
+
+
+DEMO_HEADER = "selfheal demo: each sample event replayed through the local pipeline (moto)\n"
+
+
+def _demo(scale: float, start: datetime | None = None) -> int:
+    print(DEMO_HEADER)
+    return max((run() for _, run in demo_parts(scale, start)), default=0)
 
 
 def _schedules(count: int, after: datetime | None) -> int:

@@ -164,6 +164,9 @@ def make_edge_world(broker: Broker) -> Iterator[Any]:
 
     yield make
     for p, bridge, world in made:
+        # Time stands still and the work under way ends while the edges still answer it
+        # (a command waiting on a stopped edge's reply would wait out its timeout).
+        p.clock.wind_down(timeout=60.0)
         for sim in world.sims.values():
             sim.stop()
         if world.jobs is not None:
