@@ -60,3 +60,31 @@ def hosts_only_pipeline() -> Iterator[Pipeline]:
     world.fiscal = world.forecasting = None
     with Pipeline(world=World(world), spec=spec) as p:
         yield p
+
+
+def paging_tables(monkeypatch: Any) -> None:
+    """Inside `mock_aws`: the guard-state table (page chains) and the audit table (their
+    post-incident records), named in the environment as the functions read them."""
+    import boto3
+
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    ddb.create_table(
+        TableName="guard",
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )
+    monkeypatch.setenv("SELFHEAL_TABLE_GUARD_STATE", "guard")
+    ddb.create_table(
+        TableName="audit",
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[
+            {"AttributeName": "incidentId", "KeyType": "HASH"},
+            {"AttributeName": "seq", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "incidentId", "AttributeType": "S"},
+            {"AttributeName": "seq", "AttributeType": "S"},
+        ],
+    )
+    monkeypatch.setenv("SELFHEAL_TABLE_AUDIT", "audit")

@@ -15,6 +15,7 @@ from moto import mock_aws
 from selfheal_shared.core import audit, clients, clock, page_chain
 
 from local.page_receiver import PageReceiver
+from tests.helpers import paging_tables
 
 START = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 
@@ -48,27 +49,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     with PageReceiver().running() as receiver, mock_aws():
         monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
         clients.reset()
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName="guard",
-            BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        )
-        monkeypatch.setenv("SELFHEAL_TABLE_GUARD_STATE", "guard")
-        ddb.create_table(  # the post-incident record of a closed chain goes to the audit trail
-            TableName="audit",
-            BillingMode="PAY_PER_REQUEST",
-            KeySchema=[
-                {"AttributeName": "incidentId", "KeyType": "HASH"},
-                {"AttributeName": "seq", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "incidentId", "AttributeType": "S"},
-                {"AttributeName": "seq", "AttributeType": "S"},
-            ],
-        )
-        monkeypatch.setenv("SELFHEAL_TABLE_AUDIT", "audit")
+        paging_tables(monkeypatch)
         sns = boto3.client("sns", region_name="us-east-1")
         for level in ("ops", "l1", "l2", "l3", "l4"):
             arn = sns.create_topic(Name=level)["TopicArn"]

@@ -134,7 +134,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     chain = page_chain.get(incident_id)
     if chain is not None and chain.resolvedAt is None:
         return _onto_open_chain(run, req, chain, levels, subject, message, reason)
-    if chain is not None and _ladder_levels(chain, levels):
+    if chain is not None and _people_levels(chain, levels):
         return _after_resolve(run, req, chain, subject, message, reason)
     for level in levels:
         notify.publish(level, subject=subject, message=message)
@@ -161,8 +161,8 @@ def _onto_open_chain(
     """The incident already pages people (its chain is open): what the workflow has to
     say goes on that chain, not around it. The levels it names that the ladder has not
     reached are paged on the chain (none once acknowledged); those paged before get the
-    news under the chain's deduplication key; a silence over the chain holds it all (its
-    watcher pages on the policy's clock when the silence ends)."""
+    news under the chain's deduplication key; a silence over the chain holds the pages (the
+    ops queue, which wakes nobody, has the news)."""
     incident_id = chain.incidentId
     if quiet := refusals.quiet(list(chain.scopes)):
         # Paging is held; the news is not lost: the ops queue (no one is woken) has it now,
@@ -179,16 +179,16 @@ def _onto_open_chain(
             "reason": reason,
             "levels": ["ops"],
         }
-    on_ladder = _ladder_levels(chain, levels)
+    to_people = _people_levels(chain, levels)
     # The same news on a retry (same execution, same reason): nobody hears it twice.
     news = effects.key(incident_id, "escalate", req.executionId, f"{req.outcome}:{reason}")
     # A notice only for the ops queue (the incident left with people) tells nobody paged.
     paged, updated = (
-        page_chain.update(chain, on_ladder, news=news, subject=subject, message=message)
-        if on_ladder
+        page_chain.update(chain, to_people, news=news, subject=subject, message=message)
+        if to_people
         else ([], [])
     )
-    others = [lv for lv in levels if lv not in on_ladder]  # off the ladder (the ops queue)
+    others = [lv for lv in levels if lv not in to_people]  # the ops queue
     for level in others:
         notify.publish(level, subject=subject, message={**message, "dedupKey": chain.dedup_key})
     latest = page_chain.get(incident_id) or chain
@@ -197,7 +197,7 @@ def _onto_open_chain(
         *([f"update to {', '.join(updated)} (paged before)"] if updated else []),
         *([f"notified {', '.join(others)}"] if others else []),
     ]
-    if latest.acknowledgedBy and set(on_ladder) - set(latest.paged):
+    if latest.acknowledgedBy and set(to_people) - set(latest.paged):
         said.append(f"acknowledged by {latest.acknowledgedBy}: no further level paged")
     sent = [*paged, *updated, *others]
     run.record(
@@ -212,7 +212,7 @@ def _onto_open_chain(
     return {"incidentId": incident_id, "outcome": req.outcome, "reason": reason, "levels": sent}
 
 
-def _ladder_levels(chain: page_chain.Chain, levels: list[str]) -> list[str]:
+def _people_levels(chain: page_chain.Chain, levels: list[str]) -> list[str]:
     """The levels named that page people (on the chain), not the ops queue."""
     people = page_chain.people(chain.system)
     return [lv for lv in levels if lv in people]

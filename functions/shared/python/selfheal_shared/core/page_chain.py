@@ -371,26 +371,36 @@ def page(
     claim was never delivered (`undelivered`)."""
     if not again and not claim(chain.incidentId, level):
         return False
-    policy = escalation_policy.load(chain.system)
     try:
-        notify.publish(
-            policy.topic(level),
-            subject=subject,
-            message={
-                **message,
-                "kind": "page",
-                "dedupKey": chain.dedup_key,
-                "level": level,
-                "who": policy.levels[level].who,
-                "severity": chain.severity,
-            },
-        )
+        _send(chain, level, "page", subject=subject, message=message)
     except Exception:
         if not again:
             _withdraw(chain.incidentId, level)  # the caller's retry pages it
         raise
     _set_delivered(chain.incidentId, level)
     return True
+
+
+def _send(
+    chain: Chain, level: str, kind: str, *, subject: str, message: dict[str, Any], **extra: Any
+) -> None:
+    """One publish of the chain to `level`'s topic, with what a paging service needs: the
+    kind (page, update, resolve), the deduplication key, the level, who is behind it and the
+    chain's severity (`extra` adds or overrides)."""
+    policy = escalation_policy.load(chain.system)
+    notify.publish(
+        policy.topic(level),
+        subject=subject,
+        message={
+            **message,
+            "kind": kind,
+            "dedupKey": chain.dedup_key,
+            "level": level,
+            "who": policy.levels[level].who,
+            "severity": chain.severity,
+            **extra,
+        },
+    )
 
 
 def close(
@@ -409,27 +419,23 @@ def close(
         return []
     resolve(incident_id, by=by_person.by if by_person else None)
     chain = get(incident_id) or chain
-    policy = escalation_policy.load(chain.system)
     record = _post_incident(incident_id, message, by_person)
     sent = []
     for level in sorted(chain.paged, key=lambda lv: chain.paged[lv]):
         if not _claim_resolve(incident_id, level):
             continue
         try:
-            notify.publish(
-                policy.topic(level),
+            _send(
+                chain,
+                level,
+                "resolve",
                 subject=subject,
-                message={
-                    **message,
-                    "kind": "resolve",
-                    "dedupKey": chain.dedup_key,
-                    "level": level,
-                    # The page's channels carry its resolve (an SMS only for critical pages).
-                    "severity": message.get("severity")
-                    or page_severity.of(chain.message)
-                    or chain.severity,
-                    **({"postIncident": record} if record else {}),
-                },
+                message=message,
+                # The page's channels carry its resolve (an SMS only for critical pages).
+                severity=message.get("severity")
+                or page_severity.of(chain.message)
+                or chain.severity,
+                **({"postIncident": record} if record else {}),
             )
         except Exception:
             _update(incident_id, "REMOVE resolveSent.#level", level)
@@ -585,7 +591,6 @@ def update(
     `news` names the news: each level's share is claimed before it is sent, so a retried
     call sends nothing twice and a failed publish is withdrawn for the retry. (levels paged
     now, levels updated)."""
-    policy = escalation_policy.load(chain.system)
     named = [lv for lv in levels if lv in people(chain.system)]
     latest = get(chain.incidentId) or chain
     order = sorted(latest.paged, key=lambda lv: latest.paged[lv])
@@ -601,18 +606,7 @@ def update(
                 continue
             if level not in (get(chain.incidentId) or latest).paged:
                 continue  # acknowledged meanwhile: no new level is paged
-            notify.publish(
-                policy.topic(level),
-                subject=subject,
-                message={
-                    **message,
-                    "kind": "update",
-                    "dedupKey": chain.dedup_key,
-                    "level": level,
-                    "who": policy.levels[level].who,
-                    "severity": chain.severity,
-                },
-            )
+            _send(chain, level, "update", subject=subject, message=message)
         except Exception:
             _update(chain.incidentId, "REMOVE updates.#level", share)
             raise
