@@ -16,8 +16,7 @@ from selfheal_shared.services import service_ops, service_spec
 
 #: The pinned clock, near the real one: CloudWatch Logs (and moto) refuse events older than
 #: 14 days or more than 2 hours ahead.
-# real-time: moto checks a log event's age against the wall clock, not the pinned one
-NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+NOW = datetime.now(UTC).replace(second=0, microsecond=0)  # real-time: moto's log-age check
 BEGAN = NOW - timedelta(minutes=20)
 SPEC = service_spec.get("aupus-ingestion")
 

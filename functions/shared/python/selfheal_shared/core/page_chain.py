@@ -422,7 +422,7 @@ def close(
     record = _post_incident(incident_id, message, by_person)
     sent = []
     for level in sorted(chain.paged, key=lambda lv: chain.paged[lv]):
-        if not _claim_resolve(incident_id, level):
+        if not _claim_entry(incident_id, "resolveSent", level):
             continue
         try:
             _send(
@@ -444,13 +444,16 @@ def close(
     return sent
 
 
-def _claim_resolve(incident_id: str, level: str) -> bool:
+def _claim_entry(incident_id: str, entries: str, name: str, *, unless: str = "") -> bool:
+    """Set `entries.name` to now once (a resolve or an update sent to a level): False when
+    it was set already (or `unless` holds), so a retry sends nothing twice."""
+    condition = f"attribute_exists({entries}) AND attribute_not_exists({entries}.#level)"
     try:
         _update(
             incident_id,
-            "SET resolveSent.#level = :at",
-            level,
-            condition="attribute_exists(resolveSent) AND attribute_not_exists(resolveSent.#level)",
+            f"SET {entries}.#level = :at",
+            name,
+            condition=condition + (f" AND attribute_not_exists({unless})" if unless else ""),
             at=clock.now().isoformat(),
         )
     except ClientError as e:
@@ -598,7 +601,7 @@ def update(
     updated: list[str] = []
     for level in [*order, *(lv for lv in named if lv not in latest.paged)]:
         share = f"{news}/{level}"
-        if not _claim_update(chain.incidentId, share):
+        if not _claim_entry(chain.incidentId, "updates", share, unless="resolvedAt"):
             continue  # told already (or the chain was resolved meanwhile)
         try:
             if level not in latest.paged and page(chain, level, subject=subject, message=message):
@@ -612,20 +615,3 @@ def update(
             raise
         updated.append(level)
     return paged_now, updated
-
-
-def _claim_update(incident_id: str, name: str) -> bool:
-    try:
-        _update(
-            incident_id,
-            "SET updates.#level = :at",
-            name,
-            condition="attribute_exists(updates) AND attribute_not_exists(updates.#level) "
-            "AND attribute_not_exists(resolvedAt)",
-            at=clock.now().isoformat(),
-        )
-    except ClientError as e:
-        if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
