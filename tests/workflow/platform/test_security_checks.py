@@ -217,7 +217,12 @@ def test_findings_go_to_the_security_contact_and_nothing_is_changed(findings_day
     assert page["message"]["outcome"] == "ESCALATED"
     assert page["message"]["incident"]["securityContact"].startswith("Incidentes de Segurança")
     text = run.report()["text"]
-    assert "4 finding(s) in the last 24 h" in text and "Nothing was deleted or changed" in text
+    assert run.report()["summary"] == (
+        "4 finding(s) (IAM policy changes (CloudTrail): 1, access keys older than 90 days: 1, "
+        "security groups open to 0.0.0.0/0 or ::/0: 1, SECURITY log lines: 1)"
+    )
+    assert page["message"]["reason"] == run.report()["summary"]
+    assert "Nothing was deleted or changed" in text
     assert not run.pages("l1") and not run.pages("l2")
     assert run.after == run.before  # no key deleted or disabled, no rule revoked
     assert [p["PolicyArn"] for p in run.after["attached"]] == [ADMIN]

@@ -217,7 +217,10 @@ def report(
             f"unknown, not clean; {found} finding(s) in the others"
         )
     elif found:
-        summary = f"{found} finding(s) in the last {_hours(start, end)} h"
+        counts = ", ".join(
+            f"{title(r.check)}: {len(r.findings) + r.omitted}" for r in results if r.findings
+        )
+        summary = f"{found} finding(s) ({counts})"
     else:
         summary = f"nothing found in the last {_hours(start, end)} h: every check ran"
     text = [f"Security checks {start.isoformat()} to {end.isoformat()}: {summary}"]

@@ -14,6 +14,9 @@ from ..core.clients import client
 from ..core.errors import bounded, is_transient
 from . import security_checks as sc
 
+#: Where CloudTrail's event history keeps IAM's (global) management events.
+IAM_EVENTS_REGION = "us-east-1"
+
 
 def run(check: sc.Check, read: Callable[[], sc.Result]) -> sc.Result:
     """`read()`, or the check marked as not run with AWS's error (a throttle is retried)."""
@@ -28,10 +31,11 @@ def run(check: sc.Check, read: Callable[[], sc.Result]) -> sc.Result:
 
 def iam_policy_changes(start: datetime, end: datetime) -> sc.Result:
     """IAM's management events in the window (one lookup attribute per request: by event
-    source, then by name here; CloudTrail keeps IAM's events in us-east-1)."""
+    source, then by name here). IAM is global: its events are in us-east-1's event history
+    only, whatever region the platform runs in."""
     events: list[dict[str, Any]] = []
     pages = (
-        client("cloudtrail")
+        client("cloudtrail", region=IAM_EVENTS_REGION)
         .get_paginator("lookup_events")
         .paginate(
             LookupAttributes=[
