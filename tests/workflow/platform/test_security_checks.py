@@ -54,6 +54,7 @@ def world(**changes: Any) -> WorldSpec:
         ],
         "securityGroups": [
             {"name": "ons-data-platform-bastion", "ingress": [{"port": 22, "cidr": "0.0.0.0/0"}]},
+            {"name": "ons-data-platform-api", "ingress": [{"port": 443, "cidr": "::/0"}]},
             {"name": "ons-data-platform-db", "ingress": [{"port": 5432, "cidr": "10.40.0.0/16"}]},
         ],
         "logGroups": [
@@ -193,11 +194,15 @@ def test_a_key_older_than_90_days_is_reported_masked(findings_day: Run) -> None:
         assert key_id not in everything
 
 
-@pytest.mark.procedure("D8", "a security group open to 0.0.0.0/0 reported, a closed one not")
+@pytest.mark.procedure(
+    "D8", "a security group open to 0.0.0.0/0 or ::/0 reported, a closed one not"
+)
 def test_a_group_open_to_the_internet_is_reported(findings_day: Run) -> None:
-    [rule] = findings_day.report()["checks"]["open_security_groups"]["findings"]
-    assert rule["groupName"] == "ons-data-platform-bastion"
-    assert (rule["protocol"], rule["ports"], rule["source"]) == ("tcp", "22", "0.0.0.0/0")
+    found = findings_day.report()["checks"]["open_security_groups"]["findings"]
+    assert sorted((r["groupName"], r["protocol"], r["ports"], r["source"]) for r in found) == [
+        ("ons-data-platform-api", "tcp", "443", "::/0"),
+        ("ons-data-platform-bastion", "tcp", "22", "0.0.0.0/0"),
+    ]
 
 
 @pytest.mark.procedure("D8", "SECURITY log lines of the last 24 h reported, redacted")
@@ -218,8 +223,8 @@ def test_findings_go_to_the_security_contact_and_nothing_is_changed(findings_day
     assert page["message"]["incident"]["securityContact"].startswith("Incidentes de Segurança")
     text = run.report()["text"]
     assert run.report()["summary"] == (
-        "4 finding(s) (IAM policy changes (CloudTrail): 1, access keys older than 90 days: 1, "
-        "security groups open to 0.0.0.0/0 or ::/0: 1, SECURITY log lines: 1)"
+        "5 finding(s) (IAM policy changes (CloudTrail): 1, access keys older than 90 days: 1, "
+        "security groups open to 0.0.0.0/0 or ::/0: 2, SECURITY log lines: 1)"
     )
     assert page["message"]["reason"] == run.report()["summary"]
     assert "Nothing was deleted or changed" in text
@@ -255,6 +260,19 @@ def test_a_clean_day_sends_a_short_nothing_found_report(jobs: spec_mod.Spec) -> 
     assert all(c["ran"] and not c["findings"] for c in run.report()["checks"].values())
     assert not run.pages("l1")
     assert run.after == run.before
+
+
+@pytest.mark.procedure("D8", "the schedule delivered twice: one run, one report")
+def test_a_schedule_fired_twice_sends_one_report(jobs: spec_mod.Spec) -> None:
+    """EventBridge Scheduler may deliver a slot twice: the claim keeps one run."""
+
+    def fire_first(p: Pipeline) -> None:
+        p.wait([fire(p, "security_checks_daily", CHECK)], timeout=120)
+
+    run = run_checks(jobs, world(), before_fire=fire_first)
+    assert run.summary["status"] == "SUCCEEDED" and "Duplicate" in run.summary["states"]
+    assert len(run.pages("security")) == 1
+    assert len([r for r in run.audit if r["action"] == "old_access_keys"]) == 1
 
 
 def _deny_list_access_keys(made: Any) -> None:
