@@ -226,7 +226,8 @@ def test_findings_go_to_the_security_contact_and_nothing_is_changed(findings_day
         "5 finding(s) (IAM policy changes (CloudTrail): 1, access keys older than 90 days: 1, "
         "security groups open to 0.0.0.0/0 or ::/0: 2, SECURITY log lines: 1)"
     )
-    assert page["message"]["reason"] == run.report()["summary"]
+    assert page["message"]["reason"] == text  # the readable report, in the mail's "Found"
+    assert f"\n    {CHECK.astimezone(UTC) - timedelta(hours=3):%Y-%m-%dT%H:%M}" in text
     assert "Nothing was deleted or changed" in text
     assert not run.pages("l1") and not run.pages("l2")
     assert run.after == run.before  # no key deleted or disabled, no rule revoked
@@ -256,7 +257,9 @@ def test_a_clean_day_sends_a_short_nothing_found_report(jobs: spec_mod.Spec) -> 
     assert run.summary["status"] == "SUCCEEDED"
     [page] = run.pages("security")
     assert page["message"]["outcome"] == "NO_ACTION_NEEDED"
-    assert page["message"]["summary"] == "nothing found in the last 24 h: every check ran"
+    assert run.report()["summary"] == "nothing found in the last 24 h: every check ran"
+    assert page["message"]["summary"] == run.report()["text"]
+    assert len(page["message"]["summary"].splitlines()) == 6  # short: a line per check
     assert all(c["ran"] and not c["findings"] for c in run.report()["checks"].values())
     assert not run.pages("l1")
     assert run.after == run.before
