@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -90,8 +90,8 @@ def pipeline(cost_spec: spec_mod.Spec) -> Iterator[Pipeline]:
         p.__exit__(None, None, None)
 
 
-def weekly(p: Pipeline) -> dict[str, Any]:
-    arn = fire(p, "cost_hygiene_weekly", SLOT)
+def weekly(p: Pipeline, at: datetime = SLOT) -> dict[str, Any]:
+    arn = fire(p, "cost_hygiene_weekly", at)
     p.wait([arn], timeout=120)
     return p.execution_summary(arn)
 
@@ -283,3 +283,18 @@ def test_a_denied_deletion_escalates_and_the_report_counts_only_what_was_done(
     assert not ops_reports(p), "no 'done' report for a run that failed a change"
     [failed] = records(p, "cost_hygiene_failed")
     assert failed["outcome"] == "FAILED"
+
+
+@pytest.mark.procedure("D6", "the next week finds nothing left to do and says so")
+def test_the_next_week_changes_nothing_and_reports_no_action(pipeline: Pipeline) -> None:
+    p = pipeline
+    assert weekly(p)["status"] == "SUCCEEDED"
+    after_first = state(p, WORLD)
+    second = weekly(p, SLOT + timedelta(days=7))
+    assert second["status"] == "SUCCEEDED" and "NotifyNothing" in second["states"]
+    assert "Apply" not in second["states"] and "Guards" not in second["states"]
+    assert state(p, WORLD) == after_first
+    last = ops_reports(p)[-1]["message"]
+    assert last["outcome"] == "NO_ACTION_NEEDED"
+    assert last["summary"].startswith("0 Lambda versions to delete")
+    assert "lambda_router:2 (behind alias live)" in last["summary"]

@@ -68,7 +68,7 @@ def deployed() -> tuple[dict[tuple[str, str], str], list[str]]:
                     cd.get_deployment(deploymentId=d)["deploymentInfo"]
                     for d in ids["deployments"][:DEPLOYMENTS_PER_GROUP]
                 ]
-                newest = max(infos, key=lambda i: i.get("createTime") or 0, default=None)
+                newest = max(infos, key=lambda i: str(i.get("createTime") or ""), default=None)
                 for info in infos:
                     if info.get("computePlatform") not in (None, "Lambda"):
                         continue
