@@ -37,6 +37,9 @@ class ApplyRequest(BaseModel):
     lifecycle: Lifecycle
     #: What the plan keeps whatever its age (an alias, a deployment), for the report.
     kept: list[str] = Field(default_factory=list)
+    #: What the plan could not decide safely (a deployment whose versions are unreadable):
+    #: left for people, so the run is not FIXED.
+    withheld: list[str] = Field(default_factory=list)
 
 
 @dataclass
@@ -58,7 +61,7 @@ class Refused(Exception):
 )
 def handler(run: Run[ApplyRequest]) -> dict[str, Any]:
     req = run.request
-    tally = Tally(kept=list(req.kept))
+    tally = Tally(kept=list(req.kept), failed=list(req.withheld))
     try:
         _versions(run, req.versions, tally)
         for group in req.logGroups:
@@ -242,7 +245,7 @@ def _outcome(t: Tally) -> dict[str, Any]:
         head = f"stopped by the {t.refused['guard']} guard"
     elif t.failed:
         outcome = Outcome.NOT_FIXED
-        head = f"{len(t.failed)} changes failed: {'; '.join(t.failed)}"
+        head = f"{len(t.failed)} changes failed or withheld: {'; '.join(t.failed)}"
     elif done:
         outcome, head = Outcome.FIXED, "cost hygiene done"
     else:

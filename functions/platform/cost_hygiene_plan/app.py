@@ -53,7 +53,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "cost_hygiene_plan",
         why=f"weekly cost hygiene scheduled for {scheduled.scheduledTime}",
         result=plan["summary"],
-        details={k: plan[k] for k in ("versions", "kept", "logGroups", "lifecycle", "skipped")},
+        details={
+            k: plan[k]
+            for k in ("versions", "kept", "logGroups", "lifecycle", "skipped", "withheld")
+        },
     )
     return {
         "runId": run_id,
@@ -65,9 +68,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def _survey(cfg: ch.CostConfig) -> dict[str, Any]:
     skipped: list[str] = []
+    withheld: list[str] = []
     protected, unreadable = aws.deployed()
     if unreadable:
-        skipped.append(
+        withheld.append(
             "no Lambda version deleted: a CodeDeploy deployment does not say which versions "
             "it uses (" + "; ".join(unreadable) + ")"
         )
@@ -99,7 +103,7 @@ def _survey(cfg: ch.CostConfig) -> dict[str, Any]:
         f"{len(changed)} lifecycle rules to put on {bucket}"
         + (f"; would: {'; '.join(would)}" if would else "")
         + (f"; kept whatever their age: {', '.join(kept)}" if kept else "")
-        + (f"; {'; '.join(skipped)}" if skipped else "")
+        + (f"; {'; '.join(withheld + skipped)}" if withheld or skipped else "")
     )
     return {
         "versions": delete,
@@ -108,7 +112,8 @@ def _survey(cfg: ch.CostConfig) -> dict[str, Any]:
         "retentionDays": cfg.logGroups.retentionDays,
         "lifecycle": lifecycle,
         "skipped": skipped,
-        "actionCount": len(would),
+        "withheld": withheld,
+        "actionCount": len(would) + len(withheld),
         "wouldDo": would,
         "summary": summary,
     }

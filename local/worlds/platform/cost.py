@@ -22,6 +22,8 @@ class Deployment(BaseModel):
     alias: str = "live"
     current: str
     target: str
+    #: The revision in S3 (its AppSpec is not in GetDeployment's answer).
+    inS3: bool = False
 
 
 class ProjectFunction(BaseModel):
@@ -98,12 +100,16 @@ def _deploy(p: Pipeline, function: str, d: Deployment, role: str) -> str:
     made = cd.create_deployment(
         applicationName=d.application,
         deploymentGroupName=d.group,
-        revision={
-            "revisionType": "AppSpecContent",
-            "appSpecContent": {"content": json.dumps(appspec)},
-        },
+        revision=_revision(d, appspec),
     )
     return str(made["deploymentId"])
+
+
+def _revision(d: Deployment, appspec: dict[str, Any]) -> dict[str, Any]:
+    if d.inS3:
+        where = {"bucket": "ons-platform-deploy", "key": "appspec.yml", "bundleType": "YAML"}
+        return {"revisionType": "S3", "s3Location": where}
+    return {"revisionType": "AppSpecContent", "appSpecContent": {"content": json.dumps(appspec)}}
 
 
 def state(p: Pipeline, world: CostWorld) -> dict[str, Any]:

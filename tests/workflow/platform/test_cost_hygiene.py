@@ -11,6 +11,7 @@ has a rule of its own (`expire-tmp`)."""
 
 from __future__ import annotations
 
+import contextvars
 import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -71,13 +72,13 @@ def cost_spec() -> spec_mod.Spec:
     return spec_for(["cost_hygiene"])
 
 
-def start(cost_spec: spec_mod.Spec, *, dry_run: bool = False) -> Pipeline:
-    world = World.load().spec.model_copy(deep=True)
-    world.services, world.ingestion, world.edgeSites, world.apis = [], [], [], []
-    world.compositeAlarms, world.fiscal, world.forecasting = [], None, None
-    p = Pipeline(world=World(world), spec=cost_spec, dry_run=dry_run)
+def start(cost_spec: spec_mod.Spec, *, dry_run: bool = False, world: CostWorld = WORLD) -> Pipeline:
+    base = World.load().spec.model_copy(deep=True)
+    base.services, base.ingestion, base.edgeSites, base.apis = [], [], [], []
+    base.compositeAlarms, base.fiscal, base.forecasting = [], None, None
+    p = Pipeline(world=World(base), spec=cost_spec, dry_run=dry_run)
     p.__enter__()
-    seed(p, WORLD)
+    seed(p, world)
     return p
 
 
@@ -277,7 +278,7 @@ def test_a_denied_deletion_escalates_and_the_report_counts_only_what_was_done(
     assert "selfheal-raw-tiering" in after["rules"]
     [page] = [n for n in p.notifications() if n["level"] == "l1"]
     reason = page["message"]["reason"]
-    assert "1 changes failed: structured_data_processor:2" in reason
+    assert "1 changes failed or withheld: structured_data_processor:2" in reason
     assert "AccessDeniedException" in reason
     assert "deleted 3 Lambda versions (verified gone)" in reason
     assert not ops_reports(p), "no 'done' report for a run that failed a change"
@@ -298,3 +299,71 @@ def test_the_next_week_changes_nothing_and_reports_no_action(pipeline: Pipeline)
     assert last["outcome"] == "NO_ACTION_NEEDED"
     assert last["summary"].startswith("0 Lambda versions to delete")
     assert "lambda_router:2 (behind alias live)" in last["summary"]
+
+
+@pytest.mark.procedure("D6", "kill switch set mid-run: the next deletion is not done")
+def test_a_kill_switch_set_during_the_run_stops_the_next_change(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guards are read again right before each change: the switch set by an operator
+    after the first deletion stops the second; the ticket says what was done before."""
+    from selfheal_shared.core import guards
+
+    p = pipeline
+    module = sys.modules["selfheal_shared.platform.cost_hygiene_aws"]
+    real_delete = module.delete_version
+
+    def delete_then_switch(function: str, version: str) -> None:
+        real_delete(function, version)
+        # The operator's write, not the function's (outside its role: a context of its own).
+        contextvars.Context().run(
+            guards.set_switch, guards.KILL_SWITCH, enabled=True, reason="stop it", actor="ana"
+        )
+
+    monkeypatch.setattr(module, "delete_version", delete_then_switch)
+    run = weekly(p)
+
+    assert run["status"] == "SUCCEEDED" and "EscalateRefused" in run["states"]
+    after = state(p, WORLD)
+    assert after["versions"]["lambda_router"] == ["1", "2", "4", "5", "6", "7", "8"]
+    assert after["versions"]["structured_data_processor"] == ALL, "nothing after the switch"
+    assert after["retention"]["/aws/lambda/lambda_router"] is None
+    assert "selfheal-raw-tiering" not in after["rules"]
+    [ticket] = ops_reports(p)
+    assert ticket["message"]["refusal"]["guard"] == "kill_switch"
+    reason = ticket["message"]["reason"]
+    assert reason.startswith("stopped by the kill_switch guard")
+    assert "deleted 1 Lambda versions (verified gone): lambda_router:3" in reason
+    refused = [
+        r for r in records(p, "delete_lambda_version") if r.get("outcome") == "SKIPPED_BY_GUARD"
+    ]
+    assert [r["result"] for r in refused] == [
+        "not done (kill_switch): would delete structured_data_processor:1"
+    ]
+
+
+@pytest.mark.procedure("D6", "a deployment whose versions cannot be read: no version deleted")
+def test_a_deployment_that_does_not_say_its_versions_keeps_every_version(
+    cost_spec: spec_mod.Spec,
+) -> None:
+    """A deployment whose AppSpec is in S3 does not say, in GetDeployment, which versions it
+    uses: nothing is deleted (never guessed), the rest is done, and people are told why."""
+    world = WORLD.model_copy(deep=True)
+    assert world.functions[0].deployment is not None
+    world.functions[0].deployment.inS3 = True
+    p = start(cost_spec, world=world)
+    try:
+        run = weekly(p)
+        assert run["status"] == "FAILED" and run["error"] == "selfheal.NotFixed"
+        after = state(p, world)
+        assert after["versions"]["lambda_router"] == ALL
+        assert after["versions"]["structured_data_processor"] == ALL
+        assert after["retention"]["/aws/lambda/lambda_router"] == 30
+        [page] = [n for n in p.notifications() if n["level"] == "l1"]
+        assert (
+            "no Lambda version deleted: a CodeDeploy deployment does not say"
+            in (page["message"]["reason"])
+        )
+        assert "revision type S3 carries no AppSpec content" in page["message"]["reason"]
+    finally:
+        p.__exit__(None, None, None)
