@@ -367,3 +367,19 @@ def test_a_deployment_that_does_not_say_its_versions_keeps_every_version(
         assert "revision type S3 carries no AppSpec content" in page["message"]["reason"]
     finally:
         p.__exit__(None, None, None)
+
+
+def test_the_local_lambda_refuses_to_delete_an_aliased_version_as_aws_does(
+    pipeline: Pipeline,
+) -> None:
+    """The stand-in refuses what AWS refuses (moto would delete it): a version behind an
+    alias cannot be deleted."""
+    lam = pipeline.client("lambda")
+    with pytest.raises(ClientError) as refused:
+        lam.delete_function(FunctionName="lambda_router", Qualifier="2")
+    assert refused.value.response["Error"]["Code"] == "ResourceConflictException"
+    assert "2" in [
+        v["Version"]
+        for v in lam.list_versions_by_function(FunctionName="lambda_router")["Versions"]
+    ]
+    lam.delete_function(FunctionName="lambda_router", Qualifier="3")  # behind no alias
