@@ -33,6 +33,8 @@ RENAMED = {
     ("s3", "ListObjectVersions"): "s3:ListBucketVersions",
     ("s3", "ListBuckets"): "s3:ListAllMyBuckets",
     ("s3", "DeleteObjects"): "s3:DeleteObject",
+    ("s3", "GetBucketLifecycleConfiguration"): "s3:GetLifecycleConfiguration",
+    ("s3", "PutBucketLifecycleConfiguration"): "s3:PutLifecycleConfiguration",
 }
 
 

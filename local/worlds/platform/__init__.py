@@ -1,6 +1,9 @@
-"""The platform domain's world (runbook 001's daily operations): the security checks' IAM
-users, keys, policy changes, security groups and SECURITY log lines (`security.py`)."""
+"""The platform domain's world (runbook 001's daily operations): the data platform's project
+functions with their versions, aliases and CodeDeploy deployments, log groups and raw
+bucket lifecycle (`cost.py`, D6); the security checks' IAM users, keys, policy changes,
+security groups and SECURITY log lines (`security.py`, D8)."""
 
+from .cost import CostWorld, Deployment, ProjectFunction, seed, state
 from .security import (
     SecuritySpec,
     SecurityWorld,
@@ -8,4 +11,14 @@ from .security import (
     live_until,
 )
 
-__all__ = ["SecuritySpec", "SecurityWorld", "SecurityWorldPart", "live_until"]
+__all__ = [
+    "CostWorld",
+    "Deployment",
+    "ProjectFunction",
+    "SecuritySpec",
+    "SecurityWorld",
+    "SecurityWorldPart",
+    "live_until",
+    "seed",
+    "state",
+]
