@@ -139,7 +139,8 @@ def staged_layer(spec: Spec) -> Path:
     """The shared layer plus every published input schema (`state_machines/<workflow>
     .input.schema.json` -> `selfheal_shared/schemas/`), so a function validates manual input
     against the very file published next to the workflow, and the escalation policies
-    (`events/escalation/` -> `selfheal_shared/escalation/`)."""
+    (`events/escalation/` -> `selfheal_shared/escalation/`) and the deployment's configuration
+    (`config/` -> `selfheal_shared/config/`)."""
     stage = Path(tempfile.mkdtemp(prefix="selfheal-layer-"))
     shutil.copytree(spec.layer_path, stage, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns(*ASSET_EXCLUDES))  # fmt: skip
@@ -150,6 +151,9 @@ def staged_layer(spec: Spec) -> Path:
             shutil.copy2(wf.input_schema, schemas / wf.input_schema.name)
     # Each system's escalation policy, read by the escalation engine at run time.
     shutil.copytree(spec.root / "events" / "escalation", schemas.parent / "escalation")
+    # What a deployment configures for its automations (`config/*.json`, not the examples).
+    shutil.copytree(spec.root / "config", schemas.parent / "config",
+                    ignore=shutil.ignore_patterns("*.example.json"))  # fmt: skip
     return stage
 
 
