@@ -92,8 +92,9 @@ def _redeploy(run: Run[RestoreRequest], ref: str, why: str) -> str:
         do=create,
         landed=mine,
         verify=started,
-        result=lambda new: f"redeployed the revision of {dep} as {new} ({app}/{group})",
+        result=f"redeployed the revision of {dep} to {app}/{group}",
         inverse=lambda new: {"api": "codedeploy:StopDeployment", "deploymentId": new},
+        details=lambda new: {"from": ref, "to": new},
     )
 
 

@@ -12,116 +12,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from moto.codedeploy.models import codedeploy_backends
 from selfheal_shared.core import guards
 from selfheal_shared.deploy import critical
 
 from local.runtime import Pipeline
 from local.worlds import World, WorldSpec
-from local.worlds.deploy import MANAGED, lambda_zip, tag_environment
+from local.worlds.deploy import CriticalPlatform
 from tests.helpers import spec_for
 
 CFG = critical.config()
 CD_APP = CFG.codedeployApplications[0]
-#: On in production: the two the runbook lists as non-critical, and one it does not.
-FLAGS = {"enable_new_api_endpoint": True, "enable_enhanced_processing": True, "billing": True}
 FAILING = "lambda_router"
-
-
-class World2:
-    """The platform's resources as deployed (administrator calls, not checked by IAM)."""
-
-    def __init__(self, p: Pipeline) -> None:
-        self.p = p
-        lam = p.client("lambda")
-        for name in CFG.functions:
-            lam.create_function(
-                FunctionName=name,
-                Runtime="python3.12",
-                Role=p.role_arn,
-                Handler="app.handler",
-                Code={"ZipFile": lambda_zip(name)},
-            )
-        ac = p.client("appconfig")
-        where = CFG.appconfig
-        self.app = ac.create_application(Name=where.application, Tags=MANAGED)["Id"]
-        self.profile = ac.create_configuration_profile(
-            ApplicationId=self.app,
-            Name=where.profile,
-            LocationUri="hosted",
-            Type="AWS.AppConfig.FeatureFlags",
-            Tags=MANAGED,
-        )["Id"]
-        tag_environment(ac, self.app, where.environment)
-        doc = {
-            "version": "1",
-            "flags": {n: {"name": n} for n in FLAGS},
-            "values": {n: {"enabled": on} for n, on in FLAGS.items()},
-        }
-        ac.create_hosted_configuration_version(
-            ApplicationId=self.app,
-            ConfigurationProfileId=self.profile,
-            Content=json.dumps(doc).encode(),
-            ContentType="application/json",
-        )
-        ac.start_deployment(
-            ApplicationId=self.app,
-            EnvironmentId=where.environment,
-            DeploymentStrategyId="AppConfig.AllAtOnce",
-            ConfigurationProfileId=self.profile,
-            ConfigurationVersion="1",
-        )
-        cd = p.client("codedeploy")
-        cd.create_application(applicationName=CD_APP, computePlatform="Lambda")
-        self.deployments: dict[str, str] = {}
-        for group, status in (("router-live", "InProgress"), ("loader-live", "Succeeded")):
-            cd.create_deployment_group(
-                applicationName=CD_APP, deploymentGroupName=group, serviceRoleArn=p.role_arn
-            )
-            dep = cd.create_deployment(
-                applicationName=CD_APP,
-                deploymentGroupName=group,
-                revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": "{}"}},
-            )["deploymentId"]
-            self._backend().deployments[dep].status = status
-            self.deployments[status] = dep
-
-    def _backend(self) -> Any:
-        account = self.p.role_arn.split(":")[4]
-        return codedeploy_backends[account][self.p.extensions.region]
-
-    def status(self, dep: str) -> str:
-        info = self.p.client("codedeploy").get_deployment(deploymentId=dep)["deploymentInfo"]
-        return str(info["status"])
-
-    def flags(self) -> dict[str, bool]:
-        """What AppConfig deploys now."""
-        ac = self.p.client("appconfig")
-        items = ac.list_deployments(ApplicationId=self.app, EnvironmentId="production")["Items"]
-        version = max(items, key=lambda d: d["DeploymentNumber"])["ConfigurationVersion"]
-        doc = json.loads(
-            ac.get_hosted_configuration_version(
-                ApplicationId=self.app,
-                ConfigurationProfileId=self.profile,
-                VersionNumber=int(version),
-            )["Content"].read()
-        )
-        return {n: bool(v.get("enabled")) for n, v in doc["values"].items()}
-
-    def errors(self, per_minute: dict[str, float]) -> None:
-        """What Lambda publishes for the minute: Errors per function."""
-        self.p.client("cloudwatch").put_metric_data(
-            Namespace="AWS/Lambda",
-            MetricData=[
-                {
-                    "MetricName": "Errors",
-                    "Dimensions": [{"Name": "FunctionName", "Value": name}],
-                    "Value": per_minute.get(name, 0.0),
-                    "Timestamp": self.p.clock.now(),
-                }
-                for name in CFG.functions
-            ],
-        )
 
 
 @pytest.fixture
@@ -134,7 +35,7 @@ def empty_world(world_spec: WorldSpec) -> WorldSpec:
 def make(empty_world: WorldSpec) -> Iterator[Any]:
     started: list[Pipeline] = []
 
-    def build(**kwargs: Any) -> tuple[Pipeline, World2]:
+    def build(**kwargs: Any) -> tuple[Pipeline, CriticalPlatform]:
         p = Pipeline(
             world=World(empty_world),
             spec=spec_for(["critical_failure"]),
@@ -143,14 +44,14 @@ def make(empty_world: WorldSpec) -> Iterator[Any]:
         )
         p.__enter__()
         started.append(p)
-        return p, World2(p)
+        return p, CriticalPlatform(p)
 
     yield build
     for p in reversed(started):
         p.__exit__(None, None, None)
 
 
-def alarm_fires(p: Pipeline, w: World2) -> str:
+def alarm_fires(p: Pipeline, w: CriticalPlatform) -> str:
     """lambda_router fails 40 times a minute, three minutes in a row: the alarm created from
     events/alarms/critical-function-errors.json evaluates the datapoints and goes to ALARM."""
     w.errors({FAILING: 40.0})
@@ -219,28 +120,8 @@ def test_the_gate_restores_exactly_what_was_turned_off(make: Any) -> None:
     arn = alarm_fires(p, w)
     p.wait([arn], until_parked=True)
     # Someone turns the critical flag off by hand meanwhile: the restore must not touch it.
-    ac = p.client("appconfig")
-    doc = {
-        "version": "1",
-        "flags": {n: {"name": n} for n in FLAGS},
-        "values": {
-            "enable_new_api_endpoint": {"enabled": False},
-            "enable_enhanced_processing": {"enabled": False},
-            "billing": {"enabled": False},
-        },
-    }
-    v = ac.create_hosted_configuration_version(
-        ApplicationId=w.app,
-        ConfigurationProfileId=w.profile,
-        Content=json.dumps(doc).encode(),
-        ContentType="application/json",
-    )["VersionNumber"]
-    ac.start_deployment(
-        ApplicationId=w.app,
-        EnvironmentId="production",
-        DeploymentStrategyId="AppConfig.AllAtOnce",
-        ConfigurationProfileId=w.profile,
-        ConfigurationVersion=str(v),
+    w.deploy_flags(
+        {"enable_new_api_endpoint": False, "enable_enhanced_processing": False, "billing": False}
     )
     p.clock.advance(12 * 60)
     p.decide(arn, "resume", "ana", "root cause fixed in lambda_router")
@@ -254,7 +135,7 @@ def test_the_gate_restores_exactly_what_was_turned_off(make: Any) -> None:
         "billing": False,
     }, "exactly the two turned off come back; the one off by hand stays off"
     cd = p.client("codedeploy")
-    group = cd.list_deployments(applicationName=CD_APP, deploymentGroupName="router-live")
+    group = cd.list_deployments(applicationName=w.codedeploy_app, deploymentGroupName="router-live")
     assert len(group["deployments"]) == 2, "the stopped revision was redeployed once"
     assert outcomes(p, arn)["restore"] == "FIXED"
     assert steps(p, arn)["restore_flags"].startswith(
