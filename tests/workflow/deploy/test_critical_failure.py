@@ -117,6 +117,8 @@ def test_the_alarm_stops_deployments_turns_off_non_critical_flags_and_pages(make
 @pytest.mark.procedure("D2", "undo manifest restored exactly, only through the human gate")
 def test_the_gate_restores_exactly_what_was_turned_off(make: Any) -> None:
     p, w = make()
+    held = p.clock.held()  # the person answers at 12 min, before the ladder's L2 at 30
+    held.__enter__()
     arn = alarm_fires(p, w)
     p.wait([arn], until_parked=True)
     # Someone turns the critical flag off by hand meanwhile: the restore must not touch it.
@@ -126,6 +128,7 @@ def test_the_gate_restores_exactly_what_was_turned_off(make: Any) -> None:
     p.clock.advance(12 * 60)
     p.decide(arn, "resume", "ana", "root cause fixed in lambda_router")
     p.wait([arn])
+    held.__exit__(None, None, None)
     run = p.execution_summary(arn)
 
     assert run["status"] == "SUCCEEDED", run
