@@ -139,6 +139,12 @@ class Extensions:
         return [
             (
                 "GET",
+                re.compile(host.format(svc="appconfig") + r"/applications$"),
+                None,
+                self._list_applications,
+            ),
+            (
+                "GET",
                 re.compile(
                     host.format(svc="appconfig")
                     + r"/applications/([^/]+)/configurationprofiles/([^/]+)"
@@ -332,6 +338,15 @@ class Extensions:
             return 200, {}, json.dumps(self.cloudtrail.lookup(body, shared_clock.now()))
         except AwsError as exc:
             return exc.status, {}, json.dumps(exc.body())
+
+    def _list_applications(self, match: re.Match[str] | None, body: dict[str, Any]) -> Response:
+        """moto 5.2 answers ListApplications with NotImplementedError; its backend keeps them."""
+        backend = appconfig_backends[DEFAULT_ACCOUNT_ID][self.region]
+        items = [
+            {"Id": a.id, "Name": a.name, "Description": a.description or ""}
+            for a in backend.applications.values()
+        ]
+        return 200, {}, json.dumps({"Items": items})
 
     def _list_hosted_versions(self, match: re.Match[str], body: dict[str, Any]) -> Response:
         backend = appconfig_backends[DEFAULT_ACCOUNT_ID][self.region]

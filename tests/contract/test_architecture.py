@@ -25,13 +25,18 @@ def test_a_new_domain_and_its_workflow_appear_on_the_page(tmp_path: Path) -> Non
     deploy = json.loads((domains / "deploy.json").read_text())
     (domains / "deploy.json").write_text(json.dumps({**deploy, "workflows": []}))
     (domains / "releases.json").write_text(
-        json.dumps({"workflows": ["rollback_on_5xx"], "description": "releases"})
+        json.dumps(
+            {"workflows": ["critical_failure", "rollback_on_5xx"], "description": "releases"}
+        )
     )
     shutil.move(tmp_path / "functions" / "deploy", tmp_path / "functions" / "releases")
 
     page = architecture.render(root=tmp_path)
 
-    assert '    releases["releases: rollback_on_5xx"]' in page
-    assert "| releases | Selfheal-releases | rollback_on_5xx | rollback_on_5xx |" in page, page
-    assert "`functions/releases/` (4)" in page
+    assert '    releases["releases: critical_failure, rollback_on_5xx"]' in page
+    assert (
+        "| releases | Selfheal-releases | critical_failure, rollback_on_5xx | "
+        "critical_failure, rollback_on_5xx |" in page
+    ), page
+    assert "`functions/releases/` (11)" in page
     assert page != architecture.render()

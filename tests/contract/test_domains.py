@@ -54,7 +54,7 @@ def _edit(path: Path, **fields: object) -> None:
 
 
 def test_a_workflow_without_a_domain_is_named_with_the_field_to_fill(tree: Path) -> None:
-    _edit(tree / "state_machines" / "domains" / "deploy.json", workflows=[])
+    _edit(tree / "state_machines" / "domains" / "deploy.json", workflows=["critical_failure"])
     problems = spec_mod.load(tree).domain_problems()
     assert problems == [
         "state_machines/rollback_on_5xx.asl.json: no domain; list 'rollback_on_5xx' in the "

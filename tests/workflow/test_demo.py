@@ -56,6 +56,8 @@ EXPECTED: dict[str, list[tuple[str, str]]] = {
     "edge_offline_ladder.last_will_offline": [FIXED],
     # "NUNCA fazer reset sem identificar causa": reset only after the person's approval.
     "emergency_stop.estop_alarm": [FIXED, WATCH_ENDED],
+    # Runbook 001 "Falha Crítica do Sistema": contained, paged; restored at the gate.
+    "critical_failure.critical_function_alarm": [FIXED],
     "freeze_ingestion.validation_failures_alarm": [FIXED],
     "ingestion_failover.primary_back": [FIXED],
     "ingestion_failover.primary_down": [FIXED],

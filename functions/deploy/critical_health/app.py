@@ -1,0 +1,75 @@
+"""Health-check every critical function the configuration lists (runbook 001 "Avaliar
+impacto: Verificar todos os componentes críticos", `health-check --functions ...`): the
+function exists and is Active, and its Errors metric (the runbook's `get-metric-statistics
+--metric-name Errors --statistics Sum`) stayed under the threshold in every minute of the
+window. Reads only; the findings go on the record and into the page."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from selfheal_shared.core import clock
+from selfheal_shared.core.clients import client
+from selfheal_shared.core.protocol import Run, remediator
+from selfheal_shared.deploy import critical
+from selfheal_shared.deploy.critical import CriticalIncident
+
+
+class HealthRequest(BaseModel):
+    incident: CriticalIncident
+
+
+def _problem(name: str, threshold: critical.HealthThreshold) -> str | None:
+    lam = client("lambda")
+    try:
+        conf = lam.get_function(FunctionName=name)["Configuration"]
+    except lam.exceptions.ResourceNotFoundException:
+        return "does not exist"
+    state = conf.get("State", "Active")
+    if state != "Active":
+        return f"state {state}"
+    end = clock.now()
+    points = client("cloudwatch").get_metric_statistics(
+        Namespace="AWS/Lambda",
+        MetricName="Errors",
+        Dimensions=[{"Name": "FunctionName", "Value": name}],
+        StartTime=end - timedelta(minutes=threshold.minutes),
+        EndTime=end,
+        Period=60,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    worst = max((float(p["Sum"]) for p in points), default=0.0)
+    if worst >= threshold.errorsPerMinute:
+        return (
+            f"{worst:g} errors in a minute in the last {threshold.minutes} min "
+            f"(threshold {threshold.errorsPerMinute})"
+        )
+    return None
+
+
+@remediator(
+    HealthRequest, actor="critical_health", automation=critical.AUTOMATION, what="health request"
+)
+def handler(run: Run[HealthRequest]) -> dict[str, Any]:
+    cfg = critical.config()
+    healthy: list[str] = []
+    unhealthy: list[dict[str, str]] = []
+    for name in cfg.functions:
+        problem = _problem(name, cfg.health)
+        if problem is None:
+            healthy.append(name)
+        else:
+            unhealthy.append({"function": name, "problem": problem})
+    failing = "; ".join(f"{u['function']}: {u['problem']}" for u in unhealthy)
+    summary = f"{len(healthy)} of {len(cfg.functions)} critical functions healthy" + (
+        f"; UNHEALTHY: {failing}" if unhealthy else ""
+    )
+    run.record(
+        "health_check",
+        why=f"{run.request.incident.reason}; functions listed in {critical.CONFIG}",
+        result=summary,
+        details={"healthy": healthy, "unhealthy": unhealthy},
+    )
+    return {"healthy": healthy, "unhealthy": unhealthy, "summary": summary}

@@ -1,0 +1,161 @@
+"""Open a critical-failure incident (runbook 001 "Falha Crítica do Sistema"): from the
+alarm on a critical function, or a manual start `{reason, requestedBy}` (refused naming the
+field). Then survey, reading only: the CodeDeploy deployments InProgress and the
+non-critical flags that are on, so the guards see the plan before anything acts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, Field
+from selfheal_shared.core import clock, protocol, targets
+from selfheal_shared.core.alarm_event import AlarmStateChangeEvent
+from selfheal_shared.core.clients import client
+from selfheal_shared.core.errors import InputInvalid
+from selfheal_shared.core.handler import remediator
+from selfheal_shared.core.models import parse
+from selfheal_shared.deploy import critical
+from selfheal_shared.deploy.critical import CriticalIncident, FlagsOn
+
+
+class OpenRequest(BaseModel):
+    #: The execution input as EventBridge delivered it, or as an operator started it.
+    input: Any = None
+    executionId: str = Field(min_length=1)
+
+
+def _in_progress(applications: list[str]) -> list[str]:
+    """`application/group/id` of every deployment InProgress. ListDeployments takes an
+    application only together with a group (AWS refuses one without the other), so each
+    group of each application is asked, as the runbook's list asks of the application."""
+    cd = client("codedeploy")
+    found: list[str] = []
+    for app in applications:
+        groups = cd.list_deployment_groups(applicationName=app)["deploymentGroups"]
+        for group in groups:
+            ids = cd.list_deployments(
+                applicationName=app,
+                deploymentGroupName=group,
+                includeOnlyStatuses=["InProgress"],
+            )["deployments"]
+            found += [f"{app}/{group}/{dep}" for dep in ids]
+    return found
+
+
+def _ids(where: critical.AppConfigLocation) -> tuple[str, str]:
+    ac = client("appconfig")
+    apps = [a["Id"] for a in ac.list_applications()["Items"] if a["Name"] == where.application]
+    if len(apps) != 1:
+        raise InputInvalid(
+            f"{critical.CONFIG} appconfig.application: {len(apps)} AppConfig applications "
+            f"are named {where.application!r}"
+        )
+    profiles = [
+        p["Id"]
+        for p in ac.list_configuration_profiles(ApplicationId=apps[0])["Items"]
+        if p["Name"] == where.profile
+    ]
+    if len(profiles) != 1:
+        raise InputInvalid(
+            f"{critical.CONFIG} appconfig.profile: {len(profiles)} profiles are named "
+            f"{where.profile!r} in {where.application}"
+        )
+    return apps[0], profiles[0]
+
+
+def _flags_on(cfg: critical.CriticalConfig) -> FlagsOn:
+    where = cfg.appconfig
+    app, profile = _ids(where)
+    ac = client("appconfig")
+    mine = [
+        d
+        for d in ac.list_deployments(ApplicationId=app, EnvironmentId=where.environment)["Items"]
+        if d.get("ConfigurationProfileId") == profile
+        and d.get("State") in ("COMPLETE", "DEPLOYING", "BAKING")
+    ]
+    base = FlagsOn(
+        application=app, environment=where.environment, profile=profile, strategy=where.strategy
+    )
+    if not mine:
+        return base.model_copy(update={"unknown": list(cfg.nonCriticalFlags)})
+    version = int(max(mine, key=lambda d: d["DeploymentNumber"])["ConfigurationVersion"])
+    doc = json.loads(
+        ac.get_hosted_configuration_version(
+            ApplicationId=app, ConfigurationProfileId=profile, VersionNumber=version
+        )["Content"].read()
+    )
+    known, values = doc.get("flags", {}), doc.get("values", {})
+    return base.model_copy(
+        update={
+            "deployedVersion": version,
+            "on": [
+                f
+                for f in cfg.nonCriticalFlags
+                if f in known and values.get(f, {}).get("enabled", False)
+            ],
+            "unknown": [f for f in cfg.nonCriticalFlags if f not in known],
+        }
+    )
+
+
+def _trigger(req: OpenRequest) -> dict[str, Any]:
+    raw = req.input
+    if isinstance(raw, dict) and ("detail" in raw or "detail-type" in raw):
+        alarm = parse(AlarmStateChangeEvent, raw, "CloudWatch alarm event")
+        if alarm.detail.state.value != "ALARM":
+            raise InputInvalid(
+                f"detail.state.value: expected 'ALARM', got {alarm.detail.state.value!r}"
+            )
+        targets.alarm_in_alarm(alarm)
+        basis = f"{alarm.account}|{alarm.region}|{alarm.detail.alarmName}|"
+        return {
+            "incidentId": critical.incident_id(basis + alarm.detail.state.timestamp),
+            "trigger": "alarm",
+            "reason": f"alarm {alarm.detail.alarmName} in ALARM: {alarm.detail.state.reason}",
+            "requestedBy": "alarm",
+            "detectedAt": alarm.detail.state.timestamp,
+            "alarmName": alarm.detail.alarmName,
+        }
+    manual = parse(critical.ManualStart, raw, "manual critical-failure input")
+    return {
+        "incidentId": critical.incident_id(f"manual|{req.executionId}"),
+        "trigger": "manual",
+        "reason": manual.reason,
+        "requestedBy": manual.requestedBy,
+        "detectedAt": clock.aws_time(clock.now()),
+    }
+
+
+@remediator
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    req = parse(OpenRequest, event, "critical-failure start")
+    opened = _trigger(req)
+    cfg = critical.config()
+    run = protocol.begin(
+        req,
+        actor="critical_open",
+        automation=critical.AUTOMATION,
+        incident_id=opened["incidentId"],
+        execution_id=req.executionId,
+        context=context,
+    )
+    incident = CriticalIncident(
+        executionId=req.executionId,
+        deployments=_in_progress(cfg.codedeployApplications),
+        flags=_flags_on(cfg),
+        **opened,
+    )
+    flags = incident.flags
+    run.record(
+        "survey",
+        why=incident.reason,
+        result=(
+            f"{len(incident.deployments)} deployment(s) InProgress"
+            f"{': ' + ', '.join(incident.deployments) if incident.deployments else ''}; "
+            f"non-critical flags on: {', '.join(flags.on) or 'none'}"
+            + (f"; not in the configuration: {', '.join(flags.unknown)}" if flags.unknown else "")
+        ),
+        details={"deployments": incident.deployments, "flags": flags.model_dump()},
+    )
+    return incident.model_dump()
