@@ -6,17 +6,15 @@ as the topics' subscriber received them."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from selfheal_cdk import spec as spec_mod
-from selfheal_shared.core import guards
 
 from local.runtime import Pipeline
-from local.schedules import fire, occurrences
-from local.worlds import World, WorldSpec
+from local.worlds import World
 from local.worlds.platform import HEALTH_FUNCTIONS, MaintenanceWorld, seed_maintenance
 from tests.helpers import FIVE_XX, load_event, spec_for
 
@@ -121,3 +119,45 @@ def test_a_manual_window_notifies_backs_up_switches_and_reports(make: Any) -> No
     assert "all systems operational" in done["message"]["summary"]
     assert all(fn in done["message"]["summary"] for fn in HEALTH_FUNCTIONS)
     assert not [n for n in p.notifications() if n["level"] in ("l1", "l2", "l3")]
+
+
+def live(p: Pipeline) -> str:
+    return str(
+        p.client("lambda").get_alias(FunctionName="orders-api", Name="live")["FunctionVersion"]
+    )
+
+
+@pytest.mark.procedure("D7", "automation respects the window")
+def test_the_rollback_is_held_during_the_window_and_acts_after_it(make: Any) -> None:
+    """D1's alarm while the window is in force (the moment maintenance mode goes on): held
+    by the maintenance_window guard, nothing rolled back, L1 paged (the refusal rule). The
+    same alarm after the window: rolled back as usual."""
+    p, _ = make(services=True)
+    during: dict[str, Any] = {}
+
+    def alarm_during_the_window(name: str, event: Any) -> None:
+        if name == "maintenance_window_flag" and event.get("on") and not during:
+            during["at"] = p.clock.now()
+            during["runs"] = p.run_event(load_event(FIVE_XX))
+            during["alias"] = live(p)
+            during["pages"] = [n for n in p.notifications() if n["level"] == "l1"]
+
+    p.lambdas.before_invoke.append(alarm_during_the_window)
+    arn = manual(p, ahead_minutes=60, minutes=60)
+    assert p.execution_summary(arn)["status"] == "SUCCEEDED"
+
+    [held] = during["runs"]
+    assert held["workflow"] == "rollback_on_5xx"
+    refusals = [a for a in held["actions"] if a["outcome"] == "SKIPPED_BY_GUARD"]
+    assert (
+        refusals
+        and "maintenance window on system:ons-data-platform"
+        in refusals[0]["result"] + refusals[0]["why"]
+    )
+    assert during["alias"] == "3", "nothing rolled back during the window"
+    assert during["pages"], "the held incident is paged (L1), never closed quietly"
+    assert not [r for r in p.audit_records() if r["action"] == "rollback_alias_intent"]
+
+    [after] = p.run_event(load_event(FIVE_XX))
+    assert after["status"] == "SUCCEEDED", after["states"]
+    assert live(p) == "2", "after the window the rollback acts as usual"
