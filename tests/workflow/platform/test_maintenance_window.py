@@ -5,15 +5,19 @@ as the topics' subscriber received them."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from selfheal_cdk import spec as spec_mod
+from selfheal_shared.core import guards
+from selfheal_shared.platform import maintenance_window as mw
 
 from local.runtime import Pipeline
+from local.schedules import fire, occurrences
 from local.worlds import World
 from local.worlds.platform import HEALTH_FUNCTIONS, MaintenanceWorld, seed_maintenance
 from tests.helpers import FIVE_XX, load_event, spec_for
@@ -161,3 +165,211 @@ def test_the_rollback_is_held_during_the_window_and_acts_after_it(make: Any) -> 
     [after] = p.run_event(load_event(FIVE_XX))
     assert after["status"] == "SUCCEEDED", after["states"]
     assert live(p) == "2", "after the window the rollback acts as usual"
+
+
+@pytest.mark.procedure("D7", "schedule trigger: the window starts leadMinutes after the fire time")
+@pytest.mark.procedure("D7", "notify 30 min before")
+def test_the_weekly_schedule_plans_sunday_02_00_brasilia_and_notifies_at_its_fire_time(
+    make: Any,
+) -> None:
+    p, w = make()
+    schedule = p.spec.schedules["maintenance_window_weekly"]
+    fires = occurrences(schedule, p.clock.now())[0]
+    assert (fires.strftime("%A %H:%M"), str(fires.tzinfo)) == ("Sunday 01:30", "America/Sao_Paulo")
+    seen = watch_flag(p, w)
+    arn = fire(p, "maintenance_window_weekly", fires)
+    p.wait([arn], timeout=120)
+
+    assert p.execution_summary(arn)["status"] == "SUCCEEDED"
+    start = fires + timedelta(minutes=30)
+    [notice] = notices(p)[:1]
+    assert at(notice["message"]["at"]) == fires.astimezone(UTC), "30 minutes before 02:00"
+    assert "starts in 30 minutes (" in notice["message"]["summary"]
+    assert notice["message"]["startsAt"] == start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert [(fn, on, when.astimezone(BRT).strftime("%a %H:%M")) for fn, on, when in seen] == [
+        ("maintenance_window_flag", False, "Sun 02:00"),
+        ("maintenance_window_flag", True, "Sun 04:00"),
+        ("maintenance_window_health", False, "Sun 04:05"),
+    ]
+    window = guards._get(f"maintenance#{mw.SCOPE}")
+    assert window is not None
+    assert (at(window["startsAt"]), at(window["endsAt"])) == (start, start + timedelta(hours=2))
+
+
+@pytest.mark.procedure("D7", "late notice: says how many minutes are really left")
+def test_a_window_planned_10_minutes_ahead_says_its_notice_is_late(make: Any) -> None:
+    p, _ = make()
+    t0 = p.clock.now()
+    arn = manual(p, ahead_minutes=10, minutes=30)
+
+    assert p.execution_summary(arn)["status"] == "SUCCEEDED"
+    [notice] = notices(p)[:1]
+    assert at(notice["message"]["at"]) == t0, "sent at once"
+    text = notice["message"]["summary"]
+    assert text.startswith("LATE NOTICE (10 of the 30 minutes ahead)")
+    assert "starts in 10 minutes" in text
+    assert "30 minutes" not in notice["subject"]
+
+
+@pytest.mark.procedure(
+    "D7", "health check fails -> escalated with what failed, never 'operational'"
+)
+def test_a_failing_health_check_escalates_with_what_failed(make: Any) -> None:
+    p, w = make()
+
+    def break_two(name: str, _event: Any) -> None:
+        if name != "maintenance_window_health":
+            return
+        p.client("lambda").delete_function(FunctionName="influxdb_loader")
+        p.client("cloudwatch").put_metric_data(
+            Namespace="AWS/Lambda",
+            MetricData=[
+                {
+                    "MetricName": "Errors",
+                    "Dimensions": [{"Name": "FunctionName", "Value": "rag_query_processor"}],
+                    "Timestamp": p.clock.now() - timedelta(minutes=2),
+                    "Value": 3,
+                }
+            ],
+        )
+
+    p.lambdas.before_invoke.append(break_two)
+    arn = manual(p)
+
+    assert p.execution_summary(arn)["status"] == "FAILED"
+    assert not w.flag_on(p), "the maintenance mode is off all the same"
+    said = [json.dumps(n["message"]) for n in p.notifications()]
+    assert not [s for s in said if "operational" in s]
+    assert not [n for n in p.notifications() if n["message"].get("outcome") == "FIXED"]
+    pages = [n for n in p.notifications() if n["level"] == "l1"]
+    assert pages, "L1 (Equipe de Operações) is paged"
+    reason = pages[0]["message"]["reason"]
+    assert "rag_query_processor: 3 errors" in reason
+    assert "influxdb_loader: function not found" in reason
+    assert "healthy: lambda_router, structured_data_processor" in reason
+
+
+@pytest.mark.procedure("D7", "kill switch: nothing backed up, maintenance mode untouched, paged")
+def test_the_kill_switch_holds_the_window_s_own_actions_and_pages(make: Any) -> None:
+    p, w = make()
+    guards.set_switch(guards.KILL_SWITCH, enabled=True, reason="incident freeze", actor="ops")
+    seen = watch_flag(p, w)
+    arn = manual(p)
+
+    assert p.execution_summary(arn)["status"] == "SUCCEEDED"
+    assert seen == [], "the flag switch never ran"
+    assert "Contents" not in p.client("s3").list_objects_v2(Bucket=w.backup)
+    assert not w.flag_on(p)
+    assert not [r for r in p.audit_records() if r["action"].endswith("_intent")]
+    pages = [n for n in p.notifications() if n["level"] == "l1"]
+    assert pages and "kill_switch" in pages[0]["message"]["reason"]
+    assert "maintenance mode not turned on" in pages[0]["message"]["reason"]
+
+
+@pytest.mark.procedure(
+    "D7", "kill switch during the window: maintenance mode left on, said so, paged"
+)
+def test_a_kill_switch_during_the_window_leaves_the_mode_on_and_says_so(make: Any) -> None:
+    p, w = make()
+
+    def switch_at_the_end(name: str, event: Any) -> None:
+        if name == "maintenance_window_flag" and not event.get("on"):
+            guards.set_switch(guards.KILL_SWITCH, enabled=True, reason="drill", actor="ops")
+
+    p.lambdas.before_invoke.append(switch_at_the_end)
+    arn = manual(p)
+
+    assert p.execution_summary(arn)["status"] == "FAILED"
+    assert w.flag_on(p), "the kill switch held turning it off"
+    pages = [n for n in p.notifications() if n["level"] in ("l1", "l2")]
+    assert {n["level"] for n in pages} == {"l1", "l2"}
+    assert "did not turn the maintenance mode off" in pages[0]["message"]["reason"]
+    assert not [n for n in p.notifications() if n["message"].get("outcome") == "FIXED"]
+
+
+@pytest.mark.procedure("D7", "dry run: records what it would do, acts on nothing, paged")
+def test_a_dry_run_records_what_it_would_do(make: Any) -> None:
+    p, w = make()
+    guards.set_switch(guards.DRY_RUN, enabled=True, reason="rehearsal", actor="ops")
+    arn = manual(p)
+
+    assert p.execution_summary(arn)["status"] == "SUCCEEDED"
+    details = [json.loads(r.get("details") or "{}") for r in p.audit_records()]
+    [would] = [d for d in details if d.get("guard") == "dry_run"]
+    plan = would["wouldDo"]
+    assert (
+        plan["backup"] == f"copy s3://{w.processed} into s3://{w.backup} (dated prefix) and verify"
+    )
+    assert plan["maintenanceModeOn"].startswith("enable_maintenance_mode on at ")
+    assert plan["healthCheck"] == list(HEALTH_FUNCTIONS)
+    assert "Contents" not in p.client("s3").list_objects_v2(Bucket=w.backup)
+    assert not w.flag_on(p)
+    assert [n for n in p.notifications() if n["level"] == "l1"], "paged by the refusal rule"
+
+
+@pytest.mark.procedure("D7", "bad manual input: rejected naming the field, nothing done")
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"durationMinutes": None}, "durationMinutes: required field missing"),
+        ({"durationMinutes": 0}, "durationMinutes"),
+        ({"durationMinutes": 721}, "durationMinutes"),
+        ({"start": "2026-11-20T20:00:00"}, "start"),
+        ({"reason": ""}, "reason"),
+        ({"start": "2026-11-20T11:30:00-03:00"}, "start: 2026-11-20T11:30:00-03:00 is in the past"),
+        ({"start": "2026-12-20T14:00:00-03:00"}, "more than 7 days ahead"),
+    ],
+)
+def test_bad_manual_input_is_refused_naming_the_field(
+    make: Any, change: dict[str, Any], field: str
+) -> None:
+    p, _ = make()  # now: 2026-11-20 12:00 Brasília time
+    body: dict[str, Any] = {"start": "2026-11-20T16:00:00-03:00", "durationMinutes": 60,
+                            "reason": "upgrade", **change}  # fmt: skip
+    body = {k: v for k, v in body.items() if v is not None}
+    arn = p.start_manual(WORKFLOW, body)
+    p.wait([arn], timeout=60)
+
+    summary = p.execution_summary(arn)
+    assert summary["status"] == "FAILED"
+    sfn = p.client("stepfunctions")
+    assert json.loads(sfn.describe_execution(executionArn=arn)["input"]) == body, "kept"
+    pages = [n for n in p.notifications() if n["level"] == "l1"]
+    assert pages and field in pages[0]["message"]["reason"]
+    assert guards._get(f"maintenance#{mw.SCOPE}") is None, "nothing in the calendar"
+    assert not [n for n in notices(p) if n["level"] == "ops"]
+
+
+@pytest.mark.procedure("D7", "overlapping window refused, the other kept, paged")
+def test_a_window_over_another_planned_one_is_refused_and_the_other_kept(make: Any) -> None:
+    p, w = make()
+    now = p.clock.now()
+    other = guards.plan_maintenance(
+        mw.SCOPE, starts=now + timedelta(hours=1), ends=now + timedelta(hours=3),
+        reason="database migration", window_id="other-window",
+    )  # fmt: skip
+    arn = manual(p, ahead_minutes=150, minutes=30)
+
+    assert p.execution_summary(arn)["status"] == "FAILED"
+    kept = guards._get(f"maintenance#{mw.SCOPE}")
+    assert kept is not None
+    assert (kept["windowId"], kept["endsAt"]) == ("other-window", other["endsAt"])
+    pages = [n for n in p.notifications() if n["level"] == "l1"]
+    assert pages and "database migration" in pages[0]["message"]["reason"]
+    assert "MaintenanceConflict" in pages[0]["message"]["reason"]
+    assert not w.flag_on(p)
+    assert "Contents" not in p.client("s3").list_objects_v2(Bucket=w.backup)
+    # The same window planned again (a retried step) is the same window; one already over
+    # gives way to the next.
+    again = guards.plan_maintenance(
+        mw.SCOPE, starts=now + timedelta(hours=1), ends=now + timedelta(hours=3),
+        reason="database migration", window_id="other-window",
+    )  # fmt: skip
+    assert again == other
+    p.clock.advance(4 * 3600)
+    later = p.clock.now()
+    guards.plan_maintenance(
+        mw.SCOPE, starts=later + timedelta(hours=1), ends=later + timedelta(hours=2),
+        reason="next", window_id="next-window",
+    )  # fmt: skip
+    assert guards._get(f"maintenance#{mw.SCOPE}")["windowId"] == "next-window"
