@@ -373,3 +373,32 @@ def test_a_window_over_another_planned_one_is_refused_and_the_other_kept(make: A
         reason="next", window_id="next-window",
     )  # fmt: skip
     assert guards._get(f"maintenance#{mw.SCOPE}")["windowId"] == "next-window"
+
+
+@pytest.mark.procedure("D7", "kill switch: nothing backed up, maintenance mode untouched, paged")
+def test_the_kill_switch_after_the_backup_stops_the_window_and_pages(make: Any) -> None:
+    """The reliability harness's case for a workflow no event starts (test_kill_switch's
+    SAMPLELESS): the switch turned on right after the first action (the backup) → no action
+    after it (no intent record), maintenance mode never turned on, and L1 paged."""
+    p, w = make()
+    switched: dict[str, int] = {}
+
+    def switch_after_the_backup(name: str, _event: Any) -> None:
+        if name == "maintenance_window_flag" and not switched:
+            switched["intents"] = len(
+                [r for r in p.audit_records() if r["action"].endswith("_intent")]
+            )
+            guards.set_switch(guards.KILL_SWITCH, enabled=True, reason="drill", actor="ops")
+
+    p.lambdas.before_invoke.append(switch_after_the_backup)
+    arn = manual(p)
+
+    intents = [r["action"] for r in p.audit_records() if r["action"].endswith("_intent")]
+    assert intents == ["backup_intent"] and switched["intents"] == 1
+    assert not w.flag_on(p)
+    assert p.execution_summary(arn)["status"] == "SUCCEEDED"
+    refused = [r for r in p.audit_records() if r.get("outcome") == "SKIPPED_BY_GUARD"]
+    assert [r["action"] for r in refused][:1] == ["maintenance_mode_on"]
+    pages = [n for n in p.notifications() if n["level"] == "l1"]
+    assert pages and "kill_switch" in pages[0]["message"]["reason"]
+    assert "maintenance mode was not turned on" in pages[0]["message"]["reason"]
