@@ -51,9 +51,9 @@ def role_statements(synth: Synth, role_id: str) -> list[dict[str, Any]]:
 
 def test_one_schedule_per_file_with_its_cron_time_zone_target_and_input(synth: Synth) -> None:
     schedules = synth.resources("AWS::Scheduler::Schedule")
-    # The files' two, plus the accuracy publisher's (tests/cdk/test_forecast_accuracy.py)
+    # The files' three, plus the accuracy publisher's (tests/cdk/test_forecast_accuracy.py)
     # and the service probe's (tests/cdk/test_cdk_alarms.py).
-    assert len(schedules) == len(synth.spec.schedules) + 2 == 4
+    assert len(schedules) == len(synth.spec.schedules) + 2 == 5
     machines = machine_ids(synth)
     for name, sch in synth.spec.schedules.items():
         queue_id = dead_letter_queue_of(synth, sch.workflow)
