@@ -161,6 +161,10 @@ def test_the_rollback_is_held_during_the_window_and_acts_after_it(make: Any) -> 
     assert during["alias"] == "3", "nothing rolled back during the window"
     assert during["pages"], "the held incident is paged (L1), never closed quietly"
     assert not [r for r in p.audit_records() if r["action"] == "rollback_alias_intent"]
+    # The window did not hold its own flag change, made at that same moment.
+    mode_on = [r for r in p.audit_records() if r["action"] == "maintenance_mode_on"]
+    assert [r.get("outcome") for r in mode_on] == [None, "FIXED"]  # done; credited at the end
+    assert mode_on[0]["result"].startswith("enable_maintenance_mode on in ")
 
     [after] = p.run_event(load_event(FIVE_XX))
     assert after["status"] == "SUCCEEDED", after["states"]
