@@ -1,11 +1,16 @@
 """CloudTrail's event history (`LookupEvents`) for the management events selfheal reads,
-which moto 5.2 does not implement: when a Lambda alias was last pointed at a version.
+which moto 5.2 does not implement: when a Lambda alias was last pointed at a version, and
+who changed an IAM policy (the daily security checks).
 
 A Lambda alias carries no timestamp (GetAlias returns no LastModified), so the time of an
 alias change is known in AWS only from CloudTrail: `CreateAlias20150331` /
 `UpdateAlias20150331` events (Lambda's event names carry the API version) with
 `requestParameters` {functionName, name, functionVersion}. Each successful CreateAlias /
-UpdateAlias on moto's Lambda backend is recorded here at virtual time, and LookupEvents
+UpdateAlias on moto's Lambda backend is recorded here at virtual time, Each successful IAM
+call that changes a policy (`IAM_EVENTS`: PutUserPolicy, AttachRolePolicy, ...) on moto's
+IAM backend is recorded the same way, event source `iam.amazonaws.com`, its parameters as
+CloudTrail writes them (camelCase), whoever made it (the world, an operator, the pipeline
+creating its roles). LookupEvents
 answers as AWS does, refusing what AWS refuses:
 
 - at most one lookup attribute, of the keys AWS knows (`InvalidLookupAttributesException`);
@@ -17,6 +22,7 @@ answers as AWS does, refusing what AWS refuses:
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import threading
 import uuid
@@ -28,6 +34,7 @@ from typing import Any
 from unittest import mock
 
 from moto.awslambda.models import LambdaBackend
+from moto.iam.models import IAMBackend
 from selfheal_shared.core import clock as shared_clock
 
 from .aws_validation import AwsError
@@ -47,6 +54,29 @@ LOOKUP_KEYS = (
 )
 #: Lambda's CloudTrail event names for the alias calls.
 ALIAS_EVENTS = {"create_alias": "CreateAlias20150331", "update_alias": "UpdateAlias20150331"}
+#: moto's IAM backend methods that change a policy, and their CloudTrail event names.
+IAM_EVENTS = {
+    "put_user_policy": "PutUserPolicy",
+    "put_role_policy": "PutRolePolicy",
+    "put_group_policy": "PutGroupPolicy",
+    "attach_user_policy": "AttachUserPolicy",
+    "attach_role_policy": "AttachRolePolicy",
+    "attach_group_policy": "AttachGroupPolicy",
+    "detach_user_policy": "DetachUserPolicy",
+    "detach_role_policy": "DetachRolePolicy",
+    "detach_group_policy": "DetachGroupPolicy",
+    "delete_user_policy": "DeleteUserPolicy",
+    "delete_role_policy": "DeleteRolePolicy",
+    "delete_group_policy": "DeleteGroupPolicy",
+    "create_policy": "CreatePolicy",
+    "create_policy_version": "CreatePolicyVersion",
+    "delete_policy": "DeletePolicy",
+    "delete_policy_version": "DeletePolicyVersion",
+    "set_default_policy_version": "SetDefaultPolicyVersion",
+    "update_assume_role_policy": "UpdateAssumeRolePolicy",
+}
+#: Parameters CloudTrail leaves out of `requestParameters` here: the documents themselves.
+IAM_UNRECORDED = {"policy_json", "policy_document", "tags"}
 
 
 def _epoch(value: Any, name: str) -> datetime | None:
@@ -135,9 +165,13 @@ class EventHistory:
             out["NextToken"] = f"local-{offset + limit}"
         return out
 
+    def _iam_recorded(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        return _iam_call(self, name, method)
+
     @contextmanager
     def recording(self) -> Iterator[None]:
-        """Record each successful CreateAlias / UpdateAlias on moto's Lambda backend."""
+        """Record each successful CreateAlias / UpdateAlias on moto's Lambda backend, and
+        each IAM policy change on moto's IAM backend."""
 
         def recorded(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
             @functools.wraps(method)
@@ -167,6 +201,10 @@ class EventHistory:
             mock.patch.object(LambdaBackend, name, recorded(name, getattr(LambdaBackend, name)))
             for name in ALIAS_EVENTS
         ]
+        patches += [
+            mock.patch.object(IAMBackend, name, self._iam_recorded(name, getattr(IAMBackend, name)))
+            for name in IAM_EVENTS
+        ]
         for patch in patches:
             patch.start()
         try:
@@ -174,6 +212,41 @@ class EventHistory:
         finally:
             for patch in reversed(patches):
                 patch.stop()
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(w.title() for w in rest)
+
+
+def _iam_call(history: EventHistory, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    """`method` of moto's IAM backend, recorded once it succeeded."""
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    def call(backend: IAMBackend, *args: Any, **kwargs: Any) -> Any:
+        out = method(backend, *args, **kwargs)
+        bound = signature.bind(backend, *args, **kwargs).arguments
+        params = {
+            _camel(k): v
+            for k, v in bound.items()
+            if k != "self" and k not in IAM_UNRECORDED and isinstance(v, str | bool)
+        }
+        names = [params.get(k) for k in ("roleName", "userName", "groupName", "policyArn")]
+        history.record(
+            IAM_EVENTS[name],
+            "iam.amazonaws.com",
+            [{"ResourceType": "AWS::IAM::Policy", "ResourceName": str(n)} for n in names if n],
+            {
+                "awsRegion": "us-east-1",
+                "recipientAccountId": backend.account_id,
+                "requestParameters": params,
+                "responseElements": None,
+            },
+        )
+        return out
+
+    return call
 
 
 def _matches(event: dict[str, Any], attribute: dict[str, Any]) -> bool:

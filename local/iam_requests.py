@@ -33,6 +33,8 @@ RENAMED = {
     ("s3", "ListObjectVersions"): "s3:ListBucketVersions",
     ("s3", "ListBuckets"): "s3:ListAllMyBuckets",
     ("s3", "DeleteObjects"): "s3:DeleteObject",
+    ("s3", "GetBucketLifecycleConfiguration"): "s3:GetLifecycleConfiguration",
+    ("s3", "PutBucketLifecycleConfiguration"): "s3:PutLifecycleConfiguration",
 }
 
 
@@ -237,6 +239,13 @@ def _logs(action: str, p: Mapping[str, Any], w: Where) -> list[Request]:
     return _one(action, w.arn("logs", f"log-group:{group}:*"))
 
 
+def _iam(action: str, p: Mapping[str, Any], w: Where) -> list[Request]:
+    """The user a call names (ListAccessKeys on `user/<name>`); a call that names none
+    (ListUsers) is checked on `*`, as the reference lists it."""
+    user = p.get("UserName")
+    return _one(action, w.arn("iam", f"user/{user}", region=False) if user else None)
+
+
 def _appconfig(action: str, p: Mapping[str, Any], w: Where) -> list[Request]:
     app = p.get("ApplicationId")
     if not app:
@@ -351,4 +360,5 @@ RULES: dict[str, Rule] = {
     "events": _events,
     "ecs": _ecs,
     "apigateway": _apigateway,
+    "iam": _iam,
 }

@@ -666,6 +666,7 @@ class Extensions:
         with (
             atomic_dynamodb_writes(),
             strict_moto.step_functions(),
+            strict_moto.lambda_versions(),
             mock.patch.object(BotocoreStubber, "process_request", process_request),
             mock.patch.object(Execution, "stop", stop),
             self.cloudtrail.recording(),

@@ -29,6 +29,8 @@ from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 from unittest import mock
 
+from moto.awslambda.exceptions import LambdaClientError
+from moto.awslambda.models import LambdaBackend
 from moto.core.exceptions import AWSError
 from moto.core.responses import EmptyResult
 from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
@@ -152,4 +154,46 @@ def step_functions() -> Iterator[None]:
         mock.patch.object(StepFunctionsParserBackend, "send_task_failure", send_task_failure),
         mock.patch.object(StepFunctionResponse, "send_task_failure", respond_task_failure),
     ):
+        yield
+
+
+class _VersionInUse(LambdaClientError):
+    code = 409
+
+    def __init__(self, message: str) -> None:
+        super().__init__("ResourceConflictException", message)
+
+
+def _weighted(alias: Any) -> dict[str, Any]:
+    """The versions an alias routes a weight to (moto keeps the RoutingConfig as given)."""
+    config = alias.routing_config
+    weights = config.get("AdditionalVersionWeights") if isinstance(config, dict) else None
+    return weights if isinstance(weights, dict) else {}
+
+
+@contextmanager
+def lambda_versions() -> Iterator[None]:
+    """AWS refuses to delete a version an alias points to (or routes a weight to) with
+    ResourceConflictException; moto deletes it and leaves the alias dangling."""
+    original = LambdaBackend.delete_function
+
+    def delete_function(
+        backend: LambdaBackend, function_name: str, qualifier: str | None = None
+    ) -> None:
+        if qualifier and qualifier.isdigit():
+            name = (
+                function_name.split(":")[6] if function_name.startswith("arn:") else function_name
+            )
+            using = [
+                alias.name
+                for alias in backend.list_aliases(name)
+                if alias.function_version == qualifier or qualifier in _weighted(alias)
+            ]
+            if using:
+                raise _VersionInUse(
+                    f"Unable to delete version because the following aliases reference it: {using}"
+                )
+        original(backend, function_name, qualifier)
+
+    with mock.patch.object(LambdaBackend, "delete_function", delete_function):
         yield

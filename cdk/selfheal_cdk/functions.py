@@ -139,7 +139,8 @@ def staged_layer(spec: Spec) -> Path:
     """The shared layer plus every published input schema (`state_machines/<workflow>
     .input.schema.json` -> `selfheal_shared/schemas/`), so a function validates manual input
     against the very file published next to the workflow, and the escalation policies
-    (`events/escalation/` -> `selfheal_shared/escalation/`)."""
+    (`events/escalation/` -> `selfheal_shared/escalation/`), and the automations' configuration
+    (`config/` -> `selfheal_shared/config/`)."""
     stage = Path(tempfile.mkdtemp(prefix="selfheal-layer-"))
     shutil.copytree(spec.layer_path, stage, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns(*ASSET_EXCLUDES))  # fmt: skip
@@ -150,6 +151,12 @@ def staged_layer(spec: Spec) -> Path:
             shutil.copy2(wf.input_schema, schemas / wf.input_schema.name)
     # Each system's escalation policy, read by the escalation engine at run time.
     shutil.copytree(spec.root / "events" / "escalation", schemas.parent / "escalation")
+    # The automations' configuration (config/*.json but the examples), e.g. cost hygiene's.
+    config = schemas.parent / "config"
+    config.mkdir(exist_ok=True)
+    for file in sorted((spec.root / "config").glob("*.json")):
+        if not file.name.endswith(".example.json"):
+            shutil.copy2(file, config / file.name)
     return stage
 
 

@@ -24,7 +24,7 @@ LAMBDA_RUNTIME = f"python{LAMBDA_PYTHON}"
 
 #: Shared resources every workflow may name by placeholder.
 #: Escalation levels, and `reports`: deliveries to organizations (filtered by organizationId).
-TOPICS: tuple[str, ...] = ("ops", "l1", "l2", "l3", "l4", "reports")
+TOPICS: tuple[str, ...] = ("ops", "l1", "l2", "l3", "l4", "security", "reports")
 TABLES: tuple[str, ...] = ("audit", "idempotency", "guard_state")
 #: S3 buckets: the EMS exports the jobs read, the fiscal reports, the ML models.
 BUCKETS: tuple[str, ...] = ("data", "reports", "models")

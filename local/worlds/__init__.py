@@ -32,6 +32,7 @@ from local.worlds.data import DataSpec, DataWorld
 from local.worlds.deploy import DeploySpec, DeployWorld
 from local.worlds.edge import EdgeSpec, EdgeWorld
 from local.worlds.ml import MlSpec, MlWorld
+from local.worlds.platform import SecuritySpec, SecurityWorldPart
 from local.worlds.reports import ReportsSpec, ReportsWorld
 from local.worlds.services import needed_for as services_needed_for
 from local.worlds.services import running as running_services
@@ -53,7 +54,7 @@ __all__ = [
 DEMO_WORLD = Path(__file__).parent / "demo.json"
 
 
-class WorldSpec(MlSpec, ReportsSpec, EdgeSpec, DataSpec, DeploySpec):
+class WorldSpec(SecuritySpec, MlSpec, ReportsSpec, EdgeSpec, DataSpec, DeploySpec):
     """A world file: each domain's sections (a domain with none seeds nothing), and the
     deployment's own settings."""
 
@@ -63,7 +64,7 @@ class WorldSpec(MlSpec, ReportsSpec, EdgeSpec, DataSpec, DeploySpec):
     alarmInstances: dict[str, list[dict[str, str]]] = Field(default_factory=dict)
 
 
-class World(DeployWorld, DataWorld, EdgeWorld, ReportsWorld, MlWorld):
+class World(DeployWorld, DataWorld, EdgeWorld, ReportsWorld, MlWorld, SecurityWorldPart):
     """The simulated world: every domain's part, seeded in this order (the deploy world's
     ids first, before the data world starts the executions that draw moto's ids too)."""
 
@@ -82,6 +83,7 @@ class World(DeployWorld, DataWorld, EdgeWorld, ReportsWorld, MlWorld):
         self.seed_edge(p)
         self.seed_reports(p)
         self.seed_ml(p)
+        self.seed_security(p)
 
     def evaluate(self, p: Pipeline) -> None:
         self.evaluate_deploy(p)

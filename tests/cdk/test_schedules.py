@@ -51,9 +51,16 @@ def role_statements(synth: Synth, role_id: str) -> list[dict[str, Any]]:
 
 def test_one_schedule_per_file_with_its_cron_time_zone_target_and_input(synth: Synth) -> None:
     schedules = synth.resources("AWS::Scheduler::Schedule")
-    # The files' three, plus the accuracy publisher's (tests/cdk/test_forecast_accuracy.py)
+    # The files', plus the accuracy publisher's (tests/cdk/test_forecast_accuracy.py)
     # and the service probe's (tests/cdk/test_cdk_alarms.py).
-    assert len(schedules) == len(synth.spec.schedules) + 2 == 5
+    assert len(schedules) == len(synth.spec.schedules) + 2
+    assert {
+        "fiscal_report_monthly",
+        "retrain_model_weekly",
+        "cost_hygiene_weekly",
+        "security_checks_daily",
+        "maintenance_window_weekly",
+    } <= set(synth.spec.schedules)
     machines = machine_ids(synth)
     for name, sch in synth.spec.schedules.items():
         queue_id = dead_letter_queue_of(synth, sch.workflow)
@@ -82,6 +89,28 @@ def test_fiscal_report_runs_day_1_at_3am_sao_paulo_and_retraining_weekly() -> No
     assert fiscal.workflow == "fiscal_report" and fiscal.catalog == ("E4",)
     weekly = spec.schedules["retrain_model_weekly"]
     assert weekly.workflow == "retrain_model" and "E3" in weekly.catalog
+
+
+def test_cost_hygiene_runs_weekly_on_sunday_at_5am_sao_paulo() -> None:
+    hygiene = spec_mod.load().schedules["cost_hygiene_weekly"]
+    assert (hygiene.expression, hygiene.timezone) == ("cron(0 5 ? * SUN *)", "America/Sao_Paulo")
+    assert hygiene.input == {
+        "trigger": "schedule",
+        "scheduledTime": "<aws.scheduler.scheduled-time>",
+    }
+    assert hygiene.workflow == "cost_hygiene" and hygiene.catalog == ("D6",)
+
+
+def test_the_layer_carries_the_automations_configuration_but_not_the_examples() -> None:
+    """cost_hygiene reads config/cost_hygiene.json from the layer in AWS (layer_files)."""
+    from selfheal_cdk.functions import staged_layer
+
+    stage = staged_layer(spec_mod.load())
+    config = stage / "python" / "selfheal_shared" / "config"
+    assert (config / "cost_hygiene.json").read_text() == (
+        spec_mod.ROOT / "config" / "cost_hygiene.json"
+    ).read_text()
+    assert not (config / "subscriptions.example.json").exists()
 
 
 def test_schedule_roles_may_start_only_their_target(synth: Synth) -> None:

@@ -1,9 +1,11 @@
-"""One calendar (issue 24 item 5): every workflow serving a runbook-001 catalog row (D*)
-passes the ONS data platform's calendar scope to each of its guard steps, so a planned
+"""One calendar (issue 24 item 5): every acting workflow serving a runbook-001 catalog row
+(D*) passes the ONS data platform's calendar scope to each of its guard steps, so a planned
 maintenance window (`maintenance#system:ons-data-platform`, put there by the
 maintenance_window workflow) holds its actions, and the next D* workflow cannot forget it.
 The window's own workflow is the one exception, in the other direction: its guard step must
-not pass the scope, or the window would hold the very flag change it exists to make."""
+not pass the scope, or the window would hold the very flag change it exists to make. A
+workflow that only reads and reports (the security checks, D8) changes nothing the window
+protects, and its report is not held."""
 
 from __future__ import annotations
 
@@ -15,15 +17,27 @@ import pytest
 from selfheal_cdk import spec as spec_mod
 from selfheal_shared.platform import maintenance_window
 
-from tests.contract.asl_protocol import GUARD_FUNCTION, function_of
+from tests.contract.asl_protocol import GUARD_FUNCTION, acting_actions, function_of
 
 SPEC = spec_mod.load()
 
 
+def acts(workflow: str) -> bool:
+    """Whether a function of the workflow may change something (a mutating IAM action)."""
+    return any(
+        acting_actions({"permissions": list(SPEC.functions[fn].permissions)})
+        for fn in SPEC.workflows[workflow].functions
+    )
+
+
 def runbook_001_workflows() -> set[str]:
-    """Workflows a rule or a schedule starts for a D* row of the catalog."""
+    """Acting workflows a rule or a schedule starts for a D* row of the catalog."""
     triggers = [*SPEC.rules.values(), *SPEC.schedules.values()]
-    return {t.workflow for t in triggers if any(row.startswith("D") for row in t.catalog)}
+    return {
+        t.workflow
+        for t in triggers
+        if any(row.startswith("D") for row in t.catalog) and acts(t.workflow)
+    }
 
 
 def guard_calls(graph: dict[str, Any], where: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
@@ -37,7 +51,9 @@ def guard_calls(graph: dict[str, Any], where: str = "") -> Iterator[tuple[str, d
 
 
 def test_the_runbook_001_workflows_are_found() -> None:
-    assert {"rollback_on_5xx", "freeze_ingestion", "maintenance_window"} <= runbook_001_workflows()
+    found = runbook_001_workflows()
+    assert {"rollback_on_5xx", "freeze_ingestion", "cost_hygiene", "maintenance_window"} <= found
+    assert "security_checks" not in found, "reads and reports only"
 
 
 @pytest.mark.parametrize(

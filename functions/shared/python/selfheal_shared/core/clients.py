@@ -23,14 +23,21 @@ observers: list[Callable[[Any], None]] = []
 
 
 @cache
-def client(service: str, *, signature_version: str | None = None, sdk_retries: bool = True) -> Any:
+def client(
+    service: str,
+    *,
+    signature_version: str | None = None,
+    sdk_retries: bool = True,
+    region: str | None = None,
+) -> Any:
     """`signature_version`: `s3v4` for presigned S3 URLs (the default signs them with the
     legacy scheme some regions refuse). `sdk_retries=False` for a call that must not be
-    repeated blindly: the caller (`Run.act`) asks the world whether it landed."""
+    repeated blindly: the caller (`Run.act`) asks the world whether it landed. `region`: a
+    global service's home (CloudTrail keeps IAM's events in us-east-1 only)."""
     config = _RETRIES if sdk_retries else _ONCE
     if signature_version:
         config = config.merge(Config(signature_version=signature_version))
-    made = boto3.client(service, config=config)
+    made = boto3.client(service, config=config, **({"region_name": region} if region else {}))
     for observe in observers:
         observe(made)
     return made

@@ -57,7 +57,7 @@ def settings() -> Settings:
         guard_table=env.get("SELFHEAL_TABLE_GUARD_STATE", ""),
         topics={
             level: env[f"SELFHEAL_TOPIC_{level.upper()}"]
-            for level in ("ops", "l1", "l2", "l3", "l4", "reports")
+            for level in ("ops", "l1", "l2", "l3", "l4", "security", "reports")
             if f"SELFHEAL_TOPIC_{level.upper()}" in env
         },
         # Safe default: a deployment without an explicit choice records but does not act.

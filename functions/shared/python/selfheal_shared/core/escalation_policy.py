@@ -23,8 +23,9 @@ from . import layer_files
 #: Where the policies are: the layer's copy first, then the repository's.
 PACKAGED = Path(__file__).parents[1] / "escalation"
 REPOSITORY = Path(__file__).resolve().parents[5] / "events" / "escalation"
-#: The page topics a level may name (the core stack's, `spec.TOPICS` less `reports`).
-PAGE_TOPICS = ("ops", "l1", "l2", "l3", "l4")
+#: The page topics a level may name (the core stack's, `spec.TOPICS` less `reports`):
+#: `security` is runbook 001's security contact ("Incidentes de Segurança").
+PAGE_TOPICS = ("ops", "l1", "l2", "l3", "l4", "security")
 SYSTEM = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}$")
 
 

@@ -301,6 +301,17 @@ def _switch_on(name: str) -> dict[str, Any] | None:
     return item if item and item.get("enabled") else None
 
 
+def switches_on() -> list[str]:
+    """The operators' switches that hold every action now, each as its reason (kill switch,
+    dry-run): for a read-only step that runs anyway and must say so."""
+    out = []
+    if kill := _switch_on(KILL_SWITCH):
+        out.append(_kill_reason(kill))
+    if settings().dry_run or _switch_on(DRY_RUN):
+        out.append("dry-run on: actions are recorded, not taken")
+    return out
+
+
 def _claim_cooldown(
     automation: str,
     resource: str,

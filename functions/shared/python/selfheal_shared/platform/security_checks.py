@@ -1,0 +1,250 @@
+"""The daily security checks of runbook 001 ("Verificações Diárias de Segurança"): what each
+check finds, decided from what AWS answered, and the report for the security contact.
+
+Pure logic: the reads are in `security_sources.py`. The checks REPORT; nothing here (or
+there) changes a key, a group or a policy. A check that could not run is said to have not
+run, never folded into "nothing found".
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..core import redact
+from ..core.outcomes import Outcome
+
+AUTOMATION = "security_checks"
+#: The escalation policy whose security contact gets the report (runbook 001).
+SYSTEM = "ons-data-platform"
+#: The level of that policy behind "Incidentes de Segurança" (runbook 001, Contatos).
+SECURITY_LEVEL = "security"
+#: Who else hears when a check could not run: the platform's operations (L1) fix access.
+NOT_RUN_LEVELS = ("security", "l1")
+CONFIG = Path(__file__).with_name("security_checks.json")
+OPEN_CIDRS = ("0.0.0.0/0", "::/0")
+
+Check = Literal["iam_policy_changes", "old_access_keys", "open_security_groups", "security_logs"]
+CHECKS: tuple[Check, ...] = (
+    "iam_policy_changes",
+    "old_access_keys",
+    "open_security_groups",
+    "security_logs",
+)
+TITLES: dict[str, str] = {
+    "iam_policy_changes": "IAM policy changes (CloudTrail)",
+    "old_access_keys": "access keys older than {days} days",
+    "open_security_groups": "security groups open to 0.0.0.0/0 or ::/0",
+    "security_logs": "SECURITY log lines",
+}
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    why: str = Field(min_length=20)
+    windowHours: int = Field(gt=0, le=24 * 7)
+    maxKeyAgeDays: int = Field(gt=0)
+    logGroups: list[str] = Field(min_length=1)
+    filterPattern: str = Field(min_length=1)
+    maxLogLines: int = Field(gt=0, le=1000)
+    policyEvents: list[str] = Field(min_length=1)
+
+
+@cache
+def settings() -> Settings:
+    return Settings.model_validate(json.loads(CONFIG.read_text()))
+
+
+class Result(BaseModel):
+    """One check: whether it ran, what it found (never a secret), and why it did not run."""
+
+    check: Check
+    ran: bool
+    findings: list[dict[str, Any]] = Field(default_factory=list)
+    error: str = ""
+    #: Findings left out of the list (more than the report shows); counted, not hidden.
+    omitted: int = 0
+
+
+def not_run(check: Check, error: str) -> Result:
+    return Result(check=check, ran=False, error=error)
+
+
+def masked_key(access_key_id: str) -> str:
+    """`AKIA…WXYZ`: enough to find the key in the console, never the whole id."""
+    return f"{access_key_id[:4]}…{access_key_id[-4:]}" if len(access_key_id) > 8 else "…"
+
+
+def policy_changes(
+    events: list[dict[str, Any]], names: list[str], start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """CloudTrail events (LookupEvents' shape) that changed an IAM policy inside the window,
+    oldest first. The window is checked here too: the lookup's bounds are the API's."""
+    out = []
+    for e in events:
+        at = _event_time(e)
+        if e.get("EventName") not in names or not start <= at <= end:
+            continue
+        detail = json.loads(e.get("CloudTrailEvent") or "{}")
+        params = detail.get("requestParameters") or {}
+        out.append(
+            {
+                "at": at.isoformat(),
+                "event": e["EventName"],
+                "by": e.get("Username") or detail.get("userIdentity", {}).get("arn", "unknown"),
+                "target": _target(params),
+                "policy": params.get("policyArn") or params.get("policyName") or "",
+                "eventId": e.get("EventId", ""),
+            }
+        )
+    return sorted(out, key=lambda f: f["at"])
+
+
+def _event_time(event: dict[str, Any]) -> datetime:
+    at = event["EventTime"]
+    return at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
+
+
+def _target(params: dict[str, Any]) -> str:
+    for key, kind in (("roleName", "role"), ("userName", "user"), ("groupName", "group")):
+        if params.get(key):
+            return f"{kind} {params[key]}"
+    return str(params.get("policyArn") or params.get("policyName") or "")
+
+
+def old_keys(keys: list[dict[str, Any]], now: datetime, max_age_days: int) -> list[dict[str, Any]]:
+    """Access keys (ListAccessKeys' metadata) older than `max_age_days`, the id masked."""
+    out = []
+    for k in keys:
+        age = now - k["CreateDate"]
+        if age > timedelta(days=max_age_days):
+            out.append(
+                {
+                    "user": k["UserName"],
+                    "accessKey": masked_key(str(k["AccessKeyId"])),
+                    "status": k.get("Status", ""),
+                    "createdAt": k["CreateDate"].isoformat(),
+                    "ageDays": age.days,
+                }
+            )
+    return sorted(out, key=lambda f: (-f["ageDays"], f["user"]))
+
+
+def open_ingress(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Inbound rules (DescribeSecurityGroups' shape) that admit the whole internet."""
+    out = []
+    for g in groups:
+        for perm in g.get("IpPermissions", []):
+            cidrs = [r.get("CidrIp") for r in perm.get("IpRanges", [])]
+            cidrs += [r.get("CidrIpv6") for r in perm.get("Ipv6Ranges", [])]
+            for cidr in (c for c in cidrs if c in OPEN_CIDRS):
+                out.append(
+                    {
+                        "groupId": g["GroupId"],
+                        "groupName": g.get("GroupName", ""),
+                        "vpcId": g.get("VpcId", ""),
+                        "protocol": str(perm.get("IpProtocol", "")),
+                        "ports": _ports(perm),
+                        "source": cidr,
+                    }
+                )
+    return out
+
+
+def _ports(perm: dict[str, Any]) -> str:
+    if str(perm.get("IpProtocol")) == "-1":
+        return "all"
+    lo, hi = perm.get("FromPort"), perm.get("ToPort")
+    return str(lo) if lo == hi else f"{lo}-{hi}"
+
+
+def log_line(group: str, event: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """A SECURITY line as the report shows it: redacted (a token in the line stays out of
+    the mail) and bounded."""
+    return {
+        "logGroup": group,
+        "at": at.isoformat(),
+        "message": redact.text(str(event.get("message", "")).strip())[:300],
+    }
+
+
+def outcome(results: list[Result]) -> Outcome:
+    """FAILED when a check did not run (its part is unknown, never "nothing found");
+    ESCALATED when something was found (handed to the security contact); else
+    NO_ACTION_NEEDED."""
+    if any(not r.ran for r in results):
+        return Outcome.FAILED
+    if any(r.findings for r in results):
+        return Outcome.ESCALATED
+    return Outcome.NO_ACTION_NEEDED
+
+
+def title(check: str) -> str:
+    return TITLES[check].format(days=settings().maxKeyAgeDays)
+
+
+def line(f: dict[str, Any], check: str) -> str:
+    if check == "iam_policy_changes":
+        return f"{f['at']} {f['event']} on {f['target']} {f['policy']} by {f['by']}".strip()
+    if check == "old_access_keys":
+        return f"{f['user']} key {f['accessKey']} ({f['status']}) {f['ageDays']} days old"
+    if check == "open_security_groups":
+        return (
+            f"{f['groupId']} ({f['groupName']}) {f['protocol']} port {f['ports']} "
+            f"open to {f['source']}"
+        )
+    return f"{f['at']} {f['logGroup']}: {f['message']}"
+
+
+def report(
+    results: list[Result], start: datetime, end: datetime, switches: list[str]
+) -> dict[str, Any]:
+    """The report for the security contact: per check, ran or not and what it found; a
+    summary line; the readable text. `switches`: the operators' kill switch / dry-run, said
+    because they hold every ACTION of selfheal and this report takes none."""
+    result = outcome(results)
+    found = sum(len(r.findings) + r.omitted for r in results if r.ran)
+    missing = [r.check for r in results if not r.ran]
+    if missing:
+        summary = (
+            f"{len(missing)} check(s) did not run ({', '.join(missing)}): their part is "
+            f"unknown, not clean; {found} finding(s) in the others"
+        )
+    elif found:
+        counts = ", ".join(
+            f"{title(r.check)}: {len(r.findings) + r.omitted}" for r in results if r.findings
+        )
+        summary = f"{found} finding(s) ({counts})"
+    else:
+        summary = f"nothing found in the last {_hours(start, end)} h: every check ran"
+    text = [f"Security checks {start.isoformat()} to {end.isoformat()}: {summary}"]
+    for r in results:
+        head = f"- {title(r.check)}: "
+        if not r.ran:
+            text.append(head + f"DID NOT RUN ({r.error})")
+            continue
+        text.append(head + (f"{len(r.findings) + r.omitted}" if r.findings else "none"))
+        text += [f"    {line(f, r.check)}" for f in r.findings]
+        if r.omitted:
+            text.append(f"    ... and {r.omitted} more")
+    text += [f"Note: {s}; this report only reads and ran anyway." for s in switches]
+    text.append("Nothing was deleted or changed by these checks.")
+    return {
+        "outcome": result.value,
+        "summary": summary,
+        "window": {"start": start.isoformat(), "end": end.isoformat()},
+        "checks": {r.check: r.model_dump(exclude={"check"}) for r in results},
+        "notRun": missing,
+        "switches": switches,
+        "text": "\n".join(text),
+    }
+
+
+def _hours(start: datetime, end: datetime) -> int:
+    return round((end - start).total_seconds() / 3600)

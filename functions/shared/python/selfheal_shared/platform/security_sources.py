@@ -1,0 +1,98 @@
+"""The reads behind the daily security checks (CloudTrail, IAM, EC2, CloudWatch Logs): read
+only, each check on its own, so a refusal of one (AccessDenied) leaves the others' answers
+and says which did not run. Throttling is left to the workflow's retry (`Transient`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ..core.clients import client
+from ..core.errors import bounded, is_transient
+from . import security_checks as sc
+
+#: Where CloudTrail's event history keeps IAM's (global) management events.
+IAM_EVENTS_REGION = "us-east-1"
+
+
+def run(check: sc.Check, read: Callable[[], sc.Result]) -> sc.Result:
+    """`read()`, or the check marked as not run with AWS's error (a throttle is retried)."""
+    try:
+        return read()
+    except ClientError as exc:
+        if is_transient(exc):
+            raise
+        err = exc.response.get("Error", {})
+        return sc.not_run(check, bounded(f"{err.get('Code')}: {err.get('Message', '')}", 300))
+
+
+def iam_policy_changes(start: datetime, end: datetime) -> sc.Result:
+    """IAM's management events in the window (one lookup attribute per request: by event
+    source, then by name here). IAM is global: its events are in us-east-1's event history
+    only, whatever region the platform runs in."""
+    events: list[dict[str, Any]] = []
+    pages = (
+        client("cloudtrail", region=IAM_EVENTS_REGION)
+        .get_paginator("lookup_events")
+        .paginate(
+            LookupAttributes=[
+                {"AttributeKey": "EventSource", "AttributeValue": "iam.amazonaws.com"}
+            ],
+            StartTime=start,
+            EndTime=end,
+        )
+    )
+    for page in pages:
+        events += page.get("Events", [])
+    found = sc.policy_changes(events, sc.settings().policyEvents, start, end)
+    return sc.Result(check="iam_policy_changes", ran=True, findings=found)
+
+
+def old_access_keys(now: datetime) -> sc.Result:
+    iam = client("iam")
+    keys: list[dict[str, Any]] = []
+    for page in iam.get_paginator("list_users").paginate():
+        for user in page.get("Users", []):
+            for kp in iam.get_paginator("list_access_keys").paginate(UserName=user["UserName"]):
+                keys += [_aware(k) for k in kp.get("AccessKeyMetadata", [])]
+    found = sc.old_keys(keys, now, sc.settings().maxKeyAgeDays)
+    return sc.Result(check="old_access_keys", ran=True, findings=found)
+
+
+def _aware(key: dict[str, Any]) -> dict[str, Any]:
+    at = key["CreateDate"]
+    return {**key, "CreateDate": at if at.tzinfo else at.replace(tzinfo=UTC)}
+
+
+def open_security_groups() -> sc.Result:
+    groups: list[dict[str, Any]] = []
+    for page in client("ec2").get_paginator("describe_security_groups").paginate():
+        groups += page.get("SecurityGroups", [])
+    return sc.Result(check="open_security_groups", ran=True, findings=sc.open_ingress(groups))
+
+
+def security_logs(start: datetime, end: datetime) -> sc.Result:
+    """The configured groups' lines matching the pattern in the window; at most
+    `maxLogLines` shown, the rest counted."""
+    cfg = sc.settings()
+    logs = client("logs")
+    found: list[dict[str, Any]] = []
+    omitted = 0
+    for group in cfg.logGroups:
+        pages = logs.get_paginator("filter_log_events").paginate(
+            logGroupName=group,
+            startTime=int(start.timestamp() * 1000),
+            endTime=int(end.timestamp() * 1000),
+            filterPattern=cfg.filterPattern,
+        )
+        for page in pages:
+            for event in page.get("events", []):
+                if len(found) >= cfg.maxLogLines:
+                    omitted += 1
+                    continue
+                at = datetime.fromtimestamp(event["timestamp"] / 1000, UTC)
+                found.append(sc.log_line(group, event, at))
+    return sc.Result(check="security_logs", ran=True, findings=found, omitted=omitted)

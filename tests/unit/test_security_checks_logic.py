@@ -1,0 +1,91 @@
+"""The security checks' decisions at their edges (the workflow tests run them end to end):
+the 24-hour window's bounds, the 90-day rule's boundary, what counts as open to the
+internet, and that a check that did not run is never "nothing found"."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from selfheal_shared.core.outcomes import Outcome
+from selfheal_shared.platform import security_checks as sc
+
+END = datetime(2027, 3, 10, 10, 0, tzinfo=UTC)
+START = END - timedelta(hours=24)
+
+
+def _event(name: str, at: datetime) -> dict[str, object]:
+    params = {"roleName": "r", "policyArn": "arn:aws:iam::1:policy/p"}
+    return {
+        "EventName": name,
+        "EventTime": at,
+        "EventId": name + at.isoformat(),
+        "Username": "ana",
+        "CloudTrailEvent": json.dumps({"requestParameters": params}),
+    }
+
+
+def test_policy_changes_inside_the_window_only_and_only_policy_calls() -> None:
+    events = [
+        _event("AttachRolePolicy", START - timedelta(seconds=1)),
+        _event("AttachRolePolicy", START),
+        _event("PutRolePolicy", END),
+        _event("ListRoles", END - timedelta(hours=1)),  # reads are not changes
+    ]
+    found = sc.policy_changes(events, sc.settings().policyEvents, START, END)
+    assert [(f["event"], f["at"]) for f in found] == [
+        ("AttachRolePolicy", START.isoformat()),
+        ("PutRolePolicy", END.isoformat()),
+    ]
+    assert found[0]["target"] == "role r" and found[0]["by"] == "ana"
+
+
+def test_keys_older_than_90_days_only_and_masked() -> None:
+    keys = [
+        {
+            "UserName": "a",
+            "AccessKeyId": "AKIAAAAAAAAAAAAA1234",
+            "CreateDate": END - timedelta(days=90),
+        },
+        {
+            "UserName": "b",
+            "AccessKeyId": "AKIABBBBBBBBBBBB5678",
+            "CreateDate": END - timedelta(days=91),
+        },
+    ]
+    [old] = sc.old_keys(keys, END, 90)
+    assert old["user"] == "b" and old["accessKey"] == "AKIA…5678" and old["ageDays"] == 91
+
+
+def test_open_ingress_is_the_whole_internet_on_ipv4_or_ipv6() -> None:
+    groups = [
+        {
+            "GroupId": "sg-1",
+            "IpPermissions": [
+                {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 80,
+                    "ToPort": 81,
+                    "Ipv6Ranges": [{"CidrIpv6": "::/0"}],
+                },
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 22,
+                    "ToPort": 22,
+                    "IpRanges": [{"CidrIp": "0.0.0.0/1"}],
+                },
+            ],
+        }
+    ]
+    found = sc.open_ingress(groups)
+    assert [(f["ports"], f["source"]) for f in found] == [("all", "0.0.0.0/0"), ("80-81", "::/0")]
+
+
+def test_a_check_that_did_not_run_is_never_nothing_found() -> None:
+    ran = sc.Result(check="old_access_keys", ran=True)
+    missing = sc.not_run("iam_policy_changes", "AccessDenied: no")
+    assert sc.outcome([ran]) == Outcome.NO_ACTION_NEEDED
+    assert sc.outcome([ran, missing]) == Outcome.FAILED
+    report = sc.report([ran, missing], START, END, [])
+    assert report["notRun"] == ["iam_policy_changes"] and "nothing found" not in report["text"]

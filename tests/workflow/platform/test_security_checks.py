@@ -1,0 +1,362 @@
+"""security_checks end to end (runbook 001 "Verificações Diárias de Segurança", D8): the
+daily schedule fired at virtual time, the real ASL on moto, the world's IAM changes, keys
+and log lines made at their own virtual times (moto dates them), the report read from what
+the security contact's topic received, and AWS's state compared before and after: the
+checks report, they never delete a key or change a group."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from botocore.exceptions import ClientError
+from selfheal_cdk import spec as spec_mod
+
+from local.runtime import Pipeline
+from local.schedules import fire
+from local.world_api import ACCOUNT
+from local.worlds import World, WorldSpec
+from local.worlds.platform import SecurityWorld, live_until
+from tests.helpers import spec_for
+
+BRT = ZoneInfo("America/Sao_Paulo")
+#: A slot of the daily schedule (07:00 Brasilia).
+CHECK = datetime(2027, 3, 10, 7, 0, tzinfo=BRT)
+#: The pipeline (and the roles it creates, CloudTrail events too) starts long before.
+START = (CHECK - timedelta(days=125)).astimezone(UTC)
+ROLE = "lambda_router-role"
+ADMIN = f"arn:aws:iam::{ACCOUNT}:policy/ons-data-platform-admin"
+TOKEN = "tok3nV4lue9"
+
+
+def world(**changes: Any) -> WorldSpec:
+    base: dict[str, Any] = {
+        "reportAt": CHECK.astimezone(UTC).isoformat(),
+        "roles": [ROLE],
+        "policies": ["ons-data-platform-admin"],
+        "users": [
+            {"userName": "etl-bot", "keys": [{"ageDays": 120}]},
+            {"userName": "analyst", "keys": [{"ageDays": 10}]},
+        ],
+        "policyChanges": [
+            {
+                "event": "PutRolePolicy",
+                "roleName": ROLE,
+                "policy": "old-inline",
+                "ageHours": 21 * 24,
+            },
+            {"event": "AttachRolePolicy", "roleName": ROLE, "policy": ADMIN, "ageHours": 3},
+        ],
+        "securityGroups": [
+            {"name": "ons-data-platform-bastion", "ingress": [{"port": 22, "cidr": "0.0.0.0/0"}]},
+            {"name": "ons-data-platform-api", "ingress": [{"port": 443, "cidr": "::/0"}]},
+            {"name": "ons-data-platform-db", "ingress": [{"port": 5432, "cidr": "10.40.0.0/16"}]},
+        ],
+        "logGroups": [
+            {
+                "name": "/aws/lambda/lambda_router",
+                "lines": [
+                    {"ageHours": 30, "message": "SECURITY yesterday's blocked request"},
+                    {
+                        "ageHours": 2,
+                        "message": f"SECURITY 5 failed logins for admin (token={TOKEN})",
+                    },
+                    {"ageHours": 1, "message": "INFO processed 120 records"},
+                ],
+            }
+        ],
+    }
+    return WorldSpec(security=SecurityWorld.model_validate(base | changes))
+
+
+@dataclass
+class Run:
+    """What one run left behind, read before its moto world closes."""
+
+    summary: dict[str, Any]
+    notifications: list[dict[str, Any]]
+    audit: list[dict[str, Any]]
+    before: dict[str, Any]
+    after: dict[str, Any]
+    key_ids: list[str]
+
+    def pages(self, level: str) -> list[dict[str, Any]]:
+        return [n for n in self.notifications if n["level"] == level]
+
+    def report(self) -> dict[str, Any]:
+        [page] = self.pages("security")
+        message = page["message"]
+        found = (message.get("incident") or {}).get("report") or message["details"]["report"]
+        assert isinstance(found, dict)
+        return found
+
+
+def aws_state(p: Pipeline) -> dict[str, Any]:
+    """What the checks must leave as it was: keys, groups' rules, the role's policies."""
+    iam, ec2 = p.client("iam"), p.client("ec2")
+    keys = {
+        u["UserName"]: sorted(
+            (k["AccessKeyId"], k["Status"])
+            for k in iam.list_access_keys(UserName=u["UserName"])["AccessKeyMetadata"]
+        )
+        for u in iam.list_users()["Users"]
+    }
+    groups = {
+        g["GroupId"]: json.dumps(g["IpPermissions"], sort_keys=True, default=str)
+        for g in ec2.describe_security_groups()["SecurityGroups"]
+    }
+    attached = iam.list_attached_role_policies(RoleName=ROLE)["AttachedPolicies"]
+    inline = iam.list_role_policies(RoleName=ROLE)["PolicyNames"]
+    return {"keys": keys, "groups": groups, "attached": attached, "inline": inline}
+
+
+def run_checks(
+    jobs: spec_mod.Spec,
+    spec: WorldSpec,
+    *,
+    dry_run: bool = False,
+    before_fire: Callable[[Pipeline], None] | None = None,
+) -> Run:
+    p = Pipeline(world=World(spec), spec=jobs, start=START, dry_run=dry_run)
+    p.__enter__()
+    try:
+        assert spec.security is not None
+        live_until(p, spec.security, CHECK.astimezone(UTC))
+        if before_fire:
+            before_fire(p)
+        before = aws_state(p)
+        arn = fire(p, "security_checks_daily", CHECK)
+        p.wait([arn], timeout=120)
+        return Run(
+            summary=p.execution_summary(arn),
+            notifications=p.notifications(),
+            audit=p.audit_records(),
+            before=before,
+            after=aws_state(p),
+            key_ids=[k for pairs in before["keys"].values() for k, _ in pairs],
+        )
+    finally:
+        p.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def jobs() -> spec_mod.Spec:
+    return spec_for(["security_checks"])
+
+
+@pytest.fixture(scope="module")
+def findings_day(jobs: spec_mod.Spec) -> Run:
+    return run_checks(jobs, world())
+
+
+@pytest.mark.procedure("D8", "daily schedule (07:00 Brasilia) starts the checks")
+def test_the_daily_schedule_runs_the_checks_over_the_day_before(findings_day: Run) -> None:
+    report = findings_day.report()
+    end = CHECK.astimezone(UTC)
+    assert report["window"] == {
+        "start": (end - timedelta(hours=24)).isoformat(),
+        "end": end.isoformat(),
+    }
+    assert set(report["checks"]) == {
+        "iam_policy_changes",
+        "old_access_keys",
+        "open_security_groups",
+        "security_logs",
+    }
+    assert all(c["ran"] for c in report["checks"].values())
+
+
+@pytest.mark.procedure("D8", "a policy change of the last 24 h reported, one 21 days old not")
+def test_an_iam_change_of_the_last_day_is_reported_and_an_old_one_is_not(
+    findings_day: Run,
+) -> None:
+    [change] = findings_day.report()["checks"]["iam_policy_changes"]["findings"]
+    assert change["event"] == "AttachRolePolicy"
+    assert change["target"] == f"role {ROLE}" and change["policy"] == ADMIN
+    at = datetime.fromisoformat(change["at"])
+    assert at == CHECK.astimezone(UTC) - timedelta(hours=3)
+    assert "old-inline" not in json.dumps(findings_day.report())
+
+
+@pytest.mark.procedure("D8", "a 120-day-old key reported (its id masked), a 10-day-old one not")
+def test_a_key_older_than_90_days_is_reported_masked(findings_day: Run) -> None:
+    [key] = findings_day.report()["checks"]["old_access_keys"]["findings"]
+    assert key["user"] == "etl-bot" and key["ageDays"] == 120 and key["status"] == "Active"
+    [full] = [k for k, _ in findings_day.before["keys"]["etl-bot"]]
+    assert key["accessKey"] == f"{full[:4]}…{full[-4:]}"
+    everything = json.dumps(findings_day.notifications)
+    for key_id in findings_day.key_ids:  # never a whole key id, let alone a secret
+        assert key_id not in everything
+
+
+@pytest.mark.procedure(
+    "D8", "a security group open to 0.0.0.0/0 or ::/0 reported, a closed one not"
+)
+def test_a_group_open_to_the_internet_is_reported(findings_day: Run) -> None:
+    found = findings_day.report()["checks"]["open_security_groups"]["findings"]
+    assert sorted((r["groupName"], r["protocol"], r["ports"], r["source"]) for r in found) == [
+        ("ons-data-platform-api", "tcp", "443", "::/0"),
+        ("ons-data-platform-bastion", "tcp", "22", "0.0.0.0/0"),
+    ]
+
+
+@pytest.mark.procedure("D8", "SECURITY log lines of the last 24 h reported, redacted")
+def test_security_lines_of_the_day_are_reported_redacted(findings_day: Run) -> None:
+    [line] = findings_day.report()["checks"]["security_logs"]["findings"]
+    assert line["logGroup"] == "/aws/lambda/lambda_router"
+    assert "5 failed logins for admin" in line["message"]
+    assert TOKEN not in json.dumps(findings_day.notifications)
+
+
+@pytest.mark.procedure("D8", "findings reported to the security contact; nothing changed")
+def test_findings_go_to_the_security_contact_and_nothing_is_changed(findings_day: Run) -> None:
+    run = findings_day
+    assert run.summary["status"] == "FAILED"  # handed to people, never "succeeded"
+    assert "EscalateFindings" in run.summary["states"]
+    [page] = run.pages("security")
+    assert page["message"]["outcome"] == "ESCALATED"
+    assert page["message"]["incident"]["securityContact"].startswith("Incidentes de Segurança")
+    text = run.report()["text"]
+    assert run.report()["summary"] == (
+        "5 finding(s) (IAM policy changes (CloudTrail): 1, access keys older than 90 days: 1, "
+        "security groups open to 0.0.0.0/0 or ::/0: 2, SECURITY log lines: 1)"
+    )
+    assert page["message"]["reason"] == text  # the readable report, in the mail's "Found"
+    assert f"\n    {CHECK.astimezone(UTC) - timedelta(hours=3):%Y-%m-%dT%H:%M}" in text
+    assert "Nothing was deleted or changed" in text
+    assert not run.pages("l1") and not run.pages("l2")
+    assert run.after == run.before  # no key deleted or disabled, no rule revoked
+    assert [p["PolicyArn"] for p in run.after["attached"]] == [ADMIN]
+
+
+@pytest.mark.procedure("D8", "a clean day: a short 'nothing found' report to the security contact")
+def test_a_clean_day_sends_a_short_nothing_found_report(jobs: spec_mod.Spec) -> None:
+    run = run_checks(
+        jobs,
+        world(
+            users=[{"userName": "analyst", "keys": [{"ageDays": 10}]}],
+            policyChanges=[
+                {"event": "PutRolePolicy", "roleName": ROLE, "policy": "x", "ageHours": 21 * 24}
+            ],
+            securityGroups=[
+                {"name": "ons-data-platform-db", "ingress": [{"port": 5432, "cidr": "10.0.0.0/8"}]}
+            ],
+            logGroups=[
+                {
+                    "name": "/aws/lambda/lambda_router",
+                    "lines": [{"ageHours": 1, "message": "INFO processed 120 records"}],
+                }
+            ],
+        ),
+    )
+    assert run.summary["status"] == "SUCCEEDED"
+    [page] = run.pages("security")
+    assert page["message"]["outcome"] == "NO_ACTION_NEEDED"
+    assert run.report()["summary"] == "nothing found in the last 24 h: every check ran"
+    assert page["message"]["summary"] == run.report()["text"]
+    assert len(page["message"]["summary"].splitlines()) == 6  # short: a line per check
+    assert all(c["ran"] and not c["findings"] for c in run.report()["checks"].values())
+    assert not run.pages("l1")
+    assert run.after == run.before
+
+
+@pytest.mark.procedure("D8", "the schedule delivered twice: one run, one report")
+def test_a_schedule_fired_twice_sends_one_report(jobs: spec_mod.Spec) -> None:
+    """EventBridge Scheduler may deliver a slot twice: the claim keeps one run."""
+
+    def fire_first(p: Pipeline) -> None:
+        p.wait([fire(p, "security_checks_daily", CHECK)], timeout=120)
+
+    run = run_checks(jobs, world(), before_fire=fire_first)
+    assert run.summary["status"] == "SUCCEEDED" and "Duplicate" in run.summary["states"]
+    assert len(run.pages("security")) == 1
+    assert len([r for r in run.audit if r["action"] == "old_access_keys"]) == 1
+
+
+def _deny_list_access_keys(made: Any) -> None:
+    """An organization's SCP denying iam:ListAccessKeys: AWS answers AccessDenied."""
+
+    def refuse(model: Any, **_: Any) -> None:
+        if model.name == "ListAccessKeys":
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": "AccessDenied",
+                        "Message": "User is not authorized to perform: iam:ListAccessKeys "
+                        "with an explicit deny in a service control policy",
+                    },
+                    "ResponseMetadata": {"HTTPStatusCode": 403},
+                },
+                "ListAccessKeys",
+            )
+
+    made.meta.events.register("before-parameter-build.iam.ListAccessKeys", refuse)
+
+
+@pytest.fixture
+def scp_denies_list_access_keys() -> Iterator[None]:
+    from selfheal_shared.core import clients
+
+    clients.observers.append(_deny_list_access_keys)
+    clients.reset()
+    try:
+        yield
+    finally:
+        clients.observers.remove(_deny_list_access_keys)
+        clients.reset()
+
+
+@pytest.mark.procedure("D8", "a check refused (AccessDenied): reported as not run, escalated")
+def test_a_refused_check_is_reported_as_not_run_and_escalated(
+    jobs: spec_mod.Spec, scp_denies_list_access_keys: None
+) -> None:
+    run = run_checks(jobs, world())
+    assert run.summary["status"] == "FAILED" and "EscalateNotRun" in run.summary["states"]
+    report = run.report()
+    keys = report["checks"]["old_access_keys"]
+    assert keys["ran"] is False and keys["error"].startswith("AccessDenied")
+    assert report["notRun"] == ["old_access_keys"]
+    assert "nothing found" not in report["summary"]
+    assert "DID NOT RUN (AccessDenied" in report["text"]
+    assert report["checks"]["iam_policy_changes"]["findings"]  # the others still reported
+    [l1] = run.pages("l1")
+    assert l1["message"]["outcome"] == "FAILED" and "did not run" in l1["message"]["reason"]
+    assert run.after == run.before
+
+
+@pytest.mark.procedure("D8", "kill switch on: the read-only report runs and says so")
+def test_the_kill_switch_does_not_blind_the_security_contact(jobs: spec_mod.Spec) -> None:
+    """The kill switch holds selfheal's actions; these checks take none (DESIGN.md safety
+    rules: one kill switch stops every remediator). Pausing automation must not also stop
+    the security report: it runs, says the switch is on, and changes nothing."""
+
+    def kill(p: Pipeline) -> None:
+        from selfheal_shared.core import guards
+
+        guards.set_switch(guards.KILL_SWITCH, enabled=True, reason="drill", actor="ana")
+
+    run = run_checks(jobs, world(), before_fire=kill)
+    report = run.report()
+    [switch] = report["switches"]
+    assert switch.startswith("kill switch on: drill (by ana")
+    assert (
+        "kill switch on: drill" in report["text"] and "only reads and ran anyway" in report["text"]
+    )
+    assert all(c["ran"] for c in report["checks"].values())
+    assert run.after == run.before
+    [guard] = [r for r in run.audit if r["action"] == "guards"]
+    assert guard["result"].startswith("ran under: kill switch on: drill")
+
+
+@pytest.mark.procedure("D8", "dry run: the report still goes out, nothing changed")
+def test_dry_run_still_reports_and_changes_nothing(jobs: spec_mod.Spec) -> None:
+    run = run_checks(jobs, world(), dry_run=True)
+    report = run.report()
+    assert report["switches"] == ["dry-run on: actions are recorded, not taken"]
+    assert report["checks"]["old_access_keys"]["findings"]
+    assert run.after == run.before
