@@ -59,9 +59,8 @@ def test_one_schedule_per_file_with_its_cron_time_zone_target_and_input(synth: S
         "retrain_model_weekly",
         "cost_hygiene_weekly",
         "security_checks_daily",
-    } <= set(
-        synth.spec.schedules
-    )
+        "maintenance_window_weekly",
+    } <= set(synth.spec.schedules)
     machines = machine_ids(synth)
     for name, sch in synth.spec.schedules.items():
         queue_id = dead_letter_queue_of(synth, sch.workflow)

@@ -171,7 +171,12 @@ ACTING = acting_workflows()
 #: kill switch on in theirs.
 SAMPLELESS = {
     "forced_ota": "tests/edge/test_forced_ota.py::test_the_kill_switch_after_the_canary_"
-    "stops_the_rollout_and_pages"
+    "stops_the_rollout_and_pages",
+    # Started by their weekly schedule (or by hand), never by an event.
+    "cost_hygiene": "tests/workflow/platform/test_cost_hygiene.py::"
+    "test_a_kill_switch_set_during_the_run_stops_the_next_change",
+    "maintenance_window": "tests/workflow/platform/test_maintenance_window.py::"
+    "test_the_kill_switch_after_the_backup_stops_the_window_and_pages",
 }
 
 

@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from . import clock
 from .clients import client
 from .config import settings
+from .errors import SelfhealError
 
 KILL_SWITCH = "kill-switch"
 DRY_RUN = "dry-run"
@@ -105,9 +106,57 @@ def set_maintenance(scope: str, *, starts: datetime, ends: datetime, reason: str
             "startsAt": {"S": starts.isoformat()},
             "endsAt": {"S": ends.isoformat()},
             "reason": {"S": reason},
+            "endsEpoch": {"N": str(int(ends.timestamp()))},
             "ttl": {"N": str(int(ends.timestamp()) + 86400)},
         }
     )
+
+
+class MaintenanceConflict(SelfhealError):
+    """Another maintenance window is in force or planned for the scope: never overwritten."""
+
+
+def plan_maintenance(
+    scope: str, *, starts: datetime, ends: datetime, reason: str, window_id: str
+) -> dict[str, Any]:
+    """Put a planned window in the one calendar, by a conditional write: only when the scope
+    has no window, or only one already over, or this very window (a retry: idempotent).
+    A window in force or planned for the scope is never overwritten, shortened or ended:
+    `MaintenanceConflict` names it (the workflow pages). Scopes are named, never `*`."""
+    if not scope or scope in {"*", "all", "global"}:
+        raise ValueError("maintenance scope must name one system, not everything")
+    if ends <= starts:
+        raise ValueError("maintenance window ends before it starts")
+    now = clock.now()
+    try:
+        client("dynamodb").put_item(
+            TableName=settings().guard_table,
+            Item={
+                "pk": {"S": f"maintenance#{scope}"},
+                "startsAt": {"S": starts.isoformat()},
+                "endsAt": {"S": ends.isoformat()},
+                "endsEpoch": {"N": str(int(ends.timestamp()))},
+                "reason": {"S": reason},
+                "windowId": {"S": window_id},
+                "plannedAt": {"S": now.isoformat()},
+                "ttl": {"N": str(int(ends.timestamp()) + 86400)},
+            },
+            ConditionExpression=("attribute_not_exists(pk) OR endsEpoch <= :now OR windowId = :me"),
+            ExpressionAttributeValues={
+                ":now": {"N": str(int(now.timestamp()))},
+                ":me": {"S": window_id},
+            },
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        held = _get(f"maintenance#{scope}") or {}
+        raise MaintenanceConflict(
+            f"{scope} already has a maintenance window {held.get('startsAt')} to "
+            f"{held.get('endsAt')} ({held.get('reason', 'no reason recorded')}); "
+            "not overwritten: plan this one after it or end that one first"
+        ) from None
+    return {"scope": scope, "startsAt": starts.isoformat(), "endsAt": ends.isoformat()}
 
 
 #: Guard-state key prefixes of the two things that stand automation down for a scope:

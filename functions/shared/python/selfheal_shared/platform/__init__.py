@@ -1,6 +1,6 @@
 """The platform domain (`state_machines/domains/platform.json`): the ONS data platform's
-daily operations (runbook 001): cost hygiene (`cost_hygiene`) and the daily security checks
-(`security_checks`)."""
+daily operations (runbook 001): cost hygiene (`cost_hygiene`), the daily security checks
+(`security_checks`) and the planned maintenance window (`maintenance_window`)."""
 
 #: Modules other domains may import, each with why (tests/contract/test_layer_imports.py).
 OFFERED: dict[str, str] = {}
