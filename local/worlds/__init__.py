@@ -85,6 +85,7 @@ class World(DeployWorld, DataWorld, EdgeWorld, ReportsWorld, MlWorld):
 
     def evaluate(self, p: Pipeline) -> None:
         self.evaluate_deploy(p)
+        self.evaluate_data(p)
 
 
 @functools.cache
