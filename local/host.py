@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from selfheal_cdk.spec import Spec
 
+    from .alarms import LocalAlarms
     from .clock import VirtualClock
     from .lambda_adapter import InProcessLambdas
     from .moto_extensions import Extensions
@@ -49,6 +50,9 @@ class Pipeline(Protocol):
     def clock(self) -> VirtualClock: ...
     @property
     def extensions(self) -> Extensions: ...
+
+    @property
+    def alarms(self) -> LocalAlarms: ...
     @property
     def lambdas(self) -> InProcessLambdas: ...
     @property

@@ -57,6 +57,9 @@ EXPECTED: dict[str, list[tuple[str, str]]] = {
     # "NUNCA fazer reset sem identificar causa": reset only after the person's approval.
     "emergency_stop.estop_alarm": [FIXED, WATCH_ENDED],
     "freeze_ingestion.validation_failures_alarm": [FIXED],
+    # Runbook 001 "Escalar instância do InfluxDB": 1.5 s writes on medium, approved at the
+    # gate, large is AVAILABLE after 12 min and the alarm back to OK at 30.
+    "influx_write_failures.write_latency_alarm": [FIXED],
     "ingestion_failover.primary_back": [FIXED],
     "ingestion_failover.primary_down": [FIXED],
     "instance_conflict.p2002_alarm": [FIXED],

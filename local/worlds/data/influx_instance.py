@@ -7,10 +7,14 @@ back, and nothing the workflow says decides that."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime, timedelta
+from typing import Any
+from unittest import mock
 
 from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.timestreaminfluxdb import models as tsdb_models
 from moto.timestreaminfluxdb.models import InstanceStatus, timestreaminfluxdb_backends
 from pydantic import BaseModel, ConfigDict, Field
 from selfheal_shared.data import influx_scaling
@@ -35,21 +39,19 @@ class InfluxInstanceWorld:
     """Keeps, per instance, the last minute it published and the id moto gave it."""
 
     def __init__(self) -> None:
+        #: The instances seeded, by name (the world file's, and a scene's).
+        self.specs: dict[str, InfluxInstanceSpec] = {}
         self.ids: dict[str, str] = {}
         self.published: dict[str, datetime] = {}
         self.latency: dict[str, float] = {}
 
     def seed(self, p: Pipeline, spec: InfluxInstanceSpec) -> str:
         tsdb = p.client("timestream-influxdb")
-        made = tsdb.create_db_instance(
-            name=spec.name,
-            password="not-used-by-selfheal",
-            dbInstanceType="db.influx.medium",
-            vpcSubnetIds=["subnet-0123456789abcdef0"],
-            vpcSecurityGroupIds=["sg-0123456789abcdef0"],
-            allocatedStorage=spec.allocatedStorage,
-            dbStorageType="InfluxIOIncludedT1",
-        )
+        # moto draws the id from Python's global `random`: named from the instance here, so
+        # every run (and the demo's timeline) shows the same id.
+        ident = hashlib.sha256(spec.name.encode()).hexdigest()[:10]
+        with mock.patch.object(tsdb_models, "random_id", lambda size=10: ident[:size]):
+            made = self._create(tsdb, spec)
         # Created long ago: AVAILABLE (moto leaves a new instance CREATING forever), of the
         # spec's class (moto's CreateDbInstance does not know AWS's db.influx.24xlarge).
         backend = timestreaminfluxdb_backends[DEFAULT_ACCOUNT_ID][p.extensions.region]
@@ -57,6 +59,7 @@ class InfluxInstanceWorld:
         made_instance.status = InstanceStatus.AVAILABLE
         made_instance.db_instance_type = spec.dbInstanceType
         self.ids[spec.name] = made["id"]
+        self.specs[spec.name] = spec
         p.client("ssm").put_parameter(
             Name=influx_scaling.parameter_name(spec.database),
             Type="String",
@@ -65,6 +68,43 @@ class InfluxInstanceWorld:
         )
         self.published[spec.name] = p.clock.now().replace(second=0, microsecond=0)
         return str(made["id"])
+
+    @staticmethod
+    def _create(tsdb: Any, spec: InfluxInstanceSpec) -> dict[str, Any]:
+        made: dict[str, Any] = tsdb.create_db_instance(
+            name=spec.name,
+            password="not-used-by-selfheal",
+            dbInstanceType="db.influx.medium",
+            vpcSubnetIds=["subnet-0123456789abcdef0"],
+            vpcSecurityGroupIds=["sg-0123456789abcdef0"],
+            allocatedStorage=spec.allocatedStorage,
+            dbStorageType="InfluxIOIncludedT1",
+        )
+        return made
+
+    def publish_all(self, p: Pipeline) -> None:
+        for spec in list(self.specs.values()):
+            self.publish(p, spec)
+
+    def backfill(self, p: Pipeline, spec: InfluxInstanceSpec, minutes: int) -> None:
+        """The latency of the last `minutes` (a scene's history: the instance was slow
+        already when the sample's alarm went off)."""
+        value = spec.writeLatencyMs[spec.dbInstanceType]
+        now = p.clock.now().replace(second=0, microsecond=0)
+        p.client("cloudwatch").put_metric_data(
+            Namespace="AWS/Timestream",
+            MetricData=[
+                {
+                    "MetricName": "InfluxDB_WriteLatency",
+                    "Dimensions": [{"Name": "DatabaseName", "Value": spec.database}],
+                    "Timestamp": now - timedelta(minutes=m),
+                    "Value": value,
+                    "Unit": "Milliseconds",
+                }
+                for m in range(minutes)
+            ],
+        )
+        self.latency[spec.name] = value
 
     def publish(self, p: Pipeline, spec: InfluxInstanceSpec) -> None:
         """One datum a minute up to now: the latency of the class the instance serves with

@@ -133,10 +133,8 @@ class DataWorld:
     def evaluate_data(self, p: Pipeline) -> None:
         """The instances' write latency, up to now, before the alarms read it."""
         world: InfluxInstanceWorld | None = getattr(self, "influx_instances", None)
-        if world is None:  # not seeded (yet)
-            return
-        for inst in self.spec.influxInstances:
-            world.publish(p, inst)
+        if world is not None:  # seeded
+            world.publish_all(p)
 
     def seed_ingestion(self, p: Pipeline, ing: IngestionSpec) -> None:
         tag = {"selfheal:ingestion": ing.scope, "selfheal:managed": "true"}
