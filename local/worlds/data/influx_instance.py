@@ -67,6 +67,8 @@ class InfluxInstanceWorld:
             Overwrite=True,
         )
         self.published[spec.name] = p.clock.now().replace(second=0, microsecond=0)
+        if spec.dbInstanceType in spec.writeLatencyMs:  # what it serves with from the start
+            self.latency[spec.name] = spec.writeLatencyMs[spec.dbInstanceType]
         return str(made["id"])
 
     @staticmethod

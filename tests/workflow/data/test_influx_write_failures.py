@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -188,6 +189,49 @@ def test_an_unreachable_store_is_paged_with_the_finding_and_opens_no_gate(
     reason = page["message"]["reason"]
     assert "the store does not answer" in reason and "did not answer" in reason
     assert "worst average 1500.0 ms" in reason
+
+
+@pytest.mark.procedure("D4", "alarm on write errors from metric data")
+def test_write_errors_put_by_the_loader_raise_the_alarm_that_opens_the_gate(make: Any) -> None:
+    """The loader's own metric (batches its writer gave up on, `DataPlatform/TimeSeries
+    WriteErrors`) reaches 1 in 5 minutes: `ons-influxdb-write-errors` goes to ALARM by
+    evaluation and the diagnosis is shown at the gate, with the latency it read."""
+    p = make({"db.influx.medium": 200.0})
+    p.client("cloudwatch").put_metric_data(
+        Namespace="DataPlatform/TimeSeries",
+        MetricData=[
+            {
+                "MetricName": "WriteErrors",
+                "Dimensions": [{"Name": "DatabaseName", "Value": "ons_influxdb_prod"}],
+                "Value": 2,
+                "Timestamp": p.clock.now() + timedelta(seconds=30),
+            }
+        ],
+    )
+    arn = alarm_fires(p)
+    assert p.wait([arn], until_parked=True) == [arn]
+    [event] = [j.data["event"] for j in p.journal if j.kind == "event"]
+    assert event["detail"]["alarmName"] == "ons-influxdb-write-errors"
+    [page, _] = gate_pages(p)
+    assert page["message"]["latency"]["worstAverage"] == 200.0
+    assert page["message"]["proposal"].endswith("db.influx.medium -> db.influx.large")
+    assert alarm_state(p) == "OK", "the latency alarm stays OK at 200 ms"
+
+
+@pytest.mark.procedure("D4", "instance already updating: paged, never scaled twice")
+def test_an_instance_already_updating_is_paged_and_not_scaled_again(make: Any) -> None:
+    p = make()
+    ident = instance(p)["id"]
+    p.client("timestream-influxdb").update_db_instance(
+        identifier=ident, dbInstanceType="db.influx.large"
+    )
+    arn = alarm_fires(p)
+    p.wait([arn])
+    run = p.execution_summary(arn)
+    assert run["status"] == "FAILED" and "AwaitDecision" not in run["states"]
+    assert len(p.extensions.tsdb_updates) == 1, "only the update made before the alarm"
+    reason = next(n for n in p.notifications() if n["level"] == "l1")["message"]["reason"]
+    assert f"instance {ident} is UPDATING, not AVAILABLE" in reason
 
 
 @pytest.mark.procedure("D4", "top of the ladder: paged, no gate")
