@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from selfheal_cdk.spec import Spec
 
-    from .alarms import LocalAlarms
     from .clock import VirtualClock
     from .lambda_adapter import InProcessLambdas
     from .moto_extensions import Extensions
@@ -50,9 +49,6 @@ class Pipeline(Protocol):
     def clock(self) -> VirtualClock: ...
     @property
     def extensions(self) -> Extensions: ...
-
-    @property
-    def alarms(self) -> LocalAlarms: ...
     @property
     def lambdas(self) -> InProcessLambdas: ...
     @property
@@ -83,3 +79,5 @@ class Pipeline(Protocol):
     ) -> list[str]: ...
 
     def set_alarm_state(self, name: str, value: str, reason: str) -> list[str]: ...
+
+    def settle_alarm(self, name: str, value: str, reason: str) -> None: ...

@@ -29,7 +29,7 @@ def _slow_instance(p: Pipeline, stack: ExitStack) -> None:
     world = p.world.influx_instances  # type: ignore[attr-defined]
     world.seed(p, SLOW_INSTANCE)
     world.backfill(p, SLOW_INSTANCE, minutes=15)
-    p.alarms.settle(
+    p.settle_alarm(
         "ons-influxdb-write-latency",
         "ALARM",
         "Threshold Crossed: 2 out of the last 2 datapoints were greater than the threshold",
