@@ -6,7 +6,12 @@ Retries are urllib3's own (`Retry`: connection refused, 5xx, 429, with exponenti
 and `Retry-After`), never a sleep loop written here or in a workflow. A retried batch
 cannot double a point: InfluxDB keys a point by measurement, tag set and timestamp, and a
 second write of the same point overwrites it, so every line must carry its own timestamp
-(a line without one would get the server's clock on each attempt: refused here)."""
+(a line without one would get the server's clock on each attempt: refused here).
+
+The endpoint is InfluxDB's `/write` (1.x, and Timestream for InfluxDB 2.x's v1-compatibility
+API, a database being a bucket mapped by DBRP, basic auth with a v1 user and its token); the
+2.x native `/api/v2/write?org=&bucket=` with `Authorization: Token` takes the same line
+protocol."""
 
 from __future__ import annotations
 
