@@ -132,6 +132,16 @@ class LocalAlarms:
                 )
             self._create_filter(definition)
 
+    def settle(self, name: str, state: str, reason: str) -> None:
+        """A scene's history: the alarm has been in `state` since before the story begins
+        (a sample event says it went there), set quietly in moto and here, as `create` sets
+        the initial state; evaluation goes on from it (no event for a transition that is
+        the sample's own)."""
+        with self._lock:
+            alarm = self.alarms[name]
+            self._backend().set_alarm_state(name, reason, "{}", state)
+            alarm.state = state
+
     def _create_filter(self, definition: AlarmSpec) -> None:
         """As the stack does: the log group (the hosts' CloudWatch agents write into it),
         its transformer if the definition has one, then the metric filter (CloudWatch Logs

@@ -418,3 +418,51 @@ def check_parameters(content: dict[str, Any], params: Mapping[str, Any]) -> None
     for name, spec in declared.items():
         if name not in params and "default" not in spec:
             raise AwsError("InvalidParameters", f"Parameter {name} is required.")
+
+
+# -- Timestream for InfluxDB ---------------------------------------------------------------
+
+#: UpdateDbInstance's request (API reference, and botocore's `timestream-influxdb` model):
+#: `identifier` required, 3-64 of [a-zA-Z0-9]; `dbInstanceType` one of the enum;
+#: `allocatedStorage` 20-15360 GiB and "increase only"; `port` 1024-65535.
+TSDB_IDENTIFIER = re.compile(r"^[a-zA-Z0-9]{3,64}$")
+TSDB_FIELDS = frozenset(
+    {"identifier", "logDeliveryConfiguration", "dbParameterGroupIdentifier", "port",
+     "dbInstanceType", "deploymentType", "dbStorageType", "allocatedStorage",
+     "maintenanceSchedule"}
+)  # fmt: skip
+
+
+def _tsdb_invalid(field: str, value: Any, constraint: str) -> AwsError:
+    return AwsError(
+        "ValidationException",
+        f"1 validation error detected: Value '{value}' at '{field}' failed to satisfy "
+        f"constraint: {constraint}",
+    )
+
+
+def timestream_update_db_instance(body: Mapping[str, Any], enums: Mapping[str, list[str]]) -> None:
+    """What AWS refuses before it looks the instance up (`enums`: the model's enumerations
+    by member name, from botocore)."""
+    unknown = sorted(set(body) - TSDB_FIELDS)
+    if unknown:
+        raise AwsError("ValidationException", f"Unknown parameters: {', '.join(unknown)}")
+    ident = body.get("identifier")
+    if not isinstance(ident, str) or not TSDB_IDENTIFIER.match(ident):
+        raise _tsdb_invalid(
+            "identifier", ident, "Member must satisfy regular expression pattern: [a-zA-Z0-9]+ "
+            "and have length between 3 and 64",
+        )  # fmt: skip
+    for name, allowed in enums.items():
+        if name in body and body[name] not in allowed:
+            raise _tsdb_invalid(
+                name, body[name], f"Member must satisfy enum value set: [{', '.join(allowed)}]"
+            )
+    storage = body.get("allocatedStorage")
+    if storage is not None and (not isinstance(storage, int) or not 20 <= storage <= 15360):
+        raise _tsdb_invalid(
+            "allocatedStorage", storage, "Member must have value between 20 and 15360"
+        )
+    port = body.get("port")
+    if port is not None and (not isinstance(port, int) or not 1024 <= port <= 65535):
+        raise _tsdb_invalid("port", port, "Member must have value between 1024 and 65535")

@@ -229,6 +229,12 @@ def _cloudwatch(action: str, p: Mapping[str, Any], w: Where) -> list[Request]:
     return [Request(action, w.arn("cloudwatch", f"alarm:{n}")) for n in names]
 
 
+def _timestream_influxdb(action: str, p: Mapping[str, Any], w: Where) -> list[Request]:
+    """DB instance calls authorize on `db-instance/<id>` (the id AWS gave it)."""
+    ident = p.get("identifier")
+    return _one(action, w.arn("timestream-influxdb", f"db-instance/{ident}") if ident else None)
+
+
 def _logs(action: str, p: Mapping[str, Any], w: Where) -> list[Request]:
     group = p.get("logGroupName") or p.get("logGroupIdentifier")
     if not group:
@@ -361,4 +367,5 @@ RULES: dict[str, Rule] = {
     "ecs": _ecs,
     "apigateway": _apigateway,
     "iam": _iam,
+    "timestream-influxdb": _timestream_influxdb,
 }

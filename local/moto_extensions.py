@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 from unittest import mock
 
@@ -30,6 +31,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda
 from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.backend.execution import Execution
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+from moto.timestreaminfluxdb.models import timestreaminfluxdb_backends
 from selfheal_shared.core import clock as shared_clock
 
 from . import alarm_evaluation, aws_validation, ssm_agent, strict_moto
@@ -59,6 +61,29 @@ DYNAMODB_WRITES = (
 #: moto's reads iterate the table's dict: a write from another thread in the middle raises
 #: "dictionary changed size during iteration" (a crashed Lambda), where AWS just answers.
 DYNAMODB_READS = ("get_item", "batch_get_item", "query", "scan", "transact_get_items")
+
+
+#: How long (virtual minutes) an instance class change keeps a Timestream for InfluxDB
+#: instance UPDATING before it is AVAILABLE again (AWS: "can cause an outage", minutes).
+TSDB_UPDATE_MINUTES = 12
+
+
+@functools.cache
+def _tsdb_enums() -> dict[str, list[str]]:
+    """UpdateDbInstance's enumerated members, from botocore's service model."""
+    import botocore.session
+
+    shape = (
+        botocore.session.get_session()
+        .get_service_model("timestream-influxdb")
+        .operation_model("UpdateDbInstance")
+        .input_shape
+    )
+    return {
+        name: list(member.enum)
+        for name, member in shape.members.items()
+        if getattr(member, "enum", None)
+    }
 
 
 def _logs_error(code: str, message: str) -> Response:
@@ -131,6 +156,11 @@ class Extensions:
     #: Metric filters put with `applyOnTransformedLogs` (moto drops the flag): (log group,
     #: filter name).
     on_transformed_filters: set[tuple[str, str]] = field(default_factory=set)
+    #: Timestream for InfluxDB instances being updated (moto has no UpdateDbInstance): id ->
+    #: the virtual time it is AVAILABLE again.
+    tsdb_updating: dict[str, datetime] = field(default_factory=dict)
+    #: UpdateDbInstance calls accepted, in order: the request bodies.
+    tsdb_updates: list[dict[str, Any]] = field(default_factory=list)
 
     def _routes(
         self,
@@ -265,6 +295,21 @@ class Extensions:
                 re.compile(host.format(svc="logs") + r"/$"),
                 "Logs_20140328.PutMetricFilter",
                 self._logs_put_metric_filter,
+            ),
+            (
+                "POST",
+                re.compile(host.format(svc="timestream-influxdb") + r"/$"),
+                "AmazonTimestreamInfluxDB.UpdateDbInstance",
+                self._tsdb_update,
+            ),
+            *(
+                (
+                    "POST",
+                    re.compile(host.format(svc="timestream-influxdb") + r"/$"),
+                    f"AmazonTimestreamInfluxDB.{op}",
+                    self._tsdb_settle,
+                )
+                for op in ("GetDbInstance", "ListDbInstances")
             ),
             (
                 "POST",
@@ -576,6 +621,63 @@ class Extensions:
         except AwsError as exc:
             return exc.status, {}, json.dumps(exc.body())
         return 200, {}, json.dumps({"InstanceInformationList": found})
+
+    # -- Timestream for InfluxDB: UpdateDbInstance (moto 5.2 has none) ----------------------
+
+    def _tsdb_backend(self) -> Any:
+        return timestreaminfluxdb_backends[DEFAULT_ACCOUNT_ID][self.region]
+
+    def _tsdb_settle(self, match: re.Match[str] | None, body: dict[str, Any]) -> None:
+        """An update whose time has come is over: AVAILABLE again. moto then answers."""
+        now = shared_clock.now()
+        instances = self._tsdb_backend().db_instances
+        for ident, until in list(self.tsdb_updating.items()):
+            if until <= now:
+                if ident in instances:
+                    instances[ident].status = "AVAILABLE"
+                del self.tsdb_updating[ident]
+
+    def _tsdb_update(self, match: re.Match[str] | None, body: dict[str, Any]) -> Response:
+        """Same validation as AWS: the request's constraints (ValidationException), the
+        instance must exist (ResourceNotFoundException) and be AVAILABLE
+        (ConflictException); storage only grows. The class and storage change at once, the
+        instance is UPDATING for `TSDB_UPDATE_MINUTES` virtual minutes."""
+        self._tsdb_settle(match, body)
+        try:
+            aws_validation.timestream_update_db_instance(body, _tsdb_enums())
+            instance = self._tsdb_backend().db_instances.get(body["identifier"])
+            if instance is None:
+                raise AwsError(
+                    "ResourceNotFoundException",
+                    f"DB Instance with id {body['identifier']} not found",
+                    404,
+                )
+            if instance.status != "AVAILABLE":
+                raise AwsError(
+                    "ConflictException",
+                    f"DB Instance {body['identifier']} is {instance.status}; it can be "
+                    "updated only when AVAILABLE",
+                    409,
+                )
+            storage = body.get("allocatedStorage")
+            if storage is not None and storage < instance.allocated_storage:
+                raise AwsError(
+                    "ValidationException",
+                    f"allocatedStorage can only be increased (now {instance.allocated_storage})",
+                )
+        except AwsError as exc:
+            return exc.status, {}, json.dumps(exc.body())
+        instance.db_instance_type = body.get("dbInstanceType", instance.db_instance_type)
+        instance.allocated_storage = body.get("allocatedStorage", instance.allocated_storage)
+        instance.db_storage_type = body.get("dbStorageType", instance.db_storage_type)
+        instance.deployment_type = body.get("deploymentType", instance.deployment_type)
+        instance.port = body.get("port", instance.port)
+        instance.status = "UPDATING"
+        self.tsdb_updating[instance.id] = shared_clock.now() + timedelta(
+            minutes=TSDB_UPDATE_MINUTES
+        )
+        self.tsdb_updates.append(dict(body))
+        return 200, {}, json.dumps(instance.to_dict(), default=str)
 
     def _stop_deployment(self, match: re.Match[str], body: dict[str, Any]) -> Response:
         backend = codedeploy_backends[DEFAULT_ACCOUNT_ID][self.region]

@@ -495,6 +495,11 @@ class Pipeline:
         make = composite_alarm_event if "AlarmRule" in alarm else alarm_event
         return self.put_event(make(alarm, value, previous, reason, self.clock.now()))
 
+    def settle_alarm(self, name: str, value: str, reason: str) -> None:
+        """A scene's history: the alarm has been in `value` since before the story, quietly
+        (no event: the sample is the event); evaluation goes on from it."""
+        self.alarms.settle(name, value, reason)
+
     def _on_time_passed(self, now: datetime) -> None:
         self.world.evaluate(self)
         # The CloudWatch agents ship what the hosts wrote (continuously, in AWS) before the

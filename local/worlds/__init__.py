@@ -87,6 +87,7 @@ class World(DeployWorld, DataWorld, EdgeWorld, ReportsWorld, MlWorld, SecurityWo
 
     def evaluate(self, p: Pipeline) -> None:
         self.evaluate_deploy(p)
+        self.evaluate_data(p)
 
 
 @functools.cache

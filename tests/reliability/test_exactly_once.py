@@ -37,6 +37,7 @@ SCENARIOS = [
     "mapper_degraded.timeouts_alarm",
     "service_recovery.api_health_alarm",
     "freeze_ingestion.validation_failures_alarm",
+    "influx_write_failures.write_latency_alarm",
 ]
 MODES = ["throttled", "unavailable", "timeout", "lost_response", "audit_write"]
 #: Calls whose repeat makes a second effect (AWS keeps no client token for them): SSM runs

@@ -59,6 +59,9 @@ EXPECTED: dict[str, list[tuple[str, str]]] = {
     # Runbook 001 "Falha Crítica do Sistema": contained, paged; restored at the gate.
     "critical_failure.critical_function_alarm": [FIXED],
     "freeze_ingestion.validation_failures_alarm": [FIXED],
+    # Runbook 001 "Escalar instância do InfluxDB": 1.5 s writes on medium, approved at the
+    # gate, large is AVAILABLE after 12 min and the alarm back to OK at 30.
+    "influx_write_failures.write_latency_alarm": [FIXED],
     "ingestion_failover.primary_back": [FIXED],
     "ingestion_failover.primary_down": [FIXED],
     "instance_conflict.p2002_alarm": [FIXED],

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from selfheal_shared.data import records
 
 from local.world_api import Pipeline, shared_influx
+from local.worlds.data.influx_instance import InfluxInstanceSpec, InfluxInstanceWorld
 from local.worlds.deploy import lambda_zip
 
 
@@ -65,6 +66,8 @@ class DataSpec(BaseModel):
     """The data domain's section of a world file."""
 
     ingestion: list[IngestionSpec] = Field(default_factory=list)
+    #: Timestream for InfluxDB instances (runbook 001 D4), with their write latency.
+    influxInstances: list[InfluxInstanceSpec] = Field(default_factory=list)
 
 
 def ingestion_times(
@@ -118,10 +121,20 @@ class DataWorld:
     """The data domain's part of `local.worlds.World`."""
 
     spec: DataSpec
+    influx_instances: InfluxInstanceWorld
 
     def seed_data(self, p: Pipeline) -> None:
         for ing in self.spec.ingestion:
             self.seed_ingestion(p, ing)
+        self.influx_instances = InfluxInstanceWorld()
+        for inst in self.spec.influxInstances:
+            self.influx_instances.seed(p, inst)
+
+    def evaluate_data(self, p: Pipeline) -> None:
+        """The instances' write latency, up to now, before the alarms read it."""
+        world: InfluxInstanceWorld | None = getattr(self, "influx_instances", None)
+        if world is not None:  # seeded
+            world.publish_all(p)
 
     def seed_ingestion(self, p: Pipeline, ing: IngestionSpec) -> None:
         tag = {"selfheal:ingestion": ing.scope, "selfheal:managed": "true"}

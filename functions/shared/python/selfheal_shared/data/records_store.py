@@ -92,3 +92,27 @@ def count_records(
         return cfg, spans, records.per_source(answer, cfg.sourceTag, len(spans))
     except (ValueError, KeyError, TypeError) as exc:
         raise StoreUnavailable(f"the store at {cfg.url}: {exc}") from None
+
+
+def health(scope: str) -> str:
+    """Runbook 001 "Testar conectividade" (`handler.health_check()`): the store's `/ping`
+    answering 204, then one authenticated read of its database with the scope's own
+    credentials (the path a write takes: the network, the server, the user). Returns what
+    answered; raises StoreUnavailable saying what did not."""
+    cfg = config(scope)
+    user, password = _credentials(cfg.secretArn)
+    try:
+        req = urllib.request.Request(f"{cfg.url.rstrip('/')}/ping", method="GET")
+        with urllib.request.urlopen(req, timeout=TIMEOUT_SECONDS) as resp:
+            status = resp.status
+            version = resp.headers.get("X-Influxdb-Version", "unknown")
+    except urllib.error.HTTPError as exc:
+        raise StoreUnavailable(f"the store at {cfg.url} answered /ping {exc.code}") from None
+    except OSError as exc:
+        raise StoreUnavailable(f"the store at {cfg.url} did not answer: {exc}") from None
+    if status != 204:
+        raise StoreUnavailable(f"the store at {cfg.url} answered /ping {status}")
+    answer = _query(cfg, user, password, "SHOW MEASUREMENTS LIMIT 1")
+    if not isinstance(answer, dict) or any("error" in r for r in answer.get("results", [])):
+        raise StoreUnavailable(f"the store at {cfg.url} refused a read: {str(answer)[:300]}")
+    return f"{cfg.url} answered /ping 204 (InfluxDB {version}) and a read of {cfg.database}"
