@@ -89,3 +89,24 @@ def test_a_check_that_did_not_run_is_never_nothing_found() -> None:
     assert sc.outcome([ran, missing]) == Outcome.FAILED
     report = sc.report([ran, missing], START, END, [])
     assert report["notRun"] == ["iam_policy_changes"] and "nothing found" not in report["text"]
+
+
+def test_a_capped_check_counts_what_it_does_not_show() -> None:
+    full = sc.Result(
+        check="security_logs", ran=True, findings=[{"n": i} for i in range(30)], omitted=5
+    )
+    shown = sc.capped(full, 25)
+    assert len(shown.findings) == 25 and shown.omitted == 10 and shown.found == full.found == 35
+    assert sc.capped(full, 40) == full
+
+
+def test_a_refused_iam_call_is_an_attempt_not_a_change() -> None:
+    event = _event("AttachRolePolicy", END - timedelta(hours=1))
+    event["CloudTrailEvent"] = json.dumps(
+        {"errorCode": "AccessDenied", "requestParameters": {"roleName": "r"}}
+    )
+    [found] = sc.policy_changes([event, event], sc.settings().policyEvents, START, END)
+    assert found["refused"] == "AccessDenied"  # the same event from two lookups: once
+    assert sc.line(found, "iam_policy_changes").endswith(
+        "attempted, refused (AccessDenied); nothing changed"
+    )

@@ -26,6 +26,8 @@ class NotifyRequest(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
     #: Who to tell, when not the default for the outcome (e.g. a freeze tells L1 and L2).
     levels: list[str] | None = None
+    #: The runbook section the workflow follows, named in the page ("Runbook:" in the mail).
+    runbook: str = ""
 
 
 # The last step of every workflow, whichever automation: the request names it.
@@ -59,6 +61,7 @@ def handler(run: Run[NotifyRequest]) -> dict[str, Any]:
         "actions": req.actions,
         "notFixed": req.notFixed,
         "details": req.details,
+        **({"runbook": req.runbook} if req.runbook else {}),
     }
     for level in levels:
         notify.publish(

@@ -49,10 +49,16 @@ class Settings(BaseModel):
 
     why: str = Field(min_length=20)
     windowHours: int = Field(gt=0, le=24 * 7)
+    #: The window ends this long before the scheduled time: CloudTrail's event history and
+    #: CloudWatch Logs deliver minutes late, and the next window starts where this one ends.
+    lagMinutes: int = Field(ge=0, le=120)
     maxKeyAgeDays: int = Field(gt=0)
     logGroups: list[str] = Field(min_length=1)
     filterPattern: str = Field(min_length=1)
     maxLogLines: int = Field(gt=0, le=1000)
+    #: Findings a check shows in the page (the rest counted): the page stays under Step
+    #: Functions' and SNS's 256 KB; the whole report is kept in the reports bucket.
+    maxFindings: int = Field(gt=0, le=100)
     policyEvents: list[str] = Field(min_length=1)
 
 
@@ -71,6 +77,18 @@ class Result(BaseModel):
     #: Findings left out of the list (more than the report shows); counted, not hidden.
     omitted: int = 0
 
+    @property
+    def found(self) -> int:
+        return len(self.findings) + self.omitted
+
+
+def capped(result: Result, limit: int) -> Result:
+    """`result` showing at most `limit` findings, the rest counted in `omitted`."""
+    extra = max(len(result.findings) - limit, 0)
+    return result.model_copy(
+        update={"findings": result.findings[:limit], "omitted": result.omitted + extra}
+    )
+
 
 def not_run(check: Check, error: str) -> Result:
     return Result(check=check, ran=False, error=error)
@@ -84,10 +102,16 @@ def masked_key(access_key_id: str) -> str:
 def policy_changes(
     events: list[dict[str, Any]], names: list[str], start: datetime, end: datetime
 ) -> list[dict[str, Any]]:
-    """CloudTrail events (LookupEvents' shape) that changed an IAM policy inside the window,
-    oldest first. The window is checked here too: the lookup's bounds are the API's."""
+    """CloudTrail events (LookupEvents' shape) that changed, or tried to change, an IAM
+    policy inside the window, oldest first, each event once. A call IAM refused (the event's
+    errorCode) is an attempt, said as refused, never a change. The window is checked here
+    too: the lookup's bounds are the API's."""
     out = []
+    seen: set[str] = set()
     for e in events:
+        if e.get("EventId") and e["EventId"] in seen:
+            continue
+        seen.add(str(e.get("EventId", "")))
         at = _event_time(e)
         if e.get("EventName") not in names or not start <= at <= end:
             continue
@@ -101,6 +125,7 @@ def policy_changes(
                 "target": _target(params),
                 "policy": params.get("policyArn") or params.get("policyName") or "",
                 "eventId": e.get("EventId", ""),
+                "refused": str(detail.get("errorCode") or ""),
             }
         )
     return sorted(out, key=lambda f: f["at"])
@@ -191,7 +216,10 @@ def title(check: str) -> str:
 
 def line(f: dict[str, Any], check: str) -> str:
     if check == "iam_policy_changes":
-        return f"{f['at']} {f['event']} on {f['target']} {f['policy']} by {f['by']}".strip()
+        said = f"{f['at']} {f['event']} on {f['target']} {f['policy']} by {f['by']}"
+        if f.get("refused"):
+            said += f": attempted, refused ({f['refused']}); nothing changed"
+        return said
     if check == "old_access_keys":
         return f"{f['user']} key {f['accessKey']} ({f['status']}) {f['ageDays']} days old"
     if check == "open_security_groups":
@@ -203,13 +231,23 @@ def line(f: dict[str, Any], check: str) -> str:
 
 
 def report(
-    results: list[Result], start: datetime, end: datetime, switches: list[str]
+    results: list[Result],
+    start: datetime,
+    end: datetime,
+    switches: list[str],
+    full_report: str = "",
+    *,
+    limit: int | None = None,
 ) -> dict[str, Any]:
-    """The report for the security contact: per check, ran or not and what it found; a
-    summary line; the readable text. `switches`: the operators' kill switch / dry-run, said
-    because they hold every ACTION of selfheal and this report takes none."""
+    """The report for the security contact: per check, ran or not and what it found (at
+    most `maxFindings` shown, the rest counted); a summary line; the readable text (once:
+    the page carries it as its reason or summary). `switches`: the operators' kill switch /
+    dry-run, said because they hold every ACTION of selfheal and this report takes none.
+    `full_report`: where the whole report was kept, or why it was not. `limit`: findings
+    shown per check (`maxFindings`; the kept whole report passes no cap)."""
+    shown = [capped(r, settings().maxFindings if limit is None else limit) for r in results]
     result = outcome(results)
-    found = sum(len(r.findings) + r.omitted for r in results if r.ran)
+    found = sum(r.found for r in results if r.ran)
     missing = [r.check for r in results if not r.ran]
     if missing:
         summary = (
@@ -217,31 +255,32 @@ def report(
             f"unknown, not clean; {found} finding(s) in the others"
         )
     elif found:
-        counts = ", ".join(
-            f"{title(r.check)}: {len(r.findings) + r.omitted}" for r in results if r.findings
-        )
+        counts = ", ".join(f"{title(r.check)}: {r.found}" for r in results if r.found)
         summary = f"{found} finding(s) ({counts})"
     else:
         summary = f"nothing found in the last {_hours(start, end)} h: every check ran"
     text = [f"Security checks {start.isoformat()} to {end.isoformat()}: {summary}"]
-    for r in results:
+    for r in shown:
         head = f"- {title(r.check)}: "
         if not r.ran:
             text.append(head + f"DID NOT RUN ({r.error})")
             continue
-        text.append(head + (f"{len(r.findings) + r.omitted}" if r.findings else "none"))
+        text.append(head + (f"{r.found}" if r.found else "none"))
         text += [f"    {line(f, r.check)}" for f in r.findings]
         if r.omitted:
-            text.append(f"    ... and {r.omitted} more")
+            text.append(f"    ... and {r.omitted} more (not shown here)")
+    if full_report:
+        text.append(f"Full report: {full_report}")
     text += [f"Note: {s}; this report only reads and ran anyway." for s in switches]
     text.append("Nothing was deleted or changed by these checks.")
     return {
         "outcome": result.value,
         "summary": summary,
         "window": {"start": start.isoformat(), "end": end.isoformat()},
-        "checks": {r.check: r.model_dump(exclude={"check"}) for r in results},
+        "checks": {r.check: r.model_dump(exclude={"check"}) for r in shown},
         "notRun": missing,
         "switches": switches,
+        "fullReport": full_report,
         "text": "\n".join(text),
     }
 
