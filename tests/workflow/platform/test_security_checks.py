@@ -666,3 +666,43 @@ def test_the_e_mails_name_the_runbook_and_carry_the_report(
     [mail] = clean.emails["security"]
     assert f"Runbook: {RUNBOOK}" in mail
     assert "nothing found in the last 24 h: every check ran" in mail
+
+
+def _lose_first_answer(p: Pipeline, function: str) -> None:
+    """`function` does its work (the page goes out) and its answer is lost once: Step
+    Functions sees the task fail (a Lambda service error, a timeout) and retries it."""
+    from selfheal_shared.core.errors import Transient
+
+    lambdas: Any = p.lambdas
+    [(name, (spec, handler))] = [
+        (n, e) for n, e in lambdas._handlers.items() if e[0].name == function
+    ]
+    lost: list[bool] = []
+
+    def answer_lost(event: dict[str, Any], context: Any) -> Any:
+        out = handler(event, context)
+        if not lost:
+            lost.append(True)
+            raise Transient("the answer was lost after the page went out")
+        return out
+
+    lambdas._handlers[name] = (spec, answer_lost)
+
+
+@pytest.mark.procedure("D8", "the report's page retried after it went out: sent once")
+@pytest.mark.parametrize("clean", [False, True], ids=["findings", "clean_day"])
+def test_a_retried_report_publish_sends_one_report(jobs: spec_mod.Spec, clean: bool) -> None:
+    """The report went out and its answer was lost; the retry finds it sent (the audit
+    trail keeps the effect's key per execution and outcome) and sends nothing again."""
+    spec = (
+        world(users=[], policyChanges=[], securityGroups=[], logGroups=[LOGS_ONLY])
+        if clean
+        else world()
+    )
+    function = "notify" if clean else "escalate"
+    run = run_checks(jobs, spec, before_fire=lambda p: _lose_first_answer(p, function))
+    retried = [s for s in run.summary["states"] if s in ("NotifyNothingFound", "EscalateFindings")]
+    assert retried  # the step ran (and was retried: its first answer was lost)
+    assert len(run.pages("security")) == 1
+    assert len(run.emails["security"]) == 1
+    assert run.summary["status"] == ("SUCCEEDED" if clean else "FAILED")
