@@ -706,3 +706,34 @@ def test_a_retried_report_publish_sends_one_report(jobs: spec_mod.Spec, clean: b
     assert len(run.pages("security")) == 1
     assert len(run.emails["security"]) == 1
     assert run.summary["status"] == ("SUCCEEDED" if clean else "FAILED")
+
+
+@pytest.mark.procedure("D8", "an expected open rule (configured): listed, not escalated")
+def test_an_expected_open_rule_is_listed_and_not_escalated(
+    jobs: spec_mod.Spec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The public API's 443 open to ::/0 is the platform's design (configured in
+    `expectedOpen`): the daily report lists it, with why, and does not page anyone for it;
+    the bastion's 22 stays a finding."""
+    why = "the public API's load balancer"
+    expected = sc.ExpectedOpen(groupName="ons-data-platform-api", ports="443", why=why)
+    monkeypatch.setattr(
+        sc,
+        "settings",
+        lambda: sc.Settings.model_validate(
+            json.loads(sc.CONFIG.read_text()) | {"expectedOpen": [expected.model_dump()]}
+        ),
+    )
+    groups = [{"name": "ons-data-platform-api", "ingress": [{"port": 443, "cidr": "::/0"}]}]
+    run = run_checks(
+        jobs, world(users=[], policyChanges=[], securityGroups=groups, logGroups=[LOGS_ONLY])
+    )
+    assert run.summary["status"] == "SUCCEEDED"
+    [page] = run.pages("security")
+    assert page["message"]["outcome"] == "NO_ACTION_NEEDED"
+    assert run.report()["summary"] == (
+        "nothing unexpected found in the last 24 h: every check ran; "
+        "1 expected open rule(s) listed, not escalated"
+    )
+    assert f"port 443 open to ::/0 (expected: {why})" in run.text()
+    assert not run.pages("l1")

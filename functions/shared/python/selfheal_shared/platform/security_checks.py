@@ -44,6 +44,17 @@ TITLES: dict[str, str] = {
 }
 
 
+class ExpectedOpen(BaseModel):
+    """An inbound rule open to the internet on purpose (a public load balancer on 443): still
+    listed in the report, never escalated on its own. `why` is said beside it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    groupName: str = Field(min_length=1)
+    ports: str = Field(min_length=1)  # as the report writes them: "443", "80-81", "all"
+    why: str = Field(min_length=5)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -60,6 +71,8 @@ class Settings(BaseModel):
     #: Functions' and SNS's 256 KB; the whole report is kept in the reports bucket.
     maxFindings: int = Field(gt=0, le=100)
     policyEvents: list[str] = Field(min_length=1)
+    #: Rules open to the internet that the platform's owners expect (reported, not escalated).
+    expectedOpen: list[ExpectedOpen] = Field(default_factory=list)
 
 
 @cache
@@ -161,8 +174,12 @@ def old_keys(keys: list[dict[str, Any]], now: datetime, max_age_days: int) -> li
     return sorted(out, key=lambda f: (-f["ageDays"], f["user"]))
 
 
-def open_ingress(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Inbound rules (DescribeSecurityGroups' shape) that admit the whole internet."""
+def open_ingress(
+    groups: list[dict[str, Any]], expected: list[ExpectedOpen] | None = None
+) -> list[dict[str, Any]]:
+    """Inbound rules (DescribeSecurityGroups' shape) that admit the whole internet; one the
+    configuration expects carries its `expected` reason (listed, not escalated)."""
+    allowed = {(e.groupName, e.ports): e.why for e in expected or []}
     out = []
     for g in groups:
         for perm in g.get("IpPermissions", []):
@@ -177,9 +194,16 @@ def open_ingress(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         "protocol": str(perm.get("IpProtocol", "")),
                         "ports": _ports(perm),
                         "source": cidr,
+                        "expected": allowed.get((g.get("GroupName", ""), _ports(perm)), ""),
                     }
                 )
     return out
+
+
+def unexpected(result: Result) -> int:
+    """Findings that call for people: all of them but the expected open rules (counted
+    among the shown ones and the omitted alike)."""
+    return result.found - sum(1 for f in result.findings if f.get("expected"))
 
 
 def _ports(perm: dict[str, Any]) -> str:
@@ -205,7 +229,7 @@ def outcome(results: list[Result]) -> Outcome:
     NO_ACTION_NEEDED."""
     if any(not r.ran for r in results):
         return Outcome.FAILED
-    if any(r.findings for r in results):
+    if any(unexpected(r) for r in results):
         return Outcome.ESCALATED
     return Outcome.NO_ACTION_NEEDED
 
@@ -223,10 +247,11 @@ def line(f: dict[str, Any], check: str) -> str:
     if check == "old_access_keys":
         return f"{f['user']} key {f['accessKey']} ({f['status']}) {f['ageDays']} days old"
     if check == "open_security_groups":
-        return (
+        said = (
             f"{f['groupId']} ({f['groupName']}) {f['protocol']} port {f['ports']} "
             f"open to {f['source']}"
         )
+        return said + (f" (expected: {f['expected']})" if f.get("expected") else "")
     return f"{f['at']} {f['logGroup']}: {f['message']}"
 
 
@@ -247,7 +272,8 @@ def report(
     shown per check (`maxFindings`; the kept whole report passes no cap)."""
     shown = [capped(r, settings().maxFindings if limit is None else limit) for r in results]
     result = outcome(results)
-    found = sum(r.found for r in results if r.ran)
+    found = sum(unexpected(r) for r in results if r.ran)
+    expected = sum(r.found - unexpected(r) for r in results if r.ran)
     missing = [r.check for r in results if not r.ran]
     if missing:
         summary = (
@@ -255,10 +281,13 @@ def report(
             f"unknown, not clean; {found} finding(s) in the others"
         )
     elif found:
-        counts = ", ".join(f"{title(r.check)}: {r.found}" for r in results if r.found)
+        counts = ", ".join(f"{title(r.check)}: {unexpected(r)}" for r in results if unexpected(r))
         summary = f"{found} finding(s) ({counts})"
     else:
-        summary = f"nothing found in the last {_hours(start, end)} h: every check ran"
+        nothing = "nothing unexpected found" if expected else "nothing found"
+        summary = f"{nothing} in the last {_hours(start, end)} h: every check ran"
+    if expected and not missing:
+        summary += f"; {expected} expected open rule(s) listed, not escalated"
     text = [f"Security checks {start.isoformat()} to {end.isoformat()}: {summary}"]
     for r in shown:
         head = f"- {title(r.check)}: "

@@ -71,7 +71,8 @@ def open_security_groups() -> sc.Result:
     groups: list[dict[str, Any]] = []
     for page in client("ec2").get_paginator("describe_security_groups").paginate():
         groups += page.get("SecurityGroups", [])
-    return sc.Result(check="open_security_groups", ran=True, findings=sc.open_ingress(groups))
+    found = sc.open_ingress(groups, sc.settings().expectedOpen)
+    return sc.Result(check="open_security_groups", ran=True, findings=found)
 
 
 def keep_report(incident_id: str, end: datetime, whole: dict[str, Any]) -> str:
