@@ -737,3 +737,15 @@ def test_an_expected_open_rule_is_listed_and_not_escalated(
     )
     assert f"port 443 open to ::/0 (expected: {why})" in run.text()
     assert not run.pages("l1")
+
+
+@pytest.mark.procedure("D8", "a new access key of the last 24 h reported with the policy changes")
+def test_a_new_access_key_is_reported_with_the_iam_changes(jobs: spec_mod.Spec) -> None:
+    """What a principal may do changes with its credentials too: a key created 2.4 hours
+    before the check (CreateAccessKey in CloudTrail) is among the IAM changes."""
+    run = run_checks(
+        jobs,
+        world(users=[{"userName": "analyst", "keys": [{"ageDays": 0.1}]}], policyChanges=[]),
+    )
+    [made] = run.report()["checks"]["iam_policy_changes"]["findings"]
+    assert (made["event"], made["target"]) == ("CreateAccessKey", "user analyst")
