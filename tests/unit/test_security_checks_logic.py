@@ -110,3 +110,9 @@ def test_a_refused_iam_call_is_an_attempt_not_a_change() -> None:
     assert sc.line(found, "iam_policy_changes").endswith(
         "attempted, refused (AccessDenied); nothing changed"
     )
+
+
+def test_iam_events_are_read_in_the_partitions_first_region() -> None:
+    assert sc.iam_events_region("sa-east-1") == "us-east-1"
+    assert sc.iam_events_region("cn-northwest-1") == "cn-north-1"
+    assert sc.iam_events_region("us-gov-east-1") == "us-gov-west-1"

@@ -264,8 +264,9 @@ def test_findings_go_to_the_security_contact_and_nothing_is_changed(findings_day
     assert page["message"]["incident"]["securityContact"].startswith("Incidentes de Segurança")
     text = run.text()
     assert run.report()["summary"] == (
-        "5 finding(s) (IAM policy changes (CloudTrail): 1, access keys older than 90 days: 1, "
-        "security groups open to 0.0.0.0/0 or ::/0: 2, SECURITY log lines: 1)"
+        "5 finding(s) (IAM policy changes (CloudTrail): 1, access keys older than 90 days or "
+        "of the root user: 1, security groups open to 0.0.0.0/0 or ::/0 in us-east-1: 2, "
+        "SECURITY log lines: 1)"
     )
     assert "text" not in run.report()  # the readable report once: the page's reason
     assert json.dumps(page["message"]).count("Nothing was deleted or changed") == 1
@@ -652,7 +653,10 @@ def test_the_e_mails_name_the_runbook_and_carry_the_report(
     """What the security contact reads: the e-mail SNS was given, opened here."""
     [mail] = findings_day.emails["security"]
     assert f"Runbook: {RUNBOOK}" in mail
-    assert "access keys older than 90 days: 1" in mail and "etl-bot key AKIA…" in mail
+    assert (
+        "access keys older than 90 days or of the root user: 1" in mail
+        and "etl-bot key AKIA…" in mail
+    )
     assert "Full report: s3://" in mail and TOKEN not in mail
     clean = run_checks(
         jobs,
@@ -749,3 +753,17 @@ def test_a_new_access_key_is_reported_with_the_iam_changes(jobs: spec_mod.Spec) 
     )
     [made] = run.report()["checks"]["iam_policy_changes"]["findings"]
     assert (made["event"], made["target"]) == ("CreateAccessKey", "user analyst")
+
+
+@pytest.mark.procedure("D8", "a root user access key (any age) reported with the old keys")
+def test_a_root_user_access_key_is_reported(jobs: spec_mod.Spec) -> None:
+    """ListAccessKeys never shows the root user's key; GetAccountSummary says one exists."""
+    from moto.iam.models import iam_backends
+
+    def root_key(p: Pipeline) -> None:
+        iam_backends[ACCOUNT]["global"].account_summary._account_access_keys_present = 1
+
+    run = run_checks(jobs, world(), before_fire=root_key)
+    found = run.report()["checks"]["old_access_keys"]["findings"]
+    assert [f["user"] for f in found] == ["root", "etl-bot"]
+    assert "the root user has an access key (AWS advises none): remove it" in run.text()

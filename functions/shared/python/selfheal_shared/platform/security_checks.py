@@ -9,6 +9,7 @@ run, never folded into "nothing found".
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -38,10 +39,13 @@ CHECKS: tuple[Check, ...] = (
 )
 TITLES: dict[str, str] = {
     "iam_policy_changes": "IAM policy changes (CloudTrail)",
-    "old_access_keys": "access keys older than {days} days",
-    "open_security_groups": "security groups open to 0.0.0.0/0 or ::/0",
+    "old_access_keys": "access keys older than {days} days or of the root user",
+    # Security groups are regional: the scan reads the region it runs in, and says so.
+    "open_security_groups": "security groups open to 0.0.0.0/0 or ::/0 in {region}",
     "security_logs": "SECURITY log lines",
 }
+#: Where CloudTrail's event history keeps IAM's (global) events, by partition.
+IAM_EVENTS_REGIONS = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
 
 
 class ExpectedOpen(BaseModel):
@@ -234,8 +238,31 @@ def outcome(results: list[Result]) -> Outcome:
     return Outcome.NO_ACTION_NEEDED
 
 
+def region() -> str:
+    """The region this runs in (Lambda sets AWS_REGION)."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "?"
+
+
+def iam_events_region(in_region: str) -> str:
+    """The region whose event history holds IAM's events for the partition of `in_region`:
+    IAM is global per partition, its events land in that partition's first region."""
+    if in_region.startswith("cn-"):
+        return IAM_EVENTS_REGIONS["aws-cn"]
+    if in_region.startswith("us-gov-"):
+        return IAM_EVENTS_REGIONS["aws-us-gov"]
+    return IAM_EVENTS_REGIONS["aws"]
+
+
+def root_keys(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """GetAccountSummary's `AccountAccessKeysPresent`: the root user has an access key, of
+    any age (AWS advises none; ListAccessKeys of a user never shows it)."""
+    if not summary.get("AccountAccessKeysPresent"):
+        return []
+    return [{"user": "root", "rootKey": True}]
+
+
 def title(check: str) -> str:
-    return TITLES[check].format(days=settings().maxKeyAgeDays)
+    return TITLES[check].format(days=settings().maxKeyAgeDays, region=region())
 
 
 def line(f: dict[str, Any], check: str) -> str:
@@ -244,6 +271,8 @@ def line(f: dict[str, Any], check: str) -> str:
         if f.get("refused"):
             said += f": attempted, refused ({f['refused']}); nothing changed"
         return said
+    if check == "old_access_keys" and f.get("rootKey"):
+        return "the root user has an access key (AWS advises none): remove it"
     if check == "old_access_keys":
         return f"{f['user']} key {f['accessKey']} ({f['status']}) {f['ageDays']} days old"
     if check == "open_security_groups":

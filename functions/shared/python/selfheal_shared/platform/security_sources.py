@@ -16,9 +16,6 @@ from ..core.config import settings
 from ..core.errors import bounded, is_transient
 from . import security_checks as sc
 
-#: Where CloudTrail's event history keeps IAM's (global) management events.
-IAM_EVENTS_REGION = "us-east-1"
-
 
 def run(check: sc.Check, read: Callable[[], sc.Result]) -> sc.Result:
     """`read()`, or the check marked as not run with AWS's error (a throttle is retried)."""
@@ -35,9 +32,9 @@ def iam_policy_changes(start: datetime, end: datetime) -> sc.Result:
     """The configured IAM calls in the window, one lookup by event name each (the runbook's
     `AttributeKey=EventName` form): a lookup by event source would page through every IAM
     read too (this scan's own ListUsers among them) at LookupEvents' 2 requests a second.
-    IAM is global: its events are in us-east-1's event history only, whatever region the
-    platform runs in."""
-    trail = client("cloudtrail", region=IAM_EVENTS_REGION)
+    IAM is global: its events are in one region's event history only (us-east-1 in the aws
+    partition), whatever region the platform runs in."""
+    trail = client("cloudtrail", region=sc.iam_events_region(sc.region()))
     events: list[dict[str, Any]] = []
     for name in sc.settings().policyEvents:
         pages = trail.get_paginator("lookup_events").paginate(
@@ -58,7 +55,8 @@ def old_access_keys(now: datetime) -> sc.Result:
         for user in page.get("Users", []):
             for kp in iam.get_paginator("list_access_keys").paginate(UserName=user["UserName"]):
                 keys += [_aware(k) for k in kp.get("AccessKeyMetadata", [])]
-    found = sc.old_keys(keys, now, sc.settings().maxKeyAgeDays)
+    found = sc.root_keys(iam.get_account_summary()["SummaryMap"])
+    found += sc.old_keys(keys, now, sc.settings().maxKeyAgeDays)
     return sc.Result(check="old_access_keys", ran=True, findings=found)
 
 
