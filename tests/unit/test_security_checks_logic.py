@@ -79,7 +79,17 @@ def test_open_ingress_is_the_whole_internet_on_ipv4_or_ipv6() -> None:
         }
     ]
     found = sc.open_ingress(groups)
-    assert [(f["ports"], f["source"]) for f in found] == [("all", "0.0.0.0/0"), ("80-81", "::/0")]
+    assert [(f["ports"], f["source"]) for f in found] == [
+        ("all", "0.0.0.0/0"),
+        ("80-81", "::/0"),
+        ("22", "0.0.0.0/1"),  # half the internet is open too
+    ]
+
+
+def test_a_public_8_or_wider_is_open_a_private_range_is_not() -> None:
+    assert sc.is_open("128.0.0.0/1") and sc.is_open("3.0.0.0/8") and sc.is_open("2000::/3")
+    assert not sc.is_open("3.0.0.0/9") and not sc.is_open("10.0.0.0/8")
+    assert not sc.is_open("fc00::/7") and not sc.is_open("2001:db8::/32")
 
 
 def test_a_check_that_did_not_run_is_never_nothing_found() -> None:

@@ -265,7 +265,8 @@ def test_findings_go_to_the_security_contact_and_nothing_is_changed(findings_day
     text = run.text()
     assert run.report()["summary"] == (
         "5 finding(s) (IAM policy changes (CloudTrail): 1, access keys older than 90 days or "
-        "of the root user: 1, security groups open to 0.0.0.0/0 or ::/0 in us-east-1: 2, "
+        "of the root user: 1, security groups open to the internet (a public /8 or wider) in "
+        "us-east-1: 2, "
         "SECURITY log lines: 1)"
     )
     assert "text" not in run.report()  # the readable report once: the page's reason
@@ -767,3 +768,20 @@ def test_a_root_user_access_key_is_reported(jobs: spec_mod.Spec) -> None:
     found = run.report()["checks"]["old_access_keys"]["findings"]
     assert [f["user"] for f in found] == ["root", "etl-bot"]
     assert "the root user has an access key (AWS advises none): remove it" in run.text()
+
+
+@pytest.mark.procedure(
+    "D8", "the internet split in halves (0.0.0.0/1 + 128.0.0.0/1) reported as open"
+)
+def test_the_internet_split_in_two_ranges_is_reported_open(jobs: spec_mod.Spec) -> None:
+    halves = [{"port": 22, "cidr": "0.0.0.0/1"}, {"port": 22, "cidr": "128.0.0.0/1"}]
+    groups = [
+        {"name": "ons-data-platform-bastion", "ingress": halves},
+        {"name": "ons-data-platform-db", "ingress": [{"port": 5432, "cidr": "10.0.0.0/8"}]},
+    ]
+    run = run_checks(jobs, world(securityGroups=groups))
+    found = run.report()["checks"]["open_security_groups"]["findings"]
+    assert sorted((f["groupName"], f["source"]) for f in found) == [
+        ("ons-data-platform-bastion", "0.0.0.0/1"),
+        ("ons-data-platform-bastion", "128.0.0.0/1"),
+    ]

@@ -8,6 +8,7 @@ run, never folded into "nothing found".
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from datetime import datetime, timedelta
@@ -28,7 +29,17 @@ SECURITY_LEVEL = "security"
 #: Who else hears when a check could not run: the platform's operations (L1) fix access.
 NOT_RUN_LEVELS = ("security", "l1")
 CONFIG = Path(__file__).with_name("security_checks.json")
-OPEN_CIDRS = ("0.0.0.0/0", "::/0")
+#: The widest prefix that is not "open to the internet": a public IPv4 /8 (16.7 million
+#: addresses) or IPv6 /16, or anything wider, counts as open; so 0.0.0.0/1 + 128.0.0.0/1
+#: (the whole internet split in two) is reported. Private ranges (10.0.0.0/8) are not.
+OPEN_PREFIX = {4: 8, 6: 16}
+PRIVATE = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8",
+        "169.254.0.0/16", "fc00::/7", "fe80::/10",
+    )
+)  # fmt: skip
 
 Check = Literal["iam_policy_changes", "old_access_keys", "open_security_groups", "security_logs"]
 CHECKS: tuple[Check, ...] = (
@@ -41,7 +52,9 @@ TITLES: dict[str, str] = {
     "iam_policy_changes": "IAM policy changes (CloudTrail)",
     "old_access_keys": "access keys older than {days} days or of the root user",
     # Security groups are regional: the scan reads the region it runs in, and says so.
-    "open_security_groups": "security groups open to 0.0.0.0/0 or ::/0 in {region}",
+    "open_security_groups": (
+        "security groups open to the internet (a public /8 or wider) in {region}"
+    ),
     "security_logs": "SECURITY log lines",
 }
 #: Where CloudTrail's event history keeps IAM's (global) events, by partition.
@@ -189,7 +202,7 @@ def open_ingress(
         for perm in g.get("IpPermissions", []):
             cidrs = [r.get("CidrIp") for r in perm.get("IpRanges", [])]
             cidrs += [r.get("CidrIpv6") for r in perm.get("Ipv6Ranges", [])]
-            for cidr in (c for c in cidrs if c in OPEN_CIDRS):
+            for cidr in (c for c in cidrs if c and is_open(c)):
                 out.append(
                     {
                         "groupId": g["GroupId"],
@@ -202,6 +215,19 @@ def open_ingress(
                     }
                 )
     return out
+
+
+def is_open(cidr: str) -> bool:
+    """A public range of `OPEN_PREFIX` or wider: the internet, or a large part of it."""
+    try:
+        net = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return False
+    private = any(
+        net.version == p.version and net.subnet_of(p)  # type: ignore[arg-type]
+        for p in PRIVATE
+    )
+    return net.prefixlen <= OPEN_PREFIX[net.version] and not private
 
 
 def unexpected(result: Result) -> int:
