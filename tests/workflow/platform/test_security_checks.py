@@ -375,7 +375,10 @@ def test_a_refused_check_is_reported_as_not_run_and_escalated(
     assert run.after == run.before
 
 
-@pytest.mark.procedure("D8", "kill switch on: the read-only report runs and says so")
+@pytest.mark.procedure(
+    "D8",
+    "kill switch on: the read-only report runs and says so (the one workflow it does not stop)",
+)
 def test_the_kill_switch_does_not_blind_the_security_contact(jobs: spec_mod.Spec) -> None:
     """The kill switch holds selfheal's actions; these checks take none (DESIGN.md safety
     rules: one kill switch stops every remediator). Pausing automation must not also stop
