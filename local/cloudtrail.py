@@ -6,12 +6,13 @@ A Lambda alias carries no timestamp (GetAlias returns no LastModified), so the t
 alias change is known in AWS only from CloudTrail: `CreateAlias20150331` /
 `UpdateAlias20150331` events (Lambda's event names carry the API version) with
 `requestParameters` {functionName, name, functionVersion}. Each successful CreateAlias /
-UpdateAlias on moto's Lambda backend is recorded here at virtual time, Each successful IAM
-call that changes a policy (`IAM_EVENTS`: PutUserPolicy, AttachRolePolicy, ...) on moto's
-IAM backend is recorded the same way, event source `iam.amazonaws.com`, its parameters as
-CloudTrail writes them (camelCase), whoever made it (the world, an operator, the pipeline
-creating its roles). LookupEvents
-answers as AWS does, refusing what AWS refuses:
+UpdateAlias on moto's Lambda backend is recorded here at virtual time. Each successful IAM
+call on moto's IAM backend that changes what a principal may do (`IAM_EVENTS`: a policy,
+PutUserPolicy, AttachRolePolicy, ...; a group membership; a new access key; a console
+password) is recorded the same way, event source `iam.amazonaws.com`, its parameters as
+CloudTrail writes them (camelCase, a password left out), whoever made it (the world, an
+operator, the pipeline creating its roles). LookupEvents answers as AWS does, refusing
+what AWS refuses:
 
 - at most one lookup attribute, of the keys AWS knows (`InvalidLookupAttributesException`);
 - StartTime after EndTime (`InvalidTimeRangeException`); MaxResults 1..50
@@ -54,7 +55,7 @@ LOOKUP_KEYS = (
 )
 #: Lambda's CloudTrail event names for the alias calls.
 ALIAS_EVENTS = {"create_alias": "CreateAlias20150331", "update_alias": "UpdateAlias20150331"}
-#: moto's IAM backend methods that change a policy, and their CloudTrail event names.
+#: moto's IAM backend methods that change what a principal may do, and their event names.
 IAM_EVENTS = {
     "put_user_policy": "PutUserPolicy",
     "put_role_policy": "PutRolePolicy",
@@ -74,9 +75,15 @@ IAM_EVENTS = {
     "delete_policy_version": "DeletePolicyVersion",
     "set_default_policy_version": "SetDefaultPolicyVersion",
     "update_assume_role_policy": "UpdateAssumeRolePolicy",
+    "add_user_to_group": "AddUserToGroup",
+    "remove_user_from_group": "RemoveUserFromGroup",
+    "create_access_key": "CreateAccessKey",
+    "create_login_profile": "CreateLoginProfile",
+    "update_login_profile": "UpdateLoginProfile",
 }
-#: Parameters CloudTrail leaves out of `requestParameters` here: the documents themselves.
-IAM_UNRECORDED = {"policy_json", "policy_document", "tags"}
+#: Parameters CloudTrail leaves out of `requestParameters` here: the documents themselves,
+#: and a password (CloudTrail writes HIDDEN_DUE_TO_SECURITY_REASONS).
+IAM_UNRECORDED = {"policy_json", "policy_document", "tags", "password"}
 
 
 def _epoch(value: Any, name: str) -> datetime | None:

@@ -79,7 +79,17 @@ def test_open_ingress_is_the_whole_internet_on_ipv4_or_ipv6() -> None:
         }
     ]
     found = sc.open_ingress(groups)
-    assert [(f["ports"], f["source"]) for f in found] == [("all", "0.0.0.0/0"), ("80-81", "::/0")]
+    assert [(f["ports"], f["source"]) for f in found] == [
+        ("all", "0.0.0.0/0"),
+        ("80-81", "::/0"),
+        ("22", "0.0.0.0/1"),  # half the internet is open too
+    ]
+
+
+def test_a_public_8_or_wider_is_open_a_private_range_is_not() -> None:
+    assert sc.is_open("128.0.0.0/1") and sc.is_open("3.0.0.0/8") and sc.is_open("2000::/3")
+    assert not sc.is_open("3.0.0.0/9") and not sc.is_open("10.0.0.0/8")
+    assert not sc.is_open("fc00::/7") and not sc.is_open("2001:db8::/32")
 
 
 def test_a_check_that_did_not_run_is_never_nothing_found() -> None:
@@ -89,3 +99,30 @@ def test_a_check_that_did_not_run_is_never_nothing_found() -> None:
     assert sc.outcome([ran, missing]) == Outcome.FAILED
     report = sc.report([ran, missing], START, END, [])
     assert report["notRun"] == ["iam_policy_changes"] and "nothing found" not in report["text"]
+
+
+def test_a_capped_check_counts_what_it_does_not_show() -> None:
+    full = sc.Result(
+        check="security_logs", ran=True, findings=[{"n": i} for i in range(30)], omitted=5
+    )
+    shown = sc.capped(full, 25)
+    assert len(shown.findings) == 25 and shown.omitted == 10 and shown.found == full.found == 35
+    assert sc.capped(full, 40) == full
+
+
+def test_a_refused_iam_call_is_an_attempt_not_a_change() -> None:
+    event = _event("AttachRolePolicy", END - timedelta(hours=1))
+    event["CloudTrailEvent"] = json.dumps(
+        {"errorCode": "AccessDenied", "requestParameters": {"roleName": "r"}}
+    )
+    [found] = sc.policy_changes([event, event], sc.settings().policyEvents, START, END)
+    assert found["refused"] == "AccessDenied"  # the same event from two lookups: once
+    assert sc.line(found, "iam_policy_changes").endswith(
+        "attempted, refused (AccessDenied); nothing changed"
+    )
+
+
+def test_iam_events_are_read_in_the_partitions_first_region() -> None:
+    assert sc.iam_events_region("sa-east-1") == "us-east-1"
+    assert sc.iam_events_region("cn-northwest-1") == "cn-north-1"
+    assert sc.iam_events_region("us-gov-east-1") == "us-gov-west-1"

@@ -56,6 +56,9 @@ class EscalateRequest(BaseModel):
     #: for ops rather than a page).
     severity: Literal["P1", "P2", "P3", "P4"] | None = None
     chain: ChainRequest | None = None
+    #: Page once per execution, outcome and reason (outside a page chain): a retry after the
+    #: publish went out (its answer lost) finds the record and pages nobody again.
+    once: bool = False
 
 
 def describe_error(error: dict[str, Any] | None) -> str:
@@ -99,6 +102,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     reason = "; ".join(p for p in (req.reason, describe_error(error)) if p) or "no reason given"
     refusal = refused(req)
     levels = req.levels or list(notify.LEVELS_FOR[req.outcome])
+    sent = (
+        effects.key(incident_id, "escalate", req.executionId, f"{req.outcome}:{reason}")
+        if req.once and req.chain is None
+        else ""
+    )
+    if sent and (before := effects.prior(incident_id, "escalate", sent)).record is not None:
+        return dict(before.value())
     if refusal is not None and req.levels is None:  # named levels are the workflow's choice
         levels = list(dict.fromkeys([*levels, *refusal.levels_now(req.severity)]))
     # What the workflow had done before it stopped, so people know what to undo or finish.
@@ -138,15 +148,17 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return _after_resolve(run, req, chain, subject, message, reason)
     for level in levels:
         notify.publish(level, subject=subject, message=message)
+    out = {"incidentId": incident_id, "outcome": req.outcome, "reason": reason, "levels": levels}
     run.record(
         "escalate",
         why=reason,
         result=f"{req.severity + ' to' if req.severity else 'paged'} {', '.join(levels)}",
         outcome=Outcome.ESCALATED,
+        details={"key": sent, effects.RETURNED: effects.stored(out)} if sent else None,
     )
     count("Escalations", automation=req.automation)
     logger.warning("escalated", extra={"levels": levels, "reason": reason})
-    return {"incidentId": incident_id, "outcome": req.outcome, "reason": reason, "levels": levels}
+    return out
 
 
 def _onto_open_chain(

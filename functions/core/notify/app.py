@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared.core import notify
+from selfheal_shared.core import effects, notify
 from selfheal_shared.core.observability import count
 from selfheal_shared.core.outcomes import Outcome
 from selfheal_shared.core.protocol import Run, recorded_steps, remediator
@@ -26,12 +26,24 @@ class NotifyRequest(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
     #: Who to tell, when not the default for the outcome (e.g. a freeze tells L1 and L2).
     levels: list[str] | None = None
+    #: The runbook section the workflow follows, named in the page ("Runbook:" in the mail).
+    runbook: str = ""
+    #: Tell once per execution and outcome: a retry after the publish went out (its answer
+    #: lost) finds the record and sends nothing again (a report must not arrive twice).
+    once: bool = False
 
 
 # The last step of every workflow, whichever automation: the request names it.
 @remediator(NotifyRequest, actor="notify", automation="*", what="notification")
 def handler(run: Run[NotifyRequest]) -> dict[str, Any]:
     req = run.request
+    sent = (
+        effects.key(req.incidentId, "notify", req.executionId, f"{req.outcome}:{req.summary}")
+        if req.once
+        else ""
+    )
+    if sent and (before := effects.prior(req.incidentId, "notify", sent)).record is not None:
+        return dict(before.value())
     for act in req.notFixed:
         if act.get("changed"):
             run.record(
@@ -59,10 +71,19 @@ def handler(run: Run[NotifyRequest]) -> dict[str, Any]:
         "actions": req.actions,
         "notFixed": req.notFixed,
         "details": req.details,
+        **({"runbook": req.runbook} if req.runbook else {}),
     }
     for level in levels:
         notify.publish(
             level, subject=f"[selfheal] {req.automation}: {req.outcome}", message=message
         )
     count(f"Outcome{req.outcome.title().replace('_', '')}", automation=req.automation)
-    return {"incidentId": req.incidentId, "outcome": req.outcome, "notified": list(levels)}
+    out = {"incidentId": req.incidentId, "outcome": req.outcome, "notified": list(levels)}
+    if sent:
+        run.record(
+            "notify",
+            why="told once per execution and outcome",
+            result=f"told {', '.join(levels)}",
+            details={"key": sent, effects.RETURNED: effects.stored(out)},
+        )
+    return out

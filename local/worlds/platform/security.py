@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from local.world_api import Pipeline
+from local.world_api import ACCOUNT, Pipeline
 
 POLICY_DOCUMENT = json.dumps(
     {
@@ -54,14 +54,18 @@ class User(BaseModel):
 
 
 class PolicyChange(BaseModel):
-    """An IAM call made `ageHours` before the report, on a role (created with the world)."""
+    """An IAM call made `ageHours` before the report, on a role or (PutUserPolicy) a user,
+    created with the world. `refusedWith`: IAM refused the call (an error code such as
+    AccessDenied): nothing changed, and CloudTrail records the attempt with that code."""
 
     model_config = ConfigDict(extra="forbid")
 
-    event: Literal["AttachRolePolicy", "PutRolePolicy", "DeleteRolePolicy"]
-    roleName: str
+    event: Literal["AttachRolePolicy", "PutRolePolicy", "DeleteRolePolicy", "PutUserPolicy"]
+    roleName: str = ""
+    userName: str = ""
     policy: str  # a managed policy ARN (attach) or an inline policy's name
     ageHours: float = Field(ge=0)
+    refusedWith: str = ""
 
 
 class Ingress(BaseModel):
@@ -160,7 +164,7 @@ def live_until(p: Pipeline, world: SecurityWorld, until: datetime) -> None:
             steps.append((at, "key", functools.partial(_create_key, iam, user.userName, key)))
     for change in world.policyChanges:
         at = world.reportAt - timedelta(hours=change.ageHours)
-        steps.append((at, "iam", functools.partial(_policy_change, iam, change)))
+        steps.append((at, "iam", functools.partial(_policy_change, p, change)))
     for lg in world.logGroups:
         for line in lg.lines:
             at = world.reportAt - timedelta(hours=line.ageHours)
@@ -188,8 +192,15 @@ def _log(logs: Any, group: str, at: datetime, message: str) -> None:
     )
 
 
-def _policy_change(iam: Any, change: PolicyChange) -> None:
-    if change.event == "AttachRolePolicy":
+def _policy_change(p: Pipeline, change: PolicyChange) -> None:
+    iam = p.client("iam")
+    if change.refusedWith:
+        _refused(p, change)
+    elif change.event == "PutUserPolicy":
+        iam.put_user_policy(
+            UserName=change.userName, PolicyName=change.policy, PolicyDocument=POLICY_DOCUMENT
+        )
+    elif change.event == "AttachRolePolicy":
         iam.attach_role_policy(RoleName=change.roleName, PolicyArn=change.policy)
     elif change.event == "PutRolePolicy":
         iam.put_role_policy(
@@ -197,6 +208,25 @@ def _policy_change(iam: Any, change: PolicyChange) -> None:
         )
     else:
         iam.delete_role_policy(RoleName=change.roleName, PolicyName=change.policy)
+
+
+def _refused(p: Pipeline, change: PolicyChange) -> None:
+    """What CloudTrail records of a call IAM refused: the event, with its errorCode."""
+    target = {"roleName": change.roleName} if change.roleName else {"userName": change.userName}
+    key = "policyArn" if change.policy.startswith("arn:") else "policyName"
+    p.extensions.cloudtrail.record(
+        change.event,
+        "iam.amazonaws.com",
+        [],
+        {
+            "awsRegion": "us-east-1",
+            "recipientAccountId": ACCOUNT,
+            "errorCode": change.refusedWith,
+            "errorMessage": f"not authorized to perform iam:{change.event}",
+            "requestParameters": {**target, key: change.policy},
+            "responseElements": None,
+        },
+    )
 
 
 class SecurityWorldPart:

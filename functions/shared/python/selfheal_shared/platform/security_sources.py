@@ -4,6 +4,7 @@ and says which did not run. Throttling is left to the workflow's retry (`Transie
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -11,11 +12,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..core.clients import client
+from ..core.config import settings
 from ..core.errors import bounded, is_transient
 from . import security_checks as sc
-
-#: Where CloudTrail's event history keeps IAM's (global) management events.
-IAM_EVENTS_REGION = "us-east-1"
 
 
 def run(check: sc.Check, read: Callable[[], sc.Result]) -> sc.Result:
@@ -30,23 +29,21 @@ def run(check: sc.Check, read: Callable[[], sc.Result]) -> sc.Result:
 
 
 def iam_policy_changes(start: datetime, end: datetime) -> sc.Result:
-    """IAM's management events in the window (one lookup attribute per request: by event
-    source, then by name here). IAM is global: its events are in us-east-1's event history
-    only, whatever region the platform runs in."""
+    """The configured IAM calls in the window, one lookup by event name each (the runbook's
+    `AttributeKey=EventName` form): a lookup by event source would page through every IAM
+    read too (this scan's own ListUsers among them) at LookupEvents' 2 requests a second.
+    IAM is global: its events are in one region's event history only (us-east-1 in the aws
+    partition), whatever region the platform runs in."""
+    trail = client("cloudtrail", region=sc.iam_events_region(sc.region()))
     events: list[dict[str, Any]] = []
-    pages = (
-        client("cloudtrail", region=IAM_EVENTS_REGION)
-        .get_paginator("lookup_events")
-        .paginate(
-            LookupAttributes=[
-                {"AttributeKey": "EventSource", "AttributeValue": "iam.amazonaws.com"}
-            ],
+    for name in sc.settings().policyEvents:
+        pages = trail.get_paginator("lookup_events").paginate(
+            LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": name}],
             StartTime=start,
             EndTime=end,
         )
-    )
-    for page in pages:
-        events += page.get("Events", [])
+        for page in pages:
+            events += page.get("Events", [])
     found = sc.policy_changes(events, sc.settings().policyEvents, start, end)
     return sc.Result(check="iam_policy_changes", ran=True, findings=found)
 
@@ -58,7 +55,8 @@ def old_access_keys(now: datetime) -> sc.Result:
         for user in page.get("Users", []):
             for kp in iam.get_paginator("list_access_keys").paginate(UserName=user["UserName"]):
                 keys += [_aware(k) for k in kp.get("AccessKeyMetadata", [])]
-    found = sc.old_keys(keys, now, sc.settings().maxKeyAgeDays)
+    found = sc.root_keys(iam.get_account_summary()["SummaryMap"])
+    found += sc.old_keys(keys, now, sc.settings().maxKeyAgeDays)
     return sc.Result(check="old_access_keys", ran=True, findings=found)
 
 
@@ -71,7 +69,28 @@ def open_security_groups() -> sc.Result:
     groups: list[dict[str, Any]] = []
     for page in client("ec2").get_paginator("describe_security_groups").paginate():
         groups += page.get("SecurityGroups", [])
-    return sc.Result(check="open_security_groups", ran=True, findings=sc.open_ingress(groups))
+    found = sc.open_ingress(groups, sc.settings().expectedOpen)
+    return sc.Result(check="open_security_groups", ran=True, findings=found)
+
+
+def keep_report(incident_id: str, end: datetime, whole: dict[str, Any]) -> str:
+    """The whole report (every finding) in the reports bucket: where it is, or why it is
+    not there (the page still goes out; it says the whole report was not kept)."""
+    key = f"security_checks/{end:%Y/%m/%d}/{incident_id}.json"
+    try:
+        bucket = settings().bucket("reports")
+        client("s3").put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=json.dumps(whole, indent=2, sort_keys=True).encode(),
+            ContentType="application/json",
+        )
+    except ClientError as exc:
+        if is_transient(exc):
+            raise
+        err = exc.response.get("Error", {})
+        return bounded(f"not kept ({err.get('Code')}: {err.get('Message', '')})", 300)
+    return f"s3://{bucket}/{key}"
 
 
 def security_logs(start: datetime, end: datetime) -> sc.Result:
