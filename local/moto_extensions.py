@@ -26,6 +26,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import DynamoDBBackend
 from moto.events.models import events_backends
 from moto.logs.models import logs_backends
+from moto.sns.models import Subscription
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.backend.execution import Execution
@@ -43,6 +44,18 @@ Response = tuple[int, dict[str, str], str]
 
 #: ASL definitions moto already parsed without error, in any pipeline of this process.
 _VALID_DEFINITIONS: set[str] = set()
+
+
+@functools.cache
+def _sns_signing_key() -> Any:
+    """One RSA key for every SNS subscription of this process. moto makes a 2048-bit key per
+    subscription to sign its HTTP deliveries (0.1-0.3 s each, on the first page to each topic
+    of every pipeline); AWS signs with one certificate per region, and nothing here checks
+    the signature."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
 
 #: moto's DynamoDB writes, each a condition check then a write (a transaction also snapshots
 #: and may restore whole tables): not atomic across threads, as they are in AWS.
@@ -680,5 +693,6 @@ class Extensions:
                 "_validate_definition",
                 staticmethod(validate_definition),
             ),
+            mock.patch.object(Subscription, "private_key", lambda _self: _sns_signing_key()),
         ):
             yield self
