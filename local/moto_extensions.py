@@ -45,6 +45,11 @@ Response = tuple[int, dict[str, str], str]
 #: ASL definitions moto already parsed without error, in any pipeline of this process.
 _VALID_DEFINITIONS: set[str] = set()
 
+#: The state machines' clients by region, service and role, for every pipeline of the process
+#: (~15 ms each to build): each pipeline's IAM check watches them anew (`on_state_client`).
+_STATE_CLIENTS: dict[tuple[str, str, str], Any] = {}
+_STATE_CLIENTS_LOCK = threading.Lock()
+
 
 @functools.cache
 def _sns_signing_key() -> Any:
@@ -669,12 +674,18 @@ class Extensions:
             # One client per region, service and the execution's role, whose calls
             # `on_state_client` may check (local/iam_enforcement.py)
             role = getattr(state_credentials, "role_arn", "") or ""
-            if (region, service, role) not in clients:
-                made = original_client(region, service)
-                if self.on_state_client is not None:
+            key = (region, service, role)
+            if key not in clients:
+                if self.on_state_client is None:
+                    made = original_client(region, service)
+                else:
+                    # Watched again by this pipeline's check, which replaces the last one's.
+                    with _STATE_CLIENTS_LOCK:
+                        made = _STATE_CLIENTS.get(key) or original_client(region, service)
+                        _STATE_CLIENTS[key] = made
                     self.on_state_client(made, role)
-                clients[(region, service, role)] = made
-            return clients[(region, service, role)]
+                clients[key] = made
+            return clients[key]
 
         with (
             atomic_dynamodb_writes(),

@@ -235,7 +235,7 @@ class Pipeline:
         principal = self.iam.principal_for_role(role_arn)
         if principal is None:
             raise RuntimeError(f"execution role {role_arn!r} is no state machine's role")
-        self.iam.watch(client, principal)
+        self.iam.watch(client, principal, replace=True)
 
     def _uuid4(self) -> uuid.UUID:
         """One seeded stream per calling module, so concurrent callers (botocore numbers
