@@ -32,6 +32,8 @@ from .iam_requests import IAM_PREFIX, Where, requests
 POLICIES = Path(__file__).with_name("role_policies.json")
 #: The function or state machine whose role is making the calls on this thread.
 _principal: ContextVar[Principal | None] = ContextVar("selfheal_principal", default=None)
+#: The one replaceable check on a kept client (`Enforcer.watch(replace=True)`).
+_STATE_WATCH_ID = "selfheal-iam-state-check"
 #: Error code AWS answers an unauthorized call with, by IAM prefix (JSON services:
 #: AccessDeniedException).
 DENIED_CODE = {
@@ -164,9 +166,13 @@ class Enforcer:
                 return message
         return None
 
-    def watch(self, client: Any, principal: Principal | None = None) -> None:
+    def watch(
+        self, client: Any, principal: Principal | None = None, *, replace: bool = False
+    ) -> None:
         """Check every call of `client`: as `principal`, or as whoever is acting on the
-        calling thread when None."""
+        calling thread when None. `replace`: instead of the check an earlier pipeline's
+        enforcer put on it (a state machine's client, kept for every pipeline of the process:
+        `moto_extensions`)."""
 
         def before(params: dict[str, Any], model: Any, **_: Any) -> None:
             actor = principal or _principal.get()
@@ -184,7 +190,11 @@ class Enforcer:
                 }
                 raise client.exceptions.from_code(code)(error, model.name)
 
-        client.meta.events.register("before-parameter-build", before)
+        if not replace:
+            client.meta.events.register("before-parameter-build", before)
+            return
+        client.meta.events.unregister("before-parameter-build", unique_id=_STATE_WATCH_ID)
+        client.meta.events.register("before-parameter-build", before, unique_id=_STATE_WATCH_ID)
 
     # -- environment -----------------------------------------------------------------
 

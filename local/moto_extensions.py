@@ -27,6 +27,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import DynamoDBBackend
 from moto.events.models import events_backends
 from moto.logs.models import logs_backends
+from moto.sns.models import Subscription
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.backend.execution import Execution
@@ -45,6 +46,23 @@ Response = tuple[int, dict[str, str], str]
 
 #: ASL definitions moto already parsed without error, in any pipeline of this process.
 _VALID_DEFINITIONS: set[str] = set()
+
+#: The state machines' clients by region, service and role, for every pipeline of the process
+#: (~15 ms each to build): each pipeline's IAM check watches them anew (`on_state_client`).
+_STATE_CLIENTS: dict[tuple[str, str, str], Any] = {}
+_STATE_CLIENTS_LOCK = threading.Lock()
+
+
+@functools.cache
+def _sns_signing_key() -> Any:
+    """One RSA key for every SNS subscription of this process. moto makes a 2048-bit key per
+    subscription to sign its HTTP deliveries (0.1-0.3 s each, on the first page to each topic
+    of every pipeline); AWS signs with one certificate per region, and nothing here checks
+    the signature."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
 
 #: moto's DynamoDB writes, each a condition check then a write (a transaction also snapshots
 #: and may restore whole tables): not atomic across threads, as they are in AWS.
@@ -773,12 +791,18 @@ class Extensions:
             # One client per region, service and the execution's role, whose calls
             # `on_state_client` may check (local/iam_enforcement.py)
             role = getattr(state_credentials, "role_arn", "") or ""
-            if (region, service, role) not in clients:
-                made = original_client(region, service)
-                if self.on_state_client is not None:
+            key = (region, service, role)
+            if key not in clients:
+                if self.on_state_client is None:
+                    made = original_client(region, service)
+                else:
+                    # Watched again by this pipeline's check, which replaces the last one's.
+                    with _STATE_CLIENTS_LOCK:
+                        made = _STATE_CLIENTS.get(key) or original_client(region, service)
+                        _STATE_CLIENTS[key] = made
                     self.on_state_client(made, role)
-                clients[(region, service, role)] = made
-            return clients[(region, service, role)]
+                clients[key] = made
+            return clients[key]
 
         with (
             atomic_dynamodb_writes(),
@@ -798,5 +822,6 @@ class Extensions:
                 "_validate_definition",
                 staticmethod(validate_definition),
             ),
+            mock.patch.object(Subscription, "private_key", lambda _self: _sns_signing_key()),
         ):
             yield self

@@ -235,7 +235,7 @@ class Pipeline:
         principal = self.iam.principal_for_role(role_arn)
         if principal is None:
             raise RuntimeError(f"execution role {role_arn!r} is no state machine's role")
-        self.iam.watch(client, principal)
+        self.iam.watch(client, principal, replace=True)
 
     def _uuid4(self) -> uuid.UUID:
         """One seeded stream per calling module, so concurrent callers (botocore numbers
@@ -269,7 +269,7 @@ class Pipeline:
         building one costs ~15 ms, and the world asks for some at every tick)."""
         with self._clients_lock:
             if service not in self._clients:
-                self._clients[service] = boto3.client(service, region_name=REGION)
+                self._clients[service] = _runtime_client(service)
             return self._clients[service]
 
     # -- building the pipeline from the convention files -------------------------------
@@ -765,6 +765,21 @@ class Pipeline:
                 summary["cause"] = desc.get("cause")
             out.append(summary)
         return out
+
+
+_RUNTIME_CLIENTS: dict[str, Any] = {}
+_RUNTIME_CLIENTS_LOCK = threading.Lock()
+
+
+def _runtime_client(service: str) -> Any:
+    """The runtime's own client for `service`, shared by every pipeline of the process: it
+    carries no handler of a pipeline's (the IAM check watches the functions' and state
+    machines' clients, never these), its credentials are the fixed local ones, and moto
+    answers whichever pipeline is up; a suite builds a thousand pipelines, ~14 clients each."""
+    with _RUNTIME_CLIENTS_LOCK:
+        if service not in _RUNTIME_CLIENTS:
+            _RUNTIME_CLIENTS[service] = boto3.client(service, region_name=REGION)
+        return _RUNTIME_CLIENTS[service]
 
 
 def _cold_containers() -> None:

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from selfheal_shared.core import clients, config
 
-from local.iam_enforcement import RECORD_ENV, Enforcer
+from local.iam_enforcement import RECORD_ENV, Enforcer, Observed
 from local.iam_policy import Policy, Request
 from local.iam_requests import Where, requests
 
@@ -231,3 +231,36 @@ def test_every_acting_function_may_read_the_guards_right_before_it_acts() -> Non
     } <= set(acting)
     assert {"retrain_start", "retrain_poll", "edge_command"} <= set(acting)
     assert {name: why for name, why in refused.items() if why} == {}
+
+
+def test_a_state_machine_client_kept_across_pipelines_is_checked_by_the_current_one() -> None:
+    """The runtime keeps a state machine's clients for every pipeline of the process (speed):
+    each pipeline's own check sees its calls, and an earlier pipeline's check no longer
+    does (it would record, or refuse, calls that are not its pipeline's)."""
+    from local.runtime import Pipeline
+    from local.worlds import World
+    from tests.helpers import FIVE_XX, load_event, spec_for
+
+    spec = spec_for(("rollback_on_5xx",))
+    world = World.load().spec.model_copy(deep=True)
+    world.ingestion, world.edgeSites = [], []
+    world.fiscal = world.forecasting = None
+
+    def invokes(enforcer: Enforcer | None) -> set[tuple[str, str, str, str, bool]]:
+        assert enforcer is not None
+        return {c for c in enforcer.observed.calls if c[:3] == (
+            "stateMachine", "rollback_on_5xx", "lambda:InvokeFunction"
+        )}  # fmt: skip
+
+    with Pipeline(world=World(world.model_copy(deep=True)), spec=spec) as first:
+        [run] = first.run_event(load_event(FIVE_XX))
+        assert run["status"] == "SUCCEEDED", run
+        seen_by_first = invokes(first.iam)
+        assert seen_by_first and all(allowed for *_, allowed in seen_by_first)
+    assert first.iam is not None
+    first.iam.observed = Observed()  # what the first check sees from here on
+    with Pipeline(world=World(world.model_copy(deep=True)), spec=spec) as second:
+        [run] = second.run_event(load_event(FIVE_XX))
+        assert run["status"] == "SUCCEEDED", run
+        assert invokes(second.iam) == seen_by_first
+    assert first.iam.observed.calls == set()
