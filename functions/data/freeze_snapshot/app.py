@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
-from selfheal_shared.core import clock
+from selfheal_shared.core import bucket_copy, clock
 from selfheal_shared.core.clients import client
-from selfheal_shared.core.errors import Transient, is_transient
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.data import ingestion
 
@@ -45,25 +43,14 @@ def handler(run: Run[SnapshotRequest]) -> dict[str, Any]:
     target = f"s3://{req.backupBucket}/{prefix}"
 
     def copy_page(_key: str) -> int:
-        done = 0
-        try:
-            for obj in objects:
-                s3.copy_object(
-                    Bucket=req.backupBucket,
-                    Key=prefix + obj["Key"],
-                    CopySource={"Bucket": req.processedBucket, "Key": obj["Key"]},
-                    StorageClass="GLACIER",
-                    MetadataDirective="COPY",
-                    TaggingDirective="COPY",
-                )
-                done += 1
-        except ClientError as exc:
-            if is_transient(exc):
-                raise Transient(
-                    f"S3 throttled the snapshot after {req.copied + done} objects: {exc}"
-                ) from exc
-            raise
-        return done
+        return bucket_copy.copy_objects(
+            objects,
+            source=req.processedBucket,
+            target=req.backupBucket,
+            prefix=prefix,
+            storage_class="GLACIER",
+            copied_before=req.copied,
+        )
 
     copied = req.copied + run.act(
         "snapshot",

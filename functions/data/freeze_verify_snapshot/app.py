@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared.core.clients import client
+from selfheal_shared.core import bucket_copy
 from selfheal_shared.core.errors import ActionFailed
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.data import ingestion
@@ -19,16 +19,6 @@ class VerifyRequest(BaseModel):
     prefix: str = Field(min_length=1)
 
 
-def _listing(bucket: str, prefix: str = "") -> dict[str, tuple[int, str]]:
-    out = {}
-    for page in (
-        client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    ):
-        for obj in page.get("Contents", []):
-            out[obj["Key"][len(prefix) :]] = (obj["Size"], obj["ETag"])
-    return out
-
-
 @remediator(
     VerifyRequest,
     actor="freeze_verify_snapshot",
@@ -37,13 +27,12 @@ def _listing(bucket: str, prefix: str = "") -> dict[str, tuple[int, str]]:
 )
 def handler(run: Run[VerifyRequest]) -> dict[str, Any]:
     req = run.request
-    source = _listing(req.processedBucket)
-    copy = _listing(req.backupBucket, req.prefix)
-    missing = sorted(k for k in source if k not in copy)
-    different = sorted(k for k in source if k in copy and copy[k] != source[k])
-    verified = len(source) - len(missing) - len(different)
+    objects, missing, different = bucket_copy.compare(
+        req.processedBucket, req.backupBucket, req.prefix
+    )
+    verified = objects - len(missing) - len(different)
     result = {
-        "objects": len(source),
+        "objects": objects,
         "verified": verified,
         "missing": missing[:50],
         "different": different[:50],
@@ -51,7 +40,7 @@ def handler(run: Run[VerifyRequest]) -> dict[str, Any]:
     run.record(
         "verify_snapshot",
         why="a backup is only one when checked",
-        result=f"{verified}/{len(source)} objects verified (size and checksum)",
+        result=f"{verified}/{objects} objects verified (size and checksum)",
         details=result,
     )
     if missing or different:

@@ -10,8 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared.core import clock
-from selfheal_shared.core.clients import client
+from selfheal_shared.core import clock, lambda_health
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.deploy import critical
 from selfheal_shared.deploy.critical import CriticalIncident
@@ -22,31 +21,13 @@ class HealthRequest(BaseModel):
 
 
 def _problem(name: str, threshold: critical.HealthThreshold) -> str | None:
-    lam = client("lambda")
-    try:
-        conf = lam.get_function(FunctionName=name)["Configuration"]
-    except lam.exceptions.ResourceNotFoundException:
-        return "does not exist"
-    state = conf.get("State", "Active")
-    if state != "Active":
-        return f"state {state}"
     end = clock.now()
-    points = client("cloudwatch").get_metric_statistics(
-        Namespace="AWS/Lambda",
-        MetricName="Errors",
-        Dimensions=[{"Name": "FunctionName", "Value": name}],
-        StartTime=end - timedelta(minutes=threshold.minutes),
-        EndTime=end,
-        Period=60,
-        Statistics=["Sum"],
-    )["Datapoints"]
-    worst = max((float(p["Sum"]) for p in points), default=0.0)
-    if worst >= threshold.errorsPerMinute:
-        return (
-            f"{worst:g} errors in a minute in the last {threshold.minutes} min "
-            f"(threshold {threshold.errorsPerMinute})"
-        )
-    return None
+    return lambda_health.problem(
+        name,
+        since=end - timedelta(minutes=threshold.minutes),
+        until=end,
+        errors_per_minute=threshold.errorsPerMinute,
+    )
 
 
 @remediator(

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
+from selfheal_shared.core import bucket_copy
 from selfheal_shared.core.clients import client
-from selfheal_shared.core.errors import ActionFailed, Transient, is_transient
+from selfheal_shared.core.errors import ActionFailed
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.platform import maintenance_window as mw
-from selfheal_shared.platform import maintenance_window_store as store
 
 PAGE = 200
 
@@ -48,24 +47,13 @@ def handler(run: Run[BackupRequest]) -> dict[str, Any]:
     target = f"s3://{req.backupBucket}/{where}"
 
     def copy_page(_key: str) -> int:
-        done = 0
-        try:
-            for obj in objects:
-                s3.copy_object(
-                    Bucket=req.backupBucket,
-                    Key=where + obj["Key"],
-                    CopySource={"Bucket": req.processedBucket, "Key": obj["Key"]},
-                    MetadataDirective="COPY",
-                    TaggingDirective="COPY",
-                )
-                done += 1
-        except ClientError as exc:
-            if is_transient(exc):
-                raise Transient(
-                    f"S3 throttled the backup after {req.copied + done}: {exc}"
-                ) from exc
-            raise
-        return done
+        return bucket_copy.copy_objects(
+            objects,
+            source=req.processedBucket,
+            target=req.backupBucket,
+            prefix=where,
+            copied_before=req.copied,
+        )
 
     copied = req.copied + run.act(
         "backup",
@@ -96,15 +84,12 @@ def handler(run: Run[BackupRequest]) -> dict[str, Any]:
 def _verify(run: Run[BackupRequest], req: BackupRequest, where: str) -> int:
     """Every source object has a copy of the same size and checksum: a backup is only one
     when checked."""
-    source = store.listing(req.processedBucket)
-    copy = store.listing(req.backupBucket, where)
-    missing = sorted(k for k in source if k not in copy)
-    different = sorted(k for k in source if k in copy and copy[k] != source[k])
-    verified = len(source) - len(missing) - len(different)
+    objects, missing, different = bucket_copy.compare(req.processedBucket, req.backupBucket, where)
+    verified = objects - len(missing) - len(different)
     run.record(
         "verify_backup",
         why="a backup is only one when checked",
-        result=f"{verified}/{len(source)} objects verified in s3://{req.backupBucket}/{where} "
+        result=f"{verified}/{objects} objects verified in s3://{req.backupBucket}/{where} "
         "(size and checksum)",
         details={"missing": missing[:50], "different": different[:50]},
     )

@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from selfheal_shared.core import clock
+from selfheal_shared.core import clock, lambda_health
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.platform import maintenance_window as mw
-from selfheal_shared.platform import maintenance_window_store as store
 
 
 class HealthRequest(BaseModel):
@@ -29,7 +28,7 @@ def handler(run: Run[HealthRequest]) -> dict[str, Any]:
     problems = {
         name: problem
         for name in req.config.healthFunctions
-        if (problem := store.function_health(name, since, now)) is not None
+        if (problem := lambda_health.problem(name, since=since, until=now)) is not None
     }
     ok = [n for n in req.config.healthFunctions if n not in problems]
     if problems:

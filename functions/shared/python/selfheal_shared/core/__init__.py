@@ -3,4 +3,5 @@
 (`clients`, `clock`, `config`, `observability`, `idempotency`, `errors`, `outcomes`), the
 shared models (`basemodel`, `models`, `alarm_event`, `input_schema`) and the mechanisms
 several domains build on (`severity`, `national_calendar`, `windows`, `leases`, `fanout`,
-`targets`, `approvals`, `run_command`, `appconfig_deploy`, `datalake`). Imports no domain."""
+`targets`, `approvals`, `run_command`, `appconfig_deploy`, `datalake`, `bucket_copy`,
+`lambda_health`). Imports no domain."""
