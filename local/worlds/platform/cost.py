@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, Field
 
 from local.world_api import Pipeline
@@ -24,6 +25,8 @@ class Deployment(BaseModel):
     target: str
     #: The revision in S3 (its AppSpec is not in GetDeployment's answer).
     inS3: bool = False
+    #: The AppSpec content written in YAML (as most are), not JSON.
+    yamlSpec: bool = False
 
 
 class ProjectFunction(BaseModel):
@@ -109,7 +112,8 @@ def _revision(d: Deployment, appspec: dict[str, Any]) -> dict[str, Any]:
     if d.inS3:
         where = {"bucket": "ons-platform-deploy", "key": "appspec.yml", "bundleType": "YAML"}
         return {"revisionType": "S3", "s3Location": where}
-    return {"revisionType": "AppSpecContent", "appSpecContent": {"content": json.dumps(appspec)}}
+    content = yaml.safe_dump(appspec) if d.yamlSpec else json.dumps(appspec)
+    return {"revisionType": "AppSpecContent", "appSpecContent": {"content": content}}
 
 
 def state(p: Pipeline, world: CostWorld) -> dict[str, Any]:

@@ -12,12 +12,15 @@ from selfheal_shared.core.clients import client
 
 from .cost_hygiene import ACTIVE_DEPLOYMENT, appspec_versions
 
-#: Deployments read per deployment group (the newest ones are what matters).
-DEPLOYMENTS_PER_GROUP = 25
-
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def error_text(exc: ClientError) -> str:
+    """An AWS error as people read it: its code and message."""
+    err = exc.response.get("Error", {})
+    return f"{err.get('Code', '')}: {err.get('Message', '')}"
 
 
 def function_exists(function: str) -> bool:
@@ -55,19 +58,15 @@ def deployed() -> tuple[dict[tuple[str, str], str], list[str]]:
     """((function, version) -> why it stays, deployments whose versions cannot be read).
     Kept: the current and target versions of every deployment not over yet, and of the
     newest deployment of each group (its target is what runs, or its current after a
-    rollback)."""
+    rollback). Every page of every list is read: ListDeployments has no documented order,
+    so the newest is found over the group's whole history."""
     cd = client("codedeploy")
     kept: dict[tuple[str, str], str] = {}
     unreadable: list[str] = []
     for page in cd.get_paginator("list_applications").paginate():
         for app in page["applications"]:
-            groups = cd.list_deployment_groups(applicationName=app)["deploymentGroups"]
-            for group in groups:
-                ids = cd.list_deployments(applicationName=app, deploymentGroupName=group)
-                infos = [
-                    cd.get_deployment(deploymentId=d)["deploymentInfo"]
-                    for d in ids["deployments"][:DEPLOYMENTS_PER_GROUP]
-                ]
+            for group in _all(cd, "list_deployment_groups", "deploymentGroups", app):
+                infos = _infos(cd, _all(cd, "list_deployments", "deployments", app, group))
                 newest = max(infos, key=lambda i: str(i.get("createTime") or ""), default=None)
                 for info in infos:
                     if info.get("computePlatform") not in (None, "Lambda"):
@@ -85,6 +84,19 @@ def deployed() -> tuple[dict[tuple[str, str], str], list[str]]:
                     except ValueError as exc:
                         unreadable.append(f"{info['deploymentId']}: {exc}")
     return kept, unreadable
+
+
+def _all(cd: Any, operation: str, key: str, app: str, group: str | None = None) -> list[str]:
+    """Every page of a CodeDeploy list (nextToken followed to the end)."""
+    kwargs = {"applicationName": app} | ({"deploymentGroupName": group} if group else {})
+    out: list[str] = []
+    for page in cd.get_paginator(operation).paginate(**kwargs):
+        out += [str(x) for x in page[key]]
+    return out
+
+
+def _infos(cd: Any, ids: list[str]) -> list[dict[str, Any]]:
+    return [cd.get_deployment(deploymentId=d)["deploymentInfo"] for d in ids]
 
 
 def _appspec(info: dict[str, Any]) -> str:
@@ -106,11 +118,20 @@ def version_gone(function: str, version: str) -> bool:
     return False
 
 
-def delete_version(function: str, version: str) -> None:
-    """Only ever a qualified delete: the function itself is never touched."""
+def delete_version(function: str, version: str) -> bool:
+    """Only ever a qualified delete: the function itself is never touched. False when the
+    version was already gone (another run, or a person, deleted it first)."""
     if not version.isdigit():
         raise ValueError(f"refusing to delete {function}:{version}: not a published version")
-    client("lambda", sdk_retries=False).delete_function(FunctionName=function, Qualifier=version)
+    try:
+        client("lambda", sdk_retries=False).delete_function(
+            FunctionName=function, Qualifier=version
+        )
+    except ClientError as exc:
+        if _code(exc) == "ResourceNotFoundException":
+            return False
+        raise
+    return True
 
 
 def log_groups() -> list[dict[str, Any]]:
