@@ -34,6 +34,8 @@ class ProjectFunction(BaseModel):
     versions: int = Field(ge=1)
     #: alias name -> version
     aliases: dict[str, str] = Field(default_factory=dict)
+    #: alias name -> {version: weight}: a weighted alias also routes to these versions.
+    routing: dict[str, dict[str, float]] = Field(default_factory=dict)
     deployment: Deployment | None = None
 
 
@@ -63,7 +65,13 @@ def seed(p: Pipeline, world: CostWorld) -> dict[str, str]:
             lam.update_function_code(FunctionName=fn.function, ZipFile=lambda_zip(f"v{n}"))
             lam.publish_version(FunctionName=fn.function, Description=f"release {n}")
         for name, version in fn.aliases.items():
-            lam.create_alias(FunctionName=fn.function, Name=name, FunctionVersion=version)
+            weights = fn.routing.get(name)
+            lam.create_alias(
+                FunctionName=fn.function,
+                Name=name,
+                FunctionVersion=version,
+                **({"RoutingConfig": {"AdditionalVersionWeights": weights}} if weights else {}),
+            )
         if fn.deployment:
             deployments[fn.function] = _deploy(p, fn.function, fn.deployment, role["Role"]["Arn"])
     for group, days in world.logGroups.items():

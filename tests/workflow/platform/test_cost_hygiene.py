@@ -785,3 +785,23 @@ def test_the_weekly_schedule_fires_sunday_at_five_brasilia(pipeline: Pipeline) -
     [nxt] = occurrences(schedule, SLOT - timedelta(days=2))
     assert nxt == SLOT.astimezone(nxt.tzinfo)
     assert nxt.astimezone(TZ).weekday() == 6 and nxt.astimezone(TZ).hour == 5
+
+
+@pytest.mark.procedure("D6", "never a version behind an alias or named by a CodeDeploy deployment")
+def test_a_version_a_weighted_alias_routes_to_is_never_deleted(cost_spec: spec_mod.Spec) -> None:
+    """An alias shifting 10% of the traffic to structured_data_processor:3 (a canary or a
+    rollback in progress) keeps :3, though it is older than the last five."""
+    world = WORLD.model_copy(deep=True)
+    world.functions[1].routing = {"live": {"3": 0.1}}
+    p = start(cost_spec, world=world)
+    try:
+        assert weekly(p)["status"] == "SUCCEEDED"
+        after = state(p, world)
+        assert after["versions"]["structured_data_processor"] == ["3", "4", "5", "6", "7", "8"]
+        [report] = ops_reports(p)
+        assert (
+            "structured_data_processor:3 (behind alias live (weighted))"
+            in (report["message"]["summary"])
+        )
+    finally:
+        p.__exit__(None, None, None)
