@@ -234,7 +234,8 @@ def _retention(run: Run[ApplyRequest], group: str, tally: Tally) -> None:
 def _lifecycle(run: Run[ApplyRequest], tally: Tally) -> None:
     cfg = ch.config().rawBucket
     bucket = run.request.lifecycle.bucket
-    before = aws.lifecycle_rules(bucket)  # read again: never clobber a rule added since
+    # Read again: never clobber a rule added since, nor the bucket's minimum object size.
+    before, min_size = aws.lifecycle(bucket)
     merged, changed = ch.merge_rules(before, cfg.rules)
     if not changed and not run.begun("put_lifecycle_rules", bucket):
         run.record(
@@ -255,7 +256,7 @@ def _lifecycle(run: Run[ApplyRequest], tally: Tally) -> None:
         return None
 
     def do(_key: str) -> list[str]:
-        aws.put_lifecycle_rules(bucket, merged)
+        aws.put_lifecycle_rules(bucket, merged, min_size)
         return changed
 
     put = run.act(
@@ -268,7 +269,11 @@ def _lifecycle(run: Run[ApplyRequest], tally: Tally) -> None:
         # Nothing changed now after a retry: the recorded value says what this run put.
         landed=lambda _key: None if problem() or not changed else changed,
         inverse=(
-            {"action": "s3:PutBucketLifecycleConfiguration", "rules": before}
+            {
+                "action": "s3:PutBucketLifecycleConfiguration",
+                "rules": before,
+                "transitionDefaultMinimumObjectSize": min_size,
+            }
             if before
             # AWS rejects a configuration with no rules: the bucket had none, so none again.
             else {"action": "s3:DeleteBucketLifecycle", "bucket": bucket}

@@ -805,3 +805,42 @@ def test_a_version_a_weighted_alias_routes_to_is_never_deleted(cost_spec: spec_m
         )
     finally:
         p.__exit__(None, None, None)
+
+
+@pytest.mark.procedure("D6", "the raw bucket's configured lifecycle rules merged into its own")
+def test_the_bucket_s_minimum_transition_size_is_put_back_with_the_rules(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review 11: a put without TransitionDefaultMinimumObjectSize resets it to AWS's
+    default; the bucket's own setting (here `varies_by_storage_class`, which moto does not
+    keep, so it is answered on the read) is put back with the merged rules."""
+    p = pipeline
+    puts: list[dict[str, Any]] = []
+
+    class S3:
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+
+        def get_bucket_lifecycle_configuration(self, **kw: Any) -> Any:
+            found = dict(self._inner.get_bucket_lifecycle_configuration(**kw))
+            return {**found, "TransitionDefaultMinimumObjectSize": "varies_by_storage_class"}
+
+        def put_bucket_lifecycle_configuration(self, **kw: Any) -> Any:
+            puts.append(kw)
+            return self._inner.put_bucket_lifecycle_configuration(**kw)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._inner, name)
+
+    patch_clients(monkeypatch, {"s3": S3})
+    assert weekly(p)["status"] == "SUCCEEDED"
+    [put] = puts
+    assert put["TransitionDefaultMinimumObjectSize"] == "varies_by_storage_class"
+    assert [r["ID"] for r in put["LifecycleConfiguration"]["Rules"]] == [
+        "expire-tmp",
+        "selfheal-raw-tiering",
+    ]
+    [done] = [r for r in records(p, "put_lifecycle_rules") if r.get("inverse")]
+    assert json.loads(done["inverse"])["transitionDefaultMinimumObjectSize"] == (
+        "varies_by_storage_class"
+    )

@@ -157,16 +157,25 @@ def put_retention(group: str, days: int) -> None:
 
 
 def lifecycle_rules(bucket: str) -> list[dict[str, Any]]:
+    return lifecycle(bucket)[0]
+
+
+def lifecycle(bucket: str) -> tuple[list[dict[str, Any]], str | None]:
+    """(the bucket's lifecycle rules, its TransitionDefaultMinimumObjectSize): a put
+    without the size would reset it to AWS's default, so it is read to be put back."""
     try:
-        rules = client("s3").get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+        found = client("s3").get_bucket_lifecycle_configuration(Bucket=bucket)
     except ClientError as exc:
         if _code(exc) == "NoSuchLifecycleConfiguration":
-            return []
+            return [], None
         raise
-    return [dict(r) for r in rules]
+    size = found.get("TransitionDefaultMinimumObjectSize")
+    return [dict(r) for r in found["Rules"]], str(size) if size else None
 
 
-def put_lifecycle_rules(bucket: str, rules: list[dict[str, Any]]) -> None:
+def put_lifecycle_rules(bucket: str, rules: list[dict[str, Any]], min_size: str | None) -> None:
     client("s3").put_bucket_lifecycle_configuration(
-        Bucket=bucket, LifecycleConfiguration={"Rules": rules}
+        Bucket=bucket,
+        LifecycleConfiguration={"Rules": rules},
+        **({"TransitionDefaultMinimumObjectSize": min_size} if min_size else {}),
     )
