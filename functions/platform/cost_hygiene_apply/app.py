@@ -124,12 +124,13 @@ def _versions(run: Run[ApplyRequest], versions: list[Version], tally: Tally) -> 
             outcome=Outcome.NOT_FIXED,
         )
         return
+    mappings = aws.mapped()
     aliases: dict[str, dict[str, str]] = {}
     for item in versions:
         fn, v = item.function, item.version
         if fn not in aliases:
             aliases[fn] = aws.aliased(fn)
-        why_kept = aliases[fn].get(v) or deployed.get((fn, v))
+        why_kept = aliases[fn].get(v) or deployed.get((fn, v)) or mappings.get((fn, v))
         if why_kept:
             tally.kept.append(f"{fn}:{v} ({why_kept})")
             run.record(

@@ -74,6 +74,7 @@ def _survey(cfg: ch.CostConfig) -> dict[str, Any]:
     skipped: list[str] = []
     withheld: list[str] = []
     protected, unreadable = aws.deployed()
+    mappings = aws.mapped()
     if unreadable:
         withheld.append(
             "no Lambda version deleted: a CodeDeploy deployment does not say which versions "
@@ -86,7 +87,7 @@ def _survey(cfg: ch.CostConfig) -> dict[str, Any]:
             skipped.append(f"{function}: no such function")
             continue
         keep = cfg.lambdaVersions.keep_for(function)
-        guarded = {v: why for (fn, v), why in protected.items() if fn == function}
+        guarded = {v: why for (fn, v), why in {**mappings, **protected}.items() if fn == function}
         guarded.update(aws.aliased(function))
         gone, stays = ch.versions_to_delete(aws.versions(function), keep, guarded)
         kept += [f"{function}:{v} ({why})" for v, why in stays.items() if v in guarded]

@@ -37,6 +37,8 @@ class ProjectFunction(BaseModel):
     #: alias name -> {version: weight}: a weighted alias also routes to these versions.
     routing: dict[str, dict[str, float]] = Field(default_factory=dict)
     deployment: Deployment | None = None
+    #: published versions an SQS queue's event source mapping invokes
+    mapped: list[str] = Field(default_factory=list)
 
 
 class CostWorld(BaseModel):
@@ -72,6 +74,8 @@ def seed(p: Pipeline, world: CostWorld) -> dict[str, str]:
                 FunctionVersion=version,
                 **({"RoutingConfig": {"AdditionalVersionWeights": weights}} if weights else {}),
             )
+        for version in fn.mapped:
+            _map(p, fn.function, version)
         if fn.deployment:
             deployments[fn.function] = _deploy(p, fn.function, fn.deployment, role["Role"]["Arn"])
     for group, days in world.logGroups.items():
@@ -84,6 +88,15 @@ def seed(p: Pipeline, world: CostWorld) -> dict[str, str]:
             Bucket=world.rawBucket, LifecycleConfiguration={"Rules": world.rawRules}
         )
     return deployments
+
+
+def _map(p: Pipeline, function: str, version: str) -> None:
+    sqs = p.client("sqs")
+    url = sqs.create_queue(QueueName=f"{function}-{version}-in")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    p.client("lambda").create_event_source_mapping(
+        FunctionName=f"{function}:{version}", EventSourceArn=arn["QueueArn"]
+    )
 
 
 def _deploy(p: Pipeline, function: str, d: Deployment, role: str) -> str:

@@ -844,3 +844,23 @@ def test_the_bucket_s_minimum_transition_size_is_put_back_with_the_rules(
     assert json.loads(done["inverse"])["transitionDefaultMinimumObjectSize"] == (
         "varies_by_storage_class"
     )
+
+
+@pytest.mark.procedure("D6", "never a version an event source mapping invokes")
+def test_a_version_an_event_source_mapping_invokes_is_never_deleted(
+    cost_spec: spec_mod.Spec,
+) -> None:
+    """Review 9: a queue's mapping invokes structured_data_processor:2 (a qualified
+    mapping): deleting :2 would break it, so it stays whatever its age."""
+    world = WORLD.model_copy(deep=True)
+    world.functions[1].mapped = ["2"]
+    p = start(cost_spec, world=world)
+    try:
+        assert weekly(p)["status"] == "SUCCEEDED"
+        after = state(p, world)
+        assert after["versions"]["structured_data_processor"] == ["2", "4", "5", "6", "7", "8"]
+        [report] = ops_reports(p)
+        why = "read by event source mapping structured_data_processor-2-in"
+        assert f"structured_data_processor:2 ({why})" in report["message"]["summary"]
+    finally:
+        p.__exit__(None, None, None)

@@ -54,6 +54,21 @@ def aliased(function: str) -> dict[str, str]:
     return {v: "behind alias " + ", ".join(names) for v, names in out.items()}
 
 
+def mapped() -> dict[tuple[str, str], str]:
+    """(function, version) -> why it stays: a published version an event source mapping
+    invokes (a queue or a stream reads into it; deleting it would break the mapping). Every
+    mapping of the account is read: ListEventSourceMappings filtered by a function name
+    does not promise to return the mappings of its versions."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for page in client("lambda").get_paginator("list_event_source_mappings").paginate():
+        for m in page["EventSourceMappings"]:
+            parts = str(m.get("FunctionArn", "")).split(":")
+            if len(parts) == 8 and parts[7].isdigit():
+                source = str(m.get("EventSourceArn", "")).rsplit(":", 1)[-1]
+                out.setdefault((parts[6], parts[7]), []).append(source or str(m.get("UUID")))
+    return {k: "read by event source mapping " + ", ".join(v) for k, v in out.items()}
+
+
 def deployed() -> tuple[dict[tuple[str, str], str], list[str]]:
     """((function, version) -> why it stays, deployments whose versions cannot be read).
     Kept: the current and target versions of every deployment not over yet, and of the
