@@ -4,6 +4,7 @@ why, how lifecycle rules merge."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -186,3 +187,20 @@ def test_every_page_of_groups_and_deployments_is_read_and_the_newest_found_over_
     assert unreadable == []
     assert set(kept) == {("f", "40"), ("f", "41")}
     assert "d-new" in kept[("f", "40")]
+
+
+def test_the_plan_role_reads_the_guard_state_and_writes_only_the_audit_trail() -> None:
+    """Review 16: the plan only reads (the guards are the guard step's): its synthesized
+    role (local/role_policies.json, checked against the CDK) writes no guard state."""
+    root = Path(__file__).resolve().parents[2]
+    role = json.loads((root / "local" / "role_policies.json").read_text())["functions"]
+    writes = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"}
+    granted = {
+        (resource.rsplit("${Table:", 1)[-1].rstrip("}"), action.split(":", 1)[1])
+        for st in role["cost_hygiene_plan"]["statements"]
+        for action in st["Action"]
+        if action.startswith("dynamodb:")
+        for resource in st["Resource"]
+    }
+    assert {a for t, a in granted if t == "guard_state"} & writes == set()
+    assert ("guard_state", "GetItem") in granted and ("audit", "PutItem") in granted
