@@ -463,13 +463,8 @@ def test_empty_discovery_is_an_error_and_changes_nothing(p: Pipeline) -> None:
 def test_throttled_copy_is_retried_then_escalated_with_what_was_done(
     p: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sys
+    from selfheal_shared.core import bucket_copy, clients
 
-    from selfheal_shared.core import clients
-
-    from local.lambda_adapter import load_handler
-
-    load_handler(p.spec.functions["freeze_snapshot"])
     real_client = clients.client
     attempts: list[int] = []
 
@@ -487,8 +482,8 @@ def test_throttled_copy_is_retried_then_escalated_with_what_was_done(
         def __getattr__(self, name: str) -> Any:
             return getattr(self._inner, name)
 
-    monkeypatch.setattr(
-        sys.modules["selfheal_fn_freeze_snapshot"],
+    monkeypatch.setattr(  # the snapshot's copies (core/bucket_copy) are throttled
+        bucket_copy,
         "client",
         lambda service: ThrottledS3(real_client("s3")) if service == "s3" else real_client(service),
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared.core.errors import GuardRefused, bounded
+from selfheal_shared.core.errors import GuardRefused, Transient, bounded
 from selfheal_shared.core.outcomes import Outcome
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.platform import cost_hygiene as ch
@@ -40,6 +40,8 @@ class ApplyRequest(BaseModel):
     #: What the plan could not decide safely (a deployment whose versions are unreadable):
     #: left for people, so the run is not FIXED.
     withheld: list[str] = Field(default_factory=list)
+    #: Changes the plan left for the next run (the per-run cap), for the report.
+    left: int = Field(default=0, ge=0)
 
 
 @dataclass
@@ -49,6 +51,9 @@ class Tally:
     rules: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    #: Targets already gone when this run came to them (another run or a person).
+    gone: list[str] = field(default_factory=list)
+    left: int = 0
     refused: dict[str, Any] | None = None
 
 
@@ -56,12 +61,21 @@ class Refused(Exception):
     """A guard refused mid-run: nothing more is attempted."""
 
 
+#: The scope every runbook-001 workflow's guards read: a maintenance window on the platform
+#: holds cost hygiene too (guards read again before each change).
+SCOPE = "system:ons-data-platform"
+
+
 @remediator(
-    ApplyRequest, actor="cost_hygiene_apply", automation=ch.AUTOMATION, what="cost hygiene plan"
+    ApplyRequest,
+    actor="cost_hygiene_apply",
+    automation=ch.AUTOMATION,
+    what="cost hygiene plan",
+    scopes=lambda _req: (SCOPE,),
 )
 def handler(run: Run[ApplyRequest]) -> dict[str, Any]:
     req = run.request
-    tally = Tally(kept=list(req.kept), failed=list(req.withheld))
+    tally = Tally(kept=list(req.kept), failed=list(req.withheld), left=req.left)
     try:
         _versions(run, req.versions, tally)
         for group in req.logGroups:
@@ -80,6 +94,10 @@ def _step(run: Run[ApplyRequest], tally: Tally, what: str, fn: Any) -> None:
         guard = str(exc).split(":", 1)[0]
         tally.refused = {"proceed": False, "guard": guard, "reason": bounded(str(exc))}
         raise Refused from exc
+    except Transient:
+        # Throttled, or unknown whether it landed: the step is retried (Apply's Retry), and
+        # what this attempt did comes back from its records, never done twice.
+        raise
     except Exception as exc:  # one failed change is reported, the others still run
         problem = bounded(f"{type(exc).__name__}: {exc}")
         tally.failed.append(f"{what}: {problem}")
@@ -106,12 +124,13 @@ def _versions(run: Run[ApplyRequest], versions: list[Version], tally: Tally) -> 
             outcome=Outcome.NOT_FIXED,
         )
         return
+    mappings = aws.mapped()
     aliases: dict[str, dict[str, str]] = {}
     for item in versions:
         fn, v = item.function, item.version
         if fn not in aliases:
             aliases[fn] = aws.aliased(fn)
-        why_kept = aliases[fn].get(v) or deployed.get((fn, v))
+        why_kept = aliases[fn].get(v) or deployed.get((fn, v)) or mappings.get((fn, v))
         if why_kept:
             tally.kept.append(f"{fn}:{v} ({why_kept})")
             run.record(
@@ -125,14 +144,18 @@ def _versions(run: Run[ApplyRequest], versions: list[Version], tally: Tally) -> 
 
 
 def _delete(run: Run[ApplyRequest], fn: str, v: str, tally: Tally) -> None:
+    if not run.begun("delete_lambda_version", f"{fn}:{v}") and aws.version_gone(fn, v):
+        _gone(run, tally, "delete_lambda_version", f"{fn}:{v}")
+        return
+
     def gone(_key: str) -> dict[str, str] | None:
         return {"function": fn, "version": v} if aws.version_gone(fn, v) else None
 
     def do(_key: str) -> dict[str, str]:
-        aws.delete_version(fn, v)
-        return {"function": fn, "version": v}
+        by = "this run" if aws.delete_version(fn, v) else "already gone"
+        return {"function": fn, "version": v, "by": by}
 
-    run.act(
+    done = run.act(
         "delete_lambda_version",
         target=f"{fn}:{v}",
         why=f"older than the last {ch.config().lambdaVersions.keep_for(fn)} versions of {fn}, "
@@ -145,16 +168,38 @@ def _delete(run: Run[ApplyRequest], fn: str, v: str, tally: Tally) -> None:
             "function": fn,
             "note": "a deleted version cannot be restored: publish its code again",
         },
-        result=f"deleted {fn}:{v} (verified gone)",
+        result=lambda d: (
+            f"deleted {fn}:{v} (verified gone)"
+            if d.get("by", "this run") == "this run"
+            else f"{fn}:{v} already gone when deleted: not deleted by this run"
+        ),
         verify=lambda _: None if aws.version_gone(fn, v) else f"{fn}:{v} is still there",
     )
-    tally.deleted.append(f"{fn}:{v}")
+    if done.get("by", "this run") == "this run":
+        tally.deleted.append(f"{fn}:{v}")
+    else:
+        tally.gone.append(f"{fn}:{v}")
+
+
+def _gone(run: Run[ApplyRequest], tally: Tally, action: str, target: str) -> None:
+    """A planned target no longer there: what the run wanted is so, but not by its hand."""
+    tally.gone.append(target)
+    run.record(
+        action,
+        why=f"{target} was in the plan and is gone now (another run or a person removed it)",
+        result=f"{target} already gone: nothing done",
+        details={"target": target},
+    )
 
 
 def _retention(run: Run[ApplyRequest], group: str, tally: Tally) -> None:
     days = run.request.retentionDays
-    current = aws.retention_of(group)
-    if current is not None and not run.pending("put_log_retention", group):
+    try:
+        current = aws.retention_of(group)
+    except LookupError:
+        _gone(run, tally, "put_log_retention", group)
+        return
+    if current is not None and not run.begun("put_log_retention", group):
         tally.kept.append(f"{group} ({current} days, set since the plan)")
         run.record(
             "put_log_retention",
@@ -190,9 +235,10 @@ def _retention(run: Run[ApplyRequest], group: str, tally: Tally) -> None:
 def _lifecycle(run: Run[ApplyRequest], tally: Tally) -> None:
     cfg = ch.config().rawBucket
     bucket = run.request.lifecycle.bucket
-    before = aws.lifecycle_rules(bucket)  # read again: never clobber a rule added since
+    # Read again: never clobber a rule added since, nor the bucket's minimum object size.
+    before, min_size = aws.lifecycle(bucket)
     merged, changed = ch.merge_rules(before, cfg.rules)
-    if not changed and not run.pending("put_lifecycle_rules", bucket):
+    if not changed and not run.begun("put_lifecycle_rules", bucket):
         run.record(
             "put_lifecycle_rules",
             why="the configured rules are already on the bucket",
@@ -211,23 +257,33 @@ def _lifecycle(run: Run[ApplyRequest], tally: Tally) -> None:
         return None
 
     def do(_key: str) -> list[str]:
-        aws.put_lifecycle_rules(bucket, merged)
+        aws.put_lifecycle_rules(bucket, merged, min_size)
         return changed
 
-    run.act(
+    put = run.act(
         "put_lifecycle_rules",
         target=bucket,
         why="the raw bucket's configured lifecycle rules (config/cost_hygiene.json) were "
         "missing or different",
         plan=f"put rules {', '.join(changed)} on {bucket}, keeping {', '.join(others) or 'none'}",
         do=do,
-        landed=lambda _key: None if problem() else changed,
-        inverse={"action": "s3:PutBucketLifecycleConfiguration", "rules": before},
+        # Nothing changed now after a retry: the recorded value says what this run put.
+        landed=lambda _key: None if problem() or not changed else changed,
+        inverse=(
+            {
+                "action": "s3:PutBucketLifecycleConfiguration",
+                "rules": before,
+                "transitionDefaultMinimumObjectSize": min_size,
+            }
+            if before
+            # AWS rejects a configuration with no rules: the bucket had none, so none again.
+            else {"action": "s3:DeleteBucketLifecycle", "bucket": bucket}
+        ),
         result=f"{bucket}: rules {', '.join(changed)} in place, "
         f"{len(others)} other rules kept (verified)",
         verify=problem,
     )
-    tally.rules += changed
+    tally.rules += put
 
 
 def _outcome(t: Tally) -> dict[str, Any]:
@@ -240,13 +296,17 @@ def _outcome(t: Tally) -> dict[str, Any]:
         done.append(f"set retention on {len(t.retention)} log groups: {', '.join(t.retention)}")
     if t.rules:
         done.append(f"put lifecycle rules {', '.join(t.rules)}")
+    if t.gone:
+        done.append(f"already gone before this run reached them: {', '.join(t.gone)}")
+    if t.left:
+        done.append(f"{t.left} more changes left for the next run")
     if t.refused is not None:
         outcome = Outcome.SKIPPED_BY_GUARD
         head = f"stopped by the {t.refused['guard']} guard"
     elif t.failed:
         outcome = Outcome.NOT_FIXED
         head = f"{len(t.failed)} changes failed or withheld: {'; '.join(t.failed)}"
-    elif done:
+    elif t.deleted or t.retention or t.rules or t.gone:
         outcome, head = Outcome.FIXED, "cost hygiene done"
     else:
         outcome, head = Outcome.NO_ACTION_NEEDED, "nothing left to change"
@@ -259,9 +319,12 @@ def _outcome(t: Tally) -> dict[str, Any]:
             "logGroupsRetained": len(t.retention),
             "lifecycleRulesPut": len(t.rules),
             "failed": len(t.failed),
+            "alreadyGone": len(t.gone),
+            "left": t.left,
         },
         "deleted": t.deleted,
         "logGroups": t.retention,
         "failed": t.failed,
+        "gone": t.gone,
         "guard": t.refused or {"proceed": True},
     }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 from selfheal_shared.core import clock, protocol
 from selfheal_shared.core.errors import InputInvalid
@@ -27,6 +28,8 @@ class ScheduledRun(BaseModel):
     model_config = ConfigDict(extra="forbid")
     trigger: Literal["schedule"]
     scheduledTime: str = Field(min_length=1)
+    #: One run as a dry run (the list, nothing changed), without the global switch.
+    dryRun: bool = False
 
 
 @remediator
@@ -55,13 +58,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         result=plan["summary"],
         details={
             k: plan[k]
-            for k in ("versions", "kept", "logGroups", "lifecycle", "skipped", "withheld")
+            for k in ("versions", "kept", "logGroups", "lifecycle", "skipped", "withheld", "left")
         },
     )
     return {
         "runId": run_id,
         "incidentId": incident_id,
         "startedAt": clock.aws_time(clock.now()),
+        "dryRun": scheduled.dryRun,
         **plan,
     }
 
@@ -70,6 +74,7 @@ def _survey(cfg: ch.CostConfig) -> dict[str, Any]:
     skipped: list[str] = []
     withheld: list[str] = []
     protected, unreadable = aws.deployed()
+    mappings = aws.mapped()
     if unreadable:
         withheld.append(
             "no Lambda version deleted: a CodeDeploy deployment does not say which versions "
@@ -82,7 +87,7 @@ def _survey(cfg: ch.CostConfig) -> dict[str, Any]:
             skipped.append(f"{function}: no such function")
             continue
         keep = cfg.lambdaVersions.keep_for(function)
-        guarded = {v: why for (fn, v), why in protected.items() if fn == function}
+        guarded = {v: why for (fn, v), why in {**mappings, **protected}.items() if fn == function}
         guarded.update(aws.aliased(function))
         gone, stays = ch.versions_to_delete(aws.versions(function), keep, guarded)
         kept += [f"{function}:{v} ({why})" for v, why in stays.items() if v in guarded]
@@ -90,18 +95,29 @@ def _survey(cfg: ch.CostConfig) -> dict[str, Any]:
             delete += [{"function": function, "version": v} for v in gone]
     groups = ch.without_retention(aws.log_groups())
     bucket = cfg.rawBucket.bucket
-    _, changed = ch.merge_rules(aws.lifecycle_rules(bucket), cfg.rawBucket.rules)
+    try:
+        _, changed = ch.merge_rules(aws.lifecycle_rules(bucket), cfg.rawBucket.rules)
+    except ClientError as exc:  # one unreadable bucket does not sink the rest of the plan
+        changed = []
+        withheld.append(f"{bucket}: lifecycle not read, no rule put ({aws.error_text(exc)})")
     lifecycle = {"bucket": bucket, "rules": changed}
+    delete, groups, left = _cap(cfg.maxChangesPerRun - (1 if changed else 0), delete, groups)
     would = (
         [f"delete {d['function']}:{d['version']}" for d in delete]
         + [f"set {cfg.logGroups.retentionDays}-day retention on {g}" for g in groups]
         + [f"put lifecycle rule {rid} on {bucket}" for rid in changed]
     )
+    own = [f"{f}: {n}" for f, n in cfg.lambdaVersions.keepLastByFunction.items()]
     summary = (
         f"{len(delete)} Lambda versions to delete (keeping the last "
-        f"{cfg.lambdaVersions.keepLast}), {len(groups)} log groups without retention, "
+        f"{cfg.lambdaVersions.keepLast}" + (f"; {', '.join(own)}" if own else "") + "), "
+        f"{len(groups)} log groups without retention, "
         f"{len(changed)} lifecycle rules to put on {bucket}"
-        + (f"; would: {'; '.join(would)}" if would else "")
+        + (
+            f"; {left} more changes left for the next run (at most {cfg.maxChangesPerRun} a run)"
+            if left
+            else ""
+        )
         + (f"; kept whatever their age: {', '.join(kept)}" if kept else "")
         + (f"; {'; '.join(withheld + skipped)}" if withheld or skipped else "")
     )
@@ -115,5 +131,16 @@ def _survey(cfg: ch.CostConfig) -> dict[str, Any]:
         "withheld": withheld,
         "actionCount": len(would) + len(withheld),
         "wouldDo": would,
+        "left": left,
         "summary": summary,
     }
+
+
+def _cap(
+    room: int, delete: list[dict[str, str]], groups: list[str]
+) -> tuple[list[dict[str, str]], list[str], int]:
+    """At most `room` changes this run, versions first: the rest is the next run's."""
+    room = max(room, 0)
+    versions = delete[:room]
+    retained = groups[: room - len(versions)]
+    return versions, retained, len(delete) + len(groups) - len(versions) - len(retained)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, Field
 
 from local.world_api import Pipeline
@@ -24,6 +25,8 @@ class Deployment(BaseModel):
     target: str
     #: The revision in S3 (its AppSpec is not in GetDeployment's answer).
     inS3: bool = False
+    #: The AppSpec content written in YAML (as most are), not JSON.
+    yamlSpec: bool = False
 
 
 class ProjectFunction(BaseModel):
@@ -31,7 +34,11 @@ class ProjectFunction(BaseModel):
     versions: int = Field(ge=1)
     #: alias name -> version
     aliases: dict[str, str] = Field(default_factory=dict)
+    #: alias name -> {version: weight}: a weighted alias also routes to these versions.
+    routing: dict[str, dict[str, float]] = Field(default_factory=dict)
     deployment: Deployment | None = None
+    #: published versions an SQS queue's event source mapping invokes
+    mapped: list[str] = Field(default_factory=list)
 
 
 class CostWorld(BaseModel):
@@ -60,7 +67,15 @@ def seed(p: Pipeline, world: CostWorld) -> dict[str, str]:
             lam.update_function_code(FunctionName=fn.function, ZipFile=lambda_zip(f"v{n}"))
             lam.publish_version(FunctionName=fn.function, Description=f"release {n}")
         for name, version in fn.aliases.items():
-            lam.create_alias(FunctionName=fn.function, Name=name, FunctionVersion=version)
+            weights = fn.routing.get(name)
+            lam.create_alias(
+                FunctionName=fn.function,
+                Name=name,
+                FunctionVersion=version,
+                **({"RoutingConfig": {"AdditionalVersionWeights": weights}} if weights else {}),
+            )
+        for version in fn.mapped:
+            _map(p, fn.function, version)
         if fn.deployment:
             deployments[fn.function] = _deploy(p, fn.function, fn.deployment, role["Role"]["Arn"])
     for group, days in world.logGroups.items():
@@ -73,6 +88,15 @@ def seed(p: Pipeline, world: CostWorld) -> dict[str, str]:
             Bucket=world.rawBucket, LifecycleConfiguration={"Rules": world.rawRules}
         )
     return deployments
+
+
+def _map(p: Pipeline, function: str, version: str) -> None:
+    sqs = p.client("sqs")
+    url = sqs.create_queue(QueueName=f"{function}-{version}-in")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    p.client("lambda").create_event_source_mapping(
+        FunctionName=f"{function}:{version}", EventSourceArn=arn["QueueArn"]
+    )
 
 
 def _deploy(p: Pipeline, function: str, d: Deployment, role: str) -> str:
@@ -109,7 +133,8 @@ def _revision(d: Deployment, appspec: dict[str, Any]) -> dict[str, Any]:
     if d.inS3:
         where = {"bucket": "ons-platform-deploy", "key": "appspec.yml", "bundleType": "YAML"}
         return {"revisionType": "S3", "s3Location": where}
-    return {"revisionType": "AppSpecContent", "appSpecContent": {"content": json.dumps(appspec)}}
+    content = yaml.safe_dump(appspec) if d.yamlSpec else json.dumps(appspec)
+    return {"revisionType": "AppSpecContent", "appSpecContent": {"content": content}}
 
 
 def state(p: Pipeline, world: CostWorld) -> dict[str, Any]:

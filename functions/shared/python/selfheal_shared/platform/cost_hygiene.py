@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from selfheal_shared.core import layer_files
@@ -26,7 +27,8 @@ class LambdaVersions(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     keepLast: int = Field(ge=1)
-    keepLastByFunction: dict[str, int] = Field(default_factory=dict)
+    #: A function's own N; at least 1 (0 or less would delete every version, or the oldest).
+    keepLastByFunction: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
     functions: list[str] = Field(min_length=1)
 
     def keep_for(self, function: str) -> int:
@@ -48,6 +50,10 @@ class RawBucket(BaseModel):
 
 class CostConfig(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+    #: Changes one run makes at most (one Lambda, one payload): the rest is left for the next
+    #: week's run, and the report says how many.
+    maxChangesPerRun: int = Field(ge=1)
 
     lambdaVersions: LambdaVersions
     logGroups: LogGroups
@@ -85,7 +91,7 @@ def appspec_versions(content: str) -> list[tuple[str, str]]:
     Raises ValueError when the content does not say which: the caller must then keep every
     version rather than guess."""
     try:
-        spec = json.loads(content)
+        spec = yaml.safe_load(content)  # an AppSpec is YAML or JSON (JSON is YAML)
         out: list[tuple[str, str]] = []
         for resource in spec["Resources"]:
             for body in resource.values():
@@ -94,7 +100,7 @@ def appspec_versions(content: str) -> list[tuple[str, str]]:
                     if props.get(key):
                         out.append((str(props["Name"]), str(props[key])))
         return out
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError) as exc:
         raise ValueError(f"AppSpec content unreadable ({exc})") from exc
 
 
