@@ -137,6 +137,34 @@ def test_latency_alarm_gate_approve_scales_one_class_and_verifies_the_alarm(
     # FIXED only after the update was over and the alarm back: never before.
     assert verify["at"] > scaled["at"]
     assert "ana approved" in scaled["why"]
+    # The update was taken as started while AWS still showed the old class.
+    assert scaled["result"].endswith("(update started)")
+    assert "UPDATING_INSTANCE_TYPE db.influx.medium" in scaled["details"]
+
+
+@pytest.mark.procedure("D4", "approval after the alarm went OK: nothing scaled, NO_ACTION_NEEDED")
+def test_an_approval_after_the_alarm_is_ok_again_scales_nothing(make: Any) -> None:
+    """The gate waits up to 24 h: when the answer comes the figures may be stale. The scale
+    step reads the alarm again; OK means nothing is scaled, and that is what is recorded."""
+    p = make()
+    arn = alarm_fires(p)
+    p.wait([arn], until_parked=True)
+    # The load passed while nobody answered: the latency is back at 200 ms, alarm OK.
+    p.world.influx_instances.specs[INSTANCE].writeLatencyMs["db.influx.medium"] = 200.0
+    p.world.influx_instances.latency[INSTANCE] = 200.0
+    for _ in range(6):
+        p.clock.advance(300)
+    assert alarm_state(p) == "OK"
+    p.decide(arn, "resume", "ana", reason="scale as proposed")
+    p.wait([arn], timeout=120)
+    run = p.execution_summary(arn)
+    assert run["status"] == "SUCCEEDED", run
+    assert run["states"][-3:] == ["Scaled", "NotifyStale", "Recovered"]
+    assert p.extensions.tsdb_updates == []
+    assert instance(p)["dbInstanceType"] == "db.influx.medium"
+    [rec] = [r for r in p.audit_records() if r["action"] == "scale_instance"]
+    assert rec["outcome"] == "NO_ACTION_NEEDED"
+    assert "not scaled, still db.influx.medium" in rec["result"]
 
 
 @pytest.mark.procedure("D4", "not approved: nothing changed, paged")
@@ -231,7 +259,7 @@ def test_an_instance_already_updating_is_paged_and_not_scaled_again(make: Any) -
     assert run["status"] == "FAILED" and "AwaitDecision" not in run["states"]
     assert len(p.extensions.tsdb_updates) == 1, "only the update made before the alarm"
     reason = next(n for n in p.notifications() if n["level"] == "l1")["message"]["reason"]
-    assert f"instance {ident} is UPDATING, not AVAILABLE" in reason
+    assert f"instance {ident} is UPDATING_INSTANCE_TYPE, not AVAILABLE" in reason
 
 
 @pytest.mark.procedure("D4", "top of the ladder: paged, no gate")
@@ -296,12 +324,19 @@ def test_update_db_instance_refuses_as_aws_does(make: Any) -> None:
     assert code(identifier=ident, dbInstanceType="db.influx.huge") == "ValidationException"
     assert code(identifier=ident, allocatedStorage=50) == "ValidationException"
     got = tsdb.update_db_instance(identifier=ident, dbInstanceType="db.influx.large")
-    assert (got["status"], got["dbInstanceType"]) == ("UPDATING", "db.influx.large")
+    # AWS's status for a class change; the old class shows until the update is over.
+    assert (got["status"], got["dbInstanceType"]) == ("UPDATING_INSTANCE_TYPE", "db.influx.medium")
     assert code(identifier=ident, dbInstanceType="db.influx.xlarge") == "ConflictException"
     p.clock.advance(TSDB_UPDATE_MINUTES * 60 - 60)
-    assert instance(p)["status"] == "UPDATING"
+    assert (instance(p)["status"], instance(p)["dbInstanceType"]) == (
+        "UPDATING_INSTANCE_TYPE",
+        "db.influx.medium",
+    )
     p.clock.advance(60)
-    assert instance(p)["status"] == "AVAILABLE"
+    assert (instance(p)["status"], instance(p)["dbInstanceType"]) == (
+        "AVAILABLE",
+        "db.influx.large",
+    )
 
 
 @pytest.mark.procedure("D4", "retry with backoff")
