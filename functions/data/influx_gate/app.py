@@ -31,6 +31,8 @@ def handler(run: Run[GateRequest]) -> dict[str, Any]:
         "latency": dx["latency"],
         "instance": dx["instance"],
         "connectivity": dx["connectivity"],
+        #: A WriteErrors alarm's sums per 5 minutes (empty for the latency alarm).
+        "writeErrors": dx.get("writeErrors", []),
         "proposal": f"UpdateDbInstance {inc.instanceId} dbInstanceType {proposal}",
         "decide": {
             "scale": f"selfheal approve {inc.incidentId} --operator <you> --reason <why>",
