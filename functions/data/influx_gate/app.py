@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared.core import approvals, notify
+from selfheal_shared.core import approvals, effects, notify
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.data import influx_scaling as scaling
 
@@ -39,17 +39,22 @@ def handler(run: Run[GateRequest]) -> dict[str, Any]:
             "do not scale": f"selfheal reject {inc.incidentId} --operator <you> --reason <why>",
         },
     }
-    for level in ("l1", "l2"):
-        notify.publish(
-            level,
-            subject=f"[selfheal] InfluxDB write latency ({inc.database}): scale {proposal}?",
-            message=message,
+    # Asked once per execution: a retried step (its answer lost after the pages went out)
+    # parks its new token without paging L1/L2 again.
+    asked = effects.key(inc.incidentId, "scale_gate", inc.executionId, proposal)
+    if effects.prior(inc.incidentId, "scale_gate", asked).record is None:
+        for level in ("l1", "l2"):
+            notify.publish(
+                level,
+                subject=f"[selfheal] InfluxDB write latency ({inc.database}): scale {proposal}?",
+                message=message,
+            )
+        run.record(
+            "scale_gate",
+            why=dx["facts"],
+            result=f"asked L1/L2 to approve {proposal} for instance {inc.instanceId}",
+            details={"key": asked, effects.RETURNED: True},
         )
-    run.record(
-        "scale_gate",
-        why=dx["facts"],
-        result=f"asked L1/L2 to approve {proposal} for instance {inc.instanceId}",
-    )
     # Park last: once the token is visible, the request for a decision has gone out.
     approvals.park(
         inc.incidentId,

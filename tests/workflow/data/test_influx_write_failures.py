@@ -197,6 +197,36 @@ def test_an_alarm_ok_for_want_of_data_is_not_taken_as_fixed(make: Any) -> None:
     assert "OK with no datapoint in its last period" in reason
 
 
+@pytest.mark.procedure("D4", "the gate's step retried after its pages went out: asked once")
+def test_a_retried_gate_step_pages_l1_l2_once(make: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gate's Lambda pages L1/L2, then parking its token fails once (a throttled
+    write): Step Functions retries the step. The retry parks the token and pages nobody
+    again; the approval still reaches the run."""
+    from selfheal_shared.core import approvals
+    from selfheal_shared.core.errors import Transient
+
+    p = make()
+    park = approvals.park
+    calls: list[str] = []
+
+    def park_fails_once(*args: Any, **kwargs: Any) -> Any:
+        calls.append("park")
+        if len(calls) == 1:
+            raise Transient("throttled writing the token")
+        return park(*args, **kwargs)
+
+    monkeypatch.setattr(approvals, "park", park_fails_once)
+    arn = alarm_fires(p)
+    assert p.wait([arn], until_parked=True) == [arn]
+    assert len(calls) == 2, "the step was retried"
+    assert sorted(n["level"] for n in gate_pages(p)) == ["l1", "l2"]
+    p.decide(arn, "resume", "ana", reason="scale as proposed")
+    p.wait([arn], timeout=120)
+    run = p.execution_summary(arn)
+    assert run["status"] == "SUCCEEDED" and run["states"][-2:] == ["NotifyFixed", "Fixed"]
+    assert len(p.extensions.tsdb_updates) == 1
+
+
 @pytest.mark.procedure("D4", "not approved: nothing changed, paged")
 def test_reject_changes_nothing_and_pages(make: Any) -> None:
     p = make()
