@@ -227,6 +227,47 @@ def test_a_retried_gate_step_pages_l1_l2_once(make: Any, monkeypatch: pytest.Mon
     assert len(p.extensions.tsdb_updates) == 1
 
 
+@pytest.mark.procedure("D4", "maintenance window opened after the guard step: nothing scaled")
+def test_a_maintenance_window_opened_after_the_guard_step_holds_the_scaling(make: Any) -> None:
+    """The data platform's window (`system:ons-data-platform`) starts between the guard
+    step after the approval and the update: the scale step's own guard re-check reads that
+    scope too, so nothing is scaled and the refusal is recorded."""
+    p = make()
+    lambdas: Any = p.lambdas
+    [(name, (fn_spec, check))] = [
+        (n, e) for n, e in lambdas._handlers.items() if e[0].name == "remediation_guards"
+    ]
+    seen: list[bool] = []
+
+    def window_opens_after(event: dict[str, Any], context: Any) -> Any:
+        out = check(event, context)
+        seen.append(bool(out["proceed"]))
+        if len(seen) == 2:  # GuardsScale passed; the window starts right after it
+            now = p.clock.now()
+            guards.set_maintenance(
+                "system:ons-data-platform",
+                starts=now,
+                ends=now + timedelta(hours=2),
+                reason="InfluxDB minor version upgrade",
+            )
+        return out
+
+    lambdas._handlers[name] = (fn_spec, window_opens_after)
+    arn = alarm_fires(p)
+    p.wait([arn], until_parked=True)
+    p.decide(arn, "resume", "ana", reason="scale as proposed")
+    p.wait([arn], timeout=120)
+    assert seen == [True, True]
+    run = p.execution_summary(arn)
+    assert "Scale" in run["states"] and "NotifyFixed" not in run["states"]
+    assert p.extensions.tsdb_updates == []
+    assert instance(p)["dbInstanceType"] == "db.influx.medium"
+    [held] = [r for r in p.audit_records() if r.get("outcome") == "SKIPPED_BY_GUARD"]
+    assert (
+        held["action"] == "scale_instance" and "maintenance" in json.loads(held["details"])["guard"]
+    )
+
+
 @pytest.mark.procedure("D4", "not approved: nothing changed, paged")
 def test_reject_changes_nothing_and_pages(make: Any) -> None:
     p = make()
