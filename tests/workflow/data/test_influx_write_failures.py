@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 from selfheal_cdk import spec as spec_mod
 from selfheal_shared.core import guards
-from selfheal_shared.data.influx_writer import TimeSeriesWriter
+from selfheal_shared.data.influx_writer import TimeSeriesWriter, WriteFailed
 
 from local import influx
 from local.moto_extensions import TSDB_UPDATE_MINUTES
@@ -448,6 +449,38 @@ def test_update_db_instance_refuses_as_aws_does(make: Any) -> None:
     )
 
 
+@pytest.mark.procedure("D4", "a batch lost after its retries: WriteErrors metric (EMF)")
+def test_a_batch_given_up_on_emits_the_write_errors_metric_the_alarm_reads(
+    store: influx.InfluxServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The `ons-influxdb-write-errors` alarm reads `DataPlatform/TimeSeries WriteErrors`
+    per DatabaseName: the writer publishes it (an EMF line) for each batch it gives up on,
+    and a store that refuses the lines (400) counts too."""
+    repo = Path(__file__).resolve().parents[3]
+    alarm = json.loads((repo / "events/alarms/ons-influxdb-write-errors.json").read_text())
+    store.stop()
+    try:
+        writer = TimeSeriesWriter(
+            store.url, "ons_influxdb_prod", "selfheal-admin", store.password,
+            retries=0, backoff_factor=0,
+        )  # fmt: skip
+        with pytest.raises(WriteFailed):
+            writer.write(["energy value=1i 1700000000000000000"])
+    finally:
+        store.start()
+    store.create_database("emf_partial")
+    refused = TimeSeriesWriter(store.url, "emf_partial", "selfheal-admin", store.password)
+    with pytest.raises(WriteFailed, match="answered 400"):
+        refused.write(["energy value=1i 1700000000000000000", "energy value=oops= 17000000"])
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"_aws"' in x]
+    assert [x["DatabaseName"] for x in lines] == ["ons_influxdb_prod", "emf_partial"]
+    [spec] = lines[0]["_aws"]["CloudWatchMetrics"]
+    assert spec["Namespace"] == alarm["metric"]["namespace"]
+    assert spec["Metrics"][0]["Name"] == alarm["metric"]["name"]
+    assert spec["Dimensions"] == [list(alarm["metric"]["dimensions"])]
+    assert all(x["WriteErrors"] == 1 for x in lines)
+
+
 @pytest.mark.procedure("D4", "retry with backoff")
 def test_writer_retries_a_store_that_went_away_and_loses_or_doubles_no_point(
     store: influx.InfluxServer,
@@ -462,23 +495,29 @@ def test_writer_retries_a_store_that_went_away_and_loses_or_doubles_no_point(
         f"energy,source=s{n % 5} value={n}i {1_700_000_000_000_000_000 + n}" for n in range(2500)
     ]
     retried: list[int] = []
+    sleeps: list[float] = []
+    batches: list[int] = []
 
     def back_up(failures: int) -> None:
         retried.append(failures)
-        if failures == 2:  # down for two attempts, then back
+        if failures == 3:  # down for three attempts, then back
             store.start()
 
     store.stop()
     writer = TimeSeriesWriter(
         store.url, database, "selfheal-admin", store.password,
-        backoff_factor=0.05, on_retry=back_up,
+        backoff_factor=0.01, on_retry=back_up, on_backoff=sleeps.append,
+        on_batch=batches.append,
     )  # fmt: skip
     try:
         assert writer.write(lines) == 2500
     finally:
         if not store.running():
             store.start()
-    assert retried[:2] == [1, 2]
+    assert retried[:3] == [1, 2, 3]
+    # urllib3 2.x: nothing before the first retry, then growing (backoff * 2 ** (n - 1)).
+    assert sleeps[:3] == [0, 0.02, 0.04]
+    assert batches == [1000, 1000, 500]
 
     def count() -> int:
         out = store.query('SELECT count("value") FROM "energy"', db=database)
