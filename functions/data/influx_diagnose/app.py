@@ -5,8 +5,9 @@ Maximum), (2) the instance's status and class (`describe-db-instance` is GetDbIn
 finding the workflow routes on:
 
 - `recovered`: the alarm is OK again; nothing to do (NO_ACTION_NEEDED);
-- `unreachable`: the store does not answer: a bigger class would not help, people are
-  paged with the finding and no gate opens;
+- `unreachable`: selfheal could not reach the store from the function's network (a VPC
+  endpoint the function has no route to looks the same as a store that is down): people
+  are paged with exactly that and no gate opens;
 - `busy`: the instance is not AVAILABLE (already updating, maintenance): no gate;
 - `top`: no larger class on the ladder (or a class not on it): people decide;
 - `errors`: the WriteErrors alarm fired while the latency is under its alarm's threshold:
