@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from selfheal_shared.core import approvals, effects, notify
+from selfheal_shared.core import approvals, audit, effects, notify
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.data import influx_scaling as scaling
 
@@ -42,7 +42,8 @@ def handler(run: Run[GateRequest]) -> dict[str, Any]:
     # Asked once per execution: a retried step (its answer lost after the pages went out)
     # parks its new token without paging L1/L2 again.
     asked = effects.key(inc.incidentId, "scale_gate", inc.executionId, proposal)
-    if effects.prior(inc.incidentId, "scale_gate", asked).record is None:
+    before = audit.history(inc.incidentId)
+    if not any(r["action"] == "scale_gate" and r["details"].get("asked") == asked for r in before):
         for level in ("l1", "l2"):
             notify.publish(
                 level,
@@ -53,7 +54,8 @@ def handler(run: Run[GateRequest]) -> dict[str, Any]:
             "scale_gate",
             why=dx["facts"],
             result=f"asked L1/L2 to approve {proposal} for instance {inc.instanceId}",
-            details={"key": asked, effects.RETURNED: True},
+            # Not an effect's key: pages are not an AWS change to reconcile.
+            details={"asked": asked},
         )
     # Park last: once the token is visible, the request for a decision has gone out.
     approvals.park(
