@@ -176,7 +176,8 @@ class Extensions:
     on_transformed_filters: set[tuple[str, str]] = field(default_factory=set)
     #: Timestream for InfluxDB instances being updated (moto has no UpdateDbInstance): id ->
     #: the virtual time it is AVAILABLE again.
-    tsdb_updating: dict[str, datetime] = field(default_factory=dict)
+    #: instance id -> (when the update is over, the changes it applies then).
+    tsdb_updating: dict[str, tuple[datetime, dict[str, Any]]] = field(default_factory=dict)
     #: UpdateDbInstance calls accepted, in order: the request bodies.
     tsdb_updates: list[dict[str, Any]] = field(default_factory=list)
 
@@ -646,20 +647,28 @@ class Extensions:
         return timestreaminfluxdb_backends[DEFAULT_ACCOUNT_ID][self.region]
 
     def _tsdb_settle(self, match: re.Match[str] | None, body: dict[str, Any]) -> None:
-        """An update whose time has come is over: AVAILABLE again. moto then answers."""
+        """An update whose time has come is over: the new class/storage show, AVAILABLE
+        again. moto then answers."""
         now = shared_clock.now()
         instances = self._tsdb_backend().db_instances
-        for ident, until in list(self.tsdb_updating.items()):
+        for ident, (until, changes) in list(self.tsdb_updating.items()):
             if until <= now:
                 if ident in instances:
-                    instances[ident].status = "AVAILABLE"
+                    got = instances[ident]
+                    got.db_instance_type = changes.get("dbInstanceType", got.db_instance_type)
+                    got.allocated_storage = changes.get("allocatedStorage", got.allocated_storage)
+                    got.db_storage_type = changes.get("dbStorageType", got.db_storage_type)
+                    got.deployment_type = changes.get("deploymentType", got.deployment_type)
+                    got.port = changes.get("port", got.port)
+                    got.status = "AVAILABLE"
                 del self.tsdb_updating[ident]
 
     def _tsdb_update(self, match: re.Match[str] | None, body: dict[str, Any]) -> Response:
         """Same validation as AWS: the request's constraints (ValidationException), the
         instance must exist (ResourceNotFoundException) and be AVAILABLE
-        (ConflictException); storage only grows. The class and storage change at once, the
-        instance is UPDATING for `TSDB_UPDATE_MINUTES` virtual minutes."""
+        (ConflictException); storage only grows. Like AWS, the instance reports
+        UPDATING_INSTANCE_TYPE (a class change) or UPDATING for `TSDB_UPDATE_MINUTES` virtual
+        minutes and keeps showing its old class/storage until the update is over."""
         self._tsdb_settle(match, body)
         try:
             aws_validation.timestream_update_db_instance(body, _tsdb_enums())
@@ -685,14 +694,13 @@ class Extensions:
                 )
         except AwsError as exc:
             return exc.status, {}, json.dumps(exc.body())
-        instance.db_instance_type = body.get("dbInstanceType", instance.db_instance_type)
-        instance.allocated_storage = body.get("allocatedStorage", instance.allocated_storage)
-        instance.db_storage_type = body.get("dbStorageType", instance.db_storage_type)
-        instance.deployment_type = body.get("deploymentType", instance.deployment_type)
-        instance.port = body.get("port", instance.port)
-        instance.status = "UPDATING"
-        self.tsdb_updating[instance.id] = shared_clock.now() + timedelta(
-            minutes=TSDB_UPDATE_MINUTES
+        changing_class = body.get("dbInstanceType", instance.db_instance_type) != (
+            instance.db_instance_type
+        )
+        instance.status = "UPDATING_INSTANCE_TYPE" if changing_class else "UPDATING"
+        self.tsdb_updating[instance.id] = (
+            shared_clock.now() + timedelta(minutes=TSDB_UPDATE_MINUTES),
+            dict(body),
         )
         self.tsdb_updates.append(dict(body))
         return 200, {}, json.dumps(instance.to_dict(), default=str)

@@ -5,10 +5,13 @@ Maximum), (2) the instance's status and class (`describe-db-instance` is GetDbIn
 finding the workflow routes on:
 
 - `recovered`: the alarm is OK again; nothing to do (NO_ACTION_NEEDED);
-- `unreachable`: the store does not answer: a bigger class would not help, people are
-  paged with the finding and no gate opens;
+- `unreachable`: selfheal could not reach the store from the function's network (a VPC
+  endpoint the function has no route to looks the same as a store that is down): people
+  are paged with exactly that and no gate opens;
 - `busy`: the instance is not AVAILABLE (already updating, maintenance): no gate;
 - `top`: no larger class on the ladder (or a class not on it): people decide;
+- `errors`: the WriteErrors alarm fired while the latency is under its alarm's threshold:
+  the writes fail for another reason than load, people are paged, no scaling proposed;
 - `scale`: reachable, AVAILABLE, still alarming: propose the next class at the gate."""
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.data import influx_scaling as scaling
 from selfheal_shared.data.records_store import StoreUnavailable, health
 
-METRIC = {"namespace": "AWS/Timestream", "name": "InfluxDB_WriteLatency"}
+METRIC = {"namespace": "AWS/Timestream", "name": scaling.LATENCY_METRIC}
 
 
 class DiagnoseRequest(BaseModel):
@@ -64,26 +67,69 @@ def instance(instance_id: str) -> dict[str, Any]:
     }
 
 
-def alarm_state(name: str) -> str:
+def alarm(name: str) -> dict[str, Any]:
     found = client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"]
     if not found:
         raise InputInvalid(f"alarmName: alarm {name!r} does not exist")
-    return str(found[0]["StateValue"])
+    got: dict[str, Any] = found[0]
+    return got
+
+
+def errors(alarm: dict[str, Any]) -> list[dict[str, Any]]:
+    """The fired alarm's own metric over the last hour (the WriteErrors sums shown at the
+    gate and in the page)."""
+    now = clock.now()
+    points = client("cloudwatch").get_metric_statistics(
+        Namespace=alarm["Namespace"],
+        MetricName=alarm["MetricName"],
+        Dimensions=alarm.get("Dimensions", []),
+        StartTime=now - timedelta(minutes=scaling.LOOKBACK_MINUTES),
+        EndTime=now,
+        Period=scaling.PERIOD_SECONDS,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    return sorted(
+        ({"at": p["Timestamp"].isoformat(), "sum": float(p["Sum"])} for p in points),
+        key=lambda r: str(r["at"]),
+    )
+
+
+def _latency_high(lat: dict[str, Any]) -> bool:
+    periods = lat["periods"]
+    return bool(periods) and periods[-1]["average"] > scaling.LATENCY_THRESHOLD_MS
 
 
 def _finding(
-    inc: scaling.InfluxIncident, state: str, reach: str | None, db: dict[str, Any]
+    inc: scaling.InfluxIncident,
+    state: str,
+    reach: str | None,
+    db: dict[str, Any],
+    latency_alarm: bool,
+    lat: dict[str, Any],
 ) -> tuple[str, str | None, str]:
     proposed = scaling.next_class(db["dbInstanceType"])
     if state == "OK":
         return "recovered", None, f"alarm {inc.alarmName} is OK again: nothing to scale"
     if reach is not None:
+        # The function may have no route to the instance (a VPC endpoint): that is not
+        # evidence that the store is down, nor that a larger class would not help.
         return (
             "unreachable",
             None,
             (
-                f"the store does not answer ({reach}): a larger class would not bring it back; "
-                "nothing was changed"
+                f"selfheal could not reach the store from the function's network ({reach}); "
+                "whether it answers its writers is not known: check it from inside its VPC "
+                "before scaling; nothing was changed"
+            ),
+        )
+    if not latency_alarm and not _latency_high(lat):
+        return (
+            "errors",
+            None,
+            (
+                f"alarm {inc.alarmName} (write errors) with the last write latency under "
+                f"{scaling.LATENCY_THRESHOLD_MS:g} ms: not a load a larger class would take "
+                "away; no scaling proposed, nothing was changed"
             ),
         )
     if db["status"] != "AVAILABLE":
@@ -122,12 +168,17 @@ def handler(run: Run[DiagnoseRequest]) -> dict[str, Any]:
         reached, problem = health(inc.scope), None
     except StoreUnavailable as exc:
         reached, problem = "", str(exc)
-    state = alarm_state(inc.alarmName)
-    finding, proposed, text = _finding(inc, state, problem, db)
+    fired = alarm(inc.alarmName)
+    state = str(fired["StateValue"])
+    latency_alarm = fired.get("MetricName") == scaling.LATENCY_METRIC
+    sums = [] if latency_alarm else errors(fired)
+    finding, proposed, text = _finding(inc, state, problem, db, latency_alarm, lat)
+    shown = ", ".join(f"{r['sum']:g}" for r in sums) or "none"
     facts = (
         f"{scaling.latency_text(lat)}; instance {db['name']} ({db['id']}) {db['status']}, "
         f"{db['dbInstanceType']}, {db['allocatedStorage']} GB; connectivity: "
         f"{reached or 'FAILED: ' + str(problem)}; alarm {inc.alarmName} {state}"
+        + ("" if latency_alarm else f"; {fired.get('MetricName')} per 5 min: {shown}")
     )
     run.record(
         "diagnose",
@@ -139,6 +190,7 @@ def handler(run: Run[DiagnoseRequest]) -> dict[str, Any]:
             "reachable": problem is None,
             "finding": finding,
             "proposedClass": proposed,
+            "writeErrors": sums,
         },
     )
     return {
@@ -150,6 +202,7 @@ def handler(run: Run[DiagnoseRequest]) -> dict[str, Any]:
         "reachable": problem is None,
         "connectivity": reached or problem,
         "alarmState": state,
+        "writeErrors": sums,
         "currentClass": db["dbInstanceType"],
         "proposedClass": proposed,
     }

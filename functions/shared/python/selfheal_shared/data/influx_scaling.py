@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 AUTOMATION = "influx_write_failures"
 DIMENSION = "DatabaseName"
+#: Runbook 001's system: its maintenance window holds every action on the data platform.
+SYSTEM_SCOPE = "system:ons-data-platform"
 #: The classes the runbook scales through, smallest first (`db.influx.large` → `xlarge`);
 #: the same order as AWS's DbInstanceType. Never down, never more than one step.
 LADDER: tuple[str, ...] = (
@@ -33,6 +35,11 @@ LADDER: tuple[str, ...] = (
 #: Runbook 001 step 1: the last hour of latency, 5-minute periods, Average and Maximum.
 LOOKBACK_MINUTES = 60
 PERIOD_SECONDS = 300
+#: The write latency alarm's threshold (ms, 5-minute Average; events/alarms/
+#: ons-influxdb-write-latency.json): a WriteErrors alarm with the last period under it is
+#: not a load a larger class would take away.
+LATENCY_THRESHOLD_MS = 1000.0
+LATENCY_METRIC = "InfluxDB_WriteLatency"
 #: After the update: one check a minute (the workflow's Wait), at most this many.
 WATCH_CHECKS = 45
 IDENTIFIER = r"^[a-zA-Z0-9]{3,64}$"
