@@ -27,7 +27,13 @@ def manifest(incident_id: str) -> dict[str, Any] | None:
     return dict(found[-1]["details"]) if found else None
 
 
-@remediator(GateRequest, actor="critical_gate", automation=critical.AUTOMATION, what="gate")
+@remediator(
+    GateRequest,
+    actor="critical_gate",
+    automation=critical.AUTOMATION,
+    what="gate",
+    scopes=critical.scopes,
+)
 def handler(run: Run[GateRequest]) -> dict[str, Any]:
     req = run.request
     inc = req.incident

@@ -99,13 +99,21 @@ def _flags_on(cfg: critical.CriticalConfig) -> FlagsOn:
     )
 
 
-def _trigger(req: OpenRequest) -> dict[str, Any]:
+def _trigger(req: OpenRequest, cfg: critical.CriticalConfig) -> dict[str, Any]:
     raw = req.input
     if isinstance(raw, dict) and ("detail" in raw or "detail-type" in raw):
         alarm = parse(AlarmStateChangeEvent, raw, "CloudWatch alarm event")
         if alarm.detail.state.value != "ALARM":
             raise InputInvalid(
                 f"detail.state.value: expected 'ALARM', got {alarm.detail.state.value!r}"
+            )
+        function = alarm.metric_dimensions().get("FunctionName", "")
+        if function not in cfg.functions:
+            # Only an alarm on a function the runbook names critical freezes the platform.
+            raise InputInvalid(
+                f"detail.configuration.metrics[].metricStat.metric.dimensions.FunctionName: "
+                f"{function!r} is not a critical function of {critical.CONFIG} "
+                f"({', '.join(cfg.functions)})"
             )
         targets.alarm_in_alarm(alarm)
         basis = f"{alarm.account}|{alarm.region}|{alarm.detail.alarmName}|"
@@ -130,12 +138,13 @@ def _trigger(req: OpenRequest) -> dict[str, Any]:
 @remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     req = parse(OpenRequest, event, "critical-failure start")
-    opened = _trigger(req)
     cfg = critical.config()
+    opened = _trigger(req, cfg)
     run = protocol.begin(
         req,
         actor="critical_open",
         automation=critical.AUTOMATION,
+        scopes=critical.scopes(req),
         incident_id=opened["incidentId"],
         execution_id=req.executionId,
         context=context,

@@ -99,7 +99,11 @@ def _redeploy(run: Run[RestoreRequest], ref: str, why: str) -> str:
 
 
 @remediator(
-    RestoreRequest, actor="critical_restore", automation=critical.AUTOMATION, what="restore"
+    RestoreRequest,
+    actor="critical_restore",
+    automation=critical.AUTOMATION,
+    what="restore",
+    scopes=critical.scopes,
 )
 def handler(run: Run[RestoreRequest]) -> dict[str, Any]:
     req = run.request

@@ -29,7 +29,7 @@ def _stop(run: Run[StopRequest], ref: str) -> dict[str, Any]:
     app, group, dep = critical.deployment_parts(ref)
     cd = client("codedeploy", sdk_retries=False)
     info = _status(cd, dep)
-    if info["status"] != "InProgress" and not run.pending("stop_deployment", ref):
+    if info["status"] != "InProgress" and not run.pending("stop_deployment", critical.SCOPE, ref):
         run.record(
             "stop_deployment",
             why=inc.reason,
@@ -69,7 +69,13 @@ def _stop(run: Run[StopRequest], ref: str) -> dict[str, Any]:
     return {"deployment": ref, "changed": True, "status": result["status"]}
 
 
-@remediator(StopRequest, actor=ACTOR, automation=critical.AUTOMATION, what="stop request")
+@remediator(
+    StopRequest,
+    actor=ACTOR,
+    automation=critical.AUTOMATION,
+    what="stop request",
+    scopes=critical.scopes,
+)
 def handler(run: Run[StopRequest]) -> dict[str, Any]:
     results = [_stop(run, ref) for ref in run.request.incident.deployments]
     stopped = [r["deployment"] for r in results if r["changed"]]
