@@ -370,3 +370,36 @@ def test_one_unreadable_function_does_not_abort_the_health_check(make: Any) -> N
     assert "3 of 5 critical functions healthy" in health, health
     assert "influxdb_loader: could not check: " in health and "AccessDenied" in health
     assert "lambda_router: 40 errors" in health
+
+
+@pytest.mark.procedure(
+    "D2", "disable non-critical feature flags: in the environment found by its name, by id"
+)
+def test_the_flags_are_turned_off_in_the_environment_found_by_name(make: Any) -> None:
+    """config/critical_failure.json names the environment ("production"); AppConfig takes
+    its id, and the stand-in refuses a name as AWS does (`[a-z0-9]{4,7}`)."""
+    p, w = make()
+    assert w.environment != CFG.appconfig.environment
+    with pytest.raises(ClientError, match="BadRequestException"):
+        p.client("appconfig").list_deployments(
+            ApplicationId=w.app, EnvironmentId=CFG.appconfig.environment
+        )
+    arn = alarm_fires(p, w)
+    assert p.wait([arn], until_parked=True) == [arn]
+    off = p.extensions.appconfig_deployments[-1]
+    assert off["EnvironmentId"] == w.environment
+    assert w.flags()["enable_new_api_endpoint"] is False
+
+
+@pytest.mark.procedure(
+    "D2", "disable non-critical feature flags: a configured environment missing, refused"
+)
+def test_a_missing_environment_is_refused_naming_the_field(make: Any) -> None:
+    p, w = make()
+    p.extensions.appconfig_environments[w.app].clear()  # the environment was never made
+    arn = alarm_fires(p, w)
+    p.wait([arn])
+    run = p.execution_summary(arn)
+    assert run["status"] == "FAILED", run
+    assert "appconfig.environment" in run["cause"] and "production" in run["cause"]
+    assert w.status(w.deployments["InProgress"]) == "InProgress", "nothing stopped"
