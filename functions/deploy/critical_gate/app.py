@@ -57,7 +57,11 @@ def handler(run: Run[GateRequest]) -> dict[str, Any]:
         )
     notify.publish(
         "l1",
-        subject=f"[selfheal] critical failure contained ({inc.incidentId}): restore decision",
+        # What the manifest holds (SNS keeps 100 characters of a subject).
+        subject=(
+            f"[selfheal] restore decision {inc.incidentId}: "
+            f"{len(kept['deploymentsStopped'])} stopped, {len(kept['flagsTurnedOff'])} flags off"
+        ),
         message={
             "incidentId": inc.incidentId,
             "reason": inc.reason,

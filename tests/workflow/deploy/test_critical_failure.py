@@ -403,3 +403,30 @@ def test_a_missing_environment_is_refused_naming_the_field(make: Any) -> None:
     assert run["status"] == "FAILED", run
     assert "appconfig.environment" in run["cause"] and "production" in run["cause"]
     assert w.status(w.deployments["InProgress"]) == "InProgress", "nothing stopped"
+
+
+@pytest.mark.procedure(
+    "D2",
+    "undo manifest restored exactly, only through the human gate: records say only what was done",
+)
+def test_the_records_say_only_what_was_done_and_verified(make: Any) -> None:
+    """CodeDeploy reports no rollback for the stop here, and a redeployment is only started
+    when the restore ends: neither "rolled back" nor "redeployed" is claimed, and the gate
+    says what the manifest holds, not "contained"."""
+    p, w = make()
+    arn = alarm_fires(p, w)
+    p.wait([arn], until_parked=True)
+    dep = w.deployments["InProgress"]
+    stop = steps(p, arn)["stop_deployment"]
+    assert "rolled back" not in stop and "no rollback reported" in stop, stop
+    subjects = [n["subject"] for n in p.notifications()]
+    gates = [s for s in subjects if "restore decision" in s]
+    assert len(gates) == 1, subjects
+    gate = gates[0]
+    assert "contained" not in gate
+    assert gate.endswith(": 1 stopped, 2 flags off")
+    p.decide(arn, "resume", "ana", "root cause fixed")
+    p.wait([arn])
+    redeploy = steps(p, arn)["redeploy"]
+    assert redeploy.startswith("started redeployment ") and f"of the revision of {dep}" in redeploy
+    assert "redeployment started for 1 of 1 stopped deployment(s)" in steps(p, arn)["restore"]
