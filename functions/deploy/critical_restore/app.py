@@ -93,7 +93,7 @@ def _redeploy(run: Run[RestoreRequest], ref: str, why: str) -> str:
         landed=mine,
         verify=started,
         # Created/Queued/InProgress is started, not done: the record says started.
-        result=lambda new: f"started redeployment {new} of the revision of {dep} to {app}/{group}",
+        result=f"started a redeployment of the revision of {dep} to {app}/{group}",
         inverse=lambda new: {"api": "codedeploy:StopDeployment", "deploymentId": new},
         details=lambda new: {"from": ref, "to": new},
     )

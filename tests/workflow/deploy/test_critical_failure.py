@@ -428,5 +428,5 @@ def test_the_records_say_only_what_was_done_and_verified(make: Any) -> None:
     p.decide(arn, "resume", "ana", "root cause fixed")
     p.wait([arn])
     redeploy = steps(p, arn)["redeploy"]
-    assert redeploy.startswith("started redeployment ") and f"of the revision of {dep}" in redeploy
+    assert redeploy.startswith(f"started a redeployment of the revision of {dep}"), redeploy
     assert "redeployment started for 1 of 1 stopped deployment(s)" in steps(p, arn)["restore"]
