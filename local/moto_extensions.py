@@ -8,6 +8,7 @@ backends so the rest of moto sees the effect. Anything else falls through to mot
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 import threading
@@ -141,6 +142,8 @@ class Extensions:
     region: str
     #: AppConfig deployments started, in order (moto has no deployment model).
     appconfig_deployments: list[dict[str, Any]] = field(default_factory=list)
+    #: AppConfig environments created, per application id (moto 5.2 keeps none).
+    appconfig_environments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: CodeDeploy StopDeployment calls, in order.
     codedeploy_stops: list[dict[str, Any]] = field(default_factory=list)
     #: CloudTrail's event history of this account (moto has no LookupEvents): the Lambda
@@ -201,6 +204,20 @@ class Extensions:
                 ),
                 None,
                 self._list_hosted_versions,
+            ),
+            (
+                "POST",
+                re.compile(host.format(svc="appconfig") + r"/applications/([^/]+)/environments$"),
+                None,
+                self._create_environment,
+            ),
+            (
+                "GET",
+                re.compile(
+                    host.format(svc="appconfig") + r"/applications/([^/]+)/environments(\?.*)?$"
+                ),
+                None,
+                self._list_environments,
             ),
             (
                 "GET",
@@ -427,7 +444,35 @@ class Extensions:
         ]
         return 200, {}, json.dumps({"Items": items})
 
+    def _create_environment(self, match: re.Match[str], body: dict[str, Any]) -> Response:
+        backend = appconfig_backends[DEFAULT_ACCOUNT_ID][self.region]
+        backend.get_application(match.group(1))
+        made = {
+            "ApplicationId": match.group(1),
+            # AWS gives an environment a 7-character id of its own, never its name.
+            "Id": hashlib.sha256(f"{match.group(1)}/{body['Name']}".encode()).hexdigest()[:7],
+            "Name": body["Name"],
+            "Description": body.get("Description", ""),
+            "State": "ReadyForDeployment",
+        }
+        self.appconfig_environments.setdefault(match.group(1), []).append(made)
+        return 201, {}, json.dumps(made)
+
+    def _list_environments(self, match: re.Match[str], body: dict[str, Any]) -> Response:
+        items = self.appconfig_environments.get(match.group(1), [])
+        return 200, {}, json.dumps({"Items": items})
+
+    @staticmethod
+    def _bad_environment(env: str) -> Response | None:
+        """AWS refuses an EnvironmentId that is not an id (a name such as "production")."""
+        if re.fullmatch(r"[a-z0-9]{4,7}", env):
+            return None
+        error = {"Message": f"EnvironmentId {env!r} does not match [a-z0-9]{{4,7}}"}
+        return 400, {"x-amzn-ErrorType": "BadRequestException"}, json.dumps(error)
+
     def _list_deployments(self, match: re.Match[str], body: dict[str, Any]) -> Response:
+        if bad := self._bad_environment(match.group(2)):
+            return bad
         items = [
             d
             for d in reversed(self.appconfig_deployments)
@@ -436,6 +481,8 @@ class Extensions:
         return 200, {}, json.dumps({"Items": items})
 
     def _start_deployment(self, match: re.Match[str], body: dict[str, Any]) -> Response:
+        if bad := self._bad_environment(match.group(2)):
+            return bad
         backend = appconfig_backends[DEFAULT_ACCOUNT_ID][self.region]
         backend.get_configuration_profile(match.group(1), body["ConfigurationProfileId"])
         deployment = {
@@ -455,6 +502,8 @@ class Extensions:
 
     def _get_deployment(self, match: re.Match[str], body: dict[str, Any]) -> Response:
         app, env, number = match.group(1), match.group(2), int(match.group(3))
+        if bad := self._bad_environment(env):
+            return bad
         for d in self.appconfig_deployments:
             if (d["ApplicationId"], d["EnvironmentId"], d["DeploymentNumber"]) == (
                 app,

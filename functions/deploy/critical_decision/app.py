@@ -22,7 +22,11 @@ class AnswerRequest(BaseModel):
 
 
 @remediator(
-    AnswerRequest, actor="critical_decision", automation=critical.AUTOMATION, what="gate answer"
+    AnswerRequest,
+    actor="critical_decision",
+    automation=critical.AUTOMATION,
+    what="gate answer",
+    scopes=critical.scopes,
 )
 def handler(run: Run[AnswerRequest]) -> dict[str, Any]:
     approvals.close(run.request.incident.incidentId)

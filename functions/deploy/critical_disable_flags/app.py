@@ -20,7 +20,13 @@ class FlagsRequest(BaseModel):
     incident: CriticalIncident
 
 
-@remediator(FlagsRequest, actor=ACTOR, automation=critical.AUTOMATION, what="flags request")
+@remediator(
+    FlagsRequest,
+    actor=ACTOR,
+    automation=critical.AUTOMATION,
+    what="flags request",
+    scopes=critical.scopes,
+)
 def handler(run: Run[FlagsRequest]) -> dict[str, Any]:
     inc = run.request.incident
     flags = inc.flags

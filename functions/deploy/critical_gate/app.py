@@ -27,7 +27,13 @@ def manifest(incident_id: str) -> dict[str, Any] | None:
     return dict(found[-1]["details"]) if found else None
 
 
-@remediator(GateRequest, actor="critical_gate", automation=critical.AUTOMATION, what="gate")
+@remediator(
+    GateRequest,
+    actor="critical_gate",
+    automation=critical.AUTOMATION,
+    what="gate",
+    scopes=critical.scopes,
+)
 def handler(run: Run[GateRequest]) -> dict[str, Any]:
     req = run.request
     inc = req.incident
@@ -51,7 +57,11 @@ def handler(run: Run[GateRequest]) -> dict[str, Any]:
         )
     notify.publish(
         "l1",
-        subject=f"[selfheal] critical failure contained ({inc.incidentId}): restore decision",
+        # What the manifest holds (SNS keeps 100 characters of a subject).
+        subject=(
+            f"[selfheal] restore decision {inc.incidentId}: "
+            f"{len(kept['deploymentsStopped'])} stopped, {len(kept['flagsTurnedOff'])} flags off"
+        ),
         message={
             "incidentId": inc.incidentId,
             "reason": inc.reason,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 from selfheal_shared.core import clock, lambda_health
 from selfheal_shared.core.protocol import Run, remediator
@@ -31,14 +32,22 @@ def _problem(name: str, threshold: critical.HealthThreshold) -> str | None:
 
 
 @remediator(
-    HealthRequest, actor="critical_health", automation=critical.AUTOMATION, what="health request"
+    HealthRequest,
+    actor="critical_health",
+    automation=critical.AUTOMATION,
+    what="health request",
+    scopes=critical.scopes,
 )
 def handler(run: Run[HealthRequest]) -> dict[str, Any]:
     cfg = critical.config()
     healthy: list[str] = []
     unhealthy: list[dict[str, str]] = []
     for name in cfg.functions:
-        problem = _problem(name, cfg.health)
+        try:
+            problem = _problem(name, cfg.health)
+        except (BotoCoreError, ClientError) as err:
+            # One unreadable function is a finding, not the end of the others' checks.
+            problem = f"could not check: {err}"
         if problem is None:
             healthy.append(name)
         else:

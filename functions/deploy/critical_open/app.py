@@ -43,40 +43,58 @@ def _in_progress(applications: list[str]) -> list[str]:
     return found
 
 
-def _ids(where: critical.AppConfigLocation) -> tuple[str, str]:
+def _named(pages: Any, kind: str, name: str, field: str, where: str) -> str:
+    """The id of the one item called `name` across every page; refused naming the field."""
+    ids = [i["Id"] for page in pages for i in page["Items"] if i["Name"] == name]
+    if len(ids) != 1:
+        raise InputInvalid(
+            f"{critical.CONFIG} appconfig.{field}: {len(ids)} {kind} are named {name!r}{where}"
+        )
+    return str(ids[0])
+
+
+def _ids(where: critical.AppConfigLocation) -> tuple[str, str, str]:
+    """Application, environment and profile ids: the configuration names them as deployed,
+    and AppConfig's calls take ids (an environment's is `[a-z0-9]{4,7}`, never its name)."""
     ac = client("appconfig")
-    apps = [a["Id"] for a in ac.list_applications()["Items"] if a["Name"] == where.application]
-    if len(apps) != 1:
-        raise InputInvalid(
-            f"{critical.CONFIG} appconfig.application: {len(apps)} AppConfig applications "
-            f"are named {where.application!r}"
-        )
-    profiles = [
-        p["Id"]
-        for p in ac.list_configuration_profiles(ApplicationId=apps[0])["Items"]
-        if p["Name"] == where.profile
-    ]
-    if len(profiles) != 1:
-        raise InputInvalid(
-            f"{critical.CONFIG} appconfig.profile: {len(profiles)} profiles are named "
-            f"{where.profile!r} in {where.application}"
-        )
-    return apps[0], profiles[0]
+    app = _named(
+        ac.get_paginator("list_applications").paginate(),
+        "AppConfig applications",
+        where.application,
+        "application",
+        "",
+    )
+    inside = f" in {where.application}"
+    env = _named(
+        ac.get_paginator("list_environments").paginate(ApplicationId=app),
+        "environments",
+        where.environment,
+        "environment",
+        inside,
+    )
+    profile = _named(
+        ac.get_paginator("list_configuration_profiles").paginate(ApplicationId=app),
+        "profiles",
+        where.profile,
+        "profile",
+        inside,
+    )
+    return app, env, profile
 
 
 def _flags_on(cfg: critical.CriticalConfig) -> FlagsOn:
     where = cfg.appconfig
-    app, profile = _ids(where)
+    app, env, profile = _ids(where)
     ac = client("appconfig")
+    pages = ac.get_paginator("list_deployments").paginate(ApplicationId=app, EnvironmentId=env)
     mine = [
         d
-        for d in ac.list_deployments(ApplicationId=app, EnvironmentId=where.environment)["Items"]
+        for page in pages
+        for d in page["Items"]
         if d.get("ConfigurationProfileId") == profile
         and d.get("State") in ("COMPLETE", "DEPLOYING", "BAKING")
     ]
-    base = FlagsOn(
-        application=app, environment=where.environment, profile=profile, strategy=where.strategy
-    )
+    base = FlagsOn(application=app, environment=env, profile=profile, strategy=where.strategy)
     if not mine:
         return base.model_copy(update={"unknown": list(cfg.nonCriticalFlags)})
     version = int(max(mine, key=lambda d: d["DeploymentNumber"])["ConfigurationVersion"])
@@ -99,13 +117,21 @@ def _flags_on(cfg: critical.CriticalConfig) -> FlagsOn:
     )
 
 
-def _trigger(req: OpenRequest) -> dict[str, Any]:
+def _trigger(req: OpenRequest, cfg: critical.CriticalConfig) -> dict[str, Any]:
     raw = req.input
     if isinstance(raw, dict) and ("detail" in raw or "detail-type" in raw):
         alarm = parse(AlarmStateChangeEvent, raw, "CloudWatch alarm event")
         if alarm.detail.state.value != "ALARM":
             raise InputInvalid(
                 f"detail.state.value: expected 'ALARM', got {alarm.detail.state.value!r}"
+            )
+        function = alarm.metric_dimensions().get("FunctionName", "")
+        if function not in cfg.functions:
+            # Only an alarm on a function the runbook names critical freezes the platform.
+            raise InputInvalid(
+                f"detail.configuration.metrics[].metricStat.metric.dimensions.FunctionName: "
+                f"{function!r} is not a critical function of {critical.CONFIG} "
+                f"({', '.join(cfg.functions)})"
             )
         targets.alarm_in_alarm(alarm)
         basis = f"{alarm.account}|{alarm.region}|{alarm.detail.alarmName}|"
@@ -130,12 +156,13 @@ def _trigger(req: OpenRequest) -> dict[str, Any]:
 @remediator
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     req = parse(OpenRequest, event, "critical-failure start")
-    opened = _trigger(req)
     cfg = critical.config()
+    opened = _trigger(req, cfg)
     run = protocol.begin(
         req,
         actor="critical_open",
         automation=critical.AUTOMATION,
+        scopes=critical.scopes(req),
         incident_id=opened["incidentId"],
         execution_id=req.executionId,
         context=context,

@@ -92,14 +92,19 @@ def _redeploy(run: Run[RestoreRequest], ref: str, why: str) -> str:
         do=create,
         landed=mine,
         verify=started,
-        result=f"redeployed the revision of {dep} to {app}/{group}",
+        # Created/Queued/InProgress is started, not done: the record says started.
+        result=f"started a redeployment of the revision of {dep} to {app}/{group}",
         inverse=lambda new: {"api": "codedeploy:StopDeployment", "deploymentId": new},
         details=lambda new: {"from": ref, "to": new},
     )
 
 
 @remediator(
-    RestoreRequest, actor="critical_restore", automation=critical.AUTOMATION, what="restore"
+    RestoreRequest,
+    actor="critical_restore",
+    automation=critical.AUTOMATION,
+    what="restore",
+    scopes=critical.scopes,
 )
 def handler(run: Run[RestoreRequest]) -> dict[str, Any]:
     req = run.request
@@ -117,11 +122,14 @@ def handler(run: Run[RestoreRequest]) -> dict[str, Any]:
         except (ClientError, ActionFailed) as exc:
             failed.append({"deployment": ref, "problem": str(exc)[:300]})
     text = (
-        f"enabled again {', '.join(flags) or 'no flag'}; redeployed {len(redeployed)} of "
+        f"enabled again {', '.join(flags) or 'no flag'}; redeployment started for "
+        f"{len(redeployed)} of "
         f"{len(manifest['deploymentsStopped'])} stopped deployment(s)"
     )
     if failed:
-        text += "; NOT redeployed (redeploy by hand): " + ", ".join(f["deployment"] for f in failed)
+        text += "; redeployment NOT started (redeploy by hand): " + ", ".join(
+            f["deployment"] for f in failed
+        )
     outcome = Outcome.NOT_FIXED if failed else Outcome.FIXED
     run.record("restore", why=why, result=text)
     return {

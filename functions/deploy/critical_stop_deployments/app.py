@@ -29,7 +29,7 @@ def _stop(run: Run[StopRequest], ref: str) -> dict[str, Any]:
     app, group, dep = critical.deployment_parts(ref)
     cd = client("codedeploy", sdk_retries=False)
     info = _status(cd, dep)
-    if info["status"] != "InProgress" and not run.pending("stop_deployment", ref):
+    if info["status"] != "InProgress" and not run.pending("stop_deployment", critical.SCOPE, ref):
         run.record(
             "stop_deployment",
             why=inc.reason,
@@ -38,13 +38,23 @@ def _stop(run: Run[StopRequest], ref: str) -> dict[str, Any]:
         )
         return {"deployment": ref, "changed": False, "status": info["status"]}
 
+    def seen(now: dict[str, Any]) -> dict[str, Any]:
+        rollback = (now.get("rollbackInfo") or {}).get("rollbackDeploymentId")
+        return {"status": now["status"], "rollback": rollback}
+
     def stopped(_key: str) -> dict[str, Any] | None:
         now = _status(cd, dep)
-        return {"status": now["status"]} if now["status"] in critical.STOPPED else None
+        return seen(now) if now["status"] in critical.STOPPED else None
 
     def stop(_key: str) -> dict[str, Any]:
         cd.stop_deployment(deploymentId=dep, autoRollbackEnabled=True)
-        return {"status": _status(cd, dep)["status"]}
+        return seen(_status(cd, dep))
+
+    def said(r: dict[str, Any]) -> str:
+        # Only what CodeDeploy reports: a rollback it started, or none.
+        rollback = r.get("rollback")
+        done = f"rollback {rollback} started" if rollback else "no rollback reported by CodeDeploy"
+        return f"deployment {dep} ({app}/{group}) {r['status']}; {done}"
 
     result = run.act(
         "stop_deployment",
@@ -57,7 +67,7 @@ def _stop(run: Run[StopRequest], ref: str) -> dict[str, Any]:
         verify=lambda r: (
             None if r["status"] in critical.STOPPED else f"deployment is {r['status']}"
         ),
-        result=lambda r: f"deployment {dep} ({app}/{group}) {r['status']}, rolled back",
+        result=said,
         inverse={
             "api": "codedeploy:CreateDeployment",
             "applicationName": app,
@@ -69,7 +79,13 @@ def _stop(run: Run[StopRequest], ref: str) -> dict[str, Any]:
     return {"deployment": ref, "changed": True, "status": result["status"]}
 
 
-@remediator(StopRequest, actor=ACTOR, automation=critical.AUTOMATION, what="stop request")
+@remediator(
+    StopRequest,
+    actor=ACTOR,
+    automation=critical.AUTOMATION,
+    what="stop request",
+    scopes=critical.scopes,
+)
 def handler(run: Run[StopRequest]) -> dict[str, Any]:
     results = [_stop(run, ref) for ref in run.request.incident.deployments]
     stopped = [r["deployment"] for r in results if r["changed"]]

@@ -38,9 +38,11 @@ def register(p: Pipeline, name: str, proc: Process) -> AppConfigTarget:
         Type="AWS.AppConfig.FeatureFlags",
         Tags=MANAGED,
     )
-    tag_environment(ac, app["Id"], "production")
+    # AppConfig takes the environment's id (AWS's own), never its name.
+    env = ac.create_environment(ApplicationId=app["Id"], Name="production")["Id"]
+    tag_environment(ac, app["Id"], env)
     target = mapper_mode.AppConfigTarget(
-        application=app["Id"], environment="production", profile=profile["Id"]
+        application=app["Id"], environment=env, profile=profile["Id"]
     )
     mapper_mode.set_flag(target, "fallbackMapper", False, "seed", "initial configuration")
     p.client("ssm").put_parameter(

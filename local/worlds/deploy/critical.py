@@ -37,8 +37,11 @@ class CriticalPlatform:
                 Code={"ZipFile": lambda_zip(name)},
             )
         ac, where = p.client("appconfig"), cfg.appconfig
-        self.environment = where.environment
         self.app = ac.create_application(Name=where.application, Tags=MANAGED)["Id"]
+        #: The environment's id: AWS's own, not the name the configuration holds.
+        self.environment = ac.create_environment(ApplicationId=self.app, Name=where.environment)[
+            "Id"
+        ]
         self.profile = ac.create_configuration_profile(
             ApplicationId=self.app,
             Name=where.profile,
@@ -46,7 +49,7 @@ class CriticalPlatform:
             Type="AWS.AppConfig.FeatureFlags",
             Tags=MANAGED,
         )["Id"]
-        tag_environment(ac, self.app, where.environment)
+        tag_environment(ac, self.app, self.environment)
         self.deploy_flags(FLAGS)
         cd = p.client("codedeploy")
         self.codedeploy_app = cfg.codedeployApplications[0]

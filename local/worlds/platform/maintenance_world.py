@@ -88,7 +88,9 @@ def seed_maintenance(p: Pipeline, *, objects: int = 12) -> MaintenanceWorld:
         Type="AWS.AppConfig.FeatureFlags",
         Tags=MANAGED,
     )["Id"]
-    tag_environment(ac, app, "production")
+    # The parameter holds ids, as AppConfig takes them: the environment's is AWS's own.
+    env = ac.create_environment(ApplicationId=app, Name="production")["Id"]
+    tag_environment(ac, app, env)
     flags: dict[str, Any] = {FLAG: False, "new_dashboard": True}
     ac.create_hosted_configuration_version(
         ApplicationId=app,
@@ -104,7 +106,7 @@ def seed_maintenance(p: Pipeline, *, objects: int = 12) -> MaintenanceWorld:
     )
     ac.start_deployment(
         ApplicationId=app,
-        EnvironmentId="production",
+        EnvironmentId=env,
         DeploymentStrategyId="AppConfig.AllAtOnce",
         ConfigurationProfileId=profile,
         ConfigurationVersion="1",
@@ -126,7 +128,7 @@ def seed_maintenance(p: Pipeline, *, objects: int = 12) -> MaintenanceWorld:
             {
                 "appconfig": {
                     "application": app,
-                    "environment": "production",
+                    "environment": env,
                     "profile": profile,
                 },
                 "flag": FLAG,
@@ -135,4 +137,4 @@ def seed_maintenance(p: Pipeline, *, objects: int = 12) -> MaintenanceWorld:
             }
         ),
     )
-    return MaintenanceWorld(app, "production", profile, PROCESSED, BACKUP)
+    return MaintenanceWorld(app, env, profile, PROCESSED, BACKUP)

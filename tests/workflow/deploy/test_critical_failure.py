@@ -8,11 +8,14 @@ manifest restored at the human gate."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from selfheal_shared.core import guards
+from botocore.exceptions import ClientError
+from selfheal_shared.core import clients, guards
 from selfheal_shared.deploy import critical
 
 from local.runtime import Pipeline
@@ -36,12 +39,10 @@ def make(empty_world: WorldSpec) -> Iterator[Any]:
     started: list[Pipeline] = []
 
     def build(**kwargs: Any) -> tuple[Pipeline, CriticalPlatform]:
-        p = Pipeline(
-            world=World(empty_world),
-            spec=spec_for(["critical_failure"]),
-            alarm_instances={"critical-function-errors": [{"FunctionName": FAILING}]},
-            **kwargs,
+        kwargs.setdefault(
+            "alarm_instances", {"critical-function-errors": [{"FunctionName": FAILING}]}
         )
+        p = Pipeline(world=World(empty_world), spec=spec_for(["critical_failure"]), **kwargs)
         p.__enter__()
         started.append(p)
         return p, CriticalPlatform(p)
@@ -62,6 +63,26 @@ def alarm_fires(p: Pipeline, w: CriticalPlatform) -> str:
         p.clock.advance(60)
     [arn] = p.started
     return arn
+
+
+@contextmanager
+def on_call(operation: str, act: Callable[[Any, str], None]) -> Iterator[None]:
+    """`act(request, event_name)` before each call of `operation` the functions make: a
+    fault, or the world changing at that moment."""
+
+    def watch(made: Any) -> None:
+        def before(request: Any, event_name: str, **_: Any) -> Any:
+            return act(request, event_name) if event_name.endswith("." + operation) else None
+
+        made.meta.events.register_first("before-send", before)
+
+    clients.observers.append(watch)
+    clients.reset()
+    try:
+        yield
+    finally:
+        clients.observers.remove(watch)
+        clients.reset()
 
 
 def outcomes(p: Pipeline, arn: str) -> dict[str, str]:
@@ -228,3 +249,184 @@ def test_a_guard_refusal_changes_nothing_and_pages(make: Any, guard: str) -> Non
         would = json.loads(skip["details"])["wouldDo"]
         assert would["flagsOn"] == ["enable_new_api_endpoint", "enable_enhanced_processing"]
         assert len(would["deployments"]) == 1
+
+
+@pytest.mark.procedure(
+    "D2", "stop in-progress deployments: a retried stop that landed is credited once"
+)
+def test_a_stop_whose_record_failed_is_still_on_the_manifest(make: Any) -> None:
+    """StopDeployment lands and the write of its record fails: the retried step finds the
+    deployment stopped by its own attempt, credits it once, and the manifest holds it."""
+    p, w = make()
+    lost: list[str] = []
+
+    def lose(request: Any, _event: str) -> None:
+        item = json.loads(request.body).get("Item", {})
+        if not lost and item.get("action", {}).get("S") == "stop_deployment":
+            lost.append(item["details"]["S"])
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "x"}},
+                "PutItem",
+            )
+
+    with on_call("PutItem", lose):
+        arn = alarm_fires(p, w)
+        assert p.wait([arn], until_parked=True) == [arn]
+    assert lost, "the stop's record was written once and failed"
+    dep = w.deployments["InProgress"]
+    assert p.extensions.codedeploy_stops == [{"deploymentId": dep, "autoRollbackEnabled": True}]
+    manifest = json.loads(
+        next(r for r in p.audit_records() if r["action"] == "critical_manifest")["details"]
+    )
+    assert manifest["deploymentsStopped"] == [f"{CD_APP}/router-live/{dep}"]
+    assert "stopped 1 of 1 deployment(s) InProgress" in steps(p, arn)["escalate"] or any(
+        "stopped 1 of 1" in n["message"].get("reason", "")
+        for n in p.notifications()
+        if "ESCALATION" in n["subject"]
+    )
+
+
+@pytest.mark.procedure(
+    "D2", "guard re-checked before each action: maintenance on system:ons-data-platform stops it"
+)
+def test_a_maintenance_window_on_the_system_opened_mid_run_stops_the_next_action(
+    make: Any,
+) -> None:
+    """A maintenance window on system:ons-data-platform opened after the guards passed: the
+    per-action re-check sees it, and the deployment is not stopped."""
+    p, w = make()
+
+    def maintenance(_request: Any, _event: str) -> None:
+        now = p.clock.now()
+        guards.set_maintenance(
+            "system:ons-data-platform",
+            starts=now - timedelta(minutes=1),
+            ends=now + timedelta(hours=1),
+            reason="planned platform work",
+        )
+
+    with on_call("GetDeployment", maintenance):
+        arn = alarm_fires(p, w)
+        p.wait([arn], until_parked=True)
+    assert p.extensions.codedeploy_stops == []
+    assert w.status(w.deployments["InProgress"]) == "InProgress"
+    [skip] = [r for r in p.audit_records(arn) if r["action"] == "stop_deployment"]
+    assert skip["outcome"] == "SKIPPED_BY_GUARD"
+    assert "maintenance" in skip["why"]
+
+
+@pytest.mark.procedure(
+    "D2", "trigger: an alarm on a function not listed as critical refused, naming the field"
+)
+def test_an_alarm_on_a_function_not_listed_as_critical_is_refused(make: Any) -> None:
+    p, w = make(alarm_instances={"critical-function-errors": [{"FunctionName": "billing_export"}]})
+    put = p.client("cloudwatch").put_metric_data
+
+    def errors(now: Any = None) -> None:
+        put(
+            Namespace="AWS/Lambda",
+            MetricData=[
+                {
+                    "MetricName": "Errors",
+                    "Dimensions": [{"Name": "FunctionName", "Value": "billing_export"}],
+                    "Value": 40.0,
+                    "Timestamp": p.clock.now(),
+                }
+            ],
+        )
+
+    errors()
+    p.clock.listeners.append(errors)
+    for _ in range(4):
+        if p.started:
+            break
+        p.clock.advance(60)
+    [arn] = p.started
+    p.wait([arn])
+    run = p.execution_summary(arn)
+    assert run["status"] == "FAILED", run
+    assert "FunctionName" in run["cause"] and "billing_export" in run["cause"]
+    assert w.status(w.deployments["InProgress"]) == "InProgress", "nothing stopped"
+    assert w.flags()["enable_new_api_endpoint"] is True, "nothing turned off"
+
+
+@pytest.mark.procedure(
+    "D2", "health check every function: one unreadable, reported, the others still checked"
+)
+def test_one_unreadable_function_does_not_abort_the_health_check(make: Any) -> None:
+    p, w = make()
+
+    def refuse(request: Any, _event: str) -> None:
+        if "influxdb_loader" in request.url:
+            raise ClientError(
+                {"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}},
+                "GetFunction",
+            )
+
+    with on_call("GetFunction", refuse):
+        arn = alarm_fires(p, w)
+        assert p.wait([arn], until_parked=True) == [arn]
+    health = steps(p, arn)["health_check"]
+    assert "3 of 5 critical functions healthy" in health, health
+    assert "influxdb_loader: could not check: " in health and "AccessDenied" in health
+    assert "lambda_router: 40 errors" in health
+
+
+@pytest.mark.procedure(
+    "D2", "disable non-critical feature flags: in the environment found by its name, by id"
+)
+def test_the_flags_are_turned_off_in_the_environment_found_by_name(make: Any) -> None:
+    """config/critical_failure.json names the environment ("production"); AppConfig takes
+    its id, and the stand-in refuses a name as AWS does (`[a-z0-9]{4,7}`)."""
+    p, w = make()
+    assert w.environment != CFG.appconfig.environment
+    with pytest.raises(ClientError, match="BadRequestException"):
+        p.client("appconfig").list_deployments(
+            ApplicationId=w.app, EnvironmentId=CFG.appconfig.environment
+        )
+    arn = alarm_fires(p, w)
+    assert p.wait([arn], until_parked=True) == [arn]
+    off = p.extensions.appconfig_deployments[-1]
+    assert off["EnvironmentId"] == w.environment
+    assert w.flags()["enable_new_api_endpoint"] is False
+
+
+@pytest.mark.procedure(
+    "D2", "disable non-critical feature flags: a configured environment missing, refused"
+)
+def test_a_missing_environment_is_refused_naming_the_field(make: Any) -> None:
+    p, w = make()
+    p.extensions.appconfig_environments[w.app].clear()  # the environment was never made
+    arn = alarm_fires(p, w)
+    p.wait([arn])
+    run = p.execution_summary(arn)
+    assert run["status"] == "FAILED", run
+    assert "appconfig.environment" in run["cause"] and "production" in run["cause"]
+    assert w.status(w.deployments["InProgress"]) == "InProgress", "nothing stopped"
+
+
+@pytest.mark.procedure(
+    "D2",
+    "undo manifest restored exactly, only through the human gate: records say only what was done",
+)
+def test_the_records_say_only_what_was_done_and_verified(make: Any) -> None:
+    """CodeDeploy reports no rollback for the stop here, and a redeployment is only started
+    when the restore ends: neither "rolled back" nor "redeployed" is claimed, and the gate
+    says what the manifest holds, not "contained"."""
+    p, w = make()
+    arn = alarm_fires(p, w)
+    p.wait([arn], until_parked=True)
+    dep = w.deployments["InProgress"]
+    stop = steps(p, arn)["stop_deployment"]
+    assert "rolled back" not in stop and "no rollback reported" in stop, stop
+    subjects = [n["subject"] for n in p.notifications()]
+    gates = [s for s in subjects if "restore decision" in s]
+    assert len(gates) == 1, subjects
+    gate = gates[0]
+    assert "contained" not in gate
+    assert gate.endswith(": 1 stopped, 2 flags off")
+    p.decide(arn, "resume", "ana", "root cause fixed")
+    p.wait([arn])
+    redeploy = steps(p, arn)["redeploy"]
+    assert redeploy.startswith(f"started a redeployment of the revision of {dep}"), redeploy
+    assert "redeployment started for 1 of 1 stopped deployment(s)" in steps(p, arn)["restore"]
