@@ -15,6 +15,7 @@ from selfheal_shared.core.clients import client
 from selfheal_shared.core.errors import Transient, is_transient
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.data import ingestion
+from selfheal_shared.platform import maintenance_window as mw
 
 PAGE = 200
 
@@ -29,7 +30,11 @@ class SnapshotRequest(BaseModel):
 
 
 @remediator(
-    SnapshotRequest, actor="freeze_snapshot", automation=ingestion.AUTOMATION, what="snapshot"
+    SnapshotRequest,
+    actor="freeze_snapshot",
+    automation=ingestion.AUTOMATION,
+    what="snapshot",
+    scopes=mw.calendar_scopes,
 )
 def handler(run: Run[SnapshotRequest]) -> dict[str, Any]:
     req = run.request

@@ -16,6 +16,7 @@ from selfheal_shared.core.outcomes import Outcome
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.platform import cost_hygiene as ch
 from selfheal_shared.platform import cost_hygiene_aws as aws
+from selfheal_shared.platform import maintenance_window as mw
 
 
 class Version(BaseModel):
@@ -57,7 +58,11 @@ class Refused(Exception):
 
 
 @remediator(
-    ApplyRequest, actor="cost_hygiene_apply", automation=ch.AUTOMATION, what="cost hygiene plan"
+    ApplyRequest,
+    actor="cost_hygiene_apply",
+    automation=ch.AUTOMATION,
+    what="cost hygiene plan",
+    scopes=mw.calendar_scopes,
 )
 def handler(run: Run[ApplyRequest]) -> dict[str, Any]:
     req = run.request

@@ -23,6 +23,15 @@ AUTOMATION = "maintenance_window"
 SYSTEM = "ons-data-platform"
 #: The calendar scope every ONS-platform workflow passes to its guard step.
 SCOPE = f"system:{SYSTEM}"
+
+
+def calendar_scopes(_request: object) -> tuple[str, ...]:
+    """The `scopes=` of every runbook-001 acting remediator: `Run.act` checks the guards
+    again right before each effect, so an execution that passed its guard step before a
+    window opened is still held by it (tests/contract/test_maintenance_calendar.py)."""
+    return (SCOPE,)
+
+
 #: Runbook 001 "Pré-manutenção (30 minutos antes)".
 NOTICE_MINUTES = 30
 #: After the flag is off, the platform serves again for this long before the health check
