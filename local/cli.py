@@ -256,7 +256,8 @@ def _fire(
     with Pipeline(world=World.load(world) if world else None, start=start) as pipeline:
         when = when or occurrences(spec.schedules[name], pipeline.clock.now())[0]
         start = max(when.astimezone(UTC), pipeline.clock.now())
-        arn = fire(pipeline, name, when)
+        # The operator's own command: a schedule shipped disabled runs as it would enabled.
+        arn = fire(pipeline, name, when, as_enabled=True)
         pipeline.wait([arn], timeout=300)
         summary = pipeline.execution_summary(arn)
         if as_json:

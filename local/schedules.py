@@ -36,6 +36,10 @@ class CronError(ValueError):
     pass
 
 
+class ScheduleDisabled(RuntimeError):
+    """A schedule shipped `"state": "DISABLED"`: Scheduler never starts it."""
+
+
 def _field(text: str, lo: int, hi: int, names: dict[str, int] | None = None) -> set[int] | None:
     """The values a cron field allows; None for `*` / `?` (anything)."""
     if text in ("*", "?"):
@@ -127,10 +131,14 @@ def scheduler_input(
     return json.loads(text)  # type: ignore[no-any-return]
 
 
-def fire(p: Pipeline, name: str, at: datetime | None = None) -> str:
+def fire(p: Pipeline, name: str, at: datetime | None = None, *, as_enabled: bool = False) -> str:
     """Fire schedule `name` at `at` (default: its next occurrence after the clock): move
-    virtual time there when it is ahead, start the target, return the execution ARN."""
+    virtual time there when it is ahead, start the target, return the execution ARN. A
+    disabled schedule raises `ScheduleDisabled` (Scheduler would not start it) unless
+    `as_enabled`: what it does once an operator enables it."""
     schedule = p.spec.schedules[name]
+    if not (schedule.enabled or as_enabled):
+        raise ScheduleDisabled(f"schedule {name} is DISABLED: Scheduler does not start it")
     when = at or occurrences(schedule, p.clock.now())[0]
     if when.tzinfo is None:
         raise ValueError("give the fire time with a time zone")

@@ -73,12 +73,26 @@ def test_one_schedule_per_file_with_its_cron_time_zone_target_and_input(synth: S
         props = matching[0]
         assert props["ScheduleExpressionTimezone"] == sch.timezone
         assert props["FlexibleTimeWindow"] == {"Mode": "OFF"}
-        assert props["State"] == "ENABLED"
+        assert props["State"] == ("ENABLED" if sch.enabled else "DISABLED"), name
         target = props["Target"]
         assert target["Arn"] == {"Ref": machines[sch.workflow]}, name
         assert json.loads(target["Input"]) == sch.input
         assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
         assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+
+
+def test_the_weekly_maintenance_window_ships_disabled(synth: Synth) -> None:
+    """A deploy must not start taking the platform down for 2 h every week: the operator
+    enables the schedule once the window is agreed (README, "Maintenance window")."""
+    sch = synth.spec.schedules["maintenance_window_weekly"]
+    assert not sch.enabled
+    [props] = [
+        r["Properties"]
+        for r in synth.resources("AWS::Scheduler::Schedule").values()
+        if r["Properties"]["ScheduleExpression"] == sch.expression
+    ]
+    assert props["State"] == "DISABLED"
+    assert "weekly planned maintenance" not in json.dumps(sch.input), "a neutral reason"
 
 
 def test_fiscal_report_runs_day_1_at_3am_sao_paulo_and_retraining_weekly() -> None:

@@ -9,8 +9,10 @@ protects, and its report is not held."""
 
 from __future__ import annotations
 
+import ast
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -78,3 +80,46 @@ def test_the_window_does_not_hold_its_own_flag_change() -> None:
     assert calls
     for state, payload in calls:
         assert maintenance_window.SCOPE not in json.dumps(payload), state
+
+
+def remediator_calls(function: str) -> list[ast.Call]:
+    """The `remediator(...)` calls of a function's handler module."""
+    (app,) = Path("functions").glob(f"*/{function}/app.py")
+    tree = ast.parse(app.read_text())
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "remediator"
+    ]
+
+
+def acting_remediators() -> list[tuple[str, str]]:
+    """(workflow, function) of every function of a runbook-001 workflow that may change
+    something (a mutating IAM action) through the remediator protocol."""
+    found = []
+    for workflow in sorted(runbook_001_workflows() - {maintenance_window.AUTOMATION}):
+        for fn in sorted(SPEC.workflows[workflow].functions):
+            mutating = acting_actions({"permissions": list(SPEC.functions[fn].permissions)})
+            if mutating and remediator_calls(fn):
+                found.append((workflow, fn))
+    return found
+
+
+def test_the_acting_remediators_are_found() -> None:
+    found = {fn for _, fn in acting_remediators()}
+    assert {"rollback_deployment", "freeze_resume", "cost_hygiene_apply"} <= found
+
+
+@pytest.mark.parametrize(("workflow", "function"), acting_remediators())
+def test_every_acting_remediator_of_a_runbook_001_workflow_reads_the_calendar_again(
+    workflow: str, function: str
+) -> None:
+    """`Run.act` checks the guards again right before each effect with the remediator's
+    `scopes`: without the calendar scope there, an execution that passed its guard step
+    before a window opened acts inside it."""
+    for call in remediator_calls(function):
+        scopes = next((k.value for k in call.keywords if k.arg == "scopes"), None)
+        assert scopes is not None, f"{workflow}/{function}: remediator(...) passes no scopes"
+        assert ast.unparse(scopes) == "mw.calendar_scopes", (
+            f"{workflow}/{function}: scopes={ast.unparse(scopes)}, not mw.calendar_scopes"
+        )

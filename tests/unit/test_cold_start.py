@@ -51,6 +51,8 @@ PARSE_ALARMS = {
     "ingestion_failover_survey",
     "mapper_degraded_open",
     "service_open",
+    "critical_open",
+    "influx_open",
 }
 
 

@@ -708,3 +708,33 @@ def test_validation_failures_put_by_the_platform_raise_the_alarm_that_freezes(
     [event] = [j.data["event"] for j in p.journal if j.kind == "event"]
     assert event["detail"]["alarmName"] == "ons-platform-validation"
     assert json.loads(event["detail"]["state"]["reasonData"])["recentDatapoints"] == [37.0]
+
+
+@pytest.mark.procedure(
+    "D7", "an action of an execution already past its guard step is held by the window"
+)
+def test_a_resume_approved_during_a_maintenance_window_is_held_and_paged(p: Pipeline) -> None:
+    """The execution passed its guard step before the window opened; the resume acts at the
+    gate's answer, inside the window: `Run.act` reads the platform calendar again and holds
+    it (issue 24 item 5, one calendar)."""
+    from selfheal_shared.core import guards
+    from selfheal_shared.platform import maintenance_window as mw
+
+    [arn] = p.put_event(load_event(ALARM))
+    p.wait([arn], until_parked=True)
+    now = p.clock.now()
+    guards.plan_maintenance(
+        mw.SCOPE, starts=now, ends=now + timedelta(hours=2), reason="janela", window_id="w1"
+    )
+    p.decide(arn, "resume", "ana", reason="values back to normal", acknowledge=FLAGGED)
+    p.wait([arn])
+    run = p.execution_summary(arn)
+
+    assert state(p)["rules"]["ons-s3-processing-rule"] == "DISABLED", "still frozen"
+    assert state(p)["mappings"]["ons-influxdb-loader"] == "Disabled"
+    held = [r for r in p.audit_records() if r["action"].startswith("resume_")]
+    assert held and all(r.get("outcome") == "SKIPPED_BY_GUARD" for r in held)
+    assert "maintenance window on system:ons-data-platform" in held[0]["why"]
+    pages = [n for n in p.notifications() if "ESCALATION" in (n["subject"] or "")]
+    assert pages and "maintenance window" in json.dumps(pages[-1]["message"])
+    assert run["status"] == "FAILED", "the resume did not happen: never reported resumed"

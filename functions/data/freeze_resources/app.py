@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from selfheal_shared.core.clients import client
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.data import ingestion
+from selfheal_shared.platform import maintenance_window as mw
 
 ACTOR = "freeze_resources"
 
@@ -144,7 +145,13 @@ _INVERSE = {
 }
 
 
-@remediator(FreezeKind, actor=ACTOR, automation=ingestion.AUTOMATION, what="freeze step")
+@remediator(
+    FreezeKind,
+    actor=ACTOR,
+    automation=ingestion.AUTOMATION,
+    what="freeze step",
+    scopes=mw.calendar_scopes,
+)
 def handler(run: Run[FreezeKind]) -> dict[str, Any]:
     kind = run.request.kind
     done = {"rules": _rules, "executions": _executions, "mappings": _mappings}[kind](run)

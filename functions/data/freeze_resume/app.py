@@ -17,6 +17,7 @@ from selfheal_shared.core.errors import ActionFailed, InputInvalid, Transient, i
 from selfheal_shared.core.outcomes import Outcome
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.data import ingestion
+from selfheal_shared.platform import maintenance_window as mw
 
 
 class ResumeRequest(BaseModel):
@@ -147,7 +148,11 @@ def _redrive_all(
 
 
 @remediator(
-    ResumeRequest, actor="freeze_resume", automation=ingestion.AUTOMATION, what="resume request"
+    ResumeRequest,
+    actor="freeze_resume",
+    automation=ingestion.AUTOMATION,
+    what="resume request",
+    scopes=mw.calendar_scopes,
 )
 def handler(run: Run[ResumeRequest]) -> dict[str, Any]:
     req = run.request

@@ -13,6 +13,7 @@ from selfheal_shared.core import bucket_copy, clock
 from selfheal_shared.core.clients import client
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.data import ingestion
+from selfheal_shared.platform import maintenance_window as mw
 
 PAGE = 200
 
@@ -27,7 +28,11 @@ class SnapshotRequest(BaseModel):
 
 
 @remediator(
-    SnapshotRequest, actor="freeze_snapshot", automation=ingestion.AUTOMATION, what="snapshot"
+    SnapshotRequest,
+    actor="freeze_snapshot",
+    automation=ingestion.AUTOMATION,
+    what="snapshot",
+    scopes=mw.calendar_scopes,
 )
 def handler(run: Run[SnapshotRequest]) -> dict[str, Any]:
     req = run.request

@@ -17,6 +17,7 @@ from selfheal_shared.core.models import parse
 from selfheal_shared.core.outcomes import Outcome
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.data import influx_scaling as scaling
+from selfheal_shared.platform import maintenance_window as mw
 
 
 class ScaleRequest(BaseModel):
@@ -43,7 +44,7 @@ def _alarm_state(name: str) -> str:
     automation=scaling.AUTOMATION,
     what="scale",
     # The in-step guard re-check reads the data platform's maintenance window too.
-    scopes=lambda r: (scaling.SYSTEM_SCOPE,),
+    scopes=mw.calendar_scopes,
 )
 def handler(run: Run[ScaleRequest]) -> dict[str, Any]:
     req = run.request

@@ -13,6 +13,7 @@ from selfheal_shared.core.models import parse
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.deploy import critical
 from selfheal_shared.deploy.critical import CriticalIncident
+from selfheal_shared.platform import maintenance_window as mw
 
 
 class AnswerRequest(BaseModel):
@@ -26,7 +27,7 @@ class AnswerRequest(BaseModel):
     actor="critical_decision",
     automation=critical.AUTOMATION,
     what="gate answer",
-    scopes=critical.scopes,
+    scopes=mw.calendar_scopes,
 )
 def handler(run: Run[AnswerRequest]) -> dict[str, Any]:
     approvals.close(run.request.incident.incidentId)

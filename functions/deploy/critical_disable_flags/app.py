@@ -12,6 +12,7 @@ from selfheal_shared.core import appconfig_deploy
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.deploy import critical, flag_switch
 from selfheal_shared.deploy.critical import CriticalIncident
+from selfheal_shared.platform import maintenance_window as mw
 
 ACTOR = "critical_disable_flags"
 
@@ -25,7 +26,7 @@ class FlagsRequest(BaseModel):
     actor=ACTOR,
     automation=critical.AUTOMATION,
     what="flags request",
-    scopes=critical.scopes,
+    scopes=mw.calendar_scopes,
 )
 def handler(run: Run[FlagsRequest]) -> dict[str, Any]:
     inc = run.request.incident

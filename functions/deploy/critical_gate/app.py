@@ -10,6 +10,7 @@ from selfheal_shared.core import approvals, audit, notify
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.deploy import critical
 from selfheal_shared.deploy.critical import CriticalIncident
+from selfheal_shared.platform import maintenance_window as mw
 
 MANIFEST = "critical_manifest"
 
@@ -32,7 +33,7 @@ def manifest(incident_id: str) -> dict[str, Any] | None:
     actor="critical_gate",
     automation=critical.AUTOMATION,
     what="gate",
-    scopes=critical.scopes,
+    scopes=mw.calendar_scopes,
 )
 def handler(run: Run[GateRequest]) -> dict[str, Any]:
     req = run.request

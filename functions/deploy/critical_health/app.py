@@ -15,6 +15,7 @@ from selfheal_shared.core import clock, lambda_health
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.deploy import critical
 from selfheal_shared.deploy.critical import CriticalIncident
+from selfheal_shared.platform import maintenance_window as mw
 
 
 class HealthRequest(BaseModel):
@@ -36,7 +37,7 @@ def _problem(name: str, threshold: critical.HealthThreshold) -> str | None:
     actor="critical_health",
     automation=critical.AUTOMATION,
     what="health request",
-    scopes=critical.scopes,
+    scopes=mw.calendar_scopes,
 )
 def handler(run: Run[HealthRequest]) -> dict[str, Any]:
     cfg = critical.config()

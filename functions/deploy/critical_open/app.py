@@ -17,6 +17,7 @@ from selfheal_shared.core.handler import remediator
 from selfheal_shared.core.models import parse
 from selfheal_shared.deploy import critical
 from selfheal_shared.deploy.critical import CriticalIncident, FlagsOn
+from selfheal_shared.platform import maintenance_window as mw
 
 
 class OpenRequest(BaseModel):
@@ -162,7 +163,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         req,
         actor="critical_open",
         automation=critical.AUTOMATION,
-        scopes=critical.scopes(req),
+        scopes=mw.calendar_scopes(req),
         incident_id=opened["incidentId"],
         execution_id=req.executionId,
         context=context,

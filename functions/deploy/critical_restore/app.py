@@ -16,6 +16,7 @@ from selfheal_shared.core.outcomes import Outcome
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.deploy import critical, flag_switch
 from selfheal_shared.deploy.critical import CriticalIncident, FlagsOn
+from selfheal_shared.platform import maintenance_window as mw
 
 #: The manifest's record (written by critical_gate).
 MANIFEST = "critical_manifest"
@@ -104,7 +105,7 @@ def _redeploy(run: Run[RestoreRequest], ref: str, why: str) -> str:
     actor="critical_restore",
     automation=critical.AUTOMATION,
     what="restore",
-    scopes=critical.scopes,
+    scopes=mw.calendar_scopes,
 )
 def handler(run: Run[RestoreRequest]) -> dict[str, Any]:
     req = run.request

@@ -12,6 +12,7 @@ from selfheal_shared.core.clients import client
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.deploy import critical
 from selfheal_shared.deploy.critical import CriticalIncident
+from selfheal_shared.platform import maintenance_window as mw
 
 ACTOR = "critical_stop_deployments"
 
@@ -84,7 +85,7 @@ def _stop(run: Run[StopRequest], ref: str) -> dict[str, Any]:
     actor=ACTOR,
     automation=critical.AUTOMATION,
     what="stop request",
-    scopes=critical.scopes,
+    scopes=mw.calendar_scopes,
 )
 def handler(run: Run[StopRequest]) -> dict[str, Any]:
     results = [_stop(run, ref) for ref in run.request.incident.deployments]

@@ -17,6 +17,7 @@ from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.deploy import known_bad
 from selfheal_shared.deploy.incident import Incident
 from selfheal_shared.deploy.rollback import AUTOMATION
+from selfheal_shared.platform import maintenance_window as mw
 
 ACTOR = "rollback_deployment"
 _persistence = LazyDynamoDBPersistenceLayer(
@@ -160,7 +161,9 @@ def roll_back(incident: dict[str, Any]) -> dict[str, Any]:
     raise InputInvalid("deployment.kind: 'none' has nothing to roll back")
 
 
-@remediator(Incident, actor=ACTOR, automation=AUTOMATION, what="incident")
+@remediator(
+    Incident, actor=ACTOR, automation=AUTOMATION, what="incident", scopes=mw.calendar_scopes
+)
 def handler(run: Run[Incident]) -> dict[str, Any]:
     _config.register_lambda_context(run.context)
     result = roll_back(incident=run.request.model_dump())

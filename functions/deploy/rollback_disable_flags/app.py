@@ -15,6 +15,7 @@ from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.deploy import rollback
 from selfheal_shared.deploy.incident import Incident
 from selfheal_shared.deploy.rollback import AUTOMATION
+from selfheal_shared.platform import maintenance_window as mw
 
 ACTOR = "rollback_disable_flags"
 
@@ -40,7 +41,9 @@ def _document(ac: Any, application: str, profile: str, version: int) -> dict[str
     return dict(json.loads(resp["Content"].read()))
 
 
-@remediator(Incident, actor=ACTOR, automation=AUTOMATION, what="incident")
+@remediator(
+    Incident, actor=ACTOR, automation=AUTOMATION, what="incident", scopes=mw.calendar_scopes
+)
 def handler(run: Run[Incident]) -> dict[str, Any]:
     incident = run.request
     ff = incident.featureFlags

@@ -16,6 +16,7 @@ from selfheal_shared.core.outcomes import Outcome
 from selfheal_shared.core.protocol import Run, remediator
 from selfheal_shared.platform import cost_hygiene as ch
 from selfheal_shared.platform import cost_hygiene_aws as aws
+from selfheal_shared.platform import maintenance_window as mw
 
 
 class Version(BaseModel):
@@ -61,17 +62,12 @@ class Refused(Exception):
     """A guard refused mid-run: nothing more is attempted."""
 
 
-#: The scope every runbook-001 workflow's guards read: a maintenance window on the platform
-#: holds cost hygiene too (guards read again before each change).
-SCOPE = "system:ons-data-platform"
-
-
 @remediator(
     ApplyRequest,
     actor="cost_hygiene_apply",
     automation=ch.AUTOMATION,
     what="cost hygiene plan",
-    scopes=lambda _req: (SCOPE,),
+    scopes=mw.calendar_scopes,
 )
 def handler(run: Run[ApplyRequest]) -> dict[str, Any]:
     req = run.request

@@ -1,8 +1,14 @@
 """Plan a maintenance window of the ONS data platform (runbook 001 D7): validate the start
 (a manual `{start, durationMinutes, reason}` against the published schema, or the weekly
-schedule's fire time + its lead), put the window in the one calendar by a conditional write
-(never over another window of the scope), and read the configuration and the buckets the
-later steps act on, so a misconfiguration fails now, not at the window."""
+schedule's fire time + its lead) and read the configuration and the buckets the later steps
+act on, so a misconfiguration fails now, not at the window. Called twice: before the guard
+step (`book: false`, reads only) and after it (`book: true`), when it puts the window in the
+one calendar by a conditional write (never over another window of the scope).
+
+Neither a dry run nor the kill switch books the window. A calendar entry only holds
+automation, but one nothing will act in would hold every ONS-platform workflow for a
+maintenance that selfheal will not run, with no notice telling anyone why; and a dry run
+must change nothing (its guard record keeps what it would have booked)."""
 
 from __future__ import annotations
 
@@ -22,6 +28,8 @@ from selfheal_shared.platform import maintenance_window_store as store
 class PlanRequest(BaseModel):
     input: dict[str, Any]
     executionId: str = Field(min_length=1)
+    #: False before the guard step (validate and read), True after it (book the window).
+    book: bool = False
 
 
 def _window(raw: dict[str, Any], execution_id: str) -> mw.Window:
@@ -74,6 +82,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 f"no {role} bucket tagged for {cfg.ingestionScope!r}: cannot back up before "
                 "the maintenance"
             )
+    answer = {
+        "incident": w.model_dump(),
+        "config": cfg.model_dump(),
+        "processedBucket": buckets["processed"],
+        "backupBucket": buckets["backup"],
+    }
+    if not req.book:
+        return answer
     starts, ends = (mw.parse_start(t, "window") for t in (w.startsAt, w.endsAt))
     try:
         guards.plan_maintenance(
@@ -93,9 +109,4 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "note": "ends the window early",
         },
     )
-    return {
-        "incident": w.model_dump(),
-        "config": cfg.model_dump(),
-        "processedBucket": buckets["processed"],
-        "backupBucket": buckets["backup"],
-    }
+    return answer

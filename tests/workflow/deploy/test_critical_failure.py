@@ -360,10 +360,10 @@ def test_one_unreadable_function_does_not_abort_the_health_check(make: Any) -> N
         if "influxdb_loader" in request.url:
             raise ClientError(
                 {"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}},
-                "GetFunction",
+                "GetFunctionConfiguration",
             )
 
-    with on_call("GetFunction", refuse):
+    with on_call("GetFunctionConfiguration", refuse):
         arn = alarm_fires(p, w)
         assert p.wait([arn], until_parked=True) == [arn]
     health = steps(p, arn)["health_check"]

@@ -17,9 +17,10 @@ from selfheal_shared.core import guards
 from selfheal_shared.platform import maintenance_window as mw
 
 from local.runtime import Pipeline
-from local.schedules import fire, occurrences
+from local.schedules import ScheduleDisabled, fire, occurrences
 from local.worlds import World
 from local.worlds.platform import HEALTH_FUNCTIONS, MaintenanceWorld, seed_maintenance
+from local.worlds.platform.maintenance_world import FLAG
 from tests.helpers import FIVE_XX, load_event, spec_for
 
 BRT = ZoneInfo("America/Sao_Paulo")
@@ -181,7 +182,7 @@ def test_the_weekly_schedule_plans_sunday_02_00_brasilia_and_notifies_at_its_fir
     fires = occurrences(schedule, p.clock.now())[0]
     assert (fires.strftime("%A %H:%M"), str(fires.tzinfo)) == ("Sunday 01:30", "America/Sao_Paulo")
     seen = watch_flag(p, w)
-    arn = fire(p, "maintenance_window_weekly", fires)
+    arn = fire(p, "maintenance_window_weekly", fires, as_enabled=True)
     p.wait([arn], timeout=120)
 
     assert p.execution_summary(arn)["status"] == "SUCCEEDED"
@@ -317,6 +318,7 @@ def test_a_dry_run_records_what_it_would_do(make: Any) -> None:
     [
         ({"durationMinutes": None}, "durationMinutes: required field missing"),
         ({"durationMinutes": 0}, "durationMinutes"),
+        ({"durationMinutes": 10}, "durationMinutes"),
         ({"durationMinutes": 721}, "durationMinutes"),
         ({"start": "2026-11-20T20:00:00"}, "start"),
         ({"reason": ""}, "reason"),
@@ -406,3 +408,98 @@ def test_the_kill_switch_after_the_backup_stops_the_window_and_pages(make: Any) 
     pages = [n for n in p.notifications() if n["level"] == "l1"]
     assert pages and "kill_switch" in pages[0]["message"]["reason"]
     assert "maintenance mode was not turned on" in pages[0]["message"]["reason"]
+
+
+@pytest.mark.procedure("D7", "dry run: records what it would do, acts on nothing, paged")
+@pytest.mark.procedure("D7", "kill switch: nothing backed up, maintenance mode untouched, paged")
+@pytest.mark.parametrize("switch", [guards.DRY_RUN, guards.KILL_SWITCH])
+def test_a_held_window_is_not_put_in_the_calendar_nor_announced(make: Any, switch: str) -> None:
+    """The guard step comes before any effect: under a dry run or the kill switch the window
+    does not go into the calendar (nothing would happen in it) and people are not told a
+    maintenance is coming; the dry run's record keeps what it would do."""
+    p, _ = make()
+    guards.set_switch(switch, enabled=True, reason="rehearsal", actor="ops")
+    arn = manual(p)
+
+    assert p.execution_summary(arn)["status"] == "SUCCEEDED"
+    assert guards._get(f"maintenance#{mw.SCOPE}") is None, "no calendar entry"
+    announced = [n for n in notices(p) if f"{mw.SYSTEM} maintenance" in n["subject"]]
+    assert announced == [], "no maintenance notice to people"
+    assert not [r for r in p.audit_records() if r["action"] == "plan_window"]
+    if switch == guards.DRY_RUN:
+        details = [json.loads(r.get("details") or "{}") for r in p.audit_records()]
+        [would] = [d for d in details if d.get("guard") == "dry_run"]
+        assert would["wouldDo"]["calendar"].endswith(" in the platform calendar")
+        assert would["wouldDo"]["notice"].startswith("notify ops at ")
+
+
+@pytest.mark.procedure("D7", "schedule trigger: shipped disabled, enabled by the operator")
+def test_the_disabled_weekly_schedule_starts_nothing(make: Any) -> None:
+    p, _ = make()
+    with pytest.raises(ScheduleDisabled, match="maintenance_window_weekly"):
+        fire(p, "maintenance_window_weekly")
+    assert (
+        p.client("stepfunctions").list_executions(stateMachineArn=p.state_machines[WORKFLOW])[
+            "executions"
+        ]
+        == []
+    )
+    assert guards._get(f"maintenance#{mw.SCOPE}") is None
+
+
+def _target(w: MaintenanceWorld) -> mw.AppConfigTarget:
+    return mw.AppConfigTarget(application=w.application, environment=w.environment,
+                              profile=w.profile)  # fmt: skip
+
+
+@pytest.mark.procedure("D7", "mode already on before the window: left on, said so")
+def test_a_mode_the_window_did_not_turn_on_is_not_turned_off(make: Any) -> None:
+    from selfheal_shared.platform import maintenance_window_store as store
+
+    p, w = make()
+    store.set_flags(_target(w), {FLAG: True}, "people-key", "turned on by people")
+    assert w.flag_on(p)
+    arn = manual(p)
+
+    assert p.execution_summary(arn)["status"] == "SUCCEEDED"
+    assert w.flag_on(p), "people turned it on: the window leaves it on"
+    assert not [r for r in p.audit_records() if r["action"].startswith("maintenance_mode_off")]
+    [done] = [n for n in p.notifications() if n["message"].get("outcome") == "FIXED"]
+    assert "left as it was" in done["message"]["summary"]
+    assert "maintenance mode off" not in done["message"]["summary"]
+
+
+@pytest.mark.procedure("D7", "mode on fails: turned off at the end anyway, failure paged")
+def test_a_failed_mode_on_is_still_turned_off_at_the_end_and_paged(
+    make: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deployment turning it on landed but the step failed after it: the mode is on and
+    the window still turns it off at its end, then pages the failure."""
+    from selfheal_shared.platform import maintenance_window_store as store
+
+    p, w = make()
+    real = store.deployed
+    broken: list[bool] = []
+
+    def deployed(target: mw.AppConfigTarget) -> tuple[int | None, dict[str, Any]]:
+        if broken and not broken[0]:
+            broken[0] = True
+            store.set_flags(target, {FLAG: True}, "landed-key", "landed, then the step broke")
+            raise RuntimeError("read back failed")
+        return real(target)
+
+    def arm(name: str, event: Any) -> None:
+        if name == "maintenance_window_flag" and event.get("on") and not broken:
+            broken.append(False)
+
+    monkeypatch.setattr(store, "deployed", deployed)
+    p.lambdas.before_invoke.append(arm)
+    arn = manual(p)
+
+    run = p.execution_summary(arn)
+    assert run["status"] == "FAILED"
+    assert not w.flag_on(p), "turned off at the end of the window"
+    assert "MaintenanceModeOffAfterFailure" in run["states"]
+    pages = [n for n in p.notifications() if n["level"] == "l1"]
+    assert pages and "could not be turned on" in json.dumps(pages[0]["message"])
+    assert not [n for n in p.notifications() if n["message"].get("outcome") == "FIXED"]

@@ -17,8 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 AUTOMATION = "influx_write_failures"
 DIMENSION = "DatabaseName"
-#: Runbook 001's system: its maintenance window holds every action on the data platform.
-SYSTEM_SCOPE = "system:ons-data-platform"
 #: The classes the runbook scales through, smallest first (`db.influx.large` → `xlarge`);
 #: the same order as AWS's DbInstanceType. Never down, never more than one step.
 LADDER: tuple[str, ...] = (

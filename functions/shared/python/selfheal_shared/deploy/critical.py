@@ -23,8 +23,6 @@ from ..core.errors import InputInvalid
 AUTOMATION = "critical_failure"
 #: The scope the guards (kill switch, silences, maintenance windows) are read for.
 SCOPE = "ons-data-platform"
-#: The wider scope an operator silences or puts in maintenance for the whole platform.
-SYSTEM_SCOPE = f"system:{SCOPE}"
 CONFIG = "critical_failure.json"
 PACKAGED = Path(__file__).parents[1] / "config"
 REPOSITORY = Path(__file__).resolve().parents[5] / "config"
@@ -122,9 +120,3 @@ def deployment_parts(ref: str) -> tuple[str, str, str]:
     """`application/group/id` -> its parts."""
     app, group, dep = ref.split("/", 2)
     return app, group, dep
-
-
-def scopes(_request: object) -> tuple[str, ...]:
-    """Every critical-failure action touches the whole platform: the guards' per-action
-    re-check must see a silence or maintenance window on `system:ons-data-platform`."""
-    return (SYSTEM_SCOPE,)

@@ -23,6 +23,15 @@ AUTOMATION = "maintenance_window"
 SYSTEM = "ons-data-platform"
 #: The calendar scope every ONS-platform workflow passes to its guard step.
 SCOPE = f"system:{SYSTEM}"
+
+
+def calendar_scopes(_request: object) -> tuple[str, ...]:
+    """The `scopes=` of every runbook-001 acting remediator: `Run.act` checks the guards
+    again right before each effect, so an execution that passed its guard step before a
+    window opened is still held by it (tests/contract/test_maintenance_calendar.py)."""
+    return (SCOPE,)
+
+
 #: Runbook 001 "Pré-manutenção (30 minutos antes)".
 NOTICE_MINUTES = 30
 #: After the flag is off, the platform serves again for this long before the health check
@@ -34,6 +43,10 @@ BRT = ZoneInfo("America/Sao_Paulo")
 #: The longest window (issue 24's design; the runbook gives none): 12 hours; a longer one
 #: is a change to plan, not a window.
 MAX_MINUTES = 720
+#: The shortest window: the deployment turning the mode on bakes for 10 minutes
+#: (AppConfig.AllAtOnce's FinalBakeTimeInMinutes), and AppConfig refuses the one turning it
+#: off while that bake runs (ConflictException); 15 leaves a margin.
+MIN_MINUTES = 15
 #: How far ahead a window may be planned: the workflow waits for it (its execution's
 #: timeout is 8.5 days), and a window weeks away is a change request, not an execution.
 MAX_AHEAD_DAYS = 7
@@ -68,7 +81,7 @@ class ScheduledStart(BaseModel):
     trigger: Literal["schedule"]
     scheduledTime: str = Field(min_length=1)
     leadMinutes: int = Field(ge=0, le=24 * 60)
-    durationMinutes: int = Field(ge=1, le=MAX_MINUTES)
+    durationMinutes: int = Field(ge=MIN_MINUTES, le=MAX_MINUTES)
     reason: str = Field(min_length=1, max_length=500)
 
 
