@@ -99,6 +99,8 @@ def _replay(
         for _, event in events:
             summaries += pipeline.run_event(
                 event,
+                # A bound on wall time, not a pace: real processes restart behind some samples.
+                timeout=240,
                 gate_decision=decide,
                 operator="replay-operator",
                 acknowledge=stage.acknowledge,
